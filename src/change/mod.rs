@@ -1,0 +1,113 @@
+//! Stage 1, change analysis: what changed between two revisions (or in the working tree),
+//! who wrote it (AI provenance), and how risky it is (tier).
+
+mod diff;
+mod path;
+pub mod provenance;
+pub mod tier;
+
+use serde::Serialize;
+
+pub use diff::analyze;
+pub use path::RepoPath;
+pub use provenance::{Evidence, EvidenceKind, Provenance};
+pub use tier::{TierDecision, TierRule};
+
+/// Which change to analyse.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChangeSpec {
+    /// `base...head`: everything `head` adds since its merge base with `base`.
+    Revisions { base: String, head: String },
+    /// The working tree (with untracked files) against `base` (usually `HEAD`).
+    Worktree { base: String },
+}
+
+impl ChangeSpec {
+    /// The revision the gate's configuration and scenarios are read from.
+    pub fn base(&self) -> &str {
+        match self {
+            ChangeSpec::Revisions { base, .. } | ChangeSpec::Worktree { base } => base,
+        }
+    }
+}
+
+/// A revision as the user named it and the commit it resolved to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RevRef {
+    pub rev: String,
+    pub commit: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChangeStatus {
+    Added,
+    Modified,
+    Deleted,
+    Renamed,
+    Copied,
+    /// A file became a symlink or a submodule, or the reverse.
+    Typechange,
+}
+
+impl ChangeStatus {
+    /// The one-letter code `git diff --name-status` uses.
+    pub fn letter(self) -> char {
+        match self {
+            ChangeStatus::Added => 'A',
+            ChangeStatus::Modified => 'M',
+            ChangeStatus::Deleted => 'D',
+            ChangeStatus::Renamed => 'R',
+            ChangeStatus::Copied => 'C',
+            ChangeStatus::Typechange => 'T',
+        }
+    }
+}
+
+/// One changed path. A deleted path keeps its old name in `path`, so it still belongs to the
+/// service that owned it; a renamed path also affects the owner of `old_path`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChangedPath {
+    pub path: RepoPath,
+    pub status: ChangeStatus,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub old_path: Option<RepoPath>,
+}
+
+impl ChangedPath {
+    /// Every path this change touches: the new one and, for renames, the old one.
+    pub fn touched(&self) -> impl Iterator<Item = &RepoPath> {
+        std::iter::once(&self.path).chain(self.old_path.as_ref().filter(|_| self.status == ChangeStatus::Renamed))
+    }
+}
+
+/// A commit of the change, with what provenance and sign-off need.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CommitInfo {
+    pub id: String,
+    pub summary: String,
+    /// `Name <email>`.
+    pub author: String,
+    /// `Name <email>`.
+    pub committer: String,
+    /// `(key, value)` trailer lines, in order.
+    pub trailers: Vec<(String, String)>,
+}
+
+/// The change under test, as later stages see it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Change {
+    pub base: RevRef,
+    /// `None` for the working tree.
+    pub head: Option<RevRef>,
+    pub merge_base: String,
+    pub paths: Vec<ChangedPath>,
+    /// Commits in `merge_base..head`, newest first (empty for the working tree).
+    pub commits: Vec<CommitInfo>,
+}
+
+impl Change {
+    pub fn is_empty(&self) -> bool {
+        self.paths.is_empty()
+    }
+}

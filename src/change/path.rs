@@ -1,0 +1,87 @@
+//! Repository paths as git stores them: bytes, not necessarily UTF-8.
+
+use std::fmt;
+use std::path::Path;
+
+use serde::{Serialize, Serializer};
+
+/// A path relative to the repository root, exactly as git stores it.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RepoPath(Vec<u8>);
+
+impl RepoPath {
+    pub fn new(bytes: impl Into<Vec<u8>>) -> Self {
+        RepoPath(bytes.into())
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// The path as the OS sees it, for glob matching (byte-exact on Unix).
+    #[cfg(unix)]
+    pub fn as_path(&self) -> &Path {
+        use std::os::unix::ffi::OsStrExt;
+        Path::new(std::ffi::OsStr::from_bytes(&self.0))
+    }
+
+    #[cfg(not(unix))]
+    pub fn as_path(&self) -> &Path {
+        Path::new(std::str::from_utf8(&self.0).unwrap_or(""))
+    }
+
+    pub fn starts_with_dir(&self, dir: &str) -> bool {
+        let dir = dir.trim_end_matches('/').as_bytes();
+        self.0.starts_with(dir) && self.0.get(dir.len()) == Some(&b'/')
+    }
+}
+
+/// UTF-8 paths print as they are; any byte that is not valid UTF-8 prints as `\xNN`, so the
+/// text stays unambiguous and round-trips by hand.
+impl fmt::Display for RepoPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for chunk in self.0.utf8_chunks() {
+            f.write_str(chunk.valid())?;
+            for b in chunk.invalid() {
+                write!(f, "\\x{b:02x}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for RepoPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.to_string())
+    }
+}
+
+impl Serialize for RepoPath {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl From<&str> for RepoPath {
+    fn from(s: &str) -> Self {
+        RepoPath(s.as_bytes().to_vec())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn non_utf8_bytes_are_escaped() {
+        assert_eq!(RepoPath::new(b"caf\xe9 menu.txt".to_vec()).to_string(), "caf\\xe9 menu.txt");
+        assert_eq!(RepoPath::from("a b/ü.rs").to_string(), "a b/ü.rs");
+    }
+
+    #[test]
+    fn dir_prefix() {
+        assert!(RepoPath::from("scenarios/a.yaml").starts_with_dir("scenarios"));
+        assert!(RepoPath::from("scenarios/a.yaml").starts_with_dir("scenarios/"));
+        assert!(!RepoPath::from("scenarios2/a.yaml").starts_with_dir("scenarios"));
+    }
+}

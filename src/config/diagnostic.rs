@@ -1,0 +1,143 @@
+//! Located, user-facing diagnostics for files the user wrote (faultline.yaml, scenarios).
+
+use miette::{Diagnostic, NamedSource, SourceSpan};
+
+use super::source::{Loc, Seg, SourceFile};
+
+/// One mistake in one file, with where it is and what would fix it.
+#[derive(Debug, Clone, thiserror::Error, Diagnostic)]
+#[error("{file}:{line}:{column}: {message}")]
+pub struct FileDiagnostic {
+    pub file: String,
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+    #[source_code]
+    pub(crate) src: NamedSource<std::sync::Arc<str>>,
+    #[label("{label}")]
+    pub(crate) span: SourceSpan,
+    pub(crate) label: String,
+    #[help]
+    pub help: Option<String>,
+}
+
+impl FileDiagnostic {
+    pub fn at(file: &SourceFile, loc: Loc, message: impl Into<String>) -> Self {
+        let message = message.into();
+        FileDiagnostic {
+            file: file.name.clone(),
+            line: loc.line,
+            column: loc.column,
+            label: "here".to_owned(),
+            src: NamedSource::new(file.name.clone(), file.text.clone()),
+            span: SourceSpan::new(loc.offset.into(), loc.len),
+            message,
+            help: None,
+        }
+    }
+
+    /// A diagnostic at the key of `path` (or its nearest existing ancestor).
+    pub fn at_key(file: &SourceFile, path: &[Seg], message: impl Into<String>) -> Self {
+        Self::at(file, file.key_loc(path), message)
+    }
+
+    /// A diagnostic at the value of `path` (or its nearest existing ancestor).
+    pub fn at_value(file: &SourceFile, path: &[Seg], message: impl Into<String>) -> Self {
+        Self::at(file, file.value_loc(path), message)
+    }
+
+    pub fn with_help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+
+    pub fn with_label(mut self, label: impl Into<String>) -> Self {
+        self.label = label.into();
+        self
+    }
+
+    /// Turns a serde_yaml error into a located diagnostic; an unknown key or variant gets the
+    /// nearest valid name as help.
+    pub fn from_serde(file: &SourceFile, err: &serde_yaml::Error) -> Self {
+        let loc = match err.location() {
+            Some(l) => file.loc_at(l.line(), l.column()),
+            None => file.loc_at(1, 1),
+        };
+        // serde_yaml prefixes the key path ("services.orders: ...") and may append the
+        // position; both are shown elsewhere.
+        let full = err.to_string();
+        let without_at = match full.rfind(" at line ") {
+            Some(i) => &full[..i],
+            None => full.as_str(),
+        };
+        let mut d = Self::at(file, widen_to_word(file, loc), without_at.to_owned());
+        if let Some((found, expected)) = parse_unknown(without_at) {
+            d.label = format!("unknown `{found}`");
+            d.help = Some(match nearest(&found, expected.iter().map(String::as_str)) {
+                Some(best) => format!("did you mean `{best}`? valid here: {}", expected.join(", ")),
+                None => format!("valid here: {}", expected.join(", ")),
+            });
+        }
+        d
+    }
+}
+
+/// Stretches a zero-length location over the word that starts there, so the snippet
+/// underlines the offending key.
+fn widen_to_word(file: &SourceFile, loc: Loc) -> Loc {
+    if loc.len > 0 {
+        return loc;
+    }
+    let rest = &file.text[loc.offset.min(file.text.len())..];
+    let len = rest.find(|c: char| c == ':' || c == '\n' || c == ',' || c == '}' || c == ']').unwrap_or(rest.len());
+    Loc { len: rest[..len].trim_end().len(), ..loc }
+}
+
+/// Reads serde's "unknown field `x`, expected one of `a`, `b`" (and the `variant` form).
+fn parse_unknown(msg: &str) -> Option<(String, Vec<String>)> {
+    let start =
+        msg.find("unknown field `").map(|i| i + 15).or_else(|| msg.find("unknown variant `").map(|i| i + 17))?;
+    let rest = &msg[start..];
+    let end = rest.find('`')?;
+    let found = rest[..end].to_owned();
+    let tail = &rest[end + 1..];
+    let expected = tail.split('`').skip(1).step_by(2).map(str::to_owned).collect::<Vec<_>>();
+    Some((found, expected))
+}
+
+/// The candidate closest to `word`, if any is close enough to be a plausible typo.
+pub fn nearest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    candidates
+        .into_iter()
+        .map(|c| (strsim::jaro_winkler(&word.to_lowercase(), &c.to_lowercase()), c))
+        .filter(|(score, _)| *score >= 0.7)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, c)| c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_serde_unknown_field() {
+        let (found, expected) =
+            parse_unknown("services.orders: unknown field `dependson`, expected one of `paths`, `depends_on`").unwrap();
+        assert_eq!(found, "dependson");
+        assert_eq!(expected, ["paths", "depends_on"]);
+    }
+
+    #[test]
+    fn parses_serde_unknown_variant() {
+        let (found, expected) =
+            parse_unknown("unknown variant `afected`, expected one of `all`, `affected`, `none`").unwrap();
+        assert_eq!(found, "afected");
+        assert_eq!(expected, ["all", "affected", "none"]);
+    }
+
+    #[test]
+    fn nearest_finds_typos_only() {
+        assert_eq!(nearest("dependson", ["paths", "depends_on", "env"]), Some("depends_on"));
+        assert_eq!(nearest("zzzz", ["paths", "depends_on"]), None);
+    }
+}

@@ -1,0 +1,267 @@
+//! The `faultline.yaml` data model. Key names here are a contract: tools outside the project
+//! write them, so they only ever grow.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// The root of `faultline.yaml`.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(title = "faultline.yaml")]
+pub struct Config {
+    /// Format version. Only `1` exists.
+    pub version: u32,
+    /// The services of the system, by name.
+    #[serde(default)]
+    pub services: BTreeMap<String, Service>,
+    /// Globs of paths that affect every service (lockfiles, CI config, shared libraries).
+    #[serde(default)]
+    pub global: Vec<String>,
+    /// Risk tiers, AI provenance and the gate.
+    #[serde(default)]
+    pub policy: Policy,
+    /// Directory of scenario files, relative to the repository root.
+    #[serde(default = "default_scenarios_dir")]
+    pub scenarios: String,
+}
+
+pub(crate) fn default_scenarios_dir() -> String {
+    "scenarios".to_owned()
+}
+
+/// One service: what it owns in the repository and how to run it.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Service {
+    /// Globs of the repository paths this service owns (`services/payments/**`).
+    #[serde(default)]
+    pub paths: Vec<String>,
+    /// A Dockerfile context directory in the repository.
+    #[serde(default)]
+    pub build: Option<String>,
+    /// An image reference, used as it is (pulled only if missing).
+    #[serde(default)]
+    pub image: Option<String>,
+    /// Container ports the service listens on. The first is its main port.
+    #[serde(default)]
+    pub ports: Vec<u16>,
+    /// How to tell the service is ready.
+    #[serde(default)]
+    pub ready: Option<Ready>,
+    /// Environment variables passed to the container as they are.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// Services this one calls. Every edge is wired through faultline's fault proxy.
+    #[serde(default)]
+    pub depends_on: BTreeMap<String, Dependency>,
+}
+
+/// Readiness: exactly one of `log`, `http`, `tcp`.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Ready {
+    /// A line the service prints (substring match) once it accepts work.
+    #[serde(default)]
+    pub log: Option<String>,
+    /// An HTTP path on the main port that answers 2xx once ready (`/health`).
+    #[serde(default)]
+    pub http: Option<String>,
+    /// A port that accepts TCP connections once ready.
+    #[serde(default)]
+    pub tcp: Option<u16>,
+}
+
+/// A dependency edge `service -> dependency`.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Dependency {
+    /// The environment variable of the dependent service that receives the address.
+    pub env: String,
+    /// The value of that variable: a template with `{host}` and `{port}`, which faultline
+    /// fills with its proxy's address for this edge. Default `{host}:{port}`.
+    #[serde(default = "default_url")]
+    pub url: String,
+    /// Which of the dependency's `ports` this edge targets. Default: its first port.
+    #[serde(default)]
+    pub port: Option<u16>,
+}
+
+fn default_url() -> String {
+    "{host}:{port}".to_owned()
+}
+
+/// Risk tiers of a change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Tier {
+    Low,
+    Medium,
+    High,
+}
+
+impl Tier {
+    pub const ALL_SEVERE_FIRST: [Tier; 3] = [Tier::High, Tier::Medium, Tier::Low];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tier::Low => "low",
+            Tier::Medium => "medium",
+            Tier::High => "high",
+        }
+    }
+}
+
+impl std::fmt::Display for Tier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Policy {
+    /// Path globs per tier. A change's tier is the most severe tier of any changed path.
+    #[serde(default)]
+    pub tiers: Tiers,
+    /// The tier of a path that matches no glob in `tiers`. Default `medium`.
+    #[serde(default)]
+    pub default_tier: Option<Tier>,
+    /// How to tell that a change is AI-assisted.
+    #[serde(default)]
+    pub ai_assisted: AiAssisted,
+    /// What each tier requires.
+    #[serde(default)]
+    pub gate: GateTable,
+    /// What each tier requires of an AI-assisted change; a tier set here replaces the same
+    /// tier of `gate`.
+    #[serde(default)]
+    pub ai_gate: GateTable,
+    /// Emails of the people whose sign-off counts.
+    #[serde(default)]
+    pub seniors: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Tiers {
+    #[serde(default)]
+    pub high: Vec<String>,
+    #[serde(default)]
+    pub medium: Vec<String>,
+    #[serde(default)]
+    pub low: Vec<String>,
+}
+
+impl Tiers {
+    pub fn get(&self, tier: Tier) -> &[String] {
+        match tier {
+            Tier::High => &self.high,
+            Tier::Medium => &self.medium,
+            Tier::Low => &self.low,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AiAssisted {
+    /// Regexes matched against each trailer line `Key: value` of every commit in the change.
+    #[serde(default)]
+    pub trailers: Vec<String>,
+    /// Regexes matched against each commit's author and committer, `Name <email>`.
+    #[serde(default)]
+    pub authors: Vec<String>,
+    /// CI labels (`--label`, `FAULTLINE_LABELS`) that mark a change AI-assisted.
+    #[serde(default = "default_ai_labels")]
+    pub labels: Vec<String>,
+}
+
+impl Default for AiAssisted {
+    fn default() -> Self {
+        AiAssisted { trailers: Vec::new(), authors: Vec::new(), labels: default_ai_labels() }
+    }
+}
+
+fn default_ai_labels() -> Vec<String> {
+    vec!["ai-assisted".to_owned()]
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GateTable {
+    #[serde(default)]
+    pub high: Option<GateRule>,
+    #[serde(default)]
+    pub medium: Option<GateRule>,
+    #[serde(default)]
+    pub low: Option<GateRule>,
+}
+
+impl GateTable {
+    pub fn get(&self, tier: Tier) -> Option<&GateRule> {
+        match tier {
+            Tier::High => self.high.as_ref(),
+            Tier::Medium => self.medium.as_ref(),
+            Tier::Low => self.low.as_ref(),
+        }
+    }
+}
+
+/// What the gate asks of a change of one tier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GateRule {
+    /// Which scenarios run. Default `affected`.
+    #[serde(default = "ScenarioSelection::default_affected")]
+    pub scenarios: ScenarioSelection,
+    /// Whether a senior must sign off. Default `none`.
+    #[serde(default = "Signoff::default_none")]
+    pub signoff: Signoff,
+}
+
+impl Default for GateRule {
+    fn default() -> Self {
+        GateRule { scenarios: ScenarioSelection::Affected, signoff: Signoff::None }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ScenarioSelection {
+    /// Every scenario.
+    All,
+    /// Scenarios whose target is affected by the change.
+    Affected,
+    /// No scenario.
+    None,
+}
+
+impl ScenarioSelection {
+    fn default_affected() -> Self {
+        ScenarioSelection::Affected
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ScenarioSelection::All => "all",
+            ScenarioSelection::Affected => "affected",
+            ScenarioSelection::None => "none",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Signoff {
+    /// One of `policy.seniors` must approve.
+    Seniors,
+    /// No sign-off needed.
+    None,
+}
+
+impl Signoff {
+    fn default_none() -> Self {
+        Signoff::None
+    }
+}

@@ -1,0 +1,297 @@
+//! A YAML file as the user wrote it, with the location of every key and value.
+//!
+//! serde_yaml locates syntax and type errors itself, but not the semantic ones found after
+//! deserialising (an unknown dependency, a cycle, a glob that does not compile). For those
+//! the text is walked once more with `saphyr-parser`, an event parser that carries spans,
+//! and every node is indexed by its key path (`services.orders.depends_on.payments`).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use saphyr_parser::{Event, Parser, Span};
+
+/// One step of a key path: a mapping key or a sequence index.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Seg {
+    Key(String),
+    Index(usize),
+}
+
+impl From<&str> for Seg {
+    fn from(s: &str) -> Self {
+        Seg::Key(s.to_owned())
+    }
+}
+
+impl From<usize> for Seg {
+    fn from(i: usize) -> Self {
+        Seg::Index(i)
+    }
+}
+
+/// Builds a key path: `path!["services", name, "depends_on"]`.
+#[macro_export]
+macro_rules! ypath {
+    ($($seg:expr),* $(,)?) => { vec![$($crate::config::source::Seg::from($seg)),*] };
+}
+
+/// Where a node is: byte offsets into the source, and 1-based line and column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Loc {
+    pub offset: usize,
+    pub len: usize,
+    pub line: usize,
+    pub column: usize,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct NodeLoc {
+    key: Option<Loc>,
+    value: Loc,
+}
+
+/// A source file with its display name and an index of node locations.
+#[derive(Debug, Clone)]
+pub struct SourceFile {
+    /// How the file is named in messages: `faultline.yaml` or `faultline.yaml@origin/main`.
+    pub name: String,
+    pub text: Arc<str>,
+    index: HashMap<Vec<Seg>, NodeLoc>,
+    /// Byte offset at the start of each line.
+    line_starts: Vec<usize>,
+}
+
+impl SourceFile {
+    pub fn new(name: impl Into<String>, text: impl Into<Arc<str>>) -> Self {
+        let text: Arc<str> = text.into();
+        let mut line_starts = vec![0];
+        line_starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
+        let mut file = SourceFile { name: name.into(), text, index: HashMap::new(), line_starts };
+        file.index = file.build_index();
+        file
+    }
+
+    /// The byte offset of a 1-based line and a 1-based column counted in characters.
+    pub fn offset_of(&self, line: usize, column: usize) -> usize {
+        let Some(&start) = self.line_starts.get(line.saturating_sub(1)) else {
+            return self.text.len();
+        };
+        let rest = &self.text[start..];
+        let line_text = rest.split('\n').next().unwrap_or("");
+        line_text
+            .char_indices()
+            .nth(column.saturating_sub(1))
+            .map(|(i, _)| start + i)
+            .unwrap_or(start + line_text.len())
+    }
+
+    /// Location of a 1-based line and column.
+    pub fn loc_at(&self, line: usize, column: usize) -> Loc {
+        let offset = self.offset_of(line, column);
+        Loc { offset, len: 0, line, column }
+    }
+
+    fn loc_of_span(&self, span: Span) -> Loc {
+        let start = self.offset_of(span.start.line(), span.start.col() + 1);
+        let end = self.offset_of(span.end.line(), span.end.col() + 1).max(start);
+        Loc { offset: start, len: end - start, line: span.start.line(), column: span.start.col() + 1 }
+    }
+
+    /// The location of the key of the node at `path` (or of the value, for sequence items and
+    /// the root). Falls back to the nearest ancestor that exists, then to the file start.
+    pub fn key_loc(&self, path: &[Seg]) -> Loc {
+        self.lookup(path, true)
+    }
+
+    /// The location of the value at `path`, with the same fallbacks as [`Self::key_loc`].
+    pub fn value_loc(&self, path: &[Seg]) -> Loc {
+        self.lookup(path, false)
+    }
+
+    fn lookup(&self, path: &[Seg], key: bool) -> Loc {
+        for len in (0..=path.len()).rev() {
+            if let Some(node) = self.index.get(&path[..len]) {
+                return match (key, node.key) {
+                    (true, Some(k)) => k,
+                    _ => node.value,
+                };
+            }
+        }
+        Loc { offset: 0, len: 0, line: 1, column: 1 }
+    }
+
+    fn build_index(&self) -> HashMap<Vec<Seg>, NodeLoc> {
+        let mut index = HashMap::new();
+        let mut walker = Walker::default();
+        let mut parser = Parser::new_from_str(&self.text);
+        // Only the first document counts; a syntax error ends the walk (serde reports it).
+        while let Some(Ok((event, span))) = parser.next_event() {
+            match event {
+                Event::StreamEnd | Event::DocumentEnd => break,
+                Event::Scalar(value, ..) => {
+                    if let Some((path, key)) = walker.begin(self.loc_of_span(span), Some(&value)) {
+                        index.insert(path, NodeLoc { key, value: self.loc_of_span(span) });
+                        walker.end();
+                    }
+                }
+                Event::Alias(_) => {
+                    if let Some((path, key)) = walker.begin(self.loc_of_span(span), None) {
+                        index.insert(path, NodeLoc { key, value: self.loc_of_span(span) });
+                        walker.end();
+                    }
+                }
+                Event::MappingStart(..) | Event::SequenceStart(..) => {
+                    let is_map = matches!(event, Event::MappingStart(..));
+                    let here = self.loc_of_span(span);
+                    if let Some((path, key)) = walker.begin(here, None) {
+                        index.insert(path.clone(), NodeLoc { key, value: here });
+                        walker.open(path, is_map);
+                    } else {
+                        walker.open_ignored();
+                    }
+                }
+                Event::MappingEnd | Event::SequenceEnd => {
+                    walker.close();
+                    walker.end();
+                }
+                _ => {}
+            }
+        }
+        index
+    }
+}
+
+enum Frame {
+    Map {
+        path: Vec<Seg>,
+        key: Option<(String, Loc)>,
+    },
+    Seq {
+        path: Vec<Seg>,
+        next: usize,
+    },
+    /// A node in a position that has no key path (a complex mapping key).
+    Ignored,
+}
+
+#[derive(Default)]
+struct Walker {
+    frames: Vec<Frame>,
+    /// Nodes begun inside an ignored subtree.
+    ignored_depth: usize,
+}
+
+impl Walker {
+    /// A node begins. Returns its key path and the location of its key, or `None` when the
+    /// node is a mapping key (recorded for the next value) or has no path.
+    fn begin(&mut self, here: Loc, scalar: Option<&str>) -> Option<(Vec<Seg>, Option<Loc>)> {
+        if self.ignored_depth > 0 {
+            return None;
+        }
+        match self.frames.last_mut() {
+            None => Some((Vec::new(), None)),
+            Some(Frame::Ignored) => None,
+            Some(Frame::Seq { path, next }) => {
+                let mut p = path.clone();
+                p.push(Seg::Index(*next));
+                Some((p, None))
+            }
+            Some(Frame::Map { path, key }) => match key.take() {
+                None => {
+                    match scalar {
+                        Some(s) => *key = Some((s.to_owned(), here)),
+                        // A complex key: its subtree is skipped, its value gets no path.
+                        None => *key = Some((String::new(), here)),
+                    }
+                    None
+                }
+                Some((k, key_loc)) => {
+                    let mut p = path.clone();
+                    p.push(Seg::Key(k));
+                    Some((p, Some(key_loc)))
+                }
+            },
+        }
+    }
+
+    /// A scalar or container value has ended.
+    fn end(&mut self) {
+        if self.ignored_depth > 0 {
+            return;
+        }
+        if let Some(Frame::Seq { next, .. }) = self.frames.last_mut() {
+            *next += 1;
+        }
+    }
+
+    fn open(&mut self, path: Vec<Seg>, is_map: bool) {
+        self.frames.push(if is_map { Frame::Map { path, key: None } } else { Frame::Seq { path, next: 0 } });
+    }
+
+    fn open_ignored(&mut self) {
+        self.frames.push(Frame::Ignored);
+        self.ignored_depth += 1;
+    }
+
+    fn close(&mut self) {
+        if let Some(Frame::Ignored) = self.frames.pop() {
+            self.ignored_depth -= 1;
+        }
+    }
+}
+
+/// Renders a key path as the user reads it: `services.orders.ports[0]`.
+pub fn display_path(path: &[Seg]) -> String {
+    let mut out = String::new();
+    for seg in path {
+        match seg {
+            Seg::Key(k) => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(k);
+            }
+            Seg::Index(i) => out.push_str(&format!("[{i}]")),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DOC: &str = "version: 1\nservices:\n  orders:\n    ports: [8080, 9090]\n    depends_on:\n      payments: { env: PAYMENTS_URL }\n";
+
+    #[test]
+    fn locates_keys_and_values() {
+        let f = SourceFile::new("f.yaml", DOC);
+        let k = f.key_loc(&ypath!["services", "orders", "depends_on", "payments"]);
+        assert_eq!((k.line, k.column), (6, 7));
+        let v = f.value_loc(&ypath!["services", "orders", "ports", 1usize]);
+        assert_eq!((v.line, v.column), (4, 19));
+        assert_eq!(&DOC[v.offset..v.offset + v.len], "9090");
+    }
+
+    #[test]
+    fn falls_back_to_nearest_ancestor() {
+        let f = SourceFile::new("f.yaml", DOC);
+        let k = f.key_loc(&ypath!["services", "orders", "nope", "deeper"]);
+        assert_eq!((k.line, k.column), (3, 3));
+    }
+
+    #[test]
+    fn columns_count_characters_but_offsets_are_bytes() {
+        let f = SourceFile::new("f.yaml", "a: \"é\"\nb: 2\n");
+        let v = f.value_loc(&ypath!["b"]);
+        assert_eq!((v.line, v.column), (2, 4));
+        assert_eq!(&f.text[v.offset..v.offset + v.len], "2");
+    }
+
+    #[test]
+    fn sequence_of_mappings() {
+        let f = SourceFile::new("f.yaml", "faults:\n  - on: a\n  - on: b\n    at: 1s\n");
+        let k = f.key_loc(&ypath!["faults", 1usize, "at"]);
+        assert_eq!((k.line, k.column), (4, 5));
+    }
+}

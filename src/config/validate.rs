@@ -1,0 +1,307 @@
+//! Semantic checks of a deserialised `faultline.yaml`: everything serde cannot see.
+
+use std::collections::BTreeMap;
+
+use super::diagnostic::{FileDiagnostic, nearest};
+use super::source::SourceFile;
+use super::{Config, Tier, glob};
+use crate::ypath;
+
+pub(super) fn validate(config: &Config, file: &SourceFile) -> Vec<FileDiagnostic> {
+    let mut out = Vec::new();
+    if config.version != 1 {
+        out.push(
+            FileDiagnostic::at_value(file, &ypath!["version"], format!("unsupported version {}", config.version))
+                .with_help("this faultline reads version 1"),
+        );
+    }
+    let names: Vec<&str> = config.services.keys().map(String::as_str).collect();
+    for (name, svc) in &config.services {
+        check_service_name(file, name, &mut out);
+        match (&svc.build, &svc.image) {
+            (None, None) => out.push(
+                FileDiagnostic::at_key(
+                    file,
+                    &ypath!["services", name.as_str()],
+                    format!("service `{name}` has neither `build` nor `image`"),
+                )
+                .with_help("add `build: path/to/dockerfile/context` or `image: name:tag`"),
+            ),
+            (Some(_), Some(_)) => out.push(
+                FileDiagnostic::at_key(
+                    file,
+                    &ypath!["services", name.as_str(), "image"],
+                    format!("service `{name}` has both `build` and `image`"),
+                )
+                .with_help(
+                    "keep one: `build` builds from a Dockerfile in the repository, `image` runs a reference as it is",
+                ),
+            ),
+            _ => {}
+        }
+        for (i, p) in svc.paths.iter().enumerate() {
+            check_glob(file, &ypath!["services", name.as_str(), "paths", i], p, &mut out);
+        }
+        if let Some(ready) = &svc.ready {
+            let path = ypath!["services", name.as_str(), "ready"];
+            let set = [ready.log.is_some(), ready.http.is_some(), ready.tcp.is_some()].iter().filter(|b| **b).count();
+            if set != 1 {
+                out.push(
+                    FileDiagnostic::at_key(
+                        file,
+                        &path,
+                        format!("`ready` of `{name}` needs exactly one of `log`, `http`, `tcp` ({set} given)"),
+                    )
+                    .with_help("e.g. `ready: { http: /health }` or `ready: { log: \"ready to accept connections\" }`"),
+                );
+            }
+            if let Some(h) = &ready.http {
+                if !h.starts_with('/') {
+                    out.push(
+                        FileDiagnostic::at_value(
+                            file,
+                            &ypath!["services", name.as_str(), "ready", "http"],
+                            format!("`ready.http` must be a path starting with `/`, found `{h}`"),
+                        )
+                        .with_help("the path is requested on the service's first port, e.g. `/health`"),
+                    );
+                }
+            }
+            if ready.http.is_some() && svc.ports.is_empty() {
+                out.push(FileDiagnostic::at_key(
+                    file,
+                    &path,
+                    format!("`ready.http` needs a port, and `{name}` has no `ports`"),
+                ));
+            }
+        }
+        for (i, port) in svc.ports.iter().enumerate() {
+            if *port == 0 {
+                out.push(FileDiagnostic::at_value(
+                    file,
+                    &ypath!["services", name.as_str(), "ports", i],
+                    "port 0 is not a port a service listens on",
+                ));
+            }
+        }
+        for (dep, edge) in &svc.depends_on {
+            let key = ypath!["services", name.as_str(), "depends_on", dep.as_str()];
+            let Some(target) = config.services.get(dep) else {
+                let mut d =
+                    FileDiagnostic::at_key(file, &key, format!("`{name}` depends on `{dep}`, which is not a service"))
+                        .with_label("unknown service");
+                d.help = Some(match nearest(dep, names.iter().copied()) {
+                    Some(n) => format!("did you mean `{n}`? services: {}", names.join(", ")),
+                    None => format!("services: {}", names.join(", ")),
+                });
+                out.push(d);
+                continue;
+            };
+            if edge.env.is_empty() || !edge.env.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                out.push(
+                    FileDiagnostic::at_value(
+                        file,
+                        &[key.clone(), ypath!["env"]].concat(),
+                        format!("`{}` is not an environment variable name", edge.env),
+                    )
+                    .with_help("use letters, digits and `_`, e.g. PAYMENTS_URL"),
+                );
+            }
+            check_template(file, &[key.clone(), ypath!["url"]].concat(), &edge.url, &mut out);
+            match edge.port {
+                Some(p) if !target.ports.contains(&p) => out.push(
+                    FileDiagnostic::at_value(
+                        file,
+                        &[key.clone(), ypath!["port"]].concat(),
+                        format!("`{dep}` does not list port {p}"),
+                    )
+                    .with_help(format!("ports of `{dep}`: {:?}", target.ports)),
+                ),
+                None if target.ports.is_empty() => out.push(
+                    FileDiagnostic::at_key(
+                        file,
+                        &key,
+                        format!("`{name}` depends on `{dep}`, which has no `ports` to connect to"),
+                    )
+                    .with_help(format!("add `ports: [PORT]` to service `{dep}`")),
+                ),
+                _ => {}
+            }
+        }
+    }
+    if let Some(cycle) = find_cycle(config) {
+        let key = ypath!["services", cycle[0].as_str(), "depends_on", cycle[1].as_str()];
+        out.push(
+            FileDiagnostic::at_key(file, &key, format!("dependency cycle: {}", cycle.join(" -> ")))
+                .with_label("this edge closes a cycle")
+                .with_help("services start in dependency order, so the graph must not loop; remove one of these edges"),
+        );
+    }
+    for (i, g) in config.global.iter().enumerate() {
+        check_glob(file, &ypath!["global", i], g, &mut out);
+    }
+    for tier in Tier::ALL_SEVERE_FIRST {
+        for (i, g) in config.policy.tiers.get(tier).iter().enumerate() {
+            check_glob(file, &ypath!["policy", "tiers", tier.as_str(), i], g, &mut out);
+        }
+    }
+    for (field, list) in
+        [("trailers", &config.policy.ai_assisted.trailers), ("authors", &config.policy.ai_assisted.authors)]
+    {
+        for (i, r) in list.iter().enumerate() {
+            if let Err(e) = regex::Regex::new(r) {
+                out.push(FileDiagnostic::at_value(
+                    file,
+                    &ypath!["policy", "ai_assisted", field, i],
+                    format!("invalid regex: {}", first_line(&e.to_string())),
+                ));
+            }
+        }
+    }
+    for (i, s) in config.policy.seniors.iter().enumerate() {
+        if !s.contains('@') {
+            out.push(
+                FileDiagnostic::at_value(
+                    file,
+                    &ypath!["policy", "seniors", i],
+                    format!("`{s}` is not an email address"),
+                )
+                .with_help(
+                    "seniors are matched by the email of `Reviewed-by:`/`Approved-by:` trailers and --approved-by",
+                ),
+            );
+        }
+    }
+    let needs_seniors = Tier::ALL_SEVERE_FIRST.iter().any(|t| {
+        [config.policy.gate.get(*t), config.policy.ai_gate.get(*t)]
+            .into_iter()
+            .flatten()
+            .any(|r| r.signoff == super::Signoff::Seniors)
+    });
+    if needs_seniors && config.policy.seniors.is_empty() {
+        out.push(
+            FileDiagnostic::at_key(
+                file,
+                &ypath!["policy"],
+                "the gate asks for a senior's sign-off, but `policy.seniors` is empty",
+            )
+            .with_help("list the emails whose approval counts: `seniors: [\"alice@example.com\"]`"),
+        );
+    }
+    if config.scenarios.is_empty()
+        || config.scenarios.starts_with('/')
+        || config.scenarios.split('/').any(|s| s == "..")
+    {
+        out.push(FileDiagnostic::at_value(
+            file,
+            &ypath!["scenarios"],
+            "`scenarios` must be a directory inside the repository, relative to its root",
+        ));
+    }
+    out.sort_by_key(|d| (d.line, d.column));
+    out
+}
+
+fn check_service_name(file: &SourceFile, name: &str, out: &mut Vec<FileDiagnostic>) {
+    let ok = !name.is_empty()
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+        && name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric());
+    if !ok {
+        out.push(
+            FileDiagnostic::at_key(file, &ypath!["services", name], format!("`{name}` is not a valid service name"))
+                .with_help("use lowercase letters, digits, `-` and `_` (it names containers and networks)"),
+        );
+    }
+}
+
+fn check_glob(file: &SourceFile, path: &[super::Seg], pattern: &str, out: &mut Vec<FileDiagnostic>) {
+    if pattern.is_empty() {
+        out.push(FileDiagnostic::at_value(file, path, "an empty glob matches nothing"));
+    } else if pattern.starts_with('/') {
+        out.push(
+            FileDiagnostic::at_value(
+                file,
+                path,
+                format!("`{pattern}` is absolute; globs are relative to the repository root"),
+            )
+            .with_help(format!("write `{}`", pattern.trim_start_matches('/'))),
+        );
+    } else if let Err(e) = glob::compile(pattern) {
+        out.push(FileDiagnostic::at_value(file, path, format!("glob does not compile: {}", e.kind())));
+    }
+}
+
+/// `{host}` and `{port}` are the only placeholders of an edge's `url`.
+fn check_template(file: &SourceFile, path: &[super::Seg], template: &str, out: &mut Vec<FileDiagnostic>) {
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        let after = &rest[open + 1..];
+        let Some(close) = after.find('}') else {
+            out.push(FileDiagnostic::at_value(file, path, format!("unclosed `{{` in `{template}`")));
+            return;
+        };
+        let name = &after[..close];
+        if name != "host" && name != "port" {
+            let mut d =
+                FileDiagnostic::at_value(file, path, format!("unknown placeholder `{{{name}}}` in `{template}`"));
+            d.help = Some(match nearest(name, ["host", "port"]) {
+                Some(n) => format!("did you mean `{{{n}}}`? placeholders: {{host}}, {{port}}"),
+                None => "placeholders: {host}, {port}".to_owned(),
+            });
+            out.push(d);
+        }
+        rest = &after[close + 1..];
+    }
+}
+
+/// The first dependency cycle, as `[a, b, …, a]`, in a deterministic order.
+pub(crate) fn find_cycle(config: &Config) -> Option<Vec<String>> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum Mark {
+        New,
+        Active,
+        Done,
+    }
+    let names: Vec<&String> = config.services.keys().collect();
+    let index: BTreeMap<&str, usize> = names.iter().enumerate().map(|(i, n)| (n.as_str(), i)).collect();
+    let deps: Vec<Vec<usize>> = config
+        .services
+        .values()
+        .map(|s| s.depends_on.keys().filter_map(|d| index.get(d.as_str()).copied()).collect())
+        .collect();
+    let mut mark = vec![Mark::New; names.len()];
+    for root in 0..names.len() {
+        if mark[root] != Mark::New {
+            continue;
+        }
+        // Iterative DFS: (node, next child position).
+        let mut stack: Vec<(usize, usize)> = vec![(root, 0)];
+        mark[root] = Mark::Active;
+        while let Some(&mut (node, ref mut pos)) = stack.last_mut() {
+            if let Some(&next) = deps[node].get(*pos) {
+                *pos += 1;
+                match mark[next] {
+                    Mark::New => {
+                        mark[next] = Mark::Active;
+                        stack.push((next, 0));
+                    }
+                    Mark::Active => {
+                        let start = stack.iter().position(|(n, _)| *n == next).unwrap_or(0);
+                        let mut cycle: Vec<String> = stack[start..].iter().map(|(n, _)| names[*n].clone()).collect();
+                        cycle.push(names[next].clone());
+                        return Some(cycle);
+                    }
+                    Mark::Done => {}
+                }
+            } else {
+                mark[node] = Mark::Done;
+                stack.pop();
+            }
+        }
+    }
+    None
+}
+
+fn first_line(s: &str) -> &str {
+    s.lines().last().unwrap_or(s).trim()
+}

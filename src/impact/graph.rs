@@ -1,0 +1,113 @@
+//! The service graph as indices: dependencies, reverse dependencies, closures, start levels.
+
+use std::collections::BTreeMap;
+
+use crate::config::Config;
+
+pub struct ServiceGraph {
+    names: Vec<String>,
+    deps: Vec<Vec<usize>>,
+    rdeps: Vec<Vec<usize>>,
+}
+
+impl ServiceGraph {
+    /// Builds the graph of a validated configuration (unknown dependencies are ignored).
+    pub fn new(config: &Config) -> ServiceGraph {
+        let names: Vec<String> = config.services.keys().cloned().collect();
+        let index: BTreeMap<&str, usize> = names.iter().enumerate().map(|(i, n)| (n.as_str(), i)).collect();
+        let deps: Vec<Vec<usize>> = config
+            .services
+            .values()
+            .map(|s| s.depends_on.keys().filter_map(|d| index.get(d.as_str()).copied()).collect())
+            .collect();
+        let mut rdeps = vec![Vec::new(); names.len()];
+        for (s, ds) in deps.iter().enumerate() {
+            for &d in ds {
+                rdeps[d].push(s);
+            }
+        }
+        ServiceGraph { names, deps, rdeps }
+    }
+
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+
+    pub fn name(&self, i: usize) -> &str {
+        &self.names[i]
+    }
+
+    pub fn index(&self, name: &str) -> Option<usize> {
+        self.names.binary_search_by(|n| n.as_str().cmp(name)).ok()
+    }
+
+    pub fn deps(&self, i: usize) -> &[usize] {
+        &self.deps[i]
+    }
+
+    pub fn rdeps(&self, i: usize) -> &[usize] {
+        &self.rdeps[i]
+    }
+
+    /// The marked services plus everything they depend on, transitively.
+    pub fn forward_closure(&self, marked: &[bool]) -> Vec<bool> {
+        let mut out = marked.to_vec();
+        let mut stack: Vec<usize> = (0..self.len()).filter(|&i| marked[i]).collect();
+        while let Some(s) = stack.pop() {
+            for &d in &self.deps[s] {
+                if !out[d] {
+                    out[d] = true;
+                    stack.push(d);
+                }
+            }
+        }
+        out
+    }
+
+    /// The selected services grouped into start levels: level 0 depends on nothing, level k
+    /// only on lower levels. Names are sorted within a level. The graph must be acyclic.
+    pub fn start_levels(&self, selected: &[bool]) -> Vec<Vec<String>> {
+        let mut level: Vec<Option<usize>> = vec![None; self.len()];
+        let mut visiting = vec![false; self.len()];
+        let mut levels: Vec<Vec<String>> = Vec::new();
+        for s in 0..self.len() {
+            if selected[s] {
+                let l = self.level_of(s, &mut level, &mut visiting);
+                if levels.len() <= l {
+                    levels.resize(l + 1, Vec::new());
+                }
+                levels[l].push(self.names[s].clone());
+            }
+        }
+        // Names are visited in sorted order, so every level is sorted already.
+        levels
+    }
+
+    fn level_of(&self, s: usize, memo: &mut [Option<usize>], visiting: &mut [bool]) -> usize {
+        if let Some(l) = memo[s] {
+            return l;
+        }
+        // Iterative post-order so a deep chain cannot overflow the stack.
+        // `visiting` guards against a cycle, which validation rejects before this runs.
+        let mut stack = vec![(s, 0usize)];
+        visiting[s] = true;
+        while let Some((node, pos)) = stack.pop() {
+            if let Some(&d) = self.deps[node].get(pos) {
+                stack.push((node, pos + 1));
+                if memo[d].is_none() && !visiting[d] {
+                    visiting[d] = true;
+                    stack.push((d, 0));
+                }
+            } else {
+                visiting[node] = false;
+                let l = self.deps[node].iter().map(|&d| memo[d].map_or(0, |x| x + 1)).max().unwrap_or(0);
+                memo[node] = Some(l);
+            }
+        }
+        memo[s].unwrap_or(0)
+    }
+}

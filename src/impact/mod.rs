@@ -1,0 +1,170 @@
+//! Stage 2, impact: which services a change can hurt, and why, over the service graph.
+//!
+//! A changed path marks the service owning it; every service depending on that one,
+//! transitively, is affected too; a global path affects everything. The stack is the forward
+//! closure of the affected services (what must run for them to run), in start order.
+
+mod graph;
+
+use std::collections::VecDeque;
+
+use serde::Serialize;
+
+pub use graph::ServiceGraph;
+
+use crate::change::{Change, RepoPath};
+use crate::config::{FileDiagnostic, LoadedConfig};
+use crate::ypath;
+
+/// Why a service is affected.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Reason {
+    /// The service owns these changed paths.
+    Owns { paths: Vec<RepoPath> },
+    /// A `global` path changed.
+    Global { path: RepoPath, glob: String },
+    /// The service depends on `chain[0]`, which depends on `chain[1]` … which owns `path`.
+    DependsOn { chain: Vec<String>, path: RepoPath },
+}
+
+impl Reason {
+    /// The reason as a sentence fragment: `depends on payments, which owns services/payments/x.rs`.
+    pub fn describe(&self) -> String {
+        match self {
+            Reason::Owns { paths } => match paths.len() {
+                1 => format!("owns {}", paths[0]),
+                n => format!("owns {} and {} more changed path{}", paths[0], n - 1, if n == 2 { "" } else { "s" }),
+            },
+            Reason::Global { path, glob } => format!("global path {path} (\"{glob}\") affects every service"),
+            Reason::DependsOn { chain, path } => {
+                let mut s = String::new();
+                for (i, svc) in chain.iter().enumerate() {
+                    s.push_str(if i == 0 { "depends on " } else { ", which depends on " });
+                    s.push_str(svc);
+                }
+                s.push_str(&format!(", which owns {path}"));
+                s
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Affected {
+    pub service: String,
+    pub reasons: Vec<Reason>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Impact {
+    /// Affected services, sorted by name.
+    pub affected: Vec<Affected>,
+    /// Affected services and everything they depend on, in start order.
+    pub stack: Vec<String>,
+    /// The same services grouped into levels that can start together.
+    pub levels: Vec<Vec<String>>,
+}
+
+impl Impact {
+    pub fn is_affected(&self, service: &str) -> bool {
+        self.affected.iter().any(|a| a.service == service)
+    }
+}
+
+/// Computes the impact of `change`. A changed path claimed by two services is a
+/// configuration mistake, reported at the second claim.
+pub fn analyze(change: &Change, config: &LoadedConfig) -> Result<Impact, Vec<FileDiagnostic>> {
+    let graph = ServiceGraph::new(&config.config);
+    let m = &config.matchers;
+    let n = graph.len();
+    let mut owned: Vec<Vec<RepoPath>> = vec![Vec::new(); n];
+    let mut global: Option<(RepoPath, String)> = None;
+    let mut problems = Vec::new();
+    let mut hits = Vec::new();
+    for path in change.paths.iter().flat_map(|p| p.touched()) {
+        if global.is_none() {
+            if let Some(&i) = m.global.matches(path.as_path()).first() {
+                global = Some((path.clone(), m.global_globs[i].clone()));
+            }
+        }
+        m.owners.matches_into(path.as_path(), &mut hits);
+        let Some(&first) = hits.first() else { continue };
+        let owner = m.owner_of[first];
+        if let Some(&other) = hits.iter().find(|&&g| m.owner_of[g] != owner) {
+            problems.push(overlap(config, path, first, other));
+            continue;
+        }
+        if owned[owner].last() != Some(path) {
+            owned[owner].push(path.clone());
+        }
+    }
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+
+    // Breadth-first over reverse dependencies from the owners: `via[s]` is the dependency
+    // through which `s` was first reached, giving each service its shortest reason chain.
+    let mut reached = vec![false; n];
+    let mut via: Vec<Option<usize>> = vec![None; n];
+    let mut queue: VecDeque<usize> = (0..n).filter(|&s| !owned[s].is_empty()).collect();
+    for &s in &queue {
+        reached[s] = true;
+    }
+    while let Some(s) = queue.pop_front() {
+        for &r in graph.rdeps(s) {
+            if !reached[r] {
+                reached[r] = true;
+                via[r] = Some(s);
+                queue.push_back(r);
+            }
+        }
+    }
+    let chain_of = |mut s: usize| {
+        let mut chain = vec![graph.name(s).to_owned()];
+        while let Some(next) = via[s] {
+            s = next;
+            chain.push(graph.name(s).to_owned());
+        }
+        (chain, owned[s][0].clone())
+    };
+
+    let mut affected = Vec::new();
+    let mut is_affected = vec![false; n];
+    for s in 0..n {
+        let mut reasons = Vec::new();
+        if !owned[s].is_empty() {
+            reasons.push(Reason::Owns { paths: owned[s].clone() });
+        }
+        for &d in graph.deps(s) {
+            if reached[d] {
+                let (chain, path) = chain_of(d);
+                reasons.push(Reason::DependsOn { chain, path });
+            }
+        }
+        if let Some((path, glob)) = &global {
+            reasons.push(Reason::Global { path: path.clone(), glob: glob.clone() });
+        }
+        if !reasons.is_empty() {
+            is_affected[s] = true;
+            affected.push(Affected { service: graph.name(s).to_owned(), reasons });
+        }
+    }
+    let levels = graph.start_levels(&graph.forward_closure(&is_affected));
+    let stack = levels.iter().flatten().cloned().collect();
+    Ok(Impact { affected, stack, levels })
+}
+
+fn overlap(config: &LoadedConfig, path: &RepoPath, a: usize, b: usize) -> FileDiagnostic {
+    let m = &config.matchers;
+    let (sa, sb) = (&m.service_names[m.owner_of[a]], &m.service_names[m.owner_of[b]]);
+    let (ga, gb) = (&m.owner_glob[a], &m.owner_glob[b]);
+    let idx = config.config.services[sb].paths.iter().position(|p| p == gb).unwrap_or(0);
+    FileDiagnostic::at_value(
+        &config.source,
+        &ypath!["services", sb.as_str(), "paths", idx],
+        format!("changed path {path} is claimed by two services: `{sa}` (\"{ga}\") and `{sb}` (\"{gb}\")"),
+    )
+    .with_label("overlapping claim")
+    .with_help("every path belongs to at most one service; narrow one of the globs")
+}

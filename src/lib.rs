@@ -1,0 +1,29 @@
+//! faultline: a merge gate that starts the services a change can hurt, breaks their
+//! dependencies on purpose, and lets the change merge only if the system still behaves.
+//!
+//! The library is laid out as the pipeline it runs, one stage a module, data flowing one way:
+//!
+//! ```text
+//! change ──► impact ──► plan ──► stack ──► fault ──► scenario ──► verdict ──► report
+//! ```
+//!
+//! See `docs/ARCHITECTURE.md` for the types passed between stages.
+
+pub mod change;
+pub mod config;
+pub mod impact;
+pub mod plan;
+pub mod repo;
+pub mod report;
+pub mod scenario;
+
+/// Exit codes, the contract with CI.
+pub mod exit {
+    /// The change may merge (or, for `plan`, the plan was made).
+    pub const ALLOW: i32 = 0;
+    /// The change is blocked.
+    pub const BLOCK: i32 = 1;
+    /// faultline could not verify the change (bad configuration, git error, no Docker, …).
+    /// The gate fails closed: this blocks too.
+    pub const UNVERIFIED: i32 = 2;
+}

@@ -1,0 +1,168 @@
+//! The `faultline` command: argument parsing and output only; the work is in the library.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use faultline::change::ChangeSpec;
+use faultline::exit;
+use faultline::plan::{ConfigFrom, PlanRequest};
+use faultline::repo::Repo;
+
+/// faultline gates risky code changes: it finds the services a change can hurt, starts them
+/// in real containers, breaks their dependencies on purpose, and lets the change merge only if
+/// the system still behaves.
+///
+/// Exit codes: 0 allow, 1 block, 2 could not verify (which blocks too).
+#[derive(Parser)]
+#[command(name = "faultline", version, propagate_version = true, max_term_width = 100)]
+struct Cli {
+    /// Run as if faultline was started in DIR (like `git -C`).
+    #[arg(short = 'C', value_name = "DIR", global = true)]
+    dir: Option<PathBuf>,
+
+    /// More log output (-v debug, -vv trace). RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Show what a change affects and what the gate would run, without running anything.
+    ///
+    /// Reads faultline.yaml and the scenarios from the BASE revision, so a change cannot
+    /// weaken the gate that judges it. Prints the changed paths (with renames), whether the
+    /// change is AI-assisted and why, its risk tier and the path that decided it, the affected
+    /// services with the chain of reasons, the stack to start, the scenarios the policy
+    /// selects, and whether a senior must sign off.
+    ///
+    /// Examples:
+    ///   faultline plan --base origin/main
+    ///   faultline plan --base origin/main --format json
+    ///   faultline plan --worktree
+    ///   faultline -C path/to/repo plan --base main
+    #[command(verbatim_doc_comment)]
+    Plan(PlanArgs),
+
+    /// Print the JSON Schema of faultline.yaml (point your editor's YAML support at it).
+    Schema {
+        /// Which file's schema.
+        #[arg(value_enum, default_value = "config")]
+        kind: SchemaKind,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum SchemaKind {
+    /// faultline.yaml
+    Config,
+}
+
+#[derive(clap::Args)]
+struct PlanArgs {
+    /// The branch the change goes into (`origin/main`). Compared through the merge base, like
+    /// `git diff BASE...HEAD`. With --worktree it defaults to HEAD.
+    #[arg(long, value_name = "REV", required_unless_present = "worktree")]
+    base: Option<String>,
+
+    /// The change's tip.
+    #[arg(long, value_name = "REV", default_value = "HEAD", conflicts_with = "worktree")]
+    head: String,
+
+    /// Plan the uncommitted changes (untracked files included) against BASE (default HEAD).
+    #[arg(long)]
+    worktree: bool,
+
+    /// Where to read faultline.yaml and scenarios: `base` (what the gate uses) or `worktree`
+    /// (for authoring a configuration you have not committed yet).
+    #[arg(long, value_enum, default_value = "base", value_name = "FROM")]
+    config_from: ConfigSource,
+
+    /// A CI label of the pull request (repeatable); `ai-assisted` marks the change
+    /// AI-assisted. FAULTLINE_LABELS adds a comma-separated list.
+    #[arg(long = "label", value_name = "LABEL")]
+    labels: Vec<String>,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    format: Format,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ConfigSource {
+    Base,
+    Worktree,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    Text,
+    Json,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    match run(cli) {
+        Ok(code) => ExitCode::from(code as u8),
+        Err(report) => {
+            eprintln!("{report:?}");
+            ExitCode::from(exit::UNVERIFIED as u8)
+        }
+    }
+}
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "faultline=debug",
+        _ => "faultline=trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| default.into());
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+fn run(cli: Cli) -> miette::Result<i32> {
+    let dir = match cli.dir {
+        Some(d) => d,
+        None => std::env::current_dir().map_err(|e| miette::miette!("cannot read the current directory: {e}"))?,
+    };
+    match cli.command {
+        Command::Plan(args) => plan(&dir, args),
+        Command::Schema { kind: SchemaKind::Config } => {
+            println!("{}", serde_json::to_string_pretty(&faultline::config::json_schema()).unwrap_or_default());
+            Ok(exit::ALLOW)
+        }
+    }
+}
+
+fn plan(dir: &std::path::Path, args: PlanArgs) -> miette::Result<i32> {
+    let repo = Repo::discover(dir)?;
+    let change = if args.worktree {
+        ChangeSpec::Worktree { base: args.base.unwrap_or_else(|| "HEAD".to_owned()) }
+    } else {
+        // clap guarantees --base without --worktree.
+        ChangeSpec::Revisions { base: args.base.unwrap_or_default(), head: args.head }
+    };
+    let mut labels = args.labels;
+    if let Ok(env) = std::env::var("FAULTLINE_LABELS") {
+        labels.extend(env.split(',').map(str::trim).filter(|l| !l.is_empty()).map(str::to_owned));
+    }
+    let req = PlanRequest {
+        change,
+        config_from: match args.config_from {
+            ConfigSource::Base => ConfigFrom::Base,
+            ConfigSource::Worktree => ConfigFrom::Worktree,
+        },
+        labels,
+    };
+    let plan = faultline::plan::plan(&repo, &req)?;
+    match args.format {
+        Format::Text => print!("{}", faultline::report::plan::render_text(&plan)),
+        Format::Json => println!("{}", serde_json::to_string_pretty(&plan).map_err(|e| miette::miette!("{e}"))?),
+    }
+    Ok(exit::ALLOW)
+}

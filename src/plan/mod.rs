@@ -1,0 +1,185 @@
+//! Stage 3, plan: from a change to what the gate will do — the stack to start, the scenarios
+//! to run, and whether a senior must sign off. Configuration and scenarios come from the
+//! base revision unless the caller asks for the working tree.
+
+use miette::Diagnostic;
+use serde::Serialize;
+
+use crate::change::{self, Change, ChangeSpec, ChangedPath, CommitInfo, Evidence, RevRef, TierDecision};
+use crate::config::{
+    self, CONFIG_FILE, ConfigError, ConfigOrigin, GateRule, LoadedConfig, ScenarioSelection, Signoff, Tier,
+};
+use crate::impact::{self, Affected, Impact};
+use crate::repo::{Repo, RepoError, Snapshot};
+use crate::scenario::{self, DiscoverError, ScenarioRef};
+
+/// Where to read faultline.yaml and the scenarios from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ConfigFrom {
+    /// The base revision: what the gate uses, so a change cannot weaken its own gate.
+    #[default]
+    Base,
+    /// The files on disk, for authoring a configuration before committing it.
+    Worktree,
+}
+
+#[derive(Debug, Clone)]
+pub struct PlanRequest {
+    pub change: ChangeSpec,
+    pub config_from: ConfigFrom,
+    /// Labels handed in by CI (`--label`, `FAULTLINE_LABELS`).
+    pub labels: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error, Diagnostic)]
+pub enum PlanError {
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Repo(#[from] RepoError),
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Config(#[from] ConfigError),
+}
+
+impl From<DiscoverError> for PlanError {
+    fn from(e: DiscoverError) -> Self {
+        match e {
+            DiscoverError::Repo(e) => PlanError::Repo(e),
+            DiscoverError::Invalid(e) => PlanError::Config(e),
+        }
+    }
+}
+
+/// The gate rule that applies, and which key of the policy it came from.
+#[derive(Debug, Clone, Serialize)]
+pub struct AppliedRule {
+    /// `policy.ai_gate.high`, `policy.gate.low`, or `default` when neither is set.
+    pub source: String,
+    pub scenarios: ScenarioSelection,
+    pub signoff: Signoff,
+}
+
+/// Everything the later stages need, and everything `faultline plan` shows. Field names are
+/// the JSON contract of `faultline plan --format json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    pub base: RevRef,
+    /// `None` when the change is the working tree.
+    pub head: Option<RevRef>,
+    pub merge_base: String,
+    pub config: ConfigOrigin,
+    pub changed: Vec<ChangedPath>,
+    pub commits: Vec<CommitInfo>,
+    pub ai_assisted: bool,
+    pub ai_evidence: Vec<Evidence>,
+    /// `None` when nothing changed.
+    pub tier: Option<Tier>,
+    pub tier_reason: Option<TierDecision>,
+    pub affected: Vec<Affected>,
+    /// Services to start, in start order.
+    pub stack: Vec<String>,
+    /// The same services in levels that start together.
+    pub stack_levels: Vec<Vec<String>>,
+    pub gate: Option<AppliedRule>,
+    /// Names of the selected scenarios.
+    pub scenarios: Vec<String>,
+    pub scenario_files: Vec<ScenarioRef>,
+    /// Every scenario the configuration knows, selected or not.
+    pub scenarios_available: usize,
+    pub signoff_required: bool,
+    pub seniors: Vec<String>,
+}
+
+impl Plan {
+    pub fn nothing_changed(&self) -> bool {
+        self.changed.is_empty()
+    }
+}
+
+/// Loads the configuration `from` says, for the base revision of `spec`.
+pub fn load_config(repo: &Repo, spec: &ChangeSpec, from: ConfigFrom) -> Result<(LoadedConfig, Snapshot), PlanError> {
+    let (snap, origin) = match from {
+        ConfigFrom::Base => {
+            let rev = spec.base().to_owned();
+            let oid = repo.resolve(&rev)?;
+            let origin = ConfigOrigin::Revision { rev: rev.clone(), commit: oid.to_string() };
+            (Snapshot::Commit { rev, oid }, origin)
+        }
+        ConfigFrom::Worktree => {
+            let path = repo.root().join(CONFIG_FILE).display().to_string();
+            (Snapshot::Worktree, ConfigOrigin::Worktree { path })
+        }
+    };
+    let bytes = repo.read(&snap, CONFIG_FILE)?.ok_or_else(|| ConfigError::Missing {
+        place: match &snap {
+            Snapshot::Commit { rev, .. } => format!("the base revision `{rev}`"),
+            Snapshot::Worktree => format!("{}", repo.root().display()),
+        },
+    })?;
+    let loaded = config::parse_bytes(CONFIG_FILE, bytes, origin.clone()).map_err(|e| match e {
+        ConfigError::Invalid { problems, .. } => ConfigError::Invalid { file: origin.to_string(), problems },
+        other => other,
+    })?;
+    Ok((loaded, snap))
+}
+
+/// Plans the change `req` names.
+pub fn plan(repo: &Repo, req: &PlanRequest) -> Result<Plan, PlanError> {
+    let (config, snap) = load_config(repo, &req.change, req.config_from)?;
+    let change = change::analyze(repo, &req.change)?;
+    let scenarios = scenario::discover(repo, &snap, &config)?;
+    from_parts(change, &config, scenarios, &req.labels)
+}
+
+/// The pure part of planning, from an analysed change, a configuration and its scenarios.
+pub fn from_parts(
+    change: Change,
+    config: &LoadedConfig,
+    all: Vec<ScenarioRef>,
+    labels: &[String],
+) -> Result<Plan, PlanError> {
+    let prov = change::provenance::provenance(&change, config, labels);
+    let tier = change::tier::decide(&change, config);
+    let impact = impact::analyze(&change, config)
+        .map_err(|problems| ConfigError::Invalid { file: config.origin.to_string(), problems })?;
+    let gate = tier.as_ref().map(|t| applied_rule(config, t.tier, prov.ai_assisted));
+    let selected: Vec<ScenarioRef> = match gate.as_ref().map(|g| g.scenarios) {
+        Some(ScenarioSelection::All) => all.clone(),
+        Some(ScenarioSelection::Affected) => all.iter().filter(|s| impact.is_affected(&s.target)).cloned().collect(),
+        Some(ScenarioSelection::None) | None => Vec::new(),
+    };
+    let Impact { affected, stack, levels } = impact;
+    Ok(Plan {
+        base: change.base,
+        head: change.head,
+        merge_base: change.merge_base,
+        config: config.origin.clone(),
+        changed: change.paths,
+        commits: change.commits,
+        ai_assisted: prov.ai_assisted,
+        ai_evidence: prov.evidence,
+        tier: tier.as_ref().map(|t| t.tier),
+        tier_reason: tier,
+        affected,
+        stack,
+        stack_levels: levels,
+        signoff_required: gate.as_ref().is_some_and(|g| g.signoff == Signoff::Seniors),
+        gate,
+        scenarios: selected.iter().map(|s| s.name.clone()).collect(),
+        scenario_files: selected,
+        scenarios_available: all.len(),
+        seniors: config.config.policy.seniors.clone(),
+    })
+}
+
+/// `policy.ai_gate.<tier>` for an AI-assisted change when set, else `policy.gate.<tier>`,
+/// else the default (affected scenarios, no sign-off).
+fn applied_rule(config: &LoadedConfig, tier: Tier, ai: bool) -> AppliedRule {
+    let p = &config.config.policy;
+    let (source, rule) = match (ai.then(|| p.ai_gate.get(tier)).flatten(), p.gate.get(tier)) {
+        (Some(r), _) => (format!("policy.ai_gate.{tier}"), *r),
+        (None, Some(r)) => (format!("policy.gate.{tier}"), *r),
+        (None, None) => ("default".to_owned(), GateRule::default()),
+    };
+    AppliedRule { source, scenarios: rule.scenarios, signoff: rule.signoff }
+}

@@ -1,0 +1,201 @@
+//! The repository through git2: resolving revisions and reading files at a revision or in
+//! the working tree. Shared by config loading (which reads the base revision) and change
+//! analysis.
+
+use std::path::{Path, PathBuf};
+
+use git2::{ObjectType, Oid, Repository, TreeWalkMode, TreeWalkResult};
+use miette::Diagnostic;
+
+/// Everything that can go wrong talking to git.
+#[derive(Debug, thiserror::Error, Diagnostic)]
+pub enum RepoError {
+    #[error("{} is not inside a git repository", dir.display())]
+    #[diagnostic(
+        code(faultline::git::not_a_repo),
+        help("run faultline inside a git checkout, or point at one with -C DIR")
+    )]
+    NotARepo { dir: PathBuf },
+
+    #[error("{} is a bare repository; faultline needs a working tree", dir.display())]
+    #[diagnostic(code(faultline::git::bare))]
+    Bare { dir: PathBuf },
+
+    #[error("revision `{rev}` does not exist in this repository")]
+    #[diagnostic(code(faultline::git::unknown_revision), help("{help}"))]
+    UnknownRevision { rev: String, help: String },
+
+    #[error("no merge base between `{base}` and `{head}`{}", if *shallow { " in this shallow clone" } else { "" })]
+    #[diagnostic(code(faultline::git::no_merge_base), help("{help}"))]
+    NoMergeBase { base: String, head: String, shallow: bool, help: String },
+
+    #[error("git: {action}: {source}")]
+    #[diagnostic(code(faultline::git::error))]
+    Git { action: String, source: git2::Error },
+
+    #[error("cannot read {}: {source}", path.display())]
+    #[diagnostic(code(faultline::git::io))]
+    Io { path: PathBuf, source: std::io::Error },
+}
+
+pub(crate) fn git_err(action: impl Into<String>) -> impl FnOnce(git2::Error) -> RepoError {
+    let action = action.into();
+    move |source| RepoError::Git { action, source }
+}
+
+const FETCH_HELP: &str = "in CI, check out with full history (GitHub Actions: `fetch-depth: 0`; \
+    GitLab: `GIT_DEPTH: 0`) or run `git fetch --unshallow`; locally, `git fetch origin` the base branch";
+
+/// What a file read comes from: a commit, or the working tree as it is on disk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Snapshot {
+    Commit { rev: String, oid: Oid },
+    Worktree,
+}
+
+pub struct Repo {
+    git: Repository,
+    root: PathBuf,
+}
+
+impl Repo {
+    /// Finds the repository containing `dir`, like git does.
+    pub fn discover(dir: &Path) -> Result<Repo, RepoError> {
+        let git = Repository::discover(dir).map_err(|_| RepoError::NotARepo { dir: dir.to_path_buf() })?;
+        let root = git.workdir().ok_or_else(|| RepoError::Bare { dir: dir.to_path_buf() })?.to_path_buf();
+        Ok(Repo { git, root })
+    }
+
+    pub fn git(&self) -> &Repository {
+        &self.git
+    }
+
+    /// The top of the working tree.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn is_shallow(&self) -> bool {
+        self.git.is_shallow()
+    }
+
+    /// Resolves a revision (`origin/main`, `HEAD~2`, a hash) to a commit.
+    pub fn resolve(&self, rev: &str) -> Result<Oid, RepoError> {
+        let unknown = || RepoError::UnknownRevision {
+            rev: rev.to_owned(),
+            help: if self.is_shallow() {
+                format!("this is a shallow clone, so `{rev}` may not have been fetched: {FETCH_HELP}")
+            } else {
+                format!("check the name (`git rev-parse {rev}`), or fetch it: {FETCH_HELP}")
+            },
+        };
+        let obj = self.git.revparse_single(rev).map_err(|_| unknown())?;
+        let commit = obj.peel_to_commit().map_err(|_| unknown())?;
+        Ok(commit.id())
+    }
+
+    /// The merge base of two commits, failing with advice when history is missing.
+    pub fn merge_base(&self, base_rev: &str, base: Oid, head_rev: &str, head: Oid) -> Result<Oid, RepoError> {
+        self.git.merge_base(base, head).map_err(|_| {
+            let shallow = self.is_shallow();
+            RepoError::NoMergeBase {
+                base: base_rev.to_owned(),
+                head: head_rev.to_owned(),
+                shallow,
+                help: if shallow {
+                    format!(
+                        "the common ancestor is outside the fetched history; {FETCH_HELP}. \
+                             faultline never treats missing history as \"nothing changed\"."
+                    )
+                } else {
+                    "the two revisions share no history; compare revisions of the same project".to_owned()
+                },
+            }
+        })
+    }
+
+    /// The file at `path` (relative to the root) in `snap`, or `None` if it does not exist.
+    pub fn read(&self, snap: &Snapshot, path: &str) -> Result<Option<Vec<u8>>, RepoError> {
+        match snap {
+            Snapshot::Worktree => {
+                let full = self.root.join(path);
+                match std::fs::read(&full) {
+                    Ok(b) => Ok(Some(b)),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                    Err(source) => Err(RepoError::Io { path: full, source }),
+                }
+            }
+            Snapshot::Commit { oid, .. } => {
+                let tree = self.git.find_commit(*oid).and_then(|c| c.tree()).map_err(git_err("read commit tree"))?;
+                let entry = match tree.get_path(Path::new(path)) {
+                    Ok(e) => e,
+                    Err(e) if e.code() == git2::ErrorCode::NotFound => return Ok(None),
+                    Err(e) => return Err(git_err(format!("look up {path}"))(e)),
+                };
+                if entry.kind() != Some(ObjectType::Blob) {
+                    return Ok(None);
+                }
+                let blob = self.git.find_blob(entry.id()).map_err(git_err(format!("read {path}")))?;
+                Ok(Some(blob.content().to_vec()))
+            }
+        }
+    }
+
+    /// Files below `dir` in `snap` whose names end with one of `exts`, as
+    /// `(path relative to the root, bytes)`, sorted by path.
+    pub fn list(&self, snap: &Snapshot, dir: &str, exts: &[&str]) -> Result<Vec<(String, Vec<u8>)>, RepoError> {
+        let dir = dir.trim_end_matches('/');
+        let wanted = |name: &str| exts.iter().any(|e| name.ends_with(e));
+        let mut out = Vec::new();
+        match snap {
+            Snapshot::Worktree => {
+                let mut pending = vec![self.root.join(dir)];
+                while let Some(d) = pending.pop() {
+                    let entries = match std::fs::read_dir(&d) {
+                        Ok(e) => e,
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                        Err(source) => return Err(RepoError::Io { path: d, source }),
+                    };
+                    for entry in entries {
+                        let entry = entry.map_err(|source| RepoError::Io { path: d.clone(), source })?;
+                        let p = entry.path();
+                        let ty = entry.file_type().map_err(|source| RepoError::Io { path: p.clone(), source })?;
+                        if ty.is_dir() {
+                            pending.push(p);
+                        } else if ty.is_file() && p.file_name().and_then(|n| n.to_str()).is_some_and(wanted) {
+                            let bytes =
+                                std::fs::read(&p).map_err(|source| RepoError::Io { path: p.clone(), source })?;
+                            let rel = p.strip_prefix(&self.root).unwrap_or(&p).to_string_lossy().into_owned();
+                            out.push((rel, bytes));
+                        }
+                    }
+                }
+            }
+            Snapshot::Commit { oid, .. } => {
+                let tree = self.git.find_commit(*oid).and_then(|c| c.tree()).map_err(git_err("read commit tree"))?;
+                let sub = match tree.get_path(Path::new(dir)) {
+                    Ok(e) if e.kind() == Some(ObjectType::Tree) => {
+                        self.git.find_tree(e.id()).map_err(git_err(format!("read {dir}")))?
+                    }
+                    _ => return Ok(out),
+                };
+                let mut found = Vec::new();
+                sub.walk(TreeWalkMode::PreOrder, |parent, entry| {
+                    if entry.kind() == Some(ObjectType::Blob) {
+                        if let Some(name) = entry.name().ok().filter(|n| wanted(n)) {
+                            found.push((format!("{dir}/{parent}{name}"), entry.id()));
+                        }
+                    }
+                    TreeWalkResult::Ok
+                })
+                .map_err(git_err(format!("walk {dir}")))?;
+                for (path, id) in found {
+                    let blob = self.git.find_blob(id).map_err(git_err(format!("read {path}")))?;
+                    out.push((path, blob.content().to_vec()));
+                }
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+}

@@ -1,0 +1,106 @@
+//! `faultline plan` as text for people.
+
+use std::fmt::Write;
+
+use crate::plan::Plan;
+
+/// How many items a list shows before "and N more".
+const SHOW: usize = 20;
+
+fn short(id: &str) -> &str {
+    &id[..id.len().min(10)]
+}
+
+/// The plan as a person reads it in a terminal or a CI log.
+pub fn render_text(plan: &Plan) -> String {
+    let mut o = String::new();
+    let head = match &plan.head {
+        Some(h) => format!("{} ({})", h.rev, short(&h.commit)),
+        None => "the working tree".to_owned(),
+    };
+    let _ = writeln!(
+        o,
+        "change     {} ({}) → {head}, merge base {}",
+        plan.base.rev,
+        short(&plan.base.commit),
+        short(&plan.merge_base)
+    );
+    let _ = writeln!(o, "config     {}", plan.config);
+    if plan.nothing_changed() {
+        let _ = writeln!(o, "\nnothing changed: no service is affected, no scenario runs.");
+        return o;
+    }
+
+    let _ = writeln!(o, "\nchanged ({})", plan.changed.len());
+    for c in plan.changed.iter().take(SHOW) {
+        match &c.old_path {
+            Some(old) => _ = writeln!(o, "  {}  {} ← {}", c.status.letter(), c.path, old),
+            None => _ = writeln!(o, "  {}  {}", c.status.letter(), c.path),
+        }
+    }
+    more(&mut o, plan.changed.len());
+
+    if plan.ai_assisted {
+        let _ = writeln!(o, "\nAI-assisted  yes");
+        for e in plan.ai_evidence.iter().take(SHOW) {
+            let commit = e.commit.as_deref().map(short).unwrap_or("CI label");
+            let kind =
+                serde_json::to_value(e.kind).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+            let _ = writeln!(o, "  {commit:<10}  {kind:<7}  {}", e.value);
+        }
+        more(&mut o, plan.ai_evidence.len());
+    } else {
+        let _ = writeln!(
+            o,
+            "\nAI-assisted  no ({} commit{} checked)",
+            plan.commits.len(),
+            if plan.commits.len() == 1 { "" } else { "s" }
+        );
+    }
+    if let Some(t) = &plan.tier_reason {
+        let _ = writeln!(o, "risk tier    {} — {}", t.tier, t.describe());
+    }
+
+    let _ = writeln!(o, "\naffected ({})", plan.affected.len());
+    let width = plan.affected.iter().map(|a| a.service.len()).max().unwrap_or(0);
+    for a in plan.affected.iter().take(SHOW) {
+        for (i, r) in a.reasons.iter().enumerate() {
+            let name = if i == 0 { a.service.as_str() } else { "" };
+            let _ = writeln!(o, "  {name:<width$}  {}", r.describe());
+        }
+    }
+    more(&mut o, plan.affected.len());
+    if plan.stack.is_empty() {
+        let _ = writeln!(o, "stack        nothing to start");
+    } else {
+        let levels: Vec<String> = plan.stack_levels.iter().map(|l| l.join(" ")).collect();
+        let _ = writeln!(o, "stack        {} (start order; one level at a time)", levels.join(" → "));
+    }
+
+    if let Some(g) = &plan.gate {
+        let _ = writeln!(
+            o,
+            "\nscenarios    {} of {} ({}: scenarios {})",
+            plan.scenarios.len(),
+            plan.scenarios_available,
+            g.source,
+            g.scenarios.as_str()
+        );
+        for s in plan.scenario_files.iter().take(SHOW) {
+            let _ = writeln!(o, "  {}  target {}  {}", s.name, s.target, s.file);
+        }
+        more(&mut o, plan.scenario_files.len());
+        if plan.signoff_required {
+            let _ = writeln!(o, "sign-off     required ({}): one of {}", g.source, plan.seniors.join(", "));
+        } else {
+            let _ = writeln!(o, "sign-off     not required ({})", g.source);
+        }
+    }
+    o
+}
+
+fn more(o: &mut String, total: usize) {
+    if total > SHOW {
+        let _ = writeln!(o, "  … and {} more (--format json lists all)", total - SHOW);
+    }
+}

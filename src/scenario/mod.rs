@@ -1,0 +1,91 @@
+//! Scenarios: the files seniors write. This stage so far discovers them and reads the two
+//! keys planning needs (`name`, `target`); the full model is validated by the runner.
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::diagnostic::nearest;
+use crate::config::{ConfigError, FileDiagnostic, LoadedConfig, SourceFile};
+use crate::repo::{Repo, RepoError, Snapshot};
+use crate::ypath;
+
+/// A scenario file, known by name and target.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ScenarioRef {
+    pub name: String,
+    pub target: String,
+    /// Path relative to the repository root.
+    pub file: String,
+}
+
+#[derive(Deserialize)]
+struct Header {
+    #[serde(default)]
+    name: Option<String>,
+    target: String,
+}
+
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum DiscoverError {
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Repo(#[from] RepoError),
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Invalid(#[from] ConfigError),
+}
+
+/// Lists the scenarios in the configured directory of `snap`, sorted by name. A name
+/// defaults to the file's stem. Unknown targets and duplicate names are errors.
+pub fn discover(repo: &Repo, snap: &Snapshot, config: &LoadedConfig) -> Result<Vec<ScenarioRef>, DiscoverError> {
+    let files = repo.list(snap, &config.config.scenarios, &[".yaml", ".yml"])?;
+    let services = &config.matchers.service_names;
+    let mut out: Vec<ScenarioRef> = Vec::new();
+    let mut problems = Vec::new();
+    for (path, bytes) in files {
+        let Ok(text) = String::from_utf8(bytes) else {
+            return Err(ConfigError::NotUtf8 { file: path }.into());
+        };
+        let src = SourceFile::new(path.clone(), text);
+        let header: Header = match serde_yaml::from_str(&src.text) {
+            Ok(h) => h,
+            Err(e) => {
+                problems.push(FileDiagnostic::from_serde(&src, &e));
+                continue;
+            }
+        };
+        if !services.contains(&header.target) {
+            let mut d = FileDiagnostic::at_value(
+                &src,
+                &ypath!["target"],
+                format!("target `{}` is not a service", header.target),
+            );
+            d.help = Some(match nearest(&header.target, services.iter().map(String::as_str)) {
+                Some(n) => format!("did you mean `{n}`? services: {}", services.join(", ")),
+                None => format!("services: {}", services.join(", ")),
+            });
+            problems.push(d);
+            continue;
+        }
+        let stem =
+            std::path::Path::new(&path).file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = header.name.unwrap_or(stem);
+        if let Some(other) = out.iter().find(|s| s.name == name) {
+            problems.push(
+                FileDiagnostic::at_value(
+                    &src,
+                    &ypath!["name"],
+                    format!("scenario name `{name}` is also used by {}", other.file),
+                )
+                .with_help("scenario names are how runs, reports and `--scenario` refer to them: make them unique"),
+            );
+            continue;
+        }
+        out.push(ScenarioRef { name, target: header.target, file: path });
+    }
+    if !problems.is_empty() {
+        let file = format!("{}/", config.config.scenarios.trim_end_matches('/'));
+        return Err(ConfigError::Invalid { file, problems }.into());
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
+}
