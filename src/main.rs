@@ -106,6 +106,10 @@ enum Format {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose);
+    // In CI logs, long diagnostics stay on one line so they can be grepped and annotated.
+    let on_terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let _ =
+        miette::set_hook(Box::new(move |_| Box::new(miette::MietteHandlerOpts::new().wrap_lines(on_terminal).build())));
     match run(cli) {
         Ok(code) => ExitCode::from(code as u8),
         Err(report) => {

@@ -1,0 +1,185 @@
+//! Real temporary git repositories for the integration tests, driven by the git CLI so the
+//! fixtures are built the way users build theirs.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub const SHOP_CONFIG: &str = r#"version: 1
+services:
+  postgres:
+    build: fixtures/images/postgres
+    ports: [5432]
+    ready: { log: "database system is ready to accept connections" }
+  redis:
+    build: fixtures/images/redis
+    ports: [6379]
+    ready: { tcp: 6379 }
+  payments:
+    paths: ["services/payments/**"]
+    build: services/payments
+    ports: [8080]
+    ready: { http: /health }
+    depends_on:
+      postgres: { env: DATABASE_URL, url: "postgres://shop@{host}:{port}/shop" }
+  orders:
+    paths: ["services/orders/**"]
+    build: services/orders
+    ports: [8080]
+    ready: { http: /health }
+    depends_on:
+      payments: { env: PAYMENTS_URL, url: "http://{host}:{port}" }
+      postgres: { env: DATABASE_URL, url: "postgres://shop@{host}:{port}/shop" }
+      redis: { env: REDIS_URL, url: "redis://{host}:{port}" }
+  web:
+    paths: ["services/web/**"]
+    build: services/web
+    ports: [8080]
+    depends_on:
+      orders: { env: ORDERS_URL, url: "http://{host}:{port}" }
+global: ["Cargo.lock"]
+policy:
+  tiers:
+    high: ["services/payments/**", "**/migrations/**"]
+    medium: ["services/**"]
+    low: ["**/*.md", "docs/**"]
+  ai_assisted:
+    trailers: ["Co-authored-by: .*(Copilot|Claude|Cursor|Codex|aider)", "Assisted-by:", "Generated-by:"]
+    authors: ["^dependabot"]
+  gate:
+    high:   { scenarios: affected, signoff: seniors }
+    medium: { scenarios: affected }
+    low:    { scenarios: none }
+  ai_gate:
+    high:   { scenarios: all, signoff: seniors }
+    medium: { scenarios: affected, signoff: seniors }
+    low:    { scenarios: affected }
+  seniors: ["alice@shop.example"]
+scenarios: scenarios/
+"#;
+
+pub struct TestRepo {
+    _dir: tempfile::TempDir,
+    pub path: PathBuf,
+}
+
+impl TestRepo {
+    /// An empty repository on branch `main`.
+    pub fn new() -> TestRepo {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("repo");
+        std::fs::create_dir(&path).unwrap();
+        let repo = TestRepo { _dir: dir, path };
+        repo.git(&["init", "-q", "-b", "main"]);
+        repo
+    }
+
+    /// The shop: config, two scenarios, a file per service, committed on `main`.
+    pub fn shop() -> TestRepo {
+        let repo = TestRepo::new();
+        repo.write("faultline.yaml", SHOP_CONFIG);
+        repo.write(
+            "scenarios/payments-slow.yaml",
+            "name: payments-slow\ntarget: orders\nwhy: orders must answer within 2 s\n",
+        );
+        repo.write("scenarios/postgres-paused.yaml", "target: payments\nwhy: payments must not charge twice\n");
+        repo.write("scenarios/web-smoke.yaml", "target: web\n");
+        repo.write("services/payments/src/main.rs", "fn main() { charge(); }\n");
+        repo.write("services/payments/migrations/001.sql", "create table charges (id int);\n");
+        repo.write("services/orders/src/main.rs", "fn main() { order(); }\n");
+        repo.write(
+            "services/orders/src/retry.rs",
+            "pub fn retry() {}\n// a file long enough to be detected as renamed\n// line 3\n// line 4\n",
+        );
+        repo.write("services/web/index.html", "<html></html>\n");
+        repo.write("docs/guide.md", "# Guide\n");
+        repo.write("Cargo.lock", "# lock\n");
+        repo.commit("shop baseline");
+        repo
+    }
+
+    pub fn git(&self, args: &[&str]) -> String {
+        let out = Command::new("git")
+            .args(["-c", "user.name=Dev", "-c", "user.email=dev@shop.example", "-c", "commit.gpgsign=false"])
+            .args(args)
+            .current_dir(&self.path)
+            .output()
+            .expect("run git");
+        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
+    pub fn write(&self, rel: impl AsRef<Path>, content: impl AsRef<[u8]>) {
+        let p = self.path.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, content).unwrap();
+    }
+
+    pub fn remove(&self, rel: &str) {
+        std::fs::remove_file(self.path.join(rel)).unwrap();
+    }
+
+    /// Stages everything and commits with `message` (trailers included).
+    pub fn commit(&self, message: &str) -> String {
+        self.git(&["add", "-A"]);
+        self.git(&["commit", "-q", "--allow-empty", "-m", message]);
+        self.git(&["rev-parse", "HEAD"])
+    }
+
+    pub fn commit_as(&self, author: &str, message: &str) -> String {
+        self.git(&["add", "-A"]);
+        self.git(&["commit", "-q", "--author", author, "-m", message]);
+        self.git(&["rev-parse", "HEAD"])
+    }
+
+    /// Runs the real `faultline` binary in this repository.
+    pub fn faultline(&self, args: &[&str]) -> Output {
+        self.faultline_env(args, &[])
+    }
+
+    pub fn faultline_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_faultline"));
+        cmd.args(args).current_dir(&self.path).env_remove("FAULTLINE_LABELS").env("NO_COLOR", "1");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.output().expect("run faultline")
+    }
+
+    /// `faultline plan --format json ARGS`, which must succeed.
+    pub fn plan_json(&self, args: &[&str]) -> serde_json::Value {
+        let mut all = vec!["plan", "--format", "json"];
+        all.extend_from_slice(args);
+        let out = self.faultline(&all);
+        assert!(
+            out.status.success(),
+            "faultline {all:?} failed ({:?}):\n{}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("plan JSON")
+    }
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// `affected` as `(service, [reason kinds])`.
+pub fn affected(plan: &serde_json::Value) -> Vec<(String, Vec<String>)> {
+    plan["affected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            let kinds =
+                a["reasons"].as_array().unwrap().iter().map(|r| r["kind"].as_str().unwrap().to_owned()).collect();
+            (a["service"].as_str().unwrap().to_owned(), kinds)
+        })
+        .collect()
+}
+
+pub fn strings(v: &serde_json::Value) -> Vec<String> {
+    v.as_array().unwrap().iter().map(|s| s.as_str().unwrap().to_owned()).collect()
+}

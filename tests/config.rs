@@ -1,0 +1,212 @@
+//! faultline.yaml mistakes: each names the file, line and column, what was expected, and for
+//! a misspelling the nearest valid key. Also the JSON Schema, and no panic on any input.
+
+mod common;
+
+use common::{SHOP_CONFIG, TestRepo, stderr};
+use faultline::config::{self, ConfigError, ConfigOrigin, SourceFile};
+use proptest::prelude::*;
+
+fn origin() -> ConfigOrigin {
+    ConfigOrigin::Worktree { path: "faultline.yaml".into() }
+}
+
+/// The problems of `text` as `file:line:column: message` lines, with their help.
+fn problems(text: &str) -> Vec<(String, Option<String>)> {
+    match config::parse(SourceFile::new("faultline.yaml", text.to_owned()), origin()) {
+        Ok(_) => Vec::new(),
+        Err(ConfigError::Invalid { problems, .. }) => {
+            problems.into_iter().map(|p| (p.to_string(), p.help.clone())).collect()
+        }
+        Err(e) => panic!("unexpected error: {e}"),
+    }
+}
+
+fn line_of(text: &str, needle: &str) -> usize {
+    text.lines().position(|l| l.contains(needle)).expect("needle") + 1
+}
+
+#[test]
+fn the_shop_config_is_valid() {
+    assert_eq!(problems(SHOP_CONFIG), vec![]);
+}
+
+#[test]
+fn misspelled_key_names_position_and_nearest_key() {
+    let text = SHOP_CONFIG.replacen("    depends_on:\n      payments:", "    dependson:\n      payments:", 1);
+    let p = problems(&text);
+    assert_eq!(p.len(), 1, "{p:?}");
+    let line = line_of(&text, "dependson");
+    assert!(
+        p[0].0.starts_with(&format!("faultline.yaml:{line}:5: services.orders: unknown field `dependson`")),
+        "{p:?}"
+    );
+    assert!(p[0].1.as_deref().unwrap().starts_with("did you mean `depends_on`?"), "{p:?}");
+}
+
+#[test]
+fn misspelled_enum_value_gets_nearest_value() {
+    let text = SHOP_CONFIG.replace("medium: { scenarios: affected }", "medium: { scenarios: afected }");
+    let p = problems(&text);
+    let line = line_of(&text, "afected");
+    assert!(
+        p[0].0
+            .starts_with(&format!("faultline.yaml:{line}:26: policy.gate.medium.scenarios: unknown variant `afected`")),
+        "{p:?}"
+    );
+    assert!(p[0].1.as_deref().unwrap().starts_with("did you mean `affected`?"), "{p:?}");
+}
+
+#[test]
+fn wrong_type_is_located() {
+    let text = SHOP_CONFIG.replace("ports: [5432]", "ports: [fivefourthreetwo]");
+    let p = problems(&text);
+    let line = line_of(&text, "fivefour");
+    assert!(p[0].0.starts_with(&format!("faultline.yaml:{line}:")), "{p:?}");
+    assert!(p[0].0.contains("invalid type") || p[0].0.contains("invalid value"), "{p:?}");
+}
+
+#[test]
+fn unknown_dependency_suggests_a_service() {
+    let text = SHOP_CONFIG.replace("      payments: { env: PAYMENTS_URL", "      paymnts: { env: PAYMENTS_URL");
+    let p = problems(&text);
+    let line = line_of(&text, "paymnts");
+    assert_eq!(p[0].0, format!("faultline.yaml:{line}:7: `orders` depends on `paymnts`, which is not a service"));
+    assert!(p[0].1.as_deref().unwrap().starts_with("did you mean `payments`?"), "{p:?}");
+}
+
+#[test]
+fn cycle_is_named_and_located() {
+    let text = SHOP_CONFIG.replace(
+        "    ready: { log: \"database system is ready to accept connections\" }\n",
+        "    ready: { log: \"database system is ready to accept connections\" }\n    depends_on:\n      web: { env: WEB_URL }\n",
+    );
+    let p = problems(&text);
+    assert_eq!(p.len(), 1, "{p:?}");
+    // Found from the first service in name order, and located at the edge that starts it.
+    assert!(p[0].0.contains("dependency cycle: orders -> payments -> postgres -> web -> orders"), "{p:?}");
+    let line = line_of(&text, "payments: { env: PAYMENTS_URL");
+    assert!(p[0].0.starts_with(&format!("faultline.yaml:{line}:7:")), "{p:?}");
+}
+
+#[test]
+fn self_dependency_is_a_cycle() {
+    let text = SHOP_CONFIG.replace("      orders: { env: ORDERS_URL", "      web: { env: ORDERS_URL");
+    let p = problems(&text);
+    assert!(p.iter().any(|(m, _)| m.contains("dependency cycle: web -> web")), "{p:?}");
+}
+
+#[test]
+fn every_semantic_problem_is_reported_at_once() {
+    let text = SHOP_CONFIG
+        .replace("    build: services/web\n", "")
+        .replace("\"redis://{host}:{port}\"", "\"redis://{hots}:{port}\"")
+        .replace("\"**/migrations/**\"", "\"**/migrations/[**\"")
+        .replace("\"^dependabot\"", "\"(unclosed\"")
+        .replace("ready: { tcp: 6379 }", "ready: { tcp: 6379, http: health }");
+    let p = problems(&text);
+    let msgs: Vec<&str> = p.iter().map(|(m, _)| m.as_str()).collect();
+    let want = [
+        "`ready` of `redis` needs exactly one of `log`, `http`, `tcp` (2 given)",
+        "`ready.http` must be a path starting with `/`, found `health`",
+        "unknown placeholder `{hots}` in `redis://{hots}:{port}`",
+        "service `web` has neither `build` nor `image`",
+        "glob does not compile",
+        "invalid regex",
+    ];
+    for w in want {
+        assert!(msgs.iter().any(|m| m.contains(w)), "missing {w:?} in {msgs:#?}");
+    }
+    // Sorted by position, each with file:line:column.
+    let lines: Vec<usize> = msgs.iter().map(|m| m.split(':').nth(1).unwrap().parse().unwrap()).collect();
+    assert!(lines.windows(2).all(|w| w[0] <= w[1]), "{lines:?}");
+    let hots = p.iter().find(|(m, _)| m.contains("{hots}")).unwrap();
+    assert!(hots.1.as_deref().unwrap().contains("did you mean `{host}`?"));
+}
+
+#[test]
+fn signoff_without_seniors_and_bad_versions() {
+    let text = SHOP_CONFIG.replace("  seniors: [\"alice@shop.example\"]\n", "").replace("version: 1", "version: 2");
+    let p = problems(&text);
+    assert!(p[0].0.starts_with("faultline.yaml:1:10: unsupported version 2"), "{p:?}");
+    assert!(p.iter().any(|(m, _)| m.contains("`policy.seniors` is empty")), "{p:?}");
+}
+
+#[test]
+fn overlapping_claims_name_both_services_and_the_path() {
+    let repo = TestRepo::shop();
+    let overlapping = SHOP_CONFIG
+        .replace("paths: [\"services/web/**\"]", "paths: [\"services/web/**\", \"services/orders/src/*.rs\"]");
+    repo.write("faultline.yaml", overlapping);
+    repo.commit("overlap");
+    repo.git(&["checkout", "-q", "-b", "feat"]);
+    repo.write("services/orders/src/main.rs", "fn main() { changed(); }\n");
+    repo.commit("change");
+    let out = repo.faultline(&["plan", "--base", "main"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains("changed path services/orders/src/main.rs is claimed by two services: `orders` (\"services/orders/**\") and `web` (\"services/orders/src/*.rs\")"),
+        "{err}"
+    );
+}
+
+#[test]
+fn scenario_with_unknown_target_is_located_with_valid_names() {
+    let repo = TestRepo::shop();
+    repo.write("scenarios/bad.yaml", "name: bad\nwhy: x\ntarget: order\n");
+    repo.commit("bad scenario");
+    let out = repo.faultline(&["plan", "--base", "HEAD"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("scenarios/bad.yaml:3:9: target `order` is not a service"), "{err}");
+    assert!(err.contains("did you mean `orders`?"), "{err}");
+}
+
+#[test]
+fn cli_prints_snippet_and_exits_2() {
+    let repo = TestRepo::shop();
+    repo.write("faultline.yaml", SHOP_CONFIG.replace("global:", "globals:"));
+    let out = repo.faultline(&["plan", "--worktree", "--config-from", "worktree"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("unknown field `globals`"), "{err}");
+    assert!(err.contains("globals: [\"Cargo.lock\"]"), "snippet missing: {err}");
+    assert!(err.contains("did you mean `global`?"), "{err}");
+}
+
+#[test]
+fn schema_describes_the_config_and_rejects_unknown_keys() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_faultline")).arg("schema").output().unwrap();
+    assert!(out.status.success());
+    let schema: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(schema["title"], "faultline.yaml");
+    assert_eq!(schema["additionalProperties"], false);
+    for key in ["version", "services", "global", "policy", "scenarios"] {
+        assert!(schema["properties"].get(key).is_some(), "{key} missing");
+    }
+    let service = &schema["$defs"]["Service"];
+    assert_eq!(service["additionalProperties"], false);
+    for key in ["paths", "build", "image", "ports", "ready", "env", "depends_on"] {
+        assert!(service["properties"].get(key).is_some(), "service.{key} missing");
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+    /// Arbitrary bytes never panic the loader.
+    #[test]
+    fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+        let _ = config::parse_bytes("faultline.yaml", bytes, origin());
+    }
+
+    /// Nor do near-misses of a valid file: bytes cut out, spliced in, or flipped.
+    #[test]
+    fn mutated_config_never_panics(cut in 0..SHOP_CONFIG.len(), len in 0usize..40, junk in "[ -~\n\t:{}\\[\\]\"'&*!|>#-]{0,12}") {
+        let mut s = SHOP_CONFIG.as_bytes().to_vec();
+        let end = (cut + len).min(s.len());
+        s.splice(cut..end, junk.bytes());
+        let _ = config::parse_bytes("faultline.yaml", s, origin());
+    }
+}

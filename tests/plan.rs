@@ -1,0 +1,361 @@
+//! `faultline plan` end to end on real git repositories: the JSON contract, renames,
+//! deletions, merges, provenance, tiers, global paths, base-revision config, and bad input.
+
+mod common;
+
+use common::{TestRepo, affected, stderr, strings};
+use serde_json::json;
+
+#[test]
+fn modified_payments_file_affects_dependents_with_reason_chains() {
+    let repo = TestRepo::shop();
+    repo.git(&["checkout", "-q", "-b", "feat"]);
+    repo.write("services/payments/src/main.rs", "fn main() { charge(); charge(); }\n");
+    repo.commit("Charge faster");
+
+    let plan = repo.plan_json(&["--base", "main"]);
+    assert_eq!(plan["changed"], json!([{"path": "services/payments/src/main.rs", "status": "modified"}]));
+    assert_eq!(plan["ai_assisted"], false);
+    assert_eq!(plan["tier"], "high");
+    assert_eq!(plan["tier_reason"]["path"], "services/payments/src/main.rs");
+    assert_eq!(plan["tier_reason"]["rule"], "glob");
+    assert_eq!(plan["tier_reason"]["glob"], "services/payments/**");
+    assert_eq!(
+        affected(&plan),
+        vec![
+            ("orders".to_owned(), vec!["depends_on".to_owned()]),
+            ("payments".to_owned(), vec!["owns".to_owned()]),
+            ("web".to_owned(), vec!["depends_on".to_owned()]),
+        ]
+    );
+    let web = &plan["affected"][2]["reasons"][0];
+    assert_eq!(web["chain"], json!(["orders", "payments"]));
+    assert_eq!(web["path"], "services/payments/src/main.rs");
+    // Forward closure of {payments, orders, web}, dependencies first.
+    assert_eq!(strings(&plan["stack"]), ["postgres", "redis", "payments", "orders", "web"]);
+    assert_eq!(plan["stack_levels"], json!([["postgres", "redis"], ["payments"], ["orders"], ["web"]]));
+    // High tier, not AI-assisted: policy.gate.high = affected + seniors.
+    assert_eq!(strings(&plan["scenarios"]), ["payments-slow", "postgres-paused", "web-smoke"]);
+    assert_eq!(plan["signoff_required"], true);
+    assert_eq!(plan["gate"]["source"], "policy.gate.high");
+
+    let text = String::from_utf8(repo.faultline(&["plan", "--base", "main"]).stdout).unwrap();
+    assert!(
+        text.contains(
+            "web       depends on orders, which depends on payments, which owns services/payments/src/main.rs"
+        ),
+        "{text}"
+    );
+}
+
+#[test]
+fn rename_is_reported_with_old_path_and_both_owners() {
+    let repo = TestRepo::shop();
+    repo.git(&["checkout", "-q", "-b", "feat"]);
+    repo.git(&["mv", "services/orders/src/retry.rs", "services/web/retry.rs"]);
+    repo.commit("Move retry to web");
+
+    let plan = repo.plan_json(&["--base", "main"]);
+    assert_eq!(
+        plan["changed"],
+        json!([{"path": "services/web/retry.rs", "status": "renamed", "old_path": "services/orders/src/retry.rs"}])
+    );
+    // The old path still belongs to orders; the new one to web.
+    let a = affected(&plan);
+    assert_eq!(a[0], ("orders".to_owned(), vec!["owns".to_owned()]));
+    assert_eq!(a[1], ("web".to_owned(), vec!["owns".to_owned(), "depends_on".to_owned()]));
+    assert_eq!(plan["tier"], "medium");
+}
+
+#[test]
+fn deleted_path_still_belongs_to_its_owner() {
+    let repo = TestRepo::shop();
+    repo.git(&["checkout", "-q", "-b", "feat"]);
+    repo.remove("services/payments/migrations/001.sql");
+    repo.commit("Drop old migration");
+
+    let plan = repo.plan_json(&["--base", "main"]);
+    assert_eq!(plan["changed"], json!([{"path": "services/payments/migrations/001.sql", "status": "deleted"}]));
+    assert_eq!(affected(&plan)[1].0, "payments");
+    assert_eq!(plan["tier_reason"]["glob"], "services/payments/**");
+}
+
+#[test]
+fn copy_of_a_modified_file_is_detected() {
+    let repo = TestRepo::shop();
+    repo.git(&["checkout", "-q", "-b", "feat"]);
+    let body = std::fs::read_to_string(repo.path.join("services/orders/src/retry.rs")).unwrap();
+    repo.write("services/orders/src/retry.rs", format!("{body}// tweak\n"));
+    repo.write("services/web/retry_copy.rs", &body);
+    repo.commit("Copy retry");
+
+    let plan = repo.plan_json(&["--base", "main"]);
+    let copy = plan["changed"].as_array().unwrap().iter().find(|c| c["path"] == "services/web/retry_copy.rs").unwrap();
+    assert_eq!(copy["status"], "copied");
+    assert_eq!(copy["old_path"], "services/orders/src/retry.rs");
+}
+
+#[test]
+fn merge_of_base_into_branch_counts_only_the_branch_changes() {
+    let repo = TestRepo::shop();
+    repo.git(&["checkout", "-q", "-b", "feat"]);
+    repo.write("services/web/index.html", "<html>new</html>\n");
+    repo.commit("Web tweak");
+    repo.git(&["checkout", "-q", "main"]);
+    repo.write("services/payments/src/main.rs", "fn main() { /* main moved on */ }\n");
+    repo.commit("Payments on main");
+    repo.git(&["checkout", "-q", "feat"]);
+    repo.git(&["merge", "-q", "--no-edit", "main"]);
+
+    let plan = repo.plan_json(&["--base", "main"]);
+    assert_eq!(plan["changed"], json!([{"path": "services/web/index.html", "status": "modified"}]));
+    assert_eq!(strings(&plan["stack"]), ["postgres", "redis", "payments", "orders", "web"]);
+    assert_eq!(affected(&plan).len(), 1);
+    assert_eq!(plan["tier"], "medium");
+}
+
+#[test]
+fn ai_trailers_authors_and_labels_are_evidence_per_commit() {
+    let repo = TestRepo::shop();
+    repo.git(&["checkout", "-q", "-b", "feat"]);
+    repo.write("services/orders/src/main.rs", "fn main() { order(); order(); }\n");
+    let c1 = repo
+        .commit("Faster orders\n\nCo-authored-by: Claude <noreply@anthropic.com>\nReviewed-by: Bob <bob@shop.example>");
+    repo.write("services/orders/src/b.rs", "x\n");
+    let c2 = repo.commit_as("dependabot[bot] <bot@example.com>", "Bump");
+    repo.write("services/orders/src/c.rs", "y\n");
+    repo.commit("Plain human commit");
+
+    let plan = repo.plan_json(&["--base", "main", "--label", "ai-assisted", "--label", "unrelated"]);
+    assert_eq!(plan["ai_assisted"], true);
+    assert_eq!(
+        plan["ai_evidence"],
+        json!([
+            {"commit": c2, "kind": "author", "value": "dependabot[bot] <bot@example.com>"},
+            {"commit": c1, "kind": "trailer", "value": "Co-authored-by: Claude <noreply@anthropic.com>"},
+            {"commit": null, "kind": "label", "value": "ai-assisted"},
+        ])
+    );
+    // Medium tier, AI-assisted: policy.ai_gate.medium asks for a senior.
+    assert_eq!(plan["tier"], "medium");
+    assert_eq!(plan["gate"]["source"], "policy.ai_gate.medium");
+    assert_eq!(plan["signoff_required"], true);
+}
+
+#[test]
+fn faultline_labels_env_marks_change_ai_assisted() {
+    let repo = TestRepo::shop();
+    repo.git(&["checkout", "-q", "-b", "feat"]);
+    repo.write("docs/guide.md", "# Guide v2\n");
+    repo.commit("Docs");
+
+    let plain = repo.plan_json(&["--base", "main"]);
+    assert_eq!(plain["ai_assisted"], false);
+    assert_eq!(plain["tier"], "low");
+    assert_eq!(plain["scenarios"], json!([]));
+
+    let out = repo
+        .faultline_env(&["plan", "--base", "main", "--format", "json"], &[("FAULTLINE_LABELS", "docs, ai-assisted")]);
+    let labelled: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(labelled["ai_assisted"], true);
+    // policy.ai_gate.low selects affected scenarios; a docs change affects no service.
+    assert_eq!(labelled["gate"]["source"], "policy.ai_gate.low");
+    assert_eq!(labelled["affected"], json!([]));
+    assert_eq!(labelled["stack"], json!([]));
+}
+
+#[test]
+fn global_path_affects_every_service_and_is_high_tier() {
+    let repo = TestRepo::shop();
+    repo.git(&["checkout", "-q", "-b", "feat"]);
+    repo.write("Cargo.lock", "# lock v2\n");
+    repo.commit("Update lockfile");
+
+    let plan = repo.plan_json(&["--base", "main"]);
+    assert_eq!(plan["tier"], "high");
+    assert_eq!(plan["tier_reason"]["rule"], "global");
+    let names: Vec<String> = affected(&plan).into_iter().map(|(s, _)| s).collect();
+    assert_eq!(names, ["orders", "payments", "postgres", "redis", "web"]);
+    assert_eq!(plan["affected"][2]["reasons"], json!([{"kind": "global", "path": "Cargo.lock", "glob": "Cargo.lock"}]));
+}
+
+#[test]
+fn config_and_scenarios_come_from_the_base_revision() {
+    let repo = TestRepo::shop();
+    repo.git(&["checkout", "-q", "-b", "feat"]);
+    // The change tries to weaken its own gate and delete a scenario.
+    let weakened =
+        common::SHOP_CONFIG.replace("high:   { scenarios: affected, signoff: seniors }", "high:   { scenarios: none }");
+    repo.write("faultline.yaml", weakened);
+    repo.remove("scenarios/payments-slow.yaml");
+    repo.write("services/payments/src/main.rs", "fn main() {}\n");
+    repo.commit("Simplify");
+
+    let plan = repo.plan_json(&["--base", "main"]);
+    assert_eq!(plan["config"]["from"], "revision");
+    assert_eq!(plan["config"]["rev"], "main");
+    assert_eq!(plan["tier"], "high");
+    assert_eq!(plan["tier_reason"]["path"], "faultline.yaml");
+    assert_eq!(plan["tier_reason"]["rule"], "config");
+    // The deleted scenario still runs; the base's policy still asks for sign-off.
+    assert!(strings(&plan["scenarios"]).contains(&"payments-slow".to_owned()));
+    assert_eq!(plan["signoff_required"], true);
+
+    // Authoring mode reads the working tree, and says so.
+    let authored = repo.plan_json(&["--base", "main", "--config-from", "worktree"]);
+    assert_eq!(authored["config"]["from"], "worktree");
+    assert_eq!(authored["scenarios"], json!([]));
+    let text =
+        String::from_utf8(repo.faultline(&["plan", "--base", "main", "--config-from", "worktree"]).stdout).unwrap();
+    assert!(text.contains("from the working tree (--config-from worktree)"), "{text}");
+}
+
+#[test]
+fn a_change_to_a_scenario_is_high_tier() {
+    let repo = TestRepo::shop();
+    repo.git(&["checkout", "-q", "-b", "feat"]);
+    repo.write("scenarios/web-smoke.yaml", "target: web\nwhy: changed\n");
+    repo.commit("Tune scenario");
+    let plan = repo.plan_json(&["--base", "main"]);
+    assert_eq!(plan["tier"], "high");
+    assert_eq!(plan["tier_reason"]["rule"], "scenarios");
+    assert_eq!(plan["tier_reason"]["dir"], "scenarios");
+}
+
+#[test]
+fn empty_diff_says_nothing_changed() {
+    let repo = TestRepo::shop();
+    let out = repo.faultline(&["plan", "--base", "main"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("nothing changed"));
+    let plan = repo.plan_json(&["--base", "main"]);
+    assert_eq!(plan["changed"], json!([]));
+    assert_eq!(plan["tier"], json!(null));
+    assert_eq!(plan["scenarios"], json!([]));
+    assert_eq!(plan["signoff_required"], false);
+}
+
+#[test]
+fn worktree_includes_untracked_files_binaries_spaces_and_non_utf8_names() {
+    let repo = TestRepo::shop();
+    repo.write("services/orders/src/main.rs", "fn main() { changed(); }\n");
+    repo.write("services/orders/assets/logo v2.png", [0x89u8, b'P', b'N', b'G', 0, 0, 0xff, 0xfe, 0]);
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        let name = std::ffi::OsStr::from_bytes(b"services/web/caf\xe9.txt");
+        repo.write(name, "menu\n");
+    }
+    let plan = repo.plan_json(&["--worktree"]);
+    assert_eq!(plan["head"], json!(null));
+    let changed: Vec<(String, String)> = plan["changed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["path"].as_str().unwrap().to_owned(), c["status"].as_str().unwrap().to_owned()))
+        .collect();
+    assert!(changed.contains(&("services/orders/assets/logo v2.png".into(), "added".into())), "{changed:?}");
+    assert!(changed.contains(&("services/orders/src/main.rs".into(), "modified".into())), "{changed:?}");
+    #[cfg(unix)]
+    assert!(changed.contains(&("services/web/caf\\xe9.txt".into(), "added".into())), "{changed:?}");
+    let names: Vec<String> = affected(&plan).into_iter().map(|(s, _)| s).collect();
+    assert_eq!(names, ["orders", "web"]);
+}
+
+#[test]
+fn committed_binary_and_non_utf8_paths_are_planned() {
+    let repo = TestRepo::shop();
+    repo.git(&["checkout", "-q", "-b", "feat"]);
+    repo.write("services/payments/blob.bin", [0u8, 1, 2, 3, 255, 0, 7]);
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        repo.write(std::ffi::OsStr::from_bytes(b"docs/r\xe9sum\xe9.md"), "x\n");
+    }
+    repo.commit("Binary and odd names");
+    let plan = repo.plan_json(&["--base", "main"]);
+    let paths: Vec<String> =
+        plan["changed"].as_array().unwrap().iter().map(|c| c["path"].as_str().unwrap().to_owned()).collect();
+    assert!(paths.contains(&"services/payments/blob.bin".to_owned()));
+    #[cfg(unix)]
+    assert!(paths.contains(&"docs/r\\xe9sum\\xe9.md".to_owned()), "{paths:?}");
+    assert_eq!(plan["tier"], "high");
+}
+
+#[test]
+fn shallow_clone_without_merge_base_is_a_clear_error() {
+    let origin = TestRepo::shop();
+    for i in 0..3 {
+        origin.write("docs/guide.md", format!("# Guide {i}\n"));
+        origin.commit(&format!("docs {i}"));
+    }
+    origin.git(&["checkout", "-q", "-b", "feat", "HEAD~3"]);
+    origin.write("services/web/index.html", "<html>feat</html>\n");
+    origin.commit("feat");
+    origin.git(&["checkout", "-q", "main"]);
+
+    let clone = TestRepo::new();
+    let url = format!("file://{}", origin.path.display());
+    std::fs::remove_dir_all(&clone.path).unwrap();
+    let status = std::process::Command::new("git")
+        .args(["clone", "-q", "--depth", "1", "--no-single-branch", &url])
+        .arg(&clone.path)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    clone.git(&["checkout", "-q", "feat"]);
+
+    let out = clone.faultline(&["plan", "--base", "origin/main"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("no merge base between `origin/main` and `HEAD` in this shallow clone"), "{err}");
+    assert!(err.contains("fetch-depth: 0"), "{err}");
+}
+
+#[test]
+fn missing_config_says_how_to_create_one() {
+    let repo = TestRepo::new();
+    repo.write("README.md", "x\n");
+    repo.commit("init");
+    let out = repo.faultline(&["plan", "--base", "HEAD"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("no faultline.yaml in the base revision `HEAD`"), "{err}");
+    assert!(err.contains("create faultline.yaml at the repository root"), "{err}");
+}
+
+#[test]
+fn unknown_base_revision_and_non_repository_exit_2() {
+    let repo = TestRepo::shop();
+    let out = repo.faultline(&["plan", "--base", "no-such-branch"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("revision `no-such-branch` does not exist"), "{}", stderr(&out));
+
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args(["-C"])
+        .arg(dir.path())
+        .args(["plan", "--base", "main"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("is not inside a git repository"), "{}", stderr(&out));
+}
+
+#[test]
+fn dash_c_runs_as_if_started_in_the_repository() {
+    let repo = TestRepo::shop();
+    repo.git(&["checkout", "-q", "-b", "feat"]);
+    repo.write("services/web/index.html", "<html>2</html>\n");
+    repo.commit("web");
+    let sub = repo.path.join("services");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .arg("-C")
+        .arg(&sub)
+        .args(["plan", "--base", "main", "--format", "json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(plan["changed"][0]["path"], "services/web/index.html");
+}
