@@ -103,6 +103,11 @@ enum Format {
     Json,
 }
 
+// The plan of a large change allocates hundreds of thousands of small paths and YAML nodes;
+// mimalloc measured ~10% faster than glibc's allocator on the plan benchmark.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose);

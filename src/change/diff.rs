@@ -1,5 +1,5 @@
-//! The diff itself, through git2: merge base, tree-to-tree or tree-to-worktree, renames and
-//! copies, and the commits of the change.
+//! The diff itself: merge base, tree-to-tree (see `treediff`) or tree-to-worktree (libgit2),
+//! and the commits of the change.
 
 use git2::{Delta, Diff, DiffFindOptions, DiffOptions, Oid, Sort};
 
@@ -11,15 +11,18 @@ pub fn analyze(repo: &Repo, spec: &ChangeSpec) -> Result<Change, RepoError> {
     let git = repo.git();
     match spec {
         ChangeSpec::Revisions { base, head } => {
+            let t = std::time::Instant::now();
             let base_oid = repo.resolve(base)?;
             let head_oid = repo.resolve(head)?;
             let mb = repo.merge_base(base, base_oid, head, head_oid)?;
+            tracing::trace!(elapsed = ?t.elapsed(), "merge base found");
             let old = git.find_commit(mb).and_then(|c| c.tree()).map_err(git_err("read merge base tree"))?;
             let new = git.find_commit(head_oid).and_then(|c| c.tree()).map_err(git_err("read head tree"))?;
-            let mut opts = diff_options();
-            let mut diff = git.diff_tree_to_tree(Some(&old), Some(&new), Some(&mut opts)).map_err(git_err("diff"))?;
-            let paths = collect(&mut diff)?;
+            let t = std::time::Instant::now();
+            let paths = super::treediff::diff_trees(git, &old, &new)?;
+            tracing::trace!(elapsed = ?t.elapsed(), "trees compared");
             let commits = commits(repo, mb, head_oid)?;
+            tracing::trace!(elapsed = ?t.elapsed(), "commits read");
             Ok(Change {
                 base: RevRef { rev: base.clone(), commit: base_oid.to_string() },
                 head: Some(RevRef { rev: head.clone(), commit: head_oid.to_string() }),
@@ -50,13 +53,12 @@ pub fn analyze(repo: &Repo, spec: &ChangeSpec) -> Result<Change, RepoError> {
 
 fn diff_options() -> DiffOptions {
     let mut opts = DiffOptions::new();
-    // Paths are compared as bytes; nothing is read from file contents for the path list.
     opts.include_typechange(true).ignore_submodules(false).context_lines(0);
     opts
 }
 
-/// Detects renames and copies (copies from files the change also modifies, like
-/// `git diff -C`), then lists the deltas.
+/// Working-tree changes through libgit2 (index, ignore rules, untracked files): renames and
+/// copies from files the change also modifies, like `git diff -C`.
 fn collect(diff: &mut Diff<'_>) -> Result<Vec<ChangedPath>, RepoError> {
     let mut find = DiffFindOptions::new();
     find.renames(true).copies(true).for_untracked(true).rename_limit(10_000);

@@ -5,6 +5,7 @@ mod diff;
 mod path;
 pub mod provenance;
 pub mod tier;
+mod treediff;
 
 use serde::Serialize;
 

@@ -107,6 +107,7 @@ pub struct Matchers {
 
 /// Parses and validates `text` as `faultline.yaml`. Reports every problem at once.
 pub fn parse(source: SourceFile, origin: ConfigOrigin) -> Result<LoadedConfig, ConfigError> {
+    let t = std::time::Instant::now();
     let config: Config = match serde_yaml::from_str(&source.text) {
         Ok(c) => c,
         Err(e) => {
@@ -114,11 +115,14 @@ pub fn parse(source: SourceFile, origin: ConfigOrigin) -> Result<LoadedConfig, C
             return Err(ConfigError::invalid(&source, vec![d]));
         }
     };
+    tracing::trace!(elapsed = ?t.elapsed(), "parsed");
     let problems = validate::validate(&config, &source);
+    tracing::trace!(elapsed = ?t.elapsed(), "validated");
     if !problems.is_empty() {
         return Err(ConfigError::invalid(&source, problems));
     }
     let matchers = Arc::new(Matchers::compile(&config));
+    tracing::trace!(elapsed = ?t.elapsed(), "matchers compiled");
     Ok(LoadedConfig { config, source, origin, matchers })
 }
 

@@ -6,7 +6,7 @@
 //! and every node is indexed by its key path (`services.orders.depends_on.payments`).
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use saphyr_parser::{Event, Parser, Span};
 
@@ -56,7 +56,8 @@ pub struct SourceFile {
     /// How the file is named in messages: `faultline.yaml` or `faultline.yaml@origin/main`.
     pub name: String,
     pub text: Arc<str>,
-    index: HashMap<Vec<Seg>, NodeLoc>,
+    /// Built on the first lookup: only a file with a problem pays for it.
+    index: OnceLock<HashMap<Vec<Seg>, NodeLoc>>,
     /// Byte offset at the start of each line.
     line_starts: Vec<usize>,
 }
@@ -66,9 +67,7 @@ impl SourceFile {
         let text: Arc<str> = text.into();
         let mut line_starts = vec![0];
         line_starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
-        let mut file = SourceFile { name: name.into(), text, index: HashMap::new(), line_starts };
-        file.index = file.build_index();
-        file
+        SourceFile { name: name.into(), text, index: OnceLock::new(), line_starts }
     }
 
     /// The byte offset of a 1-based line and a 1-based column counted in characters.
@@ -110,7 +109,7 @@ impl SourceFile {
 
     fn lookup(&self, path: &[Seg], key: bool) -> Loc {
         for len in (0..=path.len()).rev() {
-            if let Some(node) = self.index.get(&path[..len]) {
+            if let Some(node) = self.index.get_or_init(|| self.build_index()).get(&path[..len]) {
                 return match (key, node.key) {
                     (true, Some(k)) => k,
                     _ => node.value,

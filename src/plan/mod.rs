@@ -125,10 +125,31 @@ pub fn load_config(repo: &Repo, spec: &ChangeSpec, from: ConfigFrom) -> Result<(
 
 /// Plans the change `req` names.
 pub fn plan(repo: &Repo, req: &PlanRequest) -> Result<Plan, PlanError> {
-    let (config, snap) = load_config(repo, &req.change, req.config_from)?;
-    let change = change::analyze(repo, &req.change)?;
-    let scenarios = scenario::discover(repo, &snap, &config)?;
-    from_parts(change, &config, scenarios, &req.labels)
+    let t = std::time::Instant::now();
+    // The diff and the configuration are independent: one on each core.
+    let other = repo.reopen()?;
+    let (change, loaded) = std::thread::scope(|s| {
+        let spec = &req.change;
+        let diff = s.spawn(move || {
+            let change = change::analyze(&other, spec);
+            tracing::debug!(elapsed = ?t.elapsed(), "change analysed");
+            change
+        });
+        let loaded = load_config(repo, &req.change, req.config_from).and_then(|(config, snap)| {
+            tracing::debug!(elapsed = ?t.elapsed(), services = config.config.services.len(), "configuration loaded");
+            let scenarios = scenario::discover(repo, &snap, &config)?;
+            tracing::debug!(elapsed = ?t.elapsed(), scenarios = scenarios.len(), "scenarios discovered");
+            Ok((config, scenarios))
+        });
+        let change = diff.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (change, loaded)
+    });
+    // A configuration problem is reported before a diff problem: it is the user's to fix first.
+    let (config, scenarios) = loaded?;
+    let change = change?;
+    let plan = from_parts(change, &config, scenarios, &req.labels);
+    tracing::debug!(elapsed = ?t.elapsed(), "planned");
+    plan
 }
 
 /// The pure part of planning, from an analysed change, a configuration and its scenarios.
