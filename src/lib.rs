@@ -11,6 +11,7 @@
 
 pub mod change;
 pub mod config;
+pub mod demo;
 pub mod impact;
 pub mod plan;
 pub mod repo;

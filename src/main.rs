@@ -47,6 +47,16 @@ enum Command {
     #[command(verbatim_doc_comment)]
     Plan(PlanArgs),
 
+    /// Gate two changes to the bundled example shop, to see what faultline does.
+    ///
+    /// Creates the shop's repository in a temporary directory (or --dir), commits an
+    /// AI-assisted change to payments and an AI-assisted docs fix on branches, and gates both.
+    Demo {
+        /// Where to create the shop repository (kept afterwards, to explore).
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
+
     /// Print the JSON Schema of faultline.yaml (point your editor's YAML support at it).
     Schema {
         /// Which file's schema.
@@ -141,6 +151,13 @@ fn run(cli: Cli) -> miette::Result<i32> {
     };
     match cli.command {
         Command::Plan(args) => plan(&dir, args),
+        Command::Demo { dir } => {
+            let dir =
+                dir.unwrap_or_else(|| std::env::temp_dir().join(format!("faultline-demo-{}", std::process::id())));
+            let demo = faultline::demo::run(&dir)?;
+            print!("{}", faultline::demo::render(&demo));
+            Ok(exit::ALLOW)
+        }
         Command::Schema { kind: SchemaKind::Config } => {
             println!("{}", serde_json::to_string_pretty(&faultline::config::json_schema()).unwrap_or_default());
             Ok(exit::ALLOW)

@@ -86,8 +86,10 @@ pub fn render_text(plan: &Plan) -> String {
             g.source,
             g.scenarios.as_str()
         );
+        let nw = plan.scenario_files.iter().map(|s| s.name.len()).max().unwrap_or(0);
+        let tw = plan.scenario_files.iter().map(|s| s.target.len()).max().unwrap_or(0);
         for s in plan.scenario_files.iter().take(SHOW) {
-            let _ = writeln!(o, "  {}  target {}  {}", s.name, s.target, s.file);
+            let _ = writeln!(o, "  {:<nw$}  target {:<tw$}  {}", s.name, s.target, s.file);
         }
         more(&mut o, plan.scenario_files.len());
         if plan.signoff_required {
