@@ -190,10 +190,10 @@ impl Repo {
                 };
                 let mut found = Vec::new();
                 sub.walk(TreeWalkMode::PreOrder, |parent, entry| {
-                    if entry.kind() == Some(ObjectType::Blob) {
-                        if let Some(name) = entry.name().ok().filter(|n| wanted(n)) {
-                            found.push((format!("{dir}/{parent}{name}"), entry.id()));
-                        }
+                    if entry.kind() == Some(ObjectType::Blob)
+                        && let Some(name) = entry.name().ok().filter(|n| wanted(n))
+                    {
+                        found.push((format!("{dir}/{parent}{name}"), entry.id()));
                     }
                     TreeWalkResult::Ok
                 })

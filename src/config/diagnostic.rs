@@ -89,7 +89,7 @@ fn widen_to_word(file: &SourceFile, loc: Loc) -> Loc {
         return loc;
     }
     let rest = &file.text[loc.offset.min(file.text.len())..];
-    let len = rest.find(|c: char| c == ':' || c == '\n' || c == ',' || c == '}' || c == ']').unwrap_or(rest.len());
+    let len = rest.find([':', '\n', ',', '}', ']']).unwrap_or(rest.len());
     Loc { len: rest[..len].trim_end().len(), ..loc }
 }
 

@@ -29,10 +29,10 @@ impl From<usize> for Seg {
     }
 }
 
-/// Builds a key path: `path!["services", name, "depends_on"]`.
+/// Builds a key path: `ypath!["services", name, "depends_on"]`.
 #[macro_export]
 macro_rules! ypath {
-    ($($seg:expr),* $(,)?) => { vec![$($crate::config::source::Seg::from($seg)),*] };
+    ($($seg:expr),* $(,)?) => { [$($crate::config::source::Seg::from($seg)),*] };
 }
 
 /// Where a node is: byte offsets into the source, and 1-based line and column.

@@ -55,17 +55,17 @@ pub(super) fn validate(config: &Config, file: &SourceFile) -> Vec<FileDiagnostic
                     .with_help("e.g. `ready: { http: /health }` or `ready: { log: \"ready to accept connections\" }`"),
                 );
             }
-            if let Some(h) = &ready.http {
-                if !h.starts_with('/') {
-                    out.push(
-                        FileDiagnostic::at_value(
-                            file,
-                            &ypath!["services", name.as_str(), "ready", "http"],
-                            format!("`ready.http` must be a path starting with `/`, found `{h}`"),
-                        )
-                        .with_help("the path is requested on the service's first port, e.g. `/health`"),
-                    );
-                }
+            if let Some(h) = &ready.http
+                && !h.starts_with('/')
+            {
+                out.push(
+                    FileDiagnostic::at_value(
+                        file,
+                        &ypath!["services", name.as_str(), "ready", "http"],
+                        format!("`ready.http` must be a path starting with `/`, found `{h}`"),
+                    )
+                    .with_help("the path is requested on the service's first port, e.g. `/health`"),
+                );
             }
             if ready.http.is_some() && svc.ports.is_empty() {
                 out.push(FileDiagnostic::at_key(
@@ -101,18 +101,18 @@ pub(super) fn validate(config: &Config, file: &SourceFile) -> Vec<FileDiagnostic
                 out.push(
                     FileDiagnostic::at_value(
                         file,
-                        &[key.clone(), ypath!["env"]].concat(),
+                        &[&key[..], &ypath!["env"]].concat(),
                         format!("`{}` is not an environment variable name", edge.env),
                     )
                     .with_help("use letters, digits and `_`, e.g. PAYMENTS_URL"),
                 );
             }
-            check_template(file, &[key.clone(), ypath!["url"]].concat(), &edge.url, &mut out);
+            check_template(file, &[&key[..], &ypath!["url"]].concat(), &edge.url, &mut out);
             match edge.port {
                 Some(p) if !target.ports.contains(&p) => out.push(
                     FileDiagnostic::at_value(
                         file,
-                        &[key.clone(), ypath!["port"]].concat(),
+                        &[&key[..], &ypath!["port"]].concat(),
                         format!("`{dep}` does not list port {p}"),
                     )
                     .with_help(format!("ports of `{dep}`: {:?}", target.ports)),

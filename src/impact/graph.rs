@@ -74,14 +74,12 @@ impl ServiceGraph {
         let mut level: Vec<Option<usize>> = vec![None; self.len()];
         let mut visiting = vec![false; self.len()];
         let mut levels: Vec<Vec<String>> = Vec::new();
-        for s in 0..self.len() {
-            if selected[s] {
-                let l = self.level_of(s, &mut level, &mut visiting);
-                if levels.len() <= l {
-                    levels.resize(l + 1, Vec::new());
-                }
-                levels[l].push(self.names[s].clone());
+        for (s, _) in selected.iter().enumerate().filter(|(_, on)| **on) {
+            let l = self.level_of(s, &mut level, &mut visiting);
+            if levels.len() <= l {
+                levels.resize(l + 1, Vec::new());
             }
+            levels[l].push(self.names[s].clone());
         }
         // Names are visited in sorted order, so every level is sorted already.
         levels

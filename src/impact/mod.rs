@@ -83,10 +83,10 @@ pub fn analyze(change: &Change, config: &LoadedConfig) -> Result<Impact, Vec<Fil
     let mut problems = Vec::new();
     let mut hits = Vec::new();
     for path in change.paths.iter().flat_map(|p| p.touched()) {
-        if global.is_none() {
-            if let Some(&i) = m.global.matches(path.as_path()).first() {
-                global = Some((path.clone(), m.global_globs[i].clone()));
-            }
+        if global.is_none()
+            && let Some(&i) = m.global.matches(path.as_path()).first()
+        {
+            global = Some((path.clone(), m.global_globs[i].clone()));
         }
         m.owners.matches_into(path.as_path(), &mut hits);
         let Some(&first) = hits.first() else { continue };

@@ -122,14 +122,12 @@ impl TestRepo {
 
     /// Stages everything and commits with `message` (trailers included).
     pub fn commit(&self, message: &str) -> String {
-        self.git(&["add", "-A"]);
-        self.git(&["commit", "-q", "--allow-empty", "-m", message]);
-        self.git(&["rev-parse", "HEAD"])
+        self.commit_as("Dev <dev@shop.example>", message)
     }
 
     pub fn commit_as(&self, author: &str, message: &str) -> String {
         self.git(&["add", "-A"]);
-        self.git(&["commit", "-q", "--author", author, "-m", message]);
+        self.git(&["commit", "-q", "--allow-empty", "--author", author, "-m", message]);
         self.git(&["rev-parse", "HEAD"])
     }
 
