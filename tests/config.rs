@@ -210,3 +210,22 @@ proptest! {
         let _ = config::parse_bytes("faultline.yaml", s, origin());
     }
 }
+
+#[test]
+fn malformed_yaml_is_located() {
+    let text = SHOP_CONFIG.replace("ports: [6379]", "ports: [6379");
+    let p = problems(&text);
+    assert_eq!(p.len(), 1, "{p:?}");
+    let (file, rest) = p[0].0.split_once(':').unwrap();
+    assert_eq!(file, "faultline.yaml");
+    let line: usize = rest.split(':').next().unwrap().parse().unwrap();
+    // The parser notices the unclosed sequence on the next lines, not past the file's end.
+    assert!(line >= line_of(&text, "ports: [6379") && line < text.lines().count(), "{p:?}");
+}
+
+#[test]
+fn empty_and_non_mapping_files_are_errors_not_panics() {
+    for text in ["", "just a string", "- a\n- b\n", "version: 1\nservices: []\n"] {
+        assert!(config::parse(SourceFile::new("faultline.yaml", text.to_owned()), origin()).is_err(), "{text:?}");
+    }
+}
