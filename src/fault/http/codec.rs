@@ -1,0 +1,279 @@
+//! HTTP/1.1 framing, enough to forward messages byte for byte: where a head ends, how long
+//! the body is (Content-Length, chunked, until close), and whether the connection stays open.
+//! Heads are parsed with `httparse`, the parser hyper uses; bytes are never re-serialised.
+
+/// Heads larger than this are not HTTP we can judge: the connection becomes a plain tunnel.
+pub const MAX_HEAD: usize = 64 * 1024;
+const MAX_HEADERS: usize = 100;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyLen {
+    None,
+    Length(u64),
+    Chunked,
+    UntilClose,
+}
+
+#[derive(Debug, Clone)]
+pub struct RequestHead {
+    pub method: String,
+    pub path: String,
+    pub len: usize,
+    pub body: BodyLen,
+    pub keep_alive: bool,
+    pub expect_continue: bool,
+    /// CONNECT or an Upgrade request: after the exchange the connection is a tunnel.
+    pub tunnel: bool,
+    /// Lowercased header names with their values, for request-id lookup.
+    pub headers: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ResponseHead {
+    pub status: u16,
+    pub len: usize,
+    pub body: BodyLen,
+    pub keep_alive: bool,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Parse<T> {
+    Done(T),
+    Partial,
+    Invalid(String),
+}
+
+fn header_value<'a>(headers: &'a [httparse::Header<'a>], name: &str) -> impl Iterator<Item = &'a [u8]> {
+    headers.iter().filter(move |h| h.name.eq_ignore_ascii_case(name)).map(|h| h.value)
+}
+
+fn has_token(headers: &[httparse::Header<'_>], name: &str, token: &str) -> bool {
+    header_value(headers, name)
+        .flat_map(|v| v.split(|b| *b == b','))
+        .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
+}
+
+/// The body length from Transfer-Encoding and Content-Length (RFC 9112 §6.3).
+fn body_len(headers: &[httparse::Header<'_>], otherwise: BodyLen) -> Result<BodyLen, String> {
+    let te: Vec<&[u8]> = header_value(headers, "transfer-encoding").collect();
+    if !te.is_empty() {
+        let last = te.last().and_then(|v| v.split(|b| *b == b',').next_back()).map(|t| t.trim_ascii());
+        return Ok(if last.is_some_and(|t| t.eq_ignore_ascii_case(b"chunked")) {
+            BodyLen::Chunked
+        } else {
+            BodyLen::UntilClose
+        });
+    }
+    let mut len: Option<u64> = None;
+    for v in header_value(headers, "content-length") {
+        let n = std::str::from_utf8(v)
+            .ok()
+            .and_then(|s| s.trim().parse::<u64>().ok())
+            .ok_or_else(|| format!("invalid Content-Length `{}`", String::from_utf8_lossy(v)))?;
+        if len.is_some_and(|l| l != n) {
+            return Err("conflicting Content-Length headers".into());
+        }
+        len = Some(n);
+    }
+    Ok(match len {
+        Some(0) => BodyLen::None,
+        Some(n) => BodyLen::Length(n),
+        None => otherwise,
+    })
+}
+
+pub fn parse_request(buf: &[u8]) -> Parse<RequestHead> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut headers);
+    let len = match req.parse(buf) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) if buf.len() < MAX_HEAD => return Parse::Partial,
+        Ok(httparse::Status::Partial) => return Parse::Invalid("request head too large".into()),
+        Err(e) => return Parse::Invalid(e.to_string()),
+    };
+    let method = req.method.unwrap_or_default().to_owned();
+    let version = req.version.unwrap_or(1);
+    let body = match body_len(req.headers, BodyLen::None) {
+        // A request without a length has no body (RFC 9112 §6.3 rule 7).
+        Ok(BodyLen::UntilClose) => return Parse::Invalid("request with a Transfer-Encoding other than chunked".into()),
+        Ok(b) => b,
+        Err(e) => return Parse::Invalid(e),
+    };
+    let keep_alive = if version == 0 {
+        has_token(req.headers, "connection", "keep-alive")
+    } else {
+        !has_token(req.headers, "connection", "close")
+    };
+    Parse::Done(RequestHead {
+        tunnel: method.eq_ignore_ascii_case("CONNECT") || header_value(req.headers, "upgrade").next().is_some(),
+        expect_continue: header_value(req.headers, "expect").any(|v| v.eq_ignore_ascii_case(b"100-continue")),
+        path: req.path.unwrap_or_default().to_owned(),
+        headers: req
+            .headers
+            .iter()
+            .map(|h| (h.name.to_ascii_lowercase(), String::from_utf8_lossy(h.value).into_owned()))
+            .collect(),
+        method,
+        len,
+        body,
+        keep_alive,
+    })
+}
+
+/// Parses a response head to a request with `method`.
+pub fn parse_response(buf: &[u8], method: &str) -> Parse<ResponseHead> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut res = httparse::Response::new(&mut headers);
+    let len = match res.parse(buf) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) if buf.len() < MAX_HEAD => return Parse::Partial,
+        Ok(httparse::Status::Partial) => return Parse::Invalid("response head too large".into()),
+        Err(e) => return Parse::Invalid(e.to_string()),
+    };
+    let status = res.code.unwrap_or(0);
+    let version = res.version.unwrap_or(1);
+    let no_body = method.eq_ignore_ascii_case("HEAD") || (100..200).contains(&status) || status == 204 || status == 304;
+    let body = if no_body {
+        BodyLen::None
+    } else {
+        match body_len(res.headers, BodyLen::UntilClose) {
+            Ok(b) => b,
+            Err(e) => return Parse::Invalid(e),
+        }
+    };
+    let keep_alive = body != BodyLen::UntilClose
+        && if version == 0 {
+            has_token(res.headers, "connection", "keep-alive")
+        } else {
+            !has_token(res.headers, "connection", "close")
+        };
+    Parse::Done(ResponseHead { status, len, body, keep_alive })
+}
+
+/// Tracks a chunked body as its bytes go by, without copying them.
+#[derive(Debug, Default)]
+pub struct Chunked {
+    state: ChunkState,
+    line: Vec<u8>,
+}
+
+#[derive(Debug, Default, PartialEq)]
+enum ChunkState {
+    #[default]
+    Size,
+    Data(u64),
+    DataEnd,
+    Trailer,
+    Done,
+}
+
+impl Chunked {
+    pub fn is_done(&self) -> bool {
+        self.state == ChunkState::Done
+    }
+
+    /// Consumes as much of `input` as belongs to the body; returns how many bytes.
+    pub fn advance(&mut self, input: &[u8]) -> Result<usize, String> {
+        let mut i = 0;
+        while i < input.len() && self.state != ChunkState::Done {
+            match self.state {
+                ChunkState::Data(left) => {
+                    let n = left.min((input.len() - i) as u64);
+                    i += n as usize;
+                    self.state = if n == left { ChunkState::DataEnd } else { ChunkState::Data(left - n) };
+                }
+                ChunkState::Size | ChunkState::DataEnd | ChunkState::Trailer => {
+                    let b = input[i];
+                    i += 1;
+                    if b != b'\n' {
+                        if self.line.len() >= 4096 {
+                            return Err("chunk line too long".into());
+                        }
+                        self.line.push(b);
+                        continue;
+                    }
+                    let line = std::mem::take(&mut self.line);
+                    let line = line.strip_suffix(b"\r").unwrap_or(&line);
+                    self.state = match self.state {
+                        ChunkState::DataEnd if line.is_empty() => ChunkState::Size,
+                        ChunkState::DataEnd => return Err("missing CRLF after chunk data".into()),
+                        ChunkState::Trailer if line.is_empty() => ChunkState::Done,
+                        ChunkState::Trailer => ChunkState::Trailer,
+                        _ => {
+                            let hex = line.split(|b| *b == b';').next().unwrap_or_default().trim_ascii();
+                            let size = std::str::from_utf8(hex)
+                                .ok()
+                                .and_then(|h| u64::from_str_radix(h, 16).ok())
+                                .ok_or_else(|| format!("invalid chunk size `{}`", String::from_utf8_lossy(hex)))?;
+                            if size == 0 { ChunkState::Trailer } else { ChunkState::Data(size) }
+                        }
+                    };
+                }
+                ChunkState::Done => unreachable!("loop condition"),
+            }
+        }
+        Ok(i)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_framing() {
+        let Parse::Done(h) = parse_request(
+            b"POST /charges?x=1 HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nIdempotency-Key: k1\r\n\r\nhello",
+        ) else {
+            panic!()
+        };
+        assert_eq!(
+            (h.method.as_str(), h.path.as_str(), h.body, h.keep_alive),
+            ("POST", "/charges?x=1", BodyLen::Length(5), true)
+        );
+        assert_eq!(h.len, 83);
+        assert!(h.headers.contains(&("idempotency-key".into(), "k1".into())));
+        assert_eq!(parse_request(b"GET / HTTP/1.1\r\nHost: a\r\n"), Parse::Partial);
+        assert!(matches!(parse_request(b"\x00\x01garbage\r\n\r\n"), Parse::Invalid(_)));
+        let Parse::Done(h) = parse_request(b"GET / HTTP/1.0\r\n\r\n") else { panic!() };
+        assert!(!h.keep_alive);
+        assert!(matches!(
+            parse_request(b"POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n"),
+            Parse::Invalid(_)
+        ));
+    }
+
+    #[test]
+    fn response_framing() {
+        let Parse::Done(r) = parse_response(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", "GET") else {
+            panic!()
+        };
+        assert_eq!(r.body, BodyLen::Chunked);
+        let Parse::Done(r) = parse_response(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n", "HEAD") else { panic!() };
+        assert_eq!(r.body, BodyLen::None);
+        let Parse::Done(r) = parse_response(b"HTTP/1.1 200 OK\r\n\r\n", "GET") else { panic!() };
+        assert_eq!((r.body, r.keep_alive), (BodyLen::UntilClose, false));
+        let Parse::Done(r) = parse_response(b"HTTP/1.1 204 No Content\r\n\r\n", "DELETE") else { panic!() };
+        assert_eq!(r.body, BodyLen::None);
+    }
+
+    #[test]
+    fn chunked_bodies_end_exactly() {
+        let body = b"4\r\nWiki\r\n5;ext=1\r\npedia\r\n0\r\nTrailer: x\r\n\r\nNEXT";
+        let mut c = Chunked::default();
+        let n = c.advance(body).unwrap();
+        assert!(c.is_done());
+        assert_eq!(&body[n..], b"NEXT");
+        // Byte by byte gives the same result.
+        let mut c = Chunked::default();
+        let mut total = 0;
+        for b in body.iter() {
+            if c.is_done() {
+                break;
+            }
+            total += c.advance(std::slice::from_ref(b)).unwrap();
+        }
+        assert_eq!(total, n);
+        assert!(Chunked::default().advance(b"zz\r\n").is_err());
+    }
+}

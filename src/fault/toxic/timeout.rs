@@ -1,0 +1,43 @@
+//! `timeout` / `blackhole`: nothing passes; the connection is closed after `close_after`,
+//! or held open forever (a dependency that hangs).
+
+use std::time::{Duration, Instant};
+
+use super::{ConnState, Cx, Step, Toxic};
+
+#[derive(Debug)]
+pub struct Timeout {
+    pub close_after: Option<Duration>,
+}
+
+impl Toxic for Timeout {
+    fn on_data(&self, steps: Vec<Step>, _cx: &mut Cx<'_>) -> Vec<Step> {
+        // Data is swallowed; anything that ends the connection still happens.
+        steps.into_iter().filter(|s| matches!(s, Step::Close | Step::Reset)).collect()
+    }
+
+    fn on_eof(&self, _steps: Vec<Step>, _cx: &mut Cx<'_>) -> Vec<Step> {
+        // The end of the stream is held back too: the peer sees nothing at all.
+        Vec::new()
+    }
+
+    fn deadline(&self, state: &ConnState) -> Option<(Instant, Step)> {
+        self.close_after.map(|d| (state.since + d, Step::Close))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fault::toxic::testing;
+
+    #[test]
+    fn swallows_data_and_closes_at_the_deadline() {
+        let t = Timeout { close_after: Some(Duration::from_secs(2)) };
+        let now = Instant::now();
+        let st = ConnState::new(now);
+        assert!(testing::run(&t, &mut st.clone(), now, b"data").is_empty());
+        assert_eq!(t.deadline(&st), Some((now + Duration::from_secs(2), Step::Close)));
+        assert_eq!(Timeout { close_after: None }.deadline(&st), None);
+    }
+}
