@@ -33,6 +33,22 @@ impl From<Dur> for String {
     }
 }
 
+/// Text that may be written as any scalar: `retry-after: 1` is the header value "1".
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, JsonSchema)]
+#[serde(transparent)]
+pub struct Text(pub String);
+
+impl<'de> Deserialize<'de> for Text {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match serde_yaml::Value::deserialize(d)? {
+            serde_yaml::Value::String(s) => Ok(Text(s)),
+            serde_yaml::Value::Number(n) => Ok(Text(n.to_string())),
+            serde_yaml::Value::Bool(b) => Ok(Text(b.to_string())),
+            other => Err(serde::de::Error::custom(format!("expected text, found {other:?}"))),
+        }
+    }
+}
+
 /// A fault on an edge, as written. Exactly one of the kind keys is set.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -121,10 +137,10 @@ pub struct HttpSpec {
     pub status: Option<u16>,
     /// With `status`: the response body.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub body: Option<String>,
+    pub body: Option<Text>,
     /// With `status`: extra response headers.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
-    pub headers: std::collections::BTreeMap<String, String>,
+    pub headers: std::collections::BTreeMap<String, Text>,
     /// Hold the request this long, then forward it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delay: Option<Dur>,
@@ -267,8 +283,8 @@ impl HttpSpec {
             }
             (Some(status), _, _) => HttpAction::Respond {
                 status,
-                body: self.body.clone().unwrap_or_default(),
-                headers: self.headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+                body: self.body.clone().map(|t| t.0).unwrap_or_default(),
+                headers: self.headers.iter().map(|(k, v)| (k.clone(), v.0.clone())).collect(),
             },
             (_, Some(d), _) => HttpAction::Delay(d.0),
             (_, _, Some(style)) => HttpAction::Drop { reset: style == DropStyle::Reset },
@@ -277,7 +293,7 @@ impl HttpSpec {
         if (self.body.is_some() || !self.headers.is_empty()) && self.status.is_none() {
             return Err("`body` and `headers` go with `status`".into());
         }
-        for (k, v) in &self.headers {
+        for (k, Text(v)) in &self.headers {
             if k.is_empty()
                 || !k.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b))
                 || v.contains(['\r', '\n'])
