@@ -222,18 +222,15 @@ mod tests {
 
     #[test]
     fn request_framing() {
-        let Parse::Done(h) = parse_request(
-            b"POST /charges?x=1 HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nIdempotency-Key: k1\r\n\r\nhello",
-        ) else {
-            panic!()
-        };
+        let msg = b"POST /charges?x=1 HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nIdempotency-Key: k1\r\n\r\nhello";
+        let Parse::Done(h) = parse_request(msg) else { panic!() };
         assert_eq!(
             (h.method.as_str(), h.path.as_str(), h.body, h.keep_alive),
             ("POST", "/charges?x=1", BodyLen::Length(5), true)
         );
-        assert_eq!(h.len, 83);
+        assert_eq!(&msg[h.len..], b"hello");
         assert!(h.headers.contains(&("idempotency-key".into(), "k1".into())));
-        assert_eq!(parse_request(b"GET / HTTP/1.1\r\nHost: a\r\n"), Parse::Partial);
+        assert!(matches!(parse_request(b"GET / HTTP/1.1\r\nHost: a\r\n"), Parse::Partial));
         assert!(matches!(parse_request(b"\x00\x01garbage\r\n\r\n"), Parse::Invalid(_)));
         let Parse::Done(h) = parse_request(b"GET / HTTP/1.0\r\n\r\n") else { panic!() };
         assert!(!h.keep_alive);
