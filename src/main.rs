@@ -57,6 +57,26 @@ enum Command {
         dir: Option<PathBuf>,
     },
 
+    /// Run one fault proxy in the foreground, to try a fault by hand against any service.
+    ///
+    /// Clients connect to --listen; traffic goes to --upstream through the faults given with
+    /// --fault. With --http the proxy understands HTTP/1.1: it records every request and takes
+    /// HTTP faults. Ctrl-C stops it and prints what crossed the edge.
+    ///
+    /// A fault is `key=value` pairs, the same keys as in scenario files:
+    ///   --fault latency=300ms,jitter=50ms            slow replies
+    ///   --fault latency=100ms,direction=upstream     slow requests (or direction=both)
+    ///   --fault bandwidth=64                         64 KB/s
+    ///   --fault timeout=5s | blackhole               pass nothing (close after 5 s | never)
+    ///   --fault reset=0s,toxicity=0.3                reset 30% of connections
+    ///   --fault slicer.average_size=16,slicer.delay=2ms
+    ///   --fault limit_data=1024 | slow_close=1s | refuse
+    ///   --fault http.status=503,http.first=2,http.path=/charges
+    ///   --fault http.status=500,http.every=3 | http.status=503,http.percent=20
+    ///   --fault http.delay=2s,http.method=POST | http.drop=reset,http.path=/charges
+    #[command(verbatim_doc_comment)]
+    Proxy(ProxyArgs),
+
     /// Print the JSON Schema of faultline.yaml (point your editor's YAML support at it).
     Schema {
         /// Which file's schema.
@@ -99,6 +119,31 @@ struct PlanArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     format: Format,
+}
+
+#[derive(clap::Args)]
+struct ProxyArgs {
+    /// Where clients connect, e.g. 127.0.0.1:9000 (port 0: pick one).
+    #[arg(long, value_name = "ADDR")]
+    listen: std::net::SocketAddr,
+    /// The service behind the proxy, e.g. 127.0.0.1:8080.
+    #[arg(long, value_name = "ADDR")]
+    upstream: String,
+    /// Understand HTTP/1.1: record requests, allow http.* faults.
+    #[arg(long)]
+    http: bool,
+    /// A fault, as key=value pairs (repeatable). See above.
+    #[arg(long = "fault", value_name = "SPEC")]
+    faults: Vec<String>,
+    /// Seed of every random choice (default: from the clock, printed).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Headers that identify a request across retries.
+    #[arg(long = "request-id-header", value_name = "NAME", default_values = ["Idempotency-Key", "X-Request-Id"])]
+    request_id_headers: Vec<String>,
+    /// Also write the observations as JSON to FILE on exit.
+    #[arg(long, value_name = "FILE")]
+    report: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -158,6 +203,7 @@ fn run(cli: Cli) -> miette::Result<i32> {
             print!("{}", faultline::demo::render(&demo));
             Ok(exit::ALLOW)
         }
+        Command::Proxy(args) => proxy(args),
         Command::Schema { kind: SchemaKind::Config } => {
             println!("{}", serde_json::to_string_pretty(&faultline::config::json_schema()).unwrap_or_default());
             Ok(exit::ALLOW)
@@ -191,4 +237,53 @@ fn plan(dir: &std::path::Path, args: PlanArgs) -> miette::Result<i32> {
         Format::Json => println!("{}", serde_json::to_string_pretty(&plan).map_err(|e| miette::miette!("{e}"))?),
     }
     Ok(exit::ALLOW)
+}
+
+fn proxy(args: ProxyArgs) -> miette::Result<i32> {
+    use faultline::fault::{FaultSpec, Proxy, ProxyConfig};
+    use std::net::ToSocketAddrs;
+
+    let upstream = args
+        .upstream
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut a| a.next())
+        .ok_or_else(|| miette::miette!("--upstream {}: not an address (write HOST:PORT)", args.upstream))?;
+    let mut faults = Vec::new();
+    for (i, f) in args.faults.iter().enumerate() {
+        let spec = FaultSpec::parse_compact(f).map_err(|e| miette::miette!("--fault {f}: {e}"))?;
+        let name = format!("fault-{}", i + 1);
+        spec.validate().map_err(|e| miette::miette!("--fault {f}: {e}"))?;
+        faults.push((name, f.clone(), spec));
+    }
+    let seed = args.seed.unwrap_or_else(|| {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1)
+    });
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| miette::miette!("{e}"))?;
+    rt.block_on(async move {
+        let mut cfg = ProxyConfig::new(format!("{} -> {upstream}", args.listen), upstream, seed);
+        cfg.listen = vec![args.listen];
+        cfg.http = args.http;
+        cfg.request_id_headers = args.request_id_headers.iter().map(|h| h.to_ascii_lowercase()).collect();
+        let p = Proxy::start(cfg).await?;
+        for (name, text, spec) in &faults {
+            p.add_spec(name, spec)?;
+            eprintln!("fault {name}: {text}");
+        }
+        eprintln!(
+            "faultline proxy: {} -> {upstream}{}, seed {seed} (--seed {seed} repeats these faults); Ctrl-C to stop",
+            p.addr(),
+            if args.http { " (HTTP)" } else { "" }
+        );
+        tokio::signal::ctrl_c().await.map_err(|e| miette::miette!("cannot wait for Ctrl-C: {e}"))?;
+        let obs = p.observations();
+        eprintln!("{}", faultline::report::edge::render_text(&obs));
+        if let Some(path) = &args.report {
+            let json = serde_json::to_string_pretty(&obs).map_err(|e| miette::miette!("{e}"))?;
+            std::fs::write(path, json).map_err(|e| miette::miette!("cannot write {}: {e}", path.display()))?;
+            eprintln!("observations written to {}", path.display());
+        }
+        p.shutdown().await;
+        Ok::<_, miette::Report>(exit::ALLOW)
+    })
 }

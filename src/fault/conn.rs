@@ -113,7 +113,7 @@ fn reset(s: &TcpStream) {
 }
 
 async fn handle(shared: Arc<Shared>, client: TcpStream) {
-    let id = shared.next_id();
+    let id = shared.next_conn();
     let opened = Instant::now();
     let end = |outcome| {
         shared.recorder.closed(ConnRecord {
@@ -233,6 +233,7 @@ enum Event {
     Killed,
     Changed,
     Read(io::Result<usize>),
+    Readable(io::Result<()>),
 }
 
 /// Copies `src` into `w` until the end of `src` or a kill. `first` is sent before reading.
@@ -242,7 +243,41 @@ pub(crate) async fn pump(conn: &Conn, src: Arc<TcpStream>, mut w: DirWriter, fir
         w.send(first).await?;
     }
     let mut buf = vec![0u8; CHUNK];
+    // Zero-copy while no toxic applies to this direction (Linux).
+    let mut pipe = super::splice::Pipe::new().ok();
     loop {
+        if let Some(p) = pipe.as_ref().filter(|_| w.is_direct()) {
+            let ev = tokio::select! {
+                biased;
+                _ = kill.changed() => Event::Killed,
+                _ = w.changed() => Event::Changed,
+                r = src.readable() => Event::Readable(r),
+            };
+            match ev {
+                Event::Killed => return Ok(()),
+                Event::Changed => w.sync().await?,
+                Event::Readable(Err(e)) => return Err(e),
+                Event::Readable(Ok(())) | Event::Read(_) => match p.fill(&src) {
+                    Ok(0) => return w.eof().await,
+                    Ok(n) => {
+                        tokio::select! {
+                            biased;
+                            _ = kill.changed() => return Ok(()),
+                            r = w.splice_out(p, n) => r?,
+                        }
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(e) if e.raw_os_error() == Some(libc::EINVAL) => pipe = None,
+                    Err(e) => {
+                        if e.kind() == io::ErrorKind::ConnectionReset {
+                            conn.kill(Kill::Reset);
+                        }
+                        return Err(e);
+                    }
+                },
+            }
+            continue;
+        }
         let ev = tokio::select! {
             biased;
             _ = kill.changed() => Event::Killed,
@@ -260,6 +295,7 @@ pub(crate) async fn pump(conn: &Conn, src: Arc<TcpStream>, mut w: DirWriter, fir
                     r = w.send(&buf[..n]) => r?,
                 }
             }
+            Event::Readable(_) => unreachable!("only selected on the zero-copy path"),
             Event::Read(Err(e)) => {
                 // A reset from one peer resets the other.
                 if e.kind() == io::ErrorKind::ConnectionReset {
@@ -306,6 +342,26 @@ impl DirWriter {
         if self.faults.changed().await.is_err() {
             std::future::pending::<()>().await;
         }
+    }
+
+    /// Whether data goes straight to the destination now (no toxic, no pending change).
+    pub fn is_direct(&self) -> bool {
+        self.slow.is_none() && !self.faults.has_changed().unwrap_or(true)
+    }
+
+    /// Moves `n` bytes from `pipe` into the destination (the zero-copy fast path).
+    pub(crate) async fn splice_out(&self, pipe: &super::splice::Pipe, mut n: usize) -> io::Result<()> {
+        while n > 0 {
+            match pipe.drain(&self.dst, n) {
+                Ok(k) => {
+                    n -= k;
+                    self.conn.counter(self.dir).fetch_add(k as u64, Ordering::Relaxed);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.dst.writable().await?,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
     }
 
     /// Switches between writing directly and writing through toxics, as the faults say.

@@ -18,6 +18,7 @@ mod conn;
 pub mod http;
 pub mod observe;
 pub mod spec;
+mod splice;
 pub mod toxic;
 
 use std::net::{IpAddr, SocketAddr};
@@ -149,11 +150,18 @@ pub(crate) struct Shared {
     pub recorder: observe::Recorder,
     pub open: Mutex<std::collections::BTreeMap<u64, Arc<conn::Conn>>>,
     next_id: AtomicU64,
+    next_conn: AtomicU64,
 }
 
 impl Shared {
+    /// A fresh fault id.
     pub fn next_id(&self) -> u64 {
         self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// The next connection's number, from 1.
+    pub fn next_conn(&self) -> u64 {
+        self.next_conn.fetch_add(1, Ordering::Relaxed)
     }
 
     /// Draws from the edge's generator.
@@ -203,6 +211,7 @@ impl Proxy {
             recorder: observe::Recorder::new(),
             open: Mutex::new(Default::default()),
             next_id: AtomicU64::new(1),
+            next_conn: AtomicU64::new(1),
         });
         tracing::info!(edge = %shared.name, ?addrs, upstream = %cfg.upstream, seed = cfg.seed, "edge proxy listening");
         let accept = listeners.into_iter().map(|l| tokio::spawn(conn::accept_loop(l, shared.clone()))).collect();

@@ -66,6 +66,9 @@ pub struct RequestRecord {
     pub path: String,
     pub status: Option<u16>,
     pub start_ms: f64,
+    /// From the request head reaching the edge until the response was handed on to the
+    /// client side: the dependency's time plus HTTP `delay` faults. Connection-level toxics
+    /// delay delivery after that, so they are not in it.
     pub duration_ms: f64,
     /// The name of the fault that acted on the request.
     pub fault: Option<String>,

@@ -24,8 +24,8 @@ pub struct RequestHead {
     pub expect_continue: bool,
     /// CONNECT or an Upgrade request: after the exchange the connection is a tunnel.
     pub tunnel: bool,
-    /// Lowercased header names with their values, for request-id lookup.
-    pub headers: Vec<(String, String)>,
+    /// The value of the first of the wanted request-id headers present.
+    pub request_id: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -82,7 +82,9 @@ fn body_len(headers: &[httparse::Header<'_>], otherwise: BodyLen) -> Result<Body
     })
 }
 
-pub fn parse_request(buf: &[u8]) -> Parse<RequestHead> {
+/// Parses a request head; `id_headers` (lowercase) name the headers that identify a request
+/// across retries, in order of preference.
+pub fn parse_request(buf: &[u8], id_headers: &[String]) -> Parse<RequestHead> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut headers);
     let len = match req.parse(buf) {
@@ -108,11 +110,10 @@ pub fn parse_request(buf: &[u8]) -> Parse<RequestHead> {
         tunnel: method.eq_ignore_ascii_case("CONNECT") || header_value(req.headers, "upgrade").next().is_some(),
         expect_continue: header_value(req.headers, "expect").any(|v| v.eq_ignore_ascii_case(b"100-continue")),
         path: req.path.unwrap_or_default().to_owned(),
-        headers: req
-            .headers
+        request_id: id_headers
             .iter()
-            .map(|h| (h.name.to_ascii_lowercase(), String::from_utf8_lossy(h.value).into_owned()))
-            .collect(),
+            .find_map(|name| header_value(req.headers, name).next())
+            .map(|v| String::from_utf8_lossy(v).into_owned()),
         method,
         len,
         body,
@@ -223,19 +224,20 @@ mod tests {
     #[test]
     fn request_framing() {
         let msg = b"POST /charges?x=1 HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nIdempotency-Key: k1\r\n\r\nhello";
-        let Parse::Done(h) = parse_request(msg) else { panic!() };
+        let ids = ["idempotency-key".to_owned()];
+        let Parse::Done(h) = parse_request(msg, &ids) else { panic!() };
         assert_eq!(
             (h.method.as_str(), h.path.as_str(), h.body, h.keep_alive),
             ("POST", "/charges?x=1", BodyLen::Length(5), true)
         );
         assert_eq!(&msg[h.len..], b"hello");
-        assert!(h.headers.contains(&("idempotency-key".into(), "k1".into())));
-        assert!(matches!(parse_request(b"GET / HTTP/1.1\r\nHost: a\r\n"), Parse::Partial));
-        assert!(matches!(parse_request(b"\x00\x01garbage\r\n\r\n"), Parse::Invalid(_)));
-        let Parse::Done(h) = parse_request(b"GET / HTTP/1.0\r\n\r\n") else { panic!() };
+        assert_eq!(h.request_id.as_deref(), Some("k1"));
+        assert!(matches!(parse_request(b"GET / HTTP/1.1\r\nHost: a\r\n", &ids), Parse::Partial));
+        assert!(matches!(parse_request(b"\x00\x01garbage\r\n\r\n", &ids), Parse::Invalid(_)));
+        let Parse::Done(h) = parse_request(b"GET / HTTP/1.0\r\n\r\n", &ids) else { panic!() };
         assert!(!h.keep_alive);
         assert!(matches!(
-            parse_request(b"POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n"),
+            parse_request(b"POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", &ids),
             Parse::Invalid(_)
         ));
     }

@@ -130,6 +130,19 @@ impl Http<'_> {
         }
     }
 
+    /// Forwards a head of `head_len` bytes and its body; a head and a fixed-length body
+    /// already in the buffer go out in one write.
+    async fn message(&mut self, from: Side, head_len: usize, body: BodyLen) -> Result<(), Stop> {
+        if let BodyLen::Length(n) = body {
+            let buffered = (self.reader(from).buf.len() - head_len) as u64;
+            let now = n.min(buffered);
+            self.pass(from, head_len + now as usize).await?;
+            return if now == n { Ok(()) } else { self.body(from, BodyLen::Length(n - now), false).await };
+        }
+        self.pass(from, head_len).await?;
+        self.body(from, body, false).await
+    }
+
     /// Forwards (or, with `discard`, swallows) a body of `len` from `from`.
     async fn body(&mut self, from: Side, len: BodyLen, discard: bool) -> Result<(), Stop> {
         let mut chunked = Chunked::default();
@@ -172,7 +185,7 @@ impl Http<'_> {
 
     async fn request_head(&mut self) -> Result<Option<RequestHead>, Stop> {
         loop {
-            match codec::parse_request(&self.client.buf) {
+            match codec::parse_request(&self.client.buf, &self.conn.shared.request_id_headers) {
                 Parse::Done(h) => return Ok(Some(h)),
                 Parse::Invalid(why) => {
                     tracing::debug!(edge = %self.conn.shared.name, %why, "not HTTP: passing the connection through");
@@ -210,10 +223,7 @@ impl Http<'_> {
             };
             let start = Instant::now();
             let seq = shared.recorder.next_seq();
-            let request_id = shared
-                .request_id_headers
-                .iter()
-                .find_map(|name| head.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()));
+            let request_id = head.request_id.clone();
             let attempt = request_id.as_deref().map(|id| shared.recorder.attempt(id));
             let mut record = RequestRecord {
                 conn: self.conn.id,
@@ -309,10 +319,10 @@ impl Http<'_> {
             _ => None,
         };
 
-        self.pass(Side::Client, head.len).await?;
         let mut resp = None;
         let mut got_continue = false;
         if head.expect_continue {
+            self.pass(Side::Client, head.len).await?;
             // The body follows only after the dependency says `100 Continue`.
             let Some(r) = self.response_head(&head.method).await? else { return Ok(Next::Tunnel) };
             if r.status == 100 {
@@ -323,7 +333,7 @@ impl Http<'_> {
                 resp = Some(r);
             }
         } else {
-            self.body(Side::Client, head.body, false).await?;
+            self.message(Side::Client, head.len, head.body).await?;
         }
         let resp = loop {
             let r = match resp.take() {

@@ -81,7 +81,7 @@ impl HttpRule {
         match self.when {
             When::Always => true,
             When::First(k) => n <= k,
-            When::Every(k) => n % k == 0,
+            When::Every(k) => n.is_multiple_of(k),
             When::Percent(p) => rand::Rng::random_bool(rng, (p / 100.0).clamp(0.0, 1.0)),
         }
     }
