@@ -402,3 +402,53 @@ async fn http_faults_are_rejected_on_tcp_edges_and_bad_parameters_are_explained(
     let err = p.add_spec("y", &fault("bandwidth=0")).unwrap_err();
     assert!(err.to_string().contains("fault `y`: a bandwidth of 0 passes nothing"), "{err}");
 }
+
+/// How many bytes an upstream manages to push at a client that never reads.
+async fn pushed_at_a_stalled_client(p: &Proxy) -> u64 {
+    let mut s = TcpStream::connect(p.addr()).await.unwrap();
+    s.write_all(b"go").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let n = p.observations().bytes_downstream;
+    drop(s);
+    n
+}
+
+/// A server that writes as much as it can, counting, once a client says something.
+async fn firehose() -> (SocketAddr, std::sync::Arc<std::sync::atomic::AtomicU64>) {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    let written = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let w2 = written.clone();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            let w = w2.clone();
+            tokio::spawn(async move {
+                let mut b = [0u8; 2];
+                let _ = s.read_exact(&mut b).await;
+                let chunk = vec![0u8; 64 * 1024];
+                while s.write_all(&chunk).await.is_ok() {
+                    w.fetch_add(chunk.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                }
+            });
+        }
+    });
+    (addr, written)
+}
+
+#[tokio::test]
+async fn memory_stays_bounded_under_a_slow_reader() {
+    const BOUND: u64 = 64 << 20;
+    for toxic in [None, Some("latency=1ms")] {
+        let (addr, written) = firehose().await;
+        let p = proxy(addr).await;
+        if let Some(t) = toxic {
+            p.add_spec("t", &fault(t)).unwrap();
+        }
+        pushed_at_a_stalled_client(&p).await;
+        let w = written.load(std::sync::atomic::Ordering::Relaxed);
+        // Socket buffers on both hops plus at most 32 queued chunks: a few MiB, not the
+        // gigabytes an unbounded buffer would take in the same time.
+        assert!(w < BOUND, "{toxic:?}: the upstream pushed {w} bytes into a client that reads nothing");
+        assert!(w > 0, "{toxic:?}: nothing flowed at all");
+    }
+}
