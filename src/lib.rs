@@ -18,6 +18,7 @@ pub mod plan;
 pub mod repo;
 pub mod report;
 pub mod scenario;
+pub mod stack;
 
 /// Exit codes, the contract with CI.
 pub mod exit {

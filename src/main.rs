@@ -57,6 +57,30 @@ enum Command {
         dir: Option<PathBuf>,
     },
 
+    /// Start services and everything they depend on, in containers, wired through the proxy.
+    ///
+    /// Reads faultline.yaml from the working tree (it is a local command). Builds what needs
+    /// building, starts the services level by level, and prints how to reach each one and
+    /// each dependency edge. Without --keep the stack is removed again right away (a check
+    /// that it comes up); with --keep it runs until Ctrl-C.
+    ///
+    /// Examples:
+    ///   faultline up                 # every service
+    ///   faultline up orders --keep   # orders and what it depends on, until Ctrl-C
+    #[command(verbatim_doc_comment)]
+    Up(UpArgs),
+
+    /// Remove containers and networks left behind by faultline runs that are gone.
+    ///
+    /// Everything faultline creates is labelled faultline.managed=true and
+    /// faultline.run=<id>. gc removes the objects of runs whose process no longer exists
+    /// (on this host); --all removes every faultline object, running or not.
+    Gc {
+        /// Remove everything labelled faultline.managed=true, even of live runs.
+        #[arg(long)]
+        all: bool,
+    },
+
     /// Run one fault proxy in the foreground, to try a fault by hand against any service.
     ///
     /// Clients connect to --listen; traffic goes to --upstream through the faults given with
@@ -119,6 +143,25 @@ struct PlanArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     format: Format,
+}
+
+#[derive(clap::Args)]
+struct UpArgs {
+    /// Services to start (with what they depend on). Default: all.
+    services: Vec<String>,
+    /// Keep the stack running until Ctrl-C.
+    #[arg(long)]
+    keep: bool,
+    /// Readiness timeout per service.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    ready_timeout: std::time::Duration,
+    /// Seed of the edges' fault generators.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
+
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(s).map_err(|e| format!("`{s}`: {e}"))
 }
 
 #[derive(clap::Args)]
@@ -204,6 +247,8 @@ fn run(cli: Cli) -> miette::Result<i32> {
             Ok(exit::ALLOW)
         }
         Command::Proxy(args) => proxy(args),
+        Command::Up(args) => up(&dir, args),
+        Command::Gc { all } => gc(all),
         Command::Schema { kind: SchemaKind::Config } => {
             println!("{}", serde_json::to_string_pretty(&faultline::config::json_schema()).unwrap_or_default());
             Ok(exit::ALLOW)
@@ -285,5 +330,118 @@ fn proxy(args: ProxyArgs) -> miette::Result<i32> {
         }
         p.shutdown().await;
         Ok::<_, miette::Report>(exit::ALLOW)
+    })
+}
+
+fn runtime() -> miette::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| miette::miette!("cannot start the runtime: {e}"))
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn interrupted() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+    }
+}
+
+fn up(dir: &std::path::Path, args: UpArgs) -> miette::Result<i32> {
+    use faultline::impact::ServiceGraph;
+    use faultline::stack::{Stack, StackOptions};
+
+    let repo = Repo::discover(dir)?;
+    let spec = ChangeSpec::Worktree { base: "HEAD".into() };
+    let (loaded, _) = faultline::plan::load_config(&repo, &spec, ConfigFrom::Worktree)?;
+    let config = &loaded.config;
+    let graph = ServiceGraph::new(config);
+    let mut wanted = vec![args.services.is_empty(); graph.len()];
+    for s in &args.services {
+        let i = graph.index(s).ok_or_else(|| {
+            let names: Vec<&str> = config.services.keys().map(String::as_str).collect();
+            miette::miette!("`{s}` is not a service of faultline.yaml (services: {})", names.join(", "))
+        })?;
+        wanted[i] = true;
+    }
+    let levels = graph.start_levels(&graph.forward_closure(&wanted));
+    let mut opts = StackOptions::new(repo.root(), args.seed);
+    opts.ready_timeout = args.ready_timeout;
+    let run = opts.run_id.clone();
+    eprintln!(
+        "faultline up: run {run}, starting {}",
+        levels.iter().map(|l| l.join(" ")).collect::<Vec<_>>().join(" → ")
+    );
+    runtime()?.block_on(async move {
+        let stack = tokio::select! {
+            s = Stack::start(config, &levels, &opts) => s,
+            _ = interrupted() => {
+                eprintln!("interrupted: removing what was started");
+                if let Ok(docker) = faultline::stack::docker::client().await {
+                    let _ = faultline::stack::docker::sweep(&docker, false, Some(&run)).await;
+                }
+                return Ok(130);
+            }
+        };
+        let stack = match stack {
+            Ok(s) => s,
+            Err(e) => {
+                if let Ok(docker) = faultline::stack::docker::client().await {
+                    let _ = faultline::stack::docker::sweep(&docker, false, Some(&run)).await;
+                }
+                return Err(e.into());
+            }
+        };
+        let t = &stack.timings;
+        println!(
+            "stack up in {:.1} s (images {:.1} s{}, start {:.1} s), run {}",
+            (t.images + t.start).as_secs_f64(),
+            t.images.as_secs_f64(),
+            if t.built.is_empty() { String::new() } else { format!(", built {}", t.built.join(" ")) },
+            t.start.as_secs_f64(),
+            stack.run_id()
+        );
+        for s in stack.services().map(str::to_owned).collect::<Vec<_>>() {
+            println!(
+                "  {s:<16} {}   (ready in {:.1} s)",
+                stack.addr(&s)?,
+                t.services.get(&s).map_or(0.0, |d| d.as_secs_f64())
+            );
+        }
+        for ((from, to), p) in stack.edges() {
+            println!(
+                "  edge {from} -> {to}  via {}",
+                p.addrs().iter().map(|a| a.to_string()).collect::<Vec<_>>().join(", ")
+            );
+        }
+        if args.keep {
+            println!("ready; Ctrl-C to stop and remove everything");
+            interrupted().await;
+        }
+        stack.shutdown().await;
+        println!("removed");
+        Ok::<_, miette::Report>(exit::ALLOW)
+    })
+}
+
+fn gc(all: bool) -> miette::Result<i32> {
+    runtime()?.block_on(async {
+        let docker = faultline::stack::docker::client().await?;
+        let swept = faultline::stack::docker::sweep(&docker, all, None).await?;
+        println!(
+            "removed {} container{} and {} network{}{}",
+            swept.containers,
+            if swept.containers == 1 { "" } else { "s" },
+            swept.networks,
+            if swept.networks == 1 { "" } else { "s" },
+            if swept.runs.is_empty() {
+                String::new()
+            } else {
+                format!(" of run{} {}", if swept.runs.len() == 1 { "" } else { "s" }, swept.runs.join(", "))
+            }
+        );
+        Ok(exit::ALLOW)
     })
 }

@@ -1,0 +1,176 @@
+//! The Docker Engine through testcontainers' client: labels, the run's network, and the
+//! sweep of what dead runs left behind.
+
+use std::collections::{BTreeMap, HashMap};
+
+use testcontainers::bollard::Docker;
+use testcontainers::bollard::query_parameters::{
+    InspectNetworkOptions, ListContainersOptionsBuilder, ListNetworksOptionsBuilder, RemoveContainerOptionsBuilder,
+};
+
+use super::StackError;
+
+pub const MANAGED: &str = "faultline.managed";
+pub const RUN: &str = "faultline.run";
+pub const OWNER: &str = "faultline.owner";
+pub const SERVICE: &str = "faultline.service";
+
+/// The engine, or a clear error saying what to do.
+pub async fn client() -> Result<Docker, StackError> {
+    let docker = testcontainers::core::client::docker_client_instance()
+        .await
+        .map_err(|e| StackError::NoDocker { reason: e.to_string() })?;
+    docker.ping().await.map_err(|e| StackError::NoDocker { reason: e.to_string() })?;
+    Ok(docker)
+}
+
+/// Labels every object of a run carries.
+pub fn labels(run: &str) -> HashMap<String, String> {
+    HashMap::from([
+        (MANAGED.to_owned(), "true".to_owned()),
+        (RUN.to_owned(), run.to_owned()),
+        (OWNER.to_owned(), owner()),
+    ])
+}
+
+/// `host/pid/start-time`: enough to tell whether the process that made an object still runs.
+pub fn owner() -> String {
+    let pid = std::process::id();
+    format!("{}/{pid}/{}", hostname(), start_time(pid).unwrap_or_default())
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_else(|_| "unknown".to_owned())
+}
+
+/// The start time of a process (clock ticks since boot), to tell a reused pid apart.
+fn start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command may contain spaces and parentheses: fields start after the last ')'.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    rest.split(' ').nth(19)?.parse().ok()
+}
+
+/// Whether the owner label names a process that is gone. Objects from another host are
+/// never judged dead.
+pub fn owner_dead(label: &str) -> bool {
+    let mut parts = label.split('/');
+    let (Some(host), Some(pid), Some(start)) = (parts.next(), parts.next(), parts.next()) else { return true };
+    if host != hostname() {
+        return false;
+    }
+    let Ok(pid) = pid.parse::<u32>() else { return true };
+    match start_time(pid) {
+        None => true,
+        Some(now) => start.parse::<u64>().map_or(true, |s| s != now),
+    }
+}
+
+/// Creates the run's private network, labelled.
+pub async fn create_network(docker: &Docker, name: &str, run: &str) -> Result<(), StackError> {
+    let req = testcontainers::bollard::models::NetworkCreateRequest {
+        name: name.to_owned(),
+        driver: Some("bridge".to_owned()),
+        labels: Some(labels(run)),
+        ..Default::default()
+    };
+    docker
+        .create_network(req)
+        .await
+        .map_err(|e| StackError::Docker { action: format!("create network {name}"), reason: e.to_string() })?;
+    Ok(())
+}
+
+/// The gateway of the default bridge: where `host.docker.internal` points inside containers.
+/// Some engines report only the subnet; Docker's gateway is then its first address.
+pub async fn bridge_gateway(docker: &Docker) -> Option<std::net::IpAddr> {
+    let net = docker.inspect_network("bridge", None::<InspectNetworkOptions>).await.ok()?;
+    net.ipam?
+        .config?
+        .into_iter()
+        .find_map(|c| c.gateway.and_then(|g| g.parse().ok()).or_else(|| first_host(c.subnet.as_deref()?)))
+}
+
+fn first_host(subnet: &str) -> Option<std::net::IpAddr> {
+    let (addr, _) = subnet.split_once('/')?;
+    let v4: std::net::Ipv4Addr = addr.parse().ok()?;
+    Some(std::net::IpAddr::V4(std::net::Ipv4Addr::from(u32::from(v4) + 1)))
+}
+
+/// What a sweep removed.
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Swept {
+    pub runs: Vec<String>,
+    pub containers: usize,
+    pub networks: usize,
+}
+
+/// Removes the containers and networks of runs whose process is gone (every run with
+/// `all`, or only `only_run`).
+pub async fn sweep(docker: &Docker, all: bool, only_run: Option<&str>) -> Result<Swept, StackError> {
+    let err = |action: &str| {
+        let action = action.to_owned();
+        move |e: testcontainers::bollard::errors::Error| StackError::Docker { action, reason: e.to_string() }
+    };
+    let mut filter = HashMap::from([("label".to_owned(), vec![format!("{MANAGED}=true")])]);
+    if let Some(run) = only_run {
+        filter.insert("label".to_owned(), vec![format!("{MANAGED}=true"), format!("{RUN}={run}")]);
+    }
+    let containers = docker
+        .list_containers(Some(ListContainersOptionsBuilder::new().all(true).filters(&filter).build()))
+        .await
+        .map_err(err("list containers"))?;
+    let networks = docker
+        .list_networks(Some(ListNetworksOptionsBuilder::new().filters(&filter).build()))
+        .await
+        .map_err(err("list networks"))?;
+    let dead = |labels: &Option<HashMap<String, String>>| {
+        let l = labels.as_ref();
+        all || only_run.is_some() || l.and_then(|l| l.get(OWNER)).is_none_or(|o| owner_dead(o))
+    };
+    let mut swept = Swept::default();
+    let mut runs = BTreeMap::new();
+    for c in containers.into_iter().filter(|c| dead(&c.labels)) {
+        let Some(id) = c.id else { continue };
+        let run = c.labels.as_ref().and_then(|l| l.get(RUN)).cloned().unwrap_or_default();
+        let opts = RemoveContainerOptionsBuilder::new().force(true).v(true).build();
+        match docker.remove_container(&id, Some(opts)).await {
+            Ok(()) => swept.containers += 1,
+            Err(e) if e.to_string().contains("404") || e.to_string().contains("in progress") => {}
+            Err(e) => return Err(err("remove container")(e)),
+        }
+        runs.insert(run, ());
+    }
+    for n in networks.into_iter().filter(|n| dead(&n.labels)) {
+        let Some(id) = n.id else { continue };
+        let run = n.labels.as_ref().and_then(|l| l.get(RUN)).cloned().unwrap_or_default();
+        if docker.remove_network(&id).await.is_ok() {
+            swept.networks += 1;
+            runs.insert(run, ());
+        }
+    }
+    swept.runs = runs.into_keys().filter(|r| !r.is_empty()).collect();
+    Ok(swept)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gateway_from_subnet() {
+        assert_eq!(first_host("172.17.0.0/16"), Some("172.17.0.1".parse().unwrap()));
+        assert_eq!(first_host("nonsense"), None);
+    }
+
+    #[test]
+    fn own_process_is_alive_and_junk_is_dead() {
+        assert!(!owner_dead(&owner()));
+        assert!(owner_dead("garbage"));
+        assert!(owner_dead(&format!("{}/{}/1", hostname(), std::process::id())), "a reused pid");
+        assert!(!owner_dead("some-other-host/1/1"), "another host's runs are not ours to judge");
+    }
+}

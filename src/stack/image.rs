@@ -1,0 +1,199 @@
+//! Images: `build:` services are built from their Dockerfile context and tagged by a hash of
+//! the context's content, so an unchanged service is never rebuilt and a changed one always
+//! is; `image:` services use their reference (pulled by the engine only if missing).
+//!
+//! Builds go through the engine client testcontainers uses, with the build's output
+//! captured: testcontainers' own builder only logs it, and a failed build must show it.
+
+use std::path::{Path, PathBuf};
+
+use futures_util::StreamExt;
+use sha2::{Digest, Sha256};
+use testcontainers::bollard::Docker;
+use testcontainers::bollard::query_parameters::BuildImageOptionsBuilder;
+
+use super::StackError;
+
+/// An image to run: repository and tag.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ImageRef {
+    pub name: String,
+    pub tag: String,
+}
+
+impl std::fmt::Display for ImageRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.name, self.tag)
+    }
+}
+
+impl ImageRef {
+    /// Splits `name[:tag]` (a registry port is not a tag).
+    pub fn parse(reference: &str) -> ImageRef {
+        match reference.rsplit_once(':') {
+            Some((n, t)) if !t.contains('/') => ImageRef { name: n.to_owned(), tag: t.to_owned() },
+            _ => ImageRef { name: reference.to_owned(), tag: "latest".to_owned() },
+        }
+    }
+}
+
+/// Files of a build context, sorted, honouring a simple `.dockerignore` (one pattern a line).
+fn context_files(dir: &Path) -> Result<Vec<PathBuf>, StackError> {
+    let io = |p: &Path, e: std::io::Error| StackError::Context { dir: p.to_path_buf(), reason: e.to_string() };
+    let ignore: Vec<globset::GlobMatcher> = std::fs::read_to_string(dir.join(".dockerignore"))
+        .unwrap_or_default()
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .filter_map(|l| crate::config::glob::compile(l.trim_start_matches('/')).ok().map(|g| g.compile_matcher()))
+        .collect();
+    let mut out = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(d) = pending.pop() {
+        for entry in std::fs::read_dir(&d).map_err(|e| io(&d, e))? {
+            let entry = entry.map_err(|e| io(&d, e))?;
+            let path = entry.path();
+            let rel = path.strip_prefix(dir).unwrap_or(&path);
+            if ignore.iter().any(|g| g.is_match(rel)) {
+                continue;
+            }
+            let ty = entry.file_type().map_err(|e| io(&path, e))?;
+            if ty.is_dir() {
+                pending.push(path);
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// A hash of every file's path, mode and content in the context.
+pub fn context_hash(dir: &Path) -> Result<String, StackError> {
+    let mut h = Sha256::new();
+    for path in context_files(dir)? {
+        let rel = path.strip_prefix(dir).unwrap_or(&path);
+        h.update(rel.to_string_lossy().as_bytes());
+        h.update([0]);
+        let meta = std::fs::symlink_metadata(&path)
+            .map_err(|e| StackError::Context { dir: path.clone(), reason: e.to_string() })?;
+        #[cfg(unix)]
+        h.update(std::os::unix::fs::PermissionsExt::mode(&meta.permissions()).to_le_bytes());
+        if meta.file_type().is_symlink() {
+            h.update(
+                std::fs::read_link(&path).map(|t| t.to_string_lossy().into_owned()).unwrap_or_default().as_bytes(),
+            );
+        } else {
+            let bytes =
+                std::fs::read(&path).map_err(|e| StackError::Context { dir: path.clone(), reason: e.to_string() })?;
+            h.update((bytes.len() as u64).to_le_bytes());
+            h.update(&bytes);
+        }
+    }
+    Ok(h.finalize().iter().take(8).map(|b| format!("{b:02x}")).collect())
+}
+
+/// The image of a `build:` context: `faultline/<context path>:<content hash>`, so services
+/// sharing a context share the image.
+pub fn built_ref(context: &str, dir: &Path) -> Result<ImageRef, StackError> {
+    let name: String =
+        context
+            .trim_matches('/')
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '.' || c == '_' || c == '-' { c.to_ascii_lowercase() } else { '-' }
+            })
+            .collect();
+    Ok(ImageRef { name: format!("faultline/{}", name.trim_matches(['-', '.'])), tag: context_hash(dir)? })
+}
+
+pub async fn exists(docker: &Docker, image: &ImageRef) -> bool {
+    docker.inspect_image(&image.to_string()).await.is_ok()
+}
+
+/// Builds `dir` as `image` unless that tag exists. Returns whether it built.
+pub async fn ensure_built(docker: &Docker, service: &str, dir: &Path, image: &ImageRef) -> Result<bool, StackError> {
+    if exists(docker, image).await {
+        return Ok(false);
+    }
+    let context = tar_context(dir)?;
+    let opts = BuildImageOptionsBuilder::new().t(&image.to_string()).rm(true).forcerm(true).build();
+    let mut stream = docker.build_image(opts, None, Some(testcontainers::bollard::body_full(context.into())));
+    let mut log = String::new();
+    let fail = |log: &str, reason: String| StackError::Build {
+        service: service.to_owned(),
+        dir: dir.to_path_buf(),
+        reason,
+        log: tail(log, 40),
+    };
+    while let Some(item) = stream.next().await {
+        match item {
+            Ok(info) => {
+                if let Some(s) = info.stream {
+                    log.push_str(&s);
+                }
+                if let Some(e) = info.error_detail.and_then(|d| d.message) {
+                    return Err(fail(&log, e));
+                }
+            }
+            Err(e) => return Err(fail(&log, e.to_string())),
+        }
+    }
+    if !exists(docker, image).await {
+        return Err(fail(&log, "the build ended without producing the image".into()));
+    }
+    tracing::info!(%service, %image, "image built");
+    Ok(true)
+}
+
+fn tar_context(dir: &Path) -> Result<Vec<u8>, StackError> {
+    let err = |e: std::io::Error| StackError::Context { dir: dir.to_path_buf(), reason: e.to_string() };
+    let mut b = tar::Builder::new(Vec::new());
+    b.follow_symlinks(false);
+    for path in context_files(dir)? {
+        let rel = path.strip_prefix(dir).unwrap_or(&path);
+        b.append_path_with_name(&path, rel).map_err(err)?;
+    }
+    b.into_inner().map_err(err)
+}
+
+/// The last `n` lines of `s`.
+pub fn tail(s: &str, n: usize) -> String {
+    let lines: Vec<&str> = s.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hash_changes_with_content_and_names_only() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("Dockerfile"), "FROM x\n").unwrap();
+        std::fs::create_dir(d.path().join("src")).unwrap();
+        std::fs::write(d.path().join("src/a.txt"), "a").unwrap();
+        let h1 = context_hash(d.path()).unwrap();
+        assert_eq!(h1, context_hash(d.path()).unwrap());
+        std::fs::write(d.path().join("src/a.txt"), "b").unwrap();
+        let h2 = context_hash(d.path()).unwrap();
+        assert_ne!(h1, h2);
+        std::fs::rename(d.path().join("src/a.txt"), d.path().join("src/c.txt")).unwrap();
+        assert_ne!(h2, context_hash(d.path()).unwrap());
+        std::fs::write(d.path().join(".dockerignore"), "target\n").unwrap();
+        let h3 = context_hash(d.path()).unwrap();
+        std::fs::create_dir(d.path().join("target")).unwrap();
+        std::fs::write(d.path().join("target/big"), "ignored").unwrap();
+        assert_eq!(h3, context_hash(d.path()).unwrap());
+    }
+
+    #[test]
+    fn references() {
+        assert_eq!(ImageRef::parse("redis:7"), ImageRef { name: "redis".into(), tag: "7".into() });
+        assert_eq!(
+            ImageRef::parse("registry:5000/app"),
+            ImageRef { name: "registry:5000/app".into(), tag: "latest".into() }
+        );
+    }
+}

@@ -1,0 +1,541 @@
+//! Stage 4, the stack: the services a plan needs, in real containers, wired through the
+//! fault proxy, started level by level with every service of a level at once.
+//!
+//! Each `depends_on` edge `a -> b` gets a [`Proxy`] in this process, listening on loopback
+//! and on the Docker bridge gateway; `a`'s environment variable points at it as
+//! `host.docker.internal:<port>`, and it forwards to `b`'s published port. Every service also
+//! gets an ingress proxy (`host -> b`) that tests and workloads on the host use. Everything
+//! created carries the run's labels; a watchdog process removes it all if faultline dies.
+
+pub mod docker;
+pub mod image;
+mod ready;
+mod watchdog;
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use futures_util::future::join_all;
+use miette::Diagnostic;
+use testcontainers::bollard::Docker;
+use testcontainers::core::{Host, IntoContainerPort};
+use testcontainers::runners::AsyncRunner;
+use testcontainers::{ContainerAsync, GenericImage, ImageExt};
+
+use crate::config::{Config, Service};
+use crate::fault::{FaultError, Proxy, ProxyConfig};
+pub use image::ImageRef;
+pub use ready::Probe;
+use watchdog::Watchdog;
+
+/// Everything that can go wrong bringing a stack up or acting on it.
+#[derive(Debug, thiserror::Error, Diagnostic)]
+pub enum StackError {
+    #[error("the Docker Engine does not answer: {reason}")]
+    #[diagnostic(
+        code(faultline::stack::no_docker),
+        help("start it (systemctl start docker, or dockerd as root), check DOCKER_HOST, then run ci/bootstrap")
+    )]
+    NoDocker { reason: String },
+
+    #[error("the image of `{service}` failed to build from {}: {reason}\n--- last lines of the build ---\n{log}", dir.display())]
+    #[diagnostic(code(faultline::stack::build))]
+    Build { service: String, dir: PathBuf, reason: String, log: String },
+
+    #[error("cannot read the build context {}: {reason}", dir.display())]
+    #[diagnostic(code(faultline::stack::context))]
+    Context { dir: PathBuf, reason: String },
+
+    #[error("`{service}` exited while starting (exit code {})\n--- last log lines ---\n{logs}", code.map_or("unknown".into(), |c| c.to_string()))]
+    #[diagnostic(code(faultline::stack::exited))]
+    Exited { service: String, code: Option<i64>, logs: String },
+
+    #[error("`{service}` was not ready within {timeout:?}: waited for {probe}\n--- last log lines ---\n{logs}")]
+    #[diagnostic(
+        code(faultline::stack::not_ready),
+        help("raise `ready.timeout`, or check the readiness probe against the log")
+    )]
+    NotReady { service: String, probe: String, timeout: Duration, logs: String },
+
+    #[error("cannot start `{service}`: {reason}")]
+    #[diagnostic(code(faultline::stack::start))]
+    Start { service: String, reason: String },
+
+    #[error("docker: {action}: {reason}")]
+    #[diagnostic(code(faultline::stack::docker))]
+    Docker { action: String, reason: String },
+
+    #[error("`{service}` is not a service of this stack (running: {running})")]
+    #[diagnostic(code(faultline::stack::unknown_service))]
+    UnknownService { service: String, running: String },
+
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Fault(#[from] FaultError),
+}
+
+/// How to bring a stack up.
+#[derive(Debug, Clone)]
+pub struct StackOptions {
+    /// The run's id, in every label and name.
+    pub run_id: String,
+    /// Where `build:` contexts are relative to (the repository's working tree, or a
+    /// checkout of the revision under test).
+    pub root: PathBuf,
+    /// Readiness timeout of a service without its own `ready.timeout`.
+    pub ready_timeout: Duration,
+    /// Start one service at a time instead of a level at once (for comparison).
+    pub sequential: bool,
+    /// Seed of the edges' fault generators.
+    pub seed: u64,
+}
+
+impl StackOptions {
+    pub fn new(root: impl Into<PathBuf>, seed: u64) -> StackOptions {
+        StackOptions {
+            run_id: new_run_id(),
+            root: root.into(),
+            ready_timeout: Duration::from_secs(60),
+            sequential: false,
+            seed,
+        }
+    }
+}
+
+/// A fresh run id: time, process and a counter, short enough for container names.
+pub fn new_run_id() -> String {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{:x}-{:x}-{n}", t % 0xffff_ffff, std::process::id())
+}
+
+/// Where the time went.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Timings {
+    pub images: Duration,
+    pub start: Duration,
+    /// Start-to-ready of each service.
+    pub services: BTreeMap<String, Duration>,
+    /// Images built (not found by tag).
+    pub built: Vec<String>,
+}
+
+struct Running {
+    container: ContainerAsync<GenericImage>,
+    /// Container port → host port.
+    ports: BTreeMap<u16, u16>,
+    ingress: Proxy,
+}
+
+/// A running stack. [`Stack::shutdown`] removes it; dropping it lets the watchdog do so.
+pub struct Stack {
+    run: String,
+    network: String,
+    docker: Docker,
+    services: BTreeMap<String, Running>,
+    /// `(from, to)` → the edge's proxy.
+    edges: BTreeMap<(String, String), Proxy>,
+    /// For each service, the dependency port each edge into it targets.
+    edge_ports: BTreeMap<(String, String), u16>,
+    watchdog: Option<Watchdog>,
+    pub timings: Timings,
+}
+
+/// What each service needs to start, resolved before anything runs.
+struct Plan<'a> {
+    name: &'a str,
+    svc: &'a Service,
+    image: ImageRef,
+}
+
+/// Resolves the images of `services` and builds the missing ones, each distinct image once,
+/// all at once. Returns each service's image and the services whose image was built.
+pub async fn prepare_images(
+    docker: &Docker,
+    config: &Config,
+    services: &[String],
+    root: &Path,
+) -> Result<(BTreeMap<String, ImageRef>, Vec<String>), StackError> {
+    let mut images = BTreeMap::new();
+    let mut builds: BTreeMap<ImageRef, (String, PathBuf)> = BTreeMap::new();
+    for name in services {
+        let svc = &config.services[name];
+        let image = match (&svc.build, &svc.image) {
+            (Some(ctx), _) => {
+                let dir = root.join(ctx);
+                let image = image::built_ref(ctx, &dir)?;
+                builds.entry(image.clone()).or_insert((name.clone(), dir));
+                image
+            }
+            (None, Some(reference)) => ImageRef::parse(reference),
+            (None, None) => {
+                return Err(StackError::Start { service: name.clone(), reason: "neither `build` nor `image`".into() });
+            }
+        };
+        images.insert(name.clone(), image);
+    }
+    let jobs = builds.iter().map(|(image, (service, dir))| async move {
+        image::ensure_built(docker, service, dir, image).await.map(|built| (image.clone(), built))
+    });
+    let mut built_images = Vec::new();
+    for r in join_all(jobs).await {
+        let (image, built) = r?;
+        if built {
+            built_images.push(image);
+        }
+    }
+    let built = images.iter().filter(|(_, i)| built_images.contains(i)).map(|(s, _)| s.clone()).collect();
+    Ok((images, built))
+}
+
+impl Stack {
+    /// Starts `levels` (from the plan: dependencies first) of `config`'s services.
+    pub async fn start(config: &Config, levels: &[Vec<String>], opts: &StackOptions) -> Result<Stack, StackError> {
+        let docker = docker::client().await?;
+        let swept = docker::sweep(&docker, false, None).await?;
+        if swept.containers + swept.networks > 0 {
+            tracing::info!(runs = ?swept.runs, containers = swept.containers, networks = swept.networks, "swept leftovers of dead runs");
+        }
+        let watchdog = Watchdog::spawn(&opts.run_id);
+        let network = format!("faultline-{}", opts.run_id);
+        docker::create_network(&docker, &network, &opts.run_id).await?;
+        let mut stack = Stack {
+            run: opts.run_id.clone(),
+            network,
+            docker,
+            services: BTreeMap::new(),
+            edges: BTreeMap::new(),
+            edge_ports: BTreeMap::new(),
+            watchdog,
+            timings: Timings::default(),
+        };
+        // On any error from here on, the stack is dropped and the watchdog removes it all.
+        let t = Instant::now();
+        let all: Vec<String> = levels.iter().flatten().cloned().collect();
+        let (images, built) = prepare_images(&stack.docker, config, &all, &opts.root).await?;
+        stack.timings.images = t.elapsed();
+        stack.timings.built = built;
+        let gateway = docker::bridge_gateway(&stack.docker).await;
+
+        let t = Instant::now();
+        for level in levels {
+            let plans: Vec<Plan<'_>> = level
+                .iter()
+                .map(|name| Plan { name, svc: &config.services[name], image: images[name].clone() })
+                .collect();
+            let mut started = Vec::new();
+            if opts.sequential {
+                for p in &plans {
+                    started.push(stack.start_one(p, opts).await);
+                }
+            } else {
+                started = join_all(plans.iter().map(|p| stack.start_one(p, opts))).await;
+            }
+            for r in started {
+                let (name, running, took) = r?;
+                stack.timings.services.insert(name.clone(), took);
+                stack.services.insert(name, running);
+            }
+            // Edges into this level, so the next level can point at them.
+            for p in &plans {
+                stack.wire_edges_into(config, p.name, gateway, opts.seed).await?;
+            }
+        }
+        stack.timings.start = t.elapsed();
+        Ok(stack)
+    }
+
+    async fn start_one(&self, p: &Plan<'_>, opts: &StackOptions) -> Result<(String, Running, Duration), StackError> {
+        let t = Instant::now();
+        let fail = |reason: String| StackError::Start { service: p.name.to_owned(), reason };
+        let mut image = GenericImage::new(&p.image.name, &p.image.tag);
+        for port in &p.svc.ports {
+            image = image.with_exposed_port(port.tcp());
+        }
+        let mut req = image
+            .with_network(&self.network)
+            .with_container_name(format!("faultline-{}-{}", self.run, p.name))
+            .with_labels(docker::labels(&self.run))
+            .with_label(docker::SERVICE, p.name)
+            .with_host("host.docker.internal", Host::HostGateway)
+            .with_startup_timeout(opts.ready_timeout);
+        for (k, v) in &p.svc.env {
+            req = req.with_env_var(k, v);
+        }
+        for (dep, edge) in &p.svc.depends_on {
+            let proxy =
+                self.edges.get(&(p.name.to_owned(), dep.clone())).ok_or_else(|| fail(format!("`{dep}` is not up")))?;
+            let url =
+                edge.url.replace("{host}", "host.docker.internal").replace("{port}", &proxy.addr().port().to_string());
+            req = req.with_env_var(&edge.env, url);
+        }
+        let container = req.start().await.map_err(|e| fail(e.to_string()))?;
+        let mut ports = BTreeMap::new();
+        for port in &p.svc.ports {
+            let host = container.get_host_port_ipv4(port.tcp()).await.map_err(|e| fail(e.to_string()))?;
+            ports.insert(*port, host);
+        }
+        let main = p.svc.ports.first().map(|c| SocketAddr::from((Ipv4Addr::LOCALHOST, ports[c])));
+        let probe = match (&p.svc.ready, main) {
+            (Some(r), _) if r.log.is_some() => Probe::Log(r.log.clone().unwrap_or_default()),
+            (Some(r), Some(addr)) if r.http.is_some() => Probe::Http(addr, r.http.clone().unwrap_or_default()),
+            (Some(r), _) if r.tcp.is_some() => {
+                let port = r.tcp.unwrap_or_default();
+                let host = match ports.get(&port) {
+                    Some(h) => *h,
+                    None => container.get_host_port_ipv4(port.tcp()).await.map_err(|e| fail(e.to_string()))?,
+                };
+                Probe::Tcp(SocketAddr::from((Ipv4Addr::LOCALHOST, host)))
+            }
+            _ => Probe::Started,
+        };
+        ready::wait(p.name, &container, &probe, opts.ready_timeout).await?;
+        let ingress = match main {
+            Some(addr) => {
+                let mut cfg = ProxyConfig::new(format!("host -> {}", p.name), addr, opts.seed);
+                cfg.http = p.svc.ready.as_ref().is_some_and(|r| r.http.is_some());
+                Proxy::start(cfg).await?
+            }
+            None => {
+                Proxy::start(ProxyConfig::new(
+                    format!("host -> {}", p.name),
+                    SocketAddr::from((Ipv4Addr::LOCALHOST, 9)),
+                    opts.seed,
+                ))
+                .await?
+            }
+        };
+        tracing::info!(service = p.name, took = ?t.elapsed(), "ready");
+        Ok((p.name.to_owned(), Running { container, ports, ingress }, t.elapsed()))
+    }
+
+    async fn wire_edges_into(
+        &mut self,
+        config: &Config,
+        target: &str,
+        gateway: Option<IpAddr>,
+        seed: u64,
+    ) -> Result<(), StackError> {
+        let t = &config.services[target];
+        for (from, svc) in &config.services {
+            let Some(edge) = svc.depends_on.get(target) else { continue };
+            if self.edges.contains_key(&(from.clone(), target.to_owned())) {
+                continue;
+            }
+            let port = edge.port.or(t.ports.first().copied()).unwrap_or_default();
+            let host = self.services[target].ports.get(&port).copied().unwrap_or_default();
+            let mut ips = vec![IpAddr::V4(Ipv4Addr::LOCALHOST)];
+            ips.extend(gateway);
+            let name = format!("{from} -> {target}");
+            let mut cfg =
+                ProxyConfig::new(&name, SocketAddr::from((Ipv4Addr::LOCALHOST, host)), edge_seed(seed, &name))
+                    .listen_on(&ips);
+            cfg.http = edge.url.starts_with("http") || t.ready.as_ref().is_some_and(|r| r.http.is_some());
+            let proxy = Proxy::start(cfg).await?;
+            self.edge_ports.insert((from.clone(), target.to_owned()), port);
+            self.edges.insert((from.clone(), target.to_owned()), proxy);
+        }
+        Ok(())
+    }
+
+    pub fn run_id(&self) -> &str {
+        &self.run
+    }
+
+    pub fn network(&self) -> &str {
+        &self.network
+    }
+
+    /// Services in the stack.
+    pub fn services(&self) -> impl Iterator<Item = &str> {
+        self.services.keys().map(String::as_str)
+    }
+
+    fn running(&self, service: &str) -> Result<&Running, StackError> {
+        self.services.get(service).ok_or_else(|| StackError::UnknownService {
+            service: service.to_owned(),
+            running: self.services.keys().cloned().collect::<Vec<_>>().join(", "),
+        })
+    }
+
+    /// The host address of a service's main port, through its ingress proxy.
+    pub fn addr(&self, service: &str) -> Result<SocketAddr, StackError> {
+        Ok(self.running(service)?.ingress.addr())
+    }
+
+    /// The ingress proxy of a service (host → service).
+    pub fn ingress(&self, service: &str) -> Result<&Proxy, StackError> {
+        Ok(&self.running(service)?.ingress)
+    }
+
+    /// The published host port of a container port, bypassing every proxy.
+    pub fn published(&self, service: &str, port: u16) -> Result<SocketAddr, StackError> {
+        let r = self.running(service)?;
+        let host = r.ports.get(&port).copied().ok_or_else(|| StackError::Start {
+            service: service.to_owned(),
+            reason: format!("port {port} is not one of its ports"),
+        })?;
+        Ok(SocketAddr::from((Ipv4Addr::LOCALHOST, host)))
+    }
+
+    /// The proxy of the edge `from -> to`.
+    pub fn edge(&self, from: &str, to: &str) -> Option<&Proxy> {
+        self.edges.get(&(from.to_owned(), to.to_owned()))
+    }
+
+    /// Every edge's proxy, by `(from, to)`.
+    pub fn edges(&self) -> impl Iterator<Item = (&(String, String), &Proxy)> {
+        self.edges.iter()
+    }
+
+    /// The container id of a service.
+    pub fn container_id(&self, service: &str) -> Result<&str, StackError> {
+        Ok(self.running(service)?.container.id())
+    }
+
+    /// The last log lines of a service.
+    pub async fn logs(&self, service: &str) -> Result<String, StackError> {
+        Ok(ready::logs(&self.running(service)?.container).await)
+    }
+
+    /// Both log streams of a service, in full.
+    pub async fn full_logs(&self, service: &str) -> Result<String, StackError> {
+        let c = &self.running(service)?.container;
+        let mut s = String::from_utf8_lossy(&c.stdout_to_vec().await.unwrap_or_default()).into_owned();
+        s.push_str(&String::from_utf8_lossy(&c.stderr_to_vec().await.unwrap_or_default()));
+        Ok(s)
+    }
+
+    /// Runs a command in a service's container; returns the exit code and the output.
+    pub async fn exec(&self, service: &str, cmd: &[&str]) -> Result<(i64, String), StackError> {
+        let c = &self.running(service)?.container;
+        let fail = |e: testcontainers::TestcontainersError| StackError::Docker {
+            action: format!("exec in {service}"),
+            reason: e.to_string(),
+        };
+        let mut r = c.exec(testcontainers::core::ExecCommand::new(cmd.iter().copied())).await.map_err(fail)?;
+        let mut out = String::from_utf8_lossy(&r.stdout_to_vec().await.map_err(fail)?).into_owned();
+        out.push_str(&String::from_utf8_lossy(&r.stderr_to_vec().await.map_err(fail)?));
+        let code = r.exit_code().await.map_err(fail)?.unwrap_or(-1);
+        Ok((code, out))
+    }
+
+    fn docker_err(service: &str, what: &str) -> impl FnOnce(String) -> StackError {
+        let action = format!("{what} {service}");
+        move |reason| StackError::Docker { action, reason }
+    }
+
+    /// Freezes a service: its connections stay open and time out.
+    pub async fn pause(&self, service: &str) -> Result<(), StackError> {
+        self.running(service)?.container.pause().await.map_err(|e| Self::docker_err(service, "pause")(e.to_string()))
+    }
+
+    pub async fn unpause(&self, service: &str) -> Result<(), StackError> {
+        self.running(service)?
+            .container
+            .unpause()
+            .await
+            .map_err(|e| Self::docker_err(service, "unpause")(e.to_string()))
+    }
+
+    /// Kills a service with SIGKILL. [`Stack::start_service`] brings it back.
+    pub async fn kill(&self, service: &str) -> Result<(), StackError> {
+        let id = self.container_id(service)?.to_owned();
+        self.docker
+            .kill_container(&id, None::<testcontainers::bollard::query_parameters::KillContainerOptions>)
+            .await
+            .map_err(|e| Self::docker_err(service, "kill")(e.to_string()))
+    }
+
+    /// Stops a service gracefully (SIGTERM, then SIGKILL after 10 s).
+    pub async fn stop(&self, service: &str) -> Result<(), StackError> {
+        self.running(service)?.container.stop().await.map_err(|e| Self::docker_err(service, "stop")(e.to_string()))
+    }
+
+    /// Starts a stopped or killed service again, waits until its ports answer, and points
+    /// every proxy at its new published ports.
+    pub async fn start_service(&mut self, service: &str, ready_timeout: Duration) -> Result<(), StackError> {
+        let r = self.running(service)?;
+        r.container.start().await.map_err(|e| Self::docker_err(service, "start")(e.to_string()))?;
+        self.refresh_ports(service, ready_timeout).await
+    }
+
+    /// Cuts a service off its network (its published ports stop answering too).
+    pub async fn disconnect(&self, service: &str) -> Result<(), StackError> {
+        let id = self.container_id(service)?.to_owned();
+        let req = testcontainers::bollard::models::NetworkDisconnectRequest { container: id, force: Some(true) };
+        self.docker
+            .disconnect_network(&self.network, req)
+            .await
+            .map_err(|e| Self::docker_err(service, "disconnect")(e.to_string()))
+    }
+
+    pub async fn reconnect(&mut self, service: &str, ready_timeout: Duration) -> Result<(), StackError> {
+        let id = self.container_id(service)?.to_owned();
+        let req = testcontainers::bollard::models::NetworkConnectRequest { container: id, ..Default::default() };
+        self.docker
+            .connect_network(&self.network, req)
+            .await
+            .map_err(|e| Self::docker_err(service, "reconnect")(e.to_string()))?;
+        self.refresh_ports(service, ready_timeout).await
+    }
+
+    /// Re-reads a service's published ports (they change on restart) and re-points its
+    /// ingress and every edge into it.
+    async fn refresh_ports(&mut self, service: &str, ready_timeout: Duration) -> Result<(), StackError> {
+        let deadline = Instant::now() + ready_timeout;
+        let r = self
+            .services
+            .get_mut(service)
+            .ok_or_else(|| StackError::UnknownService { service: service.to_owned(), running: String::new() })?;
+        let ports: Vec<u16> = r.ports.keys().copied().collect();
+        for port in &ports {
+            // The engine publishes the new port a moment after the start returns.
+            let host = loop {
+                match r.container.get_host_port_ipv4(port.tcp()).await {
+                    Ok(h) => break h,
+                    Err(_) if Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(50)).await,
+                    Err(e) => return Err(Self::docker_err(service, "read ports of")(e.to_string())),
+                }
+            };
+            r.ports.insert(*port, host);
+        }
+        if let Some(main) = ports.first() {
+            r.ingress.set_upstream(SocketAddr::from((Ipv4Addr::LOCALHOST, r.ports[main])));
+        }
+        let new_ports = r.ports.clone();
+        for ((from, to), proxy) in &self.edges {
+            if to == service {
+                let port = self.edge_ports[&(from.clone(), to.clone())];
+                proxy.set_upstream(SocketAddr::from((Ipv4Addr::LOCALHOST, new_ports[&port])));
+            }
+        }
+        Ok(())
+    }
+
+    /// Stops the proxies and removes every container and the network of the run.
+    pub async fn shutdown(mut self) {
+        for (_, p) in std::mem::take(&mut self.edges) {
+            p.shutdown().await;
+        }
+        let services = std::mem::take(&mut self.services);
+        join_all(services.into_values().map(|r| async move {
+            r.ingress.shutdown().await;
+            let _ = r.container.rm().await;
+        }))
+        .await;
+        let _ = self.docker.remove_network(&self.network).await;
+        if let Some(w) = self.watchdog.take() {
+            // It removes anything the calls above missed, then exits.
+            let _ = tokio::task::spawn_blocking(move || w.finish()).await;
+        }
+    }
+}
+
+/// Each edge's generator has its own seed, derived from the run's seed and the edge's name.
+fn edge_seed(seed: u64, name: &str) -> u64 {
+    name.bytes().fold(seed ^ 0x9e37_79b9_7f4a_7c15, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3))
+}
