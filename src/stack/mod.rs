@@ -275,8 +275,21 @@ impl Stack {
         let container = req.start().await.map_err(|e| fail(e.to_string()))?;
         let mut ports = BTreeMap::new();
         for port in &p.svc.ports {
-            let host = container.get_host_port_ipv4(port.tcp()).await.map_err(|e| fail(e.to_string()))?;
-            ports.insert(*port, host);
+            match container.get_host_port_ipv4(port.tcp()).await {
+                Ok(host) => ports.insert(*port, host),
+                // A container that exited at once has no ports: say that it exited.
+                Err(e) => {
+                    if let Ok(false) = container.is_running().await {
+                        let code = container.exit_code().await.ok().flatten();
+                        return Err(StackError::Exited {
+                            service: p.name.to_owned(),
+                            code,
+                            logs: ready::logs(&container).await,
+                        });
+                    }
+                    return Err(fail(e.to_string()));
+                }
+            };
         }
         let main = p.svc.ports.first().map(|c| SocketAddr::from((Ipv4Addr::LOCALHOST, ports[c])));
         let probe = match (&p.svc.ready, main) {

@@ -1,0 +1,341 @@
+//! The container stack against the real Docker Engine: a three-level stack with traffic
+//! through every edge, each container fault, the PostgreSQL and Redis images, failures
+//! explained, and nothing left behind — not even after SIGKILL.
+//!
+//! Needs the engine and the base image (`ci/bootstrap`, which `ci/test` runs first).
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use faultline::config::{self, ConfigOrigin, SourceFile};
+use faultline::fault::FaultSpec;
+use faultline::stack::{Stack, StackError, StackOptions};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn config(yaml: &str) -> config::Config {
+    let origin = ConfigOrigin::Worktree { path: "test".into() };
+    match config::parse(SourceFile::new("faultline.yaml", yaml.to_owned()), origin) {
+        Ok(c) => c.config,
+        Err(e) => panic!("{e:?}"),
+    }
+}
+
+const CHAIN: &str = r#"
+version: 1
+services:
+  db:
+    build: fixtures/images/relay
+    ports: [8080]
+    ready: { http: /health }
+    env: { SERVICE_NAME: db }
+  api:
+    build: fixtures/images/relay
+    ports: [8080]
+    ready: { http: /health }
+    env: { SERVICE_NAME: api, CALL_TIMEOUT: "1" }
+    depends_on:
+      db: { env: DB_URL, url: "http://{host}:{port}" }
+  web:
+    build: fixtures/images/relay
+    ports: [8080]
+    ready: { http: /health }
+    env: { SERVICE_NAME: web, CALL_TIMEOUT: "4" }
+    depends_on:
+      api: { env: API_URL, url: "http://{host}:{port}" }
+"#;
+
+fn levels(l: &[&[&str]]) -> Vec<Vec<String>> {
+    l.iter().map(|x| x.iter().map(|s| s.to_string()).collect()).collect()
+}
+
+/// GET `path` on `addr`; returns the status and body.
+async fn get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes()).await.unwrap();
+    let mut out = Vec::new();
+    tokio::time::timeout(Duration::from_secs(20), s.read_to_end(&mut out)).await.expect("answer in time").unwrap();
+    let text = String::from_utf8_lossy(&out).into_owned();
+    let status = text.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    (status, body)
+}
+
+fn labelled(run: &str) -> (usize, usize) {
+    let count = |args: &[&str]| {
+        let out = Command::new("docker").args(args).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).lines().filter(|l| !l.trim().is_empty()).count()
+    };
+    let label = format!("label=faultline.run={run}");
+    (count(&["ps", "-aq", "--filter", &label]), count(&["network", "ls", "-q", "--filter", &label]))
+}
+
+/// Waits until nothing labelled with `run` remains (the watchdog works asynchronously).
+fn assert_gone(run: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while labelled(run) != (0, 0) {
+        assert!(Instant::now() < deadline, "run {run} left {:?} (containers, networks)", labelled(run));
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn three_level_stack_carries_traffic_through_every_edge() {
+    let cfg = config(CHAIN);
+    let opts = StackOptions::new(root(), 1);
+    let stack = Stack::start(&cfg, &levels(&[&["db"], &["api"], &["web"]]), &opts).await.expect("stack starts");
+    let run = stack.run_id().to_owned();
+    assert_eq!(labelled(&run), (3, 1), "three labelled containers and one labelled network");
+
+    let (status, body) = get(stack.addr("web").unwrap(), "/call").await;
+    assert_eq!(status, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["calls"]["API_URL"]["calls"]["DB_URL"]["service"], "db", "{v}");
+    // Each hop crossed its edge's proxy, and the edges saw it.
+    for (from, to) in [("web", "api"), ("api", "db")] {
+        let obs = stack.edge(from, to).unwrap().observations();
+        assert_eq!(obs.requests.len(), 1, "{from} -> {to}");
+        assert_eq!(obs.requests[0].path, "/call");
+        assert_eq!(obs.requests[0].status, Some(200));
+    }
+    assert_eq!(stack.ingress("web").unwrap().observations().requests.len(), 1);
+
+    // A fault on the deepest edge shows at the top.
+    let fault = FaultSpec::parse_compact("http.status=503,http.path=/call").unwrap();
+    stack.edge("api", "db").unwrap().add_spec("db down", &fault).unwrap();
+    let (status, body) = get(stack.addr("web").unwrap(), "/call").await;
+    assert_eq!(status, 502, "{body}");
+    assert!(body.contains("HTTP Error 502"), "api passed its dependency's failure up: {body}");
+    let faulted = stack.edge("api", "db").unwrap().observations();
+    let last = faulted.requests.last().unwrap();
+    assert_eq!((last.status, last.fault.as_deref()), (Some(503), Some("db down")));
+
+    stack.shutdown().await;
+    assert_eq!(labelled(&run), (0, 0));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn container_faults_break_the_dependency_and_it_recovers() {
+    let cfg = config(CHAIN);
+    let opts = StackOptions::new(root(), 2);
+    let mut stack = Stack::start(&cfg, &levels(&[&["db"], &["api"]]), &opts).await.expect("stack starts");
+    let api = stack.addr("api").unwrap();
+    let t = Duration::from_secs(30);
+    assert_eq!(get(api, "/call").await.0, 200);
+
+    stack.pause("db").await.unwrap();
+    assert_eq!(get(api, "/call").await.0, 502, "paused: the call times out");
+    stack.unpause("db").await.unwrap();
+    assert_eq!(get(api, "/call").await.0, 200);
+
+    let before = stack.published("db", 8080).unwrap();
+    stack.kill("db").await.unwrap();
+    assert_eq!(get(api, "/call").await.0, 502, "killed: the call fails");
+    stack.start_service("db", t).await.unwrap();
+    let after = stack.published("db", 8080).unwrap();
+    assert_ne!(before, after, "a restarted container gets a new published port");
+    let deadline = Instant::now() + t;
+    while get(api, "/call").await.0 != 200 {
+        assert!(Instant::now() < deadline, "the edge was not re-pointed at the new port");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    stack.stop("db").await.unwrap();
+    assert_eq!(get(api, "/call").await.0, 502, "stopped");
+    stack.start_service("db", t).await.unwrap();
+    let deadline = Instant::now() + t;
+    while get(api, "/call").await.0 != 200 {
+        assert!(Instant::now() < deadline, "not back after stop/start");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    stack.disconnect("db").await.unwrap();
+    assert_eq!(get(api, "/call").await.0, 502, "disconnected");
+    stack.reconnect("db", t).await.unwrap();
+    let deadline = Instant::now() + t;
+    while get(api, "/call").await.0 != 200 {
+        assert!(Instant::now() < deadline, "not back after reconnect");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let run = stack.run_id().to_owned();
+    stack.shutdown().await;
+    assert_eq!(labelled(&run), (0, 0));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_and_redis_images_are_ready_for_tests() {
+    let cfg = config(
+        r#"
+version: 1
+services:
+  postgres:
+    build: fixtures/images/postgres
+    ports: [5432]
+    ready: { log: "database system is ready to accept connections" }
+    env: { POSTGRES_USER: shop, POSTGRES_DB: shop }
+  redis:
+    build: fixtures/images/redis
+    ports: [6379]
+    ready: { tcp: 6379 }
+"#,
+    );
+    let opts = StackOptions::new(root(), 3);
+    let stack = Stack::start(&cfg, &levels(&[&["postgres", "redis"]]), &opts).await.expect("stack starts");
+    let (code, out) = stack
+        .exec(
+            "postgres",
+            &["psql", "-U", "shop", "-d", "shop", "-tAc", "select current_user || '@' || current_database()"],
+        )
+        .await
+        .unwrap();
+    assert_eq!((code, out.trim()), (0, "shop@shop"), "{out}");
+    let (code, out) = stack.exec("redis", &["redis-cli", "ping"]).await.unwrap();
+    assert_eq!((code, out.trim()), (0, "PONG"));
+    // From the host, through the ingress proxy, in Redis's own protocol.
+    let mut s = TcpStream::connect(stack.addr("redis").unwrap()).await.unwrap();
+    s.write_all(b"PING\r\n").await.unwrap();
+    let mut buf = [0u8; 7];
+    s.read_exact(&mut buf).await.unwrap();
+    assert_eq!(&buf, b"+PONG\r\n");
+    let run = stack.run_id().to_owned();
+    stack.shutdown().await;
+    assert_eq!(labelled(&run), (0, 0));
+}
+
+/// A one-service config whose build context is written to `dir`.
+fn broken(dir: &Path, dockerfile: &str, ready: &str) -> config::Config {
+    std::fs::create_dir_all(dir.join("svc")).unwrap();
+    std::fs::write(dir.join("svc/Dockerfile"), dockerfile).unwrap();
+    config(&format!("version: 1\nservices:\n  svc:\n    build: svc\n    ports: [8080]\n    ready: {ready}\n"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn failures_are_explained_and_leave_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let svc = levels(&[&["svc"]]);
+
+    let cfg = broken(dir.path(), "FROM debian:bookworm-slim\nRUN echo boom-marker-1 && exit 3\n", "{ http: /health }");
+    let mut opts = StackOptions::new(dir.path(), 4);
+    let err = Stack::start(&cfg, &svc, &opts).await.err().expect("build fails");
+    let text = err.to_string();
+    assert!(matches!(err, StackError::Build { .. }), "{text}");
+    assert!(text.contains("boom-marker-1"), "the build log is shown: {text}");
+    assert_gone(&opts.run_id);
+
+    let cfg = broken(
+        dir.path(),
+        "FROM debian:bookworm-slim\nCMD [\"sh\", \"-c\", \"echo dying-marker; exit 4\"]\n",
+        "{ http: /health }",
+    );
+    opts = StackOptions::new(dir.path(), 4);
+    let err = Stack::start(&cfg, &svc, &opts).await.err().expect("container exits");
+    let text = err.to_string();
+    assert!(matches!(err, StackError::Exited { code: Some(4), .. }), "{text}");
+    assert!(text.contains("dying-marker"), "{text}");
+    assert_gone(&opts.run_id);
+
+    let cfg = broken(
+        dir.path(),
+        "FROM debian:bookworm-slim\nCMD [\"sh\", \"-c\", \"echo waiting-marker; sleep 300\"]\n",
+        "{ log: never-printed }",
+    );
+    opts = StackOptions::new(dir.path(), 4);
+    opts.ready_timeout = Duration::from_secs(2);
+    let err = Stack::start(&cfg, &svc, &opts).await.err().expect("not ready");
+    let text = err.to_string();
+    assert!(matches!(err, StackError::NotReady { .. }), "{text}");
+    assert!(text.contains("waiting-marker") && text.contains("never-printed"), "{text}");
+    assert_gone(&opts.run_id);
+}
+
+#[test]
+fn sigkill_leaves_nothing_after_the_watchdog() {
+    let repo = tempfile::tempdir().unwrap();
+    std::fs::write(
+        repo.path().join("faultline.yaml"),
+        format!(
+            "version: 1\nservices:\n  one:\n    build: {}\n    ports: [8080]\n    ready: {{ http: /health }}\n",
+            root().join("fixtures/images/relay").display()
+        ),
+    )
+    .unwrap();
+    assert!(Command::new("git").arg("init").arg("-q").current_dir(repo.path()).status().unwrap().success());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args(["up", "--keep"])
+        .current_dir(repo.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut run = None;
+    let mut line = String::new();
+    loop {
+        line.clear();
+        assert!(out.read_line(&mut line).unwrap() > 0, "faultline up ended before it was ready");
+        if let Some(r) = line.split(", run ").nth(1) {
+            run = Some(r.trim().to_owned());
+        }
+        if line.starts_with("ready") {
+            break;
+        }
+    }
+    let run = run.expect("run id printed");
+    assert_eq!(labelled(&run), (1, 1));
+    child.kill().unwrap(); // SIGKILL: no handler runs in faultline
+    child.wait().unwrap();
+    assert_gone(&run);
+}
+
+#[test]
+fn gc_sweeps_dead_runs_only() {
+    let dead = format!("{}/4194303/1", std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap().trim());
+    let alive = faultline::stack::docker::owner();
+    let mk = |run: &str, owner: &str| {
+        let out = Command::new("docker")
+            .args(["create", "--label", "faultline.managed=true", "--label"])
+            .arg(format!("faultline.run={run}"))
+            .arg("--label")
+            .arg(format!("faultline.owner={owner}"))
+            .args(["debian:bookworm-slim", "true"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    };
+    let (dead_run, live_run) = (format!("gc-dead-{}", std::process::id()), format!("gc-live-{}", std::process::id()));
+    mk(&dead_run, &dead);
+    mk(&live_run, &alive);
+    let out = Command::new(env!("CARGO_BIN_EXE_faultline")).arg("gc").output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(labelled(&dead_run), (0, 0), "the dead run is swept");
+    assert_eq!(labelled(&live_run), (1, 0), "a live run is left alone");
+    let _ = Command::new("sh")
+        .arg("-c")
+        .arg(format!("docker rm -f $(docker ps -aq --filter label=faultline.run={live_run})"))
+        .output();
+    assert_eq!(labelled(&live_run), (0, 0));
+}
+
+#[test]
+fn no_docker_engine_is_exit_2_with_what_to_do() {
+    let repo = tempfile::tempdir().unwrap();
+    std::fs::write(repo.path().join("faultline.yaml"), "version: 1\nservices:\n  a:\n    image: x:1\n").unwrap();
+    assert!(Command::new("git").arg("init").arg("-q").current_dir(repo.path()).status().unwrap().success());
+    let out = Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args(["up"])
+        .current_dir(repo.path())
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("the Docker Engine does not answer"), "{err}");
+    assert!(err.contains("ci/bootstrap"), "{err}");
+}
