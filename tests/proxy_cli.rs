@@ -74,3 +74,17 @@ fn bad_fault_flags_exit_2_with_the_reason() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("slicer.average_size must be at least 1 byte"));
 }
+
+#[test]
+fn a_port_already_taken_is_a_clear_error() {
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let out = Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args(["proxy", "--listen", &addr, "--upstream", "127.0.0.1:9"])
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("cannot listen on {addr}")) && err.contains("in use"), "{err}");
+}

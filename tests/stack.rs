@@ -339,3 +339,38 @@ fn no_docker_engine_is_exit_2_with_what_to_do() {
     assert!(err.contains("the Docker Engine does not answer"), "{err}");
     assert!(err.contains("ci/bootstrap"), "{err}");
 }
+
+#[test]
+fn ctrl_c_during_start_up_leaves_nothing() {
+    let repo = tempfile::tempdir().unwrap();
+    std::fs::create_dir(repo.path().join("slow")).unwrap();
+    std::fs::write(repo.path().join("slow/Dockerfile"), "FROM debian:bookworm-slim\nCMD [\"sleep\", \"300\"]\n")
+        .unwrap();
+    std::fs::write(
+        repo.path().join("faultline.yaml"),
+        "version: 1\nservices:\n  slow:\n    build: slow\n    ports: [8080]\n    ready: { log: never-printed }\n",
+    )
+    .unwrap();
+    assert!(Command::new("git").arg("init").arg("-q").current_dir(repo.path()).status().unwrap().success());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args(["up", "--keep"])
+        .current_dir(repo.path())
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    err.read_line(&mut line).unwrap();
+    let run = line.split("run ").nth(1).and_then(|r| r.split(',').next()).expect("run id").to_owned();
+    // Wait until its container exists, then interrupt while it waits for readiness.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while labelled(&run).0 == 0 {
+        assert!(Instant::now() < deadline, "the container never appeared");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    assert_eq!(child.wait().unwrap().code(), Some(130));
+    assert_gone(&run);
+}

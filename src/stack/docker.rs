@@ -65,7 +65,7 @@ pub fn owner_dead(label: &str) -> bool {
     let Ok(pid) = pid.parse::<u32>() else { return true };
     match start_time(pid) {
         None => true,
-        Some(now) => start.parse::<u64>().map_or(true, |s| s != now),
+        Some(now) => start.parse::<u64>() != Ok(now),
     }
 }
 
