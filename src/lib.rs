@@ -19,6 +19,7 @@ pub mod repo;
 pub mod report;
 pub mod scenario;
 pub mod stack;
+pub mod verdict;
 
 /// Exit codes, the contract with CI.
 pub mod exit {

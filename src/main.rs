@@ -81,6 +81,18 @@ enum Command {
         all: bool,
     },
 
+    /// Run scenarios against the working tree: a fresh stack each, faults, workload, checks.
+    ///
+    /// Reads faultline.yaml and the scenarios from the working tree (for authoring and for
+    /// reproducing what the gate saw). Exit 0 when every scenario passes, 1 when one fails,
+    /// 2 when one could not run.
+    ///
+    /// Examples:
+    ///   faultline run                                  # every scenario
+    ///   faultline run --scenario payments-slow --seed 7
+    #[command(verbatim_doc_comment)]
+    Run(RunArgs),
+
     /// Run one fault proxy in the foreground, to try a fault by hand against any service.
     ///
     /// Clients connect to --listen; traffic goes to --upstream through the faults given with
@@ -101,7 +113,7 @@ enum Command {
     #[command(verbatim_doc_comment)]
     Proxy(ProxyArgs),
 
-    /// Print the JSON Schema of faultline.yaml (point your editor's YAML support at it).
+    /// Print the JSON Schema of faultline.yaml or of scenario files (for your editor).
     Schema {
         /// Which file's schema.
         #[arg(value_enum, default_value = "config")]
@@ -113,6 +125,8 @@ enum Command {
 enum SchemaKind {
     /// faultline.yaml
     Config,
+    /// scenario files
+    Scenario,
 }
 
 #[derive(clap::Args)]
@@ -143,6 +157,22 @@ struct PlanArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     format: Format,
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// Run only this scenario (repeatable). Default: all.
+    #[arg(long = "scenario", value_name = "NAME")]
+    scenarios: Vec<String>,
+    /// Seed of every random choice (default: from the clock, printed).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Keep the last scenario's stack running after its checks, until Ctrl-C.
+    #[arg(long)]
+    keep: bool,
+    /// Readiness timeout per service.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    ready_timeout: std::time::Duration,
 }
 
 #[derive(clap::Args)]
@@ -249,10 +279,15 @@ fn run(cli: Cli) -> miette::Result<i32> {
         Command::Proxy(args) => proxy(args),
         Command::Up(args) => up(&dir, args),
         Command::Gc { all } => gc(all),
-        Command::Schema { kind: SchemaKind::Config } => {
-            println!("{}", serde_json::to_string_pretty(&faultline::config::json_schema()).unwrap_or_default());
+        Command::Schema { kind } => {
+            let schema = match kind {
+                SchemaKind::Config => faultline::config::json_schema(),
+                SchemaKind::Scenario => faultline::scenario::json_schema(),
+            };
+            println!("{}", serde_json::to_string_pretty(&schema).unwrap_or_default());
             Ok(exit::ALLOW)
         }
+        Command::Run(args) => run_scenarios(&dir, args),
     }
 }
 
@@ -443,5 +478,70 @@ fn gc(all: bool) -> miette::Result<i32> {
             }
         );
         Ok(exit::ALLOW)
+    })
+}
+
+fn clock_seed() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64 % 1_000_000)
+        .unwrap_or(1)
+}
+
+fn run_scenarios(dir: &std::path::Path, args: RunArgs) -> miette::Result<i32> {
+    use faultline::repo::Snapshot;
+    use faultline::scenario::run::{RunOptions, run};
+
+    let repo = Repo::discover(dir)?;
+    let spec = ChangeSpec::Worktree { base: "HEAD".into() };
+    let (loaded, _) = faultline::plan::load_config(&repo, &spec, ConfigFrom::Worktree)?;
+    let all = faultline::scenario::load_all(&repo, &Snapshot::Worktree, &loaded).map_err(miette::Report::new)?;
+    let names: Vec<&str> = all.iter().map(|s| s.name.as_str()).collect();
+    for wanted in &args.scenarios {
+        if !names.contains(&wanted.as_str()) {
+            return Err(miette::miette!("no scenario named `{wanted}` (scenarios: {})", names.join(", ")));
+        }
+    }
+    let selected: Vec<_> =
+        all.iter().filter(|s| args.scenarios.is_empty() || args.scenarios.contains(&s.name)).collect();
+    let seed = args.seed.unwrap_or_else(clock_seed);
+    eprintln!("faultline run: {} scenario{}, seed {seed}", selected.len(), if selected.len() == 1 { "" } else { "s" });
+    let opts = RunOptions {
+        seed,
+        root: repo.root().to_path_buf(),
+        keep: false,
+        ready_timeout: args.ready_timeout,
+        repro_prefix: format!("faultline -C {} run", repo.root().display().to_string().trim_end_matches('/')),
+    };
+    let config = &loaded.config;
+    runtime()?.block_on(async move {
+        let mut outcomes = Vec::new();
+        for (i, s) in selected.iter().enumerate() {
+            let keep = args.keep && i + 1 == selected.len();
+            let o = RunOptions { keep, ..opts.clone() };
+            let (outcome, stack) = tokio::select! {
+                r = run(s, config, &o) => r,
+                _ = interrupted() => {
+                    eprintln!("interrupted: removing what was started");
+                    if let Ok(docker) = faultline::stack::docker::client().await {
+                        let _ = faultline::stack::docker::sweep(&docker, false, None).await;
+                    }
+                    return Ok(130);
+                }
+            };
+            print!("{}", faultline::report::verdict::render_outcome(&outcome));
+            outcomes.push(outcome);
+            if let Some(stack) = stack {
+                for svc in stack.services().map(str::to_owned).collect::<Vec<_>>() {
+                    println!("  {svc:<16} {}", stack.addr(&svc)?);
+                }
+                println!("kept; Ctrl-C to stop and remove everything");
+                interrupted().await;
+                stack.shutdown().await;
+            }
+        }
+        let (decision, reasons) = faultline::verdict::decide(&outcomes, false);
+        print!("{}", faultline::report::verdict::render_decision(decision, &reasons));
+        Ok::<_, miette::Report>(decision.exit_code())
     })
 }

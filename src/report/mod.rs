@@ -1,4 +1,6 @@
-//! The last stage: what people and machines read. So far, the plan and an edge's observations.
+//! The last stage: what people and machines read: the plan, an edge's observations, scenario
+//! outcomes and the verdict.
 
 pub mod edge;
 pub mod plan;
+pub mod verdict;

@@ -1,5 +1,14 @@
-//! Scenarios: the files seniors write. This stage so far discovers them and reads the two
-//! keys planning needs (`name`, `target`); the full model is validated by the runner.
+//! Scenarios: the files seniors write. `discover` lists them with the two keys planning
+//! needs (`name`, `target`); `model` is the full format and `validate` turns a file into a
+//! [`Scenario`] the runner executes.
+
+mod checks;
+pub mod model;
+pub mod run;
+pub mod validate;
+mod workload;
+
+pub use validate::{Scenario, parse};
 
 use serde::{Deserialize, Serialize};
 
@@ -85,6 +94,37 @@ pub fn discover(repo: &Repo, snap: &Snapshot, config: &LoadedConfig) -> Result<V
     if !problems.is_empty() {
         let file = format!("{}/", config.config.scenarios.trim_end_matches('/'));
         return Err(ConfigError::Invalid { file, problems }.into());
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
+}
+
+/// The JSON Schema of scenario files.
+pub fn json_schema() -> serde_json::Value {
+    serde_json::to_value(schemars::schema_for!(model::ScenarioFile)).unwrap_or_default()
+}
+
+/// Reads and validates every scenario of `snap`. All problems of all files are reported.
+pub fn load_all(repo: &Repo, snap: &Snapshot, config: &LoadedConfig) -> Result<Vec<Scenario>, DiscoverError> {
+    let files = repo.list(snap, &config.config.scenarios, &[".yaml", ".yml"])?;
+    let mut out = Vec::new();
+    let mut problems = Vec::new();
+    for (path, bytes) in files {
+        let Ok(text) = String::from_utf8(bytes) else {
+            return Err(ConfigError::NotUtf8 { file: path }.into());
+        };
+        match parse(&path, text, &config.config) {
+            Ok(s) => out.push(s),
+            Err(ConfigError::Invalid { problems: p, .. }) => problems.extend(p),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    if !problems.is_empty() {
+        return Err(ConfigError::Invalid {
+            file: format!("{}/", config.config.scenarios.trim_end_matches('/')),
+            problems,
+        }
+        .into());
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(out)

@@ -1,0 +1,464 @@
+//! Checks a scenario against the configuration and builds what the runner executes. Every
+//! problem is located (file, line, column) and lists the valid names.
+
+use std::time::Duration;
+
+use regex::Regex;
+
+use super::model::{Check, ContainerFault, FaultEntry, ScenarioFile, Step};
+use crate::config::diagnostic::nearest;
+use crate::config::{Config, ConfigError, FileDiagnostic, Seg, SourceFile};
+use crate::fault::Fault;
+use crate::impact::ServiceGraph;
+use crate::ypath;
+
+/// `METHOD SERVICE PATH`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RequestLine {
+    pub method: String,
+    pub service: String,
+    pub path: String,
+}
+
+impl std::fmt::Display for RequestLine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {} {}", self.method, self.service, self.path)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum FaultTarget {
+    Edge { from: String, to: String, fault: Fault },
+    Container { service: String, fault: ContainerFault },
+}
+
+#[derive(Debug, Clone)]
+pub struct TimedFault {
+    /// `faults[i]` in the file, for messages.
+    pub index: usize,
+    pub on: String,
+    pub at: Duration,
+    /// `None`: until the steps end.
+    pub duration: Option<Duration>,
+    pub target: FaultTarget,
+}
+
+#[derive(Debug, Clone)]
+pub enum StepKind {
+    Request {
+        line: RequestLine,
+        body: Option<serde_json::Value>,
+        headers: Vec<(String, String)>,
+        repeat: u32,
+        concurrency: u32,
+        status: Option<Vec<u16>>,
+        within: Option<Duration>,
+    },
+    Exec {
+        service: Option<String>,
+        cmd: Vec<String>,
+        expect_exit: i64,
+    },
+    Sleep(Duration),
+}
+
+#[derive(Debug, Clone)]
+pub enum SqlExpect {
+    Rows(u64),
+    Value(String),
+}
+
+#[derive(Debug, Clone)]
+pub enum CheckKind {
+    MaxAttempts { from: String, to: String, max: u32 },
+    Sql { service: String, query: String, expect: SqlExpect },
+    Redis { service: String, command: Vec<String>, expect: String },
+    Logs { service: String, forbid: Vec<Regex>, require: Vec<Regex> },
+    Recovers { line: RequestLine, within: Duration, status: Option<Vec<u16>> },
+}
+
+/// A validated scenario, ready to run.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    pub name: String,
+    pub target: String,
+    pub why: String,
+    /// Path relative to the repository root.
+    pub file: String,
+    /// 1-based line of each check in the file, for annotations.
+    pub check_lines: Vec<usize>,
+    /// Services the scenario's stack starts: the target and what it depends on.
+    pub stack: Vec<String>,
+    pub faults: Vec<TimedFault>,
+    pub steps: Vec<StepKind>,
+    pub checks: Vec<CheckKind>,
+}
+
+/// Parses and validates a scenario file against `config`.
+pub fn parse(file: &str, text: String, config: &Config) -> Result<Scenario, ConfigError> {
+    let src = SourceFile::new(file, text);
+    let raw: ScenarioFile = serde_yaml::from_str(&src.text)
+        .map_err(|e| ConfigError::invalid(&src, vec![FileDiagnostic::from_serde(&src, &e)]))?;
+    let mut v = Validator { src: &src, config, problems: Vec::new(), stack: Vec::new() };
+    let graph = ServiceGraph::new(config);
+    let names: Vec<&str> = config.services.keys().map(String::as_str).collect();
+    match graph.index(&raw.target) {
+        Some(t) => {
+            let mut marked = vec![false; graph.len()];
+            marked[t] = true;
+            let closure = graph.forward_closure(&marked);
+            v.stack = graph.start_levels(&closure).into_iter().flatten().collect();
+        }
+        None => {
+            let mut d =
+                FileDiagnostic::at_value(&src, &ypath!["target"], format!("target `{}` is not a service", raw.target));
+            d.help = Some(suggest(&raw.target, &names));
+            return Err(ConfigError::invalid(&src, vec![d]));
+        }
+    }
+    let faults = raw.faults.iter().enumerate().filter_map(|(i, f)| v.fault(i, f)).collect();
+    let steps = raw.steps.iter().enumerate().filter_map(|(i, s)| v.step(i, s)).collect();
+    let checks = raw.checks.iter().enumerate().filter_map(|(i, c)| v.check(i, c)).collect();
+    if !v.problems.is_empty() {
+        v.problems.sort_by_key(|d| (d.line, d.column));
+        return Err(ConfigError::invalid(&src, v.problems));
+    }
+    let stem = std::path::Path::new(file).file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    Ok(Scenario {
+        name: raw.name.unwrap_or(stem),
+        target: raw.target,
+        why: raw.why.trim().to_owned(),
+        file: file.to_owned(),
+        check_lines: (0..raw.checks.len()).map(|i| src.key_loc(&ypath!["checks", i]).line).collect(),
+        stack: v.stack,
+        faults,
+        steps,
+        checks,
+    })
+}
+
+fn suggest(word: &str, valid: &[&str]) -> String {
+    match nearest(word, valid.iter().copied()) {
+        Some(n) => format!("did you mean `{n}`? valid: {}", valid.join(", ")),
+        None => format!("valid: {}", valid.join(", ")),
+    }
+}
+
+struct Validator<'a> {
+    src: &'a SourceFile,
+    config: &'a Config,
+    problems: Vec<FileDiagnostic>,
+    stack: Vec<String>,
+}
+
+impl Validator<'_> {
+    fn err(&mut self, path: &[Seg], msg: impl Into<String>, help: Option<String>) {
+        let mut d = FileDiagnostic::at_value(self.src, path, msg);
+        d.help = help;
+        self.problems.push(d);
+    }
+
+    /// A service of the scenario's stack, or a located problem.
+    fn service(&mut self, path: &[Seg], name: &str) -> Option<String> {
+        if self.stack.iter().any(|s| s == name) {
+            return Some(name.to_owned());
+        }
+        let stack: Vec<&str> = self.stack.iter().map(String::as_str).collect();
+        let msg = if self.config.services.contains_key(name) {
+            format!("`{name}` is not in this scenario's stack (the target and what it depends on)")
+        } else {
+            format!("`{name}` is not a service")
+        };
+        self.err(path, msg, Some(suggest(name, &stack)));
+        None
+    }
+
+    /// `a -> b` where `a` depends on `b` and both are in the stack.
+    fn edge(&mut self, path: &[Seg], text: &str) -> Option<(String, String)> {
+        let (from, to) = text.split_once("->").map(|(a, b)| (a.trim(), b.trim()))?;
+        let edges: Vec<String> = self
+            .stack
+            .iter()
+            .flat_map(|s| self.config.services[s].depends_on.keys().map(move |d| format!("{s} -> {d}")))
+            .collect();
+        let known = self.config.services.get(from).is_some_and(|s| s.depends_on.contains_key(to));
+        if !known || !self.stack.iter().any(|s| s == from) {
+            let refs: Vec<&str> = edges.iter().map(String::as_str).collect();
+            self.err(
+                path,
+                format!("`{from} -> {to}` is not an edge of this scenario's stack"),
+                Some(suggest(text, &refs)),
+            );
+            return None;
+        }
+        Some((from.to_owned(), to.to_owned()))
+    }
+
+    fn request_line(&mut self, path: &[Seg], text: &str) -> Option<RequestLine> {
+        let parts: Vec<&str> = text.split_whitespace().collect();
+        let [method, service, p] = parts.as_slice() else {
+            self.err(path, format!("`{text}` is not `METHOD SERVICE PATH`"), Some("e.g. `POST orders /orders`".into()));
+            return None;
+        };
+        const METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+        if !METHODS.contains(&method.to_ascii_uppercase().as_str()) {
+            self.err(
+                path,
+                format!("`{method}` is not an HTTP method"),
+                Some(format!("methods: {}", METHODS.join(", "))),
+            );
+            return None;
+        }
+        if !p.starts_with('/') {
+            self.err(path, format!("the path `{p}` must start with `/`"), None);
+            return None;
+        }
+        let service = self.service(path, service)?;
+        if self.config.services[&service].ports.is_empty() {
+            self.err(path, format!("`{service}` has no ports to send a request to"), None);
+            return None;
+        }
+        Some(RequestLine { method: method.to_ascii_uppercase(), service, path: (*p).to_owned() })
+    }
+
+    fn fault(&mut self, i: usize, f: &FaultEntry) -> Option<TimedFault> {
+        let path = ypath!["faults", i];
+        let at = f.at.map(|d| d.0).unwrap_or_default();
+        let duration = f.duration.map(|d| d.0);
+        if duration == Some(Duration::ZERO) {
+            self.err(
+                &[&path[..], &ypath!["for"]].concat(),
+                "`for: 0s` is no fault; remove it or give it a duration",
+                None,
+            );
+        }
+        let on = [&path[..], &ypath!["on"]].concat();
+        if f.on.contains("->") {
+            if f.container_keys() > 0 {
+                self.err(
+                    &on,
+                    "pause, kill, stop and disconnect act on a service, not an edge",
+                    Some("write `on: SERVICE`".into()),
+                );
+                return None;
+            }
+            let (from, to) = self.edge(&on, &f.on)?;
+            let fault = match f.edge_spec().validate() {
+                Ok(fault) => fault,
+                Err(reason) => {
+                    self.err(&path, reason, None);
+                    return None;
+                }
+            };
+            if matches!(fault, Fault::Http(_)) && !is_http_edge(self.config, &from, &to) {
+                self.err(
+                    &path,
+                    format!(
+                        "`{from} -> {to}` is not an HTTP edge: its url is not http:// and `{to}` has no `ready.http`"
+                    ),
+                    None,
+                );
+                return None;
+            }
+            return Some(TimedFault {
+                index: i,
+                on: f.on.clone(),
+                at,
+                duration,
+                target: FaultTarget::Edge { from, to, fault },
+            });
+        }
+        let service = self.service(&on, f.on.trim())?;
+        if f.has_edge_keys() {
+            self.err(
+                &path,
+                format!("`{service}` is a service: edge faults (latency, http, …) go on an edge `CLIENT -> {service}`"),
+                None,
+            );
+            return None;
+        }
+        match (f.container_keys(), f.container_fault()) {
+            (1, Some(fault)) => Some(TimedFault {
+                index: i,
+                on: f.on.clone(),
+                at,
+                duration,
+                target: FaultTarget::Container { service, fault },
+            }),
+            (0, _) => {
+                self.err(&path, "a fault on a service needs one of `pause`, `kill`, `stop`, `disconnect`", None);
+                None
+            }
+            _ => {
+                self.err(&path, "one fault, one kind: write pause, kill, stop and disconnect as separate faults", None);
+                None
+            }
+        }
+    }
+
+    fn step(&mut self, i: usize, s: &Step) -> Option<StepKind> {
+        let path = ypath!["steps", i];
+        let kinds = [s.request.is_some(), s.exec.is_some(), s.sleep.is_some()].iter().filter(|b| **b).count();
+        if kinds != 1 {
+            self.err(&path, format!("a step needs exactly one of `request`, `exec`, `sleep` ({kinds} given)"), None);
+            return None;
+        }
+        if let Some(d) = s.sleep {
+            return Some(StepKind::Sleep(d.0));
+        }
+        if let Some(e) = &s.exec {
+            if e.cmd.is_empty() {
+                self.err(&[&path[..], &ypath!["exec", "cmd"]].concat(), "an empty command", None);
+                return None;
+            }
+            let service = match &e.service {
+                Some(name) => Some(self.service(&[&path[..], &ypath!["exec", "service"]].concat(), name)?),
+                None => None,
+            };
+            return Some(StepKind::Exec { service, cmd: e.cmd.clone(), expect_exit: e.expect_exit.unwrap_or(0) });
+        }
+        let line =
+            self.request_line(&[&path[..], &ypath!["request"]].concat(), s.request.as_deref().unwrap_or_default())?;
+        let (repeat, concurrency) = (s.repeat.unwrap_or(1), s.concurrency.unwrap_or(1));
+        if repeat == 0 || concurrency == 0 {
+            self.err(&path, "`repeat` and `concurrency` must be at least 1", None);
+            return None;
+        }
+        let expect = s.expect.clone().unwrap_or_default();
+        if let Some(bad) = expect.status.iter().flatten().find(|s| !(100..=599).contains(*s)) {
+            self.err(&[&path[..], &ypath!["expect", "status"]].concat(), format!("{bad} is not an HTTP status"), None);
+            return None;
+        }
+        Some(StepKind::Request {
+            line,
+            body: s.body.clone(),
+            headers: s.headers.iter().map(|(k, v)| (k.clone(), v.0.clone())).collect(),
+            repeat,
+            concurrency,
+            status: expect.status,
+            within: expect.within.map(|d| d.0),
+        })
+    }
+
+    fn check(&mut self, i: usize, c: &Check) -> Option<CheckKind> {
+        let path = ypath!["checks", i];
+        let kinds = [
+            c.max_attempts_per_request.is_some(),
+            c.sql.is_some(),
+            c.redis.is_some(),
+            c.logs.is_some(),
+            c.recovers.is_some(),
+        ]
+        .iter()
+        .filter(|b| **b)
+        .count();
+        if kinds != 1 {
+            self.err(&path, format!("a check needs exactly one of `max_attempts_per_request`, `sql`, `redis`, `logs`, `recovers` ({kinds} given)"), None);
+            return None;
+        }
+        if let Some(max) = c.max_attempts_per_request {
+            let Some(on) = &c.on else {
+                self.err(&path, "`max_attempts_per_request` needs `on: CLIENT -> DEPENDENCY`", None);
+                return None;
+            };
+            let (from, to) = self.edge(&[&path[..], &ypath!["on"]].concat(), on)?;
+            if !is_http_edge(self.config, &from, &to) {
+                self.err(&path, format!("attempts are counted on HTTP edges, and `{from} -> {to}` is not one"), None);
+                return None;
+            }
+            return Some(CheckKind::MaxAttempts { from, to, max });
+        }
+        if c.on.is_some() {
+            self.err(&[&path[..], &ypath!["on"]].concat(), "`on` goes with `max_attempts_per_request`", None);
+            return None;
+        }
+        if let Some(sql) = &c.sql {
+            let service = self.service(&[&path[..], &ypath!["sql", "service"]].concat(), &sql.service)?;
+            if !looks_like(self.config, &service, "postgres", 5432) {
+                self.err(
+                    &[&path[..], &ypath!["sql", "service"]].concat(),
+                    format!(
+                        "`{service}` is not a PostgreSQL service (no `postgres` in its image or build, no port 5432)"
+                    ),
+                    None,
+                );
+                return None;
+            }
+            let expect = match (c.expect_rows, &c.expect) {
+                (Some(n), None) => SqlExpect::Rows(n),
+                (None, Some(v)) => SqlExpect::Value(v.0.clone()),
+                _ => {
+                    self.err(&path, "a sql check needs exactly one of `expect_rows` or `expect`", None);
+                    return None;
+                }
+            };
+            return Some(CheckKind::Sql { service, query: sql.query.clone(), expect });
+        }
+        if let Some(r) = &c.redis {
+            let service = self.service(&[&path[..], &ypath!["redis", "service"]].concat(), &r.service)?;
+            if !looks_like(self.config, &service, "redis", 6379) {
+                self.err(
+                    &[&path[..], &ypath!["redis", "service"]].concat(),
+                    format!("`{service}` is not a Redis service"),
+                    None,
+                );
+                return None;
+            }
+            let Some(expect) = &c.expect else {
+                self.err(&path, "a redis check needs `expect`: the reply", None);
+                return None;
+            };
+            return Some(CheckKind::Redis {
+                service,
+                command: r.command.iter().map(|t| t.0.clone()).collect(),
+                expect: expect.0.clone(),
+            });
+        }
+        if let Some(l) = &c.logs {
+            let service = self.service(&[&path[..], &ypath!["logs", "service"]].concat(), &l.service)?;
+            let mut compile = |list: &[String], key: &str| -> Option<Vec<Regex>> {
+                list.iter()
+                    .enumerate()
+                    .map(|(j, r)| {
+                        Regex::new(r)
+                            .map_err(|e| {
+                                self.err(
+                                    &[&path[..], &ypath!["logs", key, j]].concat(),
+                                    format!("invalid regex: {}", e.to_string().lines().last().unwrap_or_default()),
+                                    None,
+                                )
+                            })
+                            .ok()
+                    })
+                    .collect()
+            };
+            let forbid = compile(&l.forbid, "forbid")?;
+            let require = compile(&l.require, "require")?;
+            if forbid.is_empty() && require.is_empty() {
+                self.err(&path, "a logs check needs `forbid` or `require` patterns", None);
+                return None;
+            }
+            return Some(CheckKind::Logs { service, forbid, require });
+        }
+        let r = c.recovers.as_ref().expect("one kind is set");
+        let line = self.request_line(&[&path[..], &ypath!["recovers", "request"]].concat(), &r.request)?;
+        Some(CheckKind::Recovers {
+            line,
+            within: r.within.map_or(Duration::from_secs(10), |d| d.0),
+            status: r.status.clone(),
+        })
+    }
+}
+
+/// An edge speaks HTTP when its url is http(s):// or its target answers HTTP readiness.
+pub fn is_http_edge(config: &Config, from: &str, to: &str) -> bool {
+    let url_http =
+        config.services.get(from).and_then(|s| s.depends_on.get(to)).is_some_and(|e| e.url.starts_with("http"));
+    url_http || config.services.get(to).and_then(|s| s.ready.as_ref()).is_some_and(|r| r.http.is_some())
+}
+
+fn looks_like(config: &Config, service: &str, word: &str, port: u16) -> bool {
+    let s = &config.services[service];
+    let named = [&s.image, &s.build].iter().any(|x| x.as_deref().is_some_and(|x| x.contains(word)));
+    named || s.ports.contains(&port)
+}
