@@ -13,6 +13,7 @@ pub mod change;
 pub mod config;
 pub mod demo;
 pub mod fault;
+pub mod gate;
 pub mod impact;
 pub mod plan;
 pub mod repo;

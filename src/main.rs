@@ -81,6 +81,20 @@ enum Command {
         all: bool,
     },
 
+    /// Gate a change: plan it, run the scenarios the policy selects, check sign-off, decide.
+    ///
+    /// Configuration and scenarios come from BASE (a change cannot weaken its own gate); the
+    /// services are built from HEAD, exported to a temporary directory (your working tree is
+    /// never touched). Exit 0 allow, 1 block (a scenario failed, or a required sign-off is
+    /// missing), 2 could not verify (bad configuration, no Docker, a build failed, timeout),
+    /// which blocks too.
+    ///
+    /// Examples:
+    ///   faultline gate --base origin/main
+    ///   faultline gate --base origin/main --label ai-assisted --approved-by alice@shop.example --report out/
+    #[command(verbatim_doc_comment)]
+    Gate(GateArgs),
+
     /// Run scenarios against the working tree: a fresh stack each, faults, workload, checks.
     ///
     /// Reads faultline.yaml and the scenarios from the working tree (for authoring and for
@@ -157,6 +171,37 @@ struct PlanArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     format: Format,
+}
+
+#[derive(clap::Args)]
+struct GateArgs {
+    /// The branch the change goes into.
+    #[arg(long, value_name = "REV")]
+    base: String,
+    /// The change's tip.
+    #[arg(long, value_name = "REV", default_value = "HEAD")]
+    head: String,
+    /// A CI label (repeatable); FAULTLINE_LABELS adds a comma-separated list.
+    #[arg(long = "label", value_name = "LABEL")]
+    labels: Vec<String>,
+    /// An approval handed in by CI (repeatable), matched against policy.seniors.
+    #[arg(long = "approved-by", value_name = "EMAIL")]
+    approved_by: Vec<String>,
+    /// Write verdict.json (and later the other reports) into DIR.
+    #[arg(long, value_name = "DIR")]
+    report: Option<PathBuf>,
+    /// Seed of every random choice (default: from the clock, printed).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Bound the whole gate; hitting it means "could not verify".
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    timeout: Option<std::time::Duration>,
+    /// Scenarios run at once.
+    #[arg(long, default_value_t = 1)]
+    jobs: usize,
+    /// Readiness timeout per service.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    ready_timeout: std::time::Duration,
 }
 
 #[derive(clap::Args)]
@@ -288,6 +333,7 @@ fn run(cli: Cli) -> miette::Result<i32> {
             Ok(exit::ALLOW)
         }
         Command::Run(args) => run_scenarios(&dir, args),
+        Command::Gate(args) => gate(&dir, args),
     }
 }
 
@@ -299,10 +345,7 @@ fn plan(dir: &std::path::Path, args: PlanArgs) -> miette::Result<i32> {
         // clap guarantees --base without --worktree.
         ChangeSpec::Revisions { base: args.base.unwrap_or_default(), head: args.head }
     };
-    let mut labels = args.labels;
-    if let Ok(env) = std::env::var("FAULTLINE_LABELS") {
-        labels.extend(env.split(',').map(str::trim).filter(|l| !l.is_empty()).map(str::to_owned));
-    }
+    let labels = labels_with_env(args.labels);
     let req = PlanRequest {
         change,
         config_from: match args.config_from {
@@ -544,4 +587,58 @@ fn run_scenarios(dir: &std::path::Path, args: RunArgs) -> miette::Result<i32> {
         print!("{}", faultline::report::verdict::render_decision(decision, &reasons));
         Ok::<_, miette::Report>(decision.exit_code())
     })
+}
+
+fn labels_with_env(mut labels: Vec<String>) -> Vec<String> {
+    if let Ok(env) = std::env::var("FAULTLINE_LABELS") {
+        labels.extend(env.split(',').map(str::trim).filter(|l| !l.is_empty()).map(str::to_owned));
+    }
+    labels
+}
+
+fn gate(dir: &std::path::Path, args: GateArgs) -> miette::Result<i32> {
+    use faultline::gate::{GateRequest, gate, write_report};
+
+    let seed = args.seed.unwrap_or_else(clock_seed);
+    let req = GateRequest {
+        plan: PlanRequest {
+            change: ChangeSpec::Revisions { base: args.base.clone(), head: args.head.clone() },
+            config_from: ConfigFrom::Base,
+            labels: labels_with_env(args.labels),
+        },
+        approved_by: args.approved_by,
+        seed,
+        timeout: args.timeout,
+        ready_timeout: args.ready_timeout,
+        jobs: args.jobs,
+    };
+    eprintln!("faultline gate: {}...{}, seed {seed}", args.base, args.head);
+    let dir = dir.to_path_buf();
+    let report = runtime()?.block_on(async move {
+        let progress = |line: &str| eprint!("{}{}", line, if line.ends_with('\n') { "" } else { "\n" });
+        tokio::select! {
+            r = gate(&dir, &req, &progress) => Some(r),
+            _ = interrupted() => None,
+        }
+    });
+    let Some(report) = report else {
+        eprintln!("interrupted: removing what was started; the change is not verified");
+        let _ = runtime()?.block_on(async {
+            if let Ok(docker) = faultline::stack::docker::client().await {
+                let _ = faultline::stack::docker::sweep(&docker, false, None).await;
+            }
+        });
+        return Ok(exit::UNVERIFIED);
+    };
+    print!("{}", faultline::report::verdict::render_decision(report.decision, &report.reasons));
+    if let Some(dir) = &args.report {
+        match write_report(dir, &report) {
+            Ok(path) => println!("report: {}", path.display()),
+            Err(e) => {
+                eprintln!("{e}");
+                return Ok(exit::UNVERIFIED);
+            }
+        }
+    }
+    Ok(report.decision.exit_code())
 }

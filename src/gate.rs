@@ -1,0 +1,242 @@
+//! The gate: every stage in order, from a change to a verdict.
+//!
+//! plan (configuration and scenarios from the base revision) → sign-off → the selected
+//! scenarios, each on a fresh stack built from the head revision (exported to a temporary
+//! directory, so the user's working tree is never touched) → verdict. Anything that stops the
+//! gate from judging is a verdict of its own: could not verify, which blocks.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::plan::{self, Plan, PlanRequest};
+use crate::repo::Repo;
+use crate::scenario::run::{RunOptions, run};
+use crate::verdict::{self, Decision, ScenarioOutcome};
+
+#[derive(Debug, Clone)]
+pub struct GateRequest {
+    pub plan: PlanRequest,
+    /// Approvals handed in by CI (emails).
+    pub approved_by: Vec<String>,
+    pub seed: u64,
+    /// Bounds the whole gate; hitting it is "could not verify".
+    pub timeout: Option<Duration>,
+    pub ready_timeout: Duration,
+    /// Scenarios run at once.
+    pub jobs: usize,
+}
+
+/// Who approved, and where it was said.
+#[derive(Debug, Clone, Serialize)]
+pub struct Approval {
+    pub email: String,
+    /// `Reviewed-by` / `Approved-by` trailer of a commit, or `--approved-by`.
+    pub source: String,
+    pub senior: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SignoffState {
+    pub required: bool,
+    pub seniors: Vec<String>,
+    pub approvals: Vec<Approval>,
+    pub satisfied: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct GateTimings {
+    pub plan_seconds: f64,
+    pub scenarios_seconds: f64,
+    pub total_seconds: f64,
+}
+
+/// Everything the gate found: `verdict.json` is this, serialised.
+#[derive(Debug, Clone, Serialize)]
+pub struct GateReport {
+    pub version: u32,
+    pub decision: Decision,
+    pub reasons: Vec<String>,
+    pub seed: u64,
+    pub plan: Option<Plan>,
+    pub signoff: Option<SignoffState>,
+    pub scenarios: Vec<ScenarioOutcome>,
+    pub timings: GateTimings,
+}
+
+impl GateReport {
+    fn unverified(reason: String, seed: u64, plan: Option<Plan>, timings: GateTimings) -> GateReport {
+        GateReport { version: 1, decision: Decision::Unverified, reasons: vec![reason], seed, plan, signoff: None, scenarios: Vec::new(), timings }
+    }
+}
+
+/// The email in `Name <email>`, or the text itself.
+fn email_of(s: &str) -> String {
+    match (s.find('<'), s.rfind('>')) {
+        (Some(a), Some(b)) if a < b => s[a + 1..b].trim().to_ascii_lowercase(),
+        _ => s.trim().to_ascii_lowercase(),
+    }
+}
+
+pub fn signoff(plan: &Plan, approved_by: &[String]) -> SignoffState {
+    let seniors: Vec<String> = plan.seniors.iter().map(|s| s.to_ascii_lowercase()).collect();
+    let mut approvals = Vec::new();
+    for c in &plan.commits {
+        for (k, v) in &c.trailers {
+            if k.eq_ignore_ascii_case("Reviewed-by") || k.eq_ignore_ascii_case("Approved-by") {
+                let email = email_of(v);
+                approvals.push(Approval { senior: seniors.contains(&email), email, source: format!("{k} in {}", &c.id[..c.id.len().min(10)]) });
+            }
+        }
+    }
+    for a in approved_by {
+        let email = email_of(a);
+        approvals.push(Approval { senior: seniors.contains(&email), email, source: "--approved-by".into() });
+    }
+    let satisfied = !plan.signoff_required || approvals.iter().any(|a| a.senior);
+    SignoffState { required: plan.signoff_required, seniors: plan.seniors.clone(), approvals, satisfied }
+}
+
+/// Writes the tree of `rev` into a fresh temporary directory (no index, no HEAD touched).
+fn export(repo: &Repo, rev: &str) -> Result<tempfile::TempDir, String> {
+    let dir = tempfile::Builder::new().prefix("faultline-head-").tempdir().map_err(|e| format!("cannot make a temporary directory: {e}"))?;
+    let oid = repo.resolve(rev).map_err(|e| e.to_string())?;
+    let commit = repo.git().find_commit(oid).map_err(|e| e.to_string())?;
+    let mut co = git2::build::CheckoutBuilder::new();
+    co.target_dir(dir.path()).force().update_index(false).recreate_missing(true);
+    repo.git().checkout_tree(commit.as_object(), Some(&mut co)).map_err(|e| format!("cannot export {rev}: {e}"))?;
+    Ok(dir)
+}
+
+/// Runs the gate. Never fails: what cannot be judged is a verdict.
+pub async fn gate(repo_dir: &Path, req: &GateRequest, progress: &(dyn Fn(&str) + Sync)) -> GateReport {
+    let start = Instant::now();
+    let mut timings = GateTimings::default();
+    let repo = match Repo::discover(repo_dir) {
+        Ok(r) => r,
+        Err(e) => return GateReport::unverified(e.to_string(), req.seed, None, timings),
+    };
+    let planned = match plan::plan(&repo, &req.plan) {
+        Ok(p) => p,
+        Err(e) => return GateReport::unverified(e.to_string() + &detail(&e), req.seed, None, timings),
+    };
+    timings.plan_seconds = start.elapsed().as_secs_f64();
+    let sign = signoff(&planned, &req.approved_by);
+    progress(&format!(
+        "plan: tier {}, {}AI-assisted, {} affected, {} scenario{}{}",
+        planned.tier.map_or("none".into(), |t| t.to_string()),
+        if planned.ai_assisted { "" } else { "not " },
+        planned.affected.len(),
+        planned.scenarios.len(),
+        if planned.scenarios.len() == 1 { "" } else { "s" },
+        if planned.signoff_required { ", sign-off required" } else { "" }
+    ));
+    if planned.scenarios.is_empty() {
+        let (decision, mut reasons) = verdict::decide(&[], !sign.satisfied);
+        if decision == Decision::Allow {
+            reasons.push(if planned.nothing_changed() {
+                "nothing changed".into()
+            } else {
+                format!("no scenario selected ({}), no sign-off missing", planned.gate.as_ref().map_or("no tier".into(), |g| format!("{}: scenarios {}", g.source, g.scenarios.as_str())))
+            });
+        }
+        timings.total_seconds = start.elapsed().as_secs_f64();
+        return GateReport { version: 1, decision, reasons, seed: req.seed, plan: Some(planned), signoff: Some(sign), scenarios: Vec::new(), timings };
+    }
+
+    // Scenarios and configuration from the base revision; code from the head.
+    let (loaded, snap) = match plan::load_config(&repo, &req.plan.change, req.plan.config_from) {
+        Ok(x) => x,
+        Err(e) => return GateReport::unverified(e.to_string() + &detail(&e), req.seed, Some(planned), timings),
+    };
+    let all = match crate::scenario::load_all(&repo, &snap, &loaded) {
+        Ok(s) => s,
+        Err(e) => return GateReport::unverified(format!("{e}{}", detail(&e)), req.seed, Some(planned), timings),
+    };
+    let selected: Vec<_> = all.into_iter().filter(|s| planned.scenarios.contains(&s.name)).collect();
+    let head = match &req.plan.change {
+        crate::change::ChangeSpec::Revisions { head, .. } => head.clone(),
+        crate::change::ChangeSpec::Worktree { .. } => String::new(),
+    };
+    let exported;
+    let root: PathBuf = if head.is_empty() {
+        repo.root().to_path_buf()
+    } else {
+        exported = match export(&repo, &head) {
+            Ok(d) => d,
+            Err(e) => return GateReport::unverified(e, req.seed, Some(planned), timings),
+        };
+        exported.path().to_path_buf()
+    };
+    let opts = RunOptions {
+        seed: req.seed,
+        root,
+        keep: false,
+        ready_timeout: req.ready_timeout,
+        repro_prefix: format!(
+            "git checkout {} && faultline run",
+            planned.head.as_ref().map_or(head.clone(), |h| h.commit[..h.commit.len().min(12)].to_owned())
+        ),
+    };
+    let t = Instant::now();
+    let running = std::sync::Mutex::new(Vec::<String>::new());
+    let runs = futures_util::stream::iter(selected.iter().map(|s| {
+        let opts = &opts;
+        let loaded = &loaded;
+        let running = &running;
+        async move {
+            running.lock().unwrap_or_else(|e| e.into_inner()).push(s.name.clone());
+            progress(&format!("running {} (target {})", s.name, s.target));
+            let (o, _) = run(s, &loaded.config, opts).await;
+            running.lock().unwrap_or_else(|e| e.into_inner()).retain(|n| n != &s.name);
+            progress(&crate::report::verdict::render_outcome(&o));
+            o
+        }
+    }));
+    use futures_util::StreamExt;
+    let all_runs = runs.buffered(req.jobs.max(1)).collect::<Vec<_>>();
+    let outcomes = match req.timeout {
+        Some(limit) => match tokio::time::timeout(limit.saturating_sub(start.elapsed()), all_runs).await {
+            Ok(o) => o,
+            Err(_) => {
+                let still = running.lock().unwrap_or_else(|e| e.into_inner()).join(", ");
+                if let Ok(docker) = crate::stack::docker::client().await {
+                    let _ = crate::stack::docker::sweep(&docker, false, None).await;
+                }
+                timings.total_seconds = start.elapsed().as_secs_f64();
+                return GateReport::unverified(
+                    format!("the gate timed out after {} while running: {still}", humantime::format_duration(limit)),
+                    req.seed,
+                    Some(planned),
+                    timings,
+                );
+            }
+        },
+        None => all_runs.await,
+    };
+    timings.scenarios_seconds = t.elapsed().as_secs_f64();
+    let (decision, reasons) = verdict::decide(&outcomes, !sign.satisfied);
+    timings.total_seconds = start.elapsed().as_secs_f64();
+    GateReport { version: 1, decision, reasons, seed: req.seed, plan: Some(planned), signoff: Some(sign), scenarios: outcomes, timings }
+}
+
+/// The located problems of a configuration error, one per line.
+fn detail(e: &dyn miette::Diagnostic) -> String {
+    let mut s = String::new();
+    if let Some(related) = e.related() {
+        for r in related {
+            s.push_str(&format!("\n  {r}"));
+        }
+    }
+    s
+}
+
+/// Writes `verdict.json` into `dir` (created if needed).
+pub fn write_report(dir: &Path, report: &GateReport) -> Result<PathBuf, String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let path = dir.join("verdict.json");
+    let json = serde_json::to_string_pretty(report).map_err(|e| e.to_string())?;
+    std::fs::write(&path, json).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    Ok(path)
+}
