@@ -67,7 +67,16 @@ pub struct GateReport {
 
 impl GateReport {
     fn unverified(reason: String, seed: u64, plan: Option<Plan>, timings: GateTimings) -> GateReport {
-        GateReport { version: 1, decision: Decision::Unverified, reasons: vec![reason], seed, plan, signoff: None, scenarios: Vec::new(), timings }
+        GateReport {
+            version: 1,
+            decision: Decision::Unverified,
+            reasons: vec![reason],
+            seed,
+            plan,
+            signoff: None,
+            scenarios: Vec::new(),
+            timings,
+        }
     }
 }
 
@@ -86,7 +95,11 @@ pub fn signoff(plan: &Plan, approved_by: &[String]) -> SignoffState {
         for (k, v) in &c.trailers {
             if k.eq_ignore_ascii_case("Reviewed-by") || k.eq_ignore_ascii_case("Approved-by") {
                 let email = email_of(v);
-                approvals.push(Approval { senior: seniors.contains(&email), email, source: format!("{k} in {}", &c.id[..c.id.len().min(10)]) });
+                approvals.push(Approval {
+                    senior: seniors.contains(&email),
+                    email,
+                    source: format!("{k} in {}", &c.id[..c.id.len().min(10)]),
+                });
             }
         }
     }
@@ -100,7 +113,10 @@ pub fn signoff(plan: &Plan, approved_by: &[String]) -> SignoffState {
 
 /// Writes the tree of `rev` into a fresh temporary directory (no index, no HEAD touched).
 fn export(repo: &Repo, rev: &str) -> Result<tempfile::TempDir, String> {
-    let dir = tempfile::Builder::new().prefix("faultline-head-").tempdir().map_err(|e| format!("cannot make a temporary directory: {e}"))?;
+    let dir = tempfile::Builder::new()
+        .prefix("faultline-head-")
+        .tempdir()
+        .map_err(|e| format!("cannot make a temporary directory: {e}"))?;
     let oid = repo.resolve(rev).map_err(|e| e.to_string())?;
     let commit = repo.git().find_commit(oid).map_err(|e| e.to_string())?;
     let mut co = git2::build::CheckoutBuilder::new();
@@ -138,11 +154,27 @@ pub async fn gate(repo_dir: &Path, req: &GateRequest, progress: &(dyn Fn(&str) +
             reasons.push(if planned.nothing_changed() {
                 "nothing changed".into()
             } else {
-                format!("no scenario selected ({}), no sign-off missing", planned.gate.as_ref().map_or("no tier".into(), |g| format!("{}: scenarios {}", g.source, g.scenarios.as_str())))
+                format!(
+                    "no scenario selected ({}), no sign-off missing",
+                    planned.gate.as_ref().map_or("no tier".into(), |g| format!(
+                        "{}: scenarios {}",
+                        g.source,
+                        g.scenarios.as_str()
+                    ))
+                )
             });
         }
         timings.total_seconds = start.elapsed().as_secs_f64();
-        return GateReport { version: 1, decision, reasons, seed: req.seed, plan: Some(planned), signoff: Some(sign), scenarios: Vec::new(), timings };
+        return GateReport {
+            version: 1,
+            decision,
+            reasons,
+            seed: req.seed,
+            plan: Some(planned),
+            signoff: Some(sign),
+            scenarios: Vec::new(),
+            timings,
+        };
     }
 
     // Scenarios and configuration from the base revision; code from the head.
@@ -218,7 +250,16 @@ pub async fn gate(repo_dir: &Path, req: &GateRequest, progress: &(dyn Fn(&str) +
     timings.scenarios_seconds = t.elapsed().as_secs_f64();
     let (decision, reasons) = verdict::decide(&outcomes, !sign.satisfied);
     timings.total_seconds = start.elapsed().as_secs_f64();
-    GateReport { version: 1, decision, reasons, seed: req.seed, plan: Some(planned), signoff: Some(sign), scenarios: outcomes, timings }
+    GateReport {
+        version: 1,
+        decision,
+        reasons,
+        seed: req.seed,
+        plan: Some(planned),
+        signoff: Some(sign),
+        scenarios: outcomes,
+        timings,
+    }
 }
 
 /// The located problems of a configuration error, one per line.

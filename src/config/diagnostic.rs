@@ -70,6 +70,9 @@ impl FileDiagnostic {
             Some(i) => &full[..i],
             None => full.as_str(),
         };
+        // A value that failed to convert (`3ss` as a duration) is located by serde at its
+        // enclosing map; when the message quotes the value, point at the value itself.
+        let loc = quoted_value(without_at).and_then(|v| value_after(file, loc, v)).unwrap_or(loc);
         let mut d = Self::at(file, widen_to_word(file, loc), without_at.to_owned());
         if let Some((found, expected)) = parse_unknown(without_at) {
             d.label = format!("unknown `{found}`");
@@ -80,6 +83,27 @@ impl FileDiagnostic {
         }
         d
     }
+}
+
+/// The first `backticked` text of a conversion error (not of an unknown-key error).
+fn quoted_value(msg: &str) -> Option<&str> {
+    if msg.contains("unknown field") || msg.contains("unknown variant") {
+        return None;
+    }
+    let start = msg.find('`')? + 1;
+    let len = msg[start..].find('`')?;
+    Some(&msg[start..start + len]).filter(|v| !v.is_empty())
+}
+
+/// Where `value` next appears from `loc`, on this line or the few after it.
+fn value_after(file: &SourceFile, loc: Loc, value: &str) -> Option<Loc> {
+    let from = loc.offset.min(file.text.len());
+    let window_end = file.text[from..].match_indices('\n').nth(20).map_or(file.text.len(), |(i, _)| from + i);
+    let at = from + file.text[from..window_end].find(value)?;
+    let line = file.text[..at].matches('\n').count() + 1;
+    let line_start = file.text[..at].rfind('\n').map_or(0, |i| i + 1);
+    let column = file.text[line_start..at].chars().count() + 1;
+    Some(Loc { offset: at, len: value.len(), line, column })
 }
 
 /// Stretches a zero-length location over the word that starts there, so the snippet

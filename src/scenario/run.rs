@@ -190,7 +190,7 @@ async fn apply(stack: &Mutex<Stack>, f: &TimedFault) -> Result<(), String> {
     tracing::debug!(fault = %fault_name(f), on = %f.on, "fault starts");
     match &f.target {
         FaultTarget::Edge { from, to, fault } => match stack.edge(from, to) {
-            Some(p) => p.add(&fault_name(f), fault.clone()).map_err(|e| e.to_string()),
+            Some(p) => p.add(&fault_name(f), (**fault).clone()).map_err(|e| e.to_string()),
             None => Err(format!("no edge {from} -> {to}")),
         },
         FaultTarget::Container { service, fault } => match fault {

@@ -28,7 +28,7 @@ impl std::fmt::Display for RequestLine {
 
 #[derive(Debug, Clone)]
 pub enum FaultTarget {
-    Edge { from: String, to: String, fault: Fault },
+    Edge { from: String, to: String, fault: Box<Fault> },
     Container { service: String, fault: ContainerFault },
 }
 
@@ -265,7 +265,7 @@ impl Validator<'_> {
                 on: f.on.clone(),
                 at,
                 duration,
-                target: FaultTarget::Edge { from, to, fault },
+                target: FaultTarget::Edge { from, to, fault: Box::new(fault) },
             });
         }
         let service = self.service(&on, f.on.trim())?;

@@ -1,0 +1,227 @@
+//! `faultline gate` end to end on real repositories and the real Docker Engine, with the
+//! relay fixture as the services: verdicts, exit codes, verdict.json, sign-off, the base
+//! revision's authority, unverifiable changes, and order independence.
+
+mod common;
+
+use common::TestRepo;
+use serde_json::Value;
+
+const CONFIG: &str = r#"version: 1
+services:
+  db:
+    paths: ["db/**"]
+    build: images/relay
+    ports: [8080]
+    ready: { http: /health }
+    env: { SERVICE_NAME: db }
+  api:
+    paths: ["api/**"]
+    build: images/relay
+    ports: [8080]
+    ready: { http: /health }
+    env: { SERVICE_NAME: api, CALL_TIMEOUT: "1" }
+    depends_on:
+      db: { env: DB_URL, url: "http://{host}:{port}" }
+global: ["images/**"]
+policy:
+  tiers:
+    high: ["api/**", "images/**"]
+    low: ["**/*.md"]
+  gate:
+    high: { scenarios: affected, signoff: seniors }
+    low: { scenarios: none }
+  seniors: ["alice@shop.example"]
+"#;
+
+const PASSES: &str = r#"name: db-slow
+target: api
+why: db gets slow under load; api must still answer.
+faults:
+  - on: api -> db
+    latency: 200ms
+steps:
+  - request: GET api /call
+    repeat: 2
+    expect: { status: [200], within: 5s }
+checks:
+  - recovers: { request: GET api /call, within: 10s }
+  - logs: { service: api, forbid: ["Traceback"] }
+"#;
+
+const FAILS: &str = r#"name: db-paused
+target: api
+why: api must answer 200 within 2 s even when db stalls (INC-42).
+faults:
+  - on: db
+    pause: true
+    for: 3s
+steps:
+  - request: GET api /call
+    expect: { status: [200], within: 2s }
+"#;
+
+fn repo(scenarios: &[(&str, &str)]) -> TestRepo {
+    let r = TestRepo::new();
+    r.write("faultline.yaml", CONFIG);
+    for (name, text) in scenarios {
+        r.write(format!("scenarios/{name}.yaml"), text);
+    }
+    let relay = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/images/relay");
+    for f in ["Dockerfile", "relay.py"] {
+        r.write(format!("images/relay/{f}"), std::fs::read(relay.join(f)).unwrap());
+    }
+    r.write("api/main.txt", "api v1\n");
+    r.write("db/main.txt", "db v1\n");
+    r.write("README.md", "# repo\n");
+    r.commit("base");
+    r.git(&["checkout", "-q", "-b", "change"]);
+    r
+}
+
+fn gate(r: &TestRepo, extra: &[&str]) -> (i32, Value, String) {
+    let report = tempfile::tempdir().unwrap();
+    let mut args = vec!["gate", "--base", "main", "--seed", "5", "--report"];
+    let dir = report.path().to_str().unwrap().to_owned();
+    args.push(&dir);
+    args.extend_from_slice(extra);
+    let out = r.faultline(&args);
+    let code = out.status.code().unwrap_or(-1);
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let v = std::fs::read(report.path().join("verdict.json"))
+        .map(|b| serde_json::from_slice(&b).unwrap())
+        .unwrap_or(Value::Null);
+    (code, v, text)
+}
+
+fn statuses(v: &Value) -> Vec<(String, String)> {
+    v["scenarios"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["name"].as_str().unwrap().into(), s["status"].as_str().unwrap().into()))
+        .collect()
+}
+
+#[test]
+fn failing_scenario_blocks_with_why_expected_observed_and_repro() {
+    let r = repo(&[("db-slow", PASSES), ("db-paused", FAILS)]);
+    r.write("api/main.txt", "api v2\n");
+    r.commit("api change\n\nCo-authored-by: Claude <noreply@anthropic.com>\nReviewed-by: Alice <alice@shop.example>");
+    let (code, v, text) = gate(&r, &[]);
+    assert_eq!(code, 1, "{text}");
+    assert_eq!(v["decision"], "block");
+    assert_eq!(statuses(&v), [("db-paused".into(), "failed".into()), ("db-slow".into(), "passed".into())]);
+    assert_eq!(v["signoff"]["satisfied"], true, "Reviewed-by a senior in the change");
+    let failed = &v["scenarios"][0];
+    assert_eq!(failed["steps"][0]["passed"], false);
+    assert!(failed["steps"][0]["observed"].as_str().unwrap().contains("502"), "{}", failed["steps"][0]);
+    assert!(failed["repro"].as_str().unwrap().contains("faultline run --scenario db-paused --seed 5"));
+    assert!(text.contains("why: api must answer 200 within 2 s even when db stalls (INC-42)."), "{text}");
+    // Observations of every edge are in the report.
+    assert!(v["scenarios"][1]["edges"]["api -> db"]["requests"].as_array().unwrap().len() >= 2);
+}
+
+#[test]
+fn docs_only_change_is_allowed_without_starting_anything() {
+    let r = repo(&[("db-slow", PASSES)]);
+    r.write("README.md", "# repo v2\n");
+    r.commit("docs");
+    let (code, v, text) = gate(&r, &[]);
+    assert_eq!(code, 0, "{text}");
+    assert_eq!(v["decision"], "allow");
+    assert_eq!(v["scenarios"], serde_json::json!([]));
+    assert!(v["reasons"][0].as_str().unwrap().contains("no scenario selected"), "{v}");
+}
+
+#[test]
+fn missing_signoff_blocks_and_an_approval_allows() {
+    let r = repo(&[("db-slow", PASSES)]);
+    r.write("api/main.txt", "api v2\n");
+    r.commit("api change");
+    let (code, v, text) = gate(&r, &[]);
+    assert_eq!(code, 1, "{text}");
+    assert_eq!(statuses(&v), [("db-slow".into(), "passed".into())]);
+    assert!(v["reasons"].as_array().unwrap().iter().any(|x| x.as_str().unwrap().contains("sign-off")), "{v}");
+    let (code, v, text) = gate(&r, &["--approved-by", "Alice <ALICE@shop.example>"]);
+    assert_eq!(code, 0, "{text}");
+    assert_eq!(v["signoff"]["approvals"][0]["senior"], true);
+    let (code, _, _) = gate(&r, &["--approved-by", "mallory@shop.example"]);
+    assert_eq!(code, 1, "an approval by a non-senior does not count");
+}
+
+#[test]
+fn the_base_revision_decides_a_deleted_scenario_still_runs() {
+    let r = repo(&[("db-slow", PASSES), ("db-paused", FAILS)]);
+    r.remove("scenarios/db-paused.yaml");
+    r.write(
+        "faultline.yaml",
+        CONFIG.replace("high: { scenarios: affected, signoff: seniors }", "high: { scenarios: none }"),
+    );
+    r.write("api/main.txt", "api v2\n");
+    r.commit("simplify the gate");
+    let (code, v, text) = gate(&r, &["--approved-by", "alice@shop.example"]);
+    assert_eq!(code, 1, "{text}");
+    assert_eq!(v["plan"]["tier"], "high");
+    assert!(statuses(&v).contains(&("db-paused".into(), "failed".into())), "{v}");
+}
+
+#[test]
+fn a_change_that_cannot_be_built_is_unverified() {
+    let r = repo(&[("db-slow", PASSES)]);
+    r.write("images/relay/Dockerfile", "FROM debian:bookworm-slim\nRUN echo broken-marker && exit 7\n");
+    r.commit("break the image");
+    let (code, v, text) = gate(&r, &["--approved-by", "alice@shop.example"]);
+    assert_eq!(code, 2, "{text}");
+    assert_eq!(v["decision"], "unverified");
+    assert!(v["reasons"][0].as_str().unwrap().contains("broken-marker"), "the build log is in the reason: {v}");
+}
+
+#[test]
+fn a_bad_scenario_in_the_base_is_unverified_with_its_location() {
+    let r = repo(&[("db-slow", &PASSES.replace("latency: 200ms", "latency: 200mss"))]);
+    r.write("api/main.txt", "api v2\n");
+    r.commit("api change");
+    let (code, v, text) = gate(&r, &[]);
+    assert_eq!(code, 2, "{text}");
+    let reason = v["reasons"][0].as_str().unwrap();
+    assert!(reason.contains("scenarios/db-slow.yaml:6:") && reason.contains("200mss"), "{reason}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn results_do_not_depend_on_the_order_scenarios_run_in() {
+    use faultline::scenario::run::{RunOptions, run};
+    let r = repo(&[]);
+    let origin = faultline::config::ConfigOrigin::Worktree { path: "faultline.yaml".into() };
+    let config =
+        faultline::config::parse(faultline::config::SourceFile::new("faultline.yaml", CONFIG), origin).unwrap().config;
+    let a = faultline::scenario::parse("scenarios/db-slow.yaml", PASSES.into(), &config).unwrap();
+    let b = faultline::scenario::parse("scenarios/db-paused.yaml", FAILS.into(), &config).unwrap();
+    let opts = RunOptions {
+        seed: 9,
+        root: r.path.clone(),
+        keep: false,
+        ready_timeout: std::time::Duration::from_secs(60),
+        repro_prefix: "faultline run".into(),
+    };
+    let summary = |o: &faultline::verdict::ScenarioOutcome| {
+        (
+            o.name.clone(),
+            o.status,
+            o.steps.iter().map(|s| s.passed).collect::<Vec<_>>(),
+            o.checks.iter().map(|c| c.passed).collect::<Vec<_>>(),
+        )
+    };
+    let mut first = Vec::new();
+    for s in [&a, &b] {
+        first.push(summary(&run(s, &config, &opts).await.0));
+    }
+    let mut second = Vec::new();
+    for s in [&b, &a] {
+        second.push(summary(&run(s, &config, &opts).await.0));
+    }
+    second.reverse();
+    assert_eq!(first, second);
+    assert_eq!(first[0].1, faultline::verdict::Status::Passed);
+    assert_eq!(first[1].1, faultline::verdict::Status::Failed);
+}
