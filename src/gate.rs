@@ -234,7 +234,7 @@ pub async fn gate(repo_dir: &Path, req: &GateRequest, progress: &(dyn Fn(&str) +
             Err(_) => {
                 let still = running.lock().unwrap_or_else(|e| e.into_inner()).join(", ");
                 if let Ok(docker) = crate::stack::docker::client().await {
-                    let _ = crate::stack::docker::sweep(&docker, false, None).await;
+                    let _ = crate::stack::docker::sweep(&docker, crate::stack::docker::Scope::Mine).await;
                 }
                 timings.total_seconds = start.elapsed().as_secs_f64();
                 return GateReport::unverified(

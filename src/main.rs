@@ -418,6 +418,15 @@ fn runtime() -> miette::Result<tokio::runtime::Runtime> {
         .map_err(|e| miette::miette!("cannot start the runtime: {e}"))
 }
 
+/// Removes what an interrupted or failed command started: one run's objects, or every
+/// object this process made. (Its watchdogs would also remove them once it exits.)
+async fn remove_leftovers(run: Option<&str>) {
+    use faultline::stack::docker::{Scope, client, sweep};
+    if let Ok(docker) = client().await {
+        let _ = sweep(&docker, run.map_or(Scope::Mine, Scope::Run)).await;
+    }
+}
+
 /// Resolves on Ctrl-C or SIGTERM.
 async fn interrupted() {
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
@@ -457,18 +466,14 @@ fn up(dir: &std::path::Path, args: UpArgs) -> miette::Result<i32> {
             s = Stack::start(config, &levels, &opts) => s,
             _ = interrupted() => {
                 eprintln!("interrupted: removing what was started");
-                if let Ok(docker) = faultline::stack::docker::client().await {
-                    let _ = faultline::stack::docker::sweep(&docker, false, Some(&run)).await;
-                }
+                remove_leftovers(Some(&run)).await;
                 return Ok(130);
             }
         };
         let stack = match stack {
             Ok(s) => s,
             Err(e) => {
-                if let Ok(docker) = faultline::stack::docker::client().await {
-                    let _ = faultline::stack::docker::sweep(&docker, false, Some(&run)).await;
-                }
+                remove_leftovers(Some(&run)).await;
                 return Err(e.into());
             }
         };
@@ -507,7 +512,11 @@ fn up(dir: &std::path::Path, args: UpArgs) -> miette::Result<i32> {
 fn gc(all: bool) -> miette::Result<i32> {
     runtime()?.block_on(async {
         let docker = faultline::stack::docker::client().await?;
-        let swept = faultline::stack::docker::sweep(&docker, all, None).await?;
+        let swept = faultline::stack::docker::sweep(
+            &docker,
+            if all { faultline::stack::docker::Scope::All } else { faultline::stack::docker::Scope::Dead },
+        )
+        .await?;
         println!(
             "removed {} container{} and {} network{}{}",
             swept.containers,
@@ -566,9 +575,7 @@ fn run_scenarios(dir: &std::path::Path, args: RunArgs) -> miette::Result<i32> {
                 r = run(s, config, &o) => r,
                 _ = interrupted() => {
                     eprintln!("interrupted: removing what was started");
-                    if let Ok(docker) = faultline::stack::docker::client().await {
-                        let _ = faultline::stack::docker::sweep(&docker, false, None).await;
-                    }
+                    remove_leftovers(None).await;
                     return Ok(130);
                 }
             };
@@ -623,11 +630,7 @@ fn gate(dir: &std::path::Path, args: GateArgs) -> miette::Result<i32> {
     });
     let Some(report) = report else {
         eprintln!("interrupted: removing what was started; the change is not verified");
-        let _ = runtime()?.block_on(async {
-            if let Ok(docker) = faultline::stack::docker::client().await {
-                let _ = faultline::stack::docker::sweep(&docker, false, None).await;
-            }
-        });
+        runtime()?.block_on(remove_leftovers(None));
         return Ok(exit::UNVERIFIED);
     };
     print!("{}", faultline::report::verdict::render_decision(report.decision, &report.reasons));

@@ -108,9 +108,26 @@ pub struct Swept {
     pub networks: usize,
 }
 
-/// Removes the containers and networks of runs whose process is gone (every run with
-/// `all`, or only `only_run`).
-pub async fn sweep(docker: &Docker, all: bool, only_run: Option<&str>) -> Result<Swept, StackError> {
+/// Which faultline objects a sweep removes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope<'a> {
+    /// Those of runs whose process is gone.
+    Dead,
+    /// Those of one run.
+    Run(&'a str),
+    /// Those of every run of this process.
+    Mine,
+    /// Every faultline object.
+    All,
+}
+
+/// Removes the containers and networks in `scope`.
+pub async fn sweep(docker: &Docker, scope: Scope<'_>) -> Result<Swept, StackError> {
+    let only_run = match scope {
+        Scope::Run(r) => Some(r),
+        _ => None,
+    };
+    let me = owner();
     let err = |action: &str| {
         let action = action.to_owned();
         move |e: testcontainers::bollard::errors::Error| StackError::Docker { action, reason: e.to_string() }
@@ -128,8 +145,12 @@ pub async fn sweep(docker: &Docker, all: bool, only_run: Option<&str>) -> Result
         .await
         .map_err(err("list networks"))?;
     let dead = |labels: &Option<HashMap<String, String>>| {
-        let l = labels.as_ref();
-        all || only_run.is_some() || l.and_then(|l| l.get(OWNER)).is_none_or(|o| owner_dead(o))
+        let owner = labels.as_ref().and_then(|l| l.get(OWNER));
+        match scope {
+            Scope::All | Scope::Run(_) => true,
+            Scope::Mine => owner == Some(&me),
+            Scope::Dead => owner.is_none_or(|o| owner_dead(o)),
+        }
     };
     let mut swept = Swept::default();
     let mut runs = BTreeMap::new();

@@ -195,7 +195,7 @@ impl Stack {
     /// Starts `levels` (from the plan: dependencies first) of `config`'s services.
     pub async fn start(config: &Config, levels: &[Vec<String>], opts: &StackOptions) -> Result<Stack, StackError> {
         let docker = docker::client().await?;
-        let swept = docker::sweep(&docker, false, None).await?;
+        let swept = docker::sweep(&docker, docker::Scope::Dead).await?;
         if swept.containers + swept.networks > 0 {
             tracing::info!(runs = ?swept.runs, containers = swept.containers, networks = swept.networks, "swept leftovers of dead runs");
         }
