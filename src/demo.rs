@@ -65,8 +65,10 @@ pub fn charge_with_retry(req: &ChargeRequest) -> Result<Receipt, ChargeError> {
 }
 "#;
 
-/// Builds the shop repository under `dir` (created if needed) and plans both changes.
-pub fn run(dir: &Path) -> Result<Demo, DemoError> {
+/// Creates the shop's repository at `dir/shop` (replacing one that is there): the shop's
+/// sources, configuration and scenarios, and the PostgreSQL and Redis image contexts under
+/// `images/`, committed on `main`. Returns the repository's root and the commit.
+pub fn create_shop(dir: &Path) -> Result<(PathBuf, Oid), DemoError> {
     let fixture = shop_fixture();
     if !fixture.join("faultline.yaml").is_file() {
         return Err(DemoError::MissingFixture { path: fixture });
@@ -76,9 +78,20 @@ pub fn run(dir: &Path) -> Result<Demo, DemoError> {
         std::fs::remove_dir_all(&root).map_err(|source| DemoError::Io { path: root.clone(), source })?;
     }
     copy_dir(&fixture, &root)?;
+    for image in ["postgres", "redis"] {
+        copy_dir(&fixture.join("../images").join(image), &root.join("images").join(image))?;
+    }
     let git = Repository::init_opts(&root, git2::RepositoryInitOptions::new().initial_head("main"))?;
     let dev = Signature::now("Sam Dev", "sam@shop.example")?;
     let base = commit_all(&git, &dev, "The shop", &[])?;
+    Ok((root, base))
+}
+
+/// Builds the shop repository under `dir` (created if needed) and plans both changes.
+pub fn run(dir: &Path) -> Result<Demo, DemoError> {
+    let (root, base) = create_shop(dir)?;
+    let git = Repository::open(&root)?;
+    let dev = Signature::now("Sam Dev", "sam@shop.example")?;
 
     // 1. An AI-assisted "improvement" to payments: retries without a bound.
     branch_from(&git, "ai-retry", base)?;
@@ -154,6 +167,7 @@ pub fn render(demo: &Demo) -> String {
     o
 }
 
+/// Copies a directory, leaving out build outputs (`target/`, `bin/`).
 fn copy_dir(from: &Path, to: &Path) -> Result<(), DemoError> {
     let io = |path: &Path| {
         let path = path.to_path_buf();
@@ -163,6 +177,9 @@ fn copy_dir(from: &Path, to: &Path) -> Result<(), DemoError> {
     for entry in std::fs::read_dir(from).map_err(io(from))? {
         let entry = entry.map_err(io(from))?;
         let target = to.join(entry.file_name());
+        if entry.file_name() == "target" || entry.file_name() == "bin" {
+            continue;
+        }
         if entry.file_type().map_err(io(&entry.path()))?.is_dir() {
             copy_dir(&entry.path(), &target)?;
         } else {

@@ -26,6 +26,8 @@ pub struct GateRequest {
     pub ready_timeout: Duration,
     /// Scenarios run at once.
     pub jobs: usize,
+    /// Extra environment of `prepare` commands.
+    pub prepare_env: Vec<(String, String)>,
 }
 
 /// Who approved, and where it was said.
@@ -206,6 +208,7 @@ pub async fn gate(repo_dir: &Path, req: &GateRequest, progress: &(dyn Fn(&str) +
         root,
         keep: false,
         ready_timeout: req.ready_timeout,
+        prepare_env: req.prepare_env.clone(),
         repro_prefix: format!(
             "git checkout {} && faultline run",
             planned.head.as_ref().map_or(head.clone(), |h| h.commit[..h.commit.len().min(12)].to_owned())

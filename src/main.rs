@@ -563,6 +563,7 @@ fn run_scenarios(dir: &std::path::Path, args: RunArgs) -> miette::Result<i32> {
         root: repo.root().to_path_buf(),
         keep: false,
         ready_timeout: args.ready_timeout,
+        prepare_env: Vec::new(),
         repro_prefix: format!("faultline -C {} run", repo.root().display().to_string().trim_end_matches('/')),
     };
     let config = &loaded.config;
@@ -618,6 +619,7 @@ fn gate(dir: &std::path::Path, args: GateArgs) -> miette::Result<i32> {
         timeout: args.timeout,
         ready_timeout: args.ready_timeout,
         jobs: args.jobs,
+        prepare_env: Vec::new(),
     };
     eprintln!("faultline gate: {}...{}, seed {seed}", args.base, args.head);
     let dir = dir.to_path_buf();

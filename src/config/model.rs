@@ -41,6 +41,11 @@ pub struct Service {
     /// A Dockerfile context directory in the repository.
     #[serde(default)]
     pub build: Option<String>,
+    /// A command run with `sh -c` at the root of the checkout under test before images are
+    /// built (compile a binary into the `build` context, for instance). Identical commands
+    /// run once.
+    #[serde(default)]
+    pub prepare: Option<String>,
     /// An image reference, used as it is (pulled only if missing).
     #[serde(default)]
     pub image: Option<String>,

@@ -32,6 +32,8 @@ pub struct RunOptions {
     pub ready_timeout: Duration,
     /// How to run the scenario again, without `--scenario` and `--seed` (they are added).
     pub repro_prefix: String,
+    /// Extra environment of `prepare` commands.
+    pub prepare_env: Vec<(String, String)>,
 }
 
 /// Runs `scenario`; a stack is returned too when `keep` is set.
@@ -61,6 +63,7 @@ pub async fn run(scenario: &Scenario, config: &Config, opts: &RunOptions) -> (Sc
     let levels = graph.start_levels(&marked);
     let mut sopts = StackOptions::new(&opts.root, opts.seed);
     sopts.ready_timeout = opts.ready_timeout;
+    sopts.prepare_env = opts.prepare_env.clone();
     let t = Instant::now();
     let stack = match Stack::start(config, &levels, &sopts).await {
         Ok(s) => s,

@@ -150,10 +150,24 @@ pub async fn ensure_built(docker: &Docker, service: &str, dir: &Path, image: &Im
 fn tar_context(dir: &Path) -> Result<Vec<u8>, StackError> {
     let err = |e: std::io::Error| StackError::Context { dir: dir.to_path_buf(), reason: e.to_string() };
     let mut b = tar::Builder::new(Vec::new());
-    b.follow_symlinks(false);
     for path in context_files(dir)? {
         let rel = path.strip_prefix(dir).unwrap_or(&path);
-        b.append_path_with_name(&path, rel).map_err(err)?;
+        let meta = std::fs::symlink_metadata(&path).map_err(err)?;
+        // Plain entries written from the content: the engine rejects GNU sparse entries,
+        // which a sparse file (a linked binary, often) would otherwise become.
+        let mut h = tar::Header::new_gnu();
+        #[cfg(unix)]
+        h.set_mode(std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o7777);
+        if meta.file_type().is_symlink() {
+            h.set_entry_type(tar::EntryType::Symlink);
+            h.set_size(0);
+            let target = std::fs::read_link(&path).map_err(err)?;
+            b.append_link(&mut h, rel, target).map_err(err)?;
+        } else {
+            let data = std::fs::read(&path).map_err(err)?;
+            h.set_size(data.len() as u64);
+            b.append_data(&mut h, rel, data.as_slice()).map_err(err)?;
+        }
     }
     b.into_inner().map_err(err)
 }

@@ -44,6 +44,10 @@ pub enum StackError {
     #[diagnostic(code(faultline::stack::build))]
     Build { service: String, dir: PathBuf, reason: String, log: String },
 
+    #[error("`prepare` of `{service}` failed: {command}\n--- last lines of its output ---\n{output}")]
+    #[diagnostic(code(faultline::stack::prepare))]
+    Prepare { service: String, command: String, output: String },
+
     #[error("cannot read the build context {}: {reason}", dir.display())]
     #[diagnostic(code(faultline::stack::context))]
     Context { dir: PathBuf, reason: String },
@@ -90,6 +94,8 @@ pub struct StackOptions {
     pub sequential: bool,
     /// Seed of the edges' fault generators.
     pub seed: u64,
+    /// Extra environment of `prepare` commands.
+    pub prepare_env: Vec<(String, String)>,
 }
 
 impl StackOptions {
@@ -100,8 +106,49 @@ impl StackOptions {
             ready_timeout: Duration::from_secs(60),
             sequential: false,
             seed,
+            prepare_env: Vec::new(),
         }
     }
+}
+
+/// Runs the distinct `prepare` commands of `services` in `root`, in order of first use.
+pub async fn prepare(
+    config: &Config,
+    services: &[String],
+    root: &Path,
+    env: &[(String, String)],
+) -> Result<(), StackError> {
+    let mut done: Vec<&str> = Vec::new();
+    for name in services {
+        let Some(cmd) = config.services[name].prepare.as_deref() else { continue };
+        if done.contains(&cmd) {
+            continue;
+        }
+        done.push(cmd);
+        tracing::info!(service = %name, command = cmd, "prepare");
+        let out = tokio::process::Command::new("sh")
+            .arg("-c")
+            .arg(cmd)
+            .current_dir(root)
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .output()
+            .await
+            .map_err(|e| StackError::Prepare {
+                service: name.clone(),
+                command: cmd.to_owned(),
+                output: e.to_string(),
+            })?;
+        if !out.status.success() {
+            let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+            text.push_str(&String::from_utf8_lossy(&out.stderr));
+            return Err(StackError::Prepare {
+                service: name.clone(),
+                command: cmd.to_owned(),
+                output: image::tail(&text, 30),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// A fresh run id: time, process and a counter, short enough for container names.
@@ -215,6 +262,7 @@ impl Stack {
         // On any error from here on, the stack is dropped and the watchdog removes it all.
         let t = Instant::now();
         let all: Vec<String> = levels.iter().flatten().cloned().collect();
+        prepare(config, &all, &opts.root, &opts.prepare_env).await?;
         let (images, built) = prepare_images(&stack.docker, config, &all, &opts.root).await?;
         stack.timings.images = t.elapsed();
         stack.timings.built = built;
