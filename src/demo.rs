@@ -1,9 +1,7 @@
 //! `faultline demo`: the example shop in a fresh repository, and two changes gated in front
-//! of the user — an AI-assisted change to payments and an AI-assisted docs fix.
-//!
-//! Today the gate runs its first stages (change analysis, impact, plan); starting the stack,
-//! injecting faults and judging checks arrive with the container and scenario stages, and
-//! the demo says so instead of pretending.
+//! of the user — an AI-assisted bug (a fresh idempotency key on every charge retry, which
+//! charges twice when a reply is lost) that must be blocked, and an AI-assisted docs fix that
+//! must be allowed. Everything runs for real: containers, faults, checks.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -11,9 +9,9 @@ use std::path::{Path, PathBuf};
 use git2::{IndexAddOption, Oid, Repository, Signature};
 
 use crate::change::ChangeSpec;
-use crate::plan::{self, ConfigFrom, Plan, PlanRequest};
-use crate::repo::Repo;
-use crate::report;
+use crate::gate::{GateReport, GateRequest};
+use crate::plan::{ConfigFrom, PlanRequest};
+use crate::verdict::Decision;
 
 /// Where the example shop lives in a faultline checkout.
 pub fn shop_fixture() -> PathBuf {
@@ -27,21 +25,19 @@ pub enum DemoError {
     MissingFixture { path: PathBuf },
     #[error("cannot prepare the demo repository in {}: {source}", path.display())]
     Io { path: PathBuf, source: std::io::Error },
+    #[error("the shop's source changed: `{0}` is not in services/orders/src/main.rs")]
+    ShopChanged(String),
     #[error("git: {0}")]
     Git(#[from] git2::Error),
-    #[error(transparent)]
-    #[diagnostic(transparent)]
-    Plan(#[from] plan::PlanError),
-    #[error(transparent)]
-    #[diagnostic(transparent)]
-    Repo(#[from] crate::repo::RepoError),
 }
 
-/// One change the demo gates.
+/// One change the demo gates, and what the gate must say.
 pub struct DemoChange {
     pub branch: &'static str,
     pub title: &'static str,
-    pub plan: Plan,
+    pub expect: Decision,
+    pub report: GateReport,
+    pub report_path: Option<PathBuf>,
 }
 
 pub struct Demo {
@@ -49,21 +45,103 @@ pub struct Demo {
     pub changes: Vec<DemoChange>,
 }
 
-const RETRY_RS: &str = r#"//! Retry failed charges so a customer's order goes through.
+/// The bug, as an assistant would write it: it reads like an improvement.
+const BUG_FROM: &str = "match self.charge_once(&key, order_id, amount).await {";
+const BUG_TO: &str = "// A fresh key per attempt, so payments never mistakes a retry for a duplicate.\n            match self.charge_once(&format!(\"{key}-{attempt}\"), order_id, amount).await {";
 
-use crate::client::{ChargeError, ChargeRequest, Receipt, charge};
+/// Creates the shop at `dir/shop` with the two changes on branches.
+pub fn prepare(dir: &Path) -> Result<PathBuf, DemoError> {
+    let (root, base) = create_shop(dir)?;
+    let git = Repository::open(&root)?;
+    let dev = Signature::now("Sam Dev", "sam@shop.example")?;
 
-/// Charges until payments accepts: a transient error should never lose an order.
-pub fn charge_with_retry(req: &ChargeRequest) -> Result<Receipt, ChargeError> {
-    loop {
-        match charge(req) {
-            Ok(receipt) => return Ok(receipt),
-            Err(e) if e.is_transient() => continue,
-            Err(e) => return Err(e),
-        }
+    branch_from(&git, "ai-retry-key", base)?;
+    let orders = root.join("services/orders/src/main.rs");
+    let src = std::fs::read_to_string(&orders).map_err(|source| DemoError::Io { path: orders.clone(), source })?;
+    if !src.contains(BUG_FROM) {
+        return Err(DemoError::ShopChanged(BUG_FROM.into()));
     }
+    write(&orders, &src.replace(BUG_FROM, BUG_TO))?;
+    commit_all(
+        &git,
+        &dev,
+        "Use a fresh idempotency key for each charge attempt\n\nCo-authored-by: Claude <noreply@anthropic.com>\n",
+        &[base],
+    )?;
+
+    branch_from(&git, "docs-fix", base)?;
+    let readme = root.join("docs/README.md");
+    let text = std::fs::read_to_string(&readme).map_err(|source| DemoError::Io { path: readme.clone(), source })?;
+    write(&readme, &text.replace("An example system", "An example system (see faultline's README)"))?;
+    commit_all(
+        &git,
+        &dev,
+        "Link the docs to faultline's README\n\nCo-authored-by: Copilot <copilot@github.com>\n",
+        &[base],
+    )?;
+    branch_from(&git, "main", base)?;
+    Ok(root)
 }
-"#;
+
+/// Prepares the shop and gates both changes; reports go to `dir/reports/<branch>/`.
+pub async fn run(dir: &Path, seed: u64, progress: &(dyn Fn(&str) + Sync)) -> Result<Demo, DemoError> {
+    let root = prepare(dir)?;
+    // Compiled dependencies of the shop are kept between runs of the demo.
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/shop"));
+    let mut changes = Vec::new();
+    for (branch, title, expect) in [
+        ("ai-retry-key", "an AI-assisted change to how orders retries charges", Decision::Block),
+        ("docs-fix", "an AI-assisted docs fix", Decision::Allow),
+    ] {
+        progress(&format!(
+            "\n━━ gating {title} (branch {branch})\n$ faultline gate --base main --head {branch} --approved-by alice@shop.example"
+        ));
+        let req = GateRequest {
+            plan: PlanRequest {
+                change: ChangeSpec::Revisions { base: "main".into(), head: branch.into() },
+                config_from: ConfigFrom::Base,
+                labels: Vec::new(),
+            },
+            approved_by: vec!["alice@shop.example".into()],
+            seed,
+            timeout: Some(std::time::Duration::from_secs(900)),
+            ready_timeout: std::time::Duration::from_secs(60),
+            jobs: 1,
+            prepare_env: vec![("CARGO_TARGET_DIR".into(), target.display().to_string())],
+        };
+        let report = crate::gate::gate(&root, &req, progress).await;
+        let report_path = crate::gate::write_report(&dir.join("reports").join(branch), &report).ok();
+        progress(&crate::report::verdict::render_decision(report.decision, &report.reasons));
+        changes.push(DemoChange { branch, title, expect, report, report_path });
+    }
+    Ok(Demo { repo: root, changes })
+}
+
+/// The closing summary.
+pub fn render(demo: &Demo) -> String {
+    let mut o = String::new();
+    let _ = writeln!(o, "\n━━ summary");
+    for c in &demo.changes {
+        let got = c.report.decision;
+        let mark = if got == c.expect { "as expected" } else { "NOT AS EXPECTED" };
+        let _ = writeln!(
+            o,
+            "  {:<13} {:<10} {mark}   {}",
+            c.branch,
+            format!("{got:?}").to_uppercase(),
+            c.report_path.as_ref().map_or(String::new(), |p| p.display().to_string())
+        );
+    }
+    let exe = std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_else(|_| "faultline".into());
+    let r = demo.repo.display();
+    let _ = writeln!(o, "\nThe shop is at {r}. Try next:");
+    let _ = writeln!(o, "  {exe} -C {r} plan --base main --head ai-retry-key");
+    let _ = writeln!(o, "  git -C {r} checkout ai-retry-key && {exe} -C {r} run --scenario charge-reply-lost --seed 7");
+    let _ = writeln!(o, "  {exe} -C {r} up orders --keep");
+    o
+}
 
 /// Creates the shop's repository at `dir/shop` (replacing one that is there): the shop's
 /// sources, configuration and scenarios, and the PostgreSQL and Redis image contexts under
@@ -85,86 +163,6 @@ pub fn create_shop(dir: &Path) -> Result<(PathBuf, Oid), DemoError> {
     let dev = Signature::now("Sam Dev", "sam@shop.example")?;
     let base = commit_all(&git, &dev, "The shop", &[])?;
     Ok((root, base))
-}
-
-/// Builds the shop repository under `dir` (created if needed) and plans both changes.
-pub fn run(dir: &Path) -> Result<Demo, DemoError> {
-    let (root, base) = create_shop(dir)?;
-    let git = Repository::open(&root)?;
-    let dev = Signature::now("Sam Dev", "sam@shop.example")?;
-
-    // 1. An AI-assisted "improvement" to payments: retries without a bound.
-    branch_from(&git, "ai-retry", base)?;
-    write(&root.join("services/payments/src/retry.rs"), RETRY_RS)?;
-    commit_all(
-        &git,
-        &dev,
-        "Retry failed charges until they succeed\n\nCo-authored-by: Claude <noreply@anthropic.com>\n",
-        &[base],
-    )?;
-
-    // 2. An AI-assisted docs fix.
-    branch_from(&git, "docs-typo", base)?;
-    let readme = root.join("docs/README.md");
-    let text = std::fs::read_to_string(&readme).map_err(|source| DemoError::Io { path: readme.clone(), source })?;
-    write(&readme, &text.replace("An example system", "An example system (see faultline's README)"))?;
-    commit_all(
-        &git,
-        &dev,
-        "Link the docs to faultline's README\n\nCo-authored-by: Copilot <copilot@github.com>\n",
-        &[base],
-    )?;
-
-    let repo = Repo::discover(&root)?;
-    let mut changes = Vec::new();
-    for (branch, title) in
-        [("ai-retry", "an AI-assisted retry loop in payments"), ("docs-typo", "an AI-assisted docs fix")]
-    {
-        let req = PlanRequest {
-            change: ChangeSpec::Revisions { base: "main".into(), head: branch.into() },
-            config_from: ConfigFrom::Base,
-            labels: Vec::new(),
-        };
-        changes.push(DemoChange { branch, title, plan: plan::plan(&repo, &req)? });
-    }
-    Ok(Demo { repo: root, changes })
-}
-
-/// What the demo prints.
-pub fn render(demo: &Demo) -> String {
-    let mut o = String::new();
-    let _ = writeln!(o, "faultline demo: the example shop, in a fresh repository at {}\n", demo.repo.display());
-    for (i, c) in demo.changes.iter().enumerate() {
-        let _ = writeln!(o, "━━ change {} of {}: {} (branch {})", i + 1, demo.changes.len(), c.title, c.branch);
-        let _ = writeln!(o, "$ faultline plan --base main --head {}\n", c.branch);
-        for line in report::plan::render_text(&c.plan).lines() {
-            let _ = writeln!(o, "  {line}");
-        }
-        let p = &c.plan;
-        let _ = writeln!(o);
-        if p.scenarios.is_empty() && !p.signoff_required {
-            let _ = writeln!(o, "  → nothing to run and no sign-off needed: the gate allows this change.\n");
-        } else {
-            let _ = writeln!(
-                o,
-                "  → the gate must run {} scenario{} against a stack of {} service{}{}.",
-                p.scenarios.len(),
-                if p.scenarios.len() == 1 { "" } else { "s" },
-                p.stack.len(),
-                if p.stack.len() == 1 { "" } else { "s" },
-                if p.signoff_required { ", and a senior must sign off" } else { "" },
-            );
-            let _ = writeln!(
-                o,
-                "    Starting that stack and injecting the faults is not built yet (the container and\n    scenario stages come next), so this demo stops at the plan.\n"
-            );
-        }
-    }
-    let exe = std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_else(|_| "faultline".into());
-    let _ = writeln!(o, "Try next:");
-    let _ = writeln!(o, "  {exe} -C {} plan --base main --head ai-retry --format json", demo.repo.display());
-    let _ = writeln!(o, "  {exe} -C {} plan --base main --head docs-typo --label ai-assisted", demo.repo.display());
-    o
 }
 
 /// Copies a directory, leaving out build outputs (`target/`, `bin/`).

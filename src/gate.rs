@@ -203,18 +203,23 @@ pub async fn gate(repo_dir: &Path, req: &GateRequest, progress: &(dyn Fn(&str) +
         };
         exported.path().to_path_buf()
     };
-    let opts = RunOptions {
+    let mut opts = RunOptions {
         seed: req.seed,
         root,
         keep: false,
         ready_timeout: req.ready_timeout,
         prepare_env: req.prepare_env.clone(),
+        prepared: false,
         repro_prefix: format!(
             "git checkout {} && faultline run",
             planned.head.as_ref().map_or(head.clone(), |h| h.commit[..h.commit.len().min(12)].to_owned())
         ),
     };
     let t = Instant::now();
+    let refs: Vec<_> = selected.iter().collect();
+    if let Err(e) = crate::scenario::run::prepare_once(&refs, &loaded.config, &mut opts).await {
+        return GateReport::unverified(e, req.seed, Some(planned), timings);
+    }
     let running = std::sync::Mutex::new(Vec::<String>::new());
     let runs = futures_util::stream::iter(selected.iter().map(|s| {
         let opts = &opts;

@@ -50,7 +50,9 @@ enum Command {
     /// Gate two changes to the bundled example shop, to see what faultline does.
     ///
     /// Creates the shop's repository in a temporary directory (or --dir), commits an
-    /// AI-assisted change to payments and an AI-assisted docs fix on branches, and gates both.
+    /// AI-assisted bug (a fresh idempotency key per charge retry) and an AI-assisted docs fix
+    /// on branches, and gates both for real: the bug must be blocked, the docs fix allowed.
+    /// Needs Docker (run ci/bootstrap once). Exit 0 when both verdicts are as expected.
     Demo {
         /// Where to create the shop repository (kept afterwards, to explore).
         #[arg(long, value_name = "DIR")]
@@ -317,13 +319,20 @@ fn run(cli: Cli) -> miette::Result<i32> {
         Command::Demo { dir } => {
             let dir =
                 dir.unwrap_or_else(|| std::env::temp_dir().join(format!("faultline-demo-{}", std::process::id())));
-            let demo = faultline::demo::run(&dir)?;
+            eprintln!("faultline demo: creating the example shop in {}", dir.display());
+            let progress = |line: &str| eprint!("{}{}", line, if line.ends_with('\n') { "" } else { "\n" });
+            let demo = runtime()?.block_on(faultline::demo::run(&dir, 7, &progress))?;
             print!("{}", faultline::demo::render(&demo));
-            Ok(exit::ALLOW)
+            let unverified = demo.changes.iter().any(|c| c.report.decision == faultline::verdict::Decision::Unverified);
+            let as_expected = demo.changes.iter().all(|c| c.report.decision == c.expect);
+            Ok(if unverified {
+                exit::UNVERIFIED
+            } else if as_expected {
+                exit::ALLOW
+            } else {
+                exit::BLOCK
+            })
         }
-        Command::Proxy(args) => proxy(args),
-        Command::Up(args) => up(&dir, args),
-        Command::Gc { all } => gc(all),
         Command::Schema { kind } => {
             let schema = match kind {
                 SchemaKind::Config => faultline::config::json_schema(),
@@ -334,6 +343,9 @@ fn run(cli: Cli) -> miette::Result<i32> {
         }
         Command::Run(args) => run_scenarios(&dir, args),
         Command::Gate(args) => gate(&dir, args),
+        Command::Proxy(args) => proxy(args),
+        Command::Up(args) => up(&dir, args),
+        Command::Gc { all } => gc(all),
     }
 }
 
@@ -388,6 +400,7 @@ fn proxy(args: ProxyArgs) -> miette::Result<i32> {
         cfg.listen = vec![args.listen];
         cfg.http = args.http;
         cfg.request_id_headers = args.request_id_headers.iter().map(|h| h.to_ascii_lowercase()).collect();
+        let mut interrupt = Interrupt::new();
         let p = Proxy::start(cfg).await?;
         for (name, text, spec) in &faults {
             p.add_spec(name, spec)?;
@@ -398,7 +411,7 @@ fn proxy(args: ProxyArgs) -> miette::Result<i32> {
             p.addr(),
             if args.http { " (HTTP)" } else { "" }
         );
-        tokio::signal::ctrl_c().await.map_err(|e| miette::miette!("cannot wait for Ctrl-C: {e}"))?;
+        interrupt.wait().await;
         let obs = p.observations();
         eprintln!("{}", faultline::report::edge::render_text(&obs));
         if let Some(path) = &args.report {
@@ -427,12 +440,32 @@ async fn remove_leftovers(run: Option<&str>) {
     }
 }
 
-/// Resolves on Ctrl-C or SIGTERM.
-async fn interrupted() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+/// Ctrl-C and SIGTERM, listened for from the moment this is made (a signal that arrives
+/// before the first wait is not lost, and does not kill the process).
+struct Interrupt {
+    int: Option<tokio::signal::unix::Signal>,
+    term: Option<tokio::signal::unix::Signal>,
+}
+
+impl Interrupt {
+    fn new() -> Interrupt {
+        use tokio::signal::unix::{SignalKind, signal};
+        Interrupt { int: signal(SignalKind::interrupt()).ok(), term: signal(SignalKind::terminate()).ok() }
+    }
+
+    async fn wait(&mut self) {
+        async fn one(s: &mut Option<tokio::signal::unix::Signal>) {
+            match s {
+                Some(s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending().await,
+            }
+        }
+        tokio::select! {
+            _ = one(&mut self.int) => {}
+            _ = one(&mut self.term) => {}
+        }
     }
 }
 
@@ -462,9 +495,10 @@ fn up(dir: &std::path::Path, args: UpArgs) -> miette::Result<i32> {
         levels.iter().map(|l| l.join(" ")).collect::<Vec<_>>().join(" → ")
     );
     runtime()?.block_on(async move {
+        let mut interrupt = Interrupt::new();
         let stack = tokio::select! {
             s = Stack::start(config, &levels, &opts) => s,
-            _ = interrupted() => {
+            _ = interrupt.wait() => {
                 eprintln!("interrupted: removing what was started");
                 remove_leftovers(Some(&run)).await;
                 return Ok(130);
@@ -501,7 +535,7 @@ fn up(dir: &std::path::Path, args: UpArgs) -> miette::Result<i32> {
         }
         if args.keep {
             println!("ready; Ctrl-C to stop and remove everything");
-            interrupted().await;
+            interrupt.wait().await;
         }
         stack.shutdown().await;
         println!("removed");
@@ -564,17 +598,24 @@ fn run_scenarios(dir: &std::path::Path, args: RunArgs) -> miette::Result<i32> {
         keep: false,
         ready_timeout: args.ready_timeout,
         prepare_env: Vec::new(),
+        prepared: false,
         repro_prefix: format!("faultline -C {} run", repo.root().display().to_string().trim_end_matches('/')),
     };
     let config = &loaded.config;
     runtime()?.block_on(async move {
+        let mut interrupt = Interrupt::new();
+        let mut opts = opts;
+        if let Err(e) = faultline::scenario::run::prepare_once(&selected, config, &mut opts).await {
+            eprintln!("{e}");
+            return Ok(exit::UNVERIFIED);
+        }
         let mut outcomes = Vec::new();
         for (i, s) in selected.iter().enumerate() {
             let keep = args.keep && i + 1 == selected.len();
             let o = RunOptions { keep, ..opts.clone() };
             let (outcome, stack) = tokio::select! {
                 r = run(s, config, &o) => r,
-                _ = interrupted() => {
+                _ = interrupt.wait() => {
                     eprintln!("interrupted: removing what was started");
                     remove_leftovers(None).await;
                     return Ok(130);
@@ -587,7 +628,7 @@ fn run_scenarios(dir: &std::path::Path, args: RunArgs) -> miette::Result<i32> {
                     println!("  {svc:<16} {}", stack.addr(&svc)?);
                 }
                 println!("kept; Ctrl-C to stop and remove everything");
-                interrupted().await;
+                interrupt.wait().await;
                 stack.shutdown().await;
             }
         }
@@ -624,10 +665,11 @@ fn gate(dir: &std::path::Path, args: GateArgs) -> miette::Result<i32> {
     eprintln!("faultline gate: {}...{}, seed {seed}", args.base, args.head);
     let dir = dir.to_path_buf();
     let report = runtime()?.block_on(async move {
+        let mut interrupt = Interrupt::new();
         let progress = |line: &str| eprint!("{}{}", line, if line.ends_with('\n') { "" } else { "\n" });
         tokio::select! {
             r = gate(&dir, &req, &progress) => Some(r),
-            _ = interrupted() => None,
+            _ = interrupt.wait() => None,
         }
     });
     let Some(report) = report else {

@@ -1,27 +1,38 @@
-//! The demo builds the example shop and plans both of its changes.
+//! The demo's repository: the shop on `main`, the AI-assisted bug and the docs fix on
+//! branches, planned as the gate will plan them. (The gating itself is exercised by
+//! tests/shop.rs on the same kind of change.)
 
-use faultline::demo;
+use faultline::change::ChangeSpec;
+use faultline::config::Tier;
+use faultline::plan::{ConfigFrom, PlanRequest, plan};
+use faultline::repo::Repo;
+
+fn planned(root: &std::path::Path, head: &str) -> faultline::plan::Plan {
+    let req = PlanRequest {
+        change: ChangeSpec::Revisions { base: "main".into(), head: head.into() },
+        config_from: ConfigFrom::Base,
+        labels: Vec::new(),
+    };
+    plan(&Repo::discover(root).unwrap(), &req).unwrap()
+}
 
 #[test]
-fn demo_plans_the_ai_retry_change_high_and_the_docs_fix_low() {
+fn the_demo_repository_holds_the_shop_and_both_changes() {
     let dir = tempfile::tempdir().unwrap();
-    let d = demo::run(dir.path()).expect("demo runs");
-    assert_eq!(d.changes.len(), 2);
+    let root = faultline::demo::prepare(dir.path()).unwrap();
+    assert!(root.join("images/postgres/Dockerfile").is_file());
+    assert!(!root.join("services/orders/bin").exists(), "no build output is copied");
 
-    let retry = &d.changes[0].plan;
-    assert!(retry.ai_assisted);
-    assert_eq!(retry.tier, Some(faultline::config::Tier::High));
-    assert_eq!(retry.stack, ["postgres", "redis", "payments", "orders"]);
-    assert_eq!(retry.scenarios.len(), retry.scenarios_available);
-    assert!(retry.scenarios.contains(&"postgres-paused".to_owned()));
-    assert!(retry.signoff_required);
+    let bug = planned(&root, "ai-retry-key");
+    assert!(bug.ai_assisted);
+    assert_eq!(bug.tier, Some(Tier::Medium));
+    assert_eq!(bug.changed.len(), 1);
+    assert_eq!(bug.stack, ["postgres", "redis", "payments", "orders"]);
+    assert!(bug.scenarios.contains(&"charge-reply-lost".to_owned()));
+    assert!(bug.signoff_required);
 
-    let docs = &d.changes[1].plan;
+    let docs = planned(&root, "docs-fix");
     assert!(docs.ai_assisted);
-    assert_eq!(docs.tier, Some(faultline::config::Tier::Low));
+    assert_eq!(docs.tier, Some(Tier::Low));
     assert!(docs.affected.is_empty() && docs.scenarios.is_empty() && !docs.signoff_required);
-
-    let text = demo::render(&d);
-    assert!(text.contains("the gate allows this change"), "{text}");
-    assert!(text.contains("a senior must sign off"), "{text}");
 }

@@ -203,6 +203,8 @@ async fn results_do_not_depend_on_the_order_scenarios_run_in() {
         keep: false,
         ready_timeout: std::time::Duration::from_secs(60),
         repro_prefix: "faultline run".into(),
+        prepare_env: Vec::new(),
+        prepared: false,
     };
     let summary = |o: &faultline::verdict::ScenarioOutcome| {
         (

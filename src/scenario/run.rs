@@ -34,6 +34,24 @@ pub struct RunOptions {
     pub repro_prefix: String,
     /// Extra environment of `prepare` commands.
     pub prepare_env: Vec<(String, String)>,
+    /// `prepare` commands already ran for `root` (see [`prepare_once`]).
+    pub prepared: bool,
+}
+
+/// Runs the `prepare` commands of every service the scenarios start, once, so each
+/// scenario's stack can skip them.
+pub async fn prepare_once(scenarios: &[&Scenario], config: &Config, opts: &mut RunOptions) -> Result<(), String> {
+    let mut services: Vec<String> = Vec::new();
+    for s in scenarios {
+        for svc in &s.stack {
+            if !services.contains(svc) {
+                services.push(svc.clone());
+            }
+        }
+    }
+    crate::stack::prepare(config, &services, &opts.root, &opts.prepare_env).await.map_err(|e| e.to_string())?;
+    opts.prepared = true;
+    Ok(())
 }
 
 /// Runs `scenario`; a stack is returned too when `keep` is set.
@@ -64,6 +82,7 @@ pub async fn run(scenario: &Scenario, config: &Config, opts: &RunOptions) -> (Sc
     let mut sopts = StackOptions::new(&opts.root, opts.seed);
     sopts.ready_timeout = opts.ready_timeout;
     sopts.prepare_env = opts.prepare_env.clone();
+    sopts.prepared = opts.prepared;
     let t = Instant::now();
     let stack = match Stack::start(config, &levels, &sopts).await {
         Ok(s) => s,

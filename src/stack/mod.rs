@@ -96,6 +96,9 @@ pub struct StackOptions {
     pub seed: u64,
     /// Extra environment of `prepare` commands.
     pub prepare_env: Vec<(String, String)>,
+    /// Whether `prepare` commands already ran for `root` (the caller ran them once for
+    /// several stacks).
+    pub prepared: bool,
 }
 
 impl StackOptions {
@@ -107,6 +110,7 @@ impl StackOptions {
             sequential: false,
             seed,
             prepare_env: Vec::new(),
+            prepared: false,
         }
     }
 }
@@ -262,7 +266,9 @@ impl Stack {
         // On any error from here on, the stack is dropped and the watchdog removes it all.
         let t = Instant::now();
         let all: Vec<String> = levels.iter().flatten().cloned().collect();
-        prepare(config, &all, &opts.root, &opts.prepare_env).await?;
+        if !opts.prepared {
+            prepare(config, &all, &opts.root, &opts.prepare_env).await?;
+        }
         let (images, built) = prepare_images(&stack.docker, config, &all, &opts.root).await?;
         stack.timings.images = t.elapsed();
         stack.timings.built = built;
