@@ -210,6 +210,7 @@ pub async fn gate(repo_dir: &Path, req: &GateRequest, progress: &(dyn Fn(&str) +
         ready_timeout: req.ready_timeout,
         prepare_env: req.prepare_env.clone(),
         prepared: false,
+        sequential_start: false,
         repro_prefix: format!(
             "git checkout {} && faultline run",
             planned.head.as_ref().map_or(head.clone(), |h| h.commit[..h.commit.len().min(12)].to_owned())

@@ -599,6 +599,7 @@ fn run_scenarios(dir: &std::path::Path, args: RunArgs) -> miette::Result<i32> {
         ready_timeout: args.ready_timeout,
         prepare_env: Vec::new(),
         prepared: false,
+        sequential_start: false,
         repro_prefix: format!("faultline -C {} run", repo.root().display().to_string().trim_end_matches('/')),
     };
     let config = &loaded.config;

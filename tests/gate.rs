@@ -205,6 +205,7 @@ async fn results_do_not_depend_on_the_order_scenarios_run_in() {
         repro_prefix: "faultline run".into(),
         prepare_env: Vec::new(),
         prepared: false,
+        sequential_start: false,
     };
     let summary = |o: &faultline::verdict::ScenarioOutcome| {
         (

@@ -36,6 +36,8 @@ pub struct RunOptions {
     pub prepare_env: Vec<(String, String)>,
     /// `prepare` commands already ran for `root` (see [`prepare_once`]).
     pub prepared: bool,
+    /// Start one service at a time instead of a level at once (for comparison).
+    pub sequential_start: bool,
 }
 
 /// Runs the `prepare` commands of every service the scenarios start, once, so each
@@ -83,6 +85,7 @@ pub async fn run(scenario: &Scenario, config: &Config, opts: &RunOptions) -> (Sc
     sopts.ready_timeout = opts.ready_timeout;
     sopts.prepare_env = opts.prepare_env.clone();
     sopts.prepared = opts.prepared;
+    sopts.sequential = opts.sequential_start;
     let t = Instant::now();
     let stack = match Stack::start(config, &levels, &sopts).await {
         Ok(s) => s,
