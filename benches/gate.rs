@@ -73,7 +73,8 @@ fn main() {
     git(&root, &["checkout", "-q", "-b", "payments-only", "main"]);
     let p = root.join("services/payments/src/main.rs");
     let src = std::fs::read_to_string(&p).unwrap();
-    std::fs::write(&p, src.replace("const DB_TIMEOUT", "/// Database calls give up after this.\nconst DB_TIMEOUT")).unwrap();
+    std::fs::write(&p, src.replace("const DB_TIMEOUT", "/// Database calls give up after this.\nconst DB_TIMEOUT"))
+        .unwrap();
     git(&root, &["commit", "-q", "-am", "Document the database timeout"]);
     git(&root, &["checkout", "-q", "main"]);
     let quiet = |_: &str| {};
@@ -82,7 +83,11 @@ fn main() {
         // Warm up: images and the shop's binaries.
         let t = Instant::now();
         let warm = gate(&root, &request("payments-only", 1), &quiet).await;
-        println!("warm-up (builds images and the shop): {:.1} s, verdict {:?}", t.elapsed().as_secs_f64(), warm.decision);
+        println!(
+            "warm-up (builds images and the shop): {:.1} s, verdict {:?}",
+            t.elapsed().as_secs_f64(),
+            warm.decision
+        );
 
         let t = Instant::now();
         let docs = gate(&root, &request("docs-fix", 1), &quiet).await;
@@ -122,10 +127,18 @@ fn main() {
         let naive_t = t.elapsed();
 
         println!("time to verdict on the shop (images and binaries prebuilt)");
-        println!("  docs-only change                 {:>6.2} s   (target < 2 s)   {}", docs_t.as_secs_f64(), breakdown(&docs));
+        println!(
+            "  docs-only change                 {:>6.2} s   (target < 2 s)   {}",
+            docs_t.as_secs_f64(),
+            breakdown(&docs)
+        );
         println!("  payments-only change, --jobs 1   {:>6.2} s   {}", one_t.as_secs_f64(), breakdown(&one));
         println!("  payments-only change, --jobs 2   {:>6.2} s   {}", two_t.as_secs_f64(), breakdown(&two));
-        println!("  naive: all {} scenarios, sequential start {:>6.2} s   (stacks {naive_stack:.1} s summed)", all.len(), naive_t.as_secs_f64());
+        println!(
+            "  naive: all {} scenarios, sequential start {:>6.2} s   (stacks {naive_stack:.1} s summed)",
+            all.len(),
+            naive_t.as_secs_f64()
+        );
         println!(
             "  naive / one-service gate: {:.2}× with --jobs 1, {:.2}× with --jobs 2   (target ≥ 3×)",
             naive_t.as_secs_f64() / one_t.as_secs_f64(),

@@ -5,6 +5,7 @@
 mod checks;
 pub mod model;
 pub mod run;
+pub mod template;
 pub mod validate;
 mod workload;
 
@@ -30,7 +31,12 @@ pub struct ScenarioRef {
 struct Header {
     #[serde(default)]
     name: Option<String>,
-    target: String,
+    #[serde(default)]
+    target: Option<String>,
+    #[serde(default, rename = "use")]
+    uses: Option<String>,
+    #[serde(default)]
+    with: std::collections::BTreeMap<String, serde_json::Value>,
 }
 
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
@@ -62,13 +68,26 @@ pub fn discover(repo: &Repo, snap: &Snapshot, config: &LoadedConfig) -> Result<V
                 continue;
             }
         };
-        if !services.contains(&header.target) {
-            let mut d = FileDiagnostic::at_value(
-                &src,
-                &ypath!["target"],
-                format!("target `{}` is not a service", header.target),
-            );
-            d.help = Some(match nearest(&header.target, services.iter().map(String::as_str)) {
+        let template = header.uses.as_deref().map(|u| (u, template::find(u)));
+        let target = match (header.target, template) {
+            (Some(t), _) => t,
+            (None, Some((_, Some(t)))) => t.target(&header.with).unwrap_or_default(),
+            (None, Some((name, None))) => {
+                problems.push(template::unknown(&src, name));
+                continue;
+            }
+            (None, None) => {
+                problems.push(
+                    FileDiagnostic::at_key(&src, &[], "a scenario needs `target`, or `use:` a template that sets it")
+                        .with_help("the service the scenario protects, e.g. `target: orders`"),
+                );
+                continue;
+            }
+        };
+        if !services.contains(&target) {
+            let mut d =
+                FileDiagnostic::at_value(&src, &ypath!["target"], format!("target `{target}` is not a service"));
+            d.help = Some(match nearest(&target, services.iter().map(String::as_str)) {
                 Some(n) => format!("did you mean `{n}`? services: {}", services.join(", ")),
                 None => format!("services: {}", services.join(", ")),
             });
@@ -89,7 +108,7 @@ pub fn discover(repo: &Repo, snap: &Snapshot, config: &LoadedConfig) -> Result<V
             );
             continue;
         }
-        out.push(ScenarioRef { name, target: header.target, file: path });
+        out.push(ScenarioRef { name, target, file: path });
     }
     if !problems.is_empty() {
         let file = format!("{}/", config.config.scenarios.trim_end_matches('/'));

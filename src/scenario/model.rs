@@ -37,10 +37,22 @@ pub struct ScenarioFile {
     /// Default: the file name without `.yaml`.
     #[serde(default)]
     pub name: Option<String>,
+    /// A template that ships with faultline (`faultline templates` lists them): its faults,
+    /// steps and checks come first, filled in from `with`; this file's are added after them,
+    /// and its `name`, `target` and `why` take precedence.
+    #[serde(default, rename = "use")]
+    pub uses: Option<String>,
+    /// The template's parameters.
+    #[serde(default)]
+    pub with: BTreeMap<String, serde_json::Value>,
     /// The service the scenario protects. The stack is it and everything it depends on.
-    pub target: String,
-    /// Why the system must survive this: quoted in the report when a check fails.
-    pub why: String,
+    /// Required unless the template sets it.
+    #[serde(default)]
+    pub target: Option<String>,
+    /// Why the system must survive this: quoted in the report when a check fails. Required
+    /// unless the template sets it.
+    #[serde(default)]
+    pub why: Option<String>,
     /// Faults on the timeline.
     #[serde(default)]
     pub faults: Vec<FaultEntry>,

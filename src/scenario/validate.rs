@@ -6,6 +6,7 @@ use std::time::Duration;
 use regex::Regex;
 
 use super::model::{Check, ContainerFault, FaultEntry, ScenarioFile, Step};
+use super::template::{self, Locator};
 use crate::config::diagnostic::nearest;
 use crate::config::{Config, ConfigError, FileDiagnostic, Seg, SourceFile};
 use crate::fault::Fault;
@@ -94,15 +95,42 @@ pub struct Scenario {
     pub checks: Vec<CheckKind>,
 }
 
-/// Parses and validates a scenario file against `config`.
+/// Parses and validates a scenario file against `config`; a file that uses a template is
+/// filled in first (see [`super::template`]).
 pub fn parse(file: &str, text: String, config: &Config) -> Result<Scenario, ConfigError> {
     let src = SourceFile::new(file, text);
     let raw: ScenarioFile = serde_yaml::from_str(&src.text)
         .map_err(|e| ConfigError::invalid(&src, vec![FileDiagnostic::from_serde(&src, &e)]))?;
-    let mut v = Validator { src: &src, config, problems: Vec::new(), stack: Vec::new() };
+    let (raw, locator) = if raw.uses.is_some() {
+        template::expand(&src, raw, config)?
+    } else {
+        if !raw.with.is_empty() {
+            let d = FileDiagnostic::at_key(&src, &ypath!["with"], "`with` gives a template its parameters")
+                .with_help("add `use: TEMPLATE` (see `faultline templates`), or remove `with`");
+            return Err(ConfigError::invalid(&src, vec![d]));
+        }
+        (raw, Locator::default())
+    };
+    let mut missing = Vec::new();
+    for (key, set) in [("target", raw.target.is_some()), ("why", raw.why.is_some())] {
+        if !set {
+            missing.push(FileDiagnostic::at_key(&src, &[], format!("a scenario needs `{key}`")).with_help(
+                if key == "why" {
+                    "say why the system must survive this: it is quoted when a check fails"
+                } else {
+                    "the service the scenario protects, e.g. `target: orders`"
+                },
+            ));
+        }
+    }
+    if !missing.is_empty() {
+        return Err(ConfigError::invalid(&src, missing));
+    }
+    let target = raw.target.clone().unwrap_or_default();
+    let mut v = Validator { src: &src, locator: &locator, config, problems: Vec::new(), stack: Vec::new() };
     let graph = ServiceGraph::new(config);
     let names: Vec<&str> = config.services.keys().map(String::as_str).collect();
-    match graph.index(&raw.target) {
+    match graph.index(&target) {
         Some(t) => {
             let mut marked = vec![false; graph.len()];
             marked[t] = true;
@@ -110,26 +138,24 @@ pub fn parse(file: &str, text: String, config: &Config) -> Result<Scenario, Conf
             v.stack = graph.start_levels(&closure).into_iter().flatten().collect();
         }
         None => {
-            let mut d =
-                FileDiagnostic::at_value(&src, &ypath!["target"], format!("target `{}` is not a service", raw.target));
-            d.help = Some(suggest(&raw.target, &names));
-            return Err(ConfigError::invalid(&src, vec![d]));
+            v.err(&ypath!["target"], format!("target `{target}` is not a service"), Some(suggest(&target, &names)));
+            return Err(ConfigError::invalid(&src, v.problems));
         }
     }
     let faults = raw.faults.iter().enumerate().filter_map(|(i, f)| v.fault(i, f)).collect();
     let steps = raw.steps.iter().enumerate().filter_map(|(i, s)| v.step(i, s)).collect();
     let checks = raw.checks.iter().enumerate().filter_map(|(i, c)| v.check(i, c)).collect();
     if !v.problems.is_empty() {
-        v.problems.sort_by_key(|d| (d.line, d.column));
+        v.problems.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
         return Err(ConfigError::invalid(&src, v.problems));
     }
     let stem = std::path::Path::new(file).file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
     Ok(Scenario {
         name: raw.name.unwrap_or(stem),
-        target: raw.target,
-        why: raw.why.trim().to_owned(),
+        target,
+        why: raw.why.unwrap_or_default().trim().to_owned(),
         file: file.to_owned(),
-        check_lines: (0..raw.checks.len()).map(|i| src.key_loc(&ypath!["checks", i]).line).collect(),
+        check_lines: (0..raw.checks.len()).map(|i| locator.line(&src, &ypath!["checks", i])).collect(),
         stack: v.stack,
         faults,
         steps,
@@ -146,6 +172,7 @@ fn suggest(word: &str, valid: &[&str]) -> String {
 
 struct Validator<'a> {
     src: &'a SourceFile,
+    locator: &'a Locator<'static>,
     config: &'a Config,
     problems: Vec<FileDiagnostic>,
     stack: Vec<String>,
@@ -153,7 +180,7 @@ struct Validator<'a> {
 
 impl Validator<'_> {
     fn err(&mut self, path: &[Seg], msg: impl Into<String>, help: Option<String>) {
-        let mut d = FileDiagnostic::at_value(self.src, path, msg);
+        let mut d = self.locator.at_value(self.src, path, msg);
         d.help = help;
         self.problems.push(d);
     }

@@ -1,0 +1,211 @@
+//! Scenario files against the shop's configuration: every bad input is a located error that
+//! names what is valid, before anything starts; templates fill in and locate mistakes in the
+//! user's file. Pure logic: no Docker.
+
+use faultline::config::{Config, ConfigError, ConfigOrigin, FileDiagnostic, SourceFile};
+use faultline::scenario::template;
+use faultline::scenario::validate::{CheckKind, FaultTarget, StepKind};
+
+fn shop() -> Config {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/shop/faultline.yaml")).unwrap();
+    let origin = ConfigOrigin::Worktree { path: "faultline.yaml".into() };
+    faultline::config::parse(SourceFile::new("faultline.yaml", text), origin).unwrap().config
+}
+
+fn problems(text: &str) -> Vec<FileDiagnostic> {
+    match faultline::scenario::parse("scenarios/s.yaml", text.into(), &shop()) {
+        Ok(s) => panic!("accepted: {s:?}"),
+        Err(ConfigError::Invalid { problems, .. }) => problems,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// The only problem, as `file:line:column: message (help)`.
+fn problem(text: &str) -> String {
+    let p = problems(text);
+    assert_eq!(p.len(), 1, "{p:#?}");
+    format!("{}:{}:{}: {} ({})", p[0].file, p[0].line, p[0].column, p[0].message, p[0].help.clone().unwrap_or_default())
+}
+
+const HEAD: &str = "target: orders\nwhy: because\n";
+
+#[test]
+fn an_unknown_service_names_the_valid_ones() {
+    let e = problem(&format!("{HEAD}faults:\n  - on: paymnts\n    pause: true\n"));
+    assert!(e.starts_with("scenarios/s.yaml:4:9: `paymnts` is not a service"), "{e}");
+    assert!(e.contains("did you mean `payments`?"), "{e}");
+}
+
+#[test]
+fn an_unknown_edge_names_the_edges_of_the_stack() {
+    let e = problem(&format!("{HEAD}faults:\n  - on: payments -> redis\n    latency: 1s\n"));
+    assert!(e.starts_with("scenarios/s.yaml:4:9: `payments -> redis` is not an edge"), "{e}");
+    assert!(e.contains("orders -> redis"), "{e}");
+}
+
+#[test]
+fn an_unknown_fault_kind_is_located_with_the_nearest_key() {
+    let e = problem(&format!("{HEAD}faults:\n  - on: orders -> payments\n    latncy: 1s\n"));
+    assert!(e.starts_with("scenarios/s.yaml:5:5:") && e.contains("unknown field `latncy`"), "{e}");
+    assert!(e.contains("did you mean `latency`?"), "{e}");
+}
+
+#[test]
+fn an_unknown_check_kind_is_located_with_the_nearest_key() {
+    let e = problem(&format!("{HEAD}checks:\n  - sqll: {{ service: postgres, query: SELECT 1 }}\n"));
+    assert!(e.starts_with("scenarios/s.yaml:4:5:") && e.contains("did you mean `sql`?"), "{e}");
+}
+
+#[test]
+fn a_duration_typo_points_at_the_value() {
+    let e = problem(&format!("{HEAD}faults:\n  - on: orders -> payments\n    latency: 3ss\n"));
+    assert!(e.starts_with("scenarios/s.yaml:5:14:") && e.contains("`3ss` is not a duration"), "{e}");
+}
+
+#[test]
+fn a_step_against_a_service_outside_the_stack_is_refused() {
+    let text = "target: payments\nwhy: because\nsteps:\n  - request: POST orders /orders\n";
+    let e = problem(text);
+    assert!(e.starts_with("scenarios/s.yaml:4:14: `orders` is not in this scenario's stack"), "{e}");
+    assert!(e.contains("payments") && e.contains("postgres"), "{e}");
+}
+
+#[test]
+fn a_sql_check_on_a_service_that_is_no_database_is_refused() {
+    let e = problem(&format!("{HEAD}checks:\n  - sql: {{ service: redis, query: SELECT 1 }}\n    expect_rows: 0\n"));
+    assert!(e.starts_with("scenarios/s.yaml:4:21: `redis` is not a PostgreSQL service"), "{e}");
+}
+
+#[test]
+fn every_problem_of_a_file_is_reported_at_once() {
+    let p = problems(&format!(
+        "{HEAD}faults:\n  - on: nowhere\n    pause: true\nsteps:\n  - request: FETCH orders /x\nchecks:\n  - logs: {{ service: orders }}\n"
+    ));
+    let lines: Vec<usize> = p.iter().map(|d| d.line).collect();
+    assert_eq!(lines, [4, 7, 9], "{p:#?}");
+}
+
+#[test]
+fn every_builtin_template_parses_and_fills_in() {
+    let names: Vec<&str> = template::builtin().iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["database-paused", "dependency-down", "dependency-flaky", "dependency-slow", "response-lost-after-commit"]
+    );
+    for t in template::builtin() {
+        assert!(!t.description.is_empty() && t.params.values().all(|p| !p.doc.is_empty()), "{}", t.name);
+    }
+}
+
+#[test]
+fn a_template_fills_in_and_the_file_adds_its_own_checks() {
+    let text = "use: dependency-slow\nwith:\n  client: orders\n  dependency: payments\n  latency: 2s\n  request: POST orders /orders\n  body: { sku: \"A{n}\" }\n  status: [201, 503]\n  within: 2500ms\nchecks:\n  - on: orders -> payments\n    max_attempts_per_request: 3\n";
+    let s = faultline::scenario::parse("scenarios/slow.yaml", text.into(), &shop()).unwrap();
+    assert_eq!((s.name.as_str(), s.target.as_str()), ("slow", "orders"));
+    assert!(s.why.contains("payments gets slow (2s per reply)"), "{}", s.why);
+    match &s.faults[0].target {
+        FaultTarget::Edge { from, to, .. } => assert_eq!((from.as_str(), to.as_str()), ("orders", "payments")),
+        other => panic!("{other:?}"),
+    }
+    match &s.steps[0] {
+        StepKind::Request { body, status, repeat, within, .. } => {
+            assert_eq!(body.as_ref().unwrap()["sku"], "A{n}");
+            assert_eq!(status.as_deref(), Some(&[201, 503][..]));
+            assert_eq!(*repeat, 3, "the template's default");
+            assert_eq!(*within, Some(std::time::Duration::from_millis(2500)));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(s.checks[0], CheckKind::Logs { .. }), "the template's check first");
+    assert!(matches!(s.checks[1], CheckKind::MaxAttempts { max: 3, .. }), "then the file's");
+    // Annotations point at the file: the template's check at `use:`, the file's own at its line.
+    assert_eq!(s.check_lines, [1, 11]);
+}
+
+#[test]
+fn the_shop_scenarios_use_templates() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/shop/scenarios");
+    let config = shop();
+    let mut using = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        using += usize::from(text.contains("\nuse: "));
+        let name = format!("scenarios/{}", path.file_name().unwrap().to_string_lossy());
+        faultline::scenario::parse(&name, text, &config).unwrap_or_else(|e| panic!("{name}: {e:?}"));
+    }
+    assert_eq!(using, 5);
+}
+
+const SLOW: &str = "use: dependency-slow\nwith:\n  client: orders\n  dependency: payments\n  request: POST orders /orders\n  status: [201]\n  within: 2s\n";
+
+#[test]
+fn an_unknown_template_names_the_nearest() {
+    let e = problem(&SLOW.replace("dependency-slow", "dependency-slo"));
+    assert!(e.starts_with("scenarios/s.yaml:1:6: `dependency-slo` is not a template"), "{e}");
+    assert!(e.contains("did you mean `dependency-slow`?"), "{e}");
+}
+
+#[test]
+fn an_unknown_parameter_names_the_nearest() {
+    let e = problem(&format!("{SLOW}  latncy: 1s\n"));
+    assert!(e.starts_with("scenarios/s.yaml:8:3: `latncy` is not a parameter of `dependency-slow`"), "{e}");
+    assert!(e.contains("did you mean `latency`?"), "{e}");
+}
+
+#[test]
+fn a_missing_parameter_says_what_it_is() {
+    let e = problem(&SLOW.replace("  within: 2s\n", ""));
+    assert!(e.contains("`dependency-slow` needs the parameter `within`: the longest the client may take"), "{e}");
+    assert!(e.starts_with("scenarios/s.yaml:2:1:"), "{e}");
+}
+
+#[test]
+fn a_mistyped_parameter_is_located_in_the_users_file() {
+    let e = problem(&format!("{SLOW}  latency: 3ss\n"));
+    assert!(e.starts_with("scenarios/s.yaml:8:12:") && e.contains("`3ss` is not a duration"), "{e}");
+    let e = problem(&SLOW.replace("dependency: payments", "dependency: paymnts"));
+    assert!(e.starts_with("scenarios/s.yaml:4:15: `paymnts` is not a service"), "{e}");
+    assert!(e.contains("did you mean `payments`?"), "{e}");
+}
+
+#[test]
+fn a_problem_in_a_filled_in_value_is_located_at_the_parameter() {
+    // payments does not depend on redis: the template's edge is wrong, and the reason is
+    // the file's `dependency`... or `client`: both fill `CLIENT -> DEPENDENCY`; the first
+    // given is named.
+    let e = problem(&SLOW.replace("client: orders", "client: payments").replace("POST orders", "POST payments"));
+    assert!(e.starts_with("scenarios/s.yaml:3:11: `payments -> payments` is not an edge"), "{e}");
+}
+
+#[test]
+fn with_without_use_is_an_error() {
+    let e = problem(&format!("{HEAD}with: {{ a: 1 }}\n"));
+    assert!(e.contains("`with` gives a template its parameters"), "{e}");
+}
+
+#[test]
+fn a_scenario_without_target_or_why_says_so() {
+    let p = problems("steps: []\n");
+    let msgs: Vec<&str> = p.iter().map(|d| d.message.as_str()).collect();
+    assert_eq!(msgs, ["a scenario needs `target`", "a scenario needs `why`"]);
+}
+
+#[test]
+fn no_input_panics() {
+    // Odd shapes: each is an error or a scenario, never a panic.
+    for text in [
+        "",
+        "[]",
+        "use: 3",
+        "use: dependency-slow\nwith: []",
+        "use: dependency-slow\nwith: { client: [1] }",
+        "use: dependency-slow\nwith: { client: orders, dependency: payments, request: 'a b c', status: [], within: 1s }",
+        "target: orders\nwhy: x\nfaults: [{ on: '->' , latency: 1s }]",
+        "target: orders\nwhy: x\nsteps: [{ request: '' }]",
+        "target: orders\nwhy: x\nchecks: [{}]",
+        "target: orders\nwhy: x\nfaults: [{ on: 'orders -> payments', http: { first: 0 } }]",
+    ] {
+        let _ = faultline::scenario::parse("s.yaml", text.into(), &shop());
+    }
+}
