@@ -108,11 +108,11 @@ fn a_template_fills_in_and_the_file_adds_its_own_checks() {
         other => panic!("{other:?}"),
     }
     match &s.steps[0] {
-        StepKind::Request { body, status, repeat, within, .. } => {
+        StepKind::Request { body, expect, repeat, .. } => {
             assert_eq!(body.as_ref().unwrap()["sku"], "A{n}");
-            assert_eq!(status.as_deref(), Some(&[201, 503][..]));
+            assert_eq!(expect.status.as_deref(), Some(&[201, 503][..]));
             assert_eq!(*repeat, 3, "the template's default");
-            assert_eq!(*within, Some(std::time::Duration::from_millis(2500)));
+            assert_eq!(expect.within, Some(std::time::Duration::from_millis(2500)));
         }
         other => panic!("{other:?}"),
     }
@@ -135,6 +135,43 @@ fn the_shop_scenarios_use_templates() {
         faultline::scenario::parse(&name, text, &config).unwrap_or_else(|e| panic!("{name}: {e:?}"));
     }
     assert_eq!(using, 5);
+}
+
+#[test]
+fn a_load_step_reads_rates_shares_and_percentiles() {
+    let text = format!(
+        "{HEAD}steps:\n  - load: POST orders /orders\n    rate: 3000/min\n    for: 10s\n    expect: {{ status: [201], error_rate: 2%, p99: 300ms, p50: 50ms }}\n"
+    );
+    let s = faultline::scenario::parse("s.yaml", text, &shop()).unwrap();
+    match &s.steps[0] {
+        StepKind::Load { rate, duration, expect, .. } => {
+            assert_eq!(*rate, 50.0);
+            assert_eq!(*duration, std::time::Duration::from_secs(10));
+            assert_eq!(expect.error_rate, 0.02);
+            let ms = std::time::Duration::from_millis;
+            assert_eq!(expect.percentiles, [(50, ms(50)), (99, ms(300))]);
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn load_mistakes_are_located() {
+    let step = |rest: &str| format!("{HEAD}steps:\n  - load: GET orders /stock/A1\n{rest}");
+    let e = problem(&step("    rate: 50/hour\n    for: 1s\n"));
+    assert!(
+        e.starts_with("s.yaml:5:11: `50/hour` is not a rate")
+            || e.starts_with("scenarios/s.yaml:5:11: `50/hour` is not a rate"),
+        "{e}"
+    );
+    let e = problem(&step("    rate: 5\n"));
+    assert!(e.contains("a `load` step needs `rate` and `for`"), "{e}");
+    let e = problem(&step("    rate: 5\n    for: 1s\n    expect: { error_rate: 5 }\n"));
+    assert!(e.contains("5 is more than 1: write a percentage as `5%`"), "{e}");
+    let e = problem(&format!("{HEAD}steps:\n  - request: GET orders /stock/A1\n    rate: 5\n"));
+    assert!(e.starts_with("scenarios/s.yaml:5:11: `rate` goes with `load`"), "{e}");
+    let e = problem(&format!("{HEAD}steps:\n  - nextest: {{ filter: \"\" }}\n"));
+    assert!(e.contains("an empty filterset would run every test"), "{e}");
 }
 
 const SLOW: &str = "use: dependency-slow\nwith:\n  client: orders\n  dependency: payments\n  request: POST orders /orders\n  status: [201]\n  within: 2s\n";

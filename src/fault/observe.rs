@@ -88,6 +88,12 @@ pub struct Percentiles {
     pub max_ms: f64,
 }
 
+/// The nearest-rank `p`th percentile (0..=100) of sorted `values`; `None` when empty.
+pub fn nearest_rank<T: Copy>(sorted: &[T], p: f64) -> Option<T> {
+    let n = sorted.len();
+    (n > 0).then(|| sorted[((p / 100.0 * n as f64).ceil() as usize).clamp(1, n) - 1])
+}
+
 impl Percentiles {
     /// Nearest-rank percentiles of `values`; `None` when empty.
     pub fn of(mut values: Vec<f64>) -> Option<Percentiles> {
@@ -95,7 +101,7 @@ impl Percentiles {
             return None;
         }
         values.sort_by(f64::total_cmp);
-        let at = |p: f64| values[((p * values.len() as f64).ceil() as usize).clamp(1, values.len()) - 1];
+        let at = |p: f64| nearest_rank(&values, p * 100.0).unwrap_or_default();
         Some(Percentiles { count: values.len(), p50_ms: at(0.50), p90_ms: at(0.90), p99_ms: at(0.99), max_ms: at(1.0) })
     }
 }

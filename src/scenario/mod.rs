@@ -4,6 +4,7 @@
 
 mod checks;
 pub mod model;
+pub mod nextest;
 pub mod run;
 pub mod template;
 pub mod validate;

@@ -166,7 +166,7 @@ impl FaultEntry {
     }
 }
 
-/// One step of the workload: exactly one of `request`, `exec`, `sleep`.
+/// One step of the workload: exactly one of `request`, `load`, `exec`, `nextest`, `sleep`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Step {
@@ -174,6 +174,16 @@ pub struct Step {
     /// ingress proxy.
     #[serde(default)]
     pub request: Option<String>,
+    /// `METHOD SERVICE PATH` sent at `rate` for `for`, whether or not earlier requests
+    /// have answered (an open loop, as real traffic arrives).
+    #[serde(default)]
+    pub load: Option<String>,
+    /// With `load`: requests per second, `50`, `50/s` or `3000/min`.
+    #[serde(default)]
+    pub rate: Option<NumOrText>,
+    /// With `load`: how long it lasts.
+    #[serde(default, rename = "for")]
+    pub duration: Option<Dur>,
     /// A JSON body; `{n}` in strings is replaced by the iteration number.
     #[serde(default)]
     pub body: Option<serde_json::Value>,
@@ -192,9 +202,32 @@ pub struct Step {
     /// A command in a service's container (`service`) or on the host (no `service`).
     #[serde(default)]
     pub exec: Option<ExecStep>,
+    /// Run the repository's own tests with cargo-nextest while the faults are on.
+    #[serde(default)]
+    pub nextest: Option<NextestStep>,
     /// Wait this long.
     #[serde(default)]
     pub sleep: Option<Dur>,
+}
+
+/// A number, or text such as `50/s` or `1%`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum NumOrText {
+    Num(f64),
+    Text(String),
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NextestStep {
+    /// A nextest filterset: `test(/checkout/)`, `package(orders) and binary(live)`.
+    pub filter: String,
+    /// Extra environment of the tests. Besides these, every service of the stack is in
+    /// `FAULTLINE_<SERVICE>_ADDR` (`127.0.0.1:PORT`, through its ingress proxy) and
+    /// `FAULTLINE_<SERVICE>_URL` (`http://127.0.0.1:PORT`).
+    #[serde(default)]
+    pub env: BTreeMap<String, Text>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
@@ -206,6 +239,19 @@ pub struct Expect {
     /// Every request answers within this long.
     #[serde(default)]
     pub within: Option<Dur>,
+    /// The share of requests that may fail (a status not in `status`, or no answer):
+    /// `1%`, `0.01`. Default 0: none.
+    #[serde(default)]
+    pub error_rate: Option<NumOrText>,
+    /// Latency percentile bounds, nearest rank over every request.
+    #[serde(default)]
+    pub p50: Option<Dur>,
+    #[serde(default)]
+    pub p90: Option<Dur>,
+    #[serde(default)]
+    pub p95: Option<Dur>,
+    #[serde(default)]
+    pub p99: Option<Dur>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]

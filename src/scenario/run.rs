@@ -11,7 +11,8 @@ use tokio::sync::Mutex;
 
 use super::checks;
 use super::model::ContainerFault;
-use super::validate::{FaultTarget, Scenario, StepKind, TimedFault};
+use super::nextest;
+use super::validate::{Expectation, FaultTarget, Scenario, StepKind, TimedFault};
 use super::workload::{self, Answer};
 use crate::config::Config;
 use crate::impact::ServiceGraph;
@@ -41,7 +42,7 @@ pub struct RunOptions {
 }
 
 /// Runs the `prepare` commands of every service the scenarios start, once, so each
-/// scenario's stack can skip them.
+/// scenario's stack can skip them; checks and builds the tests of `nextest` steps.
 pub async fn prepare_once(scenarios: &[&Scenario], config: &Config, opts: &mut RunOptions) -> Result<(), String> {
     let mut services: Vec<String> = Vec::new();
     for s in scenarios {
@@ -51,7 +52,28 @@ pub async fn prepare_once(scenarios: &[&Scenario], config: &Config, opts: &mut R
             }
         }
     }
+    // The tests of `nextest` steps: nextest there, the workspace, every filter selecting
+    // something; compiled now so the steps only run them.
+    let filters: Vec<(&str, &str)> = scenarios
+        .iter()
+        .flat_map(|s| {
+            s.steps.iter().filter_map(move |st| match st {
+                StepKind::Nextest { filter, .. } => Some((s.name.as_str(), filter.as_str())),
+                _ => None,
+            })
+        })
+        .collect();
+    if !filters.is_empty() {
+        nextest::preflight(&opts.root).await?;
+    }
     crate::stack::prepare(config, &services, &opts.root, &opts.prepare_env).await.map_err(|e| e.to_string())?;
+    let mut built: Vec<&str> = Vec::new();
+    for (scenario, filter) in filters {
+        if !built.contains(&filter) {
+            nextest::build(&opts.root, filter, &opts.prepare_env).await.map_err(|e| format!("{scenario}: {e}"))?;
+            built.push(filter);
+        }
+    }
     opts.prepared = true;
     Ok(())
 }
@@ -81,6 +103,14 @@ pub async fn run(scenario: &Scenario, config: &Config, opts: &RunOptions) -> (Sc
         }
     }
     let levels = graph.start_levels(&marked);
+    let scratch = match tempfile::Builder::new().prefix("faultline-steps-").tempdir() {
+        Ok(d) => d,
+        Err(e) => {
+            out.status = Status::Error;
+            out.error = Some(format!("cannot create a temporary directory: {e}"));
+            return (out, None);
+        }
+    };
     let mut sopts = StackOptions::new(&opts.root, opts.seed);
     sopts.ready_timeout = opts.ready_timeout;
     sopts.prepare_env = opts.prepare_env.clone();
@@ -146,8 +176,9 @@ pub async fn run(scenario: &Scenario, config: &Config, opts: &RunOptions) -> (Sc
         out.error = Some(format!("a fault could not be applied: {e}"));
     }
 
+    let ctx = StepCtx { opts, scratch: scratch.path() };
     for (i, step) in scenario.steps.iter().enumerate().filter(|_| out.status != Status::Error) {
-        match run_step(&stack, i, step).await {
+        match run_step(&stack, &ctx, i, step).await {
             Ok(s) => out.steps.push(s),
             Err(e) => {
                 out.status = Status::Error;
@@ -247,7 +278,19 @@ async fn undo(stack: &Mutex<Stack>, f: &TimedFault, timeout: Duration) -> Result
     }
 }
 
-async fn run_step(stack: &Mutex<Stack>, index: usize, step: &StepKind) -> Result<StepOutcome, String> {
+/// What steps need besides the stack.
+struct StepCtx<'a> {
+    opts: &'a RunOptions,
+    /// Where `nextest` steps write their JUnit reports.
+    scratch: &'a std::path::Path,
+}
+
+async fn run_step(
+    stack: &Mutex<Stack>,
+    ctx: &StepCtx<'_>,
+    index: usize,
+    step: &StepKind,
+) -> Result<StepOutcome, String> {
     match step {
         StepKind::Sleep(d) => {
             tokio::time::sleep(*d).await;
@@ -285,9 +328,9 @@ async fn run_step(stack: &Mutex<Stack>, index: usize, step: &StepKind) -> Result
                 ),
             })
         }
-        StepKind::Request { line, body, headers, repeat, concurrency, status, within } => {
+        StepKind::Request { line, body, headers, repeat, concurrency, expect } => {
             let addr = stack.lock().await.addr(&line.service).map_err(|e| e.to_string())?;
-            let timeout = within.map_or(DEFAULT_REQUEST_TIMEOUT, |w| (w * 2).max(Duration::from_secs(1)));
+            let timeout = request_timeout(expect);
             let next = Arc::new(std::sync::atomic::AtomicU32::new(0));
             let workers = (0..*concurrency).map(|_| {
                 let next = next.clone();
@@ -298,53 +341,111 @@ async fn run_step(stack: &Mutex<Stack>, index: usize, step: &StepKind) -> Result
                         if n >= *repeat {
                             return answers;
                         }
-                        let hs: Vec<(String, String)> =
-                            headers.iter().map(|(k, v)| (k.clone(), v.replace("{n}", &n.to_string()))).collect();
-                        let b = body.as_ref().map(|b| workload::with_n(b, n).to_string());
+                        let (hs, b) = workload::instance(headers, body.as_ref(), n);
                         answers.push(workload::send(addr, line, &hs, b, timeout).await);
                     }
                 }
             });
             let answers: Vec<Answer> = join_all(workers).await.into_iter().flatten().collect();
-            Ok(judge(index, line, status.as_deref(), *within, &answers, *repeat))
+            let name = format!("{line}{}", if *repeat > 1 { format!(" ×{repeat}") } else { String::new() });
+            Ok(judge(index, name, expect, &answers))
+        }
+        StepKind::Load { line, body, headers, rate, duration, expect } => {
+            let addr = stack.lock().await.addr(&line.service).map_err(|e| e.to_string())?;
+            let run =
+                workload::load(addr, line, headers, body.as_ref(), *rate, *duration, request_timeout(expect)).await;
+            let name = format!("load {line} at {rate}/s for {}", humantime::format_duration(*duration));
+            let mut out = judge(index, name, expect, &run.answers);
+            out.observed = format!("{} sent at {:.1}/s; {}", run.answers.len(), run.achieved_rate, out.observed);
+            Ok(out)
+        }
+        StepKind::Nextest { filter, env } => {
+            let mut all_env = ctx.opts.prepare_env.clone();
+            {
+                let stack = stack.lock().await;
+                let addrs: Vec<(String, std::net::SocketAddr)> =
+                    stack.services().filter_map(|s| Some((s.to_owned(), stack.addr(s).ok()?))).collect();
+                all_env.extend(nextest::stack_env(&addrs));
+            }
+            all_env.extend(env.iter().cloned());
+            if !ctx.opts.prepared {
+                nextest::build(&ctx.opts.root, filter, &ctx.opts.prepare_env).await?;
+            }
+            let junit = ctx.scratch.join(format!("step-{index}")).join("junit.xml");
+            let outcome = nextest::run(&ctx.opts.root, filter, &all_env, &junit).await;
+            if let Some(e) = outcome.error {
+                return Err(e);
+            }
+            let failed: Vec<String> =
+                outcome.cases.iter().filter_map(|c| Some(format!("{}: {}", c.name, c.failure.as_deref()?))).collect();
+            let passed = outcome.cases.len() - failed.len();
+            let mut observed = format!("{passed} passed, {} failed", failed.len());
+            for f in failed.iter().take(5) {
+                observed.push_str(&format!("; {f}"));
+            }
+            if failed.len() > 5 {
+                observed.push_str(&format!("; and {} more", failed.len() - 5));
+            }
+            Ok(StepOutcome {
+                index,
+                step: format!("nextest -E '{filter}'"),
+                passed: failed.is_empty(),
+                expected: format!("every test of `{filter}` passes ({} tests)", outcome.cases.len()),
+                observed,
+            })
         }
     }
 }
 
-/// Expected vs observed for a request step.
-fn judge(
-    index: usize,
-    line: &super::validate::RequestLine,
-    status: Option<&[u16]>,
-    within: Option<Duration>,
-    answers: &[Answer],
-    repeat: u32,
-) -> StepOutcome {
-    let ok_status = |s: u16| status.map_or(s < 500, |list| list.contains(&s));
+/// How long one request may take before it counts as unanswered.
+fn request_timeout(e: &Expectation) -> Duration {
+    let bound = e.percentiles.iter().map(|(_, d)| *d).chain(e.within).max();
+    bound.map_or(DEFAULT_REQUEST_TIMEOUT, |w| (w * 2).max(Duration::from_secs(1)))
+}
+
+/// Expected vs observed for a step of HTTP requests.
+fn judge(index: usize, step: String, e: &Expectation, answers: &[Answer]) -> StepOutcome {
+    let ok_status = |s: u16| e.status.as_ref().map_or(s < 500, |list| list.contains(&s));
     let mut by_status: BTreeMap<String, usize> = BTreeMap::new();
     for a in answers {
         *by_status.entry(a.status.map_or_else(|| "no answer".to_owned(), |s| s.to_string())).or_default() += 1;
     }
-    let slowest = answers.iter().map(|a| a.latency).max().unwrap_or_default();
-    let bad_status = answers.iter().filter(|a| !a.status.is_some_and(ok_status)).count();
-    let too_slow = within.map_or(0, |w| answers.iter().filter(|a| a.latency > w).count());
-    let mut expected = match status {
+    let mut latencies: Vec<Duration> = answers.iter().map(|a| a.latency).collect();
+    latencies.sort();
+    let slowest = latencies.last().copied().unwrap_or_default();
+    let failed = answers.iter().filter(|a| !a.status.is_some_and(ok_status)).count();
+    let rate = if answers.is_empty() { 0.0 } else { failed as f64 / answers.len() as f64 };
+    let too_slow = e.within.map_or(0, |w| answers.iter().filter(|a| a.latency > w).count());
+    let ms = |d: Duration| format!("{:.0} ms", d.as_secs_f64() * 1e3);
+    let mut expected = match &e.status {
         Some(list) => format!("status in {list:?}"),
         None => "status below 500".to_owned(),
     };
-    if let Some(w) = within {
+    if e.error_rate > 0.0 {
+        expected.push_str(&format!(" for at least {}% of requests", fmt_pct(1.0 - e.error_rate)));
+    }
+    if let Some(w) = e.within {
         expected.push_str(&format!(", each within {}", humantime::format_duration(w)));
     }
+    let mut passed = !answers.is_empty() && rate <= e.error_rate && too_slow == 0;
     let statuses: Vec<String> = by_status.iter().map(|(s, n)| format!("{n}× {s}")).collect();
-    let mut observed = format!("{} (slowest {:.0} ms)", statuses.join(", "), slowest.as_secs_f64() * 1e3);
-    if let Some(e) = answers.iter().find_map(|a| a.error.clone()) {
-        observed.push_str(&format!("; first error: {e}"));
+    let mut observed = format!("{} (slowest {})", statuses.join(", "), ms(slowest));
+    if e.error_rate > 0.0 {
+        observed.push_str(&format!(", {}% failed", fmt_pct(rate)));
     }
-    StepOutcome {
-        index,
-        step: format!("{line}{}", if repeat > 1 { format!(" ×{repeat}") } else { String::new() }),
-        passed: bad_status == 0 && too_slow == 0,
-        expected,
-        observed,
+    for (p, bound) in &e.percentiles {
+        let got = crate::fault::observe::nearest_rank(&latencies, f64::from(*p)).unwrap_or_default();
+        expected.push_str(&format!(", p{p} ≤ {}", humantime::format_duration(*bound)));
+        observed.push_str(&format!(", p{p} {}", ms(got)));
+        passed &= got <= *bound;
     }
+    if let Some(err) = answers.iter().find_map(|a| a.error.clone()) {
+        observed.push_str(&format!("; first error: {err}"));
+    }
+    StepOutcome { index, step, passed, expected, observed }
+}
+
+fn fmt_pct(f: f64) -> String {
+    let p = f * 100.0;
+    if (p - p.round()).abs() < 1e-9 { format!("{p:.0}") } else { format!("{p:.1}") }
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use regex::Regex;
 
-use super::model::{Check, ContainerFault, FaultEntry, ScenarioFile, Step};
+use super::model::{Check, ContainerFault, FaultEntry, NumOrText, ScenarioFile, Step};
 use super::template::{self, Locator};
 use crate::config::diagnostic::nearest;
 use crate::config::{Config, ConfigError, FileDiagnostic, Seg, SourceFile};
@@ -44,6 +44,19 @@ pub struct TimedFault {
     pub target: FaultTarget,
 }
 
+/// What every request of a step must do.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Expectation {
+    /// Statuses that count as success; `None`: any below 500.
+    pub status: Option<Vec<u16>>,
+    /// Every request answers within this long.
+    pub within: Option<Duration>,
+    /// The share of requests that may fail, 0..=1.
+    pub error_rate: f64,
+    /// (percentile, bound), e.g. (99, 300 ms).
+    pub percentiles: Vec<(u8, Duration)>,
+}
+
 #[derive(Debug, Clone)]
 pub enum StepKind {
     Request {
@@ -52,8 +65,20 @@ pub enum StepKind {
         headers: Vec<(String, String)>,
         repeat: u32,
         concurrency: u32,
-        status: Option<Vec<u16>>,
-        within: Option<Duration>,
+        expect: Expectation,
+    },
+    Load {
+        line: RequestLine,
+        body: Option<serde_json::Value>,
+        headers: Vec<(String, String)>,
+        /// Requests per second.
+        rate: f64,
+        duration: Duration,
+        expect: Expectation,
+    },
+    Nextest {
+        filter: String,
+        env: Vec<(String, String)>,
     },
     Exec {
         service: Option<String>,
@@ -325,9 +350,34 @@ impl Validator<'_> {
 
     fn step(&mut self, i: usize, s: &Step) -> Option<StepKind> {
         let path = ypath!["steps", i];
-        let kinds = [s.request.is_some(), s.exec.is_some(), s.sleep.is_some()].iter().filter(|b| **b).count();
+        let at = |key: &str| [&path[..], &ypath![key]].concat();
+        let kinds = [s.request.is_some(), s.load.is_some(), s.exec.is_some(), s.nextest.is_some(), s.sleep.is_some()]
+            .iter()
+            .filter(|b| **b)
+            .count();
         if kinds != 1 {
-            self.err(&path, format!("a step needs exactly one of `request`, `exec`, `sleep` ({kinds} given)"), None);
+            self.err(
+                &path,
+                format!("a step needs exactly one of `request`, `load`, `exec`, `nextest`, `sleep` ({kinds} given)"),
+                None,
+            );
+            return None;
+        }
+        for (key, set, kind) in [
+            ("repeat", s.repeat.is_some(), "request"),
+            ("concurrency", s.concurrency.is_some(), "request"),
+            ("rate", s.rate.is_some(), "load"),
+            ("for", s.duration.is_some(), "load"),
+        ] {
+            let owner = if kind == "request" { s.request.is_some() } else { s.load.is_some() };
+            if set && !owner {
+                self.err(&at(key), format!("`{key}` goes with `{kind}`"), None);
+                return None;
+            }
+        }
+        let http_only = !s.headers.is_empty() || s.body.is_some() || s.expect.is_some();
+        if http_only && s.request.is_none() && s.load.is_none() {
+            self.err(&path, "`body`, `headers` and `expect` go with `request` or `load`", None);
             return None;
         }
         if let Some(d) = s.sleep {
@@ -344,27 +394,75 @@ impl Validator<'_> {
             };
             return Some(StepKind::Exec { service, cmd: e.cmd.clone(), expect_exit: e.expect_exit.unwrap_or(0) });
         }
-        let line =
-            self.request_line(&[&path[..], &ypath!["request"]].concat(), s.request.as_deref().unwrap_or_default())?;
+        if let Some(n) = &s.nextest {
+            if n.filter.trim().is_empty() {
+                self.err(
+                    &[&path[..], &ypath!["nextest", "filter"]].concat(),
+                    "an empty filterset would run every test",
+                    Some("e.g. `test(/checkout/)` or `package(orders) and binary(live)`".into()),
+                );
+                return None;
+            }
+            let env = n.env.iter().map(|(k, v)| (k.clone(), v.0.clone())).collect();
+            return Some(StepKind::Nextest { filter: n.filter.clone(), env });
+        }
+        let (key, text) = match (&s.request, &s.load) {
+            (Some(r), _) => ("request", r.as_str()),
+            (None, Some(l)) => ("load", l.as_str()),
+            (None, None) => unreachable!("one kind is set"),
+        };
+        let line = self.request_line(&at(key), text)?;
+        let expect = self.expectation(&at("expect"), s.expect.clone().unwrap_or_default())?;
+        let headers = s.headers.iter().map(|(k, v)| (k.clone(), v.0.clone())).collect();
+        if key == "load" {
+            let (Some(rate), Some(duration)) = (&s.rate, s.duration) else {
+                self.err(
+                    &path,
+                    "a `load` step needs `rate` and `for`",
+                    Some("e.g. `rate: 50/s` and `for: 10s`".into()),
+                );
+                return None;
+            };
+            let rate = match parse_rate(rate) {
+                Ok(r) => r,
+                Err(e) => {
+                    self.err(&at("rate"), e, Some("e.g. `50`, `50/s`, `3000/min`".into()));
+                    return None;
+                }
+            };
+            if duration.0.is_zero() {
+                self.err(&at("for"), "a load needs a duration", None);
+                return None;
+            }
+            return Some(StepKind::Load { line, body: s.body.clone(), headers, rate, duration: duration.0, expect });
+        }
         let (repeat, concurrency) = (s.repeat.unwrap_or(1), s.concurrency.unwrap_or(1));
         if repeat == 0 || concurrency == 0 {
             self.err(&path, "`repeat` and `concurrency` must be at least 1", None);
             return None;
         }
-        let expect = s.expect.clone().unwrap_or_default();
-        if let Some(bad) = expect.status.iter().flatten().find(|s| !(100..=599).contains(*s)) {
-            self.err(&[&path[..], &ypath!["expect", "status"]].concat(), format!("{bad} is not an HTTP status"), None);
+        Some(StepKind::Request { line, body: s.body.clone(), headers, repeat, concurrency, expect })
+    }
+
+    fn expectation(&mut self, path: &[Seg], e: super::model::Expect) -> Option<Expectation> {
+        let at = |key: &str| [path, &ypath![key]].concat();
+        if let Some(bad) = e.status.iter().flatten().find(|s| !(100..=599).contains(*s)) {
+            self.err(&at("status"), format!("{bad} is not an HTTP status"), None);
             return None;
         }
-        Some(StepKind::Request {
-            line,
-            body: s.body.clone(),
-            headers: s.headers.iter().map(|(k, v)| (k.clone(), v.0.clone())).collect(),
-            repeat,
-            concurrency,
-            status: expect.status,
-            within: expect.within.map(|d| d.0),
-        })
+        let error_rate = match e.error_rate.as_ref().map(parse_fraction) {
+            None => 0.0,
+            Some(Ok(f)) => f,
+            Some(Err(msg)) => {
+                self.err(&at("error_rate"), msg, Some("e.g. `1%` or `0.01`".into()));
+                return None;
+            }
+        };
+        let percentiles = [(50, e.p50), (90, e.p90), (95, e.p95), (99, e.p99)]
+            .into_iter()
+            .filter_map(|(p, d)| Some((p, d?.0)))
+            .collect();
+        Some(Expectation { status: e.status, within: e.within.map(|d| d.0), error_rate, percentiles })
     }
 
     fn check(&mut self, i: usize, c: &Check) -> Option<CheckKind> {
@@ -475,6 +573,43 @@ impl Validator<'_> {
             status: r.status.clone(),
         })
     }
+}
+
+/// Requests per second from `50`, `50/s`, `3000/min`.
+fn parse_rate(v: &NumOrText) -> Result<f64, String> {
+    let (n, per) = match v {
+        NumOrText::Num(n) => (*n, 1.0),
+        NumOrText::Text(t) => {
+            let (n, unit) = t.split_once('/').unwrap_or((t, "s"));
+            let per = match unit.trim() {
+                "s" | "sec" | "second" => 1.0,
+                "m" | "min" | "minute" => 60.0,
+                _ => return Err(format!("`{t}` is not a rate: the unit is /s or /min")),
+            };
+            (n.trim().parse::<f64>().map_err(|_| format!("`{t}` is not a rate"))?, per)
+        }
+    };
+    let rate = n / per;
+    if !(rate.is_finite() && rate > 0.0 && rate <= 100_000.0) {
+        return Err(format!("a rate between 0 and 100000/s, not {rate}/s"));
+    }
+    Ok(rate)
+}
+
+/// A share from `1%` or `0.01`.
+fn parse_fraction(v: &NumOrText) -> Result<f64, String> {
+    let f = match v {
+        NumOrText::Num(n) if *n > 1.0 => return Err(format!("{n} is more than 1: write a percentage as `{n}%`")),
+        NumOrText::Num(n) => *n,
+        NumOrText::Text(t) => match t.trim().strip_suffix('%').map(|p| p.trim().parse::<f64>()) {
+            Some(Ok(p)) => p / 100.0,
+            _ => return Err(format!("`{t}` is not a share: write `1%` or `0.01`")),
+        },
+    };
+    if !(0.0..=1.0).contains(&f) {
+        return Err(format!("a share between 0% and 100%, not {}%", f * 100.0));
+    }
+    Ok(f)
 }
 
 /// An edge speaks HTTP when its url is http(s):// or its target answers HTTP readiness.

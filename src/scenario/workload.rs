@@ -56,6 +56,71 @@ pub async fn send(
     }
 }
 
+/// The headers and body of iteration `n`: `{n}` replaced.
+pub fn instance(
+    headers: &[(String, String)],
+    body: Option<&serde_json::Value>,
+    n: u32,
+) -> (Vec<(String, String)>, Option<String>) {
+    let hs = headers.iter().map(|(k, v)| (k.clone(), v.replace("{n}", &n.to_string()))).collect();
+    (hs, body.map(|b| with_n(b, n).to_string()))
+}
+
+/// Requests started at most this many at once by a load; beyond it a request counts as
+/// unanswered (the system is not keeping up).
+const MAX_IN_FLIGHT: usize = 512;
+
+/// What a load got.
+pub struct LoadRun {
+    pub answers: Vec<Answer>,
+    /// Requests started per second, as it happened.
+    pub achieved_rate: f64,
+}
+
+/// Sends `rate` requests a second for `duration` on a fixed schedule, each on its own
+/// connection, without waiting for earlier answers (an open loop: a slow system gets more
+/// requests in flight, as in production).
+#[allow(clippy::too_many_arguments)]
+pub async fn load(
+    addr: SocketAddr,
+    line: &RequestLine,
+    headers: &[(String, String)],
+    body: Option<&serde_json::Value>,
+    rate: f64,
+    duration: Duration,
+    timeout: Duration,
+) -> LoadRun {
+    let total = ((rate * duration.as_secs_f64()).round() as u64).max(1);
+    let interval = Duration::from_secs_f64(1.0 / rate);
+    let start = tokio::time::Instant::now();
+    let mut set = tokio::task::JoinSet::new();
+    let mut answers = Vec::with_capacity(total as usize);
+    for i in 0..total {
+        tokio::time::sleep_until(start + interval.mul_f64(i as f64)).await;
+        while let Some(done) = set.try_join_next() {
+            answers.extend(done.ok());
+        }
+        if set.len() >= MAX_IN_FLIGHT {
+            answers.push(Answer {
+                status: None,
+                latency: Duration::ZERO,
+                error: Some(format!("not sent: {MAX_IN_FLIGHT} requests already waiting for an answer")),
+            });
+            continue;
+        }
+        let n = u32::try_from(i).unwrap_or(u32::MAX);
+        let (hs, b) = instance(headers, body, n);
+        let line = line.clone();
+        set.spawn(async move { send(addr, &line, &hs, b, timeout).await });
+    }
+    let sent_for = start.elapsed();
+    while let Some(done) = set.join_next().await {
+        answers.extend(done.ok());
+    }
+    let achieved_rate = if total > 1 { (total - 1) as f64 / sent_for.as_secs_f64().max(1e-9) } else { rate };
+    LoadRun { answers, achieved_rate }
+}
+
 /// Replaces `{n}` in every string of a JSON value.
 pub fn with_n(v: &serde_json::Value, n: u32) -> serde_json::Value {
     match v {

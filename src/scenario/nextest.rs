@@ -1,0 +1,230 @@
+//! The `nextest` step: the repository's own tests, run with cargo-nextest against the stack
+//! while the faults are on.
+//!
+//! Before any stack starts, [`preflight`] checks that cargo-nextest is there and the
+//! repository is a cargo workspace, and [`build`] compiles the tests and lists the ones the
+//! filterset selects (with `nextest-metadata`): a filter that selects nothing would pass
+//! vacuously, so it is an error. During the scenario, [`run`] runs them with the stack's
+//! addresses in the environment and reads the results from a JUnit report written through a
+//! profile of faultline's own (`--tool-config-file`), so the repository's nextest settings
+//! still apply. nextest's exit code is read by its `NextestExitCode` meaning: test failures
+//! fail the step; anything else (a build failure, a bad filterset, a setup error) means the
+//! scenario could not be verified.
+
+use std::path::Path;
+
+use nextest_metadata::{FilterMatch, NextestExitCode, TestListSummary};
+
+/// The environment a step's tests get: `FAULTLINE_<SERVICE>_ADDR` and `_URL` per service.
+pub fn stack_env(services: &[(String, std::net::SocketAddr)]) -> Vec<(String, String)> {
+    let mut env = Vec::new();
+    for (name, addr) in services {
+        let key: String =
+            name.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' }).collect();
+        env.push((format!("FAULTLINE_{key}_ADDR"), addr.to_string()));
+        env.push((format!("FAULTLINE_{key}_URL"), format!("http://{addr}")));
+    }
+    env
+}
+
+fn cargo(root: &Path, env: &[(String, String)]) -> tokio::process::Command {
+    let mut c = tokio::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    // A faultline that itself runs under nextest must not hand its settings to the inner run.
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("NEXTEST_") {
+            c.env_remove(k);
+        }
+    }
+    c.current_dir(root).envs(env.iter().map(|(k, v)| (k, v))).kill_on_drop(true);
+    c
+}
+
+/// cargo-nextest is installed and `root` is a cargo workspace.
+pub async fn preflight(root: &Path) -> Result<(), String> {
+    match cargo(root, &[]).args(["nextest", "--version"]).output().await {
+        Ok(out) if out.status.success() => {}
+        Ok(_) | Err(_) => {
+            return Err("a `nextest` step needs cargo-nextest, which is not installed: \
+                        `cargo install --locked cargo-nextest` (https://nexte.st)"
+                .into());
+        }
+    }
+    if !root.join("Cargo.toml").is_file() {
+        return Err(format!(
+            "a `nextest` step runs the repository's cargo tests, and {} has no Cargo.toml",
+            root.display()
+        ));
+    }
+    Ok(())
+}
+
+/// Builds the tests and counts those `filter` selects (ignored tests are not run).
+pub async fn build(root: &Path, filter: &str, env: &[(String, String)]) -> Result<usize, String> {
+    let out = cargo(root, env)
+        .args(["nextest", "list", "--workspace", "--message-format", "json", "-E", filter])
+        .output()
+        .await
+        .map_err(|e| format!("cannot run cargo nextest: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "cargo nextest list -E '{filter}' failed ({}): {}",
+            meaning(out.status.code()),
+            crate::stack::image::tail(String::from_utf8_lossy(&out.stderr).trim(), 8)
+        ));
+    }
+    let list = TestListSummary::parse_json(String::from_utf8_lossy(&out.stdout))
+        .map_err(|e| format!("cannot read the test list of cargo nextest: {e}"))?;
+    let n = list
+        .rust_suites
+        .values()
+        .flat_map(|s| s.test_cases.values())
+        .filter(|t| t.filter_match == FilterMatch::Matches && !t.ignored)
+        .count();
+    if n == 0 {
+        return Err(format!("the filterset `{filter}` selects no test of the repository"));
+    }
+    Ok(n)
+}
+
+/// One test's result, from the JUnit report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TestCase {
+    /// `binary::test`.
+    pub name: String,
+    /// The first line of the failure message; `None` when it passed.
+    pub failure: Option<String>,
+}
+
+/// What a run of the tests found.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub cases: Vec<TestCase>,
+    /// nextest failed for a reason other than failing tests.
+    pub error: Option<String>,
+}
+
+/// Runs the tests `filter` selects; `junit` is where the report goes (unique per step).
+pub async fn run(root: &Path, filter: &str, env: &[(String, String)], junit: &Path) -> Outcome {
+    let dir = junit.parent().unwrap_or(Path::new("."));
+    let profile = "faultline-step";
+    let config = dir.join("nextest-tool.toml");
+    let toml = format!(
+        "[profile.{profile}]\nfail-fast = false\n[profile.{profile}.junit]\npath = \"{}\"\nstore-success-output = false\n",
+        junit.display().to_string().replace('\\', "\\\\").replace('"', "\\\"")
+    );
+    if let Err(e) = std::fs::create_dir_all(dir).and_then(|()| std::fs::write(&config, toml)) {
+        return Outcome { cases: Vec::new(), error: Some(format!("cannot write {}: {e}", config.display())) };
+    }
+    let out = cargo(root, env)
+        .args(["nextest", "run", "--workspace", "--no-fail-fast", "--profile", profile, "-E", filter])
+        .arg("--tool-config-file")
+        .arg(format!("faultline:{}", config.display()))
+        .output()
+        .await;
+    let out = match out {
+        Ok(o) => o,
+        Err(e) => return Outcome { cases: Vec::new(), error: Some(format!("cannot run cargo nextest: {e}")) },
+    };
+    let code = out.status.code();
+    let cases = std::fs::read_to_string(junit).map(|x| parse_junit(&x)).unwrap_or_default();
+    let error = match code {
+        Some(NextestExitCode::OK) | Some(NextestExitCode::TEST_RUN_FAILED) if !cases.is_empty() => None,
+        _ => Some(format!(
+            "cargo nextest run -E '{filter}' ended with {}: {}",
+            meaning(code),
+            crate::stack::image::tail(String::from_utf8_lossy(&out.stderr).trim(), 8)
+        )),
+    };
+    Outcome { cases, error }
+}
+
+/// An exit code of cargo-nextest, in words.
+fn meaning(code: Option<i32>) -> String {
+    let what = match code {
+        None => return "a signal".into(),
+        Some(NextestExitCode::OK) => "success",
+        Some(NextestExitCode::TEST_RUN_FAILED) => "failing tests",
+        Some(NextestExitCode::NO_TESTS_RUN) => "no tests run",
+        Some(NextestExitCode::BUILD_FAILED) => "a build failure",
+        Some(NextestExitCode::CARGO_METADATA_FAILED) => "cargo metadata failing",
+        Some(NextestExitCode::TEST_LIST_CREATION_FAILED) => "the test list failing",
+        Some(NextestExitCode::SETUP_ERROR) => "a setup error",
+        Some(NextestExitCode::SETUP_SCRIPT_FAILED) => "a setup script failing",
+        Some(NextestExitCode::INVALID_FILTERSET) => "an invalid filterset",
+        Some(NextestExitCode::REQUIRED_VERSION_NOT_MET) => "a required nextest version not met",
+        Some(NextestExitCode::EXPERIMENTAL_FEATURE_NOT_ENABLED) => "an experimental feature not enabled",
+        Some(NextestExitCode::INCOMPLETE_RUN) => "an incomplete run",
+        Some(_) => "an unexpected exit code",
+    };
+    format!("{what} (exit {})", code.unwrap_or_default())
+}
+
+/// The test cases of a JUnit report (Jenkins format, as nextest writes it).
+pub fn parse_junit(xml: &str) -> Vec<TestCase> {
+    use quick_xml::events::Event;
+    let mut reader = quick_xml::Reader::from_str(xml);
+    let mut cases: Vec<TestCase> = Vec::new();
+    let mut in_case = false;
+    let attr = |e: &quick_xml::events::BytesStart<'_>, key: &str| -> String {
+        e.attributes()
+            .flatten()
+            .find(|a| a.key.0 == key)
+            .and_then(|a| a.normalized_value(quick_xml::XmlVersion::Implicit1_0).ok().map(|v| v.into_owned()))
+            .unwrap_or_default()
+    };
+    let is = |ev: &Event<'_>, name: &str| match ev {
+        Event::Start(e) | Event::Empty(e) => e.name().0 == name,
+        _ => false,
+    };
+    loop {
+        match reader.read_event() {
+            Ok(ev @ (Event::Start(_) | Event::Empty(_))) if is(&ev, "testcase") => {
+                let (Event::Start(e) | Event::Empty(e)) = &ev else { unreachable!() };
+                let class = attr(e, "classname");
+                let name = attr(e, "name");
+                cases.push(TestCase {
+                    name: if class.is_empty() { name } else { format!("{class}::{name}") },
+                    failure: None,
+                });
+                // `<testcase/>` has no children.
+                in_case = matches!(ev, Event::Start(_));
+            }
+            Ok(Event::Start(e)) | Ok(Event::Empty(e)) if in_case && matches!(e.name().0, "failure" | "error") => {
+                if let Some(c) = cases.last_mut() {
+                    let msg = attr(&e, "message");
+                    c.failure = Some(msg.lines().next().unwrap_or("failed").to_owned());
+                }
+            }
+            Ok(Event::End(e)) if e.name().0 == "testcase" => in_case = false,
+            Ok(Event::Eof) | Err(_) => break,
+            _ => {}
+        }
+    }
+    cases
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn junit_cases_and_failures() {
+        let xml = r#"<?xml version="1.0"?><testsuites><testsuite name="orders::live">
+            <testcase name="a" classname="orders::live"/>
+            <testcase name="b" classname="orders::live"><failure message="thread &apos;b&apos; panicked at x.rs:1:2&#10;more" type="t">text</failure></testcase>
+            <testcase name="c" classname="orders::live"><system-out>x</system-out></testcase>
+            </testsuite></testsuites>"#;
+        let cases = parse_junit(xml);
+        assert_eq!(cases.len(), 3);
+        assert_eq!(cases[0], TestCase { name: "orders::live::a".into(), failure: None });
+        assert_eq!(cases[1].failure.as_deref(), Some("thread 'b' panicked at x.rs:1:2"));
+        assert_eq!(cases[2].failure, None);
+    }
+
+    #[test]
+    fn env_names() {
+        let env = stack_env(&[("order-db".into(), "127.0.0.1:5".parse().unwrap())]);
+        assert_eq!(env[0], ("FAULTLINE_ORDER_DB_ADDR".into(), "127.0.0.1:5".into()));
+        assert_eq!(env[1].1, "http://127.0.0.1:5");
+    }
+}

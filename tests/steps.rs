@@ -1,0 +1,161 @@
+//! The `load` and `nextest` steps end to end, on the real engine with the relay fixture:
+//! a load's percentile bound holds on a healthy edge and fails on a slow one; the
+//! repository's own tests run against the stack and fail while its database is paused; a
+//! `nextest` step that cannot run is "could not verify" before anything starts.
+
+mod common;
+
+use common::TestRepo;
+use serde_json::Value;
+
+const CONFIG: &str = r#"version: 1
+services:
+  db:
+    paths: ["db/**"]
+    build: images/relay
+    ports: [8080]
+    ready: { http: /health }
+    env: { SERVICE_NAME: db }
+  api:
+    paths: ["api/**", "src/**", "tests/**"]
+    build: images/relay
+    ports: [8080]
+    ready: { http: /health }
+    env: { SERVICE_NAME: api, CALL_TIMEOUT: "1" }
+    depends_on:
+      db: { env: DB_URL, url: "http://{host}:{port}" }
+global: ["images/**"]
+policy:
+  tiers:
+    high: ["**"]
+  gate:
+    high: { scenarios: all }
+"#;
+
+/// A cargo package whose own test calls the api of the stack through
+/// `FAULTLINE_API_ADDR`, with nothing but std.
+const LIVE_TEST: &str = r#"
+use std::io::{Read, Write};
+
+#[test]
+fn api_answers_200() {
+    let addr = std::env::var("FAULTLINE_API_ADDR").expect("run by faultline");
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.write_all(b"GET /call HTTP/1.1\r\nHost: api\r\nConnection: close\r\n\r\n").unwrap();
+    let mut reply = String::new();
+    s.read_to_string(&mut reply).unwrap();
+    assert!(reply.starts_with("HTTP/1.1 200"), "{}", reply.lines().next().unwrap_or(""));
+}
+
+#[test]
+fn unrelated() {}
+"#;
+
+fn repo(scenarios: &[(&str, &str)], cargo: bool) -> TestRepo {
+    let r = TestRepo::new();
+    r.write("faultline.yaml", CONFIG);
+    for (name, text) in scenarios {
+        r.write(format!("scenarios/{name}.yaml"), text);
+    }
+    let relay = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/images/relay");
+    for f in ["Dockerfile", "relay.py"] {
+        r.write(format!("images/relay/{f}"), std::fs::read(relay.join(f)).unwrap());
+    }
+    if cargo {
+        r.write(
+            "Cargo.toml",
+            "[package]\nname = \"apitests\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[workspace]\n",
+        );
+        r.write("src/lib.rs", "");
+        r.write("tests/live.rs", LIVE_TEST);
+        r.write(".gitignore", "target/\n");
+    }
+    r.write("api/main.txt", "api v1\n");
+    r.commit("base");
+    r.git(&["checkout", "-q", "-b", "change"]);
+    r.write("api/main.txt", "api v2\n");
+    r.commit("change the api");
+    r
+}
+
+fn gate(r: &TestRepo) -> (i32, Value, String) {
+    let report = tempfile::tempdir().unwrap();
+    let dir = report.path().to_str().unwrap().to_owned();
+    let out = r.faultline(&["gate", "--base", "main", "--seed", "5", "--report", &dir]);
+    let code = out.status.code().unwrap_or(-1);
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let v = std::fs::read(report.path().join("verdict.json"))
+        .map(|b| serde_json::from_slice(&b).unwrap())
+        .unwrap_or(Value::Null);
+    (code, v, text)
+}
+
+fn scenario<'a>(v: &'a Value, name: &str) -> &'a Value {
+    v["scenarios"].as_array().unwrap().iter().find(|s| s["name"] == name).unwrap_or_else(|| panic!("no {name} in {v}"))
+}
+
+#[test]
+fn a_load_meets_its_bounds_on_a_healthy_edge_and_not_on_a_slow_one() {
+    let load = |name: &str, fault: &str| {
+        format!(
+            "name: {name}\ntarget: api\nwhy: api answers fast under load.\n{fault}steps:\n  - load: GET api /call\n    rate: 20/s\n    for: 2s\n    expect: {{ status: [200], error_rate: 5%, p90: 250ms }}\n"
+        )
+    };
+    let healthy = load("healthy", "");
+    let slow = load("slow", "faults:\n  - on: api -> db\n    latency: 400ms\n");
+    let r = repo(&[("healthy", &healthy), ("slow", &slow)], false);
+    let (code, v, text) = gate(&r);
+    assert_eq!(code, 1, "{text}");
+    let ok = &scenario(&v, "healthy")["steps"][0];
+    assert_eq!(ok["passed"], true, "{ok}");
+    let observed = ok["observed"].as_str().unwrap();
+    assert!(observed.starts_with("40 sent at "), "open loop: 20/s for 2 s is 40 requests: {observed}");
+    assert!(observed.contains("40× 200"), "{observed}");
+    let bad = &scenario(&v, "slow")["steps"][0];
+    assert_eq!(bad["passed"], false, "{bad}");
+    assert!(bad["expected"].as_str().unwrap().contains("p90 ≤ 250ms"), "{bad}");
+    let p90: f64 =
+        bad["observed"].as_str().unwrap().split(", p90 ").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap();
+    assert!(p90 >= 400.0, "every reply of db is 400 ms late: {bad}");
+}
+
+#[test]
+fn the_repositorys_own_tests_run_against_the_stack_with_the_faults_on() {
+    let filter = "nextest:\n      filter: \"binary(live) and test(api_answers)\"\n";
+    let healthy = format!("name: healthy\ntarget: api\nwhy: the api contract holds.\nsteps:\n  - {filter}");
+    let paused = format!(
+        "name: paused\ntarget: api\nwhy: the api contract holds while db stalls.\nfaults:\n  - on: db\n    pause: true\nsteps:\n  - {filter}"
+    );
+    let r = repo(&[("healthy", &healthy), ("paused", &paused)], true);
+    let (code, v, text) = gate(&r);
+    assert_eq!(code, 1, "{text}");
+    let ok = &scenario(&v, "healthy")["steps"][0];
+    assert_eq!(ok["passed"], true, "{ok}");
+    assert_eq!(ok["observed"], "1 passed, 0 failed", "only the filterset's test ran: {ok}");
+    let bad = &scenario(&v, "paused")["steps"][0];
+    assert_eq!(bad["passed"], false, "{bad}");
+    let observed = bad["observed"].as_str().unwrap();
+    assert!(observed.starts_with("0 passed, 1 failed; apitests::live::api_answers_200: thread"), "{observed}");
+}
+
+#[test]
+fn a_nextest_step_that_cannot_run_is_unverified_before_anything_starts() {
+    let step =
+        |filter: &str| format!("name: t\ntarget: api\nwhy: w\nsteps:\n  - nextest: {{ filter: \"{filter}\" }}\n");
+    // Not a cargo workspace.
+    let r = repo(&[("t", &step("test(x)"))], false);
+    let (code, v, text) = gate(&r);
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains("has no Cargo.toml"), "{text}");
+    assert_eq!(v["scenarios"].as_array().map_or(0, Vec::len), 0, "nothing ran: {v}");
+    // A filterset that selects nothing would pass without testing anything.
+    let r = repo(&[("t", &step("test(no_such_test)"))], true);
+    let (code, _, text) = gate(&r);
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains("the filterset `test(no_such_test)` selects no test"), "{text}");
+    // A filterset nextest cannot parse.
+    let r = repo(&[("t", &step("test(("))], true);
+    let (code, _, text) = gate(&r);
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains("cargo nextest list -E 'test((' failed"), "{text}");
+}
