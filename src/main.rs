@@ -129,6 +129,20 @@ enum Command {
     #[command(verbatim_doc_comment)]
     Proxy(ProxyArgs),
 
+    /// List the scenario templates that ship with faultline, with their parameters.
+    ///
+    /// A scenario uses one with `use: NAME` and fills its parameters under `with:`; its own
+    /// faults, steps and checks are added after the template's.
+    ///
+    /// Examples:
+    ///   faultline templates
+    ///   faultline templates dependency-slow
+    #[command(verbatim_doc_comment)]
+    Templates {
+        /// Show one template (default: all).
+        name: Option<String>,
+    },
+
     /// Print the JSON Schema of faultline.yaml or of scenario files (for your editor).
     Schema {
         /// Which file's schema.
@@ -341,6 +355,7 @@ fn run(cli: Cli) -> miette::Result<i32> {
             println!("{}", serde_json::to_string_pretty(&schema).unwrap_or_default());
             Ok(exit::ALLOW)
         }
+        Command::Templates { name } => templates(name.as_deref()),
         Command::Run(args) => run_scenarios(&dir, args),
         Command::Gate(args) => gate(&dir, args),
         Command::Proxy(args) => proxy(args),
@@ -689,4 +704,52 @@ fn gate(dir: &std::path::Path, args: GateArgs) -> miette::Result<i32> {
         }
     }
     Ok(report.decision.exit_code())
+}
+
+fn templates(name: Option<&str>) -> Result<i32, miette::Report> {
+    use faultline::scenario::template;
+    let all = template::builtin();
+    let shown: Vec<_> = match name {
+        None => all.iter().collect(),
+        Some(n) => match template::find(n) {
+            Some(t) => vec![t],
+            None => {
+                let names: Vec<&str> = all.iter().map(|t| t.name.as_str()).collect();
+                return Err(miette::miette!("`{n}` is not a template; templates: {}", names.join(", ")));
+            }
+        },
+    };
+    for t in shown {
+        println!("{}\n  {}\n", t.name, textwrap_indent(&t.description, "  "));
+        for (p, d) in &t.params {
+            let default = match &d.default {
+                None => "required".to_owned(),
+                Some(serde_json::Value::Null) => "optional".to_owned(),
+                Some(v) => format!("default {v}"),
+            };
+            let kind =
+                serde_json::to_value(d.kind).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+            println!("  {p:<18} {kind:<9} {default:<16} {}", d.doc);
+        }
+        println!();
+    }
+    Ok(exit::ALLOW)
+}
+
+fn textwrap_indent(text: &str, indent: &str) -> String {
+    let mut out = String::new();
+    let mut width = 0;
+    for word in text.split_whitespace() {
+        if width > 0 && width + word.len() > 86 {
+            out.push('\n');
+            out.push_str(indent);
+            width = 0;
+        } else if width > 0 {
+            out.push(' ');
+            width += 1;
+        }
+        out.push_str(word);
+        width += word.len();
+    }
+    out
 }

@@ -246,3 +246,20 @@ fn no_input_panics() {
         let _ = faultline::scenario::parse("s.yaml", text.into(), &shop());
     }
 }
+
+#[test]
+fn faultline_templates_lists_every_template_with_its_parameters() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_faultline")).arg("templates").output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    for t in template::builtin() {
+        assert!(text.contains(&format!("\n{}\n", t.name)) || text.starts_with(&format!("{}\n", t.name)), "{text}");
+    }
+    assert!(text.contains("max_attempts       int       default 3"), "{text}");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args(["templates", "dependency-slo"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("`dependency-slo` is not a template"));
+}
