@@ -50,7 +50,16 @@ pub struct SignoffState {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct GateTimings {
     pub plan_seconds: f64,
+    /// Exporting head, `prepare:` commands, the tests of `nextest` steps.
+    pub build_seconds: f64,
+    /// Checking images by tag and building missing ones.
+    pub images_seconds: f64,
+    /// Starting, running and removing the scenarios' stacks (wall clock, `--jobs` at once).
     pub scenarios_seconds: f64,
+    /// Summed over scenarios: stacks starting, faults + steps + checks, stacks removed.
+    pub stacks_seconds: f64,
+    pub runs_seconds: f64,
+    pub teardown_seconds: f64,
     pub total_seconds: f64,
 }
 
@@ -114,7 +123,7 @@ pub fn signoff(plan: &Plan, approved_by: &[String]) -> SignoffState {
 }
 
 /// Writes the tree of `rev` into a fresh temporary directory (no index, no HEAD touched).
-fn export(repo: &Repo, rev: &str) -> Result<tempfile::TempDir, String> {
+pub fn export(repo: &Repo, rev: &str) -> Result<tempfile::TempDir, String> {
     let dir = tempfile::Builder::new()
         .prefix("faultline-head-")
         .tempdir()
@@ -216,11 +225,15 @@ pub async fn gate(repo_dir: &Path, req: &GateRequest, progress: &(dyn Fn(&str) +
             planned.head.as_ref().map_or(head.clone(), |h| h.commit[..h.commit.len().min(12)].to_owned())
         ),
     };
-    let t = Instant::now();
     let refs: Vec<_> = selected.iter().collect();
-    if let Err(e) = crate::scenario::run::prepare_once(&refs, &loaded.config, &mut opts).await {
-        return GateReport::unverified(e, req.seed, Some(planned), timings);
+    match crate::scenario::run::prepare_once(&refs, &loaded.config, &mut opts).await {
+        Ok(p) => {
+            timings.images_seconds = p.images_seconds;
+            timings.build_seconds = start.elapsed().as_secs_f64() - timings.plan_seconds - p.images_seconds;
+        }
+        Err(e) => return GateReport::unverified(e, req.seed, Some(planned), timings),
     }
+    let t = Instant::now();
     let running = std::sync::Mutex::new(Vec::<String>::new());
     let runs = futures_util::stream::iter(selected.iter().map(|s| {
         let opts = &opts;
@@ -257,6 +270,9 @@ pub async fn gate(repo_dir: &Path, req: &GateRequest, progress: &(dyn Fn(&str) +
         None => all_runs.await,
     };
     timings.scenarios_seconds = t.elapsed().as_secs_f64();
+    timings.stacks_seconds = outcomes.iter().map(|o| o.stack_seconds).sum();
+    timings.runs_seconds = outcomes.iter().map(|o| o.run_seconds).sum();
+    timings.teardown_seconds = outcomes.iter().map(|o| o.teardown_seconds).sum();
     let (decision, reasons) = verdict::decide(&outcomes, !sign.satisfied);
     timings.total_seconds = start.elapsed().as_secs_f64();
     GateReport {

@@ -13,7 +13,9 @@ pub async fn run(stack: &Stack, index: usize, line: usize, check: &CheckKind) ->
         CheckKind::Sql { service, query, expect } => sql(stack, service, query, expect).await,
         CheckKind::Redis { service, command, expect } => redis(stack, service, command, expect).await,
         CheckKind::Logs { service, forbid, require } => logs(stack, service, forbid, require).await,
-        CheckKind::Recovers { line, within, status } => recovers(stack, line, *within, status.as_deref()).await,
+        CheckKind::Recovers { line, within, status, body, headers } => {
+            recovers(stack, line, *within, status.as_deref(), body.as_ref(), headers).await
+        }
     };
     CheckOutcome { index, line, check, passed, expected, observed }
 }
@@ -143,6 +145,8 @@ async fn recovers(
     line: &super::validate::RequestLine,
     within: Duration,
     status: Option<&[u16]>,
+    body: Option<&serde_json::Value>,
+    headers: &[(String, String)],
 ) -> Judged {
     let what = format!("{line} recovers within {}", humantime::format_duration(within));
     let ok = |s: u16| status.map_or((200..300).contains(&s), |l| l.contains(&s));
@@ -160,7 +164,8 @@ async fn recovers(
     while start.elapsed() < within {
         tries += 1;
         let left = within.saturating_sub(start.elapsed()).max(Duration::from_millis(100));
-        let a = workload::send(addr, line, &[], None, left).await;
+        let (hs, b) = workload::instance(headers, body, tries);
+        let a = workload::send(addr, line, &hs, b, left).await;
         match a.status {
             Some(s) if ok(s) => {
                 return (

@@ -337,4 +337,10 @@ pub struct RecoversCheck {
     /// Statuses that count as recovered. Default: 2xx.
     #[serde(default)]
     pub status: Option<Vec<u16>>,
+    /// A JSON body; `{n}` in strings is the try number.
+    #[serde(default)]
+    pub body: Option<serde_json::Value>,
+    /// Request headers; `{n}` is the try number.
+    #[serde(default)]
+    pub headers: BTreeMap<String, Text>,
 }

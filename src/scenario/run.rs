@@ -41,9 +41,22 @@ pub struct RunOptions {
     pub sequential_start: bool,
 }
 
+/// Where the time of [`prepare_once`] went.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Prepared {
+    /// `prepare:` commands and the tests of `nextest` steps.
+    pub build_seconds: f64,
+    /// Images checked by tag, missing ones built.
+    pub images_seconds: f64,
+    /// Services whose image had to be built.
+    pub images_built: Vec<String>,
+}
+
 /// Runs the `prepare` commands of every service the scenarios start, once, so each
-/// scenario's stack can skip them; checks and builds the tests of `nextest` steps.
-pub async fn prepare_once(scenarios: &[&Scenario], config: &Config, opts: &mut RunOptions) -> Result<(), String> {
+/// scenario's stack can skip them; checks and builds the tests of `nextest` steps; builds
+/// the missing images, each once, all at once.
+pub async fn prepare_once(scenarios: &[&Scenario], config: &Config, opts: &mut RunOptions) -> Result<Prepared, String> {
+    let t = Instant::now();
     let mut services: Vec<String> = Vec::new();
     for s in scenarios {
         for svc in &s.stack {
@@ -74,8 +87,13 @@ pub async fn prepare_once(scenarios: &[&Scenario], config: &Config, opts: &mut R
             built.push(filter);
         }
     }
+    let build_seconds = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let docker = crate::stack::docker::client().await.map_err(|e| e.to_string())?;
+    let (_, images_built) =
+        crate::stack::prepare_images(&docker, config, &services, &opts.root).await.map_err(|e| e.to_string())?;
     opts.prepared = true;
-    Ok(())
+    Ok(Prepared { build_seconds, images_seconds: t.elapsed().as_secs_f64(), images_built })
 }
 
 /// Runs `scenario`; a stack is returned too when `keep` is set.
@@ -93,6 +111,7 @@ pub async fn run(scenario: &Scenario, config: &Config, opts: &RunOptions) -> (Sc
         edges: BTreeMap::new(),
         stack_seconds: 0.0,
         run_seconds: 0.0,
+        teardown_seconds: 0.0,
         repro: format!("{} --scenario {} --seed {}", opts.repro_prefix, scenario.name, opts.seed),
     };
     let graph = ServiceGraph::new(config);
@@ -232,7 +251,9 @@ pub async fn run(scenario: &Scenario, config: &Config, opts: &RunOptions) -> (Sc
     if opts.keep {
         (out, Some(stack))
     } else {
+        let t = Instant::now();
         stack.shutdown().await;
+        out.teardown_seconds = t.elapsed().as_secs_f64();
         (out, None)
     }
 }

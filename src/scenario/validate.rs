@@ -96,11 +96,33 @@ pub enum SqlExpect {
 
 #[derive(Debug, Clone)]
 pub enum CheckKind {
-    MaxAttempts { from: String, to: String, max: u32 },
-    Sql { service: String, query: String, expect: SqlExpect },
-    Redis { service: String, command: Vec<String>, expect: String },
-    Logs { service: String, forbid: Vec<Regex>, require: Vec<Regex> },
-    Recovers { line: RequestLine, within: Duration, status: Option<Vec<u16>> },
+    MaxAttempts {
+        from: String,
+        to: String,
+        max: u32,
+    },
+    Sql {
+        service: String,
+        query: String,
+        expect: SqlExpect,
+    },
+    Redis {
+        service: String,
+        command: Vec<String>,
+        expect: String,
+    },
+    Logs {
+        service: String,
+        forbid: Vec<Regex>,
+        require: Vec<Regex>,
+    },
+    Recovers {
+        line: RequestLine,
+        within: Duration,
+        status: Option<Vec<u16>>,
+        body: Option<serde_json::Value>,
+        headers: Vec<(String, String)>,
+    },
 }
 
 /// A validated scenario, ready to run.
@@ -571,6 +593,8 @@ impl Validator<'_> {
             line,
             within: r.within.map_or(Duration::from_secs(10), |d| d.0),
             status: r.status.clone(),
+            body: r.body.clone(),
+            headers: r.headers.iter().map(|(k, v)| (k.clone(), v.0.clone())).collect(),
         })
     }
 }

@@ -52,8 +52,12 @@ pub struct ScenarioOutcome {
     pub checks: Vec<CheckOutcome>,
     /// What crossed each edge and ingress, by name (`orders -> payments`, `host -> orders`).
     pub edges: BTreeMap<String, Observations>,
+    /// Starting the stack (images already built).
     pub stack_seconds: f64,
+    /// Faults, steps and checks.
     pub run_seconds: f64,
+    /// Removing the stack.
+    pub teardown_seconds: f64,
     /// The command that runs this scenario again, the same way.
     pub repro: String,
 }
