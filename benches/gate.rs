@@ -97,7 +97,7 @@ fn main() {
         println!("warm-up (builds images and the shop): {:.1} s, verdict {:?}", t.elapsed().as_secs_f64(), warm.decision);
 
         let t = Instant::now();
-        let docs = gate(&root, &request("docs-fix", 1), &quiet).await;
+        let docs = gate(&root, &request("docs-typo", 1), &quiet).await;
         let docs_t = t.elapsed();
 
         let mut gates = Vec::new();

@@ -1,7 +1,8 @@
 //! `faultline demo`: the example shop in a fresh repository, and two changes gated in front
-//! of the user — an AI-assisted bug (a fresh idempotency key on every charge retry, which
-//! charges twice when a reply is lost) that must be blocked, and an AI-assisted docs fix that
-//! must be allowed. Everything runs for real: containers, faults, checks.
+//! of the user — an AI-assisted bug from the corpus (`fixtures/bugs/key-per-attempt`: a fresh
+//! idempotency key on every charge retry, which charges twice when a reply is lost) that must
+//! be blocked, and an AI-assisted docs fix (`fixtures/changes/docs-typo`) that must be
+//! allowed. Everything runs for real: containers, faults, checks.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -25,8 +26,9 @@ pub enum DemoError {
     MissingFixture { path: PathBuf },
     #[error("cannot prepare the demo repository in {}: {source}", path.display())]
     Io { path: PathBuf, source: std::io::Error },
-    #[error("the shop's source changed: `{0}` is not in services/orders/src/main.rs")]
-    ShopChanged(String),
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Corpus(#[from] crate::corpus::CorpusError),
     #[error("git: {0}")]
     Git(#[from] git2::Error),
 }
@@ -45,41 +47,18 @@ pub struct Demo {
     pub changes: Vec<DemoChange>,
 }
 
-/// The bug, as an assistant would write it: it reads like an improvement.
-const BUG_FROM: &str = "match self.charge_once(&key, order_id, amount).await {";
-const BUG_TO: &str = "// A fresh key per attempt, so payments never mistakes a retry for a duplicate.\n            match self.charge_once(&format!(\"{key}-{attempt}\"), order_id, amount).await {";
+/// The two changes the demo gates: an entry of the bug corpus and one of the good changes.
+pub const BUG: &str = "key-per-attempt";
+pub const GOOD: &str = "docs-typo";
 
-/// Creates the shop at `dir/shop` with the two changes on branches.
+/// Creates the shop at `dir/shop` with the two changes on branches named after them.
 pub fn prepare(dir: &Path) -> Result<PathBuf, DemoError> {
     let (root, base) = create_shop(dir)?;
-    let git = Repository::open(&root)?;
-    let dev = Signature::now("Sam Dev", "sam@shop.example")?;
-
-    branch_from(&git, "ai-retry-key", base)?;
-    let orders = root.join("services/orders/src/main.rs");
-    let src = std::fs::read_to_string(&orders).map_err(|source| DemoError::Io { path: orders.clone(), source })?;
-    if !src.contains(BUG_FROM) {
-        return Err(DemoError::ShopChanged(BUG_FROM.into()));
+    let [bugs, good] = [&crate::corpus::default_dirs()[0], &crate::corpus::default_dirs()[1]];
+    for entry in [bugs.join(BUG), good.join(GOOD)] {
+        let entry = crate::corpus::load_entry(&entry)?;
+        crate::corpus::commit(&root, base, &entry)?;
     }
-    write(&orders, &src.replace(BUG_FROM, BUG_TO))?;
-    commit_all(
-        &git,
-        &dev,
-        "Use a fresh idempotency key for each charge attempt\n\nCo-authored-by: Claude <noreply@anthropic.com>\n",
-        &[base],
-    )?;
-
-    branch_from(&git, "docs-fix", base)?;
-    let readme = root.join("docs/README.md");
-    let text = std::fs::read_to_string(&readme).map_err(|source| DemoError::Io { path: readme.clone(), source })?;
-    write(&readme, &text.replace("An example system", "An example system (see faultline's README)"))?;
-    commit_all(
-        &git,
-        &dev,
-        "Link the docs to faultline's README\n\nCo-authored-by: Copilot <copilot@github.com>\n",
-        &[base],
-    )?;
-    branch_from(&git, "main", base)?;
     Ok(root)
 }
 
@@ -92,8 +71,8 @@ pub async fn run(dir: &Path, seed: u64, progress: &(dyn Fn(&str) + Sync)) -> Res
         .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/shop"));
     let mut changes = Vec::new();
     for (branch, title, expect) in [
-        ("ai-retry-key", "an AI-assisted change to how orders retries charges", Decision::Block),
-        ("docs-fix", "an AI-assisted docs fix", Decision::Allow),
+        (BUG, "an AI-assisted change to how orders retries charges", Decision::Block),
+        (GOOD, "an AI-assisted docs fix", Decision::Allow),
     ] {
         progress(&format!(
             "\n━━ gating {title} (branch {branch})\n$ faultline gate --base main --head {branch} --approved-by alice@shop.example"
@@ -137,8 +116,8 @@ pub fn render(demo: &Demo) -> String {
     let exe = std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_else(|_| "faultline".into());
     let r = demo.repo.display();
     let _ = writeln!(o, "\nThe shop is at {r}. Try next:");
-    let _ = writeln!(o, "  {exe} -C {r} plan --base main --head ai-retry-key");
-    let _ = writeln!(o, "  git -C {r} checkout ai-retry-key && {exe} -C {r} run --scenario charge-reply-lost --seed 7");
+    let _ = writeln!(o, "  {exe} -C {r} plan --base main --head {BUG}");
+    let _ = writeln!(o, "  git -C {r} checkout {BUG} && {exe} -C {r} run --scenario charge-reply-lost --seed 7");
     let _ = writeln!(o, "  {exe} -C {r} up orders --keep");
     o
 }
@@ -187,14 +166,8 @@ fn copy_dir(from: &Path, to: &Path) -> Result<(), DemoError> {
     Ok(())
 }
 
-fn write(path: &Path, text: &str) -> Result<(), DemoError> {
-    let io = |source| DemoError::Io { path: path.to_path_buf(), source };
-    std::fs::create_dir_all(path.parent().unwrap_or(path)).map_err(io)?;
-    std::fs::write(path, text).map_err(io)
-}
-
 /// Points HEAD at a new branch `name` at `at`, with the working tree checked out.
-fn branch_from(git: &Repository, name: &str, at: Oid) -> Result<(), DemoError> {
+pub(crate) fn branch_from(git: &Repository, name: &str, at: Oid) -> Result<(), git2::Error> {
     let commit = git.find_commit(at)?;
     git.branch(name, &commit, true)?;
     git.checkout_tree(commit.as_object(), Some(git2::build::CheckoutBuilder::new().force()))?;
@@ -202,7 +175,12 @@ fn branch_from(git: &Repository, name: &str, at: Oid) -> Result<(), DemoError> {
     Ok(())
 }
 
-fn commit_all(git: &Repository, who: &Signature<'_>, message: &str, parents: &[Oid]) -> Result<Oid, DemoError> {
+pub(crate) fn commit_all(
+    git: &Repository,
+    who: &Signature<'_>,
+    message: &str,
+    parents: &[Oid],
+) -> Result<Oid, git2::Error> {
     let mut index = git.index()?;
     index.add_all(["*"], IndexAddOption::DEFAULT, None)?;
     index.write()?;

@@ -11,6 +11,7 @@
 
 pub mod change;
 pub mod config;
+pub mod corpus;
 pub mod demo;
 pub mod fault;
 pub mod gate;

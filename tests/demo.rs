@@ -23,7 +23,7 @@ fn the_demo_repository_holds_the_shop_and_both_changes() {
     assert!(root.join("images/postgres/Dockerfile").is_file());
     assert!(!root.join("services/orders/bin").exists(), "no build output is copied");
 
-    let bug = planned(&root, "ai-retry-key");
+    let bug = planned(&root, "key-per-attempt");
     assert!(bug.ai_assisted);
     assert_eq!(bug.tier, Some(Tier::Medium));
     assert_eq!(bug.changed.len(), 1);
@@ -31,7 +31,7 @@ fn the_demo_repository_holds_the_shop_and_both_changes() {
     assert!(bug.scenarios.contains(&"charge-reply-lost".to_owned()));
     assert!(bug.signoff_required);
 
-    let docs = planned(&root, "docs-fix");
+    let docs = planned(&root, "docs-typo");
     assert!(docs.ai_assisted);
     assert_eq!(docs.tier, Some(Tier::Low));
     assert!(docs.affected.is_empty() && docs.scenarios.is_empty() && !docs.signoff_required);
