@@ -1,0 +1,210 @@
+//! The detection benchmark behind `ci/detect`: for every entry of the corpora, a fresh shop
+//! repository with the baseline committed, the change committed on its own branch, and
+//! `faultline gate` run on it as CI would; then a table of expected vs actual verdicts.
+//!
+//!     ci/detect [--corpus DIR]… [--repeat N] [--seed S] [--jobs J] [--only NAME]…
+//!
+//! Bugs are gated with `--approved-by` a senior (the bug got past review; only the
+//! scenarios can stop it), good changes with nothing but their own trailers. A bug counts as
+//! caught when every repetition blocks it with a failed scenario; a good change counts as
+//! wrongly blocked when any repetition does not allow it. The last three lines are read by
+//! scripts: `caught N of M bugs`, `wrongly blocked K of L benign changes`, `total S s`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use faultline::corpus::{self, Entry};
+use faultline::verdict::Decision;
+
+struct Args {
+    corpora: Vec<PathBuf>,
+    repeat: u32,
+    seed: u64,
+    jobs: usize,
+    only: Vec<String>,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut a = Args { corpora: Vec::new(), repeat: 1, seed: 1, jobs: 2, only: Vec::new() };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().ok_or(format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--corpus" => a.corpora.push(PathBuf::from(value()?)),
+            "--repeat" => a.repeat = value()?.parse().map_err(|e| format!("--repeat: {e}"))?,
+            "--seed" => a.seed = value()?.parse().map_err(|e| format!("--seed: {e}"))?,
+            "--jobs" => a.jobs = value()?.parse().map_err(|e| format!("--jobs: {e}"))?,
+            "--only" => a.only.push(value()?),
+            "-h" | "--help" => {
+                println!("ci/detect [--corpus DIR]… [--repeat N] [--seed S] [--jobs J] [--only NAME]…");
+                std::process::exit(0);
+            }
+            other => return Err(format!("unknown argument `{other}` (see --help)")),
+        }
+    }
+    if a.corpora.is_empty() {
+        a.corpora = corpus::default_dirs();
+    }
+    if a.repeat == 0 {
+        return Err("--repeat must be at least 1".into());
+    }
+    Ok(a)
+}
+
+/// One gate of one entry.
+struct Outcome {
+    decision: Option<Decision>,
+    /// The failed scenarios and what failed in them, or why it could not verify.
+    why: String,
+    seconds: f64,
+}
+
+fn gate(bin: &Path, entry: &Entry, seed: u64, jobs: usize, reports: &Path) -> Outcome {
+    let t = Instant::now();
+    let fail = |why: String| Outcome { decision: None, why, seconds: t.elapsed().as_secs_f64() };
+    let dir = match tempfile::Builder::new().prefix("faultline-detect-").tempdir() {
+        Ok(d) => d,
+        Err(e) => return fail(format!("temporary directory: {e}")),
+    };
+    let (root, base) = match faultline::demo::create_shop(dir.path()) {
+        Ok(x) => x,
+        Err(e) => return fail(e.to_string()),
+    };
+    if let Err(e) = corpus::commit(&root, base, entry) {
+        return fail(e.to_string());
+    }
+    let report = reports.join(format!("{}-seed{seed}", entry.name));
+    let mut cmd = Command::new(bin);
+    cmd.args(["gate", "--base", "main", "--head", &entry.name, "--seed", &seed.to_string()])
+        .args(["--jobs", &jobs.to_string(), "--timeout", "15m", "--report"])
+        .arg(&report)
+        .current_dir(&root)
+        .env("NO_COLOR", "1");
+    if std::env::var_os("CARGO_TARGET_DIR").is_none() {
+        cmd.env("CARGO_TARGET_DIR", Path::new(env!("CARGO_MANIFEST_DIR")).join("target/shop"));
+    }
+    if entry.expect == Decision::Block {
+        cmd.args(["--approved-by", "alice@shop.example"]);
+    }
+    let out = match cmd.output() {
+        Ok(o) => o,
+        Err(e) => return fail(format!("cannot run {}: {e}", bin.display())),
+    };
+    let v: serde_json::Value = std::fs::read(report.join("verdict.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
+    let decision = match out.status.code() {
+        Some(0) => Some(Decision::Allow),
+        Some(1) => Some(Decision::Block),
+        Some(2) => Some(Decision::Unverified),
+        _ => None,
+    };
+    let mut why = Vec::new();
+    for s in v["scenarios"].as_array().into_iter().flatten().filter(|s| s["status"] == "failed") {
+        let first = s["steps"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .chain(s["checks"].as_array().into_iter().flatten())
+            .find(|c| c["passed"] == false);
+        let what = first
+            .and_then(|c| c["check"].as_str().or(c["step"].as_str()))
+            .map(|w| w.chars().take(48).collect::<String>())
+            .unwrap_or_default();
+        why.push(format!("{}: {what}", s["name"].as_str().unwrap_or("?")));
+    }
+    if why.is_empty() {
+        why.extend(v["reasons"].as_array().into_iter().flatten().filter_map(|r| r.as_str()).map(|r| {
+            let r = r.lines().next().unwrap_or(r);
+            r.chars().take(80).collect::<String>()
+        }));
+    }
+    Outcome { decision, why: why.join("; "), seconds: t.elapsed().as_secs_f64() }
+}
+
+fn name(d: Option<Decision>) -> &'static str {
+    match d {
+        Some(Decision::Allow) => "allow",
+        Some(Decision::Block) => "block",
+        Some(Decision::Unverified) => "unverified",
+        None => "error",
+    }
+}
+
+fn main() {
+    let args = match parse_args() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("ci/detect: {e}");
+            std::process::exit(2);
+        }
+    };
+    let bin = std::env::var_os("FAULTLINE_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/faultline"));
+    let mut entries = Vec::new();
+    for dir in &args.corpora {
+        match corpus::load(dir) {
+            Ok(list) => {
+                entries.extend(list.into_iter().filter(|e| args.only.is_empty() || args.only.contains(&e.name)))
+            }
+            Err(e) => {
+                eprintln!("ci/detect: {e}");
+                std::process::exit(2);
+            }
+        }
+    }
+    let reports = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/detect");
+    let start = Instant::now();
+    let (mut bugs, mut caught, mut benign, mut wrongly) = (0, 0, 0, 0);
+    println!(
+        "{:<22} {:<8} {:<24} {:>8}  caught by (first failed step or check)",
+        "change", "expected", "actual", "time"
+    );
+    for e in &entries {
+        let runs: Vec<Outcome> =
+            (0..u64::from(args.repeat)).map(|r| gate(&bin, e, args.seed + r, args.jobs, &reports)).collect();
+        let verdicts: Vec<&str> = runs.iter().map(|o| name(o.decision)).collect();
+        let stable = verdicts.iter().all(|v| *v == verdicts[0]);
+        let actual = if stable { verdicts[0].to_owned() } else { format!("UNSTABLE {}", verdicts.join("/")) };
+        let seconds = runs.iter().map(|o| o.seconds).sum::<f64>() / runs.len() as f64;
+        let why = runs.iter().find(|o| !o.why.is_empty()).map(|o| o.why.clone()).unwrap_or_else(|| "-".into());
+        let ok = match e.expect {
+            Decision::Block => {
+                bugs += 1;
+                let hit = runs.iter().all(|o| o.decision == Some(Decision::Block));
+                caught += usize::from(hit);
+                hit
+            }
+            _ => {
+                benign += 1;
+                let bad = runs.iter().any(|o| o.decision != Some(Decision::Allow));
+                wrongly += usize::from(bad);
+                !bad
+            }
+        };
+        println!(
+            "{:<22} {:<8} {:<24} {:>7.1}s  {}{why}",
+            e.name,
+            name(Some(e.expect)),
+            actual,
+            seconds,
+            if ok { "" } else { "MISS: " }
+        );
+    }
+    println!(
+        "repetitions: {} (seeds {}..={}), reports in {}",
+        args.repeat,
+        args.seed,
+        args.seed + u64::from(args.repeat) - 1,
+        reports.display()
+    );
+    println!("caught {caught} of {bugs} bugs");
+    println!("wrongly blocked {wrongly} of {benign} benign changes");
+    println!("total {:.0} s", start.elapsed().as_secs_f64());
+    if caught < bugs || wrongly > 0 {
+        std::process::exit(1);
+    }
+}
