@@ -49,6 +49,8 @@ fn request(head: &str, jobs: usize) -> GateRequest {
         ready_timeout: Duration::from_secs(60),
         jobs,
         prepare_env: target_env(),
+        partition: None,
+        only: None,
     }
 }
 

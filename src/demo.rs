@@ -87,8 +87,10 @@ pub async fn run(dir: &Path, seed: u64, progress: &(dyn Fn(&str) + Sync)) -> Res
             seed,
             timeout: Some(std::time::Duration::from_secs(900)),
             ready_timeout: std::time::Duration::from_secs(60),
-            jobs: 1,
+            jobs: 2,
             prepare_env: vec![("CARGO_TARGET_DIR".into(), target.display().to_string())],
+            partition: None,
+            only: None,
         };
         let report = crate::gate::gate(&root, &req, progress).await;
         let report_path = crate::gate::write_report(&dir.join("reports").join(branch), &report).ok();

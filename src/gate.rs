@@ -28,10 +28,55 @@ pub struct GateRequest {
     pub jobs: usize,
     /// Extra environment of `prepare` commands.
     pub prepare_env: Vec<(String, String)>,
+    /// Run only this share of the selected scenarios (`--partition K/N`).
+    pub partition: Option<Partition>,
+    /// Run only these of the selected scenarios (`repro`); `None`: all.
+    pub only: Option<Vec<String>>,
+}
+
+/// Share `index` (1-based) of `count`: the scenarios whose name hashes to it. A hash of the
+/// name, not a position, so adding a scenario moves no other to another share.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Partition {
+    pub index: u32,
+    pub count: u32,
+}
+
+impl std::str::FromStr for Partition {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || format!("`{s}` is not a partition: write K/N with 1 ≤ K ≤ N, e.g. 2/3");
+        let (k, n) = s.split_once('/').ok_or_else(bad)?;
+        let (index, count): (u32, u32) = (k.trim().parse().map_err(|_| bad())?, n.trim().parse().map_err(|_| bad())?);
+        if index == 0 || count == 0 || index > count {
+            return Err(bad());
+        }
+        Ok(Partition { index, count })
+    }
+}
+
+impl std::fmt::Display for Partition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
+impl Partition {
+    /// The share (1-based) a scenario belongs to, out of `count`.
+    pub fn share_of(name: &str, count: u32) -> u32 {
+        use sha2::Digest;
+        let h = sha2::Sha256::digest(name.as_bytes());
+        let n = u64::from_be_bytes([h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7]]);
+        1 + u32::try_from(n % u64::from(count.max(1))).unwrap_or(0)
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        Self::share_of(name, self.count) == self.index
+    }
 }
 
 /// Who approved, and where it was said.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Approval {
     pub email: String,
     /// `Reviewed-by` / `Approved-by` trailer of a commit, or `--approved-by`.
@@ -39,7 +84,7 @@ pub struct Approval {
     pub senior: bool,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct SignoffState {
     pub required: bool,
     pub seniors: Vec<String>,
@@ -47,7 +92,7 @@ pub struct SignoffState {
     pub satisfied: bool,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
 pub struct GateTimings {
     pub plan_seconds: f64,
     /// Exporting head, `prepare:` commands, the tests of `nextest` steps.
@@ -64,7 +109,7 @@ pub struct GateTimings {
 }
 
 /// Everything the gate found: `verdict.json` is this, serialised.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct GateReport {
     pub version: u32,
     pub decision: Decision,
@@ -74,6 +119,9 @@ pub struct GateReport {
     pub signoff: Option<SignoffState>,
     pub scenarios: Vec<ScenarioOutcome>,
     pub timings: GateTimings,
+    /// The share this gate ran (`--partition`); the plan lists every selected scenario.
+    #[serde(default)]
+    pub partition: Option<Partition>,
 }
 
 impl GateReport {
@@ -87,6 +135,7 @@ impl GateReport {
             signoff: None,
             scenarios: Vec::new(),
             timings,
+            partition: None,
         }
     }
 }
@@ -185,6 +234,7 @@ pub async fn gate(repo_dir: &Path, req: &GateRequest, progress: &(dyn Fn(&str) +
             signoff: Some(sign),
             scenarios: Vec::new(),
             timings,
+            partition: req.partition,
         };
     }
 
@@ -197,7 +247,15 @@ pub async fn gate(repo_dir: &Path, req: &GateRequest, progress: &(dyn Fn(&str) +
         Ok(s) => s,
         Err(e) => return GateReport::unverified(format!("{e}{}", detail(&e)), req.seed, Some(planned), timings),
     };
-    let selected: Vec<_> = all.into_iter().filter(|s| planned.scenarios.contains(&s.name)).collect();
+    let selected: Vec<_> = all
+        .into_iter()
+        .filter(|s| planned.scenarios.contains(&s.name))
+        .filter(|s| req.partition.is_none_or(|p| p.contains(&s.name)))
+        .filter(|s| req.only.as_ref().is_none_or(|only| only.contains(&s.name)))
+        .collect();
+    if let Some(p) = req.partition {
+        progress(&format!("partition {p}: {} of the {} selected scenarios", selected.len(), planned.scenarios.len()));
+    }
     let head = match &req.plan.change {
         crate::change::ChangeSpec::Revisions { head, .. } => head.clone(),
         crate::change::ChangeSpec::Worktree { .. } => String::new(),
@@ -284,6 +342,7 @@ pub async fn gate(repo_dir: &Path, req: &GateRequest, progress: &(dyn Fn(&str) +
         signoff: Some(sign),
         scenarios: outcomes,
         timings,
+        partition: req.partition,
     }
 }
 
@@ -298,11 +357,51 @@ fn detail(e: &dyn miette::Diagnostic) -> String {
     s
 }
 
-/// Writes `verdict.json` into `dir` (created if needed).
+/// Checks that reports can be written into `dir` (created if needed), before a gate runs.
+pub fn check_report_dir(dir: &Path) -> Result<(), String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create the report directory {}: {e}", dir.display()))?;
+    let probe = dir.join(".faultline-write-test");
+    std::fs::write(&probe, b"")
+        .and_then(|()| std::fs::remove_file(&probe))
+        .map_err(|e| format!("cannot write into the report directory {}: {e}", dir.display()))
+}
+
+/// Writes `verdict.json`, `junit.xml` and `summary.md` into `dir` (created if needed).
+/// Returns the path of `verdict.json`.
 pub fn write_report(dir: &Path, report: &GateReport) -> Result<PathBuf, String> {
-    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    let path = dir.join("verdict.json");
+    check_report_dir(dir)?;
     let json = serde_json::to_string_pretty(report).map_err(|e| e.to_string())?;
-    std::fs::write(&path, json).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-    Ok(path)
+    for (name, text) in [
+        ("verdict.json", json),
+        ("junit.xml", crate::report::junit::render(report)),
+        ("summary.md", crate::report::summary::render(report)),
+    ] {
+        let path = dir.join(name);
+        std::fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
+    Ok(dir.join("verdict.json"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Partition;
+
+    #[test]
+    fn partitions_parse_and_shares_are_stable() {
+        assert_eq!("2/3".parse::<Partition>(), Ok(Partition { index: 2, count: 3 }));
+        for bad in ["0/3", "4/3", "3", "a/b", "1/0", ""] {
+            assert!(bad.parse::<Partition>().is_err(), "{bad}");
+        }
+        let names: Vec<String> = (0..200).map(|i| format!("scenario-{i}")).collect();
+        let shares: Vec<u32> = names.iter().map(|n| Partition::share_of(n, 4)).collect();
+        assert!(shares.iter().all(|s| (1..=4).contains(s)));
+        for k in 1..=4 {
+            let n = shares.iter().filter(|s| **s == k).count();
+            assert!((25..=75).contains(&n), "share {k} has {n} of 200");
+        }
+        // A share depends on the name only: the same name, the same share, whatever else exists.
+        assert_eq!(Partition::share_of("payments-slow", 4), Partition::share_of("payments-slow", 4));
+        let p = Partition { index: Partition::share_of("x", 3), count: 3 };
+        assert!(p.contains("x"));
+    }
 }

@@ -19,6 +19,7 @@ pub mod impact;
 pub mod plan;
 pub mod repo;
 pub mod report;
+pub mod repro;
 pub mod scenario;
 pub mod stack;
 pub mod verdict;

@@ -97,6 +97,32 @@ enum Command {
     #[command(verbatim_doc_comment)]
     Gate(GateArgs),
 
+    /// Run again exactly what a gate ran, and say whether the result is the same.
+    ///
+    /// Reads the gate's verdict.json: the same head commit, faultline.yaml and scenarios from
+    /// the same base commit, the same seed (so the same fault schedule), labels and
+    /// approvals. Run it in a clone that has both commits. Exit 0 when every scenario came out
+    /// the same, 1 when one did not, 2 when it could not run.
+    ///
+    /// Examples:
+    ///   faultline repro out/verdict.json
+    ///   faultline repro out/ --scenario charge-reply-lost
+    #[command(verbatim_doc_comment)]
+    Repro {
+        /// The gate's verdict.json, or the report directory holding it.
+        verdict: PathBuf,
+        /// Only this scenario (repeatable); default: every scenario the gate ran.
+        #[arg(long)]
+        scenario: Vec<String>,
+        /// Scenarios run at once.
+        #[arg(long, default_value_t = 2)]
+        jobs: usize,
+    },
+
+    /// Work with gate reports.
+    #[command(subcommand)]
+    Report(ReportCmd),
+
     /// Run scenarios against the working tree: a fresh stack each, faults, workload, checks.
     ///
     /// Reads faultline.yaml and the scenarios from the working tree (for authoring and for
@@ -189,6 +215,27 @@ struct PlanArgs {
     format: Format,
 }
 
+#[derive(clap::Subcommand)]
+enum ReportCmd {
+    /// One verdict from the reports of a gate's shards (`gate --partition K/N`).
+    ///
+    /// Checks that every shard is of the same gate (base and head commits, number of
+    /// shares); a missing shard makes the verdict "could not verify". Writes verdict.json,
+    /// junit.xml and summary.md into --out; exits with the merged verdict's code.
+    ///
+    /// Example:
+    ///   faultline report merge shard-1 shard-2 shard-3 --out report
+    #[command(verbatim_doc_comment)]
+    Merge {
+        /// The shards' report directories (or their verdict.json).
+        #[arg(required = true)]
+        shards: Vec<PathBuf>,
+        /// Where the merged reports go.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+}
+
 #[derive(clap::Args)]
 struct GateArgs {
     /// The branch the change goes into.
@@ -213,11 +260,15 @@ struct GateArgs {
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     timeout: Option<std::time::Duration>,
     /// Scenarios run at once.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 2)]
     jobs: usize,
     /// Readiness timeout per service.
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
     ready_timeout: std::time::Duration,
+    /// Run share K of N of the selected scenarios (by a hash of their names), for several
+    /// runners; `faultline report merge` makes one verdict of the shards' reports.
+    #[arg(long, value_name = "K/N")]
+    partition: Option<faultline::gate::Partition>,
 }
 
 #[derive(clap::Args)]
@@ -358,6 +409,8 @@ fn run(cli: Cli) -> miette::Result<i32> {
         Command::Templates { name } => templates(name.as_deref()),
         Command::Run(args) => run_scenarios(&dir, args),
         Command::Gate(args) => gate(&dir, args),
+        Command::Repro { verdict, scenario, jobs } => repro(&dir, &verdict, &scenario, jobs),
+        Command::Report(ReportCmd::Merge { shards, out }) => merge(&shards, &out),
         Command::Proxy(args) => proxy(args),
         Command::Up(args) => up(&dir, args),
         Command::Gc { all } => gc(all),
@@ -677,7 +730,15 @@ fn gate(dir: &std::path::Path, args: GateArgs) -> miette::Result<i32> {
         ready_timeout: args.ready_timeout,
         jobs: args.jobs,
         prepare_env: Vec::new(),
+        partition: args.partition,
+        only: None,
     };
+    if let Some(dir) = &args.report
+        && let Err(e) = faultline::gate::check_report_dir(dir)
+    {
+        eprintln!("faultline gate: {e}");
+        return Ok(exit::UNVERIFIED);
+    }
     eprintln!("faultline gate: {}...{}, seed {seed}", args.base, args.head);
     let dir = dir.to_path_buf();
     let report = runtime()?.block_on(async move {
@@ -694,9 +755,10 @@ fn gate(dir: &std::path::Path, args: GateArgs) -> miette::Result<i32> {
         return Ok(exit::UNVERIFIED);
     };
     print!("{}", faultline::report::verdict::render_decision(report.decision, &report.reasons));
+    github(&report);
     if let Some(dir) = &args.report {
         match write_report(dir, &report) {
-            Ok(path) => println!("report: {}", path.display()),
+            Ok(path) => println!("report: {} (and junit.xml, summary.md)", path.display()),
             Err(e) => {
                 eprintln!("{e}");
                 return Ok(exit::UNVERIFIED);
@@ -704,6 +766,77 @@ fn gate(dir: &std::path::Path, args: GateArgs) -> miette::Result<i32> {
         }
     }
     Ok(report.decision.exit_code())
+}
+
+fn repro(dir: &std::path::Path, verdict: &std::path::Path, scenarios: &[String], jobs: usize) -> miette::Result<i32> {
+    let (_, original) = faultline::report::merge::read(verdict)?;
+    let req = match faultline::repro::request(&original, scenarios, jobs) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("faultline repro: {e}");
+            return Ok(exit::UNVERIFIED);
+        }
+    };
+    eprintln!("faultline repro: {} scenario(s), seed {}", req.only.as_ref().map_or(0, Vec::len), req.seed);
+    let dir = dir.to_path_buf();
+    let result = runtime()?.block_on(async {
+        let mut interrupt = Interrupt::new();
+        let progress = |line: &str| eprint!("{}{}", line, if line.ends_with('\n') { "" } else { "\n" });
+        tokio::select! {
+            r = faultline::repro::run(&dir, &original, &req, &progress) => Some(r),
+            _ = interrupt.wait() => None,
+        }
+    });
+    let Some(result) = result else {
+        eprintln!("interrupted: removing what was started");
+        runtime()?.block_on(remove_leftovers(None));
+        return Ok(exit::UNVERIFIED);
+    };
+    if result.report.decision == faultline::verdict::Decision::Unverified && result.report.scenarios.is_empty() {
+        eprintln!("faultline repro: could not run: {}", result.report.reasons.join("; "));
+        return Ok(exit::UNVERIFIED);
+    }
+    print!("{}", faultline::repro::render(&result));
+    Ok(if result.reproduced() { exit::ALLOW } else { exit::BLOCK })
+}
+
+fn merge(shards: &[PathBuf], out: &std::path::Path) -> miette::Result<i32> {
+    let mut reports = Vec::new();
+    for s in shards {
+        reports.push(faultline::report::merge::read(s)?);
+    }
+    let merged = faultline::report::merge::merge(reports)?;
+    print!("{}", faultline::report::verdict::render_decision(merged.decision, &merged.reasons));
+    github(&merged);
+    match faultline::gate::write_report(out, &merged) {
+        Ok(path) => println!("report: {} (and junit.xml, summary.md)", path.display()),
+        Err(e) => {
+            eprintln!("{e}");
+            return Ok(exit::UNVERIFIED);
+        }
+    }
+    Ok(merged.decision.exit_code())
+}
+
+/// In GitHub Actions: annotations on stdout, the summary appended to the job's summary.
+fn github(report: &faultline::gate::GateReport) {
+    if std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true") {
+        for line in faultline::report::summary::annotations(report) {
+            println!("{line}");
+        }
+    }
+    if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) {
+        use std::io::Write as _;
+        let text = faultline::report::summary::render(report);
+        let written = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(&path)
+            .and_then(|mut f| f.write_all(text.as_bytes()));
+        if let Err(e) = written {
+            eprintln!("warning: cannot append to GITHUB_STEP_SUMMARY ({}): {e}", std::path::Path::new(&path).display());
+        }
+    }
 }
 
 fn templates(name: Option<&str>) -> Result<i32, miette::Report> {

@@ -33,13 +33,13 @@ impl ChangeSpec {
 }
 
 /// A revision as the user named it and the commit it resolved to.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct RevRef {
     pub rev: String,
     pub commit: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ChangeStatus {
     Added,
@@ -67,7 +67,7 @@ impl ChangeStatus {
 
 /// One changed path. A deleted path keeps its old name in `path`, so it still belongs to the
 /// service that owned it; a renamed path also affects the owner of `old_path`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct ChangedPath {
     pub path: RepoPath,
     pub status: ChangeStatus,
@@ -83,7 +83,7 @@ impl ChangedPath {
 }
 
 /// A commit of the change, with what provenance and sign-off need.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct CommitInfo {
     pub id: String,
     pub summary: String,
@@ -96,7 +96,7 @@ pub struct CommitInfo {
 }
 
 /// The change under test, as later stages see it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Change {
     pub base: RevRef,
     /// `None` for the working tree.

@@ -62,6 +62,33 @@ impl Serialize for RepoPath {
     }
 }
 
+/// The inverse of the display form: `\xNN` is the byte NN.
+impl<'de> serde::Deserialize<'de> for RepoPath {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        let mut out = Vec::with_capacity(s.len());
+        let b = s.as_bytes();
+        let mut i = 0;
+        while i < b.len() {
+            let hex = (b[i] == b'\\' && b.get(i + 1) == Some(&b'x'))
+                .then(|| b.get(i + 2..i + 4))
+                .flatten()
+                .and_then(|h| u8::from_str_radix(std::str::from_utf8(h).ok()?, 16).ok());
+            match hex {
+                Some(byte) => {
+                    out.push(byte);
+                    i += 4;
+                }
+                None => {
+                    out.push(b[i]);
+                    i += 1;
+                }
+            }
+        }
+        Ok(RepoPath(out))
+    }
+}
+
 impl From<&str> for RepoPath {
     fn from(s: &str) -> Self {
         RepoPath(s.as_bytes().to_vec())

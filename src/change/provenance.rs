@@ -5,7 +5,7 @@ use serde::Serialize;
 use super::Change;
 use crate::config::{LoadedConfig, Matchers};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum EvidenceKind {
     /// A trailer line matched `policy.ai_assisted.trailers`.
@@ -17,14 +17,14 @@ pub enum EvidenceKind {
 }
 
 /// One piece of evidence. `commit` is absent for labels.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Evidence {
     pub commit: Option<String>,
     pub kind: EvidenceKind,
     pub value: String,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
 pub struct Provenance {
     pub ai_assisted: bool,
     pub evidence: Vec<Evidence>,

@@ -6,7 +6,7 @@ use super::{Change, RepoPath};
 use crate::config::{CONFIG_FILE, LoadedConfig, Tier};
 
 /// Why a path has its tier.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(tag = "rule", rename_all = "snake_case")]
 pub enum TierRule {
     /// The path matched a glob of `policy.tiers.<tier>`.
@@ -21,7 +21,7 @@ pub enum TierRule {
     Default,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct TierDecision {
     pub tier: Tier,
     pub path: RepoPath,

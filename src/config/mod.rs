@@ -21,7 +21,7 @@ pub use source::{Seg, SourceFile};
 pub const CONFIG_FILE: &str = "faultline.yaml";
 
 /// Where the configuration was read from; printed with every plan so nobody wonders.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "from", rename_all = "lowercase")]
 pub enum ConfigOrigin {
     /// `REV:faultline.yaml`, as the gate reads it.

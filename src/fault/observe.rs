@@ -9,7 +9,7 @@ use std::time::Instant;
 use serde::Serialize;
 
 /// How a connection ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ConnOutcome {
     /// Still open when observed.
@@ -30,7 +30,7 @@ pub enum ConnOutcome {
     Error,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct ConnRecord {
     pub id: u64,
     /// Milliseconds since the edge started.
@@ -42,7 +42,7 @@ pub struct ConnRecord {
 }
 
 /// What became of a request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RequestOutcome {
     /// A complete response reached the client.
@@ -57,7 +57,7 @@ pub enum RequestOutcome {
     ClientGone,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct RequestRecord {
     pub conn: u64,
     /// Order of arrival on the edge, from 1.
@@ -79,7 +79,7 @@ pub struct RequestRecord {
     pub attempt: Option<u32>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
 pub struct Percentiles {
     pub count: usize,
     pub p50_ms: f64,
@@ -107,7 +107,7 @@ impl Percentiles {
 }
 
 /// A snapshot of an edge's observations.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Observations {
     pub edge: String,
     pub seed: u64,

@@ -17,7 +17,7 @@ use crate::config::{FileDiagnostic, LoadedConfig};
 use crate::ypath;
 
 /// Why a service is affected.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Reason {
     /// The service owns these changed paths.
@@ -50,13 +50,13 @@ impl Reason {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Affected {
     pub service: String,
     pub reasons: Vec<Reason>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
 pub struct Impact {
     /// Affected services, sorted by name.
     pub affected: Vec<Affected>,

@@ -51,7 +51,7 @@ impl From<DiscoverError> for PlanError {
 }
 
 /// The gate rule that applies, and which key of the policy it came from.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct AppliedRule {
     /// `policy.ai_gate.high`, `policy.gate.low`, or `default` when neither is set.
     pub source: String,
@@ -61,7 +61,7 @@ pub struct AppliedRule {
 
 /// Everything the later stages need, and everything `faultline plan` shows. Field names are
 /// the JSON contract of `faultline plan --format json`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Plan {
     pub base: RevRef,
     /// `None` when the change is the working tree.

@@ -2,5 +2,8 @@
 //! outcomes and the verdict.
 
 pub mod edge;
+pub mod junit;
+pub mod merge;
 pub mod plan;
+pub mod summary;
 pub mod verdict;

@@ -20,7 +20,7 @@ use crate::repo::{Repo, RepoError, Snapshot};
 use crate::ypath;
 
 /// A scenario file, known by name and target.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct ScenarioRef {
     pub name: String,
     pub target: String,

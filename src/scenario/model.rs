@@ -116,7 +116,7 @@ pub struct FaultEntry {
 }
 
 /// A container fault.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ContainerFault {
     Pause,

@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::fault::Observations;
 
 /// One step's result: what was expected and what was observed.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct StepOutcome {
     pub index: usize,
     pub step: String,
@@ -18,7 +18,7 @@ pub struct StepOutcome {
 }
 
 /// One check's result.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct CheckOutcome {
     pub index: usize,
     /// Line of the check in the scenario file.
@@ -29,7 +29,7 @@ pub struct CheckOutcome {
     pub observed: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     Passed,
@@ -38,7 +38,7 @@ pub enum Status {
     Error,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct ScenarioOutcome {
     pub name: String,
     pub file: String,
@@ -79,7 +79,7 @@ impl ScenarioOutcome {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Decision {
     Allow,

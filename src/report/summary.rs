@@ -1,0 +1,157 @@
+//! `summary.md` for the pull request (and `$GITHUB_STEP_SUMMARY`): the verdict and its
+//! reasons, the tier, the AI evidence, the affected services, each scenario's result, the
+//! sign-off state and the commands that reproduce failures; and GitHub workflow annotations
+//! pointing at the scenario line of a failed check and at the changed files behind it.
+
+use std::fmt::Write as _;
+
+use crate::gate::GateReport;
+use crate::impact::Reason;
+use crate::verdict::{Decision, Status};
+
+/// GitHub refuses step summaries over 1 MiB; stay well below.
+pub const MAX_BYTES: usize = 1 << 20;
+
+/// Text in a table cell: one line, no pipes.
+fn cell(s: &str) -> String {
+    s.replace('|', "\\|").replace(['\n', '\r'], " ")
+}
+
+pub fn render(report: &GateReport) -> String {
+    let mut o = String::new();
+    let (icon, word) = match report.decision {
+        Decision::Allow => ("✅", "allowed"),
+        Decision::Block => ("⛔", "blocked"),
+        Decision::Unverified => ("⚠️", "could not be verified (blocked)"),
+    };
+    let _ = writeln!(o, "## {icon} faultline: the change is {word}\n");
+    for r in &report.reasons {
+        let _ = writeln!(o, "- {}", cell(r.lines().next().unwrap_or(r)));
+    }
+    if let Some(p) = &report.plan {
+        let _ = writeln!(o, "\n| | |\n|---|---|");
+        let _ = writeln!(
+            o,
+            "| tier | {} |",
+            p.tier.map_or("none".into(), |t| match &p.tier_reason {
+                Some(r) => format!("**{t}** ({})", cell(&r.describe())),
+                None => format!("**{t}**"),
+            })
+        );
+        let ai = if p.ai_assisted {
+            let ev: Vec<String> = p.ai_evidence.iter().take(3).map(|e| format!("`{}`", cell(&e.value))).collect();
+            format!("yes: {}", ev.join(", "))
+        } else {
+            "no".into()
+        };
+        let _ = writeln!(o, "| AI-assisted | {ai} |");
+        let affected: Vec<String> = p.affected.iter().map(|a| format!("`{}`", a.service)).collect();
+        let _ = writeln!(o, "| affected | {} |", if affected.is_empty() { "none".into() } else { affected.join(", ") });
+        let _ = writeln!(o, "| changed paths | {} |", p.changed.len());
+        let _ = writeln!(o, "| seed | {} |", report.seed);
+    }
+    if let Some(s) = &report.signoff {
+        let state = match (s.required, s.satisfied) {
+            (false, _) => "not required".to_owned(),
+            (true, true) => {
+                let by: Vec<String> =
+                    s.approvals.iter().filter(|a| a.senior).map(|a| format!("{}, {}", a.email, a.source)).collect();
+                format!("given ({})", cell(&by.join(", ")))
+            }
+            (true, false) => format!("**missing**: one of {} must approve", s.seniors.join(", ")),
+        };
+        let _ = writeln!(o, "| sign-off | {state} |");
+    }
+    if !report.scenarios.is_empty() {
+        let _ = writeln!(o, "\n### Scenarios\n\n| scenario | target | result | time |\n|---|---|---|---|");
+        for s in &report.scenarios {
+            let result = match s.status {
+                Status::Passed => "✅ passed".to_owned(),
+                Status::Failed => "⛔ failed".to_owned(),
+                Status::Error => "⚠️ could not run".to_owned(),
+            };
+            let _ = writeln!(
+                o,
+                "| `{}` | `{}` | {result} | {:.1} s |",
+                s.name,
+                s.target,
+                s.stack_seconds + s.run_seconds + s.teardown_seconds
+            );
+        }
+        for s in report.scenarios.iter().filter(|s| s.status != Status::Passed) {
+            let _ = writeln!(o, "\n#### `{}` ({})\n\n> {}\n", s.name, s.file, cell(&s.why));
+            if let Some(e) = &s.error {
+                let _ = writeln!(o, "Could not run: {}\n", cell(e));
+            }
+            if let Some((what, expected, observed)) = s.first_failure() {
+                let _ = writeln!(
+                    o,
+                    "- **{}**\n  - expected: {}\n  - observed: {}",
+                    cell(&what),
+                    cell(&expected),
+                    cell(&observed)
+                );
+            }
+            let _ = writeln!(o, "\nReproduce:\n\n```sh\n{}\n```", s.repro);
+        }
+    }
+    if o.len() > MAX_BYTES {
+        let mut cut = MAX_BYTES - 100;
+        while !o.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        o.truncate(cut);
+        o.push_str("\n\n… (cut at 1 MiB; verdict.json has everything)\n");
+    }
+    o
+}
+
+/// GitHub workflow commands (`::error file=…,line=…::…`): the scenario line of each failed
+/// check or step, then the changed files that brought the failed scenarios' services into
+/// the gate; at most 10 of each kind, failed scenarios first in report order.
+pub fn annotations(report: &GateReport) -> Vec<String> {
+    // Workflow command values: `%`, CR and LF are escaped; in properties `:` and `,` too.
+    let data = |s: &str| s.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A");
+    let prop = |s: &str| data(s).replace(':', "%3A").replace(',', "%2C");
+    let mut out = Vec::new();
+    let failed: Vec<_> = report.scenarios.iter().filter(|s| s.status != Status::Passed).collect();
+    for s in failed.iter().take(10) {
+        let line = s.checks.iter().find(|c| !c.passed).map_or(1, |c| c.line.max(1));
+        let (what, expected, observed) = s
+            .first_failure()
+            .unwrap_or_else(|| ("could not run".into(), "-".into(), s.error.clone().unwrap_or_default()));
+        out.push(format!(
+            "::error file={},line={line},title={}::{}",
+            prop(&s.file),
+            prop(&format!("faultline: {} failed", s.name)),
+            data(&format!("{what}: expected {expected}, observed {observed}. Why: {}. Reproduce: {}", s.why, s.repro))
+        ));
+    }
+    if let Some(plan) = &report.plan {
+        let mut files: Vec<(String, String)> = Vec::new();
+        for s in &failed {
+            for a in plan.affected.iter().filter(|a| plan.stack.contains(&a.service)) {
+                for r in &a.reasons {
+                    let paths: Vec<String> = match r {
+                        Reason::Owns { paths } => paths.iter().map(ToString::to_string).collect(),
+                        Reason::Global { path, .. } | Reason::DependsOn { path, .. } => vec![path.to_string()],
+                    };
+                    for p in paths {
+                        if !files.iter().any(|(f, _)| *f == p) {
+                            files.push((p, format!("{} ({}) failed", s.name, a.service)));
+                        }
+                    }
+                }
+            }
+        }
+        for (f, why) in files.into_iter().take(10) {
+            out.push(format!(
+                "::warning file={},title={}::{}",
+                prop(&f),
+                prop("faultline: this change affects a failed scenario"),
+                data(&format!("scenario {why}; see the job summary"))
+            ));
+        }
+    }
+    out
+}

@@ -1,0 +1,280 @@
+//! The gate's reports for CI, from a real gate on the real engine (relay services): junit.xml
+//! valid against the JUnit schema CI systems read (xmllint), summary.md with every part a
+//! reviewer needs, GitHub annotations and the job summary; a report directory that cannot
+//! be written is "could not verify" before anything runs.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::TestRepo;
+
+const CONFIG: &str = r#"version: 1
+services:
+  db:
+    paths: ["db/**"]
+    build: images/relay
+    ports: [8080]
+    ready: { http: /health }
+    env: { SERVICE_NAME: db }
+  api:
+    paths: ["api/**"]
+    build: images/relay
+    ports: [8080]
+    ready: { http: /health }
+    env: { SERVICE_NAME: api, CALL_TIMEOUT: "1" }
+    depends_on:
+      db: { env: DB_URL, url: "http://{host}:{port}" }
+global: ["images/**"]
+policy:
+  tiers:
+    high: ["api/**"]
+  gate:
+    high: { scenarios: affected, signoff: seniors }
+  seniors: ["alice@shop.example"]
+"#;
+
+const PASSES: &str = "name: db-slow\ntarget: api\nwhy: db gets slow; api must still answer.\nfaults:\n  - on: api -> db\n    latency: 100ms\nsteps:\n  - request: GET api /call\n    expect: { status: [200], within: 5s }\n";
+
+/// Fails at its check, with characters XML and Markdown care about in its why.
+const FAILS: &str = "name: db-paused\ntarget: api\nwhy: api must answer <200> & \"fast\" | even when db stalls (INC-42).\nfaults:\n  - on: db\n    pause: true\n    for: 2s\nsteps:\n  - request: GET api /call\n    expect: { status: [200, 502] }\nchecks:\n  - logs: { service: api, require: [\"never printed\"] }\n";
+
+fn repo() -> TestRepo {
+    let r = TestRepo::new();
+    r.write("faultline.yaml", CONFIG);
+    r.write("scenarios/db-slow.yaml", PASSES);
+    r.write("scenarios/db-paused.yaml", FAILS);
+    let relay = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/images/relay");
+    for f in ["Dockerfile", "relay.py"] {
+        r.write(format!("images/relay/{f}"), std::fs::read(relay.join(f)).unwrap());
+    }
+    r.write("api/main.txt", "api v1\n");
+    r.commit("base");
+    r.git(&["checkout", "-q", "-b", "change"]);
+    r.write("api/main.txt", "api v2\n");
+    r.commit("change the api");
+    r
+}
+
+fn xmllint() -> &'static str {
+    let ok = Command::new("xmllint").arg("--version").output().is_ok_and(|o| o.status.success());
+    assert!(ok, "xmllint is needed to validate junit.xml: ci/bootstrap installs it (Debian: libxml2-utils)");
+    "xmllint"
+}
+
+#[test]
+fn junit_summary_and_annotations_say_what_failed_and_why() {
+    let r = repo();
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("out");
+    let step_summary = dir.path().join("step-summary.md");
+    std::fs::write(&step_summary, "earlier step\n").unwrap();
+    let out = r.faultline_env(
+        &["gate", "--base", "main", "--seed", "4", "--report", report.to_str().unwrap()],
+        &[("GITHUB_ACTIONS", "true"), ("GITHUB_STEP_SUMMARY", step_summary.to_str().unwrap())],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+
+    // junit.xml: valid against the schema, one suite per scenario, failures with the why.
+    let junit = report.join("junit.xml");
+    let schema = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/junit-4.xsd");
+    let lint = Command::new(xmllint()).args(["--noout", "--schema"]).arg(&schema).arg(&junit).output().unwrap();
+    assert!(lint.status.success(), "{}", String::from_utf8_lossy(&lint.stderr));
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(xml.contains(r#"<testsuite name="db-paused" tests="2" failures="1" errors="0""#), "{xml}");
+    assert!(xml.contains(r#"<testsuite name="db-slow" tests="1" failures="0""#), "{xml}");
+    assert!(xml.contains(r#"<testcase name="senior sign-off""#), "{xml}");
+    assert!(xml.contains("check 1 (scenarios/db-paused.yaml:12): logs"), "the check's file and line: {xml}");
+    assert!(xml.contains("why: api must answer &lt;200&gt; &amp; &quot;fast&quot;"), "{xml}");
+    assert!(xml.contains("reproduce: git checkout "), "{xml}");
+
+    // summary.md: verdict, tier, affected, each scenario, sign-off, the failure and its repro.
+    let md = std::fs::read_to_string(report.join("summary.md")).unwrap();
+    assert!(md.starts_with("## ⛔ faultline: the change is blocked\n"), "{md}");
+    for part in [
+        "| tier | **high** (api/main.txt matches policy.tiers.high \"api/**\") |",
+        "| AI-assisted | no |",
+        "| affected | `api` |",
+        "| sign-off | **missing**: one of alice@shop.example must approve |",
+        "| `db-paused` | `api` | ⛔ failed |",
+        "| `db-slow` | `api` | ✅ passed |",
+        "> api must answer <200> & \"fast\" \\| even when db stalls (INC-42).",
+        "- **check 1: logs of api: a line matching /never printed/**",
+        "```sh\ngit checkout ",
+    ] {
+        assert!(md.contains(part), "summary.md lacks {part:?}:\n{md}");
+    }
+    assert!(md.len() < faultline::report::summary::MAX_BYTES);
+    let appended = std::fs::read_to_string(&step_summary).unwrap();
+    assert_eq!(appended, format!("earlier step\n{md}"), "appended to $GITHUB_STEP_SUMMARY");
+
+    // Annotations: the failed check's line in the scenario file, then the changed file.
+    let notes: Vec<&str> = stdout.lines().filter(|l| l.starts_with("::")).collect();
+    assert_eq!(notes.len(), 2, "{stdout}");
+    assert!(
+        notes[0].starts_with(
+            "::error file=scenarios/db-paused.yaml,line=12,title=faultline%3A db-paused failed::check 1: logs of api"
+        ),
+        "{}",
+        notes[0]
+    );
+    assert!(notes[1].starts_with("::warning file=api/main.txt,title="), "{}", notes[1]);
+}
+
+#[test]
+fn a_report_directory_that_cannot_be_written_is_unverified_before_anything_runs() {
+    let r = repo();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "").unwrap();
+    let out = r.faultline(&["gate", "--base", "main", "--report", file.join("sub").to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cannot create the report directory"), "{err}");
+    assert!(!err.contains("plan:"), "nothing ran: {err}");
+}
+
+fn gate_to(r: &TestRepo, report: &Path, extra: &[&str]) -> i32 {
+    let mut args = vec!["gate", "--base", "main", "--seed", "4", "--approved-by", "alice@shop.example"];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&["--report", report.to_str().unwrap()]);
+    let out = r.faultline(&args);
+    out.status.code().unwrap_or(-1)
+}
+
+fn json(path: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(path.join("verdict.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn a_failing_scenario_is_reproduced_from_its_verdict() {
+    let r = repo();
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("out");
+    assert_eq!(gate_to(&r, &report, &[]), 1);
+    // Elsewhere in the history: repro uses the recorded commits, not the checkout.
+    r.git(&["checkout", "-q", "main"]);
+    let out = r.faultline(&["repro", report.to_str().unwrap(), "--scenario", "db-paused"]);
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("same      db-paused: was failed, now failed"), "{text}");
+    assert!(text.contains("reproduced: the same result"), "{text}");
+    assert!(!text.contains("db-slow"), "only the scenario asked for ran: {text}");
+
+    let out = r.faultline(&["repro", report.to_str().unwrap(), "--scenario", "nope"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("`nope` is not a scenario this gate ran; it ran: db-paused, db-slow")
+    );
+}
+
+#[test]
+fn corrupt_or_foreign_verdicts_are_clear_errors() {
+    let r = repo();
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text, says) in [
+        ("corrupt", "{ not json", "is not a faultline verdict: not JSON"),
+        ("foreign", r#"{"tests": 3}"#, "is not a faultline verdict: no `version`"),
+        ("future", r#"{"version": 9}"#, "version 9; this faultline reads version 1"),
+        ("shape", r#"{"version": 1, "decision": "maybe"}"#, "is not a faultline verdict: unknown variant `maybe`"),
+    ] {
+        let d = dir.path().join(name);
+        std::fs::create_dir(&d).unwrap();
+        std::fs::write(d.join("verdict.json"), text).unwrap();
+        for args in [vec!["repro", d.to_str().unwrap()], vec!["report", "merge", d.to_str().unwrap(), "--out", "x"]] {
+            let out = r.faultline(&args);
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+            assert!(err.contains(says), "{args:?}: {err}");
+        }
+    }
+    let out = r.faultline(&["repro", dir.path().join("missing").to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read"));
+}
+
+#[test]
+fn shards_merge_into_the_verdict_of_the_whole_and_a_missing_shard_is_unverified() {
+    let r = repo();
+    let dir = tempfile::tempdir().unwrap();
+    let (whole, s1, s2) = (dir.path().join("whole"), dir.path().join("s1"), dir.path().join("s2"));
+    assert_eq!(gate_to(&r, &whole, &[]), 1);
+    let c1 = gate_to(&r, &s1, &["--partition", "1/2"]);
+    let c2 = gate_to(&r, &s2, &["--partition", "2/2"]);
+    let ran = |p: &Path| {
+        json(p)["scenarios"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["name"].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    let (mut a, b) = (ran(&s1), ran(&s2));
+    assert!(a.iter().all(|n| !b.contains(n)), "no scenario in two shards: {a:?} {b:?}");
+    a.extend(b);
+    a.sort();
+    assert_eq!(a, ["db-paused", "db-slow"], "every scenario in one shard");
+    assert!([c1, c2].contains(&1), "the shard with db-paused blocks");
+
+    let merged = dir.path().join("merged");
+    let out = r.faultline(&[
+        "report",
+        "merge",
+        s1.to_str().unwrap(),
+        s2.to_str().unwrap(),
+        "--out",
+        merged.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let (m, w) = (json(&merged), json(&whole));
+    assert_eq!(m["decision"], w["decision"]);
+    assert_eq!(m["reasons"], w["reasons"]);
+    let statuses = |v: &serde_json::Value| {
+        v["scenarios"].as_array().unwrap().iter().map(|s| (s["name"].clone(), s["status"].clone())).collect::<Vec<_>>()
+    };
+    assert_eq!(statuses(&m), statuses(&w));
+    assert!(merged.join("junit.xml").is_file() && merged.join("summary.md").is_file());
+
+    // One shard only: could not verify, saying which shard is missing.
+    let out = r.faultline(&["report", "merge", s1.to_str().unwrap(), "--out", dir.path().join("m1").to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("shard 2/2 is missing"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+
+    // Shards of different gates are refused.
+    r.write("api/main.txt", "api v3\n");
+    r.commit("another change");
+    let other = dir.path().join("other");
+    gate_to(&r, &other, &["--partition", "2/2"]);
+    let out = r.faultline(&[
+        "report",
+        "merge",
+        s1.to_str().unwrap(),
+        other.to_str().unwrap(),
+        "--out",
+        dir.path().join("m2").to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("the shards are of different gates"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The same shard twice is refused.
+    let out = r.faultline(&[
+        "report",
+        "merge",
+        s1.to_str().unwrap(),
+        s1.to_str().unwrap(),
+        "--out",
+        dir.path().join("m3").to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("shard 1 is given twice"));
+}
