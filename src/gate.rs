@@ -366,7 +366,7 @@ pub fn check_report_dir(dir: &Path) -> Result<(), String> {
         .map_err(|e| format!("cannot write into the report directory {}: {e}", dir.display()))
 }
 
-/// Writes `verdict.json`, `junit.xml` and `summary.md` into `dir` (created if needed).
+/// Writes `verdict.json`, `junit.xml`, `summary.md` and `report.html` into `dir` (created if needed).
 /// Returns the path of `verdict.json`.
 pub fn write_report(dir: &Path, report: &GateReport) -> Result<PathBuf, String> {
     check_report_dir(dir)?;
@@ -375,6 +375,7 @@ pub fn write_report(dir: &Path, report: &GateReport) -> Result<PathBuf, String> 
         ("verdict.json", json),
         ("junit.xml", crate::report::junit::render(report)),
         ("summary.md", crate::report::summary::render(report)),
+        ("report.html", crate::report::html::render(report)),
     ] {
         let path = dir.join(name);
         std::fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;

@@ -758,7 +758,7 @@ fn gate(dir: &std::path::Path, args: GateArgs) -> miette::Result<i32> {
     github(&report);
     if let Some(dir) = &args.report {
         match write_report(dir, &report) {
-            Ok(path) => println!("report: {} (and junit.xml, summary.md)", path.display()),
+            Ok(path) => println!("report: {} (and junit.xml, summary.md, report.html)", path.display()),
             Err(e) => {
                 eprintln!("{e}");
                 return Ok(exit::UNVERIFIED);
@@ -809,7 +809,7 @@ fn merge(shards: &[PathBuf], out: &std::path::Path) -> miette::Result<i32> {
     print!("{}", faultline::report::verdict::render_decision(merged.decision, &merged.reasons));
     github(&merged);
     match faultline::gate::write_report(out, &merged) {
-        Ok(path) => println!("report: {} (and junit.xml, summary.md)", path.display()),
+        Ok(path) => println!("report: {} (and junit.xml, summary.md, report.html)", path.display()),
         Err(e) => {
             eprintln!("{e}");
             return Ok(exit::UNVERIFIED);

@@ -278,3 +278,68 @@ fn shards_merge_into_the_verdict_of_the_whole_and_a_missing_shard_is_unverified(
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("shard 1 is given twice"));
 }
+
+fn chromium() -> &'static str {
+    for c in ["chromium", "chromium-browser", "google-chrome"] {
+        if Command::new(c).arg("--version").output().is_ok_and(|o| o.status.success()) {
+            return c;
+        }
+    }
+    panic!("headless Chromium is needed to render report.html: ci/test installs it (Debian: chromium)");
+}
+
+#[test]
+fn report_html_renders_in_headless_chromium_with_a_timeline_per_scenario() {
+    let r = repo();
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("out");
+    assert_eq!(gate_to(&r, &report, &[]), 1);
+    let html_path = report.join("report.html");
+    let html = std::fs::read_to_string(&html_path).unwrap();
+    // Self-contained: nothing is fetched.
+    for external in ["src=\"http", "href=\"http", "<script", "@import", "url("] {
+        assert!(!html.contains(external), "report.html refers outside itself: {external}");
+    }
+    let profile = dir.path().join("chromium-profile");
+    let url = format!("file://{}", html_path.display());
+    let common = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--enable-logging=stderr", "--v=0"];
+    let out = Command::new(chromium())
+        .args(common)
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(["--dump-dom", &url])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let dom = String::from_utf8_lossy(&out.stdout);
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(!log.contains("CONSOLE") && !log.contains("Uncaught"), "the page logged errors: {log}");
+    // What the browser built: the verdict, both scenarios, a timeline each with the fault
+    // window and the requests, and the failed check marked.
+    assert!(dom.contains(r#"<h1 class="block" id="verdict">faultline: the change is blocked</h1>"#), "{dom}");
+    for s in ["db-paused", "db-slow"] {
+        assert!(dom.contains(&format!(r#"id="scenario-{s}""#)), "{s}: {dom}");
+        assert!(dom.contains(&format!(r#"aria-label="timeline of {s}""#)), "{s}: {dom}");
+    }
+    assert!(dom.contains(r#"<rect class="fault""#) && dom.contains("faults[0]: pause"), "a fault window: {dom}");
+    assert!(dom.contains("faults[0]: latency=100ms"), "{dom}");
+    assert!(dom.matches(r#"<g class="request">"#).count() >= 4, "requests on the edges: {dom}");
+    assert!(dom.contains("checks: check 1 failed"), "{dom}");
+    // A picture, for people to look at (kept next to the test's report when asked for).
+    let png = dir.path().join("report.png");
+    let out = Command::new(chromium())
+        .args(common)
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(["--window-size=1200,1600", "--hide-scrollbars"])
+        .arg(format!("--screenshot={}", png.display()))
+        .arg(&url)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success() && png.metadata().is_ok_and(|m| m.len() > 10_000),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if let Some(keep) = std::env::var_os("FAULTLINE_KEEP_SCREENSHOT") {
+        std::fs::copy(&png, keep).unwrap();
+    }
+}

@@ -17,7 +17,7 @@ use super::workload::{self, Answer};
 use crate::config::Config;
 use crate::impact::ServiceGraph;
 use crate::stack::{Stack, StackOptions};
-use crate::verdict::{ScenarioOutcome, Status, StepOutcome};
+use crate::verdict::{FaultWindow, ScenarioOutcome, Status, StepOutcome};
 
 /// How long a request may take when its step sets no `within`.
 const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -109,6 +109,9 @@ pub async fn run(scenario: &Scenario, config: &Config, opts: &RunOptions) -> (Sc
         steps: Vec::new(),
         checks: Vec::new(),
         edges: BTreeMap::new(),
+        edge_offsets_ms: BTreeMap::new(),
+        faults: Vec::new(),
+        checks_ms: 0.0,
         stack_seconds: 0.0,
         run_seconds: 0.0,
         teardown_seconds: 0.0,
@@ -159,6 +162,9 @@ pub async fn run(scenario: &Scenario, config: &Config, opts: &RunOptions) -> (Sc
         }
     }
     let clock = Instant::now();
+    let ms = move || clock.elapsed().as_secs_f64() * 1e3;
+    // (start, end) of each fault, by its index in the file.
+    let windows: Arc<std::sync::Mutex<BTreeMap<usize, (f64, f64)>>> = Arc::default();
     let timeline: Vec<_> = scenario
         .faults
         .iter()
@@ -167,13 +173,27 @@ pub async fn run(scenario: &Scenario, config: &Config, opts: &RunOptions) -> (Sc
             let stack = stack.clone();
             let mut stop = stop_rx.clone();
             let timeout = opts.ready_timeout;
+            let windows = windows.clone();
             tokio::spawn(async move {
-                if !f.at.is_zero() {
+                let record = |start: Option<f64>, end: Option<f64>| {
+                    let mut w = windows.lock().unwrap_or_else(|e| e.into_inner());
+                    let e = w.entry(f.index).or_insert((0.0, 0.0));
+                    if let Some(s) = start {
+                        e.0 = s;
+                    }
+                    if let Some(x) = end {
+                        e.1 = x;
+                    }
+                };
+                if f.at.is_zero() {
+                    record(Some(0.0), None);
+                } else {
                     tokio::select! {
                         _ = tokio::time::sleep_until((clock + f.at).into()) => {}
                         _ = stop.wait_for(|s| *s) => return Ok(()),
                     }
                     apply(&stack, &f).await?;
+                    record(Some(ms()), None);
                 }
                 match f.duration {
                     Some(d) => {
@@ -186,7 +206,10 @@ pub async fn run(scenario: &Scenario, config: &Config, opts: &RunOptions) -> (Sc
                         let _ = stop.wait_for(|s| *s).await;
                     }
                 }
-                undo(&stack, &f, timeout).await
+                let ended = ms();
+                let r = undo(&stack, &f, timeout).await;
+                record(None, Some(ended));
+                r
             })
         })
         .collect();
@@ -197,8 +220,9 @@ pub async fn run(scenario: &Scenario, config: &Config, opts: &RunOptions) -> (Sc
 
     let ctx = StepCtx { opts, scratch: scratch.path() };
     for (i, step) in scenario.steps.iter().enumerate().filter(|_| out.status != Status::Error) {
+        let start_ms = ms();
         match run_step(&stack, &ctx, i, step).await {
-            Ok(s) => out.steps.push(s),
+            Ok(s) => out.steps.push(StepOutcome { start_ms, end_ms: ms(), ..s }),
             Err(e) => {
                 out.status = Status::Error;
                 out.error = Some(format!("step {}: {e}", i + 1));
@@ -223,6 +247,18 @@ pub async fn run(scenario: &Scenario, config: &Config, opts: &RunOptions) -> (Sc
         }
     }
 
+    {
+        let w = windows.lock().unwrap_or_else(|e| e.into_inner());
+        out.faults = scenario
+            .faults
+            .iter()
+            .filter_map(|f| {
+                let (start_ms, end_ms) = *w.get(&f.index)?;
+                Some(FaultWindow { name: fault_name(f), on: f.on.clone(), what: f.what.clone(), start_ms, end_ms })
+            })
+            .collect();
+    }
+    out.checks_ms = ms();
     if out.status != Status::Error {
         let stack = stack.lock().await;
         for (i, check) in scenario.checks.iter().enumerate() {
@@ -231,12 +267,17 @@ pub async fn run(scenario: &Scenario, config: &Config, opts: &RunOptions) -> (Sc
     }
     {
         let stack = stack.lock().await;
+        let now = ms();
+        let mut observe = |name: String, o: crate::fault::Observations| {
+            out.edge_offsets_ms.insert(name.clone(), now - o.elapsed_ms);
+            out.edges.insert(name, o);
+        };
         for ((from, to), p) in stack.edges() {
-            out.edges.insert(format!("{from} -> {to}"), p.observations());
+            observe(format!("{from} -> {to}"), p.observations());
         }
         for s in stack.services().map(str::to_owned).collect::<Vec<_>>() {
             if let Ok(p) = stack.ingress(&s) {
-                out.edges.insert(format!("host -> {s}"), p.observations());
+                observe(format!("host -> {s}"), p.observations());
             }
         }
     }
@@ -321,6 +362,8 @@ async fn run_step(
                 passed: true,
                 expected: "-".into(),
                 observed: "-".into(),
+                start_ms: 0.0,
+                end_ms: 0.0,
             })
         }
         StepKind::Exec { service, cmd, expect_exit } => {
@@ -347,6 +390,8 @@ async fn run_step(
                     "exit code {code}{}",
                     if tail.is_empty() { String::new() } else { format!(": {tail}") }
                 ),
+                start_ms: 0.0,
+                end_ms: 0.0,
             })
         }
         StepKind::Request { line, body, headers, repeat, concurrency, expect } => {
@@ -413,6 +458,8 @@ async fn run_step(
                 passed: failed.is_empty(),
                 expected: format!("every test of `{filter}` passes ({} tests)", outcome.cases.len()),
                 observed,
+                start_ms: 0.0,
+                end_ms: 0.0,
             })
         }
     }
@@ -463,7 +510,7 @@ fn judge(index: usize, step: String, e: &Expectation, answers: &[Answer]) -> Ste
     if let Some(err) = answers.iter().find_map(|a| a.error.clone()) {
         observed.push_str(&format!("; first error: {err}"));
     }
-    StepOutcome { index, step, passed, expected, observed }
+    StepOutcome { index, step, passed, expected, observed, start_ms: 0.0, end_ms: 0.0 }
 }
 
 fn fmt_pct(f: f64) -> String {

@@ -38,6 +38,8 @@ pub struct TimedFault {
     /// `faults[i]` in the file, for messages.
     pub index: usize,
     pub on: String,
+    /// What it does, in the `k=v` form of `faultline proxy --fault`: `latency=3s`, `pause`.
+    pub what: String,
     pub at: Duration,
     /// `None`: until the steps end.
     pub duration: Option<Duration>,
@@ -337,6 +339,7 @@ impl Validator<'_> {
             return Some(TimedFault {
                 index: i,
                 on: f.on.clone(),
+                what: compact(&serde_json::to_value(f.edge_spec()).unwrap_or_default(), ""),
                 at,
                 duration,
                 target: FaultTarget::Edge { from, to, fault: Box::new(fault) },
@@ -355,6 +358,7 @@ impl Validator<'_> {
             (1, Some(fault)) => Some(TimedFault {
                 index: i,
                 on: f.on.clone(),
+                what: serde_json::to_value(fault).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default(),
                 at,
                 duration,
                 target: FaultTarget::Container { service, fault },
@@ -596,6 +600,22 @@ impl Validator<'_> {
             body: r.body.clone(),
             headers: r.headers.iter().map(|(k, v)| (k.clone(), v.0.clone())).collect(),
         })
+    }
+}
+
+/// `{"latency": "3s", "http": {"status": 503}}` as `latency=3s,http.status=503`.
+fn compact(v: &serde_json::Value, prefix: &str) -> String {
+    match v {
+        serde_json::Value::Object(o) => o
+            .iter()
+            .filter(|(_, x)| !x.is_null())
+            .map(|(k, x)| compact(x, &format!("{prefix}{k}.")))
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+            .join(","),
+        serde_json::Value::String(s) => format!("{}={s}", prefix.trim_end_matches('.')),
+        serde_json::Value::Bool(true) => prefix.trim_end_matches('.').to_owned(),
+        other => format!("{}={other}", prefix.trim_end_matches('.')),
     }
 }
 

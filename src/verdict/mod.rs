@@ -15,6 +15,24 @@ pub struct StepOutcome {
     pub passed: bool,
     pub expected: String,
     pub observed: String,
+    /// When it started and ended, in ms from the start of the steps.
+    #[serde(default)]
+    pub start_ms: f64,
+    #[serde(default)]
+    pub end_ms: f64,
+}
+
+/// A fault as it happened: from when to when, in ms from the start of the steps.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct FaultWindow {
+    /// `faults[i]` of the scenario file.
+    pub name: String,
+    /// The edge (`a -> b`) or service.
+    pub on: String,
+    /// `latency=3s`, `pause`, …
+    pub what: String,
+    pub start_ms: f64,
+    pub end_ms: f64,
 }
 
 /// One check's result.
@@ -52,6 +70,16 @@ pub struct ScenarioOutcome {
     pub checks: Vec<CheckOutcome>,
     /// What crossed each edge and ingress, by name (`orders -> payments`, `host -> orders`).
     pub edges: BTreeMap<String, Observations>,
+    /// Where each edge's clock (its `start_ms`) starts, in ms from the start of the steps
+    /// (negative: edges start with the stack, before the steps).
+    #[serde(default)]
+    pub edge_offsets_ms: BTreeMap<String, f64>,
+    /// The faults as they happened.
+    #[serde(default)]
+    pub faults: Vec<FaultWindow>,
+    /// When the checks ran, in ms from the start of the steps.
+    #[serde(default)]
+    pub checks_ms: f64,
     /// Starting the stack (images already built).
     pub stack_seconds: f64,
     /// Faults, steps and checks.

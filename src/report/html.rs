@@ -1,0 +1,322 @@
+//! `report.html`: one self-contained page (no scripts, no external assets, readable
+//! offline) with the verdict, the plan, and per scenario a timeline drawn as SVG — the fault
+//! windows on their edge or service, every request that crossed an edge as a mark (its
+//! status by colour, its latency by length, attempts of one request joined), the steps, and
+//! the moment the checks ran, failed ones named.
+
+use std::fmt::Write as _;
+
+use crate::gate::GateReport;
+use crate::verdict::{Decision, ScenarioOutcome, Status};
+
+fn esc(s: &str) -> String {
+    quick_xml::escape::escape(s).into_owned()
+}
+
+const STYLE: &str = r#"
+body { font: 14px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #1d2329; padding: 0 1em; }
+h1 { font-size: 1.5em; margin-bottom: .2em; } h2 { margin-top: 2em; border-bottom: 1px solid #ddd; }
+.allow { color: #1a7f37; } .block { color: #cf222e; } .unverified { color: #9a6700; }
+table { border-collapse: collapse; margin: .5em 0; } td, th { padding: .2em .8em; text-align: left; border-bottom: 1px solid #eee; vertical-align: top; }
+code { background: #f3f4f6; padding: 0 .25em; border-radius: 3px; }
+.scenario { margin: 1.5em 0 2.5em; } .why { color: #57606a; font-style: italic; }
+.passed { color: #1a7f37; } .failed { color: #cf222e; } .error { color: #9a6700; }
+svg text { font: 11px system-ui, sans-serif; fill: #1d2329; }
+.legend span { display: inline-block; margin-right: 1.2em; }
+.dot { display: inline-block; width: .8em; height: .8em; border-radius: 50%; margin-right: .3em; vertical-align: -1px; }
+pre { background: #f6f8fa; padding: .6em; overflow-x: auto; }
+"#;
+
+fn status_colour(status: Option<u16>) -> &'static str {
+    match status {
+        Some(s) if s < 400 => "#1a7f37",
+        Some(s) if s < 500 => "#bf8700",
+        Some(_) => "#cf222e",
+        None => "#1d2329",
+    }
+}
+
+/// One scenario's timeline.
+fn timeline(s: &ScenarioOutcome) -> String {
+    // Rows: every edge with traffic or a fault, then services with a container fault.
+    let mut rows: Vec<String> = Vec::new();
+    for (name, o) in &s.edges {
+        if !o.requests.is_empty() || o.connections_opened > 0 || s.faults.iter().any(|f| f.on.trim() == name) {
+            rows.push(name.clone());
+        }
+    }
+    for f in &s.faults {
+        let on = f.on.trim().to_owned();
+        if !rows.iter().any(|r| normalise(r) == normalise(&on)) {
+            rows.push(on);
+        }
+    }
+    rows.sort_by_key(|r| (!r.starts_with("host"), r.clone()));
+    let offset = |edge: &str| s.edge_offsets_ms.get(edge).copied().unwrap_or(0.0);
+    let mut end = s.checks_ms.max(1.0);
+    for st in &s.steps {
+        end = end.max(st.end_ms);
+    }
+    for f in &s.faults {
+        end = end.max(f.end_ms);
+    }
+    for (name, o) in &s.edges {
+        for r in &o.requests {
+            end = end.max(r.start_ms + r.duration_ms + offset(name));
+        }
+    }
+    let end = end * 1.04;
+    let (left, width, row_h, top) = (170.0, 880.0, 34.0, 46.0);
+    let x = |ms: f64| left + (ms.max(0.0) / end) * width;
+    let height = top + row_h * rows.len() as f64 + 40.0;
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{}" height="{height}" role="img" aria-label="timeline of {}">"#,
+        left + width + 20.0,
+        esc(&s.name)
+    );
+    // Time axis.
+    let step = nice_step(end);
+    let mut t = 0.0;
+    while t <= end {
+        let _ = writeln!(
+            o,
+            r##"<line x1="{0:.1}" y1="{1}" x2="{0:.1}" y2="{2}" stroke="#eee"/><text x="{0:.1}" y="{3}" text-anchor="middle">{4}</text>"##,
+            x(t),
+            top - 6.0,
+            height - 30.0,
+            height - 14.0,
+            if end > 3000.0 { format!("{:.1} s", t / 1e3) } else { format!("{t:.0} ms") }
+        );
+        t += step;
+    }
+    // Steps, as bands along the top.
+    for st in &s.steps {
+        let colour = if st.passed { "#d8f3dc" } else { "#ffd7d5" };
+        let _ = writeln!(
+            o,
+            r##"<rect x="{:.1}" y="6" width="{:.1}" height="16" fill="{colour}"><title>step {}: {} — {}</title></rect><text x="{:.1}" y="18">step {}</text>"##,
+            x(st.start_ms),
+            (x(st.end_ms) - x(st.start_ms)).max(2.0),
+            st.index + 1,
+            esc(&st.step),
+            if st.passed { "passed" } else { "failed" },
+            x(st.start_ms) + 3.0,
+            st.index + 1
+        );
+    }
+    for (i, row) in rows.iter().enumerate() {
+        let y = top + row_h * i as f64;
+        let _ = writeln!(
+            o,
+            r##"<text x="4" y="{:.1}">{}</text><line x1="{left}" y1="{:.1}" x2="{:.1}" y2="{:.1}" stroke="#d0d7de"/>"##,
+            y + row_h / 2.0 + 4.0,
+            esc(row),
+            y + row_h / 2.0,
+            left + width,
+            y + row_h / 2.0
+        );
+        for f in s.faults.iter().filter(|f| normalise(&f.on) == normalise(row)) {
+            let _ = writeln!(
+                o,
+                r##"<rect class="fault" x="{:.1}" y="{:.1}" width="{:.1}" height="{:.1}" fill="#cf222e" fill-opacity="0.16" stroke="#cf222e" stroke-opacity="0.5"><title>{}: {} from {:.0} ms to {:.0} ms</title></rect><text x="{:.1}" y="{:.1}" fill="#cf222e">{}</text>"##,
+                x(f.start_ms),
+                y + 3.0,
+                (x(f.end_ms) - x(f.start_ms)).max(2.0),
+                row_h - 6.0,
+                esc(&f.name),
+                esc(&f.what),
+                f.start_ms,
+                f.end_ms,
+                x(f.start_ms) + 3.0,
+                y + 13.0,
+                esc(&f.what)
+            );
+        }
+        let Some(obs) = s.edges.get(row) else { continue };
+        let off = offset(row);
+        // Attempts of one request, joined.
+        let mut by_id: std::collections::BTreeMap<&str, Vec<f64>> = std::collections::BTreeMap::new();
+        for r in &obs.requests {
+            if let Some(id) = r.request_id.as_deref() {
+                by_id.entry(id).or_default().push(r.start_ms + off);
+            }
+        }
+        for starts in by_id.values().filter(|v| v.len() > 1) {
+            let (a, b) = (starts.iter().copied().fold(f64::MAX, f64::min), starts.iter().copied().fold(0.0, f64::max));
+            let _ = writeln!(
+                o,
+                r##"<line class="attempts" x1="{:.1}" y1="{:.1}" x2="{:.1}" y2="{:.1}" stroke="#8250df" stroke-width="2" stroke-dasharray="3 2"/>"##,
+                x(a),
+                y + row_h - 6.0,
+                x(b),
+                y + row_h - 6.0
+            );
+        }
+        for r in &obs.requests {
+            let start = r.start_ms + off;
+            let colour = status_colour(r.status);
+            let _ = writeln!(
+                o,
+                r##"<g class="request"><line x1="{0:.1}" y1="{1:.1}" x2="{2:.1}" y2="{1:.1}" stroke="{colour}" stroke-width="3" stroke-opacity="0.6"/><circle cx="{0:.1}" cy="{1:.1}" r="4" fill="{colour}"/><title>{3} {4} → {5} in {6:.0} ms{7}{8}{9}</title></g>"##,
+                x(start),
+                y + row_h / 2.0,
+                x(start + r.duration_ms).max(x(start) + 1.0),
+                esc(&r.method),
+                esc(&r.path),
+                r.status.map_or("no answer".to_owned(), |s| s.to_string()),
+                r.duration_ms,
+                r.attempt.map_or(String::new(), |a| format!(", attempt {a}")),
+                r.request_id.as_deref().map_or(String::new(), |id| format!(" of {}", esc(id))),
+                r.fault.as_deref().map_or(String::new(), |f| format!(", hit by {}", esc(f)))
+            );
+        }
+    }
+    // The checks.
+    let failed: Vec<String> =
+        s.checks.iter().filter(|c| !c.passed).map(|c| format!("check {} failed", c.index + 1)).collect();
+    let colour = if failed.is_empty() { "#1a7f37" } else { "#cf222e" };
+    let _ = writeln!(
+        o,
+        r##"<line class="checks" x1="{0:.1}" y1="{1}" x2="{0:.1}" y2="{2}" stroke="{colour}" stroke-width="2"/><text x="{3:.1}" y="{1}" fill="{colour}" text-anchor="end">checks{4}</text>"##,
+        x(s.checks_ms),
+        top - 8.0,
+        height - 30.0,
+        x(s.checks_ms) - 3.0,
+        if failed.is_empty() { String::from(": all passed") } else { format!(": {}", esc(&failed.join(", "))) }
+    );
+    o.push_str("</svg>\n");
+    o
+}
+
+fn normalise(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// A round step for about 8 ticks.
+fn nice_step(end: f64) -> f64 {
+    let raw = end / 8.0;
+    let mag = 10f64.powf(raw.log10().floor());
+    [1.0, 2.0, 5.0, 10.0].iter().map(|m| m * mag).find(|s| *s >= raw).unwrap_or(raw)
+}
+
+pub fn render(report: &GateReport) -> String {
+    let mut o = String::new();
+    let (class, word) = match report.decision {
+        Decision::Allow => ("allow", "allowed"),
+        Decision::Block => ("block", "blocked"),
+        Decision::Unverified => ("unverified", "could not be verified (blocked)"),
+    };
+    let _ = write!(
+        o,
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>faultline: {word}</title><style>{STYLE}</style></head><body>\n"
+    );
+    let _ = writeln!(o, r#"<h1 class="{class}" id="verdict">faultline: the change is {word}</h1>"#);
+    if !report.reasons.is_empty() {
+        o.push_str("<ul>");
+        for r in &report.reasons {
+            let _ = write!(o, "<li>{}</li>", esc(r));
+        }
+        o.push_str("</ul>\n");
+    }
+    if let Some(p) = &report.plan {
+        o.push_str("<h2 id=\"plan\">The plan</h2><table>");
+        let head = p
+            .head
+            .as_ref()
+            .map_or("the working tree".to_owned(), |h| format!("{} ({})", h.rev, &h.commit[..h.commit.len().min(12)]));
+        let _ = write!(
+            o,
+            "<tr><th>change</th><td><code>{}</code> into <code>{}</code> ({})</td></tr>",
+            esc(&head),
+            esc(&p.base.rev),
+            &p.base.commit[..p.base.commit.len().min(12)]
+        );
+        let _ = write!(o, "<tr><th>changed paths</th><td>{}</td></tr>", p.changed.len());
+        let tier = p.tier.map_or("none".into(), |t| t.to_string());
+        let why = p.tier_reason.as_ref().map_or(String::new(), |r| format!(" — {}", esc(&r.describe())));
+        let _ = write!(o, "<tr><th>tier</th><td><b>{tier}</b>{why}</td></tr>");
+        let ev: Vec<String> = p.ai_evidence.iter().map(|e| format!("<code>{}</code>", esc(&e.value))).collect();
+        let _ = write!(
+            o,
+            "<tr><th>AI-assisted</th><td>{}</td></tr>",
+            if p.ai_assisted { format!("yes: {}", ev.join(", ")) } else { "no".into() }
+        );
+        let affected: Vec<String> = p.affected.iter().map(|a| format!("<code>{}</code>", esc(&a.service))).collect();
+        let _ = write!(
+            o,
+            "<tr><th>affected</th><td>{}</td></tr>",
+            if affected.is_empty() { "none".into() } else { affected.join(", ") }
+        );
+        let _ = write!(o, "<tr><th>stack</th><td>{}</td></tr>", esc(&p.stack.join(", ")));
+        let _ = write!(o, "<tr><th>scenarios</th><td>{}</td></tr>", esc(&p.scenarios.join(", ")));
+        if let Some(sg) = &report.signoff {
+            let state = match (sg.required, sg.satisfied) {
+                (false, _) => "not required".to_owned(),
+                (true, true) => "given".to_owned(),
+                (true, false) => format!("<b class=\"block\">missing</b>: one of {}", esc(&sg.seniors.join(", "))),
+            };
+            let _ = write!(o, "<tr><th>sign-off</th><td>{state}</td></tr>");
+        }
+        let _ = writeln!(o, "<tr><th>seed</th><td>{}</td></tr></table>", report.seed);
+    }
+    if !report.scenarios.is_empty() {
+        o.push_str("<h2 id=\"scenarios\">Scenarios</h2>\n<p class=\"legend\"><span><i class=\"dot\" style=\"background:#1a7f37\"></i>2xx/3xx</span><span><i class=\"dot\" style=\"background:#bf8700\"></i>4xx</span><span><i class=\"dot\" style=\"background:#cf222e\"></i>5xx</span><span><i class=\"dot\" style=\"background:#1d2329\"></i>no answer</span><span>▭ red: a fault's window</span><span>- - purple: attempts of one request</span><span>hover a mark for details</span></p>\n");
+    }
+    for s in &report.scenarios {
+        let (cls, word) = match s.status {
+            Status::Passed => ("passed", "passed"),
+            Status::Failed => ("failed", "failed"),
+            Status::Error => ("error", "could not run"),
+        };
+        let _ = writeln!(
+            o,
+            r#"<div class="scenario" id="scenario-{}"><h3><code>{}</code> <span class="{cls}">{word}</span> <small>target {}, seed {}, {:.1} s</small></h3><p class="why">{}</p>"#,
+            esc(&s.name),
+            esc(&s.name),
+            esc(&s.target),
+            s.seed,
+            s.stack_seconds + s.run_seconds + s.teardown_seconds,
+            esc(&s.why)
+        );
+        if let Some(e) = &s.error {
+            let _ = writeln!(o, "<p class=\"error\">{}</p>", esc(e));
+        }
+        o.push_str(&timeline(s));
+        o.push_str("<table><tr><th></th><th>what</th><th>expected</th><th>observed</th></tr>");
+        for st in &s.steps {
+            let _ = write!(
+                o,
+                "<tr><td class=\"{}\">{}</td><td>step {}: {}</td><td>{}</td><td>{}</td></tr>",
+                if st.passed { "passed" } else { "failed" },
+                if st.passed { "✓" } else { "✗" },
+                st.index + 1,
+                esc(&st.step),
+                esc(&st.expected),
+                esc(&st.observed)
+            );
+        }
+        for c in &s.checks {
+            let _ = write!(
+                o,
+                "<tr><td class=\"{}\">{}</td><td>check {} ({}:{}): {}</td><td>{}</td><td>{}</td></tr>",
+                if c.passed { "passed" } else { "failed" },
+                if c.passed { "✓" } else { "✗" },
+                c.index + 1,
+                esc(&s.file),
+                c.line,
+                esc(&c.check),
+                esc(&c.expected),
+                esc(&c.observed)
+            );
+        }
+        o.push_str("</table>");
+        if s.status != Status::Passed {
+            let _ = write!(o, "<p>Reproduce:</p><pre>{}</pre>", esc(&s.repro));
+        }
+        o.push_str("</div>\n");
+    }
+    o.push_str("</body></html>\n");
+    o
+}
