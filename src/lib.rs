@@ -16,6 +16,7 @@ pub mod demo;
 pub mod fault;
 pub mod gate;
 pub mod impact;
+pub mod init;
 pub mod plan;
 pub mod repo;
 pub mod report;

@@ -123,6 +123,14 @@ enum Command {
     #[command(subcommand)]
     Report(ReportCmd),
 
+    /// Write, check and understand scenarios (no Docker needed).
+    #[command(subcommand)]
+    Scenario(ScenarioCmd),
+
+    /// Write a starting faultline.yaml for this repository, from its docker-compose file if
+    /// it has one, otherwise from its Dockerfiles. Never overwrites an existing file.
+    Init,
+
     /// Run scenarios against the working tree: a fresh stack each, faults, workload, checks.
     ///
     /// Reads faultline.yaml and the scenarios from the working tree (for authoring and for
@@ -213,6 +221,31 @@ struct PlanArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     format: Format,
+}
+
+#[derive(clap::Subcommand)]
+enum ScenarioCmd {
+    /// Write a commented scenario to start from, in the scenarios folder.
+    ///
+    /// Examples:
+    ///   faultline scenario new payments-slow --target orders --template dependency-slow
+    ///   faultline scenario new checkout-under-load --target orders
+    #[command(verbatim_doc_comment)]
+    New {
+        name: String,
+        /// The service it protects.
+        #[arg(long)]
+        target: String,
+        /// Start from a template (`faultline templates` lists them).
+        #[arg(long)]
+        template: Option<String>,
+    },
+    /// Check scenario files against faultline.yaml of the working tree, as the gate will:
+    /// every problem with its file, line and column. Default: every scenario.
+    Lint { files: Vec<PathBuf> },
+    /// Say what a scenario would do: the stack it starts, which edges and services get which
+    /// faults when, the steps, and what it checks.
+    Explain { name: String },
 }
 
 #[derive(clap::Subcommand)]
@@ -411,6 +444,25 @@ fn run(cli: Cli) -> miette::Result<i32> {
         Command::Gate(args) => gate(&dir, args),
         Command::Repro { verdict, scenario, jobs } => repro(&dir, &verdict, &scenario, jobs),
         Command::Report(ReportCmd::Merge { shards, out }) => merge(&shards, &out),
+        Command::Scenario(cmd) => scenario_cmd(&dir, cmd),
+        Command::Init => {
+            let root = Repo::discover(&dir).map(|r| r.root().to_path_buf()).unwrap_or_else(|_| dir.clone());
+            let (path, text) = faultline::init::init(&root)?;
+            print!("{text}");
+            eprintln!("wrote {}", path.display());
+            match faultline::config::parse_bytes(
+                "faultline.yaml",
+                text.into_bytes(),
+                faultline::config::ConfigOrigin::Worktree { path: path.display().to_string() },
+            ) {
+                Ok(_) => Ok(exit::ALLOW),
+                Err(e) => {
+                    eprintln!("{:?}", miette::Report::new(e));
+                    eprintln!("fix the TODOs above, then `faultline up` to try the stack");
+                    Ok(exit::ALLOW)
+                }
+            }
+        }
         Command::Proxy(args) => proxy(args),
         Command::Up(args) => up(&dir, args),
         Command::Gc { all } => gc(all),
@@ -798,6 +850,91 @@ fn repro(dir: &std::path::Path, verdict: &std::path::Path, scenarios: &[String],
     }
     print!("{}", faultline::repro::render(&result));
     Ok(if result.reproduced() { exit::ALLOW } else { exit::BLOCK })
+}
+
+fn scenario_cmd(dir: &std::path::Path, cmd: ScenarioCmd) -> miette::Result<i32> {
+    use faultline::repo::Snapshot;
+    let repo = Repo::discover(dir)?;
+    let spec = ChangeSpec::Worktree { base: "HEAD".into() };
+    let (loaded, _) = faultline::plan::load_config(&repo, &spec, ConfigFrom::Worktree)?;
+    let config = &loaded.config;
+    match cmd {
+        ScenarioCmd::New { name, target, template } => {
+            let folder = repo.root().join(config.scenarios.trim_end_matches('/'));
+            let path = folder.join(format!("{name}.yaml"));
+            let text = faultline::scenario::author::new_scenario(&name, &target, template.as_deref(), config)
+                .map_err(|e| miette::miette!("{e}"))?;
+            std::fs::create_dir_all(&folder).map_err(|e| miette::miette!("cannot create {}: {e}", folder.display()))?;
+            let written = std::fs::OpenOptions::new().write(true).create_new(true).open(&path).and_then(|mut f| {
+                use std::io::Write as _;
+                f.write_all(text.as_bytes())
+            });
+            match written {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    return Err(miette::miette!("{} exists; pick another name (nothing was written)", path.display()));
+                }
+                Err(e) => return Err(miette::miette!("cannot write {}: {e}", path.display())),
+            }
+            print!("{text}");
+            eprintln!("wrote {}; fill in the TODOs, then `faultline scenario lint`", path.display());
+            Ok(exit::ALLOW)
+        }
+        ScenarioCmd::Lint { files } => {
+            let files: Vec<(String, String)> = if files.is_empty() {
+                repo.list(&Snapshot::Worktree, &config.scenarios, &[".yaml", ".yml"])
+                    .map_err(miette::Report::new)?
+                    .into_iter()
+                    .map(|(p, b)| (p, String::from_utf8_lossy(&b).into_owned()))
+                    .collect()
+            } else {
+                let mut out = Vec::new();
+                for f in files {
+                    let text =
+                        std::fs::read_to_string(&f).map_err(|e| miette::miette!("cannot read {}: {e}", f.display()))?;
+                    let rel = std::fs::canonicalize(&f)
+                        .ok()
+                        .and_then(|a| a.strip_prefix(repo.root()).ok().map(|p| p.display().to_string()))
+                        .unwrap_or_else(|| f.display().to_string());
+                    out.push((rel, text));
+                }
+                out
+            };
+            let mut bad = 0;
+            for (file, text) in &files {
+                match faultline::scenario::parse(file, text.clone(), config) {
+                    Ok(s) => {
+                        println!(
+                            "ok   {file} ({}: {} faults, {} steps, {} checks)",
+                            s.name,
+                            s.faults.len(),
+                            s.steps.len(),
+                            s.checks.len()
+                        );
+                        if text.contains("TODO") {
+                            println!("     warning: {file} still says TODO");
+                        }
+                    }
+                    Err(e) => {
+                        bad += 1;
+                        eprintln!("{:?}", miette::Report::new(e));
+                    }
+                }
+            }
+            println!("{} of {} scenario files valid", files.len() - bad, files.len());
+            Ok(if bad == 0 { exit::ALLOW } else { exit::UNVERIFIED })
+        }
+        ScenarioCmd::Explain { name } => {
+            let all =
+                faultline::scenario::load_all(&repo, &Snapshot::Worktree, &loaded).map_err(miette::Report::new)?;
+            let Some(s) = all.iter().find(|s| s.name == name) else {
+                let names: Vec<&str> = all.iter().map(|s| s.name.as_str()).collect();
+                return Err(miette::miette!("no scenario named `{name}` (scenarios: {})", names.join(", ")));
+            };
+            print!("{}", faultline::scenario::author::explain(s, config));
+            Ok(exit::ALLOW)
+        }
+    }
 }
 
 fn merge(shards: &[PathBuf], out: &std::path::Path) -> miette::Result<i32> {

@@ -2,6 +2,7 @@
 //! needs (`name`, `target`); `model` is the full format and `validate` turns a file into a
 //! [`Scenario`] the runner executes.
 
+pub mod author;
 mod checks;
 pub mod model;
 pub mod nextest;
