@@ -129,6 +129,7 @@ fn main() {
             prepare_env: target_env(),
             prepared: false,
             sequential_start: true,
+            teardowns: None,
         };
         let refs: Vec<_> = all.iter().collect();
         let prepared = prepare_once(&refs, &loaded.config, &mut opts).await.unwrap();

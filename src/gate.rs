@@ -278,6 +278,7 @@ pub async fn gate(repo_dir: &Path, req: &GateRequest, progress: &(dyn Fn(&str) +
         prepare_env: req.prepare_env.clone(),
         prepared: false,
         sequential_start: false,
+        teardowns: Some(Default::default()),
         repro_prefix: format!(
             "git checkout {} && faultline run",
             planned.head.as_ref().map_or(head.clone(), |h| h.commit[..h.commit.len().min(12)].to_owned())
@@ -327,10 +328,15 @@ pub async fn gate(repo_dir: &Path, req: &GateRequest, progress: &(dyn Fn(&str) +
         },
         None => all_runs.await,
     };
+    // Stacks removed in the background are gone before the gate answers.
+    let background = match &opts.teardowns {
+        Some(t) => crate::scenario::run::finish_teardowns(t).await,
+        None => 0.0,
+    };
     timings.scenarios_seconds = t.elapsed().as_secs_f64();
     timings.stacks_seconds = outcomes.iter().map(|o| o.stack_seconds).sum();
     timings.runs_seconds = outcomes.iter().map(|o| o.run_seconds).sum();
-    timings.teardown_seconds = outcomes.iter().map(|o| o.teardown_seconds).sum();
+    timings.teardown_seconds = outcomes.iter().map(|o| o.teardown_seconds).sum::<f64>() + background;
     let (decision, reasons) = verdict::decide(&outcomes, !sign.satisfied);
     timings.total_seconds = start.elapsed().as_secs_f64();
     GateReport {

@@ -720,6 +720,7 @@ fn run_scenarios(dir: &std::path::Path, args: RunArgs) -> miette::Result<i32> {
         prepare_env: Vec::new(),
         prepared: false,
         sequential_start: false,
+        teardowns: None,
         repro_prefix: format!("faultline -C {} run", repo.root().display().to_string().trim_end_matches('/')),
     };
     let config = &loaded.config;

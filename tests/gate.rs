@@ -206,6 +206,7 @@ async fn results_do_not_depend_on_the_order_scenarios_run_in() {
         prepare_env: Vec::new(),
         prepared: false,
         sequential_start: false,
+        teardowns: None,
     };
     let summary = |o: &faultline::verdict::ScenarioOutcome| {
         (

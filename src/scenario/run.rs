@@ -39,6 +39,18 @@ pub struct RunOptions {
     pub prepared: bool,
     /// Start one service at a time instead of a level at once (for comparison).
     pub sequential_start: bool,
+    /// Remove stacks in the background, handing the tasks here, so the next scenario need
+    /// not wait for it; the owner awaits them all before it ends. `None`: remove in line.
+    pub teardowns: Option<Teardowns>,
+}
+
+/// Stack removals under way; each task yields the seconds it took.
+pub type Teardowns = Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<f64>>>>;
+
+/// Waits for every removal handed to `teardowns`; returns their summed seconds.
+pub async fn finish_teardowns(teardowns: &Teardowns) -> f64 {
+    let tasks: Vec<_> = std::mem::take(&mut *teardowns.lock().unwrap_or_else(|e| e.into_inner()));
+    join_all(tasks).await.into_iter().map(|r| r.unwrap_or(0.0)).sum()
 }
 
 /// Where the time of [`prepare_once`] went.
@@ -291,6 +303,14 @@ pub async fn run(scenario: &Scenario, config: &Config, opts: &RunOptions) -> (Sc
     };
     if opts.keep {
         (out, Some(stack))
+    } else if let Some(teardowns) = &opts.teardowns {
+        let task = tokio::spawn(async move {
+            let t = Instant::now();
+            stack.shutdown().await;
+            t.elapsed().as_secs_f64()
+        });
+        teardowns.lock().unwrap_or_else(|e| e.into_inner()).push(task);
+        (out, None)
     } else {
         let t = Instant::now();
         stack.shutdown().await;
