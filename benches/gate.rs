@@ -77,7 +77,9 @@ fn payments_change(root: &Path, n: usize) -> String {
     git(root, &["checkout", "-q", "-b", &branch, "main"]);
     let p = root.join("services/payments/src/main.rs");
     let src = std::fs::read_to_string(&p).unwrap();
-    let doc = format!("/// Database calls give up after this ({n}).\nconst DB_TIMEOUT");
+    // Unique to this run, so no earlier run's build of it is cached.
+    let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();
+    let doc = format!("/// Database calls give up after this ({n}, {stamp}).\nconst DB_TIMEOUT");
     std::fs::write(&p, src.replacen("const DB_TIMEOUT", &doc, 1)).unwrap();
     git(root, &["commit", "-q", "-am", "Document the database timeout"]);
     git(root, &["checkout", "-q", "main"]);

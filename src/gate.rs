@@ -187,6 +187,29 @@ pub fn export(repo: &Repo, rev: &str) -> Result<tempfile::TempDir, String> {
 
 /// Runs the gate. Never fails: what cannot be judged is a verdict.
 pub async fn gate(repo_dir: &Path, req: &GateRequest, progress: &(dyn Fn(&str) + Sync)) -> GateReport {
+    gate_keeping(repo_dir, req, false, progress).await.0
+}
+
+/// [`gate`], keeping the stack when exactly one scenario runs and `keep` is set (for
+/// `repro --keep`): the caller removes it ([`crate::stack::Stack::shutdown`]).
+pub async fn gate_keeping(
+    repo_dir: &Path,
+    req: &GateRequest,
+    keep: bool,
+    progress: &(dyn Fn(&str) + Sync),
+) -> (GateReport, Option<crate::stack::Stack>) {
+    let kept = tokio::sync::Mutex::new(None);
+    let report = gate_inner(repo_dir, req, keep, &kept, progress).await;
+    (report, kept.into_inner())
+}
+
+async fn gate_inner(
+    repo_dir: &Path,
+    req: &GateRequest,
+    keep: bool,
+    kept: &tokio::sync::Mutex<Option<crate::stack::Stack>>,
+    progress: &(dyn Fn(&str) + Sync),
+) -> GateReport {
     let start = Instant::now();
     let mut timings = GateTimings::default();
     let repo = match Repo::discover(repo_dir) {
@@ -284,6 +307,7 @@ pub async fn gate(repo_dir: &Path, req: &GateRequest, progress: &(dyn Fn(&str) +
             planned.head.as_ref().map_or(head.clone(), |h| h.commit[..h.commit.len().min(12)].to_owned())
         ),
     };
+    opts.keep = keep && selected.len() == 1;
     let refs: Vec<_> = selected.iter().collect();
     match crate::scenario::run::prepare_once(&refs, &loaded.config, &mut opts).await {
         Ok(p) => {
@@ -301,7 +325,10 @@ pub async fn gate(repo_dir: &Path, req: &GateRequest, progress: &(dyn Fn(&str) +
         async move {
             running.lock().unwrap_or_else(|e| e.into_inner()).push(s.name.clone());
             progress(&format!("running {} (target {})", s.name, s.target));
-            let (o, _) = run(s, &loaded.config, opts).await;
+            let (o, stack) = run(s, &loaded.config, opts).await;
+            if let Some(stack) = stack {
+                *kept.lock().await = Some(stack);
+            }
             running.lock().unwrap_or_else(|e| e.into_inner()).retain(|n| n != &s.name);
             progress(&crate::report::verdict::render_outcome(&o));
             o

@@ -117,6 +117,9 @@ enum Command {
         /// Scenarios run at once.
         #[arg(long, default_value_t = 2)]
         jobs: usize,
+        /// Leave the scenario's stack running afterwards, until Ctrl-C (one --scenario).
+        #[arg(long, requires = "scenario")]
+        keep: bool,
     },
 
     /// Work with gate reports.
@@ -442,7 +445,7 @@ fn run(cli: Cli) -> miette::Result<i32> {
         Command::Templates { name } => templates(name.as_deref()),
         Command::Run(args) => run_scenarios(&dir, args),
         Command::Gate(args) => gate(&dir, args),
-        Command::Repro { verdict, scenario, jobs } => repro(&dir, &verdict, &scenario, jobs),
+        Command::Repro { verdict, scenario, jobs, keep } => repro(&dir, &verdict, &scenario, jobs, keep),
         Command::Report(ReportCmd::Merge { shards, out }) => merge(&shards, &out),
         Command::Scenario(cmd) => scenario_cmd(&dir, cmd),
         Command::Init => {
@@ -821,7 +824,16 @@ fn gate(dir: &std::path::Path, args: GateArgs) -> miette::Result<i32> {
     Ok(report.decision.exit_code())
 }
 
-fn repro(dir: &std::path::Path, verdict: &std::path::Path, scenarios: &[String], jobs: usize) -> miette::Result<i32> {
+fn repro(
+    dir: &std::path::Path,
+    verdict: &std::path::Path,
+    scenarios: &[String],
+    jobs: usize,
+    keep: bool,
+) -> miette::Result<i32> {
+    if keep && scenarios.len() != 1 {
+        return Err(miette::miette!("--keep keeps one stack: name one --scenario"));
+    }
     let (_, original) = faultline::report::merge::read(verdict)?;
     let req = match faultline::repro::request(&original, scenarios, jobs) {
         Ok(r) => r,
@@ -832,11 +844,13 @@ fn repro(dir: &std::path::Path, verdict: &std::path::Path, scenarios: &[String],
     };
     eprintln!("faultline repro: {} scenario(s), seed {}", req.only.as_ref().map_or(0, Vec::len), req.seed);
     let dir = dir.to_path_buf();
-    let result = runtime()?.block_on(async {
+    // One runtime for the run and for the kept stack: its proxies live on it.
+    let rt = runtime()?;
+    let result = rt.block_on(async {
         let mut interrupt = Interrupt::new();
         let progress = |line: &str| eprint!("{}{}", line, if line.ends_with('\n') { "" } else { "\n" });
         tokio::select! {
-            r = faultline::repro::run(&dir, &original, &req, &progress) => Some(r),
+            r = faultline::repro::run(&dir, &original, &req, keep, &progress) => Some(r),
             _ = interrupt.wait() => None,
         }
     });
@@ -850,7 +864,18 @@ fn repro(dir: &std::path::Path, verdict: &std::path::Path, scenarios: &[String],
         return Ok(exit::UNVERIFIED);
     }
     print!("{}", faultline::repro::render(&result));
-    Ok(if result.reproduced() { exit::ALLOW } else { exit::BLOCK })
+    let code = if result.reproduced() { exit::ALLOW } else { exit::BLOCK };
+    if let Some(stack) = result.stack {
+        for svc in stack.services().map(str::to_owned).collect::<Vec<_>>() {
+            println!("  {svc:<16} {}", stack.addr(&svc)?);
+        }
+        println!("kept; Ctrl-C to stop and remove everything");
+        rt.block_on(async {
+            Interrupt::new().wait().await;
+            stack.shutdown().await;
+        });
+    }
+    Ok(code)
 }
 
 fn scenario_cmd(dir: &std::path::Path, cmd: ScenarioCmd) -> miette::Result<i32> {

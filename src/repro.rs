@@ -27,6 +27,8 @@ pub struct Comparison {
 pub struct Repro {
     pub report: GateReport,
     pub comparisons: Vec<Comparison>,
+    /// The scenario's stack, still running, when asked to keep it.
+    pub stack: Option<crate::stack::Stack>,
 }
 
 impl Repro {
@@ -89,9 +91,16 @@ pub fn request(original: &GateReport, scenarios: &[String], jobs: usize) -> Resu
     })
 }
 
-/// Runs `req` (from [`request`]) in the repository at `repo_dir` and compares.
-pub async fn run(repo_dir: &Path, original: &GateReport, req: &GateRequest, progress: &(dyn Fn(&str) + Sync)) -> Repro {
-    let report = crate::gate::gate(repo_dir, req, progress).await;
+/// Runs `req` (from [`request`]) in the repository at `repo_dir` and compares. With `keep`
+/// and one scenario, its stack is left running in [`Repro::stack`].
+pub async fn run(
+    repo_dir: &Path,
+    original: &GateReport,
+    req: &GateRequest,
+    keep: bool,
+    progress: &(dyn Fn(&str) + Sync),
+) -> Repro {
+    let (report, stack) = crate::gate::gate_keeping(repo_dir, req, keep, progress).await;
     let only = req.only.clone().unwrap_or_default();
     let comparisons = original
         .scenarios
@@ -110,7 +119,7 @@ pub async fn run(repo_dir: &Path, original: &GateReport, req: &GateRequest, prog
             }
         })
         .collect();
-    Repro { report, comparisons }
+    Repro { report, comparisons, stack }
 }
 
 /// For people: one line per scenario, then the conclusion.

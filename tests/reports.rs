@@ -343,3 +343,61 @@ fn report_html_renders_in_headless_chromium_with_a_timeline_per_scenario() {
         std::fs::copy(&png, keep).unwrap();
     }
 }
+
+#[test]
+fn repro_keep_leaves_the_stack_running_until_ctrl_c() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let r = repo();
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("out");
+    assert_eq!(gate_to(&r, &report, &[]), 1);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args(["repro", report.to_str().unwrap(), "--scenario", "db-slow", "--keep"])
+        .current_dir(&r.path)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let (mut api, mut seen) = (None, String::new());
+    loop {
+        let mut line = String::new();
+        assert!(out.read_line(&mut line).unwrap() > 0, "ended before keeping the stack: {seen}");
+        seen.push_str(&line);
+        if let Some(addr) = line.trim().strip_prefix("api") {
+            api = Some(addr.trim().to_owned());
+        }
+        if line.starts_with("kept;") {
+            break;
+        }
+    }
+    assert!(seen.contains("same      db-slow: was passed, now passed"), "{seen}");
+    // The kept stack answers, through faultline's ingress proxy.
+    let api = api.expect("the api's address is printed");
+    let mut s = std::net::TcpStream::connect(&api).unwrap();
+    s.write_all(b"GET /health HTTP/1.1\r\nHost: api\r\nConnection: close\r\n\r\n").unwrap();
+    let mut reply = String::new();
+    s.read_to_string(&mut reply).unwrap();
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    let owned = |pid: u32| {
+        let out = Command::new("docker")
+            .args([
+                "ps",
+                "-a",
+                "--filter",
+                "label=faultline.managed=true",
+                "--format",
+                "{{.Label \"faultline.owner\"}}",
+            ])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).lines().filter(|l| l.contains(&format!("/{pid}/"))).count()
+    };
+    let pid = child.id();
+    assert!(owned(pid) >= 2, "its containers run");
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(pid as i32, libc::SIGINT) };
+    assert_eq!(child.wait().unwrap().code(), Some(0), "reproduced, then stopped on Ctrl-C");
+    assert!(std::net::TcpStream::connect(&api).is_err(), "the proxy is gone");
+    assert_eq!(owned(pid), 0, "every container it started is removed");
+}
