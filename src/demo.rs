@@ -109,10 +109,13 @@ pub fn render(demo: &Demo) -> String {
         let mark = if got == c.expect { "as expected" } else { "NOT AS EXPECTED" };
         let _ = writeln!(
             o,
-            "  {:<13} {:<10} {mark}   {}",
+            "  {:<16} {:<6} {mark}   {}",
             c.branch,
             format!("{got:?}").to_uppercase(),
-            c.report_path.as_ref().map_or(String::new(), |p| p.display().to_string())
+            c.report_path.as_ref().and_then(|p| p.parent()).map_or(String::new(), |p| format!(
+                "{}/ (report.html, verdict.json, junit.xml, summary.md)",
+                p.display()
+            ))
         );
     }
     let exe = std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_else(|_| "faultline".into());

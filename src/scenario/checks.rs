@@ -69,7 +69,12 @@ async fn sql(stack: &Stack, service: &str, query: &str, expect: &SqlExpect) -> J
                 what,
                 rows.len() as u64 == *n,
                 describe(expect),
-                format!("{} rows{}", rows.len(), if shown.is_empty() { String::new() } else { format!(": {shown}") }),
+                format!(
+                    "{} row{}{}",
+                    rows.len(),
+                    if rows.len() == 1 { "" } else { "s" },
+                    if shown.is_empty() { String::new() } else { format!(": {shown}") }
+                ),
             )
         }
         SqlExpect::Value(v) => {
@@ -81,7 +86,7 @@ async fn sql(stack: &Stack, service: &str, query: &str, expect: &SqlExpect) -> J
 
 fn describe(e: &SqlExpect) -> String {
     match e {
-        SqlExpect::Rows(n) => format!("{n} rows"),
+        SqlExpect::Rows(n) => format!("{n} row{}", if *n == 1 { "" } else { "s" }),
         SqlExpect::Value(v) => format!("`{v}`"),
     }
 }
