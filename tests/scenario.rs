@@ -134,7 +134,7 @@ fn the_shop_scenarios_use_templates() {
         let name = format!("scenarios/{}", path.file_name().unwrap().to_string_lossy());
         faultline::scenario::parse(&name, text, &config).unwrap_or_else(|e| panic!("{name}: {e:?}"));
     }
-    assert_eq!(using, 5);
+    assert_eq!(using, 6, "every shop scenario but last-item-race and postgres-restart");
 }
 
 #[test]
