@@ -62,21 +62,11 @@ steps:
 "#;
 
 fn repo(scenarios: &[(&str, &str)]) -> TestRepo {
-    let r = TestRepo::new();
-    r.write("faultline.yaml", CONFIG);
-    for (name, text) in scenarios {
-        r.write(format!("scenarios/{name}.yaml"), text);
-    }
-    let relay = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/images/relay");
-    for f in ["Dockerfile", "relay.py"] {
-        r.write(format!("images/relay/{f}"), std::fs::read(relay.join(f)).unwrap());
-    }
-    r.write("api/main.txt", "api v1\n");
-    r.write("db/main.txt", "db v1\n");
-    r.write("README.md", "# repo\n");
-    r.commit("base");
-    r.git(&["checkout", "-q", "-b", "change"]);
-    r
+    TestRepo::relay(
+        CONFIG,
+        scenarios,
+        &[("api/main.txt", "api v1\n"), ("db/main.txt", "db v1\n"), ("README.md", "# repo\n")],
+    )
 }
 
 fn gate(r: &TestRepo, extra: &[&str]) -> (i32, Value, String) {

@@ -41,17 +41,7 @@ const PASSES: &str = "name: db-slow\ntarget: api\nwhy: db gets slow; api must st
 const FAILS: &str = "name: db-paused\ntarget: api\nwhy: api must answer <200> & \"fast\" | even when db stalls (INC-42).\nfaults:\n  - on: db\n    pause: true\n    for: 2s\nsteps:\n  - request: GET api /call\n    expect: { status: [200, 502] }\nchecks:\n  - logs: { service: api, require: [\"never printed\"] }\n";
 
 fn repo() -> TestRepo {
-    let r = TestRepo::new();
-    r.write("faultline.yaml", CONFIG);
-    r.write("scenarios/db-slow.yaml", PASSES);
-    r.write("scenarios/db-paused.yaml", FAILS);
-    let relay = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/images/relay");
-    for f in ["Dockerfile", "relay.py"] {
-        r.write(format!("images/relay/{f}"), std::fs::read(relay.join(f)).unwrap());
-    }
-    r.write("api/main.txt", "api v1\n");
-    r.commit("base");
-    r.git(&["checkout", "-q", "-b", "change"]);
+    let r = TestRepo::relay(CONFIG, &[("db-slow", PASSES), ("db-paused", FAILS)], &[("api/main.txt", "api v1\n")]);
     r.write("api/main.txt", "api v2\n");
     r.commit("change the api");
     r

@@ -52,27 +52,16 @@ fn unrelated() {}
 "#;
 
 fn repo(scenarios: &[(&str, &str)], cargo: bool) -> TestRepo {
-    let r = TestRepo::new();
-    r.write("faultline.yaml", CONFIG);
-    for (name, text) in scenarios {
-        r.write(format!("scenarios/{name}.yaml"), text);
-    }
-    let relay = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/images/relay");
-    for f in ["Dockerfile", "relay.py"] {
-        r.write(format!("images/relay/{f}"), std::fs::read(relay.join(f)).unwrap());
-    }
+    let mut files = vec![("api/main.txt", "api v1\n")];
     if cargo {
-        r.write(
-            "Cargo.toml",
-            "[package]\nname = \"apitests\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[workspace]\n",
-        );
-        r.write("src/lib.rs", "");
-        r.write("tests/live.rs", LIVE_TEST);
-        r.write(".gitignore", "target/\n");
+        files.extend([
+            ("Cargo.toml", "[package]\nname = \"apitests\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[workspace]\n"),
+            ("src/lib.rs", ""),
+            ("tests/live.rs", LIVE_TEST),
+            (".gitignore", "target/\n"),
+        ]);
     }
-    r.write("api/main.txt", "api v1\n");
-    r.commit("base");
-    r.git(&["checkout", "-q", "-b", "change"]);
+    let r = TestRepo::relay(CONFIG, scenarios, &files);
     r.write("api/main.txt", "api v2\n");
     r.commit("change the api");
     r

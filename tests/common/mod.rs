@@ -75,6 +75,27 @@ impl TestRepo {
         repo
     }
 
+    /// Services built from the relay fixture (`images/relay`): `config`, the scenarios
+    /// (`scenarios/NAME.yaml`), `files`, committed on `main` as "base", then a branch
+    /// `change` checked out.
+    pub fn relay(config: &str, scenarios: &[(&str, &str)], files: &[(&str, &str)]) -> TestRepo {
+        let r = TestRepo::new();
+        r.write("faultline.yaml", config);
+        for (name, text) in scenarios {
+            r.write(format!("scenarios/{name}.yaml"), text);
+        }
+        let relay = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/images/relay");
+        for f in ["Dockerfile", "relay.py"] {
+            r.write(format!("images/relay/{f}"), std::fs::read(relay.join(f)).unwrap());
+        }
+        for (path, text) in files {
+            r.write(path, text);
+        }
+        r.commit("base");
+        r.git(&["checkout", "-q", "-b", "change"]);
+        r
+    }
+
     /// The shop: config, two scenarios, a file per service, committed on `main`.
     pub fn shop() -> TestRepo {
         let repo = TestRepo::new();
