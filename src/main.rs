@@ -130,8 +130,11 @@ enum Command {
     #[command(subcommand)]
     Scenario(ScenarioCmd),
 
-    /// Write a starting faultline.yaml for this repository, from its docker-compose file if
-    /// it has one, otherwise from its Dockerfiles. Never overwrites an existing file.
+    /// Write a starting faultline.yaml for this repository.
+    ///
+    /// From its docker-compose file if it has one (services, builds or images, ports,
+    /// dependencies with URL guesses), otherwise from its Dockerfiles (one service each,
+    /// ports from EXPOSE). Never overwrites an existing file; what it cannot know is TODO.
     Init,
 
     /// Run scenarios against the working tree: a fresh stack each, faults, workload, checks.

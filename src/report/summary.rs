@@ -130,7 +130,11 @@ pub fn annotations(report: &GateReport) -> Vec<String> {
     if let Some(plan) = &report.plan {
         let mut files: Vec<(String, String)> = Vec::new();
         for s in &failed {
-            for a in plan.affected.iter().filter(|a| plan.stack.contains(&a.service)) {
+            // The scenario's services: every end of every edge it observed.
+            let services: Vec<&str> =
+                s.edges.keys().flat_map(|e| e.split("->").map(str::trim)).filter(|n| *n != "host").collect();
+            let in_scenario = |svc: &str| services.contains(&svc) || s.target == svc;
+            for a in plan.affected.iter().filter(|a| in_scenario(&a.service)) {
                 for r in &a.reasons {
                     let paths: Vec<String> = match r {
                         Reason::Owns { paths } => paths.iter().map(ToString::to_string).collect(),
