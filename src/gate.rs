@@ -318,7 +318,12 @@ async fn gate_inner(
     }
     let t = Instant::now();
     let running = std::sync::Mutex::new(Vec::<String>::new());
-    let runs = futures_util::stream::iter(selected.iter().map(|s| {
+    // The longest first, each as soon as a slot is free: the least time with `--jobs` at once.
+    let mut order: Vec<_> = selected.iter().collect();
+    order.sort_by(|a, b| {
+        crate::scenario::run::estimated(b).cmp(&crate::scenario::run::estimated(a)).then_with(|| a.name.cmp(&b.name))
+    });
+    let runs = futures_util::stream::iter(order.into_iter().map(|s| {
         let opts = &opts;
         let loaded = &loaded;
         let running = &running;
@@ -335,8 +340,8 @@ async fn gate_inner(
         }
     }));
     use futures_util::StreamExt;
-    let all_runs = runs.buffered(req.jobs.max(1)).collect::<Vec<_>>();
-    let outcomes = match req.timeout {
+    let all_runs = runs.buffer_unordered(req.jobs.max(1)).collect::<Vec<_>>();
+    let mut outcomes = match req.timeout {
         Some(limit) => match tokio::time::timeout(limit.saturating_sub(start.elapsed()), all_runs).await {
             Ok(o) => o,
             Err(_) => {
@@ -355,6 +360,8 @@ async fn gate_inner(
         },
         None => all_runs.await,
     };
+    // Reports list scenarios by name, whatever order they ran in.
+    outcomes.sort_by(|a, b| a.name.cmp(&b.name));
     // Stacks removed in the background are gone before the gate answers.
     let background = match &opts.teardowns {
         Some(t) => crate::scenario::run::finish_teardowns(t).await,

@@ -263,3 +263,22 @@ fn faultline_templates_lists_every_template_with_its_parameters() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("`dependency-slo` is not a template"));
 }
+
+#[test]
+fn the_longest_scenarios_are_estimated_longest() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/shop/scenarios");
+    let config = shop();
+    let mut est: Vec<(std::time::Duration, String)> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let path = e.unwrap().path();
+            let name = format!("scenarios/{}", path.file_name().unwrap().to_string_lossy());
+            let s = faultline::scenario::parse(&name, std::fs::read_to_string(&path).unwrap(), &config).unwrap();
+            (faultline::scenario::run::estimated(&s), s.name)
+        })
+        .collect();
+    est.sort();
+    // payments-slow: three requests of up to 3 s each, one after the other.
+    assert_eq!(est.last().unwrap().1, "payments-slow", "{est:?}");
+    assert!(est.last().unwrap().0 >= std::time::Duration::from_secs(9), "{est:?}");
+}

@@ -53,6 +53,35 @@ pub async fn finish_teardowns(teardowns: &Teardowns) -> f64 {
     join_all(tasks).await.into_iter().map(|r| r.unwrap_or(0.0)).sum()
 }
 
+/// A rough guess of how long `scenario` takes once its stack is up, from what it says: the
+/// steps' bounds and durations, faults that restart a container, recoveries. Used to start
+/// the longest scenarios first, so that running several at once finishes sooner.
+pub fn estimated(scenario: &Scenario) -> Duration {
+    let second = Duration::from_secs(1);
+    let steps: Duration = scenario
+        .steps
+        .iter()
+        .map(|st| match st {
+            StepKind::Request { repeat, concurrency, expect, .. } => {
+                let each = expect.within.unwrap_or(second).min(Duration::from_secs(10));
+                each * repeat.div_ceil(*concurrency)
+            }
+            StepKind::Load { duration, .. } => *duration,
+            StepKind::Sleep(d) => *d,
+            StepKind::Exec { .. } | StepKind::Nextest { .. } => 2 * second,
+        })
+        .sum();
+    let restarts = scenario
+        .faults
+        .iter()
+        .filter(|f| {
+            matches!(f.target, FaultTarget::Container { fault: ContainerFault::Kill | ContainerFault::Stop, .. })
+        })
+        .count() as u32;
+    let timed = scenario.faults.iter().filter_map(|f| f.duration.map(|d| f.at + d)).max().unwrap_or_default();
+    steps.max(timed) + second * (2 * restarts + u32::try_from(scenario.checks.len()).unwrap_or(0))
+}
+
 /// Where the time of [`prepare_once`] went.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct Prepared {
