@@ -12,7 +12,7 @@ use tokio::sync::Mutex;
 use super::checks;
 use super::model::ContainerFault;
 use super::nextest;
-use super::validate::{Expectation, FaultTarget, Scenario, StepKind, TimedFault};
+use super::validate::{CheckKind, Expectation, FaultTarget, Scenario, StepKind, TimedFault};
 use super::workload::{self, Answer};
 use crate::config::Config;
 use crate::impact::ServiceGraph;
@@ -53,17 +53,33 @@ pub async fn finish_teardowns(teardowns: &Teardowns) -> f64 {
     join_all(tasks).await.into_iter().map(|r| r.unwrap_or(0.0)).sum()
 }
 
-/// A rough guess of how long `scenario` takes once its stack is up, from what it says: the
-/// steps' bounds and durations, faults that restart a container, recoveries. Used to start
-/// the longest scenarios first, so that running several at once finishes sooner.
+/// A rough guess of how long `scenario` takes once its stack is up, from what it says. A
+/// request costs its `within` bound when a fault makes answers slow (latency, a stall, a
+/// pause), a fraction of a second otherwise; timed faults, restarts and checks add theirs.
+/// Used to start the longest scenarios first, so that several at once finish sooner.
 pub fn estimated(scenario: &Scenario) -> Duration {
+    use crate::fault::Fault;
+    use crate::fault::toxic::ToxicKind;
     let second = Duration::from_secs(1);
+    let slow = scenario.faults.iter().any(|f| match &f.target {
+        FaultTarget::Edge { fault, .. } => match &**fault {
+            Fault::Toxic { kind, .. } => matches!(
+                kind,
+                ToxicKind::Latency { .. }
+                    | ToxicKind::Bandwidth { .. }
+                    | ToxicKind::Timeout { .. }
+                    | ToxicKind::Slicer { .. }
+            ),
+            Fault::Http(rule) => matches!(rule.action, crate::fault::http::HttpAction::Delay(_)),
+        },
+        FaultTarget::Container { fault, .. } => *fault == ContainerFault::Pause,
+    });
     let steps: Duration = scenario
         .steps
         .iter()
         .map(|st| match st {
             StepKind::Request { repeat, concurrency, expect, .. } => {
-                let each = expect.within.unwrap_or(second).min(Duration::from_secs(10));
+                let each = if slow { expect.within.unwrap_or(2 * second).min(10 * second) } else { second / 4 };
                 each * repeat.div_ceil(*concurrency)
             }
             StepKind::Load { duration, .. } => *duration,
@@ -79,7 +95,9 @@ pub fn estimated(scenario: &Scenario) -> Duration {
         })
         .count() as u32;
     let timed = scenario.faults.iter().filter_map(|f| f.duration.map(|d| f.at + d)).max().unwrap_or_default();
-    steps.max(timed) + second * (2 * restarts + u32::try_from(scenario.checks.len()).unwrap_or(0))
+    let checks: Duration =
+        scenario.checks.iter().map(|c| if matches!(c, CheckKind::Recovers { .. }) { second } else { second / 5 }).sum();
+    steps.max(timed) + 2 * second * restarts + checks
 }
 
 /// Where the time of [`prepare_once`] went.
