@@ -87,6 +87,9 @@ fn gate(bin: &Path, entry: &Entry, seed: u64, jobs: usize, reports: &Path) -> Ou
     if entry.expect == Decision::Block {
         cmd.args(["--approved-by", "alice@shop.example"]);
     }
+    for a in &entry.approved_by {
+        cmd.args(["--approved-by", a]);
+    }
     let out = match cmd.output() {
         Ok(o) => o,
         Err(e) => return fail(format!("cannot run {}: {e}", bin.display())),

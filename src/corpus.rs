@@ -7,6 +7,8 @@
 //! - `change.patch`: applies with `git apply` to the shop as committed;
 //! - `message`: the commit message, trailers included (AI assistance, sign-off);
 //! - `expect`: `block` or `allow`;
+//! - `approved-by` (optional): the approvals the code host would hand the gate, one email a
+//!   line (`--approved-by`); approval trailers in `message` count for nothing;
 //! - `README.md`: the incident the change would cause and the scenario meant to catch it.
 
 use std::path::{Path, PathBuf};
@@ -25,6 +27,8 @@ pub struct Entry {
     pub message: String,
     /// `Block` or `Allow`.
     pub expect: Decision,
+    /// Approvals from outside the change (`approved-by`), passed as `--approved-by`.
+    pub approved_by: Vec<String>,
     pub readme: String,
 }
 
@@ -72,6 +76,13 @@ pub fn load_entry(dir: &Path) -> Result<Entry, CorpusError> {
         patch,
         message: read(dir.join("message"))?,
         expect,
+        approved_by: match std::fs::read_to_string(dir.join("approved-by")) {
+            Ok(t) => {
+                t.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(str::to_owned).collect()
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(source) => return Err(CorpusError::Io { path: dir.join("approved-by"), source }),
+        },
         readme: read(dir.join("README.md"))?,
     })
 }
@@ -131,6 +142,7 @@ mod tests {
             patch: String::new(),
             message: String::new(),
             expect: Decision::Block,
+            approved_by: Vec::new(),
             readme: "# x\n\n**Caught by** `payments-slow` (at most 3 attempts on `orders -> payments`) and\n`payments-down`.\n\nmore `not-this`".into(),
         };
         assert_eq!(meant_to_catch(&e), ["payments-slow", "payments-down"]);

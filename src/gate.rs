@@ -79,9 +79,18 @@ impl Partition {
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Approval {
     pub email: String,
-    /// `Reviewed-by` / `Approved-by` trailer of a commit, or `--approved-by`.
+    /// Where the approval came from: `--approved-by` (handed in by CI).
     pub source: String,
     pub senior: bool,
+}
+
+/// An approval written inside the change (a `Reviewed-by:` trailer): shown, never counted.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct IgnoredApproval {
+    /// The trailer line as written.
+    pub trailer: String,
+    pub commit: String,
+    pub why: String,
 }
 
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
@@ -90,6 +99,39 @@ pub struct SignoffState {
     pub seniors: Vec<String>,
     pub approvals: Vec<Approval>,
     pub satisfied: bool,
+    /// Approvals the change wrote about itself, which do not count.
+    #[serde(default)]
+    pub ignored: Vec<IgnoredApproval>,
+}
+
+impl SignoffState {
+    /// Whether a senior approved, from the approvals that count.
+    pub fn recompute(&mut self) {
+        let seniors: Vec<String> = self.seniors.iter().map(|s| s.to_ascii_lowercase()).collect();
+        for a in &mut self.approvals {
+            a.senior = seniors.contains(&a.email);
+        }
+        self.satisfied = !self.required || self.approvals.iter().any(|a| a.senior);
+    }
+
+    /// Why a missing sign-off is missing, for the verdict's reasons.
+    pub fn missing_reason(&self) -> String {
+        let mut s = if self.seniors.is_empty() {
+            "a senior's sign-off is required and missing: policy.seniors lists nobody who could give it".to_owned()
+        } else {
+            format!(
+                "a senior's sign-off is required and missing (one of {}, through --approved-by)",
+                self.seniors.join(", ")
+            )
+        };
+        if let Some(i) = self.ignored.first() {
+            s.push_str(&format!("; ignored: `{}` in {} — {}", crate::report::plan::clean(&i.trailer), i.commit, i.why));
+            if self.ignored.len() > 1 {
+                s.push_str(&format!(" (and {} more)", self.ignored.len() - 1));
+            }
+        }
+        s
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
@@ -122,21 +164,63 @@ pub struct GateReport {
     /// The share this gate ran (`--partition`); the plan lists every selected scenario.
     #[serde(default)]
     pub partition: Option<Partition>,
+    /// The `prepare:` commands that ran on the host for this gate, with their output's end.
+    #[serde(default)]
+    pub prepare: Vec<crate::stack::CommandLog>,
 }
 
 impl GateReport {
-    fn unverified(reason: String, seed: u64, plan: Option<Plan>, timings: GateTimings) -> GateReport {
+    /// A report that has judged nothing yet: could not verify, until [`GateReport::decide`].
+    fn new(seed: u64, partition: Option<Partition>) -> GateReport {
         GateReport {
             version: 1,
             decision: Decision::Unverified,
-            reasons: vec![reason],
+            reasons: Vec::new(),
             seed,
-            plan,
+            plan: None,
             signoff: None,
             scenarios: Vec::new(),
-            timings,
-            partition: None,
+            timings: GateTimings::default(),
+            partition,
+            prepare: Vec::new(),
         }
+    }
+
+    /// The gate could not judge: `reason` says why.
+    fn unverified(mut self, reason: String, start: Instant) -> GateReport {
+        self.decision = Decision::Unverified;
+        self.reasons = vec![reason];
+        self.scenarios = Vec::new();
+        self.timings.total_seconds = start.elapsed().as_secs_f64();
+        self
+    }
+
+    /// The verdict from the scenarios' outcomes and the sign-off.
+    fn decide(mut self, outcomes: Vec<ScenarioOutcome>, start: Instant) -> GateReport {
+        let missing = self.signoff.as_ref().filter(|s| !s.satisfied).map(SignoffState::missing_reason);
+        let (decision, mut reasons) = verdict::decide(&outcomes, missing);
+        if decision == Decision::Allow
+            && outcomes.is_empty()
+            && let Some(planned) = &self.plan
+        {
+            reasons.push(if planned.nothing_changed() {
+                "nothing changed".into()
+            } else {
+                format!(
+                    "no scenario selected ({}), no sign-off missing",
+                    planned.gate.as_ref().map_or("no tier".into(), |g| format!(
+                        "{}: scenarios {}",
+                        g.source,
+                        g.scenarios.as_str()
+                    ))
+                )
+            });
+        }
+        self.decision = decision;
+        self.reasons = reasons;
+        self.scenarios = outcomes;
+        self.timings.total_seconds = start.elapsed().as_secs_f64();
+        self
     }
 }
 
@@ -148,27 +232,40 @@ fn email_of(s: &str) -> String {
     }
 }
 
+/// Trailer keys that claim an approval. In the change's own commits they prove nothing:
+/// anyone can type them.
+const APPROVAL_TRAILERS: &[&str] = &["reviewed-by", "approved-by", "acked-by"];
+
+/// The sign-off state of `plan`: approvals only from `approved_by` (CI, the code host —
+/// sources the change cannot write). Approval trailers in the change's commits are listed as
+/// ignored.
 pub fn signoff(plan: &Plan, approved_by: &[String]) -> SignoffState {
-    let seniors: Vec<String> = plan.seniors.iter().map(|s| s.to_ascii_lowercase()).collect();
-    let mut approvals = Vec::new();
+    let mut ignored = Vec::new();
     for c in &plan.commits {
         for (k, v) in &c.trailers {
-            if k.eq_ignore_ascii_case("Reviewed-by") || k.eq_ignore_ascii_case("Approved-by") {
-                let email = email_of(v);
-                approvals.push(Approval {
-                    senior: seniors.contains(&email),
-                    email,
-                    source: format!("{k} in {}", &c.id[..c.id.len().min(10)]),
+            if APPROVAL_TRAILERS.iter().any(|a| k.trim().eq_ignore_ascii_case(a)) {
+                ignored.push(IgnoredApproval {
+                    trailer: format!("{k}: {v}"),
+                    commit: c.id[..c.id.len().min(10)].to_owned(),
+                    why: "written by the change itself; approvals count only from --approved-by (CI, the code host)"
+                        .into(),
                 });
             }
         }
     }
-    for a in approved_by {
-        let email = email_of(a);
-        approvals.push(Approval { senior: seniors.contains(&email), email, source: "--approved-by".into() });
-    }
-    let satisfied = !plan.signoff_required || approvals.iter().any(|a| a.senior);
-    SignoffState { required: plan.signoff_required, seniors: plan.seniors.clone(), approvals, satisfied }
+    let approvals = approved_by
+        .iter()
+        .map(|a| Approval { email: email_of(a), source: "--approved-by".into(), senior: false })
+        .collect();
+    let mut state = SignoffState {
+        required: plan.signoff_required,
+        seniors: plan.seniors.clone(),
+        approvals,
+        satisfied: false,
+        ignored,
+    };
+    state.recompute();
+    state
 }
 
 /// Writes the tree of `rev` into a fresh temporary directory (no index, no HEAD touched).
@@ -211,18 +308,63 @@ async fn gate_inner(
     progress: &(dyn Fn(&str) + Sync),
 ) -> GateReport {
     let start = Instant::now();
-    let mut timings = GateTimings::default();
+    let mut report = GateReport::new(req.seed, req.partition);
+    // Phase 1, plan: configuration and scenarios from the base, the change from git.
     let repo = match Repo::discover(repo_dir) {
         Ok(r) => r,
-        Err(e) => return GateReport::unverified(e.to_string(), req.seed, None, timings),
+        Err(e) => return report.unverified(e.to_string(), start),
     };
     let planned = match plan::plan(&repo, &req.plan) {
         Ok(p) => p,
-        Err(e) => return GateReport::unverified(e.to_string() + &detail(&e), req.seed, None, timings),
+        Err(e) => return report.unverified(e.to_string() + &detail(&e), start),
     };
-    timings.plan_seconds = start.elapsed().as_secs_f64();
+    report.timings.plan_seconds = start.elapsed().as_secs_f64();
     let sign = signoff(&planned, &req.approved_by);
-    progress(&format!(
+    progress(&plan_line(&planned));
+    report.plan = Some(planned);
+    report.signoff = Some(sign);
+    let planned = report.plan.as_ref().expect("set above");
+    if planned.scenarios.is_empty() {
+        return report.decide(Vec::new(), start);
+    }
+
+    // Phase 2, execute: head's code built and run under the deadline; every host command
+    // killed and every stack removed when the deadline passes.
+    let running = std::sync::Mutex::new(Vec::<String>::new());
+    let mut timings = GateTimings { plan_seconds: report.timings.plan_seconds, ..GateTimings::default() };
+    let prepare_logs = std::sync::Mutex::new(Vec::new());
+    let work = execute(&repo, req, planned, keep, kept, progress, &running, &mut timings, &prepare_logs, start);
+    let outcome = match req.timeout {
+        Some(limit) => tokio::time::timeout(limit.saturating_sub(start.elapsed()), work).await.map_err(|_| limit),
+        None => Ok(work.await),
+    };
+    report.prepare = std::mem::take(&mut *prepare_logs.lock().unwrap_or_else(|e| e.into_inner()));
+    match outcome {
+        Ok(Ok(outcomes)) => {
+            report.timings = timings;
+            report.decide(outcomes, start)
+        }
+        Ok(Err(reason)) => report.unverified(reason, start),
+        Err(limit) => {
+            let still = running.lock().unwrap_or_else(|e| e.into_inner()).join(", ");
+            if let Ok(docker) = crate::stack::docker::client().await {
+                let _ = crate::stack::docker::sweep(&docker, crate::stack::docker::Scope::Mine).await;
+            }
+            report.unverified(
+                format!(
+                    "the gate timed out after {} while running: {}",
+                    humantime::format_duration(limit),
+                    if still.is_empty() { "(between steps)".to_owned() } else { still }
+                ),
+                start,
+            )
+        }
+    }
+}
+
+/// The one line of progress that says what the plan is.
+fn plan_line(planned: &Plan) -> String {
+    format!(
         "plan: tier {}, {}AI-assisted, {} affected, {} scenario{}{}",
         planned.tier.map_or("none".into(), |t| t.to_string()),
         if planned.ai_assisted { "" } else { "not " },
@@ -230,46 +372,28 @@ async fn gate_inner(
         planned.scenarios.len(),
         if planned.scenarios.len() == 1 { "" } else { "s" },
         if planned.signoff_required { ", sign-off required" } else { "" }
-    ));
-    if planned.scenarios.is_empty() {
-        let (decision, mut reasons) = verdict::decide(&[], !sign.satisfied);
-        if decision == Decision::Allow {
-            reasons.push(if planned.nothing_changed() {
-                "nothing changed".into()
-            } else {
-                format!(
-                    "no scenario selected ({}), no sign-off missing",
-                    planned.gate.as_ref().map_or("no tier".into(), |g| format!(
-                        "{}: scenarios {}",
-                        g.source,
-                        g.scenarios.as_str()
-                    ))
-                )
-            });
-        }
-        timings.total_seconds = start.elapsed().as_secs_f64();
-        return GateReport {
-            version: 1,
-            decision,
-            reasons,
-            seed: req.seed,
-            plan: Some(planned),
-            signoff: Some(sign),
-            scenarios: Vec::new(),
-            timings,
-            partition: req.partition,
-        };
-    }
+    )
+}
 
+/// Builds head (prepare, images, tests of `nextest` steps) and runs the selected scenarios,
+/// `--jobs` at once, the longest first. `Err` is why the gate could not verify.
+#[allow(clippy::too_many_arguments)]
+async fn execute(
+    repo: &Repo,
+    req: &GateRequest,
+    planned: &Plan,
+    keep: bool,
+    kept: &tokio::sync::Mutex<Option<crate::stack::Stack>>,
+    progress: &(dyn Fn(&str) + Sync),
+    running: &std::sync::Mutex<Vec<String>>,
+    timings: &mut GateTimings,
+    prepare_logs: &std::sync::Mutex<Vec<crate::stack::CommandLog>>,
+    start: Instant,
+) -> Result<Vec<ScenarioOutcome>, String> {
     // Scenarios and configuration from the base revision; code from the head.
-    let (loaded, snap) = match plan::load_config(&repo, &req.plan.change, req.plan.config_from) {
-        Ok(x) => x,
-        Err(e) => return GateReport::unverified(e.to_string() + &detail(&e), req.seed, Some(planned), timings),
-    };
-    let all = match crate::scenario::load_all(&repo, &snap, &loaded) {
-        Ok(s) => s,
-        Err(e) => return GateReport::unverified(format!("{e}{}", detail(&e)), req.seed, Some(planned), timings),
-    };
+    let (loaded, snap) =
+        plan::load_config(repo, &req.plan.change, req.plan.config_from).map_err(|e| e.to_string() + &detail(&e))?;
+    let all = crate::scenario::load_all(repo, &snap, &loaded).map_err(|e| format!("{e}{}", detail(&e)))?;
     let selected: Vec<_> = all
         .into_iter()
         .filter(|s| planned.scenarios.contains(&s.name))
@@ -287,37 +411,29 @@ async fn gate_inner(
     let root: PathBuf = if head.is_empty() {
         repo.root().to_path_buf()
     } else {
-        exported = match export(&repo, &head) {
-            Ok(d) => d,
-            Err(e) => return GateReport::unverified(e, req.seed, Some(planned), timings),
-        };
+        exported = export(repo, &head)?;
         exported.path().to_path_buf()
     };
-    let mut opts = RunOptions {
-        seed: req.seed,
+    let mut opts = RunOptions::for_gate(
+        req.seed,
         root,
-        keep: false,
-        ready_timeout: req.ready_timeout,
-        prepare_env: req.prepare_env.clone(),
-        prepared: false,
-        sequential_start: false,
-        teardowns: Some(Default::default()),
-        repro_prefix: format!(
+        req.ready_timeout,
+        req.prepare_env.clone(),
+        format!(
             "git checkout {} && faultline run",
             planned.head.as_ref().map_or(head.clone(), |h| h.commit[..h.commit.len().min(12)].to_owned())
         ),
-    };
+    );
     opts.keep = keep && selected.len() == 1;
     let refs: Vec<_> = selected.iter().collect();
-    match crate::scenario::run::prepare_once(&refs, &loaded.config, &mut opts).await {
-        Ok(p) => {
-            timings.images_seconds = p.images_seconds;
-            timings.build_seconds = start.elapsed().as_secs_f64() - timings.plan_seconds - p.images_seconds;
-        }
-        Err(e) => return GateReport::unverified(e, req.seed, Some(planned), timings),
-    }
+    running.lock().unwrap_or_else(|e| e.into_inner()).push("prepare (build of the change)".into());
+    let p = crate::scenario::run::prepare_once(&refs, &loaded.config, &mut opts).await?;
+    running.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    *prepare_logs.lock().unwrap_or_else(|e| e.into_inner()) = p.commands.clone();
+    timings.images_seconds = p.images_seconds;
+    timings.build_seconds = start.elapsed().as_secs_f64() - timings.plan_seconds - p.images_seconds;
+
     let t = Instant::now();
-    let running = std::sync::Mutex::new(Vec::<String>::new());
     // The longest first, each as soon as a slot is free: the least time with `--jobs` at once.
     let mut order: Vec<_> = selected.iter().collect();
     order.sort_by(|a, b| {
@@ -326,7 +442,6 @@ async fn gate_inner(
     let runs = futures_util::stream::iter(order.into_iter().map(|s| {
         let opts = &opts;
         let loaded = &loaded;
-        let running = &running;
         async move {
             running.lock().unwrap_or_else(|e| e.into_inner()).push(s.name.clone());
             progress(&format!("running {} (target {})", s.name, s.target));
@@ -340,26 +455,7 @@ async fn gate_inner(
         }
     }));
     use futures_util::StreamExt;
-    let all_runs = runs.buffer_unordered(req.jobs.max(1)).collect::<Vec<_>>();
-    let mut outcomes = match req.timeout {
-        Some(limit) => match tokio::time::timeout(limit.saturating_sub(start.elapsed()), all_runs).await {
-            Ok(o) => o,
-            Err(_) => {
-                let still = running.lock().unwrap_or_else(|e| e.into_inner()).join(", ");
-                if let Ok(docker) = crate::stack::docker::client().await {
-                    let _ = crate::stack::docker::sweep(&docker, crate::stack::docker::Scope::Mine).await;
-                }
-                timings.total_seconds = start.elapsed().as_secs_f64();
-                return GateReport::unverified(
-                    format!("the gate timed out after {} while running: {still}", humantime::format_duration(limit)),
-                    req.seed,
-                    Some(planned),
-                    timings,
-                );
-            }
-        },
-        None => all_runs.await,
-    };
+    let mut outcomes = runs.buffer_unordered(req.jobs.max(1)).collect::<Vec<_>>().await;
     // Reports list scenarios by name, whatever order they ran in.
     outcomes.sort_by(|a, b| a.name.cmp(&b.name));
     // Stacks removed in the background are gone before the gate answers.
@@ -371,19 +467,7 @@ async fn gate_inner(
     timings.stacks_seconds = outcomes.iter().map(|o| o.stack_seconds).sum();
     timings.runs_seconds = outcomes.iter().map(|o| o.run_seconds).sum();
     timings.teardown_seconds = outcomes.iter().map(|o| o.teardown_seconds).sum::<f64>() + background;
-    let (decision, reasons) = verdict::decide(&outcomes, !sign.satisfied);
-    timings.total_seconds = start.elapsed().as_secs_f64();
-    GateReport {
-        version: 1,
-        decision,
-        reasons,
-        seed: req.seed,
-        plan: Some(planned),
-        signoff: Some(sign),
-        scenarios: outcomes,
-        timings,
-        partition: req.partition,
-    }
+    Ok(outcomes)
 }
 
 /// The located problems of a configuration error, one per line.

@@ -295,12 +295,18 @@ struct GateArgs {
     /// Seed of every random choice (default: from the clock, printed).
     #[arg(long)]
     seed: Option<u64>,
-    /// Bound the whole gate; hitting it means "could not verify".
+    /// Bound the whole gate, builds of the change included; hitting it means "could not
+    /// verify", and every command and container the gate started is stopped.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     timeout: Option<std::time::Duration>,
     /// Scenarios run at once.
     #[arg(long, default_value_t = 2)]
     jobs: usize,
+    /// Hand a variable to the change's code on the host (`prepare:`, nextest builds, host
+    /// `exec` steps): NAME passes the runner's value, NAME=VALUE sets one (repeatable). Only
+    /// PATH, HOME, the toolchain's variables and these reach it; never the runner's secrets.
+    #[arg(long = "prepare-env", value_name = "NAME[=VALUE]")]
+    prepare_env: Vec<String>,
     /// Readiness timeout per service.
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
     ready_timeout: std::time::Duration,
@@ -324,6 +330,10 @@ struct RunArgs {
     /// Readiness timeout per service.
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
     ready_timeout: std::time::Duration,
+    /// Hand a variable to `prepare:` commands and other host commands: NAME passes your
+    /// value, NAME=VALUE sets one (repeatable).
+    #[arg(long = "prepare-env", value_name = "NAME[=VALUE]")]
+    prepare_env: Vec<String>,
 }
 
 #[derive(clap::Args)]
@@ -718,17 +728,13 @@ fn run_scenarios(dir: &std::path::Path, args: RunArgs) -> miette::Result<i32> {
         all.iter().filter(|s| args.scenarios.is_empty() || args.scenarios.contains(&s.name)).collect();
     let seed = args.seed.unwrap_or_else(clock_seed);
     eprintln!("faultline run: {} scenario{}, seed {seed}", selected.len(), if selected.len() == 1 { "" } else { "s" });
-    let opts = RunOptions {
+    let mut opts = RunOptions::new(
         seed,
-        root: repo.root().to_path_buf(),
-        keep: false,
-        ready_timeout: args.ready_timeout,
-        prepare_env: Vec::new(),
-        prepared: false,
-        sequential_start: false,
-        teardowns: None,
-        repro_prefix: format!("faultline -C {} run", repo.root().display().to_string().trim_end_matches('/')),
-    };
+        repo.root().to_path_buf(),
+        args.ready_timeout,
+        format!("faultline -C {} run", repo.root().display().to_string().trim_end_matches('/')),
+    );
+    opts.prepare_env = prepare_env(&args.prepare_env);
     let config = &loaded.config;
     runtime()?.block_on(async move {
         let mut interrupt = Interrupt::new();
@@ -760,17 +766,35 @@ fn run_scenarios(dir: &std::path::Path, args: RunArgs) -> miette::Result<i32> {
                 stack.shutdown().await;
             }
         }
-        let (decision, reasons) = faultline::verdict::decide(&outcomes, false);
+        let (decision, reasons) = faultline::verdict::decide(&outcomes, None);
         print!("{}", faultline::report::verdict::render_decision(decision, &reasons));
         Ok::<_, miette::Report>(decision.exit_code())
     })
 }
 
-fn labels_with_env(mut labels: Vec<String>) -> Vec<String> {
-    if let Ok(env) = std::env::var("FAULTLINE_LABELS") {
-        labels.extend(env.split(',').map(str::trim).filter(|l| !l.is_empty()).map(str::to_owned));
-    }
+/// `--prepare-env` values: NAME=VALUE as given, NAME with the runner's value (skipped when
+/// the runner has none).
+fn prepare_env(args: &[String]) -> Vec<(String, String)> {
+    args.iter()
+        .filter_map(|a| match a.split_once('=') {
+            Some((k, v)) => Some((k.to_owned(), v.to_owned())),
+            None => std::env::var(a).ok().map(|v| (a.clone(), v)),
+        })
+        .collect()
+}
+
+fn labels_with_env(labels: Vec<String>) -> Vec<String> {
+    // `--label "bug,ai-assisted"` is two labels, as CI joins them.
+    let env = std::env::var("FAULTLINE_LABELS").unwrap_or_default();
     labels
+        .iter()
+        .map(String::as_str)
+        .chain(std::iter::once(env.as_str()))
+        .flat_map(|l| l.split(','))
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 fn gate(dir: &std::path::Path, args: GateArgs) -> miette::Result<i32> {
@@ -788,7 +812,7 @@ fn gate(dir: &std::path::Path, args: GateArgs) -> miette::Result<i32> {
         timeout: args.timeout,
         ready_timeout: args.ready_timeout,
         jobs: args.jobs,
-        prepare_env: Vec::new(),
+        prepare_env: prepare_env(&args.prepare_env),
         partition: args.partition,
         only: None,
     };

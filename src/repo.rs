@@ -154,7 +154,14 @@ impl Repo {
     /// `(path relative to the root, bytes)`, sorted by path.
     pub fn list(&self, snap: &Snapshot, dir: &str, exts: &[&str]) -> Result<Vec<(String, Vec<u8>)>, RepoError> {
         let dir = dir.trim_end_matches('/');
-        let wanted = |name: &str| exts.iter().any(|e| name.ends_with(e));
+        // `.YAML` is a YAML file too: extensions are matched without regard to case.
+        let wanted = |name: &str| {
+            exts.iter().any(|e| {
+                name.len() >= e.len()
+                    && name.is_char_boundary(name.len() - e.len())
+                    && name[name.len() - e.len()..].eq_ignore_ascii_case(e)
+            })
+        };
         let mut out = Vec::new();
         match snap {
             Snapshot::Worktree => {

@@ -98,6 +98,9 @@ fn gate(entry: &Entry) -> (i32, Value, String) {
     if entry.expect == Decision::Block {
         cmd.args(["--approved-by", "alice@shop.example"]);
     }
+    for a in &entry.approved_by {
+        cmd.args(["--approved-by", a]);
+    }
     let out = cmd.output().unwrap();
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     let v = std::fs::read(report.join("verdict.json")).map(|b| serde_json::from_slice(&b).unwrap()).unwrap_or_default();

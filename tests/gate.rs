@@ -98,11 +98,13 @@ fn failing_scenario_blocks_with_why_expected_observed_and_repro() {
     let r = repo(&[("db-slow", PASSES), ("db-paused", FAILS)]);
     r.write("api/main.txt", "api v2\n");
     r.commit("api change\n\nCo-authored-by: Claude <noreply@anthropic.com>\nReviewed-by: Alice <alice@shop.example>");
-    let (code, v, text) = gate(&r, &[]);
+    let (code, v, text) = gate(&r, &["--approved-by", "alice@shop.example"]);
     assert_eq!(code, 1, "{text}");
     assert_eq!(v["decision"], "block");
     assert_eq!(statuses(&v), [("db-paused".into(), "failed".into()), ("db-slow".into(), "passed".into())]);
-    assert_eq!(v["signoff"]["satisfied"], true, "Reviewed-by a senior in the change");
+    assert_eq!(v["signoff"]["satisfied"], true, "approved by a senior through --approved-by");
+    // The change's own Reviewed-by trailer is shown as ignored, never counted.
+    assert_eq!(v["signoff"]["ignored"][0]["trailer"], "Reviewed-by: Alice <alice@shop.example>");
     let failed = &v["scenarios"][0];
     assert_eq!(failed["steps"][0]["passed"], false);
     assert!(failed["steps"][0]["observed"].as_str().unwrap().contains("502"), "{}", failed["steps"][0]);

@@ -105,6 +105,7 @@ fn commits(repo: &Repo, merge_base: Oid, head: Oid) -> Result<Vec<CommitInfo>, R
             author: signature(&c.author()),
             committer: signature(&c.committer()),
             trailers,
+            message,
         });
     }
     Ok(out)

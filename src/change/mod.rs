@@ -1,6 +1,7 @@
 //! Stage 1, change analysis: what changed between two revisions (or in the working tree),
 //! who wrote it (AI provenance), and how risky it is (tier).
 
+pub mod assistants;
 mod diff;
 mod path;
 pub mod provenance;
@@ -93,6 +94,9 @@ pub struct CommitInfo {
     pub committer: String,
     /// `(key, value)` trailer lines, in order.
     pub trailers: Vec<(String, String)>,
+    /// The whole message (markers an assistant leaves in the body are evidence too).
+    #[serde(default)]
+    pub message: String,
 }
 
 /// The change under test, as later stages see it.

@@ -36,12 +36,26 @@ impl RepoPath {
     }
 }
 
-/// UTF-8 paths print as they are; any byte that is not valid UTF-8 prints as `\xNN`, so the
-/// text stays unambiguous and round-trips by hand.
+/// UTF-8 paths print as they are; any byte that is not valid UTF-8, and every control
+/// character (a newline in a file name must not forge a line of a report), prints as `\xNN`,
+/// so the text stays unambiguous and round-trips by hand.
 impl fmt::Display for RepoPath {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for chunk in self.0.utf8_chunks() {
-            f.write_str(chunk.valid())?;
+            let valid = chunk.valid();
+            if valid.chars().any(char::is_control) {
+                for c in valid.chars() {
+                    if c.is_control() {
+                        for b in c.to_string().bytes() {
+                            write!(f, "\\x{b:02x}")?;
+                        }
+                    } else {
+                        write!(f, "{c}")?;
+                    }
+                }
+            } else {
+                f.write_str(valid)?;
+            }
             for b in chunk.invalid() {
                 write!(f, "\\x{b:02x}")?;
             }

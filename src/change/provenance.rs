@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use super::Change;
+use super::{Change, assistants};
 use crate::config::{LoadedConfig, Matchers};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
@@ -14,6 +14,9 @@ pub enum EvidenceKind {
     Author,
     /// CI handed in a label listed in `policy.ai_assisted.labels`.
     Label,
+    /// The message carries a marker an assistant writes (`Generated with [Claude Code]`) or
+    /// one of `policy.ai_assisted.markers`.
+    Marker,
 }
 
 /// One piece of evidence. `commit` is absent for labels.
@@ -30,15 +33,27 @@ pub struct Provenance {
     pub evidence: Vec<Evidence>,
 }
 
-/// Collects the evidence from the change's commits and CI's labels.
+/// Collects the evidence from the change's commits and CI's labels: trailers (keys read
+/// without regard to case, as git reads them, on any line shaped like a trailer), authors and
+/// committers, markers in the message — the policy's patterns and, unless
+/// `policy.ai_assisted.builtin` is off, what the common assistants write by default.
 pub fn provenance(change: &Change, config: &LoadedConfig, labels: &[String]) -> Provenance {
     let m: &Matchers = &config.matchers;
+    let builtin = config.config.policy.ai_assisted.builtin;
     let mut evidence = Vec::new();
     for c in &change.commits {
-        for (k, v) in &c.trailers {
+        let mut push = |kind: EvidenceKind, value: String| {
+            let e = Evidence { commit: Some(c.id.clone()), kind, value };
+            if !evidence.contains(&e) {
+                evidence.push(e);
+            }
+        };
+        let lines =
+            c.trailers.iter().map(|(k, v)| (k.as_str(), v.as_str())).chain(assistants::trailer_lines(&c.message));
+        for (k, v) in lines {
             let line = format!("{k}: {v}");
-            if m.ai_trailers.iter().any(|r| r.is_match(&line)) {
-                evidence.push(Evidence { commit: Some(c.id.clone()), kind: EvidenceKind::Trailer, value: line });
+            if m.ai_trailers.iter().any(|r| r.is_match(&line)) || (builtin && assistants::trailer(k, v)) {
+                push(EvidenceKind::Trailer, line);
             }
         }
         let mut who = vec![&c.author];
@@ -46,18 +61,19 @@ pub fn provenance(change: &Change, config: &LoadedConfig, labels: &[String]) -> 
             who.push(&c.committer);
         }
         for person in who {
-            if m.ai_authors.iter().any(|r| r.is_match(person)) {
-                evidence.push(Evidence {
-                    commit: Some(c.id.clone()),
-                    kind: EvidenceKind::Author,
-                    value: person.clone(),
-                });
+            if m.ai_authors.iter().any(|r| r.is_match(person)) || (builtin && assistants::person(person)) {
+                push(EvidenceKind::Author, person.clone());
             }
+        }
+        if let Some(found) = m.ai_markers.iter().find_map(|r| r.find(&c.message)) {
+            push(EvidenceKind::Marker, found.as_str().to_owned());
+        } else if builtin && let Some(found) = assistants::marker(&c.message) {
+            push(EvidenceKind::Marker, found);
         }
     }
     let wanted = &config.config.policy.ai_assisted.labels;
     for l in labels {
-        if wanted.iter().any(|w| w.eq_ignore_ascii_case(l)) {
+        if wanted.iter().any(|w| w.eq_ignore_ascii_case(l.trim())) {
             evidence.push(Evidence { commit: None, kind: EvidenceKind::Label, value: l.clone() });
         }
     }

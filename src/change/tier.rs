@@ -17,6 +17,9 @@ pub enum TierRule {
     Scenarios { dir: String },
     /// The path matched a `global` glob.
     Global { glob: String },
+    /// The path belongs to the gate or changes how everything builds (built-in or
+    /// `policy.protected`).
+    Protected { glob: String },
     /// No glob matched; `policy.default_tier` (or `medium`) applies.
     Default,
 }
@@ -38,6 +41,9 @@ impl TierDecision {
             TierRule::Config => format!("{p} is the gate's own configuration"),
             TierRule::Scenarios { dir } => format!("{p} is in the scenarios directory {dir}/"),
             TierRule::Global { glob } => format!("{p} matches global \"{glob}\""),
+            TierRule::Protected { glob } => {
+                format!("{p} matches \"{glob}\": it belongs to the gate or changes how everything builds")
+            }
             TierRule::Default => format!("{p} matches no tier glob; the default tier is {}", self.tier),
         }
     }
@@ -54,6 +60,9 @@ pub fn path_tier(config: &LoadedConfig, path: &RepoPath) -> (Tier, TierRule) {
     }
     if let Some(&i) = m.global.matches(path.as_path()).first() {
         return (Tier::High, TierRule::Global { glob: m.global_globs[i].clone() });
+    }
+    if let Some(&i) = m.protected.matches(path.as_path()).first() {
+        return (Tier::High, TierRule::Protected { glob: m.protected_globs[i].clone() });
     }
     for (tier, (set, globs)) in Tier::ALL_SEVERE_FIRST.iter().zip(&m.tiers) {
         if let Some(&i) = set.matches(path.as_path()).first() {

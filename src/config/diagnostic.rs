@@ -21,16 +21,45 @@ pub struct FileDiagnostic {
     pub help: Option<String>,
 }
 
+/// Lines longer than this are not shown in a snippet: nobody reads them, and a terminal
+/// renderer cannot pad that far.
+const MAX_SNIPPET_LINE: usize = 1000;
+
+/// Text quoted in a message beyond this many characters is cut.
+const MAX_QUOTED: usize = 200;
+
+/// `s`, cut to a readable length with the number of characters left out.
+pub fn clip(s: &str) -> String {
+    let n = s.chars().count();
+    if n <= MAX_QUOTED * 2 {
+        return s.to_owned();
+    }
+    let head: String = s.chars().take(MAX_QUOTED).collect();
+    format!("{head}… ({} more characters)", n - MAX_QUOTED)
+}
+
 impl FileDiagnostic {
     pub fn at(file: &SourceFile, loc: Loc, message: impl Into<String>) -> Self {
-        let message = message.into();
+        let message = clip(&message.into());
+        let offset = loc.offset.min(file.text.len());
+        // The snippet shows the line and its neighbours; if any is too long, none is shown.
+        let start = file.text[..offset].rmatch_indices('\n').nth(1).map_or(0, |(i, _)| i + 1);
+        let end = file.text[offset..].match_indices('\n').nth(1).map_or(file.text.len(), |(i, _)| offset + i);
+        let readable = file.text.get(start..end).is_some_and(|t| t.lines().all(|l| l.len() <= MAX_SNIPPET_LINE));
+        let (src, span) = if readable {
+            (NamedSource::new(file.name.clone(), file.text.clone()), SourceSpan::new(loc.offset.into(), loc.len))
+        } else {
+            let note: std::sync::Arc<str> =
+                format!("(line {} is too long to show; column {})", loc.line, loc.column).into();
+            (NamedSource::new(file.name.clone(), note), SourceSpan::new(0.into(), 0))
+        };
         FileDiagnostic {
             file: file.name.clone(),
             line: loc.line,
             column: loc.column,
             label: "here".to_owned(),
-            src: NamedSource::new(file.name.clone(), file.text.clone()),
-            span: SourceSpan::new(loc.offset.into(), loc.len),
+            src,
+            span,
             message,
             help: None,
         }
@@ -47,12 +76,12 @@ impl FileDiagnostic {
     }
 
     pub fn with_help(mut self, help: impl Into<String>) -> Self {
-        self.help = Some(help.into());
+        self.help = Some(clip(&help.into()));
         self
     }
 
     pub fn with_label(mut self, label: impl Into<String>) -> Self {
-        self.label = label.into();
+        self.label = clip(&label.into());
         self
     }
 
@@ -75,11 +104,11 @@ impl FileDiagnostic {
         let loc = quoted_value(without_at).and_then(|v| value_after(file, loc, v)).unwrap_or(loc);
         let mut d = Self::at(file, widen_to_word(file, loc), without_at.to_owned());
         if let Some((found, expected)) = parse_unknown(without_at) {
-            d.label = format!("unknown `{found}`");
-            d.help = Some(match nearest(&found, expected.iter().map(String::as_str)) {
+            d.label = clip(&format!("unknown `{found}`"));
+            d.help = Some(clip(&match nearest(&found, expected.iter().map(String::as_str)) {
                 Some(best) => format!("did you mean `{best}`? valid here: {}", expected.join(", ")),
                 None => format!("valid here: {}", expected.join(", ")),
-            });
+            }));
         }
         d
     }

@@ -101,8 +101,85 @@ pub struct Matchers {
     pub global_globs: Vec<String>,
     /// `tiers[0]` high, `[1]` medium, `[2]` low, as in [`Tier::ALL_SEVERE_FIRST`].
     pub tiers: [(GlobSet, Vec<String>); 3],
+    /// `policy.ai_assisted.trailers`, the key part matched without regard to case (as git
+    /// reads trailer keys).
     pub ai_trailers: Vec<Regex>,
     pub ai_authors: Vec<Regex>,
+    pub ai_markers: Vec<Regex>,
+    /// Build contexts (`services.*.build`) as directories, with the index of their service.
+    pub contexts: Vec<(String, usize)>,
+    /// Files a service's `prepare:` command names (`./build.sh` → `build.sh`), with the
+    /// index of their service.
+    pub prepare_files: Vec<(String, usize)>,
+    /// The gate's own files and the files that change how everything builds: the built-in
+    /// ones and `policy.protected`.
+    pub protected: GlobSet,
+    pub protected_globs: Vec<String>,
+}
+
+/// Paths that belong to the gate or change how every service builds, whatever the policy
+/// says: a change to them is high tier, affects everything and needs a senior's sign-off.
+/// (faultline.yaml and the scenarios directory are added from the configuration.)
+pub const BUILTIN_PROTECTED: &[&str] = &[
+    ".cargo/**",
+    "**/.cargo/**",
+    "rust-toolchain",
+    "rust-toolchain.toml",
+    "Cargo.lock",
+    "Cargo.toml",
+    ".github/workflows/**",
+    ".github/actions/**",
+    ".gitlab-ci.yml",
+    ".ci/**",
+    ".gitmodules",
+    ".tool-versions",
+    ".npmrc",
+    ".yarnrc.yml",
+    ".python-version",
+    "go.work",
+    ".faultline/**",
+];
+
+/// A trailer pattern `Key: …` with its key matched without regard to case, as git does.
+pub fn trailer_regex(pattern: &str) -> Result<Regex, regex::Error> {
+    let (anchor, rest) = pattern.strip_prefix('^').map_or(("", pattern), |r| ("^", r));
+    let key_len = rest.find(|c: char| !(c.is_ascii_alphanumeric() || c == '-')).unwrap_or(rest.len());
+    if key_len > 0 && rest[key_len..].trim_start().starts_with(':') {
+        Regex::new(&format!("{anchor}(?i:{}){}", &rest[..key_len], &rest[key_len..]))
+    } else {
+        Regex::new(pattern)
+    }
+}
+
+/// The repository files a `prepare:` command names: words that look like relative paths
+/// (`./build.sh`, `scripts/build`, `make.sh`), `./` removed. Options, variables,
+/// assignments and absolute paths are not files of the repository.
+pub fn prepare_files(command: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for word in command.split(|c: char| c.is_whitespace() || matches!(c, ';' | '&' | '|' | '(' | ')' | '<' | '>')) {
+        let w = word.trim_matches(|c| c == '"' || c == '\'');
+        if w.is_empty()
+            || w.starts_with('-')
+            || w.starts_with('/')
+            || w.starts_with('~')
+            || w.contains(['$', '=', '*', '`'])
+            || !(w.contains('/') || w.contains('.'))
+        {
+            continue;
+        }
+        let mut rel = w;
+        while let Some(r) = rel.strip_prefix("./") {
+            rel = r;
+        }
+        let rel = rel.trim_end_matches('/');
+        if rel.is_empty() || rel == "." || rel.split('/').any(|s| s == "..") {
+            continue;
+        }
+        if !out.iter().any(|o| o == rel) {
+            out.push(rel.to_owned());
+        }
+    }
+    out
 }
 
 /// Parses and validates `text` as `faultline.yaml`. Reports every problem at once.
@@ -149,7 +226,27 @@ impl Matchers {
             (glob::set(globs.iter().map(String::as_str)), globs)
         });
         let res = |v: &[String]| v.iter().filter_map(|r| Regex::new(r).ok()).collect();
+        let mut contexts = Vec::new();
+        let mut prepare = Vec::new();
+        for (i, svc) in config.services.values().enumerate() {
+            if let Some(ctx) = &svc.build {
+                let dir = ctx.trim_start_matches("./").trim_end_matches('/');
+                contexts.push((if dir == "." { String::new() } else { dir.to_owned() }, i));
+            }
+            if let Some(cmd) = &svc.prepare {
+                prepare.extend(prepare_files(cmd).into_iter().map(|f| (f, i)));
+            }
+        }
+        let mut protected_globs: Vec<String> = vec![CONFIG_FILE.to_owned()];
+        protected_globs.push(format!("{}/**", config.scenarios.trim_end_matches('/')));
+        protected_globs.extend(BUILTIN_PROTECTED.iter().map(|s| (*s).to_owned()));
+        protected_globs.extend(config.policy.protected.iter().cloned());
         Matchers {
+            ai_markers: res(&config.policy.ai_assisted.markers),
+            contexts,
+            prepare_files: prepare,
+            protected: glob::set(protected_globs.iter().map(String::as_str)),
+            protected_globs,
             owners,
             owner_of,
             owner_glob,
@@ -157,7 +254,7 @@ impl Matchers {
             global: glob::set(config.global.iter().map(String::as_str)),
             global_globs: config.global.clone(),
             tiers,
-            ai_trailers: res(&config.policy.ai_assisted.trailers),
+            ai_trailers: config.policy.ai_assisted.trailers.iter().filter_map(|r| trailer_regex(r).ok()).collect(),
             ai_authors: res(&config.policy.ai_assisted.authors),
         }
     }

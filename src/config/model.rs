@@ -143,9 +143,36 @@ pub struct Policy {
     /// tier of `gate`.
     #[serde(default)]
     pub ai_gate: GateTable,
-    /// Emails of the people whose sign-off counts.
+    /// Emails of the people whose sign-off counts. Approvals come only from outside the
+    /// change (`--approved-by`, handed in by CI); trailers in the change's own commits never
+    /// count.
     #[serde(default)]
     pub seniors: Vec<String>,
+    /// More paths that belong to the gate itself or change how everything builds, beside the
+    /// built-in ones (`faultline.yaml`, the scenarios directory, `.cargo/`, `rust-toolchain*`,
+    /// `Cargo.lock`, CI workflows, …). A change to one is high tier, affects every service and
+    /// needs a senior's sign-off.
+    #[serde(default)]
+    pub protected: Vec<String>,
+    /// What a change to a path that nothing claims (no service's `paths`, build context or
+    /// `prepare` script, no `global` or tier glob, no protected path) requires, on top of its
+    /// tier's rule. Default: every scenario and a senior's sign-off — an unknown path fails
+    /// closed.
+    #[serde(default)]
+    pub unclaimed: Option<GateRule>,
+    /// Names of environment variables that `prepare` commands, the builds of `nextest` steps
+    /// and host `exec` steps receive from the runner, beside the built-in allowlist (`PATH`,
+    /// `HOME`, toolchain variables). Nothing else of the runner's environment reaches code of
+    /// the change.
+    #[serde(default)]
+    pub prepare_env: Vec<String>,
+}
+
+impl Policy {
+    /// `unclaimed`, or its fail-closed default.
+    pub fn unclaimed_rule(&self) -> GateRule {
+        self.unclaimed.unwrap_or(GateRule { scenarios: ScenarioSelection::All, signoff: Signoff::Seniors })
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
@@ -181,12 +208,30 @@ pub struct AiAssisted {
     /// CI labels (`--label`, `FAULTLINE_LABELS`) that mark a change AI-assisted.
     #[serde(default = "default_ai_labels")]
     pub labels: Vec<String>,
+    /// Regexes matched against each commit's whole message (`Generated with [Claude Code]`).
+    #[serde(default)]
+    pub markers: Vec<String>,
+    /// Also recognise what the common assistants and coding agents write by default
+    /// (trailers, bot authors, message markers). Default `true`; `false` keeps only the
+    /// patterns listed here.
+    #[serde(default = "default_true")]
+    pub builtin: bool,
 }
 
 impl Default for AiAssisted {
     fn default() -> Self {
-        AiAssisted { trailers: Vec::new(), authors: Vec::new(), labels: default_ai_labels() }
+        AiAssisted {
+            trailers: Vec::new(),
+            authors: Vec::new(),
+            labels: default_ai_labels(),
+            markers: Vec::new(),
+            builtin: true,
+        }
     }
+}
+
+fn default_true() -> bool {
+    true
 }
 
 fn default_ai_labels() -> Vec<String> {

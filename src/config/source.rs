@@ -60,14 +60,21 @@ pub struct SourceFile {
     index: OnceLock<HashMap<Vec<Seg>, NodeLoc>>,
     /// Byte offset at the start of each line.
     line_starts: Vec<usize>,
+    /// Every character is one byte: a column is a byte count, found in constant time.
+    ascii: bool,
 }
+
+/// Nodes nested deeper than this are not indexed (serde rejects them long before): a path
+/// is copied per node, so indexing a pathological nesting would take quadratic time.
+const MAX_INDEX_DEPTH: usize = 256;
 
 impl SourceFile {
     pub fn new(name: impl Into<String>, text: impl Into<Arc<str>>) -> Self {
         let text: Arc<str> = text.into();
         let mut line_starts = vec![0];
         line_starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
-        SourceFile { name: name.into(), text, index: OnceLock::new(), line_starts }
+        let ascii = text.is_ascii();
+        SourceFile { name: name.into(), text, index: OnceLock::new(), line_starts, ascii }
     }
 
     /// The byte offset of a 1-based line and a 1-based column counted in characters.
@@ -76,6 +83,10 @@ impl SourceFile {
             return self.text.len();
         };
         let rest = &self.text[start..];
+        let line_end = self.line_starts.get(line).map_or(self.text.len(), |next| next - 1);
+        if self.ascii {
+            return (start + column.saturating_sub(1)).min(line_end.max(start));
+        }
         let line_text = rest.split('\n').next().unwrap_or("");
         line_text
             .char_indices()
@@ -184,7 +195,7 @@ impl Walker {
     /// A node begins. Returns its key path and the location of its key, or `None` when the
     /// node is a mapping key (recorded for the next value) or has no path.
     fn begin(&mut self, here: Loc, scalar: Option<&str>) -> Option<(Vec<Seg>, Option<Loc>)> {
-        if self.ignored_depth > 0 {
+        if self.ignored_depth > 0 || self.frames.len() >= MAX_INDEX_DEPTH {
             return None;
         }
         match self.frames.last_mut() {

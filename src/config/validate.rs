@@ -145,9 +145,26 @@ pub(super) fn validate(config: &Config, file: &SourceFile) -> Vec<FileDiagnostic
             check_glob(file, &ypath!["policy", "tiers", tier.as_str(), i], g, &mut out);
         }
     }
-    for (field, list) in
-        [("trailers", &config.policy.ai_assisted.trailers), ("authors", &config.policy.ai_assisted.authors)]
-    {
+    for (i, g) in config.policy.protected.iter().enumerate() {
+        check_glob(file, &ypath!["policy", "protected", i], g, &mut out);
+    }
+    for (i, name) in config.policy.prepare_env.iter().enumerate() {
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            out.push(
+                FileDiagnostic::at_value(
+                    file,
+                    &ypath!["policy", "prepare_env", i],
+                    format!("`{name}` is not an environment variable name"),
+                )
+                .with_help("name a variable of the runner, e.g. `CARGO_HOME`; its value is passed as it is"),
+            );
+        }
+    }
+    for (field, list) in [
+        ("trailers", &config.policy.ai_assisted.trailers),
+        ("authors", &config.policy.ai_assisted.authors),
+        ("markers", &config.policy.ai_assisted.markers),
+    ] {
         for (i, r) in list.iter().enumerate() {
             if let Err(e) = regex::Regex::new(r) {
                 out.push(FileDiagnostic::at_value(
@@ -166,9 +183,7 @@ pub(super) fn validate(config: &Config, file: &SourceFile) -> Vec<FileDiagnostic
                     &ypath!["policy", "seniors", i],
                     format!("`{s}` is not an email address"),
                 )
-                .with_help(
-                    "seniors are matched by the email of `Reviewed-by:`/`Approved-by:` trailers and --approved-by",
-                ),
+                .with_help("seniors are matched by the emails approvals come with (--approved-by)"),
             );
         }
     }
@@ -177,7 +192,7 @@ pub(super) fn validate(config: &Config, file: &SourceFile) -> Vec<FileDiagnostic
             .into_iter()
             .flatten()
             .any(|r| r.signoff == super::Signoff::Seniors)
-    });
+    }) || config.policy.unclaimed.is_some_and(|r| r.signoff == super::Signoff::Seniors);
     if needs_seniors && config.policy.seniors.is_empty() {
         out.push(
             FileDiagnostic::at_key(

@@ -18,12 +18,19 @@ use super::toxic::{Direction, ToxicKind};
 #[schemars(with = "String")]
 pub struct Dur(pub Duration);
 
+/// The longest duration a fault, step or bound may name. A gate that runs longer is a
+/// mistake, and a bound this size keeps every sum of durations far from overflowing.
+pub const MAX_DURATION: Duration = Duration::from_secs(24 * 60 * 60);
+
 impl TryFrom<String> for Dur {
     type Error = String;
     fn try_from(s: String) -> Result<Self, String> {
-        humantime::parse_duration(s.trim())
-            .map(Dur)
-            .map_err(|e| format!("`{s}` is not a duration ({e}); write e.g. `250ms`, `3s`, `1m`"))
+        let d = humantime::parse_duration(s.trim())
+            .map_err(|e| format!("`{s}` is not a duration ({e}); write e.g. `250ms`, `3s`, `1m`"))?;
+        if d > MAX_DURATION {
+            return Err(format!("`{s}` is longer than a day, the longest duration a scenario may name"));
+        }
+        Ok(Dur(d))
     }
 }
 

@@ -24,6 +24,10 @@ pub enum Reason {
     Owns { paths: Vec<RepoPath> },
     /// A `global` path changed.
     Global { path: RepoPath, glob: String },
+    /// A path of the gate itself, or one that changes how everything builds, changed.
+    Protected { path: RepoPath, glob: String },
+    /// The service's build context or `prepare:` script changed.
+    Builds { path: RepoPath, what: String },
     /// The service depends on `chain[0]`, which depends on `chain[1]` … which owns `path`.
     DependsOn { chain: Vec<String>, path: RepoPath },
 }
@@ -37,6 +41,10 @@ impl Reason {
                 n => format!("owns {} and {} more changed path{}", paths[0], n - 1, if n == 2 { "" } else { "s" }),
             },
             Reason::Global { path, glob } => format!("global path {path} (\"{glob}\") affects every service"),
+            Reason::Protected { path, glob } => {
+                format!("{path} (\"{glob}\") belongs to the gate or the build of everything: it affects every service")
+            }
+            Reason::Builds { path, what } => format!("{what} {path} changed"),
             Reason::DependsOn { chain, path } => {
                 let mut s = String::new();
                 for (i, svc) in chain.iter().enumerate() {
@@ -64,6 +72,10 @@ pub struct Impact {
     pub stack: Vec<String>,
     /// The same services grouped into levels that can start together.
     pub levels: Vec<Vec<String>>,
+    /// Changed paths that no service, `global`, tier glob or protected glob claims.
+    pub unclaimed: Vec<RepoPath>,
+    /// Changed paths that belong to the gate itself or change how everything builds.
+    pub protected: Vec<RepoPath>,
 }
 
 impl Impact {
@@ -79,17 +91,60 @@ pub fn analyze(change: &Change, config: &LoadedConfig) -> Result<Impact, Vec<Fil
     let m = &config.matchers;
     let n = graph.len();
     let mut owned: Vec<Vec<RepoPath>> = vec![Vec::new(); n];
+    let mut builds: Vec<Option<(RepoPath, String)>> = vec![None; n];
     let mut global: Option<(RepoPath, String)> = None;
+    let mut protected_hit: Option<(RepoPath, String)> = None;
+    let mut unclaimed = Vec::new();
+    let mut protected = Vec::new();
     let mut problems = Vec::new();
     let mut hits = Vec::new();
     for path in change.paths.iter().flat_map(|p| p.touched()) {
-        if global.is_none()
-            && let Some(&i) = m.global.matches(path.as_path()).first()
-        {
-            global = Some((path.clone(), m.global_globs[i].clone()));
+        let mut claimed = false;
+        if let Some(&i) = m.global.matches(path.as_path()).first() {
+            claimed = true;
+            if global.is_none() {
+                global = Some((path.clone(), m.global_globs[i].clone()));
+            }
         }
+        let is_global = claimed;
+        if let Some(&i) = m.protected.matches(path.as_path()).first() {
+            claimed = true;
+            // A path that is global too is reported as global: the same effect, named by the user.
+            if protected_hit.is_none() && !is_global {
+                protected_hit = Some((path.clone(), m.protected_globs[i].clone()));
+            }
+            if protected.last() != Some(path) {
+                protected.push(path.clone());
+            }
+        }
+        claimed |= m.tiers.iter().any(|(set, _)| set.is_match(path.as_path()));
         m.owners.matches_into(path.as_path(), &mut hits);
-        let Some(&first) = hits.first() else { continue };
+        let owner = hits.first().map(|&g| m.owner_of[g]);
+        // A service owns its build context and the files its `prepare:` names, shared or not
+        // (a path its own `paths` claim already says so).
+        for (dir, s) in &m.contexts {
+            if dir.is_empty() || path.starts_with_dir(dir) {
+                claimed = true;
+                if builds[*s].is_none() && owner != Some(*s) {
+                    let shown = if dir.is_empty() { "." } else { dir.as_str() };
+                    builds[*s] = Some((path.clone(), format!("its build context {shown}/:")));
+                }
+            }
+        }
+        for (file, s) in &m.prepare_files {
+            if path.as_bytes() == file.as_bytes() || path.starts_with_dir(file) {
+                claimed = true;
+                if builds[*s].is_none() && owner != Some(*s) {
+                    builds[*s] = Some((path.clone(), "its prepare script".to_owned()));
+                }
+            }
+        }
+        let Some(&first) = hits.first() else {
+            if !claimed && unclaimed.last() != Some(path) {
+                unclaimed.push(path.clone());
+            }
+            continue;
+        };
         let owner = m.owner_of[first];
         if let Some(&other) = hits.iter().find(|&&g| m.owner_of[g] != owner) {
             problems.push(overlap(config, path, first, other));
@@ -107,7 +162,7 @@ pub fn analyze(change: &Change, config: &LoadedConfig) -> Result<Impact, Vec<Fil
     // through which `s` was first reached, giving each service its shortest reason chain.
     let mut reached = vec![false; n];
     let mut via: Vec<Option<usize>> = vec![None; n];
-    let mut queue: VecDeque<usize> = (0..n).filter(|&s| !owned[s].is_empty()).collect();
+    let mut queue: VecDeque<usize> = (0..n).filter(|&s| !owned[s].is_empty() || builds[s].is_some()).collect();
     for &s in &queue {
         reached[s] = true;
     }
@@ -126,7 +181,12 @@ pub fn analyze(change: &Change, config: &LoadedConfig) -> Result<Impact, Vec<Fil
             s = next;
             chain.push(graph.name(s).to_owned());
         }
-        (chain, owned[s][0].clone())
+        let path = owned[s]
+            .first()
+            .cloned()
+            .or_else(|| builds[s].as_ref().map(|b| b.0.clone()))
+            .unwrap_or_else(|| RepoPath::from(""));
+        (chain, path)
     };
 
     let mut affected = Vec::new();
@@ -135,6 +195,9 @@ pub fn analyze(change: &Change, config: &LoadedConfig) -> Result<Impact, Vec<Fil
         let mut reasons = Vec::new();
         if !owned[s].is_empty() {
             reasons.push(Reason::Owns { paths: owned[s].clone() });
+        }
+        if let Some((path, what)) = &builds[s] {
+            reasons.push(Reason::Builds { path: path.clone(), what: what.clone() });
         }
         for &d in graph.deps(s) {
             if reached[d] {
@@ -145,6 +208,9 @@ pub fn analyze(change: &Change, config: &LoadedConfig) -> Result<Impact, Vec<Fil
         if let Some((path, glob)) = &global {
             reasons.push(Reason::Global { path: path.clone(), glob: glob.clone() });
         }
+        if let Some((path, glob)) = &protected_hit {
+            reasons.push(Reason::Protected { path: path.clone(), glob: glob.clone() });
+        }
         if !reasons.is_empty() {
             is_affected[s] = true;
             affected.push(Affected { service: graph.name(s).to_owned(), reasons });
@@ -152,7 +218,7 @@ pub fn analyze(change: &Change, config: &LoadedConfig) -> Result<Impact, Vec<Fil
     }
     let levels = graph.start_levels(&graph.forward_closure(&is_affected));
     let stack = levels.iter().flatten().cloned().collect();
-    Ok(Impact { affected, stack, levels })
+    Ok(Impact { affected, stack, levels, unclaimed, protected })
 }
 
 fn overlap(config: &LoadedConfig, path: &RepoPath, a: usize, b: usize) -> FileDiagnostic {

@@ -5,7 +5,7 @@
 use miette::Diagnostic;
 use serde::Serialize;
 
-use crate::change::{self, Change, ChangeSpec, ChangedPath, CommitInfo, Evidence, RevRef, TierDecision};
+use crate::change::{self, Change, ChangeSpec, ChangedPath, CommitInfo, Evidence, RepoPath, RevRef, TierDecision};
 use crate::config::{
     self, CONFIG_FILE, ConfigError, ConfigOrigin, GateRule, LoadedConfig, ScenarioSelection, Signoff, Tier,
 };
@@ -39,6 +39,18 @@ pub enum PlanError {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Config(#[from] ConfigError),
+    #[error(
+        "the gate must run scenarios ({rule}: scenarios {selection}), but the scenarios directory `{dir}` at the base revision holds no scenario file"
+    )]
+    #[diagnostic(
+        code(faultline::plan::no_scenarios),
+        help(
+            "a missing or empty scenarios directory would let every change through: check `scenarios:` in \
+             faultline.yaml (a typo?), commit the scenario files (*.yaml, *.yml) to the base branch, or set \
+             the policy of this tier to `scenarios: none` if this tier really needs none"
+        )
+    )]
+    NoScenarios { dir: String, rule: String, selection: &'static str },
 }
 
 impl From<DiscoverError> for PlanError {
@@ -88,6 +100,12 @@ pub struct Plan {
     pub scenarios_available: usize,
     pub signoff_required: bool,
     pub seniors: Vec<String>,
+    /// Changed paths nothing claims (see `policy.unclaimed`).
+    #[serde(default)]
+    pub unclaimed: Vec<RepoPath>,
+    /// Changed paths of the gate itself or of the build of everything (see `policy.protected`).
+    #[serde(default)]
+    pub protected: Vec<RepoPath>,
 }
 
 impl Plan {
@@ -163,13 +181,25 @@ pub fn from_parts(
     let tier = change::tier::decide(&change, config);
     let impact = impact::analyze(&change, config)
         .map_err(|problems| ConfigError::Invalid { file: config.origin.to_string(), problems })?;
-    let gate = tier.as_ref().map(|t| applied_rule(config, t.tier, prov.ai_assisted));
+    let gate = tier
+        .as_ref()
+        .map(|t| applied_rule(config, t.tier, prov.ai_assisted, impact.unclaimed.len(), impact.protected.len()));
+    if let Some(g) = &gate
+        && g.scenarios != ScenarioSelection::None
+        && all.is_empty()
+    {
+        return Err(PlanError::NoScenarios {
+            dir: config.config.scenarios.clone(),
+            rule: g.source.clone(),
+            selection: g.scenarios.as_str(),
+        });
+    }
     let selected: Vec<ScenarioRef> = match gate.as_ref().map(|g| g.scenarios) {
         Some(ScenarioSelection::All) => all.clone(),
         Some(ScenarioSelection::Affected) => all.iter().filter(|s| impact.is_affected(&s.target)).cloned().collect(),
         Some(ScenarioSelection::None) | None => Vec::new(),
     };
-    let Impact { affected, stack, levels } = impact;
+    let Impact { affected, stack, levels, unclaimed, protected } = impact;
     Ok(Plan {
         base: change.base,
         head: change.head,
@@ -190,17 +220,47 @@ pub fn from_parts(
         scenario_files: selected,
         scenarios_available: all.len(),
         seniors: config.config.policy.seniors.clone(),
+        unclaimed,
+        protected,
     })
 }
 
 /// `policy.ai_gate.<tier>` for an AI-assisted change when set, else `policy.gate.<tier>`,
-/// else the default (affected scenarios, no sign-off).
-fn applied_rule(config: &LoadedConfig, tier: Tier, ai: bool) -> AppliedRule {
+/// else the default (affected scenarios, no sign-off); widened by `policy.unclaimed` when a
+/// path nothing claims changed, and by a senior's sign-off when a protected path changed.
+fn applied_rule(config: &LoadedConfig, tier: Tier, ai: bool, unclaimed: usize, protected: usize) -> AppliedRule {
     let p = &config.config.policy;
-    let (source, rule) = match (ai.then(|| p.ai_gate.get(tier)).flatten(), p.gate.get(tier)) {
+    let (mut source, mut rule) = match (ai.then(|| p.ai_gate.get(tier)).flatten(), p.gate.get(tier)) {
         (Some(r), _) => (format!("policy.ai_gate.{tier}"), *r),
         (None, Some(r)) => (format!("policy.gate.{tier}"), *r),
         (None, None) => ("default".to_owned(), GateRule::default()),
     };
+    if unclaimed > 0 {
+        let u = p.unclaimed_rule();
+        rule.scenarios = widest(rule.scenarios, u.scenarios);
+        if u.signoff == Signoff::Seniors {
+            rule.signoff = Signoff::Seniors;
+        }
+        let s = if unclaimed == 1 { "" } else { "s" };
+        source.push_str(&format!(
+            " + policy.unclaimed{} ({unclaimed} unclaimed path{s})",
+            if p.unclaimed.is_none() { " default" } else { "" }
+        ));
+    }
+    if protected > 0 {
+        rule.signoff = Signoff::Seniors;
+        let s = if protected == 1 { "" } else { "s" };
+        source.push_str(&format!(" + {protected} protected path{s} (sign-off)"));
+    }
     AppliedRule { source, scenarios: rule.scenarios, signoff: rule.signoff }
+}
+
+/// The selection that runs more.
+fn widest(a: ScenarioSelection, b: ScenarioSelection) -> ScenarioSelection {
+    use ScenarioSelection::*;
+    match (a, b) {
+        (All, _) | (_, All) => All,
+        (Affected, _) | (_, Affected) => Affected,
+        (None, None) => None,
+    }
 }

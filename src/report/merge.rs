@@ -4,8 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::gate::{GateReport, GateTimings};
-use crate::verdict::{self, Decision};
+use crate::gate::{GateReport, GateTimings, SignoffState};
+use crate::verdict::{self, Decision, ScenarioOutcome, Status};
 
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum ReportError {
@@ -26,10 +26,32 @@ pub enum ReportError {
     Nothing,
 }
 
-/// Reads `verdict.json` from a report directory (or the file itself).
+/// The largest `verdict.json` read back: far beyond any real report, small enough that a
+/// hostile file cannot exhaust memory.
+const MAX_REPORT_BYTES: u64 = 256 * 1024 * 1024;
+
+/// Reads `verdict.json` from a report directory (or the file itself). Only a regular file of
+/// at most [`MAX_REPORT_BYTES`] is read: a FIFO or a device would hang or fill memory.
 pub fn read(path: &Path) -> Result<(PathBuf, GateReport), ReportError> {
     let file = if path.is_dir() { path.join("verdict.json") } else { path.to_path_buf() };
-    let bytes = std::fs::read(&file).map_err(|source| ReportError::Read { path: file.clone(), source })?;
+    let meta = std::fs::metadata(&file).map_err(|source| ReportError::Read { path: file.clone(), source })?;
+    if !meta.is_file() {
+        return Err(ReportError::Foreign { path: file, reason: "not a regular file".into() });
+    }
+    if meta.len() > MAX_REPORT_BYTES {
+        return Err(ReportError::Foreign {
+            path: file,
+            reason: format!("{} bytes, more than any verdict faultline writes", meta.len()),
+        });
+    }
+    let mut bytes = Vec::new();
+    {
+        use std::io::Read;
+        let f = std::fs::File::open(&file).map_err(|source| ReportError::Read { path: file.clone(), source })?;
+        f.take(MAX_REPORT_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|source| ReportError::Read { path: file.clone(), source })?;
+    }
     let v: serde_json::Value = serde_json::from_slice(&bytes)
         .map_err(|e| ReportError::Foreign { path: file.clone(), reason: format!("not JSON ({e})") })?;
     match v.get("version").and_then(serde_json::Value::as_u64) {
@@ -44,6 +66,13 @@ pub fn read(path: &Path) -> Result<(PathBuf, GateReport), ReportError> {
     }
     let report: GateReport =
         serde_json::from_value(v).map_err(|e| ReportError::Foreign { path: file.clone(), reason: e.to_string() })?;
+    if let Some(p) = report.partition
+        && (p.count == 0 || p.index == 0 || p.index > p.count)
+    {
+        return Err(ReportError::Foreign {
+            path: file, reason: format!("partition {p} is not K/N with 1 ≤ K ≤ N")
+        });
+    }
     Ok((file, report))
 }
 
@@ -59,23 +88,66 @@ fn identity(r: &GateReport) -> String {
     }
 }
 
-/// One report from the shards' reports.
-pub fn merge(shards: Vec<(PathBuf, GateReport)>) -> Result<GateReport, ReportError> {
-    let Some((first_path, first)) = shards.first().cloned() else { return Err(ReportError::Nothing) };
-    if first.plan.is_none() {
-        return Err(ReportError::NoPlan { path: first_path, reason: first.reasons.join("; ") });
+/// A scenario's status from what it observed, not from what the file says: any failed step
+/// or check fails it, a check that observed nothing or an error makes it unverifiable.
+fn recomputed(mut o: ScenarioOutcome) -> ScenarioOutcome {
+    if o.status == Status::Error {
+        return o;
     }
-    let count = first.partition.ok_or_else(|| ReportError::NotAShard { path: first_path.clone() })?.count;
+    if let Some(c) = o.checks.iter().find(|c| c.unobserved) {
+        o.status = Status::Error;
+        o.error = Some(format!("check {} observed nothing: {}", c.index + 1, c.observed));
+    } else if o.steps.is_empty() && o.checks.is_empty() {
+        o.status = Status::Error;
+        o.error = Some("the report holds no step and no check of this scenario".into());
+    } else if o.steps.iter().any(|s| !s.passed) || o.checks.iter().any(|c| !c.passed) {
+        o.status = Status::Failed;
+    } else {
+        o.status = Status::Passed;
+    }
+    o
+}
+
+/// One report from the shards' reports: the verdict the unsharded gate would give. Every
+/// shard must carry the same plan; every planned scenario must have run exactly once;
+/// statuses are recomputed from steps and checks; a shard's own block or could-not-verify is
+/// kept; sign-off is judged from the approvals of every shard. The order of `shards` does not
+/// matter.
+pub fn merge(mut shards: Vec<(PathBuf, GateReport)>) -> Result<GateReport, ReportError> {
+    if shards.is_empty() {
+        return Err(ReportError::Nothing);
+    }
+    for (path, r) in &shards {
+        if r.plan.is_none() {
+            return Err(ReportError::NoPlan { path: path.clone(), reason: r.reasons.join("; ") });
+        }
+        if r.partition.is_none() {
+            return Err(ReportError::NotAShard { path: path.clone() });
+        }
+    }
+    shards.sort_by_key(|(p, r)| (r.partition.map(|p| p.index), p.clone()));
+    let (first_path, first) = shards[0].clone();
+    let count = first.partition.map_or(0, |p| p.count);
+    let plan_of = |r: &GateReport| serde_json::to_value(&r.plan).unwrap_or_default();
+    let first_plan = plan_of(&first);
     let mut seen: Vec<(u32, PathBuf)> = Vec::new();
     for (path, r) in &shards {
         let p = r.partition.ok_or_else(|| ReportError::NotAShard { path: path.clone() })?;
         let (a, b) = (identity(r), identity(&first));
-        if a != b || p.count != count {
+        if a != b || p.count != count || r.seed != first.seed {
             return Err(ReportError::Mismatch {
                 first: first_path.clone(),
                 other: path.clone(),
-                a: format!("{a}, shard {p}"),
-                b: format!("{b}, of {count} shards"),
+                a: format!("{a}, shard {p}, seed {}", r.seed),
+                b: format!("{b}, of {count} shards, seed {}", first.seed),
+            });
+        }
+        if plan_of(r) != first_plan {
+            return Err(ReportError::Mismatch {
+                first: first_path.clone(),
+                other: path.clone(),
+                a: "a different plan (changed paths, tier, policy or selected scenarios differ)".into(),
+                b: "its own plan".into(),
             });
         }
         if let Some((_, other)) = seen.iter().find(|(i, _)| *i == p.index) {
@@ -83,23 +155,74 @@ pub fn merge(shards: Vec<(PathBuf, GateReport)>) -> Result<GateReport, ReportErr
         }
         seen.push((p.index, path.clone()));
     }
-    let mut scenarios: Vec<_> = shards.iter().flat_map(|(_, r)| r.scenarios.clone()).collect();
+    let plan = first.plan.clone().expect("checked above");
+    let mut scenarios: Vec<ScenarioOutcome> =
+        shards.iter().flat_map(|(_, r)| r.scenarios.iter().cloned().map(recomputed)).collect();
     scenarios.sort_by(|a, b| a.name.cmp(&b.name));
-    let signoff = first.signoff.clone();
-    let missing_signoff = signoff.as_ref().is_some_and(|s| !s.satisfied);
+
+    // Sign-off from every shard's approvals, judged against the plan's seniors.
+    let mut signoff = first.signoff.clone().unwrap_or(SignoffState {
+        required: plan.signoff_required,
+        seniors: plan.seniors.clone(),
+        approvals: Vec::new(),
+        satisfied: false,
+        ignored: Vec::new(),
+    });
+    signoff.required = plan.signoff_required;
+    signoff.seniors = plan.seniors.clone();
+    signoff.approvals.clear();
+    signoff.ignored.clear();
+    for (_, r) in &shards {
+        for a in r.signoff.iter().flat_map(|s| &s.approvals) {
+            if a.source == "--approved-by" && !signoff.approvals.iter().any(|b| b.email == a.email) {
+                signoff.approvals.push(a.clone());
+            }
+        }
+        for i in r.signoff.iter().flat_map(|s| &s.ignored) {
+            if !signoff.ignored.iter().any(|j| j.trailer == i.trailer && j.commit == i.commit) {
+                signoff.ignored.push(i.clone());
+            }
+        }
+    }
+    signoff.recompute();
+    let missing_signoff = (!signoff.satisfied).then(|| signoff.missing_reason());
     let (mut decision, mut reasons) = verdict::decide(&scenarios, missing_signoff);
+    let mut unverified = Vec::new();
     let missing: Vec<u32> = (1..=count).filter(|i| !seen.iter().any(|(s, _)| s == i)).collect();
     if !missing.is_empty() {
-        decision = Decision::Unverified;
         let list: Vec<String> = missing.iter().map(|i| format!("{i}/{count}")).collect();
-        reasons.insert(0, format!("shard {} is missing: its scenarios were not verified", list.join(", ")));
+        unverified.push(format!("shard {} is missing: its scenarios were not verified", list.join(", ")));
     }
-    // A shard that could not verify (a build failed, a timeout) makes the whole unverified.
-    for (path, r) in &shards {
-        if r.decision == Decision::Unverified && r.scenarios.iter().all(|s| s.status != verdict::Status::Error) {
-            decision = Decision::Unverified;
-            reasons.push(format!("{}: {}", path.display(), r.reasons.join("; ")));
+    // Every planned scenario exactly once, nothing that was not planned.
+    for name in &plan.scenarios {
+        match scenarios.iter().filter(|s| &s.name == name).count() {
+            1 => {}
+            0 => unverified.push(format!("planned scenario {name} ran in no shard")),
+            n => unverified.push(format!("scenario {name} ran {n} times across the shards")),
         }
+    }
+    for s in &scenarios {
+        if !plan.scenarios.contains(&s.name) {
+            unverified.push(format!("scenario {} ran but was not planned", s.name));
+        }
+    }
+    // A shard's own verdict stands: a block or a could-not-verify is never merged away.
+    for (path, r) in &shards {
+        match r.decision {
+            Decision::Unverified => {
+                unverified.push(format!("{}: could not verify: {}", path.display(), r.reasons.join("; ")))
+            }
+            Decision::Block if decision == Decision::Allow => {
+                decision = Decision::Block;
+                reasons.push(format!("{}: blocked: {}", path.display(), r.reasons.join("; ")));
+            }
+            _ => {}
+        }
+    }
+    if !unverified.is_empty() {
+        decision = Decision::Unverified;
+        unverified.append(&mut reasons);
+        reasons = unverified;
     }
     let sum = |f: fn(&GateTimings) -> f64| shards.iter().map(|(_, r)| f(&r.timings)).sum::<f64>();
     let max = |f: fn(&GateTimings) -> f64| shards.iter().map(|(_, r)| f(&r.timings)).fold(0.0, f64::max);
@@ -118,10 +241,11 @@ pub fn merge(shards: Vec<(PathBuf, GateReport)>) -> Result<GateReport, ReportErr
         decision,
         reasons,
         seed: first.seed,
-        plan: first.plan.clone(),
-        signoff,
+        plan: Some(plan),
+        signoff: Some(signoff),
         scenarios,
         timings,
         partition: None,
+        prepare: shards.iter().flat_map(|(_, r)| r.prepare.iter().cloned()).collect(),
     })
 }

@@ -7,6 +7,18 @@ use crate::plan::Plan;
 /// How many items a list shows before "and N more".
 const SHOW: usize = 20;
 
+/// Columns are padded to at most this many characters; a longer name just pushes its line.
+const MAX_WIDTH: usize = 40;
+
+/// `s` with control characters escaped (`\n`, `\u{1b}`), so a name or message written by a
+/// change cannot forge a line of the plan or drive the terminal.
+pub fn clean(s: &str) -> String {
+    if !s.chars().any(char::is_control) {
+        return s.to_owned();
+    }
+    s.chars().map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() }).collect()
+}
+
 fn short(id: &str) -> &str {
     &id[..id.len().min(10)]
 }
@@ -46,7 +58,7 @@ pub fn render_text(plan: &Plan) -> String {
             let commit = e.commit.as_deref().map(short).unwrap_or("CI label");
             let kind =
                 serde_json::to_value(e.kind).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
-            let _ = writeln!(o, "  {commit:<10}  {kind:<7}  {}", e.value);
+            let _ = writeln!(o, "  {}  {kind:<7}  {}", clean(&format!("{commit:<10}")), clean(&e.value));
         }
         more(&mut o, plan.ai_evidence.len());
     } else {
@@ -58,15 +70,39 @@ pub fn render_text(plan: &Plan) -> String {
         );
     }
     if let Some(t) = &plan.tier_reason {
-        let _ = writeln!(o, "risk tier    {} — {}", t.tier, t.describe());
+        let _ = writeln!(o, "risk tier    {} — {}", t.tier, clean(&t.describe()));
+    }
+    if !plan.protected.is_empty() {
+        let _ = writeln!(
+            o,
+            "protected    {} path{} of the gate or of the build of everything (high tier, sign-off):",
+            plan.protected.len(),
+            if plan.protected.len() == 1 { "" } else { "s" }
+        );
+        for p in plan.protected.iter().take(SHOW) {
+            let _ = writeln!(o, "  {p}");
+        }
+        more(&mut o, plan.protected.len());
+    }
+    if !plan.unclaimed.is_empty() {
+        let _ = writeln!(
+            o,
+            "unclaimed    {} path{} that no service, global, tier or protected glob claims (policy.unclaimed):",
+            plan.unclaimed.len(),
+            if plan.unclaimed.len() == 1 { "" } else { "s" }
+        );
+        for p in plan.unclaimed.iter().take(SHOW) {
+            let _ = writeln!(o, "  {p}");
+        }
+        more(&mut o, plan.unclaimed.len());
     }
 
     let _ = writeln!(o, "\naffected ({})", plan.affected.len());
-    let width = plan.affected.iter().map(|a| a.service.len()).max().unwrap_or(0);
+    let width = plan.affected.iter().map(|a| a.service.chars().count()).max().unwrap_or(0).min(MAX_WIDTH);
     for a in plan.affected.iter().take(SHOW) {
         for (i, r) in a.reasons.iter().enumerate() {
-            let name = if i == 0 { a.service.as_str() } else { "" };
-            let _ = writeln!(o, "  {name:<width$}  {}", r.describe());
+            let name = if i == 0 { clean(&a.service) } else { String::new() };
+            let _ = writeln!(o, "  {name:<width$}  {}", clean(&r.describe()));
         }
     }
     more(&mut o, plan.affected.len());
@@ -86,10 +122,10 @@ pub fn render_text(plan: &Plan) -> String {
             g.source,
             g.scenarios.as_str()
         );
-        let nw = plan.scenario_files.iter().map(|s| s.name.len()).max().unwrap_or(0);
-        let tw = plan.scenario_files.iter().map(|s| s.target.len()).max().unwrap_or(0);
+        let nw = plan.scenario_files.iter().map(|s| s.name.chars().count()).max().unwrap_or(0).min(MAX_WIDTH);
+        let tw = plan.scenario_files.iter().map(|s| s.target.chars().count()).max().unwrap_or(0).min(MAX_WIDTH);
         for s in plan.scenario_files.iter().take(SHOW) {
-            let _ = writeln!(o, "  {:<nw$}  target {:<tw$}  {}", s.name, s.target, s.file);
+            let _ = writeln!(o, "  {:<nw$}  target {:<tw$}  {}", clean(&s.name), clean(&s.target), clean(&s.file));
         }
         more(&mut o, plan.scenario_files.len());
         if plan.signoff_required {

@@ -138,7 +138,10 @@ pub fn annotations(report: &GateReport) -> Vec<String> {
                 for r in &a.reasons {
                     let paths: Vec<String> = match r {
                         Reason::Owns { paths } => paths.iter().map(ToString::to_string).collect(),
-                        Reason::Global { path, .. } | Reason::DependsOn { path, .. } => vec![path.to_string()],
+                        Reason::Global { path, .. }
+                        | Reason::Protected { path, .. }
+                        | Reason::Builds { path, .. }
+                        | Reason::DependsOn { path, .. } => vec![path.to_string()],
                     };
                     for p in paths {
                         if !files.iter().any(|(f, _)| *f == p) {

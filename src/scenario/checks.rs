@@ -8,8 +8,12 @@ use crate::stack::Stack;
 use crate::verdict::CheckOutcome;
 
 pub async fn run(stack: &Stack, index: usize, line: usize, check: &CheckKind) -> CheckOutcome {
+    if let CheckKind::MaxAttempts { from, to, max } = check {
+        let (check, passed, expected, observed, unobserved) = max_attempts(stack, from, to, *max);
+        return CheckOutcome { index, line, check, passed, expected, observed, unobserved };
+    }
     let (check, passed, expected, observed) = match check {
-        CheckKind::MaxAttempts { from, to, max } => max_attempts(stack, from, to, *max),
+        CheckKind::MaxAttempts { .. } => unreachable!("judged above"),
         CheckKind::Sql { service, query, expect } => sql(stack, service, query, expect).await,
         CheckKind::Redis { service, command, expect } => redis(stack, service, command, expect).await,
         CheckKind::Logs { service, forbid, require } => logs(stack, service, forbid, require).await,
@@ -17,15 +21,16 @@ pub async fn run(stack: &Stack, index: usize, line: usize, check: &CheckKind) ->
             recovers(stack, line, *within, status.as_deref(), body.as_ref(), headers).await
         }
     };
-    CheckOutcome { index, line, check, passed, expected, observed }
+    CheckOutcome { index, line, check, passed, expected, observed, unobserved: false }
 }
 
 type Judged = (String, bool, String, String);
 
-fn max_attempts(stack: &Stack, from: &str, to: &str, max: u32) -> Judged {
+/// Judged, and whether there was nothing to judge.
+fn max_attempts(stack: &Stack, from: &str, to: &str, max: u32) -> (String, bool, String, String, bool) {
     let what = format!("at most {max} attempts per request on {from} -> {to}");
     let Some(edge) = stack.edge(from, to) else {
-        return (what, false, format!("≤ {max}"), format!("no edge {from} -> {to} in the stack"));
+        return (what, false, format!("≤ {max}"), format!("no edge {from} -> {to} in the stack"), false);
     };
     let obs = edge.observations();
     let with_id = obs.requests.iter().filter(|r| r.request_id.is_some()).count();
@@ -35,14 +40,23 @@ fn max_attempts(stack: &Stack, from: &str, to: &str, max: u32) -> Judged {
             n <= max,
             format!("≤ {max}"),
             format!("{n} attempts of request {id} ({} requests, {with_id} with a request id)", obs.requests.len()),
+            false,
         ),
-        None if obs.requests.is_empty() => (what, true, format!("≤ {max}"), "no request crossed the edge".into()),
+        // Nothing crossed: the bound was never put to the test. Neither a pass nor a failure.
+        None if obs.requests.is_empty() => (
+            what,
+            false,
+            format!("≤ {max}"),
+            format!("no request crossed {from} -> {to}, so the bound was never tested"),
+            true,
+        ),
         // Requests crossed but none can be grouped: the check cannot be judged; fail closed.
         None => (
             what,
             false,
             format!("≤ {max}"),
             format!("{} requests, none with an Idempotency-Key or X-Request-Id to group them", obs.requests.len()),
+            false,
         ),
     }
 }

@@ -27,15 +27,13 @@ pub fn stack_env(services: &[(String, std::net::SocketAddr)]) -> Vec<(String, St
     env
 }
 
+/// cargo with exactly `env` as its environment (see [`crate::stack::host`]): the runner's
+/// secrets stay out, and a faultline that itself runs under nextest hands the inner run none
+/// of its `NEXTEST_*` settings. With no `env` (the preflight), the toolchain's variables.
 fn cargo(root: &Path, env: &[(String, String)]) -> tokio::process::Command {
     let mut c = tokio::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    // A faultline that itself runs under nextest must not hand its settings to the inner run.
-    for (k, _) in std::env::vars_os() {
-        if k.to_string_lossy().starts_with("NEXTEST_") {
-            c.env_remove(k);
-        }
-    }
-    c.current_dir(root).envs(env.iter().map(|(k, v)| (k, v))).kill_on_drop(true);
+    let env = if env.is_empty() { crate::stack::host::env(&[], &[]) } else { env.to_vec() };
+    c.current_dir(root).env_clear().envs(env).process_group(0).kill_on_drop(true);
     c
 }
 
@@ -60,11 +58,9 @@ pub async fn preflight(root: &Path) -> Result<(), String> {
 
 /// Builds the tests and counts those `filter` selects (ignored tests are not run).
 pub async fn build(root: &Path, filter: &str, env: &[(String, String)]) -> Result<usize, String> {
-    let out = cargo(root, env)
-        .args(["nextest", "list", "--workspace", "--message-format", "json", "-E", filter])
-        .output()
-        .await
-        .map_err(|e| format!("cannot run cargo nextest: {e}"))?;
+    let mut c = cargo(root, env);
+    c.args(["nextest", "list", "--workspace", "--message-format", "json", "-E", filter]);
+    let out = crate::stack::host::output(c).await.map_err(|e| format!("cannot run cargo nextest: {e}"))?;
     if !out.status.success() {
         return Err(format!(
             "cargo nextest list -E '{filter}' failed ({}): {}",
@@ -115,12 +111,11 @@ pub async fn run(root: &Path, filter: &str, env: &[(String, String)], junit: &Pa
     if let Err(e) = std::fs::create_dir_all(dir).and_then(|()| std::fs::write(&config, toml)) {
         return Outcome { cases: Vec::new(), error: Some(format!("cannot write {}: {e}", config.display())) };
     }
-    let out = cargo(root, env)
-        .args(["nextest", "run", "--workspace", "--no-fail-fast", "--profile", profile, "-E", filter])
+    let mut c = cargo(root, env);
+    c.args(["nextest", "run", "--workspace", "--no-fail-fast", "--profile", profile, "-E", filter])
         .arg("--tool-config-file")
-        .arg(format!("faultline:{}", config.display()))
-        .output()
-        .await;
+        .arg(format!("faultline:{}", config.display()));
+    let out = crate::stack::host::output(c).await;
     let out = match out {
         Ok(o) => o,
         Err(e) => return Outcome { cases: Vec::new(), error: Some(format!("cannot run cargo nextest: {e}")) },

@@ -44,6 +44,38 @@ pub struct RunOptions {
     pub teardowns: Option<Teardowns>,
 }
 
+impl RunOptions {
+    /// Options of a single run: prepare runs with the stack, the stack is removed in line.
+    pub fn new(seed: u64, root: std::path::PathBuf, ready_timeout: Duration, repro_prefix: String) -> RunOptions {
+        RunOptions {
+            seed,
+            root,
+            keep: false,
+            ready_timeout,
+            repro_prefix,
+            prepare_env: Vec::new(),
+            prepared: false,
+            sequential_start: false,
+            teardowns: None,
+        }
+    }
+
+    /// Options of the gate's runs: stacks removed in the background.
+    pub fn for_gate(
+        seed: u64,
+        root: std::path::PathBuf,
+        ready_timeout: Duration,
+        prepare_env: Vec<(String, String)>,
+        repro_prefix: String,
+    ) -> RunOptions {
+        RunOptions {
+            prepare_env,
+            teardowns: Some(Default::default()),
+            ..RunOptions::new(seed, root, ready_timeout, repro_prefix)
+        }
+    }
+}
+
 /// Stack removals under way; each task yields the seconds it took.
 pub type Teardowns = Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<f64>>>>;
 
@@ -109,6 +141,8 @@ pub struct Prepared {
     pub images_seconds: f64,
     /// Services whose image had to be built.
     pub images_built: Vec<String>,
+    /// The `prepare:` commands that ran, with the end of their output.
+    pub commands: Vec<crate::stack::CommandLog>,
 }
 
 /// Runs the `prepare` commands of every service the scenarios start, once, so each
@@ -138,11 +172,13 @@ pub async fn prepare_once(scenarios: &[&Scenario], config: &Config, opts: &mut R
     if !filters.is_empty() {
         nextest::preflight(&opts.root).await?;
     }
-    crate::stack::prepare(config, &services, &opts.root, &opts.prepare_env).await.map_err(|e| e.to_string())?;
+    let commands =
+        crate::stack::prepare(config, &services, &opts.root, &opts.prepare_env).await.map_err(|e| e.to_string())?;
     let mut built: Vec<&str> = Vec::new();
     for (scenario, filter) in filters {
         if !built.contains(&filter) {
-            nextest::build(&opts.root, filter, &opts.prepare_env).await.map_err(|e| format!("{scenario}: {e}"))?;
+            let env = crate::stack::host::env(&config.policy.prepare_env, &opts.prepare_env);
+            nextest::build(&opts.root, filter, &env).await.map_err(|e| format!("{scenario}: {e}"))?;
             built.push(filter);
         }
     }
@@ -152,7 +188,7 @@ pub async fn prepare_once(scenarios: &[&Scenario], config: &Config, opts: &mut R
     let (_, images_built) =
         crate::stack::prepare_images(&docker, config, &services, &opts.root).await.map_err(|e| e.to_string())?;
     opts.prepared = true;
-    Ok(Prepared { build_seconds, images_seconds: t.elapsed().as_secs_f64(), images_built })
+    Ok(Prepared { build_seconds, images_seconds: t.elapsed().as_secs_f64(), images_built, commands })
 }
 
 /// Runs `scenario`; a stack is returned too when `keep` is set.
@@ -277,7 +313,8 @@ pub async fn run(scenario: &Scenario, config: &Config, opts: &RunOptions) -> (Sc
         out.error = Some(format!("a fault could not be applied: {e}"));
     }
 
-    let ctx = StepCtx { opts, scratch: scratch.path() };
+    let host_env = crate::stack::host::env(&config.policy.prepare_env, &opts.prepare_env);
+    let ctx = StepCtx { opts, scratch: scratch.path(), host_env: &host_env };
     for (i, step) in scenario.steps.iter().enumerate().filter(|_| out.status != Status::Error) {
         let start_ms = ms();
         match run_step(&stack, &ctx, i, step).await {
@@ -340,8 +377,15 @@ pub async fn run(scenario: &Scenario, config: &Config, opts: &RunOptions) -> (Sc
             }
         }
     }
-    if out.status != Status::Error && (out.steps.iter().any(|s| !s.passed) || out.checks.iter().any(|c| !c.passed)) {
+    let failed = out.steps.iter().any(|s| !s.passed) || out.checks.iter().any(|c| !c.passed && !c.unobserved);
+    if out.status != Status::Error && failed {
         out.status = Status::Failed;
+    } else if out.status != Status::Error
+        && let Some(c) = out.checks.iter().find(|c| c.unobserved)
+    {
+        // A check that observed nothing proves nothing: could not verify, never a pass.
+        out.status = Status::Error;
+        out.error = Some(format!("check {} ({}) observed nothing: {}", c.index + 1, c.check, c.observed));
     }
     out.run_seconds = t.elapsed().as_secs_f64();
     let stack = match Arc::try_unwrap(stack) {
@@ -412,6 +456,8 @@ struct StepCtx<'a> {
     opts: &'a RunOptions,
     /// Where `nextest` steps write their JUnit reports.
     scratch: &'a std::path::Path,
+    /// The whole environment of host commands (see [`crate::stack::host`]).
+    host_env: &'a [(String, String)],
 }
 
 async fn run_step(
@@ -441,7 +487,7 @@ async fn run_step(
                     .exec(s, &cmd.iter().map(String::as_str).collect::<Vec<_>>())
                     .await
                     .map_err(|e| e.to_string())?,
-                None => workload::host_exec(cmd).await,
+                None => workload::host_exec(cmd, ctx.host_env).await,
             };
             let tail = crate::stack::image::tail(output.trim(), 5);
             Ok(StepOutcome {
@@ -493,7 +539,7 @@ async fn run_step(
             Ok(out)
         }
         StepKind::Nextest { filter, env } => {
-            let mut all_env = ctx.opts.prepare_env.clone();
+            let mut all_env = ctx.host_env.to_vec();
             {
                 let stack = stack.lock().await;
                 let addrs: Vec<(String, std::net::SocketAddr)> =
@@ -502,7 +548,7 @@ async fn run_step(
             }
             all_env.extend(env.iter().cloned());
             if !ctx.opts.prepared {
-                nextest::build(&ctx.opts.root, filter, &ctx.opts.prepare_env).await?;
+                nextest::build(&ctx.opts.root, filter, ctx.host_env).await?;
             }
             let junit = ctx.scratch.join(format!("step-{index}")).join("junit.xml");
             let outcome = nextest::run(&ctx.opts.root, filter, &all_env, &junit).await;

@@ -192,8 +192,24 @@ pub fn parse(file: &str, text: String, config: &Config) -> Result<Scenario, Conf
         }
     }
     let faults = raw.faults.iter().enumerate().filter_map(|(i, f)| v.fault(i, f)).collect();
-    let steps = raw.steps.iter().enumerate().filter_map(|(i, s)| v.step(i, s)).collect();
+    let steps: Vec<StepKind> = raw.steps.iter().enumerate().filter_map(|(i, s)| v.step(i, s)).collect();
     let checks = raw.checks.iter().enumerate().filter_map(|(i, c)| v.check(i, c)).collect();
+    // A scenario that sends nothing proves nothing: every step but `sleep` exercises the
+    // system and checks what it answers (a request's status, a command's exit code).
+    if v.problems.is_empty() && !steps.iter().any(|s| !matches!(s, StepKind::Sleep(_))) {
+        let at: Vec<Seg> = if raw.steps.is_empty() { Vec::new() } else { ypath!["steps"].to_vec() };
+        let mut d = FileDiagnostic::at_key(
+            &src,
+            &at,
+            "this scenario exercises nothing: it has no request, load, exec or nextest step",
+        );
+        d.help = Some(
+            "a scenario passes only if something was sent and judged; add e.g. \
+             `steps: [{ request: GET orders /health, expect: { status: [200] } }]`"
+                .into(),
+        );
+        v.problems.push(d);
+    }
     if !v.problems.is_empty() {
         v.problems.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
         return Err(ConfigError::invalid(&src, v.problems));
@@ -478,6 +494,14 @@ impl Validator<'_> {
         }
         let error_rate = match e.error_rate.as_ref().map(parse_fraction) {
             None => 0.0,
+            Some(Ok(f)) if f >= 1.0 => {
+                self.err(
+                    &at("error_rate"),
+                    "an error rate bound of 100% cannot fail: every request may fail and the step still passes",
+                    Some("bound what a correct system guarantees, e.g. `error_rate: 5%`".into()),
+                );
+                return None;
+            }
             Some(Ok(f)) => f,
             Some(Err(msg)) => {
                 self.err(&at("error_rate"), msg, Some("e.g. `1%` or `0.01`".into()));

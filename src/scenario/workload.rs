@@ -133,9 +133,12 @@ pub fn with_n(v: &serde_json::Value, n: u32) -> serde_json::Value {
     }
 }
 
-/// Runs `cmd` on the host; returns its exit code and output.
-pub async fn host_exec(cmd: &[String]) -> (i64, String) {
-    match tokio::process::Command::new(&cmd[0]).args(&cmd[1..]).output().await {
+/// Runs `cmd` on the host with exactly `env` as its environment; returns its exit code and
+/// output.
+pub async fn host_exec(cmd: &[String], env: &[(String, String)]) -> (i64, String) {
+    let mut c = tokio::process::Command::new(&cmd[0]);
+    c.args(&cmd[1..]).env_clear().envs(env.iter().map(|(k, v)| (k, v))).process_group(0);
+    match crate::stack::host::output(c).await {
         Ok(out) => {
             let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
             text.push_str(&String::from_utf8_lossy(&out.stderr));

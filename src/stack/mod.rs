@@ -8,6 +8,7 @@
 //! created carries the run's labels; a watchdog process removes it all if faultline dies.
 
 pub mod docker;
+pub mod host;
 pub mod image;
 mod ready;
 mod watchdog;
@@ -121,8 +122,9 @@ pub async fn prepare(
     services: &[String],
     root: &Path,
     env: &[(String, String)],
-) -> Result<(), StackError> {
+) -> Result<Vec<CommandLog>, StackError> {
     let mut done: Vec<&str> = Vec::new();
+    let mut logs = Vec::new();
     for name in services {
         let Some(cmd) = config.services[name].prepare.as_deref() else { continue };
         if done.contains(&cmd) {
@@ -130,29 +132,41 @@ pub async fn prepare(
         }
         done.push(cmd);
         tracing::info!(service = %name, command = cmd, "prepare");
-        let out = tokio::process::Command::new("sh")
-            .arg("-c")
-            .arg(cmd)
-            .current_dir(root)
-            .envs(env.iter().map(|(k, v)| (k, v)))
-            .output()
-            .await
-            .map_err(|e| StackError::Prepare {
-                service: name.clone(),
-                command: cmd.to_owned(),
-                output: e.to_string(),
-            })?;
+        let t = std::time::Instant::now();
+        let mut c = host::command("sh", &config.policy.prepare_env, env);
+        c.arg("-c").arg(cmd).current_dir(root);
+        let out = host::output(c).await.map_err(|e| StackError::Prepare {
+            service: name.clone(),
+            command: cmd.to_owned(),
+            output: e.to_string(),
+        })?;
+        let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+        text.push_str(&String::from_utf8_lossy(&out.stderr));
         if !out.status.success() {
-            let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
-            text.push_str(&String::from_utf8_lossy(&out.stderr));
             return Err(StackError::Prepare {
                 service: name.clone(),
                 command: cmd.to_owned(),
                 output: image::tail(&text, 30),
             });
         }
+        logs.push(CommandLog {
+            service: name.clone(),
+            command: cmd.to_owned(),
+            seconds: t.elapsed().as_secs_f64(),
+            output: image::tail(&text, 30),
+        });
     }
-    Ok(())
+    Ok(logs)
+}
+
+/// A host command that ran for the gate (`prepare:`), with the end of its output.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct CommandLog {
+    pub service: String,
+    pub command: String,
+    pub seconds: f64,
+    /// The last lines of its output (stdout, then stderr).
+    pub output: String,
 }
 
 /// A fresh run id: time, process and a counter, short enough for container names.

@@ -45,6 +45,10 @@ pub struct CheckOutcome {
     pub passed: bool,
     pub expected: String,
     pub observed: String,
+    /// The check had nothing to judge (no request crossed the edge it bounds): it neither
+    /// passed nor failed, and the scenario could not be verified.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unobserved: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
@@ -127,7 +131,8 @@ impl Decision {
 
 /// Decides from scenario outcomes and the sign-off state: any error → could not verify;
 /// any failure or a missing sign-off → block; else allow.
-pub fn decide(outcomes: &[ScenarioOutcome], signoff_missing: bool) -> (Decision, Vec<String>) {
+/// `signoff_missing` is why a required sign-off is missing, if it is.
+pub fn decide(outcomes: &[ScenarioOutcome], signoff_missing: Option<String>) -> (Decision, Vec<String>) {
     let mut reasons = Vec::new();
     for o in outcomes {
         match o.status {
@@ -147,8 +152,8 @@ pub fn decide(outcomes: &[ScenarioOutcome], signoff_missing: bool) -> (Decision,
             Status::Passed => {}
         }
     }
-    if signoff_missing {
-        reasons.push("a senior's sign-off is required and missing".into());
+    if let Some(why) = signoff_missing {
+        reasons.push(why);
     }
     let decision = if outcomes.iter().any(|o| o.status == Status::Error) {
         Decision::Unverified

@@ -1,0 +1,175 @@
+//! What the common coding assistants and agents write into the commits they make, by default:
+//! co-author trailers, their own trailers, bot authors and committers, and markers in the
+//! message. Collected from the tools' own documentation and public commits:
+//!
+//! - Claude Code: `Co-Authored-By: Claude <noreply@anthropic.com>` (also with the model,
+//!   `Claude Opus 4.7 (1M context)`), and `🤖 Generated with [Claude Code](…)` in the body;
+//!   on the web, the author `Claude Code <noreply@anthropic.com>`; the GitHub app `claude[bot]`.
+//! - GitHub Copilot: the coding agent authors as `Copilot <…+Copilot@users.noreply.github.com>`
+//!   (`copilot-swe-agent[bot]`); Copilot CLI and VS Code add `Co-authored-by: Copilot <…>`.
+//! - Cursor: `Co-authored-by: Cursor <cursoragent@cursor.com>`, the author `Cursor Agent
+//!   <cursoragent@cursor.com>`, `Made-with: Cursor`, `Made with [Cursor](…)`.
+//! - aider: `Co-authored-by: aider (MODEL) <noreply@aider.chat>`; older versions append
+//!   ` (aider)` to the author's or committer's name.
+//! - OpenCode: `Co-Authored-By: opencode <noreply@opencode.ai>`; OpenAI Codex:
+//!   `chatgpt-codex-connector[bot]`, a Codex co-author; Gemini: `Co-authored-by: Gemini <…>`,
+//!   `gemini-code-assist[bot]`; Devin `devin-ai-integration[bot]`; Jules
+//!   `google-labs-jules[bot]`; OpenHands `openhands <openhands@all-hands.dev>`; Amazon Q
+//!   `amazon-q-developer[bot]`; Sweep `sweep-ai[bot]`.
+//! - Projects' own conventions: `Assisted-by:` (Linux kernel, Fedora, OpenInfra),
+//!   `Generated-by:` (Apache), `AI-assisted: true`.
+//!
+//! `policy.ai_assisted.builtin: false` switches these off; the policy's own patterns add to them.
+
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+/// Trailer keys that say an assistant took part, whatever their value.
+const AI_KEYS: &[&str] = &["assisted-by", "generated-by", "ai-assisted", "ai-generated", "co-generated-by"];
+
+/// Co-author names (the part before `<email>`) of assistants and agents.
+static AI_NAME: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"(?ix)^\s*(
+            claude(\s+(code|opus|sonnet|haiku|\d).*)?
+          | (github\s+)?copilot(\s+.*)?
+          | cursor(\s+agent)?
+          | aider(\s*\(.*\))?
+          | (openai\s+)?codex(\s+.*)?
+          | chatgpt
+          | gemini(\s+(cli|code\s+assist|\d).*)?
+          | opencode
+          | devin(\s+ai)?
+          | jules
+          | openhands(\s+agent)?
+          | amazon\s+q(\s+developer)?
+          | windsurf | cascade | codeium
+          | junie | kiro | amp | goose | qwen[\s-]code | tabnine
+        )\s*$",
+    )
+    .expect("valid regex")
+});
+
+/// Email addresses and domains the assistants commit with.
+static AI_EMAIL: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"(?i)(^noreply@anthropic\.com$|^cursoragent@cursor\.com$|@aider\.chat$|^noreply@opencode\.ai$|^openhands@all-hands\.dev$|^\d+\+copilot@users\.noreply\.github\.com$|^copilot@github\.com$|^noreply@openai\.com$|^codex@openai\.com$|^devin-ai-integration\[bot\]@|^\d+\+(devin-ai-integration|google-labs-jules|chatgpt-codex-connector|copilot-swe-agent|claude|cursor|gemini-code-assist|amazon-q-developer|sweep-ai|openhands-agent)\[bot\]@users\.noreply\.github\.com$)",
+    )
+    .expect("valid regex")
+});
+
+/// Author or committer names of agents that commit on their own.
+static AI_BOT: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"(?i)(^(copilot|copilot-swe-agent|claude|claude code|cursor agent|devin-ai-integration|google-labs-jules|chatgpt-codex-connector|gemini-code-assist|amazon-q-developer|sweep-ai|openhands-agent|openhands)(\[bot\])?$|\((aider|claude-code|claude|codex|cursor)\)$)",
+    )
+    .expect("valid regex")
+});
+
+/// Markers the assistants put in the message body.
+static AI_MARKER: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"(?im)(generated\s+(with|by)\s+\[?(claude\s+code|claude|copilot|cursor|aider|codex|gemini|opencode|devin|openhands)\b|made\s+with\s+\[?cursor\b|co-authored\s+with\s+(claude|copilot|cursor|codex|gemini)\b|\bclaude\.(ai|com)/(code|claude-code)\b)",
+    )
+    .expect("valid regex")
+});
+
+/// The `(name, email)` of `Name <email>`.
+fn split_person(s: &str) -> (&str, &str) {
+    match (s.find('<'), s.rfind('>')) {
+        (Some(a), Some(b)) if a < b => (s[..a].trim(), s[a + 1..b].trim()),
+        _ => (s.trim(), ""),
+    }
+}
+
+/// Whether the trailer `key: value` is one an assistant writes.
+pub fn trailer(key: &str, value: &str) -> bool {
+    let key = key.trim();
+    if AI_KEYS.iter().any(|k| key.eq_ignore_ascii_case(k)) {
+        return true;
+    }
+    if key.eq_ignore_ascii_case("made-with") || key.eq_ignore_ascii_case("generated-with") {
+        return AI_NAME.is_match(value) || value.to_ascii_lowercase().contains("cursor");
+    }
+    if key.eq_ignore_ascii_case("co-authored-by") || key.eq_ignore_ascii_case("co-developed-by") {
+        let (name, email) = split_person(value);
+        return AI_NAME.is_match(name) || (!email.is_empty() && AI_EMAIL.is_match(email));
+    }
+    false
+}
+
+/// Whether `Name <email>` (an author or committer) is an assistant or agent.
+pub fn person(who: &str) -> bool {
+    let (name, email) = split_person(who);
+    AI_BOT.is_match(name) || (!email.is_empty() && AI_EMAIL.is_match(email))
+}
+
+/// The marker an assistant left in `message`, if any.
+pub fn marker(message: &str) -> Option<String> {
+    AI_MARKER.find(message).map(|m| m.as_str().to_owned())
+}
+
+/// Lines of `message` shaped like trailers (`Key: value`), wherever they are: git reads
+/// trailers only from the last paragraph, but an assistant's co-author line is evidence
+/// wherever it stands.
+pub fn trailer_lines(message: &str) -> impl Iterator<Item = (&str, &str)> {
+    message.lines().filter_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        let k = k.trim();
+        (!k.is_empty() && k.len() <= 40 && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+            .then_some((k, v.trim()))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_the_assistants_write_is_recognised() {
+        for (k, v) in [
+            ("Co-Authored-By", "Claude <noreply@anthropic.com>"),
+            ("Co-authored-by", "Claude Opus 4.7 (1M context) <noreply@anthropic.com>"),
+            ("co-authored-by", "Copilot <175728472+Copilot@users.noreply.github.com>"),
+            ("Co-authored-by", "Cursor <cursoragent@cursor.com>"),
+            ("Co-authored-by", "aider (openai/gpt-4o) <noreply@aider.chat>"),
+            ("Co-Authored-By", "opencode <noreply@opencode.ai>"),
+            ("Co-authored-by", "Gemini <gemini@google.com>"),
+            ("Assisted-by", "Claude:claude-sonnet-4"),
+            ("Generated-by", "Claude Code (Claude Opus 4.6)"),
+            ("Ai-assisted", "true"),
+            ("Made-with", "Cursor"),
+        ] {
+            assert!(trailer(k, v), "{k}: {v}");
+        }
+        for (k, v) in [
+            ("Co-authored-by", "Claude Monet <claude@monet.fr>"),
+            ("Co-authored-by", "Ada Lovelace <ada@example.com>"),
+            ("Reviewed-by", "Claude <noreply@anthropic.com>"),
+            ("Signed-off-by", "Bob <bob@example.com>"),
+        ] {
+            assert!(!trailer(k, v), "{k}: {v}");
+        }
+        for who in [
+            "Copilot <198982749+Copilot@users.noreply.github.com>",
+            "copilot-swe-agent[bot] <198982749+Copilot@users.noreply.github.com>",
+            "Cursor Agent <cursoragent@cursor.com>",
+            "Jane Doe (aider) <jane@example.com>",
+            "devin-ai-integration[bot] <158243242+devin-ai-integration[bot]@users.noreply.github.com>",
+            "google-labs-jules[bot] <161369871+google-labs-jules[bot]@users.noreply.github.com>",
+            "Claude Code <noreply@anthropic.com>",
+            "claude[bot] <209825114+claude[bot]@users.noreply.github.com>",
+        ] {
+            assert!(person(who), "{who}");
+        }
+        for who in
+            ["Claude Monet <claude@monet.fr>", "dependabot[bot] <49699333+dependabot[bot]@users.noreply.github.com>"]
+        {
+            assert!(!person(who), "{who}");
+        }
+        assert!(marker("Fix it\n\n🤖 Generated with [Claude Code](https://claude.com/claude-code)\n").is_some());
+        assert!(marker("Fix it\n\nMade with [Cursor](https://cursor.com)").is_some());
+        assert!(marker("Generate the report with a cursor over the rows").is_none());
+    }
+}
