@@ -20,6 +20,8 @@ pub enum TierRule {
     /// The path belongs to the gate or changes how everything builds (built-in or
     /// `policy.protected`).
     Protected { glob: String },
+    /// The path is named by a service's `prepare:` command, which runs on the CI host.
+    Prepare { service: String },
     /// No glob matched; `policy.default_tier` (or `medium`) applies.
     Default,
 }
@@ -41,6 +43,9 @@ impl TierDecision {
             TierRule::Config => format!("{p} is the gate's own configuration"),
             TierRule::Scenarios { dir } => format!("{p} is in the scenarios directory {dir}/"),
             TierRule::Global { glob } => format!("{p} matches global \"{glob}\""),
+            TierRule::Prepare { service } => {
+                format!("{p} is run by the `prepare:` of {service}, on the CI host")
+            }
             TierRule::Protected { glob } => {
                 format!("{p} matches \"{glob}\": it belongs to the gate or changes how everything builds")
             }
@@ -63,6 +68,11 @@ pub fn path_tier(config: &LoadedConfig, path: &RepoPath) -> (Tier, TierRule) {
     }
     if let Some(&i) = m.protected.matches(path.as_path()).first() {
         return (Tier::High, TierRule::Protected { glob: m.protected_globs[i].clone() });
+    }
+    if let Some((_, s)) =
+        m.prepare_files.iter().find(|(f, _)| path.as_bytes() == f.as_bytes() || path.starts_with_dir(f))
+    {
+        return (Tier::High, TierRule::Prepare { service: m.service_names[*s].clone() });
     }
     for (tier, (set, globs)) in Tier::ALL_SEVERE_FIRST.iter().zip(&m.tiers) {
         if let Some(&i) = set.matches(path.as_path()).first() {

@@ -185,6 +185,7 @@ pub fn prepare_files(command: &str) -> Vec<String> {
 /// Parses and validates `text` as `faultline.yaml`. Reports every problem at once.
 pub fn parse(source: SourceFile, origin: ConfigOrigin) -> Result<LoadedConfig, ConfigError> {
     let t = std::time::Instant::now();
+    source.check_nesting().map_err(|d| ConfigError::invalid(&source, vec![d]))?;
     let config: Config = match serde_yaml::from_str(&source.text) {
         Ok(c) => c,
         Err(e) => {

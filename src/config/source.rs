@@ -64,6 +64,9 @@ pub struct SourceFile {
     ascii: bool,
 }
 
+/// The deepest nesting a configuration or scenario file may have (serde's own limit is 128).
+pub const MAX_NESTING: usize = 100;
+
 /// Nodes nested deeper than this are not indexed (serde rejects them long before): a path
 /// is copied per node, so indexing a pathological nesting would take quadratic time.
 const MAX_INDEX_DEPTH: usize = 256;
@@ -75,6 +78,45 @@ impl SourceFile {
         line_starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
         let ascii = text.is_ascii();
         SourceFile { name: name.into(), text, index: OnceLock::new(), line_starts, ascii }
+    }
+
+    /// Refuses a document nested deeper than [`MAX_NESTING`] before any other parser sees it:
+    /// YAML scanners check every open level at every token, so a pathological nesting costs
+    /// quadratic time (50,000 levels: seconds). The scan stops at the first level too deep.
+    pub fn check_nesting(&self) -> Result<(), super::FileDiagnostic> {
+        if let Some(offset) = flow_too_deep(self.text.as_bytes()) {
+            let line = self.text[..offset].matches('\n').count() + 1;
+            let line_start = self.text[..offset].rfind('\n').map_or(0, |i| i + 1);
+            let column = self.text[line_start..offset].chars().count() + 1;
+            return Err(super::FileDiagnostic::at(
+                self,
+                Loc { offset, len: 1, line, column },
+                format!("nested deeper than {MAX_NESTING} levels"),
+            )
+            .with_help("no faultline file nests this deep; is a bracket wrong?"));
+        }
+        let mut depth = 0usize;
+        let mut parser = Parser::new_from_str(&self.text);
+        while let Some(Ok((event, span))) = parser.next_event() {
+            match event {
+                Event::StreamEnd | Event::DocumentEnd => break,
+                Event::MappingStart(..) | Event::SequenceStart(..) => {
+                    depth += 1;
+                    if depth > MAX_NESTING {
+                        let loc = self.loc_of_span(span);
+                        return Err(super::FileDiagnostic::at(
+                            self,
+                            Loc { len: 1.min(loc.len), ..loc },
+                            format!("nested deeper than {MAX_NESTING} levels"),
+                        )
+                        .with_help("no faultline file nests this deep; is a bracket or an indentation wrong?"));
+                    }
+                }
+                Event::MappingEnd | Event::SequenceEnd => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+        }
+        Ok(())
     }
 
     /// The byte offset of a 1-based line and a 1-based column counted in characters.
@@ -250,6 +292,55 @@ impl Walker {
     }
 }
 
+/// The offset of the first flow bracket (`[`, `{`) nested deeper than [`MAX_NESTING`], by a
+/// lexical scan that never fails: brackets inside quoted strings, comments and plain
+/// scalars (`a[b`) do not count. A YAML parser that gives up on an earlier error still scans
+/// ahead, quadratically, so this runs before any parser.
+fn flow_too_deep(text: &[u8]) -> Option<usize> {
+    let mut depth = 0usize;
+    // The last byte that was not a space or tab, on this line (None: start of line).
+    let mut prev: Option<u8> = None;
+    let mut i = 0;
+    let starts_node = |p: Option<u8>| matches!(p, None | Some(b':' | b'-' | b',' | b'[' | b'{' | b'?'));
+    while i < text.len() {
+        let c = text[i];
+        match c {
+            b'\n' => {
+                prev = None;
+                i += 1;
+                continue;
+            }
+            b' ' | b'\t' | b'\r' => {
+                i += 1;
+                continue;
+            }
+            b'#' if prev.is_none() || text.get(i.wrapping_sub(1)).is_some_and(|b| *b == b' ' || *b == b'\t') => {
+                while i < text.len() && text[i] != b'\n' {
+                    i += 1;
+                }
+                continue;
+            }
+            b'"' | b'\'' if starts_node(prev) => {
+                i += 1;
+                while i < text.len() && text[i] != c {
+                    i += if c == b'"' && text[i] == b'\\' { 2 } else { 1 };
+                }
+            }
+            b'[' | b'{' if depth > 0 || starts_node(prev) => {
+                depth += 1;
+                if depth > MAX_NESTING {
+                    return Some(i);
+                }
+            }
+            b']' | b'}' if depth > 0 => depth -= 1,
+            _ => {}
+        }
+        prev = Some(c);
+        i += 1;
+    }
+    None
+}
+
 /// Renders a key path as the user reads it: `services.orders.ports[0]`.
 pub fn display_path(path: &[Seg]) -> String {
     let mut out = String::new();
@@ -296,6 +387,21 @@ mod tests {
         let v = f.value_loc(&ypath!["b"]);
         assert_eq!((v.line, v.column), (2, 4));
         assert_eq!(&f.text[v.offset..v.offset + v.len], "2");
+    }
+
+    #[test]
+    fn deep_flow_nesting_is_found_without_parsing() {
+        let deep = format!("a: {}", "[".repeat(MAX_NESTING + 1));
+        assert_eq!(flow_too_deep(deep.as_bytes()), Some(3 + MAX_NESTING));
+        let fine = format!(
+            "a: {}{}\nb: 'x{}'\nc: d[e[f # {}\n",
+            "[".repeat(50),
+            "]".repeat(50),
+            "[".repeat(500),
+            "{".repeat(500)
+        );
+        assert_eq!(flow_too_deep(fine.as_bytes()), None);
+        assert!(SourceFile::new("f", deep).check_nesting().is_err());
     }
 
     #[test]

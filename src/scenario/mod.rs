@@ -63,6 +63,10 @@ pub fn discover(repo: &Repo, snap: &Snapshot, config: &LoadedConfig) -> Result<V
             return Err(ConfigError::NotUtf8 { file: path }.into());
         };
         let src = SourceFile::new(path.clone(), text);
+        if let Err(d) = src.check_nesting() {
+            problems.push(d);
+            continue;
+        }
         let header: Header = match serde_yaml::from_str(&src.text) {
             Ok(h) => h,
             Err(e) => {

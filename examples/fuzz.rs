@@ -1,0 +1,43 @@
+//! Long fuzz runs over the loader, the validator and every renderer (see
+//! `tests/support/fuzz.rs`): prints how many inputs ran, the panics, the slowest input and how
+//! many took over 2 s. Exit 1 if any panicked or took over 2 s.
+//!
+//!     cargo run --release --example fuzz -- --inputs 1000000 [--seconds N] [--seed N]
+
+#[path = "../tests/support/fuzz.rs"]
+mod fuzz;
+
+use std::time::{Duration, Instant};
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let arg = |name: &str| {
+        args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse::<u64>().ok())
+    };
+    let inputs = arg("--inputs").unwrap_or(1_000_000);
+    let seconds = arg("--seconds").unwrap_or(u64::MAX / 4);
+    let seed = arg("--seed").unwrap_or(1);
+    let t = Instant::now();
+    let mut f = fuzz::Fuzzer::new(std::path::Path::new(env!("CARGO_MANIFEST_DIR")), seed);
+    let stats = f.run(Duration::from_secs(seconds), inputs);
+    println!("inputs            {}", stats.inputs);
+    println!("  faultline.yaml  {}", stats.per_kind[0]);
+    println!("  scenarios       {}", stats.per_kind[1]);
+    println!("  verdict.json    {}", stats.per_kind[2]);
+    println!("bytes             {} MiB", stats.bytes >> 20);
+    println!("seed              {seed}");
+    println!("wall clock        {:.1} s", t.elapsed().as_secs_f64());
+    if let Some((d, kind, len)) = stats.slowest {
+        let keep = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/fuzz-slowest");
+        let _ = std::fs::write(&keep, &stats.slowest_input);
+        println!("slowest input     {:.3} s ({kind:?}, {len} bytes, kept in {})", d.as_secs_f64(), keep.display());
+    }
+    println!("over 2 s          {}", stats.over_two_seconds);
+    println!("panics            {}", stats.panics.len());
+    for (kind, input, msg) in stats.panics.iter().take(5) {
+        println!("  {kind:?} ({} bytes): {msg}", input.len());
+    }
+    if !stats.panics.is_empty() || stats.over_two_seconds > 0 {
+        std::process::exit(1);
+    }
+}

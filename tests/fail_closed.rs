@@ -1,0 +1,492 @@
+//! Every way a change was seen getting itself allowed, or the gate crashing, tried through
+//! the real binary on real repositories. Each test failed on the gate before these holes
+//! were closed.
+
+mod common;
+
+use common::TestRepo;
+use serde_json::{Value, json};
+
+/// Two relay services; the high tier needs a senior and runs no scenario, so a verdict
+/// needs no Docker unless a test asks for scenarios.
+const CONFIG: &str = r#"version: 1
+services:
+  db:
+    paths: ["db/**"]
+    build: images/relay
+    ports: [8080]
+    ready: { http: /health }
+    env: { SERVICE_NAME: db }
+  api:
+    paths: ["api/**"]
+    build: images/relay
+    ports: [8080]
+    ready: { http: /health }
+    env: { SERVICE_NAME: api }
+    depends_on:
+      db: { env: DB_URL, url: "http://{host}:{port}" }
+policy:
+  tiers:
+    high: ["api/**"]
+    medium: ["db/**"]
+    low: ["**/*.md", "docs/**"]
+  gate:
+    high: { scenarios: none, signoff: seniors }
+    medium: { scenarios: none }
+    low: { scenarios: none }
+  seniors: ["alice@shop.example"]
+"#;
+
+const SMOKE: &str = r#"name: api-smoke
+target: api
+why: api answers its health check.
+steps:
+  - request: GET api /health
+    expect: { status: [200] }
+"#;
+
+fn repo(config: &str) -> TestRepo {
+    TestRepo::relay(
+        config,
+        &[("api-smoke", SMOKE)],
+        &[("api/main.txt", "api v1\n"), ("db/main.txt", "db v1\n"), ("README.md", "# repo\n")],
+    )
+}
+
+/// `faultline gate` with a report; returns the exit code, verdict.json and all output.
+fn gate(r: &TestRepo, extra: &[&str]) -> (i32, Value, String) {
+    gate_env(r, extra, &[])
+}
+
+fn gate_env(r: &TestRepo, extra: &[&str], env: &[(&str, &str)]) -> (i32, Value, String) {
+    let report = tempfile::tempdir().unwrap();
+    let dir = report.path().to_str().unwrap().to_owned();
+    let mut args = vec!["gate", "--base", "main", "--seed", "3", "--report", &dir];
+    args.extend_from_slice(extra);
+    let out = r.faultline_env(&args, env);
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let v = std::fs::read(report.path().join("verdict.json"))
+        .map(|b| serde_json::from_slice(&b).unwrap())
+        .unwrap_or(Value::Null);
+    (out.status.code().unwrap_or(-1), v, text)
+}
+
+fn reasons(v: &Value) -> String {
+    v["reasons"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join("\n"))
+        .unwrap_or_default()
+}
+
+// 1. Self-approval.
+
+#[test]
+fn an_approval_trailer_written_by_the_change_does_not_count() {
+    let r = repo(CONFIG);
+    r.write("api/main.txt", "api v2\n");
+    r.commit("api change\n\nReviewed-by: Alice <alice@shop.example>\nApproved-by: alice@shop.example");
+    let (code, v, text) = gate(&r, &[]);
+    assert_eq!(code, 1, "a trailer in the change is no sign-off:\n{text}");
+    assert_eq!(v["signoff"]["satisfied"], false);
+    assert_eq!(v["signoff"]["ignored"].as_array().unwrap().len(), 2);
+    assert!(reasons(&v).contains("ignored: `Reviewed-by: Alice <alice@shop.example>`"), "{}", reasons(&v));
+    assert!(reasons(&v).contains("written by the change itself"), "{}", reasons(&v));
+    // The same change, approved from outside it, is allowed.
+    let (code, v, text) = gate(&r, &["--approved-by", "Alice <alice@shop.example>"]);
+    assert_eq!(code, 0, "{text}");
+    assert_eq!(v["signoff"]["approvals"][0]["source"], "--approved-by");
+}
+
+// 2. The gate's own files, build contexts, prepare scripts, toolchain files.
+
+#[test]
+fn toolchain_and_gate_files_are_high_tier_affect_everything_and_need_a_senior() {
+    for path in [".cargo/config.toml", "rust-toolchain.toml", ".github/workflows/ci.yml", "sub/.cargo/config"] {
+        let r = repo(CONFIG);
+        r.write(path, "[build]\nrustflags = [\"--cfg\", \"x\"]\n");
+        r.commit("build tweak");
+        let plan = r.plan_json(&["--base", "main"]);
+        assert_eq!(plan["tier"], "high", "{path}");
+        assert_eq!(plan["tier_reason"]["rule"], "protected", "{path}");
+        assert_eq!(plan["signoff_required"], true, "{path}");
+        assert_eq!(common::strings(&plan["protected"]), [path]);
+        let affected: Vec<String> = common::affected(&plan).into_iter().map(|(s, _)| s).collect();
+        assert_eq!(affected, ["api", "db"], "{path}");
+        let (code, v, text) = gate(&r, &[]);
+        assert_eq!(code, 1, "{path}:\n{text}");
+        assert_eq!(v["signoff"]["satisfied"], false);
+    }
+    // faultline.yaml and the scenarios directory: the same, even though nothing lists them.
+    let r = repo(CONFIG);
+    r.write("scenarios/api-smoke.yaml", SMOKE.replace("[200]", "[200, 500]"));
+    r.commit("relax the smoke test");
+    let (code, _, text) = gate(&r, &[]);
+    assert_eq!(code, 1, "{text}");
+}
+
+#[test]
+fn a_service_owns_its_build_context_and_its_prepare_script() {
+    let config = CONFIG.replace(
+        "    env: { SERVICE_NAME: db }\n",
+        "    env: { SERVICE_NAME: db }\n    prepare: ./tools/build-db.sh --release\n",
+    );
+    let r = repo(&config);
+    r.write("images/relay/Dockerfile", "FROM debian:bookworm-slim\nRUN echo changed\n");
+    r.commit("base image");
+    let plan = r.plan_json(&["--base", "main"]);
+    let a = common::affected(&plan);
+    // Both are built from images/relay; api also depends on db.
+    assert_eq!(
+        a,
+        [
+            ("api".to_owned(), vec!["builds".to_owned(), "depends_on".to_owned()]),
+            ("db".to_owned(), vec!["builds".to_owned()])
+        ]
+    );
+    assert!(common::strings(&plan["unclaimed"]).is_empty());
+
+    let r = repo(&config);
+    r.write("tools/build-db.sh", "#!/bin/sh\necho built\n");
+    r.commit("build script");
+    let plan = r.plan_json(&["--base", "main"]);
+    let a = common::affected(&plan);
+    assert_eq!(a[1], ("db".to_owned(), vec!["builds".to_owned()]));
+    assert_eq!(a[0], ("api".to_owned(), vec!["depends_on".to_owned()]), "api depends on db");
+    // A prepare script runs on the CI host: high tier, whatever the globs say.
+    assert_eq!(plan["tier"], "high");
+    assert_eq!(plan["tier_reason"]["rule"], "prepare");
+}
+
+// 3. Unclaimed paths.
+
+#[test]
+fn a_path_nothing_claims_fails_closed() {
+    let r = repo(CONFIG);
+    r.write("tools/deploy.py", "print('hi')\n");
+    r.commit("a tool");
+    let plan = r.plan_json(&["--base", "main"]);
+    assert_eq!(common::strings(&plan["unclaimed"]), ["tools/deploy.py"]);
+    // The default: every scenario and a senior's sign-off.
+    assert_eq!(plan["gate"]["scenarios"], "all");
+    assert_eq!(plan["signoff_required"], true);
+    assert!(plan["gate"]["source"].as_str().unwrap().contains("policy.unclaimed default"), "{}", plan["gate"]);
+    let text = String::from_utf8(r.faultline(&["plan", "--base", "main"]).stdout).unwrap();
+    assert!(text.contains("unclaimed    1 path") && text.contains("  tools/deploy.py"), "{text}");
+
+    // A policy that asks only for the sign-off: blocked without it (no scenario needed).
+    let r = repo(&CONFIG.replace("  seniors:", "  unclaimed: { scenarios: none, signoff: seniors }\n  seniors:"));
+    r.write("tools/deploy.py", "print('hi')\n");
+    r.commit("a tool");
+    let (code, v, text) = gate(&r, &[]);
+    assert_eq!(code, 1, "{text}");
+    assert_eq!(v["signoff"]["required"], true);
+}
+
+// 4. Scenarios that are not there.
+
+#[test]
+fn a_missing_or_empty_scenarios_directory_cannot_allow() {
+    let config = CONFIG.replace("    medium: { scenarios: none }\n", "    medium: { scenarios: all }\n");
+    for (dir_key, what) in [("scenarios: scenario/\n", "typo"), ("scenarios: nothing-here/\n", "missing")] {
+        let r = repo(&format!("{config}{dir_key}"));
+        r.write("db/main.txt", "db v2\n");
+        r.commit("db change");
+        let (code, v, text) = gate(&r, &[]);
+        assert_eq!(code, 2, "{what}:\n{text}");
+        assert!(reasons(&v).contains("holds no scenario file"), "{what}: {}", reasons(&v));
+    }
+    // `.YAML` is a scenario file too.
+    let r = repo(&config);
+    std::fs::rename(r.path.join("scenarios/api-smoke.yaml"), r.path.join("scenarios/API-SMOKE.YAML")).unwrap();
+    r.commit("upper case");
+    r.git(&["checkout", "-q", "main"]);
+    r.git(&["reset", "-q", "--hard", "change"]);
+    r.git(&["checkout", "-q", "-b", "change2"]);
+    r.write("db/main.txt", "db v2\n");
+    r.commit("db change");
+    let plan = r.plan_json(&["--base", "main"]);
+    assert_eq!(common::strings(&plan["scenarios"]), ["api-smoke"]);
+}
+
+// 5. Checks that cannot fail.
+
+#[test]
+fn a_scenario_that_exercises_nothing_or_cannot_fail_is_rejected_at_lint() {
+    let r = repo(CONFIG);
+    r.write("scenarios/empty.yaml", "target: api\nwhy: nothing\n");
+    r.write("scenarios/sleepy.yaml", "target: api\nwhy: nothing\nsteps:\n  - sleep: 1s\n");
+    r.write(
+        "scenarios/lax.yaml",
+        "target: api\nwhy: lax\nsteps:\n  - request: GET api /call\n    expect: { error_rate: 100% }\n",
+    );
+    r.write(
+        "scenarios/forever.yaml",
+        "target: api\nwhy: x\nfaults:\n  - on: api -> db\n    latency: 1s\n    at: 18446744073709551615s\nsteps:\n  - request: GET api /call\n",
+    );
+    let out = r.faultline(&["scenario", "lint"]);
+    let text = common::stderr(&out) + &String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(text.contains("scenarios/empty.yaml:1:1: this scenario exercises nothing"), "{text}");
+    assert!(text.contains("scenarios/sleepy.yaml:3:1: this scenario exercises nothing"), "{text}");
+    assert!(text.contains("scenarios/lax.yaml:5:27: an error rate bound of 100% cannot fail"), "{text}");
+    assert!(text.contains("scenarios/forever.yaml:") && text.contains("longer than a day"), "{text}");
+}
+
+#[test]
+fn a_bound_on_an_edge_no_request_crossed_is_unverified_not_passed() {
+    let config = CONFIG.replace("    high: { scenarios: none, signoff: seniors }\n", "    high: { scenarios: all }\n");
+    let scenario = r#"name: bound
+target: api
+why: api must not hammer db.
+steps:
+  - request: GET api /health
+checks:
+  - on: api -> db
+    max_attempts_per_request: 3
+"#;
+    let r = TestRepo::relay(&config, &[("bound", scenario)], &[("api/main.txt", "api v1\n"), ("db/main.txt", "db\n")]);
+    r.write("api/main.txt", "api v2\n");
+    r.commit("api change");
+    let (code, v, text) = gate(&r, &[]);
+    assert_eq!(code, 2, "{text}");
+    assert_eq!(v["scenarios"][0]["status"], "error");
+    assert!(
+        v["scenarios"][0]["error"].as_str().unwrap().contains("no request crossed api -> db"),
+        "{}",
+        v["scenarios"][0]
+    );
+}
+
+// 7. Head-controlled code on the host.
+
+#[test]
+fn prepare_gets_no_secrets_and_the_timeout_bounds_it() {
+    let config = CONFIG
+        .replace(
+            "    env: { SERVICE_NAME: api }\n",
+            "    env: { SERVICE_NAME: api }\n    prepare: sh tools/prepare.sh\n",
+        )
+        .replace("    high: { scenarios: none, signoff: seniors }\n", "    high: { scenarios: all }\n")
+        .replace("  seniors:", "  prepare_env: [FAULTLINE_TEST_NAMED]\n  seniors:");
+    let dump = tempfile::tempdir().unwrap();
+    let out = dump.path().join("env.txt");
+    let marker = format!("faultline-sleep-marker-{}", std::process::id());
+    let r = repo(&config);
+    // The change's prepare script dumps its environment, then fails (no Docker needed).
+    r.write("tools/prepare.sh", "env > \"$DUMP\"\nexit 3\n");
+    r.commit("prepare");
+    let env = [
+        ("FAULTLINE_TEST_SECRET", "s3cr3t"),
+        ("GITHUB_TOKEN", "ghp_x"),
+        ("FAULTLINE_TEST_NAMED", "named"),
+        ("DUMP", "/nonexistent"),
+    ];
+    let dump_arg = format!("DUMP={}", out.display());
+    let (code, v, text) = gate_env(&r, &["--prepare-env", &dump_arg], &env);
+    assert_eq!(code, 2, "a failed prepare cannot be judged:\n{text}");
+    assert!(reasons(&v).contains("tools/prepare.sh"), "{}", reasons(&v));
+    let seen = std::fs::read_to_string(&out).expect("the prepare script ran");
+    assert!(!seen.contains("s3cr3t") && !seen.contains("ghp_x"), "secrets reached prepare:\n{seen}");
+    assert!(seen.contains("FAULTLINE_TEST_NAMED=named"), "policy.prepare_env passes a variable:\n{seen}");
+    assert!(seen.lines().any(|l| l.starts_with("PATH=")), "{seen}");
+
+    // A prepare that outlives --timeout: unverified, and its processes are gone.
+    r.write("tools/prepare.sh", format!("sh -c 'exec -a {marker} sleep 60' &\nsleep 60\n"));
+    r.commit("slow prepare");
+    let (code, v, text) = gate(&r, &["--timeout", "2s"]);
+    assert_eq!(code, 2, "{text}");
+    assert!(reasons(&v).contains("timed out after 2s while running: prepare"), "{}", reasons(&v));
+    let ps = std::process::Command::new("ps").args(["-eo", "args"]).output().unwrap();
+    let ps = String::from_utf8_lossy(&ps.stdout);
+    assert!(!ps.lines().any(|l| l.contains(&marker)), "a process of prepare outlived the gate:\n{ps}");
+}
+
+// 8. AI-assisted changes that pass as human.
+
+#[test]
+fn what_assistants_write_by_default_marks_a_change_ai_assisted() {
+    let shop_policy = CONFIG.replace(
+        "  seniors:",
+        "  ai_assisted:\n    trailers: [\"Co-authored-by: .*(Copilot|Claude|Cursor|Codex|aider)\"]\n  seniors:",
+    );
+    let cases: [(&str, &str); 5] = [
+        ("Dev <dev@shop.example>", "Fix\n\nCo-Authored-By: Claude <noreply@anthropic.com>"),
+        ("Dev <dev@shop.example>", "Fix\n\n🤖 Generated with [Claude Code](https://claude.com/claude-code)"),
+        ("Copilot <198982749+Copilot@users.noreply.github.com>", "Fix the thing"),
+        ("Dev <dev@shop.example>", "Fix\n\nco-authored-by: Cursor <cursoragent@cursor.com>"),
+        ("Dev (aider) <dev@shop.example>", "Fix"),
+    ];
+    for (author, message) in cases {
+        let r = repo(&shop_policy);
+        r.write("db/main.txt", "db v2\n");
+        r.commit_as(author, message);
+        let plan = r.plan_json(&["--base", "main"]);
+        assert_eq!(plan["ai_assisted"], true, "{author} / {message:?}");
+    }
+    // A human's commit is not; the built-in patterns can be switched off.
+    let r = repo(&shop_policy);
+    r.write("db/main.txt", "db v2\n");
+    r.commit_as("Claude Monet <claude@monet.example>", "Paint\n\nCo-authored-by: Ada <ada@example.com>");
+    assert_eq!(r.plan_json(&["--base", "main"])["ai_assisted"], false);
+    let r = repo(&CONFIG.replace("  seniors:", "  ai_assisted: { builtin: false }\n  seniors:"));
+    r.write("db/main.txt", "db v2\n");
+    r.commit_as("Copilot <198982749+Copilot@users.noreply.github.com>", "Fix");
+    assert_eq!(r.plan_json(&["--base", "main"])["ai_assisted"], false);
+    // Two labels in one --label are two labels.
+    let r = repo(&CONFIG);
+    r.write("db/main.txt", "db v2\n");
+    r.commit("Fix");
+    assert_eq!(r.plan_json(&["--base", "main", "--label", "bug,ai-assisted"])["ai_assisted"], true);
+}
+
+// Crashes.
+
+#[test]
+fn huge_names_control_characters_and_special_files_do_not_crash() {
+    // A 65,536-character key in faultline.yaml.
+    let r = repo(CONFIG);
+    r.write("faultline.yaml", format!("{CONFIG}{}: 1\n", "k".repeat(65_536)));
+    let out = r.faultline(&["plan", "--base", "main", "--config-from", "worktree"]);
+    let err = common::stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{}", err.chars().take(2000).collect::<String>());
+    assert!(
+        err.contains("faultline.yaml:27:") && !err.contains("panicked"),
+        "{}",
+        err.chars().take(2000).collect::<String>()
+    );
+
+    // A 65,536-character scenario name and a file name with a newline, in the text plan.
+    let r =
+        repo(&CONFIG.replace("    high: { scenarios: none, signoff: seniors }\n", "    high: { scenarios: all }\n"));
+    r.write("scenarios/long.yaml", SMOKE.replace("name: api-smoke", &format!("name: {}", "n".repeat(65_536))));
+    r.commit("long name");
+    r.git(&["checkout", "-q", "main"]);
+    r.git(&["merge", "-q", "--ff-only", "change"]);
+    r.git(&["checkout", "-q", "change"]);
+    r.write("api/evil\nchanged    forged line", "x\n");
+    r.commit("evil name");
+    let out = r.faultline(&["plan", "--base", "main"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{}", common::stderr(&out));
+    assert!(text.contains("api/evil\\x0achanged    forged line"), "{text}");
+    assert!(!text.lines().any(|l| l.starts_with("changed    forged")), "{text}");
+
+    // A FIFO or a device as verdict.json is refused at once.
+    let fifo = tempfile::tempdir().unwrap();
+    let p = fifo.path().join("verdict.json");
+    assert!(std::process::Command::new("mkfifo").arg(&p).status().unwrap().success());
+    for file in [p.to_str().unwrap(), "/dev/zero"] {
+        let out = r.faultline(&["report", "merge", file, "--out", fifo.path().join("out").to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(2), "{file}: {}", common::stderr(&out));
+        assert!(common::stderr(&out).contains("not a regular file"), "{}", common::stderr(&out));
+    }
+}
+
+// 6. report merge.
+
+/// A shard's verdict.json, made from a real plan.
+fn shard(plan: &Value, index: u32, count: u32, scenarios: Vec<Value>, decision: &str, approvals: &[&str]) -> Value {
+    json!({
+        "version": 1,
+        "decision": decision,
+        "reasons": [],
+        "seed": 7,
+        "plan": plan,
+        "signoff": {
+            "required": plan["signoff_required"],
+            "seniors": plan["seniors"],
+            "approvals": approvals.iter().map(|a| json!({"email": a, "source": "--approved-by", "senior": true})).collect::<Vec<_>>(),
+            "satisfied": !approvals.is_empty(),
+        },
+        "scenarios": scenarios,
+        "timings": {"plan_seconds": 0.0, "build_seconds": 0.0, "images_seconds": 0.0, "scenarios_seconds": 0.0,
+                    "stacks_seconds": 0.0, "runs_seconds": 0.0, "teardown_seconds": 0.0, "total_seconds": 0.0},
+        "partition": {"index": index, "count": count},
+    })
+}
+
+fn outcome(name: &str, status: &str, check_passed: bool) -> Value {
+    json!({
+        "name": name, "file": format!("scenarios/{name}.yaml"), "target": "api", "why": "w", "seed": 7,
+        "status": status, "error": null,
+        "steps": [{"index": 0, "step": "GET api /health", "passed": true, "expected": "200", "observed": "200"}],
+        "checks": [{"index": 0, "line": 9, "check": "logs", "passed": check_passed, "expected": "none", "observed": "x"}],
+        "edges": {}, "stack_seconds": 0.0, "run_seconds": 0.0, "teardown_seconds": 0.0, "repro": "faultline run"
+    })
+}
+
+fn merge(r: &TestRepo, shards: &[&Value]) -> (i32, Value, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = vec!["report".to_owned(), "merge".to_owned()];
+    for (i, s) in shards.iter().enumerate() {
+        let p = dir.path().join(format!("shard{i}.json"));
+        std::fs::write(&p, serde_json::to_vec(s).unwrap()).unwrap();
+        args.push(p.display().to_string());
+    }
+    let out_dir = dir.path().join("merged");
+    args.extend(["--out".to_owned(), out_dir.display().to_string()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = r.faultline(&args);
+    let v =
+        std::fs::read(out_dir.join("verdict.json")).map(|b| serde_json::from_slice(&b).unwrap()).unwrap_or(Value::Null);
+    (out.status.code().unwrap_or(-1), v, common::stderr(&out) + &String::from_utf8_lossy(&out.stdout))
+}
+
+#[test]
+fn report_merge_gives_the_verdict_of_the_unsharded_gate() {
+    let two = r#"name: api-two
+target: api
+why: two.
+steps:
+  - request: GET api /health
+"#;
+    let config = CONFIG.replace(
+        "    high: { scenarios: none, signoff: seniors }\n",
+        "    high: { scenarios: all, signoff: seniors }\n",
+    );
+    let r = TestRepo::relay(&config, &[("api-smoke", SMOKE), ("api-two", two)], &[("api/main.txt", "v1\n")]);
+    r.write("api/main.txt", "v2\n");
+    r.commit("api change");
+    let plan = r.plan_json(&["--base", "main"]);
+    assert_eq!(common::strings(&plan["scenarios"]), ["api-smoke", "api-two"]);
+    let good = |n| outcome(n, "passed", true);
+    let a = shard(&plan, 1, 2, vec![good("api-smoke")], "allow", &["alice@shop.example"]);
+    let b = shard(&plan, 2, 2, vec![good("api-two")], "allow", &[]);
+    let (code, v, text) = merge(&r, &[&a, &b]);
+    assert_eq!(code, 0, "the whole ran and passed, and a senior approved:\n{text}");
+    // Order does not matter: sign-off is the union of the shards'.
+    let (code2, v2, _) = merge(&r, &[&b, &a]);
+    assert_eq!((code2, &v2["decision"]), (code, &v["decision"]));
+
+    // A shard that ran none of its planned scenarios.
+    let empty = shard(&plan, 2, 2, vec![], "allow", &[]);
+    let (code, v, text) = merge(&r, &[&a, &empty]);
+    assert_eq!(code, 2, "{text}");
+    assert!(reasons(&v).contains("planned scenario api-two ran in no shard"), "{}", reasons(&v));
+    // One shard of one that ran one of two.
+    let lone = shard(&plan, 1, 1, vec![good("api-smoke")], "allow", &["alice@shop.example"]);
+    assert_eq!(merge(&r, &[&lone]).0, 2);
+    // A shard whose own verdict was block, with passing scenarios.
+    let blocked = shard(&plan, 2, 2, vec![good("api-two")], "block", &[]);
+    assert_eq!(merge(&r, &[&a, &blocked]).0, 1);
+    // A scenario "passed" with a failed check.
+    let lying = shard(&plan, 2, 2, vec![outcome("api-two", "passed", false)], "allow", &[]);
+    assert_eq!(merge(&r, &[&a, &lying]).0, 1);
+    // A scenario run twice.
+    let twice = shard(&plan, 2, 2, vec![good("api-two"), good("api-smoke")], "allow", &[]);
+    assert_eq!(merge(&r, &[&a, &twice]).0, 2);
+    // Shards whose plans differ.
+    let mut other_plan = plan.clone();
+    other_plan["tier"] = json!("low");
+    let c = shard(&other_plan, 2, 2, vec![good("api-two")], "allow", &[]);
+    let (code, _, text) = merge(&r, &[&a, &c]);
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains("different plan"), "{text}");
+    // Partition count 0.
+    let zero = shard(&plan, 0, 0, vec![good("api-two")], "allow", &[]);
+    let (code, _, text) = merge(&r, &[&a, &zero]);
+    assert_eq!(code, 2, "{text}");
+    // No sign-off in any shard: blocked.
+    let a2 = shard(&plan, 1, 2, vec![good("api-smoke")], "allow", &[]);
+    assert_eq!(merge(&r, &[&a2, &b]).0, 1);
+}

@@ -1,0 +1,441 @@
+//! A mutation fuzzer over every input the gate reads and every renderer that shows it:
+//! `faultline.yaml` (loader, validator, plan, the text plan, diagnostics as the terminal
+//! renders them), scenario files (parser, templates, validator, `explain`, the duration
+//! estimate) and `verdict.json` (read back for `report merge` and `repro`; JUnit, Markdown,
+//! HTML, annotations, the text verdict).
+//!
+//! Inputs start from the files that ship with faultline and are mutated the way the fuzzing
+//! that found the first crashes did, with large inputs on purpose: keys and names of 64 KiB,
+//! nesting tens of thousands deep, tens of thousands of list entries, huge numbers and
+//! durations, control characters. Inputs are capped at 1 MiB. Shared by `tests/fuzz.rs` (a
+//! short budget on every run of the suite) and `examples/fuzz.rs` (long runs that print the
+//! slowest input).
+
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use faultline::change::{Change, ChangeStatus, ChangedPath, CommitInfo, RepoPath, RevRef};
+use faultline::config::{ConfigOrigin, LoadedConfig};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+/// The largest input: the issue's bound for "no input over 2 s".
+pub const MAX_INPUT: usize = 1 << 20;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Kind {
+    Config,
+    Scenario,
+    Verdict,
+}
+
+/// What a run found.
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub inputs: u64,
+    pub per_kind: [u64; 3],
+    pub bytes: u64,
+    /// Inputs that panicked, with the panic's message.
+    pub panics: Vec<(Kind, Vec<u8>, String)>,
+    /// The slowest input: time, kind, size.
+    pub slowest: Option<(Duration, Kind, usize)>,
+    pub slowest_input: Vec<u8>,
+    /// Inputs that took longer than two seconds.
+    pub over_two_seconds: u64,
+}
+
+pub struct Fuzzer {
+    rng: ChaCha8Rng,
+    seeds: Vec<(Kind, Vec<u8>)>,
+    shop: LoadedConfig,
+}
+
+const TOKENS: &[&str] = &[
+    ":",
+    ": ",
+    "\n",
+    "\n  ",
+    "\n    - ",
+    "- ",
+    "{",
+    "}",
+    "[",
+    "]",
+    ",",
+    "&a ",
+    "*a",
+    "!!str ",
+    "!!binary ",
+    "? ",
+    "|",
+    ">",
+    "'",
+    "\"",
+    "#",
+    "18446744073709551615",
+    "-1",
+    "0",
+    "1e999",
+    "NaN",
+    "~",
+    "null",
+    "true",
+    "\t",
+    "\u{0}",
+    "\u{1b}[31m",
+    "\u{202e}",
+    "é",
+    "🤖",
+    "${x}",
+    "{host}",
+    "{port}",
+    "{n}",
+    "->",
+    " -> ",
+    "on: ",
+    "latency: ",
+    "at: ",
+    "for: ",
+    "repeat: ",
+    "concurrency: ",
+    "within: ",
+    "18446744073709551615s",
+    "99999h",
+    "1ns",
+    "use: ",
+    "with: ",
+    "target: ",
+    "steps: ",
+    "checks: ",
+    "faults: ",
+    "error_rate: 100%",
+    "p99: ",
+    "rate: 1e9/s",
+    "max_attempts_per_request: ",
+    "services:",
+    "depends_on:",
+    "paths: ",
+    "\"**\"",
+    "\"[\"",
+    "\"{a,\"",
+    "version: ",
+    "\"decision\":",
+    "\"scenarios\":",
+    "\"partition\":",
+    "{\"index\":0,\"count\":0}",
+    "\"steps\":",
+    "\"passed\":",
+    "\"start_ms\":1e308",
+    "\"end_ms\":-1e308",
+    "\"name\":\"\\u0000\\n<script>\"",
+    "Co-Authored-By: Claude <x>",
+];
+
+impl Fuzzer {
+    /// Seeds from the repository at `root` (the shop, the scenario templates).
+    pub fn new(root: &Path, seed: u64) -> Fuzzer {
+        let read = |p: &Path| std::fs::read(p).unwrap_or_default();
+        let shop_yaml = read(&root.join("fixtures/shop/faultline.yaml"));
+        let shop = faultline::config::parse_bytes(
+            "faultline.yaml",
+            shop_yaml.clone(),
+            ConfigOrigin::Worktree { path: "faultline.yaml".into() },
+        )
+        .expect("the shop's faultline.yaml is valid");
+        let mut seeds = vec![(Kind::Config, shop_yaml)];
+        for dir in ["fixtures/shop/scenarios", "scenarios"] {
+            let mut files: Vec<_> = std::fs::read_dir(root.join(dir)).into_iter().flatten().flatten().collect();
+            files.sort_by_key(|e| e.path());
+            for e in files {
+                seeds.push((Kind::Scenario, read(&e.path())));
+            }
+        }
+        seeds.push((Kind::Verdict, sample_verdict(&shop)));
+        Fuzzer { rng: ChaCha8Rng::seed_from_u64(seed), seeds, shop }
+    }
+
+    /// Runs until `budget` has passed or `max_inputs` ran.
+    pub fn run(&mut self, budget: Duration, max_inputs: u64) -> Stats {
+        let start = Instant::now();
+        let mut stats = Stats::default();
+        let hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(|_| {}));
+        while start.elapsed() < budget && stats.inputs < max_inputs {
+            let (kind, input) = self.next_input();
+            let t = Instant::now();
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.exercise(kind, &input)));
+            let took = t.elapsed();
+            stats.inputs += 1;
+            stats.per_kind[kind as usize] += 1;
+            stats.bytes += input.len() as u64;
+            if took > Duration::from_secs(2) {
+                stats.over_two_seconds += 1;
+            }
+            if stats.slowest.is_none_or(|(d, ..)| took > d) {
+                stats.slowest = Some((took, kind, input.len()));
+                stats.slowest_input = input.clone();
+            }
+            if let Err(panic) = result {
+                let msg = panic
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                    .unwrap_or_default();
+                stats.panics.push((kind, input, msg));
+            }
+        }
+        std::panic::set_hook(hook);
+        stats
+    }
+
+    fn next_input(&mut self) -> (Kind, Vec<u8>) {
+        let (kind, base) = self.seeds[self.rng.random_range(0..self.seeds.len())].clone();
+        let mut input = base;
+        for _ in 0..self.rng.random_range(1..=4) {
+            self.mutate(&mut input);
+        }
+        input.truncate(MAX_INPUT);
+        (kind, input)
+    }
+
+    fn mutate(&mut self, b: &mut Vec<u8>) {
+        let r = &mut self.rng;
+        let at = |r: &mut ChaCha8Rng, b: &Vec<u8>| if b.is_empty() { 0 } else { r.random_range(0..=b.len()) };
+        match r.random_range(0..100) {
+            0..20 => {
+                if !b.is_empty() {
+                    let i = r.random_range(0..b.len());
+                    b[i] = r.random();
+                }
+            }
+            20..45 => {
+                let t = TOKENS[r.random_range(0..TOKENS.len())];
+                let i = at(r, b);
+                b.splice(i..i, t.bytes());
+            }
+            45..60 => {
+                if !b.is_empty() {
+                    let i = r.random_range(0..b.len());
+                    let n = r.random_range(1..=(b.len() - i).min(64));
+                    b.drain(i..i + n);
+                }
+            }
+            60..72 => {
+                if !b.is_empty() {
+                    let i = r.random_range(0..b.len());
+                    let n = r.random_range(1..=(b.len() - i).min(256));
+                    let chunk = b[i..i + n].to_vec();
+                    let j = at(r, b);
+                    b.splice(j..j, chunk);
+                }
+            }
+            72..80 => {
+                // A splice of another seed's text.
+                let other = &self.seeds[r.random_range(0..self.seeds.len())].1;
+                if !other.is_empty() {
+                    let i = r.random_range(0..other.len());
+                    let n = r.random_range(1..=(other.len() - i).min(512));
+                    let j = at(r, b);
+                    b.splice(j..j, other[i..i + n].iter().copied());
+                }
+            }
+            80..86 => {
+                // A long run: names and keys of 64 KiB.
+                let n = [1_000, 65_535, 65_536, 70_000][r.random_range(0..4)];
+                let c = [b'a', b'9', b' ', b'-'][r.random_range(0..4)];
+                let i = at(r, b);
+                b.splice(i..i, std::iter::repeat_n(c, n));
+            }
+            86..90 => {
+                // Deep nesting.
+                let n = r.random_range(100..60_000);
+                let open: &[u8] = [b"[".as_slice(), b"{a: ", b"- "][r.random_range(0..3)];
+                let i = at(r, b);
+                let mut nest = Vec::with_capacity(open.len() * n);
+                for _ in 0..n {
+                    nest.extend_from_slice(open);
+                }
+                b.splice(i..i, nest);
+            }
+            90..94 => {
+                // A block of lines repeated: thousands of steps, faults, services.
+                let lines: Vec<usize> =
+                    b.iter().enumerate().filter(|(_, c)| **c == b'\n').map(|(i, _)| i + 1).collect();
+                if lines.len() >= 2 {
+                    let s = lines[r.random_range(0..lines.len() - 1)];
+                    let e = lines[r.random_range(0..lines.len())].max(s);
+                    let block = b[s..e].to_vec();
+                    if !block.is_empty() {
+                        let times = (r.random_range(10..20_000)).min(MAX_INPUT / block.len());
+                        let mut rep = Vec::with_capacity(block.len() * times);
+                        for _ in 0..times {
+                            rep.extend_from_slice(&block);
+                        }
+                        b.splice(e..e, rep);
+                    }
+                }
+            }
+            94..97 => {
+                let n = r.random_range(0..=b.len());
+                b.truncate(n);
+            }
+            _ => {
+                let n = r.random_range(1..32);
+                let i = at(r, b);
+                let bytes: Vec<u8> = (0..n).map(|_| r.random()).collect();
+                b.splice(i..i, bytes);
+            }
+        }
+    }
+
+    /// Feeds one input through its loader, validator and every renderer of what comes out.
+    pub fn exercise(&self, kind: Kind, input: &[u8]) {
+        let text = String::from_utf8_lossy(input).into_owned();
+        match kind {
+            Kind::Config => match faultline::config::parse_bytes(
+                "faultline.yaml",
+                input.to_vec(),
+                ConfigOrigin::Revision { rev: "main".into(), commit: "0".repeat(40) },
+            ) {
+                Ok(loaded) => plan_and_render(&loaded, &text),
+                Err(e) => render(&e),
+            },
+            Kind::Scenario => match faultline::scenario::parse("scenarios/fuzz.yaml", text, &self.shop.config) {
+                Ok(s) => {
+                    let _ = faultline::scenario::run::estimated(&s);
+                    let _ = faultline::scenario::author::explain(&s, &self.shop.config);
+                }
+                Err(e) => render(&e),
+            },
+            Kind::Verdict => {
+                if let Ok(report) = serde_json::from_slice::<faultline::gate::GateReport>(input) {
+                    render_report(&report);
+                    if report.partition.is_some() {
+                        if let Ok(merged) = faultline::report::merge::merge(vec![("v.json".into(), report)]) {
+                            render_report(&merged);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Renders a diagnostic as the terminal shows it (the renderer that used to panic).
+fn render(e: &dyn miette::Diagnostic) {
+    let mut out = String::new();
+    let _ = miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor())
+        .render_report(&mut out, e);
+}
+
+fn render_report(r: &faultline::gate::GateReport) {
+    let _ = faultline::report::junit::render(r);
+    let _ = faultline::report::summary::render(r);
+    let _ = faultline::report::summary::annotations(r);
+    let _ = faultline::report::html::render(r);
+    let _ = faultline::report::verdict::render_decision(r.decision, &r.reasons);
+    for o in &r.scenarios {
+        let _ = faultline::report::verdict::render_outcome(o);
+    }
+    let _ = serde_json::to_string(r);
+}
+
+/// A change touching paths of every kind, with a commit whose message is part of the input,
+/// planned against `loaded` and rendered.
+fn plan_and_render(loaded: &LoadedConfig, text: &str) {
+    let names: Vec<String> = loaded.config.services.keys().cloned().collect();
+    let mut paths: Vec<ChangedPath> = [
+        "services/payments/src/main.rs",
+        "docs/a.md",
+        "tools/x\ny",
+        "faultline.yaml",
+        "Cargo.lock",
+        ".cargo/config.toml",
+        "build.sh",
+    ]
+    .iter()
+    .map(|p| ChangedPath { path: RepoPath::from(*p), status: ChangeStatus::Modified, old_path: None })
+    .collect();
+    paths.extend(names.iter().take(3).map(|n| ChangedPath {
+        path: RepoPath::from(format!("{n}/x").as_str()),
+        status: ChangeStatus::Renamed,
+        old_path: Some(RepoPath::from("old")),
+    }));
+    let message: String = text.chars().take(2000).collect();
+    let change = Change {
+        base: RevRef { rev: "main".into(), commit: "0".repeat(40) },
+        head: Some(RevRef { rev: "HEAD".into(), commit: "1".repeat(40) }),
+        merge_base: "0".repeat(40),
+        paths,
+        commits: vec![CommitInfo {
+            id: "2".repeat(40),
+            summary: message.lines().next().unwrap_or("").to_owned(),
+            author: "Dev <dev@example.com>".into(),
+            committer: "Copilot <1+Copilot@users.noreply.github.com>".into(),
+            trailers: vec![("Co-Authored-By".into(), message.chars().take(100).collect())],
+            message,
+        }],
+    };
+    let scenarios = names
+        .iter()
+        .map(|n| faultline::scenario::ScenarioRef {
+            name: format!("{n}\u{1b}-s"),
+            target: n.clone(),
+            file: "s.yaml".into(),
+        })
+        .collect();
+    match faultline::plan::from_parts(change, loaded, scenarios, &["ai-assisted".into(), "x".repeat(70_000)]) {
+        Ok(plan) => {
+            let _ = faultline::report::plan::render_text(&plan);
+            let _ = serde_json::to_string(&plan);
+        }
+        Err(e) => render(&e),
+    }
+}
+
+/// A verdict.json of the shop, as the gate writes one.
+fn sample_verdict(shop: &LoadedConfig) -> Vec<u8> {
+    let change = Change {
+        base: RevRef { rev: "main".into(), commit: "0".repeat(40) },
+        head: Some(RevRef { rev: "HEAD".into(), commit: "1".repeat(40) }),
+        merge_base: "0".repeat(40),
+        paths: vec![ChangedPath {
+            path: RepoPath::from("services/payments/src/main.rs"),
+            status: ChangeStatus::Modified,
+            old_path: None,
+        }],
+        commits: Vec::new(),
+    };
+    let refs = vec![faultline::scenario::ScenarioRef {
+        name: "payments-slow".into(),
+        target: "orders".into(),
+        file: "scenarios/payments-slow.yaml".into(),
+    }];
+    let plan = faultline::plan::from_parts(change, shop, refs, &[]).expect("a plan of the shop");
+    let v = serde_json::json!({
+        "version": 1, "decision": "block", "reasons": ["scenario payments-slow failed"], "seed": 7,
+        "plan": plan,
+        "signoff": {"required": true, "seniors": ["alice@shop.example"],
+                    "approvals": [{"email": "alice@shop.example", "source": "--approved-by", "senior": true}],
+                    "satisfied": true, "ignored": []},
+        "scenarios": [{
+            "name": "payments-slow", "file": "scenarios/payments-slow.yaml", "target": "orders", "why": "INC-2231",
+            "seed": 7, "status": "failed", "error": null,
+            "steps": [{"index": 0, "step": "POST orders /orders ×3", "passed": false, "expected": "status in [201]",
+                       "observed": "3× 504", "start_ms": 0.0, "end_ms": 3000.0}],
+            "checks": [{"index": 0, "line": 12, "check": "at most 3 attempts", "passed": true, "expected": "≤ 3",
+                        "observed": "1"}],
+            "edges": {}, "edge_offsets_ms": {"orders -> payments": -10.0},
+            "faults": [{"name": "faults[0]", "on": "orders -> payments", "what": "latency=4s", "start_ms": 0.0, "end_ms": 3000.0}],
+            "checks_ms": 3100.0, "stack_seconds": 2.0, "run_seconds": 3.0, "teardown_seconds": 0.5,
+            "repro": "faultline run --scenario payments-slow --seed 7"
+        }],
+        "timings": {"plan_seconds": 0.0, "build_seconds": 0.0, "images_seconds": 0.0, "scenarios_seconds": 0.0,
+                    "stacks_seconds": 0.0, "runs_seconds": 0.0, "teardown_seconds": 0.0, "total_seconds": 0.0},
+        "partition": {"index": 1, "count": 1},
+        "prepare": []
+    });
+    serde_json::to_vec_pretty(&v).expect("serialisable")
+}
