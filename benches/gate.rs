@@ -54,6 +54,11 @@ fn request(head: &str, jobs: usize) -> GateRequest {
     }
 }
 
+/// The correct shop, approved by a senior: the gate must allow, having judged it.
+fn allowed(r: &GateReport) {
+    assert_eq!(r.decision, faultline::verdict::Decision::Allow, "expected allow: {}", r.reasons.join("; "));
+}
+
 fn breakdown(r: &GateReport) -> String {
     let t = &r.timings;
     format!(
@@ -99,17 +104,22 @@ fn main() {
         let warm_branch = payments_change(&root, 0);
         let warm = gate(&root, &request(&warm_branch, 2), &quiet).await;
         println!("warm-up (builds images and the shop): {:.1} s, verdict {:?}", t.elapsed().as_secs_f64(), warm.decision);
+        allowed(&warm);
 
         let t = Instant::now();
         let docs = gate(&root, &request("docs-typo", 1), &quiet).await;
         let docs_t = t.elapsed();
+        allowed(&docs);
 
         let mut gates = Vec::new();
         for (n, jobs) in [(1, 1), (2, 2), (3, 4)] {
             let branch = payments_change(&root, n);
             let t = Instant::now();
             let r = gate(&root, &request(&branch, jobs), &quiet).await;
-            gates.push((jobs, t.elapsed(), r));
+            let took = t.elapsed();
+            allowed(&r);
+            assert!(r.scenarios.len() >= 6, "the payments change runs the shop's scenarios: {}", breakdown(&r));
+            gates.push((jobs, took, r));
         }
 
         // Naive: every scenario, a fresh stack each, one service at a time, one scenario at
@@ -122,17 +132,9 @@ fn main() {
         let (loaded, snap) = faultline::plan::load_config(&repo, &spec, ConfigFrom::Base).unwrap();
         assert_eq!(snap, Snapshot::Commit { rev: "main".into(), oid: repo.resolve("main").unwrap() });
         let all = faultline::scenario::load_all(&repo, &snap, &loaded).unwrap();
-        let mut opts = RunOptions {
-            seed: 3,
-            root: export.path().to_path_buf(),
-            keep: false,
-            ready_timeout: Duration::from_secs(60),
-            repro_prefix: String::new(),
-            prepare_env: target_env(),
-            prepared: false,
-            sequential_start: true,
-            teardowns: None,
-        };
+        let mut opts = RunOptions::new(3, export.path().to_path_buf(), Duration::from_secs(60), String::new());
+        opts.prepare_env = target_env();
+        opts.sequential_start = true;
         let refs: Vec<_> = all.iter().collect();
         let prepared = prepare_once(&refs, &loaded.config, &mut opts).await.unwrap();
         let built_t = t.elapsed();
@@ -145,6 +147,9 @@ fn main() {
             failed += usize::from(o.status != faultline::verdict::Status::Passed);
         }
         let naive_t = t.elapsed();
+        // A fast wrong answer is not a fast gate: every verdict is checked before a number
+        // is printed.
+        assert_eq!(failed, 0, "the naive run must pass every scenario on the correct shop");
 
         println!("time to verdict on the shop (images and main's binaries prebuilt; each change builds its own)");
         println!("  docs-only change                  {:>6.2} s   (target < 2 s)   {}", docs_t.as_secs_f64(), breakdown(&docs));

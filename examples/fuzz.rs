@@ -2,7 +2,9 @@
 //! `tests/support/fuzz.rs`): prints how many inputs ran, the panics, the slowest input and how
 //! many took over 2 s. Exit 1 if any panicked or took over 2 s.
 //!
-//!     cargo run --release --example fuzz -- --inputs 1000000 [--seconds N] [--seed N]
+//!     cargo run --release --example fuzz -- --inputs 1000000 [--seconds N] [--seed N] [--threads N]
+//!
+//! With several threads, thread `i` starts from seed `seed + i` and runs its share of inputs.
 
 #[path = "../tests/support/fuzz.rs"]
 mod fuzz;
@@ -17,15 +19,46 @@ fn main() {
     let inputs = arg("--inputs").unwrap_or(1_000_000);
     let seconds = arg("--seconds").unwrap_or(u64::MAX / 4);
     let seed = arg("--seed").unwrap_or(1);
+    let threads = arg("--threads").unwrap_or(1).max(1);
     let t = Instant::now();
-    let mut f = fuzz::Fuzzer::new(std::path::Path::new(env!("CARGO_MANIFEST_DIR")), seed);
-    let stats = f.run(Duration::from_secs(seconds), inputs);
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let all: Vec<fuzz::Stats> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|i| {
+                s.spawn(move || {
+                    let share = inputs / threads + u64::from(i < inputs % threads);
+                    fuzz::Fuzzer::new(root, seed + i).run(Duration::from_secs(seconds), share)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("a fuzz thread")).collect()
+    });
+    let mut stats = fuzz::Stats::default();
+    for s in all {
+        stats.inputs += s.inputs;
+        for k in 0..3 {
+            stats.per_kind[k] += s.per_kind[k];
+        }
+        stats.bytes += s.bytes;
+        stats.panics.extend(s.panics);
+        stats.over_two_seconds += s.over_two_seconds;
+        if let Some(d) = s.slowest
+            && stats.slowest.is_none_or(|(best, ..)| d.0 > best)
+        {
+            stats.slowest = Some(d);
+            stats.slowest_input = s.slowest_input;
+        }
+    }
     println!("inputs            {}", stats.inputs);
     println!("  faultline.yaml  {}", stats.per_kind[0]);
     println!("  scenarios       {}", stats.per_kind[1]);
     println!("  verdict.json    {}", stats.per_kind[2]);
     println!("bytes             {} MiB", stats.bytes >> 20);
-    println!("seed              {seed}");
+    println!(
+        "seed              {seed} ({threads} thread{}: seeds {seed}..{})",
+        if threads == 1 { "" } else { "s" },
+        seed + threads
+    );
     println!("wall clock        {:.1} s", t.elapsed().as_secs_f64());
     if let Some((d, kind, len)) = stats.slowest {
         let keep = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/fuzz-slowest");

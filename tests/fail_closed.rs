@@ -333,7 +333,7 @@ fn what_assistants_write_by_default_marks_a_change_ai_assisted() {
     r.commit_as("Copilot <198982749+Copilot@users.noreply.github.com>", "Fix");
     assert_eq!(r.plan_json(&["--base", "main"])["ai_assisted"], false);
     // Two labels in one --label are two labels.
-    let r = repo(&CONFIG);
+    let r = repo(CONFIG);
     r.write("db/main.txt", "db v2\n");
     r.commit("Fix");
     assert_eq!(r.plan_json(&["--base", "main", "--label", "bug,ai-assisted"])["ai_assisted"], true);

@@ -73,10 +73,27 @@ pub enum ConfigError {
     },
 }
 
+/// The most problems one error lists; the rest are counted. Nobody fixes the 13,000th
+/// problem of a file first, and every listed one is rendered with a snippet of its file.
+pub const MAX_PROBLEMS: usize = 50;
+
 impl ConfigError {
     pub fn invalid(file: &SourceFile, problems: Vec<FileDiagnostic>) -> Self {
-        ConfigError::Invalid { file: file.name.clone(), problems }
+        ConfigError::Invalid { file: file.name.clone(), problems: capped(problems) }
     }
+}
+
+/// `problems` cut to [`MAX_PROBLEMS`], the last saying how many more there are.
+pub fn capped(mut problems: Vec<FileDiagnostic>) -> Vec<FileDiagnostic> {
+    if problems.len() > MAX_PROBLEMS {
+        let more = problems.len() - (MAX_PROBLEMS - 1);
+        problems.truncate(MAX_PROBLEMS);
+        let last = problems.pop().expect("MAX_PROBLEMS > 0");
+        let mut d = last.clone();
+        d.message = format!("{}; and {more} more problems after this one (fix these first)", last.message);
+        problems.push(d);
+    }
+    problems
 }
 
 /// A validated configuration, with its source and compiled matchers.
@@ -185,7 +202,7 @@ pub fn prepare_files(command: &str) -> Vec<String> {
 /// Parses and validates `text` as `faultline.yaml`. Reports every problem at once.
 pub fn parse(source: SourceFile, origin: ConfigOrigin) -> Result<LoadedConfig, ConfigError> {
     let t = std::time::Instant::now();
-    source.check_nesting().map_err(|d| ConfigError::invalid(&source, vec![d]))?;
+    source.check_nesting().map_err(|d| ConfigError::invalid(&source, vec![*d]))?;
     let config: Config = match serde_yaml::from_str(&source.text) {
         Ok(c) => c,
         Err(e) => {

@@ -83,17 +83,19 @@ impl SourceFile {
     /// Refuses a document nested deeper than [`MAX_NESTING`] before any other parser sees it:
     /// YAML scanners check every open level at every token, so a pathological nesting costs
     /// quadratic time (50,000 levels: seconds). The scan stops at the first level too deep.
-    pub fn check_nesting(&self) -> Result<(), super::FileDiagnostic> {
+    pub fn check_nesting(&self) -> Result<(), Box<super::FileDiagnostic>> {
         if let Some(offset) = flow_too_deep(self.text.as_bytes()) {
             let line = self.text[..offset].matches('\n').count() + 1;
             let line_start = self.text[..offset].rfind('\n').map_or(0, |i| i + 1);
             let column = self.text[line_start..offset].chars().count() + 1;
-            return Err(super::FileDiagnostic::at(
-                self,
-                Loc { offset, len: 1, line, column },
-                format!("nested deeper than {MAX_NESTING} levels"),
-            )
-            .with_help("no faultline file nests this deep; is a bracket wrong?"));
+            return Err(Box::new(
+                super::FileDiagnostic::at(
+                    self,
+                    Loc { offset, len: 1, line, column },
+                    format!("nested deeper than {MAX_NESTING} levels"),
+                )
+                .with_help("no faultline file nests this deep; is a bracket wrong?"),
+            ));
         }
         let mut depth = 0usize;
         let mut parser = Parser::new_from_str(&self.text);
@@ -104,12 +106,14 @@ impl SourceFile {
                     depth += 1;
                     if depth > MAX_NESTING {
                         let loc = self.loc_of_span(span);
-                        return Err(super::FileDiagnostic::at(
-                            self,
-                            Loc { len: 1.min(loc.len), ..loc },
-                            format!("nested deeper than {MAX_NESTING} levels"),
-                        )
-                        .with_help("no faultline file nests this deep; is a bracket or an indentation wrong?"));
+                        return Err(Box::new(
+                            super::FileDiagnostic::at(
+                                self,
+                                Loc { len: 1.min(loc.len), ..loc },
+                                format!("nested deeper than {MAX_NESTING} levels"),
+                            )
+                            .with_help("no faultline file nests this deep; is a bracket or an indentation wrong?"),
+                        ));
                     }
                 }
                 Event::MappingEnd | Event::SequenceEnd => depth = depth.saturating_sub(1),

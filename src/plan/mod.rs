@@ -179,8 +179,10 @@ pub fn from_parts(
 ) -> Result<Plan, PlanError> {
     let prov = change::provenance::provenance(&change, config, labels);
     let tier = change::tier::decide(&change, config);
-    let impact = impact::analyze(&change, config)
-        .map_err(|problems| ConfigError::Invalid { file: config.origin.to_string(), problems })?;
+    let impact = impact::analyze(&change, config).map_err(|problems| ConfigError::Invalid {
+        file: config.origin.to_string(),
+        problems: config::capped(problems),
+    })?;
     let gate = tier
         .as_ref()
         .map(|t| applied_rule(config, t.tier, prov.ai_assisted, impact.unclaimed.len(), impact.protected.len()));

@@ -64,7 +64,7 @@ pub fn discover(repo: &Repo, snap: &Snapshot, config: &LoadedConfig) -> Result<V
         };
         let src = SourceFile::new(path.clone(), text);
         if let Err(d) = src.check_nesting() {
-            problems.push(d);
+            problems.push(*d);
             continue;
         }
         let header: Header = match serde_yaml::from_str(&src.text) {
@@ -118,7 +118,7 @@ pub fn discover(repo: &Repo, snap: &Snapshot, config: &LoadedConfig) -> Result<V
     }
     if !problems.is_empty() {
         let file = format!("{}/", config.config.scenarios.trim_end_matches('/'));
-        return Err(ConfigError::Invalid { file, problems }.into());
+        return Err(ConfigError::Invalid { file, problems: crate::config::capped(problems) }.into());
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(out)
@@ -147,7 +147,7 @@ pub fn load_all(repo: &Repo, snap: &Snapshot, config: &LoadedConfig) -> Result<V
     if !problems.is_empty() {
         return Err(ConfigError::Invalid {
             file: format!("{}/", config.config.scenarios.trim_end_matches('/')),
-            problems,
+            problems: crate::config::capped(problems),
         }
         .into());
     }

@@ -148,7 +148,7 @@ pub struct Scenario {
 /// filled in first (see [`super::template`]).
 pub fn parse(file: &str, text: String, config: &Config) -> Result<Scenario, ConfigError> {
     let src = SourceFile::new(file, text);
-    src.check_nesting().map_err(|d| ConfigError::invalid(&src, vec![d]))?;
+    src.check_nesting().map_err(|d| ConfigError::invalid(&src, vec![*d]))?;
     let raw: ScenarioFile = serde_yaml::from_str(&src.text)
         .map_err(|e| ConfigError::invalid(&src, vec![FileDiagnostic::from_serde(&src, &e)]))?;
     let (raw, locator) = if raw.uses.is_some() {

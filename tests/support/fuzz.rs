@@ -52,6 +52,50 @@ pub struct Fuzzer {
     shop: LoadedConfig,
 }
 
+/// A configuration that sets every key, so every key is mutated.
+const EVERY_KEY: &str = r#"version: 1
+services:
+  db:
+    paths: ["db/**"]
+    build: images/db
+    prepare: ./tools/build.sh --release && make -C db
+    ports: [5432, 9187]
+    ready: { log: "ready" }
+    env: { POSTGRES_DB: shop }
+  api:
+    paths: ["api/**", "lib/{a,b}/*.rs"]
+    image: registry.example/api:1
+    ports: [8080]
+    ready: { http: /health }
+    depends_on:
+      db: { env: DB_URL, url: "postgres://u@{host}:{port}/d", port: 5432 }
+  cache:
+    build: .
+    ports: [6379]
+    ready: { tcp: 6379 }
+global: ["Cargo.lock", ".github/**"]
+policy:
+  tiers: { high: ["api/**"], medium: ["db/**"], low: ["**/*.md", "docs/"] }
+  default_tier: low
+  ai_assisted:
+    trailers: ["Co-authored-by: .*Claude", "^Assisted-by:"]
+    authors: ["^dependabot"]
+    labels: ["ai-assisted", "bot"]
+    markers: ["Generated with"]
+    builtin: false
+  gate:
+    high: { scenarios: affected, signoff: seniors }
+    medium: { scenarios: all }
+    low: { scenarios: none, signoff: none }
+  ai_gate:
+    high: { scenarios: all, signoff: seniors }
+  seniors: ["alice@shop.example"]
+  protected: ["deploy/**", "Makefile"]
+  unclaimed: { scenarios: affected, signoff: seniors }
+  prepare_env: [NPM_TOKEN, GOFLAGS]
+scenarios: checks/
+"#;
+
 const TOKENS: &[&str] = &[
     ":",
     ": ",
@@ -127,6 +171,13 @@ const TOKENS: &[&str] = &[
     "{\"index\":0,\"count\":0}",
     "\"steps\":",
     "\"passed\":",
+    "protected: ",
+    "unclaimed: ",
+    "prepare_env: ",
+    "markers: ",
+    "builtin: ",
+    "signoff: seniors",
+    "scenarios: all",
     "\"start_ms\":1e308",
     "\"end_ms\":-1e308",
     "\"name\":\"\\u0000\\n<script>\"",
@@ -144,7 +195,7 @@ impl Fuzzer {
             ConfigOrigin::Worktree { path: "faultline.yaml".into() },
         )
         .expect("the shop's faultline.yaml is valid");
-        let mut seeds = vec![(Kind::Config, shop_yaml)];
+        let mut seeds = vec![(Kind::Config, shop_yaml), (Kind::Config, EVERY_KEY.as_bytes().to_vec())];
         for dir in ["fixtures/shop/scenarios", "scenarios"] {
             let mut files: Vec<_> = std::fs::read_dir(root.join(dir)).into_iter().flatten().flatten().collect();
             files.sort_by_key(|e| e.path());
@@ -312,10 +363,10 @@ impl Fuzzer {
             Kind::Verdict => {
                 if let Ok(report) = serde_json::from_slice::<faultline::gate::GateReport>(input) {
                     render_report(&report);
-                    if report.partition.is_some() {
-                        if let Ok(merged) = faultline::report::merge::merge(vec![("v.json".into(), report)]) {
-                            render_report(&merged);
-                        }
+                    if report.partition.is_some()
+                        && let Ok(merged) = faultline::report::merge::merge(vec![("v.json".into(), report)])
+                    {
+                        render_report(&merged);
                     }
                 }
             }
