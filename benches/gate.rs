@@ -18,7 +18,7 @@ use faultline::change::ChangeSpec;
 use faultline::gate::{GateReport, GateRequest, gate};
 use faultline::plan::{ConfigFrom, PlanRequest};
 use faultline::repo::{Repo, Snapshot};
-use faultline::scenario::run::{RunOptions, prepare_once, run};
+use faultline::runner::{RunOptions, prepare_once, run};
 
 fn git(repo: &Path, args: &[&str]) {
     let ok = std::process::Command::new("git")

@@ -118,12 +118,12 @@ pub fn meant_to_catch(entry: &Entry) -> Vec<String> {
 pub fn commit(root: &Path, base: Oid, entry: &Entry) -> Result<Oid, CorpusError> {
     let git = Repository::open(root)?;
     let dev = Signature::now("Sam Dev", "sam@shop.example")?;
-    crate::demo::branch_from(&git, &entry.name, base)?;
+    crate::repo::branch_from(&git, &entry.name, base)?;
     let diff = git2::Diff::from_buffer(entry.patch.as_bytes())
         .map_err(|e| CorpusError::Apply { name: entry.name.clone(), reason: e.message().to_owned() })?;
     git.apply(&diff, git2::ApplyLocation::Both, None)
         .map_err(|e| CorpusError::Apply { name: entry.name.clone(), reason: e.message().to_owned() })?;
-    let oid = crate::demo::commit_all(&git, &dev, &entry.message, &[base])?;
+    let oid = crate::repo::commit_all(&git, &dev, &entry.message, &[base])?;
     let main = git.find_commit(base)?;
     git.checkout_tree(main.as_object(), Some(git2::build::CheckoutBuilder::new().force()))?;
     git.set_head("refs/heads/main")?;

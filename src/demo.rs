@@ -7,12 +7,13 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use git2::{IndexAddOption, Oid, Repository, Signature};
+use git2::{Oid, Repository, Signature};
 
 use crate::change::ChangeSpec;
-use crate::gate::{GateReport, GateRequest};
+use crate::gate::GateRequest;
 use crate::plan::{ConfigFrom, PlanRequest};
 use crate::verdict::Decision;
+use crate::verdict::GateReport;
 
 /// Where the example shop lives in a faultline checkout.
 pub fn shop_fixture() -> PathBuf {
@@ -93,7 +94,7 @@ pub async fn run(dir: &Path, seed: u64, progress: &(dyn Fn(&str) + Sync)) -> Res
             only: None,
         };
         let report = crate::gate::gate(&root, &req, progress).await;
-        let report_path = crate::gate::write_report(&dir.join("reports").join(branch), &report).ok();
+        let report_path = crate::report::write_report(&dir.join("reports").join(branch), &report).ok();
         progress(&crate::report::verdict::render_decision(report.decision, &report.reasons));
         changes.push(DemoChange { branch, title, expect, report, report_path });
     }
@@ -145,7 +146,7 @@ pub fn create_shop(dir: &Path) -> Result<(PathBuf, Oid), DemoError> {
     }
     let git = Repository::init_opts(&root, git2::RepositoryInitOptions::new().initial_head("main"))?;
     let dev = Signature::now("Sam Dev", "sam@shop.example")?;
-    let base = commit_all(&git, &dev, "The shop", &[])?;
+    let base = crate::repo::commit_all(&git, &dev, "The shop", &[])?;
     Ok((root, base))
 }
 
@@ -169,28 +170,4 @@ fn copy_dir(from: &Path, to: &Path) -> Result<(), DemoError> {
         }
     }
     Ok(())
-}
-
-/// Points HEAD at a new branch `name` at `at`, with the working tree checked out.
-pub(crate) fn branch_from(git: &Repository, name: &str, at: Oid) -> Result<(), git2::Error> {
-    let commit = git.find_commit(at)?;
-    git.branch(name, &commit, true)?;
-    git.checkout_tree(commit.as_object(), Some(git2::build::CheckoutBuilder::new().force()))?;
-    git.set_head(&format!("refs/heads/{name}"))?;
-    Ok(())
-}
-
-pub(crate) fn commit_all(
-    git: &Repository,
-    who: &Signature<'_>,
-    message: &str,
-    parents: &[Oid],
-) -> Result<Oid, git2::Error> {
-    let mut index = git.index()?;
-    index.add_all(["*"], IndexAddOption::DEFAULT, None)?;
-    index.write()?;
-    let tree = git.find_tree(index.write_tree()?)?;
-    let parents = parents.iter().map(|p| git.find_commit(*p)).collect::<Result<Vec<_>, _>>()?;
-    let refs: Vec<&git2::Commit<'_>> = parents.iter().collect();
-    git.commit(Some("HEAD"), who, who, message, &tree, &refs)
 }

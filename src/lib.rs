@@ -21,6 +21,7 @@ pub mod plan;
 pub mod repo;
 pub mod report;
 pub mod repro;
+pub mod runner;
 pub mod scenario;
 pub mod stack;
 pub mod verdict;

@@ -215,3 +215,28 @@ impl Repo {
         Ok(out)
     }
 }
+
+/// Points HEAD at a new branch `name` at `at`, with the working tree checked out.
+pub(crate) fn branch_from(git: &git2::Repository, name: &str, at: git2::Oid) -> Result<(), git2::Error> {
+    let commit = git.find_commit(at)?;
+    git.branch(name, &commit, true)?;
+    git.checkout_tree(commit.as_object(), Some(git2::build::CheckoutBuilder::new().force()))?;
+    git.set_head(&format!("refs/heads/{name}"))?;
+    Ok(())
+}
+
+/// Stages everything in the working tree and commits it on HEAD.
+pub(crate) fn commit_all(
+    git: &git2::Repository,
+    who: &git2::Signature<'_>,
+    message: &str,
+    parents: &[git2::Oid],
+) -> Result<git2::Oid, git2::Error> {
+    let mut index = git.index()?;
+    index.add_all(["*"], git2::IndexAddOption::DEFAULT, None)?;
+    index.write()?;
+    let tree = git.find_tree(index.write_tree()?)?;
+    let parents = parents.iter().map(|p| git.find_commit(*p)).collect::<Result<Vec<_>, _>>()?;
+    let refs: Vec<&git2::Commit<'_>> = parents.iter().collect();
+    git.commit(Some("HEAD"), who, who, message, &tree, &refs)
+}

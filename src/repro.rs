@@ -7,8 +7,9 @@ use std::path::Path;
 
 use crate::change::ChangeSpec;
 use crate::change::provenance::EvidenceKind;
-use crate::gate::{GateReport, GateRequest};
+use crate::gate::GateRequest;
 use crate::plan::{ConfigFrom, PlanRequest};
+use crate::verdict::GateReport;
 use crate::verdict::Status;
 
 /// One scenario, then and now.

@@ -274,7 +274,7 @@ fn the_longest_scenarios_are_estimated_longest() {
             let path = e.unwrap().path();
             let name = format!("scenarios/{}", path.file_name().unwrap().to_string_lossy());
             let s = faultline::scenario::parse(&name, std::fs::read_to_string(&path).unwrap(), &config).unwrap();
-            (faultline::scenario::run::estimated(&s), s.name)
+            (faultline::runner::estimated(&s), s.name)
         })
         .collect();
     est.sort();

@@ -11,7 +11,7 @@ mod treediff;
 use serde::Serialize;
 
 pub use diff::analyze;
-pub use path::RepoPath;
+pub use path::{RepoPath, clean};
 pub use provenance::{Evidence, EvidenceKind, Provenance};
 pub use tier::{TierDecision, TierRule};
 

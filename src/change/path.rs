@@ -109,6 +109,15 @@ impl From<&str> for RepoPath {
     }
 }
 
+/// `s` with control characters escaped (`\n`, `\u{1b}`), so a name or message written by a
+/// change cannot forge a line of the plan or drive the terminal.
+pub fn clean(s: &str) -> String {
+    if !s.chars().any(char::is_control) {
+        return s.to_owned();
+    }
+    s.chars().map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() }).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,6 +3,7 @@
 
 pub mod diagnostic;
 pub mod glob;
+mod graph;
 pub mod model;
 pub mod source;
 mod validate;
@@ -14,6 +15,7 @@ use miette::Diagnostic;
 use regex::Regex;
 
 pub use diagnostic::FileDiagnostic;
+pub use graph::ServiceGraph;
 pub use model::*;
 pub use source::{Seg, SourceFile};
 

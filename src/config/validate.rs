@@ -17,117 +17,7 @@ pub(super) fn validate(config: &Config, file: &SourceFile) -> Vec<FileDiagnostic
     }
     let names: Vec<&str> = config.services.keys().map(String::as_str).collect();
     for (name, svc) in &config.services {
-        check_service_name(file, name, &mut out);
-        match (&svc.build, &svc.image) {
-            (None, None) => out.push(
-                FileDiagnostic::at_key(
-                    file,
-                    &ypath!["services", name.as_str()],
-                    format!("service `{name}` has neither `build` nor `image`"),
-                )
-                .with_help("add `build: path/to/dockerfile/context` or `image: name:tag`"),
-            ),
-            (Some(_), Some(_)) => out.push(
-                FileDiagnostic::at_key(
-                    file,
-                    &ypath!["services", name.as_str(), "image"],
-                    format!("service `{name}` has both `build` and `image`"),
-                )
-                .with_help(
-                    "keep one: `build` builds from a Dockerfile in the repository, `image` runs a reference as it is",
-                ),
-            ),
-            _ => {}
-        }
-        for (i, p) in svc.paths.iter().enumerate() {
-            check_glob(file, &ypath!["services", name.as_str(), "paths", i], p, &mut out);
-        }
-        if let Some(ready) = &svc.ready {
-            let path = ypath!["services", name.as_str(), "ready"];
-            let set = [ready.log.is_some(), ready.http.is_some(), ready.tcp.is_some()].iter().filter(|b| **b).count();
-            if set != 1 {
-                out.push(
-                    FileDiagnostic::at_key(
-                        file,
-                        &path,
-                        format!("`ready` of `{name}` needs exactly one of `log`, `http`, `tcp` ({set} given)"),
-                    )
-                    .with_help("e.g. `ready: { http: /health }` or `ready: { log: \"ready to accept connections\" }`"),
-                );
-            }
-            if let Some(h) = &ready.http
-                && !h.starts_with('/')
-            {
-                out.push(
-                    FileDiagnostic::at_value(
-                        file,
-                        &ypath!["services", name.as_str(), "ready", "http"],
-                        format!("`ready.http` must be a path starting with `/`, found `{h}`"),
-                    )
-                    .with_help("the path is requested on the service's first port, e.g. `/health`"),
-                );
-            }
-            if ready.http.is_some() && svc.ports.is_empty() {
-                out.push(FileDiagnostic::at_key(
-                    file,
-                    &path,
-                    format!("`ready.http` needs a port, and `{name}` has no `ports`"),
-                ));
-            }
-        }
-        for (i, port) in svc.ports.iter().enumerate() {
-            if *port == 0 {
-                out.push(FileDiagnostic::at_value(
-                    file,
-                    &ypath!["services", name.as_str(), "ports", i],
-                    "port 0 is not a port a service listens on",
-                ));
-            }
-        }
-        for (dep, edge) in &svc.depends_on {
-            let key = ypath!["services", name.as_str(), "depends_on", dep.as_str()];
-            let Some(target) = config.services.get(dep) else {
-                let mut d =
-                    FileDiagnostic::at_key(file, &key, format!("`{name}` depends on `{dep}`, which is not a service"))
-                        .with_label("unknown service");
-                d.help = Some(match nearest(dep, names.iter().copied()) {
-                    Some(n) => format!("did you mean `{n}`? services: {}", names.join(", ")),
-                    None => format!("services: {}", names.join(", ")),
-                });
-                out.push(d);
-                continue;
-            };
-            if edge.env.is_empty() || !edge.env.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                out.push(
-                    FileDiagnostic::at_value(
-                        file,
-                        &[&key[..], &ypath!["env"]].concat(),
-                        format!("`{}` is not an environment variable name", edge.env),
-                    )
-                    .with_help("use letters, digits and `_`, e.g. PAYMENTS_URL"),
-                );
-            }
-            check_template(file, &[&key[..], &ypath!["url"]].concat(), &edge.url, &mut out);
-            match edge.port {
-                Some(p) if !target.ports.contains(&p) => out.push(
-                    FileDiagnostic::at_value(
-                        file,
-                        &[&key[..], &ypath!["port"]].concat(),
-                        format!("`{dep}` does not list port {p}"),
-                    )
-                    .with_help(format!("ports of `{dep}`: {:?}", target.ports)),
-                ),
-                None if target.ports.is_empty() => out.push(
-                    FileDiagnostic::at_key(
-                        file,
-                        &key,
-                        format!("`{name}` depends on `{dep}`, which has no `ports` to connect to"),
-                    )
-                    .with_help(format!("add `ports: [PORT]` to service `{dep}`")),
-                ),
-                _ => {}
-            }
-        }
+        check_service(config, file, &names, name, svc, &mut out);
     }
     if let Some(cycle) = find_cycle(config) {
         let key = ypath!["services", cycle[0].as_str(), "depends_on", cycle[1].as_str()];
@@ -140,13 +30,154 @@ pub(super) fn validate(config: &Config, file: &SourceFile) -> Vec<FileDiagnostic
     for (i, g) in config.global.iter().enumerate() {
         check_glob(file, &ypath!["global", i], g, &mut out);
     }
+    check_policy(config, file, &mut out);
+    out
+}
+
+/// Every check of one service and its dependency edges.
+fn check_service(
+    config: &Config,
+    file: &SourceFile,
+    names: &[&str],
+    name: &str,
+    svc: &super::Service,
+    out: &mut Vec<FileDiagnostic>,
+) {
+    check_service_name(file, name, out);
+    match (&svc.build, &svc.image) {
+        (None, None) => out.push(
+            FileDiagnostic::at_key(
+                file,
+                &ypath!["services", name],
+                format!("service `{name}` has neither `build` nor `image`"),
+            )
+            .with_help("add `build: path/to/dockerfile/context` or `image: name:tag`"),
+        ),
+        (Some(_), Some(_)) => out.push(
+            FileDiagnostic::at_key(
+                file,
+                &ypath!["services", name, "image"],
+                format!("service `{name}` has both `build` and `image`"),
+            )
+            .with_help(
+                "keep one: `build` builds from a Dockerfile in the repository, `image` runs a reference as it is",
+            ),
+        ),
+        _ => {}
+    }
+    for (i, p) in svc.paths.iter().enumerate() {
+        check_glob(file, &ypath!["services", name, "paths", i], p, out);
+    }
+    if let Some(ready) = &svc.ready {
+        let path = ypath!["services", name, "ready"];
+        let set = [ready.log.is_some(), ready.http.is_some(), ready.tcp.is_some()].iter().filter(|b| **b).count();
+        if set != 1 {
+            out.push(
+                FileDiagnostic::at_key(
+                    file,
+                    &path,
+                    format!("`ready` of `{name}` needs exactly one of `log`, `http`, `tcp` ({set} given)"),
+                )
+                .with_help("e.g. `ready: { http: /health }` or `ready: { log: \"ready to accept connections\" }`"),
+            );
+        }
+        if let Some(h) = &ready.http
+            && !h.starts_with('/')
+        {
+            out.push(
+                FileDiagnostic::at_value(
+                    file,
+                    &ypath!["services", name, "ready", "http"],
+                    format!("`ready.http` must be a path starting with `/`, found `{h}`"),
+                )
+                .with_help("the path is requested on the service's first port, e.g. `/health`"),
+            );
+        }
+        if ready.http.is_some() && svc.ports.is_empty() {
+            out.push(FileDiagnostic::at_key(
+                file,
+                &path,
+                format!("`ready.http` needs a port, and `{name}` has no `ports`"),
+            ));
+        }
+    }
+    for (i, port) in svc.ports.iter().enumerate() {
+        if *port == 0 {
+            out.push(FileDiagnostic::at_value(
+                file,
+                &ypath!["services", name, "ports", i],
+                "port 0 is not a port a service listens on",
+            ));
+        }
+    }
+    check_edges(config, file, names, name, svc, out);
+}
+
+/// Every dependency edge of one service: a known service, an environment variable name, a
+/// URL template, a port the dependency lists.
+fn check_edges(
+    config: &Config,
+    file: &SourceFile,
+    names: &[&str],
+    name: &str,
+    svc: &super::Service,
+    out: &mut Vec<FileDiagnostic>,
+) {
+    for (dep, edge) in &svc.depends_on {
+        let key = ypath!["services", name, "depends_on", dep.as_str()];
+        let Some(target) = config.services.get(dep) else {
+            let mut d =
+                FileDiagnostic::at_key(file, &key, format!("`{name}` depends on `{dep}`, which is not a service"))
+                    .with_label("unknown service");
+            d.help = Some(match nearest(dep, names.iter().copied()) {
+                Some(n) => format!("did you mean `{n}`? services: {}", names.join(", ")),
+                None => format!("services: {}", names.join(", ")),
+            });
+            out.push(d);
+            continue;
+        };
+        if edge.env.is_empty() || !edge.env.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            out.push(
+                FileDiagnostic::at_value(
+                    file,
+                    &[&key[..], &ypath!["env"]].concat(),
+                    format!("`{}` is not an environment variable name", edge.env),
+                )
+                .with_help("use letters, digits and `_`, e.g. PAYMENTS_URL"),
+            );
+        }
+        check_template(file, &[&key[..], &ypath!["url"]].concat(), &edge.url, out);
+        match edge.port {
+            Some(p) if !target.ports.contains(&p) => out.push(
+                FileDiagnostic::at_value(
+                    file,
+                    &[&key[..], &ypath!["port"]].concat(),
+                    format!("`{dep}` does not list port {p}"),
+                )
+                .with_help(format!("ports of `{dep}`: {:?}", target.ports)),
+            ),
+            None if target.ports.is_empty() => out.push(
+                FileDiagnostic::at_key(
+                    file,
+                    &key,
+                    format!("`{name}` depends on `{dep}`, which has no `ports` to connect to"),
+                )
+                .with_help(format!("add `ports: [PORT]` to service `{dep}`")),
+            ),
+            _ => {}
+        }
+    }
+}
+
+/// Every check of `policy` and of the scenarios directory.
+fn check_policy(config: &Config, file: &SourceFile, out: &mut Vec<FileDiagnostic>) {
     for tier in Tier::ALL_SEVERE_FIRST {
         for (i, g) in config.policy.tiers.get(tier).iter().enumerate() {
-            check_glob(file, &ypath!["policy", "tiers", tier.as_str(), i], g, &mut out);
+            check_glob(file, &ypath!["policy", "tiers", tier.as_str(), i], g, out);
         }
     }
     for (i, g) in config.policy.protected.iter().enumerate() {
-        check_glob(file, &ypath!["policy", "protected", i], g, &mut out);
+        check_glob(file, &ypath!["policy", "protected", i], g, out);
     }
     for (i, name) in config.policy.prepare_env.iter().enumerate() {
         if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
@@ -214,7 +245,6 @@ pub(super) fn validate(config: &Config, file: &SourceFile) -> Vec<FileDiagnostic
         ));
     }
     out.sort_by_key(|d| (d.line, d.column));
-    out
 }
 
 fn check_service_name(file: &SourceFile, name: &str, out: &mut Vec<FileDiagnostic>) {

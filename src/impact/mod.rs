@@ -4,13 +4,11 @@
 //! transitively, is affected too; a global path affects everything. The stack is the forward
 //! closure of the affected services (what must run for them to run), in start order.
 
-mod graph;
-
 use std::collections::VecDeque;
 
 use serde::Serialize;
 
-pub use graph::ServiceGraph;
+pub use crate::config::ServiceGraph;
 
 use crate::change::{Change, RepoPath};
 use crate::config::{FileDiagnostic, LoadedConfig};
@@ -84,79 +82,107 @@ impl Impact {
     }
 }
 
-/// Computes the impact of `change`. A changed path claimed by two services is a
-/// configuration mistake, reported at the second claim.
-pub fn analyze(change: &Change, config: &LoadedConfig) -> Result<Impact, Vec<FileDiagnostic>> {
-    let graph = ServiceGraph::new(&config.config);
-    let m = &config.matchers;
-    let n = graph.len();
-    let mut owned: Vec<Vec<RepoPath>> = vec![Vec::new(); n];
-    let mut builds: Vec<Option<(RepoPath, String)>> = vec![None; n];
-    let mut global: Option<(RepoPath, String)> = None;
-    let mut protected_hit: Option<(RepoPath, String)> = None;
-    let mut unclaimed = Vec::new();
-    let mut protected = Vec::new();
-    let mut problems = Vec::new();
-    let mut hits = Vec::new();
-    for path in change.paths.iter().flat_map(|p| p.touched()) {
+/// What the changed paths claim: their owners, build contexts and prepare scripts, global and
+/// protected paths, and what nothing claims.
+struct Claims {
+    owned: Vec<Vec<RepoPath>>,
+    /// Per service: a changed path of its build context or prepare script, and which.
+    builds: Vec<Option<(RepoPath, String)>>,
+    global: Option<(RepoPath, String)>,
+    /// The first protected path that is not also global.
+    protected_hit: Option<(RepoPath, String)>,
+    unclaimed: Vec<RepoPath>,
+    protected: Vec<RepoPath>,
+    problems: Vec<FileDiagnostic>,
+}
+
+impl Claims {
+    fn new(n: usize) -> Claims {
+        Claims {
+            owned: vec![Vec::new(); n],
+            builds: vec![None; n],
+            global: None,
+            protected_hit: None,
+            unclaimed: Vec::new(),
+            protected: Vec::new(),
+            problems: Vec::new(),
+        }
+    }
+
+    /// Records who claims `path`. A path claimed by two services' `paths` is a problem.
+    fn add(&mut self, config: &LoadedConfig, path: &RepoPath, hits: &mut Vec<usize>) {
+        let m = &config.matchers;
         let mut claimed = false;
         if let Some(&i) = m.global.matches(path.as_path()).first() {
             claimed = true;
-            if global.is_none() {
-                global = Some((path.clone(), m.global_globs[i].clone()));
+            if self.global.is_none() {
+                self.global = Some((path.clone(), m.global_globs[i].clone()));
             }
         }
         let is_global = claimed;
         if let Some(&i) = m.protected.matches(path.as_path()).first() {
             claimed = true;
             // A path that is global too is reported as global: the same effect, named by the user.
-            if protected_hit.is_none() && !is_global {
-                protected_hit = Some((path.clone(), m.protected_globs[i].clone()));
+            if self.protected_hit.is_none() && !is_global {
+                self.protected_hit = Some((path.clone(), m.protected_globs[i].clone()));
             }
-            if protected.last() != Some(path) {
-                protected.push(path.clone());
+            if self.protected.last() != Some(path) {
+                self.protected.push(path.clone());
             }
         }
         claimed |= m.tiers.iter().any(|(set, _)| set.is_match(path.as_path()));
-        m.owners.matches_into(path.as_path(), &mut hits);
+        m.owners.matches_into(path.as_path(), hits);
         let owner = hits.first().map(|&g| m.owner_of[g]);
         // A service owns its build context and the files its `prepare:` names, shared or not
         // (a path its own `paths` claim already says so).
         for (dir, s) in &m.contexts {
             if dir.is_empty() || path.starts_with_dir(dir) {
                 claimed = true;
-                if builds[*s].is_none() && owner != Some(*s) {
+                if self.builds[*s].is_none() && owner != Some(*s) {
                     let shown = if dir.is_empty() { "." } else { dir.as_str() };
-                    builds[*s] = Some((path.clone(), format!("its build context {shown}/:")));
+                    self.builds[*s] = Some((path.clone(), format!("its build context {shown}/:")));
                 }
             }
         }
         for (file, s) in &m.prepare_files {
             if path.as_bytes() == file.as_bytes() || path.starts_with_dir(file) {
                 claimed = true;
-                if builds[*s].is_none() && owner != Some(*s) {
-                    builds[*s] = Some((path.clone(), "its prepare script".to_owned()));
+                if self.builds[*s].is_none() && owner != Some(*s) {
+                    self.builds[*s] = Some((path.clone(), "its prepare script".to_owned()));
                 }
             }
         }
         let Some(&first) = hits.first() else {
-            if !claimed && unclaimed.last() != Some(path) {
-                unclaimed.push(path.clone());
+            if !claimed && self.unclaimed.last() != Some(path) {
+                self.unclaimed.push(path.clone());
             }
-            continue;
+            return;
         };
         let owner = m.owner_of[first];
         if let Some(&other) = hits.iter().find(|&&g| m.owner_of[g] != owner) {
-            problems.push(overlap(config, path, first, other));
-            continue;
+            self.problems.push(overlap(config, path, first, other));
+            return;
         }
-        if owned[owner].last() != Some(path) {
-            owned[owner].push(path.clone());
+        if self.owned[owner].last() != Some(path) {
+            self.owned[owner].push(path.clone());
         }
     }
-    if !problems.is_empty() {
-        return Err(problems);
+}
+
+/// Computes the impact of `change`. A changed path claimed by two services is a
+/// configuration mistake, reported at the second claim.
+pub fn analyze(change: &Change, config: &LoadedConfig) -> Result<Impact, Vec<FileDiagnostic>> {
+    let graph = ServiceGraph::new(&config.config);
+    let n = graph.len();
+    let mut c = Claims::new(n);
+    let mut hits = Vec::new();
+    for path in change.paths.iter().flat_map(|p| p.touched()) {
+        c.add(config, path, &mut hits);
     }
+    if !c.problems.is_empty() {
+        return Err(c.problems);
+    }
+    let Claims { owned, builds, global, protected_hit, unclaimed, protected, .. } = c;
 
     // Breadth-first over reverse dependencies from the owners: `via[s]` is the dependency
     // through which `s` was first reached, giving each service its shortest reason chain.

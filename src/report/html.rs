@@ -6,7 +6,7 @@
 
 use std::fmt::Write as _;
 
-use crate::gate::GateReport;
+use crate::verdict::GateReport;
 use crate::verdict::{Decision, ScenarioOutcome, Status};
 
 fn esc(s: &str) -> String {
@@ -36,9 +36,71 @@ fn status_colour(status: Option<u16>) -> &'static str {
     }
 }
 
+/// Where things go on a timeline: ms to x.
+struct Scale {
+    left: f64,
+    width: f64,
+    end: f64,
+    row_h: f64,
+    top: f64,
+}
+
+impl Scale {
+    fn x(&self, ms: f64) -> f64 {
+        self.left + (ms.max(0.0) / self.end) * self.width
+    }
+}
+
 /// One scenario's timeline.
 fn timeline(s: &ScenarioOutcome) -> String {
-    // Rows: every edge with traffic or a fault, then services with a container fault.
+    let rows = rows(s);
+    let sc = Scale { left: 170.0, width: 880.0, end: time_span(s), row_h: 34.0, top: 46.0 };
+    let height = sc.top + sc.row_h * rows.len() as f64 + 40.0;
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{}" height="{height}" role="img" aria-label="timeline of {}">"#,
+        sc.left + sc.width + 20.0,
+        esc(&s.name)
+    );
+    axis(&mut o, &sc, height);
+    // Steps, as bands along the top.
+    for st in &s.steps {
+        let colour = if st.passed { "#d8f3dc" } else { "#ffd7d5" };
+        let _ = writeln!(
+            o,
+            r##"<rect x="{:.1}" y="6" width="{:.1}" height="16" fill="{colour}"><title>step {}: {} — {}</title></rect><text x="{:.1}" y="18">step {}</text>"##,
+            sc.x(st.start_ms),
+            (sc.x(st.end_ms) - sc.x(st.start_ms)).max(2.0),
+            st.index + 1,
+            esc(&st.step),
+            if st.passed { "passed" } else { "failed" },
+            sc.x(st.start_ms) + 3.0,
+            st.index + 1
+        );
+    }
+    for (i, row) in rows.iter().enumerate() {
+        row_svg(&mut o, s, &sc, row, sc.top + sc.row_h * i as f64);
+    }
+    // The checks.
+    let failed: Vec<String> =
+        s.checks.iter().filter(|c| !c.passed).map(|c| format!("check {} failed", c.index + 1)).collect();
+    let colour = if failed.is_empty() { "#1a7f37" } else { "#cf222e" };
+    let _ = writeln!(
+        o,
+        r##"<line class="checks" x1="{0:.1}" y1="{1}" x2="{0:.1}" y2="{2}" stroke="{colour}" stroke-width="2"/><text x="{3:.1}" y="{1}" fill="{colour}" text-anchor="end">checks{4}</text>"##,
+        sc.x(s.checks_ms),
+        sc.top - 8.0,
+        height - 30.0,
+        sc.x(s.checks_ms) - 3.0,
+        if failed.is_empty() { String::from(": all passed") } else { format!(": {}", esc(&failed.join(", "))) }
+    );
+    o.push_str("</svg>\n");
+    o
+}
+
+/// Rows: every edge with traffic or a fault, then services with a container fault.
+fn rows(s: &ScenarioOutcome) -> Vec<String> {
     let mut rows: Vec<String> = Vec::new();
     for (name, o) in &s.edges {
         if !o.requests.is_empty() || o.connections_opened > 0 || s.faults.iter().any(|f| f.on.trim() == name) {
@@ -52,6 +114,12 @@ fn timeline(s: &ScenarioOutcome) -> String {
         }
     }
     rows.sort_by_key(|r| (!r.starts_with("host"), r.clone()));
+    rows
+}
+
+/// The span of the timeline in ms: everything that happened, and a little room. Always
+/// finite and positive, whatever a verdict.json read back says.
+fn time_span(s: &ScenarioOutcome) -> f64 {
     let offset = |edge: &str| s.edge_offsets_ms.get(edge).copied().unwrap_or(0.0);
     let mut end = s.checks_ms.max(1.0);
     for st in &s.steps {
@@ -66,128 +134,93 @@ fn timeline(s: &ScenarioOutcome) -> String {
         }
     }
     let end = end * 1.04;
-    let (left, width, row_h, top) = (170.0, 880.0, 34.0, 46.0);
-    let x = |ms: f64| left + (ms.max(0.0) / end) * width;
-    let height = top + row_h * rows.len() as f64 + 40.0;
-    let mut o = String::new();
-    let _ = writeln!(
-        o,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{}" height="{height}" role="img" aria-label="timeline of {}">"#,
-        left + width + 20.0,
-        esc(&s.name)
-    );
-    // Time axis.
-    let step = nice_step(end);
-    let mut t = 0.0;
-    while t <= end {
+    if end.is_finite() { end.clamp(1.0, 1e12) } else { 1e12 }
+}
+
+/// The time axis: about eight ticks.
+fn axis(o: &mut String, sc: &Scale, height: f64) {
+    let step = nice_step(sc.end);
+    for i in 0..=((sc.end / step) as usize).min(100) {
+        let t = step * i as f64;
         let _ = writeln!(
             o,
             r##"<line x1="{0:.1}" y1="{1}" x2="{0:.1}" y2="{2}" stroke="#eee"/><text x="{0:.1}" y="{3}" text-anchor="middle">{4}</text>"##,
-            x(t),
-            top - 6.0,
+            sc.x(t),
+            sc.top - 6.0,
             height - 30.0,
             height - 14.0,
-            if end > 3000.0 { format!("{:.1} s", t / 1e3) } else { format!("{t:.0} ms") }
-        );
-        t += step;
-    }
-    // Steps, as bands along the top.
-    for st in &s.steps {
-        let colour = if st.passed { "#d8f3dc" } else { "#ffd7d5" };
-        let _ = writeln!(
-            o,
-            r##"<rect x="{:.1}" y="6" width="{:.1}" height="16" fill="{colour}"><title>step {}: {} — {}</title></rect><text x="{:.1}" y="18">step {}</text>"##,
-            x(st.start_ms),
-            (x(st.end_ms) - x(st.start_ms)).max(2.0),
-            st.index + 1,
-            esc(&st.step),
-            if st.passed { "passed" } else { "failed" },
-            x(st.start_ms) + 3.0,
-            st.index + 1
+            if sc.end > 3000.0 { format!("{:.1} s", t / 1e3) } else { format!("{t:.0} ms") }
         );
     }
-    for (i, row) in rows.iter().enumerate() {
-        let y = top + row_h * i as f64;
-        let _ = writeln!(
-            o,
-            r##"<text x="4" y="{:.1}">{}</text><line x1="{left}" y1="{:.1}" x2="{:.1}" y2="{:.1}" stroke="#d0d7de"/>"##,
-            y + row_h / 2.0 + 4.0,
-            esc(row),
-            y + row_h / 2.0,
-            left + width,
-            y + row_h / 2.0
-        );
-        for f in s.faults.iter().filter(|f| normalise(&f.on) == normalise(row)) {
-            let _ = writeln!(
-                o,
-                r##"<rect class="fault" x="{:.1}" y="{:.1}" width="{:.1}" height="{:.1}" fill="#cf222e" fill-opacity="0.16" stroke="#cf222e" stroke-opacity="0.5"><title>{}: {} from {:.0} ms to {:.0} ms</title></rect><text x="{:.1}" y="{:.1}" fill="#cf222e">{}</text>"##,
-                x(f.start_ms),
-                y + 3.0,
-                (x(f.end_ms) - x(f.start_ms)).max(2.0),
-                row_h - 6.0,
-                esc(&f.name),
-                esc(&f.what),
-                f.start_ms,
-                f.end_ms,
-                x(f.start_ms) + 3.0,
-                y + 13.0,
-                esc(&f.what)
-            );
-        }
-        let Some(obs) = s.edges.get(row) else { continue };
-        let off = offset(row);
-        // Attempts of one request, joined.
-        let mut by_id: std::collections::BTreeMap<&str, Vec<f64>> = std::collections::BTreeMap::new();
-        for r in &obs.requests {
-            if let Some(id) = r.request_id.as_deref() {
-                by_id.entry(id).or_default().push(r.start_ms + off);
-            }
-        }
-        for starts in by_id.values().filter(|v| v.len() > 1) {
-            let (a, b) = (starts.iter().copied().fold(f64::MAX, f64::min), starts.iter().copied().fold(0.0, f64::max));
-            let _ = writeln!(
-                o,
-                r##"<line class="attempts" x1="{:.1}" y1="{:.1}" x2="{:.1}" y2="{:.1}" stroke="#8250df" stroke-width="2" stroke-dasharray="3 2"/>"##,
-                x(a),
-                y + row_h - 6.0,
-                x(b),
-                y + row_h - 6.0
-            );
-        }
-        for r in &obs.requests {
-            let start = r.start_ms + off;
-            let colour = status_colour(r.status);
-            let _ = writeln!(
-                o,
-                r##"<g class="request"><line x1="{0:.1}" y1="{1:.1}" x2="{2:.1}" y2="{1:.1}" stroke="{colour}" stroke-width="3" stroke-opacity="0.6"/><circle cx="{0:.1}" cy="{1:.1}" r="4" fill="{colour}"/><title>{3} {4} → {5} in {6:.0} ms{7}{8}{9}</title></g>"##,
-                x(start),
-                y + row_h / 2.0,
-                x(start + r.duration_ms).max(x(start) + 1.0),
-                esc(&r.method),
-                esc(&r.path),
-                r.status.map_or("no answer".to_owned(), |s| s.to_string()),
-                r.duration_ms,
-                r.attempt.map_or(String::new(), |a| format!(", attempt {a}")),
-                r.request_id.as_deref().map_or(String::new(), |id| format!(" of {}", esc(id))),
-                r.fault.as_deref().map_or(String::new(), |f| format!(", hit by {}", esc(f)))
-            );
-        }
-    }
-    // The checks.
-    let failed: Vec<String> =
-        s.checks.iter().filter(|c| !c.passed).map(|c| format!("check {} failed", c.index + 1)).collect();
-    let colour = if failed.is_empty() { "#1a7f37" } else { "#cf222e" };
+}
+
+/// One row: the faults on it, the requests that crossed it, attempts of one request joined.
+fn row_svg(o: &mut String, s: &ScenarioOutcome, sc: &Scale, row: &str, y: f64) {
+    let row_h = sc.row_h;
     let _ = writeln!(
         o,
-        r##"<line class="checks" x1="{0:.1}" y1="{1}" x2="{0:.1}" y2="{2}" stroke="{colour}" stroke-width="2"/><text x="{3:.1}" y="{1}" fill="{colour}" text-anchor="end">checks{4}</text>"##,
-        x(s.checks_ms),
-        top - 8.0,
-        height - 30.0,
-        x(s.checks_ms) - 3.0,
-        if failed.is_empty() { String::from(": all passed") } else { format!(": {}", esc(&failed.join(", "))) }
+        r##"<text x="4" y="{:.1}">{}</text><line x1="{}" y1="{:.1}" x2="{:.1}" y2="{:.1}" stroke="#d0d7de"/>"##,
+        y + row_h / 2.0 + 4.0,
+        esc(row),
+        sc.left,
+        y + row_h / 2.0,
+        sc.left + sc.width,
+        y + row_h / 2.0
     );
-    o.push_str("</svg>\n");
-    o
+    for f in s.faults.iter().filter(|f| normalise(&f.on) == normalise(row)) {
+        let _ = writeln!(
+            o,
+            r##"<rect class="fault" x="{:.1}" y="{:.1}" width="{:.1}" height="{:.1}" fill="#cf222e" fill-opacity="0.16" stroke="#cf222e" stroke-opacity="0.5"><title>{}: {} from {:.0} ms to {:.0} ms</title></rect><text x="{:.1}" y="{:.1}" fill="#cf222e">{}</text>"##,
+            sc.x(f.start_ms),
+            y + 3.0,
+            (sc.x(f.end_ms) - sc.x(f.start_ms)).max(2.0),
+            row_h - 6.0,
+            esc(&f.name),
+            esc(&f.what),
+            f.start_ms,
+            f.end_ms,
+            sc.x(f.start_ms) + 3.0,
+            y + 13.0,
+            esc(&f.what)
+        );
+    }
+    let Some(obs) = s.edges.get(row) else { return };
+    let off = s.edge_offsets_ms.get(row).copied().unwrap_or(0.0);
+    let mut by_id: std::collections::BTreeMap<&str, Vec<f64>> = std::collections::BTreeMap::new();
+    for r in &obs.requests {
+        if let Some(id) = r.request_id.as_deref() {
+            by_id.entry(id).or_default().push(r.start_ms + off);
+        }
+    }
+    for starts in by_id.values().filter(|v| v.len() > 1) {
+        let (a, b) = (starts.iter().copied().fold(f64::MAX, f64::min), starts.iter().copied().fold(0.0, f64::max));
+        let _ = writeln!(
+            o,
+            r##"<line class="attempts" x1="{:.1}" y1="{:.1}" x2="{:.1}" y2="{:.1}" stroke="#8250df" stroke-width="2" stroke-dasharray="3 2"/>"##,
+            sc.x(a),
+            y + row_h - 6.0,
+            sc.x(b),
+            y + row_h - 6.0
+        );
+    }
+    for r in &obs.requests {
+        let start = r.start_ms + off;
+        let colour = status_colour(r.status);
+        let _ = writeln!(
+            o,
+            r##"<g class="request"><line x1="{0:.1}" y1="{1:.1}" x2="{2:.1}" y2="{1:.1}" stroke="{colour}" stroke-width="3" stroke-opacity="0.6"/><circle cx="{0:.1}" cy="{1:.1}" r="4" fill="{colour}"/><title>{3} {4} → {5} in {6:.0} ms{7}{8}{9}</title></g>"##,
+            sc.x(start),
+            y + row_h / 2.0,
+            sc.x(start + r.duration_ms).max(sc.x(start) + 1.0),
+            esc(&r.method),
+            esc(&r.path),
+            r.status.map_or("no answer".to_owned(), |s| s.to_string()),
+            r.duration_ms,
+            r.attempt.map_or(String::new(), |a| format!(", attempt {a}")),
+            r.request_id.as_deref().map_or(String::new(), |id| format!(" of {}", esc(id))),
+            r.fault.as_deref().map_or(String::new(), |f| format!(", hit by {}", esc(f)))
+        );
+    }
 }
 
 fn normalise(s: &str) -> String {

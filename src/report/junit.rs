@@ -5,7 +5,7 @@
 
 use std::fmt::Write as _;
 
-use crate::gate::GateReport;
+use crate::verdict::GateReport;
 use crate::verdict::{Decision, ScenarioOutcome, Status};
 
 /// Text fit for XML: escaped, without the control characters XML 1.0 forbids.

@@ -4,8 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::gate::{GateReport, GateTimings, SignoffState};
 use crate::verdict::{self, Decision, ScenarioOutcome, Status};
+use crate::verdict::{GateReport, GateTimings, SignoffState};
 
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum ReportError {
@@ -74,6 +74,65 @@ pub fn read(path: &Path) -> Result<(PathBuf, GateReport), ReportError> {
         });
     }
     Ok((file, report))
+}
+
+/// The sign-off of the whole: every shard's `--approved-by` approvals, judged against the
+/// plan's seniors (a shard's own `satisfied` is not taken on trust).
+fn union_signoff(shards: &[(PathBuf, GateReport)], first: &GateReport, plan: &crate::plan::Plan) -> SignoffState {
+    let mut signoff = first.signoff.clone().unwrap_or(SignoffState {
+        required: plan.signoff_required,
+        seniors: plan.seniors.clone(),
+        approvals: Vec::new(),
+        satisfied: false,
+        ignored: Vec::new(),
+    });
+    signoff.required = plan.signoff_required;
+    signoff.seniors = plan.seniors.clone();
+    signoff.approvals.clear();
+    signoff.ignored.clear();
+    for (_, r) in shards {
+        for a in r.signoff.iter().flat_map(|s| &s.approvals) {
+            if a.source == "--approved-by" && !signoff.approvals.iter().any(|b| b.email == a.email) {
+                signoff.approvals.push(a.clone());
+            }
+        }
+        for i in r.signoff.iter().flat_map(|s| &s.ignored) {
+            if !signoff.ignored.iter().any(|j| j.trailer == i.trailer && j.commit == i.commit) {
+                signoff.ignored.push(i.clone());
+            }
+        }
+    }
+    signoff.recompute();
+    signoff
+}
+
+/// Why the shards do not add up to the whole gate: missing shards, planned scenarios that
+/// ran in no shard or in several, scenarios that were not planned.
+fn incomplete(
+    plan: &crate::plan::Plan,
+    scenarios: &[ScenarioOutcome],
+    seen: &[(u32, PathBuf)],
+    count: u32,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    let missing: Vec<u32> = (1..=count).filter(|i| !seen.iter().any(|(s, _)| s == i)).collect();
+    if !missing.is_empty() {
+        let list: Vec<String> = missing.iter().map(|i| format!("{i}/{count}")).collect();
+        out.push(format!("shard {} is missing: its scenarios were not verified", list.join(", ")));
+    }
+    for name in &plan.scenarios {
+        match scenarios.iter().filter(|s| &s.name == name).count() {
+            1 => {}
+            0 => out.push(format!("planned scenario {name} ran in no shard")),
+            n => out.push(format!("scenario {name} ran {n} times across the shards")),
+        }
+    }
+    for s in scenarios {
+        if !plan.scenarios.contains(&s.name) {
+            out.push(format!("scenario {} ran but was not planned", s.name));
+        }
+    }
+    out
 }
 
 /// The identity of the gate a report belongs to: base and head commits.
@@ -160,52 +219,10 @@ pub fn merge(mut shards: Vec<(PathBuf, GateReport)>) -> Result<GateReport, Repor
         shards.iter().flat_map(|(_, r)| r.scenarios.iter().cloned().map(recomputed)).collect();
     scenarios.sort_by(|a, b| a.name.cmp(&b.name));
 
-    // Sign-off from every shard's approvals, judged against the plan's seniors.
-    let mut signoff = first.signoff.clone().unwrap_or(SignoffState {
-        required: plan.signoff_required,
-        seniors: plan.seniors.clone(),
-        approvals: Vec::new(),
-        satisfied: false,
-        ignored: Vec::new(),
-    });
-    signoff.required = plan.signoff_required;
-    signoff.seniors = plan.seniors.clone();
-    signoff.approvals.clear();
-    signoff.ignored.clear();
-    for (_, r) in &shards {
-        for a in r.signoff.iter().flat_map(|s| &s.approvals) {
-            if a.source == "--approved-by" && !signoff.approvals.iter().any(|b| b.email == a.email) {
-                signoff.approvals.push(a.clone());
-            }
-        }
-        for i in r.signoff.iter().flat_map(|s| &s.ignored) {
-            if !signoff.ignored.iter().any(|j| j.trailer == i.trailer && j.commit == i.commit) {
-                signoff.ignored.push(i.clone());
-            }
-        }
-    }
-    signoff.recompute();
+    let signoff = union_signoff(&shards, &first, &plan);
     let missing_signoff = (!signoff.satisfied).then(|| signoff.missing_reason());
     let (mut decision, mut reasons) = verdict::decide(&scenarios, missing_signoff);
-    let mut unverified = Vec::new();
-    let missing: Vec<u32> = (1..=count).filter(|i| !seen.iter().any(|(s, _)| s == i)).collect();
-    if !missing.is_empty() {
-        let list: Vec<String> = missing.iter().map(|i| format!("{i}/{count}")).collect();
-        unverified.push(format!("shard {} is missing: its scenarios were not verified", list.join(", ")));
-    }
-    // Every planned scenario exactly once, nothing that was not planned.
-    for name in &plan.scenarios {
-        match scenarios.iter().filter(|s| &s.name == name).count() {
-            1 => {}
-            0 => unverified.push(format!("planned scenario {name} ran in no shard")),
-            n => unverified.push(format!("scenario {name} ran {n} times across the shards")),
-        }
-    }
-    for s in &scenarios {
-        if !plan.scenarios.contains(&s.name) {
-            unverified.push(format!("scenario {} ran but was not planned", s.name));
-        }
-    }
+    let mut unverified = incomplete(&plan, &scenarios, &seen, count);
     // A shard's own verdict stands: a block or a could-not-verify is never merged away.
     for (path, r) in &shards {
         match r.decision {

@@ -10,14 +10,7 @@ const SHOW: usize = 20;
 /// Columns are padded to at most this many characters; a longer name just pushes its line.
 const MAX_WIDTH: usize = 40;
 
-/// `s` with control characters escaped (`\n`, `\u{1b}`), so a name or message written by a
-/// change cannot forge a line of the plan or drive the terminal.
-pub fn clean(s: &str) -> String {
-    if !s.chars().any(char::is_control) {
-        return s.to_owned();
-    }
-    s.chars().map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() }).collect()
-}
+pub use crate::change::clean;
 
 fn short(id: &str) -> &str {
     &id[..id.len().min(10)]

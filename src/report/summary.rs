@@ -5,8 +5,8 @@
 
 use std::fmt::Write as _;
 
-use crate::gate::GateReport;
 use crate::impact::Reason;
+use crate::verdict::GateReport;
 use crate::verdict::{Decision, Status};
 
 /// GitHub refuses step summaries over 1 MiB; stay well below.

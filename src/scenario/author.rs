@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use super::template::{self, ParamKind};
 use super::validate::{CheckKind, FaultTarget, Scenario, StepKind};
 use crate::config::Config;
-use crate::impact::ServiceGraph;
+use crate::config::ServiceGraph;
 
 /// A commented scenario for `target`, from `template` when given. Parameters the
 /// configuration can answer (the client, its first dependency) are filled in; the others

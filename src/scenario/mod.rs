@@ -3,13 +3,9 @@
 //! [`Scenario`] the runner executes.
 
 pub mod author;
-mod checks;
 pub mod model;
-pub mod nextest;
-pub mod run;
 pub mod template;
 pub mod validate;
-mod workload;
 
 pub use validate::{Scenario, parse};
 
@@ -122,6 +118,21 @@ pub fn discover(repo: &Repo, snap: &Snapshot, config: &LoadedConfig) -> Result<V
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(out)
+}
+
+/// The scenarios named in `wanted` (all when it is empty), or which name is unknown, with
+/// the nearest one.
+pub fn select<'a>(all: &'a [Scenario], wanted: &[String]) -> Result<Vec<&'a Scenario>, String> {
+    let names: Vec<&str> = all.iter().map(|s| s.name.as_str()).collect();
+    for w in wanted {
+        if !names.contains(&w.as_str()) {
+            return Err(match nearest(w, names.iter().copied()) {
+                Some(n) => format!("no scenario named `{w}`; did you mean `{n}`? (scenarios: {})", names.join(", ")),
+                None => format!("no scenario named `{w}` (scenarios: {})", names.join(", ")),
+            });
+        }
+    }
+    Ok(all.iter().filter(|s| wanted.is_empty() || wanted.contains(&s.name)).collect())
 }
 
 /// The JSON Schema of scenario files.

@@ -7,10 +7,10 @@ use regex::Regex;
 
 use super::model::{Check, ContainerFault, FaultEntry, NumOrText, ScenarioFile, Step};
 use super::template::{self, Locator};
+use crate::config::ServiceGraph;
 use crate::config::diagnostic::nearest;
 use crate::config::{Config, ConfigError, FileDiagnostic, Seg, SourceFile};
 use crate::fault::Fault;
-use crate::impact::ServiceGraph;
 use crate::ypath;
 
 /// `METHOD SERVICE PATH`.

@@ -355,7 +355,7 @@ impl Fuzzer {
             },
             Kind::Scenario => match faultline::scenario::parse("scenarios/fuzz.yaml", text, &self.shop.config) {
                 Ok(s) => {
-                    let _ = faultline::scenario::run::estimated(&s);
+                    let _ = faultline::runner::estimated(&s);
                     let _ = faultline::scenario::author::explain(&s, &self.shop.config);
                 }
                 Err(e) => render(&e),

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::config::Config;
+use super::Config;
 
 pub struct ServiceGraph {
     names: Vec<String>,
@@ -107,5 +107,25 @@ impl ServiceGraph {
             }
         }
         memo[s].unwrap_or(0)
+    }
+
+    /// The start levels of `services` (all when empty) and what they depend on, or which name
+    /// is not a service, with the nearest one.
+    pub fn levels_for(&self, services: &[String]) -> Result<Vec<Vec<String>>, String> {
+        let mut wanted = vec![services.is_empty(); self.len()];
+        for s in services {
+            let Some(i) = self.index(s) else {
+                let names: Vec<&str> = (0..self.len()).map(|i| self.name(i)).collect();
+                return Err(match super::diagnostic::nearest(s, names.iter().copied()) {
+                    Some(n) => format!(
+                        "`{s}` is not a service of faultline.yaml; did you mean `{n}`? (services: {})",
+                        names.join(", ")
+                    ),
+                    None => format!("`{s}` is not a service of faultline.yaml (services: {})", names.join(", ")),
+                });
+            };
+            wanted[i] = true;
+        }
+        Ok(self.start_levels(&self.forward_closure(&wanted)))
     }
 }

@@ -1,6 +1,14 @@
+//! The runner: one scenario on a fresh stack (`run`), its workload (`workload`), the checks
+//! (`checks`) and the repository's own tests (`nextest`), after the stack and fault stages.
+//!
 //! Runs one scenario on a fresh stack: the fault timeline and the steps on one clock, every
 //! fault undone when the steps end, then the checks. A fresh stack per scenario makes results
 //! independent of the order scenarios run in and of what ran before.
+
+mod checks;
+pub mod nextest;
+pub mod outcome;
+mod workload;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -9,15 +17,13 @@ use std::time::{Duration, Instant};
 use futures_util::future::join_all;
 use tokio::sync::Mutex;
 
-use super::checks;
-use super::model::ContainerFault;
-use super::nextest;
-use super::validate::{CheckKind, Expectation, FaultTarget, Scenario, StepKind, TimedFault};
-use super::workload::{self, Answer};
 use crate::config::Config;
-use crate::impact::ServiceGraph;
-use crate::stack::{Stack, StackOptions};
-use crate::verdict::{FaultWindow, ScenarioOutcome, Status, StepOutcome};
+use crate::config::ServiceGraph;
+use crate::scenario::model::ContainerFault;
+use crate::scenario::validate::{CheckKind, Expectation, FaultTarget, Scenario, StepKind, TimedFault};
+use crate::stack::{Stack, StackError, StackOptions};
+use outcome::{FaultWindow, ScenarioOutcome, Status, StepOutcome};
+use workload::Answer;
 
 /// How long a request may take when its step sets no `within`.
 const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -193,7 +199,97 @@ pub async fn prepare_once(scenarios: &[&Scenario], config: &Config, opts: &mut R
 
 /// Runs `scenario`; a stack is returned too when `keep` is set.
 pub async fn run(scenario: &Scenario, config: &Config, opts: &RunOptions) -> (ScenarioOutcome, Option<Stack>) {
-    let mut out = ScenarioOutcome {
+    let mut out = blank_outcome(scenario, opts);
+    // Phase 1: the stack.
+    let scratch = match tempfile::Builder::new().prefix("faultline-steps-").tempdir() {
+        Ok(d) => d,
+        Err(e) => return (out.error(format!("cannot create a temporary directory: {e}")), None),
+    };
+    let t = Instant::now();
+    let stack = match start_stack(scenario, config, opts).await {
+        Ok(s) => s,
+        Err(e) => return (out.error(format!("the stack did not come up: {e}")), None),
+    };
+    out.stack_seconds = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let stack = Arc::new(Mutex::new(stack));
+
+    // Phase 2: faults on their timeline and the steps, on one clock. Faults due at once are
+    // in place before the first step.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut early_error = None;
+    for f in scenario.faults.iter().filter(|f| f.at.is_zero()) {
+        if let Err(e) = apply(&stack, f).await {
+            early_error = Some(e);
+            break;
+        }
+    }
+    let clock = Instant::now();
+    let ms = move || clock.elapsed().as_secs_f64() * 1e3;
+    let windows: Windows = Arc::default();
+    let timeline: Vec<_> = scenario
+        .faults
+        .iter()
+        .cloned()
+        .map(|f| {
+            tokio::spawn(fault_on_timeline(
+                f,
+                stack.clone(),
+                stop_rx.clone(),
+                clock,
+                opts.ready_timeout,
+                windows.clone(),
+            ))
+        })
+        .collect();
+    if let Some(e) = early_error {
+        out = out.error(format!("a fault could not be applied: {e}"));
+    }
+    let host_env = crate::stack::host::env(&config.policy.prepare_env, &opts.prepare_env);
+    let ctx = StepCtx { opts, scratch: scratch.path(), host_env: &host_env };
+    for (i, step) in scenario.steps.iter().enumerate().filter(|_| out.status != Status::Error) {
+        let start_ms = ms();
+        match run_step(&stack, &ctx, i, step).await {
+            Ok(s) => out.steps.push(StepOutcome { start_ms, end_ms: ms(), ..s }),
+            Err(e) => {
+                out = out.error(format!("step {}: {e}", i + 1));
+                break;
+            }
+        }
+    }
+    // Phase 3: every fault undone, then the checks and what crossed each edge.
+    let _ = stop_tx.send(true);
+    for r in join_all(timeline).await {
+        let problem = match r {
+            Ok(Ok(())) => continue,
+            Ok(Err(e)) => format!("a fault could not be applied or undone: {e}"),
+            Err(e) => format!("the fault timeline failed: {e}"),
+        };
+        if out.error.is_none() {
+            out = out.error(problem);
+        }
+    }
+    out.faults = fault_windows(scenario, &windows);
+    out.checks_ms = ms();
+    if out.status != Status::Error {
+        let stack = stack.lock().await;
+        for (i, check) in scenario.checks.iter().enumerate() {
+            out.checks.push(checks::run(&stack, i, scenario.check_lines.get(i).copied().unwrap_or(0), check).await);
+        }
+    }
+    observe_edges(&*stack.lock().await, &mut out, ms());
+    judge_status(&mut out);
+    out.run_seconds = t.elapsed().as_secs_f64();
+    // Phase 4: the stack kept, removed in the background, or removed now.
+    match Arc::try_unwrap(stack) {
+        Ok(m) => finish(m.into_inner(), opts, out).await,
+        Err(_) => (out, None),
+    }
+}
+
+/// An outcome with nothing run yet.
+fn blank_outcome(scenario: &Scenario, opts: &RunOptions) -> ScenarioOutcome {
+    ScenarioOutcome {
         name: scenario.name.clone(),
         file: scenario.file.clone(),
         target: scenario.target.clone(),
@@ -211,7 +307,11 @@ pub async fn run(scenario: &Scenario, config: &Config, opts: &RunOptions) -> (Sc
         run_seconds: 0.0,
         teardown_seconds: 0.0,
         repro: format!("{} --scenario {} --seed {}", opts.repro_prefix, scenario.name, opts.seed),
-    };
+    }
+}
+
+/// The scenario's stack (its target and what that depends on), started in levels.
+async fn start_stack(scenario: &Scenario, config: &Config, opts: &RunOptions) -> Result<Stack, StackError> {
     let graph = ServiceGraph::new(config);
     let mut marked = vec![false; graph.len()];
     for s in &scenario.stack {
@@ -220,194 +320,127 @@ pub async fn run(scenario: &Scenario, config: &Config, opts: &RunOptions) -> (Sc
         }
     }
     let levels = graph.start_levels(&marked);
-    let scratch = match tempfile::Builder::new().prefix("faultline-steps-").tempdir() {
-        Ok(d) => d,
-        Err(e) => {
-            out.status = Status::Error;
-            out.error = Some(format!("cannot create a temporary directory: {e}"));
-            return (out, None);
-        }
-    };
     let mut sopts = StackOptions::new(&opts.root, opts.seed);
     sopts.ready_timeout = opts.ready_timeout;
     sopts.prepare_env = opts.prepare_env.clone();
     sopts.prepared = opts.prepared;
     sopts.sequential = opts.sequential_start;
-    let t = Instant::now();
-    let stack = match Stack::start(config, &levels, &sopts).await {
-        Ok(s) => s,
-        Err(e) => {
-            out.status = Status::Error;
-            out.error = Some(format!("the stack did not come up: {e}"));
-            return (out, None);
+    Stack::start(config, &levels, &sopts).await
+}
+
+/// (start, end) in ms of each fault, by its index in the file.
+type Windows = Arc<std::sync::Mutex<BTreeMap<usize, (f64, f64)>>>;
+
+/// One fault on the timeline: applied at `at` (unless already in place), undone after `for`
+/// or when the steps end (`stop`); its window recorded.
+async fn fault_on_timeline(
+    f: TimedFault,
+    stack: Arc<Mutex<Stack>>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+    clock: Instant,
+    timeout: Duration,
+    windows: Windows,
+) -> Result<(), String> {
+    let ms = || clock.elapsed().as_secs_f64() * 1e3;
+    let record = |start: Option<f64>, end: Option<f64>| {
+        let mut w = windows.lock().unwrap_or_else(|e| e.into_inner());
+        let e = w.entry(f.index).or_insert((0.0, 0.0));
+        if let Some(s) = start {
+            e.0 = s;
+        }
+        if let Some(x) = end {
+            e.1 = x;
         }
     };
-    out.stack_seconds = t.elapsed().as_secs_f64();
-    let t = Instant::now();
-    let stack = Arc::new(Mutex::new(stack));
-
-    // The timeline: each fault starts at `at` and is undone after `for` or when the steps end.
-    // Faults due at once are in place before the first step.
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let mut early_error = None;
-    for f in scenario.faults.iter().filter(|f| f.at.is_zero()) {
-        if let Err(e) = apply(&stack, f).await {
-            early_error = Some(e);
-            break;
+    if f.at.is_zero() {
+        record(Some(0.0), None);
+    } else {
+        tokio::select! {
+            _ = tokio::time::sleep_until((clock + f.at).into()) => {}
+            _ = stop.wait_for(|s| *s) => return Ok(()),
+        }
+        apply(&stack, &f).await?;
+        record(Some(ms()), None);
+    }
+    match f.duration {
+        Some(d) => {
+            tokio::select! {
+                _ = tokio::time::sleep(d) => {}
+                _ = stop.wait_for(|s| *s) => {}
+            }
+        }
+        None => {
+            let _ = stop.wait_for(|s| *s).await;
         }
     }
-    let clock = Instant::now();
-    let ms = move || clock.elapsed().as_secs_f64() * 1e3;
-    // (start, end) of each fault, by its index in the file.
-    let windows: Arc<std::sync::Mutex<BTreeMap<usize, (f64, f64)>>> = Arc::default();
-    let timeline: Vec<_> = scenario
+    let ended = ms();
+    let r = undo(&stack, &f, timeout).await;
+    record(None, Some(ended));
+    r
+}
+
+/// The faults as they happened.
+fn fault_windows(scenario: &Scenario, windows: &Windows) -> Vec<FaultWindow> {
+    let w = windows.lock().unwrap_or_else(|e| e.into_inner());
+    scenario
         .faults
         .iter()
-        .cloned()
-        .map(|f| {
-            let stack = stack.clone();
-            let mut stop = stop_rx.clone();
-            let timeout = opts.ready_timeout;
-            let windows = windows.clone();
-            tokio::spawn(async move {
-                let record = |start: Option<f64>, end: Option<f64>| {
-                    let mut w = windows.lock().unwrap_or_else(|e| e.into_inner());
-                    let e = w.entry(f.index).or_insert((0.0, 0.0));
-                    if let Some(s) = start {
-                        e.0 = s;
-                    }
-                    if let Some(x) = end {
-                        e.1 = x;
-                    }
-                };
-                if f.at.is_zero() {
-                    record(Some(0.0), None);
-                } else {
-                    tokio::select! {
-                        _ = tokio::time::sleep_until((clock + f.at).into()) => {}
-                        _ = stop.wait_for(|s| *s) => return Ok(()),
-                    }
-                    apply(&stack, &f).await?;
-                    record(Some(ms()), None);
-                }
-                match f.duration {
-                    Some(d) => {
-                        tokio::select! {
-                            _ = tokio::time::sleep(d) => {}
-                            _ = stop.wait_for(|s| *s) => {}
-                        }
-                    }
-                    None => {
-                        let _ = stop.wait_for(|s| *s).await;
-                    }
-                }
-                let ended = ms();
-                let r = undo(&stack, &f, timeout).await;
-                record(None, Some(ended));
-                r
-            })
+        .filter_map(|f| {
+            let (start_ms, end_ms) = *w.get(&f.index)?;
+            Some(FaultWindow { name: fault_name(f), on: f.on.clone(), what: f.what.clone(), start_ms, end_ms })
         })
-        .collect();
-    if let Some(e) = early_error {
-        out.status = Status::Error;
-        out.error = Some(format!("a fault could not be applied: {e}"));
-    }
+        .collect()
+}
 
-    let host_env = crate::stack::host::env(&config.policy.prepare_env, &opts.prepare_env);
-    let ctx = StepCtx { opts, scratch: scratch.path(), host_env: &host_env };
-    for (i, step) in scenario.steps.iter().enumerate().filter(|_| out.status != Status::Error) {
-        let start_ms = ms();
-        match run_step(&stack, &ctx, i, step).await {
-            Ok(s) => out.steps.push(StepOutcome { start_ms, end_ms: ms(), ..s }),
-            Err(e) => {
-                out.status = Status::Error;
-                out.error = Some(format!("step {}: {e}", i + 1));
-                break;
-            }
+/// What crossed every edge and ingress, with where each edge's clock starts.
+fn observe_edges(stack: &Stack, out: &mut ScenarioOutcome, now: f64) {
+    let mut observe = |name: String, o: crate::fault::Observations| {
+        out.edge_offsets_ms.insert(name.clone(), now - o.elapsed_ms);
+        out.edges.insert(name, o);
+    };
+    for ((from, to), p) in stack.edges() {
+        observe(format!("{from} -> {to}"), p.observations());
+    }
+    for s in stack.services() {
+        if let Ok(p) = stack.ingress(s) {
+            observe(format!("host -> {s}"), p.observations());
         }
     }
-    let _ = stop_tx.send(true);
-    for r in join_all(timeline).await {
-        match r {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) if out.error.is_none() => {
-                out.status = Status::Error;
-                out.error = Some(format!("a fault could not be applied or undone: {e}"));
-            }
-            Ok(Err(_)) => {}
-            Err(e) if out.error.is_none() => {
-                out.status = Status::Error;
-                out.error = Some(format!("the fault timeline failed: {e}"));
-            }
-            Err(_) => {}
-        }
-    }
+}
 
-    {
-        let w = windows.lock().unwrap_or_else(|e| e.into_inner());
-        out.faults = scenario
-            .faults
-            .iter()
-            .filter_map(|f| {
-                let (start_ms, end_ms) = *w.get(&f.index)?;
-                Some(FaultWindow { name: fault_name(f), on: f.on.clone(), what: f.what.clone(), start_ms, end_ms })
-            })
-            .collect();
-    }
-    out.checks_ms = ms();
-    if out.status != Status::Error {
-        let stack = stack.lock().await;
-        for (i, check) in scenario.checks.iter().enumerate() {
-            out.checks.push(checks::run(&stack, i, scenario.check_lines.get(i).copied().unwrap_or(0), check).await);
-        }
-    }
-    {
-        let stack = stack.lock().await;
-        let now = ms();
-        let mut observe = |name: String, o: crate::fault::Observations| {
-            out.edge_offsets_ms.insert(name.clone(), now - o.elapsed_ms);
-            out.edges.insert(name, o);
-        };
-        for ((from, to), p) in stack.edges() {
-            observe(format!("{from} -> {to}"), p.observations());
-        }
-        for s in stack.services().map(str::to_owned).collect::<Vec<_>>() {
-            if let Ok(p) = stack.ingress(&s) {
-                observe(format!("host -> {s}"), p.observations());
-            }
-        }
+/// The status from what was observed: a failed step or check fails the scenario; a check
+/// that observed nothing proves nothing, so the scenario could not be verified.
+fn judge_status(out: &mut ScenarioOutcome) {
+    if out.status == Status::Error {
+        return;
     }
     let failed = out.steps.iter().any(|s| !s.passed) || out.checks.iter().any(|c| !c.passed && !c.unobserved);
-    if out.status != Status::Error && failed {
+    if failed {
         out.status = Status::Failed;
-    } else if out.status != Status::Error
-        && let Some(c) = out.checks.iter().find(|c| c.unobserved)
-    {
-        // A check that observed nothing proves nothing: could not verify, never a pass.
+    } else if let Some(c) = out.checks.iter().find(|c| c.unobserved) {
         out.status = Status::Error;
         out.error = Some(format!("check {} ({}) observed nothing: {}", c.index + 1, c.check, c.observed));
     }
-    out.run_seconds = t.elapsed().as_secs_f64();
-    let stack = match Arc::try_unwrap(stack) {
-        Ok(m) => m.into_inner(),
-        Err(_) => return (out, None),
-    };
+}
+
+/// Keeps the stack for the caller, hands its removal to the background, or removes it now.
+async fn finish(stack: Stack, opts: &RunOptions, mut out: ScenarioOutcome) -> (ScenarioOutcome, Option<Stack>) {
     if opts.keep {
-        (out, Some(stack))
-    } else if let Some(teardowns) = &opts.teardowns {
+        return (out, Some(stack));
+    }
+    if let Some(teardowns) = &opts.teardowns {
         let task = tokio::spawn(async move {
             let t = Instant::now();
             stack.shutdown().await;
             t.elapsed().as_secs_f64()
         });
         teardowns.lock().unwrap_or_else(|e| e.into_inner()).push(task);
-        (out, None)
-    } else {
-        let t = Instant::now();
-        stack.shutdown().await;
-        out.teardown_seconds = t.elapsed().as_secs_f64();
-        (out, None)
+        return (out, None);
     }
+    let t = Instant::now();
+    stack.shutdown().await;
+    out.teardown_seconds = t.elapsed().as_secs_f64();
+    (out, None)
 }
 
 fn fault_name(f: &TimedFault) -> String {

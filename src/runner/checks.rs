@@ -2,10 +2,10 @@
 
 use std::time::{Duration, Instant};
 
-use super::validate::{CheckKind, SqlExpect};
+use super::outcome::CheckOutcome;
 use super::workload;
+use crate::scenario::validate::{CheckKind, SqlExpect};
 use crate::stack::Stack;
-use crate::verdict::CheckOutcome;
 
 pub async fn run(stack: &Stack, index: usize, line: usize, check: &CheckKind) -> CheckOutcome {
     if let CheckKind::MaxAttempts { from, to, max } = check {
@@ -161,7 +161,7 @@ async fn logs(stack: &Stack, service: &str, forbid: &[regex::Regex], require: &[
 
 async fn recovers(
     stack: &Stack,
-    line: &super::validate::RequestLine,
+    line: &crate::scenario::validate::RequestLine,
     within: Duration,
     status: Option<&[u16]>,
     body: Option<&serde_json::Value>,

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 
-use super::validate::RequestLine;
+use crate::scenario::validate::RequestLine;
 
 /// What one request got.
 #[derive(Debug, Clone)]

@@ -1,0 +1,161 @@
+//! `faultline gate` and `faultline repro`.
+
+use std::path::PathBuf;
+
+use faultline::change::ChangeSpec;
+use faultline::exit;
+use faultline::plan::{ConfigFrom, PlanRequest};
+
+use super::session::{
+    Interrupt, clock_seed, github, labels_with_env, parse_duration, prepare_env, remove_leftovers, runtime,
+};
+
+#[derive(clap::Args)]
+pub(super) struct GateArgs {
+    /// The branch the change goes into.
+    #[arg(long, value_name = "REV")]
+    pub(super) base: String,
+    /// The change's tip.
+    #[arg(long, value_name = "REV", default_value = "HEAD")]
+    pub(super) head: String,
+    /// A CI label (repeatable); FAULTLINE_LABELS adds a comma-separated list.
+    #[arg(long = "label", value_name = "LABEL")]
+    pub(super) labels: Vec<String>,
+    /// An approval handed in by CI (repeatable), matched against policy.seniors.
+    #[arg(long = "approved-by", value_name = "EMAIL")]
+    pub(super) approved_by: Vec<String>,
+    /// Write verdict.json (and later the other reports) into DIR.
+    #[arg(long, value_name = "DIR")]
+    pub(super) report: Option<PathBuf>,
+    /// Seed of every random choice (default: from the clock, printed).
+    #[arg(long)]
+    pub(super) seed: Option<u64>,
+    /// Bound the whole gate, builds of the change included; hitting it means "could not
+    /// verify", and every command and container the gate started is stopped.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub(super) timeout: Option<std::time::Duration>,
+    /// Scenarios run at once.
+    #[arg(long, default_value_t = 2)]
+    pub(super) jobs: usize,
+    /// Hand a variable to the change's code on the host (`prepare:`, nextest builds, host
+    /// `exec` steps): NAME passes the runner's value, NAME=VALUE sets one (repeatable). Only
+    /// PATH, HOME, the toolchain's variables and these reach it; never the runner's secrets.
+    #[arg(long = "prepare-env", value_name = "NAME[=VALUE]")]
+    pub(super) prepare_env: Vec<String>,
+    /// Readiness timeout per service.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    pub(super) ready_timeout: std::time::Duration,
+    /// Run share K of N of the selected scenarios (by a hash of their names), for several
+    /// runners; `faultline report merge` makes one verdict of the shards' reports.
+    #[arg(long, value_name = "K/N")]
+    pub(super) partition: Option<faultline::gate::Partition>,
+}
+
+pub(super) fn exec(dir: &std::path::Path, args: GateArgs) -> miette::Result<i32> {
+    use faultline::gate::{GateRequest, gate};
+    use faultline::report::write_report;
+
+    let seed = args.seed.unwrap_or_else(clock_seed);
+    let req = GateRequest {
+        plan: PlanRequest {
+            change: ChangeSpec::Revisions { base: args.base.clone(), head: args.head.clone() },
+            config_from: ConfigFrom::Base,
+            labels: labels_with_env(args.labels),
+        },
+        approved_by: args.approved_by,
+        seed,
+        timeout: args.timeout,
+        ready_timeout: args.ready_timeout,
+        jobs: args.jobs,
+        prepare_env: prepare_env(&args.prepare_env),
+        partition: args.partition,
+        only: None,
+    };
+    if let Some(dir) = &args.report
+        && let Err(e) = faultline::report::check_report_dir(dir)
+    {
+        eprintln!("faultline gate: {e}");
+        return Ok(exit::UNVERIFIED);
+    }
+    eprintln!("faultline gate: {}...{}, seed {seed}", args.base, args.head);
+    let dir = dir.to_path_buf();
+    let report = runtime()?.block_on(async move {
+        let mut interrupt = Interrupt::new();
+        let progress = |line: &str| eprint!("{}{}", line, if line.ends_with('\n') { "" } else { "\n" });
+        tokio::select! {
+            r = gate(&dir, &req, &progress) => Some(r),
+            _ = interrupt.wait() => None,
+        }
+    });
+    let Some(report) = report else {
+        eprintln!("interrupted: removing what was started; the change is not verified");
+        runtime()?.block_on(remove_leftovers(None));
+        return Ok(exit::UNVERIFIED);
+    };
+    print!("{}", faultline::report::verdict::render_decision(report.decision, &report.reasons));
+    github(&report);
+    if let Some(dir) = &args.report {
+        match write_report(dir, &report) {
+            Ok(path) => println!("report: {} (and junit.xml, summary.md, report.html)", path.display()),
+            Err(e) => {
+                eprintln!("{e}");
+                return Ok(exit::UNVERIFIED);
+            }
+        }
+    }
+    Ok(report.decision.exit_code())
+}
+
+pub(super) fn repro(
+    dir: &std::path::Path,
+    verdict: &std::path::Path,
+    scenarios: &[String],
+    jobs: usize,
+    keep: bool,
+) -> miette::Result<i32> {
+    if keep && scenarios.len() != 1 {
+        return Err(miette::miette!("--keep keeps one stack: name one --scenario"));
+    }
+    let (_, original) = faultline::report::merge::read(verdict)?;
+    let req = match faultline::repro::request(&original, scenarios, jobs) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("faultline repro: {e}");
+            return Ok(exit::UNVERIFIED);
+        }
+    };
+    eprintln!("faultline repro: {} scenario(s), seed {}", req.only.as_ref().map_or(0, Vec::len), req.seed);
+    let dir = dir.to_path_buf();
+    // One runtime for the run and for the kept stack: its proxies live on it.
+    let rt = runtime()?;
+    let result = rt.block_on(async {
+        let mut interrupt = Interrupt::new();
+        let progress = |line: &str| eprint!("{}{}", line, if line.ends_with('\n') { "" } else { "\n" });
+        tokio::select! {
+            r = faultline::repro::run(&dir, &original, &req, keep, &progress) => Some(r),
+            _ = interrupt.wait() => None,
+        }
+    });
+    let Some(result) = result else {
+        eprintln!("interrupted: removing what was started");
+        runtime()?.block_on(remove_leftovers(None));
+        return Ok(exit::UNVERIFIED);
+    };
+    if result.report.decision == faultline::verdict::Decision::Unverified && result.report.scenarios.is_empty() {
+        eprintln!("faultline repro: could not run: {}", result.report.reasons.join("; "));
+        return Ok(exit::UNVERIFIED);
+    }
+    print!("{}", faultline::repro::render(&result));
+    let code = if result.reproduced() { exit::ALLOW } else { exit::BLOCK };
+    if let Some(stack) = result.stack {
+        for svc in stack.services().map(str::to_owned).collect::<Vec<_>>() {
+            println!("  {svc:<16} {}", stack.addr(&svc)?);
+        }
+        println!("kept; Ctrl-C to stop and remove everything");
+        rt.block_on(async {
+            Interrupt::new().wait().await;
+            stack.shutdown().await;
+        });
+    }
+    Ok(code)
+}

@@ -1,0 +1,83 @@
+//! `faultline run`: scenarios against the working tree.
+
+use faultline::change::ChangeSpec;
+use faultline::exit;
+use faultline::plan::ConfigFrom;
+use faultline::repo::Repo;
+
+use super::session::{Interrupt, clock_seed, parse_duration, prepare_env, remove_leftovers, runtime};
+
+#[derive(clap::Args)]
+pub(super) struct RunArgs {
+    /// Run only this scenario (repeatable). Default: all.
+    #[arg(long = "scenario", value_name = "NAME")]
+    pub(super) scenarios: Vec<String>,
+    /// Seed of every random choice (default: from the clock, printed).
+    #[arg(long)]
+    pub(super) seed: Option<u64>,
+    /// Keep the last scenario's stack running after its checks, until Ctrl-C.
+    #[arg(long)]
+    pub(super) keep: bool,
+    /// Readiness timeout per service.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    pub(super) ready_timeout: std::time::Duration,
+    /// Hand a variable to `prepare:` commands and other host commands: NAME passes your
+    /// value, NAME=VALUE sets one (repeatable).
+    #[arg(long = "prepare-env", value_name = "NAME[=VALUE]")]
+    pub(super) prepare_env: Vec<String>,
+}
+
+pub(super) fn exec(dir: &std::path::Path, args: RunArgs) -> miette::Result<i32> {
+    use faultline::repo::Snapshot;
+    use faultline::runner::{RunOptions, run};
+
+    let repo = Repo::discover(dir)?;
+    let spec = ChangeSpec::Worktree { base: "HEAD".into() };
+    let (loaded, _) = faultline::plan::load_config(&repo, &spec, ConfigFrom::Worktree)?;
+    let all = faultline::scenario::load_all(&repo, &Snapshot::Worktree, &loaded).map_err(miette::Report::new)?;
+    let selected = faultline::scenario::select(&all, &args.scenarios).map_err(|e| miette::miette!("{e}"))?;
+    let seed = args.seed.unwrap_or_else(clock_seed);
+    eprintln!("faultline run: {} scenario{}, seed {seed}", selected.len(), if selected.len() == 1 { "" } else { "s" });
+    let mut opts = RunOptions::new(
+        seed,
+        repo.root().to_path_buf(),
+        args.ready_timeout,
+        format!("faultline -C {} run", repo.root().display().to_string().trim_end_matches('/')),
+    );
+    opts.prepare_env = prepare_env(&args.prepare_env);
+    let config = &loaded.config;
+    runtime()?.block_on(async move {
+        let mut interrupt = Interrupt::new();
+        let mut opts = opts;
+        if let Err(e) = faultline::runner::prepare_once(&selected, config, &mut opts).await {
+            eprintln!("{e}");
+            return Ok(exit::UNVERIFIED);
+        }
+        let mut outcomes = Vec::new();
+        for (i, s) in selected.iter().enumerate() {
+            let keep = args.keep && i + 1 == selected.len();
+            let o = RunOptions { keep, ..opts.clone() };
+            let (outcome, stack) = tokio::select! {
+                r = run(s, config, &o) => r,
+                _ = interrupt.wait() => {
+                    eprintln!("interrupted: removing what was started");
+                    remove_leftovers(None).await;
+                    return Ok(130);
+                }
+            };
+            print!("{}", faultline::report::verdict::render_outcome(&outcome));
+            outcomes.push(outcome);
+            if let Some(stack) = stack {
+                for svc in stack.services().map(str::to_owned).collect::<Vec<_>>() {
+                    println!("  {svc:<16} {}", stack.addr(&svc)?);
+                }
+                println!("kept; Ctrl-C to stop and remove everything");
+                interrupt.wait().await;
+                stack.shutdown().await;
+            }
+        }
+        let (decision, reasons) = faultline::verdict::decide(&outcomes, None);
+        print!("{}", faultline::report::verdict::render_decision(decision, &reasons));
+        Ok::<_, miette::Report>(decision.exit_code())
+    })
+}

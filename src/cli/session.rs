@@ -1,0 +1,108 @@
+//! What every command shares: the runtime, Ctrl-C and SIGTERM, cleaning up after an
+//! interrupted command, seeds, durations, CI inputs and GitHub's outputs.
+
+pub(super) fn runtime() -> miette::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| miette::miette!("cannot start the runtime: {e}"))
+}
+
+/// Removes what an interrupted or failed command started: one run's objects, or every
+/// object this process made. (Its watchdogs would also remove them once it exits.)
+pub(super) async fn remove_leftovers(run: Option<&str>) {
+    use faultline::stack::docker::{Scope, client, sweep};
+    if let Ok(docker) = client().await {
+        let _ = sweep(&docker, run.map_or(Scope::Mine, Scope::Run)).await;
+    }
+}
+
+/// Ctrl-C and SIGTERM, listened for from the moment this is made (a signal that arrives
+/// before the first wait is not lost, and does not kill the process).
+pub(super) struct Interrupt {
+    int: Option<tokio::signal::unix::Signal>,
+    term: Option<tokio::signal::unix::Signal>,
+}
+
+impl Interrupt {
+    pub(super) fn new() -> Interrupt {
+        use tokio::signal::unix::{SignalKind, signal};
+        Interrupt { int: signal(SignalKind::interrupt()).ok(), term: signal(SignalKind::terminate()).ok() }
+    }
+
+    pub(super) async fn wait(&mut self) {
+        async fn one(s: &mut Option<tokio::signal::unix::Signal>) {
+            match s {
+                Some(s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending().await,
+            }
+        }
+        tokio::select! {
+            _ = one(&mut self.int) => {}
+            _ = one(&mut self.term) => {}
+        }
+    }
+}
+
+pub(super) fn clock_seed() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64 % 1_000_000)
+        .unwrap_or(1)
+}
+
+pub(super) fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let d = humantime::parse_duration(s).map_err(|e| format!("`{s}`: {e}"))?;
+    if d > std::time::Duration::from_secs(7 * 24 * 60 * 60) {
+        return Err(format!("`{s}` is longer than a week; no gate needs that long"));
+    }
+    Ok(d)
+}
+
+/// `--prepare-env` values: NAME=VALUE as given, NAME with the runner's value (skipped when
+/// the runner has none).
+pub(super) fn prepare_env(args: &[String]) -> Vec<(String, String)> {
+    args.iter()
+        .filter_map(|a| match a.split_once('=') {
+            Some((k, v)) => Some((k.to_owned(), v.to_owned())),
+            None => std::env::var(a).ok().map(|v| (a.clone(), v)),
+        })
+        .collect()
+}
+
+pub(super) fn labels_with_env(labels: Vec<String>) -> Vec<String> {
+    // `--label "bug,ai-assisted"` is two labels, as CI joins them.
+    let env = std::env::var("FAULTLINE_LABELS").unwrap_or_default();
+    labels
+        .iter()
+        .map(String::as_str)
+        .chain(std::iter::once(env.as_str()))
+        .flat_map(|l| l.split(','))
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// In GitHub Actions: annotations on stdout, the summary appended to the job's summary.
+pub(super) fn github(report: &faultline::gate::GateReport) {
+    if std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true") {
+        for line in faultline::report::summary::annotations(report) {
+            println!("{line}");
+        }
+    }
+    if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) {
+        use std::io::Write as _;
+        let text = faultline::report::summary::render(report);
+        let written = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(&path)
+            .and_then(|mut f| f.write_all(text.as_bytes()));
+        if let Err(e) = written {
+            eprintln!("warning: cannot append to GITHUB_STEP_SUMMARY ({}): {e}", std::path::Path::new(&path).display());
+        }
+    }
+}

@@ -1,0 +1,119 @@
+//! What one scenario observed: its steps, checks, fault windows and edges. The runner
+//! produces it; the verdict and the reporters read it.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::fault::Observations;
+
+/// One step's result: what was expected and what was observed.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct StepOutcome {
+    pub index: usize,
+    pub step: String,
+    pub passed: bool,
+    pub expected: String,
+    pub observed: String,
+    /// When it started and ended, in ms from the start of the steps.
+    #[serde(default)]
+    pub start_ms: f64,
+    #[serde(default)]
+    pub end_ms: f64,
+}
+
+/// A fault as it happened: from when to when, in ms from the start of the steps.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct FaultWindow {
+    /// `faults[i]` of the scenario file.
+    pub name: String,
+    /// The edge (`a -> b`) or service.
+    pub on: String,
+    /// `latency=3s`, `pause`, …
+    pub what: String,
+    pub start_ms: f64,
+    pub end_ms: f64,
+}
+
+/// One check's result.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct CheckOutcome {
+    pub index: usize,
+    /// Line of the check in the scenario file.
+    pub line: usize,
+    pub check: String,
+    pub passed: bool,
+    pub expected: String,
+    pub observed: String,
+    /// The check had nothing to judge (no request crossed the edge it bounds): it neither
+    /// passed nor failed, and the scenario could not be verified.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unobserved: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Passed,
+    Failed,
+    /// The scenario could not run (the stack did not come up, a step could not be sent…).
+    Error,
+}
+
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct ScenarioOutcome {
+    pub name: String,
+    pub file: String,
+    pub target: String,
+    pub why: String,
+    pub seed: u64,
+    pub status: Status,
+    /// Why it could not run, when `status` is `error`.
+    pub error: Option<String>,
+    pub steps: Vec<StepOutcome>,
+    pub checks: Vec<CheckOutcome>,
+    /// What crossed each edge and ingress, by name (`orders -> payments`, `host -> orders`).
+    pub edges: BTreeMap<String, Observations>,
+    /// Where each edge's clock (its `start_ms`) starts, in ms from the start of the steps
+    /// (negative: edges start with the stack, before the steps).
+    #[serde(default)]
+    pub edge_offsets_ms: BTreeMap<String, f64>,
+    /// The faults as they happened.
+    #[serde(default)]
+    pub faults: Vec<FaultWindow>,
+    /// When the checks ran, in ms from the start of the steps.
+    #[serde(default)]
+    pub checks_ms: f64,
+    /// Starting the stack (images already built).
+    pub stack_seconds: f64,
+    /// Faults, steps and checks.
+    pub run_seconds: f64,
+    /// Removing the stack.
+    pub teardown_seconds: f64,
+    /// The command that runs this scenario again, the same way.
+    pub repro: String,
+}
+
+impl ScenarioOutcome {
+    /// This outcome, as one that could not run for `reason`.
+    pub fn error(mut self, reason: String) -> ScenarioOutcome {
+        self.status = Status::Error;
+        self.error = Some(reason);
+        self
+    }
+
+    /// The first failing step or check, as `(what, expected, observed)`.
+    pub fn first_failure(&self) -> Option<(String, String, String)> {
+        let step = self
+            .steps
+            .iter()
+            .find(|s| !s.passed)
+            .map(|s| (format!("step {}: {}", s.index + 1, s.step), s.expected.clone(), s.observed.clone()));
+        step.or_else(|| {
+            self.checks
+                .iter()
+                .find(|c| !c.passed)
+                .map(|c| (format!("check {}: {}", c.index + 1, c.check), c.expected.clone(), c.observed.clone()))
+        })
+    }
+}

@@ -1,0 +1,163 @@
+//! `verdict.json`: everything a gate found, as the reporters and `report merge` read it.
+
+use std::time::Instant;
+
+use serde::Serialize;
+
+use super::{Decision, ScenarioOutcome, SignoffState};
+use crate::plan::Plan;
+
+/// Share `index` (1-based) of `count`: the scenarios whose name hashes to it. A hash of the
+/// name, not a position, so adding a scenario moves no other to another share.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Partition {
+    pub index: u32,
+    pub count: u32,
+}
+
+impl std::str::FromStr for Partition {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || format!("`{s}` is not a partition: write K/N with 1 ≤ K ≤ N, e.g. 2/3");
+        let (k, n) = s.split_once('/').ok_or_else(bad)?;
+        let (index, count): (u32, u32) = (k.trim().parse().map_err(|_| bad())?, n.trim().parse().map_err(|_| bad())?);
+        if index == 0 || count == 0 || index > count {
+            return Err(bad());
+        }
+        Ok(Partition { index, count })
+    }
+}
+
+impl std::fmt::Display for Partition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
+impl Partition {
+    /// The share (1-based) a scenario belongs to, out of `count`.
+    pub fn share_of(name: &str, count: u32) -> u32 {
+        use sha2::Digest;
+        let h = sha2::Sha256::digest(name.as_bytes());
+        let n = u64::from_be_bytes([h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7]]);
+        1 + u32::try_from(n % u64::from(count.max(1))).unwrap_or(0)
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        Self::share_of(name, self.count) == self.index
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
+pub struct GateTimings {
+    pub plan_seconds: f64,
+    /// Exporting head, `prepare:` commands, the tests of `nextest` steps.
+    pub build_seconds: f64,
+    /// Checking images by tag and building missing ones.
+    pub images_seconds: f64,
+    /// Starting, running and removing the scenarios' stacks (wall clock, `--jobs` at once).
+    pub scenarios_seconds: f64,
+    /// Summed over scenarios: stacks starting, faults + steps + checks, stacks removed.
+    pub stacks_seconds: f64,
+    pub runs_seconds: f64,
+    pub teardown_seconds: f64,
+    pub total_seconds: f64,
+}
+
+/// Everything the gate found: `verdict.json` is this, serialised.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct GateReport {
+    pub version: u32,
+    pub decision: Decision,
+    pub reasons: Vec<String>,
+    pub seed: u64,
+    pub plan: Option<Plan>,
+    pub signoff: Option<SignoffState>,
+    pub scenarios: Vec<ScenarioOutcome>,
+    pub timings: GateTimings,
+    /// The share this gate ran (`--partition`); the plan lists every selected scenario.
+    #[serde(default)]
+    pub partition: Option<Partition>,
+    /// The `prepare:` commands that ran on the host for this gate, with their output's end.
+    #[serde(default)]
+    pub prepare: Vec<crate::stack::CommandLog>,
+}
+
+impl GateReport {
+    /// A report that has judged nothing yet: could not verify, until [`GateReport::decide`].
+    pub(crate) fn new(seed: u64, partition: Option<Partition>) -> GateReport {
+        GateReport {
+            version: 1,
+            decision: Decision::Unverified,
+            reasons: Vec::new(),
+            seed,
+            plan: None,
+            signoff: None,
+            scenarios: Vec::new(),
+            timings: GateTimings::default(),
+            partition,
+            prepare: Vec::new(),
+        }
+    }
+
+    /// The gate could not judge: `reason` says why.
+    pub(crate) fn unverified(mut self, reason: String, start: Instant) -> GateReport {
+        self.decision = Decision::Unverified;
+        self.reasons = vec![reason];
+        self.scenarios = Vec::new();
+        self.timings.total_seconds = start.elapsed().as_secs_f64();
+        self
+    }
+
+    /// The verdict from the scenarios' outcomes and the sign-off.
+    pub(crate) fn decide(mut self, outcomes: Vec<ScenarioOutcome>, start: Instant) -> GateReport {
+        let missing = self.signoff.as_ref().filter(|s| !s.satisfied).map(SignoffState::missing_reason);
+        let (decision, mut reasons) = super::decide(&outcomes, missing);
+        if decision == Decision::Allow
+            && outcomes.is_empty()
+            && let Some(planned) = &self.plan
+        {
+            reasons.push(if planned.nothing_changed() {
+                "nothing changed".into()
+            } else {
+                format!(
+                    "no scenario selected ({}), no sign-off missing",
+                    planned.gate.as_ref().map_or("no tier".into(), |g| format!(
+                        "{}: scenarios {}",
+                        g.source,
+                        g.scenarios.as_str()
+                    ))
+                )
+            });
+        }
+        self.decision = decision;
+        self.reasons = reasons;
+        self.scenarios = outcomes;
+        self.timings.total_seconds = start.elapsed().as_secs_f64();
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Partition;
+
+    #[test]
+    fn partitions_parse_and_shares_are_stable() {
+        assert_eq!("2/3".parse::<Partition>(), Ok(Partition { index: 2, count: 3 }));
+        for bad in ["0/3", "4/3", "3", "a/b", "1/0", ""] {
+            assert!(bad.parse::<Partition>().is_err(), "{bad}");
+        }
+        let names: Vec<String> = (0..200).map(|i| format!("scenario-{i}")).collect();
+        let shares: Vec<u32> = names.iter().map(|n| Partition::share_of(n, 4)).collect();
+        assert!(shares.iter().all(|s| (1..=4).contains(s)));
+        for k in 1..=4 {
+            let n = shares.iter().filter(|s| **s == k).count();
+            assert!((25..=75).contains(&n), "share {k} has {n} of 200");
+        }
+        // A share depends on the name only: the same name, the same share, whatever else exists.
+        assert_eq!(Partition::share_of("payments-slow", 4), Partition::share_of("payments-slow", 4));
+        let p = Partition { index: Partition::share_of("x", 3), count: 3 };
+        assert!(p.contains("x"));
+    }
+}

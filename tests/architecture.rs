@@ -1,0 +1,97 @@
+//! The shape docs/ARCHITECTURE.md promises, read from the sources: arrows between the
+//! top-level modules of `src/` go one way, `main.rs` stays thin, no function grows past 120
+//! lines.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+fn src() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("src")
+}
+
+fn rust_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(rust_files(&p));
+        } else if p.extension().is_some_and(|x| x == "rs") {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// Top-level module → the top-level modules its files name as `crate::x`.
+fn arrows() -> BTreeMap<String, BTreeSet<String>> {
+    let mut modules: BTreeMap<String, Vec<PathBuf>> = BTreeMap::new();
+    for e in std::fs::read_dir(src()).unwrap().flatten() {
+        let p = e.path();
+        let name = p.file_stem().unwrap().to_string_lossy().into_owned();
+        if ["main", "lib", "cli"].contains(&name.as_str()) {
+            continue;
+        }
+        let files = if p.is_dir() { rust_files(&p) } else { vec![p] };
+        modules.insert(name, files);
+    }
+    let names: BTreeSet<String> = modules.keys().cloned().collect();
+    let word = |s: &str| s.chars().take_while(|c| c.is_ascii_lowercase() || *c == '_').collect::<String>();
+    let mut out = BTreeMap::new();
+    for (m, files) in &modules {
+        let mut deps = BTreeSet::new();
+        for f in files {
+            let text = std::fs::read_to_string(f).unwrap();
+            for (i, _) in text.match_indices("crate::") {
+                let rest = &text[i + "crate::".len()..];
+                let targets: Vec<String> = match rest.strip_prefix('{') {
+                    Some(group) => group.split('}').next().unwrap_or("").split(',').map(|s| word(s.trim())).collect(),
+                    None => vec![word(rest)],
+                };
+                deps.extend(targets.into_iter().filter(|t| t != m && names.contains(t)));
+            }
+        }
+        out.insert(m.clone(), deps);
+    }
+    out
+}
+
+#[test]
+fn no_circle_between_top_level_modules() {
+    let arrows = arrows();
+    // Depth-first search for a path back to where it started.
+    fn back(arrows: &BTreeMap<String, BTreeSet<String>>, from: &str, to: &str, seen: &mut BTreeSet<String>) -> bool {
+        arrows.get(from).into_iter().flatten().any(|d| d == to || (seen.insert(d.clone()) && back(arrows, d, to, seen)))
+    }
+    for m in arrows.keys() {
+        assert!(!back(&arrows, m, m, &mut BTreeSet::new()), "{m} reaches itself: {arrows:#?}");
+    }
+    assert!(arrows["verdict"].contains("runner") && !arrows["runner"].contains("verdict"), "{arrows:#?}");
+}
+
+#[test]
+fn main_is_thin_and_no_function_is_over_120_lines() {
+    let main = std::fs::read_to_string(src().join("main.rs")).unwrap();
+    assert!(main.lines().count() < 100, "main.rs has {} lines", main.lines().count());
+    let mut long = Vec::new();
+    for f in rust_files(&src()) {
+        let text = std::fs::read_to_string(&f).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        for (i, l) in lines.iter().enumerate() {
+            let t = l.trim_start();
+            let is_fn = ["fn ", "pub fn ", "pub(crate) fn ", "pub(super) fn ", "async fn ", "pub async fn "]
+                .iter()
+                .any(|p| t.starts_with(p));
+            if !is_fn || t.ends_with(';') {
+                continue;
+            }
+            let indent = &l[..l.len() - t.len()];
+            let close = format!("{indent}}}");
+            if let Some(n) = lines[i + 1..].iter().position(|x| *x == close)
+                && n + 2 > 120
+            {
+                long.push(format!("{}:{} ({} lines)", f.display(), i + 1, n + 2));
+            }
+        }
+    }
+    assert!(long.is_empty(), "functions over 120 lines: {long:?}");
+}
