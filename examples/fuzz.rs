@@ -11,23 +11,55 @@ mod fuzz;
 
 use std::time::{Duration, Instant};
 
+/// Adds `s` to `into`.
+fn merge(into: &mut fuzz::Stats, s: fuzz::Stats) {
+    into.inputs += s.inputs;
+    for k in 0..3 {
+        into.per_kind[k] += s.per_kind[k];
+    }
+    into.bytes += s.bytes;
+    into.panics.extend(s.panics);
+    into.over_two_seconds += s.over_two_seconds;
+    if let Some(d) = s.slowest
+        && into.slowest.is_none_or(|(best, ..)| d.0 > best)
+    {
+        into.slowest = Some(d);
+        into.slowest_input = s.slowest_input;
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let arg = |name: &str| {
         args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse::<u64>().ok())
     };
     let inputs = arg("--inputs").unwrap_or(1_000_000);
-    let seconds = arg("--seconds").unwrap_or(u64::MAX / 4);
+    let seconds = arg("--seconds").unwrap_or(30 * 24 * 3600);
     let seed = arg("--seed").unwrap_or(1);
     let threads = arg("--threads").unwrap_or(1).max(1);
     let t = Instant::now();
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let deadline = Instant::now() + Duration::from_secs(seconds);
     let all: Vec<fuzz::Stats> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads)
             .map(|i| {
                 s.spawn(move || {
                     let share = inputs / threads + u64::from(i < inputs % threads);
-                    fuzz::Fuzzer::new(root, seed + i).run(Duration::from_secs(seconds), share)
+                    let mut f = fuzz::Fuzzer::new(root, seed + i);
+                    let mut total = fuzz::Stats::default();
+                    // In chunks, with a progress line each (the generator goes on where it was).
+                    while total.inputs < share && Instant::now() < deadline {
+                        let chunk = f.run(deadline - Instant::now(), (share - total.inputs).min(50_000));
+                        merge(&mut total, chunk);
+                        eprintln!(
+                            "thread {i}: {} inputs, {} panics, slowest {:.3} s, {:.0} s",
+                            total.inputs,
+                            total.panics.len(),
+                            total.slowest.map_or(0.0, |s| s.0.as_secs_f64()),
+                            t.elapsed().as_secs_f64()
+                        );
+                    }
+                    total
                 })
             })
             .collect();
@@ -35,19 +67,7 @@ fn main() {
     });
     let mut stats = fuzz::Stats::default();
     for s in all {
-        stats.inputs += s.inputs;
-        for k in 0..3 {
-            stats.per_kind[k] += s.per_kind[k];
-        }
-        stats.bytes += s.bytes;
-        stats.panics.extend(s.panics);
-        stats.over_two_seconds += s.over_two_seconds;
-        if let Some(d) = s.slowest
-            && stats.slowest.is_none_or(|(best, ..)| d.0 > best)
-        {
-            stats.slowest = Some(d);
-            stats.slowest_input = s.slowest_input;
-        }
+        merge(&mut stats, s);
     }
     println!("inputs            {}", stats.inputs);
     println!("  faultline.yaml  {}", stats.per_kind[0]);

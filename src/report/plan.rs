@@ -65,30 +65,13 @@ pub fn render_text(plan: &Plan) -> String {
     if let Some(t) = &plan.tier_reason {
         let _ = writeln!(o, "risk tier    {} — {}", t.tier, clean(&t.describe()));
     }
-    if !plan.protected.is_empty() {
-        let _ = writeln!(
-            o,
-            "protected    {} path{} of the gate or of the build of everything (high tier, sign-off):",
-            plan.protected.len(),
-            if plan.protected.len() == 1 { "" } else { "s" }
-        );
-        for p in plan.protected.iter().take(SHOW) {
-            let _ = writeln!(o, "  {p}");
-        }
-        more(&mut o, plan.protected.len());
-    }
-    if !plan.unclaimed.is_empty() {
-        let _ = writeln!(
-            o,
-            "unclaimed    {} path{} that no service, global, tier or protected glob claims (policy.unclaimed):",
-            plan.unclaimed.len(),
-            if plan.unclaimed.len() == 1 { "" } else { "s" }
-        );
-        for p in plan.unclaimed.iter().take(SHOW) {
-            let _ = writeln!(o, "  {p}");
-        }
-        more(&mut o, plan.unclaimed.len());
-    }
+    paths(&mut o, "protected", &plan.protected, "of the gate or of the build of everything (high tier, sign-off)");
+    paths(
+        &mut o,
+        "unclaimed",
+        &plan.unclaimed,
+        "that no service, global, tier or protected glob claims (policy.unclaimed)",
+    );
 
     let _ = writeln!(o, "\naffected ({})", plan.affected.len());
     let width = plan.affected.iter().map(|a| a.service.chars().count()).max().unwrap_or(0).min(MAX_WIDTH);
@@ -128,6 +111,18 @@ pub fn render_text(plan: &Plan) -> String {
         }
     }
     o
+}
+
+/// `title    N paths what:` and the paths, when there are any.
+fn paths(o: &mut String, title: &str, list: &[crate::change::RepoPath], what: &str) {
+    if list.is_empty() {
+        return;
+    }
+    let _ = writeln!(o, "{title:<12} {} path{} {what}:", list.len(), if list.len() == 1 { "" } else { "s" });
+    for p in list.iter().take(SHOW) {
+        let _ = writeln!(o, "  {p}");
+    }
+    more(o, list.len());
 }
 
 fn more(o: &mut String, total: usize) {
