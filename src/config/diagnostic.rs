@@ -28,6 +28,18 @@ const MAX_SNIPPET_LINE: usize = 1000;
 /// Text quoted in a message beyond this many characters is cut.
 const MAX_QUOTED: usize = 200;
 
+/// The first names of a list, for a help line: a configuration with 20,000 services must
+/// not print them all in every message.
+pub fn listing<S: AsRef<str>>(names: &[S]) -> String {
+    const SHOWN: usize = 20;
+    let mut out: Vec<&str> = names.iter().take(SHOWN).map(AsRef::as_ref).collect();
+    let more = format!("… ({} in all)", names.len());
+    if names.len() > SHOWN {
+        out.push(&more);
+    }
+    out.join(", ")
+}
+
 /// `s`, cut to a readable length with the number of characters left out.
 pub fn clip(s: &str) -> String {
     let n = s.chars().count();
@@ -106,8 +118,8 @@ impl FileDiagnostic {
         if let Some((found, expected)) = parse_unknown(without_at) {
             d.label = clip(&format!("unknown `{found}`"));
             d.help = Some(clip(&match nearest(&found, expected.iter().map(String::as_str)) {
-                Some(best) => format!("did you mean `{best}`? valid here: {}", expected.join(", ")),
-                None => format!("valid here: {}", expected.join(", ")),
+                Some(best) => format!("did you mean `{best}`? valid here: {}", listing(&expected)),
+                None => format!("valid here: {}", listing(&expected)),
             }));
         }
         d

@@ -119,9 +119,12 @@ impl ServiceGraph {
                 return Err(match super::diagnostic::nearest(s, names.iter().copied()) {
                     Some(n) => format!(
                         "`{s}` is not a service of faultline.yaml; did you mean `{n}`? (services: {})",
-                        names.join(", ")
+                        super::diagnostic::listing(&names)
                     ),
-                    None => format!("`{s}` is not a service of faultline.yaml (services: {})", names.join(", ")),
+                    None => format!(
+                        "`{s}` is not a service of faultline.yaml (services: {})",
+                        super::diagnostic::listing(&names)
+                    ),
                 });
             };
             wanted[i] = true;

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use super::diagnostic::{FileDiagnostic, nearest};
+use super::diagnostic::{FileDiagnostic, listing, nearest};
 use super::source::SourceFile;
 use super::{Config, Tier, glob};
 use crate::ypath;
@@ -17,6 +17,10 @@ pub(super) fn validate(config: &Config, file: &SourceFile) -> Vec<FileDiagnostic
     }
     let names: Vec<&str> = config.services.keys().map(String::as_str).collect();
     for (name, svc) in &config.services {
+        // Past what an error shows, checking more services only costs time.
+        if out.len() > super::MAX_PROBLEMS {
+            break;
+        }
         check_service(config, file, &names, name, svc, &mut out);
     }
     if let Some(cycle) = find_cycle(config) {
@@ -130,8 +134,8 @@ fn check_edges(
                 FileDiagnostic::at_key(file, &key, format!("`{name}` depends on `{dep}`, which is not a service"))
                     .with_label("unknown service");
             d.help = Some(match nearest(dep, names.iter().copied()) {
-                Some(n) => format!("did you mean `{n}`? services: {}", names.join(", ")),
-                None => format!("services: {}", names.join(", ")),
+                Some(n) => format!("did you mean `{n}`? services: {}", listing(names)),
+                None => format!("services: {}", listing(names)),
             });
             out.push(d);
             continue;

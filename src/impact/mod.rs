@@ -78,7 +78,8 @@ pub struct Impact {
 
 impl Impact {
     pub fn is_affected(&self, service: &str) -> bool {
-        self.affected.iter().any(|a| a.service == service)
+        // `affected` is sorted by name.
+        self.affected.binary_search_by(|a| a.service.as_str().cmp(service)).is_ok()
     }
 }
 

@@ -15,7 +15,10 @@ use crate::config::ServiceGraph;
 pub fn new_scenario(name: &str, target: &str, template: Option<&str>, config: &Config) -> Result<String, String> {
     let Some(svc) = config.services.get(target) else {
         let names: Vec<&str> = config.services.keys().map(String::as_str).collect();
-        return Err(format!("`{target}` is not a service of faultline.yaml (services: {})", names.join(", ")));
+        return Err(format!(
+            "`{target}` is not a service of faultline.yaml (services: {})",
+            crate::config::diagnostic::listing(&names)
+        ));
     };
     let dependency = svc.depends_on.keys().next().cloned();
     // For a `database` parameter, a dependency that looks like one.

@@ -11,7 +11,7 @@ pub use validate::{Scenario, parse};
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::diagnostic::nearest;
+use crate::config::diagnostic::{listing, nearest};
 use crate::config::{ConfigError, FileDiagnostic, LoadedConfig, SourceFile};
 use crate::repo::{Repo, RepoError, Snapshot};
 use crate::ypath;
@@ -90,8 +90,8 @@ pub fn discover(repo: &Repo, snap: &Snapshot, config: &LoadedConfig) -> Result<V
             let mut d =
                 FileDiagnostic::at_value(&src, &ypath!["target"], format!("target `{target}` is not a service"));
             d.help = Some(match nearest(&target, services.iter().map(String::as_str)) {
-                Some(n) => format!("did you mean `{n}`? services: {}", services.join(", ")),
-                None => format!("services: {}", services.join(", ")),
+                Some(n) => format!("did you mean `{n}`? services: {}", listing(services)),
+                None => format!("services: {}", listing(services)),
             });
             problems.push(d);
             continue;
@@ -127,8 +127,8 @@ pub fn select<'a>(all: &'a [Scenario], wanted: &[String]) -> Result<Vec<&'a Scen
     for w in wanted {
         if !names.contains(&w.as_str()) {
             return Err(match nearest(w, names.iter().copied()) {
-                Some(n) => format!("no scenario named `{w}`; did you mean `{n}`? (scenarios: {})", names.join(", ")),
-                None => format!("no scenario named `{w}` (scenarios: {})", names.join(", ")),
+                Some(n) => format!("no scenario named `{w}`; did you mean `{n}`? (scenarios: {})", listing(&names)),
+                None => format!("no scenario named `{w}` (scenarios: {})", listing(&names)),
             });
         }
     }

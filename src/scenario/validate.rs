@@ -231,8 +231,8 @@ pub fn parse(file: &str, text: String, config: &Config) -> Result<Scenario, Conf
 
 fn suggest(word: &str, valid: &[&str]) -> String {
     match nearest(word, valid.iter().copied()) {
-        Some(n) => format!("did you mean `{n}`? valid: {}", valid.join(", ")),
-        None => format!("valid: {}", valid.join(", ")),
+        Some(n) => format!("did you mean `{n}`? valid: {}", crate::config::diagnostic::listing(valid)),
+        None => format!("valid: {}", crate::config::diagnostic::listing(valid)),
     }
 }
 
