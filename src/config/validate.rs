@@ -239,6 +239,7 @@ fn check_policy(config: &Config, file: &SourceFile, out: &mut Vec<FileDiagnostic
         );
     }
     if config.scenarios.is_empty()
+        || config.scenarios.len() > MAX_PATH
         || config.scenarios.starts_with('/')
         || config.scenarios.split('/').any(|s| s == "..")
     {
@@ -263,8 +264,19 @@ fn check_service_name(file: &SourceFile, name: &str, out: &mut Vec<FileDiagnosti
     }
 }
 
+/// The longest path or glob faultline.yaml may hold: far longer than any real one, and
+/// short enough that compiling it stays instant (globset's automaton grows faster than its
+/// pattern: 130,000 bytes took minutes).
+const MAX_PATH: usize = 1024;
+
 fn check_glob(file: &SourceFile, path: &[super::Seg], pattern: &str, out: &mut Vec<FileDiagnostic>) {
-    if pattern.is_empty() {
+    if pattern.len() > MAX_PATH {
+        out.push(FileDiagnostic::at_value(
+            file,
+            path,
+            format!("a glob of {} bytes; faultline takes globs of at most {MAX_PATH}", pattern.len()),
+        ));
+    } else if pattern.is_empty() {
         out.push(FileDiagnostic::at_value(file, path, "an empty glob matches nothing"));
     } else if pattern.starts_with('/') {
         out.push(

@@ -79,8 +79,13 @@ fn timeline(s: &ScenarioOutcome) -> String {
             st.index + 1
         );
     }
+    let mut faults_of: std::collections::BTreeMap<String, Vec<&crate::verdict::FaultWindow>> = Default::default();
+    for f in &s.faults {
+        faults_of.entry(normalise(&f.on)).or_default().push(f);
+    }
     for (i, row) in rows.iter().enumerate() {
-        row_svg(&mut o, s, &sc, row, sc.top + sc.row_h * i as f64);
+        let faults = faults_of.get(&normalise(row)).map_or(&[][..], Vec::as_slice);
+        row_svg(&mut o, s, &sc, row, faults, sc.top + sc.row_h * i as f64);
     }
     // The checks.
     let failed: Vec<String> =
@@ -101,16 +106,18 @@ fn timeline(s: &ScenarioOutcome) -> String {
 
 /// Rows: every edge with traffic or a fault, then services with a container fault.
 fn rows(s: &ScenarioOutcome) -> Vec<String> {
+    let faulted: std::collections::BTreeSet<String> = s.faults.iter().map(|f| normalise(&f.on)).collect();
+    let mut seen = std::collections::BTreeSet::new();
     let mut rows: Vec<String> = Vec::new();
     for (name, o) in &s.edges {
-        if !o.requests.is_empty() || o.connections_opened > 0 || s.faults.iter().any(|f| f.on.trim() == name) {
+        if !o.requests.is_empty() || o.connections_opened > 0 || faulted.contains(&normalise(name)) {
+            seen.insert(normalise(name));
             rows.push(name.clone());
         }
     }
     for f in &s.faults {
-        let on = f.on.trim().to_owned();
-        if !rows.iter().any(|r| normalise(r) == normalise(&on)) {
-            rows.push(on);
+        if seen.insert(normalise(&f.on)) {
+            rows.push(f.on.trim().to_owned());
         }
     }
     rows.sort_by_key(|r| (!r.starts_with("host"), r.clone()));
@@ -155,7 +162,14 @@ fn axis(o: &mut String, sc: &Scale, height: f64) {
 }
 
 /// One row: the faults on it, the requests that crossed it, attempts of one request joined.
-fn row_svg(o: &mut String, s: &ScenarioOutcome, sc: &Scale, row: &str, y: f64) {
+fn row_svg(
+    o: &mut String,
+    s: &ScenarioOutcome,
+    sc: &Scale,
+    row: &str,
+    faults: &[&crate::verdict::FaultWindow],
+    y: f64,
+) {
     let row_h = sc.row_h;
     let _ = writeln!(
         o,
@@ -167,7 +181,7 @@ fn row_svg(o: &mut String, s: &ScenarioOutcome, sc: &Scale, row: &str, y: f64) {
         sc.left + sc.width,
         y + row_h / 2.0
     );
-    for f in s.faults.iter().filter(|f| normalise(&f.on) == normalise(row)) {
+    for f in faults {
         let _ = writeln!(
             o,
             r##"<rect class="fault" x="{:.1}" y="{:.1}" width="{:.1}" height="{:.1}" fill="#cf222e" fill-opacity="0.16" stroke="#cf222e" stroke-opacity="0.5"><title>{}: {} from {:.0} ms to {:.0} ms</title></rect><text x="{:.1}" y="{:.1}" fill="#cf222e">{}</text>"##,
