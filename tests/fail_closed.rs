@@ -355,6 +355,25 @@ fn huge_names_control_characters_and_special_files_do_not_crash() {
         err.chars().take(2000).collect::<String>()
     );
 
+    // A 130,000-byte glob and scenarios path: refused, not compiled.
+    r.write(
+        "faultline.yaml",
+        format!(
+            "{}scenarios: {}/\n",
+            CONFIG.replace("high: [\"api/**\"]", &format!("high: [\"{}/**\"]", "a".repeat(130_000))),
+            "s".repeat(130_000)
+        ),
+    );
+    let out = r.faultline(&["plan", "--base", "main", "--config-from", "worktree"]);
+    let err = common::stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{}", err.chars().take(2000).collect::<String>());
+    assert!(err.contains("faultline takes globs of at most 1024"), "{}", err.chars().take(2000).collect::<String>());
+    assert!(
+        err.contains("`scenarios` must be a directory inside the repository"),
+        "{}",
+        err.chars().take(2000).collect::<String>()
+    );
+
     // A 65,536-character scenario name and a file name with a newline, in the text plan.
     let r =
         repo(&CONFIG.replace("    high: { scenarios: none, signoff: seniors }\n", "    high: { scenarios: all }\n"));
