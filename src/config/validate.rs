@@ -200,6 +200,18 @@ fn check_policy(config: &Config, file: &SourceFile, out: &mut Vec<FileDiagnostic
         ("authors", &config.policy.ai_assisted.authors),
         ("markers", &config.policy.ai_assisted.markers),
     ] {
+        // Every pattern is compiled and matched against every commit: a list is short.
+        if list.len() > MAX_PATTERNS {
+            out.push(
+                FileDiagnostic::at_key(
+                    file,
+                    &ypath!["policy", "ai_assisted", field],
+                    format!("{} patterns; faultline takes at most {MAX_PATTERNS}", list.len()),
+                )
+                .with_help("join alternatives into one regex: `(Claude|Copilot|Cursor)`"),
+            );
+            continue;
+        }
         for (i, r) in list.iter().enumerate() {
             if let Err(e) = regex::Regex::new(r) {
                 out.push(FileDiagnostic::at_value(
@@ -268,6 +280,9 @@ fn check_service_name(file: &SourceFile, name: &str, out: &mut Vec<FileDiagnosti
 /// short enough that compiling it stays instant (globset's automaton grows faster than its
 /// pattern: 130,000 bytes took minutes).
 const MAX_PATH: usize = 1024;
+
+/// The most regexes one `ai_assisted` list may hold (37,000 took 13 s to compile and match).
+const MAX_PATTERNS: usize = 256;
 
 fn check_glob(file: &SourceFile, path: &[super::Seg], pattern: &str, out: &mut Vec<FileDiagnostic>) {
     if pattern.len() > MAX_PATH {
