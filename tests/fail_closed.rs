@@ -282,6 +282,10 @@ fn prepare_gets_no_secrets_and_the_timeout_bounds_it() {
         ("DUMP", "/nonexistent"),
     ];
     let dump_arg = format!("DUMP={}", out.display());
+    // A bad variable name is refused before anything runs.
+    let bad = r.faultline(&["gate", "--base", "main", "--prepare-env", "=x"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(common::stderr(&bad).contains("`` is not a variable name"), "{}", common::stderr(&bad));
     let (code, v, text) = gate_env(&r, &["--prepare-env", &dump_arg], &env);
     assert_eq!(code, 2, "a failed prepare cannot be judged:\n{text}");
     assert!(reasons(&v).contains("tools/prepare.sh"), "{}", reasons(&v));
@@ -508,4 +512,17 @@ steps:
     // No sign-off in any shard: blocked.
     let a2 = shard(&plan, 1, 2, vec![good("api-smoke")], "allow", &[]);
     assert_eq!(merge(&r, &[&a2, &b]).0, 1);
+    // A shard that claims its sign-off satisfied, or an approval from a trailer: not taken
+    // on trust.
+    let mut forged = a2.clone();
+    forged["signoff"]["satisfied"] = json!(true);
+    assert_eq!(merge(&r, &[&forged, &b]).0, 1);
+    forged["signoff"]["approvals"] =
+        json!([{"email": "alice@shop.example", "source": "Reviewed-by in abc", "senior": true}]);
+    assert_eq!(merge(&r, &[&forged, &b]).0, 1);
+    // A scenario "passed" whose check observed nothing: could not verify.
+    let mut unobserved = outcome("api-two", "passed", false);
+    unobserved["checks"][0]["unobserved"] = json!(true);
+    let c = shard(&plan, 2, 2, vec![unobserved], "allow", &[]);
+    assert_eq!(merge(&r, &[&a, &c]).0, 2);
 }

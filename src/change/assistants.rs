@@ -75,8 +75,8 @@ static AI_MARKER: LazyLock<Regex> = LazyLock::new(|| {
     .expect("valid regex")
 });
 
-/// The `(name, email)` of `Name <email>`.
-fn split_person(s: &str) -> (&str, &str) {
+/// The `(name, email)` of `Name <email>`; the email is empty when there is none.
+pub fn split_person(s: &str) -> (&str, &str) {
     match (s.find('<'), s.rfind('>')) {
         (Some(a), Some(b)) if a < b => (s[..a].trim(), s[a + 1..b].trim()),
         _ => (s.trim(), ""),

@@ -40,7 +40,7 @@ pub(super) struct GateArgs {
     /// Hand a variable to the change's code on the host (`prepare:`, nextest builds, host
     /// `exec` steps): NAME passes the runner's value, NAME=VALUE sets one (repeatable). Only
     /// PATH, HOME, the toolchain's variables and these reach it; never the runner's secrets.
-    #[arg(long = "prepare-env", value_name = "NAME[=VALUE]")]
+    #[arg(long = "prepare-env", value_name = "NAME[=VALUE]", value_parser = super::session::parse_env_arg)]
     pub(super) prepare_env: Vec<String>,
     /// Readiness timeout per service.
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]

@@ -23,7 +23,7 @@ pub(super) struct RunArgs {
     pub(super) ready_timeout: std::time::Duration,
     /// Hand a variable to `prepare:` commands and other host commands: NAME passes your
     /// value, NAME=VALUE sets one (repeatable).
-    #[arg(long = "prepare-env", value_name = "NAME[=VALUE]")]
+    #[arg(long = "prepare-env", value_name = "NAME[=VALUE]", value_parser = super::session::parse_env_arg)]
     pub(super) prepare_env: Vec<String>,
 }
 

@@ -64,12 +64,22 @@ pub(super) fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
 /// `--prepare-env` values: NAME=VALUE as given, NAME with the runner's value (skipped when
 /// the runner has none).
 pub(super) fn prepare_env(args: &[String]) -> Vec<(String, String)> {
+    // Each value went through `parse_env_arg`: the name is a variable name.
     args.iter()
         .filter_map(|a| match a.split_once('=') {
             Some((k, v)) => Some((k.to_owned(), v.to_owned())),
             None => std::env::var(a).ok().map(|v| (a.clone(), v)),
         })
         .collect()
+}
+
+/// Checks one `--prepare-env` value: `NAME` or `NAME=VALUE`, NAME of letters, digits and `_`.
+pub(super) fn parse_env_arg(s: &str) -> Result<String, String> {
+    let name = s.split_once('=').map_or(s, |(k, _)| k);
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err(format!("`{name}` is not a variable name: write NAME or NAME=VALUE, e.g. CARGO_HOME"));
+    }
+    Ok(s.to_owned())
 }
 
 pub(super) fn labels_with_env(labels: Vec<String>) -> Vec<String> {

@@ -88,12 +88,11 @@ impl ConfigError {
 /// `problems` cut to [`MAX_PROBLEMS`], the last saying how many more there are.
 pub fn capped(mut problems: Vec<FileDiagnostic>) -> Vec<FileDiagnostic> {
     if problems.len() > MAX_PROBLEMS {
-        let more = problems.len() - (MAX_PROBLEMS - 1);
+        let more = problems.len() - MAX_PROBLEMS;
         problems.truncate(MAX_PROBLEMS);
-        let last = problems.pop().expect("MAX_PROBLEMS > 0");
-        let mut d = last.clone();
-        d.message = format!("{}; and {more} more problems after this one (fix these first)", last.message);
-        problems.push(d);
+        if let Some(last) = problems.last_mut() {
+            last.message.push_str(&format!("; and {more} more problems after this one (fix these first)"));
+        }
     }
     problems
 }

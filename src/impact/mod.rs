@@ -42,7 +42,7 @@ impl Reason {
             Reason::Protected { path, glob } => {
                 format!("{path} (\"{glob}\") belongs to the gate or the build of everything: it affects every service")
             }
-            Reason::Builds { path, what } => format!("{what} {path} changed"),
+            Reason::Builds { path, what } => format!("{what} changed ({path})"),
             Reason::DependsOn { chain, path } => {
                 let mut s = String::new();
                 for (i, svc) in chain.iter().enumerate() {
@@ -141,7 +141,7 @@ impl Claims {
                 claimed = true;
                 if self.builds[*s].is_none() && owner != Some(*s) {
                     let shown = if dir.is_empty() { "." } else { dir.as_str() };
-                    self.builds[*s] = Some((path.clone(), format!("its build context {shown}/:")));
+                    self.builds[*s] = Some((path.clone(), format!("its build context {shown}/")));
                 }
             }
         }

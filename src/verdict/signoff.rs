@@ -64,12 +64,10 @@ impl SignoffState {
     }
 }
 
-/// The email in `Name <email>`, or the text itself.
+/// The email in `Name <email>`, or the text itself, lower case.
 fn email_of(s: &str) -> String {
-    match (s.find('<'), s.rfind('>')) {
-        (Some(a), Some(b)) if a < b => s[a + 1..b].trim().to_ascii_lowercase(),
-        _ => s.trim().to_ascii_lowercase(),
-    }
+    let (name, email) = crate::change::assistants::split_person(s);
+    if email.is_empty() { name } else { email }.to_ascii_lowercase()
 }
 
 /// Trailer keys that claim an approval. In the change's own commits they prove nothing:
