@@ -95,23 +95,21 @@ async fn gate_inner(
 
     // Phase 2, execute: head's code built and run under the deadline; every host command
     // killed and every stack removed when the deadline passes.
-    let running = std::sync::Mutex::new(Vec::<String>::new());
-    let mut timings = GateTimings { plan_seconds: report.timings.plan_seconds, ..GateTimings::default() };
-    let prepare_logs = std::sync::Mutex::new(Vec::new());
-    let work = execute(&repo, req, planned, keep, kept, progress, &running, &mut timings, &prepare_logs, start);
+    let seen = Seen::default();
+    let work = execute(&repo, req, planned, keep.then_some(kept), progress, &seen, start);
     let outcome = match req.timeout {
         Some(limit) => tokio::time::timeout(limit.saturating_sub(start.elapsed()), work).await.map_err(|_| limit),
         None => Ok(work.await),
     };
-    report.prepare = std::mem::take(&mut *prepare_logs.lock().unwrap_or_else(|e| e.into_inner()));
+    report.prepare = std::mem::take(&mut *seen.prepare.lock().unwrap_or_else(|e| e.into_inner()));
     match outcome {
-        Ok(Ok(outcomes)) => {
-            report.timings = timings;
+        Ok(Ok((outcomes, timings))) => {
+            report.timings = GateTimings { plan_seconds: report.timings.plan_seconds, ..timings };
             report.decide(outcomes, start)
         }
         Ok(Err(reason)) => report.unverified(reason, start),
         Err(limit) => {
-            let still = running.lock().unwrap_or_else(|e| e.into_inner()).join(", ");
+            let still = seen.running.lock().unwrap_or_else(|e| e.into_inner()).join(", ");
             if let Ok(docker) = crate::stack::docker::client().await {
                 let _ = crate::stack::docker::sweep(&docker, crate::stack::docker::Scope::Mine).await;
             }
@@ -140,21 +138,28 @@ fn plan_line(planned: &Plan) -> String {
     )
 }
 
+/// What the execute phase has seen so far, kept when the deadline drops it: what is
+/// running (for the timeout's reason) and the output of `prepare:` commands.
+#[derive(Default)]
+struct Seen {
+    running: std::sync::Mutex<Vec<String>>,
+    prepare: std::sync::Mutex<Vec<crate::stack::CommandLog>>,
+}
+
 /// Builds head (prepare, images, tests of `nextest` steps) and runs the selected scenarios,
-/// `--jobs` at once, the longest first. `Err` is why the gate could not verify.
-#[allow(clippy::too_many_arguments)]
+/// `--jobs` at once, the longest first; keeps the stack in `kept` when one is given and one
+/// scenario runs. `Err` is why the gate could not verify.
 async fn execute(
     repo: &Repo,
     req: &GateRequest,
     planned: &Plan,
-    keep: bool,
-    kept: &tokio::sync::Mutex<Option<crate::stack::Stack>>,
+    kept: Option<&tokio::sync::Mutex<Option<crate::stack::Stack>>>,
     progress: &(dyn Fn(&str) + Sync),
-    running: &std::sync::Mutex<Vec<String>>,
-    timings: &mut GateTimings,
-    prepare_logs: &std::sync::Mutex<Vec<crate::stack::CommandLog>>,
+    seen: &Seen,
     start: Instant,
-) -> Result<Vec<ScenarioOutcome>, String> {
+) -> Result<(Vec<ScenarioOutcome>, GateTimings), String> {
+    let running = &seen.running;
+    let mut timings = GateTimings { plan_seconds: start.elapsed().as_secs_f64(), ..GateTimings::default() };
     // Scenarios and configuration from the base revision; code from the head.
     let (loaded, snap) =
         plan::load_config(repo, &req.plan.change, req.plan.config_from).map_err(|e| e.to_string() + &detail(&e))?;
@@ -189,12 +194,12 @@ async fn execute(
             planned.head.as_ref().map_or(head.clone(), |h| h.commit[..h.commit.len().min(12)].to_owned())
         ),
     );
-    opts.keep = keep && selected.len() == 1;
+    opts.keep = kept.is_some() && selected.len() == 1;
     let refs: Vec<_> = selected.iter().collect();
     running.lock().unwrap_or_else(|e| e.into_inner()).push("prepare (build of the change)".into());
     let p = crate::runner::prepare_once(&refs, &loaded.config, &mut opts).await?;
     running.lock().unwrap_or_else(|e| e.into_inner()).clear();
-    *prepare_logs.lock().unwrap_or_else(|e| e.into_inner()) = p.commands.clone();
+    *seen.prepare.lock().unwrap_or_else(|e| e.into_inner()) = p.commands.clone();
     timings.images_seconds = p.images_seconds;
     timings.build_seconds = start.elapsed().as_secs_f64() - timings.plan_seconds - p.images_seconds;
 
@@ -211,7 +216,7 @@ async fn execute(
             running.lock().unwrap_or_else(|e| e.into_inner()).push(s.name.clone());
             progress(&format!("running {} (target {})", s.name, s.target));
             let (o, stack) = run(s, &loaded.config, opts).await;
-            if let Some(stack) = stack {
+            if let (Some(stack), Some(kept)) = (stack, kept) {
                 *kept.lock().await = Some(stack);
             }
             running.lock().unwrap_or_else(|e| e.into_inner()).retain(|n| n != &s.name);
@@ -232,7 +237,7 @@ async fn execute(
     timings.stacks_seconds = outcomes.iter().map(|o| o.stack_seconds).sum();
     timings.runs_seconds = outcomes.iter().map(|o| o.run_seconds).sum();
     timings.teardown_seconds = outcomes.iter().map(|o| o.teardown_seconds).sum::<f64>() + background;
-    Ok(outcomes)
+    Ok((outcomes, timings))
 }
 
 /// The located problems of a configuration error, one per line.
