@@ -51,6 +51,7 @@ fn request(head: &str, jobs: usize) -> GateRequest {
         prepare_env: target_env(),
         partition: None,
         only: None,
+        fresh_stacks: false,
     }
 }
 

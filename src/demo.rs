@@ -92,6 +92,7 @@ pub async fn run(dir: &Path, seed: u64, progress: &(dyn Fn(&str) + Sync)) -> Res
             prepare_env: vec![("CARGO_TARGET_DIR".into(), target.display().to_string())],
             partition: None,
             only: None,
+            fresh_stacks: false,
         };
         let report = crate::gate::gate(&root, &req, progress).await;
         let report_path = crate::report::write_report(&dir.join("reports").join(branch), &report).ok();

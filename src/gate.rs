@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use crate::plan::{self, Plan, PlanRequest};
 use crate::repo::Repo;
+use crate::runner::pool::StackPool;
 use crate::runner::{RunOptions, run};
 use crate::verdict::ScenarioOutcome;
 pub use crate::verdict::{Approval, GateReport, GateTimings, IgnoredApproval, Partition, SignoffState, signoff};
@@ -31,6 +32,8 @@ pub struct GateRequest {
     pub partition: Option<Partition>,
     /// Run only these of the selected scenarios (`repro`); `None`: all.
     pub only: Option<Vec<String>>,
+    /// A fresh stack for every scenario, instead of stacks shared and reset between them.
+    pub fresh_stacks: bool,
 }
 
 /// Writes the tree of `rev` into a fresh temporary directory (no index, no HEAD touched).
@@ -204,21 +207,26 @@ async fn execute(
     timings.build_seconds = start.elapsed().as_secs_f64() - timings.plan_seconds - p.images_seconds;
 
     let t = Instant::now();
-    // The longest first, each as soon as a slot is free: the least time with `--jobs` at once.
-    let mut order: Vec<_> = selected.iter().collect();
-    order.sort_by(|a, b| {
-        crate::runner::estimated(b).cmp(&crate::runner::estimated(a)).then_with(|| a.name.cmp(&b.name))
-    });
+    let order = run_order(&selected);
+    // Stacks shared by scenarios of the same services, reset between them; or one each.
+    let pool = (!req.fresh_stacks && !opts.keep).then(|| StackPool::new(selected.iter()));
     let runs = futures_util::stream::iter(order.into_iter().map(|s| {
         let opts = &opts;
         let loaded = &loaded;
+        let pool = pool.as_ref();
         async move {
             running.lock().unwrap_or_else(|e| e.into_inner()).push(s.name.clone());
             progress(&format!("running {} (target {})", s.name, s.target));
-            let (o, stack) = run(s, &loaded.config, opts).await;
-            if let (Some(stack), Some(kept)) = (stack, kept) {
-                *kept.lock().await = Some(stack);
-            }
+            let o = match pool {
+                Some(pool) => pool.run(s, &loaded.config, opts).await,
+                None => {
+                    let (o, stack) = run(s, &loaded.config, opts).await;
+                    if let (Some(stack), Some(kept)) = (stack, kept) {
+                        *kept.lock().await = Some(stack);
+                    }
+                    o
+                }
+            };
             running.lock().unwrap_or_else(|e| e.into_inner()).retain(|n| n != &s.name);
             progress(&crate::report::verdict::render_outcome(&o));
             o
@@ -229,15 +237,42 @@ async fn execute(
     // Reports list scenarios by name, whatever order they ran in.
     outcomes.sort_by(|a, b| a.name.cmp(&b.name));
     // Stacks removed in the background are gone before the gate answers.
-    let background = match &opts.teardowns {
+    let mut background = match &opts.teardowns {
         Some(t) => crate::runner::finish_teardowns(t).await,
         None => 0.0,
     };
+    if let Some(pool) = &pool {
+        let (seconds, counts) = pool.finish().await;
+        background += seconds;
+        timings.stacks = counts;
+    }
     timings.scenarios_seconds = t.elapsed().as_secs_f64();
     timings.stacks_seconds = outcomes.iter().map(|o| o.stack_seconds).sum();
     timings.runs_seconds = outcomes.iter().map(|o| o.run_seconds).sum();
     timings.teardown_seconds = outcomes.iter().map(|o| o.teardown_seconds).sum::<f64>() + background;
     Ok((outcomes, timings))
+}
+
+/// The order scenarios start in: the longest first, each as soon as a slot is free (the
+/// least time with `--jobs` at once), with the scenarios of the same services together so a
+/// slot's stack serves them one after another; groups of more work first.
+fn run_order(selected: &[crate::scenario::validate::Scenario]) -> Vec<&crate::scenario::validate::Scenario> {
+    use std::collections::BTreeMap;
+    let mut groups: BTreeMap<Vec<String>, Vec<&crate::scenario::validate::Scenario>> = BTreeMap::new();
+    for s in selected {
+        groups.entry(crate::runner::pool::services_of(s)).or_default().push(s);
+    }
+    let mut groups: Vec<Vec<_>> = groups.into_values().collect();
+    for g in &mut groups {
+        g.sort_by(|a, b| {
+            crate::runner::estimated(b).cmp(&crate::runner::estimated(a)).then_with(|| a.name.cmp(&b.name))
+        });
+    }
+    let total = |g: &Vec<&crate::scenario::validate::Scenario>| -> Duration {
+        g.iter().map(|s| crate::runner::estimated(s)).sum()
+    };
+    groups.sort_by(|a, b| total(b).cmp(&total(a)).then_with(|| a[0].name.cmp(&b[0].name)));
+    groups.into_iter().flatten().collect()
 }
 
 /// The located problems of a configuration error, one per line.

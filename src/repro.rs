@@ -89,6 +89,7 @@ pub fn request(original: &GateReport, scenarios: &[String], jobs: usize) -> Resu
         prepare_env: Vec::new(),
         partition: None,
         only: Some(only),
+        fresh_stacks: false,
     })
 }
 

@@ -49,6 +49,10 @@ pub(super) struct GateArgs {
     /// runners; `faultline report merge` makes one verdict of the shards' reports.
     #[arg(long, value_name = "K/N")]
     pub(super) partition: Option<faultline::gate::Partition>,
+    /// Start a stack for every scenario instead of sharing one per `--jobs` slot, reset and
+    /// proven clean between scenarios (slower; for comparison and suspicion).
+    #[arg(long)]
+    pub(super) fresh_stacks: bool,
 }
 
 pub(super) fn exec(dir: &std::path::Path, args: GateArgs) -> miette::Result<i32> {
@@ -70,6 +74,7 @@ pub(super) fn exec(dir: &std::path::Path, args: GateArgs) -> miette::Result<i32>
         prepare_env: prepare_env(&args.prepare_env),
         partition: args.partition,
         only: None,
+        fresh_stacks: args.fresh_stacks,
     };
     if let Some(dir) = &args.report
         && let Err(e) = faultline::report::check_report_dir(dir)

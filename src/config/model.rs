@@ -61,6 +61,30 @@ pub struct Service {
     /// Services this one calls. Every edge is wired through faultline's fault proxy.
     #[serde(default)]
     pub depends_on: BTreeMap<String, Dependency>,
+    /// How the gate returns this service to the state it had right after the stack first
+    /// became ready, between scenarios that share a stack. Default: found from what runs in
+    /// the container (a `postgres` or `redis-server` process), else `recreate`.
+    #[serde(default)]
+    pub reset: Option<ResetKind>,
+    /// A command run in the container (no shell) whose output must be the same after every
+    /// reset as after the first start; a difference discards the stack for a fresh one.
+    /// Adds to the fingerprint faultline takes of known kinds.
+    #[serde(default)]
+    pub fingerprint: Option<Vec<String>>,
+}
+
+/// How a service is returned to its first-ready state between scenarios.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ResetKind {
+    /// Every database copied to a template once after the first start and restored from it
+    /// (`DROP DATABASE … WITH (FORCE)`, `CREATE DATABASE … TEMPLATE`); the server keeps
+    /// running.
+    Postgres,
+    /// Every key dumped once after the first start and restored (`FLUSHALL`, `RESTORE`).
+    Redis,
+    /// The container removed and created again from its image: nothing it wrote survives.
+    Recreate,
 }
 
 /// Readiness: exactly one of `log`, `http`, `tcp`.

@@ -114,6 +114,19 @@ fn check_service(
             ));
         }
     }
+    if let Some(cmd) = &svc.fingerprint {
+        let too_long = cmd.len() > 64 || cmd.iter().any(|a| a.len() > 4096);
+        if cmd.first().is_none_or(|c| c.trim().is_empty()) || too_long {
+            out.push(
+                FileDiagnostic::at_value(
+                    file,
+                    &ypath!["services", name, "fingerprint"],
+                    "`fingerprint` must be a command: a program and at most 63 arguments of at most 4096 bytes",
+                )
+                .with_help("e.g. `fingerprint: [sh, -c, \"ls -R /var/lib/app | md5sum\"]`"),
+            );
+        }
+    }
     check_edges(config, file, names, name, svc, out);
 }
 

@@ -176,6 +176,8 @@ pub struct Proxy {
     shared: Arc<Shared>,
     addrs: Vec<SocketAddr>,
     accept: Vec<JoinHandle<()>>,
+    /// How it was set up, for [`Proxy::renew`].
+    cfg: ProxyConfig,
 }
 
 impl Proxy {
@@ -196,6 +198,7 @@ impl Proxy {
             listeners.push(l);
         }
         let addrs = listeners.iter().filter_map(|l| l.local_addr().ok()).collect();
+        let kept = cfg.clone();
         let shared = Arc::new(Shared {
             name: cfg.name,
             seed: cfg.seed,
@@ -215,7 +218,22 @@ impl Proxy {
         });
         tracing::info!(edge = %shared.name, ?addrs, upstream = %cfg.upstream, seed = cfg.seed, "edge proxy listening");
         let accept = listeners.into_iter().map(|l| tokio::spawn(conn::accept_loop(l, shared.clone()))).collect();
-        Ok(Proxy { shared, addrs, accept })
+        Ok(Proxy { shared, addrs, accept, cfg: kept })
+    }
+
+    /// The same edge as new, on the same addresses and upstream: no faults, no open
+    /// connections, nothing observed, its generator back at its seed. What a stack reset
+    /// does to every proxy, so a scenario on a reused stack sees what it would on a fresh one.
+    pub async fn renew(&mut self) -> Result<(), FaultError> {
+        let mut cfg = self.cfg.clone();
+        cfg.listen = self.addrs.clone();
+        cfg.upstream = self.upstream();
+        self.stop();
+        for h in self.accept.drain(..) {
+            let _ = h.await;
+        }
+        *self = Proxy::start(cfg).await?;
+        Ok(())
     }
 
     pub fn name(&self) -> &str {

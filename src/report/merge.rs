@@ -252,6 +252,15 @@ pub fn merge(mut shards: Vec<(PathBuf, GateReport)>) -> Result<GateReport, Repor
         runs_seconds: sum(|t| t.runs_seconds),
         teardown_seconds: sum(|t| t.teardown_seconds),
         total_seconds: max(|t| t.total_seconds),
+        stacks: shards.iter().fold(Default::default(), |a: crate::runner::pool::PoolCounts, (_, r)| {
+            let b = &r.timings.stacks;
+            crate::runner::pool::PoolCounts {
+                started: a.started + b.started,
+                reused: a.reused + b.reused,
+                discarded: a.discarded + b.discarded,
+                reset_seconds: a.reset_seconds + b.reset_seconds,
+            }
+        }),
     };
     Ok(GateReport {
         version: 1,

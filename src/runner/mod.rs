@@ -8,6 +8,7 @@
 mod checks;
 pub mod nextest;
 pub mod outcome;
+pub mod pool;
 mod workload;
 
 use std::collections::BTreeMap;
@@ -197,20 +198,37 @@ pub async fn prepare_once(scenarios: &[&Scenario], config: &Config, opts: &mut R
     Ok(Prepared { build_seconds, images_seconds: t.elapsed().as_secs_f64(), images_built, commands })
 }
 
-/// Runs `scenario`; a stack is returned too when `keep` is set.
+/// Runs `scenario` on a fresh stack; the stack is returned too when `keep` is set.
 pub async fn run(scenario: &Scenario, config: &Config, opts: &RunOptions) -> (ScenarioOutcome, Option<Stack>) {
     let mut out = blank_outcome(scenario, opts);
     // Phase 1: the stack.
-    let scratch = match tempfile::Builder::new().prefix("faultline-steps-").tempdir() {
-        Ok(d) => d,
-        Err(e) => return (out.error(format!("cannot create a temporary directory: {e}")), None),
-    };
     let t = Instant::now();
     let stack = match start_stack(scenario, config, opts).await {
         Ok(s) => s,
         Err(e) => return (out.error(format!("the stack did not come up: {e}")), None),
     };
     out.stack_seconds = t.elapsed().as_secs_f64();
+    let (out, stack) = run_on(scenario, config, opts, stack, out).await;
+    // Phase 4: the stack kept, removed in the background, or removed now.
+    match stack {
+        Some(stack) => finish(stack, opts, out).await,
+        None => (out, None),
+    }
+}
+
+/// Phases 2 and 3 of a run on a stack that is up: faults, steps, checks. The stack comes
+/// back unless a fault's task still holds it.
+async fn run_on(
+    scenario: &Scenario,
+    config: &Config,
+    opts: &RunOptions,
+    stack: Stack,
+    mut out: ScenarioOutcome,
+) -> (ScenarioOutcome, Option<Stack>) {
+    let scratch = match tempfile::Builder::new().prefix("faultline-steps-").tempdir() {
+        Ok(d) => d,
+        Err(e) => return (out.error(format!("cannot create a temporary directory: {e}")), Some(stack)),
+    };
     let t = Instant::now();
     let stack = Arc::new(Mutex::new(stack));
 
@@ -280,9 +298,8 @@ pub async fn run(scenario: &Scenario, config: &Config, opts: &RunOptions) -> (Sc
     observe_edges(&*stack.lock().await, &mut out, ms());
     judge_status(&mut out);
     out.run_seconds = t.elapsed().as_secs_f64();
-    // Phase 4: the stack kept, removed in the background, or removed now.
     match Arc::try_unwrap(stack) {
-        Ok(m) => finish(m.into_inner(), opts, out).await,
+        Ok(m) => (out, Some(m.into_inner())),
         Err(_) => (out, None),
     }
 }
@@ -307,6 +324,7 @@ fn blank_outcome(scenario: &Scenario, opts: &RunOptions) -> ScenarioOutcome {
         run_seconds: 0.0,
         teardown_seconds: 0.0,
         repro: format!("{} --scenario {} --seed {}", opts.repro_prefix, scenario.name, opts.seed),
+        stack: Default::default(),
     }
 }
 

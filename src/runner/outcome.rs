@@ -92,6 +92,24 @@ pub struct ScenarioOutcome {
     pub teardown_seconds: f64,
     /// The command that runs this scenario again, the same way.
     pub repro: String,
+    /// Whether the stack was started for this scenario or reused, reset and proven clean.
+    #[serde(default)]
+    pub stack: StackUse,
+}
+
+/// The stack a scenario ran on.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
+pub struct StackUse {
+    /// A stack of an earlier scenario, reset to its first-ready state and proven by the
+    /// fingerprints of its stateful services. `false`: started for this scenario.
+    pub reused: bool,
+    /// How long the reset took.
+    #[serde(default)]
+    pub reset_seconds: f64,
+    /// Why a stack that could have been reused was discarded for a fresh one (a reset that
+    /// failed, a fingerprint that differed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub discarded: Option<String>,
 }
 
 impl ScenarioOutcome {

@@ -62,6 +62,10 @@ pub struct ScenarioFile {
     /// What must hold afterwards.
     #[serde(default)]
     pub checks: Vec<Check>,
+    /// Run on a stack of its own, started for it and removed after, instead of a shared
+    /// stack reset between scenarios.
+    #[serde(default)]
+    pub fresh: bool,
 }
 
 /// A fault: on an edge (`a -> b`) a fault of the fault engine, on a service a container

@@ -348,6 +348,7 @@ pub fn expand(
     out.name = file.name.or(out.name);
     out.target = file.target.or(out.target);
     out.why = file.why.or(out.why);
+    out.fresh |= file.fresh;
     out.faults.extend(file.faults);
     out.steps.extend(file.steps);
     out.checks.extend(file.checks);

@@ -142,6 +142,8 @@ pub struct Scenario {
     pub faults: Vec<TimedFault>,
     pub steps: Vec<StepKind>,
     pub checks: Vec<CheckKind>,
+    /// Runs on a stack of its own (`fresh: true`), not a shared one reset between scenarios.
+    pub fresh: bool,
 }
 
 /// Parses and validates a scenario file against `config`; a file that uses a template is
@@ -226,6 +228,7 @@ pub fn parse(file: &str, text: String, config: &Config) -> Result<Scenario, Conf
         faults,
         steps,
         checks,
+        fresh: raw.fresh,
     })
 }
 

@@ -11,6 +11,7 @@ pub mod docker;
 pub mod host;
 pub mod image;
 mod ready;
+pub mod reset;
 mod watchdog;
 
 use std::collections::BTreeMap;
@@ -193,6 +194,11 @@ struct Running {
     /// Container port → host port.
     ports: BTreeMap<u16, u16>,
     ingress: Proxy,
+    /// What it was started from, to create it again on a reset.
+    svc: Service,
+    image: ImageRef,
+    /// Bytes of (stdout, stderr) written before the last reset: not this scenario's logs.
+    log_from: (usize, usize),
 }
 
 /// A running stack. [`Stack::shutdown`] removes it; dropping it lets the watchdog do so.
@@ -206,6 +212,11 @@ pub struct Stack {
     /// For each service, the dependency port each edge into it targets.
     edge_ports: BTreeMap<(String, String), u16>,
     watchdog: Option<Watchdog>,
+    /// The services by start level, dependencies first.
+    levels: Vec<Vec<String>>,
+    opts: StackOptions,
+    /// What a reset returns the stack to ([`Stack::checkpoint`]).
+    baseline: Option<reset::Baseline>,
     pub timings: Timings,
 }
 
@@ -275,6 +286,9 @@ impl Stack {
             edges: BTreeMap::new(),
             edge_ports: BTreeMap::new(),
             watchdog,
+            levels: levels.to_vec(),
+            opts: opts.clone(),
+            baseline: None,
             timings: Timings::default(),
         };
         // On any error from here on, the stack is dropped and the watchdog removes it all.
@@ -318,6 +332,36 @@ impl Stack {
 
     async fn start_one(&self, p: &Plan<'_>, opts: &StackOptions) -> Result<(String, Running, Duration), StackError> {
         let t = Instant::now();
+        let (container, ports) = self.create(p, opts).await?;
+        let main = p.svc.ports.first().map(|c| SocketAddr::from((Ipv4Addr::LOCALHOST, ports[c])));
+        let ingress = match main {
+            Some(addr) => {
+                let mut cfg = ProxyConfig::new(format!("host -> {}", p.name), addr, opts.seed);
+                cfg.http = p.svc.ready.as_ref().is_some_and(|r| r.http.is_some());
+                Proxy::start(cfg).await?
+            }
+            None => {
+                Proxy::start(ProxyConfig::new(
+                    format!("host -> {}", p.name),
+                    SocketAddr::from((Ipv4Addr::LOCALHOST, 9)),
+                    opts.seed,
+                ))
+                .await?
+            }
+        };
+        tracing::info!(service = p.name, took = ?t.elapsed(), "ready");
+        let running =
+            Running { container, ports, ingress, svc: p.svc.clone(), image: p.image.clone(), log_from: (0, 0) };
+        Ok((p.name.to_owned(), running, t.elapsed()))
+    }
+
+    /// Creates and starts a service's container and waits until it is ready; returns it with
+    /// its published ports.
+    async fn create(
+        &self,
+        p: &Plan<'_>,
+        opts: &StackOptions,
+    ) -> Result<(ContainerAsync<GenericImage>, BTreeMap<u16, u16>), StackError> {
         let fail = |reason: String| StackError::Start { service: p.name.to_owned(), reason };
         let mut image = GenericImage::new(&p.image.name, &p.image.tag);
         for port in &p.svc.ports {
@@ -374,23 +418,7 @@ impl Stack {
             _ => Probe::Started,
         };
         ready::wait(p.name, &container, &probe, opts.ready_timeout).await?;
-        let ingress = match main {
-            Some(addr) => {
-                let mut cfg = ProxyConfig::new(format!("host -> {}", p.name), addr, opts.seed);
-                cfg.http = p.svc.ready.as_ref().is_some_and(|r| r.http.is_some());
-                Proxy::start(cfg).await?
-            }
-            None => {
-                Proxy::start(ProxyConfig::new(
-                    format!("host -> {}", p.name),
-                    SocketAddr::from((Ipv4Addr::LOCALHOST, 9)),
-                    opts.seed,
-                ))
-                .await?
-            }
-        };
-        tracing::info!(service = p.name, took = ?t.elapsed(), "ready");
-        Ok((p.name.to_owned(), Running { container, ports, ingress }, t.elapsed()))
+        Ok((container, ports))
     }
 
     async fn wire_edges_into(
@@ -477,16 +505,18 @@ impl Stack {
         Ok(self.running(service)?.container.id())
     }
 
-    /// The last log lines of a service.
+    /// The last log lines of a service (since the last reset).
     pub async fn logs(&self, service: &str) -> Result<String, StackError> {
-        Ok(ready::logs(&self.running(service)?.container).await)
+        Ok(image::tail(&self.full_logs(service).await?, 30))
     }
 
-    /// Both log streams of a service, in full.
+    /// Both log streams of a service, in full: what it wrote since it started, or since the
+    /// last reset of a stack that is reused.
     pub async fn full_logs(&self, service: &str) -> Result<String, StackError> {
-        let c = &self.running(service)?.container;
-        let mut s = String::from_utf8_lossy(&c.stdout_to_vec().await.unwrap_or_default()).into_owned();
-        s.push_str(&String::from_utf8_lossy(&c.stderr_to_vec().await.unwrap_or_default()));
+        let r = self.running(service)?;
+        let (out, err) = log_bytes(&r.container).await;
+        let mut s = String::from_utf8_lossy(out.get(r.log_from.0..).unwrap_or_default()).into_owned();
+        s.push_str(&String::from_utf8_lossy(err.get(r.log_from.1..).unwrap_or_default()));
         Ok(s)
     }
 
@@ -614,6 +644,11 @@ impl Stack {
             let _ = tokio::task::spawn_blocking(move || w.finish()).await;
         }
     }
+}
+
+/// Everything a container wrote to (stdout, stderr) so far.
+async fn log_bytes(c: &ContainerAsync<GenericImage>) -> (Vec<u8>, Vec<u8>) {
+    (c.stdout_to_vec().await.unwrap_or_default(), c.stderr_to_vec().await.unwrap_or_default())
 }
 
 /// Each edge's generator has its own seed, derived from the run's seed and the edge's name.

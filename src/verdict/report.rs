@@ -62,6 +62,9 @@ pub struct GateTimings {
     pub runs_seconds: f64,
     pub teardown_seconds: f64,
     pub total_seconds: f64,
+    /// Stacks started, reused after a reset, discarded after a failed one.
+    #[serde(default)]
+    pub stacks: crate::runner::pool::PoolCounts,
 }
 
 /// Everything the gate found: `verdict.json` is this, serialised.

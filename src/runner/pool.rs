@@ -1,0 +1,177 @@
+//! Stacks shared by the scenarios of one gate: at most one per `--jobs` slot, each reset
+//! between scenarios and proven clean ([`Stack::reset`]), instead of one started and removed
+//! per scenario.
+//!
+//! A scenario takes an idle stack of exactly its services (the same stack a fresh start
+//! would give it), resets it and runs; a stack whose reset fails or whose fingerprint
+//! differs is discarded and a fresh one started, and the outcome says so
+//! ([`StackUse::discarded`]). A scenario with `fresh: true` gets a stack of its own. The
+//! number of stacks alive never exceeds the number of scenarios running at once: a scenario
+//! that finds no idle stack of its services removes an idle one of other services first.
+
+use std::time::Instant;
+
+use super::outcome::{ScenarioOutcome, StackUse};
+use super::{RunOptions, Teardowns, blank_outcome, run, run_on, start_stack};
+use crate::config::Config;
+use crate::scenario::validate::Scenario;
+use crate::stack::Stack;
+
+/// Idle stacks by the services they run, and the removals under way.
+#[derive(Default)]
+pub struct StackPool {
+    idle: std::sync::Mutex<Vec<(Vec<String>, Stack)>>,
+    /// Scenarios not yet started, by their services: a stack no later scenario can use is
+    /// neither checkpointed nor kept.
+    waiting: std::sync::Mutex<std::collections::BTreeMap<Vec<String>, usize>>,
+    teardowns: Teardowns,
+    counts: std::sync::Mutex<PoolCounts>,
+}
+
+/// What the pool did over a gate.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct PoolCounts {
+    /// Stacks started (each checkpointed after its first start).
+    pub started: usize,
+    /// Scenarios that ran on a reset stack.
+    pub reused: usize,
+    /// Stacks discarded because a reset failed or a fingerprint differed.
+    pub discarded: usize,
+    /// Seconds spent resetting, summed.
+    pub reset_seconds: f64,
+}
+
+impl StackPool {
+    /// A pool for `scenarios`, which it will be asked to run.
+    pub fn new<'a>(scenarios: impl IntoIterator<Item = &'a Scenario>) -> StackPool {
+        let pool = StackPool::default();
+        {
+            let mut waiting = pool.waiting.lock().unwrap_or_else(|e| e.into_inner());
+            for s in scenarios {
+                *waiting.entry(services_of(s)).or_default() += 1;
+            }
+        }
+        pool
+    }
+
+    /// Runs `scenario` on an idle stack of its services, reset, or on a fresh one.
+    pub async fn run(&self, scenario: &Scenario, config: &Config, opts: &RunOptions) -> ScenarioOutcome {
+        if scenario.fresh || opts.keep {
+            let opts = RunOptions { teardowns: Some(self.teardowns.clone()), ..opts.clone() };
+            self.count(|c| c.started += 1);
+            return run(scenario, config, &opts).await.0;
+        }
+        let mut out = blank_outcome(scenario, opts);
+        let key = services_of(scenario);
+        let later = {
+            let mut waiting = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
+            let n = waiting.entry(key.clone()).or_default();
+            *n = n.saturating_sub(1);
+            *n
+        };
+        let t = Instant::now();
+        let mut used = StackUse::default();
+        let mut stack = None;
+        if let Some(mut s) = self.take(&key) {
+            match s.reset().await {
+                Ok(r) => {
+                    used.reused = true;
+                    used.reset_seconds = r.seconds;
+                    self.count(|c| {
+                        c.reused += 1;
+                        c.reset_seconds += r.seconds;
+                    });
+                    stack = Some(s);
+                }
+                Err(e) => {
+                    tracing::warn!(scenario = %scenario.name, error = %e, "stack discarded");
+                    used.discarded = Some(e.to_string());
+                    self.count(|c| c.discarded += 1);
+                    self.remove(s);
+                }
+            }
+        }
+        let mut reusable = later > 0;
+        let stack = match stack {
+            Some(s) => s,
+            None => {
+                self.count(|c| c.started += 1);
+                let mut s = match start_stack(scenario, config, opts).await {
+                    Ok(s) => s,
+                    Err(e) => {
+                        out.stack = used;
+                        return out.error(format!("the stack did not come up: {e}"));
+                    }
+                };
+                if reusable && let Err(e) = s.checkpoint().await {
+                    // It still serves this scenario as a fresh stack; nothing will reuse it.
+                    tracing::warn!(scenario = %scenario.name, error = %e, "no checkpoint: the stack is not reused");
+                    reusable = false;
+                }
+                s
+            }
+        };
+        out.stack_seconds = t.elapsed().as_secs_f64();
+        out.stack = used;
+        let (out, stack) = run_on(scenario, config, opts, stack, out).await;
+        if let Some(stack) = stack {
+            // Whether a later scenario can use it is asked again: others may have taken
+            // the waiting ones meanwhile.
+            let wanted = self.waiting.lock().unwrap_or_else(|e| e.into_inner()).get(&key).copied().unwrap_or(0) > 0;
+            if reusable && wanted {
+                self.idle.lock().unwrap_or_else(|e| e.into_inner()).push((key, stack));
+            } else {
+                self.remove(stack);
+            }
+        }
+        out
+    }
+
+    /// An idle stack of `key`'s services; when there is none, an idle stack of others is
+    /// removed, so this scenario's new one does not add to the stacks alive.
+    fn take(&self, key: &[String]) -> Option<Stack> {
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(i) = idle.iter().position(|(k, _)| k == key) {
+            return Some(idle.swap_remove(i).1);
+        }
+        if !idle.is_empty() {
+            let (_, other) = idle.remove(0);
+            drop(idle);
+            self.remove(other);
+        }
+        None
+    }
+
+    /// Removes a stack in the background.
+    fn remove(&self, stack: Stack) {
+        let task = tokio::spawn(async move {
+            let t = Instant::now();
+            stack.shutdown().await;
+            t.elapsed().as_secs_f64()
+        });
+        self.teardowns.lock().unwrap_or_else(|e| e.into_inner()).push(task);
+    }
+
+    fn count(&self, f: impl FnOnce(&mut PoolCounts)) {
+        f(&mut self.counts.lock().unwrap_or_else(|e| e.into_inner()));
+    }
+
+    /// Removes every stack, waits for every removal; returns the summed seconds of removals
+    /// and what the pool did.
+    pub async fn finish(&self) -> (f64, PoolCounts) {
+        let idle: Vec<_> = std::mem::take(&mut *self.idle.lock().unwrap_or_else(|e| e.into_inner()));
+        for (_, s) in idle {
+            self.remove(s);
+        }
+        let seconds = super::finish_teardowns(&self.teardowns).await;
+        (seconds, self.counts.lock().unwrap_or_else(|e| e.into_inner()).clone())
+    }
+}
+
+/// The services of a scenario's stack, sorted: scenarios with the same ones share stacks.
+pub fn services_of(scenario: &Scenario) -> Vec<String> {
+    let mut v = scenario.stack.clone();
+    v.sort();
+    v.dedup();
+    v
+}

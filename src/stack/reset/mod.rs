@@ -1,0 +1,405 @@
+//! Reuse of a stack between scenarios: [`Stack::checkpoint`] once after the first start,
+//! [`Stack::reset`] before every later scenario, each reset proven by a fingerprint.
+//!
+//! Every service has a [`ResetKind`], declared (`reset:` in faultline.yaml) or found from
+//! what runs in its container:
+//!
+//! - `recreate` (the generic path, and every service faultline knows nothing about): the
+//!   container is removed and created again from its image, with the same environment, so
+//!   nothing it wrote survives; it is waited for as on a first start.
+//! - `postgres` ([`postgres`]): every database is copied to a template at the checkpoint and
+//!   restored from it; the server keeps running (no start-up to wait for).
+//! - `redis` ([`redis`]): every key is dumped at the checkpoint and restored after a
+//!   `FLUSHALL`.
+//!
+//! A reset removes the `recreate` services first (they are the clients: no connection is left
+//! into a database being restored), renews every proxy (no fault, nothing observed, the
+//! generator at its seed), restores the stateful services, compares their fingerprints with
+//! the checkpoint's, then creates the `recreate` services again, level by level. A fingerprint
+//! that differs, or any step that fails, is a [`ResetError`]: the caller discards the stack and
+//! starts a fresh one.
+
+pub mod postgres;
+pub mod redis;
+
+use std::collections::BTreeMap;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::Instant;
+
+use futures_util::future::join_all;
+use miette::Diagnostic;
+
+use super::{Plan, Stack, StackError, log_bytes};
+pub use crate::config::ResetKind;
+
+/// Why a stack could not be reset; the stack must not be used again.
+#[derive(Debug, thiserror::Error, Diagnostic)]
+pub enum ResetError {
+    #[error("cannot reset `{service}`: {reason}")]
+    #[diagnostic(code(faultline::stack::reset))]
+    Failed { service: String, reason: String },
+
+    #[error("`{service}` is not as it was after the first start: {detail}")]
+    #[diagnostic(code(faultline::stack::fingerprint))]
+    Mismatch { service: String, detail: String },
+
+    #[error("the stack was never checkpointed")]
+    #[diagnostic(code(faultline::stack::no_checkpoint))]
+    NoCheckpoint,
+}
+
+/// What a reset returns a stack to: each service's kind, saved state and fingerprint.
+#[derive(Debug)]
+pub struct Baseline {
+    services: BTreeMap<String, Kept>,
+}
+
+#[derive(Debug)]
+struct Kept {
+    kind: ResetKind,
+    state: Saved,
+    /// The fingerprint of its state right after the checkpoint.
+    fingerprint: Fingerprint,
+}
+
+/// The state a stateful service is restored to.
+#[derive(Debug)]
+enum Saved {
+    None,
+    Postgres(postgres::Snapshot),
+    Redis(redis::Snapshot),
+}
+
+/// Parts of a service's fingerprint by name, each compared on its own so a mismatch says
+/// which part differs.
+pub type Fingerprint = BTreeMap<String, String>;
+
+/// What one reset did and how long it took.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct ResetReport {
+    pub seconds: f64,
+    /// Services whose containers were created again.
+    pub recreated: Vec<String>,
+    /// Services whose state was restored in place and proven by their fingerprint.
+    pub restored: Vec<String>,
+}
+
+impl Stack {
+    /// Takes the baseline that later resets return to. Runs once, right after the stack first
+    /// became ready; the stack is then as a reset leaves it. `recreate` services are removed
+    /// and created again when a database has to be copied (no connection may be open to it).
+    pub async fn checkpoint(&mut self) -> Result<(), ResetError> {
+        let t = Instant::now();
+        let mut kinds = BTreeMap::new();
+        for name in self.services.keys() {
+            kinds.insert(name.clone(), self.kind_of(name).await?);
+        }
+        let quiet = kinds.values().any(|k| *k == ResetKind::Postgres);
+        let recreate: Vec<String> =
+            kinds.iter().filter(|(_, k)| **k == ResetKind::Recreate).map(|(n, _)| n.clone()).collect();
+        if quiet {
+            self.remove_containers(&recreate).await?;
+        }
+        let this = &*self;
+        let saves = kinds.iter().filter(|(_, k)| **k != ResetKind::Recreate).map(|(name, kind)| async move {
+            let saved = match kind {
+                ResetKind::Postgres => Saved::Postgres(postgres::snapshot(this, name).await?),
+                ResetKind::Redis => {
+                    Saved::Redis(redis::snapshot(this.published_main(name)?).await.map_err(fail(name))?)
+                }
+                ResetKind::Recreate => Saved::None,
+            };
+            Ok::<_, ResetError>((name.clone(), saved))
+        });
+        let mut saved: BTreeMap<String, Saved> = BTreeMap::new();
+        for r in join_all(saves).await {
+            let (name, s) = r?;
+            saved.insert(name, s);
+        }
+        if quiet {
+            self.create_again(&recreate).await?;
+        }
+        let mut services = BTreeMap::new();
+        for (name, kind) in kinds {
+            let fingerprint = self.fingerprint(&name, kind).await?;
+            let state = saved.remove(&name).unwrap_or(Saved::None);
+            services.insert(name, Kept { kind, state, fingerprint });
+        }
+        self.baseline = Some(Baseline { services });
+        tracing::info!(took = ?t.elapsed(), "stack checkpointed");
+        Ok(())
+    }
+
+    /// Returns the stack to its checkpoint and proves it: see the module's documentation.
+    pub async fn reset(&mut self) -> Result<ResetReport, ResetError> {
+        let t = Instant::now();
+        let baseline = self.baseline.take().ok_or(ResetError::NoCheckpoint)?;
+        let r = self.reset_to(&baseline).await;
+        self.baseline = Some(baseline);
+        let (recreated, restored) = r?;
+        Ok(ResetReport { seconds: t.elapsed().as_secs_f64(), recreated, restored })
+    }
+
+    async fn reset_to(&mut self, baseline: &Baseline) -> Result<(Vec<String>, Vec<String>), ResetError> {
+        let of = |want: fn(ResetKind) -> bool| -> Vec<String> {
+            baseline.services.iter().filter(|(_, k)| want(k.kind)).map(|(n, _)| n.clone()).collect()
+        };
+        let recreate = of(|k| k == ResetKind::Recreate);
+        let restore = of(|k| k != ResetKind::Recreate);
+        self.remove_containers(&recreate).await?;
+        self.renew_proxies().await?;
+        // A scenario may have paused, stopped or cut off a stateful service and failed to
+        // undo it; such a stack is not reused.
+        for name in &restore {
+            let running = self.running(name).map_err(|e| fail(name)(e.to_string()))?;
+            let inspect = self
+                .docker
+                .inspect_container(running.container.id(), None)
+                .await
+                .map_err(|e| fail(name)(e.to_string()))?;
+            let state = inspect.state.unwrap_or_default();
+            if state.running != Some(true) || state.paused == Some(true) {
+                return Err(fail(name)("its container is not running".into()));
+            }
+        }
+        let this = &*self;
+        let restores = restore.iter().map(|name| async move {
+            match &baseline.services[name].state {
+                Saved::Postgres(snap) => postgres::restore(this, name, snap).await,
+                Saved::Redis(snap) => redis::restore(this.published_main(name)?, snap).await.map_err(fail(name)),
+                Saved::None => Ok(()),
+            }
+        });
+        for r in join_all(restores).await {
+            r?;
+        }
+        for name in &restore {
+            let kept = &baseline.services[name];
+            compare(name, &kept.fingerprint, &self.fingerprint(name, kept.kind).await?)?;
+        }
+        self.create_again(&recreate).await?;
+        for name in &recreate {
+            let kept = &baseline.services[name];
+            compare(name, &kept.fingerprint, &self.fingerprint(name, kept.kind).await?)?;
+        }
+        // Logs of the services kept running start afresh for the next scenario.
+        for name in &restore {
+            if let Some(r) = self.services.get_mut(name) {
+                let (out, err) = log_bytes(&r.container).await;
+                r.log_from = (out.len(), err.len());
+            }
+        }
+        Ok((recreate, restore))
+    }
+
+    /// The declared kind of a service, else the one found from its processes.
+    async fn kind_of(&self, name: &str) -> Result<ResetKind, ResetError> {
+        let r = self.running(name).map_err(|e| fail(name)(e.to_string()))?;
+        if let Some(k) = r.svc.reset {
+            return Ok(k);
+        }
+        let top = self.docker.top_processes(r.container.id(), None).await.map_err(|e| fail(name)(e.to_string()))?;
+        let commands: Vec<String> =
+            top.processes.unwrap_or_default().into_iter().filter_map(|p| p.last().cloned()).collect();
+        Ok(detect(&commands))
+    }
+
+    /// The host address of a service's first port, bypassing its ingress proxy.
+    fn published_main(&self, name: &str) -> Result<SocketAddr, ResetError> {
+        let r = self.running(name).map_err(|e| fail(name)(e.to_string()))?;
+        let port = r.svc.ports.first().and_then(|p| r.ports.get(p)).copied();
+        port.map(|p| SocketAddr::from((Ipv4Addr::LOCALHOST, p)))
+            .ok_or_else(|| fail(name)("it publishes no port to reach it on".into()))
+    }
+
+    /// A service's fingerprint: its kind's, the files its container changed outside its data
+    /// (for services kept running), and the output of its `fingerprint:` command.
+    async fn fingerprint(&self, name: &str, kind: ResetKind) -> Result<Fingerprint, ResetError> {
+        let (mut fp, data) = match kind {
+            ResetKind::Postgres => postgres::fingerprint(self, name).await?,
+            ResetKind::Redis => (redis::fingerprint(self.published_main(name)?).await.map_err(fail(name))?, Vec::new()),
+            ResetKind::Recreate => (Fingerprint::new(), Vec::new()),
+        };
+        let r = self.running(name).map_err(|e| fail(name)(e.to_string()))?;
+        if kind != ResetKind::Recreate {
+            let changes = self
+                .docker
+                .container_changes(r.container.id())
+                .await
+                .map_err(|e| fail(name)(e.to_string()))?
+                .unwrap_or_default();
+            let mut files: Vec<String> = changes
+                .into_iter()
+                .filter(|c| !data.iter().any(|d| c.path == *d || c.path.starts_with(&format!("{d}/"))))
+                .map(|c| format!("{:?} {}", c.kind, c.path))
+                .collect();
+            files.sort();
+            fp.insert("files outside its data".into(), files.join("\n"));
+        }
+        if let Some(cmd) = &r.svc.fingerprint {
+            let args: Vec<&str> = cmd.iter().map(String::as_str).collect();
+            let (code, out) = self.exec(name, &args).await.map_err(|e| fail(name)(e.to_string()))?;
+            fp.insert(format!("`{}`", cmd.join(" ")), format!("exit {code}: {out}"));
+        }
+        Ok(fp)
+    }
+
+    /// Removes the containers of `names`, all at once.
+    async fn remove_containers(&mut self, names: &[String]) -> Result<(), ResetError> {
+        let removals = names.iter().map(|name| {
+            let docker = self.docker.clone();
+            let id = self.services.get(name).map(|r| r.container.id().to_owned());
+            async move {
+                let id = id.ok_or_else(|| fail(name)("not in the stack".into()))?;
+                let opts = testcontainers::bollard::query_parameters::RemoveContainerOptionsBuilder::default()
+                    .force(true)
+                    .v(true)
+                    .build();
+                docker.remove_container(&id, Some(opts)).await.map_err(|e| fail(name)(e.to_string()))
+            }
+        });
+        for r in join_all(removals).await {
+            r?;
+        }
+        Ok(())
+    }
+
+    /// Creates the containers of `names` again, level by level, a level at once, waits until
+    /// each is ready, and points its ingress and every edge into it at its new ports.
+    async fn create_again(&mut self, names: &[String]) -> Result<(), ResetError> {
+        let levels = self.levels.clone();
+        let opts = self.opts.clone();
+        for level in levels {
+            let todo: Vec<&String> = level.iter().filter(|n| names.contains(n)).collect();
+            let plans: Vec<Plan<'_>> = todo
+                .iter()
+                .map(|n| {
+                    let r = &self.services[n.as_str()];
+                    Plan { name: n.as_str(), svc: &r.svc, image: r.image.clone() }
+                })
+                .collect();
+            let created = join_all(plans.iter().map(|p| self.create(p, &opts))).await;
+            let mut fresh = Vec::new();
+            for (name, r) in todo.iter().zip(created) {
+                let (container, ports) = r.map_err(|e| fail(name)(e.to_string()))?;
+                fresh.push(((*name).clone(), container, ports));
+            }
+            drop(plans);
+            for (name, container, ports) in fresh {
+                let r = self.services.get_mut(&name).ok_or_else(|| fail(&name)("not in the stack".into()))?;
+                // The old container is gone already; forget it without a second removal.
+                let old = std::mem::replace(&mut r.container, container);
+                std::mem::forget(old);
+                r.ports = ports;
+                r.log_from = (0, 0);
+                self.point_at(&name);
+            }
+        }
+        Ok(())
+    }
+
+    /// Points a service's ingress and every edge into it at its current published ports.
+    fn point_at(&self, service: &str) {
+        let Some(r) = self.services.get(service) else { return };
+        if let Some(main) = r.svc.ports.first().and_then(|p| r.ports.get(p)) {
+            r.ingress.set_upstream(SocketAddr::from((Ipv4Addr::LOCALHOST, *main)));
+        }
+        for ((from, to), proxy) in &self.edges {
+            if to == service
+                && let Some(host) = self.edge_ports.get(&(from.clone(), to.clone())).and_then(|p| r.ports.get(p))
+            {
+                proxy.set_upstream(SocketAddr::from((Ipv4Addr::LOCALHOST, *host)));
+            }
+        }
+    }
+
+    /// Every proxy as new, on the same addresses.
+    async fn renew_proxies(&mut self) -> Result<(), ResetError> {
+        let proxies = self.edges.values_mut().chain(self.services.values_mut().map(|r| &mut r.ingress));
+        for p in proxies {
+            p.renew().await.map_err(|e| ResetError::Failed { service: p.name().to_owned(), reason: e.to_string() })?;
+        }
+        Ok(())
+    }
+}
+
+/// The kind of a service from the commands running in its container.
+pub fn detect(commands: &[String]) -> ResetKind {
+    let runs = |program: &str| {
+        commands.iter().any(|c| {
+            c.split_whitespace().next().is_some_and(|first| first.rsplit('/').next() == Some(program))
+                || c.starts_with(&format!("{program}:"))
+        })
+    };
+    if runs("postgres") || runs("postmaster") {
+        ResetKind::Postgres
+    } else if runs("redis-server") {
+        ResetKind::Redis
+    } else {
+        ResetKind::Recreate
+    }
+}
+
+fn compare(service: &str, before: &Fingerprint, after: &Fingerprint) -> Result<(), ResetError> {
+    for (part, want) in before {
+        let got = after.get(part).map_or("(missing)", String::as_str);
+        if got != want {
+            return Err(ResetError::Mismatch {
+                service: service.to_owned(),
+                detail: format!("{part}: was {}, now {}", clip(want), clip(got)),
+            });
+        }
+    }
+    if let Some(part) = after.keys().find(|k| !before.contains_key(*k)) {
+        return Err(ResetError::Mismatch { service: service.to_owned(), detail: format!("{part} is new") });
+    }
+    Ok(())
+}
+
+/// At most 300 characters of a fingerprint part, for a reason.
+fn clip(s: &str) -> String {
+    let s = if s.is_empty() { "(nothing)" } else { s };
+    let mut out: String = s.chars().take(300).collect::<String>().replace('\n', "; ");
+    if s.chars().count() > 300 {
+        out.push('…');
+    }
+    out
+}
+
+fn fail(service: &str) -> impl Fn(String) -> ResetError + '_ {
+    move |reason| ResetError::Failed { service: service.to_owned(), reason }
+}
+
+impl From<StackError> for ResetError {
+    fn from(e: StackError) -> Self {
+        ResetError::Failed { service: String::new(), reason: e.to_string() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_are_found_from_the_processes() {
+        let v = |s: &[&str]| s.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        assert_eq!(detect(&v(&["postgres -D /var/lib/postgresql/data -c fsync=off"])), ResetKind::Postgres);
+        assert_eq!(detect(&v(&["/usr/lib/postgresql/15/bin/postgres -D /data"])), ResetKind::Postgres);
+        assert_eq!(detect(&v(&["postgres: checkpointer "])), ResetKind::Postgres);
+        assert_eq!(detect(&v(&["redis-server 0.0.0.0:6379"])), ResetKind::Redis);
+        assert_eq!(detect(&v(&["payments"])), ResetKind::Recreate);
+        assert_eq!(detect(&v(&["python3 /relay.py --postgres"])), ResetKind::Recreate);
+        assert_eq!(detect(&[]), ResetKind::Recreate);
+    }
+
+    #[test]
+    fn a_mismatch_names_the_part_that_differs() {
+        let a: Fingerprint = [("rows".to_owned(), "3".to_owned())].into();
+        let b: Fingerprint = [("rows".to_owned(), "4".to_owned())].into();
+        assert!(compare("db", &a, &a).is_ok());
+        let e = compare("db", &a, &b).unwrap_err().to_string();
+        assert!(e.contains("rows: was 3, now 4"), "{e}");
+        let c: Fingerprint = [("rows".to_owned(), "3".to_owned()), ("files".to_owned(), "A /tmp/x".to_owned())].into();
+        assert!(compare("db", &a, &c).unwrap_err().to_string().contains("files is new"));
+    }
+}
