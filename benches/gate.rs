@@ -2,7 +2,8 @@
 //!
 //! - the gate on a docs-only change (nothing to start),
 //! - the gate on a change to `payments` only (its scenarios and those of what depends on
-//!   it, a fresh stack each, a level of services at once), with --jobs 1 and 2,
+//!   it, on stacks shared by scenarios of the same services and reset between them), with
+//!   --jobs 1, 2 and 4, and with --fresh-stacks (a stack started and removed per scenario),
 //! - a naive run: every scenario, a fresh stack each, services started one at a time.
 //!
 //! Images and the shop's binaries are built once beforehand (and reported), so the numbers
@@ -37,6 +38,10 @@ fn target_env() -> Vec<(String, String)> {
 }
 
 fn request(head: &str, jobs: usize) -> GateRequest {
+    request_with(head, jobs, false)
+}
+
+fn request_with(head: &str, jobs: usize, fresh_stacks: bool) -> GateRequest {
     GateRequest {
         plan: PlanRequest {
             change: ChangeSpec::Revisions { base: "main".into(), head: head.into() },
@@ -51,7 +56,8 @@ fn request(head: &str, jobs: usize) -> GateRequest {
         prepare_env: target_env(),
         partition: None,
         only: None,
-        fresh_stacks: false,
+        fresh_stacks,
+        explore_budget: Duration::from_secs(300),
     }
 }
 
@@ -63,7 +69,7 @@ fn allowed(r: &GateReport) {
 fn breakdown(r: &GateReport) -> String {
     let t = &r.timings;
     format!(
-        "plan {:.2} s, build {:.1} s, images {:.2} s, {} scenarios {:.1} s (summed: stacks up {:.1} s, faults/steps/checks {:.1} s, teardown {:.1} s), {:?}",
+        "plan {:.2} s, build {:.1} s, images {:.2} s, {} scenarios {:.1} s (summed: stacks up or reset {:.1} s, faults/steps/checks {:.1} s, teardown {:.1} s; stacks started {}, reused {}, discarded {}), {:?}",
         t.plan_seconds,
         t.build_seconds,
         t.images_seconds,
@@ -72,6 +78,9 @@ fn breakdown(r: &GateReport) -> String {
         t.stacks_seconds,
         t.runs_seconds,
         t.teardown_seconds,
+        t.stacks.started,
+        t.stacks.reused,
+        t.stacks.discarded,
         r.decision
     )
 }
@@ -122,6 +131,12 @@ fn main() {
             assert!(r.scenarios.len() >= 6, "the payments change runs the shop's scenarios: {}", breakdown(&r));
             gates.push((jobs, took, r));
         }
+        // The same gate with a fresh stack per scenario (the gate before stacks were shared).
+        let branch = payments_change(&root, 5);
+        let t = Instant::now();
+        let fresh = gate(&root, &request_with(&branch, 2, true), &quiet).await;
+        let fresh_t = t.elapsed();
+        allowed(&fresh);
 
         // Naive: every scenario, a fresh stack each, one service at a time, one scenario at
         // a time, after the same build.
@@ -164,10 +179,28 @@ fn main() {
             built_t.as_secs_f64() - prepared.images_seconds,
             prepared.images_seconds,
         );
+        println!("  payments-only change, --jobs 2, --fresh-stacks {:>6.2} s   {}", fresh_t.as_secs_f64(), breakdown(&fresh));
+        // Per scenario: what it waited for before its steps, and its stack's removal.
+        let per = |r: &GateReport, reused: bool| {
+            let s: Vec<_> = r.scenarios.iter().filter(|o| o.stack.reused == reused).collect();
+            let n = s.len().max(1) as f64;
+            (s.len(), s.iter().map(|o| o.stack_seconds).sum::<f64>() / n)
+        };
+        let (n_fresh, up) = per(&fresh, false);
+        let down = fresh.timings.teardown_seconds / n_fresh.max(1) as f64;
+        let shared = &gates[1].2;
+        let (n_reused, reset) = per(shared, true);
+        println!(
+            "  per-scenario stack overhead: fresh start {up:.2} s + removal {down:.2} s ({n_fresh} scenarios) vs reset {reset:.2} s ({n_reused} of {} scenarios reused) = {:.1}× less",
+            shared.scenarios.len(),
+            (up + down) / reset.max(1e-3)
+        );
         let ratios: Vec<String> = gates
             .iter()
             .map(|(jobs, t, _)| format!("{:.2}× with --jobs {jobs}", naive_t.as_secs_f64() / t.as_secs_f64()))
             .collect();
         println!("  naive / payments-only gate: {}   (target ≥ 3×)", ratios.join(", "));
+        println!("  fresh stacks / shared stacks at --jobs 2: {:.2}×", fresh_t.as_secs_f64() / gates[1].1.as_secs_f64());
+        println!("one-service gate: {:.2}× faster than naive", naive_t.as_secs_f64() / gates[1].1.as_secs_f64());
     });
 }

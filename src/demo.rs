@@ -93,6 +93,7 @@ pub async fn run(dir: &Path, seed: u64, progress: &(dyn Fn(&str) + Sync)) -> Res
             partition: None,
             only: None,
             fresh_stacks: false,
+            explore_budget: std::time::Duration::from_secs(300),
         };
         let report = crate::gate::gate(&root, &req, progress).await;
         let report_path = crate::report::write_report(&dir.join("reports").join(branch), &report).ok();

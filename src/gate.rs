@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use crate::plan::{self, Plan, PlanRequest};
 use crate::repo::Repo;
+use crate::runner::explore::{ExploreOptions, ExploreReport};
 use crate::runner::pool::StackPool;
 use crate::runner::{RunOptions, run};
 use crate::verdict::ScenarioOutcome;
@@ -34,6 +35,8 @@ pub struct GateRequest {
     pub only: Option<Vec<String>>,
     /// A fresh stack for every scenario, instead of stacks shared and reset between them.
     pub fresh_stacks: bool,
+    /// Per explored service: no experiment starts after this long.
+    pub explore_budget: Duration,
 }
 
 /// Writes the tree of `rev` into a fresh temporary directory (no index, no HEAD touched).
@@ -92,7 +95,7 @@ async fn gate_inner(
     report.plan = Some(planned);
     report.signoff = Some(sign);
     let planned = report.plan.as_ref().expect("set above");
-    if planned.scenarios.is_empty() {
+    if planned.scenarios.is_empty() && planned.explore.is_empty() {
         return report.decide(Vec::new(), start);
     }
 
@@ -106,8 +109,9 @@ async fn gate_inner(
     };
     report.prepare = std::mem::take(&mut *seen.prepare.lock().unwrap_or_else(|e| e.into_inner()));
     match outcome {
-        Ok(Ok((outcomes, timings))) => {
+        Ok(Ok((outcomes, timings, exploration))) => {
             report.timings = GateTimings { plan_seconds: report.timings.plan_seconds, ..timings };
+            report.exploration = exploration;
             report.decide(outcomes, start)
         }
         Ok(Err(reason)) => report.unverified(reason, start),
@@ -160,7 +164,7 @@ async fn execute(
     progress: &(dyn Fn(&str) + Sync),
     seen: &Seen,
     start: Instant,
-) -> Result<(Vec<ScenarioOutcome>, GateTimings), String> {
+) -> Result<(Vec<ScenarioOutcome>, GateTimings, Vec<ExploreReport>), String> {
     let running = &seen.running;
     let mut timings = GateTimings { plan_seconds: start.elapsed().as_secs_f64(), ..GateTimings::default() };
     // Scenarios and configuration from the base revision; code from the head.
@@ -198,7 +202,17 @@ async fn execute(
         ),
     );
     opts.keep = kept.is_some() && selected.len() == 1;
-    let refs: Vec<_> = selected.iter().collect();
+    // The services this gate explores (those of its share under `--partition`), with their
+    // reference runs, so their images are built with the scenarios'.
+    let explore: Vec<&String> =
+        planned.explore.iter().filter(|s| req.partition.is_none_or(|p| p.contains(s))).collect();
+    let references: Vec<_> = explore
+        .iter()
+        .filter_map(|s| crate::scenario::explore::workload(&loaded, s).ok())
+        .filter_map(|w| crate::scenario::explore::reference(&w, &loaded.config).ok())
+        .collect();
+    let mut refs: Vec<_> = selected.iter().collect();
+    refs.extend(references.iter().map(|r| &r.scenario));
     running.lock().unwrap_or_else(|e| e.into_inner()).push("prepare (build of the change)".into());
     let p = crate::runner::prepare_once(&refs, &loaded.config, &mut opts).await?;
     running.lock().unwrap_or_else(|e| e.into_inner()).clear();
@@ -250,7 +264,24 @@ async fn execute(
     timings.stacks_seconds = outcomes.iter().map(|o| o.stack_seconds).sum();
     timings.runs_seconds = outcomes.iter().map(|o| o.run_seconds).sum();
     timings.teardown_seconds = outcomes.iter().map(|o| o.teardown_seconds).sum::<f64>() + background;
-    Ok((outcomes, timings))
+
+    // Exploration of the affected services the rule says to explore, after their scenarios.
+    let t = Instant::now();
+    let xo = ExploreOptions {
+        budget: req.explore_budget,
+        jobs: req.jobs,
+        first: planned.affected.iter().map(|a| a.service.clone()).collect(),
+    };
+    let mut exploration = Vec::new();
+    for service in explore {
+        running.lock().unwrap_or_else(|e| e.into_inner()).push(format!("exploration of {service}"));
+        let r = crate::runner::explore::explore(&loaded, service, &opts, &xo, progress).await;
+        progress(&crate::report::explore::render(&r));
+        running.lock().unwrap_or_else(|e| e.into_inner()).retain(|n| *n != format!("exploration of {service}"));
+        exploration.push(r);
+    }
+    timings.explore_seconds = t.elapsed().as_secs_f64();
+    Ok((outcomes, timings, exploration))
 }
 
 /// The order scenarios start in: the longest first, each as soon as a slot is free (the

@@ -90,6 +90,7 @@ pub fn request(original: &GateReport, scenarios: &[String], jobs: usize) -> Resu
         partition: None,
         only: Some(only),
         fresh_stacks: false,
+        explore_budget: std::time::Duration::from_secs(300),
     })
 }
 

@@ -53,6 +53,10 @@ pub(super) struct GateArgs {
     /// proven clean between scenarios (slower; for comparison and suspicion).
     #[arg(long)]
     pub(super) fresh_stacks: bool,
+    /// Per explored service (a rule with `explore: true`): start no experiment after this
+    /// long; what is left is listed as unexplored.
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
+    pub(super) explore_budget: std::time::Duration,
 }
 
 pub(super) fn exec(dir: &std::path::Path, args: GateArgs) -> miette::Result<i32> {
@@ -75,6 +79,7 @@ pub(super) fn exec(dir: &std::path::Path, args: GateArgs) -> miette::Result<i32>
         partition: args.partition,
         only: None,
         fresh_stacks: args.fresh_stacks,
+        explore_budget: args.explore_budget,
     };
     if let Some(dir) = &args.report
         && let Err(e) = faultline::report::check_report_dir(dir)

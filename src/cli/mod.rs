@@ -2,6 +2,7 @@
 //! `session` for what they share, and [`main`], which parses, dispatches and maps errors to
 //! exit codes. The work itself is in the library.
 
+mod explore;
 mod gate;
 mod plan;
 mod proxy;
@@ -159,6 +160,22 @@ enum Command {
     #[command(verbatim_doc_comment)]
     Run(run::RunArgs),
 
+    /// Search the fault space of a service: the failures nobody wrote a scenario for.
+    ///
+    /// Runs the service's workload (`explore.workloads` in faultline.yaml) once without
+    /// faults, then under every fault of the catalogue on every edge it used — refused,
+    /// slow past and under the deadline, errors, 429/503 with Retry-After, replies lost,
+    /// resets, blackholes, pauses and restarts — one request at a time and 4 at once.
+    /// Each experiment is judged by the workload's expectations, no crash, bounded
+    /// attempts, recovery and `explore.invariants`. Reads the working tree. Exit 0 when
+    /// every experiment passes, 1 when one fails, 2 when exploration could not judge.
+    ///
+    /// Examples:
+    ///   faultline explore --service orders --budget 5m
+    ///   faultline explore --write scenarios/    # a failed experiment becomes a scenario
+    #[command(verbatim_doc_comment)]
+    Explore(explore::ExploreArgs),
+
     /// Run one fault proxy in the foreground, to try a fault by hand against any service.
     ///
     /// Clients connect to --listen; traffic goes to --upstream through the faults given with
@@ -269,6 +286,7 @@ fn run(cli: Cli) -> miette::Result<i32> {
         }
         Command::Templates { name } => scenario::templates(name.as_deref()),
         Command::Run(args) => run::exec(&dir, args),
+        Command::Explore(args) => explore::exec(&dir, args),
         Command::Gate(args) => gate::exec(&dir, args),
         Command::Repro { verdict, scenario, jobs, keep } => gate::repro(&dir, &verdict, &scenario, jobs, keep),
         Command::Report(ReportCmd::Merge { shards, out }) => report::merge(&shards, &out),

@@ -25,6 +25,41 @@ pub struct Config {
     /// Directory of scenario files, relative to the repository root.
     #[serde(default = "default_scenarios_dir")]
     pub scenarios: String,
+    /// What exploration needs to search the fault space itself: how each service is used,
+    /// and what must hold after any fault (`faultline explore`, `explore: true` in a gate rule).
+    #[serde(default)]
+    pub explore: Explore,
+}
+
+/// Workloads and invariants, written once per system.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Explore {
+    /// Per service: a few requests that represent normal use, each with what is acceptable
+    /// under any fault (`expect: { status: [201, 503], within: 3s }`). The same syntax as a
+    /// scenario's `request` steps.
+    #[serde(default)]
+    #[schemars(with = "BTreeMap<String, Vec<serde_json::Map<String, serde_json::Value>>>")]
+    pub workloads: BTreeMap<String, Vec<serde_json::Value>>,
+    /// Checks that must hold after any fault once the system has recovered: the `sql`,
+    /// `redis`, `logs` and `recovers` checks of scenario files. `when: SERVICE` limits one
+    /// to the stacks that run that service (the tables it checks are that service's).
+    #[serde(default)]
+    #[schemars(with = "Vec<serde_json::Map<String, serde_json::Value>>")]
+    pub invariants: Vec<serde_json::Value>,
+    /// The most attempts one request of a workload may make on a dependency. Default 3.
+    #[serde(default = "default_max_attempts")]
+    pub max_attempts: u32,
+}
+
+fn default_max_attempts() -> u32 {
+    3
+}
+
+impl Default for Explore {
+    fn default() -> Self {
+        Explore { workloads: BTreeMap::new(), invariants: Vec::new(), max_attempts: default_max_attempts() }
+    }
 }
 
 pub(crate) fn default_scenarios_dir() -> String {
@@ -115,6 +150,10 @@ pub struct Dependency {
     /// Which of the dependency's `ports` this edge targets. Default: its first port.
     #[serde(default)]
     pub port: Option<u16>,
+    /// The service works without this dependency (a cache, a recommendation service):
+    /// exploration then expects its workload to succeed (2xx) whatever happens to it.
+    #[serde(default)]
+    pub optional: bool,
 }
 
 fn default_url() -> String {
@@ -195,7 +234,11 @@ pub struct Policy {
 impl Policy {
     /// `unclaimed`, or its fail-closed default.
     pub fn unclaimed_rule(&self) -> GateRule {
-        self.unclaimed.unwrap_or(GateRule { scenarios: ScenarioSelection::All, signoff: Signoff::Seniors })
+        self.unclaimed.unwrap_or(GateRule {
+            scenarios: ScenarioSelection::All,
+            signoff: Signoff::Seniors,
+            explore: false,
+        })
     }
 }
 
@@ -293,11 +336,15 @@ pub struct GateRule {
     /// Whether a senior must sign off. Default `none`.
     #[serde(default = "Signoff::default_none")]
     pub signoff: Signoff,
+    /// After the scenarios, explore the affected services that have a workload
+    /// (`explore.workloads`): faults nobody wrote a scenario for. Default `false`.
+    #[serde(default)]
+    pub explore: bool,
 }
 
 impl Default for GateRule {
     fn default() -> Self {
-        GateRule { scenarios: ScenarioSelection::Affected, signoff: Signoff::None }
+        GateRule { scenarios: ScenarioSelection::Affected, signoff: Signoff::None, explore: false }
     }
 }
 

@@ -35,7 +35,79 @@ pub(super) fn validate(config: &Config, file: &SourceFile) -> Vec<FileDiagnostic
         check_glob(file, &ypath!["global", i], g, &mut out);
     }
     check_policy(config, file, &mut out);
+    check_explore(config, file, &names, &mut out);
     out
+}
+
+/// The shape of `explore`: workloads of known services, made of `request` steps, bounded.
+/// What each request and check says is validated with the scenarios, by the same code.
+fn check_explore(config: &Config, file: &SourceFile, names: &[&str], out: &mut Vec<FileDiagnostic>) {
+    let e = &config.explore;
+    for (service, steps) in &e.workloads {
+        let path = ypath!["explore", "workloads", service.as_str()];
+        if !config.services.contains_key(service) {
+            let mut d = FileDiagnostic::at_key(file, &path, format!("no service `{service}` to give a workload"));
+            d.help = Some(match nearest(service, names.iter().copied()) {
+                Some(n) => format!("did you mean `{n}`?"),
+                None => format!("services: {}", listing(names)),
+            });
+            out.push(d);
+        }
+        if steps.is_empty() || steps.len() > 32 {
+            out.push(
+                FileDiagnostic::at_value(file, &path, "a workload is 1 to 32 requests").with_help(
+                    "e.g. `- request: POST orders /orders` with `expect: { status: [201, 503], within: 3s }`",
+                ),
+            );
+        }
+        for (i, step) in steps.iter().enumerate() {
+            if step.get("request").is_none_or(|r| !r.is_string()) {
+                out.push(
+                    FileDiagnostic::at_value(
+                        file,
+                        &ypath!["explore", "workloads", service.as_str(), i],
+                        "a workload step is a `request: METHOD SERVICE PATH`, with its `body`, `headers`, `repeat` and `expect`",
+                    )
+                    .with_help("exploration adds the faults, the concurrency and the waiting itself"),
+                );
+            }
+        }
+    }
+    if e.invariants.len() > 64 {
+        out.push(FileDiagnostic::at_value(file, &ypath!["explore", "invariants"], "at most 64 invariants"));
+    }
+    for (i, check) in e.invariants.iter().enumerate() {
+        if let Some(when) = check.get("when")
+            && !when.as_str().is_some_and(|w| config.services.contains_key(w))
+        {
+            out.push(
+                FileDiagnostic::at_value(
+                    file,
+                    &ypath!["explore", "invariants", i, "when"],
+                    format!("`when` names the service an invariant is about, found {when}"),
+                )
+                .with_help(format!("services: {}", listing(names))),
+            );
+        }
+        let kinds = ["sql", "redis", "logs", "recovers"];
+        if !kinds.iter().any(|k| check.get(k).is_some()) {
+            out.push(
+                FileDiagnostic::at_value(
+                    file,
+                    &ypath!["explore", "invariants", i],
+                    "an invariant is a `sql`, `redis`, `logs` or `recovers` check",
+                )
+                .with_help("e.g. `- sql: { service: postgres, query: \"SELECT …\" }` with `expect_rows: 0`"),
+            );
+        }
+    }
+    if e.max_attempts == 0 || e.max_attempts > 100 {
+        out.push(FileDiagnostic::at_value(
+            file,
+            &ypath!["explore", "max_attempts"],
+            format!("`max_attempts` is 1 to 100, found {}", e.max_attempts),
+        ));
+    }
 }
 
 /// Every check of one service and its dependency edges.

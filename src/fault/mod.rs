@@ -293,13 +293,22 @@ impl Proxy {
         self.add(name, fault)
     }
 
-    /// Removes the fault `name`; returns whether there was one.
+    /// Removes the fault `name`; returns whether there was one. When it swallowed data
+    /// (`timeout`, `blackhole`), the connections open now are cut: bytes of theirs are lost,
+    /// so neither end could make sense of what follows (after a real partition heals, TCP
+    /// retransmits; a proxy that dropped the bytes cannot).
     pub fn remove(&self, name: &str) -> bool {
         let mut specs = self.shared.specs.lock().unwrap_or_else(|e| e.into_inner());
+        let swallowed = specs
+            .iter()
+            .any(|(n, f, _)| n == name && matches!(f, Fault::Toxic { kind: toxic::ToxicKind::Timeout { .. }, .. }));
         let before = specs.len();
         specs.retain(|(n, ..)| n != name);
         let removed = specs.len() != before;
         self.publish(&specs);
+        if swallowed {
+            self.shared.cut.send_modify(|g| *g += 1);
+        }
         removed
     }
 

@@ -69,6 +69,9 @@ pub struct AppliedRule {
     pub source: String,
     pub scenarios: ScenarioSelection,
     pub signoff: Signoff,
+    /// Whether the affected services with a workload are explored after the scenarios.
+    #[serde(default)]
+    pub explore: bool,
 }
 
 /// Everything the later stages need, and everything `faultline plan` shows. Field names are
@@ -106,6 +109,10 @@ pub struct Plan {
     /// Changed paths of the gate itself or of the build of everything (see `policy.protected`).
     #[serde(default)]
     pub protected: Vec<RepoPath>,
+    /// Affected services the gate explores after the scenarios (the rule says `explore` and
+    /// they have a workload in `explore.workloads`).
+    #[serde(default)]
+    pub explore: Vec<String>,
 }
 
 impl Plan {
@@ -201,6 +208,15 @@ pub fn from_parts(
         Some(ScenarioSelection::Affected) => all.iter().filter(|s| impact.is_affected(&s.target)).cloned().collect(),
         Some(ScenarioSelection::None) | None => Vec::new(),
     };
+    let explore: Vec<String> = match &gate {
+        Some(g) if g.explore => impact
+            .affected
+            .iter()
+            .map(|a| a.service.clone())
+            .filter(|s| config.config.explore.workloads.contains_key(s))
+            .collect(),
+        _ => Vec::new(),
+    };
     let Impact { affected, stack, levels, unclaimed, protected } = impact;
     Ok(Plan {
         base: change.base,
@@ -224,6 +240,7 @@ pub fn from_parts(
         seniors: config.config.policy.seniors.clone(),
         unclaimed,
         protected,
+        explore,
     })
 }
 
@@ -240,6 +257,7 @@ fn applied_rule(config: &LoadedConfig, tier: Tier, ai: bool, unclaimed: usize, p
     if unclaimed > 0 {
         let u = p.unclaimed_rule();
         rule.scenarios = widest(rule.scenarios, u.scenarios);
+        rule.explore |= u.explore;
         if u.signoff == Signoff::Seniors {
             rule.signoff = Signoff::Seniors;
         }
@@ -254,7 +272,7 @@ fn applied_rule(config: &LoadedConfig, tier: Tier, ai: bool, unclaimed: usize, p
         let s = if protected == 1 { "" } else { "s" };
         source.push_str(&format!(" + {protected} protected path{s} (sign-off)"));
     }
-    AppliedRule { source, scenarios: rule.scenarios, signoff: rule.signoff }
+    AppliedRule { source, scenarios: rule.scenarios, signoff: rule.signoff, explore: rule.explore }
 }
 
 /// The selection that runs more.

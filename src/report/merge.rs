@@ -236,6 +236,21 @@ pub fn merge(mut shards: Vec<(PathBuf, GateReport)>) -> Result<GateReport, Repor
             _ => {}
         }
     }
+    // Exploration runs in the shard that holds the service's share: each explored service
+    // once, from exactly one shard.
+    let exploration: Vec<_> = shards.iter().flat_map(|(_, r)| r.exploration.iter().cloned()).collect();
+    for service in &plan.explore {
+        match exploration.iter().filter(|x| x.service == *service).count() {
+            1 => {}
+            0 => unverified.push(format!("the exploration of {service} is in no shard")),
+            n => unverified.push(format!("the exploration of {service} is in {n} shards")),
+        }
+    }
+    if let Some(x) = exploration.iter().find(|x| !plan.explore.contains(&x.service)) {
+        unverified.push(format!("a shard explored {}, which the plan does not explore", x.service));
+    }
+    let (d, r) = crate::verdict::with_exploration(decision, reasons, &exploration);
+    (decision, reasons) = (d, r);
     if !unverified.is_empty() {
         decision = Decision::Unverified;
         unverified.append(&mut reasons);
@@ -252,6 +267,7 @@ pub fn merge(mut shards: Vec<(PathBuf, GateReport)>) -> Result<GateReport, Repor
         runs_seconds: sum(|t| t.runs_seconds),
         teardown_seconds: sum(|t| t.teardown_seconds),
         total_seconds: max(|t| t.total_seconds),
+        explore_seconds: max(|t| t.explore_seconds),
         stacks: shards.iter().fold(Default::default(), |a: crate::runner::pool::PoolCounts, (_, r)| {
             let b = &r.timings.stacks;
             crate::runner::pool::PoolCounts {
@@ -273,5 +289,6 @@ pub fn merge(mut shards: Vec<(PathBuf, GateReport)>) -> Result<GateReport, Repor
         timings,
         partition: None,
         prepare: shards.iter().flat_map(|(_, r)| r.prepare.iter().cloned()).collect(),
+        exploration,
     })
 }

@@ -2,6 +2,7 @@
 //! outcomes and the verdict.
 
 pub mod edge;
+pub mod explore;
 pub mod html;
 pub mod junit;
 pub mod merge;

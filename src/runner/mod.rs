@@ -6,6 +6,7 @@
 //! independent of the order scenarios run in and of what ran before.
 
 mod checks;
+pub mod explore;
 pub mod nextest;
 pub mod outcome;
 pub mod pool;
@@ -242,6 +243,10 @@ async fn run_on(
             break;
         }
     }
+    for ((from, to), p) in stack.lock().await.edges() {
+        let o = p.observations();
+        out.edge_bytes_before_steps.insert(format!("{from} -> {to}"), o.bytes_upstream + o.bytes_downstream);
+    }
     let clock = Instant::now();
     let ms = move || clock.elapsed().as_secs_f64() * 1e3;
     let windows: Windows = Arc::default();
@@ -325,6 +330,7 @@ fn blank_outcome(scenario: &Scenario, opts: &RunOptions) -> ScenarioOutcome {
         teardown_seconds: 0.0,
         repro: format!("{} --scenario {} --seed {}", opts.repro_prefix, scenario.name, opts.seed),
         stack: Default::default(),
+        edge_bytes_before_steps: BTreeMap::new(),
     }
 }
 
@@ -428,7 +434,7 @@ fn observe_edges(stack: &Stack, out: &mut ScenarioOutcome, now: f64) {
 
 /// The status from what was observed: a failed step or check fails the scenario; a check
 /// that observed nothing proves nothing, so the scenario could not be verified.
-fn judge_status(out: &mut ScenarioOutcome) {
+pub(crate) fn judge_status(out: &mut ScenarioOutcome) {
     if out.status == Status::Error {
         return;
     }

@@ -95,6 +95,10 @@ pub struct ScenarioOutcome {
     /// Whether the stack was started for this scenario or reused, reset and proven clean.
     #[serde(default)]
     pub stack: StackUse,
+    /// Bytes that had crossed each edge when the steps began (what the steps sent is the
+    /// rest): which edges the workload itself used.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub edge_bytes_before_steps: BTreeMap<String, u64>,
 }
 
 /// The stack a scenario ran on.

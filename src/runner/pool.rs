@@ -45,13 +45,25 @@ impl StackPool {
     /// A pool for `scenarios`, which it will be asked to run.
     pub fn new<'a>(scenarios: impl IntoIterator<Item = &'a Scenario>) -> StackPool {
         let pool = StackPool::default();
-        {
-            let mut waiting = pool.waiting.lock().unwrap_or_else(|e| e.into_inner());
-            for s in scenarios {
-                *waiting.entry(services_of(s)).or_default() += 1;
-            }
-        }
+        pool.expect(scenarios);
         pool
+    }
+
+    /// Adds scenarios the pool will be asked to run (exploration knows its experiments only
+    /// after its reference run).
+    pub fn expect<'a>(&self, scenarios: impl IntoIterator<Item = &'a Scenario>) {
+        let mut waiting = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
+        for s in scenarios {
+            *waiting.entry(services_of(s)).or_default() += 1;
+        }
+    }
+
+    /// A scenario it was told about will not run after all.
+    pub fn forget(&self, scenario: &Scenario) {
+        let mut waiting = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = waiting.get_mut(&services_of(scenario)) {
+            *n = n.saturating_sub(1);
+        }
     }
 
     /// Runs `scenario` on an idle stack of its services, reset, or on a fresh one.

@@ -8,6 +8,7 @@ pub use crate::runner::outcome::{CheckOutcome, FaultWindow, ScenarioOutcome, Sta
 mod report;
 mod signoff;
 
+pub(crate) use report::with_exploration;
 pub use report::{GateReport, GateTimings, Partition};
 pub use signoff::{Approval, IgnoredApproval, SignoffState, signoff};
 

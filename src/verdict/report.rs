@@ -62,6 +62,9 @@ pub struct GateTimings {
     pub runs_seconds: f64,
     pub teardown_seconds: f64,
     pub total_seconds: f64,
+    /// Exploring the affected services, after the scenarios.
+    #[serde(default)]
+    pub explore_seconds: f64,
     /// Stacks started, reused after a reset, discarded after a failed one.
     #[serde(default)]
     pub stacks: crate::runner::pool::PoolCounts,
@@ -81,6 +84,9 @@ pub struct GateReport {
     /// The share this gate ran (`--partition`); the plan lists every selected scenario.
     #[serde(default)]
     pub partition: Option<Partition>,
+    /// What exploration found, per explored service.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exploration: Vec<crate::runner::explore::ExploreReport>,
     /// The `prepare:` commands that ran on the host for this gate, with their output's end.
     #[serde(default)]
     pub prepare: Vec<crate::stack::CommandLog>,
@@ -100,6 +106,7 @@ impl GateReport {
             timings: GateTimings::default(),
             partition,
             prepare: Vec::new(),
+            exploration: Vec::new(),
         }
     }
 
@@ -133,12 +140,69 @@ impl GateReport {
                 )
             });
         }
+        let (decision, reasons) = with_exploration(decision, reasons, &self.exploration);
         self.decision = decision;
         self.reasons = reasons;
         self.scenarios = outcomes;
         self.timings.total_seconds = start.elapsed().as_secs_f64();
         self
     }
+}
+
+/// The verdict with exploration's findings: a service it could not judge, or an experiment
+/// that could not run, is could not verify; a failed experiment blocks like a failed
+/// scenario. What the budget left unexplored is said, and does not block.
+pub(crate) fn with_exploration(
+    decision: Decision,
+    mut reasons: Vec<String>,
+    exploration: &[crate::runner::explore::ExploreReport],
+) -> (Decision, Vec<String>) {
+    let mut unverified = decision == Decision::Unverified;
+    let mut blocked = decision == Decision::Block;
+    for r in exploration {
+        if let Some(e) = &r.error {
+            unverified = true;
+            reasons.push(format!("exploration of {} could not judge: {e}", r.service));
+            continue;
+        }
+        for x in r.errors() {
+            unverified = true;
+            reasons.push(format!(
+                "exploration of {}: {} could not run: {}",
+                r.service,
+                x.outcome.name,
+                x.outcome.error.as_deref().unwrap_or("unknown error")
+            ));
+        }
+        for x in r.failed() {
+            blocked = true;
+            let how = x
+                .outcome
+                .first_failure()
+                .map(|(what, expected, observed)| format!(" at {what}: expected {expected}, observed {observed}"))
+                .unwrap_or_default();
+            reasons.push(format!(
+                "exploration of {} found a failure nobody wrote a scenario for: {} on {} ({}) failed{how}",
+                r.service, x.class, x.on, x.mode
+            ));
+        }
+        if !r.unexplored.is_empty() {
+            reasons.push(format!(
+                "exploration of {}: {} of {} experiments not run within the budget",
+                r.service,
+                r.unexplored.len(),
+                r.planned
+            ));
+        }
+    }
+    let decision = if unverified {
+        Decision::Unverified
+    } else if blocked {
+        Decision::Block
+    } else {
+        decision
+    };
+    (decision, reasons)
 }
 
 #[cfg(test)]

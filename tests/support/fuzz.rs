@@ -62,13 +62,15 @@ services:
     ports: [5432, 9187]
     ready: { log: "ready" }
     env: { POSTGRES_DB: shop }
+    reset: postgres
+    fingerprint: [sh, -c, "ls /data | md5sum"]
   api:
     paths: ["api/**", "lib/{a,b}/*.rs"]
     image: registry.example/api:1
     ports: [8080]
     ready: { http: /health }
     depends_on:
-      db: { env: DB_URL, url: "postgres://u@{host}:{port}/d", port: 5432 }
+      db: { env: DB_URL, url: "postgres://u@{host}:{port}/d", port: 5432, optional: true }
   cache:
     build: .
     ports: [6379]
@@ -88,12 +90,25 @@ policy:
     medium: { scenarios: all }
     low: { scenarios: none, signoff: none }
   ai_gate:
-    high: { scenarios: all, signoff: seniors }
+    high: { scenarios: all, signoff: seniors, explore: true }
   seniors: ["alice@shop.example"]
   protected: ["deploy/**", "Makefile"]
   unclaimed: { scenarios: affected, signoff: seniors }
   prepare_env: [NPM_TOKEN, GOFLAGS]
 scenarios: checks/
+explore:
+  workloads:
+    api:
+      - request: POST api /orders
+        headers: { Idempotency-Key: "k-{n}" }
+        body: { sku: "A1", qty: 1 }
+        repeat: 2
+        expect: { status: [201, 503], within: 3s }
+  invariants:
+    - when: db
+      sql: { service: db, query: "SELECT 1 WHERE false" }
+      expect_rows: 0
+  max_attempts: 3
 "#;
 
 const TOKENS: &[&str] = &[
@@ -182,6 +197,16 @@ const TOKENS: &[&str] = &[
     "\"end_ms\":-1e308",
     "\"name\":\"\\u0000\\n<script>\"",
     "Co-Authored-By: Claude <x>",
+    "explore:",
+    "workloads:",
+    "invariants:",
+    "when: ",
+    "reset: redis",
+    "fingerprint: ",
+    "optional: true",
+    "fresh: true",
+    "explore: true",
+    "max_attempts: ",
 ];
 
 impl Fuzzer {
@@ -350,7 +375,10 @@ impl Fuzzer {
                 input.to_vec(),
                 ConfigOrigin::Revision { rev: "main".into(), commit: "0".repeat(40) },
             ) {
-                Ok(loaded) => plan_and_render(&loaded, &text),
+                Ok(loaded) => {
+                    plan_and_render(&loaded, &text);
+                    explore_and_render(&loaded);
+                }
                 Err(e) => render(&e),
             },
             Kind::Scenario => match faultline::scenario::parse("scenarios/fuzz.yaml", text, &self.shop.config) {
@@ -443,6 +471,32 @@ fn plan_and_render(loaded: &LoadedConfig, text: &str) {
             let _ = serde_json::to_string(&plan);
         }
         Err(e) => render(&e),
+    }
+}
+
+/// Every experiment exploration would generate for each workload, over every edge of the
+/// configuration as if the reference run had used it.
+fn explore_and_render(loaded: &LoadedConfig) {
+    use faultline::scenario::explore::{UsedEdge, catalogue, reference, workload};
+    let used: Vec<UsedEdge> = loaded
+        .config
+        .services
+        .iter()
+        .flat_map(|(from, s)| {
+            s.depends_on.keys().map(move |to| UsedEdge { from: from.clone(), to: to.clone(), http: to.len() % 2 == 0 })
+        })
+        .take(20)
+        .collect();
+    for service in loaded.config.explore.workloads.keys().take(3) {
+        match workload(loaded, service) {
+            Ok(w) => {
+                if let Ok(r) = reference(&w, &loaded.config) {
+                    let first = vec![service.clone()];
+                    let _ = catalogue(&w, &loaded.config, &used, &r.scenario.stack, &first, 1234.5);
+                }
+            }
+            Err(e) => render(&e),
+        }
     }
 }
 

@@ -1,0 +1,126 @@
+//! `faultline explore`: exploration of services of the working tree.
+
+use std::path::{Path, PathBuf};
+
+use faultline::change::ChangeSpec;
+use faultline::exit;
+use faultline::plan::ConfigFrom;
+use faultline::repo::Repo;
+use faultline::runner::explore::{ExploreOptions, ExploreReport};
+
+use super::session::{Interrupt, clock_seed, parse_duration, prepare_env, remove_leftovers, runtime};
+
+#[derive(clap::Args)]
+pub(super) struct ExploreArgs {
+    /// Explore this service (repeatable). Default: every service with a workload.
+    #[arg(long = "service", value_name = "NAME")]
+    pub(super) services: Vec<String>,
+    /// Start no experiment after this long (per service); the rest is listed as unexplored.
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
+    pub(super) budget: std::time::Duration,
+    /// Seed of every random choice (default: from the clock, printed).
+    #[arg(long)]
+    pub(super) seed: Option<u64>,
+    /// Experiments run at once.
+    #[arg(long, default_value_t = 2)]
+    pub(super) jobs: usize,
+    /// Write explore.json (every experiment, what it observed) into DIR.
+    #[arg(long, value_name = "DIR")]
+    pub(super) report: Option<PathBuf>,
+    /// Write each failed experiment as a scenario file into DIR (`why: TODO`, for a senior
+    /// to complete); an existing file is never overwritten.
+    #[arg(long, value_name = "DIR")]
+    pub(super) write: Option<PathBuf>,
+    /// Readiness timeout per service.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    pub(super) ready_timeout: std::time::Duration,
+    /// Hand a variable to `prepare:` commands and other host commands: NAME passes your
+    /// value, NAME=VALUE sets one (repeatable).
+    #[arg(long = "prepare-env", value_name = "NAME[=VALUE]", value_parser = super::session::parse_env_arg)]
+    pub(super) prepare_env: Vec<String>,
+}
+
+pub(super) fn exec(dir: &Path, args: ExploreArgs) -> miette::Result<i32> {
+    use faultline::runner::RunOptions;
+
+    let repo = Repo::discover(dir)?;
+    let spec = ChangeSpec::Worktree { base: "HEAD".into() };
+    let (loaded, _) = faultline::plan::load_config(&repo, &spec, ConfigFrom::Worktree)?;
+    let services: Vec<String> = if args.services.is_empty() {
+        loaded.config.explore.workloads.keys().cloned().collect()
+    } else {
+        args.services.clone()
+    };
+    if services.is_empty() {
+        eprintln!("faultline explore: no service has a workload; add `explore.workloads` to faultline.yaml");
+        return Ok(exit::UNVERIFIED);
+    }
+    let mut references = Vec::new();
+    for s in &services {
+        let w = faultline::scenario::explore::workload(&loaded, s).map_err(miette::Report::new)?;
+        references
+            .push(faultline::scenario::explore::reference(&w, &loaded.config).map_err(|e| miette::miette!("{e}"))?);
+    }
+    let seed = args.seed.unwrap_or_else(clock_seed);
+    eprintln!(
+        "faultline explore: {}, seed {seed}, budget {}",
+        services.join(", "),
+        humantime::format_duration(args.budget)
+    );
+    let mut opts = RunOptions::new(
+        seed,
+        repo.root().to_path_buf(),
+        args.ready_timeout,
+        format!("faultline -C {} run", repo.root().display().to_string().trim_end_matches('/')),
+    );
+    opts.prepare_env = prepare_env(&args.prepare_env);
+    let xo = ExploreOptions { budget: args.budget, jobs: args.jobs, first: Vec::new() };
+    let progress = |line: &str| eprintln!("{}", line.trim_end());
+    runtime()?.block_on(async move {
+        let mut interrupt = Interrupt::new();
+        let mut opts = opts;
+        let refs: Vec<_> = references.iter().map(|r| &r.scenario).collect();
+        if let Err(e) = faultline::runner::prepare_once(&refs, &loaded.config, &mut opts).await {
+            eprintln!("{e}");
+            return Ok(exit::UNVERIFIED);
+        }
+        let mut reports = Vec::new();
+        for s in &services {
+            let r = tokio::select! {
+                r = faultline::runner::explore::explore(&loaded, s, &opts, &xo, &progress) => r,
+                _ = interrupt.wait() => {
+                    eprintln!("interrupted: removing what was started");
+                    remove_leftovers(None).await;
+                    return Ok(130);
+                }
+            };
+            print!("{}", faultline::report::explore::render(&r));
+            reports.push(r);
+        }
+        finish(&reports, args.report.as_deref(), args.write.as_deref())
+    })
+}
+
+/// Writes what was asked for; the exit code of all the reports.
+fn finish(reports: &[ExploreReport], report: Option<&Path>, write: Option<&Path>) -> miette::Result<i32> {
+    if let Some(dir) = report {
+        std::fs::create_dir_all(dir).map_err(|e| miette::miette!("cannot create {}: {e}", dir.display()))?;
+        let json = serde_json::to_string_pretty(reports).map_err(|e| miette::miette!("{e}"))?;
+        let path = dir.join("explore.json");
+        std::fs::write(&path, json).map_err(|e| miette::miette!("cannot write {}: {e}", path.display()))?;
+        eprintln!("wrote {}", path.display());
+    }
+    if let Some(dir) = write {
+        for line in faultline::report::explore::write_scenarios(reports, dir) {
+            eprintln!("{line}");
+        }
+    }
+    let code = if reports.iter().any(|r| r.error.is_some() || r.errors().next().is_some()) {
+        exit::UNVERIFIED
+    } else if reports.iter().any(|r| r.failed().next().is_some()) {
+        exit::BLOCK
+    } else {
+        exit::ALLOW
+    };
+    Ok(code)
+}

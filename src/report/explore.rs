@@ -1,0 +1,70 @@
+//! Exploration's results for people: a summary per service, each failed experiment like a
+//! failed scenario (what, expected, observed, how to run it again), and the scenario files
+//! `--write` proposes.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use crate::runner::explore::ExploreReport;
+use crate::runner::outcome::Status;
+
+/// The summary of one service's exploration.
+pub fn render(r: &ExploreReport) -> String {
+    let mut s = String::new();
+    if let Some(e) = &r.error {
+        let _ = writeln!(s, "explore {}: could not explore: {e}", r.service);
+        return s;
+    }
+    let failed = r.failed().count();
+    let errors = r.errors().count();
+    let _ = writeln!(
+        s,
+        "explore {}: {} experiments planned on {} (seed {}), {} ran in {:.0} s: {} passed, {failed} failed, {errors} could not run; {} skipped by reduction, {} unexplored (budget)",
+        r.service,
+        r.planned,
+        if r.edges.is_empty() { "no edge".to_owned() } else { r.edges.join(", ") },
+        r.seed,
+        r.ran.len(),
+        r.seconds,
+        r.ran.len() - failed - errors,
+        r.skipped.len(),
+        r.unexplored.len(),
+    );
+    for x in r.ran.iter().filter(|x| x.outcome.status != Status::Passed) {
+        let _ = writeln!(s, "  {} on {} ({})", x.class, x.on, x.mode);
+        for line in super::verdict::render_outcome(&x.outcome).lines() {
+            let _ = writeln!(s, "    {line}");
+        }
+    }
+    if !r.unexplored.is_empty() {
+        let _ = writeln!(s, "  unexplored: {}", r.unexplored.join(", "));
+    }
+    s
+}
+
+/// Writes the scenario file of every failed experiment into `dir`, never over an existing
+/// file; returns a line per file (written or left alone).
+pub fn write_scenarios(reports: &[ExploreReport], dir: &Path) -> Vec<String> {
+    let mut lines = Vec::new();
+    if let Err(e) = std::fs::create_dir_all(dir) {
+        lines.push(format!("cannot create {}: {e}", dir.display()));
+        return lines;
+    }
+    for x in reports.iter().flat_map(|r| r.failed()) {
+        let Some(text) = &x.scenario else { continue };
+        let path = dir.join(format!("{}.yaml", x.outcome.name));
+        let header = format!(
+            "# Found by `faultline explore --seed {}`: {} on {} ({}).\n# Complete `why` with what the system must guarantee here, then keep it.\n",
+            x.outcome.seed, x.class, x.on, x.mode
+        );
+        let file = std::fs::OpenOptions::new().write(true).create_new(true).open(&path);
+        match file.and_then(|mut f| std::io::Write::write_all(&mut f, format!("{header}{text}").as_bytes())) {
+            Ok(()) => lines.push(format!("wrote {}", path.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                lines.push(format!("left {} as it is (it exists)", path.display()))
+            }
+            Err(e) => lines.push(format!("cannot write {}: {e}", path.display())),
+        }
+    }
+    lines
+}

@@ -1,0 +1,316 @@
+//! Exploration: the runner searches the fault space of one service itself, with the
+//! experiments [`crate::scenario::explore`] generates, on stacks shared and reset between
+//! them ([`super::pool`]).
+//!
+//! 1. The reference: the service's workload with no fault. It must pass (else exploration
+//!    cannot judge anything: could not verify), and it shows which edges the workload uses
+//!    and how many requests each edge carries per workload request.
+//! 2. The experiments, for the edges that carried traffic only, the changed services' edges
+//!    first, in waves: every fault one request at a time (and the outages and restarts),
+//!    then 4 at once for the faults that passed one at a time (a fault that already failed
+//!    is a finding; its concurrent twin would repeat it).
+//! 3. Besides each experiment's own checks, the attempts oracle on every run of one request
+//!    at a time: the requests an edge carries during one workload request are its attempts,
+//!    at most `explore.max_attempts` times what the reference needed.
+//! 4. A budget: experiments not started when it runs out are listed as unexplored.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+
+use super::RunOptions;
+use super::outcome::{CheckOutcome, ScenarioOutcome, Status};
+use super::pool::StackPool;
+use crate::config::LoadedConfig;
+use crate::scenario::explore::{Experiment, Mode, UsedEdge, Workload};
+
+/// How to explore.
+#[derive(Debug, Clone)]
+pub struct ExploreOptions {
+    /// Experiments are not started after this long.
+    pub budget: Duration,
+    /// Experiments at once.
+    pub jobs: usize,
+    /// The changed services: their edges are explored first.
+    pub first: Vec<String>,
+}
+
+/// What exploring one service found.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct ExploreReport {
+    pub service: String,
+    pub seed: u64,
+    /// Why exploration could not judge the service (no valid workload, a reference run that
+    /// fails without any fault); nothing else is meaningful then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The edges the reference run used.
+    pub edges: Vec<String>,
+    /// Experiments generated.
+    pub planned: usize,
+    /// Experiments that ran, in the order they were generated.
+    pub ran: Vec<ExperimentResult>,
+    /// Experiments left out by reduction, with why.
+    pub skipped: Vec<(String, String)>,
+    /// Experiments the budget left no time for.
+    pub unexplored: Vec<String>,
+    pub seconds: f64,
+}
+
+/// One experiment's result.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct ExperimentResult {
+    pub class: String,
+    pub on: String,
+    pub mode: Mode,
+    pub outcome: ScenarioOutcome,
+    /// The scenario file of a failed experiment, `why: TODO`, for `--write`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scenario: Option<String>,
+}
+
+impl ExploreReport {
+    pub fn failed(&self) -> impl Iterator<Item = &ExperimentResult> {
+        self.ran.iter().filter(|r| r.outcome.status == Status::Failed)
+    }
+
+    /// Experiments that could not run (a stack that did not come up, a fault that could not
+    /// be applied): the service was not explored as planned.
+    pub fn errors(&self) -> impl Iterator<Item = &ExperimentResult> {
+        self.ran.iter().filter(|r| r.outcome.status == Status::Error)
+    }
+}
+
+/// Explores `service` with `loaded`'s workload and invariants; `opts` as for scenarios
+/// (`prepare_once` already ran for the services).
+pub async fn explore(
+    loaded: &LoadedConfig,
+    service: &str,
+    opts: &RunOptions,
+    xo: &ExploreOptions,
+    progress: &(dyn Fn(&str) + Sync),
+) -> ExploreReport {
+    let start = Instant::now();
+    let mut report = ExploreReport { service: service.to_owned(), seed: opts.seed, ..Default::default() };
+    let config = &loaded.config;
+    let w = match crate::scenario::explore::workload(loaded, service) {
+        Ok(w) => w,
+        Err(e) => {
+            let mut s = e.to_string();
+            if let crate::config::ConfigError::Invalid { problems, .. } = &e {
+                for p in problems {
+                    s.push_str(&format!("\n  {}:{}:{}: {}", p.file, p.line, p.column, p.message));
+                }
+            }
+            report.error = Some(s);
+            return report;
+        }
+    };
+    let reference = match crate::scenario::explore::reference(&w, config) {
+        Ok(r) => r,
+        Err(e) => {
+            report.error = Some(e);
+            return report;
+        }
+    };
+    // The reference's stack serves the experiments after it.
+    let pool = StackPool::new([&reference.scenario, &reference.scenario]);
+    progress(&format!("explore {service}: reference run of its workload"));
+    let base = pool.run(&reference.scenario, config, opts).await;
+    if base.status != Status::Passed {
+        let why = base
+            .first_failure()
+            .map(|(what, expected, observed)| format!("{what}: expected {expected}, observed {observed}"))
+            .or(base.error.clone())
+            .unwrap_or_default();
+        report.error = Some(format!("the workload of `{service}` does not pass without any fault: {why}"));
+        pool.finish().await;
+        return report;
+    }
+    let used = used_edges(&base);
+    report.edges = used.iter().map(|e| format!("{} -> {}", e.from, e.to)).collect();
+    let per_request = attempts_per_request(&base, &w.service);
+    let reference_ms: f64 = base.steps.iter().map(|s| s.end_ms - s.start_ms).sum();
+    let experiments = match crate::scenario::explore::catalogue(
+        &w,
+        config,
+        &used,
+        &reference.scenario.stack,
+        &xo.first,
+        reference_ms,
+    ) {
+        Ok(e) => e,
+        Err(e) => {
+            report.error = Some(e);
+            pool.finish().await;
+            return report;
+        }
+    };
+    report.planned = experiments.len();
+    pool.expect(experiments.iter().map(|e| &e.scenario));
+    pool.forget(&reference.scenario);
+    progress(&format!(
+        "explore {service}: {} experiments on {} edge{} ({})",
+        experiments.len(),
+        used.len(),
+        if used.len() == 1 { "" } else { "s" },
+        report.edges.join(", ")
+    ));
+
+    let (first, second): (Vec<&Experiment>, Vec<&Experiment>) =
+        experiments.iter().partition(|e| e.mode != Mode::Concurrent);
+    let ctx = Wave { pool: &pool, w: &w, per_request: &per_request, loaded, opts, xo, start, progress };
+    let mut results: BTreeMap<String, (&Experiment, Option<ScenarioOutcome>)> = BTreeMap::new();
+    for (e, o) in ctx.run(first).await {
+        results.insert(e.name.clone(), (e, o));
+    }
+    let mut wave = Vec::new();
+    for e in second {
+        let twin = e.name.replace("-conc", "-seq");
+        match results.get(&twin).and_then(|(_, o)| o.as_ref()) {
+            Some(o) if o.status == Status::Failed => {
+                pool.forget(&e.scenario);
+                report.skipped.push((e.name.clone(), format!("{twin} failed already: the same fault, one finding")));
+            }
+            _ => wave.push(e),
+        }
+    }
+    for (e, o) in ctx.run(wave).await {
+        results.insert(e.name.clone(), (e, o));
+    }
+    for e in &experiments {
+        match results.remove(&e.name) {
+            Some((_, Some(outcome))) => {
+                let scenario = (outcome.status == Status::Failed).then(|| e.text.clone());
+                report.ran.push(ExperimentResult {
+                    class: e.class.clone(),
+                    on: e.on.clone(),
+                    mode: e.mode,
+                    outcome,
+                    scenario,
+                });
+            }
+            Some((_, None)) => report.unexplored.push(e.name.clone()),
+            None => {}
+        }
+    }
+    pool.finish().await;
+    report.seconds = start.elapsed().as_secs_f64();
+    report
+}
+
+/// What a wave of experiments needs.
+struct Wave<'a> {
+    pool: &'a StackPool,
+    w: &'a Workload,
+    per_request: &'a BTreeMap<String, (usize, String)>,
+    loaded: &'a LoadedConfig,
+    opts: &'a RunOptions,
+    xo: &'a ExploreOptions,
+    start: Instant,
+    progress: &'a (dyn Fn(&str) + Sync),
+}
+
+impl Wave<'_> {
+    /// Runs `wave`, `jobs` at once; an experiment not started within the budget is `None`.
+    async fn run<'e>(&self, wave: Vec<&'e Experiment>) -> Vec<(&'e Experiment, Option<ScenarioOutcome>)> {
+        futures_util::stream::iter(wave.into_iter().map(|e| async move {
+            if self.start.elapsed() >= self.xo.budget {
+                self.pool.forget(&e.scenario);
+                return (e, None);
+            }
+            let mut o = self.pool.run(&e.scenario, &self.loaded.config, self.opts).await;
+            if e.mode != Mode::Concurrent && o.status != Status::Error {
+                attempts_oracle(&mut o, self.w, self.per_request);
+            }
+            (self.progress)(&crate::report::verdict::render_outcome(&o));
+            (e, Some(o))
+        }))
+        .buffer_unordered(self.xo.jobs.max(1))
+        .collect()
+        .await
+    }
+}
+
+/// The edges the workload used: HTTP requests or bytes crossed them during the steps.
+pub fn used_edges(o: &ScenarioOutcome) -> Vec<UsedEdge> {
+    let mut out = Vec::new();
+    for (name, obs) in &o.edges {
+        if name.starts_with("host -> ") {
+            continue;
+        }
+        let Some((from, to)) = name.split_once(" -> ") else { continue };
+        let offset = o.edge_offsets_ms.get(name).copied().unwrap_or(0.0);
+        let requests = obs.requests.iter().filter(|r| r.start_ms + offset >= 0.0).count();
+        let before = o.edge_bytes_before_steps.get(name).copied().unwrap_or(0);
+        let bytes = (obs.bytes_upstream + obs.bytes_downstream).saturating_sub(before);
+        if requests > 0 || bytes > 0 {
+            out.push(UsedEdge { from: from.to_owned(), to: to.to_owned(), http: !obs.requests.is_empty() });
+        }
+    }
+    out
+}
+
+/// Per HTTP edge: the most requests it carried during one request of the workload to
+/// `service` (from when it arrived until the next one did).
+pub fn attempts_per_request(o: &ScenarioOutcome, service: &str) -> BTreeMap<String, (usize, String)> {
+    let ingress = format!("host -> {service}");
+    let Some(host) = o.edges.get(&ingress) else { return BTreeMap::new() };
+    let host_offset = o.edge_offsets_ms.get(&ingress).copied().unwrap_or(0.0);
+    let mut starts: Vec<(f64, String)> = host
+        .requests
+        .iter()
+        .map(|r| (r.start_ms + host_offset, format!("{} {}", r.method, r.path)))
+        .filter(|(t, _)| *t >= 0.0)
+        .collect();
+    starts.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mut out = BTreeMap::new();
+    if starts.is_empty() {
+        return out;
+    }
+    for (name, obs) in &o.edges {
+        if name.starts_with("host -> ") || obs.requests.is_empty() {
+            continue;
+        }
+        let offset = o.edge_offsets_ms.get(name).copied().unwrap_or(0.0);
+        let mut counts = vec![0usize; starts.len()];
+        for r in &obs.requests {
+            let t = r.start_ms + offset;
+            // The workload request it belongs to: the last one that arrived before it.
+            let i = starts.partition_point(|(s, _)| *s <= t);
+            if i > 0 {
+                counts[i - 1] += 1;
+            }
+        }
+        if let Some((i, n)) = counts.iter().enumerate().max_by_key(|(_, n)| **n) {
+            out.insert(name.clone(), (*n, format!("request {} ({})", i + 1, starts[i].1)));
+        }
+    }
+    out
+}
+
+/// Adds the attempts check to an experiment run one request at a time: on every HTTP edge,
+/// at most `max_attempts` times the requests the reference needed per workload request.
+fn attempts_oracle(o: &mut ScenarioOutcome, w: &Workload, reference: &BTreeMap<String, (usize, String)>) {
+    let seen = attempts_per_request(o, &w.service);
+    for (edge, (n, which)) in seen {
+        let need = reference.get(&edge).map_or(1, |(k, _)| (*k).max(1));
+        let bound = need * w.max_attempts as usize;
+        let passed = n <= bound;
+        o.checks.push(CheckOutcome {
+            index: o.checks.len(),
+            line: 0,
+            check: format!("attempts per workload request on {edge}"),
+            passed,
+            expected: format!(
+                "≤ {bound} ({} attempts × {need} request{} per workload request without faults)",
+                w.max_attempts,
+                if need == 1 { "" } else { "s" }
+            ),
+            observed: format!("{n} during {which}"),
+            unobserved: false,
+        });
+    }
+    super::judge_status(o);
+}

@@ -1,0 +1,439 @@
+//! Experiments for exploration, generated from the system, not from a list tuned to one:
+//! a service's workload (`explore.workloads` in faultline.yaml), the edges its reference
+//! run actually used, and a catalogue of the faults that take production down. Each
+//! experiment is a scenario file like any other, so the runner runs it, the checks judge it,
+//! and a failed one is written out for a senior to keep (`why: TODO`).
+//!
+//! The catalogue, per edge that carried traffic (`client -> dependency`):
+//!
+//! | class                | HTTP edge                               | other edge (a database, a cache) |
+//! |----------------------|-----------------------------------------|----------------------------------|
+//! | `down`               | connections refused                     | the same                         |
+//! | `slow-past-deadline` | each request held past the deadline     | —                                |
+//! | `unresponsive`       | —                                       | nothing passes; closed after the deadline |
+//! | `slow-under-deadline`| held for half the deadline              | each reply delayed 1/20 of it    |
+//! | `errors-first`       | the first 2 requests answer 503         | —                                |
+//! | `throttled`          | 429 with `Retry-After: 3600`            | —                                |
+//! | `unavailable`        | 503 with `Retry-After: 3600`            | —                                |
+//! | `reply-lost`         | the first reply lost after the work     | —                                |
+//! | `reset-mid-response` | every reply cut after 64 bytes          | connections reset after 100 ms   |
+//! | `blackhole`          | nothing passes, nothing closes          | —                                |
+//!
+//! each once with the workload one request at a time and once with 4 at once; `outage`: the
+//! edge down for 30 requests in a row, then recovery. Every other service of the stack is
+//! paused (3 s) and restarted (killed for 2 s) during the workload; the service under test
+//! is restarted between two passes of it.
+//!
+//! The oracles every experiment carries: the workload's own expectations; no crash in the
+//! logs of the services built from the repository; recovery (the workload's first request
+//! succeeds again within 20 s of the fault's end); the invariants. The runner adds the
+//! attempts per workload request ([`crate::runner`]'s exploration).
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use super::validate::Scenario;
+use crate::config::{ConfigError, FileDiagnostic, LoadedConfig};
+use crate::ypath;
+
+/// Log lines that are a crash in the common runtimes: a correct service prints none, under
+/// any fault.
+pub const CRASH_PATTERNS: &[&str] = &[
+    "panicked at",
+    "^panic: ",
+    r"Traceback \(most recent call last\)",
+    "Segmentation fault",
+    "FATAL ERROR",
+    r#"Exception in thread "main""#,
+    "Unhandled(Promise)?Rejection",
+];
+
+/// A service's workload with what exploration needs of the configuration.
+#[derive(Debug, Clone)]
+pub struct Workload {
+    pub service: String,
+    /// The `request` steps, as written.
+    pub steps: Vec<Value>,
+    pub invariants: Vec<Value>,
+    pub max_attempts: u32,
+    /// The longest `within` of the steps (default 5 s): what "past the deadline" means.
+    pub deadline: Duration,
+    /// Services built from the repository: their logs must show no crash.
+    pub own: Vec<String>,
+    /// Edges declared `optional`: a fault on one must not make the workload fail.
+    pub optional: Vec<(String, String)>,
+    /// The services of the workload's stack, once known: invariants with `when: SERVICE`
+    /// apply only where that service runs.
+    pub stack: Option<Vec<String>>,
+}
+
+/// One experiment: a fault, a way of sending the workload, and the scenario that does it.
+#[derive(Debug, Clone)]
+pub struct Experiment {
+    pub name: String,
+    /// The fault class (`down`, `slow-past-deadline`, …; `reference` for the fault-free run).
+    pub class: String,
+    /// The edge (`a -> b`) or service the fault is on; empty for the reference.
+    pub on: String,
+    pub mode: Mode,
+    /// The scenario file, as `--write` writes it.
+    pub text: String,
+    pub scenario: Scenario,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// One request at a time: the requests a dependency sees during one are its attempts.
+    Sequential,
+    /// 4 requests at once.
+    Concurrent,
+    /// The fault held for dozens of requests, then recovery.
+    Sustained,
+}
+
+impl std::fmt::Display for Mode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Mode::Sequential => "one at a time",
+            Mode::Concurrent => "4 at once",
+            Mode::Sustained => "30 in a row",
+        })
+    }
+}
+
+/// An edge the reference run used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsedEdge {
+    pub from: String,
+    pub to: String,
+    /// HTTP requests crossed it (else only connections).
+    pub http: bool,
+}
+
+/// The workload of `service`, validated with the scenarios' own code: a located error in
+/// faultline.yaml when it, or an invariant, is not what a scenario accepts.
+pub fn workload(loaded: &LoadedConfig, service: &str) -> Result<Workload, ConfigError> {
+    let config = &loaded.config;
+    let Some(steps) = config.explore.workloads.get(service) else {
+        let d = FileDiagnostic::at_key(&loaded.source, &ypath!["explore"], format!("`{service}` has no workload"))
+            .with_help(format!(
+                "add `explore: {{ workloads: {{ {service}: [ {{ request: \"GET {service} /\" }} ] }} }}`; services with one: {}",
+                crate::config::diagnostic::listing(&config.explore.workloads.keys().collect::<Vec<_>>())
+            ));
+        return Err(ConfigError::invalid(&loaded.source, vec![d]));
+    };
+    let deadline = steps
+        .iter()
+        .filter_map(|s| s.pointer("/expect/within")?.as_str().and_then(|w| humantime::parse_duration(w).ok()))
+        .max()
+        .unwrap_or(Duration::from_secs(5));
+    let own = config.services.iter().filter(|(_, s)| s.build.is_some()).map(|(n, _)| n.clone()).collect();
+    let optional = config
+        .services
+        .iter()
+        .flat_map(|(from, s)| {
+            s.depends_on.iter().filter(|(_, d)| d.optional).map(move |(to, _)| (from.clone(), to.clone()))
+        })
+        .collect();
+    let mut w = Workload {
+        service: service.to_owned(),
+        steps: steps.clone(),
+        invariants: config.explore.invariants.clone(),
+        max_attempts: config.explore.max_attempts,
+        deadline,
+        own,
+        optional,
+        stack: None,
+    };
+    // The reference is validated against the configuration: so is every experiment.
+    let (text, _) = build(&w, "reference", &[], &w.steps, &[]);
+    let scenario = super::parse("faultline.yaml", text, config).map_err(|e| relocate(loaded, service, e))?;
+    w.stack = Some(scenario.stack);
+    Ok(w)
+}
+
+/// A problem of the reference scenario, located at the workload in faultline.yaml.
+fn relocate(loaded: &LoadedConfig, service: &str, e: ConfigError) -> ConfigError {
+    let problems = match e {
+        ConfigError::Invalid { problems, .. } => problems,
+        other => return other,
+    };
+    let path = ypath!["explore", "workloads", service];
+    let out = problems
+        .into_iter()
+        .map(|p| {
+            let mut d = FileDiagnostic::at_key(
+                &loaded.source,
+                &path,
+                format!("in the workload of `{service}` or an invariant: {}", p.message),
+            );
+            d.help = p.help;
+            d
+        })
+        .collect();
+    ConfigError::invalid(&loaded.source, out)
+}
+
+/// The fault-free run of the workload: which edges it uses, how long it takes.
+pub fn reference(w: &Workload, config: &crate::config::Config) -> Result<Experiment, String> {
+    experiment(w, config, "reference", "", Mode::Sequential, Vec::new(), sequential(&w.steps), Vec::new())
+}
+
+/// Every experiment for `w`, in order: the edges of `first` (the changed services) first,
+/// then the others, each edge's faults in catalogue order, then the services' restarts.
+/// `reference_ms` is how long the reference workload took.
+pub fn catalogue(
+    w: &Workload,
+    config: &crate::config::Config,
+    used: &[UsedEdge],
+    stack: &[String],
+    first: &[String],
+    reference_ms: f64,
+) -> Result<Vec<Experiment>, String> {
+    let mut edges: Vec<&UsedEdge> = used.iter().collect();
+    edges.sort_by_key(|e| (!first.contains(&e.from), e.from.clone(), e.to.clone()));
+    let d = w.deadline;
+    let mut out = Vec::new();
+    for e in edges {
+        let on = format!("{} -> {}", e.from, e.to);
+        let mut classes: Vec<(&str, Value)> = vec![("down", json!({ "refuse": true }))];
+        if e.http {
+            classes.extend([
+                ("slow-past-deadline", json!({ "http": { "delay": dur(d + Duration::from_secs(1)) } })),
+                ("slow-under-deadline", json!({ "http": { "delay": dur(d / 2) } })),
+                ("errors-first", json!({ "http": { "status": 503, "first": 2 } })),
+                ("throttled", json!({ "http": { "status": 429, "headers": { "Retry-After": "3600" } } })),
+                ("unavailable", json!({ "http": { "status": 503, "headers": { "Retry-After": "3600" } } })),
+                ("reply-lost", json!({ "http": { "drop": "reset", "first": 1 } })),
+                ("reset-mid-response", json!({ "limit_data": 64 })),
+            ]);
+            classes.push(("blackhole", json!({ "blackhole": true })));
+        } else {
+            // A database or cache protocol: a request delayed past the client's deadline
+            // would still run after the client gave up (a commit nobody hears of), which
+            // services are not built to reconcile; an unresponsive server that closes the
+            // connection after the deadline is the failure they must handle.
+            classes.extend([
+                ("unresponsive", json!({ "timeout": dur(d + Duration::from_secs(1)), "direction": "both" })),
+                ("slow-under-deadline", json!({ "latency": dur(d / 20) })),
+                ("reset-mid-response", json!({ "reset": "100ms" })),
+            ]);
+        }
+        let optional = w.optional.contains(&(e.from.clone(), e.to.clone()));
+        for (class, fault) in classes {
+            let mut f = fault;
+            f["on"] = json!(on);
+            for mode in [Mode::Sequential, Mode::Concurrent] {
+                let steps = if mode == Mode::Sequential { sequential(&w.steps) } else { concurrent(&w.steps) };
+                let steps = if optional { strict(steps) } else { steps };
+                out.push(experiment(w, config, class, &on, mode, vec![f.clone()], steps, Vec::new())?);
+            }
+        }
+        let mut f = json!({ "refuse": true });
+        f["on"] = json!(on);
+        out.push(experiment(w, config, "outage", &on, Mode::Sustained, vec![f], sustained(&w.steps), Vec::new())?);
+    }
+    for s in stack.iter().filter(|s| **s != w.service) {
+        // A service every caller of which can do without it.
+        let mut callers = used.iter().filter(|e| e.to == *s).peekable();
+        let only_optional =
+            callers.peek().is_some() && callers.all(|e| w.optional.contains(&(e.from.clone(), e.to.clone())));
+        for (class, fault) in [
+            ("paused", json!({ "on": s, "pause": true, "for": "3s" })),
+            ("restarted", json!({ "on": s, "kill": true, "for": "2s" })),
+        ] {
+            for mode in [Mode::Sequential, Mode::Concurrent] {
+                let steps = if mode == Mode::Sequential { sequential(&w.steps) } else { concurrent(&w.steps) };
+                let steps = if only_optional { strict(steps) } else { steps };
+                out.push(experiment(w, config, class, s, mode, vec![fault.clone()], steps, Vec::new())?);
+            }
+        }
+    }
+    // The service under test restarts between two passes of the workload: what it kept in
+    // memory is gone, what it wrote must still add up, and it must serve again.
+    let pass = Duration::from_secs_f64(reference_ms.max(0.0) / 1e3);
+    let at = pass * 2 + Duration::from_millis(300);
+    let mut steps = sequential(&w.steps);
+    steps.push(json!({ "sleep": dur(at.saturating_sub(pass) + Duration::from_millis(1500)) }));
+    let restart = json!({ "on": w.service, "kill": true, "at": dur(at), "for": "1s" });
+    out.push(experiment(w, config, "restarted", &w.service, Mode::Sequential, vec![restart], steps, Vec::new())?);
+    Ok(out)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn experiment(
+    w: &Workload,
+    config: &crate::config::Config,
+    class: &str,
+    on: &str,
+    mode: Mode,
+    faults: Vec<Value>,
+    steps: Vec<Value>,
+    extra: Vec<Value>,
+) -> Result<Experiment, String> {
+    let name = if class == "reference" {
+        format!("explore-{}-reference", slug(&w.service))
+    } else {
+        let m = match mode {
+            Mode::Sequential => "seq",
+            Mode::Concurrent => "conc",
+            Mode::Sustained => "long",
+        };
+        format!("explore-{}-{}-{}-{m}", slug(&w.service), slug(on), class)
+    };
+    let (text, _) = build(w, &name, &faults, &steps, &extra);
+    let scenario = super::parse(&format!("{name}.yaml"), text.clone(), config).map_err(|e| {
+        let mut s = e.to_string();
+        if let ConfigError::Invalid { problems, .. } = &e {
+            for p in problems {
+                s.push_str(&format!("; {}", p.message));
+            }
+        }
+        format!("the experiment {name} is not a valid scenario: {s}")
+    })?;
+    Ok(Experiment { name, class: class.to_owned(), on: on.to_owned(), mode, text, scenario })
+}
+
+/// The scenario file of an experiment: its faults, the steps, then the oracles.
+fn build(w: &Workload, name: &str, faults: &[Value], steps: &[Value], extra: &[Value]) -> (String, Value) {
+    let mut checks: Vec<Value> = Vec::new();
+    if let Some(first) = w.steps.first() {
+        let mut r = json!({ "request": first["request"], "within": "20s" });
+        if let Some(b) = first.get("body") {
+            r["body"] = retry_keys(b);
+        }
+        if let Some(h) = first.get("headers") {
+            r["headers"] = retry_keys(h);
+        }
+        let ok: Vec<u64> = first
+            .pointer("/expect/status")
+            .and_then(Value::as_array)
+            .map(|l| l.iter().filter_map(Value::as_u64).filter(|s| (200..300).contains(s)).collect())
+            .unwrap_or_default();
+        if !ok.is_empty() {
+            r["status"] = json!(ok);
+        }
+        if !faults.is_empty() {
+            checks.push(json!({ "recovers": r }));
+        }
+    }
+    for s in &w.own {
+        checks.push(json!({ "logs": { "service": s, "forbid": CRASH_PATTERNS } }));
+    }
+    for inv in &w.invariants {
+        let mut inv = inv.clone();
+        let when = inv.as_object_mut().and_then(|o| o.remove("when"));
+        let applies = match (when.as_ref().and_then(Value::as_str), &w.stack) {
+            (Some(service), Some(stack)) => stack.iter().any(|s| s == service),
+            _ => true,
+        };
+        if applies {
+            checks.push(inv);
+        }
+    }
+    checks.extend(extra.iter().cloned());
+    let scenario = json!({
+        "name": name,
+        "target": w.service,
+        "why": "TODO: why the system must survive this (found by faultline explore)",
+        "faults": faults,
+        "steps": steps,
+        "checks": checks,
+    });
+    let text = serde_yaml::to_string(&scenario).unwrap_or_default();
+    (text, scenario)
+}
+
+/// `{n}` in the recovery request's strings becomes `retry-{n}`, so it never reuses a key
+/// of the workload's own requests.
+fn retry_keys(v: &Value) -> Value {
+    match v {
+        Value::String(s) => Value::String(s.replace("{n}", "retry-{n}")),
+        Value::Array(a) => Value::Array(a.iter().map(retry_keys).collect()),
+        Value::Object(o) => Value::Object(o.iter().map(|(k, v)| (k.clone(), retry_keys(v))).collect()),
+        other => other.clone(),
+    }
+}
+
+/// The steps with only their success statuses (2xx) acceptable: for faults on what the
+/// service declares it can do without.
+fn strict(steps: Vec<Value>) -> Vec<Value> {
+    steps
+        .into_iter()
+        .map(|mut s| {
+            if let Some(list) = s.pointer_mut("/expect/status").and_then(Value::as_array_mut) {
+                let ok: Vec<Value> =
+                    list.iter().filter(|v| v.as_u64().is_some_and(|c| (200..300).contains(&c))).cloned().collect();
+                if !ok.is_empty() {
+                    *list = ok;
+                }
+            }
+            s
+        })
+        .collect()
+}
+
+fn sequential(steps: &[Value]) -> Vec<Value> {
+    steps
+        .iter()
+        .map(|s| {
+            let mut s = s.clone();
+            s["concurrency"] = json!(1);
+            s
+        })
+        .collect()
+}
+
+fn concurrent(steps: &[Value]) -> Vec<Value> {
+    steps
+        .iter()
+        .map(|s| {
+            let mut s = s.clone();
+            let repeat = s.get("repeat").and_then(Value::as_u64).unwrap_or(1).max(4);
+            s["repeat"] = json!(repeat);
+            s["concurrency"] = json!(4);
+            s
+        })
+        .collect()
+}
+
+/// The first request 30 times in a row: long enough for a leak or a stuck pool to show.
+fn sustained(steps: &[Value]) -> Vec<Value> {
+    let mut s = sequential(&steps[..steps.len().min(1)]);
+    if let Some(first) = s.first_mut() {
+        first["repeat"] = json!(30);
+    }
+    s
+}
+
+fn dur(d: Duration) -> String {
+    format!("{}ms", d.as_millis())
+}
+
+fn slug(s: &str) -> String {
+    let mut out = String::new();
+    for c in s.chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_lowercase());
+        } else if !out.ends_with('-') {
+            out.push('-');
+        }
+    }
+    out.trim_matches('-').to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_slugs_and_retries_use_their_own_keys() {
+        assert_eq!(slug("orders -> payments"), "orders-payments");
+        assert_eq!(retry_keys(&json!({ "Idempotency-Key": "k-{n}" })), json!({ "Idempotency-Key": "k-retry-{n}" }));
+        let c = concurrent(&[json!({ "request": "GET a /", "repeat": 2 })]);
+        assert_eq!((c[0]["repeat"].as_u64(), c[0]["concurrency"].as_u64()), (Some(4), Some(4)));
+        assert_eq!(sustained(&[json!({ "request": "GET a /" })])[0]["repeat"], json!(30));
+    }
+}
