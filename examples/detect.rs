@@ -2,7 +2,12 @@
 //! repository with the baseline committed, the change committed on its own branch, and
 //! `faultline gate` run on it as CI would; then a table of expected vs actual verdicts.
 //!
-//!     ci/detect [--corpus DIR]… [--repeat N] [--seed S] [--jobs J] [--only NAME]…
+//!     ci/detect [--corpus DIR]… [--repeat N] [--seed S] [--jobs J] [--only NAME]… [--explore]
+//!
+//! With `--explore`, the shop's scenarios are removed and every rule of its policy runs no
+//! scenario and explores instead (`scenarios: none, explore: true`): what exploration alone
+//! catches. A bug then counts as caught when every repetition blocks it with a failed
+//! experiment.
 //!
 //! Bugs are gated with `--approved-by` a senior (the bug got past review; only the
 //! scenarios can stop it), good changes with nothing but their own trailers. A bug counts as
@@ -23,10 +28,11 @@ struct Args {
     seed: u64,
     jobs: usize,
     only: Vec<String>,
+    explore: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
-    let mut a = Args { corpora: Vec::new(), repeat: 1, seed: 1, jobs: 2, only: Vec::new() };
+    let mut a = Args { corpora: Vec::new(), repeat: 1, seed: 1, jobs: 2, only: Vec::new(), explore: false };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut value = || it.next().ok_or(format!("{flag} needs a value"));
@@ -36,8 +42,9 @@ fn parse_args() -> Result<Args, String> {
             "--seed" => a.seed = value()?.parse().map_err(|e| format!("--seed: {e}"))?,
             "--jobs" => a.jobs = value()?.parse().map_err(|e| format!("--jobs: {e}"))?,
             "--only" => a.only.push(value()?),
+            "--explore" => a.explore = true,
             "-h" | "--help" => {
-                println!("ci/detect [--corpus DIR]… [--repeat N] [--seed S] [--jobs J] [--only NAME]…");
+                println!("ci/detect [--corpus DIR]… [--repeat N] [--seed S] [--jobs J] [--only NAME]… [--explore]");
                 std::process::exit(0);
             }
             other => return Err(format!("unknown argument `{other}` (see --help)")),
@@ -62,7 +69,48 @@ struct Outcome {
     seconds: f64,
 }
 
-fn gate(bin: &Path, entry: &Entry, seed: u64, jobs: usize, reports: &Path) -> Outcome {
+/// The shop with no scenario and a policy that explores instead, committed on main.
+fn exploration_only(root: &Path) -> Result<git2::Oid, String> {
+    let path = root.join("faultline.yaml");
+    let text = std::fs::read_to_string(&path).map_err(|e| e.to_string())?;
+    let mut out = String::new();
+    let mut in_rules = false;
+    for line in text.lines() {
+        let t = line.trim_start();
+        if t.starts_with("gate:") || t.starts_with("ai_gate:") {
+            in_rules = true;
+        } else if in_rules && !line.starts_with("    ") {
+            in_rules = false;
+        }
+        if in_rules && let Some((tier, _)) = t.split_once(':').filter(|_| line.starts_with("    ")) {
+            let signoff = if t.contains("signoff: seniors") { ", signoff: seniors" } else { "" };
+            out.push_str(&format!("    {tier}: {{ scenarios: none{signoff}, explore: true }}\n"));
+            continue;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    std::fs::write(&path, out).map_err(|e| e.to_string())?;
+    let dir = root.join("scenarios");
+    for f in std::fs::read_dir(&dir).map_err(|e| e.to_string())?.flatten() {
+        std::fs::remove_file(f.path()).map_err(|e| e.to_string())?;
+    }
+    let git = |args: &[&str]| {
+        Command::new("git")
+            .args(["-c", "user.name=Dev", "-c", "user.email=dev@shop.example", "-c", "commit.gpgsign=false"])
+            .args(args)
+            .current_dir(root)
+            .output()
+            .map_err(|e| e.to_string())
+    };
+    git(&["add", "-A"])?;
+    git(&["commit", "-q", "-m", "Exploration only: no scenario, every rule explores"])?;
+    let head = git(&["rev-parse", "HEAD"])?;
+    git2::Oid::from_str(String::from_utf8_lossy(&head.stdout).trim()).map_err(|e| e.to_string())
+}
+
+fn gate(bin: &Path, entry: &Entry, seed: u64, args: &Args, reports: &Path) -> Outcome {
+    let jobs = args.jobs;
     let t = Instant::now();
     let fail = |why: String| Outcome { failed: Vec::new(), decision: None, why, seconds: t.elapsed().as_secs_f64() };
     let dir = match tempfile::Builder::new().prefix("faultline-detect-").tempdir() {
@@ -72,6 +120,14 @@ fn gate(bin: &Path, entry: &Entry, seed: u64, jobs: usize, reports: &Path) -> Ou
     let (root, base) = match faultline::demo::create_shop(dir.path()) {
         Ok(x) => x,
         Err(e) => return fail(e.to_string()),
+    };
+    let base = if args.explore {
+        match exploration_only(&root) {
+            Ok(b) => b,
+            Err(e) => return fail(format!("exploration-only shop: {e}")),
+        }
+    } else {
+        base
     };
     if let Err(e) = corpus::commit(&root, base, entry) {
         return fail(e.to_string());
@@ -107,13 +163,33 @@ fn gate(bin: &Path, entry: &Entry, seed: u64, jobs: usize, reports: &Path) -> Ou
         _ => None,
     };
     let mut why = Vec::new();
-    let failed: Vec<String> = v["scenarios"]
+    let mut failed: Vec<String> = v["scenarios"]
         .as_array()
         .into_iter()
         .flatten()
         .filter(|s| s["status"] == "failed")
         .filter_map(|s| s["name"].as_str().map(str::to_owned))
         .collect();
+    // Failed experiments of exploration count as the scenarios that caught the change.
+    for x in v["exploration"].as_array().into_iter().flatten() {
+        for r in x["ran"].as_array().into_iter().flatten().filter(|r| r["outcome"]["status"] == "failed") {
+            let name = r["outcome"]["name"].as_str().unwrap_or("?").to_owned();
+            let first = r["outcome"]["steps"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .chain(r["outcome"]["checks"].as_array().into_iter().flatten())
+                .find(|c| c["passed"] == false);
+            let what = first
+                .and_then(|c| c["check"].as_str().or(c["step"].as_str()))
+                .map(|w| w.chars().take(48).collect::<String>())
+                .unwrap_or_default();
+            if why.len() < 3 {
+                why.push(format!("{name}: {what}"));
+            }
+            failed.push(name);
+        }
+    }
     for s in v["scenarios"].as_array().into_iter().flatten().filter(|s| s["status"] == "failed") {
         let first = s["steps"]
             .as_array()
@@ -168,7 +244,11 @@ fn main() {
             }
         }
     }
-    let reports = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/detect");
+    let reports = Path::new(env!("CARGO_MANIFEST_DIR")).join(if args.explore {
+        "target/detect-explore"
+    } else {
+        "target/detect"
+    });
     let start = Instant::now();
     let (mut bugs, mut caught, mut benign, mut wrongly) = (0, 0, 0, 0);
     println!(
@@ -177,7 +257,7 @@ fn main() {
     );
     for e in &entries {
         let runs: Vec<Outcome> =
-            (0..u64::from(args.repeat)).map(|r| gate(&bin, e, args.seed + r, args.jobs, &reports)).collect();
+            (0..u64::from(args.repeat)).map(|r| gate(&bin, e, args.seed + r, &args, &reports)).collect();
         let verdicts: Vec<&str> = runs.iter().map(|o| name(o.decision)).collect();
         let stable = verdicts.iter().all(|v| *v == verdicts[0]);
         let actual = if stable { verdicts[0].to_owned() } else { format!("UNSTABLE {}", verdicts.join("/")) };
@@ -188,10 +268,12 @@ fn main() {
                 bugs += 1;
                 // Caught as its README claims: blocked, in every repetition, by the scenario
                 // the README names (a block for another reason is luck, not detection).
-                let meant = corpus::meant_to_catch(e);
+                // Exploration has no scenario names to meet: any failed experiment is its catch.
+                let meant = if args.explore { Vec::new() } else { corpus::meant_to_catch(e) };
                 let hit = runs.iter().all(|o| {
                     o.decision == Some(Decision::Block)
                         && (meant.is_empty() || o.failed.iter().any(|f| meant.contains(f)))
+                        && (!args.explore || !o.failed.is_empty())
                 });
                 caught += usize::from(hit);
                 hit

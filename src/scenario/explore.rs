@@ -129,7 +129,25 @@ pub fn workload(loaded: &LoadedConfig, service: &str) -> Result<Workload, Config
         .filter_map(|s| s.pointer("/expect/within")?.as_str().and_then(|w| humantime::parse_duration(w).ok()))
         .max()
         .unwrap_or(Duration::from_secs(5));
-    let own = config.services.iter().filter(|(_, s)| s.build.is_some()).map(|(n, _)| n.clone()).collect();
+    // The stack: the service and everything it depends on, transitively.
+    let mut stack = vec![service.to_owned()];
+    let mut i = 0;
+    while i < stack.len() {
+        if let Some(s) = config.services.get(&stack[i]) {
+            for dep in s.depends_on.keys() {
+                if !stack.contains(dep) {
+                    stack.push(dep.clone());
+                }
+            }
+        }
+        i += 1;
+    }
+    let own = config
+        .services
+        .iter()
+        .filter(|(n, s)| s.build.is_some() && stack.contains(n))
+        .map(|(n, _)| n.clone())
+        .collect();
     let optional = config
         .services
         .iter()
@@ -145,7 +163,7 @@ pub fn workload(loaded: &LoadedConfig, service: &str) -> Result<Workload, Config
         deadline,
         own,
         optional,
-        stack: None,
+        stack: Some(stack),
     };
     // The reference is validated against the configuration: so is every experiment.
     let (text, _) = build(&w, "reference", &[], &w.steps, &[]);

@@ -1,0 +1,253 @@
+//! Exploration: the experiments generated from the shop's workloads (which edges, which
+//! faults, which oracles), the errors of a bad `explore` section, and `faultline explore`
+//! through the binary on the relay fixture, where it finds a missing deadline nobody wrote a
+//! scenario for and proposes the scenario.
+
+mod common;
+
+use common::TestRepo;
+use faultline::config::{ConfigOrigin, LoadedConfig};
+use faultline::scenario::explore::{Mode, UsedEdge, catalogue, reference, workload};
+
+fn shop() -> LoadedConfig {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/shop/faultline.yaml");
+    let origin = ConfigOrigin::Worktree { path: path.into() };
+    faultline::config::parse_bytes("faultline.yaml", std::fs::read(path).unwrap(), origin).unwrap()
+}
+
+fn edge(from: &str, to: &str, http: bool) -> UsedEdge {
+    UsedEdge { from: from.into(), to: to.into(), http }
+}
+
+#[test]
+fn experiments_cover_only_the_edges_the_workload_used() {
+    let loaded = shop();
+    let w = workload(&loaded, "orders").unwrap();
+    let r = reference(&w, &loaded.config).unwrap();
+    assert!(r.scenario.faults.is_empty(), "the reference has no fault");
+    // The reference saw traffic on orders -> payments and orders -> postgres only.
+    let used = [edge("orders", "payments", true), edge("orders", "postgres", false)];
+    let x = catalogue(&w, &loaded.config, &used, &r.scenario.stack, &["orders".into()], 800.0).unwrap();
+    let edges: std::collections::BTreeSet<&str> = x.iter().map(|e| e.on.as_str()).collect();
+    for on in &edges {
+        assert!(
+            ["orders -> payments", "orders -> postgres", "postgres", "payments", "redis", "orders"].contains(on),
+            "an experiment on {on}, which the workload did not use"
+        );
+    }
+    assert!(!edges.contains("orders -> redis"), "no traffic flowed there");
+    // HTTP faults only where HTTP flows.
+    let classes = |on: &str| -> Vec<&str> { x.iter().filter(|e| e.on == on).map(|e| e.class.as_str()).collect() };
+    assert!(classes("orders -> payments").contains(&"reply-lost"));
+    assert!(classes("orders -> payments").contains(&"throttled"));
+    assert!(!classes("orders -> postgres").contains(&"reply-lost"));
+    assert!(classes("orders -> postgres").contains(&"unresponsive"));
+    // Each once one at a time and once 4 at once, an outage per edge, restarts.
+    let modes = |class: &str| x.iter().filter(|e| e.on == "orders -> payments" && e.class == class).count();
+    assert_eq!(modes("down"), 2);
+    assert_eq!(x.iter().filter(|e| e.mode == Mode::Sustained).count(), 2);
+    assert!(x.iter().any(|e| e.on == "orders" && e.class == "restarted"), "the service under test restarts");
+    assert!(x.iter().any(|e| e.on == "postgres" && e.class == "paused"));
+    // Names are unique: each is a scenario of its own.
+    let names: std::collections::BTreeSet<&str> = x.iter().map(|e| e.name.as_str()).collect();
+    assert_eq!(names.len(), x.len());
+    // Every experiment carries recovery, no crash, and the invariants.
+    for e in &x {
+        let checks: Vec<String> = e.scenario.checks.iter().map(|c| format!("{c:?}")).collect();
+        assert!(checks.iter().any(|c| c.contains("Recovers")), "{}: no recovery check", e.name);
+        assert!(checks.iter().any(|c| c.contains("panicked at")), "{}: no crash check", e.name);
+        assert!(checks.iter().any(|c| c.contains("GROUP BY order_id")), "{}: no invariant", e.name);
+    }
+}
+
+#[test]
+fn an_optional_dependency_must_not_fail_the_workload() {
+    let loaded = shop();
+    let w = workload(&loaded, "orders").unwrap();
+    let r = reference(&w, &loaded.config).unwrap();
+    let used = [edge("orders", "redis", false), edge("orders", "postgres", false)];
+    let x = catalogue(&w, &loaded.config, &used, &r.scenario.stack, &[], 800.0).unwrap();
+    let text = |on: &str| x.iter().find(|e| e.on == on && e.class == "down").unwrap().text.clone();
+    // redis is `optional: true` for orders: only 2xx is acceptable while it is down.
+    assert!(text("orders -> redis").contains("- 201") && !text("orders -> redis").contains("- 503"));
+    assert!(text("orders -> postgres").contains("- 503"), "a database outage may be answered 503");
+    let paused = x.iter().find(|e| e.on == "redis" && e.class == "paused").unwrap();
+    assert!(!paused.text.contains("- 503"), "{}", paused.text);
+}
+
+#[test]
+fn invariants_apply_where_their_service_runs() {
+    let loaded = shop();
+    // Exploring payments starts no orders: the orders invariants are left out.
+    let w = workload(&loaded, "payments").unwrap();
+    let r = reference(&w, &loaded.config).unwrap();
+    assert!(!r.text.contains("GROUP BY order_id"), "{}", r.text);
+    assert_eq!(r.scenario.stack.len(), 2);
+}
+
+#[test]
+fn a_bad_explore_section_is_located_in_faultline_yaml() {
+    let base = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/shop/faultline.yaml")).unwrap();
+    let parse = |text: String| {
+        let origin = ConfigOrigin::Worktree { path: "faultline.yaml".into() };
+        faultline::config::parse_bytes("faultline.yaml", text.into_bytes(), origin)
+    };
+    let problems = |e: faultline::config::ConfigError| match e {
+        faultline::config::ConfigError::Invalid { problems, .. } => problems,
+        other => panic!("{other}"),
+    };
+    // An unknown service, with the nearest name.
+    let e = parse(base.replace("  workloads:\n    orders:", "  workloads:\n    ordres:")).unwrap_err();
+    let p = problems(e);
+    assert!(
+        p.iter()
+            .any(|d| d.message.contains("no service `ordres`") && d.help.as_deref() == Some("did you mean `orders`?")),
+        "{p:?}"
+    );
+    // A step that is not a request.
+    let e = parse(base.replace("      - request: GET orders /stock/A1", "      - sleep: 1s")).unwrap_err();
+    let p = problems(e);
+    let d = p.iter().find(|d| d.message.contains("workload step is a `request")).expect("located");
+    assert!(d.line > 50, "{d:?}");
+    // What only the scenario code knows (a malformed request line), located at the workload.
+    let loaded = parse(base.replace("GET orders /stock/A1", "FETCH orders stock")).unwrap();
+    let p = problems(workload(&loaded, "orders").unwrap_err());
+    assert!(p[0].message.contains("in the workload of `orders`") && p[0].line > 50, "{p:?}");
+    // `max_attempts: 0` and a `when` naming no service.
+    let e = parse(base.replace("explore:\n", "explore:\n  max_attempts: 0\n").replace("when: orders", "when: nobody"))
+        .unwrap_err();
+    let p = problems(e);
+    assert!(p.iter().any(|d| d.message.contains("`max_attempts` is 1 to 100")), "{p:?}");
+    assert!(p.iter().any(|d| d.message.contains("`when` names the service")), "{p:?}");
+}
+
+const RELAY: &str = r#"version: 1
+services:
+  db:
+    paths: ["db/**"]
+    build: images/relay
+    ports: [8080]
+    ready: { http: /health }
+    env: { SERVICE_NAME: db }
+  api:
+    paths: ["api/**"]
+    build: images/relay
+    ports: [8080]
+    ready: { http: /health }
+    env: { SERVICE_NAME: api, CALL_TIMEOUT: "@T@" }
+    depends_on:
+      db: { env: DB_URL, url: "http://{host}:{port}" }
+explore:
+  workloads:
+    api:
+      - request: GET api /call
+        expect: { status: [200, 502], within: 2s }
+"#;
+
+#[test]
+fn explore_finds_a_missing_deadline_and_proposes_the_scenario() {
+    // api waits 30 s for db: nothing in the repository tests db being slow.
+    let r = TestRepo::relay(&RELAY.replace("@T@", "30"), &[], &[("api/main.txt", "v1\n")]);
+    let out_dir = tempfile::tempdir().unwrap();
+    let report = out_dir.path().join("report");
+    let write = out_dir.path().join("proposed");
+    let out = r.faultline(&[
+        "explore",
+        "--service",
+        "api",
+        "--seed",
+        "4",
+        "--budget",
+        "20s",
+        "--report",
+        report.to_str().unwrap(),
+        "--write",
+        write.to_str().unwrap(),
+    ]);
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("slow-past-deadline on api -> db"), "{text}");
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(report.join("explore.json")).unwrap()).unwrap();
+    assert_eq!(json[0]["edges"], serde_json::json!(["api -> db"]));
+    // The proposed scenario: a valid scenario file, why TODO, that the linter accepts.
+    let proposed = write.join("explore-api-api-db-slow-past-deadline-seq.yaml");
+    let file = std::fs::read_to_string(&proposed).unwrap_or_else(|e| panic!("{e}: {text}"));
+    assert!(file.contains("why: 'TODO") || file.contains("why: TODO"), "{file}");
+    std::fs::create_dir_all(r.path.join("scenarios")).unwrap();
+    std::fs::copy(&proposed, r.path.join("scenarios/proposed.yaml")).unwrap();
+    let lint = r.faultline(&["scenario", "lint", "scenarios/proposed.yaml"]);
+    assert!(lint.status.success(), "{}", common::stderr(&lint));
+    // Written once: a second run finds it again and leaves the file as it is.
+    let again = r.faultline(&[
+        "explore",
+        "--service",
+        "api",
+        "--seed",
+        "4",
+        "--budget",
+        "20s",
+        "--write",
+        write.to_str().unwrap(),
+    ]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("(it exists)"), "{}", common::stderr(&again));
+    assert_eq!(std::fs::read_to_string(&proposed).unwrap(), file);
+}
+
+#[test]
+fn explore_passes_a_service_that_keeps_its_deadline() {
+    let r = TestRepo::relay(&RELAY.replace("@T@", "1"), &[], &[("api/main.txt", "v1\n")]);
+    let out = r.faultline(&["explore", "--service", "api", "--seed", "4", "--budget", "20s"]);
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("0 failed, 0 could not run"), "{text}");
+}
+
+#[test]
+fn explore_without_a_workload_cannot_judge() {
+    let r = TestRepo::relay(
+        &RELAY
+            .replace("@T@", "1")
+            .replace("    api:\n      - request", "    db:\n      - request")
+            .replace("GET api /call", "GET db /health"),
+        &[],
+        &[],
+    );
+    let out = r.faultline(&["explore", "--service", "api"]);
+    assert_eq!(out.status.code(), Some(2), "{}", common::stderr(&out));
+    assert!(common::stderr(&out).contains("`api` has no workload"), "{}", common::stderr(&out));
+}
+
+#[test]
+fn the_gate_explores_when_its_rule_says_so_and_blocks_what_it_finds() {
+    // No scenario at all: only exploration can judge the change.
+    let config = RELAY.replace("@T@", "1")
+        + "policy:\n  tiers: { high: [\"images/**\"] }\n  gate:\n    high: { scenarios: none, explore: true }\n";
+    let r = TestRepo::relay(&config, &[], &[("api/main.txt", "v1\n")]);
+    // The change: the relay stops honouring its deadline.
+    let relay = std::fs::read_to_string(r.path.join("images/relay/relay.py")).unwrap();
+    let bad = relay.replace(r#"TIMEOUT = float(os.environ.get("CALL_TIMEOUT", "5"))"#, "TIMEOUT = 30.0");
+    assert_ne!(bad, relay, "the relay reads CALL_TIMEOUT");
+    r.write("images/relay/relay.py", bad);
+    r.commit("Simplify the relay's timeout");
+    let report = tempfile::tempdir().unwrap();
+    let out = r.faultline(&[
+        "gate",
+        "--base",
+        "main",
+        "--seed",
+        "6",
+        "--explore-budget",
+        "20s",
+        "--report",
+        report.path().to_str().unwrap(),
+    ]);
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(report.path().join("verdict.json")).unwrap()).unwrap();
+    assert_eq!(v["plan"]["explore"], serde_json::json!(["api"]), "{v}");
+    let reasons = v["reasons"].to_string();
+    assert!(reasons.contains("exploration of api found a failure nobody wrote a scenario for"), "{reasons}");
+    assert!(v["exploration"][0]["ran"].as_array().is_some_and(|r| !r.is_empty()), "{v}");
+}
