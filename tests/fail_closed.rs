@@ -526,3 +526,42 @@ steps:
     let c = shard(&plan, 2, 2, vec![unobserved], "allow", &[]);
     assert_eq!(merge(&r, &[&a, &c]).0, 2);
 }
+
+/// A planned exploration must come back from the shards, once, and a shard cannot call a
+/// failed experiment passed.
+#[test]
+fn report_merge_keeps_what_exploration_found() {
+    let config = CONFIG.replace(
+        "    high: { scenarios: none, signoff: seniors }\n",
+        "    high: { scenarios: none, signoff: seniors, explore: true }\n",
+    ) + "explore:\n  workloads:\n    api:\n      - request: GET api /health\n";
+    let r = TestRepo::relay(&config, &[], &[("api/main.txt", "v1\n")]);
+    r.write("api/main.txt", "v2\n");
+    r.commit("api change");
+    let plan = r.plan_json(&["--base", "main"]);
+    assert_eq!(common::strings(&plan["explore"]), ["api"], "{plan}");
+    let explored = |status: &str, check_passed: bool| {
+        json!([{ "service": "api", "seed": 7, "edges": [], "planned": 1, "skipped": [], "unexplored": [], "seconds": 1.0,
+                 "ran": [{ "class": "down", "on": "api -> db", "mode": "sequential",
+                           "outcome": outcome("explore-api-x", status, check_passed) }] }])
+    };
+    let mut a = shard(&plan, 1, 2, vec![], "allow", &["alice@shop.example"]);
+    let b = shard(&plan, 2, 2, vec![], "allow", &[]);
+    // No shard carries it: could not verify.
+    let (code, v, text) = merge(&r, &[&a, &b]);
+    assert_eq!(code, 2, "{text}");
+    assert!(reasons(&v).contains("exploration of api is in no shard"), "{}", reasons(&v));
+    // One does, and it passed.
+    a["exploration"] = explored("passed", true);
+    assert_eq!(merge(&r, &[&a, &b]).0, 0);
+    // An experiment "passed" with a failed check: recomputed, it blocks.
+    a["exploration"] = explored("passed", false);
+    let (code, v, text) = merge(&r, &[&a, &b]);
+    assert_eq!(code, 1, "{text}");
+    assert!(reasons(&v).contains("found a failure nobody wrote a scenario for"), "{}", reasons(&v));
+    // Both carry it: could not verify.
+    a["exploration"] = explored("passed", true);
+    let mut b2 = b.clone();
+    b2["exploration"] = explored("passed", true);
+    assert_eq!(merge(&r, &[&a, &b2]).0, 2);
+}

@@ -220,4 +220,41 @@ async fn results_do_not_depend_on_the_order_scenarios_run_in() {
     assert_eq!(first, second);
     assert_eq!(first[0].1, faultline::verdict::Status::Passed);
     assert_eq!(first[1].1, faultline::verdict::Status::Failed);
+
+    // With stacks shared and reset between scenarios, in either order: the same verdicts,
+    // and the same requests observed on every edge (method, path, status, in order).
+    let observed = |o: &faultline::verdict::ScenarioOutcome| {
+        o.edges
+            .iter()
+            .map(|(edge, obs)| {
+                let mut r: Vec<String> = obs
+                    .requests
+                    .iter()
+                    .map(|q| format!("{} {} {:?} {:?}", q.method, q.path, q.status, q.fault))
+                    .collect();
+                // Readiness probes of a recreated service are not the scenario's.
+                r.retain(|q| !q.starts_with("GET /health"));
+                (edge.clone(), r)
+            })
+            .collect::<Vec<_>>()
+    };
+    for order in [[&a, &b, &a, &b], [&b, &a, &b, &a]] {
+        let pool = faultline::runner::pool::StackPool::new(order.iter().map(|s| &**s));
+        let mut shared = Vec::new();
+        for s in order {
+            let o = pool.run(s, &config, &opts).await;
+            shared.push((summary(&o), observed(&o), o.stack.reused));
+        }
+        let (_, counts) = pool.finish().await;
+        assert_eq!(counts.discarded, 0, "{counts:?}");
+        assert_eq!(shared.iter().filter(|x| x.2).count(), 3, "one stack, reused three times");
+        // The same scenario gives the same outcome on a fresh stack and on a reused one.
+        assert_eq!(shared[0].0, shared[2].0);
+        assert_eq!(shared[1].0, shared[3].0);
+        assert_eq!(shared[0].1, shared[2].1, "observations on a reused stack");
+        let fresh = |name: &str| first.iter().find(|f| f.0 == name).cloned().unwrap();
+        for (s, _, _) in &shared {
+            assert_eq!(*s, fresh(&s.0), "reused vs fresh for {}", s.0);
+        }
+    }
 }

@@ -238,7 +238,14 @@ pub fn merge(mut shards: Vec<(PathBuf, GateReport)>) -> Result<GateReport, Repor
     }
     // Exploration runs in the shard that holds the service's share: each explored service
     // once, from exactly one shard.
-    let exploration: Vec<_> = shards.iter().flat_map(|(_, r)| r.exploration.iter().cloned()).collect();
+    let mut exploration: Vec<_> = shards.iter().flat_map(|(_, r)| r.exploration.iter().cloned()).collect();
+    // An experiment's status is recomputed like a scenario's: a shard cannot call a failed
+    // check passed.
+    for x in &mut exploration {
+        for r in &mut x.ran {
+            r.outcome = recomputed(r.outcome.clone());
+        }
+    }
     for service in &plan.explore {
         match exploration.iter().filter(|x| x.service == *service).count() {
             1 => {}
