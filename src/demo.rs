@@ -51,12 +51,14 @@ pub struct Demo {
 /// The two changes the demo gates: an entry of the bug corpus and one of the good changes.
 pub const BUG: &str = "key-per-attempt";
 pub const GOOD: &str = "docs-typo";
+/// A bug no scenario of the shop catches; the shop's policy explores AI-assisted changes.
+pub const EXPLORED: &str = "cache-no-deadline";
 
 /// Creates the shop at `dir/shop` with the two changes on branches named after them.
 pub fn prepare(dir: &Path) -> Result<PathBuf, DemoError> {
     let (root, base) = create_shop(dir)?;
     let [bugs, good] = [&crate::corpus::default_dirs()[0], &crate::corpus::default_dirs()[1]];
-    for entry in [bugs.join(BUG), good.join(GOOD)] {
+    for entry in [bugs.join(BUG), good.join(GOOD), bugs.join(EXPLORED)] {
         let entry = crate::corpus::load_entry(&entry)?;
         crate::corpus::commit(&root, base, &entry)?;
     }
@@ -74,6 +76,7 @@ pub async fn run(dir: &Path, seed: u64, progress: &(dyn Fn(&str) + Sync)) -> Res
     for (branch, title, expect) in [
         (BUG, "an AI-assisted change to how orders retries charges", Decision::Block),
         (GOOD, "an AI-assisted docs fix", Decision::Allow),
+        (EXPLORED, "an AI-assisted change no scenario of the shop catches", Decision::Block),
     ] {
         progress(&format!(
             "\n━━ gating {title} (branch {branch})\n$ faultline gate --base main --head {branch} --approved-by alice@shop.example"
@@ -98,6 +101,16 @@ pub async fn run(dir: &Path, seed: u64, progress: &(dyn Fn(&str) + Sync)) -> Res
         let report = crate::gate::gate(&root, &req, progress).await;
         let report_path = crate::report::write_report(&dir.join("reports").join(branch), &report).ok();
         progress(&crate::report::verdict::render_decision(report.decision, &report.reasons));
+        // What exploration found becomes a scenario for a senior to keep.
+        let proposed = dir.join("reports").join(branch).join("proposed");
+        for line in crate::report::explore::write_scenarios(&report.exploration, &proposed) {
+            progress(&format!("exploration proposes a scenario: {line}"));
+            if let Some(path) = line.strip_prefix("wrote ")
+                && let Ok(text) = std::fs::read_to_string(path)
+            {
+                progress(&text);
+            }
+        }
         changes.push(DemoChange { branch, title, expect, report, report_path });
     }
     Ok(Demo { repo: root, changes })

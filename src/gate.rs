@@ -271,8 +271,24 @@ async fn execute(
         budget: req.explore_budget,
         jobs: req.jobs,
         first: planned.affected.iter().map(|a| a.service.clone()).collect(),
+        stop_at_first_failure: true,
     };
     let mut exploration = Vec::new();
+    // A scenario that did not pass decides already (block, or could not verify):
+    // exploration would only add findings.
+    if let Some(o) = outcomes.iter().find(|o| o.status != crate::verdict::Status::Passed) {
+        for service in explore {
+            let why = format!("not explored: scenario {} did not pass, which decides already", o.name);
+            progress(&format!("explore {service}: {why}"));
+            exploration.push(ExploreReport {
+                service: service.clone(),
+                seed: req.seed,
+                skipped: vec![("*".into(), why)],
+                ..Default::default()
+            });
+        }
+        return Ok((outcomes, timings, exploration));
+    }
     for service in explore {
         running.lock().unwrap_or_else(|e| e.into_inner()).push(format!("exploration of {service}"));
         let r = crate::runner::explore::explore(&loaded, service, &opts, &xo, progress).await;

@@ -90,11 +90,25 @@ fn gate(entry: &Entry) -> (i32, Value, String) {
     corpus::commit(&root, base, entry).unwrap();
     let report = dir.path().join("report");
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_faultline"));
-    cmd.args(["gate", "--base", "main", "--head", &entry.name, "--seed", "21", "--jobs", "2", "--report"])
-        .arg(&report)
-        .current_dir(&root)
-        .env("CARGO_TARGET_DIR", Path::new(env!("CARGO_MANIFEST_DIR")).join("target/shop"))
-        .env("NO_COLOR", "1");
+    // Exploration is bounded here (its own tests and `ci/detect --explore` measure it).
+    cmd.args([
+        "gate",
+        "--base",
+        "main",
+        "--head",
+        &entry.name,
+        "--seed",
+        "21",
+        "--jobs",
+        "2",
+        "--explore-budget",
+        "20s",
+    ])
+    .arg("--report")
+    .arg(&report)
+    .current_dir(&root)
+    .env("CARGO_TARGET_DIR", Path::new(env!("CARGO_MANIFEST_DIR")).join("target/shop"))
+    .env("NO_COLOR", "1");
     if entry.expect == Decision::Block {
         cmd.args(["--approved-by", "alice@shop.example"]);
     }

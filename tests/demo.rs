@@ -36,3 +36,15 @@ fn the_demo_repository_holds_the_shop_and_both_changes() {
     assert_eq!(docs.tier, Some(Tier::Low));
     assert!(docs.affected.is_empty() && docs.scenarios.is_empty() && !docs.signoff_required);
 }
+
+#[test]
+fn the_demo_repository_holds_a_bug_only_exploration_catches() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = faultline::demo::prepare(dir.path()).unwrap();
+    let p = planned(&root, faultline::demo::EXPLORED);
+    assert!(p.ai_assisted);
+    assert_eq!(p.tier, Some(Tier::Medium));
+    // The shop explores AI-assisted changes of the medium tier: orders, which has a workload.
+    assert_eq!(p.explore, ["orders"]);
+    assert!(p.gate.as_ref().is_some_and(|g| g.explore));
+}

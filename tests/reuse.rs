@@ -96,6 +96,11 @@ fn passed(o: &ScenarioOutcome) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_reset_stack_keeps_nothing_of_the_scenario_before() {
+    // RUST_LOG=faultline=info shows each phase of every reset.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
     let cfg = config();
     let (dirty, clean) = (scenario(&cfg, "dirty", DIRTY), scenario(&cfg, "clean", CLEAN));
     let order = [&dirty, &clean, &dirty, &clean];

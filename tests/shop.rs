@@ -35,7 +35,18 @@ fn shop_with_change(dir: &Path, message: &str, edit: impl FnOnce(&Path)) -> Path
 fn gate(root: &Path) -> (i32, Value, String) {
     let report = tempfile::tempdir().unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_faultline"))
-        .args(["gate", "--base", "main", "--seed", "11", "--approved-by", "alice@shop.example", "--report"])
+        .args([
+            "gate",
+            "--base",
+            "main",
+            "--seed",
+            "11",
+            "--approved-by",
+            "alice@shop.example",
+            "--explore-budget",
+            "20s",
+        ])
+        .arg("--report")
         .arg(report.path())
         .current_dir(root)
         .env("CARGO_TARGET_DIR", cargo_target())

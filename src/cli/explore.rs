@@ -74,7 +74,7 @@ pub(super) fn exec(dir: &Path, args: ExploreArgs) -> miette::Result<i32> {
         format!("faultline -C {} run", repo.root().display().to_string().trim_end_matches('/')),
     );
     opts.prepare_env = prepare_env(&args.prepare_env);
-    let xo = ExploreOptions { budget: args.budget, jobs: args.jobs, first: Vec::new() };
+    let xo = ExploreOptions { budget: args.budget, jobs: args.jobs, first: Vec::new(), stop_at_first_failure: false };
     let progress = |line: &str| eprintln!("{}", line.trim_end());
     runtime()?.block_on(async move {
         let mut interrupt = Interrupt::new();

@@ -58,12 +58,14 @@ enum Command {
     #[command(verbatim_doc_comment)]
     Plan(plan::PlanArgs),
 
-    /// Gate two changes to the bundled example shop, to see what faultline does.
+    /// Gate three changes to the bundled example shop, to see what faultline does.
     ///
-    /// Creates the shop's repository in a temporary directory (or --dir), commits an
-    /// AI-assisted bug (a fresh idempotency key per charge retry) and an AI-assisted docs fix
-    /// on branches, and gates both for real: the bug must be blocked, the docs fix allowed.
-    /// Needs Docker (run ci/bootstrap once). Exit 0 when both verdicts are as expected.
+    /// Creates the shop's repository in a temporary directory (or --dir), commits on
+    /// branches an AI-assisted bug (a fresh idempotency key per charge retry), an AI-assisted
+    /// docs fix, and an AI-assisted bug no scenario of the shop catches (no deadline on Redis
+    /// calls), and gates them for real: the first bug is blocked by a scenario, the docs fix
+    /// allowed, the second bug blocked by exploration, which proposes the scenario it lacked.
+    /// Needs Docker (run ci/bootstrap once). Exit 0 when every verdict is as expected.
     Demo {
         /// Where to create the shop repository (kept afterwards, to explore).
         #[arg(long, value_name = "DIR")]

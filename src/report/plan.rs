@@ -104,6 +104,14 @@ pub fn render_text(plan: &Plan) -> String {
             let _ = writeln!(o, "  {:<nw$}  target {:<tw$}  {}", clean(&s.name), clean(&s.target), clean(&s.file));
         }
         more(&mut o, plan.scenario_files.len());
+        if g.explore {
+            let what = if plan.explore.is_empty() {
+                "no affected service has a workload (explore.workloads)".to_owned()
+            } else {
+                plan.explore.iter().take(SHOW).map(String::as_str).map(clean).collect::<Vec<_>>().join(", ")
+            };
+            let _ = writeln!(o, "explore      {what} ({})", g.source);
+        }
         if plan.signoff_required {
             let _ = writeln!(o, "sign-off     required ({}): one of {}", g.source, plan.seniors.join(", "));
         } else {

@@ -34,6 +34,9 @@ pub struct ExploreOptions {
     pub jobs: usize,
     /// The changed services: their edges are explored first.
     pub first: Vec<String>,
+    /// Start no experiment once one has failed (the gate: one failure blocks, the rest
+    /// would only add findings); `faultline explore` runs them all.
+    pub stop_at_first_failure: bool,
 }
 
 /// What exploring one service found.
@@ -53,7 +56,8 @@ pub struct ExploreReport {
     pub ran: Vec<ExperimentResult>,
     /// Experiments left out by reduction, with why.
     pub skipped: Vec<(String, String)>,
-    /// Experiments the budget left no time for.
+    /// Experiments not run: the budget left no time for them, or (in the gate) a failure
+    /// was found already.
     pub unexplored: Vec<String>,
     pub seconds: f64,
 }
@@ -160,7 +164,8 @@ pub async fn explore(
 
     let (first, second): (Vec<&Experiment>, Vec<&Experiment>) =
         experiments.iter().partition(|e| e.mode != Mode::Concurrent);
-    let ctx = Wave { pool: &pool, w: &w, per_request: &per_request, loaded, opts, xo, start, progress };
+    let found = std::sync::atomic::AtomicBool::new(false);
+    let ctx = Wave { pool: &pool, w: &w, per_request: &per_request, loaded, opts, xo, start, progress, found: &found };
     let mut results: BTreeMap<String, (&Experiment, Option<ScenarioOutcome>)> = BTreeMap::new();
     for (e, o) in ctx.run(first).await {
         results.insert(e.name.clone(), (e, o));
@@ -210,19 +215,25 @@ struct Wave<'a> {
     xo: &'a ExploreOptions,
     start: Instant,
     progress: &'a (dyn Fn(&str) + Sync),
+    /// An experiment failed (see [`ExploreOptions::stop_at_first_failure`]).
+    found: &'a std::sync::atomic::AtomicBool,
 }
 
 impl Wave<'_> {
     /// Runs `wave`, `jobs` at once; an experiment not started within the budget is `None`.
     async fn run<'e>(&self, wave: Vec<&'e Experiment>) -> Vec<(&'e Experiment, Option<ScenarioOutcome>)> {
         futures_util::stream::iter(wave.into_iter().map(|e| async move {
-            if self.start.elapsed() >= self.xo.budget {
+            let stop = self.xo.stop_at_first_failure && self.found.load(std::sync::atomic::Ordering::SeqCst);
+            if stop || self.start.elapsed() >= self.xo.budget {
                 self.pool.forget(&e.scenario);
                 return (e, None);
             }
             let mut o = self.pool.run(&e.scenario, &self.loaded.config, self.opts).await;
             if e.mode != Mode::Concurrent && o.status != Status::Error {
                 attempts_oracle(&mut o, self.w, self.per_request);
+            }
+            if o.status != Status::Passed {
+                self.found.store(true, std::sync::atomic::Ordering::SeqCst);
             }
             (self.progress)(&crate::report::verdict::render_outcome(&o));
             (e, Some(o))

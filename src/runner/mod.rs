@@ -204,7 +204,7 @@ pub async fn run(scenario: &Scenario, config: &Config, opts: &RunOptions) -> (Sc
     let mut out = blank_outcome(scenario, opts);
     // Phase 1: the stack.
     let t = Instant::now();
-    let stack = match start_stack(scenario, config, opts).await {
+    let stack = match start_stack(scenario, config, opts, false).await {
         Ok(s) => s,
         Err(e) => return (out.error(format!("the stack did not come up: {e}")), None),
     };
@@ -335,7 +335,12 @@ fn blank_outcome(scenario: &Scenario, opts: &RunOptions) -> ScenarioOutcome {
 }
 
 /// The scenario's stack (its target and what that depends on), started in levels.
-async fn start_stack(scenario: &Scenario, config: &Config, opts: &RunOptions) -> Result<Stack, StackError> {
+async fn start_stack(
+    scenario: &Scenario,
+    config: &Config,
+    opts: &RunOptions,
+    checkpoint: bool,
+) -> Result<Stack, StackError> {
     let graph = ServiceGraph::new(config);
     let mut marked = vec![false; graph.len()];
     for s in &scenario.stack {
@@ -349,6 +354,7 @@ async fn start_stack(scenario: &Scenario, config: &Config, opts: &RunOptions) ->
     sopts.prepare_env = opts.prepare_env.clone();
     sopts.prepared = opts.prepared;
     sopts.sequential = opts.sequential_start;
+    sopts.checkpoint = checkpoint;
     Stack::start(config, &levels, &sopts).await
 }
 

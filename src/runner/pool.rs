@@ -108,7 +108,7 @@ impl StackPool {
             Some(s) => s,
             None => {
                 self.count(|c| c.started += 1);
-                let mut s = match start_stack(scenario, config, opts).await {
+                let mut s = match start_stack(scenario, config, opts, reusable).await {
                     Ok(s) => s,
                     Err(e) => {
                         out.stack = used;

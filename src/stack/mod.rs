@@ -101,6 +101,9 @@ pub struct StackOptions {
     /// Whether `prepare` commands already ran for `root` (the caller ran them once for
     /// several stacks).
     pub prepared: bool,
+    /// Take the checkpoint resets return to while starting, level by level
+    /// ([`Stack::reset`]); a stack whose checkpoint fails still starts, and is not reusable.
+    pub checkpoint: bool,
 }
 
 impl StackOptions {
@@ -113,6 +116,7 @@ impl StackOptions {
             seed,
             prepare_env: Vec::new(),
             prepared: false,
+            checkpoint: false,
         }
     }
 }
@@ -217,6 +221,8 @@ pub struct Stack {
     opts: StackOptions,
     /// What a reset returns the stack to ([`Stack::checkpoint`]).
     baseline: Option<reset::Baseline>,
+    /// Taking the checkpoint while starting failed: the stack must not be reused.
+    checkpoint_failed: bool,
     pub timings: Timings,
 }
 
@@ -289,6 +295,7 @@ impl Stack {
             levels: levels.to_vec(),
             opts: opts.clone(),
             baseline: None,
+            checkpoint_failed: false,
             timings: Timings::default(),
         };
         // On any error from here on, the stack is dropped and the watchdog removes it all.
@@ -324,6 +331,13 @@ impl Stack {
             // Edges into this level, so the next level can point at them.
             for p in &plans {
                 stack.wire_edges_into(config, p.name, gateway, opts.seed).await?;
+            }
+            if opts.checkpoint && !stack.checkpoint_failed {
+                if let Err(e) = stack.checkpoint_level(level).await {
+                    tracing::warn!(error = %e, "no checkpoint: the stack will not be reused");
+                    stack.checkpoint_failed = true;
+                    stack.baseline = None;
+                }
             }
         }
         stack.timings.start = t.elapsed();

@@ -188,7 +188,7 @@ pub(crate) fn with_exploration(
         }
         if !r.unexplored.is_empty() {
             reasons.push(format!(
-                "exploration of {}: {} of {} experiments not run within the budget",
+                "exploration of {}: {} of {} experiments not run (the budget ran out, or a failure was found already)",
                 r.service,
                 r.unexplored.len(),
                 r.planned
