@@ -332,12 +332,13 @@ impl Stack {
             for p in &plans {
                 stack.wire_edges_into(config, p.name, gateway, opts.seed).await?;
             }
-            if opts.checkpoint && !stack.checkpoint_failed {
-                if let Err(e) = stack.checkpoint_level(level).await {
-                    tracing::warn!(error = %e, "no checkpoint: the stack will not be reused");
-                    stack.checkpoint_failed = true;
-                    stack.baseline = None;
-                }
+            if opts.checkpoint
+                && !stack.checkpoint_failed
+                && let Err(e) = stack.checkpoint_level(level).await
+            {
+                tracing::warn!(error = %e, "no checkpoint: the stack will not be reused");
+                stack.checkpoint_failed = true;
+                stack.baseline = None;
             }
         }
         stack.timings.start = t.elapsed();
