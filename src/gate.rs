@@ -267,6 +267,23 @@ async fn execute(
 
     // Exploration of the affected services the rule says to explore, after their scenarios.
     let t = Instant::now();
+    let exploration = explore_affected(&loaded, req, planned, &explore, &outcomes, &opts, progress, running).await;
+    timings.explore_seconds = t.elapsed().as_secs_f64();
+    Ok((outcomes, timings, exploration))
+}
+
+/// Explores `explore` (in order) after the scenarios, unless a scenario decided already.
+#[allow(clippy::too_many_arguments)]
+async fn explore_affected(
+    loaded: &crate::config::LoadedConfig,
+    req: &GateRequest,
+    planned: &Plan,
+    explore: &[&String],
+    outcomes: &[ScenarioOutcome],
+    opts: &RunOptions,
+    progress: &(dyn Fn(&str) + Sync),
+    running: &std::sync::Mutex<Vec<String>>,
+) -> Vec<ExploreReport> {
     let xo = ExploreOptions {
         budget: req.explore_budget,
         jobs: req.jobs,
@@ -281,23 +298,23 @@ async fn execute(
             let why = format!("not explored: scenario {} did not pass, which decides already", o.name);
             progress(&format!("explore {service}: {why}"));
             exploration.push(ExploreReport {
-                service: service.clone(),
+                service: (*service).clone(),
                 seed: req.seed,
                 skipped: vec![("*".into(), why)],
                 ..Default::default()
             });
         }
-        return Ok((outcomes, timings, exploration));
+        return exploration;
     }
     for service in explore {
-        running.lock().unwrap_or_else(|e| e.into_inner()).push(format!("exploration of {service}"));
-        let r = crate::runner::explore::explore(&loaded, service, &opts, &xo, progress).await;
+        let what = format!("exploration of {service}");
+        running.lock().unwrap_or_else(|e| e.into_inner()).push(what.clone());
+        let r = crate::runner::explore::explore(loaded, service, opts, &xo, progress).await;
         progress(&crate::report::explore::render(&r));
-        running.lock().unwrap_or_else(|e| e.into_inner()).retain(|n| *n != format!("exploration of {service}"));
+        running.lock().unwrap_or_else(|e| e.into_inner()).retain(|n| *n != what);
         exploration.push(r);
     }
-    timings.explore_seconds = t.elapsed().as_secs_f64();
-    Ok((outcomes, timings, exploration))
+    exploration
 }
 
 /// The order scenarios start in: the longest first, each as soon as a slot is free (the

@@ -236,26 +236,7 @@ pub fn merge(mut shards: Vec<(PathBuf, GateReport)>) -> Result<GateReport, Repor
             _ => {}
         }
     }
-    // Exploration runs in the shard that holds the service's share: each explored service
-    // once, from exactly one shard.
-    let mut exploration: Vec<_> = shards.iter().flat_map(|(_, r)| r.exploration.iter().cloned()).collect();
-    // An experiment's status is recomputed like a scenario's: a shard cannot call a failed
-    // check passed.
-    for x in &mut exploration {
-        for r in &mut x.ran {
-            r.outcome = recomputed(r.outcome.clone());
-        }
-    }
-    for service in &plan.explore {
-        match exploration.iter().filter(|x| x.service == *service).count() {
-            1 => {}
-            0 => unverified.push(format!("the exploration of {service} is in no shard")),
-            n => unverified.push(format!("the exploration of {service} is in {n} shards")),
-        }
-    }
-    if let Some(x) = exploration.iter().find(|x| !plan.explore.contains(&x.service)) {
-        unverified.push(format!("a shard explored {}, which the plan does not explore", x.service));
-    }
+    let exploration = merged_exploration(&shards, &plan, &mut unverified);
     let (d, r) = crate::verdict::with_exploration(decision, reasons, &exploration);
     (decision, reasons) = (d, r);
     if !unverified.is_empty() {
@@ -298,4 +279,31 @@ pub fn merge(mut shards: Vec<(PathBuf, GateReport)>) -> Result<GateReport, Repor
         prepare: shards.iter().flat_map(|(_, r)| r.prepare.iter().cloned()).collect(),
         exploration,
     })
+}
+
+/// The shards' explorations, each experiment's status recomputed like a scenario's (a shard
+/// cannot call a failed check passed); each service the plan explores must come from
+/// exactly one shard (the one that holds its share), and no other.
+fn merged_exploration(
+    shards: &[(PathBuf, GateReport)],
+    plan: &crate::plan::Plan,
+    unverified: &mut Vec<String>,
+) -> Vec<crate::runner::explore::ExploreReport> {
+    let mut exploration: Vec<_> = shards.iter().flat_map(|(_, r)| r.exploration.iter().cloned()).collect();
+    for x in &mut exploration {
+        for r in &mut x.ran {
+            r.outcome = recomputed(r.outcome.clone());
+        }
+    }
+    for service in &plan.explore {
+        match exploration.iter().filter(|x| x.service == *service).count() {
+            1 => {}
+            0 => unverified.push(format!("the exploration of {service} is in no shard")),
+            n => unverified.push(format!("the exploration of {service} is in {n} shards")),
+        }
+    }
+    if let Some(x) = exploration.iter().find(|x| !plan.explore.contains(&x.service)) {
+        unverified.push(format!("a shard explored {}, which the plan does not explore", x.service));
+    }
+    exploration
 }

@@ -235,13 +235,23 @@ impl Wave<'_> {
             if o.status != Status::Passed {
                 self.found.store(true, std::sync::atomic::Ordering::SeqCst);
             }
-            (self.progress)(&crate::report::verdict::render_outcome(&o));
+            (self.progress)(&progress_line(&o));
             (e, Some(o))
         }))
         .buffer_unordered(self.xo.jobs.max(1))
         .collect()
         .await
     }
+}
+
+/// One line per experiment as it ends (the report renders the failures in full).
+fn progress_line(o: &ScenarioOutcome) -> String {
+    let mark = match o.status {
+        Status::Passed => "pass ",
+        Status::Failed => "FAIL ",
+        Status::Error => "ERROR",
+    };
+    format!("{mark}  {} in {:.1} s", o.name, o.stack_seconds + o.run_seconds)
 }
 
 /// The edges the workload used: HTTP requests or bytes crossed them during the steps.

@@ -26,8 +26,8 @@
 //!
 //! The oracles every experiment carries: the workload's own expectations; no crash in the
 //! logs of the services built from the repository; recovery (the workload's first request
-//! succeeds again within 20 s of the fault's end); the invariants. The runner adds the
-//! attempts per workload request ([`crate::runner`]'s exploration).
+//! succeeds again within 20 s of the fault's end); the invariants. The runner's exploration
+//! adds the attempts per workload request.
 
 use std::time::Duration;
 
