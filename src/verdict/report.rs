@@ -125,6 +125,7 @@ impl GateReport {
         let (decision, mut reasons) = super::decide(&outcomes, missing);
         if decision == Decision::Allow
             && outcomes.is_empty()
+            && self.exploration.is_empty()
             && let Some(planned) = &self.plan
         {
             reasons.push(if planned.nothing_changed() {
@@ -160,6 +161,14 @@ pub(crate) fn with_exploration(
     let mut unverified = decision == Decision::Unverified;
     let mut blocked = decision == Decision::Block;
     for r in exploration {
+        if r.error.is_none() && r.failed().next().is_none() && r.errors().next().is_none() && !r.ran.is_empty() {
+            reasons.push(format!(
+                "exploration of {}: {} experiments on {} passed",
+                r.service,
+                r.ran.len(),
+                if r.edges.is_empty() { "no edge".to_owned() } else { r.edges.join(", ") }
+            ));
+        }
         if let Some(e) = &r.error {
             unverified = true;
             reasons.push(format!("exploration of {} could not judge: {e}", r.service));
