@@ -41,7 +41,12 @@ fn every_entry_is_well_formed_and_applies_to_the_shop() {
         let catch = corpus::meant_to_catch(b);
         assert!(!catch.is_empty(), "{}: README names the scenario meant to catch it", b.name);
         for c in catch {
-            assert!(scenarios.contains(&c), "{}: names `{c}`, which is not a shop scenario", b.name);
+            // `explore-…`: an experiment of exploration, for a bug no scenario catches.
+            assert!(
+                scenarios.contains(&c) || c.starts_with("explore-"),
+                "{}: names `{c}`, which is not a shop scenario",
+                b.name
+            );
         }
     }
     assert!(good.iter().all(|g| g.expect == Decision::Allow));

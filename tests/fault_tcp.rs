@@ -165,7 +165,12 @@ async fn blackhole_holds_an_idle_connection_open_and_silent() {
     let mut buf = [0u8; 8];
     let r = tokio::time::timeout(Duration::from_millis(300), s.read(&mut buf)).await;
     assert!(r.is_err(), "nothing comes back and the connection stays open: {r:?}");
+    // Its bytes were swallowed, so the connection cannot go on: removing the fault cuts it,
+    // and a new connection works.
     p.remove("hang");
+    let r = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf)).await.expect("cut at once");
+    assert!(r.as_ref().map_or(true, |n| *n == 0), "the connection that lost bytes is cut: {r:?}");
+    let mut s = TcpStream::connect(p.addr()).await.unwrap();
     roundtrip(&mut s, b"back").await;
 }
 

@@ -251,7 +251,13 @@ async fn results_do_not_depend_on_the_order_scenarios_run_in() {
         // The same scenario gives the same outcome on a fresh stack and on a reused one.
         assert_eq!(shared[0].0, shared[2].0);
         assert_eq!(shared[1].0, shared[3].0);
-        assert_eq!(shared[0].1, shared[2].1, "observations on a reused stack");
+        // What crossed the edges, for the scenario whose traffic does not race a pause (a
+        // paused dependency's late answer may or may not be recorded before the checks).
+        if shared[0].0.0 == a.name {
+            assert_eq!(shared[0].1, shared[2].1, "observations on a reused stack");
+        } else {
+            assert_eq!(shared[1].1, shared[3].1, "observations on a reused stack");
+        }
         let fresh = |name: &str| first.iter().find(|f| f.0 == name).cloned().unwrap();
         for (s, _, _) in &shared {
             assert_eq!(*s, fresh(&s.0), "reused vs fresh for {}", s.0);
