@@ -90,6 +90,24 @@ fn opts() -> RunOptions {
     RunOptions::new(11, root, std::time::Duration::from_secs(60), "faultline run".into())
 }
 
+/// Runs `order` through one pool, in order; every outcome must pass.
+async fn run_all(
+    cfg: &config::Config,
+    order: &[&Scenario],
+) -> (Vec<ScenarioOutcome>, faultline::runner::pool::PoolCounts) {
+    let pool = StackPool::new(order.iter().copied());
+    let opts = opts();
+    let mut outcomes = Vec::new();
+    for s in order {
+        outcomes.push(pool.run(s, cfg, &opts).await);
+    }
+    let (_, counts) = pool.finish().await;
+    for o in &outcomes {
+        passed(o);
+    }
+    (outcomes, counts)
+}
+
 fn passed(o: &ScenarioOutcome) {
     assert_eq!(o.status, Status::Passed, "{}: {:?} {:#?} {:#?}", o.name, o.error, o.steps, o.checks);
 }
@@ -104,16 +122,7 @@ async fn a_reset_stack_keeps_nothing_of_the_scenario_before() {
     let cfg = config();
     let (dirty, clean) = (scenario(&cfg, "dirty", DIRTY), scenario(&cfg, "clean", CLEAN));
     let order = [&dirty, &clean, &dirty, &clean];
-    let pool = StackPool::new(order.iter().copied());
-    let opts = opts();
-    let mut outcomes = Vec::new();
-    for s in order {
-        outcomes.push(pool.run(s, &cfg, &opts).await);
-    }
-    let (_, counts) = pool.finish().await;
-    for o in &outcomes {
-        passed(o);
-    }
+    let (outcomes, counts) = run_all(&cfg, &order).await;
     // One stack, started once and reset three times, never discarded.
     assert!(!outcomes[0].stack.reused);
     for o in &outcomes[1..] {
@@ -133,16 +142,7 @@ async fn a_file_left_in_a_database_container_discards_the_stack() {
         "name: no-litter\ntarget: api\nwhy: x\nsteps:\n  - exec: { service: postgres, cmd: [sh, -c, \"test ! -e /tmp/litter\"] }\n",
     );
     let order = [&litter, &check, &clean];
-    let pool = StackPool::new(order.iter().copied());
-    let opts = opts();
-    let mut outcomes = Vec::new();
-    for s in order {
-        outcomes.push(pool.run(s, &cfg, &opts).await);
-    }
-    let (_, counts) = pool.finish().await;
-    for o in &outcomes {
-        passed(o);
-    }
+    let (outcomes, counts) = run_all(&cfg, &order).await;
     let discarded = outcomes[1].stack.discarded.as_deref().unwrap_or_default();
     assert!(!outcomes[1].stack.reused && discarded.contains("/tmp/litter"), "{:?}", outcomes[1].stack);
     assert!(outcomes[2].stack.reused, "{:?}", outcomes[2].stack);
@@ -156,16 +156,7 @@ async fn a_scenario_can_ask_for_a_stack_of_its_own() {
     let own = scenario(&cfg, "own", &CLEAN.replace("name: clean", "name: own\nfresh: true"));
     assert!(own.fresh);
     let order = [&clean, &own, &clean];
-    let pool = StackPool::new(order.iter().copied());
-    let opts = opts();
-    let mut outcomes = Vec::new();
-    for s in order {
-        outcomes.push(pool.run(s, &cfg, &opts).await);
-    }
-    let (_, counts) = pool.finish().await;
-    for o in &outcomes {
-        passed(o);
-    }
+    let (outcomes, counts) = run_all(&cfg, &order).await;
     assert!(!outcomes[1].stack.reused);
     assert!(outcomes[2].stack.reused);
     assert_eq!((counts.started, counts.reused), (2, 1), "{counts:?}");

@@ -352,16 +352,26 @@ fn build(w: &Workload, name: &str, faults: &[Value], steps: &[Value], extra: &[V
         }
     }
     checks.extend(extra.iter().cloned());
-    let scenario = json!({
-        "name": name,
-        "target": w.service,
-        "why": "TODO: why the system must survive this (found by faultline explore)",
-        "faults": faults,
-        "steps": steps,
-        "checks": checks,
-    });
-    let text = serde_yaml::to_string(&scenario).unwrap_or_default();
-    (text, scenario)
+    /// The keys in the order people write them (a JSON map would sort them).
+    #[derive(serde::Serialize)]
+    struct File<'a> {
+        name: &'a str,
+        target: &'a str,
+        why: &'a str,
+        faults: &'a [Value],
+        steps: &'a [Value],
+        checks: &'a [Value],
+    }
+    let file = File {
+        name,
+        target: &w.service,
+        why: "TODO: why the system must survive this (found by faultline explore)",
+        faults,
+        steps,
+        checks: &checks,
+    };
+    let text = serde_yaml::to_string(&file).unwrap_or_default();
+    (text, serde_json::to_value(&file).unwrap_or_default())
 }
 
 /// `{n}` in the recovery request's strings becomes `retry-{n}`, so it never reuses a key
