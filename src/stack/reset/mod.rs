@@ -8,11 +8,14 @@
 //!   container is removed and created again from its image, with the same environment, so
 //!   nothing it wrote survives; it is waited for as on a first start.
 //! - `postgres` ([`postgres`]): every database is copied to a template at the checkpoint and
-//!   restored from it; the server keeps running (no start-up to wait for).
+//!   the ones that changed are restored from it; the server keeps running (no start-up to
+//!   wait for).
 //! - `redis` ([`redis`]): every key is dumped at the checkpoint and restored after a
 //!   `FLUSHALL`.
 //!
-//! A reset removes the `recreate` services first (they are the clients: no connection is left
+//! The checkpoint is taken level by level while the stack starts (before the services that
+//! call a level start), or, for a stack started without it, once afterwards with its
+//! `recreate` services stopped. A reset removes the `recreate` services first (they are the clients: no connection is left
 //! into a database being restored), renews every proxy (no fault, nothing observed, the
 //! generator at its seed), restores the stateful services, compares their fingerprints with
 //! the checkpoint's, then creates the `recreate` services again, level by level. A fingerprint
