@@ -15,6 +15,11 @@ fn shop() -> LoadedConfig {
     faultline::config::parse_bytes("faultline.yaml", std::fs::read(path).unwrap(), origin).unwrap()
 }
 
+/// Both streams of a run of the binary.
+fn output(out: &std::process::Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
 fn edge(from: &str, to: &str, http: bool) -> UsedEdge {
     UsedEdge { from: from.into(), to: to.into(), http }
 }
@@ -164,7 +169,7 @@ fn explore_finds_a_missing_deadline_and_proposes_the_scenario() {
         "--write",
         write.to_str().unwrap(),
     ]);
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let text = output(&out);
     assert_eq!(out.status.code(), Some(1), "{text}");
     assert!(text.contains("slow-past-deadline on api -> db"), "{text}");
     let json: serde_json::Value = serde_json::from_slice(&std::fs::read(report.join("explore.json")).unwrap()).unwrap();
@@ -198,7 +203,7 @@ fn explore_finds_a_missing_deadline_and_proposes_the_scenario() {
 fn explore_passes_a_service_that_keeps_its_deadline() {
     let r = TestRepo::relay(&RELAY.replace("@T@", "1"), &[], &[("api/main.txt", "v1\n")]);
     let out = r.faultline(&["explore", "--service", "api", "--seed", "4", "--budget", "20s"]);
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let text = output(&out);
     assert_eq!(out.status.code(), Some(0), "{text}");
     assert!(text.contains("0 failed, 0 could not run"), "{text}");
 }
@@ -242,7 +247,7 @@ fn the_gate_explores_when_its_rule_says_so_and_blocks_what_it_finds() {
         "--report",
         report.path().to_str().unwrap(),
     ]);
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let text = output(&out);
     assert_eq!(out.status.code(), Some(1), "{text}");
     let v: serde_json::Value =
         serde_json::from_slice(&std::fs::read(report.path().join("verdict.json")).unwrap()).unwrap();

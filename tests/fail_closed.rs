@@ -565,3 +565,20 @@ fn report_merge_keeps_what_exploration_found() {
     b2["exploration"] = explored("passed", true);
     assert_eq!(merge(&r, &[&a, &b2]).0, 2);
 }
+
+/// A change that makes the stack slow enough to spend the exploration budget before any
+/// experiment runs is not allowed for having explored nothing.
+#[test]
+fn exploration_that_ran_nothing_cannot_allow() {
+    let config = CONFIG.replace(
+        "    high: { scenarios: none, signoff: seniors }\n",
+        "    high: { scenarios: none, signoff: seniors, explore: true }\n",
+    ) + "explore:\n  workloads:\n    api:\n      - request: GET api /call\n        expect: { status: [200, 502], within: 5s }\n";
+    let r = TestRepo::relay(&config, &[], &[("api/main.txt", "v1\n")]);
+    r.write("api/main.txt", "v2\n");
+    r.commit("api change");
+    let (code, v, text) = gate(&r, &["--approved-by", "alice@shop.example", "--explore-budget", "1ms"]);
+    assert_eq!(code, 2, "{text}");
+    assert!(reasons(&v).contains("none of its"), "{}", reasons(&v));
+    assert!(v["exploration"][0]["planned"].as_u64().is_some_and(|n| n > 0), "{v}");
+}

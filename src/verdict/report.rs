@@ -174,6 +174,15 @@ pub(crate) fn with_exploration(
             reasons.push(format!("exploration of {} could not judge: {e}", r.service));
             continue;
         }
+        // Planned and nothing ran (a budget spent before the first experiment, by a change
+        // that makes the stack slow, say): nothing was judged.
+        if r.planned > 0 && r.ran.is_empty() {
+            unverified = true;
+            reasons.push(format!(
+                "exploration of {}: none of its {} experiments ran within the budget",
+                r.service, r.planned
+            ));
+        }
         for x in r.errors() {
             unverified = true;
             reasons.push(format!(
