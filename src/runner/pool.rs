@@ -86,12 +86,12 @@ impl StackPool {
         let mut stack = None;
         if let Some(mut s) = self.take(&key) {
             match s.reset().await {
-                Ok(r) => {
+                Ok(seconds) => {
                     used.reused = true;
-                    used.reset_seconds = r.seconds;
+                    used.reset_seconds = seconds;
                     self.count(|c| {
                         c.reused += 1;
-                        c.reset_seconds += r.seconds;
+                        c.reset_seconds += seconds;
                     });
                     stack = Some(s);
                 }

@@ -32,7 +32,7 @@ use std::time::Instant;
 use futures_util::future::join_all;
 use miette::Diagnostic;
 
-use super::{Plan, Stack, StackError, log_bytes};
+use super::{Plan, Stack, log_bytes};
 pub use crate::config::ResetKind;
 
 /// Why a stack could not be reset; the stack must not be used again.
@@ -76,16 +76,6 @@ enum Saved {
 /// Parts of a service's fingerprint by name, each compared on its own so a mismatch says
 /// which part differs.
 pub type Fingerprint = BTreeMap<String, String>;
-
-/// What one reset did and how long it took.
-#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
-pub struct ResetReport {
-    pub seconds: f64,
-    /// Services whose containers were created again.
-    pub recreated: Vec<String>,
-    /// Services whose state was restored in place and proven by their fingerprint.
-    pub restored: Vec<String>,
-}
 
 impl Stack {
     /// Takes the baseline that later resets return to. Runs once, right after the stack first
@@ -173,16 +163,17 @@ impl Stack {
     }
 
     /// Returns the stack to its checkpoint and proves it: see the module's documentation.
-    pub async fn reset(&mut self) -> Result<ResetReport, ResetError> {
+    /// Returns the seconds it took.
+    pub async fn reset(&mut self) -> Result<f64, ResetError> {
         let t = Instant::now();
         let baseline = self.baseline.take().ok_or(ResetError::NoCheckpoint)?;
         let r = self.reset_to(&baseline).await;
         self.baseline = Some(baseline);
-        let (recreated, restored) = r?;
-        Ok(ResetReport { seconds: t.elapsed().as_secs_f64(), recreated, restored })
+        r?;
+        Ok(t.elapsed().as_secs_f64())
     }
 
-    async fn reset_to(&mut self, baseline: &Baseline) -> Result<(Vec<String>, Vec<String>), ResetError> {
+    async fn reset_to(&mut self, baseline: &Baseline) -> Result<(), ResetError> {
         let of = |want: fn(ResetKind) -> bool| -> Vec<String> {
             baseline.services.iter().filter(|(_, k)| want(k.kind)).map(|(n, _)| n.clone()).collect()
         };
@@ -248,7 +239,7 @@ impl Stack {
                 r.log_from = (out.len(), err.len());
             }
         }
-        Ok((recreate, restore))
+        Ok(())
     }
 
     /// The declared kind of a service, else the one found from its processes.
@@ -446,12 +437,6 @@ fn clip(s: &str) -> String {
 
 fn fail(service: &str) -> impl Fn(String) -> ResetError + '_ {
     move |reason| ResetError::Failed { service: service.to_owned(), reason }
-}
-
-impl From<StackError> for ResetError {
-    fn from(e: StackError) -> Self {
-        ResetError::Failed { service: String::new(), reason: e.to_string() }
-    }
 }
 
 #[cfg(test)]
