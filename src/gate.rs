@@ -19,8 +19,11 @@ pub use crate::verdict::{Approval, GateReport, GateTimings, IgnoredApproval, Par
 #[derive(Debug, Clone)]
 pub struct GateRequest {
     pub plan: PlanRequest,
-    /// Approvals handed in by CI (emails).
+    /// Approvals handed in by CI (emails or `@handles`).
     pub approved_by: Vec<String>,
+    /// The pull request on its code host: its approvals are read when the plan needs a
+    /// sign-off (only approving reviews of its head commit count).
+    pub code_host: Option<crate::codehost::HostRef>,
     pub seed: u64,
     /// Bounds the whole gate; hitting it is "could not verify".
     pub timeout: Option<Duration>,
@@ -90,7 +93,7 @@ async fn gate_inner(
         Err(e) => return report.unverified(e.to_string() + &detail(&e), start),
     };
     report.timings.plan_seconds = start.elapsed().as_secs_f64();
-    let sign = signoff(&planned, &req.approved_by);
+    let sign = signoff(&planned, &given_approvals(req, &planned).await);
     progress(&plan_line(&planned));
     report.plan = Some(planned);
     report.signoff = Some(sign);
@@ -130,6 +133,22 @@ async fn gate_inner(
             )
         }
     }
+}
+
+/// `--approved-by`, and the code host's approvals when a sign-off is needed. Approvals that
+/// cannot be read are said so: a missing sign-off then cannot be judged.
+async fn given_approvals(req: &GateRequest, planned: &Plan) -> crate::verdict::GivenApprovals {
+    let mut given = crate::verdict::GivenApprovals::from_flags(&req.approved_by);
+    if let Some(host) = req.code_host.as_ref().filter(|_| planned.signoff_required) {
+        match crate::codehost::approvals(host).await {
+            Ok(found) => {
+                given.counted.extend(found.counted);
+                given.stale.extend(found.stale);
+            }
+            Err(e) => given.unreadable = Some(e),
+        }
+    }
+    given
 }
 
 /// The one line of progress that says what the plan is.

@@ -10,6 +10,7 @@
 //! See `docs/ARCHITECTURE.md` for the types passed between stages.
 
 pub mod change;
+pub mod codehost;
 pub mod config;
 pub mod corpus;
 pub mod demo;

@@ -72,16 +72,18 @@ pub fn request(original: &GateReport, scenarios: &[String], jobs: usize) -> Resu
         .signoff
         .iter()
         .flat_map(|s| &s.approvals)
-        .filter(|a| a.source == "--approved-by")
-        .map(|a| a.email.clone())
+        .filter(|a| crate::verdict::trusted_source(&a.source))
+        .map(|a| a.who.clone())
         .collect();
     Ok(GateRequest {
         plan: PlanRequest {
             change: ChangeSpec::Revisions { base: plan.base.commit.clone(), head: head.commit.clone() },
             config_from: ConfigFrom::Base,
             labels,
+            author: None,
         },
         approved_by,
+        code_host: None,
         seed: original.seed,
         timeout: None,
         ready_timeout: std::time::Duration::from_secs(60),

@@ -12,6 +12,7 @@ fn planned(root: &std::path::Path, head: &str) -> faultline::plan::Plan {
         change: ChangeSpec::Revisions { base: "main".into(), head: head.into() },
         config_from: ConfigFrom::Base,
         labels: Vec::new(),
+        author: None,
     };
     plan(&Repo::discover(root).unwrap(), &req).unwrap()
 }

@@ -19,7 +19,7 @@ pub enum EvidenceKind {
     Marker,
 }
 
-/// One piece of evidence. `commit` is absent for labels.
+/// One piece of evidence. `commit` is absent for labels and the pull request's author.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Evidence {
     pub commit: Option<String>,
@@ -37,7 +37,8 @@ pub struct Provenance {
 /// without regard to case, as git reads them, on any line shaped like a trailer), authors and
 /// committers, markers in the message — the policy's patterns and, unless
 /// `policy.ai_assisted.builtin` is off, what the common assistants write by default.
-pub fn provenance(change: &Change, config: &LoadedConfig, labels: &[String]) -> Provenance {
+/// `author` is who opened the pull request, as the code host names them (`@login`).
+pub fn provenance(change: &Change, config: &LoadedConfig, labels: &[String], author: Option<&str>) -> Provenance {
     let m: &Matchers = &config.matchers;
     let builtin = config.config.policy.ai_assisted.builtin;
     let mut evidence = Vec::new();
@@ -70,6 +71,15 @@ pub fn provenance(change: &Change, config: &LoadedConfig, labels: &[String]) -> 
         } else if builtin && let Some(found) = assistants::marker(&c.message) {
             push(EvidenceKind::Marker, found);
         }
+    }
+    if let Some(login) = author.map(|a| a.trim().trim_start_matches('@')).filter(|a| !a.is_empty())
+        && (m.ai_authors.iter().any(|r| r.is_match(login)) || (builtin && assistants::person(login)))
+    {
+        evidence.push(Evidence {
+            commit: None,
+            kind: EvidenceKind::Author,
+            value: format!("pull request opened by @{login}"),
+        });
     }
     let wanted = &config.config.policy.ai_assisted.labels;
     for l in labels {

@@ -7,7 +7,7 @@ use faultline::exit;
 use faultline::plan::{ConfigFrom, PlanRequest};
 
 use super::session::{
-    Interrupt, clock_seed, github, labels_with_env, parse_duration, prepare_env, remove_leftovers, runtime,
+    Interrupt, ci_inputs, clock_seed, github, parse_duration, prepare_env, remove_leftovers, runtime,
 };
 
 #[derive(clap::Args)]
@@ -18,10 +18,14 @@ pub(super) struct GateArgs {
     /// The change's tip.
     #[arg(long, value_name = "REV", default_value = "HEAD")]
     pub(super) head: String,
-    /// A CI label (repeatable); FAULTLINE_LABELS adds a comma-separated list.
+    /// A CI label (repeatable; `a,b` is two). FAULTLINE_LABELS adds a comma-separated list; in
+    /// GitHub Actions the pull request's labels come from the event file, in GitLab from
+    /// CI_MERGE_REQUEST_LABELS.
     #[arg(long = "label", value_name = "LABEL")]
     pub(super) labels: Vec<String>,
-    /// An approval handed in by CI (repeatable), matched against policy.seniors.
+    /// An approval handed in by CI (repeatable): an email or `@handle`, matched against
+    /// policy.seniors. In GitHub Actions (with GITHUB_TOKEN) and GitLab (with
+    /// FAULTLINE_GITLAB_TOKEN) the gate also reads the pull request's approvals itself.
     #[arg(long = "approved-by", value_name = "EMAIL")]
     pub(super) approved_by: Vec<String>,
     /// Write verdict.json (and later the other reports) into DIR.
@@ -64,13 +68,22 @@ pub(super) fn exec(dir: &std::path::Path, args: GateArgs) -> miette::Result<i32>
     use faultline::report::write_report;
 
     let seed = args.seed.unwrap_or_else(clock_seed);
+    let ci = match ci_inputs(args.labels) {
+        Ok(ci) => ci,
+        Err(e) => {
+            eprintln!("faultline gate: {e}");
+            return Ok(exit::UNVERIFIED);
+        }
+    };
     let req = GateRequest {
         plan: PlanRequest {
             change: ChangeSpec::Revisions { base: args.base.clone(), head: args.head.clone() },
             config_from: ConfigFrom::Base,
-            labels: labels_with_env(args.labels),
+            labels: ci.labels,
+            author: ci.author,
         },
         approved_by: args.approved_by,
+        code_host: ci.host,
         seed,
         timeout: args.timeout,
         ready_timeout: args.ready_timeout,

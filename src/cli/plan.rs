@@ -6,7 +6,7 @@ use faultline::exit;
 use faultline::plan::{ConfigFrom, PlanRequest};
 use faultline::repo::Repo;
 
-use super::session::labels_with_env;
+use super::session::ci_inputs;
 
 #[derive(clap::Args)]
 pub(super) struct PlanArgs {
@@ -58,14 +58,15 @@ pub(super) fn exec(dir: &std::path::Path, args: PlanArgs) -> miette::Result<i32>
         // clap guarantees --base without --worktree.
         ChangeSpec::Revisions { base: args.base.unwrap_or_default(), head: args.head }
     };
-    let labels = labels_with_env(args.labels);
+    let ci = ci_inputs(args.labels).map_err(|e| miette::miette!("{e}"))?;
     let req = PlanRequest {
         change,
         config_from: match args.config_from {
             ConfigSource::Base => ConfigFrom::Base,
             ConfigSource::Worktree => ConfigFrom::Worktree,
         },
-        labels,
+        labels: ci.labels,
+        author: ci.author,
     };
     let plan = faultline::plan::plan(&repo, &req)?;
     match args.format {

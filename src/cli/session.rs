@@ -82,6 +82,28 @@ pub(super) fn parse_env_arg(s: &str) -> Result<String, String> {
     Ok(s.to_owned())
 }
 
+/// What CI hands the gate about the pull request: labels from `--label`, `FAULTLINE_LABELS`
+/// and the code host's event (GitHub's event file, GitLab's variables), the author, and where
+/// its approvals are read.
+pub(super) struct CiInputs {
+    pub(super) labels: Vec<String>,
+    pub(super) author: Option<String>,
+    pub(super) host: Option<faultline::codehost::HostRef>,
+}
+
+/// [`CiInputs`] from the flags and the environment. An event file that cannot be read is an
+/// error: the gate does not guess without it.
+pub(super) fn ci_inputs(flags: Vec<String>) -> Result<CiInputs, String> {
+    let ctx = faultline::codehost::from_env(&faultline::codehost::process_env)?.unwrap_or_default();
+    let mut labels = labels_with_env(flags);
+    for l in ctx.labels {
+        if !labels.contains(&l) {
+            labels.push(l);
+        }
+    }
+    Ok(CiInputs { labels, author: ctx.author, host: ctx.host })
+}
+
 pub(super) fn labels_with_env(labels: Vec<String>) -> Vec<String> {
     // `--label "bug,ai-assisted"` is two labels, as CI joins them.
     let env = std::env::var("FAULTLINE_LABELS").unwrap_or_default();

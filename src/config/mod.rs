@@ -158,6 +158,10 @@ pub const BUILTIN_PROTECTED: &[&str] = &[
     ".faultline/**",
 ];
 
+/// Where GitHub and GitLab look for CODEOWNERS, in their order. They say who may approve
+/// (`policy.codeowners`), so they are protected too.
+pub const CODEOWNERS_PATHS: &[&str] = &[".github/CODEOWNERS", "CODEOWNERS", "docs/CODEOWNERS", ".gitlab/CODEOWNERS"];
+
 /// A trailer pattern `Key: …` with its key matched without regard to case, as git does.
 pub fn trailer_regex(pattern: &str) -> Result<Regex, regex::Error> {
     let (anchor, rest) = pattern.strip_prefix('^').map_or(("", pattern), |r| ("^", r));
@@ -258,7 +262,7 @@ impl Matchers {
         }
         let mut protected_globs: Vec<String> = vec![CONFIG_FILE.to_owned()];
         protected_globs.push(format!("{}/**", config.scenarios.trim_end_matches('/')));
-        protected_globs.extend(BUILTIN_PROTECTED.iter().map(|s| (*s).to_owned()));
+        protected_globs.extend(BUILTIN_PROTECTED.iter().chain(CODEOWNERS_PATHS).map(|s| (*s).to_owned()));
         protected_globs.extend(config.policy.protected.iter().cloned());
         Matchers {
             ai_markers: res(&config.policy.ai_assisted.markers),

@@ -206,11 +206,23 @@ pub struct Policy {
     /// tier of `gate`.
     #[serde(default)]
     pub ai_gate: GateTable,
-    /// Emails of the people whose sign-off counts. Approvals come only from outside the
-    /// change (`--approved-by`, handed in by CI); trailers in the change's own commits never
-    /// count.
+    /// The people whose sign-off counts: code-host handles (`@alice`) or emails. Approvals
+    /// come only from outside the change (the code host's reviews, `--approved-by`);
+    /// trailers in the change's own commits never count. With `owners`, these sign off for
+    /// the paths no owners entry matches.
     #[serde(default)]
     pub seniors: Vec<String>,
+    /// Who may sign off per area, as CODEOWNERS says it: for each changed path the last
+    /// entry whose `paths` match names its seniors, and a sign-off needs one approval from
+    /// every area the change touches.
+    #[serde(default)]
+    pub owners: Vec<Owners>,
+    /// Also read the base revision's CODEOWNERS (`.github/CODEOWNERS`, `CODEOWNERS`,
+    /// `docs/CODEOWNERS`, `.gitlab/CODEOWNERS`, the first that exists), after `owners`.
+    /// Owners are handles or emails; a team (`@org/team`) cannot be resolved and no
+    /// approval matches it. Default `false`.
+    #[serde(default)]
+    pub codeowners: bool,
     /// More paths that belong to the gate itself or change how everything builds, beside the
     /// built-in ones (`faultline.yaml`, the scenarios directory, `.cargo/`, `rust-toolchain*`,
     /// `Cargo.lock`, CI workflows, …). A change to one is high tier, affects every service and
@@ -240,6 +252,16 @@ impl Policy {
             explore: false,
         })
     }
+}
+
+/// One area of `policy.owners`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Owners {
+    /// Path globs of the area (`services/payments/**`).
+    pub paths: Vec<String>,
+    /// Who may sign off for it: handles (`@alice`) or emails.
+    pub seniors: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]

@@ -258,6 +258,20 @@ fn check_edges(
     }
 }
 
+/// A senior: a code-host handle (`@alice`) or an email.
+fn check_person(file: &SourceFile, path: &[super::Seg], s: &str, out: &mut Vec<FileDiagnostic>) {
+    let handle = s.strip_prefix('@').is_some_and(|h| {
+        !h.is_empty() && h.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/' | '[' | ']'))
+    });
+    let email = !s.starts_with('@') && s.split_once('@').is_some_and(|(a, b)| !a.is_empty() && b.contains('.'));
+    if !handle && !email {
+        out.push(
+            FileDiagnostic::at_value(file, path, format!("`{s}` is neither a handle (`@login`) nor an email address"))
+                .with_help("approvals come with the reviewer's code-host handle (`@alice`) or, through --approved-by, an email"),
+        );
+    }
+}
+
 /// Every check of `policy` and of the scenarios directory.
 fn check_policy(config: &Config, file: &SourceFile, out: &mut Vec<FileDiagnostic>) {
     for tier in Tier::ALL_SEVERE_FIRST {
@@ -308,15 +322,24 @@ fn check_policy(config: &Config, file: &SourceFile, out: &mut Vec<FileDiagnostic
         }
     }
     for (i, s) in config.policy.seniors.iter().enumerate() {
-        if !s.contains('@') {
+        check_person(file, &ypath!["policy", "seniors", i], s, out);
+    }
+    for (i, o) in config.policy.owners.iter().enumerate() {
+        for (j, g) in o.paths.iter().enumerate() {
+            check_glob(file, &ypath!["policy", "owners", i, "paths", j], g, out);
+        }
+        if o.seniors.is_empty() {
             out.push(
-                FileDiagnostic::at_value(
+                FileDiagnostic::at_key(
                     file,
-                    &ypath!["policy", "seniors", i],
-                    format!("`{s}` is not an email address"),
+                    &ypath!["policy", "owners", i, "seniors"],
+                    "an area with nobody to sign off",
                 )
-                .with_help("seniors are matched by the emails approvals come with (--approved-by)"),
+                .with_help("list who may approve changes here: `seniors: [\"@alice\"]`"),
             );
+        }
+        for (j, s) in o.seniors.iter().enumerate() {
+            check_person(file, &ypath!["policy", "owners", i, "seniors", j], s, out);
         }
     }
     let needs_seniors = Tier::ALL_SEVERE_FIRST.iter().any(|t| {
@@ -325,7 +348,8 @@ fn check_policy(config: &Config, file: &SourceFile, out: &mut Vec<FileDiagnostic
             .flatten()
             .any(|r| r.signoff == super::Signoff::Seniors)
     }) || config.policy.unclaimed.is_some_and(|r| r.signoff == super::Signoff::Seniors);
-    if needs_seniors && config.policy.seniors.is_empty() {
+    if needs_seniors && config.policy.seniors.is_empty() && config.policy.owners.is_empty() && !config.policy.codeowners
+    {
         out.push(
             FileDiagnostic::at_key(
                 file,

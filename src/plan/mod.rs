@@ -13,6 +13,9 @@ use crate::impact::{self, Affected, Impact};
 use crate::repo::{Repo, RepoError, Snapshot};
 use crate::scenario::{self, DiscoverError, ScenarioRef};
 
+mod owners;
+pub use owners::{CODEOWNERS_PATHS, SignoffArea};
+
 /// Where to read faultline.yaml and the scenarios from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ConfigFrom {
@@ -27,8 +30,20 @@ pub enum ConfigFrom {
 pub struct PlanRequest {
     pub change: ChangeSpec,
     pub config_from: ConfigFrom,
-    /// Labels handed in by CI (`--label`, `FAULTLINE_LABELS`).
+    /// Labels handed in by CI (`--label`, `FAULTLINE_LABELS`, the code host's event).
     pub labels: Vec<String>,
+    /// Who opened the pull request (`@login`), from the code host's event: evidence of an
+    /// agent when it is one.
+    pub author: Option<String>,
+}
+
+/// What planning takes besides the change, the configuration and the scenarios.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PlanInputs<'a> {
+    pub labels: &'a [String],
+    pub author: Option<&'a str>,
+    /// The base's CODEOWNERS `(path, text)`, when `policy.codeowners` reads it.
+    pub codeowners: Option<(&'a str, &'a str)>,
 }
 
 #[derive(Debug, thiserror::Error, Diagnostic)]
@@ -103,6 +118,10 @@ pub struct Plan {
     pub scenarios_available: usize,
     pub signoff_required: bool,
     pub seniors: Vec<String>,
+    /// Who may sign off for which changed paths (`policy.owners`, CODEOWNERS); one area,
+    /// `policy.seniors`, without them.
+    #[serde(default)]
+    pub signoff_areas: Vec<SignoffArea>,
     /// Changed paths nothing claims (see `policy.unclaimed`).
     #[serde(default)]
     pub unclaimed: Vec<RepoPath>,
@@ -123,18 +142,7 @@ impl Plan {
 
 /// Loads the configuration `from` says, for the base revision of `spec`.
 pub fn load_config(repo: &Repo, spec: &ChangeSpec, from: ConfigFrom) -> Result<(LoadedConfig, Snapshot), PlanError> {
-    let (snap, origin) = match from {
-        ConfigFrom::Base => {
-            let rev = spec.base().to_owned();
-            let oid = repo.resolve(&rev)?;
-            let origin = ConfigOrigin::Revision { rev: rev.clone(), commit: oid.to_string() };
-            (Snapshot::Commit { rev, oid }, origin)
-        }
-        ConfigFrom::Worktree => {
-            let path = repo.root().join(CONFIG_FILE).display().to_string();
-            (Snapshot::Worktree, ConfigOrigin::Worktree { path })
-        }
-    };
+    let (snap, origin) = config_snapshot(repo, spec, from)?;
     let bytes = repo.read(&snap, CONFIG_FILE)?.ok_or_else(|| ConfigError::Missing {
         place: match &snap {
             Snapshot::Commit { rev, .. } => format!("the base revision `{rev}`"),
@@ -146,6 +154,22 @@ pub fn load_config(repo: &Repo, spec: &ChangeSpec, from: ConfigFrom) -> Result<(
         other => other,
     })?;
     Ok((loaded, snap))
+}
+
+/// Where the configuration is read from: the base commit, or the working tree.
+fn config_snapshot(repo: &Repo, spec: &ChangeSpec, from: ConfigFrom) -> Result<(Snapshot, ConfigOrigin), PlanError> {
+    Ok(match from {
+        ConfigFrom::Base => {
+            let rev = spec.base().to_owned();
+            let oid = repo.resolve(&rev)?;
+            let origin = ConfigOrigin::Revision { rev: rev.clone(), commit: oid.to_string() };
+            (Snapshot::Commit { rev, oid }, origin)
+        }
+        ConfigFrom::Worktree => {
+            let path = repo.root().join(CONFIG_FILE).display().to_string();
+            (Snapshot::Worktree, ConfigOrigin::Worktree { path })
+        }
+    })
 }
 
 /// Plans the change `req` names.
@@ -172,9 +196,31 @@ pub fn plan(repo: &Repo, req: &PlanRequest) -> Result<Plan, PlanError> {
     // A configuration problem is reported before a diff problem: it is the user's to fix first.
     let (config, scenarios) = loaded?;
     let change = change?;
-    let plan = from_parts(change, &config, scenarios, &req.labels);
+    let codeowners =
+        if config.config.policy.codeowners { read_codeowners(repo, &req.change, req.config_from)? } else { None };
+    let inputs = PlanInputs {
+        labels: &req.labels,
+        author: req.author.as_deref(),
+        codeowners: codeowners.as_ref().map(|(p, t)| (*p, t.as_str())),
+    };
+    let plan = from_parts(change, &config, scenarios, inputs);
     tracing::debug!(elapsed = ?t.elapsed(), "planned");
     plan
+}
+
+/// The first CODEOWNERS file of the configuration's revision.
+fn read_codeowners(
+    repo: &Repo,
+    spec: &ChangeSpec,
+    from: ConfigFrom,
+) -> Result<Option<(&'static str, String)>, PlanError> {
+    let (snap, _) = config_snapshot(repo, spec, from)?;
+    for path in owners::CODEOWNERS_PATHS {
+        if let Some(bytes) = repo.read(&snap, path)? {
+            return Ok(Some((path, String::from_utf8_lossy(&bytes).into_owned())));
+        }
+    }
+    Ok(None)
 }
 
 /// The pure part of planning, from an analysed change, a configuration and its scenarios.
@@ -182,9 +228,11 @@ pub fn from_parts(
     change: Change,
     config: &LoadedConfig,
     all: Vec<ScenarioRef>,
-    labels: &[String],
+    inputs: PlanInputs<'_>,
 ) -> Result<Plan, PlanError> {
-    let prov = change::provenance::provenance(&change, config, labels);
+    let prov = change::provenance::provenance(&change, config, inputs.labels, inputs.author);
+    let owner_rules = owners::rules(&config.config, inputs.codeowners);
+    let signoff_areas = owners::areas(&change.paths, &owner_rules, &config.config.policy.seniors);
     let tier = change::tier::decide(&change, config);
     let impact = impact::analyze(&change, config).map_err(|problems| ConfigError::Invalid {
         file: config.origin.to_string(),
@@ -238,6 +286,7 @@ pub fn from_parts(
         scenario_files: selected,
         scenarios_available: all.len(),
         seniors: config.config.policy.seniors.clone(),
+        signoff_areas,
         unclaimed,
         protected,
         explore,

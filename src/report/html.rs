@@ -299,10 +299,10 @@ pub fn render(report: &GateReport) -> String {
         let _ = write!(o, "<tr><th>stack</th><td>{}</td></tr>", esc(&p.stack.join(", ")));
         let _ = write!(o, "<tr><th>scenarios</th><td>{}</td></tr>", esc(&p.scenarios.join(", ")));
         if let Some(sg) = &report.signoff {
-            let state = match (sg.required, sg.satisfied) {
-                (false, _) => "not required".to_owned(),
-                (true, true) => "given".to_owned(),
-                (true, false) => format!("<b class=\"block\">missing</b>: one of {}", esc(&sg.seniors.join(", "))),
+            let line = sg.state_line();
+            let state = match line.strip_prefix("missing") {
+                Some(rest) => format!("<b class=\"block\">missing</b>{}", esc(rest)),
+                None => esc(&line),
             };
             let _ = write!(o, "<tr><th>sign-off</th><td>{state}</td></tr>");
         }

@@ -76,8 +76,8 @@ pub fn read(path: &Path) -> Result<(PathBuf, GateReport), ReportError> {
     Ok((file, report))
 }
 
-/// The sign-off of the whole: every shard's `--approved-by` approvals, judged against the
-/// plan's seniors (a shard's own `satisfied` is not taken on trust).
+/// The sign-off of the whole: every shard's approvals from outside the change, judged against
+/// the plan's seniors and areas (a shard's own `satisfied` is not taken on trust).
 fn union_signoff(shards: &[(PathBuf, GateReport)], first: &GateReport, plan: &crate::plan::Plan) -> SignoffState {
     let mut signoff = first.signoff.clone().unwrap_or(SignoffState {
         required: plan.signoff_required,
@@ -85,14 +85,18 @@ fn union_signoff(shards: &[(PathBuf, GateReport)], first: &GateReport, plan: &cr
         approvals: Vec::new(),
         satisfied: false,
         ignored: Vec::new(),
+        areas: Vec::new(),
+        unreadable: None,
     });
     signoff.required = plan.signoff_required;
     signoff.seniors = plan.seniors.clone();
+    signoff.areas = crate::verdict::areas_of(plan);
+    signoff.unreadable = shards.iter().find_map(|(_, r)| r.signoff.as_ref()?.unreadable.clone());
     signoff.approvals.clear();
     signoff.ignored.clear();
     for (_, r) in shards {
         for a in r.signoff.iter().flat_map(|s| &s.approvals) {
-            if a.source == "--approved-by" && !signoff.approvals.iter().any(|b| b.email == a.email) {
+            if crate::verdict::trusted_source(&a.source) && !signoff.approvals.iter().any(|b| b.who == a.who) {
                 signoff.approvals.push(a.clone());
             }
         }

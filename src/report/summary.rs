@@ -51,14 +51,10 @@ pub fn render(report: &GateReport) -> String {
         let _ = writeln!(o, "| seed | {} |", report.seed);
     }
     if let Some(s) = &report.signoff {
-        let state = match (s.required, s.satisfied) {
-            (false, _) => "not required".to_owned(),
-            (true, true) => {
-                let by: Vec<String> =
-                    s.approvals.iter().filter(|a| a.senior).map(|a| format!("{}, {}", a.email, a.source)).collect();
-                format!("given ({})", cell(&by.join(", ")))
-            }
-            (true, false) => format!("**missing**: one of {} must approve", s.seniors.join(", ")),
+        let line = s.state_line();
+        let state = match line.strip_prefix("missing") {
+            Some(rest) => format!("**missing**{}", cell(rest)),
+            None => cell(&line),
         };
         let _ = writeln!(o, "| sign-off | {state} |");
     }

@@ -10,7 +10,9 @@ mod signoff;
 
 pub(crate) use report::with_exploration;
 pub use report::{GateReport, GateTimings, Partition};
-pub use signoff::{Approval, IgnoredApproval, SignoffState, signoff};
+pub use signoff::{
+    Approval, AreaSignoff, GivenApprovals, IgnoredApproval, SignoffState, areas_of, signoff, trusted_source,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -1,5 +1,6 @@
 //! Sign-off: who approved, from where, and whether that satisfies the policy. Approvals
-//! count only from sources the change cannot write (`--approved-by`, handed in by CI).
+//! count only from sources the change cannot write: the code host's reviews (read by the
+//! gate) and `--approved-by`, handed in by CI.
 
 use serde::Serialize;
 
@@ -8,10 +9,27 @@ use crate::plan::Plan;
 /// Who approved, and where it was said.
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Approval {
-    pub email: String,
-    /// Where the approval came from: `--approved-by` (handed in by CI).
+    /// A handle (`@alice`) or an email, lower case.
+    #[serde(alias = "email")]
+    pub who: String,
+    /// Where the approval came from: `--approved-by` (handed in by CI), `GitHub review of
+    /// 1a2b3c4d5e`, `GitLab approval of …`.
     pub source: String,
     pub senior: bool,
+}
+
+/// Where approvals come from that the change cannot write.
+pub fn trusted_source(source: &str) -> bool {
+    source == "--approved-by" || source.starts_with("GitHub review of ") || source.starts_with("GitLab approval of ")
+}
+
+/// One area of the change and whether someone who may sign off for it did.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct AreaSignoff {
+    #[serde(flatten)]
+    pub area: crate::plan::SignoffArea,
+    /// Who signed off for it, if anyone did.
+    pub by: Option<String>,
 }
 
 /// An approval written inside the change (a `Reviewed-by:` trailer): shown, never counted.
@@ -29,36 +47,92 @@ pub struct SignoffState {
     pub seniors: Vec<String>,
     pub approvals: Vec<Approval>,
     pub satisfied: bool,
-    /// Approvals the change wrote about itself, which do not count.
+    /// Approvals the change wrote about itself, and stale ones of an earlier head: they do
+    /// not count.
     #[serde(default)]
     pub ignored: Vec<IgnoredApproval>,
+    /// With `policy.owners` or CODEOWNERS: each area the change touches needs one of its own
+    /// seniors.
+    #[serde(default)]
+    pub areas: Vec<AreaSignoff>,
+    /// Why the code host's approvals could not be read. A required sign-off that is missing
+    /// then means "could not verify", not "block".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unreadable: Option<String>,
+}
+
+fn same_person(a: &str, b: &str) -> bool {
+    a.trim().eq_ignore_ascii_case(b.trim())
 }
 
 impl SignoffState {
-    /// Whether a senior approved, from the approvals that count.
+    /// Whether a senior approved, from the approvals that count: one of `seniors`, or with
+    /// areas, one of each area's.
     pub fn recompute(&mut self) {
-        let seniors: Vec<String> = self.seniors.iter().map(|s| s.to_ascii_lowercase()).collect();
+        let is_one_of = |who: &str, list: &[String]| list.iter().any(|s| same_person(s, who));
         for a in &mut self.approvals {
-            a.senior = seniors.contains(&a.email);
+            a.senior =
+                is_one_of(&a.who, &self.seniors) || self.areas.iter().any(|ar| is_one_of(&a.who, &ar.area.seniors));
         }
-        self.satisfied = !self.required || self.approvals.iter().any(|a| a.senior);
+        for ar in &mut self.areas {
+            ar.by = self.approvals.iter().find(|a| is_one_of(&a.who, &ar.area.seniors)).map(|a| a.who.clone());
+        }
+        self.satisfied = !self.required
+            || if self.areas.is_empty() {
+                self.approvals.iter().any(|a| a.senior)
+            } else {
+                self.areas.iter().all(|a| a.by.is_some())
+            };
+    }
+
+    /// The state in one line, for the reports: `not required`, `given by @alice (GitHub
+    /// review of 1a2b3c4d5e)`, `missing: …`.
+    pub fn state_line(&self) -> String {
+        if !self.required {
+            return "not required".into();
+        }
+        if !self.satisfied {
+            return format!(
+                "missing: {}",
+                self.missing_reason()
+                    .trim_start_matches("a senior's sign-off is required and missing")
+                    .trim_start_matches([':', ' '])
+            );
+        }
+        let by: Vec<String> =
+            self.approvals.iter().filter(|a| a.senior).map(|a| format!("{} ({})", a.who, a.source)).collect();
+        format!("given by {}", by.join(", "))
     }
 
     /// Why a missing sign-off is missing, for the verdict's reasons.
     pub fn missing_reason(&self) -> String {
-        let mut s = if self.seniors.is_empty() {
+        let open: Vec<&AreaSignoff> = self.areas.iter().filter(|a| a.by.is_none()).collect();
+        let mut s = if !open.is_empty() {
+            let each: Vec<String> = open
+                .iter()
+                .map(|a| {
+                    let who =
+                        if a.area.seniors.is_empty() { "nobody listed".into() } else { a.area.seniors.join(", ") };
+                    format!("{} ({}; one of {who})", a.area.area, a.area.paths.first().map_or("", |p| p.as_str()))
+                })
+                .collect();
+            format!("a senior's sign-off is required and missing for {}", each.join("; "))
+        } else if self.seniors.is_empty() {
             "a senior's sign-off is required and missing: policy.seniors lists nobody who could give it".to_owned()
         } else {
             format!(
-                "a senior's sign-off is required and missing (one of {}, through --approved-by)",
+                "a senior's sign-off is required and missing (one of {}, through an approving review or --approved-by)",
                 self.seniors.join(", ")
             )
         };
-        if let Some(i) = self.ignored.first() {
+        if let Some(e) = &self.unreadable {
+            s.push_str(&format!("; {e}"));
+        }
+        for i in self.ignored.iter().take(3) {
             s.push_str(&format!("; ignored: `{}` in {} — {}", crate::change::clean(&i.trailer), i.commit, i.why));
-            if self.ignored.len() > 1 {
-                s.push_str(&format!(" (and {} more)", self.ignored.len() - 1));
-            }
+        }
+        if self.ignored.len() > 3 {
+            s.push_str(&format!(" (and {} more)", self.ignored.len() - 3));
         }
         s
     }
@@ -74,10 +148,30 @@ fn email_of(s: &str) -> String {
 /// anyone can type them.
 const APPROVAL_TRAILERS: &[&str] = &["reviewed-by", "approved-by", "acked-by"];
 
-/// The sign-off state of `plan`: approvals only from `approved_by` (CI, the code host —
-/// sources the change cannot write). Approval trailers in the change's commits are listed as
-/// ignored.
-pub fn signoff(plan: &Plan, approved_by: &[String]) -> SignoffState {
+/// Approvals from outside the change, with where each came from.
+#[derive(Debug, Clone, Default)]
+pub struct GivenApprovals {
+    /// `(who, source)`: `("@alice", "GitHub review of 1a2b3c4d5e")`, `("bob@x", "--approved-by")`.
+    pub counted: Vec<(String, String)>,
+    /// `(who, commit, why)`: approvals of an earlier head.
+    pub stale: Vec<(String, String, String)>,
+    /// Why the code host could not be read, if it could not.
+    pub unreadable: Option<String>,
+}
+
+impl GivenApprovals {
+    /// `--approved-by` values.
+    pub fn from_flags(approved_by: &[String]) -> GivenApprovals {
+        GivenApprovals {
+            counted: approved_by.iter().map(|a| (email_of(a), "--approved-by".to_owned())).collect(),
+            ..GivenApprovals::default()
+        }
+    }
+}
+
+/// The sign-off state of `plan`: approvals only from `given` (CI, the code host — sources
+/// the change cannot write). Approval trailers in the change's commits are listed as ignored.
+pub fn signoff(plan: &Plan, given: &GivenApprovals) -> SignoffState {
     let mut ignored = Vec::new();
     for c in &plan.commits {
         for (k, v) in &c.trailers {
@@ -85,23 +179,43 @@ pub fn signoff(plan: &Plan, approved_by: &[String]) -> SignoffState {
                 ignored.push(IgnoredApproval {
                     trailer: format!("{k}: {v}"),
                     commit: c.id[..c.id.len().min(10)].to_owned(),
-                    why: "written by the change itself; approvals count only from --approved-by (CI, the code host)"
+                    why: "written by the change itself; approvals count only from the code host's reviews or \
+                          --approved-by"
                         .into(),
                 });
             }
         }
     }
-    let approvals = approved_by
-        .iter()
-        .map(|a| Approval { email: email_of(a), source: "--approved-by".into(), senior: false })
-        .collect();
+    for (who, commit, why) in &given.stale {
+        ignored.push(IgnoredApproval {
+            trailer: format!("approved by {who}"),
+            commit: commit.clone(),
+            why: why.clone(),
+        });
+    }
+    let mut approvals: Vec<Approval> = Vec::new();
+    for (who, source) in &given.counted {
+        if !approvals.iter().any(|a| same_person(&a.who, who)) {
+            approvals.push(Approval { who: who.to_ascii_lowercase(), source: source.clone(), senior: false });
+        }
+    }
     let mut state = SignoffState {
         required: plan.signoff_required,
         seniors: plan.seniors.clone(),
         approvals,
         satisfied: false,
         ignored,
+        areas: areas_of(plan),
+        unreadable: given.unreadable.clone(),
     };
     state.recompute();
     state
+}
+
+/// The plan's areas, none signed yet. One area that is all of `policy.seniors` is no area.
+pub fn areas_of(plan: &Plan) -> Vec<AreaSignoff> {
+    if plan.signoff_areas.iter().all(|a| a.area == "policy.seniors") {
+        return Vec::new();
+    }
+    plan.signoff_areas.iter().map(|a| AreaSignoff { area: a.clone(), by: None }).collect()
 }

@@ -160,6 +160,11 @@ impl TestRepo {
     pub fn faultline_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_faultline"));
         cmd.args(args).current_dir(&self.path).env_remove("FAULTLINE_LABELS").env("NO_COLOR", "1");
+        // The suite may itself run in GitHub Actions or GitLab CI: their event is not this
+        // test's.
+        for k in ["GITHUB_ACTIONS", "GITHUB_EVENT_PATH", "GITHUB_STEP_SUMMARY", "GITLAB_CI", "CI_MERGE_REQUEST_IID"] {
+            cmd.env_remove(k);
+        }
         for (k, v) in env {
             cmd.env(k, v);
         }

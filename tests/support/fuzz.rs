@@ -465,7 +465,10 @@ fn plan_and_render(loaded: &LoadedConfig, text: &str) {
             file: "s.yaml".into(),
         })
         .collect();
-    match faultline::plan::from_parts(change, loaded, scenarios, &["ai-assisted".into(), "x".repeat(70_000)]) {
+    let labels = ["ai-assisted".into(), "x".repeat(70_000)];
+    let inputs =
+        faultline::plan::PlanInputs { labels: &labels, author: Some("copilot-swe-agent[bot]"), codeowners: None };
+    match faultline::plan::from_parts(change, loaded, scenarios, inputs) {
         Ok(plan) => {
             let _ = faultline::report::plan::render_text(&plan);
             let _ = serde_json::to_string(&plan);
@@ -518,7 +521,7 @@ fn sample_verdict(shop: &LoadedConfig) -> Vec<u8> {
         target: "orders".into(),
         file: "scenarios/payments-slow.yaml".into(),
     }];
-    let plan = faultline::plan::from_parts(change, shop, refs, &[]).expect("a plan of the shop");
+    let plan = faultline::plan::from_parts(change, shop, refs, Default::default()).expect("a plan of the shop");
     let v = serde_json::json!({
         "version": 1, "decision": "block", "reasons": ["scenario payments-slow failed"], "seed": 7,
         "plan": plan,

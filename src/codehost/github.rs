@@ -1,0 +1,120 @@
+//! GitHub: the event file of a `pull_request` / `pull_request_review` /
+//! `pull_request_target` run, and `GET /repos/{repo}/pulls/{n}/reviews`.
+
+use std::collections::BTreeMap;
+
+use super::{CiContext, HostApprovals, HostRef, Secret, handle, http, short};
+
+/// Pages of reviews read at most (100 reviews a page).
+const MAX_PAGES: usize = 20;
+
+pub(super) fn context(event: &serde_json::Value, get: &dyn Fn(&str) -> Option<String>) -> Option<CiContext> {
+    let pr = event.get("pull_request").filter(|p| p.is_object())?;
+    let labels = pr
+        .get("labels")
+        .and_then(|l| l.as_array())
+        .map(|l| l.iter().filter_map(|l| l.get("name")?.as_str().map(str::to_owned)).collect())
+        .unwrap_or_default();
+    let author = pr.pointer("/user/login").and_then(|l| l.as_str()).map(|l| l.to_owned());
+    let host = match (
+        pr.get("number").and_then(|n| n.as_u64()),
+        pr.pointer("/head/sha").and_then(|s| s.as_str()),
+        get("GITHUB_REPOSITORY")
+            .or_else(|| event.pointer("/repository/full_name").and_then(|s| s.as_str()).map(str::to_owned)),
+    ) {
+        (Some(number), Some(sha), Some(repo)) => Some(HostRef::GitHub {
+            api: get("GITHUB_API_URL").unwrap_or_else(|| "https://api.github.com".into()).trim_end_matches('/').into(),
+            repo,
+            number,
+            head_sha: sha.to_owned(),
+            token: get("FAULTLINE_GITHUB_TOKEN").or_else(|| get("GITHUB_TOKEN")).map(Secret),
+        }),
+        _ => None,
+    };
+    Some(CiContext { source: "GitHub event file", labels, author, host })
+}
+
+pub(super) async fn approvals(host: &HostRef) -> Result<HostApprovals, String> {
+    let HostRef::GitHub { api, repo, number, head_sha, token } = host else {
+        return Err("not a GitHub pull request".into());
+    };
+    let token = token.as_ref().ok_or(
+        "no token: give the gate step `GITHUB_TOKEN: ${{ github.token }}` in its env, with \
+         `permissions: pull-requests: read`",
+    )?;
+    let headers = [
+        ("authorization", format!("Bearer {}", token.0)),
+        ("x-github-api-version", "2022-11-28".to_owned()),
+        ("accept", "application/vnd.github+json".to_owned()),
+    ];
+    let mut url = Some(format!("{api}/repos/{repo}/pulls/{number}/reviews?per_page=100"));
+    let mut reviews = Vec::new();
+    for _ in 0..MAX_PAGES {
+        let Some(u) = url.take() else { break };
+        let reply = http::get_json(&u, &headers).await?;
+        let page = reply.json.as_array().ok_or_else(|| format!("GET {u}: expected a list of reviews"))?;
+        reviews.extend(page.iter().cloned());
+        url = reply.next;
+    }
+    if url.is_some() {
+        return Err(format!("more than {} reviews; not all could be read", MAX_PAGES * 100));
+    }
+    Ok(judge(&reviews, head_sha))
+}
+
+/// Each reviewer's last decisive review (approved, changes requested, dismissed; comments
+/// change nothing), in the order GitHub lists them (oldest first). An approval counts only
+/// when it is of the head commit; one of an earlier commit is stale.
+pub(super) fn judge(reviews: &[serde_json::Value], head_sha: &str) -> HostApprovals {
+    let mut last: BTreeMap<String, (&str, &str)> = BTreeMap::new();
+    for r in reviews {
+        let (Some(login), Some(state)) =
+            (r.pointer("/user/login").and_then(|v| v.as_str()), r.get("state").and_then(|v| v.as_str()))
+        else {
+            continue;
+        };
+        if matches!(state, "APPROVED" | "CHANGES_REQUESTED" | "DISMISSED") {
+            last.insert(handle(login), (state, r.get("commit_id").and_then(|v| v.as_str()).unwrap_or("")));
+        }
+    }
+    let mut out = HostApprovals::default();
+    for (who, (state, commit)) in last {
+        if state != "APPROVED" {
+            continue;
+        }
+        if commit.eq_ignore_ascii_case(head_sha) {
+            out.counted.push((who, format!("GitHub review of {}", short(commit))));
+        } else {
+            out.stale.push((
+                who,
+                short(commit),
+                format!("approved an earlier head; the pull request's head is now {}", short(head_sha)),
+            ));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    #[test]
+    fn only_the_last_decisive_review_of_the_head_counts() {
+        let r =
+            |login: &str, state: &str, sha: &str| json!({"user": {"login": login}, "state": state, "commit_id": sha});
+        let reviews = [
+            r("Alice", "APPROVED", "aaa"),
+            r("alice", "COMMENTED", "bbb"),
+            r("bob", "APPROVED", "bbb"),
+            r("bob", "CHANGES_REQUESTED", "bbb"),
+            r("carol", "APPROVED", "aaa"),
+            r("dave", "APPROVED", "bbb"),
+            r("dave", "DISMISSED", "bbb"),
+        ];
+        let got = super::judge(&reviews, "bbb");
+        assert!(got.counted.is_empty(), "{got:?}");
+        let got = super::judge(&reviews, "aaa");
+        assert_eq!(got.counted.iter().map(|c| c.0.as_str()).collect::<Vec<_>>(), ["@alice", "@carol"]);
+    }
+}

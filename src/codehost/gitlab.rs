@@ -1,0 +1,56 @@
+//! GitLab: merge-request pipelines' variables, and
+//! `GET /projects/{id}/merge_requests/{iid}` and `…/approvals`.
+
+use super::{CiContext, HostApprovals, HostRef, Secret, handle, http, short};
+
+pub(super) fn context(get: &dyn Fn(&str) -> Option<String>) -> Option<CiContext> {
+    let iid = get("CI_MERGE_REQUEST_IID")?.trim().parse().ok()?;
+    let labels = get("CI_MERGE_REQUEST_LABELS")
+        .map(|l| l.split(',').map(str::trim).filter(|l| !l.is_empty()).map(str::to_owned).collect())
+        .unwrap_or_default();
+    let token = get("FAULTLINE_GITLAB_TOKEN")
+        .or_else(|| get("GITLAB_TOKEN"))
+        .map(|t| ("private-token", Secret(t)))
+        .or_else(|| get("CI_JOB_TOKEN").map(|t| ("job-token", Secret(t))));
+    let host = match (get("CI_API_V4_URL"), get("CI_PROJECT_ID"), get("CI_COMMIT_SHA")) {
+        (Some(api), Some(project), Some(head_sha)) => {
+            Some(HostRef::GitLab { api: api.trim_end_matches('/').into(), project, iid, head_sha, token })
+        }
+        _ => None,
+    };
+    Some(CiContext {
+        source: "GitLab CI variables",
+        labels,
+        // GitLab names who started the pipeline, not who opened the merge request.
+        author: None,
+        host,
+    })
+}
+
+pub(super) async fn approvals(host: &HostRef) -> Result<HostApprovals, String> {
+    let HostRef::GitLab { api, project, iid, head_sha, token } = host else {
+        return Err("not a GitLab merge request".into());
+    };
+    let (name, token) = token.as_ref().ok_or("no token: set FAULTLINE_GITLAB_TOKEN (read_api) for the job")?;
+    let headers = [(*name, token.0.clone())];
+    let mr = http::get_json(&format!("{api}/projects/{project}/merge_requests/{iid}"), &headers).await?.json;
+    let current = mr.get("sha").and_then(|s| s.as_str()).ok_or("the merge request has no `sha`")?;
+    let url = format!("{api}/projects/{project}/merge_requests/{iid}/approvals");
+    let reply = http::get_json(&url, &headers).await?.json;
+    let by =
+        reply.get("approved_by").and_then(|a| a.as_array()).ok_or_else(|| format!("GET {url}: no `approved_by`"))?;
+    let mut out = HostApprovals::default();
+    for a in by {
+        let Some(login) = a.pointer("/user/username").and_then(|u| u.as_str()) else { continue };
+        if current.eq_ignore_ascii_case(head_sha) {
+            out.counted.push((handle(login), format!("GitLab approval of {}", short(current))));
+        } else {
+            out.stale.push((
+                handle(login),
+                short(current),
+                format!("given while the merge request's head is {}, not the commit under test", short(current)),
+            ));
+        }
+    }
+    Ok(out)
+}

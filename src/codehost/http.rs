@@ -1,0 +1,93 @@
+//! One GET of JSON from a code host's API, over HTTPS (rustls, the system's roots) or plain
+//! HTTP (a self-hosted instance on the runner's network, or a test server).
+
+use std::time::Duration;
+
+use http_body_util::{BodyExt as _, Empty};
+use hyper::body::Bytes;
+
+/// How long one API call may take before the approvals count as unreadable.
+const CALL_TIMEOUT: Duration = Duration::from_secs(20);
+/// The most a reply may weigh: a list of reviews, not a download.
+const MAX_BODY: usize = 8 << 20;
+
+/// A reply: its JSON and the `rel="next"` page of its `Link` header, if any.
+pub(crate) struct Reply {
+    pub json: serde_json::Value,
+    pub next: Option<String>,
+}
+
+/// GETs `url` with `headers`; anything but a 2xx JSON reply is an error that says what came.
+pub(crate) async fn get_json(url: &str, headers: &[(&str, String)]) -> Result<Reply, String> {
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_native_roots()
+        .map_err(|e| format!("cannot read the system's TLS roots: {e}"))?
+        .https_or_http()
+        .enable_http1()
+        .build();
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build::<_, Empty<Bytes>>(connector);
+    let uri: hyper::Uri = url.parse().map_err(|e| format!("`{url}` is not a URL: {e}"))?;
+    let mut req = hyper::Request::get(uri)
+        .header("accept", "application/json")
+        .header("user-agent", concat!("faultline/", env!("CARGO_PKG_VERSION")));
+    for (k, v) in headers {
+        req = req.header(*k, v);
+    }
+    let req = req.body(Empty::new()).map_err(|e| format!("cannot make a request to {url}: {e}"))?;
+    let call = async {
+        let resp = client.request(req).await.map_err(|e| format!("GET {url}: {}", error_chain(&e)))?;
+        let status = resp.status();
+        let next = resp.headers().get("link").and_then(|v| v.to_str().ok()).and_then(next_link);
+        let body = http_body_util::Limited::new(resp.into_body(), MAX_BODY)
+            .collect()
+            .await
+            .map_err(|e| format!("GET {url}: reading the reply: {e}"))?
+            .to_bytes();
+        if !status.is_success() {
+            let text = String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned();
+            return Err(format!("GET {url}: {status}: {}", text.trim()));
+        }
+        let json = serde_json::from_slice(&body).map_err(|e| format!("GET {url}: the reply is not JSON: {e}"))?;
+        Ok(Reply { json, next })
+    };
+    tokio::time::timeout(CALL_TIMEOUT, call)
+        .await
+        .map_err(|_| format!("GET {url}: no reply within {}s", CALL_TIMEOUT.as_secs()))?
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
+
+/// The `rel="next"` URL of an RFC 8288 `Link` header (GitHub's pagination).
+fn next_link(header: &str) -> Option<String> {
+    header.split(',').find_map(|part| {
+        let (url, params) = part.split_once(';')?;
+        let rel_next = params.split(';').any(|p| {
+            let p = p.trim().replace(' ', "");
+            p.eq_ignore_ascii_case("rel=\"next\"") || p.eq_ignore_ascii_case("rel=next")
+        });
+        rel_next.then(|| url.trim().trim_start_matches('<').trim_end_matches('>').to_owned())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_next_page_is_found_in_a_link_header() {
+        let h = r#"<https://api.github.com/repositories/1/pulls/2/reviews?page=2>; rel="next", <https://api.github.com/repositories/1/pulls/2/reviews?page=5>; rel="last""#;
+        assert_eq!(
+            super::next_link(h).as_deref(),
+            Some("https://api.github.com/repositories/1/pulls/2/reviews?page=2")
+        );
+        assert_eq!(super::next_link(r#"<https://x/?page=1>; rel="prev""#), None);
+    }
+}

@@ -1,0 +1,127 @@
+//! The code host, as CI hands it to the gate: the pull request's labels and author, and the
+//! approvals given on it. Read from what the CI system provides and the change cannot write —
+//! GitHub's event file (`GITHUB_EVENT_PATH`) and reviews API, GitLab's merge-request
+//! variables and approvals API — never from the change's commits.
+//!
+//! Approvals name people by their code-host handle, `@login`; `policy.seniors` (and the
+//! `seniors` of `policy.owners`) list handles or emails.
+
+mod github;
+mod gitlab;
+mod http;
+
+/// What CI says about the pull request under test.
+#[derive(Debug, Clone, Default)]
+pub struct CiContext {
+    /// Where this came from, for messages: `GitHub event file`, `GitLab CI variables`.
+    pub source: &'static str,
+    /// The pull request's labels.
+    pub labels: Vec<String>,
+    /// Who opened it (`@login`).
+    pub author: Option<String>,
+    /// Where its approvals can be read; `None` when the event is not about a pull request.
+    pub host: Option<HostRef>,
+}
+
+/// A token, never printed.
+#[derive(Clone)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<secret>")
+    }
+}
+
+/// One pull request (merge request) on one code host, and how to read its approvals.
+#[derive(Debug, Clone)]
+pub enum HostRef {
+    GitHub {
+        /// `GITHUB_API_URL`, default `https://api.github.com`.
+        api: String,
+        /// `owner/name`.
+        repo: String,
+        number: u64,
+        /// The pull request's head commit: only approvals of this commit count.
+        head_sha: String,
+        /// `FAULTLINE_GITHUB_TOKEN`, else `GITHUB_TOKEN`.
+        token: Option<Secret>,
+    },
+    GitLab {
+        /// `CI_API_V4_URL`.
+        api: String,
+        /// `CI_PROJECT_ID`.
+        project: String,
+        /// `CI_MERGE_REQUEST_IID`.
+        iid: u64,
+        /// The commit the pipeline runs (`CI_COMMIT_SHA`): approvals count only while it
+        /// is the merge request's head.
+        head_sha: String,
+        /// `PRIVATE-TOKEN` from `FAULTLINE_GITLAB_TOKEN` or `GITLAB_TOKEN`, else
+        /// `JOB-TOKEN` from `CI_JOB_TOKEN`.
+        token: Option<(&'static str, Secret)>,
+    },
+}
+
+impl HostRef {
+    /// `GitHub pull request owner/name#12`, for messages.
+    pub fn describe(&self) -> String {
+        match self {
+            HostRef::GitHub { repo, number, .. } => format!("GitHub pull request {repo}#{number}"),
+            HostRef::GitLab { project, iid, .. } => format!("GitLab merge request {project}!{iid}"),
+        }
+    }
+}
+
+/// Approvals read from the code host.
+#[derive(Debug, Clone, Default)]
+pub struct HostApprovals {
+    /// `(who, where)`: `("@alice", "GitHub review of 1a2b3c4d5e")`.
+    pub counted: Vec<(String, String)>,
+    /// `(who, commit, why it does not count)`: approvals of an earlier head.
+    pub stale: Vec<(String, String, String)>,
+}
+
+/// The pull request's approvals, from its code host. Every failure (no token, an API error,
+/// a reply of another shape) is an error: the caller fails closed.
+pub async fn approvals(host: &HostRef) -> Result<HostApprovals, String> {
+    match host {
+        HostRef::GitHub { .. } => github::approvals(host).await,
+        HostRef::GitLab { .. } => gitlab::approvals(host).await,
+    }
+    .map_err(|e| format!("cannot read the approvals of {}: {e}", host.describe()))
+}
+
+/// What the CI environment says, read through `env` (the process's environment, or a test's
+/// map). `Ok(None)`: not a CI system faultline knows, or not a pull request event. An event
+/// file that cannot be read is an error (the gate fails closed rather than lose a label).
+pub fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Result<Option<CiContext>, String> {
+    let get = |k: &str| env(k).filter(|v| !v.trim().is_empty());
+    if get("GITHUB_ACTIONS").is_some_and(|v| v == "true")
+        && let Some(path) = get("GITHUB_EVENT_PATH")
+    {
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| format!("cannot read the GitHub event file {path} (GITHUB_EVENT_PATH): {e}"))?;
+        let event: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| format!("the GitHub event file {path} (GITHUB_EVENT_PATH) is not JSON: {e}"))?;
+        return Ok(github::context(&event, &get));
+    }
+    if get("GITLAB_CI").is_some_and(|v| v == "true") {
+        return Ok(gitlab::context(&get));
+    }
+    Ok(None)
+}
+
+/// The process's environment, for [`from_env`].
+pub fn process_env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+/// `@login`, lower case: how handles are compared.
+fn handle(login: &str) -> String {
+    format!("@{}", login.trim().trim_start_matches('@').to_ascii_lowercase())
+}
+
+fn short(sha: &str) -> String {
+    sha.chars().take(10).collect()
+}
