@@ -304,3 +304,36 @@ fn each_area_needs_its_own_senior() {
     let (code, _, text) = gate(&r, &["--approved-by", "@mallory"], &[]);
     assert_eq!(code, 1, "{text}");
 }
+
+#[test]
+fn the_pull_request_that_adopts_faultline_is_shown_not_enforced() {
+    let r = TestRepo::new();
+    r.write("api/main.txt", "v1\n");
+    r.commit("before faultline");
+    r.git(&["checkout", "-q", "-b", "adopt"]);
+    let relay = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/images/relay");
+    for f in ["Dockerfile", "relay.py"] {
+        r.write(format!("images/relay/{f}"), std::fs::read(relay.join(f)).unwrap());
+    }
+    r.write("faultline.yaml", CONFIG);
+    r.write("scenarios/api-up.yaml", "target: api\nwhy: api answers.\nsteps:\n  - request: GET api /health\n");
+    r.commit("adopt faultline");
+    // Without the flag: could not verify, and the message says how to adopt.
+    let (code, _, text) = gate(&r, &[], &[]);
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains("--adopting"), "{text}");
+    // With it: what would run, and nothing enforced yet.
+    let (code, _, text) = gate(&r, &["--adopting"], &[]);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("NOT ENFORCED YET"), "{text}");
+    assert!(text.contains("api"), "{text}");
+    // An adoption whose configuration is broken is not waved through.
+    r.write("faultline.yaml", CONFIG.replace("ports: [8080]", "ports: [eighty]"));
+    r.commit("typo");
+    let (code, _, text) = gate(&r, &["--adopting"], &[]);
+    assert_eq!(code, 2, "{text}");
+    // Once the base has a configuration, --adopting changes nothing: the base gates.
+    let (r2, _) = repo(CONFIG);
+    let (code, _, text) = gate(&r2, &["--adopting"], &[]);
+    assert_eq!(code, 1, "the base's sign-off rule still applies:\n{text}");
+}

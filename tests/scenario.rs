@@ -109,7 +109,8 @@ fn a_template_fills_in_and_the_file_adds_its_own_checks() {
     }
     match &s.steps[0] {
         StepKind::Request { body, expect, repeat, .. } => {
-            assert_eq!(body.as_ref().unwrap()["sku"], "A{n}");
+            let Some(faultline::scenario::validate::Body::Json(body)) = body else { panic!("{body:?}") };
+            assert_eq!(body["sku"], "A{n}");
             assert_eq!(expect.status.as_deref(), Some(&[201, 503][..]));
             assert_eq!(*repeat, 3, "the template's default");
             assert_eq!(expect.within, Some(std::time::Duration::from_millis(2500)));

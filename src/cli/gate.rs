@@ -57,6 +57,12 @@ pub(super) struct GateArgs {
     /// proven clean between scenarios (slower; for comparison and suspicion).
     #[arg(long)]
     pub(super) fresh_stacks: bool,
+    /// For the pull request that adopts faultline: when the base has no faultline.yaml yet,
+    /// check the head's configuration and scenarios, show what they will gate once merged,
+    /// and exit 0 (nothing is enforced before then). When the base has one, this changes
+    /// nothing: the base's configuration gates the change as always.
+    #[arg(long)]
+    pub(super) adopting: bool,
     /// Per explored service (a rule with `explore: true`): start no experiment after this
     /// long; what is left is listed as unexplored.
     #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
@@ -100,6 +106,11 @@ pub(super) fn exec(dir: &std::path::Path, args: GateArgs) -> miette::Result<i32>
         eprintln!("faultline gate: {e}");
         return Ok(exit::UNVERIFIED);
     }
+    if args.adopting
+        && let Some(code) = adopting(dir, &req)?
+    {
+        return Ok(code);
+    }
     eprintln!("faultline gate: {}...{}, seed {seed}", args.base, args.head);
     let dir = dir.to_path_buf();
     let report = runtime()?.block_on(async move {
@@ -127,6 +138,33 @@ pub(super) fn exec(dir: &std::path::Path, args: GateArgs) -> miette::Result<i32>
         }
     }
     Ok(report.decision.exit_code())
+}
+
+/// `--adopting` on a base without faultline.yaml: the head's plan, and exit 0 when the
+/// head's configuration and scenarios are valid (2 when not). `None`: the base has a
+/// configuration; gate as usual.
+fn adopting(dir: &std::path::Path, req: &faultline::gate::GateRequest) -> miette::Result<Option<i32>> {
+    let repo = faultline::repo::Repo::discover(dir)?;
+    if faultline::plan::base_has_config(&repo, &req.plan.change)? {
+        return Ok(None);
+    }
+    let head = PlanRequest { config_from: ConfigFrom::Head, ..req.plan.clone() };
+    match faultline::plan::plan(&repo, &head) {
+        Ok(plan) => {
+            print!("{}", faultline::report::plan::render_text(&plan));
+            println!(
+                "\nNOT ENFORCED YET: the base has no faultline.yaml. This change adopts faultline; once it is \
+                 merged, every change is gated by the configuration above (read from the base). \
+                 Make the check required after that."
+            );
+            Ok(Some(exit::ALLOW))
+        }
+        Err(e) => {
+            eprintln!("{:?}", miette::Report::new(e));
+            eprintln!("faultline gate --adopting: the configuration this change adds cannot gate anything yet");
+            Ok(Some(exit::UNVERIFIED))
+        }
+    }
 }
 
 pub(super) fn repro(

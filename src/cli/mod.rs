@@ -245,9 +245,12 @@ pub(super) fn main() -> ExitCode {
 }
 
 fn init_logging(verbose: u8) {
+    // testcontainers' own errors about containers faultline is already removing (on Ctrl-C:
+    // "Failed to remove container on drop … 409/404") are noise: faultline removes and
+    // reports what it started itself. -vv shows them.
     let default = match verbose {
-        0 => "warn",
-        1 => "faultline=debug",
+        0 => "warn,testcontainers=off",
+        1 => "faultline=debug,testcontainers=off",
         _ => "faultline=trace",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| default.into());

@@ -46,14 +46,15 @@ impl std::fmt::Display for ConfigOrigin {
 /// Everything that can go wrong reading `faultline.yaml`.
 #[derive(Debug, thiserror::Error, Diagnostic)]
 pub enum ConfigError {
-    #[error("no {CONFIG_FILE} in {place}")]
+    #[error("no {CONFIG_FILE} in {place} (a pull request that adds one passes with `faultline gate --adopting`)")]
     #[diagnostic(
         code(faultline::config::missing),
         help(
             "create {CONFIG_FILE} at the repository root (see the README for a complete example), \
              commit it to the base branch, and run again; the gate reads its configuration from the \
              base revision, so that a change cannot weaken the gate that judges it. To try a \
-             configuration you have not committed yet, pass --config-from worktree."
+             configuration you have not committed yet, pass --config-from worktree (plan) or run \
+             `faultline run`; the pull request that adds it passes with `gate --adopting`."
         )
     )]
     Missing { place: String },

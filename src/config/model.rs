@@ -142,11 +142,17 @@ pub struct Ready {
 #[serde(deny_unknown_fields)]
 pub struct Dependency {
     /// The environment variable of the dependent service that receives the address.
-    pub env: String,
+    /// Required unless `vars` names the variables.
+    #[serde(default)]
+    pub env: Option<String>,
     /// The value of that variable: a template with `{host}` and `{port}`, which faultline
     /// fills with its proxy's address for this edge. Default `{host}:{port}`.
     #[serde(default = "default_url")]
     pub url: String,
+    /// More variables for apps that take the address in parts, each a template with
+    /// `{host}` and `{port}`: `{ APP_DATABASE__HOST: "{host}", APP_DATABASE__PORT: "{port}" }`.
+    #[serde(default)]
+    pub vars: BTreeMap<String, String>,
     /// Which of the dependency's `ports` this edge targets. Default: its first port.
     #[serde(default)]
     pub port: Option<u16>,
@@ -158,6 +164,22 @@ pub struct Dependency {
 
 fn default_url() -> String {
     "{host}:{port}".to_owned()
+}
+
+impl Dependency {
+    /// Every variable this edge sets and its template: `env` with `url`, then `vars`.
+    pub fn variables(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.env
+            .as_deref()
+            .map(|e| (e, self.url.as_str()))
+            .into_iter()
+            .chain(self.vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+    }
+
+    /// Whether the edge speaks HTTP: a template of it starts with `http`.
+    pub fn is_http(&self) -> bool {
+        self.variables().any(|(_, t)| t.starts_with("http"))
+    }
 }
 
 /// Risk tiers of a change.

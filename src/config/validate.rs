@@ -225,17 +225,21 @@ fn check_edges(
             out.push(d);
             continue;
         };
-        if edge.env.is_empty() || !edge.env.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        if edge.env.is_none() && edge.vars.is_empty() {
             out.push(
-                FileDiagnostic::at_value(
-                    file,
-                    &[&key[..], &ypath!["env"]].concat(),
-                    format!("`{}` is not an environment variable name", edge.env),
-                )
-                .with_help("use letters, digits and `_`, e.g. PAYMENTS_URL"),
+                FileDiagnostic::at_key(file, &key, format!("the edge to `{dep}` sets no variable")).with_help(
+                    "add `env: NAME` (with `url:`), or `vars: { HOST_VAR: \"{host}\", PORT_VAR: \"{port}\" }`",
+                ),
             );
         }
-        check_template(file, &[&key[..], &ypath!["url"]].concat(), &edge.url, out);
+        if let Some(env) = &edge.env {
+            check_var_name(file, &[&key[..], &ypath!["env"]].concat(), env, out);
+            check_template(file, &[&key[..], &ypath!["url"]].concat(), &edge.url, out);
+        }
+        for (name, template) in &edge.vars {
+            check_var_name(file, &[&key[..], &ypath!["vars"]].concat(), name, out);
+            check_template(file, &[&key[..], &ypath!["vars", name.as_str()]].concat(), template, out);
+        }
         match edge.port {
             Some(p) if !target.ports.contains(&p) => out.push(
                 FileDiagnostic::at_value(
@@ -413,6 +417,15 @@ fn check_glob(file: &SourceFile, path: &[super::Seg], pattern: &str, out: &mut V
         );
     } else if let Err(e) = glob::compile(pattern) {
         out.push(FileDiagnostic::at_value(file, path, format!("glob does not compile: {}", e.kind())));
+    }
+}
+
+fn check_var_name(file: &SourceFile, path: &[super::Seg], name: &str, out: &mut Vec<FileDiagnostic>) {
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        out.push(
+            FileDiagnostic::at_value(file, path, format!("`{name}` is not an environment variable name"))
+                .with_help("use letters, digits and `_`, e.g. PAYMENTS_URL"),
+        );
     }
 }
 

@@ -24,6 +24,9 @@ pub enum ConfigFrom {
     Base,
     /// The files on disk, for authoring a configuration before committing it.
     Worktree,
+    /// The head revision: only to show what a change that adopts faultline would gate once
+    /// merged (`gate --adopting`); never to judge a change.
+    Head,
 }
 
 #[derive(Debug, Clone)]
@@ -165,11 +168,25 @@ fn config_snapshot(repo: &Repo, spec: &ChangeSpec, from: ConfigFrom) -> Result<(
             let origin = ConfigOrigin::Revision { rev: rev.clone(), commit: oid.to_string() };
             (Snapshot::Commit { rev, oid }, origin)
         }
+        ConfigFrom::Head => match spec {
+            ChangeSpec::Revisions { head, .. } => {
+                let oid = repo.resolve(head)?;
+                let origin = ConfigOrigin::Revision { rev: head.clone(), commit: oid.to_string() };
+                (Snapshot::Commit { rev: head.clone(), oid }, origin)
+            }
+            ChangeSpec::Worktree { .. } => return config_snapshot(repo, spec, ConfigFrom::Worktree),
+        },
         ConfigFrom::Worktree => {
             let path = repo.root().join(CONFIG_FILE).display().to_string();
             (Snapshot::Worktree, ConfigOrigin::Worktree { path })
         }
     })
+}
+
+/// Whether the base revision of `spec` has a faultline.yaml.
+pub fn base_has_config(repo: &Repo, spec: &ChangeSpec) -> Result<bool, PlanError> {
+    let (snap, _) = config_snapshot(repo, spec, ConfigFrom::Base)?;
+    Ok(repo.read(&snap, CONFIG_FILE)?.is_some())
 }
 
 /// Plans the change `req` names.

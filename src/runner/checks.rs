@@ -7,18 +7,28 @@ use super::workload;
 use crate::scenario::validate::{CheckKind, SqlExpect};
 use crate::stack::Stack;
 
-pub async fn run(stack: &Stack, index: usize, line: usize, check: &CheckKind) -> CheckOutcome {
+/// Runs one check. `session` is the scenario's: a `recovers` request carries its cookies
+/// and captured values, as the user the steps played would.
+pub async fn run(
+    stack: &Stack,
+    index: usize,
+    line: usize,
+    check: &CheckKind,
+    session: &workload::Session,
+) -> CheckOutcome {
     if let CheckKind::MaxAttempts { from, to, max } = check {
         let (check, passed, expected, observed, unobserved) = max_attempts(stack, from, to, *max);
         return CheckOutcome { index, line, check, passed, expected, observed, unobserved };
     }
     let (check, passed, expected, observed) = match check {
         CheckKind::MaxAttempts { .. } => unreachable!("judged above"),
-        CheckKind::Sql { service, query, expect } => sql(stack, service, query, expect).await,
+        CheckKind::Sql { service, query, database, expect } => {
+            sql(stack, service, query, database.as_deref(), expect).await
+        }
         CheckKind::Redis { service, command, expect } => redis(stack, service, command, expect).await,
         CheckKind::Logs { service, forbid, require } => logs(stack, service, forbid, require).await,
         CheckKind::Recovers { line, within, status, body, headers } => {
-            recovers(stack, line, *within, status.as_deref(), body.as_ref(), headers).await
+            recovers(stack, (line, headers, body.as_ref()), *within, status.as_deref(), session).await
         }
     };
     CheckOutcome { index, line, check, passed, expected, observed, unobserved: false }
@@ -63,11 +73,15 @@ fn max_attempts(stack: &Stack, from: &str, to: &str, max: u32) -> (String, bool,
 
 /// psql inside the container, as the role and database its environment names
 /// (`POSTGRES_USER`/`POSTGRES_DB`, as the fixture image and the common images take them).
-const PSQL: &str = "exec psql -v ON_ERROR_STOP=1 -X -tA -U \"${POSTGRES_USER:-${PGUSER:-postgres}}\" -d \"${POSTGRES_DB:-${PGDATABASE:-postgres}}\" -c \"$0\"";
+/// `$0` is the query, `$1` the database (empty: the container's default).
+const PSQL: &str = "exec psql -v ON_ERROR_STOP=1 -X -tA -U \"${POSTGRES_USER:-${PGUSER:-postgres}}\" -d \"${1:-${POSTGRES_DB:-${PGDATABASE:-postgres}}}\" -c \"$0\"";
 
-async fn sql(stack: &Stack, service: &str, query: &str, expect: &SqlExpect) -> Judged {
-    let what = format!("sql on {service}: {query}");
-    let cmd = ["sh", "-c", PSQL, query];
+async fn sql(stack: &Stack, service: &str, query: &str, database: Option<&str>, expect: &SqlExpect) -> Judged {
+    let what = match database {
+        Some(db) => format!("sql on {service}/{db}: {query}"),
+        None => format!("sql on {service}: {query}"),
+    };
+    let cmd = ["sh", "-c", PSQL, query, database.unwrap_or("")];
     let (code, out) = match stack.exec(service, &cmd).await {
         Ok(r) => r,
         Err(e) => return (what, false, describe(expect), format!("cannot run psql: {e}")),
@@ -159,13 +173,16 @@ async fn logs(stack: &Stack, service: &str, forbid: &[regex::Regex], require: &[
     (what, true, expected.join("; "), format!("{} lines, as expected", text.lines().count()))
 }
 
+/// A request: its line, headers and body.
+type Call<'a> =
+    (&'a crate::scenario::validate::RequestLine, &'a [(String, String)], Option<&'a crate::scenario::validate::Body>);
+
 async fn recovers(
     stack: &Stack,
-    line: &crate::scenario::validate::RequestLine,
+    (line, headers, body): Call<'_>,
     within: Duration,
     status: Option<&[u16]>,
-    body: Option<&serde_json::Value>,
-    headers: &[(String, String)],
+    session: &workload::Session,
 ) -> Judged {
     let what = format!("{line} recovers within {}", humantime::format_duration(within));
     let ok = |s: u16| status.map_or((200..300).contains(&s), |l| l.contains(&s));
@@ -183,8 +200,8 @@ async fn recovers(
     while start.elapsed() < within {
         tries += 1;
         let left = within.saturating_sub(start.elapsed()).max(Duration::from_millis(100));
-        let (hs, b) = workload::instance(headers, body, tries);
-        let a = workload::send(addr, line, &hs, b, left).await;
+        let req = workload::instance(line, headers, body, tries, session);
+        let (a, _) = workload::send(addr, line, req, left, Some(session), false).await;
         match a.status {
             Some(s) if ok(s) => {
                 return (

@@ -269,7 +269,8 @@ async fn run_on(
         out = out.error(format!("a fault could not be applied: {e}"));
     }
     let host_env = crate::stack::host::env(&config.policy.prepare_env, &opts.prepare_env);
-    let ctx = StepCtx { opts, scratch: scratch.path(), host_env: &host_env };
+    let session = Arc::new(workload::Session::default());
+    let ctx = StepCtx { opts, scratch: scratch.path(), host_env: &host_env, session: session.clone() };
     for (i, step) in scenario.steps.iter().enumerate().filter(|_| out.status != Status::Error) {
         let start_ms = ms();
         match run_step(&stack, &ctx, i, step).await {
@@ -297,7 +298,8 @@ async fn run_on(
     if out.status != Status::Error {
         let stack = stack.lock().await;
         for (i, check) in scenario.checks.iter().enumerate() {
-            out.checks.push(checks::run(&stack, i, scenario.check_lines.get(i).copied().unwrap_or(0), check).await);
+            out.checks
+                .push(checks::run(&stack, i, scenario.check_lines.get(i).copied().unwrap_or(0), check, &session).await);
         }
     }
     observe_edges(&*stack.lock().await, &mut out, ms());
@@ -521,6 +523,21 @@ struct StepCtx<'a> {
     scratch: &'a std::path::Path,
     /// The whole environment of host commands (see [`crate::stack::host`]).
     host_env: &'a [(String, String)],
+    /// Cookies and captured values, shared by the scenario's requests.
+    session: Arc<workload::Session>,
+}
+
+/// The environment of a host command of a step: the allowlisted host environment,
+/// `FAULTLINE_<SERVICE>_ADDR`/`_URL` of every service, and the step's own `env` with its
+/// `{SERVICE.port}`-style placeholders filled.
+async fn step_env(stack: &Mutex<Stack>, ctx: &StepCtx<'_>, env: &[(String, String)]) -> Vec<(String, String)> {
+    let mut all = ctx.host_env.to_vec();
+    let stack = stack.lock().await;
+    let addrs: Vec<(String, std::net::SocketAddr)> =
+        stack.services().filter_map(|s| Some((s.to_owned(), stack.addr(s).ok()?))).collect();
+    all.extend(nextest::stack_env(&addrs));
+    all.extend(env.iter().map(|(k, v)| (k.clone(), nextest::fill_addrs(v, &addrs))));
+    all
 }
 
 async fn run_step(
@@ -542,7 +559,7 @@ async fn run_step(
                 end_ms: 0.0,
             })
         }
-        StepKind::Exec { service, cmd, expect_exit } => {
+        StepKind::Exec { service, cmd, expect_exit, env } => {
             let (code, output) = match service {
                 Some(s) => stack
                     .lock()
@@ -550,7 +567,7 @@ async fn run_step(
                     .exec(s, &cmd.iter().map(String::as_str).collect::<Vec<_>>())
                     .await
                     .map_err(|e| e.to_string())?,
-                None => workload::host_exec(cmd, ctx.host_env).await,
+                None => workload::host_exec(cmd, &step_env(stack, ctx, env).await).await,
             };
             let tail = crate::stack::image::tail(output.trim(), 5);
             Ok(StepOutcome {
@@ -570,46 +587,69 @@ async fn run_step(
                 end_ms: 0.0,
             })
         }
-        StepKind::Request { line, body, headers, repeat, concurrency, expect } => {
+        StepKind::Request { line, body, headers, repeat, concurrency, expect, capture } => {
             let addr = stack.lock().await.addr(&line.service).map_err(|e| e.to_string())?;
             let timeout = request_timeout(expect);
             let next = Arc::new(std::sync::atomic::AtomicU32::new(0));
+            let keep = !capture.is_empty();
             let workers = (0..*concurrency).map(|_| {
                 let next = next.clone();
                 async move {
                     let mut answers = Vec::new();
+                    let mut last = None;
                     loop {
                         let n = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         if n >= *repeat {
-                            return answers;
+                            return (answers, last);
                         }
-                        let (hs, b) = workload::instance(headers, body.as_ref(), n);
-                        answers.push(workload::send(addr, line, &hs, b, timeout).await);
+                        let req = workload::instance(line, headers, body.as_ref(), n, &ctx.session);
+                        let (a, reply) = workload::send(addr, line, req, timeout, Some(&ctx.session), keep).await;
+                        answers.push(a);
+                        last = reply.or(last);
                     }
                 }
             });
-            let answers: Vec<Answer> = join_all(workers).await.into_iter().flatten().collect();
+            let mut answers: Vec<Answer> = Vec::new();
+            let mut last = None;
+            for (a, l) in join_all(workers).await {
+                answers.extend(a);
+                last = l.or(last);
+            }
             let name = format!("{line}{}", if *repeat > 1 { format!(" ×{repeat}") } else { String::new() });
-            Ok(judge(index, name, expect, &answers))
+            let mut out = judge(index, name, expect, &answers);
+            let mut missing = Vec::new();
+            for (var, from) in capture {
+                match last.as_ref().and_then(|r| r.capture(from)) {
+                    Some(v) => ctx.session.set_var(var, v),
+                    None => missing.push(var.as_str()),
+                }
+            }
+            if !missing.is_empty() {
+                out.passed = false;
+                out.observed = format!("{}; nothing to capture as {}", out.observed, missing.join(", "));
+            }
+            Ok(out)
         }
         StepKind::Load { line, body, headers, rate, duration, expect } => {
             let addr = stack.lock().await.addr(&line.service).map_err(|e| e.to_string())?;
-            let run =
-                workload::load(addr, line, headers, body.as_ref(), *rate, *duration, request_timeout(expect)).await;
+            let run = workload::load(
+                addr,
+                line,
+                headers,
+                body.as_ref(),
+                *rate,
+                *duration,
+                request_timeout(expect),
+                &ctx.session,
+            )
+            .await;
             let name = format!("load {line} at {rate}/s for {}", humantime::format_duration(*duration));
             let mut out = judge(index, name, expect, &run.answers);
             out.observed = format!("{} sent at {:.1}/s; {}", run.answers.len(), run.achieved_rate, out.observed);
             Ok(out)
         }
         StepKind::Nextest { filter, env } => {
-            let mut all_env = ctx.host_env.to_vec();
-            {
-                let stack = stack.lock().await;
-                let addrs: Vec<(String, std::net::SocketAddr)> =
-                    stack.services().filter_map(|s| Some((s.to_owned(), stack.addr(s).ok()?))).collect();
-                all_env.extend(nextest::stack_env(&addrs));
-            }
-            all_env.extend(env.iter().cloned());
+            let all_env = step_env(stack, ctx, env).await;
             if !ctx.opts.prepared {
                 nextest::build(&ctx.opts.root, filter, ctx.host_env).await?;
             }

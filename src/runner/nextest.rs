@@ -27,6 +27,27 @@ pub fn stack_env(services: &[(String, std::net::SocketAddr)]) -> Vec<(String, St
     env
 }
 
+/// `value` with `{SERVICE.host}`, `{SERVICE.port}`, `{SERVICE.addr}` and `{SERVICE.url}`
+/// filled from the stack's addresses (each service through its ingress proxy), so a test
+/// suite that reads its own variables (`APP_DATABASE__PORT`) finds the stack.
+pub fn fill_addrs(value: &str, services: &[(String, std::net::SocketAddr)]) -> String {
+    let mut out = value.to_owned();
+    if !out.contains('{') {
+        return out;
+    }
+    for (name, addr) in services {
+        for (part, v) in [
+            ("host", addr.ip().to_string()),
+            ("port", addr.port().to_string()),
+            ("addr", addr.to_string()),
+            ("url", format!("http://{addr}")),
+        ] {
+            out = out.replace(&format!("{{{name}.{part}}}"), &v);
+        }
+    }
+    out
+}
+
 /// cargo with exactly `env` as its environment (see [`crate::stack::host`]): the runner's
 /// secrets stay out, and a faultline that itself runs under nextest hands the inner run none
 /// of its `NEXTEST_*` settings. With no `env` (the preflight), the toolchain's variables.

@@ -1,12 +1,13 @@
 //! The workload: HTTP requests through a service's ingress proxy, commands, pauses.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 
-use crate::scenario::validate::RequestLine;
+use crate::scenario::validate::{Body, Capture, RequestLine};
 
 /// What one request got.
 #[derive(Debug, Clone)]
@@ -17,14 +18,101 @@ pub struct Answer {
     pub error: Option<String>,
 }
 
-/// Sends one request and waits at most `timeout` for the whole answer.
+/// What a scenario's requests share, as a browser or an API client would: the cookies each
+/// service set, and the values steps captured.
+#[derive(Debug, Default)]
+pub struct Session {
+    /// `(service, cookie name) → value`.
+    cookies: std::sync::Mutex<BTreeMap<(String, String), String>>,
+    vars: std::sync::Mutex<BTreeMap<String, String>>,
+}
+
+impl Session {
+    fn cookie_header(&self, service: &str) -> Option<String> {
+        let jar = self.cookies.lock().unwrap_or_else(|e| e.into_inner());
+        let pairs: Vec<String> =
+            jar.iter().filter(|((s, _), _)| s == service).map(|((_, k), v)| format!("{k}={v}")).collect();
+        (!pairs.is_empty()).then(|| pairs.join("; "))
+    }
+
+    /// Keeps the cookies of a `Set-Cookie` header; `Max-Age=0` or an empty value removes one.
+    fn set_cookie(&self, service: &str, header: &str) {
+        let mut parts = header.split(';');
+        let Some((name, value)) = parts.next().and_then(|p| p.split_once('=')) else { return };
+        let expired = parts.any(|a| {
+            let a = a.trim().to_ascii_lowercase();
+            a == "max-age=0" || a.starts_with("max-age=-")
+        });
+        let key = (service.to_owned(), name.trim().to_owned());
+        let mut jar = self.cookies.lock().unwrap_or_else(|e| e.into_inner());
+        if expired || value.trim().is_empty() {
+            jar.remove(&key);
+        } else {
+            jar.insert(key, value.trim().to_owned());
+        }
+    }
+
+    /// Keeps a captured value as `{name}`.
+    pub fn set_var(&self, name: &str, value: String) {
+        self.vars.lock().unwrap_or_else(|e| e.into_inner()).insert(name.to_owned(), value);
+    }
+
+    /// `text` with `{n}` and every captured `{NAME}` replaced.
+    pub fn fill(&self, text: &str, n: u32) -> String {
+        let mut out = text.replace("{n}", &n.to_string());
+        if out.contains('{') {
+            for (k, v) in self.vars.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+                out = out.replace(&format!("{{{k}}}"), v);
+            }
+        }
+        out
+    }
+}
+
+/// An answer's headers and body, kept when a step captures from them.
+#[derive(Debug, Clone, Default)]
+pub struct Reply {
+    pub headers: Vec<(String, String)>,
+    pub body: Bytes,
+}
+
+impl Reply {
+    /// The value `from` points at, as text (a JSON string without its quotes).
+    pub fn capture(&self, from: &Capture) -> Option<String> {
+        match from {
+            Capture::Header(h) => self.headers.iter().find(|(k, _)| k == h).map(|(_, v)| v.clone()),
+            Capture::Json(p) => {
+                let v: serde_json::Value = serde_json::from_slice(&self.body).ok()?;
+                match v.pointer(p)? {
+                    serde_json::Value::String(s) => Some(s.clone()),
+                    serde_json::Value::Null => None,
+                    other => Some(other.to_string()),
+                }
+            }
+        }
+    }
+}
+
+/// One request, ready to send: its path, headers and encoded body.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+    /// `(content type, bytes)`.
+    pub body: Option<(&'static str, String)>,
+}
+
+/// Sends one request and waits at most `timeout` for the whole answer. With a session, the
+/// service's cookies go with it and the ones it sets are kept. With `keep`, the answer's
+/// headers and body come back too.
 pub async fn send(
     addr: SocketAddr,
     line: &RequestLine,
-    headers: &[(String, String)],
-    body: Option<String>,
+    req: Prepared,
     timeout: Duration,
-) -> Answer {
+    session: Option<&Session>,
+    keep: bool,
+) -> (Answer, Option<Reply>) {
     let t = Instant::now();
     let attempt = async {
         let stream = tokio::net::TcpStream::connect(addr).await.map_err(|e| format!("connect: {e}"))?;
@@ -33,37 +121,73 @@ pub async fn send(
             .await
             .map_err(|e| e.to_string())?;
         tokio::spawn(conn);
-        let mut req = hyper::Request::builder()
+        let mut r = hyper::Request::builder()
             .method(line.method.as_str())
-            .uri(line.path.as_str())
+            .uri(req.path.as_str())
             .header("host", line.service.as_str());
-        for (k, v) in headers {
-            req = req.header(k.as_str(), v.as_str());
+        let has = |name: &str| req.headers.iter().any(|(k, _)| k.eq_ignore_ascii_case(name));
+        for (k, v) in &req.headers {
+            r = r.header(k.as_str(), v.as_str());
         }
-        if body.is_some() && !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-type")) {
-            req = req.header("content-type", "application/json");
+        if let Some(c) = session.filter(|_| !has("cookie")).and_then(|s| s.cookie_header(&line.service)) {
+            r = r.header("cookie", c);
         }
-        let req = req.body(Full::new(Bytes::from(body.unwrap_or_default()))).map_err(|e| e.to_string())?;
-        let resp = tx.send_request(req).await.map_err(|e| e.to_string())?;
+        if let Some((ctype, _)) = &req.body
+            && !has("content-type")
+        {
+            r = r.header("content-type", *ctype);
+        }
+        let r = r.body(Full::new(Bytes::from(req.body.map(|b| b.1).unwrap_or_default()))).map_err(|e| e.to_string())?;
+        let resp = tx.send_request(r).await.map_err(|e| e.to_string())?;
         let status = resp.status().as_u16();
-        resp.into_body().collect().await.map_err(|e| e.to_string())?;
-        Ok::<u16, String>(status)
+        if let Some(s) = session {
+            for v in resp.headers().get_all("set-cookie") {
+                if let Ok(v) = v.to_str() {
+                    s.set_cookie(&line.service, v);
+                }
+            }
+        }
+        let headers: Vec<(String, String)> = if keep {
+            resp.headers()
+                .iter()
+                .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let body = resp.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes();
+        Ok::<(u16, Option<Reply>), String>((status, keep.then_some(Reply { headers, body })))
     };
     match tokio::time::timeout(timeout, attempt).await {
-        Ok(Ok(status)) => Answer { status: Some(status), latency: t.elapsed(), error: None },
-        Ok(Err(e)) => Answer { status: None, latency: t.elapsed(), error: Some(e) },
-        Err(_) => Answer { status: None, latency: t.elapsed(), error: Some(format!("no answer within {timeout:?}")) },
+        Ok(Ok((status, reply))) => (Answer { status: Some(status), latency: t.elapsed(), error: None }, reply),
+        Ok(Err(e)) => (Answer { status: None, latency: t.elapsed(), error: Some(e) }, None),
+        Err(_) => {
+            (Answer { status: None, latency: t.elapsed(), error: Some(format!("no answer within {timeout:?}")) }, None)
+        }
     }
 }
 
-/// The headers and body of iteration `n`: `{n}` replaced.
+/// Iteration `n` of a request: `{n}` and the session's captured values filled in.
 pub fn instance(
+    line: &RequestLine,
     headers: &[(String, String)],
-    body: Option<&serde_json::Value>,
+    body: Option<&Body>,
     n: u32,
-) -> (Vec<(String, String)>, Option<String>) {
-    let hs = headers.iter().map(|(k, v)| (k.clone(), v.replace("{n}", &n.to_string()))).collect();
-    (hs, body.map(|b| with_n(b, n).to_string()))
+    session: &Session,
+) -> Prepared {
+    let headers = headers.iter().map(|(k, v)| (k.clone(), session.fill(v, n))).collect();
+    let body = body.map(|b| match b {
+        Body::Json(v) => ("application/json", fill_json(v, n, session).to_string()),
+        Body::Text(t) => ("text/plain; charset=utf-8", session.fill(t, n)),
+        Body::Form(fields) => {
+            let mut form = form_urlencoded::Serializer::new(String::new());
+            for (k, v) in fields {
+                form.append_pair(k, &session.fill(v, n));
+            }
+            ("application/x-www-form-urlencoded", form.finish())
+        }
+    });
+    Prepared { path: session.fill(&line.path, n), headers, body }
 }
 
 /// Requests started at most this many at once by a load; beyond it a request counts as
@@ -85,10 +209,11 @@ pub async fn load(
     addr: SocketAddr,
     line: &RequestLine,
     headers: &[(String, String)],
-    body: Option<&serde_json::Value>,
+    body: Option<&Body>,
     rate: f64,
     duration: Duration,
     timeout: Duration,
+    session: &std::sync::Arc<Session>,
 ) -> LoadRun {
     let total = ((rate * duration.as_secs_f64()).round() as u64).max(1);
     let interval = Duration::from_secs_f64(1.0 / rate);
@@ -109,9 +234,9 @@ pub async fn load(
             continue;
         }
         let n = u32::try_from(i).unwrap_or(u32::MAX);
-        let (hs, b) = instance(headers, body, n);
-        let line = line.clone();
-        set.spawn(async move { send(addr, &line, &hs, b, timeout).await });
+        let req = instance(line, headers, body, n, session);
+        let (line, session) = (line.clone(), session.clone());
+        set.spawn(async move { send(addr, &line, req, timeout, Some(&session), false).await.0 });
     }
     let sent_for = start.elapsed();
     while let Some(done) = set.join_next().await {
@@ -121,13 +246,13 @@ pub async fn load(
     LoadRun { answers, achieved_rate }
 }
 
-/// Replaces `{n}` in every string of a JSON value.
-pub fn with_n(v: &serde_json::Value, n: u32) -> serde_json::Value {
+/// Fills `{n}` and captured values in every string of a JSON value.
+fn fill_json(v: &serde_json::Value, n: u32, session: &Session) -> serde_json::Value {
     match v {
-        serde_json::Value::String(s) => serde_json::Value::String(s.replace("{n}", &n.to_string())),
-        serde_json::Value::Array(a) => serde_json::Value::Array(a.iter().map(|x| with_n(x, n)).collect()),
+        serde_json::Value::String(s) => serde_json::Value::String(session.fill(s, n)),
+        serde_json::Value::Array(a) => serde_json::Value::Array(a.iter().map(|x| fill_json(x, n, session)).collect()),
         serde_json::Value::Object(o) => {
-            serde_json::Value::Object(o.iter().map(|(k, x)| (k.clone(), with_n(x, n))).collect())
+            serde_json::Value::Object(o.iter().map(|(k, x)| (k.clone(), fill_json(x, n, session))).collect())
         }
         other => other.clone(),
     }

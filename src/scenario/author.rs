@@ -164,7 +164,7 @@ pub fn explain(s: &Scenario, config: &Config) -> String {
             StepKind::Load { line, rate, duration, expect, .. } => {
                 format!("load {line} at {rate}/s for {}, {}", fmt(*duration), expectation(expect))
             }
-            StepKind::Exec { service, cmd, expect_exit } => format!(
+            StepKind::Exec { service, cmd, expect_exit, .. } => format!(
                 "exec `{}` {}, exit code {expect_exit}",
                 cmd.join(" "),
                 service.as_deref().map_or("on the host".to_owned(), |s| format!("in {s}"))
@@ -182,7 +182,7 @@ pub fn explain(s: &Scenario, config: &Config) -> String {
             CheckKind::MaxAttempts { from, to, max } => {
                 format!("at most {max} attempts per request on {from} -> {to} (by Idempotency-Key / X-Request-Id)")
             }
-            CheckKind::Sql { service, query, expect } => match expect {
+            CheckKind::Sql { service, query, expect, .. } => match expect {
                 super::validate::SqlExpect::Rows(n) => format!("on {service}: `{query}` returns {n} rows"),
                 super::validate::SqlExpect::Value(v) => format!("on {service}: `{query}` returns `{v}`"),
             },

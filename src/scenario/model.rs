@@ -188,12 +188,24 @@ pub struct Step {
     /// With `load`: how long it lasts.
     #[serde(default, rename = "for")]
     pub duration: Option<Dur>,
-    /// A JSON body; `{n}` in strings is replaced by the iteration number.
+    /// The body: a mapping or list is sent as JSON; a string is sent as it is (`text/plain`
+    /// unless `headers` set `content-type`). `{n}` in strings is the iteration number,
+    /// `{NAME}` a value an earlier step captured.
     #[serde(default)]
     pub body: Option<serde_json::Value>,
-    /// Request headers; `{n}` is replaced by the iteration number.
+    /// A form body (`application/x-www-form-urlencoded`), fields in the order written;
+    /// `{n}` and `{NAME}` as in `body`.
+    #[serde(default)]
+    pub form: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Request headers; `{n}` is the iteration number, `{NAME}` a captured value. Cookies a
+    /// service set (`Set-Cookie`) are sent back to it on later requests of the scenario.
     #[serde(default)]
     pub headers: BTreeMap<String, Text>,
+    /// With `request`: values of the last answer kept for later steps' paths, headers and
+    /// bodies as `{NAME}`: `json:/id` (a JSON pointer into the answer's body) or
+    /// `header:location`.
+    #[serde(default)]
+    pub capture: BTreeMap<String, String>,
     /// How many times. Default 1.
     #[serde(default)]
     pub repeat: Option<u32>,
@@ -227,9 +239,11 @@ pub enum NumOrText {
 pub struct NextestStep {
     /// A nextest filterset: `test(/checkout/)`, `package(orders) and binary(live)`.
     pub filter: String,
-    /// Extra environment of the tests. Besides these, every service of the stack is in
-    /// `FAULTLINE_<SERVICE>_ADDR` (`127.0.0.1:PORT`, through its ingress proxy) and
-    /// `FAULTLINE_<SERVICE>_URL` (`http://127.0.0.1:PORT`).
+    /// Extra environment of the tests; `{SERVICE.host}`, `{SERVICE.port}`,
+    /// `{SERVICE.addr}` and `{SERVICE.url}` in values are the service's address through its
+    /// ingress proxy. Besides these, every service of the stack is in
+    /// `FAULTLINE_<SERVICE>_ADDR` (`127.0.0.1:PORT`) and `FAULTLINE_<SERVICE>_URL`
+    /// (`http://127.0.0.1:PORT`).
     #[serde(default)]
     pub env: BTreeMap<String, Text>,
 }
@@ -269,6 +283,11 @@ pub struct ExecStep {
     /// The exit code it must end with. Default 0.
     #[serde(default)]
     pub expect_exit: Option<i64>,
+    /// On the host: extra environment, with the placeholders of `nextest` steps'
+    /// `env` (`{postgres.port}`). A host command also gets `FAULTLINE_<SERVICE>_ADDR` and
+    /// `_URL` of every service.
+    #[serde(default)]
+    pub env: BTreeMap<String, Text>,
 }
 
 /// One check: exactly one of `max_attempts_per_request` (with `on`), `sql`, `redis`,
@@ -308,6 +327,10 @@ pub struct Check {
 pub struct SqlCheck {
     pub service: String,
     pub query: String,
+    /// The database the query runs in. Default: the container's `POSTGRES_DB`, else
+    /// `PGDATABASE`, else `postgres`; name it when the service keeps its tables elsewhere.
+    #[serde(default)]
+    pub database: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]

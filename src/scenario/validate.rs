@@ -1,6 +1,7 @@
 //! Checks a scenario against the configuration and builds what the runner executes. Every
 //! problem is located (file, line, column) and lists the valid names.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use regex::Regex;
@@ -59,19 +60,51 @@ pub struct Expectation {
     pub percentiles: Vec<(u8, Duration)>,
 }
 
+/// A request body, as it is sent.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Body {
+    /// `application/json`.
+    Json(serde_json::Value),
+    /// As written, `text/plain` unless a header says otherwise.
+    Text(String),
+    /// `application/x-www-form-urlencoded`, in order.
+    Form(Vec<(String, String)>),
+}
+
+impl Body {
+    /// A `body:` value: strings as text, anything else as JSON.
+    pub fn from_value(v: &serde_json::Value) -> Body {
+        match v {
+            serde_json::Value::String(s) => Body::Text(s.clone()),
+            other => Body::Json(other.clone()),
+        }
+    }
+}
+
+/// Where a captured value comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Capture {
+    /// A JSON pointer into the answer's body.
+    Json(String),
+    /// An answer header (name in lower case).
+    Header(String),
+}
+
 #[derive(Debug, Clone)]
 pub enum StepKind {
     Request {
         line: RequestLine,
-        body: Option<serde_json::Value>,
+        body: Option<Body>,
         headers: Vec<(String, String)>,
         repeat: u32,
         concurrency: u32,
         expect: Expectation,
+        /// `(name, from)`: kept from the last answer for later steps.
+        capture: Vec<(String, Capture)>,
     },
     Load {
         line: RequestLine,
-        body: Option<serde_json::Value>,
+        body: Option<Body>,
         headers: Vec<(String, String)>,
         /// Requests per second.
         rate: f64,
@@ -86,6 +119,8 @@ pub enum StepKind {
         service: Option<String>,
         cmd: Vec<String>,
         expect_exit: i64,
+        /// Extra environment of a host command.
+        env: Vec<(String, String)>,
     },
     Sleep(Duration),
 }
@@ -106,6 +141,8 @@ pub enum CheckKind {
     Sql {
         service: String,
         query: String,
+        /// `None`: the container's default database.
+        database: Option<String>,
         expect: SqlExpect,
     },
     Redis {
@@ -122,7 +159,7 @@ pub enum CheckKind {
         line: RequestLine,
         within: Duration,
         status: Option<Vec<u16>>,
-        body: Option<serde_json::Value>,
+        body: Option<Body>,
         headers: Vec<(String, String)>,
     },
 }
@@ -421,9 +458,17 @@ impl Validator<'_> {
                 return None;
             }
         }
-        let http_only = !s.headers.is_empty() || s.body.is_some() || s.expect.is_some();
+        let http_only = !s.headers.is_empty() || s.body.is_some() || s.form.is_some() || s.expect.is_some();
         if http_only && s.request.is_none() && s.load.is_none() {
-            self.err(&path, "`body`, `headers` and `expect` go with `request` or `load`", None);
+            self.err(&path, "`body`, `form`, `headers` and `expect` go with `request` or `load`", None);
+            return None;
+        }
+        if !s.capture.is_empty() && s.request.is_none() {
+            self.err(&at("capture"), "`capture` goes with `request`", None);
+            return None;
+        }
+        if s.body.is_some() && s.form.is_some() {
+            self.err(&at("form"), "a step has one body: `body` or `form`, not both", None);
             return None;
         }
         if let Some(d) = s.sleep {
@@ -438,7 +483,16 @@ impl Validator<'_> {
                 Some(name) => Some(self.service(&[&path[..], &ypath!["exec", "service"]].concat(), name)?),
                 None => None,
             };
-            return Some(StepKind::Exec { service, cmd: e.cmd.clone(), expect_exit: e.expect_exit.unwrap_or(0) });
+            if service.is_some() && !e.env.is_empty() {
+                self.err(
+                    &[&path[..], &ypath!["exec", "env"]].concat(),
+                    "`env` goes with a host command; a container has the environment of its service",
+                    None,
+                );
+                return None;
+            }
+            let env = self.step_env(&[&path[..], &ypath!["exec", "env"]].concat(), &e.env)?;
+            return Some(StepKind::Exec { service, cmd: e.cmd.clone(), expect_exit: e.expect_exit.unwrap_or(0), env });
         }
         if let Some(n) = &s.nextest {
             if n.filter.trim().is_empty() {
@@ -449,7 +503,7 @@ impl Validator<'_> {
                 );
                 return None;
             }
-            let env = n.env.iter().map(|(k, v)| (k.clone(), v.0.clone())).collect();
+            let env = self.step_env(&[&path[..], &ypath!["nextest", "env"]].concat(), &n.env)?;
             return Some(StepKind::Nextest { filter: n.filter.clone(), env });
         }
         let (key, text) = match (&s.request, &s.load) {
@@ -460,6 +514,11 @@ impl Validator<'_> {
         let line = self.request_line(&at(key), text)?;
         let expect = self.expectation(&at("expect"), s.expect.clone().unwrap_or_default())?;
         let headers = s.headers.iter().map(|(k, v)| (k.clone(), v.0.clone())).collect();
+        let body = match (&s.body, &s.form) {
+            (Some(b), _) => Some(Body::from_value(b)),
+            (None, Some(f)) => Some(Body::Form(self.form(&at("form"), f)?)),
+            (None, None) => None,
+        };
         if key == "load" {
             let (Some(rate), Some(duration)) = (&s.rate, s.duration) else {
                 self.err(
@@ -480,14 +539,105 @@ impl Validator<'_> {
                 self.err(&at("for"), "a load needs a duration", None);
                 return None;
             }
-            return Some(StepKind::Load { line, body: s.body.clone(), headers, rate, duration: duration.0, expect });
+            return Some(StepKind::Load { line, body, headers, rate, duration: duration.0, expect });
         }
         let (repeat, concurrency) = (s.repeat.unwrap_or(1), s.concurrency.unwrap_or(1));
         if repeat == 0 || concurrency == 0 {
             self.err(&path, "`repeat` and `concurrency` must be at least 1", None);
             return None;
         }
-        Some(StepKind::Request { line, body: s.body.clone(), headers, repeat, concurrency, expect })
+        let capture = self.captures(&at("capture"), &s.capture)?;
+        Some(StepKind::Request { line, body, headers, repeat, concurrency, expect, capture })
+    }
+
+    /// A host command's `env`: names of variables, `{SERVICE.host|port|addr|url}` of
+    /// services of the stack.
+    fn step_env(
+        &mut self,
+        path: &[Seg],
+        env: &BTreeMap<String, crate::fault::spec::Text>,
+    ) -> Option<Vec<(String, String)>> {
+        let mut out = Vec::new();
+        for (k, v) in env {
+            let at = [path, &ypath![k.as_str()]].concat();
+            if k.is_empty() || !k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                self.err(&at, format!("`{k}` is not an environment variable name"), None);
+                return None;
+            }
+            let mut rest = v.0.as_str();
+            while let Some(open) = rest.find('{') {
+                let Some(close) = rest[open..].find('}') else { break };
+                let inner = &rest[open + 1..open + close];
+                rest = &rest[open + close + 1..];
+                let Some((svc, part)) = inner.split_once('.') else { continue };
+                if !["host", "port", "addr", "url"].contains(&part) {
+                    self.err(
+                        &at,
+                        format!("`{{{inner}}}`: `{part}` is not a part of an address"),
+                        Some("`.host`, `.port`, `.addr` or `.url`".into()),
+                    );
+                    return None;
+                }
+                self.service(&at, svc)?;
+            }
+            out.push((k.clone(), v.0.clone()));
+        }
+        Some(out)
+    }
+
+    /// `form:` fields: scalars, in order.
+    fn form(&mut self, path: &[Seg], f: &serde_json::Map<String, serde_json::Value>) -> Option<Vec<(String, String)>> {
+        let mut out = Vec::new();
+        for (k, v) in f {
+            let text = match v {
+                serde_json::Value::String(s) => s.clone(),
+                serde_json::Value::Number(n) => n.to_string(),
+                serde_json::Value::Bool(b) => b.to_string(),
+                _ => {
+                    self.err(
+                        &[path, &ypath![k.as_str()]].concat(),
+                        "a form field is a string, a number or a boolean",
+                        None,
+                    );
+                    return None;
+                }
+            };
+            out.push((k.clone(), text));
+        }
+        Some(out)
+    }
+
+    /// `capture:` entries: `NAME: json:/pointer` or `NAME: header:name`.
+    fn captures(&mut self, path: &[Seg], c: &BTreeMap<String, String>) -> Option<Vec<(String, Capture)>> {
+        let mut out = Vec::new();
+        for (name, from) in c {
+            let at = [path, &ypath![name.as_str()]].concat();
+            let valid = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                && name != "n";
+            if !valid {
+                self.err(
+                    &at,
+                    format!("`{name}` cannot name a captured value"),
+                    Some("letters, digits and `_`, not `n` (the iteration number)".into()),
+                );
+                return None;
+            }
+            let capture = match from.split_once(':') {
+                Some(("json", p)) if p.is_empty() || p.starts_with('/') => Capture::Json(p.to_owned()),
+                Some(("header", h)) if !h.trim().is_empty() => Capture::Header(h.trim().to_ascii_lowercase()),
+                _ => {
+                    self.err(
+                        &at,
+                        format!("`{from}` says nowhere to capture from"),
+                        Some("`json:/id` (a JSON pointer into the answer) or `header:location`".into()),
+                    );
+                    return None;
+                }
+            };
+            out.push((name.clone(), capture));
+        }
+        Some(out)
     }
 
     fn expectation(&mut self, path: &[Seg], e: super::model::Expect) -> Option<Expectation> {
@@ -571,7 +721,15 @@ impl Validator<'_> {
                     return None;
                 }
             };
-            return Some(CheckKind::Sql { service, query: sql.query.clone(), expect });
+            if let Some(db) = sql.database.as_deref().filter(|d| d.is_empty() || d.len() > 63 || d.contains('\0')) {
+                self.err(
+                    &[&path[..], &ypath!["sql", "database"]].concat(),
+                    format!("`{db}` cannot name a PostgreSQL database"),
+                    None,
+                );
+                return None;
+            }
+            return Some(CheckKind::Sql { service, query: sql.query.clone(), database: sql.database.clone(), expect });
         }
         if let Some(r) = &c.redis {
             let service = self.service(&[&path[..], &ypath!["redis", "service"]].concat(), &r.service)?;
@@ -625,7 +783,7 @@ impl Validator<'_> {
             line,
             within: r.within.map_or(Duration::from_secs(10), |d| d.0),
             status: r.status.clone(),
-            body: r.body.clone(),
+            body: r.body.as_ref().map(Body::from_value),
             headers: r.headers.iter().map(|(k, v)| (k.clone(), v.0.clone())).collect(),
         })
     }
@@ -686,8 +844,7 @@ fn parse_fraction(v: &NumOrText) -> Result<f64, String> {
 
 /// An edge speaks HTTP when its url is http(s):// or its target answers HTTP readiness.
 pub fn is_http_edge(config: &Config, from: &str, to: &str) -> bool {
-    let url_http =
-        config.services.get(from).and_then(|s| s.depends_on.get(to)).is_some_and(|e| e.url.starts_with("http"));
+    let url_http = config.services.get(from).and_then(|s| s.depends_on.get(to)).is_some_and(|e| e.is_http());
     url_http || config.services.get(to).and_then(|s| s.ready.as_ref()).is_some_and(|r| r.http.is_some())
 }
 

@@ -96,16 +96,19 @@ pub fn context_hash(dir: &Path) -> Result<String, StackError> {
 
 /// The image of a `build:` context: `faultline/<context path>:<content hash>`, so services
 /// sharing a context share the image.
+/// A context at the root of the repository (`.`) is `faultline/root`: a repository name
+/// must have at least one letter or digit, and only lower-case words joined by `-`.
 pub fn built_ref(context: &str, dir: &Path) -> Result<ImageRef, StackError> {
-    let name: String =
-        context
-            .trim_matches('/')
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '.' || c == '_' || c == '-' { c.to_ascii_lowercase() } else { '-' }
-            })
-            .collect();
-    Ok(ImageRef { name: format!("faultline/{}", name.trim_matches(['-', '.'])), tag: context_hash(dir)? })
+    Ok(ImageRef { name: format!("faultline/{}", image_name(context)), tag: context_hash(dir)? })
+}
+
+fn image_name(context: &str) -> String {
+    let words: Vec<String> = context
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(|w| w.to_ascii_lowercase())
+        .collect();
+    if words.is_empty() { "root".to_owned() } else { words.join("-") }
 }
 
 pub async fn exists(docker: &Docker, image: &ImageRef) -> bool {
@@ -180,6 +183,19 @@ pub fn tail(s: &str, n: usize) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn every_context_makes_a_valid_image_name() {
+        for (context, name) in [
+            (".", "root"),
+            ("./", "root"),
+            ("..", "root"),
+            ("services/Payments", "services-payments"),
+            ("a/./b_c", "a-b-c"),
+        ] {
+            assert_eq!(super::image_name(context), name, "{context}");
+        }
+    }
+
     use super::*;
 
     #[test]

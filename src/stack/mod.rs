@@ -395,9 +395,11 @@ impl Stack {
         for (dep, edge) in &p.svc.depends_on {
             let proxy =
                 self.edges.get(&(p.name.to_owned(), dep.clone())).ok_or_else(|| fail(format!("`{dep}` is not up")))?;
-            let url =
-                edge.url.replace("{host}", "host.docker.internal").replace("{port}", &proxy.addr().port().to_string());
-            req = req.with_env_var(&edge.env, url);
+            let port = proxy.addr().port().to_string();
+            for (name, template) in edge.variables() {
+                req =
+                    req.with_env_var(name, template.replace("{host}", "host.docker.internal").replace("{port}", &port));
+            }
         }
         let container = req.start().await.map_err(|e| fail(e.to_string()))?;
         let mut ports = BTreeMap::new();
@@ -457,7 +459,7 @@ impl Stack {
             let mut cfg =
                 ProxyConfig::new(&name, SocketAddr::from((Ipv4Addr::LOCALHOST, host)), edge_seed(seed, &name))
                     .listen_on(&ips);
-            cfg.http = edge.url.starts_with("http") || t.ready.as_ref().is_some_and(|r| r.http.is_some());
+            cfg.http = edge.is_http() || t.ready.as_ref().is_some_and(|r| r.http.is_some());
             let proxy = Proxy::start(cfg).await?;
             self.edge_ports.insert((from.clone(), target.to_owned()), port);
             self.edges.insert((from.clone(), target.to_owned()), proxy);

@@ -71,6 +71,7 @@ services:
     ready: { http: /health }
     depends_on:
       db: { env: DB_URL, url: "postgres://u@{host}:{port}/d", port: 5432, optional: true }
+      cache: { vars: { CACHE_HOST: "{host}", CACHE_PORT: "{port}" } }
   cache:
     build: .
     ports: [6379]
@@ -91,7 +92,10 @@ policy:
     low: { scenarios: none, signoff: none }
   ai_gate:
     high: { scenarios: all, signoff: seniors, explore: true }
-  seniors: ["alice@shop.example"]
+  seniors: ["alice@shop.example", "@bob"]
+  owners:
+    - { paths: ["db/**"], seniors: ["@dba"] }
+  codeowners: true
   protected: ["deploy/**", "Makefile"]
   unclaimed: { scenarios: affected, signoff: seniors }
   prepare_env: [NPM_TOKEN, GOFLAGS]
@@ -207,6 +211,17 @@ const TOKENS: &[&str] = &[
     "fresh: true",
     "explore: true",
     "max_attempts: ",
+    "vars: ",
+    "owners: ",
+    "codeowners: true",
+    "form: ",
+    "capture: ",
+    "\"json:/id\"",
+    "\"header:location\"",
+    "database: ",
+    "env: ",
+    "\"{db.port}\"",
+    "\"{id}\"",
 ];
 
 impl Fuzzer {
@@ -220,8 +235,12 @@ impl Fuzzer {
             ConfigOrigin::Worktree { path: "faultline.yaml".into() },
         )
         .expect("the shop's faultline.yaml is valid");
-        let mut seeds = vec![(Kind::Config, shop_yaml), (Kind::Config, EVERY_KEY.as_bytes().to_vec())];
-        for dir in ["fixtures/shop/scenarios", "scenarios"] {
+        let mut seeds = vec![
+            (Kind::Config, shop_yaml),
+            (Kind::Config, EVERY_KEY.as_bytes().to_vec()),
+            (Kind::Config, read(&root.join("fixtures/newsletter/faultline.yaml"))),
+        ];
+        for dir in ["fixtures/shop/scenarios", "fixtures/newsletter/scenarios", "scenarios"] {
             let mut files: Vec<_> = std::fs::read_dir(root.join(dir)).into_iter().flatten().flatten().collect();
             files.sort_by_key(|e| e.path());
             for e in files {

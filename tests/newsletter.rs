@@ -1,0 +1,132 @@
+//! The second example system, end to end on the real engine: a Python app faultline did not
+//! write, with form posts, a login cookie, captured ids, host and port as separate variables
+//! and a database named in its checks. The gate allows it as it is and blocks a plausible
+//! change that breaks what its scenarios guarantee.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+fn git(repo: &Path, args: &[&str]) {
+    let ok = Command::new("git")
+        .args(["-c", "user.name=Dev", "-c", "user.email=dev@news.example", "-c", "commit.gpgsign=false"])
+        .args(args)
+        .current_dir(repo)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "git {args:?}");
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            if e.file_name() != "__pycache__" {
+                copy_dir(&e.path(), &target);
+            }
+        } else {
+            std::fs::copy(e.path(), target).unwrap();
+        }
+    }
+}
+
+/// The newsletter and the database and cache images, committed on `main`.
+fn newsletter(dir: &Path) -> PathBuf {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
+    let root = dir.join("newsletter");
+    copy_dir(&fixtures.join("newsletter"), &root);
+    for image in ["postgres", "redis"] {
+        copy_dir(&fixtures.join("images").join(image), &root.join("images").join(image));
+    }
+    git(&root, &["init", "-q", "-b", "main"]);
+    git(&root, &["add", "-A"]);
+    git(&root, &["commit", "-q", "-m", "newsletter"]);
+    root
+}
+
+fn change(root: &Path, branch: &str, from: &str, to: &str) {
+    git(root, &["checkout", "-q", "main"]);
+    git(root, &["checkout", "-q", "-b", branch]);
+    let p = root.join("services/newsletter/app.py");
+    let src = std::fs::read_to_string(&p).unwrap();
+    assert!(src.contains(from), "the newsletter changed: `{from}` not found");
+    std::fs::write(&p, src.replace(from, to)).unwrap();
+    git(root, &["commit", "-q", "-am", branch]);
+}
+
+fn gate(root: &Path) -> (i32, Value, String) {
+    let report = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args(["gate", "--base", "main", "--seed", "5", "--approved-by", "@editor-in-chief", "--report"])
+        .arg(report.path())
+        .current_dir(root)
+        .env("NO_COLOR", "1")
+        .env_remove("GITHUB_ACTIONS")
+        .env_remove("GITLAB_CI")
+        .output()
+        .unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let v = std::fs::read(report.path().join("verdict.json"))
+        .map(|b| serde_json::from_slice(&b).unwrap())
+        .unwrap_or(Value::Null);
+    (out.status.code().unwrap_or(-1), v, text)
+}
+
+fn status_of(v: &Value) -> Vec<(String, String)> {
+    v["scenarios"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|s| (s["name"].as_str().unwrap_or("").to_owned(), s["status"].as_str().unwrap_or("").to_owned()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn the_newsletter_passes_its_scenarios_and_a_harmful_change_is_blocked() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = newsletter(dir.path());
+
+    // A harmless change: every scenario runs (the app is high tier) and passes.
+    change(&root, "wording", "wrong username or password", "unknown username or wrong password");
+    let (code, v, text) = gate(&root);
+    assert_eq!(code, 0, "{text}");
+    let mut got = status_of(&v);
+    got.sort();
+    let want: Vec<(String, String)> =
+        ["database-paused", "email-api-down", "email-api-slow", "sessions-down", "subscribe"]
+            .iter()
+            .map(|n| ((*n).to_owned(), "passed".to_owned()))
+            .collect();
+    assert_eq!(got, want, "{text}");
+    // The login's cookie was sent back and the captured id read back: the flow reached its
+    // last request, and the row is in the app's own database.
+    let subscribe = v["scenarios"].as_array().unwrap().iter().find(|s| s["name"] == "subscribe").unwrap();
+    assert_eq!(subscribe["steps"][2]["step"], "GET newsletter /subscriptions/{id}");
+    assert_eq!(subscribe["steps"][2]["passed"], true, "{subscribe}");
+    assert_eq!(subscribe["checks"][0]["observed"], "`confirmation-sent`", "{subscribe}");
+
+    // "Simplify the email call": no timeout. The slow email API now holds subscriptions
+    // for 5 s.
+    change(&root, "no-timeout", "urlopen(req, timeout=EMAIL_TIMEOUT)", "urlopen(req)");
+    let (code, v, text) = gate(&root);
+    assert_eq!(code, 1, "{text}");
+    let failed: Vec<String> = status_of(&v).into_iter().filter(|(_, s)| s == "failed").map(|(n, _)| n).collect();
+    assert!(failed.contains(&"email-api-slow".to_owned()), "{failed:?}\n{text}");
+
+    // "Let errors surface": a Redis error is no longer a 503.
+    change(
+        &root,
+        "raise",
+        "        raise Unavailable(f\"sessions: {e}\")\n        self.reply(200",
+        "        raise\n        self.reply(200",
+    );
+    let (code, v, text) = gate(&root);
+    assert_eq!(code, 1, "{text}");
+    let failed: Vec<String> = status_of(&v).into_iter().filter(|(_, s)| s == "failed").map(|(n, _)| n).collect();
+    assert_eq!(failed, ["sessions-down"], "{text}");
+}
