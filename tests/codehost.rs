@@ -337,3 +337,16 @@ fn the_pull_request_that_adopts_faultline_is_shown_not_enforced() {
     let (code, _, text) = gate(&r2, &["--adopting"], &[]);
     assert_eq!(code, 1, "the base's sign-off rule still applies:\n{text}");
 }
+
+#[test]
+fn a_remote_docker_engine_is_refused_with_the_reason_not_a_timeout() {
+    let config = CONFIG.replace("    high: { scenarios: none, signoff: seniors }", "    high: { scenarios: all }");
+    let smoke = "target: api\nwhy: api answers.\nsteps:\n  - request: GET api /health\n";
+    let r = TestRepo::relay(&config, &[("api-up", smoke)], &[("api/main.txt", "v1\n"), ("db/main.txt", "v1\n")]);
+    r.write("api/main.txt", "v2\n");
+    r.commit("api change");
+    let (code, v, text) = gate(&r, &[], &[("DOCKER_HOST", "tcp://docker:2375")]);
+    assert_eq!(code, 2, "{text}");
+    let reasons = v["reasons"].to_string();
+    assert!(reasons.contains("DOCKER_HOST is tcp://docker:2375: a Docker Engine on another machine"), "{reasons}");
+}

@@ -391,3 +391,31 @@ fn repro_keep_leaves_the_stack_running_until_ctrl_c() {
     assert!(std::net::TcpStream::connect(&api).is_err(), "the proxy is gone");
     assert_eq!(owned(pid), 0, "every container it started is removed");
 }
+
+/// `faultline run --report` writes what the gate writes, for one scenario, even while another
+/// scenario file is broken; a misspelled name gets the nearest one.
+#[test]
+fn run_writes_the_gates_reports_and_skips_broken_files_it_was_not_asked_for() {
+    let smoke = "target: api\nwhy: api answers.\nsteps:\n  - request: GET api /health\n    expect: { status: [200] }\n";
+    let config =
+        "version: 1\nservices:\n  api:\n    build: images/relay\n    ports: [8080]\n    ready: { http: /health }\n";
+    let r = common::TestRepo::relay(config, &[("api-smoke", smoke), ("broken", "target: nowhere\n")], &[]);
+    let out = r.faultline(&["run", "--scenario", "api-smok"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(common::stderr(&out).contains("did you mean `api-smoke`"), "{}", common::stderr(&out));
+    let report = tempfile::tempdir().unwrap();
+    let dir = report.path().join("out");
+    let out = r.faultline(&["run", "--scenario", "api-smoke", "--seed", "2", "--report", dir.to_str().unwrap()]);
+    let err = common::stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}{}", String::from_utf8_lossy(&out.stdout));
+    assert!(err.contains("skipping 1 invalid scenario file (scenarios/broken.yaml)"), "{err}");
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("verdict.json")).unwrap()).unwrap();
+    assert_eq!(v["decision"], "allow");
+    assert_eq!(v["scenarios"][0]["name"], "api-smoke");
+    for f in ["junit.xml", "summary.md", "report.html"] {
+        assert!(dir.join(f).is_file(), "{f}");
+    }
+    // Running them all needs them all valid.
+    let out = r.faultline(&["run"]);
+    assert_eq!(out.status.code(), Some(2), "{}", common::stderr(&out));
+}

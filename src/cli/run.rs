@@ -21,6 +21,10 @@ pub(super) struct RunArgs {
     /// Readiness timeout per service.
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
     pub(super) ready_timeout: std::time::Duration,
+    /// Write verdict.json, junit.xml, summary.md and report.html (the timeline of every
+    /// scenario) into DIR, as the gate does.
+    #[arg(long, value_name = "DIR")]
+    pub(super) report: Option<std::path::PathBuf>,
     /// Hand a variable to `prepare:` commands and other host commands: NAME passes your
     /// value, NAME=VALUE sets one (repeatable).
     #[arg(long = "prepare-env", value_name = "NAME[=VALUE]", value_parser = super::session::parse_env_arg)]
@@ -31,10 +35,28 @@ pub(super) fn exec(dir: &std::path::Path, args: RunArgs) -> miette::Result<i32> 
     use faultline::repo::Snapshot;
     use faultline::runner::{RunOptions, run};
 
+    if let Some(dir) = &args.report {
+        faultline::report::check_report_dir(dir).map_err(|e| miette::miette!("{e}"))?;
+    }
     let repo = Repo::discover(dir)?;
     let spec = ChangeSpec::Worktree { base: "HEAD".into() };
     let (loaded, _) = faultline::plan::load_config(&repo, &spec, ConfigFrom::Worktree)?;
-    let all = faultline::scenario::load_all(&repo, &Snapshot::Worktree, &loaded).map_err(miette::Report::new)?;
+    let (all, problems) =
+        faultline::scenario::load_each(&repo, &Snapshot::Worktree, &loaded).map_err(miette::Report::new)?;
+    // Every scenario must be valid to run them all; naming some, the others may be broken
+    // (you are fixing one of them, say): they are only mentioned.
+    if !problems.is_empty() {
+        if args.scenarios.is_empty() {
+            return Err(miette::Report::new(faultline::scenario::invalid(&loaded, problems)));
+        }
+        let files: std::collections::BTreeSet<&str> = problems.iter().map(|p| p.file.as_str()).collect();
+        eprintln!(
+            "warning: skipping {} invalid scenario file{} ({}); `faultline scenario lint` says what is wrong",
+            files.len(),
+            if files.len() == 1 { "" } else { "s" },
+            files.into_iter().collect::<Vec<_>>().join(", ")
+        );
+    }
     let selected = faultline::scenario::select(&all, &args.scenarios).map_err(|e| miette::miette!("{e}"))?;
     let seed = args.seed.unwrap_or_else(clock_seed);
     eprintln!("faultline run: {} scenario{}, seed {seed}", selected.len(), if selected.len() == 1 { "" } else { "s" });
@@ -78,6 +100,16 @@ pub(super) fn exec(dir: &std::path::Path, args: RunArgs) -> miette::Result<i32> 
         }
         let (decision, reasons) = faultline::verdict::decide(&outcomes, None);
         print!("{}", faultline::report::verdict::render_decision(decision, &reasons));
+        if let Some(dir) = &args.report {
+            let report = faultline::verdict::GateReport::of_run(seed, decision, reasons, outcomes);
+            match faultline::report::write_report(dir, &report) {
+                Ok(path) => println!("report: {} (and junit.xml, summary.md, report.html)", path.display()),
+                Err(e) => {
+                    eprintln!("{e}");
+                    return Ok(exit::UNVERIFIED);
+                }
+            }
+        }
         Ok::<_, miette::Report>(decision.exit_code())
     })
 }

@@ -192,7 +192,7 @@ pub async fn prepare_once(scenarios: &[&Scenario], config: &Config, opts: &mut R
     }
     let build_seconds = t.elapsed().as_secs_f64();
     let t = Instant::now();
-    let docker = crate::stack::docker::client().await.map_err(|e| e.to_string())?;
+    let docker = crate::stack::docker::local_client().await.map_err(|e| e.to_string())?;
     let (_, images_built) =
         crate::stack::prepare_images(&docker, config, &services, &opts.root).await.map_err(|e| e.to_string())?;
     opts.prepared = true;

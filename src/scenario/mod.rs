@@ -143,6 +143,20 @@ pub fn json_schema() -> serde_json::Value {
 
 /// Reads and validates every scenario of `snap`. All problems of all files are reported.
 pub fn load_all(repo: &Repo, snap: &Snapshot, config: &LoadedConfig) -> Result<Vec<Scenario>, DiscoverError> {
+    let (out, problems) = load_each(repo, snap, config)?;
+    if !problems.is_empty() {
+        return Err(invalid(config, problems).into());
+    }
+    Ok(out)
+}
+
+/// Every valid scenario of `snap`, sorted by name, and the problems of the files that are
+/// not (for `run --scenario NAME`, which one broken file elsewhere need not stop).
+pub fn load_each(
+    repo: &Repo,
+    snap: &Snapshot,
+    config: &LoadedConfig,
+) -> Result<(Vec<Scenario>, Vec<FileDiagnostic>), DiscoverError> {
     let files = repo.list(snap, &config.config.scenarios, &[".yaml", ".yml"])?;
     let mut out = Vec::new();
     let mut problems = Vec::new();
@@ -156,13 +170,14 @@ pub fn load_all(repo: &Repo, snap: &Snapshot, config: &LoadedConfig) -> Result<V
             Err(e) => return Err(e.into()),
         }
     }
-    if !problems.is_empty() {
-        return Err(ConfigError::Invalid {
-            file: format!("{}/", config.config.scenarios.trim_end_matches('/')),
-            problems: crate::config::capped(problems),
-        }
-        .into());
-    }
     out.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(out)
+    Ok((out, problems))
+}
+
+/// The problems of the scenarios directory, as one error.
+pub fn invalid(config: &LoadedConfig, problems: Vec<FileDiagnostic>) -> ConfigError {
+    ConfigError::Invalid {
+        file: format!("{}/", config.config.scenarios.trim_end_matches('/')),
+        problems: crate::config::capped(problems),
+    }
 }

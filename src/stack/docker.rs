@@ -24,6 +24,32 @@ pub async fn client() -> Result<Docker, StackError> {
     Ok(docker)
 }
 
+/// Whether `DOCKER_HOST` names an engine on another machine: `tcp://`, `ssh://` or `http(s)://`
+/// to a host other than this one. A unix socket (`unix://…`, a path) is local.
+pub fn is_remote(docker_host: &str) -> bool {
+    let Some((scheme, rest)) = docker_host.trim().split_once("://") else { return false };
+    if !matches!(scheme, "tcp" | "ssh" | "http" | "https") {
+        return false;
+    }
+    let authority = rest.split('/').next().unwrap_or("");
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = if host.starts_with('[') {
+        host.split(']').next().unwrap_or("").trim_start_matches('[')
+    } else {
+        host.split(':').next().unwrap_or("")
+    };
+    !matches!(host, "localhost" | "127.0.0.1" | "::1" | "") && !host.starts_with("127.")
+}
+
+/// [`client`] for starting stacks: refused when `DOCKER_HOST` is an engine on another
+/// machine, which could not reach the proxies on this one.
+pub async fn local_client() -> Result<Docker, StackError> {
+    if let Some(docker_host) = std::env::var("DOCKER_HOST").ok().filter(|h| is_remote(h)) {
+        return Err(StackError::RemoteEngine { docker_host });
+    }
+    client().await
+}
+
 /// Labels every object of a run carries.
 pub fn labels(run: &str) -> HashMap<String, String> {
     HashMap::from([
@@ -193,5 +219,19 @@ mod tests {
         assert!(owner_dead("garbage"));
         assert!(owner_dead(&format!("{}/{}/1", hostname(), std::process::id())), "a reused pid");
         assert!(!owner_dead("some-other-host/1/1"), "another host's runs are not ours to judge");
+    }
+}
+
+#[cfg(test)]
+mod remote_tests {
+    #[test]
+    fn a_remote_engine_is_told_from_a_local_one() {
+        for h in ["tcp://docker:2375", "ssh://me@build-box", "tcp://10.0.0.5:2376", "https://dind:2376"] {
+            assert!(super::is_remote(h), "{h}");
+        }
+        for h in ["unix:///var/run/docker.sock", "tcp://127.0.0.1:2375", "tcp://localhost:2375", "tcp://[::1]:2375", ""]
+        {
+            assert!(!super::is_remote(h), "{h}");
+        }
     }
 }

@@ -42,6 +42,19 @@ pub enum StackError {
     )]
     NoDocker { reason: String },
 
+    #[error(
+        "DOCKER_HOST is {docker_host}: a Docker Engine on another machine. faultline's fault proxies listen on \
+         this machine, and containers there could not reach them (every edge would time out)"
+    )]
+    #[diagnostic(
+        code(faultline::stack::remote_engine),
+        help(
+            "run faultline where the engine runs: a runner with a local Docker Engine or the docker socket \
+             mounted, or inside the docker:dind container itself (see docs/ci.md)"
+        )
+    )]
+    RemoteEngine { docker_host: String },
+
     #[error("the image of `{service}` failed to build from {}: {reason}\n--- last lines of the build ---\n{log}", dir.display())]
     #[diagnostic(code(faultline::stack::build))]
     Build { service: String, dir: PathBuf, reason: String, log: String },
@@ -276,7 +289,7 @@ pub async fn prepare_images(
 impl Stack {
     /// Starts `levels` (from the plan: dependencies first) of `config`'s services.
     pub async fn start(config: &Config, levels: &[Vec<String>], opts: &StackOptions) -> Result<Stack, StackError> {
-        let docker = docker::client().await?;
+        let docker = docker::local_client().await?;
         let swept = docker::sweep(&docker, docker::Scope::Dead).await?;
         if swept.containers + swept.networks > 0 {
             tracing::info!(runs = ?swept.runs, containers = swept.containers, networks = swept.networks, "swept leftovers of dead runs");

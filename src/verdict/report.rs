@@ -110,6 +110,15 @@ impl GateReport {
         }
     }
 
+    /// The report of `faultline run`: scenarios of the working tree, no plan, no sign-off.
+    pub fn of_run(seed: u64, decision: Decision, reasons: Vec<String>, outcomes: Vec<ScenarioOutcome>) -> GateReport {
+        let mut r = GateReport::new(seed, None);
+        r.decision = decision;
+        r.reasons = reasons;
+        r.scenarios = outcomes;
+        r
+    }
+
     /// The gate could not judge: `reason` says why.
     pub(crate) fn unverified(mut self, reason: String, start: Instant) -> GateReport {
         self.decision = Decision::Unverified;
