@@ -540,6 +540,60 @@ async fn step_env(stack: &Mutex<Stack>, ctx: &StepCtx<'_>, env: &[(String, Strin
     all
 }
 
+/// A `request` step: `repeat` requests, `concurrency` at a time, judged; then the values it
+/// captures from the last answer.
+async fn request_step(
+    stack: &Mutex<Stack>,
+    ctx: &StepCtx<'_>,
+    index: usize,
+    step: &StepKind,
+) -> Result<StepOutcome, String> {
+    let StepKind::Request { line, body, headers, repeat, concurrency, expect, capture } = step else {
+        return Err("not a request step".into());
+    };
+    let addr = stack.lock().await.addr(&line.service).map_err(|e| e.to_string())?;
+    let timeout = request_timeout(expect);
+    let next = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let keep = !capture.is_empty();
+    let workers = (0..*concurrency).map(|_| {
+        let next = next.clone();
+        async move {
+            let mut answers = Vec::new();
+            let mut last = None;
+            loop {
+                let n = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if n >= *repeat {
+                    return (answers, last);
+                }
+                let req = workload::instance(line, headers, body.as_ref(), n, &ctx.session);
+                let (a, reply) = workload::send(addr, line, req, timeout, Some(&ctx.session), keep).await;
+                answers.push(a);
+                last = reply.or(last);
+            }
+        }
+    });
+    let mut answers: Vec<Answer> = Vec::new();
+    let mut last = None;
+    for (a, l) in join_all(workers).await {
+        answers.extend(a);
+        last = l.or(last);
+    }
+    let name = format!("{line}{}", if *repeat > 1 { format!(" ×{repeat}") } else { String::new() });
+    let mut out = judge(index, name, expect, &answers);
+    let mut missing = Vec::new();
+    for (var, from) in capture {
+        match last.as_ref().and_then(|r| r.capture(from)) {
+            Some(v) => ctx.session.set_var(var, v),
+            None => missing.push(var.as_str()),
+        }
+    }
+    if !missing.is_empty() {
+        out.passed = false;
+        out.observed = format!("{}; nothing to capture as {}", out.observed, missing.join(", "));
+    }
+    Ok(out)
+}
+
 async fn run_step(
     stack: &Mutex<Stack>,
     ctx: &StepCtx<'_>,
@@ -587,49 +641,7 @@ async fn run_step(
                 end_ms: 0.0,
             })
         }
-        StepKind::Request { line, body, headers, repeat, concurrency, expect, capture } => {
-            let addr = stack.lock().await.addr(&line.service).map_err(|e| e.to_string())?;
-            let timeout = request_timeout(expect);
-            let next = Arc::new(std::sync::atomic::AtomicU32::new(0));
-            let keep = !capture.is_empty();
-            let workers = (0..*concurrency).map(|_| {
-                let next = next.clone();
-                async move {
-                    let mut answers = Vec::new();
-                    let mut last = None;
-                    loop {
-                        let n = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        if n >= *repeat {
-                            return (answers, last);
-                        }
-                        let req = workload::instance(line, headers, body.as_ref(), n, &ctx.session);
-                        let (a, reply) = workload::send(addr, line, req, timeout, Some(&ctx.session), keep).await;
-                        answers.push(a);
-                        last = reply.or(last);
-                    }
-                }
-            });
-            let mut answers: Vec<Answer> = Vec::new();
-            let mut last = None;
-            for (a, l) in join_all(workers).await {
-                answers.extend(a);
-                last = l.or(last);
-            }
-            let name = format!("{line}{}", if *repeat > 1 { format!(" ×{repeat}") } else { String::new() });
-            let mut out = judge(index, name, expect, &answers);
-            let mut missing = Vec::new();
-            for (var, from) in capture {
-                match last.as_ref().and_then(|r| r.capture(from)) {
-                    Some(v) => ctx.session.set_var(var, v),
-                    None => missing.push(var.as_str()),
-                }
-            }
-            if !missing.is_empty() {
-                out.passed = false;
-                out.observed = format!("{}; nothing to capture as {}", out.observed, missing.join(", "));
-            }
-            Ok(out)
-        }
+        StepKind::Request { .. } => request_step(stack, ctx, index, step).await,
         StepKind::Load { line, body, headers, rate, duration, expect } => {
             let addr = stack.lock().await.addr(&line.service).map_err(|e| e.to_string())?;
             let run = workload::load(
