@@ -91,17 +91,28 @@ impl SignoffState {
         if !self.required {
             return "not required".into();
         }
-        if !self.satisfied {
-            return format!(
-                "missing: {}",
-                self.missing_reason()
-                    .trim_start_matches("a senior's sign-off is required and missing")
-                    .trim_start_matches([':', ' '])
-            );
+        if self.satisfied {
+            let by: Vec<String> =
+                self.approvals.iter().filter(|a| a.senior).map(|a| format!("{} ({})", a.who, a.source)).collect();
+            return format!("given by {}", by.join(", "));
         }
-        let by: Vec<String> =
-            self.approvals.iter().filter(|a| a.senior).map(|a| format!("{} ({})", a.who, a.source)).collect();
-        format!("given by {}", by.join(", "))
+        let open: Vec<String> = self
+            .areas
+            .iter()
+            .filter(|a| a.by.is_none())
+            .map(|a| format!("one of {} for {}", a.area.seniors.join(", "), a.area.area))
+            .collect();
+        let mut s = if !open.is_empty() {
+            format!("missing: {} must approve", open.join("; "))
+        } else if self.seniors.is_empty() {
+            "missing: policy.seniors lists nobody who could approve".to_owned()
+        } else {
+            format!("missing: one of {} must approve", self.seniors.join(", "))
+        };
+        if let Some(e) = &self.unreadable {
+            s.push_str(&format!(" ({e})"));
+        }
+        s
     }
 
     /// Why a missing sign-off is missing, for the verdict's reasons.
