@@ -109,16 +109,7 @@ fn event(dir: &std::path::Path, head: &str, labels: &[&str], author: &str) -> St
 }
 
 fn gate(r: &TestRepo, extra: &[&str], env: &[(&str, &str)]) -> (i32, Value, String) {
-    let report = tempfile::tempdir().unwrap();
-    let dir = report.path().to_str().unwrap().to_owned();
-    let mut args = vec!["gate", "--base", "main", "--head", "HEAD", "--seed", "1", "--report", &dir];
-    args.extend_from_slice(extra);
-    let out = r.faultline_env(&args, env);
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    let v = std::fs::read(report.path().join("verdict.json"))
-        .map(|b| serde_json::from_slice(&b).unwrap())
-        .unwrap_or(Value::Null);
-    (out.status.code().unwrap_or(-1), v, text)
+    r.with_report(&[&["gate", "--base", "main", "--head", "HEAD", "--seed", "1"], extra].concat(), env)
 }
 
 fn github_env<'a>(host: &'a FakeHost, event: &'a str) -> Vec<(&'a str, &'a str)> {

@@ -126,28 +126,21 @@ fn a_bad_explore_section_is_located_in_faultline_yaml() {
     assert!(p.iter().any(|d| d.message.contains("`when` names the service")), "{p:?}");
 }
 
-const RELAY: &str = r#"version: 1
-services:
-  db:
-    paths: ["db/**"]
-    build: images/relay
-    ports: [8080]
-    ready: { http: /health }
-    env: { SERVICE_NAME: db }
-  api:
-    paths: ["api/**"]
-    build: images/relay
-    ports: [8080]
-    ready: { http: /health }
-    env: { SERVICE_NAME: api, CALL_TIMEOUT: "@T@" }
-    depends_on:
-      db: { env: DB_URL, url: "http://{host}:{port}" }
-explore:
+const RELAY: &str = concat!(
+    "version: 1\n",
+    relay_services!("@T@"),
+    r#"explore:
   workloads:
     api:
       - request: GET api /call
         expect: { status: [200, 502], within: 2s }
-"#;
+"#
+);
+
+/// `faultline explore --service api --seed 4 --budget 20s EXTRA`.
+fn explore_api(r: &TestRepo, extra: &[&str]) -> std::process::Output {
+    r.faultline(&[&["explore", "--service", "api", "--seed", "4", "--budget", "20s"], extra].concat())
+}
 
 #[test]
 fn explore_finds_a_missing_deadline_and_proposes_the_scenario() {
@@ -156,19 +149,7 @@ fn explore_finds_a_missing_deadline_and_proposes_the_scenario() {
     let out_dir = tempfile::tempdir().unwrap();
     let report = out_dir.path().join("report");
     let write = out_dir.path().join("proposed");
-    let out = r.faultline(&[
-        "explore",
-        "--service",
-        "api",
-        "--seed",
-        "4",
-        "--budget",
-        "20s",
-        "--report",
-        report.to_str().unwrap(),
-        "--write",
-        write.to_str().unwrap(),
-    ]);
+    let out = explore_api(&r, &["--report", report.to_str().unwrap(), "--write", write.to_str().unwrap()]);
     let text = output(&out);
     assert_eq!(out.status.code(), Some(1), "{text}");
     assert!(text.contains("slow-past-deadline on api -> db"), "{text}");
@@ -183,17 +164,7 @@ fn explore_finds_a_missing_deadline_and_proposes_the_scenario() {
     let lint = r.faultline(&["scenario", "lint", "scenarios/proposed.yaml"]);
     assert!(lint.status.success(), "{}", common::stderr(&lint));
     // Written once: a second run finds it again and leaves the file as it is.
-    let again = r.faultline(&[
-        "explore",
-        "--service",
-        "api",
-        "--seed",
-        "4",
-        "--budget",
-        "20s",
-        "--write",
-        write.to_str().unwrap(),
-    ]);
+    let again = explore_api(&r, &["--write", write.to_str().unwrap()]);
     assert_eq!(again.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&again.stderr).contains("(it exists)"), "{}", common::stderr(&again));
     assert_eq!(std::fs::read_to_string(&proposed).unwrap(), file);
@@ -202,7 +173,7 @@ fn explore_finds_a_missing_deadline_and_proposes_the_scenario() {
 #[test]
 fn explore_passes_a_service_that_keeps_its_deadline() {
     let r = TestRepo::relay(&RELAY.replace("@T@", "1"), &[], &[("api/main.txt", "v1\n")]);
-    let out = r.faultline(&["explore", "--service", "api", "--seed", "4", "--budget", "20s"]);
+    let out = explore_api(&r, &[]);
     let text = output(&out);
     assert_eq!(out.status.code(), Some(0), "{text}");
     assert!(text.contains("0 failed, 0 could not run"), "{text}");

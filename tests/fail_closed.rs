@@ -59,16 +59,7 @@ fn gate(r: &TestRepo, extra: &[&str]) -> (i32, Value, String) {
 }
 
 fn gate_env(r: &TestRepo, extra: &[&str], env: &[(&str, &str)]) -> (i32, Value, String) {
-    let report = tempfile::tempdir().unwrap();
-    let dir = report.path().to_str().unwrap().to_owned();
-    let mut args = vec!["gate", "--base", "main", "--seed", "3", "--report", &dir];
-    args.extend_from_slice(extra);
-    let out = r.faultline_env(&args, env);
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    let v = std::fs::read(report.path().join("verdict.json"))
-        .map(|b| serde_json::from_slice(&b).unwrap())
-        .unwrap_or(Value::Null);
-    (out.status.code().unwrap_or(-1), v, text)
+    r.with_report(&[&["gate", "--base", "main", "--seed", "3"], extra].concat(), env)
 }
 
 fn reasons(v: &Value) -> String {
@@ -520,6 +511,11 @@ steps:
     forged["signoff"]["approvals"] =
         json!([{"email": "alice@shop.example", "source": "Reviewed-by in abc", "senior": true}]);
     assert_eq!(merge(&r, &[&forged, &b]).0, 1);
+    // A shard that could not read the code host's approvals: the missing sign-off is
+    // unjudged, could not verify, in the merged verdict as in the shard's.
+    let mut unread = a2.clone();
+    unread["signoff"]["unreadable"] = json!("cannot read the approvals of GitHub pull request o/r#1: 502");
+    assert_eq!(merge(&r, &[&unread, &b]).0, 2);
     // A scenario "passed" whose check observed nothing: could not verify.
     let mut unobserved = outcome("api-two", "passed", false);
     unobserved["checks"][0]["unobserved"] = json!(true);
@@ -527,17 +523,25 @@ steps:
     assert_eq!(merge(&r, &[&a, &c]).0, 2);
 }
 
+/// A change to api, whose high tier explores api with `workload` (steps of
+/// `explore.workloads.api`) besides needing a senior.
+fn explored_change(workload: &str) -> TestRepo {
+    let config = CONFIG.replace(
+        "    high: { scenarios: none, signoff: seniors }\n",
+        "    high: { scenarios: none, signoff: seniors, explore: true }\n",
+    ) + "explore:\n  workloads:\n    api:\n"
+        + workload;
+    let r = TestRepo::relay(&config, &[], &[("api/main.txt", "v1\n")]);
+    r.write("api/main.txt", "v2\n");
+    r.commit("api change");
+    r
+}
+
 /// A planned exploration must come back from the shards, once, and a shard cannot call a
 /// failed experiment passed.
 #[test]
 fn report_merge_keeps_what_exploration_found() {
-    let config = CONFIG.replace(
-        "    high: { scenarios: none, signoff: seniors }\n",
-        "    high: { scenarios: none, signoff: seniors, explore: true }\n",
-    ) + "explore:\n  workloads:\n    api:\n      - request: GET api /health\n";
-    let r = TestRepo::relay(&config, &[], &[("api/main.txt", "v1\n")]);
-    r.write("api/main.txt", "v2\n");
-    r.commit("api change");
+    let r = explored_change("      - request: GET api /health\n");
     let plan = r.plan_json(&["--base", "main"]);
     assert_eq!(common::strings(&plan["explore"]), ["api"], "{plan}");
     let explored = |status: &str, check_passed: bool| {
@@ -570,13 +574,7 @@ fn report_merge_keeps_what_exploration_found() {
 /// experiment runs is not allowed for having explored nothing.
 #[test]
 fn exploration_that_ran_nothing_cannot_allow() {
-    let config = CONFIG.replace(
-        "    high: { scenarios: none, signoff: seniors }\n",
-        "    high: { scenarios: none, signoff: seniors, explore: true }\n",
-    ) + "explore:\n  workloads:\n    api:\n      - request: GET api /call\n        expect: { status: [200, 502], within: 5s }\n";
-    let r = TestRepo::relay(&config, &[], &[("api/main.txt", "v1\n")]);
-    r.write("api/main.txt", "v2\n");
-    r.commit("api change");
+    let r = explored_change("      - request: GET api /call\n        expect: { status: [200, 502], within: 5s }\n");
     let (code, v, text) = gate(&r, &["--approved-by", "alice@shop.example", "--explore-budget", "1ms"]);
     assert_eq!(code, 2, "{text}");
     assert!(reasons(&v).contains("none of its"), "{}", reasons(&v));

@@ -7,23 +7,10 @@ mod common;
 use common::TestRepo;
 use serde_json::Value;
 
-const CONFIG: &str = r#"version: 1
-services:
-  db:
-    paths: ["db/**"]
-    build: images/relay
-    ports: [8080]
-    ready: { http: /health }
-    env: { SERVICE_NAME: db }
-  api:
-    paths: ["api/**"]
-    build: images/relay
-    ports: [8080]
-    ready: { http: /health }
-    env: { SERVICE_NAME: api, CALL_TIMEOUT: "1" }
-    depends_on:
-      db: { env: DB_URL, url: "http://{host}:{port}" }
-global: ["images/**"]
+const CONFIG: &str = concat!(
+    "version: 1\n",
+    relay_services!("1"),
+    r#"global: ["images/**"]
 policy:
   tiers:
     high: ["api/**", "images/**"]
@@ -32,7 +19,8 @@ policy:
     high: { scenarios: affected, signoff: seniors }
     low: { scenarios: none }
   seniors: ["alice@shop.example"]
-"#;
+"#
+);
 
 const PASSES: &str = r#"name: db-slow
 target: api
@@ -70,18 +58,7 @@ fn repo(scenarios: &[(&str, &str)]) -> TestRepo {
 }
 
 fn gate(r: &TestRepo, extra: &[&str]) -> (i32, Value, String) {
-    let report = tempfile::tempdir().unwrap();
-    let mut args = vec!["gate", "--base", "main", "--seed", "5", "--report"];
-    let dir = report.path().to_str().unwrap().to_owned();
-    args.push(&dir);
-    args.extend_from_slice(extra);
-    let out = r.faultline(&args);
-    let code = out.status.code().unwrap_or(-1);
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    let v = std::fs::read(report.path().join("verdict.json"))
-        .map(|b| serde_json::from_slice(&b).unwrap())
-        .unwrap_or(Value::Null);
-    (code, v, text)
+    r.with_report(&[&["gate", "--base", "main", "--seed", "5"], extra].concat(), &[])
 }
 
 fn statuses(v: &Value) -> Vec<(String, String)> {

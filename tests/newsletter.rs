@@ -3,21 +3,12 @@
 //! and a database named in its checks. The gate allows it as it is and blocks a plausible
 //! change that breaks what its scenarios guarantee.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
 
+use std::path::Path;
+
+use common::TestRepo;
 use serde_json::Value;
-
-fn git(repo: &Path, args: &[&str]) {
-    let ok = Command::new("git")
-        .args(["-c", "user.name=Dev", "-c", "user.email=dev@news.example", "-c", "commit.gpgsign=false"])
-        .args(args)
-        .current_dir(repo)
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "git {args:?}");
-}
 
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
@@ -34,45 +25,29 @@ fn copy_dir(from: &Path, to: &Path) {
 }
 
 /// The newsletter and the database and cache images, committed on `main`.
-fn newsletter(dir: &Path) -> PathBuf {
+fn newsletter() -> TestRepo {
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
-    let root = dir.join("newsletter");
-    copy_dir(&fixtures.join("newsletter"), &root);
+    let r = TestRepo::new();
+    copy_dir(&fixtures.join("newsletter"), &r.path);
     for image in ["postgres", "redis"] {
-        copy_dir(&fixtures.join("images").join(image), &root.join("images").join(image));
+        copy_dir(&fixtures.join("images").join(image), &r.path.join("images").join(image));
     }
-    git(&root, &["init", "-q", "-b", "main"]);
-    git(&root, &["add", "-A"]);
-    git(&root, &["commit", "-q", "-m", "newsletter"]);
-    root
+    r.commit("newsletter");
+    r
 }
 
-fn change(root: &Path, branch: &str, from: &str, to: &str) {
-    git(root, &["checkout", "-q", "main"]);
-    git(root, &["checkout", "-q", "-b", branch]);
-    let p = root.join("services/newsletter/app.py");
+fn change(r: &TestRepo, branch: &str, from: &str, to: &str) {
+    r.git(&["checkout", "-q", "main"]);
+    r.git(&["checkout", "-q", "-b", branch]);
+    let p = r.path.join("services/newsletter/app.py");
     let src = std::fs::read_to_string(&p).unwrap();
     assert!(src.contains(from), "the newsletter changed: `{from}` not found");
     std::fs::write(&p, src.replace(from, to)).unwrap();
-    git(root, &["commit", "-q", "-am", branch]);
+    r.commit(branch);
 }
 
-fn gate(root: &Path) -> (i32, Value, String) {
-    let report = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_faultline"))
-        .args(["gate", "--base", "main", "--seed", "5", "--approved-by", "@editor-in-chief", "--report"])
-        .arg(report.path())
-        .current_dir(root)
-        .env("NO_COLOR", "1")
-        .env_remove("GITHUB_ACTIONS")
-        .env_remove("GITLAB_CI")
-        .output()
-        .unwrap();
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    let v = std::fs::read(report.path().join("verdict.json"))
-        .map(|b| serde_json::from_slice(&b).unwrap())
-        .unwrap_or(Value::Null);
-    (out.status.code().unwrap_or(-1), v, text)
+fn gate(r: &TestRepo) -> (i32, Value, String) {
+    r.with_report(&["gate", "--base", "main", "--seed", "5", "--approved-by", "@editor-in-chief"], &[])
 }
 
 fn status_of(v: &Value) -> Vec<(String, String)> {
@@ -88,8 +63,7 @@ fn status_of(v: &Value) -> Vec<(String, String)> {
 
 #[test]
 fn the_newsletter_passes_its_scenarios_and_a_harmful_change_is_blocked() {
-    let dir = tempfile::tempdir().unwrap();
-    let root = newsletter(dir.path());
+    let root = newsletter();
 
     // A harmless change: every scenario runs (the app is high tier) and passes.
     change(&root, "wording", "wrong username or password", "unknown username or wrong password");

@@ -10,30 +10,18 @@ use std::process::Command;
 
 use common::TestRepo;
 
-const CONFIG: &str = r#"version: 1
-services:
-  db:
-    paths: ["db/**"]
-    build: images/relay
-    ports: [8080]
-    ready: { http: /health }
-    env: { SERVICE_NAME: db }
-  api:
-    paths: ["api/**"]
-    build: images/relay
-    ports: [8080]
-    ready: { http: /health }
-    env: { SERVICE_NAME: api, CALL_TIMEOUT: "1" }
-    depends_on:
-      db: { env: DB_URL, url: "http://{host}:{port}" }
-global: ["images/**"]
+const CONFIG: &str = concat!(
+    "version: 1\n",
+    relay_services!("1"),
+    r#"global: ["images/**"]
 policy:
   tiers:
     high: ["api/**"]
   gate:
     high: { scenarios: affected, signoff: seniors }
   seniors: ["alice@shop.example"]
-"#;
+"#
+);
 
 const PASSES: &str = "name: db-slow\ntarget: api\nwhy: db gets slow; api must still answer.\nfaults:\n  - on: api -> db\n    latency: 100ms\nsteps:\n  - request: GET api /call\n    expect: { status: [200], within: 5s }\n";
 

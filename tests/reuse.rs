@@ -4,26 +4,20 @@
 //! proven by fingerprints; a file left in a database's container is caught by the
 //! fingerprint and the stack discarded for a fresh one.
 
+mod common;
+
 use std::path::Path;
 
-use faultline::config::{self, ConfigOrigin, SourceFile};
+use faultline::config;
 use faultline::runner::RunOptions;
 use faultline::runner::pool::StackPool;
 use faultline::scenario::validate::Scenario;
 use faultline::verdict::{ScenarioOutcome, Status};
 
-const CONFIG: &str = r#"version: 1
-services:
-  postgres:
-    build: fixtures/images/postgres
-    ports: [5432]
-    ready: { log: "database system is ready to accept connections" }
-    env: { POSTGRES_USER: shop, POSTGRES_DB: shop }
-  redis:
-    build: fixtures/images/redis
-    ports: [6379]
-    ready: { tcp: 6379 }
-  api:
+const CONFIG: &str = concat!(
+    "version: 1\nservices:\n",
+    data_services!(),
+    r#"  api:
     build: fixtures/images/relay
     ports: [8080]
     ready: { http: /health }
@@ -31,7 +25,8 @@ services:
     depends_on:
       postgres: { env: DATABASE_URL, url: "postgres://shop@{host}:{port}/shop" }
       redis: { env: REDIS_URL, url: "redis://{host}:{port}" }
-"#;
+"#
+);
 
 /// Leaves something behind in every service, and proves it did.
 const DIRTY: &str = r#"name: dirty
@@ -77,8 +72,7 @@ steps:
 "#;
 
 fn config() -> config::Config {
-    let origin = ConfigOrigin::Worktree { path: "faultline.yaml".into() };
-    config::parse(SourceFile::new("faultline.yaml", CONFIG.to_owned()), origin).unwrap().config
+    common::parse_config(CONFIG)
 }
 
 fn scenario(cfg: &config::Config, name: &str, text: &str) -> Scenario {
@@ -160,4 +154,47 @@ async fn a_scenario_can_ask_for_a_stack_of_its_own() {
     assert!(!outcomes[1].stack.reused);
     assert!(outcomes[2].stack.reused);
     assert_eq!((counts.started, counts.reused), (2, 1), "{counts:?}");
+}
+
+/// Through the binary: the gate does not run a scenario on a stack an earlier scenario left
+/// something in that a reset cannot take back; it starts a fresh one and says why.
+#[test]
+fn the_gate_discards_a_stack_a_scenario_littered() {
+    let config = concat!(
+        "version: 1\nservices:\n",
+        "  postgres:\n    build: images/postgres\n    ports: [5432]\n",
+        "    ready: { log: \"database system is ready to accept connections\" }\n",
+        "    env: { POSTGRES_USER: shop, POSTGRES_DB: shop }\n",
+        "  api:\n    paths: [\"api/**\"]\n    build: images/relay\n    ports: [8080]\n    ready: { http: /health }\n",
+        "    depends_on:\n      postgres: { env: DATABASE_URL, url: \"postgres://shop@{host}:{port}/shop\" }\n",
+        "policy:\n  tiers:\n    high: [\"**\"]\n  gate:\n    high: { scenarios: all }\n",
+    );
+    // The longer one runs first on the one stack of these services (--jobs 1).
+    let litter = "name: a-litter\ntarget: api\nwhy: x\nsteps:\n  - exec: { service: postgres, cmd: [sh, -c, \"echo x > /tmp/litter\"] }\n  - sleep: 2s\n";
+    let check = "name: b-check\ntarget: api\nwhy: x\nsteps:\n  - exec: { service: postgres, cmd: [sh, -c, \"test ! -e /tmp/litter\"] }\n";
+    let image = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/images/postgres");
+    let dockerfile = std::fs::read_to_string(image.join("Dockerfile")).unwrap();
+    let entrypoint = std::fs::read_to_string(image.join("entrypoint.sh")).unwrap();
+    let r = common::TestRepo::relay(
+        config,
+        &[("a-litter", litter), ("b-check", check)],
+        &[
+            ("api/main.txt", "v1\n"),
+            ("images/postgres/Dockerfile", &dockerfile),
+            ("images/postgres/entrypoint.sh", &entrypoint),
+        ],
+    );
+    std::fs::set_permissions(
+        r.path.join("images/postgres/entrypoint.sh"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    r.write("api/main.txt", "v2\n");
+    r.commit("api change");
+    let (code, v, text) = r.with_report(&["gate", "--base", "main", "--seed", "1", "--jobs", "1"], &[]);
+    assert_eq!(code, 0, "{text}");
+    let check = v["scenarios"].as_array().unwrap().iter().find(|s| s["name"] == "b-check").unwrap();
+    assert!(check["stack"]["discarded"].as_str().is_some_and(|d| d.contains("/tmp/litter")), "{check}");
+    assert_eq!(v["timings"]["stacks"]["started"], 2, "{}", v["timings"]);
+    assert_eq!(v["timings"]["stacks"]["discarded"], 1, "{}", v["timings"]);
 }

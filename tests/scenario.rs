@@ -108,7 +108,7 @@ fn a_template_fills_in_and_the_file_adds_its_own_checks() {
         other => panic!("{other:?}"),
     }
     match &s.steps[0] {
-        StepKind::Request { body, expect, repeat, .. } => {
+        StepKind::Request(faultline::scenario::validate::RequestStep { body, expect, repeat, .. }) => {
             let Some(faultline::scenario::validate::Body::Json(body)) = body else { panic!("{body:?}") };
             assert_eq!(body["sku"], "A{n}");
             assert_eq!(expect.status.as_deref(), Some(&[201, 503][..]));

@@ -4,12 +4,14 @@
 //!
 //! Needs the engine and the base image (`ci/bootstrap`, which `ci/test` runs first).
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use faultline::config::{self, ConfigOrigin, SourceFile};
+use faultline::config;
 use faultline::fault::FaultSpec;
 use faultline::stack::{Stack, StackError, StackOptions};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -20,11 +22,7 @@ fn root() -> &'static Path {
 }
 
 fn config(yaml: &str) -> config::Config {
-    let origin = ConfigOrigin::Worktree { path: "test".into() };
-    match config::parse(SourceFile::new("faultline.yaml", yaml.to_owned()), origin) {
-        Ok(c) => c.config,
-        Err(e) => panic!("{e:?}"),
-    }
+    common::parse_config(yaml)
 }
 
 const CHAIN: &str = r#"
@@ -170,21 +168,7 @@ async fn container_faults_break_the_dependency_and_it_recovers() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn postgres_and_redis_images_are_ready_for_tests() {
-    let cfg = config(
-        r#"
-version: 1
-services:
-  postgres:
-    build: fixtures/images/postgres
-    ports: [5432]
-    ready: { log: "database system is ready to accept connections" }
-    env: { POSTGRES_USER: shop, POSTGRES_DB: shop }
-  redis:
-    build: fixtures/images/redis
-    ports: [6379]
-    ready: { tcp: 6379 }
-"#,
-    );
+    let cfg = config(concat!("version: 1\nservices:\n", data_services!()));
     let opts = StackOptions::new(root(), 3);
     let stack = Stack::start(&cfg, &levels(&[&["postgres", "redis"]]), &opts).await.expect("stack starts");
     let (code, out) = stack

@@ -68,15 +68,7 @@ fn repo(scenarios: &[(&str, &str)], cargo: bool) -> TestRepo {
 }
 
 fn gate(r: &TestRepo) -> (i32, Value, String) {
-    let report = tempfile::tempdir().unwrap();
-    let dir = report.path().to_str().unwrap().to_owned();
-    let out = r.faultline(&["gate", "--base", "main", "--seed", "5", "--report", &dir]);
-    let code = out.status.code().unwrap_or(-1);
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    let v = std::fs::read(report.path().join("verdict.json"))
-        .map(|b| serde_json::from_slice(&b).unwrap())
-        .unwrap_or(Value::Null);
-    (code, v, text)
+    r.with_report(&["gate", "--base", "main", "--seed", "5"], &[])
 }
 
 fn scenario<'a>(v: &'a Value, name: &str) -> &'a Value {
@@ -147,4 +139,17 @@ fn a_nextest_step_that_cannot_run_is_unverified_before_anything_starts() {
     let (code, _, text) = gate(&r);
     assert_eq!(code, 2, "{text}");
     assert!(text.contains("cargo nextest list -E 'test((' failed"), "{text}");
+}
+
+/// A value a step was to capture and did not find fails that step: later steps would send
+/// `{NAME}` as it is, and pass or fail by accident.
+#[test]
+fn a_capture_that_finds_nothing_fails_its_step() {
+    let capture = "name: capture\ntarget: api\nwhy: the id of what was made is read back.\nsteps:\n  - request: GET api /health\n    capture: { id: \"json:/no/such/field\" }\n  - request: GET api /health?id={id}\n";
+    let r = repo(&[("capture", capture)], false);
+    let (code, v, text) = gate(&r);
+    assert_eq!(code, 1, "{text}");
+    let step = &scenario(&v, "capture")["steps"][0];
+    assert_eq!(step["passed"], false, "{step}");
+    assert!(step["observed"].as_str().unwrap().contains("nothing to capture as id"), "{step}");
 }

@@ -41,6 +41,7 @@ pub struct Provenance {
 pub fn provenance(change: &Change, config: &LoadedConfig, labels: &[String], author: Option<&str>) -> Provenance {
     let m: &Matchers = &config.matchers;
     let builtin = config.config.policy.ai_assisted.builtin;
+    let ai_person = |who: &str| m.ai_authors.iter().any(|r| r.is_match(who)) || (builtin && assistants::person(who));
     let mut evidence = Vec::new();
     for c in &change.commits {
         let mut push = |kind: EvidenceKind, value: String| {
@@ -62,7 +63,7 @@ pub fn provenance(change: &Change, config: &LoadedConfig, labels: &[String], aut
             who.push(&c.committer);
         }
         for person in who {
-            if m.ai_authors.iter().any(|r| r.is_match(person)) || (builtin && assistants::person(person)) {
+            if ai_person(person) {
                 push(EvidenceKind::Author, person.clone());
             }
         }
@@ -73,7 +74,7 @@ pub fn provenance(change: &Change, config: &LoadedConfig, labels: &[String], aut
         }
     }
     if let Some(login) = author.map(|a| a.trim().trim_start_matches('@')).filter(|a| !a.is_empty())
-        && (m.ai_authors.iter().any(|r| r.is_match(login)) || (builtin && assistants::person(login)))
+        && ai_person(login)
     {
         evidence.push(Evidence {
             commit: None,

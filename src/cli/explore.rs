@@ -8,7 +8,7 @@ use faultline::plan::ConfigFrom;
 use faultline::repo::Repo;
 use faultline::runner::explore::{ExploreOptions, ExploreReport};
 
-use super::session::{Interrupt, clock_seed, parse_duration, prepare_env, remove_leftovers, runtime};
+use super::session::{Interrupt, clock_seed, parse_duration, progress, runtime, worktree_options};
 
 #[derive(clap::Args)]
 pub(super) struct ExploreArgs {
@@ -41,8 +41,6 @@ pub(super) struct ExploreArgs {
 }
 
 pub(super) fn exec(dir: &Path, args: ExploreArgs) -> miette::Result<i32> {
-    use faultline::runner::RunOptions;
-
     let repo = Repo::discover(dir)?;
     let spec = ChangeSpec::Worktree { base: "HEAD".into() };
     let (loaded, _) = faultline::plan::load_config(&repo, &spec, ConfigFrom::Worktree)?;
@@ -67,15 +65,8 @@ pub(super) fn exec(dir: &Path, args: ExploreArgs) -> miette::Result<i32> {
         services.join(", "),
         humantime::format_duration(args.budget)
     );
-    let mut opts = RunOptions::new(
-        seed,
-        repo.root().to_path_buf(),
-        args.ready_timeout,
-        format!("faultline -C {} run", repo.root().display().to_string().trim_end_matches('/')),
-    );
-    opts.prepare_env = prepare_env(&args.prepare_env);
+    let opts = worktree_options(&repo, seed, args.ready_timeout, &args.prepare_env);
     let xo = ExploreOptions { budget: args.budget, jobs: args.jobs, first: Vec::new(), stop_at_first_failure: false };
-    let progress = |line: &str| eprintln!("{}", line.trim_end());
     runtime()?.block_on(async move {
         let mut interrupt = Interrupt::new();
         let mut opts = opts;
@@ -86,13 +77,10 @@ pub(super) fn exec(dir: &Path, args: ExploreArgs) -> miette::Result<i32> {
         }
         let mut reports = Vec::new();
         for s in &services {
-            let r = tokio::select! {
-                r = faultline::runner::explore::explore(&loaded, s, &opts, &xo, &progress) => r,
-                _ = interrupt.wait() => {
-                    eprintln!("interrupted: removing what was started");
-                    remove_leftovers(None).await;
-                    return Ok(130);
-                }
+            let Some(r) =
+                interrupt.or_remove(None, faultline::runner::explore::explore(&loaded, s, &opts, &xo, &progress)).await
+            else {
+                return Ok(130);
             };
             print!("{}", faultline::report::explore::render(&r));
             reports.push(r);

@@ -6,9 +6,7 @@ use faultline::change::ChangeSpec;
 use faultline::exit;
 use faultline::plan::{ConfigFrom, PlanRequest};
 
-use super::session::{
-    Interrupt, ci_inputs, clock_seed, github, parse_duration, prepare_env, remove_leftovers, runtime,
-};
+use super::session::{Interrupt, ci_inputs, clock_seed, github, parse_duration, prepare_env, progress, runtime};
 
 #[derive(clap::Args)]
 pub(super) struct GateArgs {
@@ -113,17 +111,10 @@ pub(super) fn exec(dir: &std::path::Path, args: GateArgs) -> miette::Result<i32>
     }
     eprintln!("faultline gate: {}...{}, seed {seed}", args.base, args.head);
     let dir = dir.to_path_buf();
-    let report = runtime()?.block_on(async move {
-        let mut interrupt = Interrupt::new();
-        let progress = |line: &str| eprint!("{}{}", line, if line.ends_with('\n') { "" } else { "\n" });
-        tokio::select! {
-            r = gate(&dir, &req, &progress) => Some(r),
-            _ = interrupt.wait() => None,
-        }
-    });
+    let report =
+        runtime()?.block_on(async move { Interrupt::new().or_remove(None, gate(&dir, &req, &progress)).await });
     let Some(report) = report else {
-        eprintln!("interrupted: removing what was started; the change is not verified");
-        runtime()?.block_on(remove_leftovers(None));
+        eprintln!("the change is not verified");
         return Ok(exit::UNVERIFIED);
     };
     print!("{}", faultline::report::verdict::render_decision(report.decision, &report.reasons));
@@ -190,16 +181,9 @@ pub(super) fn repro(
     // One runtime for the run and for the kept stack: its proxies live on it.
     let rt = runtime()?;
     let result = rt.block_on(async {
-        let mut interrupt = Interrupt::new();
-        let progress = |line: &str| eprint!("{}{}", line, if line.ends_with('\n') { "" } else { "\n" });
-        tokio::select! {
-            r = faultline::repro::run(&dir, &original, &req, keep, &progress) => Some(r),
-            _ = interrupt.wait() => None,
-        }
+        Interrupt::new().or_remove(None, faultline::repro::run(&dir, &original, &req, keep, &progress)).await
     });
     let Some(result) = result else {
-        eprintln!("interrupted: removing what was started");
-        runtime()?.block_on(remove_leftovers(None));
         return Ok(exit::UNVERIFIED);
     };
     if result.report.decision == faultline::verdict::Decision::Unverified && result.report.scenarios.is_empty() {

@@ -268,8 +268,7 @@ fn run(cli: Cli) -> miette::Result<i32> {
             let dir =
                 dir.unwrap_or_else(|| std::env::temp_dir().join(format!("faultline-demo-{}", std::process::id())));
             eprintln!("faultline demo: creating the example shop in {}", dir.display());
-            let progress = |line: &str| eprint!("{}{}", line, if line.ends_with('\n') { "" } else { "\n" });
-            let demo = session::runtime()?.block_on(faultline::demo::run(&dir, 7, &progress))?;
+            let demo = session::runtime()?.block_on(faultline::demo::run(&dir, 7, &session::progress))?;
             print!("{}", faultline::demo::render(&demo));
             let unverified = demo.changes.iter().any(|c| c.report.decision == faultline::verdict::Decision::Unverified);
             let as_expected = demo.changes.iter().all(|c| c.report.decision == c.expect);

@@ -5,7 +5,7 @@ use faultline::exit;
 use faultline::plan::ConfigFrom;
 use faultline::repo::Repo;
 
-use super::session::{Interrupt, clock_seed, parse_duration, prepare_env, remove_leftovers, runtime};
+use super::session::{Interrupt, clock_seed, parse_duration, runtime, worktree_options};
 
 #[derive(clap::Args)]
 pub(super) struct RunArgs {
@@ -60,13 +60,7 @@ pub(super) fn exec(dir: &std::path::Path, args: RunArgs) -> miette::Result<i32> 
     let selected = faultline::scenario::select(&all, &args.scenarios).map_err(|e| miette::miette!("{e}"))?;
     let seed = args.seed.unwrap_or_else(clock_seed);
     eprintln!("faultline run: {} scenario{}, seed {seed}", selected.len(), if selected.len() == 1 { "" } else { "s" });
-    let mut opts = RunOptions::new(
-        seed,
-        repo.root().to_path_buf(),
-        args.ready_timeout,
-        format!("faultline -C {} run", repo.root().display().to_string().trim_end_matches('/')),
-    );
-    opts.prepare_env = prepare_env(&args.prepare_env);
+    let opts = worktree_options(&repo, seed, args.ready_timeout, &args.prepare_env);
     let config = &loaded.config;
     runtime()?.block_on(async move {
         let mut interrupt = Interrupt::new();
@@ -79,13 +73,8 @@ pub(super) fn exec(dir: &std::path::Path, args: RunArgs) -> miette::Result<i32> 
         for (i, s) in selected.iter().enumerate() {
             let keep = args.keep && i + 1 == selected.len();
             let o = RunOptions { keep, ..opts.clone() };
-            let (outcome, stack) = tokio::select! {
-                r = run(s, config, &o) => r,
-                _ = interrupt.wait() => {
-                    eprintln!("interrupted: removing what was started");
-                    remove_leftovers(None).await;
-                    return Ok(130);
-                }
+            let Some((outcome, stack)) = interrupt.or_remove(None, run(s, config, &o)).await else {
+                return Ok(130);
             };
             print!("{}", faultline::report::verdict::render_outcome(&outcome));
             outcomes.push(outcome);

@@ -46,6 +46,48 @@ impl Interrupt {
     }
 }
 
+impl Interrupt {
+    /// `work`, or `None` when Ctrl-C or SIGTERM came first — after saying so and removing
+    /// what was started (the objects of `run`, or every object of this process).
+    pub(super) async fn or_remove<T>(
+        &mut self,
+        run: Option<&str>,
+        work: impl std::future::Future<Output = T>,
+    ) -> Option<T> {
+        tokio::select! {
+            r = work => Some(r),
+            _ = self.wait() => {
+                eprintln!("interrupted: removing what was started");
+                remove_leftovers(run).await;
+                None
+            }
+        }
+    }
+}
+
+/// A progress line of a long command, on stderr.
+pub(super) fn progress(line: &str) {
+    eprint!("{}{}", line, if line.ends_with('\n') { "" } else { "\n" });
+}
+
+/// What `run` and `explore` run scenarios of the working tree with: repro lines name
+/// `faultline -C ROOT run`, host commands get `--prepare-env`.
+pub(super) fn worktree_options(
+    repo: &faultline::repo::Repo,
+    seed: u64,
+    ready_timeout: std::time::Duration,
+    prepare: &[String],
+) -> faultline::runner::RunOptions {
+    let mut opts = faultline::runner::RunOptions::new(
+        seed,
+        repo.root().to_path_buf(),
+        ready_timeout,
+        format!("faultline -C {} run", repo.root().display().to_string().trim_end_matches('/')),
+    );
+    opts.prepare_env = prepare_env(prepare);
+    opts
+}
+
 pub(super) fn clock_seed() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -40,13 +40,8 @@ pub(super) fn exec(dir: &std::path::Path, args: UpArgs) -> miette::Result<i32> {
     );
     runtime()?.block_on(async move {
         let mut interrupt = Interrupt::new();
-        let stack = tokio::select! {
-            s = Stack::start(config, &levels, &opts) => s,
-            _ = interrupt.wait() => {
-                eprintln!("interrupted: removing what was started");
-                remove_leftovers(Some(&run)).await;
-                return Ok(130);
-            }
+        let Some(stack) = interrupt.or_remove(Some(&run), Stack::start(config, &levels, &opts)).await else {
+            return Ok(130);
         };
         let stack = match stack {
             Ok(s) => s,

@@ -47,11 +47,12 @@ pub(super) async fn approvals(host: &HostRef) -> Result<HostApprovals, String> {
         ("x-github-api-version", "2022-11-28".to_owned()),
         ("accept", "application/vnd.github+json".to_owned()),
     ];
+    let client = http::client()?;
     let mut url = Some(format!("{api}/repos/{repo}/pulls/{number}/reviews?per_page=100"));
     let mut reviews = Vec::new();
     for _ in 0..MAX_PAGES {
         let Some(u) = url.take() else { break };
-        let reply = http::get_json(&u, &headers).await?;
+        let reply = http::get_json(&client, &u, &headers).await?;
         let page = reply.json.as_array().ok_or_else(|| format!("GET {u}: expected a list of reviews"))?;
         reviews.extend(page.iter().cloned());
         url = reply.next;

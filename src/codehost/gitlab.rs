@@ -33,10 +33,11 @@ pub(super) async fn approvals(host: &HostRef) -> Result<HostApprovals, String> {
     };
     let (name, token) = token.as_ref().ok_or("no token: set FAULTLINE_GITLAB_TOKEN (read_api) for the job")?;
     let headers = [(*name, token.0.clone())];
-    let mr = http::get_json(&format!("{api}/projects/{project}/merge_requests/{iid}"), &headers).await?.json;
+    let client = http::client()?;
+    let mr = http::get_json(&client, &format!("{api}/projects/{project}/merge_requests/{iid}"), &headers).await?.json;
     let current = mr.get("sha").and_then(|s| s.as_str()).ok_or("the merge request has no `sha`")?;
     let url = format!("{api}/projects/{project}/merge_requests/{iid}/approvals");
-    let reply = http::get_json(&url, &headers).await?.json;
+    let reply = http::get_json(&client, &url, &headers).await?.json;
     let by =
         reply.get("approved_by").and_then(|a| a.as_array()).ok_or_else(|| format!("GET {url}: no `approved_by`"))?;
     let mut out = HostApprovals::default();

@@ -17,16 +17,24 @@ pub(crate) struct Reply {
     pub next: Option<String>,
 }
 
-/// GETs `url` with `headers`; anything but a 2xx JSON reply is an error that says what came.
-pub(crate) async fn get_json(url: &str, headers: &[(&str, String)]) -> Result<Reply, String> {
+/// A client for HTTPS (the system's roots) and plain HTTP, made once per code-host call.
+pub(crate) type Client = hyper_util::client::legacy::Client<
+    hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
+    Empty<Bytes>,
+>;
+
+pub(crate) fn client() -> Result<Client, String> {
     let connector = hyper_rustls::HttpsConnectorBuilder::new()
         .with_native_roots()
         .map_err(|e| format!("cannot read the system's TLS roots: {e}"))?
         .https_or_http()
         .enable_http1()
         .build();
-    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-        .build::<_, Empty<Bytes>>(connector);
+    Ok(hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build(connector))
+}
+
+/// GETs `url` with `headers`; anything but a 2xx JSON reply is an error that says what came.
+pub(crate) async fn get_json(client: &Client, url: &str, headers: &[(&str, String)]) -> Result<Reply, String> {
     let uri: hyper::Uri = url.parse().map_err(|e| format!("`{url}` is not a URL: {e}"))?;
     let mut req = hyper::Request::get(uri)
         .header("accept", "application/json")

@@ -7,7 +7,7 @@
 use std::fmt::Write as _;
 
 use crate::verdict::GateReport;
-use crate::verdict::{Decision, ScenarioOutcome, Status};
+use crate::verdict::{Decision, ScenarioOutcome, SignoffLine, Status};
 
 fn esc(s: &str) -> String {
     quick_xml::escape::escape(s).into_owned()
@@ -299,10 +299,10 @@ pub fn render(report: &GateReport) -> String {
         let _ = write!(o, "<tr><th>stack</th><td>{}</td></tr>", esc(&p.stack.join(", ")));
         let _ = write!(o, "<tr><th>scenarios</th><td>{}</td></tr>", esc(&p.scenarios.join(", ")));
         if let Some(sg) = &report.signoff {
-            let line = sg.state_line();
-            let state = match line.strip_prefix("missing") {
-                Some(rest) => format!("<b class=\"block\">missing</b>{}", esc(rest)),
-                None => esc(&line),
+            let state = match sg.line() {
+                SignoffLine::NotRequired => "not required".to_owned(),
+                SignoffLine::Given(by) => format!("given by {}", esc(&by)),
+                SignoffLine::Missing(who) => format!("<b class=\"block\">missing</b>: {}", esc(&who)),
             };
             let _ = write!(o, "<tr><th>sign-off</th><td>{state}</td></tr>");
         }

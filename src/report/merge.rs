@@ -224,8 +224,7 @@ pub fn merge(mut shards: Vec<(PathBuf, GateReport)>) -> Result<GateReport, Repor
     scenarios.sort_by(|a, b| a.name.cmp(&b.name));
 
     let signoff = union_signoff(&shards, &first, &plan);
-    let missing_signoff = (!signoff.satisfied).then(|| signoff.missing_reason());
-    let (mut decision, mut reasons) = verdict::decide(&scenarios, missing_signoff);
+    let (mut decision, mut reasons) = verdict::decide(&scenarios, Some(&signoff));
     let mut unverified = incomplete(&plan, &scenarios, &seen, count);
     // A shard's own verdict stands: a block or a could-not-verify is never merged away.
     for (path, r) in &shards {

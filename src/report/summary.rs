@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 
 use crate::impact::Reason;
 use crate::verdict::GateReport;
-use crate::verdict::{Decision, Status};
+use crate::verdict::{Decision, SignoffLine, Status};
 
 /// GitHub refuses step summaries over 1 MiB; stay well below.
 pub const MAX_BYTES: usize = 1 << 20;
@@ -51,10 +51,10 @@ pub fn render(report: &GateReport) -> String {
         let _ = writeln!(o, "| seed | {} |", report.seed);
     }
     if let Some(s) = &report.signoff {
-        let line = s.state_line();
-        let state = match line.strip_prefix("missing") {
-            Some(rest) => format!("**missing**{}", cell(rest)),
-            None => cell(&line),
+        let state = match s.line() {
+            SignoffLine::NotRequired => "not required".to_owned(),
+            SignoffLine::Given(by) => format!("given by {}", cell(&by)),
+            SignoffLine::Missing(who) => format!("**missing**: {}", cell(&who)),
         };
         let _ = writeln!(o, "| sign-off | {state} |");
     }

@@ -22,7 +22,7 @@ use tokio::sync::Mutex;
 use crate::config::Config;
 use crate::config::ServiceGraph;
 use crate::scenario::model::ContainerFault;
-use crate::scenario::validate::{CheckKind, Expectation, FaultTarget, Scenario, StepKind, TimedFault};
+use crate::scenario::validate::{CheckKind, Expectation, FaultTarget, RequestStep, Scenario, StepKind, TimedFault};
 use crate::stack::{Stack, StackError, StackOptions};
 use outcome::{FaultWindow, ScenarioOutcome, Status, StepOutcome};
 use workload::Answer;
@@ -118,7 +118,7 @@ pub fn estimated(scenario: &Scenario) -> Duration {
         .steps
         .iter()
         .map(|st| match st {
-            StepKind::Request { repeat, concurrency, expect, .. } => {
+            StepKind::Request(RequestStep { repeat, concurrency, expect, .. }) => {
                 let each = if slow { expect.within.unwrap_or(2 * second).min(10 * second) } else { second / 4 };
                 each * repeat.div_ceil(*concurrency)
             }
@@ -546,11 +546,9 @@ async fn request_step(
     stack: &Mutex<Stack>,
     ctx: &StepCtx<'_>,
     index: usize,
-    step: &StepKind,
+    step: &RequestStep,
 ) -> Result<StepOutcome, String> {
-    let StepKind::Request { line, body, headers, repeat, concurrency, expect, capture } = step else {
-        return Err("not a request step".into());
-    };
+    let RequestStep { line, body, headers, repeat, concurrency, expect, capture } = step;
     let addr = stack.lock().await.addr(&line.service).map_err(|e| e.to_string())?;
     let timeout = request_timeout(expect);
     let next = Arc::new(std::sync::atomic::AtomicU32::new(0));
@@ -641,7 +639,7 @@ async fn run_step(
                 end_ms: 0.0,
             })
         }
-        StepKind::Request { .. } => request_step(stack, ctx, index, step).await,
+        StepKind::Request(r) => request_step(stack, ctx, index, r).await,
         StepKind::Load { line, body, headers, rate, duration, expect } => {
             let addr = stack.lock().await.addr(&line.service).map_err(|e| e.to_string())?;
             let run = workload::load(

@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 
 use super::template::{self, ParamKind};
-use super::validate::{CheckKind, FaultTarget, Scenario, StepKind};
+use super::validate::{CheckKind, FaultTarget, RequestStep, Scenario, StepKind};
 use crate::config::Config;
 use crate::config::ServiceGraph;
 
@@ -158,7 +158,7 @@ pub fn explain(s: &Scenario, config: &Config) -> String {
     let _ = writeln!(o, "\nsteps, in order:");
     for (i, st) in s.steps.iter().enumerate() {
         let text = match st {
-            StepKind::Request { line, repeat, concurrency, expect, .. } => {
+            StepKind::Request(RequestStep { line, repeat, concurrency, expect, .. }) => {
                 format!("{line} ×{repeat} ({concurrency} at once), {}", expectation(expect))
             }
             StepKind::Load { line, rate, duration, expect, .. } => {

@@ -90,18 +90,22 @@ pub enum Capture {
     Header(String),
 }
 
+/// A `request` step: `repeat` requests, `concurrency` at a time.
+#[derive(Debug, Clone)]
+pub struct RequestStep {
+    pub line: RequestLine,
+    pub body: Option<Body>,
+    pub headers: Vec<(String, String)>,
+    pub repeat: u32,
+    pub concurrency: u32,
+    pub expect: Expectation,
+    /// `(name, from)`: kept from the last answer for later steps.
+    pub capture: Vec<(String, Capture)>,
+}
+
 #[derive(Debug, Clone)]
 pub enum StepKind {
-    Request {
-        line: RequestLine,
-        body: Option<Body>,
-        headers: Vec<(String, String)>,
-        repeat: u32,
-        concurrency: u32,
-        expect: Expectation,
-        /// `(name, from)`: kept from the last answer for later steps.
-        capture: Vec<(String, Capture)>,
-    },
+    Request(RequestStep),
     Load {
         line: RequestLine,
         body: Option<Body>,
@@ -547,7 +551,7 @@ impl Validator<'_> {
             return None;
         }
         let capture = self.captures(&at("capture"), &s.capture)?;
-        Some(StepKind::Request { line, body, headers, repeat, concurrency, expect, capture })
+        Some(StepKind::Request(RequestStep { line, body, headers, repeat, concurrency, expect, capture }))
     }
 
     /// A host command's `env`: names of variables, `{SERVICE.host|port|addr|url}` of

@@ -11,7 +11,8 @@ mod signoff;
 pub(crate) use report::with_exploration;
 pub use report::{GateReport, GateTimings, Partition};
 pub use signoff::{
-    Approval, AreaSignoff, GivenApprovals, IgnoredApproval, SignoffState, areas_of, signoff, trusted_source,
+    Approval, AreaSignoff, GivenApprovals, IgnoredApproval, SignoffLine, SignoffState, areas_of, signoff,
+    trusted_source,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
@@ -33,9 +34,10 @@ impl Decision {
 }
 
 /// Decides from scenario outcomes and the sign-off state: any error → could not verify;
-/// any failure or a missing sign-off → block; else allow.
-/// `signoff_missing` is why a required sign-off is missing, if it is.
-pub fn decide(outcomes: &[ScenarioOutcome], signoff_missing: Option<String>) -> (Decision, Vec<String>) {
+/// any failure or a missing sign-off → block; else allow. A missing sign-off whose
+/// approvals could not be read (`SignoffState::unreadable`) is unjudged: could not verify,
+/// unless a failed scenario blocks anyway.
+pub fn decide(outcomes: &[ScenarioOutcome], signoff: Option<&SignoffState>) -> (Decision, Vec<String>) {
     let mut reasons = Vec::new();
     for o in outcomes {
         match o.status {
@@ -55,10 +57,12 @@ pub fn decide(outcomes: &[ScenarioOutcome], signoff_missing: Option<String>) -> 
             Status::Passed => {}
         }
     }
-    if let Some(why) = signoff_missing {
-        reasons.push(why);
-    }
-    let decision = if outcomes.iter().any(|o| o.status == Status::Error) {
+    let missing = signoff.filter(|s| !s.satisfied);
+    let failed = !reasons.is_empty();
+    reasons.extend(missing.map(SignoffState::missing_reason));
+    let decision = if outcomes.iter().any(|o| o.status == Status::Error)
+        || (!failed && missing.is_some_and(|s| s.unreadable.is_some()))
+    {
         Decision::Unverified
     } else if !reasons.is_empty() {
         Decision::Block

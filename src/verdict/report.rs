@@ -130,16 +130,7 @@ impl GateReport {
 
     /// The verdict from the scenarios' outcomes and the sign-off.
     pub(crate) fn decide(mut self, outcomes: Vec<ScenarioOutcome>, start: Instant) -> GateReport {
-        let missing = self.signoff.as_ref().filter(|s| !s.satisfied).map(SignoffState::missing_reason);
-        let (mut decision, mut reasons) = super::decide(&outcomes, missing);
-        // Approvals that could not be read leave a missing sign-off unjudged: fail closed,
-        // as could not verify.
-        if decision == Decision::Block
-            && self.signoff.as_ref().is_some_and(|s| !s.satisfied && s.unreadable.is_some())
-            && !outcomes.iter().any(|o| o.status == super::Status::Failed)
-        {
-            decision = Decision::Unverified;
-        }
+        let (decision, mut reasons) = super::decide(&outcomes, self.signoff.as_ref());
         if decision == Decision::Allow
             && outcomes.is_empty()
             && self.exploration.is_empty()

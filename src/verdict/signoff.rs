@@ -61,6 +61,25 @@ pub struct SignoffState {
     pub unreadable: Option<String>,
 }
 
+/// The sign-off as a report shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SignoffLine {
+    NotRequired,
+    /// Who gave it, with where: `@alice (GitHub review of 1a2b3c4d5e)`.
+    Given(String),
+    /// Who must still approve (and why approvals could not be read).
+    Missing(String),
+}
+
+/// Who a missing sign-off needs.
+enum Missing<'a> {
+    /// Areas no one of whose seniors approved.
+    Areas(Vec<&'a AreaSignoff>),
+    /// `policy.seniors` is empty.
+    Nobody,
+    OneOf(&'a [String]),
+}
+
 fn same_person(a: &str, b: &str) -> bool {
     a.trim().eq_ignore_ascii_case(b.trim())
 }
@@ -85,56 +104,64 @@ impl SignoffState {
             };
     }
 
-    /// The state in one line, for the reports: `not required`, `given by @alice (GitHub
-    /// review of 1a2b3c4d5e)`, `missing: …`.
-    pub fn state_line(&self) -> String {
+    /// Who is missing, once for both renderings below.
+    fn missing(&self) -> Missing<'_> {
+        let open: Vec<&AreaSignoff> = self.areas.iter().filter(|a| a.by.is_none()).collect();
+        if !open.is_empty() {
+            Missing::Areas(open)
+        } else if self.seniors.is_empty() {
+            Missing::Nobody
+        } else {
+            Missing::OneOf(&self.seniors)
+        }
+    }
+
+    /// The state, short, for the reports.
+    pub fn line(&self) -> SignoffLine {
         if !self.required {
-            return "not required".into();
+            return SignoffLine::NotRequired;
         }
         if self.satisfied {
             let by: Vec<String> =
                 self.approvals.iter().filter(|a| a.senior).map(|a| format!("{} ({})", a.who, a.source)).collect();
-            return format!("given by {}", by.join(", "));
+            return SignoffLine::Given(by.join(", "));
         }
-        let open: Vec<String> = self
-            .areas
-            .iter()
-            .filter(|a| a.by.is_none())
-            .map(|a| format!("one of {} for {}", a.area.seniors.join(", "), a.area.area))
-            .collect();
-        let mut s = if !open.is_empty() {
-            format!("missing: {} must approve", open.join("; "))
-        } else if self.seniors.is_empty() {
-            "missing: policy.seniors lists nobody who could approve".to_owned()
-        } else {
-            format!("missing: one of {} must approve", self.seniors.join(", "))
+        let mut s = match self.missing() {
+            Missing::Areas(open) => {
+                let each: Vec<String> =
+                    open.iter().map(|a| format!("one of {} for {}", a.area.seniors.join(", "), a.area.area)).collect();
+                format!("{} must approve", each.join("; "))
+            }
+            Missing::Nobody => "policy.seniors lists nobody who could approve".to_owned(),
+            Missing::OneOf(seniors) => format!("one of {} must approve", seniors.join(", ")),
         };
         if let Some(e) = &self.unreadable {
             s.push_str(&format!(" ({e})"));
         }
-        s
+        SignoffLine::Missing(s)
     }
 
     /// Why a missing sign-off is missing, for the verdict's reasons.
     pub fn missing_reason(&self) -> String {
-        let open: Vec<&AreaSignoff> = self.areas.iter().filter(|a| a.by.is_none()).collect();
-        let mut s = if !open.is_empty() {
-            let each: Vec<String> = open
-                .iter()
-                .map(|a| {
-                    let who =
-                        if a.area.seniors.is_empty() { "nobody listed".into() } else { a.area.seniors.join(", ") };
-                    format!("{} ({}; one of {who})", a.area.area, a.area.paths.first().map_or("", |p| p.as_str()))
-                })
-                .collect();
-            format!("a senior's sign-off is required and missing for {}", each.join("; "))
-        } else if self.seniors.is_empty() {
-            "a senior's sign-off is required and missing: policy.seniors lists nobody who could give it".to_owned()
-        } else {
-            format!(
+        let mut s = match self.missing() {
+            Missing::Areas(open) => {
+                let each: Vec<String> = open
+                    .iter()
+                    .map(|a| {
+                        let who =
+                            if a.area.seniors.is_empty() { "nobody listed".into() } else { a.area.seniors.join(", ") };
+                        format!("{} ({}; one of {who})", a.area.area, a.area.paths.first().map_or("", |p| p.as_str()))
+                    })
+                    .collect();
+                format!("a senior's sign-off is required and missing for {}", each.join("; "))
+            }
+            Missing::Nobody => {
+                "a senior's sign-off is required and missing: policy.seniors lists nobody who could give it".to_owned()
+            }
+            Missing::OneOf(seniors) => format!(
                 "a senior's sign-off is required and missing (one of {}, through an approving review or --approved-by)",
-                self.seniors.join(", ")
-            )
+                seniors.join(", ")
+            ),
         };
         if let Some(e) = &self.unreadable {
             s.push_str(&format!("; {e}"));

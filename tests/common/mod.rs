@@ -6,6 +6,52 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// The `services:` section of two relay services, `api` calling `db` over HTTP and waiting
+/// `$timeout` seconds for it (`CALL_TIMEOUT`), each owning its directory: what most tests
+/// that need a stack build on. A literal, so a test's whole configuration stays a `const`.
+#[macro_export]
+macro_rules! relay_services {
+    ($timeout:literal) => {
+        concat!(
+            "services:\n",
+            "  db:\n",
+            "    paths: [\"db/**\"]\n",
+            "    build: images/relay\n",
+            "    ports: [8080]\n",
+            "    ready: { http: /health }\n",
+            "    env: { SERVICE_NAME: db }\n",
+            "  api:\n",
+            "    paths: [\"api/**\"]\n",
+            "    build: images/relay\n",
+            "    ports: [8080]\n",
+            "    ready: { http: /health }\n",
+            "    env: { SERVICE_NAME: api, CALL_TIMEOUT: \"",
+            $timeout,
+            "\" }\n",
+            "    depends_on:\n",
+            "      db: { env: DB_URL, url: \"http://{host}:{port}\" }\n",
+        )
+    };
+}
+
+/// PostgreSQL (role and database `shop`) and Redis from the fixture images, as entries of
+/// `services:`; a literal, for `concat!`.
+#[macro_export]
+macro_rules! data_services {
+    () => {
+        r#"  postgres:
+    build: fixtures/images/postgres
+    ports: [5432]
+    ready: { log: "database system is ready to accept connections" }
+    env: { POSTGRES_USER: shop, POSTGRES_DB: shop }
+  redis:
+    build: fixtures/images/redis
+    ports: [6379]
+    ready: { tcp: 6379 }
+"#
+    };
+}
+
 pub const SHOP_CONFIG: &str = r#"version: 1
 services:
   postgres:
@@ -171,6 +217,21 @@ impl TestRepo {
         cmd.output().expect("run faultline")
     }
 
+    /// `faultline ARGS --report DIR` (a gate, a run) with `env`: the exit code, the
+    /// verdict.json it wrote (`null` when none) and everything it printed.
+    pub fn with_report(&self, args: &[&str], env: &[(&str, &str)]) -> (i32, serde_json::Value, String) {
+        let report = tempfile::tempdir().expect("tempdir");
+        let dir = report.path().to_str().expect("a UTF-8 temporary path").to_owned();
+        let mut all = args.to_vec();
+        all.extend_from_slice(&["--report", &dir]);
+        let out = self.faultline_env(&all, env);
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        let v = std::fs::read(report.path().join("verdict.json"))
+            .map(|b| serde_json::from_slice(&b).expect("verdict.json is JSON"))
+            .unwrap_or(serde_json::Value::Null);
+        (out.status.code().unwrap_or(-1), v, text)
+    }
+
     /// `faultline plan --format json ARGS`, which must succeed.
     pub fn plan_json(&self, args: &[&str]) -> serde_json::Value {
         let mut all = vec!["plan", "--format", "json"];
@@ -206,4 +267,13 @@ pub fn affected(plan: &serde_json::Value) -> Vec<(String, Vec<String>)> {
 
 pub fn strings(v: &serde_json::Value) -> Vec<String> {
     v.as_array().unwrap().iter().map(|s| s.as_str().unwrap().to_owned()).collect()
+}
+
+/// A configuration from YAML written in a test, which must be valid.
+pub fn parse_config(yaml: &str) -> faultline::config::Config {
+    let origin = faultline::config::ConfigOrigin::Worktree { path: "faultline.yaml".into() };
+    match faultline::config::parse(faultline::config::SourceFile::new("faultline.yaml", yaml.to_owned()), origin) {
+        Ok(c) => c.config,
+        Err(e) => panic!("{e:?}"),
+    }
 }
