@@ -278,6 +278,9 @@ async fn execute(
         let (seconds, counts) = pool.finish().await;
         background += seconds;
         timings.stacks = counts;
+    } else {
+        // A stack of its own for every scenario (--fresh-stacks, or one kept for repro).
+        timings.stacks.started = outcomes.len();
     }
     timings.scenarios_seconds = t.elapsed().as_secs_f64();
     timings.stacks_seconds = outcomes.iter().map(|o| o.stack_seconds).sum();

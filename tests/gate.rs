@@ -241,3 +241,21 @@ async fn results_do_not_depend_on_the_order_scenarios_run_in() {
         }
     }
 }
+
+/// `--fresh-stacks` starts a stack per scenario, and verdict.json counts them; by default
+/// scenarios of the same services share one, reset between them.
+#[test]
+fn fresh_stacks_are_counted_and_shared_ones_reused() {
+    let again = PASSES.replace("name: db-slow", "name: db-slow-again");
+    let r = repo(&[("db-slow", PASSES), ("db-slow-again", &again)]);
+    r.write("api/main.txt", "api v2\n");
+    r.commit("api change");
+    let stacks = |extra: &[&str]| {
+        let (code, v, text) = gate(&r, &[&["--approved-by", "alice@shop.example", "--jobs", "1"], extra].concat());
+        assert_eq!(code, 0, "{text}");
+        let s = &v["timings"]["stacks"];
+        (s["started"].as_u64().unwrap(), s["reused"].as_u64().unwrap())
+    };
+    assert_eq!(stacks(&[]), (1, 1));
+    assert_eq!(stacks(&["--fresh-stacks"]), (2, 0));
+}
