@@ -242,7 +242,7 @@ async fn execute(
     let t = Instant::now();
     let order = run_order(&selected);
     // Stacks shared by scenarios of the same services, reset between them; or one each.
-    let pool = (!req.fresh_stacks && !opts.keep).then(|| StackPool::new(selected.iter()));
+    let pool = (!req.fresh_stacks && !opts.keep).then(|| StackPool::new(selected.iter()).at_once(req.jobs));
     let runs = futures_util::stream::iter(order.into_iter().map(|s| {
         let opts = &opts;
         let loaded = &loaded;
@@ -266,7 +266,8 @@ async fn execute(
         }
     }));
     use futures_util::StreamExt;
-    let mut outcomes = runs.buffer_unordered(req.jobs.max(1)).collect::<Vec<_>>().await;
+    let in_flight = pool.as_ref().map_or(req.jobs.max(1), StackPool::in_flight);
+    let mut outcomes = runs.buffer_unordered(in_flight).collect::<Vec<_>>().await;
     // Reports list scenarios by name, whatever order they ran in.
     outcomes.sort_by(|a, b| a.name.cmp(&b.name));
     // Stacks removed in the background are gone before the gate answers.

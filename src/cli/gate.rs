@@ -36,7 +36,8 @@ pub(super) struct GateArgs {
     /// verify", and every command and container the gate started is stopped.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub(super) timeout: Option<std::time::Duration>,
-    /// Scenarios run at once.
+    /// Scenarios run at once (their faults, steps and checks); the stacks of as many more,
+    /// up to one per core, start or reset meanwhile.
     #[arg(long, default_value_t = 2)]
     pub(super) jobs: usize,
     /// Hand a variable to the change's code on the host (`prepare:`, nextest builds, host
@@ -51,8 +52,8 @@ pub(super) struct GateArgs {
     /// runners; `faultline report merge` makes one verdict of the shards' reports.
     #[arg(long, value_name = "K/N")]
     pub(super) partition: Option<faultline::gate::Partition>,
-    /// Start a stack for every scenario instead of sharing one per `--jobs` slot, reset and
-    /// proven clean between scenarios (slower; for comparison and suspicion).
+    /// Start a stack for every scenario instead of sharing stacks, reset and proven clean
+    /// between scenarios (slower; for comparison and suspicion).
     #[arg(long)]
     pub(super) fresh_stacks: bool,
     /// For the pull request that adopts faultline: when the base has no faultline.yaml yet,

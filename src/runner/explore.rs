@@ -119,7 +119,7 @@ pub async fn explore(
         }
     };
     // The reference's stack serves the experiments after it.
-    let pool = StackPool::new([&reference.scenario, &reference.scenario]);
+    let pool = StackPool::new([&reference.scenario, &reference.scenario]).at_once(xo.jobs);
     progress(&format!("explore {service}: reference run of its workload"));
     let base = pool.run(&reference.scenario, config, opts).await;
     if base.status != Status::Passed {
@@ -238,7 +238,7 @@ impl Wave<'_> {
             (self.progress)(&progress_line(&o));
             (e, Some(o))
         }))
-        .buffer_unordered(self.xo.jobs.max(1))
+        .buffer_unordered(self.pool.in_flight())
         .collect()
         .await
     }

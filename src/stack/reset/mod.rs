@@ -63,6 +63,8 @@ struct Kept {
     state: Saved,
     /// The fingerprint of its state right after the checkpoint.
     fingerprint: Fingerprint,
+    /// The directories of its data, left out of the fingerprint of its files.
+    data: Vec<String>,
 }
 
 /// The state a stateful service is restored to.
@@ -117,16 +119,16 @@ impl Stack {
         // compares them.
         let mut services = BTreeMap::new();
         for (name, kind) in kinds.iter().filter(|(_, k)| **k != ResetKind::Recreate) {
-            let fingerprint = self.fingerprint(name, *kind).await?;
+            let (fingerprint, data) = self.fingerprint(name, *kind, None).await?;
             let state = saved.remove(name).unwrap_or(Saved::None);
-            services.insert(name.clone(), Kept { kind: *kind, state, fingerprint });
+            services.insert(name.clone(), Kept { kind: *kind, state, fingerprint, data });
         }
         if quiet {
             self.create_again(&recreate).await?;
         }
         for name in &recreate {
-            let fingerprint = self.fingerprint(name, ResetKind::Recreate).await?;
-            services.insert(name.clone(), Kept { kind: ResetKind::Recreate, state: Saved::None, fingerprint });
+            let (fingerprint, data) = self.fingerprint(name, ResetKind::Recreate, None).await?;
+            services.insert(name.clone(), Kept { kind: ResetKind::Recreate, state: Saved::None, fingerprint, data });
         }
         self.baseline = Some(Baseline { services });
         tracing::info!(took = ?t.elapsed(), "stack checkpointed");
@@ -149,8 +151,8 @@ impl Stack {
                 }
                 ResetKind::Recreate => Saved::None,
             };
-            let fingerprint = this.fingerprint(name, kind).await?;
-            Ok::<_, ResetError>((name.clone(), Kept { kind, state, fingerprint }))
+            let (fingerprint, data) = this.fingerprint(name, kind, None).await?;
+            Ok::<_, ResetError>((name.clone(), Kept { kind, state, fingerprint, data }))
         });
         let mut kept = Vec::new();
         for r in join_all(jobs).await {
@@ -220,7 +222,7 @@ impl Stack {
         let this = &*self;
         let proofs = restore.iter().map(|name| async move {
             let kept = &baseline.services[name];
-            compare(name, &kept.fingerprint, &this.fingerprint(name, kept.kind).await?)
+            compare(name, &kept.fingerprint, &this.fingerprint(name, kept.kind, Some(&kept.data)).await?.0)
         });
         for r in join_all(proofs).await {
             r?;
@@ -230,7 +232,7 @@ impl Stack {
         lap("create", &mut t);
         for name in &recreate {
             let kept = &baseline.services[name];
-            compare(name, &kept.fingerprint, &self.fingerprint(name, kept.kind).await?)?;
+            compare(name, &kept.fingerprint, &self.fingerprint(name, kept.kind, Some(&kept.data)).await?.0)?;
         }
         // Logs of the services kept running start afresh for the next scenario.
         for name in &restore {
@@ -263,23 +265,52 @@ impl Stack {
     }
 
     /// A service's fingerprint: its kind's, the files its container changed outside its data
-    /// (for services kept running), and the output of its `fingerprint:` command.
-    async fn fingerprint(&self, name: &str, kind: ResetKind) -> Result<Fingerprint, ResetError> {
-        let (mut fp, data) = match kind {
-            ResetKind::Postgres => postgres::fingerprint(self, name).await?,
-            ResetKind::Redis => (redis::fingerprint(self.published_main(name)?).await.map_err(fail(name))?, Vec::new()),
-            ResetKind::Recreate => (Fingerprint::new(), Vec::new()),
+    /// (for services kept running), and the output of its `fingerprint:` command; and the
+    /// directories of its data. With the data directories known (from the checkpoint), the
+    /// files are listed while the kind's fingerprint is taken, and the directories must not
+    /// have moved.
+    async fn fingerprint(
+        &self,
+        name: &str,
+        kind: ResetKind,
+        known: Option<&[String]>,
+    ) -> Result<(Fingerprint, Vec<String>), ResetError> {
+        let of_kind = async {
+            match kind {
+                ResetKind::Postgres => postgres::fingerprint(self, name).await,
+                ResetKind::Redis => {
+                    Ok((redis::fingerprint(self.published_main(name)?).await.map_err(fail(name))?, Vec::new()))
+                }
+                ResetKind::Recreate => Ok((Fingerprint::new(), Vec::new())),
+            }
+        };
+        // Redis keeps no data on disk here (`--save ""`): its data directories are none.
+        let known = if kind == ResetKind::Redis { Some(&[][..]) } else { known };
+        let (mut fp, data) = match (kind, known) {
+            (ResetKind::Recreate, _) => of_kind.await?,
+            (_, Some(known)) => {
+                let (k, files) = tokio::join!(of_kind, self.files(name, known));
+                let (mut fp, data) = k?;
+                if data != known {
+                    let detail = format!("its data directories were {known:?} and are {data:?}");
+                    return Err(ResetError::Mismatch { service: name.to_owned(), detail });
+                }
+                fp.insert("files outside its data".into(), files?);
+                (fp, data)
+            }
+            (_, None) => {
+                let (mut fp, data) = of_kind.await?;
+                fp.insert("files outside its data".into(), self.files(name, &data).await?);
+                (fp, data)
+            }
         };
         let r = self.running(name).map_err(|e| fail(name)(e.to_string()))?;
-        if kind != ResetKind::Recreate {
-            fp.insert("files outside its data".into(), self.files(name, &data).await?);
-        }
         if let Some(cmd) = &r.svc.fingerprint {
             let args: Vec<&str> = cmd.iter().map(String::as_str).collect();
             let (code, out) = self.exec(name, &args).await.map_err(|e| fail(name)(e.to_string()))?;
             fp.insert(format!("`{}`", cmd.join(" ")), format!("exit {code}: {out}"));
         }
-        Ok(fp)
+        Ok((fp, data))
     }
 
     /// Every file of the container's own filesystem outside `data`: type, path, size and
