@@ -59,6 +59,7 @@ fn request_with(head: &str, jobs: usize, fresh_stacks: bool) -> GateRequest {
         partition: None,
         only: None,
         fresh_stacks,
+        stacks_ahead: None,
         explore_budget: Duration::from_secs(300),
     }
 }

@@ -98,6 +98,7 @@ pub async fn run(dir: &Path, seed: u64, progress: &(dyn Fn(&str) + Sync)) -> Res
             partition: None,
             only: None,
             fresh_stacks: false,
+            stacks_ahead: None,
             explore_budget: std::time::Duration::from_secs(300),
         };
         let report = crate::gate::gate(&root, &req, progress).await;

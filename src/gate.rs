@@ -38,6 +38,9 @@ pub struct GateRequest {
     pub only: Option<Vec<String>>,
     /// A fresh stack for every scenario, instead of stacks shared and reset between them.
     pub fresh_stacks: bool,
+    /// Stacks started or reset ahead of the scenarios that will run on them, while others
+    /// run; `None`: one per core, up to `jobs`.
+    pub stacks_ahead: Option<usize>,
     /// Per explored service: no experiment starts after this long.
     pub explore_budget: Duration,
 }
@@ -242,7 +245,8 @@ async fn execute(
     let t = Instant::now();
     let order = run_order(&selected);
     // Stacks shared by scenarios of the same services, reset between them; or one each.
-    let pool = (!req.fresh_stacks && !opts.keep).then(|| StackPool::new(selected.iter()).at_once(req.jobs));
+    let pool = (!req.fresh_stacks && !opts.keep)
+        .then(|| StackPool::new(selected.iter()).at_once(req.jobs).ahead(req.stacks_ahead));
     let runs = futures_util::stream::iter(order.into_iter().map(|s| {
         let opts = &opts;
         let loaded = &loaded;

@@ -92,6 +92,7 @@ pub fn request(original: &GateReport, scenarios: &[String], jobs: usize) -> Resu
         partition: None,
         only: Some(only),
         fresh_stacks: false,
+        stacks_ahead: None,
         explore_budget: std::time::Duration::from_secs(300),
     })
 }

@@ -242,8 +242,9 @@ async fn results_do_not_depend_on_the_order_scenarios_run_in() {
     }
 }
 
-/// `--fresh-stacks` starts a stack per scenario, and verdict.json counts them; by default
-/// scenarios of the same services share one, reset between them.
+/// `--fresh-stacks` starts a stack per scenario, and verdict.json counts them; otherwise
+/// scenarios of the same services share one, reset between them, unless the next one's
+/// stack is started ahead while the first runs (`--stacks-ahead`).
 #[test]
 fn fresh_stacks_are_counted_and_shared_ones_reused() {
     let again = PASSES.replace("name: db-slow", "name: db-slow-again");
@@ -256,6 +257,7 @@ fn fresh_stacks_are_counted_and_shared_ones_reused() {
         let s = &v["timings"]["stacks"];
         (s["started"].as_u64().unwrap(), s["reused"].as_u64().unwrap())
     };
-    assert_eq!(stacks(&[]), (1, 1));
+    assert_eq!(stacks(&["--stacks-ahead", "0"]), (1, 1));
+    assert_eq!(stacks(&["--stacks-ahead", "1"]), (2, 0));
     assert_eq!(stacks(&["--fresh-stacks"]), (2, 0));
 }

@@ -169,7 +169,7 @@ fn the_gate_discards_a_stack_a_scenario_littered() {
         "    depends_on:\n      postgres: { env: DATABASE_URL, url: \"postgres://shop@{host}:{port}/shop\" }\n",
         "policy:\n  tiers:\n    high: [\"**\"]\n  gate:\n    high: { scenarios: all }\n",
     );
-    // The longer one runs first on the one stack of these services (--jobs 1).
+    // The longer one runs first on the one stack of these services (--jobs 1, none ahead).
     let litter = "name: a-litter\ntarget: api\nwhy: x\nsteps:\n  - exec: { service: postgres, cmd: [sh, -c, \"echo x > /tmp/litter\"] }\n  - sleep: 2s\n";
     let check = "name: b-check\ntarget: api\nwhy: x\nsteps:\n  - exec: { service: postgres, cmd: [sh, -c, \"test ! -e /tmp/litter\"] }\n";
     let image = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/images/postgres");
@@ -191,7 +191,8 @@ fn the_gate_discards_a_stack_a_scenario_littered() {
     .unwrap();
     r.write("api/main.txt", "v2\n");
     r.commit("api change");
-    let (code, v, text) = r.with_report(&["gate", "--base", "main", "--seed", "1", "--jobs", "1"], &[]);
+    let (code, v, text) =
+        r.with_report(&["gate", "--base", "main", "--seed", "1", "--jobs", "1", "--stacks-ahead", "0"], &[]);
     assert_eq!(code, 0, "{text}");
     let check = v["scenarios"].as_array().unwrap().iter().find(|s| s["name"] == "b-check").unwrap();
     assert!(check["stack"]["discarded"].as_str().is_some_and(|d| d.contains("/tmp/litter")), "{check}");

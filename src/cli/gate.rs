@@ -56,6 +56,12 @@ pub(super) struct GateArgs {
     /// between scenarios (slower; for comparison and suspicion).
     #[arg(long)]
     pub(super) fresh_stacks: bool,
+    /// Stacks started or reset ahead of the scenarios that will run on them, while others
+    /// run (default: one per core, up to --jobs). 0 prepares each stack only when its
+    /// scenario's turn comes: fewer containers at once, and a stack is reused whenever one of
+    /// its services is idle.
+    #[arg(long, value_name = "N")]
+    pub(super) stacks_ahead: Option<usize>,
     /// For the pull request that adopts faultline: when the base has no faultline.yaml yet,
     /// check the head's configuration and scenarios, show what they will gate once merged,
     /// and exit 0 (nothing is enforced before then). When the base has one, this changes
@@ -97,6 +103,7 @@ pub(super) fn exec(dir: &std::path::Path, args: GateArgs) -> miette::Result<i32>
         partition: args.partition,
         only: None,
         fresh_stacks: args.fresh_stacks,
+        stacks_ahead: args.stacks_ahead,
         explore_budget: args.explore_budget,
     };
     if let Some(dir) = &args.report
