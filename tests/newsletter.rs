@@ -72,7 +72,7 @@ fn the_newsletter_passes_its_scenarios_and_a_harmful_change_is_blocked() {
     let mut got = status_of(&v);
     got.sort();
     let want: Vec<(String, String)> =
-        ["database-paused", "email-api-down", "email-api-slow", "sessions-down", "subscribe"]
+        ["database-paused", "email-api-down", "email-api-flaky", "email-api-slow", "sessions-down", "subscribe"]
             .iter()
             .map(|n| ((*n).to_owned(), "passed".to_owned()))
             .collect();
@@ -91,6 +91,30 @@ fn the_newsletter_passes_its_scenarios_and_a_harmful_change_is_blocked() {
     assert_eq!(code, 1, "{text}");
     let failed: Vec<String> = status_of(&v).into_iter().filter(|(_, s)| s == "failed").map(|(n, _)| n).collect();
     assert!(failed.contains(&"email-api-slow".to_owned()), "{failed:?}\n{text}");
+
+    // "Retry the email call": the API takes no idempotency key, so a retry may send twice.
+    // The calls carry no request id either: the bound is on every request that crossed.
+    change(
+        &root,
+        "retry",
+        "    try:\n        with urllib.request.urlopen(req, timeout=EMAIL_TIMEOUT) as resp:\n            return 200 <= resp.status < 300\n    except (urllib.error.URLError, OSError, ValueError) as e:\n        print(f\"email for subscription {sub_id} pending: {e}\", flush=True)\n        return False\n",
+        "    for _ in range(3):\n        try:\n            with urllib.request.urlopen(req, timeout=EMAIL_TIMEOUT) as resp:\n                return 200 <= resp.status < 300\n        except (urllib.error.URLError, OSError, ValueError) as e:\n            print(f\"email for subscription {sub_id} pending: {e}\", flush=True)\n    return False\n",
+    );
+    let (code, v, text) = gate(&root);
+    assert_eq!(code, 1, "{text}");
+    let flaky = v["scenarios"].as_array().unwrap().iter().find(|s| s["name"] == "email-api-flaky").unwrap();
+    assert_eq!(flaky["status"], "failed", "{flaky}");
+    let bound = flaky["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["check"].as_str().unwrap().contains("at most 3 requests"))
+        .unwrap();
+    assert_eq!(
+        (bound["passed"].as_bool(), bound["observed"].as_str()),
+        (Some(false), Some("5 requests (2 met a fault)")),
+        "{bound}"
+    );
 
     // "Let errors surface": a Redis error is no longer a 503.
     change(

@@ -283,3 +283,75 @@ fn the_longest_scenarios_are_estimated_longest() {
     assert_eq!(est.last().unwrap().1, "payments-slow", "{est:?}");
     assert!(est.last().unwrap().0 >= std::time::Duration::from_secs(9), "{est:?}");
 }
+
+const FLAKY: &str = "use: dependency-flaky\nwith:\n  client: orders\n  dependency: payments\n  request: POST orders /orders\n  status: [201]\n";
+
+#[test]
+fn a_scenario_leaves_out_a_templates_check_and_adds_one_that_fits() {
+    // A client whose calls carry no request id: the template's per-request bound cannot be
+    // judged, so the scenario drops it and bounds the requests on the edge instead.
+    let text = format!(
+        "{FLAKY}drop_checks: [max_attempts_per_request]\nchecks:\n  - on: orders -> payments\n    max_requests: 9\n"
+    );
+    let s = faultline::scenario::parse("scenarios/s.yaml", text, &shop()).unwrap();
+    assert_eq!(s.checks.len(), 2, "{:?}", s.checks);
+    assert!(matches!(s.checks[0], CheckKind::Logs { .. }), "the template's other check stays");
+    assert!(matches!(s.checks[1], CheckKind::MaxRequests { max: 9, .. }), "then the file's");
+    assert_eq!(s.check_lines, [1, 9]);
+    // Without it, the template's check is there.
+    let s = faultline::scenario::parse("scenarios/s.yaml", FLAKY.into(), &shop()).unwrap();
+    assert!(s.checks.iter().any(|c| matches!(c, CheckKind::MaxAttempts { .. })));
+}
+
+#[test]
+fn drop_checks_mistakes_are_located() {
+    let e = problem(&format!("{FLAKY}drop_checks: [max_attempt_per_request]\n"));
+    assert!(
+        e.starts_with("scenarios/s.yaml:7:15: `max_attempt_per_request` is not a kind of check")
+            && e.contains("did you mean `max_attempts_per_request`"),
+        "{e}"
+    );
+    let e = problem(&format!("{FLAKY}drop_checks: [sql]\n"));
+    assert!(
+        e.contains("the template `dependency-flaky` has no `sql` check")
+            && e.contains("max_attempts_per_request, logs"),
+        "{e}"
+    );
+    let e = problem(&format!("{HEAD}drop_checks: [logs]\nsteps: [{{ request: GET orders /health }}]\n"));
+    assert!(e.contains("`drop_checks` leaves out a template's checks"), "{e}");
+}
+
+#[test]
+fn max_requests_needs_an_http_edge() {
+    let steps = "steps: [{ request: GET orders /health }]\n";
+    let e = problem(&format!("{HEAD}{steps}checks: [{{ max_requests: 3 }}]\n"));
+    assert!(e.contains("`max_requests` needs `on: CLIENT -> DEPENDENCY`"), "{e}");
+    let e = problem(&format!("{HEAD}{steps}checks: [{{ on: orders -> postgres, max_requests: 3 }}]\n"));
+    assert!(e.contains("requests are counted on HTTP edges"), "{e}");
+    let e = problem(&format!(
+        "{HEAD}{steps}checks: [{{ on: orders -> payments, max_requests: 3, max_attempts_per_request: 2 }}]\n"
+    ));
+    assert!(e.contains("a check needs exactly one of `max_attempts_per_request`, `max_requests`"), "{e}");
+}
+
+#[test]
+fn a_templates_recovery_probe_takes_headers_and_statuses() {
+    let text = "use: dependency-down\nwith:\n  client: orders\n  dependency: payments\n  request: POST orders /orders\n  status: [503]\n  within: 2s\n  probe: GET orders /stock/A1\n  probe_headers: { Cookie: \"session=abc\" }\n  probe_status: [200, 304]\n";
+    let s = faultline::scenario::parse("scenarios/s.yaml", text.into(), &shop()).unwrap();
+    let Some(CheckKind::Recovers { headers, status, .. }) =
+        s.checks.iter().find(|c| matches!(c, CheckKind::Recovers { .. }))
+    else {
+        panic!("{:?}", s.checks)
+    };
+    assert_eq!(headers, &[("Cookie".to_owned(), "session=abc".to_owned())]);
+    assert_eq!(status.as_deref(), Some(&[200, 304][..]));
+    // Left out, the probe needs a 2xx and sends no header.
+    let plain = text.lines().filter(|l| !l.contains("probe_")).collect::<Vec<_>>().join("\n");
+    let s = faultline::scenario::parse("scenarios/s.yaml", plain, &shop()).unwrap();
+    let Some(CheckKind::Recovers { headers, status, .. }) =
+        s.checks.iter().find(|c| matches!(c, CheckKind::Recovers { .. }))
+    else {
+        panic!("{:?}", s.checks)
+    };
+    assert!(headers.is_empty() && status.is_none(), "{headers:?} {status:?}");
+}

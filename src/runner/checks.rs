@@ -16,12 +16,16 @@ pub async fn run(
     check: &CheckKind,
     session: &workload::Session,
 ) -> CheckOutcome {
-    if let CheckKind::MaxAttempts { from, to, max } = check {
-        let (check, passed, expected, observed, unobserved) = max_attempts(stack, from, to, *max);
+    let counted = match check {
+        CheckKind::MaxAttempts { from, to, max } => Some(max_attempts(stack, from, to, *max)),
+        CheckKind::MaxRequests { from, to, max } => Some(max_requests(stack, from, to, *max)),
+        _ => None,
+    };
+    if let Some((check, passed, expected, observed, unobserved)) = counted {
         return CheckOutcome { index, line, check, passed, expected, observed, unobserved };
     }
     let (check, passed, expected, observed) = match check {
-        CheckKind::MaxAttempts { .. } => unreachable!("judged above"),
+        CheckKind::MaxAttempts { .. } | CheckKind::MaxRequests { .. } => unreachable!("judged above"),
         CheckKind::Sql { service, query, database, expect } => {
             sql(stack, service, query, database.as_deref(), expect).await
         }
@@ -69,6 +73,29 @@ fn max_attempts(stack: &Stack, from: &str, to: &str, max: u32) -> (String, bool,
             false,
         ),
     }
+}
+
+/// Judged, and whether there was nothing to judge: no request at all crossed the edge, so
+/// the bound was never put to the test (a client that stopped calling would pass it).
+fn max_requests(stack: &Stack, from: &str, to: &str, max: u32) -> (String, bool, String, String, bool) {
+    let what = format!("at most {max} request{} on {from} -> {to}", if max == 1 { "" } else { "s" });
+    let Some(edge) = stack.edge(from, to) else {
+        return (what, false, format!("≤ {max}"), format!("no edge {from} -> {to} in the stack"), false);
+    };
+    let obs = edge.observations();
+    let n = obs.requests.len();
+    if n == 0 {
+        return (
+            what,
+            false,
+            format!("≤ {max}"),
+            format!("no request crossed {from} -> {to}, so the bound was never tested"),
+            true,
+        );
+    }
+    let faulted = obs.requests.iter().filter(|r| r.fault.is_some()).count();
+    let observed = format!("{n} request{} ({faulted} met a fault)", if n == 1 { "" } else { "s" });
+    (what, n as u64 <= u64::from(max), format!("≤ {max}"), observed, false)
 }
 
 /// psql inside the container, as the role and database its environment names

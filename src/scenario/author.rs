@@ -182,6 +182,9 @@ pub fn explain(s: &Scenario, config: &Config) -> String {
             CheckKind::MaxAttempts { from, to, max } => {
                 format!("at most {max} attempts per request on {from} -> {to} (by Idempotency-Key / X-Request-Id)")
             }
+            CheckKind::MaxRequests { from, to, max } => {
+                format!("at most {max} requests on {from} -> {to} over the whole scenario")
+            }
             CheckKind::Sql { service, query, expect, .. } => match expect {
                 super::validate::SqlExpect::Rows(n) => format!("on {service}: `{query}` returns {n} rows"),
                 super::validate::SqlExpect::Value(v) => format!("on {service}: `{query}` returns `{v}`"),

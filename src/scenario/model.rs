@@ -62,6 +62,11 @@ pub struct ScenarioFile {
     /// What must hold afterwards.
     #[serde(default)]
     pub checks: Vec<Check>,
+    /// With `use`: the template's checks of these kinds are left out (`max_attempts_per_request`,
+    /// `max_requests`, `sql`, `redis`, `logs`, `recovers`), for a system one of them does not
+    /// fit; add what does fit under `checks`.
+    #[serde(default)]
+    pub drop_checks: Vec<String>,
     /// Run on a stack of its own, started for it and removed after, instead of a shared
     /// stack reset between scenarios.
     #[serde(default)]
@@ -290,18 +295,23 @@ pub struct ExecStep {
     pub env: BTreeMap<String, Text>,
 }
 
-/// One check: exactly one of `max_attempts_per_request` (with `on`), `sql`, `redis`,
-/// `logs`, `recovers`.
+/// One check: exactly one of `max_attempts_per_request` or `max_requests` (with `on`),
+/// `sql`, `redis`, `logs`, `recovers`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Check {
-    /// The edge of `max_attempts_per_request`: `client -> dependency`.
+    /// The edge of `max_attempts_per_request` or `max_requests`: `client -> dependency`.
     #[serde(default)]
     pub on: Option<String>,
     /// No request crosses the edge more often than this (retries grouped by
     /// `Idempotency-Key` or `X-Request-Id`).
     #[serde(default)]
     pub max_attempts_per_request: Option<u32>,
+    /// At most this many HTTP requests cross the edge over the whole scenario: a bound on
+    /// retries for clients whose requests carry no id to group them by (most calls to an
+    /// outside API). No request at all is not a pass: the bound was never tested.
+    #[serde(default)]
+    pub max_requests: Option<u32>,
     /// A query on a PostgreSQL service.
     #[serde(default)]
     pub sql: Option<SqlCheck>,

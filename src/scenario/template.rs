@@ -335,10 +335,19 @@ pub fn expand(
             )],
         )
     })?;
+    let kept = kept_checks(user, template, &out.checks, &file.drop_checks)?;
+    let mut checks = std::mem::take(&mut out.checks);
+    let mut i = 0;
+    checks.retain(|_| {
+        i += 1;
+        kept.contains(&(i - 1))
+    });
+    out.checks = checks;
     let locator = Locator {
         template: Some(Using {
             template,
             lens: [out.faults.len(), out.steps.len(), out.checks.len()],
+            kept_checks: kept,
             with: file.with.keys().cloned().collect(),
             own: [file.name.is_some(), file.target.is_some(), file.why.is_some()],
         }),
@@ -355,6 +364,43 @@ pub fn expand(
     Ok((out, locator))
 }
 
+/// The indexes of the template's checks that stay: those of a kind `drop` does not name.
+/// Every name must be a kind of check the template has.
+fn kept_checks(
+    user: &SourceFile,
+    template: &Template,
+    checks: &[super::model::Check],
+    drop: &[String],
+) -> Result<Vec<usize>, ConfigError> {
+    use super::validate::{CHECK_KINDS, kind_of};
+    let mut problems = Vec::new();
+    for (j, kind) in drop.iter().enumerate() {
+        let at = ypath!["drop_checks", j];
+        if !CHECK_KINDS.contains(&kind.as_str()) {
+            let help = match nearest(kind, CHECK_KINDS.iter().copied()) {
+                Some(n) => format!("did you mean `{n}`? kinds of check: {}", CHECK_KINDS.join(", ")),
+                None => format!("kinds of check: {}", CHECK_KINDS.join(", ")),
+            };
+            problems
+                .push(FileDiagnostic::at_value(user, &at, format!("`{kind}` is not a kind of check")).with_help(help));
+        } else if !checks.iter().any(|c| kind_of(c) == Some(kind.as_str())) {
+            let has: Vec<&str> = checks.iter().filter_map(kind_of).collect();
+            problems.push(
+                FileDiagnostic::at_value(
+                    user,
+                    &at,
+                    format!("the template `{}` has no `{kind}` check to leave out", template.name),
+                )
+                .with_help(format!("its checks: {}", if has.is_empty() { "none".into() } else { has.join(", ") })),
+            );
+        }
+    }
+    if !problems.is_empty() {
+        return Err(ConfigError::invalid(user, problems));
+    }
+    Ok((0..checks.len()).filter(|i| !kind_of(&checks[*i]).is_some_and(|k| drop.iter().any(|d| d == k))).collect())
+}
+
 /// Where a part of an expanded scenario came from: the user's file, a `with:` value, or the
 /// template itself.
 #[derive(Debug, Default)]
@@ -367,6 +413,9 @@ struct Using<'t> {
     template: &'t Template,
     /// How many faults, steps and checks the template contributes (they come first).
     lens: [usize; 3],
+    /// The indexes in the template of the checks it contributes (`drop_checks` left out
+    /// the others).
+    kept_checks: Vec<usize>,
     with: Vec<String>,
     /// Whether the user's file sets name, target, why.
     own: [bool; 3],
@@ -418,6 +467,15 @@ impl Locator<'_> {
                 None => return Origin::User(path.to_vec()),
             },
         }
+        // A check's index in the template, where some were left out.
+        let mut path = path.to_vec();
+        if top == "checks"
+            && let Some(Seg::Index(i)) = path.get(1)
+            && let Some(t) = using.kept_checks.get(*i)
+        {
+            path[1] = Seg::Index(*t);
+        }
+        let path = &path[..];
         // Walk the template's unfilled body; the first placeholder met is where the value
         // came from.
         let mut node = &using.template.body;

@@ -142,6 +142,12 @@ pub enum CheckKind {
         to: String,
         max: u32,
     },
+    /// At most `max` HTTP requests cross `from -> to` over the scenario.
+    MaxRequests {
+        from: String,
+        to: String,
+        max: u32,
+    },
     Sql {
         service: String,
         query: String,
@@ -166,6 +172,30 @@ pub enum CheckKind {
         body: Option<Body>,
         headers: Vec<(String, String)>,
     },
+}
+
+/// The kinds of check, as their keys are written (`drop_checks` names them too).
+pub const CHECK_KINDS: [&str; 6] = ["max_attempts_per_request", "max_requests", "sql", "redis", "logs", "recovers"];
+
+/// The kind of a check as written, if it has exactly one.
+pub fn kind_of(c: &Check) -> Option<&'static str> {
+    let mut kinds = CHECK_KINDS.iter().zip(kinds_set(c)).filter(|(_, s)| *s).map(|(k, _)| *k);
+    match (kinds.next(), kinds.next()) {
+        (Some(k), None) => Some(k),
+        _ => None,
+    }
+}
+
+/// Which of [`CHECK_KINDS`] a check sets.
+fn kinds_set(c: &Check) -> [bool; 6] {
+    [
+        c.max_attempts_per_request.is_some(),
+        c.max_requests.is_some(),
+        c.sql.is_some(),
+        c.redis.is_some(),
+        c.logs.is_some(),
+        c.recovers.is_some(),
+    ]
 }
 
 /// A validated scenario, ready to run.
@@ -200,6 +230,12 @@ pub fn parse(file: &str, text: String, config: &Config) -> Result<Scenario, Conf
         if !raw.with.is_empty() {
             let d = FileDiagnostic::at_key(&src, &ypath!["with"], "`with` gives a template its parameters")
                 .with_help("add `use: TEMPLATE` (see `faultline templates`), or remove `with`");
+            return Err(ConfigError::invalid(&src, vec![d]));
+        }
+        if !raw.drop_checks.is_empty() {
+            let d =
+                FileDiagnostic::at_key(&src, &ypath!["drop_checks"], "`drop_checks` leaves out a template's checks")
+                    .with_help("a scenario without `use:` has only its own checks: remove the ones you do not want");
             return Err(ConfigError::invalid(&src, vec![d]));
         }
         (raw, Locator::default())
@@ -675,34 +711,41 @@ impl Validator<'_> {
 
     fn check(&mut self, i: usize, c: &Check) -> Option<CheckKind> {
         let path = ypath!["checks", i];
-        let kinds = [
-            c.max_attempts_per_request.is_some(),
-            c.sql.is_some(),
-            c.redis.is_some(),
-            c.logs.is_some(),
-            c.recovers.is_some(),
-        ]
-        .iter()
-        .filter(|b| **b)
-        .count();
+        let kinds = kinds_set(c).iter().filter(|b| **b).count();
         if kinds != 1 {
-            self.err(&path, format!("a check needs exactly one of `max_attempts_per_request`, `sql`, `redis`, `logs`, `recovers` ({kinds} given)"), None);
+            self.err(
+                &path,
+                format!(
+                    "a check needs exactly one of {} ({kinds} given)",
+                    CHECK_KINDS.map(|k| format!("`{k}`")).join(", ")
+                ),
+                None,
+            );
             return None;
         }
-        if let Some(max) = c.max_attempts_per_request {
+        let counted = [("max_attempts_per_request", c.max_attempts_per_request), ("max_requests", c.max_requests)];
+        if let Some((key, Some(max))) = counted.into_iter().find(|(_, m)| m.is_some()) {
             let Some(on) = &c.on else {
-                self.err(&path, "`max_attempts_per_request` needs `on: CLIENT -> DEPENDENCY`", None);
+                self.err(&path, format!("`{key}` needs `on: CLIENT -> DEPENDENCY`"), None);
                 return None;
             };
             let (from, to) = self.edge(&[&path[..], &ypath!["on"]].concat(), on)?;
             if !is_http_edge(self.config, &from, &to) {
-                self.err(&path, format!("attempts are counted on HTTP edges, and `{from} -> {to}` is not one"), None);
+                self.err(&path, format!("requests are counted on HTTP edges, and `{from} -> {to}` is not one"), None);
                 return None;
             }
-            return Some(CheckKind::MaxAttempts { from, to, max });
+            return Some(if key == "max_requests" {
+                CheckKind::MaxRequests { from, to, max }
+            } else {
+                CheckKind::MaxAttempts { from, to, max }
+            });
         }
         if c.on.is_some() {
-            self.err(&[&path[..], &ypath!["on"]].concat(), "`on` goes with `max_attempts_per_request`", None);
+            self.err(
+                &[&path[..], &ypath!["on"]].concat(),
+                "`on` goes with `max_attempts_per_request` or `max_requests`",
+                None,
+            );
             return None;
         }
         if let Some(sql) = &c.sql {
