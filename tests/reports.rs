@@ -25,8 +25,8 @@ policy:
 
 const PASSES: &str = "name: db-slow\ntarget: api\nwhy: db gets slow; api must still answer.\nfaults:\n  - on: api -> db\n    latency: 100ms\nsteps:\n  - request: GET api /call\n    expect: { status: [200], within: 5s }\n";
 
-/// Fails at its check, with characters XML and Markdown care about in its why.
-const FAILS: &str = "name: db-paused\ntarget: api\nwhy: api must answer <200> & \"fast\" | even when db stalls (INC-42).\nfaults:\n  - on: db\n    pause: true\n    for: 2s\nsteps:\n  - request: GET api /call\n    expect: { status: [200, 502] }\nchecks:\n  - logs: { service: api, require: [\"never printed\"] }\n";
+/// Fails at both its checks, with characters XML and Markdown care about in its why.
+const FAILS: &str = "name: db-paused\ntarget: api\nwhy: api must answer <200> & \"fast\" | even when db stalls (INC-42).\nfaults:\n  - on: db\n    pause: true\n    for: 2s\nsteps:\n  - request: GET api /call\n    expect: { status: [200, 502] }\nchecks:\n  - logs: { service: api, require: [\"never printed\"] }\n  - logs: { service: api, require: [\"not printed either\"] }\n";
 
 fn repo() -> TestRepo {
     let r = TestRepo::relay(CONFIG, &[("db-slow", PASSES), ("db-paused", FAILS)], &[("api/main.txt", "api v1\n")]);
@@ -61,7 +61,7 @@ fn junit_summary_and_annotations_say_what_failed_and_why() {
     let lint = Command::new(xmllint()).args(["--noout", "--schema"]).arg(&schema).arg(&junit).output().unwrap();
     assert!(lint.status.success(), "{}", String::from_utf8_lossy(&lint.stderr));
     let xml = std::fs::read_to_string(&junit).unwrap();
-    assert!(xml.contains(r#"<testsuite name="db-paused" tests="2" failures="1" errors="0""#), "{xml}");
+    assert!(xml.contains(r#"<testsuite name="db-paused" tests="3" failures="2" errors="0""#), "{xml}");
     assert!(xml.contains(r#"<testsuite name="db-slow" tests="1" failures="0""#), "{xml}");
     assert!(xml.contains(r#"<testcase name="senior sign-off""#), "{xml}");
     assert!(xml.contains("check 1 (scenarios/db-paused.yaml:12): logs"), "the check's file and line: {xml}");
@@ -80,6 +80,8 @@ fn junit_summary_and_annotations_say_what_failed_and_why() {
         "| `db-slow` | `api` | ✅ passed |",
         "> api must answer <200> & \"fast\" \\| even when db stalls (INC-42).",
         "- **check 1: logs of api: a line matching /never printed/**",
+        // Every failed check, not only the first.
+        "- **check 2: logs of api: a line matching /not printed either/**",
         "```sh\ngit checkout ",
     ] {
         assert!(md.contains(part), "summary.md lacks {part:?}:\n{md}");

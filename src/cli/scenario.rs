@@ -84,12 +84,13 @@ pub(super) fn exec(dir: &std::path::Path, cmd: ScenarioCmd) -> miette::Result<i3
             for (file, text) in &files {
                 match faultline::scenario::parse(file, text.clone(), config) {
                     Ok(s) => {
+                        let n = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
                         println!(
-                            "ok   {file} ({}: {} faults, {} steps, {} checks)",
+                            "ok   {file} ({}: {}, {}, {})",
                             s.name,
-                            s.faults.len(),
-                            s.steps.len(),
-                            s.checks.len()
+                            n(s.faults.len(), "fault"),
+                            n(s.steps.len(), "step"),
+                            n(s.checks.len(), "check")
                         );
                         if text.contains("TODO") {
                             println!("     warning: {file} still says TODO");

@@ -12,6 +12,9 @@ use crate::verdict::{Decision, SignoffLine, Status};
 /// GitHub refuses step summaries over 1 MiB; stay well below.
 pub const MAX_BYTES: usize = 1 << 20;
 
+/// Failed steps and checks listed per scenario; the rest are counted.
+const MAX_FAILURES: usize = 20;
+
 /// Text in a table cell: one line, no pipes.
 fn cell(s: &str) -> String {
     s.replace('|', "\\|").replace(['\n', '\r'], " ")
@@ -79,14 +82,19 @@ pub fn render(report: &GateReport) -> String {
             if let Some(e) = &s.error {
                 let _ = writeln!(o, "Could not run: {}\n", cell(e));
             }
-            if let Some((what, expected, observed)) = s.first_failure() {
+            // Every failed step and check: a reviewer sees the whole damage, not the first.
+            let failures: Vec<_> = s.failures().collect();
+            for (what, expected, observed) in failures.iter().take(MAX_FAILURES) {
                 let _ = writeln!(
                     o,
                     "- **{}**\n  - expected: {}\n  - observed: {}",
-                    cell(&what),
-                    cell(&expected),
-                    cell(&observed)
+                    cell(what),
+                    cell(expected),
+                    cell(observed)
                 );
+            }
+            if failures.len() > MAX_FAILURES {
+                let _ = writeln!(o, "- … and {} more (report.html has them all)", failures.len() - MAX_FAILURES);
             }
             let _ = writeln!(o, "\nReproduce:\n\n```sh\n{}\n```", s.repro);
         }

@@ -53,7 +53,12 @@ fn max_attempts(stack: &Stack, from: &str, to: &str, max: u32) -> (String, bool,
             what,
             n <= max,
             format!("≤ {max}"),
-            format!("{n} attempts of request {id} ({} requests, {with_id} with a request id)", obs.requests.len()),
+            format!(
+                "{n} attempt{} of request {id} ({} request{}, {with_id} with a request id)",
+                if n == 1 { "" } else { "s" },
+                obs.requests.len(),
+                if obs.requests.len() == 1 { "" } else { "s" }
+            ),
             false,
         ),
         // Nothing crossed: the bound was never put to the test. Neither a pass nor a failure.

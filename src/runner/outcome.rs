@@ -126,16 +126,21 @@ impl ScenarioOutcome {
 
     /// The first failing step or check, as `(what, expected, observed)`.
     pub fn first_failure(&self) -> Option<(String, String, String)> {
-        let step = self
+        self.failures().next()
+    }
+
+    /// Every failed step, then every failed check: (what, expected, observed).
+    pub fn failures(&self) -> impl Iterator<Item = (String, String, String)> + '_ {
+        let steps = self
             .steps
             .iter()
-            .find(|s| !s.passed)
+            .filter(|s| !s.passed)
             .map(|s| (format!("step {}: {}", s.index + 1, s.step), s.expected.clone(), s.observed.clone()));
-        step.or_else(|| {
-            self.checks
-                .iter()
-                .find(|c| !c.passed)
-                .map(|c| (format!("check {}: {}", c.index + 1, c.check), c.expected.clone(), c.observed.clone()))
-        })
+        let checks = self
+            .checks
+            .iter()
+            .filter(|c| !c.passed)
+            .map(|c| (format!("check {}: {}", c.index + 1, c.check), c.expected.clone(), c.observed.clone()));
+        steps.chain(checks)
     }
 }
