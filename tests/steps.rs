@@ -40,6 +40,7 @@ use std::io::{Read, Write};
 #[test]
 fn api_answers_200() {
     let addr = std::env::var("FAULTLINE_API_ADDR").expect("run by faultline");
+    println!("calling the api at {addr}");
     let mut s = std::net::TcpStream::connect(addr).unwrap();
     s.write_all(b"GET /call HTTP/1.1\r\nHost: api\r\nConnection: close\r\n\r\n").unwrap();
     let mut reply = String::new();
@@ -117,6 +118,9 @@ fn the_repositorys_own_tests_run_against_the_stack_with_the_faults_on() {
     assert_eq!(bad["passed"], false, "{bad}");
     let observed = bad["observed"].as_str().unwrap();
     assert!(observed.starts_with("0 passed, 1 failed; apitests::live::api_answers_200: thread"), "{observed}");
+    // Past the panic's first line: the failed test's own output.
+    let (_, said) = observed.split_once("\n\n--- apitests::live::api_answers_200 ---\n").expect(observed);
+    assert!(said.contains("calling the api at 127.0.0.1:"), "{said}");
 }
 
 #[test]

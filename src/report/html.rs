@@ -17,7 +17,7 @@ const STYLE: &str = r#"
 body { font: 14px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #1d2329; padding: 0 1em; }
 h1 { font-size: 1.5em; margin-bottom: .2em; } h2 { margin-top: 2em; border-bottom: 1px solid #ddd; }
 .allow { color: #1a7f37; } .block { color: #cf222e; } .unverified { color: #9a6700; }
-table { border-collapse: collapse; margin: .5em 0; } td, th { padding: .2em .8em; text-align: left; border-bottom: 1px solid #eee; vertical-align: top; }
+table { border-collapse: collapse; margin: .5em 0; } td, th { padding: .2em .8em; text-align: left; border-bottom: 1px solid #eee; vertical-align: top; } td.said { white-space: pre-wrap; }
 code { background: #f3f4f6; padding: 0 .25em; border-radius: 3px; }
 .scenario { margin: 1.5em 0 2.5em; } .why { color: #57606a; font-style: italic; }
 .passed { color: #1a7f37; } .failed { color: #cf222e; } .error { color: #9a6700; }
@@ -335,7 +335,7 @@ pub fn render(report: &GateReport) -> String {
         for st in &s.steps {
             let _ = write!(
                 o,
-                "<tr><td class=\"{}\">{}</td><td>step {}: {}</td><td>{}</td><td>{}</td></tr>",
+                "<tr><td class=\"{}\">{}</td><td>step {}: {}</td><td>{}</td><td class=\"said\">{}</td></tr>",
                 if st.passed { "passed" } else { "failed" },
                 if st.passed { "✓" } else { "✗" },
                 st.index + 1,
@@ -347,7 +347,7 @@ pub fn render(report: &GateReport) -> String {
         for c in &s.checks {
             let _ = write!(
                 o,
-                "<tr><td class=\"{}\">{}</td><td>check {} ({}:{}): {}</td><td>{}</td><td>{}</td></tr>",
+                "<tr><td class=\"{}\">{}</td><td>check {} ({}:{}): {}</td><td>{}</td><td class=\"said\">{}</td></tr>",
                 if c.passed { "passed" } else { "failed" },
                 if c.passed { "✓" } else { "✗" },
                 c.index + 1,

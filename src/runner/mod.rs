@@ -678,6 +678,11 @@ async fn run_step(
             if failed.len() > 5 {
                 observed.push_str(&format!("; and {} more", failed.len() - 5));
             }
+            // What the first failed tests said, past the panic's first line: the assertion's
+            // left and right, the test's own output.
+            for c in outcome.cases.iter().filter(|c| c.failure.is_some() && !c.output.is_empty()).take(3) {
+                observed.push_str(&format!("\n\n--- {} ---\n{}", c.name, c.output));
+            }
             Ok(StepOutcome {
                 index,
                 step: format!("nextest -E '{filter}'"),

@@ -110,7 +110,14 @@ pub struct TestCase {
     pub name: String,
     /// The first line of the failure message; `None` when it passed.
     pub failure: Option<String>,
+    /// What a failed test said: the whole failure message and the output it captured
+    /// (the assertion's left and right are on later lines), its last lines.
+    pub output: String,
 }
+
+/// Lines and characters of a failed test's output kept for the report.
+const OUTPUT_LINES: usize = 20;
+const OUTPUT_CHARS: usize = 2000;
 
 /// What a run of the tests found.
 #[derive(Debug, Clone)]
@@ -181,6 +188,9 @@ pub fn parse_junit(xml: &str) -> Vec<TestCase> {
     let mut reader = quick_xml::Reader::from_str(xml);
     let mut cases: Vec<TestCase> = Vec::new();
     let mut in_case = false;
+    // Inside an element whose text is kept (a failure, captured output).
+    let mut kept = false;
+    let mut new_part = false;
     let attr = |e: &quick_xml::events::BytesStart<'_>, key: &str| -> String {
         e.attributes()
             .flatten()
@@ -201,22 +211,82 @@ pub fn parse_junit(xml: &str) -> Vec<TestCase> {
                 cases.push(TestCase {
                     name: if class.is_empty() { name } else { format!("{class}::{name}") },
                     failure: None,
+                    output: String::new(),
                 });
                 // `<testcase/>` has no children.
                 in_case = matches!(ev, Event::Start(_));
             }
-            Ok(Event::Start(e)) | Ok(Event::Empty(e)) if in_case && matches!(e.name().0, "failure" | "error") => {
-                if let Some(c) = cases.last_mut() {
-                    let msg = attr(&e, "message");
+            Ok(ev @ (Event::Start(_) | Event::Empty(_))) if in_case => {
+                let (Event::Start(e) | Event::Empty(e)) = &ev else { unreachable!() };
+                let failed = matches!(e.name().0, "failure" | "error");
+                if failed && let Some(c) = cases.last_mut() {
+                    let msg = attr(e, "message");
                     c.failure = Some(msg.lines().next().unwrap_or("failed").to_owned());
+                    c.output.push_str(&msg);
                 }
+                // The failure's text and the test's captured output.
+                kept = matches!(ev, Event::Start(_))
+                    && (failed || matches!(e.name().0, "system-out" | "system-err" | "rerunFailure"));
+                new_part = true;
+            }
+            Ok(Event::Text(t)) if kept => {
+                push_text(&mut cases, &t.xml_content(quick_xml::XmlVersion::Implicit1_0), &mut new_part)
+            }
+            Ok(Event::CData(t)) if kept => {
+                push_text(&mut cases, &t.xml_content(quick_xml::XmlVersion::Implicit1_0), &mut new_part)
+            }
+            // Entities come apart from the text around them.
+            Ok(Event::GeneralRef(r)) if kept => {
+                let ch = match r.resolve_char_ref() {
+                    Ok(Some(ch)) => Some(ch),
+                    _ => match &*r.xml_content(quick_xml::XmlVersion::Implicit1_0) {
+                        "lt" => Some('<'),
+                        "gt" => Some('>'),
+                        "amp" => Some('&'),
+                        "quot" => Some('"'),
+                        "apos" => Some('\''),
+                        _ => None,
+                    },
+                };
+                if let Some(ch) = ch {
+                    push_text(&mut cases, ch.encode_utf8(&mut [0; 4]), &mut new_part);
+                }
+            }
+            Ok(Event::End(e))
+                if matches!(e.name().0, "failure" | "error" | "system-out" | "system-err" | "rerunFailure") =>
+            {
+                kept = false
             }
             Ok(Event::End(e)) if e.name().0 == "testcase" => in_case = false,
             Ok(Event::Eof) | Err(_) => break,
             _ => {}
         }
     }
+    for c in &mut cases {
+        c.output = if c.failure.is_some() { trimmed(&c.output) } else { String::new() };
+    }
     cases
+}
+
+/// Text of a kept element: a new element's text starts on a new line.
+fn push_text(cases: &mut [TestCase], text: &str, new_part: &mut bool) {
+    if let Some(c) = cases.last_mut() {
+        if *new_part && !c.output.is_empty() && !c.output.ends_with('\n') {
+            c.output.push('\n');
+        }
+        c.output.push_str(text);
+    }
+    *new_part = false;
+}
+
+/// The last lines of a failed test's output, within bounds.
+fn trimmed(output: &str) -> String {
+    let lines: Vec<&str> = output.lines().filter(|l| !l.trim().is_empty()).collect();
+    let mut kept = lines[lines.len().saturating_sub(OUTPUT_LINES)..].join("\n");
+    if kept.chars().count() > OUTPUT_CHARS {
+        kept = kept.chars().skip(kept.chars().count() - OUTPUT_CHARS).collect();
+    }
+    if lines.len() > OUTPUT_LINES { format!("…\n{kept}") } else { kept }
 }
 
 #[cfg(test)]
@@ -232,9 +302,11 @@ mod tests {
             </testsuite></testsuites>"#;
         let cases = parse_junit(xml);
         assert_eq!(cases.len(), 3);
-        assert_eq!(cases[0], TestCase { name: "orders::live::a".into(), failure: None });
+        assert_eq!(cases[0], TestCase { name: "orders::live::a".into(), failure: None, output: String::new() });
         assert_eq!(cases[1].failure.as_deref(), Some("thread 'b' panicked at x.rs:1:2"));
+        assert_eq!(cases[1].output, "thread 'b' panicked at x.rs:1:2\nmore\ntext");
         assert_eq!(cases[2].failure, None);
+        assert_eq!(cases[2].output, "", "a passing test's output is not kept");
     }
 
     #[test]
