@@ -236,6 +236,9 @@ async fn execute(
     let mut refs: Vec<_> = selected.iter().collect();
     refs.extend(references.iter().map(|r| &r.scenario));
     running.lock().unwrap_or_else(|e| e.into_inner()).push("prepare (build of the change)".into());
+    if let Some(line) = crate::runner::prepare_line(&refs, &loaded.config) {
+        progress(&line);
+    }
     let p = crate::runner::prepare_once(&refs, &loaded.config, &mut opts).await?;
     running.lock().unwrap_or_else(|e| e.into_inner()).clear();
     *seen.prepare.lock().unwrap_or_else(|e| e.into_inner()) = p.commands.clone();

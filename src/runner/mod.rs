@@ -153,11 +153,23 @@ pub struct Prepared {
     pub commands: Vec<crate::stack::CommandLog>,
 }
 
-/// Runs the `prepare` commands of every service the scenarios start, once, so each
-/// scenario's stack can skip them; checks and builds the tests of `nextest` steps; builds
-/// the missing images, each once, all at once.
-pub async fn prepare_once(scenarios: &[&Scenario], config: &Config, opts: &mut RunOptions) -> Result<Prepared, String> {
-    let t = Instant::now();
+/// What [`prepare_once`] is about to run, in a line for a person waiting on it; `None` when
+/// there is no `prepare:` command.
+pub fn prepare_line(scenarios: &[&Scenario], config: &Config) -> Option<String> {
+    let services = stack_services(scenarios);
+    let commands = crate::stack::prepare_commands(config, &services);
+    if commands.is_empty() {
+        return None;
+    }
+    let list: Vec<String> = commands.iter().map(|(svc, cmd)| format!("`{cmd}` ({svc})")).collect();
+    Some(format!(
+        "prepare: {} in the checkout under test, then the images; a first build (after a branch switch, on a cold cache) can take minutes",
+        list.join(", ")
+    ))
+}
+
+/// The services the scenarios' stacks start, in order of first use.
+fn stack_services(scenarios: &[&Scenario]) -> Vec<String> {
     let mut services: Vec<String> = Vec::new();
     for s in scenarios {
         for svc in &s.stack {
@@ -166,6 +178,15 @@ pub async fn prepare_once(scenarios: &[&Scenario], config: &Config, opts: &mut R
             }
         }
     }
+    services
+}
+
+/// Runs the `prepare` commands of every service the scenarios start, once, so each
+/// scenario's stack can skip them; checks and builds the tests of `nextest` steps; builds
+/// the missing images, each once, all at once.
+pub async fn prepare_once(scenarios: &[&Scenario], config: &Config, opts: &mut RunOptions) -> Result<Prepared, String> {
+    let t = Instant::now();
+    let services = stack_services(scenarios);
     // The tests of `nextest` steps: nextest there, the workspace, every filter selecting
     // something; compiled now so the steps only run them.
     let filters: Vec<(&str, &str)> = scenarios

@@ -141,14 +141,9 @@ pub async fn prepare(
     root: &Path,
     env: &[(String, String)],
 ) -> Result<Vec<CommandLog>, StackError> {
-    let mut done: Vec<&str> = Vec::new();
     let mut logs = Vec::new();
-    for name in services {
-        let Some(cmd) = config.services[name].prepare.as_deref() else { continue };
-        if done.contains(&cmd) {
-            continue;
-        }
-        done.push(cmd);
+    for (name, cmd) in prepare_commands(config, services) {
+        let name = &name.to_owned();
         tracing::info!(service = %name, command = cmd, "prepare");
         let t = std::time::Instant::now();
         let mut c = host::command("sh", &config.policy.prepare_env, env);
@@ -175,6 +170,19 @@ pub async fn prepare(
         });
     }
     Ok(logs)
+}
+
+/// The distinct `prepare` commands of `services`, in order of first use, each with the first
+/// service that names it.
+pub fn prepare_commands<'a>(config: &'a Config, services: &'a [String]) -> Vec<(&'a str, &'a str)> {
+    let mut out: Vec<(&str, &str)> = Vec::new();
+    for name in services {
+        let Some(cmd) = config.services.get(name).and_then(|s| s.prepare.as_deref()) else { continue };
+        if !out.iter().any(|(_, c)| *c == cmd) {
+            out.push((name, cmd));
+        }
+    }
+    out
 }
 
 /// A host command that ran for the gate (`prepare:`), with the end of its output.
