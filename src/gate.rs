@@ -235,13 +235,7 @@ async fn execute(
         .collect();
     let mut refs: Vec<_> = selected.iter().collect();
     refs.extend(references.iter().map(|r| &r.scenario));
-    running.lock().unwrap_or_else(|e| e.into_inner()).push("prepare (build of the change)".into());
-    if let Some(line) = crate::runner::prepare_line(&refs, &loaded.config) {
-        progress(&line);
-    }
-    let p = crate::runner::prepare_once(&refs, &loaded.config, &mut opts).await?;
-    running.lock().unwrap_or_else(|e| e.into_inner()).clear();
-    *seen.prepare.lock().unwrap_or_else(|e| e.into_inner()) = p.commands.clone();
+    let p = prepare(&refs, &loaded.config, &mut opts, seen, progress).await?;
     timings.images_seconds = p.images_seconds;
     timings.build_seconds = start.elapsed().as_secs_f64() - timings.plan_seconds - p.images_seconds;
 
@@ -300,6 +294,24 @@ async fn execute(
     let exploration = explore_affected(&loaded, req, planned, &explore, &outcomes, &opts, progress, running).await;
     timings.explore_seconds = t.elapsed().as_secs_f64();
     Ok((outcomes, timings, exploration))
+}
+
+/// The change's build and images, once for every scenario, said and seen while it runs.
+async fn prepare(
+    refs: &[&crate::scenario::validate::Scenario],
+    config: &crate::config::Config,
+    opts: &mut RunOptions,
+    seen: &Seen,
+    progress: &(dyn Fn(&str) + Sync),
+) -> Result<crate::runner::Prepared, String> {
+    seen.running.lock().unwrap_or_else(|e| e.into_inner()).push("prepare (build of the change)".into());
+    if let Some(line) = crate::runner::prepare_line(refs, config) {
+        progress(&line);
+    }
+    let p = crate::runner::prepare_once(refs, config, opts).await?;
+    seen.running.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    *seen.prepare.lock().unwrap_or_else(|e| e.into_inner()) = p.commands.clone();
+    Ok(p)
 }
 
 /// Explores `explore` (in order) after the scenarios, unless a scenario decided already.

@@ -175,3 +175,55 @@ fn init_reads_dockerfiles_when_there_is_no_compose_file() {
     assert!(text(&out).contains("found no docker-compose file and no Dockerfile"), "{}", text(&out));
     assert!(!empty.path().join("faultline.yaml").exists());
 }
+
+/// A web service nobody here wrote, laid out as many are: one Dockerfile at the root, no
+/// compose file, its database, cache and email API named only in its configuration,
+/// manifests and migrations.
+#[test]
+fn init_finds_the_database_cache_and_apis_a_root_dockerfile_app_uses() {
+    let d = tempfile::tempdir().unwrap();
+    let root = d.path().join("zero2prod");
+    std::fs::create_dir_all(root.join("configuration")).unwrap();
+    std::fs::create_dir_all(root.join("migrations")).unwrap();
+    assert!(Command::new("git").args(["init", "-q"]).current_dir(&root).status().unwrap().success());
+    for (path, text) in [
+        (
+            "Dockerfile",
+            "FROM rust:1.80-slim AS builder\nRUN cargo build --release\nFROM debian:bookworm-slim AS runtime\nCOPY --from=builder /app/target/release/zero2prod zero2prod\nEXPOSE 8000\n",
+        ),
+        (
+            "Cargo.toml",
+            "[package]\nname = \"zero2prod\"\n\n[dependencies]\nsqlx = { version = \"0.8\", features = [\"postgres\"] }\n",
+        ),
+        (
+            "configuration/base.yaml",
+            "application:\n  port: 8000\ndatabase:\n  host: \"127.0.0.1\"\n  port: 5432\nemail_client:\n  base_url: \"https://api.postmarkapp.com\"\nredis_uri: \"redis://127.0.0.1:6379\"\n",
+        ),
+        ("migrations/20240101_create_subscriptions.sql", "CREATE TABLE subscriptions (id uuid);\n"),
+    ] {
+        std::fs::write(root.join(path), text).unwrap();
+    }
+    let out = faultline(&root, &["init"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let yaml = std::fs::read_to_string(root.join("faultline.yaml")).unwrap();
+    for part in [
+        "  zero2prod:\n    paths: [\"**\"]\n    build: .\n    ports: [8000]",
+        "      postgres: { env: POSTGRES_URL, url: \"postgres://postgres@{host}:{port}/postgres\" }",
+        "      redis: { env: REDIS_URL, url: \"redis://{host}:{port}\" }",
+        "  # found: a migrations folder of SQL files in migrations (and 2 more signs)\n  postgres:\n    image: postgres:16",
+        "    env: { POSTGRES_HOST_AUTH_METHOD: trust }\n    ports: [5432]",
+        "  # found: a `redis://` URL in configuration/base.yaml:8\n  redis:\n    image: redis:7",
+        "# TODO: it calls api.postmarkapp.com (configuration/base.yaml:7)",
+        "# its Dockerfile pulls rust:1.80-slim, debian:bookworm-slim from a registry",
+    ] {
+        assert!(yaml.contains(part), "lacks {part:?}:\n{yaml}");
+    }
+    assert!(
+        text(&out).contains("note: the Dockerfiles pull rust:1.80-slim, debian:bookworm-slim from a registry"),
+        "{}",
+        text(&out)
+    );
+    // It is a valid faultline.yaml: plan reads it.
+    let origin = faultline::config::ConfigOrigin::Worktree { path: "faultline.yaml".into() };
+    faultline::config::parse_bytes("faultline.yaml", yaml.clone().into_bytes(), origin).unwrap();
+}

@@ -297,9 +297,16 @@ fn run(cli: Cli) -> miette::Result<i32> {
         Command::Scenario(cmd) => scenario::exec(&dir, cmd),
         Command::Init => {
             let root = Repo::discover(&dir).map(|r| r.root().to_path_buf()).unwrap_or_else(|_| dir.clone());
-            let (path, text) = faultline::init::init(&root)?;
+            let (path, text, pulls) = faultline::init::init(&root)?;
             print!("{text}");
             eprintln!("wrote {}", path.display());
+            if !pulls.is_empty() {
+                eprintln!(
+                    "note: the Dockerfiles pull {} from a registry; on a machine with none, build {} locally first (docs/ci.md)",
+                    pulls.join(", "),
+                    if pulls.len() == 1 { "it" } else { "them" }
+                );
+            }
             match faultline::config::parse_bytes(
                 "faultline.yaml",
                 text.into_bytes(),

@@ -709,6 +709,24 @@ impl Validator<'_> {
         Some(Expectation { status: e.status, within: e.within.map(|d| d.0), error_rate, percentiles })
     }
 
+    /// A check that counts requests on an edge (`max_attempts_per_request`, `max_requests`).
+    fn counted(&mut self, path: &[Seg], key: &str, on: Option<&str>, max: u32) -> Option<CheckKind> {
+        let Some(on) = on else {
+            self.err(path, format!("`{key}` needs `on: CLIENT -> DEPENDENCY`"), None);
+            return None;
+        };
+        let (from, to) = self.edge(&[path, &ypath!["on"]].concat(), on)?;
+        if !is_http_edge(self.config, &from, &to) {
+            self.err(path, format!("requests are counted on HTTP edges, and `{from} -> {to}` is not one"), None);
+            return None;
+        }
+        Some(if key == "max_requests" {
+            CheckKind::MaxRequests { from, to, max }
+        } else {
+            CheckKind::MaxAttempts { from, to, max }
+        })
+    }
+
     fn check(&mut self, i: usize, c: &Check) -> Option<CheckKind> {
         let path = ypath!["checks", i];
         let kinds = kinds_set(c).iter().filter(|b| **b).count();
@@ -725,20 +743,7 @@ impl Validator<'_> {
         }
         let counted = [("max_attempts_per_request", c.max_attempts_per_request), ("max_requests", c.max_requests)];
         if let Some((key, Some(max))) = counted.into_iter().find(|(_, m)| m.is_some()) {
-            let Some(on) = &c.on else {
-                self.err(&path, format!("`{key}` needs `on: CLIENT -> DEPENDENCY`"), None);
-                return None;
-            };
-            let (from, to) = self.edge(&[&path[..], &ypath!["on"]].concat(), on)?;
-            if !is_http_edge(self.config, &from, &to) {
-                self.err(&path, format!("requests are counted on HTTP edges, and `{from} -> {to}` is not one"), None);
-                return None;
-            }
-            return Some(if key == "max_requests" {
-                CheckKind::MaxRequests { from, to, max }
-            } else {
-                CheckKind::MaxAttempts { from, to, max }
-            });
+            return self.counted(&path, key, c.on.as_deref(), max);
         }
         if c.on.is_some() {
             self.err(

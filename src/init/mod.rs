@@ -1,7 +1,11 @@
 //! `faultline init`: a starting faultline.yaml for a repository that has none, from its
 //! docker-compose file when there is one (services, builds or images, ports, dependencies),
-//! otherwise from its Dockerfiles (one service per Dockerfile, ports from `EXPOSE`). The
-//! result is validated like any faultline.yaml; what could not be inferred is marked TODO.
+//! otherwise from its Dockerfiles (one service per Dockerfile, ports from `EXPOSE`) and what
+//! the repository says it depends on ([`detect`]: a database, a cache, outside HTTP APIs). The
+//! result is validated like any faultline.yaml; what could not be inferred is marked TODO, and
+//! every image a Dockerfile pulls from a registry is named.
+
+pub mod detect;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -31,6 +35,11 @@ pub struct Found {
     pub image: Option<String>,
     pub ports: Vec<u16>,
     pub depends_on: Vec<String>,
+    pub env: Vec<(String, String)>,
+    /// Images its Dockerfile pulls (`FROM`).
+    pub pulls: Vec<String>,
+    /// Comment lines above it: why it is there, what to decide.
+    pub notes: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -89,7 +98,16 @@ pub fn from_compose(root: &Path) -> Result<Option<Vec<Found>>, InitError> {
             Some(serde_yaml::Value::Mapping(m)) => m.keys().filter_map(|k| k.as_str().map(str::to_owned)).collect(),
             _ => Vec::new(),
         };
-        out.push(Found { name, build, image: if s.build.is_some() { None } else { s.image }, ports, depends_on });
+        let pulls = build.as_ref().map_or_else(Vec::new, |b| pulls_of(&root.join(b).join("Dockerfile")));
+        out.push(Found {
+            name,
+            build,
+            image: if s.build.is_some() { None } else { s.image },
+            ports,
+            depends_on,
+            pulls,
+            ..Found::default()
+        });
     }
     Ok(Some(out))
 }
@@ -104,7 +122,7 @@ pub fn from_dockerfiles(root: &Path) -> Result<Vec<Found>, InitError> {
             let p = e.path();
             let name = e.file_name().to_string_lossy().into_owned();
             if p.is_dir() {
-                if ![".git", "target", "node_modules", ".venv", "vendor"].contains(&name.as_str()) {
+                if !detect::SKIPPED_DIRS.contains(&name.as_str()) {
                     pending.push(p);
                 }
             } else if name == "Dockerfile" {
@@ -131,12 +149,17 @@ pub fn from_dockerfiles(root: &Path) -> Result<Vec<Found>, InitError> {
                             if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c.to_ascii_lowercase() } else { '-' }
                         })
                         .collect();
+                // A name starts with a letter or digit (a temporary `.tmpXYZ` folder, `_app`).
+                let service = match service.trim_start_matches(['-', '_']) {
+                    "" => "app".to_owned(),
+                    s => s.to_owned(),
+                };
                 out.push(Found {
                     name: service,
                     build: Some(if rel.is_empty() { ".".into() } else { rel }),
-                    image: None,
                     ports,
-                    depends_on: Vec::new(),
+                    pulls: detect::pulled_images(&text),
+                    ..Found::default()
                 });
             }
         }
@@ -144,6 +167,87 @@ pub fn from_dockerfiles(root: &Path) -> Result<Vec<Found>, InitError> {
     out.sort_by(|a, b| a.name.cmp(&b.name));
     out.dedup_by(|a, b| a.name == b.name);
     Ok(out)
+}
+
+/// The images the Dockerfile at `path` pulls; none when there is no such file.
+fn pulls_of(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path).map(|t| detect::pulled_images(&t)).unwrap_or_default()
+}
+
+/// Adds the database and cache the repository shows signs of (unless a service found is one
+/// already), each a dependency of the services whose folders the signs are in (of every
+/// service when they are outside all of them); notes the outside HTTP APIs they call.
+pub fn add_dependencies(found: &mut Vec<Found>, evidence: &[detect::Evidence]) {
+    let apps: Vec<(String, String)> = found.iter().filter_map(|f| Some((f.name.clone(), f.build.clone()?))).collect();
+    // The services a file belongs to: the one with the longest build context holding it.
+    let owners = |file: &str| -> Vec<String> {
+        let best = apps
+            .iter()
+            .filter(|(_, ctx)| ctx == "." || file.starts_with(&format!("{ctx}/")))
+            .max_by_key(|(_, ctx)| if ctx == "." { 0 } else { ctx.len() });
+        match best {
+            Some((name, ctx)) if ctx != "." || apps.len() == 1 => vec![name.clone()],
+            _ => apps.iter().map(|(n, _)| n.clone()).collect(),
+        }
+    };
+    let is = |f: &Found, word: &str, port: u16| {
+        f.name.contains(word) || f.image.as_deref().is_some_and(|i| i.contains(word)) || f.ports.contains(&port)
+    };
+    for (kind, name, image, port, env) in [
+        (detect::Kind::Postgres, "postgres", "postgres:16", 5432, vec![("POSTGRES_HOST_AUTH_METHOD", "trust")]),
+        (detect::Kind::Redis, "redis", "redis:7", 6379, vec![]),
+    ] {
+        let signs: Vec<&detect::Evidence> = evidence.iter().filter(|e| e.kind == kind).collect();
+        let Some(first) = signs.first() else { continue };
+        if found.iter().any(|f| is(f, name, port)) {
+            continue;
+        }
+        let mut users: Vec<String> = Vec::new();
+        for e in &signs {
+            for o in owners(&e.file) {
+                if !users.contains(&o) {
+                    users.push(o);
+                }
+            }
+        }
+        for f in found.iter_mut().filter(|f| users.contains(&f.name)) {
+            f.depends_on.push(name.to_owned());
+        }
+        let at = |e: &detect::Evidence| if e.line == 0 { e.file.clone() } else { format!("{}:{}", e.file, e.line) };
+        let mut notes = vec![format!("found: {} in {}", first.what, at(first))];
+        if signs.len() > 1 {
+            notes[0].push_str(&format!(
+                " (and {} more sign{})",
+                signs.len() - 1,
+                if signs.len() == 2 { "" } else { "s" }
+            ));
+        }
+        found.push(Found {
+            name: name.to_owned(),
+            image: Some(image.to_owned()),
+            ports: vec![port],
+            env: env.into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect(),
+            notes,
+            ..Found::default()
+        });
+    }
+    // Outside APIs: faultline starts nothing from the internet; a stand-in makes them faultable.
+    let mut hosts: Vec<(&str, &detect::Evidence)> = Vec::new();
+    for e in evidence {
+        if let detect::Kind::Http(h) = &e.kind
+            && !hosts.iter().any(|(x, _)| x == h)
+        {
+            hosts.push((h, e));
+        }
+    }
+    for (host, e) in hosts.into_iter().take(5) {
+        for f in found.iter_mut().filter(|f| owners(&e.file).contains(&f.name)) {
+            f.notes.push(format!(
+                "TODO: it calls {host} ({}:{}); add a stand-in service for it and a depends_on edge, so faults can reach that call",
+                e.file, e.line
+            ));
+        }
+    }
 }
 
 /// A URL template for a dependency by what it probably is.
@@ -169,6 +273,17 @@ pub fn render(found: &[Found], source: &str) -> String {
     let _ = writeln!(o, "# `faultline up --keep` to see the stack come up, and add scenarios under scenarios/.");
     let _ = writeln!(o, "version: 1\nservices:");
     for f in found {
+        for n in &f.notes {
+            let _ = writeln!(o, "  # {n}");
+        }
+        if !f.pulls.is_empty() {
+            let _ = writeln!(
+                o,
+                "  # its Dockerfile pulls {} from a registry: where none answers, build {} locally first",
+                f.pulls.join(", "),
+                if f.pulls.len() == 1 { "it" } else { "them" }
+            );
+        }
         let _ = writeln!(o, "  {}:", f.name);
         match (&f.build, &f.image) {
             (Some(b), _) => {
@@ -182,6 +297,10 @@ pub fn render(found: &[Found], source: &str) -> String {
             (None, None) => {
                 let _ = writeln!(o, "    image: TODO   # neither build nor image was found");
             }
+        }
+        if !f.env.is_empty() {
+            let env: Vec<String> = f.env.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+            let _ = writeln!(o, "    env: {{ {} }}", env.join(", "));
         }
         if f.ports.is_empty() {
             let _ = writeln!(o, "    # ports: []   # TODO: which ports does it listen on?");
@@ -218,8 +337,9 @@ pub fn render(found: &[Found], source: &str) -> String {
     o
 }
 
-/// Writes faultline.yaml at `root` (never over an existing one). Returns its path and text.
-pub fn init(root: &Path) -> Result<(PathBuf, String), InitError> {
+/// Writes faultline.yaml at `root` (never over an existing one). Returns its path, its text,
+/// and the images the services' Dockerfiles pull from a registry.
+pub fn init(root: &Path) -> Result<(PathBuf, String, Vec<String>), InitError> {
     let path = root.join(crate::config::CONFIG_FILE);
     if path.exists() {
         return Err(InitError::Exists { path });
@@ -229,10 +349,22 @@ pub fn init(root: &Path) -> Result<(PathBuf, String), InitError> {
             let name = COMPOSE_FILES.iter().find(|c| root.join(c).is_file()).copied().unwrap_or("compose");
             (f, name.to_owned())
         }
-        _ => (from_dockerfiles(root)?, "the repository's Dockerfiles".to_owned()),
+        _ => {
+            let mut found = from_dockerfiles(root)?;
+            if !found.is_empty() {
+                add_dependencies(&mut found, &detect::scan(root));
+            }
+            (found, "the repository's Dockerfiles and configuration".to_owned())
+        }
     };
     if found.is_empty() {
         return Err(InitError::Nothing { path: root.to_path_buf() });
+    }
+    let mut pulls: Vec<String> = Vec::new();
+    for p in found.iter().flat_map(|f| &f.pulls) {
+        if !pulls.contains(p) {
+            pulls.push(p.clone());
+        }
     }
     let text = render(&found, &source);
     // create_new: a file that appeared meanwhile is not overwritten either.
@@ -245,5 +377,5 @@ pub fn init(root: &Path) -> Result<(PathBuf, String), InitError> {
     })?;
     std::io::Write::write_all(&mut f, text.as_bytes())
         .map_err(|source| InitError::Io { path: path.clone(), source })?;
-    Ok((path, text))
+    Ok((path, text, pulls))
 }
