@@ -409,3 +409,39 @@ fn run_writes_the_gates_reports_and_skips_broken_files_it_was_not_asked_for() {
     let out = r.faultline(&["run"]);
     assert_eq!(out.status.code(), Some(2), "{}", common::stderr(&out));
 }
+
+/// The reply a fault lost after the dependency did the work is an ordinary 201 on the
+/// dependency's side: report.html rings it, and says the two attempts of one key (the double
+/// charge) without hovering.
+#[test]
+fn report_html_marks_a_lost_reply_and_names_the_attempts_of_one_request() {
+    let request = |seq: u64, start: f64, fault: Option<&str>| {
+        serde_json::json!({
+            "conn": seq, "seq": seq, "method": "POST", "path": "/charges", "status": 201, "start_ms": start,
+            "duration_ms": 12.0, "fault": fault, "outcome": if fault.is_some() { "dropped" } else { "answered" },
+            "request_id": "order-17", "attempt": seq
+        })
+    };
+    let edge = serde_json::json!({
+        "edge": "orders -> payments", "seed": 1, "elapsed_ms": 900.0, "connections_opened": 2,
+        "connections_by_outcome": {}, "bytes_upstream": 0, "bytes_downstream": 0, "connections": [],
+        "requests": [request(1, 100.0, Some("faults[0]")), request(2, 400.0, None)], "latency": null
+    });
+    let v = serde_json::json!({
+        "version": 1, "decision": "block", "reasons": ["scenario charge-reply-lost failed"], "seed": 1,
+        "scenarios": [{
+            "name": "charge-reply-lost", "file": "scenarios/charge-reply-lost.yaml", "target": "orders", "why": "INC-2310",
+            "seed": 1, "status": "failed", "error": null, "steps": [], "checks": [],
+            "edges": {"orders -> payments": edge}, "edge_offsets_ms": {},
+            "faults": [{"name": "faults[0]", "on": "orders -> payments", "what": "http.drop_response", "start_ms": 0.0, "end_ms": 800.0}],
+            "checks_ms": 900.0, "stack_seconds": 0.0, "run_seconds": 1.0, "teardown_seconds": 0.0,
+            "repro": "faultline run --scenario charge-reply-lost --seed 1"
+        }],
+        "timings": {"plan_seconds": 0.0, "build_seconds": 0.0, "images_seconds": 0.0, "scenarios_seconds": 0.0,
+                    "stacks_seconds": 0.0, "runs_seconds": 0.0, "teardown_seconds": 0.0, "total_seconds": 0.0}
+    });
+    let report: faultline::verdict::GateReport = serde_json::from_value(v).unwrap();
+    let html = faultline::report::html::render(&report);
+    assert_eq!(html.matches(r#"<circle class="hit""#).count(), 1, "the one request the fault met: {html}");
+    assert!(html.contains(r##"fill="#8250df">2 attempts of order-17</text>"##), "{html}");
+}

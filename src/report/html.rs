@@ -206,15 +206,21 @@ fn row_svg(
             by_id.entry(id).or_default().push(r.start_ms + off);
         }
     }
-    for starts in by_id.values().filter(|v| v.len() > 1) {
+    // Attempts of one request joined, and said, so a retry (a double charge) is seen
+    // without hovering.
+    for (id, starts) in by_id.iter().filter(|(_, v)| v.len() > 1) {
         let (a, b) = (starts.iter().copied().fold(f64::MAX, f64::min), starts.iter().copied().fold(0.0, f64::max));
         let _ = writeln!(
             o,
-            r##"<line class="attempts" x1="{:.1}" y1="{:.1}" x2="{:.1}" y2="{:.1}" stroke="#8250df" stroke-width="2" stroke-dasharray="3 2"/>"##,
+            r##"<line class="attempts" x1="{:.1}" y1="{:.1}" x2="{:.1}" y2="{:.1}" stroke="#8250df" stroke-width="2" stroke-dasharray="3 2"/><text class="attempts" x="{:.1}" y="{:.1}" fill="#8250df">{} attempts of {}</text>"##,
             sc.x(a),
             y + row_h - 6.0,
             sc.x(b),
-            y + row_h - 6.0
+            y + row_h - 6.0,
+            sc.x(a),
+            y + row_h - 9.0,
+            starts.len(),
+            esc(id)
         );
     }
     for r in &obs.requests {
@@ -222,7 +228,7 @@ fn row_svg(
         let colour = status_colour(r.status);
         let _ = writeln!(
             o,
-            r##"<g class="request"><line x1="{0:.1}" y1="{1:.1}" x2="{2:.1}" y2="{1:.1}" stroke="{colour}" stroke-width="3" stroke-opacity="0.6"/><circle cx="{0:.1}" cy="{1:.1}" r="4" fill="{colour}"/><title>{3} {4} → {5} in {6:.0} ms{7}{8}{9}</title></g>"##,
+            r##"<g class="request"><line x1="{0:.1}" y1="{1:.1}" x2="{2:.1}" y2="{1:.1}" stroke="{colour}" stroke-width="3" stroke-opacity="0.6"/><circle cx="{0:.1}" cy="{1:.1}" r="4" fill="{colour}"/>{10}<title>{3} {4} → {5} in {6:.0} ms{7}{8}{9}</title></g>"##,
             sc.x(start),
             y + row_h / 2.0,
             sc.x(start + r.duration_ms).max(sc.x(start) + 1.0),
@@ -232,7 +238,18 @@ fn row_svg(
             r.duration_ms,
             r.attempt.map_or(String::new(), |a| format!(", attempt {a}")),
             r.request_id.as_deref().map_or(String::new(), |id| format!(" of {}", esc(id))),
-            r.fault.as_deref().map_or(String::new(), |f| format!(", hit by {}", esc(f)))
+            r.fault.as_deref().map_or(String::new(), |f| format!(", hit by {}", esc(f))),
+            // A request a fault met: a lost reply is an ordinary success on the server's side,
+            // so the ring is what says the client never saw it.
+            if r.fault.is_some() {
+                format!(
+                    r##"<circle class="hit" cx="{:.1}" cy="{:.1}" r="7" fill="none" stroke="#cf222e" stroke-width="2"/>"##,
+                    sc.x(start),
+                    y + row_h / 2.0
+                )
+            } else {
+                String::new()
+            }
         );
     }
 }
@@ -309,7 +326,7 @@ pub fn render(report: &GateReport) -> String {
         let _ = writeln!(o, "<tr><th>seed</th><td>{}</td></tr></table>", report.seed);
     }
     if !report.scenarios.is_empty() {
-        o.push_str("<h2 id=\"scenarios\">Scenarios</h2>\n<p class=\"legend\"><span><i class=\"dot\" style=\"background:#1a7f37\"></i>2xx/3xx</span><span><i class=\"dot\" style=\"background:#bf8700\"></i>4xx</span><span><i class=\"dot\" style=\"background:#cf222e\"></i>5xx</span><span><i class=\"dot\" style=\"background:#1d2329\"></i>no answer</span><span>▭ red: a fault's window</span><span>- - purple: attempts of one request</span><span>hover a mark for details</span></p>\n");
+        o.push_str("<h2 id=\"scenarios\">Scenarios</h2>\n<p class=\"legend\"><span><i class=\"dot\" style=\"background:#1a7f37\"></i>2xx/3xx</span><span><i class=\"dot\" style=\"background:#bf8700\"></i>4xx</span><span><i class=\"dot\" style=\"background:#cf222e\"></i>5xx</span><span><i class=\"dot\" style=\"background:#1d2329\"></i>no answer</span><span>▭ red: a fault's window</span><span>- - purple: attempts of one request</span><span>◯ red ring: the request met a fault (a lost reply included)</span><span>hover a mark for details</span></p>\n");
     }
     for s in &report.scenarios {
         let (cls, word) = match s.status {
