@@ -3,7 +3,8 @@
 //! - the gate on a docs-only change (nothing to start),
 //! - the gate on a change to `payments` only (its scenarios and those of what depends on
 //!   it, on stacks shared by scenarios of the same services and reset between them), with
-//!   --jobs 1, 2 and 4, and with --fresh-stacks (a stack started and removed per scenario),
+//!   --jobs 1, 2 and 4, with --fresh-stacks (a stack started and removed per scenario), and
+//!   with --stacks-ahead 0 (no stack made ready while other scenarios run),
 //! - a naive run: every scenario, a fresh stack each, services started one at a time.
 //!
 //! Images and the shop's binaries are built once beforehand (and reported), so the numbers
@@ -42,6 +43,10 @@ fn request(head: &str, jobs: usize) -> GateRequest {
 }
 
 fn request_with(head: &str, jobs: usize, fresh_stacks: bool) -> GateRequest {
+    GateRequest { fresh_stacks, ..request_ahead(head, jobs, None) }
+}
+
+fn request_ahead(head: &str, jobs: usize, stacks_ahead: Option<usize>) -> GateRequest {
     GateRequest {
         plan: PlanRequest {
             change: ChangeSpec::Revisions { base: "main".into(), head: head.into() },
@@ -58,8 +63,8 @@ fn request_with(head: &str, jobs: usize, fresh_stacks: bool) -> GateRequest {
         prepare_env: target_env(),
         partition: None,
         only: None,
-        fresh_stacks,
-        stacks_ahead: None,
+        fresh_stacks: false,
+        stacks_ahead,
         explore_budget: Duration::from_secs(300),
     }
 }
@@ -134,6 +139,13 @@ fn main() {
             assert!(r.scenarios.len() >= 6, "the payments change runs the shop's scenarios: {}", breakdown(&r));
             gates.push((jobs, took, r));
         }
+        // The same gate with no stack made ready ahead of the scenarios (as before
+        // --stacks-ahead): each stack starts or resets when its scenario's turn comes.
+        let branch = payments_change(&root, 6);
+        let t = Instant::now();
+        let behind = gate(&root, &request_ahead(&branch, 2, Some(0)), &quiet).await;
+        let behind_t = t.elapsed();
+        allowed(&behind);
         // The same gate with a fresh stack per scenario (the gate before stacks were shared).
         let branch = payments_change(&root, 5);
         let t = Instant::now();
@@ -183,6 +195,7 @@ fn main() {
             prepared.images_seconds,
         );
         println!("  payments-only change, --jobs 2, --fresh-stacks {:>6.2} s   {}", fresh_t.as_secs_f64(), breakdown(&fresh));
+        println!("  payments-only change, --jobs 2, --stacks-ahead 0 {:>6.2} s   {}", behind_t.as_secs_f64(), breakdown(&behind));
         // Per scenario: what it waited for before its steps, and its stack's removal.
         let per = |r: &GateReport, reused: bool| {
             let s: Vec<_> = r.scenarios.iter().filter(|o| o.stack.reused == reused).collect();
@@ -204,6 +217,10 @@ fn main() {
             .collect();
         println!("  naive / payments-only gate: {}   (target ≥ 3×)", ratios.join(", "));
         println!("  fresh stacks / shared stacks at --jobs 2: {:.2}×", fresh_t.as_secs_f64() / gates[1].1.as_secs_f64());
+        println!(
+            "  no stack ahead / stacks ahead (default) at --jobs 2: {:.2}×",
+            behind_t.as_secs_f64() / gates[1].1.as_secs_f64()
+        );
         println!("one-service gate: {:.2}× faster than naive", naive_t.as_secs_f64() / gates[1].1.as_secs_f64());
     });
 }
