@@ -431,7 +431,9 @@ fn report_html_marks_a_lost_reply_and_names_the_attempts_of_one_request() {
         "version": 1, "decision": "block", "reasons": ["scenario charge-reply-lost failed"], "seed": 1,
         "scenarios": [{
             "name": "charge-reply-lost", "file": "scenarios/charge-reply-lost.yaml", "target": "orders", "why": "INC-2310",
-            "seed": 1, "status": "failed", "error": null, "steps": [], "checks": [],
+            "seed": 1, "status": "failed", "error": null, "steps": [],
+            "checks": [{"index": 0, "line": 3, "check": "sql on postgres: `SELECT 1`", "passed": false, "expected": "`1` row",
+                        "observed": "`2` rows"}],
             "edges": {"orders -> payments": edge}, "edge_offsets_ms": {},
             "faults": [{"name": "faults[0]", "on": "orders -> payments", "what": "http.drop_response", "start_ms": 0.0, "end_ms": 800.0}],
             "checks_ms": 900.0, "stack_seconds": 0.0, "run_seconds": 1.0, "teardown_seconds": 0.0,
@@ -444,4 +446,6 @@ fn report_html_marks_a_lost_reply_and_names_the_attempts_of_one_request() {
     let html = faultline::report::html::render(&report);
     assert_eq!(html.matches(r#"<circle class="hit""#).count(), 1, "the one request the fault met: {html}");
     assert!(html.contains(r##"fill="#8250df">2 attempts of order-17</text>"##), "{html}");
+    // Quoted values are code, not literal backticks.
+    assert!(html.contains("<td class=\"said\"><code>2</code> rows</td>"), "{html}");
 }

@@ -13,6 +13,23 @@ fn esc(s: &str) -> String {
     quick_xml::escape::escape(s).into_owned()
 }
 
+/// Escaped, with `quoted` parts as code, as the messages write them (a lone backtick stays).
+fn text(s: &str) -> String {
+    let parts: Vec<&str> = s.split('`').collect();
+    if parts.len() % 2 == 0 {
+        return esc(s);
+    }
+    let mut out = String::new();
+    for (i, p) in parts.iter().enumerate() {
+        if i % 2 == 1 {
+            let _ = write!(out, "<code>{}</code>", esc(p));
+        } else {
+            out.push_str(&esc(p));
+        }
+    }
+    out
+}
+
 const STYLE: &str = r#"
 body { font: 14px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #1d2329; padding: 0 1em; }
 h1 { font-size: 1.5em; margin-bottom: .2em; } h2 { margin-top: 2em; border-bottom: 1px solid #ddd; }
@@ -280,7 +297,7 @@ pub fn render(report: &GateReport) -> String {
     if !report.reasons.is_empty() {
         o.push_str("<ul>");
         for r in &report.reasons {
-            let _ = write!(o, "<li>{}</li>", esc(r));
+            let _ = write!(o, "<li>{}</li>", text(r));
         }
         o.push_str("</ul>\n");
     }
@@ -356,9 +373,9 @@ pub fn render(report: &GateReport) -> String {
                 if st.passed { "passed" } else { "failed" },
                 if st.passed { "✓" } else { "✗" },
                 st.index + 1,
-                esc(&st.step),
-                esc(&st.expected),
-                esc(&st.observed)
+                text(&st.step),
+                text(&st.expected),
+                text(&st.observed)
             );
         }
         for c in &s.checks {
@@ -370,9 +387,9 @@ pub fn render(report: &GateReport) -> String {
                 c.index + 1,
                 esc(&s.file),
                 c.line,
-                esc(&c.check),
-                esc(&c.expected),
-                esc(&c.observed)
+                text(&c.check),
+                text(&c.expected),
+                text(&c.observed)
             );
         }
         o.push_str("</table>");
