@@ -16,7 +16,7 @@ fn esc(s: &str) -> String {
 /// Escaped, with `quoted` parts as code, as the messages write them (a lone backtick stays).
 fn text(s: &str) -> String {
     let parts: Vec<&str> = s.split('`').collect();
-    if parts.len() % 2 == 0 {
+    if parts.len().is_multiple_of(2) {
         return esc(s);
     }
     let mut out = String::new();
