@@ -411,22 +411,49 @@ fn run_writes_the_gates_reports_and_skips_broken_files_it_was_not_asked_for() {
 }
 
 /// The reply a fault lost after the dependency did the work is an ordinary 201 on the
-/// dependency's side: report.html rings it, and says the two attempts of one key (the double
-/// charge) without hovering.
+/// dependency's side: report.html rings it, and says the two attempts of one key, or the two
+/// calls made for one order (the double charge), without hovering.
 #[test]
 fn report_html_marks_a_lost_reply_and_names_the_attempts_of_one_request() {
-    let request = |seq: u64, start: f64, fault: Option<&str>| {
+    let html = lost_reply_report(["order-17", "order-17"]);
+    assert_eq!(html.matches(r#"<circle class="hit""#).count(), 1, "the one request the fault met: {html}");
+    assert!(html.contains(r##"fill="#8250df">2 attempts of order-17</text>"##), "{html}");
+    assert!(!html.contains(r#"<text class="calls""#), "joined once, as attempts: {html}");
+    // Quoted values are code, not literal backticks.
+    assert!(html.contains("<td class=\"said\"><code>2</code> rows</td>"), "{html}");
+    // A new key per attempt (the demo's bug): no attempts to join by key, but both charges
+    // were made for the one order from outside, and the report says so.
+    let html = lost_reply_report(["order-17-0", "order-17-1"]);
+    assert!(!html.contains(r#"<text class="attempts""#), "{html}");
+    assert!(html.contains(r##"fill="#bc4c00">2 calls for one POST /orders</text>"##), "{html}");
+}
+
+/// report.html of a scenario whose one order from outside made two charges with these keys,
+/// the first of which a fault answered for.
+fn lost_reply_report(keys: [&str; 2]) -> String {
+    let request = |seq: u64, start: f64, fault: Option<&str>, key: &str| {
         serde_json::json!({
             "conn": seq, "seq": seq, "method": "POST", "path": "/charges", "status": 201, "start_ms": start,
             "duration_ms": 12.0, "fault": fault, "outcome": if fault.is_some() { "dropped" } else { "answered" },
-            "request_id": "order-17", "attempt": seq
+            "request_id": key, "attempt": if keys[0] == keys[1] { seq } else { 1 }
         })
     };
-    let edge = serde_json::json!({
-        "edge": "orders -> payments", "seed": 1, "elapsed_ms": 900.0, "connections_opened": 2,
-        "connections_by_outcome": {}, "bytes_upstream": 0, "bytes_downstream": 0, "connections": [],
-        "requests": [request(1, 100.0, Some("faults[0]")), request(2, 400.0, None)], "latency": null
+    let observations = |name: &str, requests: Vec<serde_json::Value>| {
+        serde_json::json!({
+            "edge": name, "seed": 1, "elapsed_ms": 900.0, "connections_opened": 2,
+            "connections_by_outcome": {}, "bytes_upstream": 0, "bytes_downstream": 0, "connections": [],
+            "requests": requests, "latency": null
+        })
+    };
+    let edge = observations(
+        "orders -> payments",
+        vec![request(1, 100.0, Some("faults[0]"), keys[0]), request(2, 400.0, None, keys[1])],
+    );
+    let order = serde_json::json!({
+        "conn": 1, "seq": 1, "method": "POST", "path": "/orders", "status": 201, "start_ms": 50.0,
+        "duration_ms": 600.0, "fault": null, "outcome": "answered", "request_id": null, "attempt": null
     });
+    let ingress = observations("host -> orders", vec![order]);
     let v = serde_json::json!({
         "version": 1, "decision": "block", "reasons": ["scenario charge-reply-lost failed"], "seed": 1,
         "scenarios": [{
@@ -434,7 +461,7 @@ fn report_html_marks_a_lost_reply_and_names_the_attempts_of_one_request() {
             "seed": 1, "status": "failed", "error": null, "steps": [],
             "checks": [{"index": 0, "line": 3, "check": "sql on postgres: `SELECT 1`", "passed": false, "expected": "`1` row",
                         "observed": "`2` rows"}],
-            "edges": {"orders -> payments": edge}, "edge_offsets_ms": {},
+            "edges": {"orders -> payments": edge, "host -> orders": ingress}, "edge_offsets_ms": {},
             "faults": [{"name": "faults[0]", "on": "orders -> payments", "what": "http.drop_response", "start_ms": 0.0, "end_ms": 800.0}],
             "checks_ms": 900.0, "stack_seconds": 0.0, "run_seconds": 1.0, "teardown_seconds": 0.0,
             "repro": "faultline run --scenario charge-reply-lost --seed 1"
@@ -443,9 +470,5 @@ fn report_html_marks_a_lost_reply_and_names_the_attempts_of_one_request() {
                     "stacks_seconds": 0.0, "runs_seconds": 0.0, "teardown_seconds": 0.0, "total_seconds": 0.0}
     });
     let report: faultline::verdict::GateReport = serde_json::from_value(v).unwrap();
-    let html = faultline::report::html::render(&report);
-    assert_eq!(html.matches(r#"<circle class="hit""#).count(), 1, "the one request the fault met: {html}");
-    assert!(html.contains(r##"fill="#8250df">2 attempts of order-17</text>"##), "{html}");
-    // Quoted values are code, not literal backticks.
-    assert!(html.contains("<td class=\"said\"><code>2</code> rows</td>"), "{html}");
+    faultline::report::html::render(&report)
 }

@@ -240,6 +240,7 @@ fn row_svg(
             esc(id)
         );
     }
+    calls_of_one_ingress(o, s, sc, row, y);
     for r in &obs.requests {
         let start = r.start_ms + off;
         let colour = status_colour(r.status);
@@ -267,6 +268,54 @@ fn row_svg(
             } else {
                 String::new()
             }
+        );
+    }
+}
+
+/// Requests on an inner edge made for one request from outside (the only ingress request
+/// whose time holds their start), joined and said when there are several whose request ids
+/// do not already join them: a retry under a new key — a double charge — shows as "2 calls
+/// for one POST /orders".
+fn calls_of_one_ingress(o: &mut String, s: &ScenarioOutcome, sc: &Scale, row: &str, y: f64) {
+    if row.starts_with("host ->") {
+        return;
+    }
+    let Some(obs) = s.edges.get(row) else { return };
+    let off = s.edge_offsets_ms.get(row).copied().unwrap_or(0.0);
+    let mut ingress: Vec<(f64, f64, String)> = Vec::new();
+    for (edge, io) in s.edges.iter().filter(|(e, _)| e.starts_with("host ->")) {
+        let ioff = s.edge_offsets_ms.get(edge).copied().unwrap_or(0.0);
+        for r in &io.requests {
+            ingress.push((r.start_ms + ioff, r.start_ms + ioff + r.duration_ms, format!("{} {}", r.method, r.path)));
+        }
+    }
+    let mut groups: std::collections::BTreeMap<usize, Vec<(f64, Option<&str>)>> = Default::default();
+    for r in &obs.requests {
+        let start = r.start_ms + off;
+        let holding: Vec<usize> =
+            (0..ingress.len()).filter(|i| ingress[*i].0 <= start && start <= ingress[*i].1).collect();
+        if let [only] = holding[..] {
+            groups.entry(only).or_default().push((start, r.request_id.as_deref()));
+        }
+    }
+    for (i, calls) in groups.iter().filter(|(_, c)| c.len() > 1) {
+        let one_id = calls.iter().all(|(_, id)| id.is_some() && *id == calls[0].1);
+        if one_id {
+            continue; // joined as attempts of one request already
+        }
+        let (a, b) =
+            (calls.iter().map(|c| c.0).fold(f64::MAX, f64::min), calls.iter().map(|c| c.0).fold(0.0, f64::max));
+        let _ = writeln!(
+            o,
+            r##"<line class="calls" x1="{:.1}" y1="{:.1}" x2="{:.1}" y2="{:.1}" stroke="#bc4c00" stroke-width="2" stroke-dasharray="1 2"/><text class="calls" x="{:.1}" y="{:.1}" fill="#bc4c00">{} calls for one {}</text>"##,
+            sc.x(a),
+            y + 6.0,
+            sc.x(b),
+            y + 6.0,
+            sc.x(a),
+            y + 16.0,
+            calls.len(),
+            esc(&ingress[*i].2)
         );
     }
 }
@@ -343,7 +392,7 @@ pub fn render(report: &GateReport) -> String {
         let _ = writeln!(o, "<tr><th>seed</th><td>{}</td></tr></table>", report.seed);
     }
     if !report.scenarios.is_empty() {
-        o.push_str("<h2 id=\"scenarios\">Scenarios</h2>\n<p class=\"legend\"><span><i class=\"dot\" style=\"background:#1a7f37\"></i>2xx/3xx</span><span><i class=\"dot\" style=\"background:#bf8700\"></i>4xx</span><span><i class=\"dot\" style=\"background:#cf222e\"></i>5xx</span><span><i class=\"dot\" style=\"background:#1d2329\"></i>no answer</span><span>▭ red: a fault's window</span><span>- - purple: attempts of one request</span><span>◯ red ring: the request met a fault (a lost reply included)</span><span>hover a mark for details</span></p>\n");
+        o.push_str("<h2 id=\"scenarios\">Scenarios</h2>\n<p class=\"legend\"><span><i class=\"dot\" style=\"background:#1a7f37\"></i>2xx/3xx</span><span><i class=\"dot\" style=\"background:#bf8700\"></i>4xx</span><span><i class=\"dot\" style=\"background:#cf222e\"></i>5xx</span><span><i class=\"dot\" style=\"background:#1d2329\"></i>no answer</span><span>▭ red: a fault's window</span><span>- - purple: attempts of one request</span><span>◯ red ring: the request met a fault (a lost reply included)</span><span>·· orange: calls made for one request from outside</span><span>hover a mark for details</span></p>\n");
     }
     for s in &report.scenarios {
         let (cls, word) = match s.status {
