@@ -35,13 +35,17 @@ pub const SKIPPED_DIRS: &[&str] = &[".git", "target", "node_modules", ".venv", "
 const MAX_FILES: usize = 500;
 const MAX_BYTES: u64 = 256 * 1024;
 
+/// Package manifests: the libraries the application uses.
+fn is_manifest(name: &str) -> bool {
+    let manifests = ["Cargo.toml", "package.json", "pyproject.toml", "go.mod", "Gemfile", "Pipfile"];
+    manifests.contains(&name) || (name.starts_with("requirements") && name.ends_with(".txt"))
+}
+
 /// Configuration files and package manifests.
 fn is_config(name: &str) -> bool {
-    let manifests = ["Cargo.toml", "package.json", "pyproject.toml", "go.mod", "Gemfile", "Pipfile"];
     let ext = Path::new(name).extension().and_then(|e| e.to_str()).unwrap_or("");
-    manifests.contains(&name)
+    is_manifest(name)
         || name.starts_with(".env")
-        || (name.starts_with("requirements") && ext == "txt")
         || ["yaml", "yml", "toml", "json", "env", "ini", "cfg", "conf", "properties"].contains(&ext)
 }
 
@@ -92,9 +96,7 @@ pub fn scan(root: &Path) -> Vec<Evidence> {
         let Ok(text) = std::fs::read_to_string(&p) else { continue };
         read += 1;
         let file = rel(root, &p);
-        let manifest = !p.extension().is_some_and(|e| {
-            ["yaml", "yml", "env", "ini", "cfg", "conf", "properties"].contains(&e.to_str().unwrap_or(""))
-        }) && !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with(".env"));
+        let manifest = p.file_name().is_some_and(|n| is_manifest(&n.to_string_lossy()));
         for (i, line) in text.lines().enumerate() {
             for (kind, what) in signs(line, manifest) {
                 out.push(Evidence { kind, file: file.clone(), line: i + 1, what });

@@ -222,6 +222,17 @@ pub async fn prepare_once(scenarios: &[&Scenario], config: &Config, opts: &mut R
 
 /// Runs `scenario` on a fresh stack; the stack is returned too when `keep` is set.
 pub async fn run(scenario: &Scenario, config: &Config, opts: &RunOptions) -> (ScenarioOutcome, Option<Stack>) {
+    run_in_turn(scenario, config, opts, async {}).await
+}
+
+/// [`run`], whose faults, steps and checks wait for `turn` once the stack is up (and hold
+/// what it yields until they end).
+async fn run_in_turn<T>(
+    scenario: &Scenario,
+    config: &Config,
+    opts: &RunOptions,
+    turn: impl std::future::Future<Output = T>,
+) -> (ScenarioOutcome, Option<Stack>) {
     let mut out = blank_outcome(scenario, opts);
     // Phase 1: the stack.
     let t = Instant::now();
@@ -230,7 +241,9 @@ pub async fn run(scenario: &Scenario, config: &Config, opts: &RunOptions) -> (Sc
         Err(e) => return (out.error(format!("the stack did not come up: {e}")), None),
     };
     out.stack_seconds = t.elapsed().as_secs_f64();
+    let held = turn.await;
     let (out, stack) = run_on(scenario, config, opts, stack, out).await;
+    drop(held);
     // Phase 4: the stack kept, removed in the background, or removed now.
     match stack {
         Some(stack) => finish(stack, opts, out).await,

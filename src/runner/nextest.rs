@@ -237,19 +237,15 @@ pub fn parse_junit(xml: &str) -> Vec<TestCase> {
             }
             // Entities come apart from the text around them.
             Ok(Event::GeneralRef(r)) if kept => {
-                let ch = match r.resolve_char_ref() {
-                    Ok(Some(ch)) => Some(ch),
-                    _ => match &*r.xml_content(quick_xml::XmlVersion::Implicit1_0) {
-                        "lt" => Some('<'),
-                        "gt" => Some('>'),
-                        "amp" => Some('&'),
-                        "quot" => Some('"'),
-                        "apos" => Some('\''),
-                        _ => None,
-                    },
+                let text = match r.resolve_char_ref() {
+                    Ok(Some(ch)) => Some(ch.to_string()),
+                    _ => {
+                        quick_xml::escape::resolve_predefined_entity(&r.xml_content(quick_xml::XmlVersion::Implicit1_0))
+                            .map(str::to_owned)
+                    }
                 };
-                if let Some(ch) = ch {
-                    push_text(&mut cases, ch.encode_utf8(&mut [0; 4]), &mut new_part);
+                if let Some(text) = text {
+                    push_text(&mut cases, &text, &mut new_part);
                 }
             }
             Ok(Event::End(e))

@@ -18,7 +18,7 @@
 use std::time::Instant;
 
 use super::outcome::{ScenarioOutcome, StackUse};
-use super::{RunOptions, Teardowns, blank_outcome, finish, run_on, start_stack};
+use super::{RunOptions, Teardowns, blank_outcome, run_in_turn, run_on, start_stack};
 use crate::config::Config;
 use crate::scenario::validate::Scenario;
 use crate::stack::Stack;
@@ -188,20 +188,7 @@ impl StackPool {
     async fn run_fresh(&self, scenario: &Scenario, config: &Config, opts: &RunOptions) -> ScenarioOutcome {
         let opts = RunOptions { teardowns: Some(self.teardowns.clone()), ..opts.clone() };
         self.count(|c| c.started += 1);
-        let mut out = blank_outcome(scenario, &opts);
-        let t = Instant::now();
-        let stack = match start_stack(scenario, config, &opts, false).await {
-            Ok(s) => s,
-            Err(e) => return out.error(format!("the stack did not come up: {e}")),
-        };
-        out.stack_seconds = t.elapsed().as_secs_f64();
-        let turn = self.turn().await;
-        let (out, stack) = run_on(scenario, config, &opts, stack, out).await;
-        drop(turn);
-        match stack {
-            Some(stack) => finish(stack, &opts, out).await.0,
-            None => out,
-        }
+        run_in_turn(scenario, config, &opts, self.turn()).await.0
     }
 
     /// An idle stack of `key`'s services; when there is none, an idle stack of others is

@@ -336,13 +336,12 @@ pub fn expand(
         )
     })?;
     let kept = kept_checks(user, template, &out.checks, &file.drop_checks)?;
-    let mut checks = std::mem::take(&mut out.checks);
-    let mut i = 0;
-    checks.retain(|_| {
-        i += 1;
-        kept.contains(&(i - 1))
-    });
-    out.checks = checks;
+    out.checks = std::mem::take(&mut out.checks)
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| kept.contains(i))
+        .map(|(_, c)| c)
+        .collect();
     let locator = Locator {
         template: Some(Using {
             template,
