@@ -169,8 +169,10 @@ impl StackPool {
         out.stack_seconds = t.elapsed().as_secs_f64();
         out.stack = used;
         let turn = self.turn().await;
+        tracing::info!(scenario = %scenario.name, stack_seconds = out.stack_seconds, reused = out.stack.reused, waited = ?t.elapsed(), "scenario's turn");
         let (out, stack) = run_on(scenario, config, opts, stack, out).await;
         drop(turn);
+        tracing::info!(scenario = %scenario.name, run_seconds = out.run_seconds, "scenario ran");
         if let Some(stack) = stack {
             // Whether a later scenario can use it is asked again: others may have taken
             // the waiting ones meanwhile.
