@@ -261,3 +261,35 @@ fn fresh_stacks_are_counted_and_shared_ones_reused() {
     assert_eq!(stacks(&["--stacks-ahead", "1"]), (2, 0));
     assert_eq!(stacks(&["--fresh-stacks"]), (2, 0));
 }
+
+#[test]
+fn a_check_the_change_drops_from_its_scenario_still_runs() {
+    // The base's scenario uses a template whose recovery check this api fails (it answers
+    // 200, the scenario wants 418).
+    let base = r#"name: db-down
+use: dependency-down
+with:
+  client: api
+  dependency: db
+  request: GET api /call
+  status: [200, 502, 503, 504]
+  within: 5s
+  probe: GET api /call
+  probe_status: [418]
+  recover_within: 2s
+"#;
+    let r = repo(&[("db-down", base)]);
+    // The change leaves that check out of the scenario (`drop_checks`, new in the scenario
+    // keys) along with its code change: the scenario is read from the base, so it still runs.
+    r.write("scenarios/db-down.yaml", &base.replace("with:\n", "drop_checks: [recovers]\nwith:\n"));
+    r.write("api/main.txt", "api v2\n");
+    r.commit("api change");
+    let (code, v, text) = gate(&r, &["--approved-by", "alice@shop.example"]);
+    assert_eq!(code, 1, "{text}");
+    assert_eq!(statuses(&v), [("db-down".into(), "failed".into())]);
+    let checks = v["scenarios"][0]["checks"].as_array().unwrap();
+    assert!(
+        checks.iter().any(|c| c["passed"] == false && c["check"].as_str().unwrap_or("").contains("recover")),
+        "{v}"
+    );
+}
