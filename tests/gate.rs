@@ -281,7 +281,7 @@ with:
     let r = repo(&[("db-down", base)]);
     // The change leaves that check out of the scenario (`drop_checks`, new in the scenario
     // keys) along with its code change: the scenario is read from the base, so it still runs.
-    r.write("scenarios/db-down.yaml", &base.replace("with:\n", "drop_checks: [recovers]\nwith:\n"));
+    r.write("scenarios/db-down.yaml", base.replace("with:\n", "drop_checks: [recovers]\nwith:\n"));
     r.write("api/main.txt", "api v2\n");
     r.commit("api change");
     let (code, v, text) = gate(&r, &["--approved-by", "alice@shop.example"]);
