@@ -143,12 +143,10 @@ fn main() {
             let (t, cpu) = (Instant::now(), Cpu::now());
             let r = gate(&root, &request(&branch, jobs), &quiet).await;
             let took = t.elapsed();
-            let after = Cpu::now();
-            let busy = after.busy - cpu.busy;
-            let cpu = after.since(cpu);
+            let cpu = Cpu::now().since(cpu);
             allowed(&r);
             assert!(r.scenarios.len() >= 6, "the payments change runs the shop's scenarios: {}", breakdown(&r));
-            gates.push((jobs, took, r, cpu, busy));
+            gates.push((jobs, took, r, cpu));
         }
         // The same gate with no stack made ready ahead of the scenarios (as before
         // --stacks-ahead): each stack starts or resets when its scenario's turn comes.
@@ -204,7 +202,7 @@ fn main() {
 
         println!("time to verdict on the shop (images and main's binaries prebuilt; each change builds its own)");
         println!("  docs-only change                  {:>6.2} s   (target < 2 s)   {}", docs_t.as_secs_f64(), breakdown(&docs));
-        for (jobs, t, r, cpu, _) in &gates {
+        for (jobs, t, r, cpu) in &gates {
             println!("  payments-only change, --jobs {jobs}    {:>6.2} s   {}", t.as_secs_f64(), breakdown(r));
             println!("      {cpu}");
         }
@@ -222,7 +220,7 @@ fn main() {
         println!("      {behind_cpu}");
         let ratios: Vec<String> = gates
             .iter()
-            .map(|(jobs, t, _, _, _)| format!("{:.2}× with --jobs {jobs}", naive_t.as_secs_f64() / t.as_secs_f64()))
+            .map(|(jobs, t, _, _)| format!("{:.2}× with --jobs {jobs}", naive_t.as_secs_f64() / t.as_secs_f64()))
             .collect();
         println!("  naive / payments-only gate: {}   (target ≥ 3×)", ratios.join(", "));
         println!("  fresh stacks / shared stacks at --jobs 2: {:.2}×", fresh_t.as_secs_f64() / gates[1].1.as_secs_f64());
@@ -252,9 +250,9 @@ fn main() {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         println!(
             "  cpu floor: the gate at --jobs 2 spent {:.1} core-s on {cores} cores: no faster than {:.1} s (naive / that = {:.2}×) without spending less",
-            gates[1].4,
-            gates[1].4 / cores as f64,
-            naive_t.as_secs_f64() / (gates[1].4 / cores as f64)
+            gates[1].3.busy,
+            gates[1].3.busy / cores as f64,
+            naive_t.as_secs_f64() / (gates[1].3.busy / cores as f64)
         );
         println!("one-service gate: {:.2}× faster than naive", naive_t.as_secs_f64() / gates[1].1.as_secs_f64());
     });
@@ -285,7 +283,7 @@ async fn overhead(config: &faultline::config::Config, root: &Path) -> String {
             let stack = Stack::start(config, &levels, &opts(checkpoint)).await.expect("the shop's stack starts");
             stack.shutdown().await;
             wall.push(t.elapsed().as_secs_f64());
-            cpus.push(Cpu::now().busy - cpu.busy);
+            cpus.push(Cpu::now().since(cpu).busy);
         }
     }
     let mut stack = Stack::start(config, &levels, &opts(true)).await.expect("the shop's stack starts");
@@ -293,7 +291,7 @@ async fn overhead(config: &faultline::config::Config, root: &Path) -> String {
         let (t, cpu) = (Instant::now(), Cpu::now());
         stack.reset().await.expect("a clean stack resets");
         reset.push(t.elapsed().as_secs_f64());
-        reset_cpu.push(Cpu::now().busy - cpu.busy);
+        reset_cpu.push(Cpu::now().since(cpu).busy);
     }
     stack.shutdown().await;
     let median = |mut v: Vec<f64>| {
@@ -358,18 +356,25 @@ impl Cpu {
         Cpu { busy, containers, daemons, faultline, children }
     }
 
-    fn since(self, before: Cpu) -> String {
-        let d = |a: f64, b: f64| a - b;
-        let busy = d(self.busy, before.busy);
-        let (c, dm, f, ch) = (
-            d(self.containers, before.containers),
-            d(self.daemons, before.daemons),
-            d(self.faultline, before.faultline),
-            d(self.children, before.children),
-        );
-        format!(
-            "cpu {busy:.1} core-s: containers {c:.1}, dockerd+containerd {dm:.1}, faultline {f:.1}, builds {ch:.1}, other {:.1}",
-            busy - c - dm - f - ch
+    /// What was spent from `before` to `self`.
+    fn since(self, before: Cpu) -> Cpu {
+        Cpu {
+            busy: self.busy - before.busy,
+            containers: self.containers - before.containers,
+            daemons: self.daemons - before.daemons,
+            faultline: self.faultline - before.faultline,
+            children: self.children - before.children,
+        }
+    }
+}
+
+impl std::fmt::Display for Cpu {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Cpu { busy, containers, daemons, faultline, children } = *self;
+        write!(
+            f,
+            "cpu {busy:.1} core-s: containers {containers:.1}, dockerd+containerd {daemons:.1}, faultline {faultline:.1}, builds {children:.1}, other {:.1}",
+            busy - containers - daemons - faultline - children
         )
     }
 }

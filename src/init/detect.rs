@@ -54,37 +54,69 @@ fn is_lockfile(name: &str) -> bool {
     name.ends_with(".lock") || name == "package-lock.json" || name == "pnpm-lock.yaml" || name == "go.sum"
 }
 
-/// Every sign of a dependency under `root`, in file order.
-pub fn scan(root: &Path) -> Vec<Evidence> {
-    let mut out = Vec::new();
-    let mut read = 0;
+/// What is under a root, the folders in [`SKIPPED_DIRS`] left out: its folders and files,
+/// each folder's entries by name, and the folders that could not be read.
+#[derive(Debug, Default)]
+pub struct Tree {
+    pub dirs: Vec<PathBuf>,
+    pub files: Vec<PathBuf>,
+    pub unreadable: Vec<(PathBuf, std::io::Error)>,
+}
+
+/// Walks `root` (`faultline init` looks at it twice: for Dockerfiles, and for signs of what
+/// the code depends on).
+pub fn walk(root: &Path) -> Tree {
+    let mut tree = Tree::default();
     let mut pending = vec![root.to_path_buf()];
-    let mut files: Vec<PathBuf> = Vec::new();
     while let Some(dir) = pending.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) => {
+                tree.unreadable.push((dir, e));
+                continue;
+            }
+        };
         let mut entries: Vec<_> = entries.flatten().collect();
         entries.sort_by_key(|e| e.file_name());
         for e in entries {
             let p = e.path();
-            let name = e.file_name().to_string_lossy().into_owned();
-            if p.is_dir() {
-                if SKIPPED_DIRS.contains(&name.as_str()) {
-                    continue;
-                }
-                if name == "migrations" && has_sql(&p) {
-                    out.push(Evidence {
-                        kind: Kind::Postgres,
-                        file: rel(root, &p),
-                        line: 0,
-                        what: "a migrations folder of SQL files".into(),
-                    });
-                }
+            if !p.is_dir() {
+                tree.files.push(p);
+            } else if !SKIPPED_DIRS.contains(&e.file_name().to_string_lossy().as_ref()) {
+                tree.dirs.push(p.clone());
                 pending.push(p);
-            } else if is_config(&name) && !is_lockfile(&name) {
-                files.push(p);
             }
         }
     }
+    tree
+}
+
+/// The file name of `p`, lossily.
+fn name_of(p: &Path) -> String {
+    p.file_name().map_or(String::new(), |n| n.to_string_lossy().into_owned())
+}
+
+/// Every sign of a dependency under `root`, in file order.
+pub fn scan(root: &Path) -> Vec<Evidence> {
+    let mut out = Vec::new();
+    let mut read = 0;
+    let tree = walk(root);
+    for d in tree.dirs.iter().filter(|d| name_of(d) == "migrations" && has_sql(d)) {
+        out.push(Evidence {
+            kind: Kind::Postgres,
+            file: rel(root, d),
+            line: 0,
+            what: "a migrations folder of SQL files".into(),
+        });
+    }
+    let mut files: Vec<PathBuf> = tree
+        .files
+        .into_iter()
+        .filter(|p| {
+            let name = name_of(p);
+            is_config(&name) && !is_lockfile(&name)
+        })
+        .collect();
     files.sort();
     for p in files {
         if read == MAX_FILES {
@@ -96,7 +128,7 @@ pub fn scan(root: &Path) -> Vec<Evidence> {
         let Ok(text) = std::fs::read_to_string(&p) else { continue };
         read += 1;
         let file = rel(root, &p);
-        let manifest = p.file_name().is_some_and(|n| is_manifest(&n.to_string_lossy()));
+        let manifest = is_manifest(&name_of(&p));
         for (i, line) in text.lines().enumerate() {
             for (kind, what) in signs(line, manifest) {
                 out.push(Evidence { kind, file: file.clone(), line: i + 1, what });

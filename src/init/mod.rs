@@ -114,55 +114,43 @@ pub fn from_compose(root: &Path) -> Result<Option<Vec<Found>>, InitError> {
 
 /// One service per Dockerfile under `root` (not in `.git`, `target`, `node_modules`).
 pub fn from_dockerfiles(root: &Path) -> Result<Vec<Found>, InitError> {
+    let tree = detect::walk(root);
+    if let Some((path, source)) = tree.unreadable.into_iter().next() {
+        return Err(InitError::Io { path, source });
+    }
     let mut out = Vec::new();
-    let mut pending = vec![root.to_path_buf()];
-    while let Some(dir) = pending.pop() {
-        let entries = std::fs::read_dir(&dir).map_err(|source| InitError::Io { path: dir.clone(), source })?;
-        for e in entries.flatten() {
-            let p = e.path();
-            let name = e.file_name().to_string_lossy().into_owned();
-            if p.is_dir() {
-                if !detect::SKIPPED_DIRS.contains(&name.as_str()) {
-                    pending.push(p);
-                }
-            } else if name == "Dockerfile" {
-                let text = std::fs::read_to_string(&p).unwrap_or_default();
-                let mut ports: Vec<u16> = text
-                    .lines()
-                    .filter_map(|l| l.trim().strip_prefix("EXPOSE "))
-                    .flat_map(|l| {
-                        l.split_whitespace().filter_map(|p| p.split('/').next()?.parse().ok()).collect::<Vec<_>>()
-                    })
-                    .collect();
-                ports.sort_unstable();
-                ports.dedup();
-                let rel = dir.strip_prefix(root).unwrap_or(&dir).to_string_lossy().into_owned();
-                let service = if rel.is_empty() {
-                    root.file_name().map_or("app".into(), |n| n.to_string_lossy().into_owned())
-                } else {
-                    Path::new(&rel).file_name().map_or(rel.clone(), |n| n.to_string_lossy().into_owned())
-                };
-                let service: String =
-                    service
-                        .chars()
-                        .map(|c| {
-                            if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c.to_ascii_lowercase() } else { '-' }
-                        })
-                        .collect();
-                // A name starts with a letter or digit (a temporary `.tmpXYZ` folder, `_app`).
-                let service = match service.trim_start_matches(['-', '_']) {
-                    "" => "app".to_owned(),
-                    s => s.to_owned(),
-                };
-                out.push(Found {
-                    name: service,
-                    build: Some(if rel.is_empty() { ".".into() } else { rel }),
-                    ports,
-                    pulls: detect::pulled_images(&text),
-                    ..Found::default()
-                });
-            }
-        }
+    for p in tree.files.iter().filter(|p| p.file_name().is_some_and(|n| n == "Dockerfile")) {
+        let dir = p.parent().unwrap_or(root).to_path_buf();
+        let text = std::fs::read_to_string(p).unwrap_or_default();
+        let mut ports: Vec<u16> = text
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("EXPOSE "))
+            .flat_map(|l| l.split_whitespace().filter_map(|p| p.split('/').next()?.parse().ok()).collect::<Vec<_>>())
+            .collect();
+        ports.sort_unstable();
+        ports.dedup();
+        let rel = dir.strip_prefix(root).unwrap_or(&dir).to_string_lossy().into_owned();
+        let service = if rel.is_empty() {
+            root.file_name().map_or("app".into(), |n| n.to_string_lossy().into_owned())
+        } else {
+            Path::new(&rel).file_name().map_or(rel.clone(), |n| n.to_string_lossy().into_owned())
+        };
+        let service: String = service
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c.to_ascii_lowercase() } else { '-' })
+            .collect();
+        // A name starts with a letter or digit (a temporary `.tmpXYZ` folder, `_app`).
+        let service = match service.trim_start_matches(['-', '_']) {
+            "" => "app".to_owned(),
+            s => s.to_owned(),
+        };
+        out.push(Found {
+            name: service,
+            build: Some(if rel.is_empty() { ".".into() } else { rel }),
+            ports,
+            pulls: detect::pulled_images(&text),
+            ..Found::default()
+        });
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));
     out.dedup_by(|a, b| a.name == b.name);

@@ -226,19 +226,8 @@ fn row_svg(
     // Attempts of one request joined, and said, so a retry (a double charge) is seen
     // without hovering.
     for (id, starts) in by_id.iter().filter(|(_, v)| v.len() > 1) {
-        let (a, b) = (starts.iter().copied().fold(f64::MAX, f64::min), starts.iter().copied().fold(0.0, f64::max));
-        let _ = writeln!(
-            o,
-            r##"<line class="attempts" x1="{:.1}" y1="{:.1}" x2="{:.1}" y2="{:.1}" stroke="#8250df" stroke-width="2" stroke-dasharray="3 2"/><text class="attempts" x="{:.1}" y="{:.1}" fill="#8250df">{} attempts of {}</text>"##,
-            sc.x(a),
-            y + row_h - 6.0,
-            sc.x(b),
-            y + row_h - 6.0,
-            sc.x(a),
-            y + row_h - 9.0,
-            starts.len(),
-            esc(id)
-        );
+        let label = format!("{} attempts of {}", starts.len(), esc(id));
+        joined(o, sc, Join::ATTEMPTS, starts, y + row_h - 6.0, y + row_h - 9.0, &label);
     }
     calls_of_one_ingress(o, s, sc, row, y);
     for r in &obs.requests {
@@ -303,21 +292,37 @@ fn calls_of_one_ingress(o: &mut String, s: &ScenarioOutcome, sc: &Scale, row: &s
         if one_id {
             continue; // joined as attempts of one request already
         }
-        let (a, b) =
-            (calls.iter().map(|c| c.0).fold(f64::MAX, f64::min), calls.iter().map(|c| c.0).fold(0.0, f64::max));
-        let _ = writeln!(
-            o,
-            r##"<line class="calls" x1="{:.1}" y1="{:.1}" x2="{:.1}" y2="{:.1}" stroke="#bc4c00" stroke-width="2" stroke-dasharray="1 2"/><text class="calls" x="{:.1}" y="{:.1}" fill="#bc4c00">{} calls for one {}</text>"##,
-            sc.x(a),
-            y + 6.0,
-            sc.x(b),
-            y + 6.0,
-            sc.x(a),
-            y + 16.0,
-            calls.len(),
-            esc(&ingress[*i].2)
-        );
+        let starts: Vec<f64> = calls.iter().map(|c| c.0).collect();
+        let label = format!("{} calls for one {}", calls.len(), esc(&ingress[*i].2));
+        joined(o, sc, Join::CALLS, &starts, y + 6.0, y + 16.0, &label);
     }
+}
+
+/// How a set of requests joined on the timeline is drawn.
+struct Join {
+    class: &'static str,
+    colour: &'static str,
+    dash: &'static str,
+}
+
+impl Join {
+    /// Attempts of one request (one request id).
+    const ATTEMPTS: Join = Join { class: "attempts", colour: "#8250df", dash: "3 2" };
+    /// Calls an inner edge made for one request from outside.
+    const CALLS: Join = Join { class: "calls", colour: "#bc4c00", dash: "1 2" };
+}
+
+/// A line from the first to the last of `starts` at `y_line`, labelled at `y_text`.
+fn joined(o: &mut String, sc: &Scale, j: Join, starts: &[f64], y_line: f64, y_text: f64, label: &str) {
+    let (a, b) = (starts.iter().copied().fold(f64::MAX, f64::min), starts.iter().copied().fold(0.0, f64::max));
+    let Join { class, colour, dash } = j;
+    let _ = writeln!(
+        o,
+        r##"<line class="{class}" x1="{:.1}" y1="{y_line:.1}" x2="{:.1}" y2="{y_line:.1}" stroke="{colour}" stroke-width="2" stroke-dasharray="{dash}"/><text class="{class}" x="{:.1}" y="{y_text:.1}" fill="{colour}">{label}</text>"##,
+        sc.x(a),
+        sc.x(b),
+        sc.x(a),
+    );
 }
 
 fn normalise(s: &str) -> String {

@@ -11,9 +11,9 @@
 //!
 //! Stacks are made ready ahead of the scenarios that run on them: [`StackPool::at_once`]
 //! scenarios run their faults, steps and checks at once, and as many more (up to one per
-//! core) may start or reset their stacks meanwhile ([`StackPool::in_flight`] is the sum). A scenario's own work is
-//! mostly waiting (a latency, a pause, a deadline), so the stack of the next one comes up in
-//! that time instead of after it.
+//! core) may start or reset their stacks meanwhile ([`StackPool::in_flight`] is the sum). A
+//! scenario's own work is mostly waiting (a latency, a pause, a deadline), so the stack of
+//! the next one comes up in that time instead of after it.
 
 use std::time::Instant;
 
@@ -28,7 +28,8 @@ pub struct StackPool {
     /// Turns to run (faults, steps, checks): as many as scenarios may run at once.
     turns: tokio::sync::Semaphore,
     at_once: usize,
-    /// Stacks made ready ahead of the scenarios running; `None`: one per core, up to `at_once`.
+    /// Stacks made ready ahead of the scenarios running; `None`: one per core, up to
+    /// `at_once`.
     ahead: Option<usize>,
     idle: std::sync::Mutex<Vec<(Vec<String>, Stack)>>,
     /// Scenarios not yet started, by their services: a stack no later scenario can use is
@@ -52,12 +53,13 @@ pub struct PoolCounts {
 }
 
 impl StackPool {
-    /// A pool for `scenarios`, which it will be asked to run, one at a time.
+    /// A pool for `scenarios`, which it will be asked to run, one at a time unless
+    /// [`StackPool::at_once`] says more.
     pub fn new<'a>(scenarios: impl IntoIterator<Item = &'a Scenario>) -> StackPool {
         let pool = StackPool {
             turns: tokio::sync::Semaphore::new(1),
             at_once: 1,
-            ahead: Some(0),
+            ahead: None,
             idle: Default::default(),
             waiting: Default::default(),
             teardowns: Default::default(),
@@ -67,11 +69,10 @@ impl StackPool {
         pool
     }
 
-    /// Lets `jobs` scenarios run at once, and as many stacks be made ready ahead of them as
-    /// there are cores, up to `jobs`.
+    /// Lets `jobs` scenarios run at once.
     pub fn at_once(self, jobs: usize) -> StackPool {
         let jobs = jobs.max(1);
-        StackPool { turns: tokio::sync::Semaphore::new(jobs), at_once: jobs, ahead: None, ..self }
+        StackPool { turns: tokio::sync::Semaphore::new(jobs), at_once: jobs, ..self }
     }
 
     /// Makes `n` stacks ready ahead of the scenarios running (`None`: the default of
@@ -82,8 +83,9 @@ impl StackPool {
 
     /// How many scenarios the caller should hand the pool at once: those running, and those
     /// whose stacks start or reset meanwhile: by default up to one per core (starting and
-    /// resetting keep a core busy; more at once only slows each down). Measured on the shop
-    /// at `--jobs 2` on 2 cores: none ahead 23.0 s, one 19.8 s, two 17.7 s.
+    /// resetting keep a core busy; more at once only slows each down). On the shop at
+    /// `--jobs 2` on 2 cores the default was 0.95× to 1.13× as fast as none ahead over
+    /// several benchmark runs (`cargo bench --bench gate`; runs vary by ±2 s).
     pub fn in_flight(&self) -> usize {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         self.at_once + self.ahead.unwrap_or(self.at_once.min(cores))

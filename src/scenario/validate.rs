@@ -174,6 +174,9 @@ pub enum CheckKind {
     },
 }
 
+/// Makes a check that counts requests from its edge (`from`, `to`) and bound.
+type MakeCounted = fn(String, String, u32) -> CheckKind;
+
 /// The kinds of check, as their keys are written (`drop_checks` names them too).
 pub const CHECK_KINDS: [&str; 6] = ["max_attempts_per_request", "max_requests", "sql", "redis", "logs", "recovers"];
 
@@ -709,8 +712,9 @@ impl Validator<'_> {
         Some(Expectation { status: e.status, within: e.within.map(|d| d.0), error_rate, percentiles })
     }
 
-    /// A check that counts requests on an edge (`max_attempts_per_request`, `max_requests`).
-    fn counted(&mut self, path: &[Seg], key: &str, on: Option<&str>, max: u32) -> Option<CheckKind> {
+    /// A check that counts requests on an edge (`max_attempts_per_request`, `max_requests`),
+    /// made by `make` from the edge and the bound.
+    fn counted(&mut self, path: &[Seg], key: &str, on: Option<&str>, max: u32, make: MakeCounted) -> Option<CheckKind> {
         let Some(on) = on else {
             self.err(path, format!("`{key}` needs `on: CLIENT -> DEPENDENCY`"), None);
             return None;
@@ -720,11 +724,7 @@ impl Validator<'_> {
             self.err(path, format!("requests are counted on HTTP edges, and `{from} -> {to}` is not one"), None);
             return None;
         }
-        Some(if key == "max_requests" {
-            CheckKind::MaxRequests { from, to, max }
-        } else {
-            CheckKind::MaxAttempts { from, to, max }
-        })
+        Some(make(from, to, max))
     }
 
     fn check(&mut self, i: usize, c: &Check) -> Option<CheckKind> {
@@ -741,9 +741,16 @@ impl Validator<'_> {
             );
             return None;
         }
-        let counted = [("max_attempts_per_request", c.max_attempts_per_request), ("max_requests", c.max_requests)];
-        if let Some((key, Some(max))) = counted.into_iter().find(|(_, m)| m.is_some()) {
-            return self.counted(&path, key, c.on.as_deref(), max);
+        let counted: [(&str, Option<u32>, MakeCounted); 2] = [
+            ("max_attempts_per_request", c.max_attempts_per_request, |from, to, max| CheckKind::MaxAttempts {
+                from,
+                to,
+                max,
+            }),
+            ("max_requests", c.max_requests, |from, to, max| CheckKind::MaxRequests { from, to, max }),
+        ];
+        if let Some((key, Some(max), make)) = counted.into_iter().find(|(_, m, _)| m.is_some()) {
+            return self.counted(&path, key, c.on.as_deref(), max, make);
         }
         if c.on.is_some() {
             self.err(

@@ -143,13 +143,12 @@ pub async fn prepare(
 ) -> Result<Vec<CommandLog>, StackError> {
     let mut logs = Vec::new();
     for (name, cmd) in prepare_commands(config, services) {
-        let name = &name.to_owned();
         tracing::info!(service = %name, command = cmd, "prepare");
         let t = std::time::Instant::now();
         let mut c = host::command("sh", &config.policy.prepare_env, env);
         c.arg("-c").arg(cmd).current_dir(root);
         let out = host::output(c).await.map_err(|e| StackError::Prepare {
-            service: name.clone(),
+            service: name.to_owned(),
             command: cmd.to_owned(),
             output: e.to_string(),
         })?;
@@ -157,13 +156,13 @@ pub async fn prepare(
         text.push_str(&String::from_utf8_lossy(&out.stderr));
         if !out.status.success() {
             return Err(StackError::Prepare {
-                service: name.clone(),
+                service: name.to_owned(),
                 command: cmd.to_owned(),
                 output: image::tail(&text, 30),
             });
         }
         logs.push(CommandLog {
-            service: name.clone(),
+            service: name.to_owned(),
             command: cmd.to_owned(),
             seconds: t.elapsed().as_secs_f64(),
             output: image::tail(&text, 30),
