@@ -19,8 +19,9 @@ use std::time::{Duration, Instant};
 use faultline::change::ChangeSpec;
 use faultline::gate::{GateReport, GateRequest, gate};
 use faultline::plan::{ConfigFrom, PlanRequest};
-use faultline::repo::{Repo, Snapshot};
-use faultline::runner::{RunOptions, prepare_once, run};
+use faultline::repo::Repo;
+use faultline::runner::{prepare_once, run};
+use faultline::stack::RunOptions;
 
 fn git(repo: &Path, args: &[&str]) {
     let ok = std::process::Command::new("git")
@@ -169,12 +170,12 @@ fn main() {
         let branch = payments_change(&root, 4);
         let (t, cpu) = (Instant::now(), Cpu::now());
         let repo = Repo::discover(&root).unwrap();
-        let export = faultline::gate::export(&repo, &branch).unwrap();
+        // The same scenarios the gate runs, from the same executable plan.
         let spec = ChangeSpec::Revisions { base: "main".into(), head: branch.clone() };
-        let (loaded, snap) = faultline::plan::load_config(&repo, &spec, ConfigFrom::Base).unwrap();
-        assert_eq!(snap, Snapshot::Commit { rev: "main".into(), oid: repo.resolve("main").unwrap() });
-        let all = faultline::scenario::load_all(&repo, &snap, &loaded).unwrap();
-        let mut opts = RunOptions::new(3, export.path().to_path_buf(), Duration::from_secs(60), String::new());
+        let req = PlanRequest { change: spec, config_from: ConfigFrom::Base, labels: Vec::new(), author: None };
+        let exec = faultline::plan::planned(&repo, &req).unwrap().executable(&repo).unwrap();
+        let (loaded, all) = (&exec.config, &exec.scenarios);
+        let mut opts = RunOptions::new(3, exec.code.root(), Duration::from_secs(60), String::new());
         opts.prepare_env = target_env();
         opts.sequential_start = true;
         let refs: Vec<_> = all.iter().collect();
@@ -182,7 +183,7 @@ fn main() {
         let built_t = t.elapsed();
         let (mut stacks, mut runs, mut teardown, mut failed) = (0.0, 0.0, 0.0, 0);
         let mut longest = (0.0, String::new());
-        for s in &all {
+        for s in all {
             let o = run(s, &loaded.config, &opts).await.0;
             if o.run_seconds > longest.0 {
                 longest = (o.run_seconds, o.name.clone());
@@ -198,7 +199,7 @@ fn main() {
         // is printed.
         assert_eq!(failed, 0, "the naive run must pass every scenario on the correct shop");
 
-        let overhead = overhead(&loaded.config, export.path()).await;
+        let overhead = overhead(&loaded.config, exec.code.root()).await;
 
         println!("time to verdict on the shop (images and main's binaries prebuilt; each change builds its own)");
         println!("  docs-only change                  {:>6.2} s   (target < 2 s)   {}", docs_t.as_secs_f64(), breakdown(&docs));
@@ -262,7 +263,7 @@ fn main() {
 /// (postgres, redis, payments, orders) started and removed, against the same stack reset,
 /// each the median of 3, in wall and CPU time.
 async fn overhead(config: &faultline::config::Config, root: &Path) -> String {
-    use faultline::stack::{Stack, StackOptions};
+    use faultline::stack::{RunOptions, Stack, Start};
     let graph = faultline::config::ServiceGraph::new(config);
     let mut marked = vec![false; graph.len()];
     for s in ["orders", "payments", "postgres", "redis"] {
@@ -270,23 +271,24 @@ async fn overhead(config: &faultline::config::Config, root: &Path) -> String {
     }
     let levels = graph.start_levels(&marked);
     let opts = |checkpoint| {
-        let mut o = StackOptions::new(root, 3);
+        let mut o = RunOptions::new(3, root, Duration::from_secs(60), String::new());
         o.prepared = true;
-        o.checkpoint = checkpoint;
-        o
+        (o, Start::checkpointed(checkpoint))
     };
     let (mut fresh, mut fresh_cpu, mut reset, mut reset_cpu) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let (mut kept, mut kept_cpu) = (Vec::new(), Vec::new());
     for _ in 0..3 {
         for (checkpoint, wall, cpus) in [(false, &mut fresh, &mut fresh_cpu), (true, &mut kept, &mut kept_cpu)] {
             let (t, cpu) = (Instant::now(), Cpu::now());
-            let stack = Stack::start(config, &levels, &opts(checkpoint)).await.expect("the shop's stack starts");
+            let (o, start) = opts(checkpoint);
+            let stack = Stack::start(config, &levels, &o, &start).await.expect("the shop's stack starts");
             stack.shutdown().await;
             wall.push(t.elapsed().as_secs_f64());
             cpus.push(Cpu::now().since(cpu).busy);
         }
     }
-    let mut stack = Stack::start(config, &levels, &opts(true)).await.expect("the shop's stack starts");
+    let (o, start) = opts(true);
+    let mut stack = Stack::start(config, &levels, &o, &start).await.expect("the shop's stack starts");
     for _ in 0..3 {
         let (t, cpu) = (Instant::now(), Cpu::now());
         stack.reset().await.expect("a clean stack resets");

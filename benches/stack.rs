@@ -11,7 +11,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use faultline::config::{self, ConfigOrigin, SourceFile};
-use faultline::stack::{Stack, StackOptions, docker, prepare_images};
+use faultline::stack::{RunOptions, Stack, Start, docker, prepare_images};
 
 const CONFIG: &str = r#"
 version: 1
@@ -87,10 +87,10 @@ fn main() {
 
 /// Starts and removes a stack; returns the time until every service was ready.
 async fn start(cfg: &config::Config, levels: &[Vec<String>], root: &Path, sequential: bool) -> Duration {
-    let mut opts = StackOptions::new(root, 1);
-    opts.sequential = sequential;
+    let mut opts = RunOptions::new(1, root, Duration::from_secs(60), String::new());
+    opts.sequential_start = sequential;
     let t = Instant::now();
-    let stack = Stack::start(cfg, levels, &opts).await.expect("stack starts");
+    let stack = Stack::start(cfg, levels, &opts, &Start::new()).await.expect("stack starts");
     let took = t.elapsed();
     stack.shutdown().await;
     took

@@ -5,14 +5,15 @@
 //! directory, so the user's working tree is never touched) → verdict. Anything that stops the
 //! gate from judging is a verdict of its own: could not verify, which blocks.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::plan::{self, Plan, PlanRequest};
+use crate::plan::{self, Code, Executable, Plan, PlanRequest};
 use crate::repo::Repo;
 use crate::runner::explore::{ExploreOptions, ExploreReport};
 use crate::runner::pool::StackPool;
-use crate::runner::{RunOptions, run};
+use crate::runner::run;
+use crate::stack::RunOptions;
 use crate::verdict::ScenarioOutcome;
 pub use crate::verdict::{Approval, GateReport, GateTimings, IgnoredApproval, Partition, SignoffState, signoff};
 
@@ -43,20 +44,6 @@ pub struct GateRequest {
     pub stacks_ahead: Option<usize>,
     /// Per explored service: no experiment starts after this long.
     pub explore_budget: Duration,
-}
-
-/// Writes the tree of `rev` into a fresh temporary directory (no index, no HEAD touched).
-pub fn export(repo: &Repo, rev: &str) -> Result<tempfile::TempDir, String> {
-    let dir = tempfile::Builder::new()
-        .prefix("faultline-head-")
-        .tempdir()
-        .map_err(|e| format!("cannot make a temporary directory: {e}"))?;
-    let oid = repo.resolve(rev).map_err(|e| e.to_string())?;
-    let commit = repo.git().find_commit(oid).map_err(|e| e.to_string())?;
-    let mut co = git2::build::CheckoutBuilder::new();
-    co.target_dir(dir.path()).force().update_index(false).recreate_missing(true);
-    repo.git().checkout_tree(commit.as_object(), Some(&mut co)).map_err(|e| format!("cannot export {rev}: {e}"))?;
-    Ok(dir)
 }
 
 /// Runs the gate. Never fails: what cannot be judged is a verdict.
@@ -91,24 +78,35 @@ async fn gate_inner(
         Ok(r) => r,
         Err(e) => return report.unverified(e.to_string(), start),
     };
-    let planned = match plan::plan(&repo, &req.plan) {
+    let planned = match plan::planned(&repo, &req.plan) {
         Ok(p) => p,
         Err(e) => return report.unverified(e.to_string() + &detail(&e), start),
     };
     report.timings.plan_seconds = start.elapsed().as_secs_f64();
-    let sign = signoff(&planned, &given_approvals(req, &planned).await);
-    progress(&plan_line(&planned));
-    report.plan = Some(planned);
+    let sign = signoff(&planned.plan, &given_approvals(req, &planned.plan).await);
+    progress(&plan_line(&planned.plan));
+    report.plan = Some(planned.plan.clone());
     report.signoff = Some(sign);
-    let planned = report.plan.as_ref().expect("set above");
-    if planned.scenarios.is_empty() && planned.explore.is_empty() {
+    if planned.plan.scenarios.is_empty() && planned.plan.explore.is_empty() {
         return report.decide(Vec::new(), start);
+    }
+    // The plan as it runs: scenarios validated, references made, head exported. Nothing
+    // after this reads git or YAML.
+    let mut exec = match planned.executable(&repo) {
+        Ok(x) => x,
+        Err(e) => return report.unverified(e.to_string() + &detail(&e), start),
+    };
+    let selected = exec.scenarios.len();
+    exec.retain(|name| req.partition.is_none_or(|p| p.contains(name)));
+    exec.scenarios.retain(|s| req.only.as_ref().is_none_or(|only| only.contains(&s.name)));
+    if let Some(p) = req.partition {
+        progress(&format!("partition {p}: {} of the {selected} selected scenarios", exec.scenarios.len()));
     }
 
     // Phase 2, execute: head's code built and run under the deadline; every host command
     // killed and every stack removed when the deadline passes.
     let seen = Seen::default();
-    let work = execute(&repo, req, planned, keep.then_some(kept), progress, &seen, start);
+    let work = execute(req, &exec, keep.then_some(kept), progress, &seen, start);
     let outcome = match req.timeout {
         Some(limit) => tokio::time::timeout(limit.saturating_sub(start.elapsed()), work).await.map_err(|_| limit),
         None => Ok(work.await),
@@ -179,9 +177,8 @@ struct Seen {
 /// `--jobs` at once, the longest first; keeps the stack in `kept` when one is given and one
 /// scenario runs. `Err` is why the gate could not verify.
 async fn execute(
-    repo: &Repo,
     req: &GateRequest,
-    planned: &Plan,
+    exec: &Executable,
     kept: Option<&tokio::sync::Mutex<Option<crate::stack::Stack>>>,
     progress: &(dyn Fn(&str) + Sync),
     seen: &Seen,
@@ -189,58 +186,30 @@ async fn execute(
 ) -> Result<(Vec<ScenarioOutcome>, GateTimings, Vec<ExploreReport>), String> {
     let running = &seen.running;
     let mut timings = GateTimings { plan_seconds: start.elapsed().as_secs_f64(), ..GateTimings::default() };
-    // Scenarios and configuration from the base revision; code from the head.
-    let (loaded, snap) =
-        plan::load_config(repo, &req.plan.change, req.plan.config_from).map_err(|e| e.to_string() + &detail(&e))?;
-    let all = crate::scenario::load_all(repo, &snap, &loaded).map_err(|e| format!("{e}{}", detail(&e)))?;
-    let selected: Vec<_> = all
-        .into_iter()
-        .filter(|s| planned.scenarios.contains(&s.name))
-        .filter(|s| req.partition.is_none_or(|p| p.contains(&s.name)))
-        .filter(|s| req.only.as_ref().is_none_or(|only| only.contains(&s.name)))
-        .collect();
-    if let Some(p) = req.partition {
-        progress(&format!("partition {p}: {} of the {} selected scenarios", selected.len(), planned.scenarios.len()));
-    }
-    let head = match &req.plan.change {
-        crate::change::ChangeSpec::Revisions { head, .. } => head.clone(),
-        crate::change::ChangeSpec::Worktree { .. } => String::new(),
-    };
-    let exported;
-    let root: PathBuf = if head.is_empty() {
-        repo.root().to_path_buf()
-    } else {
-        exported = export(repo, &head)?;
-        exported.path().to_path_buf()
+    let selected = &exec.scenarios;
+    let loaded = &exec.config;
+    let commit = match &exec.code {
+        Code::Export { commit, .. } => commit[..commit.len().min(12)].to_owned(),
+        Code::Dir(_) => String::new(),
     };
     let mut opts = RunOptions::for_gate(
         req.seed,
-        root,
+        exec.code.root().to_path_buf(),
         req.ready_timeout,
         req.prepare_env.clone(),
-        format!(
-            "git checkout {} && faultline run",
-            planned.head.as_ref().map_or(head.clone(), |h| h.commit[..h.commit.len().min(12)].to_owned())
-        ),
+        format!("git checkout {commit} && faultline run"),
     );
     opts.keep = kept.is_some() && selected.len() == 1;
     // The services this gate explores (those of its share under `--partition`), with their
     // reference runs, so their images are built with the scenarios'.
-    let explore: Vec<&String> =
-        planned.explore.iter().filter(|s| req.partition.is_none_or(|p| p.contains(s))).collect();
-    let references: Vec<_> = explore
-        .iter()
-        .filter_map(|s| crate::scenario::explore::workload(&loaded, s).ok())
-        .filter_map(|w| crate::scenario::explore::reference(&w, &loaded.config).ok())
-        .collect();
     let mut refs: Vec<_> = selected.iter().collect();
-    refs.extend(references.iter().map(|r| &r.scenario));
+    refs.extend(exec.explore.iter().filter_map(|e| e.ready.as_ref().ok()).map(|(_, r)| &r.scenario));
     let p = prepare(&refs, &loaded.config, &mut opts, seen, progress).await?;
     timings.images_seconds = p.images_seconds;
     timings.build_seconds = start.elapsed().as_secs_f64() - timings.plan_seconds - p.images_seconds;
 
     let t = Instant::now();
-    let order = run_order(&selected);
+    let order = run_order(selected);
     // Stacks shared by scenarios of the same services, reset between them; or one each.
     let pool = (!req.fresh_stacks && !opts.keep)
         .then(|| StackPool::new(selected.iter()).at_once(req.jobs).ahead(req.stacks_ahead));
@@ -291,7 +260,7 @@ async fn execute(
 
     // Exploration of the affected services the rule says to explore, after their scenarios.
     let t = Instant::now();
-    let exploration = explore_affected(&loaded, req, planned, &explore, &outcomes, &opts, progress, running).await;
+    let exploration = explore_affected(exec, req, &outcomes, &opts, progress, running).await;
     timings.explore_seconds = t.elapsed().as_secs_f64();
     Ok((outcomes, timings, exploration))
 }
@@ -314,13 +283,11 @@ async fn prepare(
     Ok(p)
 }
 
-/// Explores `explore` (in order) after the scenarios, unless a scenario decided already.
-#[allow(clippy::too_many_arguments)]
+/// Explores the plan's services (in order) after the scenarios, unless a scenario decided
+/// already.
 async fn explore_affected(
-    loaded: &crate::config::LoadedConfig,
+    exec: &Executable,
     req: &GateRequest,
-    planned: &Plan,
-    explore: &[&String],
     outcomes: &[ScenarioOutcome],
     opts: &RunOptions,
     progress: &(dyn Fn(&str) + Sync),
@@ -329,18 +296,18 @@ async fn explore_affected(
     let xo = ExploreOptions {
         budget: req.explore_budget,
         jobs: req.jobs,
-        first: planned.affected.iter().map(|a| a.service.clone()).collect(),
+        first: exec.plan.iter().flat_map(|p| &p.affected).map(|a| a.service.clone()).collect(),
         stop_at_first_failure: true,
     };
     let mut exploration = Vec::new();
     // A scenario that did not pass decides already (block, or could not verify):
     // exploration would only add findings.
     if let Some(o) = outcomes.iter().find(|o| o.status != crate::verdict::Status::Passed) {
-        for service in explore {
+        for target in &exec.explore {
             let why = format!("not explored: scenario {} did not pass, which decides already", o.name);
-            progress(&format!("explore {service}: {why}"));
+            progress(&format!("explore {}: {why}", target.service));
             exploration.push(ExploreReport {
-                service: (*service).clone(),
+                service: target.service.clone(),
                 seed: req.seed,
                 skipped: vec![("*".into(), why)],
                 ..Default::default()
@@ -348,10 +315,10 @@ async fn explore_affected(
         }
         return exploration;
     }
-    for service in explore {
-        let what = format!("exploration of {service}");
+    for target in &exec.explore {
+        let what = format!("exploration of {}", target.service);
         running.lock().unwrap_or_else(|e| e.into_inner()).push(what.clone());
-        let r = crate::runner::explore::explore(loaded, service, opts, &xo, progress).await;
+        let r = crate::runner::explore::explore(&exec.config, target, opts, &xo, progress).await;
         progress(&crate::report::explore::render(&r));
         running.lock().unwrap_or_else(|e| e.into_inner()).retain(|n| *n != what);
         exploration.push(r);

@@ -4,7 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
-use git2::{ObjectType, Oid, Repository, TreeWalkMode, TreeWalkResult};
+pub use git2::Oid;
+use git2::{ObjectType, Repository, TreeWalkMode, TreeWalkResult};
 use miette::Diagnostic;
 
 /// Everything that can go wrong talking to git.

@@ -95,3 +95,36 @@ fn main_is_thin_and_no_function_is_over_120_lines() {
     }
     assert!(long.is_empty(), "functions over 120 lines: {long:?}");
 }
+
+/// The plan is what runs: after `plan::Planned::executable`, no stage reads a revision,
+/// faultline.yaml or a scenario file again. The stages after the plan (and the gate, which
+/// only orchestrates them) name no git2 and call no YAML reader or loader.
+#[test]
+fn nothing_after_the_plan_reads_git_or_yaml() {
+    let after_plan = ["stack", "runner", "verdict", "report", "gate.rs", "repro.rs"];
+    let forbidden = [
+        "git2::",
+        "serde_yaml::from_",
+        "load_config",
+        "load_all",
+        "load_each",
+        "scenario::parse",
+        "config::parse",
+        "scenario::discover",
+        ".resolve(",
+    ];
+    let mut found = Vec::new();
+    for m in after_plan {
+        let p = src().join(m);
+        let files = if p.is_dir() { rust_files(&p) } else { vec![p] };
+        for f in files {
+            let text = std::fs::read_to_string(&f).unwrap();
+            for (n, line) in text.lines().enumerate() {
+                for word in forbidden.iter().filter(|w| line.contains(*w)) {
+                    found.push(format!("{}:{}: {word}", f.display(), n + 1));
+                }
+            }
+        }
+    }
+    assert!(found.is_empty(), "read after the plan: {found:#?}");
+}

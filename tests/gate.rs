@@ -159,7 +159,8 @@ fn a_bad_scenario_in_the_base_is_unverified_with_its_location() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn results_do_not_depend_on_the_order_scenarios_run_in() {
-    use faultline::runner::{RunOptions, run};
+    use faultline::runner::run;
+    use faultline::stack::RunOptions;
     let r = repo(&[]);
     let origin = faultline::config::ConfigOrigin::Worktree { path: "faultline.yaml".into() };
     let config =

@@ -9,9 +9,9 @@ mod common;
 use std::path::Path;
 
 use faultline::config;
-use faultline::runner::RunOptions;
 use faultline::runner::pool::StackPool;
 use faultline::scenario::validate::Scenario;
+use faultline::stack::RunOptions;
 use faultline::verdict::{ScenarioOutcome, Status};
 
 const CONFIG: &str = concat!(

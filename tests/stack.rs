@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use faultline::config;
 use faultline::fault::FaultSpec;
-use faultline::stack::{Stack, StackError, StackOptions};
+use faultline::stack::{RunOptions, Stack, StackError, Start};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -86,8 +86,9 @@ fn assert_gone(run: &str) {
 #[tokio::test(flavor = "multi_thread")]
 async fn three_level_stack_carries_traffic_through_every_edge() {
     let cfg = config(CHAIN);
-    let opts = StackOptions::new(root(), 1);
-    let stack = Stack::start(&cfg, &levels(&[&["db"], &["api"], &["web"]]), &opts).await.expect("stack starts");
+    let opts = RunOptions::new(1, root(), Duration::from_secs(60), String::new());
+    let stack =
+        Stack::start(&cfg, &levels(&[&["db"], &["api"], &["web"]]), &opts, &Start::new()).await.expect("stack starts");
     let run = stack.run_id().to_owned();
     assert_eq!(labelled(&run), (3, 1), "three labelled containers and one labelled network");
 
@@ -121,8 +122,9 @@ async fn three_level_stack_carries_traffic_through_every_edge() {
 #[tokio::test(flavor = "multi_thread")]
 async fn container_faults_break_the_dependency_and_it_recovers() {
     let cfg = config(CHAIN);
-    let opts = StackOptions::new(root(), 2);
-    let mut stack = Stack::start(&cfg, &levels(&[&["db"], &["api"]]), &opts).await.expect("stack starts");
+    let opts = RunOptions::new(2, root(), Duration::from_secs(60), String::new());
+    let mut stack =
+        Stack::start(&cfg, &levels(&[&["db"], &["api"]]), &opts, &Start::new()).await.expect("stack starts");
     let api = stack.addr("api").unwrap();
     let t = Duration::from_secs(30);
     assert_eq!(get(api, "/call").await.0, 200);
@@ -169,8 +171,9 @@ async fn container_faults_break_the_dependency_and_it_recovers() {
 #[tokio::test(flavor = "multi_thread")]
 async fn postgres_and_redis_images_are_ready_for_tests() {
     let cfg = config(concat!("version: 1\nservices:\n", data_services!()));
-    let opts = StackOptions::new(root(), 3);
-    let stack = Stack::start(&cfg, &levels(&[&["postgres", "redis"]]), &opts).await.expect("stack starts");
+    let opts = RunOptions::new(3, root(), Duration::from_secs(60), String::new());
+    let stack =
+        Stack::start(&cfg, &levels(&[&["postgres", "redis"]]), &opts, &Start::new()).await.expect("stack starts");
     let (code, out) = stack
         .exec(
             "postgres",
@@ -205,37 +208,38 @@ async fn failures_are_explained_and_leave_nothing() {
     let svc = levels(&[&["svc"]]);
 
     let cfg = broken(dir.path(), "FROM debian:bookworm-slim\nRUN echo boom-marker-1 && exit 3\n", "{ http: /health }");
-    let mut opts = StackOptions::new(dir.path(), 4);
-    let err = Stack::start(&cfg, &svc, &opts).await.err().expect("build fails");
+    let mut opts = RunOptions::new(4, dir.path(), Duration::from_secs(60), String::new());
+    let start = Start::new();
+    let err = Stack::start(&cfg, &svc, &opts, &start).await.err().expect("build fails");
     let text = err.to_string();
     assert!(matches!(err, StackError::Build { .. }), "{text}");
     assert!(text.contains("boom-marker-1"), "the build log is shown: {text}");
-    assert_gone(&opts.run_id);
+    assert_gone(&start.run_id);
 
     let cfg = broken(
         dir.path(),
         "FROM debian:bookworm-slim\nCMD [\"sh\", \"-c\", \"echo dying-marker; exit 4\"]\n",
         "{ http: /health }",
     );
-    opts = StackOptions::new(dir.path(), 4);
-    let err = Stack::start(&cfg, &svc, &opts).await.err().expect("container exits");
+    let start = Start::new();
+    let err = Stack::start(&cfg, &svc, &opts, &start).await.err().expect("container exits");
     let text = err.to_string();
     assert!(matches!(err, StackError::Exited { code: Some(4), .. }), "{text}");
     assert!(text.contains("dying-marker"), "{text}");
-    assert_gone(&opts.run_id);
+    assert_gone(&start.run_id);
 
     let cfg = broken(
         dir.path(),
         "FROM debian:bookworm-slim\nCMD [\"sh\", \"-c\", \"echo waiting-marker; sleep 300\"]\n",
         "{ log: never-printed }",
     );
-    opts = StackOptions::new(dir.path(), 4);
+    let start = Start::new();
     opts.ready_timeout = Duration::from_secs(2);
-    let err = Stack::start(&cfg, &svc, &opts).await.err().expect("not ready");
+    let err = Stack::start(&cfg, &svc, &opts, &start).await.err().expect("not ready");
     let text = err.to_string();
     assert!(matches!(err, StackError::NotReady { .. }), "{text}");
     assert!(text.contains("waiting-marker") && text.contains("never-printed"), "{text}");
-    assert_gone(&opts.run_id);
+    assert_gone(&start.run_id);
 }
 
 #[test]

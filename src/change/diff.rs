@@ -3,17 +3,17 @@
 
 use git2::{Delta, Diff, DiffFindOptions, DiffOptions, Oid, Sort};
 
-use super::{Change, ChangeSpec, ChangeStatus, ChangedPath, CommitInfo, RepoPath, RevRef};
+use super::{Change, ChangeStatus, ChangedPath, CommitInfo, RepoPath, Resolved};
 use crate::repo::{Repo, RepoError, git_err};
 
-/// Analyses the change `spec` names. An empty change is not an error.
-pub fn analyze(repo: &Repo, spec: &ChangeSpec) -> Result<Change, RepoError> {
+/// Analyses the change between the resolved revisions. An empty change is not an error.
+pub fn analyze(repo: &Repo, revs: &Resolved) -> Result<Change, RepoError> {
     let git = repo.git();
-    match spec {
-        ChangeSpec::Revisions { base, head } => {
+    let (base, base_oid) = (&revs.base.0, revs.base.1);
+    match &revs.head {
+        Some((head, head_oid)) => {
+            let head_oid = *head_oid;
             let t = std::time::Instant::now();
-            let base_oid = repo.resolve(base)?;
-            let head_oid = repo.resolve(head)?;
             let mb = repo.merge_base(base, base_oid, head, head_oid)?;
             tracing::trace!(elapsed = ?t.elapsed(), "merge base found");
             let old = git.find_commit(mb).and_then(|c| c.tree()).map_err(git_err("read merge base tree"))?;
@@ -23,16 +23,9 @@ pub fn analyze(repo: &Repo, spec: &ChangeSpec) -> Result<Change, RepoError> {
             tracing::trace!(elapsed = ?t.elapsed(), "trees compared");
             let commits = commits(repo, mb, head_oid)?;
             tracing::trace!(elapsed = ?t.elapsed(), "commits read");
-            Ok(Change {
-                base: RevRef { rev: base.clone(), commit: base_oid.to_string() },
-                head: Some(RevRef { rev: head.clone(), commit: head_oid.to_string() }),
-                merge_base: mb.to_string(),
-                paths,
-                commits,
-            })
+            Ok(Change { base: revs.base_ref(), head: revs.head_ref(), merge_base: mb.to_string(), paths, commits })
         }
-        ChangeSpec::Worktree { base } => {
-            let base_oid = repo.resolve(base)?;
+        None => {
             let old = git.find_commit(base_oid).and_then(|c| c.tree()).map_err(git_err("read base tree"))?;
             let mut opts = diff_options();
             opts.include_untracked(true).recurse_untracked_dirs(true).show_untracked_content(true);
@@ -41,7 +34,7 @@ pub fn analyze(repo: &Repo, spec: &ChangeSpec) -> Result<Change, RepoError> {
                 .map_err(git_err("diff working tree"))?;
             let paths = collect(&mut diff)?;
             Ok(Change {
-                base: RevRef { rev: base.clone(), commit: base_oid.to_string() },
+                base: revs.base_ref(),
                 head: None,
                 merge_base: base_oid.to_string(),
                 paths,

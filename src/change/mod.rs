@@ -31,6 +31,37 @@ impl ChangeSpec {
             ChangeSpec::Revisions { base, .. } | ChangeSpec::Worktree { base } => base,
         }
     }
+
+    /// Resolves the revisions, once: every later stage works from these commits, never
+    /// from the names again.
+    pub fn resolve(&self, repo: &crate::repo::Repo) -> Result<Resolved, crate::repo::RepoError> {
+        let base = repo.resolve(self.base())?;
+        let head = match self {
+            ChangeSpec::Revisions { head, .. } => Some((head.clone(), repo.resolve(head)?)),
+            ChangeSpec::Worktree { .. } => None,
+        };
+        Ok(Resolved { base: (self.base().to_owned(), base), head })
+    }
+}
+
+/// A [`ChangeSpec`] whose revisions are resolved to commits: `(name as given, commit)`.
+/// `head` is `None` for the working tree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolved {
+    pub base: (String, git2::Oid),
+    pub head: Option<(String, git2::Oid)>,
+}
+
+impl Resolved {
+    /// The base as the plan records it.
+    pub fn base_ref(&self) -> RevRef {
+        RevRef { rev: self.base.0.clone(), commit: self.base.1.to_string() }
+    }
+
+    /// The head as the plan records it; `None` for the working tree.
+    pub fn head_ref(&self) -> Option<RevRef> {
+        self.head.as_ref().map(|(rev, oid)| RevRef { rev: rev.clone(), commit: oid.to_string() })
+    }
 }
 
 /// A revision as the user named it and the commit it resolved to.

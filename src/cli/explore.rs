@@ -53,11 +53,12 @@ pub(super) fn exec(dir: &Path, args: ExploreArgs) -> miette::Result<i32> {
         eprintln!("faultline explore: no service has a workload; add `explore.workloads` to faultline.yaml");
         return Ok(exit::UNVERIFIED);
     }
-    let mut references = Vec::new();
     for s in &services {
-        let w = faultline::scenario::explore::workload(&loaded, s).map_err(miette::Report::new)?;
-        references
-            .push(faultline::scenario::explore::reference(&w, &loaded.config).map_err(|e| miette::miette!("{e}"))?);
+        faultline::scenario::explore::workload(&loaded, s).map_err(miette::Report::new)?;
+    }
+    let exec = faultline::plan::Executable::of_worktree(&repo, loaded, Vec::new(), &services);
+    if let Some((service, Err(e))) = exec.explore.iter().map(|t| (&t.service, &t.ready)).find(|(_, r)| r.is_err()) {
+        return Err(miette::miette!("{service}: {e}"));
     }
     let seed = args.seed.unwrap_or_else(clock_seed);
     eprintln!(
@@ -70,15 +71,17 @@ pub(super) fn exec(dir: &Path, args: ExploreArgs) -> miette::Result<i32> {
     runtime()?.block_on(async move {
         let mut interrupt = Interrupt::new();
         let mut opts = opts;
-        let refs: Vec<_> = references.iter().map(|r| &r.scenario).collect();
-        if let Err(e) = faultline::runner::prepare_once(&refs, &loaded.config, &mut opts).await {
+        let refs: Vec<_> =
+            exec.explore.iter().filter_map(|t| t.ready.as_ref().ok()).map(|(_, r)| &r.scenario).collect();
+        if let Err(e) = faultline::runner::prepare_once(&refs, &exec.config.config, &mut opts).await {
             eprintln!("{e}");
             return Ok(exit::UNVERIFIED);
         }
         let mut reports = Vec::new();
-        for s in &services {
-            let Some(r) =
-                interrupt.or_remove(None, faultline::runner::explore::explore(&loaded, s, &opts, &xo, &progress)).await
+        for target in &exec.explore {
+            let Some(r) = interrupt
+                .or_remove(None, faultline::runner::explore::explore(&exec.config, target, &opts, &xo, &progress))
+                .await
             else {
                 return Ok(130);
             };

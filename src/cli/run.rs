@@ -33,7 +33,8 @@ pub(super) struct RunArgs {
 
 pub(super) fn exec(dir: &std::path::Path, args: RunArgs) -> miette::Result<i32> {
     use faultline::repo::Snapshot;
-    use faultline::runner::{RunOptions, run};
+    use faultline::runner::run;
+    use faultline::stack::RunOptions;
 
     if let Some(dir) = &args.report {
         faultline::report::check_report_dir(dir).map_err(|e| miette::miette!("{e}"))?;
@@ -57,11 +58,17 @@ pub(super) fn exec(dir: &std::path::Path, args: RunArgs) -> miette::Result<i32> 
             files.into_iter().collect::<Vec<_>>().join(", ")
         );
     }
-    let selected = faultline::scenario::select(&all, &args.scenarios).map_err(|e| miette::miette!("{e}"))?;
+    let selected: Vec<_> = faultline::scenario::select(&all, &args.scenarios)
+        .map_err(|e| miette::miette!("{e}"))?
+        .into_iter()
+        .cloned()
+        .collect();
+    let exec = faultline::plan::Executable::of_worktree(&repo, loaded, selected, &[]);
+    let selected: Vec<_> = exec.scenarios.iter().collect();
     let seed = args.seed.unwrap_or_else(clock_seed);
     eprintln!("faultline run: {} scenario{}, seed {seed}", selected.len(), if selected.len() == 1 { "" } else { "s" });
     let opts = worktree_options(&repo, seed, args.ready_timeout, &args.prepare_env);
-    let config = &loaded.config;
+    let config = &exec.config.config;
     runtime()?.block_on(async move {
         let mut interrupt = Interrupt::new();
         let mut opts = opts;

@@ -77,8 +77,8 @@ pub(super) fn worktree_options(
     seed: u64,
     ready_timeout: std::time::Duration,
     prepare: &[String],
-) -> faultline::runner::RunOptions {
-    let mut opts = faultline::runner::RunOptions::new(
+) -> faultline::stack::RunOptions {
+    let mut opts = faultline::stack::RunOptions::new(
         seed,
         repo.root().to_path_buf(),
         ready_timeout,

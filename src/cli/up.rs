@@ -24,23 +24,23 @@ pub(super) struct UpArgs {
 
 pub(super) fn exec(dir: &std::path::Path, args: UpArgs) -> miette::Result<i32> {
     use faultline::config::ServiceGraph;
-    use faultline::stack::{Stack, StackOptions};
+    use faultline::stack::{RunOptions, Stack, Start};
 
     let repo = Repo::discover(dir)?;
     let spec = ChangeSpec::Worktree { base: "HEAD".into() };
     let (loaded, _) = faultline::plan::load_config(&repo, &spec, ConfigFrom::Worktree)?;
     let config = &loaded.config;
     let levels = ServiceGraph::new(config).levels_for(&args.services).map_err(|e| miette::miette!("{e}"))?;
-    let mut opts = StackOptions::new(repo.root(), args.seed);
-    opts.ready_timeout = args.ready_timeout;
-    let run = opts.run_id.clone();
+    let opts = RunOptions::new(args.seed, repo.root(), args.ready_timeout, String::new());
+    let start = Start::new();
+    let run = start.run_id.clone();
     eprintln!(
         "faultline up: run {run}, starting {}",
         levels.iter().map(|l| l.join(" ")).collect::<Vec<_>>().join(" → ")
     );
     runtime()?.block_on(async move {
         let mut interrupt = Interrupt::new();
-        let Some(stack) = interrupt.or_remove(Some(&run), Stack::start(config, &levels, &opts)).await else {
+        let Some(stack) = interrupt.or_remove(Some(&run), Stack::start(config, &levels, &opts, &start)).await else {
             return Ok(130);
         };
         let stack = match stack {

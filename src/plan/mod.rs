@@ -5,15 +5,19 @@
 use miette::Diagnostic;
 use serde::Serialize;
 
-use crate::change::{self, Change, ChangeSpec, ChangedPath, CommitInfo, Evidence, RepoPath, RevRef, TierDecision};
+use crate::change::{
+    self, Change, ChangeSpec, ChangedPath, CommitInfo, Evidence, RepoPath, Resolved, RevRef, TierDecision,
+};
 use crate::config::{
     self, CONFIG_FILE, ConfigError, ConfigOrigin, GateRule, LoadedConfig, ScenarioSelection, Signoff, Tier,
 };
 use crate::impact::{self, Affected, Impact};
-use crate::repo::{Repo, RepoError, Snapshot};
+use crate::repo::{Oid, Repo, RepoError, Snapshot};
 use crate::scenario::{self, DiscoverError, ScenarioRef};
 
+mod executable;
 mod owners;
+pub use executable::{Code, Executable, ExploreTarget, Planned};
 pub use owners::{CODEOWNERS_PATHS, SignoffArea};
 
 /// Where to read faultline.yaml and the scenarios from.
@@ -69,6 +73,12 @@ pub enum PlanError {
         )
     )]
     NoScenarios { dir: String, rule: String, selection: &'static str },
+    #[error("cannot make a temporary directory: {0}")]
+    #[diagnostic(code(faultline::plan::tempdir))]
+    TempDir(#[source] std::io::Error),
+    #[error("cannot export {rev}: {source}")]
+    #[diagnostic(code(faultline::plan::export))]
+    Export { rev: String, source: git2::Error },
 }
 
 impl From<DiscoverError> for PlanError {
@@ -145,7 +155,17 @@ impl Plan {
 
 /// Loads the configuration `from` says, for the base revision of `spec`.
 pub fn load_config(repo: &Repo, spec: &ChangeSpec, from: ConfigFrom) -> Result<(LoadedConfig, Snapshot), PlanError> {
-    let (snap, origin) = config_snapshot(repo, spec, from)?;
+    let at = match (from, spec) {
+        (ConfigFrom::Worktree, _) | (ConfigFrom::Head, ChangeSpec::Worktree { .. }) => None,
+        (ConfigFrom::Head, ChangeSpec::Revisions { head, .. }) => Some((head.clone(), repo.resolve(head)?)),
+        (ConfigFrom::Base, _) => Some((spec.base().to_owned(), repo.resolve(spec.base())?)),
+    };
+    load_config_at(repo, at.as_ref())
+}
+
+/// Loads the configuration of the commit `at`, or of the working tree when `None`.
+fn load_config_at(repo: &Repo, at: Option<&(String, Oid)>) -> Result<(LoadedConfig, Snapshot), PlanError> {
+    let (snap, origin) = config_snapshot(repo, at);
     let bytes = repo.read(&snap, CONFIG_FILE)?.ok_or_else(|| ConfigError::Missing {
         place: match &snap {
             Snapshot::Commit { rev, .. } => format!("the base revision `{rev}`"),
@@ -159,81 +179,94 @@ pub fn load_config(repo: &Repo, spec: &ChangeSpec, from: ConfigFrom) -> Result<(
     Ok((loaded, snap))
 }
 
-/// Where the configuration is read from: the base commit, or the working tree.
-fn config_snapshot(repo: &Repo, spec: &ChangeSpec, from: ConfigFrom) -> Result<(Snapshot, ConfigOrigin), PlanError> {
-    Ok(match from {
-        ConfigFrom::Base => {
-            let rev = spec.base().to_owned();
-            let oid = repo.resolve(&rev)?;
+/// Where the configuration is read from: the commit `at`, or the working tree.
+fn config_snapshot(repo: &Repo, at: Option<&(String, Oid)>) -> (Snapshot, ConfigOrigin) {
+    match at {
+        Some((rev, oid)) => {
             let origin = ConfigOrigin::Revision { rev: rev.clone(), commit: oid.to_string() };
-            (Snapshot::Commit { rev, oid }, origin)
+            (Snapshot::Commit { rev: rev.clone(), oid: *oid }, origin)
         }
-        ConfigFrom::Head => match spec {
-            ChangeSpec::Revisions { head, .. } => {
-                let oid = repo.resolve(head)?;
-                let origin = ConfigOrigin::Revision { rev: head.clone(), commit: oid.to_string() };
-                (Snapshot::Commit { rev: head.clone(), oid }, origin)
-            }
-            ChangeSpec::Worktree { .. } => return config_snapshot(repo, spec, ConfigFrom::Worktree),
-        },
-        ConfigFrom::Worktree => {
+        None => {
             let path = repo.root().join(CONFIG_FILE).display().to_string();
             (Snapshot::Worktree, ConfigOrigin::Worktree { path })
         }
-    })
+    }
 }
 
 /// Whether the base revision of `spec` has a faultline.yaml.
 pub fn base_has_config(repo: &Repo, spec: &ChangeSpec) -> Result<bool, PlanError> {
-    let (snap, _) = config_snapshot(repo, spec, ConfigFrom::Base)?;
+    let base = (spec.base().to_owned(), repo.resolve(spec.base())?);
+    let (snap, _) = config_snapshot(repo, Some(&base));
     Ok(repo.read(&snap, CONFIG_FILE)?.is_some())
 }
 
 /// Plans the change `req` names.
 pub fn plan(repo: &Repo, req: &PlanRequest) -> Result<Plan, PlanError> {
+    Ok(planned(repo, req)?.plan)
+}
+
+/// Plans the change `req` names, keeping what the plan was made from, so the gate can
+/// turn it into what it executes ([`Planned::executable`]) without reading git or YAML
+/// again. Each revision is resolved once.
+pub fn planned(repo: &Repo, req: &PlanRequest) -> Result<Planned, PlanError> {
     let t = std::time::Instant::now();
+    let base = (req.change.base().to_owned(), repo.resolve(req.change.base())?);
+    let revs = match &req.change {
+        ChangeSpec::Revisions { head, .. } => {
+            repo.resolve(head).map(|oid| Resolved { base: base.clone(), head: Some((head.clone(), oid)) })
+        }
+        ChangeSpec::Worktree { .. } => Ok(Resolved { base: base.clone(), head: None }),
+    };
+    let at = match (req.config_from, &revs) {
+        (ConfigFrom::Base, _) => Some(base),
+        (ConfigFrom::Head, Ok(r)) => r.head.clone(),
+        (ConfigFrom::Head, Err(_)) => return Err(revs.err().expect("matched an error").into()),
+        (ConfigFrom::Worktree, _) => None,
+    };
     // The diff and the configuration are independent: one on each core.
     let other = repo.reopen()?;
     let (change, loaded) = std::thread::scope(|s| {
-        let spec = &req.change;
         let diff = s.spawn(move || {
-            let change = change::analyze(&other, spec);
+            let revs = revs?;
+            let change = change::analyze(&other, &revs);
             tracing::debug!(elapsed = ?t.elapsed(), "change analysed");
-            change
+            Ok::<_, RepoError>((change?, revs))
         });
-        let loaded = load_config(repo, &req.change, req.config_from).and_then(|(config, snap)| {
-            tracing::debug!(elapsed = ?t.elapsed(), services = config.config.services.len(), "configuration loaded");
-            let scenarios = scenario::discover(repo, &snap, &config)?;
-            tracing::debug!(elapsed = ?t.elapsed(), scenarios = scenarios.len(), "scenarios discovered");
-            Ok((config, scenarios))
-        });
+        let loaded = load_planning_inputs(repo, at.as_ref(), t);
         let change = diff.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
         (change, loaded)
     });
     // A configuration problem is reported before a diff problem: it is the user's to fix first.
-    let (config, scenarios) = loaded?;
-    let change = change?;
-    let codeowners =
-        if config.config.policy.codeowners { read_codeowners(repo, &req.change, req.config_from)? } else { None };
+    let (config, scenarios, snap) = loaded?;
+    let (change, revs) = change?;
+    let codeowners = if config.config.policy.codeowners { read_codeowners(repo, &snap)? } else { None };
     let inputs = PlanInputs {
         labels: &req.labels,
         author: req.author.as_deref(),
         codeowners: codeowners.as_ref().map(|(p, t)| (*p, t.as_str())),
     };
-    let plan = from_parts(change, &config, scenarios, inputs);
+    let plan = from_parts(change, &config, scenarios, inputs)?;
     tracing::debug!(elapsed = ?t.elapsed(), "planned");
-    plan
+    Ok(Planned { plan, config, snap, revs })
+}
+
+/// The configuration and the scenarios' names and targets, from where `from` says.
+fn load_planning_inputs(
+    repo: &Repo,
+    at: Option<&(String, Oid)>,
+    t: std::time::Instant,
+) -> Result<(LoadedConfig, Vec<ScenarioRef>, Snapshot), PlanError> {
+    let (config, snap) = load_config_at(repo, at)?;
+    tracing::debug!(elapsed = ?t.elapsed(), services = config.config.services.len(), "configuration loaded");
+    let scenarios = scenario::discover(repo, &snap, &config)?;
+    tracing::debug!(elapsed = ?t.elapsed(), scenarios = scenarios.len(), "scenarios discovered");
+    Ok((config, scenarios, snap))
 }
 
 /// The first CODEOWNERS file of the configuration's revision.
-fn read_codeowners(
-    repo: &Repo,
-    spec: &ChangeSpec,
-    from: ConfigFrom,
-) -> Result<Option<(&'static str, String)>, PlanError> {
-    let (snap, _) = config_snapshot(repo, spec, from)?;
+fn read_codeowners(repo: &Repo, snap: &Snapshot) -> Result<Option<(&'static str, String)>, PlanError> {
     for path in owners::CODEOWNERS_PATHS {
-        if let Some(bytes) = repo.read(&snap, path)? {
+        if let Some(bytes) = repo.read(snap, path)? {
             return Ok(Some((path, String::from_utf8_lossy(&bytes).into_owned())));
         }
     }

@@ -19,11 +19,12 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 
-use super::RunOptions;
 use super::outcome::{CheckOutcome, ScenarioOutcome, Status};
 use super::pool::StackPool;
 use crate::config::LoadedConfig;
+use crate::plan::ExploreTarget;
 use crate::scenario::explore::{Experiment, Mode, UsedEdge, Workload};
+use crate::stack::RunOptions;
 
 /// How to explore.
 #[derive(Debug, Clone)]
@@ -86,35 +87,23 @@ impl ExploreReport {
     }
 }
 
-/// Explores `service` with `loaded`'s workload and invariants; `opts` as for scenarios
+/// Explores `target.service` with its workload and `loaded`'s invariants; `opts` as for scenarios
 /// (`prepare_once` already ran for the services).
 pub async fn explore(
     loaded: &LoadedConfig,
-    service: &str,
+    target: &ExploreTarget,
     opts: &RunOptions,
     xo: &ExploreOptions,
     progress: &(dyn Fn(&str) + Sync),
 ) -> ExploreReport {
     let start = Instant::now();
+    let service = target.service.as_str();
     let mut report = ExploreReport { service: service.to_owned(), seed: opts.seed, ..Default::default() };
     let config = &loaded.config;
-    let w = match crate::scenario::explore::workload(loaded, service) {
-        Ok(w) => w,
+    let (w, reference) = match &target.ready {
+        Ok(ready) => ready,
         Err(e) => {
-            let mut s = e.to_string();
-            if let crate::config::ConfigError::Invalid { problems, .. } = &e {
-                for p in problems {
-                    s.push_str(&format!("\n  {}:{}:{}: {}", p.file, p.line, p.column, p.message));
-                }
-            }
-            report.error = Some(s);
-            return report;
-        }
-    };
-    let reference = match crate::scenario::explore::reference(&w, config) {
-        Ok(r) => r,
-        Err(e) => {
-            report.error = Some(e);
+            report.error = Some(e.clone());
             return report;
         }
     };

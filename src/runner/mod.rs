@@ -20,72 +20,15 @@ use futures_util::future::join_all;
 use tokio::sync::Mutex;
 
 use crate::config::Config;
-use crate::config::ServiceGraph;
 use crate::scenario::model::ContainerFault;
 use crate::scenario::validate::{CheckKind, Expectation, FaultTarget, RequestStep, Scenario, StepKind, TimedFault};
-use crate::stack::{Stack, StackError, StackOptions};
+use crate::stack::{RunOptions, Teardowns};
+use crate::stack::{Stack, StackError, Start};
 use outcome::{FaultWindow, ScenarioOutcome, Status, StepOutcome};
 use workload::Answer;
 
 /// How long a request may take when its step sets no `within`.
 const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// Options of a run.
-#[derive(Debug, Clone)]
-pub struct RunOptions {
-    pub seed: u64,
-    /// Where `build:` contexts are.
-    pub root: std::path::PathBuf,
-    /// Leave the stack running after the checks (until the caller drops it).
-    pub keep: bool,
-    pub ready_timeout: Duration,
-    /// How to run the scenario again, without `--scenario` and `--seed` (they are added).
-    pub repro_prefix: String,
-    /// Extra environment of `prepare` commands.
-    pub prepare_env: Vec<(String, String)>,
-    /// `prepare` commands already ran for `root` (see [`prepare_once`]).
-    pub prepared: bool,
-    /// Start one service at a time instead of a level at once (for comparison).
-    pub sequential_start: bool,
-    /// Remove stacks in the background, handing the tasks here, so the next scenario need
-    /// not wait for it; the owner awaits them all before it ends. `None`: remove in line.
-    pub teardowns: Option<Teardowns>,
-}
-
-impl RunOptions {
-    /// Options of a single run: prepare runs with the stack, the stack is removed in line.
-    pub fn new(seed: u64, root: std::path::PathBuf, ready_timeout: Duration, repro_prefix: String) -> RunOptions {
-        RunOptions {
-            seed,
-            root,
-            keep: false,
-            ready_timeout,
-            repro_prefix,
-            prepare_env: Vec::new(),
-            prepared: false,
-            sequential_start: false,
-            teardowns: None,
-        }
-    }
-
-    /// Options of the gate's runs: stacks removed in the background.
-    pub fn for_gate(
-        seed: u64,
-        root: std::path::PathBuf,
-        ready_timeout: Duration,
-        prepare_env: Vec<(String, String)>,
-        repro_prefix: String,
-    ) -> RunOptions {
-        RunOptions {
-            prepare_env,
-            teardowns: Some(Default::default()),
-            ..RunOptions::new(seed, root, ready_timeout, repro_prefix)
-        }
-    }
-}
-
-/// Stack removals under way; each task yields the seconds it took.
-pub type Teardowns = Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<f64>>>>;
 
 /// Waits for every removal handed to `teardowns`; returns their summed seconds.
 pub async fn finish_teardowns(teardowns: &Teardowns) -> f64 {
@@ -370,28 +313,14 @@ fn blank_outcome(scenario: &Scenario, opts: &RunOptions) -> ScenarioOutcome {
     }
 }
 
-/// The scenario's stack (its target and what that depends on), started in levels.
+/// The scenario's stack (its target and what that depends on), started in its levels.
 async fn start_stack(
     scenario: &Scenario,
     config: &Config,
     opts: &RunOptions,
     checkpoint: bool,
 ) -> Result<Stack, StackError> {
-    let graph = ServiceGraph::new(config);
-    let mut marked = vec![false; graph.len()];
-    for s in &scenario.stack {
-        if let Some(i) = graph.index(s) {
-            marked[i] = true;
-        }
-    }
-    let levels = graph.start_levels(&marked);
-    let mut sopts = StackOptions::new(&opts.root, opts.seed);
-    sopts.ready_timeout = opts.ready_timeout;
-    sopts.prepare_env = opts.prepare_env.clone();
-    sopts.prepared = opts.prepared;
-    sopts.sequential = opts.sequential_start;
-    sopts.checkpoint = checkpoint;
-    Stack::start(config, &levels, &sopts).await
+    Stack::start(config, &scenario.levels, opts, &Start::checkpointed(checkpoint)).await
 }
 
 /// (start, end) in ms of each fault, by its index in the file.

@@ -18,10 +18,11 @@
 use std::time::Instant;
 
 use super::outcome::{ScenarioOutcome, StackUse};
-use super::{RunOptions, Teardowns, blank_outcome, run_in_turn, run_on, start_stack};
+use super::{blank_outcome, run_in_turn, run_on, start_stack};
 use crate::config::Config;
 use crate::scenario::validate::Scenario;
 use crate::stack::Stack;
+use crate::stack::{RunOptions, Teardowns};
 
 /// Idle stacks by the services they run, and the removals under way.
 pub struct StackPool {

@@ -213,6 +213,8 @@ pub struct Scenario {
     pub check_lines: Vec<usize>,
     /// Services the scenario's stack starts: the target and what it depends on.
     pub stack: Vec<String>,
+    /// The same services in the levels that start together (level 0 depends on nothing).
+    pub levels: Vec<Vec<String>>,
     pub faults: Vec<TimedFault>,
     pub steps: Vec<StepKind>,
     pub checks: Vec<CheckKind>,
@@ -259,7 +261,8 @@ pub fn parse(file: &str, text: String, config: &Config) -> Result<Scenario, Conf
         return Err(ConfigError::invalid(&src, missing));
     }
     let target = raw.target.clone().unwrap_or_default();
-    let mut v = Validator { src: &src, locator: &locator, config, problems: Vec::new(), stack: Vec::new() };
+    let mut v =
+        Validator { src: &src, locator: &locator, config, problems: Vec::new(), stack: Vec::new(), levels: Vec::new() };
     let graph = ServiceGraph::new(config);
     let names: Vec<&str> = config.services.keys().map(String::as_str).collect();
     match graph.index(&target) {
@@ -267,7 +270,8 @@ pub fn parse(file: &str, text: String, config: &Config) -> Result<Scenario, Conf
             let mut marked = vec![false; graph.len()];
             marked[t] = true;
             let closure = graph.forward_closure(&marked);
-            v.stack = graph.start_levels(&closure).into_iter().flatten().collect();
+            v.levels = graph.start_levels(&closure);
+            v.stack = v.levels.iter().flatten().cloned().collect();
         }
         None => {
             v.err(&ypath!["target"], format!("target `{target}` is not a service"), Some(suggest(&target, &names)));
@@ -305,6 +309,7 @@ pub fn parse(file: &str, text: String, config: &Config) -> Result<Scenario, Conf
         file: file.to_owned(),
         check_lines: (0..raw.checks.len()).map(|i| locator.line(&src, &ypath!["checks", i])).collect(),
         stack: v.stack,
+        levels: v.levels,
         faults,
         steps,
         checks,
@@ -325,6 +330,7 @@ struct Validator<'a> {
     config: &'a Config,
     problems: Vec<FileDiagnostic>,
     stack: Vec<String>,
+    levels: Vec<Vec<String>>,
 }
 
 impl Validator<'_> {

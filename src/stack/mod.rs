@@ -95,42 +95,94 @@ pub enum StackError {
     Fault(#[from] FaultError),
 }
 
-/// How to bring a stack up.
+/// How to run: one set of options for the stacks and for the scenarios on them, from the
+/// command line (`gate`, `run`, `explore`, `up`).
 #[derive(Debug, Clone)]
-pub struct StackOptions {
-    /// The run's id, in every label and name.
-    pub run_id: String,
+pub struct RunOptions {
+    /// Seed of the edges' fault generators and of the scenarios' random draws.
+    pub seed: u64,
     /// Where `build:` contexts are relative to (the repository's working tree, or a
     /// checkout of the revision under test).
     pub root: PathBuf,
     /// Readiness timeout of a service without its own `ready.timeout`.
     pub ready_timeout: Duration,
-    /// Start one service at a time instead of a level at once (for comparison).
-    pub sequential: bool,
-    /// Seed of the edges' fault generators.
-    pub seed: u64,
     /// Extra environment of `prepare` commands.
     pub prepare_env: Vec<(String, String)>,
     /// Whether `prepare` commands already ran for `root` (the caller ran them once for
     /// several stacks).
     pub prepared: bool,
+    /// Start one service at a time instead of a level at once (for comparison).
+    pub sequential_start: bool,
+    /// Leave a scenario's stack running after its checks (until the caller drops it).
+    pub keep: bool,
+    /// How to run a scenario again, without `--scenario` and `--seed` (they are added).
+    pub repro_prefix: String,
+    /// Remove stacks in the background, handing the tasks here, so the next scenario need
+    /// not wait for it; the owner awaits them all before it ends. `None`: remove in line.
+    pub teardowns: Option<Teardowns>,
+}
+
+/// Stack removals under way; each task yields the seconds it took.
+pub type Teardowns = std::sync::Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<f64>>>>;
+
+impl RunOptions {
+    /// Options of a single run: prepare runs with the stack, the stack is removed in line.
+    pub fn new(seed: u64, root: impl Into<PathBuf>, ready_timeout: Duration, repro_prefix: String) -> RunOptions {
+        RunOptions {
+            seed,
+            root: root.into(),
+            ready_timeout,
+            prepare_env: Vec::new(),
+            prepared: false,
+            sequential_start: false,
+            keep: false,
+            repro_prefix,
+            teardowns: None,
+        }
+    }
+
+    /// Options of the gate's runs: stacks removed in the background.
+    pub fn for_gate(
+        seed: u64,
+        root: PathBuf,
+        ready_timeout: Duration,
+        prepare_env: Vec<(String, String)>,
+        repro_prefix: String,
+    ) -> RunOptions {
+        RunOptions {
+            prepare_env,
+            teardowns: Some(Default::default()),
+            ..RunOptions::new(seed, root, ready_timeout, repro_prefix)
+        }
+    }
+}
+
+/// One start of a stack: the run id in its labels and names, and whether to take the
+/// checkpoint resets return to.
+#[derive(Debug, Clone)]
+pub struct Start {
+    /// The run's id, in every label and name.
+    pub run_id: String,
     /// Take the checkpoint resets return to while starting, level by level
     /// ([`Stack::reset`]); a stack whose checkpoint fails still starts, and is not reusable.
     pub checkpoint: bool,
 }
 
-impl StackOptions {
-    pub fn new(root: impl Into<PathBuf>, seed: u64) -> StackOptions {
-        StackOptions {
-            run_id: new_run_id(),
-            root: root.into(),
-            ready_timeout: Duration::from_secs(60),
-            sequential: false,
-            seed,
-            prepare_env: Vec::new(),
-            prepared: false,
-            checkpoint: false,
-        }
+impl Start {
+    /// A start under a fresh run id, without a checkpoint.
+    pub fn new() -> Start {
+        Start { run_id: new_run_id(), checkpoint: false }
+    }
+
+    /// A start under a fresh run id, with a checkpoint when `checkpoint` is set.
+    pub fn checkpointed(checkpoint: bool) -> Start {
+        Start { checkpoint, ..Start::new() }
+    }
+}
+
+impl Default for Start {
+    fn default() -> Self {
+        Start::new()
     }
 }
 
@@ -238,7 +290,7 @@ pub struct Stack {
     watchdog: Option<Watchdog>,
     /// The services by start level, dependencies first.
     levels: Vec<Vec<String>>,
-    opts: StackOptions,
+    opts: RunOptions,
     /// What a reset returns the stack to ([`Stack::checkpoint`]).
     baseline: Option<reset::Baseline>,
     /// Taking the checkpoint while starting failed: the stack must not be reused.
@@ -295,17 +347,22 @@ pub async fn prepare_images(
 
 impl Stack {
     /// Starts `levels` (from the plan: dependencies first) of `config`'s services.
-    pub async fn start(config: &Config, levels: &[Vec<String>], opts: &StackOptions) -> Result<Stack, StackError> {
+    pub async fn start(
+        config: &Config,
+        levels: &[Vec<String>],
+        opts: &RunOptions,
+        start: &Start,
+    ) -> Result<Stack, StackError> {
         let docker = docker::local_client().await?;
         let swept = docker::sweep(&docker, docker::Scope::Dead).await?;
         if swept.containers + swept.networks > 0 {
             tracing::info!(runs = ?swept.runs, containers = swept.containers, networks = swept.networks, "swept leftovers of dead runs");
         }
-        let watchdog = Watchdog::spawn(&opts.run_id);
-        let network = format!("faultline-{}", opts.run_id);
-        docker::create_network(&docker, &network, &opts.run_id).await?;
+        let watchdog = Watchdog::spawn(&start.run_id);
+        let network = format!("faultline-{}", start.run_id);
+        docker::create_network(&docker, &network, &start.run_id).await?;
         let mut stack = Stack {
-            run: opts.run_id.clone(),
+            run: start.run_id.clone(),
             network,
             docker,
             services: BTreeMap::new(),
@@ -336,7 +393,7 @@ impl Stack {
                 .map(|name| Plan { name, svc: &config.services[name], image: images[name].clone() })
                 .collect();
             let mut started = Vec::new();
-            if opts.sequential {
+            if opts.sequential_start {
                 for p in &plans {
                     started.push(stack.start_one(p, opts).await);
                 }
@@ -352,7 +409,7 @@ impl Stack {
             for p in &plans {
                 stack.wire_edges_into(config, p.name, gateway, opts.seed).await?;
             }
-            if opts.checkpoint
+            if start.checkpoint
                 && !stack.checkpoint_failed
                 && let Err(e) = stack.checkpoint_level(level).await
             {
@@ -365,7 +422,7 @@ impl Stack {
         Ok(stack)
     }
 
-    async fn start_one(&self, p: &Plan<'_>, opts: &StackOptions) -> Result<(String, Running, Duration), StackError> {
+    async fn start_one(&self, p: &Plan<'_>, opts: &RunOptions) -> Result<(String, Running, Duration), StackError> {
         let t = Instant::now();
         let (container, ports) = self.create(p, opts).await?;
         let main = p.svc.ports.first().map(|c| SocketAddr::from((Ipv4Addr::LOCALHOST, ports[c])));
@@ -395,7 +452,7 @@ impl Stack {
     async fn create(
         &self,
         p: &Plan<'_>,
-        opts: &StackOptions,
+        opts: &RunOptions,
     ) -> Result<(ContainerAsync<GenericImage>, BTreeMap<u16, u16>), StackError> {
         let fail = |reason: String| StackError::Start { service: p.name.to_owned(), reason };
         let mut image = GenericImage::new(&p.image.name, &p.image.tag);

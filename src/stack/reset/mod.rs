@@ -85,7 +85,7 @@ impl Stack {
     /// and created again when a database has to be copied (no connection may be open to it).
     pub async fn checkpoint(&mut self) -> Result<(), ResetError> {
         if self.baseline.is_some() {
-            // Taken while the stack started (`StackOptions::checkpoint`).
+            // Taken while the stack started (`Start::checkpoint`).
             return Ok(());
         }
         let t = Instant::now();
@@ -136,7 +136,7 @@ impl Stack {
     }
 
     /// The checkpoint of one start level, taken as soon as it is up and before the services
-    /// that call it start (`StackOptions::checkpoint`): the state a fresh stack's services
+    /// that call it start (`Start::checkpoint`): the state a fresh stack's services
     /// find when they start, so a reset that restores it and starts them again is a fresh
     /// start for them. Nothing has to be stopped for it.
     pub(crate) async fn checkpoint_level(&mut self, level: &[String]) -> Result<(), ResetError> {

@@ -1,0 +1,131 @@
+//! The plan as the gate executes it: everything the later stages need, read from git and
+//! YAML once, here. After this, no stage reads a revision, faultline.yaml or a scenario file
+//! again (`tests/architecture.rs` checks it from the sources).
+
+use std::path::{Path, PathBuf};
+
+use super::{Plan, PlanError};
+use crate::change::Resolved;
+use crate::config::LoadedConfig;
+use crate::repo::{Repo, Snapshot};
+use crate::scenario::Scenario;
+use crate::scenario::explore::{Experiment, Workload};
+
+/// A plan and what it was made from: the configuration (of the base, unless asked
+/// otherwise), where its scenarios are, and the revisions, each resolved once.
+#[derive(Debug)]
+pub struct Planned {
+    pub plan: Plan,
+    pub config: LoadedConfig,
+    pub(super) snap: Snapshot,
+    pub(super) revs: Resolved,
+}
+
+/// What the gate, `run`, `explore` and `repro` execute.
+#[derive(Debug)]
+pub struct Executable {
+    /// The plan (`plan` in verdict.json); `None` for `run` and `explore`, which judge the
+    /// working tree, not a change.
+    pub plan: Option<Plan>,
+    /// The configuration the stacks are built from: the base's for a gate.
+    pub config: LoadedConfig,
+    /// The scenarios to run, validated, sorted by name.
+    pub scenarios: Vec<Scenario>,
+    /// The services to explore, in the plan's order, each with its workload and reference run.
+    pub explore: Vec<ExploreTarget>,
+    /// Where the code under test is.
+    pub code: Code,
+}
+
+/// A service to explore: its workload and the fault-free reference run of it, or why
+/// there is none (reported in its exploration, which then could not verify).
+#[derive(Debug)]
+pub struct ExploreTarget {
+    pub service: String,
+    pub ready: Result<(Workload, Experiment), String>,
+}
+
+/// The code under test.
+#[derive(Debug)]
+pub enum Code {
+    /// The head commit, written into a temporary directory (no index or HEAD touched); the
+    /// directory goes when this does.
+    Export { commit: String, dir: tempfile::TempDir },
+    /// A directory as it is: the working tree (`run`, `explore`, a gate of the working tree).
+    Dir(PathBuf),
+}
+
+impl Code {
+    /// Where `build:` contexts and `prepare:` commands are.
+    pub fn root(&self) -> &Path {
+        match self {
+            Code::Export { dir, .. } => dir.path(),
+            Code::Dir(p) => p,
+        }
+    }
+}
+
+impl Planned {
+    /// The executable plan: the scenarios the plan selected, validated (every scenario file
+    /// of the configuration's revision must be valid, as a gate that cannot read one of its
+    /// scenarios cannot judge), the services to explore with their reference runs, and the
+    /// head's code exported.
+    pub fn executable(self, repo: &Repo) -> Result<Executable, PlanError> {
+        let all = crate::scenario::load_all(repo, &self.snap, &self.config)?;
+        let scenarios = all.into_iter().filter(|s| self.plan.scenarios.contains(&s.name)).collect();
+        let explore = self.plan.explore.iter().map(|s| ExploreTarget::new(&self.config, s)).collect();
+        let code = match &self.revs.head {
+            Some((rev, oid)) => export(repo, rev, *oid)?,
+            None => Code::Dir(repo.root().to_path_buf()),
+        };
+        Ok(Executable { plan: Some(self.plan), config: self.config, scenarios, explore, code })
+    }
+}
+
+impl Executable {
+    /// What `run` and `explore` execute: scenarios and explorations of the working tree.
+    pub fn of_worktree(repo: &Repo, config: LoadedConfig, scenarios: Vec<Scenario>, explore: &[String]) -> Self {
+        let explore = explore.iter().map(|s| ExploreTarget::new(&config, s)).collect();
+        Executable { plan: None, config, scenarios, explore, code: Code::Dir(repo.root().to_path_buf()) }
+    }
+
+    /// Keeps only the scenarios and explored services `keep` accepts by name (a share of
+    /// `--partition`, the scenarios `repro` runs again).
+    pub fn retain(&mut self, keep: impl Fn(&str) -> bool) {
+        self.scenarios.retain(|s| keep(&s.name));
+        self.explore.retain(|e| keep(&e.service));
+    }
+}
+
+impl ExploreTarget {
+    /// The workload of `service` and its reference run, validated now.
+    pub fn new(config: &LoadedConfig, service: &str) -> ExploreTarget {
+        let ready = crate::scenario::explore::workload(config, service).map_err(|e| located(&e)).and_then(|w| {
+            let r = crate::scenario::explore::reference(&w, &config.config).map_err(|e| e.to_string())?;
+            Ok((w, r))
+        });
+        ExploreTarget { service: service.to_owned(), ready }
+    }
+}
+
+/// A configuration error with each located problem on a line of its own.
+fn located(e: &crate::config::ConfigError) -> String {
+    let mut s = e.to_string();
+    if let crate::config::ConfigError::Invalid { problems, .. } = e {
+        for p in problems {
+            s.push_str(&format!("\n  {}:{}:{}: {}", p.file, p.line, p.column, p.message));
+        }
+    }
+    s
+}
+
+/// Writes the tree of the commit `oid` (named `rev`) into a fresh temporary directory.
+fn export(repo: &Repo, rev: &str, oid: crate::repo::Oid) -> Result<Code, PlanError> {
+    let dir = tempfile::Builder::new().prefix("faultline-head-").tempdir().map_err(PlanError::TempDir)?;
+    let fail = |source| PlanError::Export { rev: rev.to_owned(), source };
+    let commit = repo.git().find_commit(oid).map_err(fail)?;
+    let mut co = git2::build::CheckoutBuilder::new();
+    co.target_dir(dir.path()).force().update_index(false).recreate_missing(true);
+    repo.git().checkout_tree(commit.as_object(), Some(&mut co)).map_err(fail)?;
+    Ok(Code::Export { commit: oid.to_string(), dir })
+}
