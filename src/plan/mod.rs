@@ -220,7 +220,7 @@ pub fn planned(repo: &Repo, req: &PlanRequest) -> Result<Planned, PlanError> {
     let at = match (req.config_from, &revs) {
         (ConfigFrom::Base, _) => Some(base),
         (ConfigFrom::Head, Ok(r)) => r.head.clone(),
-        (ConfigFrom::Head, Err(_)) => return Err(revs.err().expect("matched an error").into()),
+        (ConfigFrom::Head, Err(_)) => return Err(revs.expect_err("matched an error").into()),
         (ConfigFrom::Worktree, _) => None,
     };
     // The diff and the configuration are independent: one on each core.

@@ -126,7 +126,7 @@ pub async fn explore(
     let per_request = attempts_per_request(&base, &w.service);
     let reference_ms: f64 = base.steps.iter().map(|s| s.end_ms - s.start_ms).sum();
     let experiments = match crate::scenario::explore::catalogue(
-        &w,
+        w,
         config,
         &used,
         &reference.scenario.stack,
@@ -154,7 +154,7 @@ pub async fn explore(
     let (first, second): (Vec<&Experiment>, Vec<&Experiment>) =
         experiments.iter().partition(|e| e.mode != Mode::Concurrent);
     let found = std::sync::atomic::AtomicBool::new(false);
-    let ctx = Wave { pool: &pool, w: &w, per_request: &per_request, loaded, opts, xo, start, progress, found: &found };
+    let ctx = Wave { pool: &pool, w, per_request: &per_request, loaded, opts, xo, start, progress, found: &found };
     let mut results: BTreeMap<String, (&Experiment, Option<ScenarioOutcome>)> = BTreeMap::new();
     for (e, o) in ctx.run(first).await {
         results.insert(e.name.clone(), (e, o));
