@@ -122,7 +122,7 @@ fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let root = faultline::demo::prepare(dir.path()).expect("shop");
-    let quiet = |_: &str| {};
+    let quiet = faultline::runner::event::Quiet;
 
     rt.block_on(async {
         // Warm up: images and the shop's binaries for main, so every measured run builds

@@ -12,6 +12,7 @@ use git2::{Oid, Repository, Signature};
 use crate::change::ChangeSpec;
 use crate::gate::GateRequest;
 use crate::plan::{ConfigFrom, PlanRequest};
+use crate::runner::event::{Event, Reporter};
 use crate::verdict::Decision;
 use crate::verdict::GateReport;
 
@@ -66,7 +67,8 @@ pub fn prepare(dir: &Path) -> Result<PathBuf, DemoError> {
 }
 
 /// Prepares the shop and gates both changes; reports go to `dir/reports/<branch>/`.
-pub async fn run(dir: &Path, seed: u64, progress: &(dyn Fn(&str) + Sync)) -> Result<Demo, DemoError> {
+pub async fn run(dir: &Path, seed: u64, events: &dyn Reporter) -> Result<Demo, DemoError> {
+    let say = |text: &str| events.report(&Event::Note(text));
     let root = prepare(dir)?;
     // Compiled dependencies of the shop are kept between runs of the demo.
     let target = std::env::var("CARGO_TARGET_DIR")
@@ -78,7 +80,7 @@ pub async fn run(dir: &Path, seed: u64, progress: &(dyn Fn(&str) + Sync)) -> Res
         (GOOD, "an AI-assisted docs fix", Decision::Allow),
         (EXPLORED, "an AI-assisted change no scenario of the shop catches", Decision::Block),
     ] {
-        progress(&format!(
+        say(&format!(
             "\n━━ gating {title} (branch {branch})\n$ faultline gate --base main --head {branch} --approved-by alice@shop.example"
         ));
         let req = GateRequest {
@@ -101,17 +103,17 @@ pub async fn run(dir: &Path, seed: u64, progress: &(dyn Fn(&str) + Sync)) -> Res
             stacks_ahead: None,
             explore_budget: std::time::Duration::from_secs(300),
         };
-        let report = crate::gate::gate(&root, &req, progress).await;
+        let report = crate::gate::gate(&root, &req, events).await;
         let report_path = crate::report::write_report(&dir.join("reports").join(branch), &report).ok();
-        progress(&crate::report::verdict::render_decision(report.decision, &report.reasons));
+        say(&crate::report::verdict::render_decision(report.decision, &report.reasons));
         // What exploration found becomes a scenario for a senior to keep.
         let proposed = dir.join("reports").join(branch).join("proposed");
         for line in crate::report::explore::write_scenarios(&report.exploration, &proposed) {
-            progress(&format!("exploration proposes a scenario: {line}"));
+            say(&format!("exploration proposes a scenario: {line}"));
             if let Some(path) = line.strip_prefix("wrote ")
                 && let Ok(text) = std::fs::read_to_string(path)
             {
-                progress(&text);
+                say(&text);
             }
         }
         changes.push(DemoChange { branch, title, expect, report, report_path });

@@ -10,9 +10,11 @@ use std::time::{Duration, Instant};
 
 use crate::plan::{self, Code, Executable, Plan, PlanRequest};
 use crate::repo::Repo;
+use crate::runner::event::{Event, Reporter};
 use crate::runner::explore::{ExploreOptions, ExploreReport};
 use crate::runner::pool::StackPool;
 use crate::runner::run;
+use crate::runner::supervise::{Ended, supervise};
 use crate::stack::RunOptions;
 use crate::verdict::ScenarioOutcome;
 pub use crate::verdict::{Approval, GateReport, GateTimings, IgnoredApproval, Partition, SignoffState, signoff};
@@ -47,8 +49,8 @@ pub struct GateRequest {
 }
 
 /// Runs the gate. Never fails: what cannot be judged is a verdict.
-pub async fn gate(repo_dir: &Path, req: &GateRequest, progress: &(dyn Fn(&str) + Sync)) -> GateReport {
-    gate_keeping(repo_dir, req, false, progress).await.0
+pub async fn gate(repo_dir: &Path, req: &GateRequest, events: &dyn Reporter) -> GateReport {
+    gate_keeping(repo_dir, req, false, events).await.0
 }
 
 /// [`gate`], keeping the stack when exactly one scenario runs and `keep` is set (for
@@ -57,10 +59,10 @@ pub async fn gate_keeping(
     repo_dir: &Path,
     req: &GateRequest,
     keep: bool,
-    progress: &(dyn Fn(&str) + Sync),
+    events: &dyn Reporter,
 ) -> (GateReport, Option<crate::stack::Stack>) {
     let kept = tokio::sync::Mutex::new(None);
-    let report = gate_inner(repo_dir, req, keep, &kept, progress).await;
+    let report = gate_inner(repo_dir, req, keep, &kept, events).await;
     (report, kept.into_inner())
 }
 
@@ -69,7 +71,7 @@ async fn gate_inner(
     req: &GateRequest,
     keep: bool,
     kept: &tokio::sync::Mutex<Option<crate::stack::Stack>>,
-    progress: &(dyn Fn(&str) + Sync),
+    events: &dyn Reporter,
 ) -> GateReport {
     let start = Instant::now();
     let mut report = GateReport::new(req.seed, req.partition);
@@ -84,7 +86,7 @@ async fn gate_inner(
     };
     report.timings.plan_seconds = start.elapsed().as_secs_f64();
     let sign = signoff(&planned.plan, &given_approvals(req, &planned.plan).await);
-    progress(&plan_line(&planned.plan));
+    events.report(&Event::Planned(&planned.plan));
     report.plan = Some(planned.plan.clone());
     report.signoff = Some(sign);
     if planned.plan.scenarios.is_empty() && planned.plan.explore.is_empty() {
@@ -100,34 +102,30 @@ async fn gate_inner(
     exec.retain(|name| req.partition.is_none_or(|p| p.contains(name)));
     exec.scenarios.retain(|s| req.only.as_ref().is_none_or(|only| only.contains(&s.name)));
     if let Some(p) = req.partition {
-        progress(&format!("partition {p}: {} of the {selected} selected scenarios", exec.scenarios.len()));
+        let share = p.to_string();
+        events.report(&Event::Partition { share: &share, running: exec.scenarios.len(), selected });
     }
 
     // Phase 2, execute: head's code built and run under the deadline; every host command
     // killed and every stack removed when the deadline passes.
     let seen = Seen::default();
-    let work = execute(req, &exec, keep.then_some(kept), progress, &seen, start);
-    let outcome = match req.timeout {
-        Some(limit) => tokio::time::timeout(limit.saturating_sub(start.elapsed()), work).await.map_err(|_| limit),
-        None => Ok(work.await),
-    };
+    let work = execute(req, &exec, keep.then_some(kept), events, &seen, start);
+    let limit = req.timeout.map(|l| l.saturating_sub(start.elapsed()));
+    let outcome = supervise(work, limit, std::future::pending(), None).await;
     report.prepare = std::mem::take(&mut *seen.prepare.lock().unwrap_or_else(|e| e.into_inner()));
     match outcome {
-        Ok(Ok((outcomes, timings, exploration))) => {
+        Ended::Done(Ok((outcomes, timings, exploration))) => {
             report.timings = GateTimings { plan_seconds: report.timings.plan_seconds, ..timings };
             report.exploration = exploration;
             report.decide(outcomes, start)
         }
-        Ok(Err(reason)) => report.unverified(reason, start),
-        Err(limit) => {
+        Ended::Done(Err(reason)) => report.unverified(reason, start),
+        Ended::TimedOut | Ended::Interrupted => {
             let still = seen.running.lock().unwrap_or_else(|e| e.into_inner()).join(", ");
-            if let Ok(docker) = crate::stack::docker::client().await {
-                let _ = crate::stack::docker::sweep(&docker, crate::stack::docker::Scope::Mine).await;
-            }
             report.unverified(
                 format!(
                     "the gate timed out after {} while running: {}",
-                    humantime::format_duration(limit),
+                    humantime::format_duration(req.timeout.unwrap_or_default()),
                     if still.is_empty() { "(between steps)".to_owned() } else { still }
                 ),
                 start,
@@ -152,19 +150,6 @@ async fn given_approvals(req: &GateRequest, planned: &Plan) -> crate::verdict::G
     given
 }
 
-/// The one line of progress that says what the plan is.
-fn plan_line(planned: &Plan) -> String {
-    format!(
-        "plan: tier {}, {}AI-assisted, {} affected, {} scenario{}{}",
-        planned.tier.map_or("none".into(), |t| t.to_string()),
-        if planned.ai_assisted { "" } else { "not " },
-        planned.affected.len(),
-        planned.scenarios.len(),
-        if planned.scenarios.len() == 1 { "" } else { "s" },
-        if planned.signoff_required { ", sign-off required" } else { "" }
-    )
-}
-
 /// What the execute phase has seen so far, kept when the deadline drops it: what is
 /// running (for the timeout's reason) and the output of `prepare:` commands.
 #[derive(Default)]
@@ -180,7 +165,7 @@ async fn execute(
     req: &GateRequest,
     exec: &Executable,
     kept: Option<&tokio::sync::Mutex<Option<crate::stack::Stack>>>,
-    progress: &(dyn Fn(&str) + Sync),
+    events: &dyn Reporter,
     seen: &Seen,
     start: Instant,
 ) -> Result<(Vec<ScenarioOutcome>, GateTimings, Vec<ExploreReport>), String> {
@@ -204,7 +189,7 @@ async fn execute(
     // reference runs, so their images are built with the scenarios'.
     let mut refs: Vec<_> = selected.iter().collect();
     refs.extend(exec.explore.iter().filter_map(|e| e.ready.as_ref().ok()).map(|(_, r)| &r.scenario));
-    let p = prepare(&refs, &loaded.config, &mut opts, seen, progress).await?;
+    let p = prepare(&refs, &loaded.config, &mut opts, seen, events).await?;
     timings.images_seconds = p.images_seconds;
     timings.build_seconds = start.elapsed().as_secs_f64() - timings.plan_seconds - p.images_seconds;
 
@@ -219,7 +204,7 @@ async fn execute(
         let pool = pool.as_ref();
         async move {
             running.lock().unwrap_or_else(|e| e.into_inner()).push(s.name.clone());
-            progress(&format!("running {} (target {})", s.name, s.target));
+            events.report(&Event::ScenarioStarted { name: &s.name, target: &s.target });
             let o = match pool {
                 Some(pool) => pool.run(s, &loaded.config, opts).await,
                 None => {
@@ -231,7 +216,7 @@ async fn execute(
                 }
             };
             running.lock().unwrap_or_else(|e| e.into_inner()).retain(|n| n != &s.name);
-            progress(&crate::report::verdict::render_outcome(&o));
+            events.report(&Event::ScenarioFinished(&o));
             o
         }
     }));
@@ -260,7 +245,7 @@ async fn execute(
 
     // Exploration of the affected services the rule says to explore, after their scenarios.
     let t = Instant::now();
-    let exploration = explore_affected(exec, req, &outcomes, &opts, progress, running).await;
+    let exploration = explore_affected(exec, req, &outcomes, &opts, events, running).await;
     timings.explore_seconds = t.elapsed().as_secs_f64();
     Ok((outcomes, timings, exploration))
 }
@@ -271,11 +256,12 @@ async fn prepare(
     config: &crate::config::Config,
     opts: &mut RunOptions,
     seen: &Seen,
-    progress: &(dyn Fn(&str) + Sync),
+    events: &dyn Reporter,
 ) -> Result<crate::runner::Prepared, String> {
     seen.running.lock().unwrap_or_else(|e| e.into_inner()).push("prepare (build of the change)".into());
-    if let Some(line) = crate::runner::prepare_line(refs, config) {
-        progress(&line);
+    let commands = crate::runner::prepare_commands(refs, config);
+    if !commands.is_empty() {
+        events.report(&Event::Preparing(&commands));
     }
     let p = crate::runner::prepare_once(refs, config, opts).await?;
     seen.running.lock().unwrap_or_else(|e| e.into_inner()).clear();
@@ -290,7 +276,7 @@ async fn explore_affected(
     req: &GateRequest,
     outcomes: &[ScenarioOutcome],
     opts: &RunOptions,
-    progress: &(dyn Fn(&str) + Sync),
+    events: &dyn Reporter,
     running: &std::sync::Mutex<Vec<String>>,
 ) -> Vec<ExploreReport> {
     let xo = ExploreOptions {
@@ -305,7 +291,7 @@ async fn explore_affected(
     if let Some(o) = outcomes.iter().find(|o| o.status != crate::verdict::Status::Passed) {
         for target in &exec.explore {
             let why = format!("not explored: scenario {} did not pass, which decides already", o.name);
-            progress(&format!("explore {}: {why}", target.service));
+            events.report(&Event::ExploreSkipped { service: &target.service, why: &why });
             exploration.push(ExploreReport {
                 service: target.service.clone(),
                 seed: req.seed,
@@ -318,8 +304,8 @@ async fn explore_affected(
     for target in &exec.explore {
         let what = format!("exploration of {}", target.service);
         running.lock().unwrap_or_else(|e| e.into_inner()).push(what.clone());
-        let r = crate::runner::explore::explore(&exec.config, target, opts, &xo, progress).await;
-        progress(&crate::report::explore::render(&r));
+        let r = crate::runner::explore::explore(&exec.config, target, opts, &xo, events).await;
+        events.report(&Event::Explored(&r));
         running.lock().unwrap_or_else(|e| e.into_inner()).retain(|n| *n != what);
         exploration.push(r);
     }

@@ -104,9 +104,9 @@ pub async fn run(
     original: &GateReport,
     req: &GateRequest,
     keep: bool,
-    progress: &(dyn Fn(&str) + Sync),
+    events: &dyn crate::runner::event::Reporter,
 ) -> Repro {
-    let (report, stack) = crate::gate::gate_keeping(repo_dir, req, keep, progress).await;
+    let (report, stack) = crate::gate::gate_keeping(repo_dir, req, keep, events).await;
     let only = req.only.clone().unwrap_or_default();
     let comparisons = original
         .scenarios

@@ -72,9 +72,8 @@ pub(super) fn exec(dir: &std::path::Path, args: RunArgs) -> miette::Result<i32> 
     runtime()?.block_on(async move {
         let mut interrupt = Interrupt::new();
         let mut opts = opts;
-        if let Some(line) = faultline::runner::prepare_line(&selected, config) {
-            super::session::progress(&line);
-        }
+        let commands = faultline::runner::prepare_commands(&selected, config);
+        super::session::progress(&faultline::runner::event::Event::Preparing(&commands));
         if let Err(e) = faultline::runner::prepare_once(&selected, config, &mut opts).await {
             eprintln!("{e}");
             return Ok(exit::UNVERIFIED);

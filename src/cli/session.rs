@@ -8,14 +8,7 @@ pub(super) fn runtime() -> miette::Result<tokio::runtime::Runtime> {
         .map_err(|e| miette::miette!("cannot start the runtime: {e}"))
 }
 
-/// Removes what an interrupted or failed command started: one run's objects, or every
-/// object this process made. (Its watchdogs would also remove them once it exits.)
-pub(super) async fn remove_leftovers(run: Option<&str>) {
-    use faultline::stack::docker::{Scope, client, sweep};
-    if let Ok(docker) = client().await {
-        let _ = sweep(&docker, run.map_or(Scope::Mine, Scope::Run)).await;
-    }
-}
+pub(super) use faultline::runner::supervise::remove_leftovers;
 
 /// Ctrl-C and SIGTERM, listened for from the moment this is made (a signal that arrives
 /// before the first wait is not lost, and does not kill the process).
@@ -54,20 +47,28 @@ impl Interrupt {
         run: Option<&str>,
         work: impl std::future::Future<Output = T>,
     ) -> Option<T> {
-        tokio::select! {
-            r = work => Some(r),
-            _ = self.wait() => {
-                eprintln!("interrupted: removing what was started");
-                remove_leftovers(run).await;
-                None
-            }
+        use faultline::runner::supervise::{Ended, supervise};
+        let interrupted = async {
+            self.wait().await;
+            eprintln!("interrupted: removing what was started");
+        };
+        match supervise(work, None, interrupted, run).await {
+            Ended::Done(r) => Some(r),
+            Ended::TimedOut | Ended::Interrupted => None,
         }
     }
 }
 
 /// A progress line of a long command, on stderr.
-pub(super) fn progress(line: &str) {
+fn say(line: &str) {
     eprint!("{}{}", line, if line.ends_with('\n') { "" } else { "\n" });
+}
+
+/// The terminal's listener: each event's progress line on stderr.
+pub(super) fn progress(event: &faultline::runner::event::Event<'_>) {
+    if let Some(line) = faultline::report::progress::line(event) {
+        say(&line);
+    }
 }
 
 /// What `run` and `explore` run scenarios of the working tree with: repro lines name

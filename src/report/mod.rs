@@ -7,6 +7,7 @@ pub mod html;
 pub mod junit;
 pub mod merge;
 pub mod plan;
+pub mod progress;
 pub mod summary;
 pub mod verdict;
 

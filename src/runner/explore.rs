@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 
+use super::event::{Event, Reporter};
 use super::outcome::{CheckOutcome, ScenarioOutcome, Status};
 use super::pool::StackPool;
 use crate::config::LoadedConfig;
@@ -94,7 +95,7 @@ pub async fn explore(
     target: &ExploreTarget,
     opts: &RunOptions,
     xo: &ExploreOptions,
-    progress: &(dyn Fn(&str) + Sync),
+    events: &dyn Reporter,
 ) -> ExploreReport {
     let start = Instant::now();
     let service = target.service.as_str();
@@ -109,7 +110,7 @@ pub async fn explore(
     };
     // The reference's stack serves the experiments after it.
     let pool = StackPool::new([&reference.scenario, &reference.scenario]).at_once(xo.jobs);
-    progress(&format!("explore {service}: reference run of its workload"));
+    events.report(&Event::ReferenceStarted { service });
     let base = pool.run(&reference.scenario, config, opts).await;
     if base.status != Status::Passed {
         let why = base
@@ -125,36 +126,25 @@ pub async fn explore(
     report.edges = used.iter().map(|e| format!("{} -> {}", e.from, e.to)).collect();
     let per_request = attempts_per_request(&base, &w.service);
     let reference_ms: f64 = base.steps.iter().map(|s| s.end_ms - s.start_ms).sum();
-    let experiments = match crate::scenario::explore::catalogue(
-        w,
-        config,
-        &used,
-        &reference.scenario.stack,
-        &xo.first,
-        reference_ms,
-    ) {
-        Ok(e) => e,
-        Err(e) => {
-            report.error = Some(e);
-            pool.finish().await;
-            return report;
-        }
-    };
+    let experiments =
+        match crate::scenario::explore::catalogue(w, config, &used, &reference.scenario.stack, &xo.first, reference_ms)
+        {
+            Ok(e) => e,
+            Err(e) => {
+                report.error = Some(e);
+                pool.finish().await;
+                return report;
+            }
+        };
     report.planned = experiments.len();
     pool.expect(experiments.iter().map(|e| &e.scenario));
     pool.forget(&reference.scenario);
-    progress(&format!(
-        "explore {service}: {} experiments on {} edge{} ({})",
-        experiments.len(),
-        used.len(),
-        if used.len() == 1 { "" } else { "s" },
-        report.edges.join(", ")
-    ));
+    events.report(&Event::ExperimentsPlanned { service, experiments: experiments.len(), edges: &report.edges });
 
     let (first, second): (Vec<&Experiment>, Vec<&Experiment>) =
         experiments.iter().partition(|e| e.mode != Mode::Concurrent);
     let found = std::sync::atomic::AtomicBool::new(false);
-    let ctx = Wave { pool: &pool, w, per_request: &per_request, loaded, opts, xo, start, progress, found: &found };
+    let ctx = Wave { pool: &pool, w, per_request: &per_request, loaded, opts, xo, start, events, found: &found };
     let mut results: BTreeMap<String, (&Experiment, Option<ScenarioOutcome>)> = BTreeMap::new();
     for (e, o) in ctx.run(first).await {
         results.insert(e.name.clone(), (e, o));
@@ -203,7 +193,7 @@ struct Wave<'a> {
     opts: &'a RunOptions,
     xo: &'a ExploreOptions,
     start: Instant,
-    progress: &'a (dyn Fn(&str) + Sync),
+    events: &'a dyn Reporter,
     /// An experiment failed (see [`ExploreOptions::stop_at_first_failure`]).
     found: &'a std::sync::atomic::AtomicBool,
 }
@@ -224,23 +214,13 @@ impl Wave<'_> {
             if o.status != Status::Passed {
                 self.found.store(true, std::sync::atomic::Ordering::SeqCst);
             }
-            (self.progress)(&progress_line(&o));
+            self.events.report(&Event::ExperimentFinished { service: &self.w.service, outcome: &o });
             (e, Some(o))
         }))
         .buffer_unordered(self.pool.in_flight())
         .collect()
         .await
     }
-}
-
-/// One line per experiment as it ends (the report renders the failures in full).
-fn progress_line(o: &ScenarioOutcome) -> String {
-    let mark = match o.status {
-        Status::Passed => "pass ",
-        Status::Failed => "FAIL ",
-        Status::Error => "ERROR",
-    };
-    format!("{mark}  {} in {:.1} s", o.name, o.stack_seconds + o.run_seconds)
 }
 
 /// The edges the workload used: HTTP requests or bytes crossed them during the steps.

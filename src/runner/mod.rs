@@ -6,10 +6,12 @@
 //! independent of the order scenarios run in and of what ran before.
 
 mod checks;
+pub mod event;
 pub mod explore;
 pub mod nextest;
 pub mod outcome;
 pub mod pool;
+pub mod supervise;
 mod workload;
 
 use std::collections::BTreeMap;
@@ -96,19 +98,10 @@ pub struct Prepared {
     pub commands: Vec<crate::stack::CommandLog>,
 }
 
-/// What [`prepare_once`] is about to run, in a line for a person waiting on it; `None` when
-/// there is no `prepare:` command.
-pub fn prepare_line(scenarios: &[&Scenario], config: &Config) -> Option<String> {
+/// The distinct `prepare:` commands [`prepare_once`] is about to run: `(service, command)`.
+pub fn prepare_commands(scenarios: &[&Scenario], config: &Config) -> Vec<(String, String)> {
     let services = stack_services(scenarios);
-    let commands = crate::stack::prepare_commands(config, &services);
-    if commands.is_empty() {
-        return None;
-    }
-    let list: Vec<String> = commands.iter().map(|(svc, cmd)| format!("`{cmd}` ({svc})")).collect();
-    Some(format!(
-        "prepare: {} in the checkout under test, then the images; a first build (after a branch switch, on a cold cache) can take minutes",
-        list.join(", ")
-    ))
+    crate::stack::prepare_commands(config, &services).into_iter().map(|(s, c)| (s.to_owned(), c.to_owned())).collect()
 }
 
 /// The services the scenarios' stacks start, in order of first use.

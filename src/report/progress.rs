@@ -1,0 +1,62 @@
+//! Progress lines for a person watching a gate, a run or an exploration: one function from a
+//! runner [`Event`] to the line it prints (or none).
+
+use crate::plan::Plan;
+use crate::runner::event::Event;
+use crate::runner::outcome::{ScenarioOutcome, Status};
+
+/// The line `event` prints, if any.
+pub fn line(event: &Event<'_>) -> Option<String> {
+    Some(match event {
+        Event::Planned(plan) => plan_line(plan),
+        Event::Partition { share, running, selected } => {
+            format!("partition {share}: {running} of the {selected} selected scenarios")
+        }
+        Event::Preparing(commands) => {
+            if commands.is_empty() {
+                return None;
+            }
+            let list: Vec<String> = commands.iter().map(|(svc, cmd)| format!("`{cmd}` ({svc})")).collect();
+            format!(
+                "prepare: {} in the checkout under test, then the images; a first build (after a branch switch, on a cold cache) can take minutes",
+                list.join(", ")
+            )
+        }
+        Event::ScenarioStarted { name, target } => format!("running {name} (target {target})"),
+        Event::ScenarioFinished(o) => super::verdict::render_outcome(o),
+        Event::ExploreSkipped { service, why } => format!("explore {service}: {why}"),
+        Event::ReferenceStarted { service } => format!("explore {service}: reference run of its workload"),
+        Event::ExperimentsPlanned { service, experiments, edges } => format!(
+            "explore {service}: {experiments} experiments on {} edge{} ({})",
+            edges.len(),
+            if edges.len() == 1 { "" } else { "s" },
+            edges.join(", ")
+        ),
+        Event::ExperimentFinished { outcome, .. } => experiment_line(outcome),
+        Event::Explored(r) => super::explore::render(r),
+        Event::Note(text) => (*text).to_owned(),
+    })
+}
+
+/// The one line of progress that says what the plan is.
+fn plan_line(planned: &Plan) -> String {
+    format!(
+        "plan: tier {}, {}AI-assisted, {} affected, {} scenario{}{}",
+        planned.tier.map_or("none".into(), |t| t.to_string()),
+        if planned.ai_assisted { "" } else { "not " },
+        planned.affected.len(),
+        planned.scenarios.len(),
+        if planned.scenarios.len() == 1 { "" } else { "s" },
+        if planned.signoff_required { ", sign-off required" } else { "" }
+    )
+}
+
+/// One line per experiment as it ends (the report renders the failures in full).
+fn experiment_line(o: &ScenarioOutcome) -> String {
+    let mark = match o.status {
+        Status::Passed => "pass ",
+        Status::Failed => "FAIL ",
+        Status::Error => "ERROR",
+    };
+    format!("{mark}  {} in {:.1} s", o.name, o.stack_seconds + o.run_seconds)
+}

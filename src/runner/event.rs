@@ -1,0 +1,54 @@
+//! Typed events, as cargo-nextest's reporter events: the gate and the runner say what
+//! happens as values, and whoever listens (the terminal's progress lines, a test, a
+//! benchmark that wants silence) decides what to do with them. Nothing here formats text for
+//! a person; `report::progress` does.
+
+use super::explore::ExploreReport;
+use super::outcome::ScenarioOutcome;
+use crate::plan::Plan;
+
+/// One thing that happened while a gate, a run or an exploration worked.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub enum Event<'a> {
+    /// The plan is made: what the gate will run and why.
+    Planned(&'a Plan),
+    /// This gate runs one share of the selected scenarios (`--partition`).
+    Partition { share: &'a str, running: usize, selected: usize },
+    /// The change's `prepare:` commands are about to run: `(service, command)`.
+    Preparing(&'a [(String, String)]),
+    /// A scenario's turn came; its stack is being started or reset.
+    ScenarioStarted { name: &'a str, target: &'a str },
+    /// A scenario ended, with everything it observed.
+    ScenarioFinished(&'a ScenarioOutcome),
+    /// A service is not explored, and why.
+    ExploreSkipped { service: &'a str, why: &'a str },
+    /// The fault-free reference run of a service's workload starts.
+    ReferenceStarted { service: &'a str },
+    /// The experiments of a service are generated from what its reference run used.
+    ExperimentsPlanned { service: &'a str, experiments: usize, edges: &'a [String] },
+    /// One experiment ended.
+    ExperimentFinished { service: &'a str, outcome: &'a ScenarioOutcome },
+    /// The exploration of a service ended.
+    Explored(&'a ExploreReport),
+    /// A line an orchestrator says between gates (the demo's narration).
+    Note(&'a str),
+}
+
+/// Whoever listens to [`Event`]s. Any `Fn(&Event)` closure is one.
+pub trait Reporter: Sync {
+    fn report(&self, event: &Event<'_>);
+}
+
+impl<F: Fn(&Event<'_>) + Sync> Reporter for F {
+    fn report(&self, event: &Event<'_>) {
+        self(event)
+    }
+}
+
+/// Listens to nothing (benchmarks, tests that only read the verdict).
+pub struct Quiet;
+
+impl Reporter for Quiet {
+    fn report(&self, _: &Event<'_>) {}
+}
