@@ -17,7 +17,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use faultline::change::ChangeSpec;
-use faultline::gate::{GateReport, GateRequest, gate};
+use faultline::gate::{GateRequest, gate};
+use faultline::outcome::GateReport;
 use faultline::plan::{ConfigFrom, PlanRequest};
 use faultline::repo::Repo;
 use faultline::runner::{prepare_once, run};
@@ -72,7 +73,7 @@ fn request_ahead(head: &str, jobs: usize, stacks_ahead: Option<usize>) -> GateRe
 
 /// The correct shop, approved by a senior: the gate must allow, having judged it.
 fn allowed(r: &GateReport) {
-    assert_eq!(r.decision, faultline::verdict::Decision::Allow, "expected allow: {}", r.reasons.join("; "));
+    assert_eq!(r.decision, faultline::outcome::Decision::Allow, "expected allow: {}", r.reasons.join("; "));
 }
 
 fn breakdown(r: &GateReport) -> String {
@@ -191,7 +192,7 @@ fn main() {
             stacks += o.stack_seconds;
             runs += o.run_seconds;
             teardown += o.teardown_seconds;
-            failed += usize::from(o.status != faultline::verdict::Status::Passed);
+            failed += usize::from(o.status != faultline::outcome::Status::Passed);
         }
         let naive_t = t.elapsed();
         let naive_cpu = Cpu::now().since(cpu);

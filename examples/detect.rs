@@ -20,7 +20,7 @@ use std::process::Command;
 use std::time::Instant;
 
 use faultline::corpus::{self, Entry};
-use faultline::verdict::Decision;
+use faultline::outcome::Decision;
 
 struct Args {
     corpora: Vec<PathBuf>,

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use git2::{Oid, Repository, Signature};
 
-use crate::verdict::Decision;
+use crate::outcome::Decision;
 
 /// One change of a corpus.
 #[derive(Debug, Clone)]

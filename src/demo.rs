@@ -11,10 +11,10 @@ use git2::{Oid, Repository, Signature};
 
 use crate::change::ChangeSpec;
 use crate::gate::GateRequest;
+use crate::outcome::Decision;
+use crate::outcome::GateReport;
 use crate::plan::{ConfigFrom, PlanRequest};
 use crate::runner::event::{Event, Reporter};
-use crate::verdict::Decision;
-use crate::verdict::GateReport;
 
 /// Where the example shop lives in a faultline checkout.
 pub fn shop_fixture() -> PathBuf {
@@ -105,7 +105,7 @@ pub async fn run(dir: &Path, seed: u64, events: &dyn Reporter) -> Result<Demo, D
         };
         let report = crate::gate::gate(&root, &req, events).await;
         let report_path = crate::report::write_report(&dir.join("reports").join(branch), &report).ok();
-        say(&crate::report::verdict::render_decision(report.decision, &report.reasons));
+        say(&crate::report::outcome::render_decision(report.decision, &report.reasons));
         // What exploration found becomes a scenario for a senior to keep.
         let proposed = dir.join("reports").join(branch).join("proposed");
         for line in crate::report::explore::write_scenarios(&report.exploration, &proposed) {

@@ -8,16 +8,16 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use crate::outcome::{ExploreReport, GateReport, GateTimings, Partition, ScenarioOutcome};
 use crate::plan::{self, Code, Executable, Plan, PlanRequest};
 use crate::repo::Repo;
 use crate::runner::event::{Event, Reporter};
-use crate::runner::explore::{ExploreOptions, ExploreReport};
+use crate::runner::explore::ExploreOptions;
 use crate::runner::pool::StackPool;
 use crate::runner::run;
 use crate::runner::supervise::{Ended, supervise};
 use crate::stack::RunOptions;
-use crate::verdict::ScenarioOutcome;
-pub use crate::verdict::{Approval, GateReport, GateTimings, IgnoredApproval, Partition, SignoffState, signoff};
+use crate::verdict::signoff;
 
 #[derive(Debug, Clone)]
 pub struct GateRequest {
@@ -155,7 +155,7 @@ async fn given_approvals(req: &GateRequest, planned: &Plan) -> crate::verdict::G
 #[derive(Default)]
 struct Seen {
     running: std::sync::Mutex<Vec<String>>,
-    prepare: std::sync::Mutex<Vec<crate::stack::CommandLog>>,
+    prepare: std::sync::Mutex<Vec<crate::outcome::CommandLog>>,
 }
 
 /// Builds head (prepare, images, tests of `nextest` steps) and runs the selected scenarios,
@@ -288,7 +288,7 @@ async fn explore_affected(
     let mut exploration = Vec::new();
     // A scenario that did not pass decides already (block, or could not verify):
     // exploration would only add findings.
-    if let Some(o) = outcomes.iter().find(|o| o.status != crate::verdict::Status::Passed) {
+    if let Some(o) = outcomes.iter().find(|o| o.status != crate::outcome::Status::Passed) {
         for target in &exec.explore {
             let why = format!("not explored: scenario {} did not pass, which decides already", o.name);
             events.report(&Event::ExploreSkipped { service: &target.service, why: &why });

@@ -18,6 +18,7 @@ pub mod fault;
 pub mod gate;
 pub mod impact;
 pub mod init;
+pub mod outcome;
 pub mod plan;
 pub mod repo;
 pub mod report;

@@ -8,9 +8,9 @@ use std::path::Path;
 use crate::change::ChangeSpec;
 use crate::change::provenance::EvidenceKind;
 use crate::gate::GateRequest;
+use crate::outcome::GateReport;
+use crate::outcome::Status;
 use crate::plan::{ConfigFrom, PlanRequest};
-use crate::verdict::GateReport;
-use crate::verdict::Status;
 
 /// One scenario, then and now.
 #[derive(Debug, Clone)]
@@ -38,7 +38,7 @@ impl Repro {
     }
 }
 
-fn failures(o: &crate::verdict::ScenarioOutcome) -> Vec<String> {
+fn failures(o: &crate::outcome::ScenarioOutcome) -> Vec<String> {
     let steps = o.steps.iter().filter(|s| !s.passed).map(|s| format!("step {}: {}", s.index + 1, s.step));
     let checks = o.checks.iter().filter(|c| !c.passed).map(|c| format!("check {}: {}", c.index + 1, c.check));
     steps.chain(checks).collect()

@@ -65,7 +65,25 @@ fn no_circle_between_top_level_modules() {
     for m in arrows.keys() {
         assert!(!back(&arrows, m, m, &mut BTreeSet::new()), "{m} reaches itself: {arrows:#?}");
     }
-    assert!(arrows["verdict"].contains("runner") && !arrows["runner"].contains("verdict"), "{arrows:#?}");
+    // The verdict decides on plain data: it does not know how the data was produced.
+    assert!(arrows["verdict"].contains("outcome"), "{arrows:#?}");
+    for producer in ["runner", "stack", "fault"] {
+        assert!(!arrows["verdict"].contains(producer), "verdict imports {producer}: {arrows:#?}");
+    }
+    assert!(!arrows["runner"].contains("verdict"), "{arrows:#?}");
+}
+
+/// `verdict.json`'s types are plain data: the producers and the readers import them, they
+/// import neither.
+#[test]
+fn the_outcome_data_depends_on_no_producer_and_no_reader() {
+    let arrows = arrows();
+    for m in ["runner", "stack", "gate", "report", "verdict", "repro"] {
+        assert!(!arrows["outcome"].contains(m), "outcome imports {m}: {:?}", arrows["outcome"]);
+    }
+    for m in ["runner", "stack", "verdict", "report", "gate"] {
+        assert!(arrows[m].contains("outcome"), "{m} does not use outcome: {:?}", arrows[m]);
+    }
 }
 
 #[test]

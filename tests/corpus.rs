@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::Command;
 
 use faultline::corpus::{self, Entry};
-use faultline::verdict::Decision;
+use faultline::outcome::Decision;
 use serde_json::Value;
 
 fn all() -> (Vec<Entry>, Vec<Entry>) {

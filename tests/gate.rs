@@ -178,7 +178,7 @@ async fn results_do_not_depend_on_the_order_scenarios_run_in() {
         sequential_start: false,
         teardowns: None,
     };
-    let summary = |o: &faultline::verdict::ScenarioOutcome| {
+    let summary = |o: &faultline::outcome::ScenarioOutcome| {
         (
             o.name.clone(),
             o.status,
@@ -196,12 +196,12 @@ async fn results_do_not_depend_on_the_order_scenarios_run_in() {
     }
     second.reverse();
     assert_eq!(first, second);
-    assert_eq!(first[0].1, faultline::verdict::Status::Passed);
-    assert_eq!(first[1].1, faultline::verdict::Status::Failed);
+    assert_eq!(first[0].1, faultline::outcome::Status::Passed);
+    assert_eq!(first[1].1, faultline::outcome::Status::Failed);
 
     // With stacks shared and reset between scenarios, in either order: the same verdicts,
     // and the same requests observed on every edge (method, path, status, in order).
-    let observed = |o: &faultline::verdict::ScenarioOutcome| {
+    let observed = |o: &faultline::outcome::ScenarioOutcome| {
         o.edges
             .iter()
             .map(|(edge, obs)| {

@@ -469,6 +469,6 @@ fn lost_reply_report(keys: [&str; 2]) -> String {
         "timings": {"plan_seconds": 0.0, "build_seconds": 0.0, "images_seconds": 0.0, "scenarios_seconds": 0.0,
                     "stacks_seconds": 0.0, "runs_seconds": 0.0, "teardown_seconds": 0.0, "total_seconds": 0.0}
     });
-    let report: faultline::verdict::GateReport = serde_json::from_value(v).unwrap();
+    let report: faultline::outcome::GateReport = serde_json::from_value(v).unwrap();
     faultline::report::html::render(&report)
 }

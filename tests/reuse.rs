@@ -9,10 +9,10 @@ mod common;
 use std::path::Path;
 
 use faultline::config;
+use faultline::outcome::{ScenarioOutcome, Status};
 use faultline::runner::pool::StackPool;
 use faultline::scenario::validate::Scenario;
 use faultline::stack::RunOptions;
-use faultline::verdict::{ScenarioOutcome, Status};
 
 const CONFIG: &str = concat!(
     "version: 1\nservices:\n",
@@ -85,10 +85,7 @@ fn opts() -> RunOptions {
 }
 
 /// Runs `order` through one pool, in order; every outcome must pass.
-async fn run_all(
-    cfg: &config::Config,
-    order: &[&Scenario],
-) -> (Vec<ScenarioOutcome>, faultline::runner::pool::PoolCounts) {
+async fn run_all(cfg: &config::Config, order: &[&Scenario]) -> (Vec<ScenarioOutcome>, faultline::outcome::PoolCounts) {
     let pool = StackPool::new(order.iter().copied());
     let opts = opts();
     let mut outcomes = Vec::new();

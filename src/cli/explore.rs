@@ -4,9 +4,10 @@ use std::path::{Path, PathBuf};
 
 use faultline::change::ChangeSpec;
 use faultline::exit;
+use faultline::outcome::ExploreReport;
 use faultline::plan::ConfigFrom;
 use faultline::repo::Repo;
-use faultline::runner::explore::{ExploreOptions, ExploreReport};
+use faultline::runner::explore::ExploreOptions;
 
 use super::session::{Interrupt, clock_seed, parse_duration, progress, runtime, worktree_options};
 

@@ -51,7 +51,7 @@ pub(super) struct GateArgs {
     /// Run share K of N of the selected scenarios (by a hash of their names), for several
     /// runners; `faultline report merge` makes one verdict of the shards' reports.
     #[arg(long, value_name = "K/N")]
-    pub(super) partition: Option<faultline::gate::Partition>,
+    pub(super) partition: Option<faultline::outcome::Partition>,
     /// Start a stack for every scenario instead of sharing stacks, reset and proven clean
     /// between scenarios (slower; for comparison and suspicion).
     #[arg(long)]
@@ -125,7 +125,7 @@ pub(super) fn exec(dir: &std::path::Path, args: GateArgs) -> miette::Result<i32>
         eprintln!("the change is not verified");
         return Ok(exit::UNVERIFIED);
     };
-    print!("{}", faultline::report::verdict::render_decision(report.decision, &report.reasons));
+    print!("{}", faultline::report::outcome::render_decision(report.decision, &report.reasons));
     github(&report);
     if let Some(dir) = &args.report {
         match write_report(dir, &report) {
@@ -194,7 +194,7 @@ pub(super) fn repro(
     let Some(result) = result else {
         return Ok(exit::UNVERIFIED);
     };
-    if result.report.decision == faultline::verdict::Decision::Unverified && result.report.scenarios.is_empty() {
+    if result.report.decision == faultline::outcome::Decision::Unverified && result.report.scenarios.is_empty() {
         eprintln!("faultline repro: could not run: {}", result.report.reasons.join("; "));
         return Ok(exit::UNVERIFIED);
     }

@@ -270,7 +270,7 @@ fn run(cli: Cli) -> miette::Result<i32> {
             eprintln!("faultline demo: creating the example shop in {}", dir.display());
             let demo = session::runtime()?.block_on(faultline::demo::run(&dir, 7, &session::progress))?;
             print!("{}", faultline::demo::render(&demo));
-            let unverified = demo.changes.iter().any(|c| c.report.decision == faultline::verdict::Decision::Unverified);
+            let unverified = demo.changes.iter().any(|c| c.report.decision == faultline::outcome::Decision::Unverified);
             let as_expected = demo.changes.iter().all(|c| c.report.decision == c.expect);
             Ok(if unverified {
                 exit::UNVERIFIED

@@ -33,7 +33,7 @@ pub(super) fn merge(shards: &[PathBuf], out: &std::path::Path) -> miette::Result
         reports.push(faultline::report::merge::read(s)?);
     }
     let merged = faultline::report::merge::merge(reports)?;
-    print!("{}", faultline::report::verdict::render_decision(merged.decision, &merged.reasons));
+    print!("{}", faultline::report::outcome::render_decision(merged.decision, &merged.reasons));
     github(&merged);
     match faultline::report::write_report(out, &merged) {
         Ok(path) => println!("report: {} (and junit.xml, summary.md, report.html)", path.display()),

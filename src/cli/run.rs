@@ -85,7 +85,7 @@ pub(super) fn exec(dir: &std::path::Path, args: RunArgs) -> miette::Result<i32> 
             let Some((outcome, stack)) = interrupt.or_remove(None, run(s, config, &o)).await else {
                 return Ok(130);
             };
-            print!("{}", faultline::report::verdict::render_outcome(&outcome));
+            print!("{}", faultline::report::outcome::render_outcome(&outcome));
             outcomes.push(outcome);
             if let Some(stack) = stack {
                 for svc in stack.services().map(str::to_owned).collect::<Vec<_>>() {
@@ -97,9 +97,9 @@ pub(super) fn exec(dir: &std::path::Path, args: RunArgs) -> miette::Result<i32> 
             }
         }
         let (decision, reasons) = faultline::verdict::decide(&outcomes, None);
-        print!("{}", faultline::report::verdict::render_decision(decision, &reasons));
+        print!("{}", faultline::report::outcome::render_decision(decision, &reasons));
         if let Some(dir) = &args.report {
-            let report = faultline::verdict::GateReport::of_run(seed, decision, reasons, outcomes);
+            let report = faultline::outcome::GateReport::of_run(seed, decision, reasons, outcomes);
             match faultline::report::write_report(dir, &report) {
                 Ok(path) => println!("report: {} (and junit.xml, summary.md, report.html)", path.display()),
                 Err(e) => {

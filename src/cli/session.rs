@@ -162,7 +162,7 @@ pub(super) fn labels_with_env(labels: Vec<String>) -> Vec<String> {
 }
 
 /// In GitHub Actions: annotations on stdout, the summary appended to the job's summary.
-pub(super) fn github(report: &faultline::gate::GateReport) {
+pub(super) fn github(report: &faultline::outcome::GateReport) {
     if std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true") {
         for line in faultline::report::summary::annotations(report) {
             println!("{line}");

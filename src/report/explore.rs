@@ -5,8 +5,8 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use crate::runner::explore::ExploreReport;
-use crate::runner::outcome::Status;
+use crate::outcome::ExploreReport;
+use crate::outcome::Status;
 
 /// The summary of one service's exploration.
 pub fn render(r: &ExploreReport) -> String {
@@ -32,7 +32,7 @@ pub fn render(r: &ExploreReport) -> String {
     );
     for x in r.ran.iter().filter(|x| x.outcome.status != Status::Passed) {
         let _ = writeln!(s, "  {} on {} ({})", x.class, x.on, x.mode);
-        for line in super::verdict::render_outcome(&x.outcome).lines() {
+        for line in super::outcome::render_outcome(&x.outcome).lines() {
             let _ = writeln!(s, "    {line}");
         }
     }

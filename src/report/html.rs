@@ -6,8 +6,9 @@
 
 use std::fmt::Write as _;
 
-use crate::verdict::GateReport;
-use crate::verdict::{Decision, ScenarioOutcome, SignoffLine, Status};
+use crate::outcome::GateReport;
+use crate::outcome::{Decision, ScenarioOutcome, Status};
+use crate::verdict::SignoffLine;
 
 fn esc(s: &str) -> String {
     quick_xml::escape::escape(s).into_owned()
@@ -96,7 +97,7 @@ fn timeline(s: &ScenarioOutcome) -> String {
             st.index + 1
         );
     }
-    let mut faults_of: std::collections::BTreeMap<String, Vec<&crate::verdict::FaultWindow>> = Default::default();
+    let mut faults_of: std::collections::BTreeMap<String, Vec<&crate::outcome::FaultWindow>> = Default::default();
     for f in &s.faults {
         faults_of.entry(normalise(&f.on)).or_default().push(f);
     }
@@ -184,7 +185,7 @@ fn row_svg(
     s: &ScenarioOutcome,
     sc: &Scale,
     row: &str,
-    faults: &[&crate::verdict::FaultWindow],
+    faults: &[&crate::outcome::FaultWindow],
     y: f64,
 ) {
     let row_h = sc.row_h;

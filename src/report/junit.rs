@@ -5,8 +5,8 @@
 
 use std::fmt::Write as _;
 
-use crate::verdict::GateReport;
-use crate::verdict::{Decision, ScenarioOutcome, Status};
+use crate::outcome::GateReport;
+use crate::outcome::{Decision, ScenarioOutcome, Status};
 
 /// Text fit for XML: escaped, without the control characters XML 1.0 forbids.
 fn esc(s: &str) -> String {

@@ -4,8 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::verdict::{self, Decision, ScenarioOutcome, Status};
-use crate::verdict::{GateReport, GateTimings, SignoffState};
+use crate::outcome::{Decision, ExploreReport, GateReport, GateTimings, PoolCounts, ScenarioOutcome, SignoffState};
+use crate::verdict;
 
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum ReportError {
@@ -90,13 +90,13 @@ fn union_signoff(shards: &[(PathBuf, GateReport)], first: &GateReport, plan: &cr
     });
     signoff.required = plan.signoff_required;
     signoff.seniors = plan.seniors.clone();
-    signoff.areas = crate::verdict::areas_of(plan);
+    signoff.areas = verdict::areas_of(plan);
     signoff.unreadable = shards.iter().find_map(|(_, r)| r.signoff.as_ref()?.unreadable.clone());
     signoff.approvals.clear();
     signoff.ignored.clear();
     for (_, r) in shards {
         for a in r.signoff.iter().flat_map(|s| &s.approvals) {
-            if crate::verdict::trusted_source(&a.source) && !signoff.approvals.iter().any(|b| b.who == a.who) {
+            if verdict::trusted_source(&a.source) && !signoff.approvals.iter().any(|b| b.who == a.who) {
                 signoff.approvals.push(a.clone());
             }
         }
@@ -151,29 +151,16 @@ fn identity(r: &GateReport) -> String {
     }
 }
 
-/// A scenario's status from what it observed, not from what the file says: any failed step
-/// or check fails it, a check that observed nothing or an error makes it unverifiable.
-fn recomputed(mut o: ScenarioOutcome) -> ScenarioOutcome {
-    if o.status == Status::Error {
-        return o;
-    }
-    if let Some(c) = o.checks.iter().find(|c| c.unobserved) {
-        o.status = Status::Error;
-        o.error = Some(format!("check {} observed nothing: {}", c.index + 1, c.observed));
-    } else if o.steps.is_empty() && o.checks.is_empty() {
-        o.status = Status::Error;
-        o.error = Some("the report holds no step and no check of this scenario".into());
-    } else if o.steps.iter().any(|s| !s.passed) || o.checks.iter().any(|c| !c.passed) {
-        o.status = Status::Failed;
-    } else {
-        o.status = Status::Passed;
-    }
+/// A shard's outcome judged again from what it observed, by the rule the gate judged it by:
+/// a shard cannot call a failed check passed.
+fn rejudged(mut o: ScenarioOutcome) -> ScenarioOutcome {
+    o.judge();
     o
 }
 
 /// One report from the shards' reports: the verdict the unsharded gate would give. Every
 /// shard must carry the same plan; every planned scenario must have run exactly once;
-/// statuses are recomputed from steps and checks; a shard's own block or could-not-verify is
+/// statuses are judged again from steps and checks ([`ScenarioOutcome::judge`]); a shard's own block or could-not-verify is
 /// kept; sign-off is judged from the approvals of every shard. The order of `shards` does not
 /// matter.
 pub fn merge(mut shards: Vec<(PathBuf, GateReport)>) -> Result<GateReport, ReportError> {
@@ -220,7 +207,7 @@ pub fn merge(mut shards: Vec<(PathBuf, GateReport)>) -> Result<GateReport, Repor
     }
     let plan = first.plan.clone().expect("checked above");
     let mut scenarios: Vec<ScenarioOutcome> =
-        shards.iter().flat_map(|(_, r)| r.scenarios.iter().cloned().map(recomputed)).collect();
+        shards.iter().flat_map(|(_, r)| r.scenarios.iter().cloned().map(rejudged)).collect();
     scenarios.sort_by(|a, b| a.name.cmp(&b.name));
 
     let signoff = union_signoff(&shards, &first, &plan);
@@ -240,7 +227,7 @@ pub fn merge(mut shards: Vec<(PathBuf, GateReport)>) -> Result<GateReport, Repor
         }
     }
     let exploration = merged_exploration(&shards, &plan, &mut unverified);
-    let (d, r) = crate::verdict::with_exploration(decision, reasons, &exploration);
+    let (d, r) = verdict::with_exploration(decision, reasons, &exploration);
     (decision, reasons) = (d, r);
     if !unverified.is_empty() {
         decision = Decision::Unverified;
@@ -259,9 +246,9 @@ pub fn merge(mut shards: Vec<(PathBuf, GateReport)>) -> Result<GateReport, Repor
         teardown_seconds: sum(|t| t.teardown_seconds),
         total_seconds: max(|t| t.total_seconds),
         explore_seconds: max(|t| t.explore_seconds),
-        stacks: shards.iter().fold(Default::default(), |a: crate::runner::pool::PoolCounts, (_, r)| {
+        stacks: shards.iter().fold(Default::default(), |a: PoolCounts, (_, r)| {
             let b = &r.timings.stacks;
-            crate::runner::pool::PoolCounts {
+            PoolCounts {
                 started: a.started + b.started,
                 reused: a.reused + b.reused,
                 discarded: a.discarded + b.discarded,
@@ -284,18 +271,18 @@ pub fn merge(mut shards: Vec<(PathBuf, GateReport)>) -> Result<GateReport, Repor
     })
 }
 
-/// The shards' explorations, each experiment's status recomputed like a scenario's (a shard
+/// The shards' explorations, each experiment's status judged again like a scenario's (a shard
 /// cannot call a failed check passed); each service the plan explores must come from
 /// exactly one shard (the one that holds its share), and no other.
 fn merged_exploration(
     shards: &[(PathBuf, GateReport)],
     plan: &crate::plan::Plan,
     unverified: &mut Vec<String>,
-) -> Vec<crate::runner::explore::ExploreReport> {
+) -> Vec<ExploreReport> {
     let mut exploration: Vec<_> = shards.iter().flat_map(|(_, r)| r.exploration.iter().cloned()).collect();
     for x in &mut exploration {
         for r in &mut x.ran {
-            r.outcome = recomputed(r.outcome.clone());
+            r.outcome = rejudged(r.outcome.clone());
         }
     }
     for service in &plan.explore {

@@ -6,14 +6,14 @@ pub mod explore;
 pub mod html;
 pub mod junit;
 pub mod merge;
+pub mod outcome;
 pub mod plan;
 pub mod progress;
 pub mod summary;
-pub mod verdict;
 
 use std::path::{Path, PathBuf};
 
-use crate::verdict::GateReport;
+use crate::outcome::GateReport;
 
 /// Checks that reports can be written into `dir` (created if needed), before a gate runs.
 pub fn check_report_dir(dir: &Path) -> Result<(), String> {

@@ -1,9 +1,9 @@
 //! Progress lines for a person watching a gate, a run or an exploration: one function from a
 //! runner [`Event`] to the line it prints (or none).
 
+use crate::outcome::{ScenarioOutcome, Status};
 use crate::plan::Plan;
 use crate::runner::event::Event;
-use crate::runner::outcome::{ScenarioOutcome, Status};
 
 /// The line `event` prints, if any.
 pub fn line(event: &Event<'_>) -> Option<String> {
@@ -23,7 +23,7 @@ pub fn line(event: &Event<'_>) -> Option<String> {
             )
         }
         Event::ScenarioStarted { name, target } => format!("running {name} (target {target})"),
-        Event::ScenarioFinished(o) => super::verdict::render_outcome(o),
+        Event::ScenarioFinished(o) => super::outcome::render_outcome(o),
         Event::ExploreSkipped { service, why } => format!("explore {service}: {why}"),
         Event::ReferenceStarted { service } => format!("explore {service}: reference run of its workload"),
         Event::ExperimentsPlanned { service, experiments, edges } => format!(

@@ -6,8 +6,9 @@
 use std::fmt::Write as _;
 
 use crate::impact::Reason;
-use crate::verdict::GateReport;
-use crate::verdict::{Decision, SignoffLine, Status};
+use crate::outcome::GateReport;
+use crate::outcome::{Decision, Status};
+use crate::verdict::SignoffLine;
 
 /// GitHub refuses step summaries over 1 MiB; stay well below.
 pub const MAX_BYTES: usize = 1 << 20;

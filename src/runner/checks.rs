@@ -2,8 +2,8 @@
 
 use std::time::{Duration, Instant};
 
-use super::outcome::CheckOutcome;
 use super::workload;
+use crate::outcome::CheckOutcome;
 use crate::scenario::validate::{CheckKind, SqlExpect};
 use crate::stack::Stack;
 

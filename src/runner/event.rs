@@ -3,8 +3,7 @@
 //! benchmark that wants silence) decides what to do with them. Nothing here formats text for
 //! a person; `report::progress` does.
 
-use super::explore::ExploreReport;
-use super::outcome::ScenarioOutcome;
+use crate::outcome::{ExploreReport, ScenarioOutcome};
 use crate::plan::Plan;
 
 /// One thing that happened while a gate, a run or an exploration worked.

@@ -20,9 +20,9 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 
 use super::event::{Event, Reporter};
-use super::outcome::{CheckOutcome, ScenarioOutcome, Status};
 use super::pool::StackPool;
 use crate::config::LoadedConfig;
+use crate::outcome::{CheckOutcome, ExperimentResult, ExploreReport, ScenarioOutcome, Status};
 use crate::plan::ExploreTarget;
 use crate::scenario::explore::{Experiment, Mode, UsedEdge, Workload};
 use crate::stack::RunOptions;
@@ -39,53 +39,6 @@ pub struct ExploreOptions {
     /// Start no experiment once one has failed (the gate: one failure blocks, the rest
     /// would only add findings); `faultline explore` runs them all.
     pub stop_at_first_failure: bool,
-}
-
-/// What exploring one service found.
-#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
-pub struct ExploreReport {
-    pub service: String,
-    pub seed: u64,
-    /// Why exploration could not judge the service (no valid workload, a reference run that
-    /// fails without any fault); nothing else is meaningful then.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-    /// The edges the reference run used.
-    pub edges: Vec<String>,
-    /// Experiments generated.
-    pub planned: usize,
-    /// Experiments that ran, in the order they were generated.
-    pub ran: Vec<ExperimentResult>,
-    /// Experiments left out by reduction, with why.
-    pub skipped: Vec<(String, String)>,
-    /// Experiments not run: the budget left no time for them, or (in the gate) a failure
-    /// was found already.
-    pub unexplored: Vec<String>,
-    pub seconds: f64,
-}
-
-/// One experiment's result.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct ExperimentResult {
-    pub class: String,
-    pub on: String,
-    pub mode: Mode,
-    pub outcome: ScenarioOutcome,
-    /// The scenario file of a failed experiment, `why: TODO`, for `--write`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub scenario: Option<String>,
-}
-
-impl ExploreReport {
-    pub fn failed(&self) -> impl Iterator<Item = &ExperimentResult> {
-        self.ran.iter().filter(|r| r.outcome.status == Status::Failed)
-    }
-
-    /// Experiments that could not run (a stack that did not come up, a fault that could not
-    /// be applied): the service was not explored as planned.
-    pub fn errors(&self) -> impl Iterator<Item = &ExperimentResult> {
-        self.ran.iter().filter(|r| r.outcome.status == Status::Error)
-    }
 }
 
 /// Explores `target.service` with its workload and `loaded`'s invariants; `opts` as for scenarios
@@ -302,5 +255,5 @@ fn attempts_oracle(o: &mut ScenarioOutcome, w: &Workload, reference: &BTreeMap<S
             unobserved: false,
         });
     }
-    super::judge_status(o);
+    o.judge();
 }

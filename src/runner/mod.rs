@@ -9,7 +9,6 @@ mod checks;
 pub mod event;
 pub mod explore;
 pub mod nextest;
-pub mod outcome;
 pub mod pool;
 pub mod supervise;
 mod workload;
@@ -22,11 +21,11 @@ use futures_util::future::join_all;
 use tokio::sync::Mutex;
 
 use crate::config::Config;
+use crate::outcome::{CommandLog, FaultWindow, ScenarioOutcome, Status, StepOutcome};
 use crate::scenario::model::ContainerFault;
 use crate::scenario::validate::{CheckKind, Expectation, FaultTarget, RequestStep, Scenario, StepKind, TimedFault};
 use crate::stack::{RunOptions, Teardowns};
 use crate::stack::{Stack, StackError, Start};
-use outcome::{FaultWindow, ScenarioOutcome, Status, StepOutcome};
 use workload::Answer;
 
 /// How long a request may take when its step sets no `within`.
@@ -95,7 +94,7 @@ pub struct Prepared {
     /// Services whose image had to be built.
     pub images_built: Vec<String>,
     /// The `prepare:` commands that ran, with the end of their output.
-    pub commands: Vec<crate::stack::CommandLog>,
+    pub commands: Vec<CommandLog>,
 }
 
 /// The distinct `prepare:` commands [`prepare_once`] is about to run: `(service, command)`.
@@ -273,7 +272,7 @@ async fn run_on(
         }
     }
     observe_edges(&*stack.lock().await, &mut out, ms());
-    judge_status(&mut out);
+    out.judge();
     out.run_seconds = t.elapsed().as_secs_f64();
     match Arc::try_unwrap(stack) {
         Ok(m) => (out, Some(m.into_inner())),
@@ -393,21 +392,6 @@ fn observe_edges(stack: &Stack, out: &mut ScenarioOutcome, now: f64) {
         if let Ok(p) = stack.ingress(s) {
             observe(format!("host -> {s}"), p.observations());
         }
-    }
-}
-
-/// The status from what was observed: a failed step or check fails the scenario; a check
-/// that observed nothing proves nothing, so the scenario could not be verified.
-pub(crate) fn judge_status(out: &mut ScenarioOutcome) {
-    if out.status == Status::Error {
-        return;
-    }
-    let failed = out.steps.iter().any(|s| !s.passed) || out.checks.iter().any(|c| !c.passed && !c.unobserved);
-    if failed {
-        out.status = Status::Failed;
-    } else if let Some(c) = out.checks.iter().find(|c| c.unobserved) {
-        out.status = Status::Error;
-        out.error = Some(format!("check {} ({}) observed nothing: {}", c.index + 1, c.check, c.observed));
     }
 }
 

@@ -17,9 +17,9 @@
 
 use std::time::Instant;
 
-use super::outcome::{ScenarioOutcome, StackUse};
 use super::{blank_outcome, run_in_turn, run_on, start_stack};
 use crate::config::Config;
+use crate::outcome::{PoolCounts, ScenarioOutcome, StackUse};
 use crate::scenario::validate::Scenario;
 use crate::stack::Stack;
 use crate::stack::{RunOptions, Teardowns};
@@ -38,19 +38,6 @@ pub struct StackPool {
     waiting: std::sync::Mutex<std::collections::BTreeMap<Vec<String>, usize>>,
     teardowns: Teardowns,
     counts: std::sync::Mutex<PoolCounts>,
-}
-
-/// What the pool did over a gate.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct PoolCounts {
-    /// Stacks started (each checkpointed after its first start).
-    pub started: usize,
-    /// Scenarios that ran on a reset stack.
-    pub reused: usize,
-    /// Stacks discarded because a reset failed or a fingerprint differed.
-    pub discarded: usize,
-    /// Seconds spent resetting, summed.
-    pub reset_seconds: f64,
 }
 
 impl StackPool {

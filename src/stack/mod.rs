@@ -28,6 +28,7 @@ use testcontainers::{ContainerAsync, GenericImage, ImageExt};
 
 use crate::config::{Config, Service};
 use crate::fault::{FaultError, Proxy, ProxyConfig};
+use crate::outcome::CommandLog;
 pub use image::ImageRef;
 pub use ready::Probe;
 use watchdog::Watchdog;
@@ -234,16 +235,6 @@ pub fn prepare_commands<'a>(config: &'a Config, services: &'a [String]) -> Vec<(
         }
     }
     out
-}
-
-/// A host command that ran for the gate (`prepare:`), with the end of its output.
-#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
-pub struct CommandLog {
-    pub service: String,
-    pub command: String,
-    pub seconds: f64,
-    /// The last lines of its output (stdout, then stderr).
-    pub output: String,
 }
 
 /// A fresh run id: time, process and a counter, short enough for container names.

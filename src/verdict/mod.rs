@@ -1,37 +1,17 @@
-//! Stage 7, the verdict: what each scenario observed, and what that means for the change —
-//! allow, block, or could not verify (which blocks too).
+//! Stage 7, the verdict: what the scenarios observed ([`crate::outcome`], already judged
+//! one by one by [`ScenarioOutcome::judge`]) and the sign-off mean for the change — allow,
+//! block, or could not verify (which blocks too). The gate, `run` and `report merge` decide
+//! here; the records they decide on are plain data in [`crate::outcome`].
 
-use serde::Serialize;
+use std::time::Instant;
 
-pub use crate::runner::outcome::{CheckOutcome, FaultWindow, ScenarioOutcome, Status, StepOutcome};
+use crate::outcome::{Decision, GateReport, ScenarioOutcome, SignoffState, Status};
 
-mod report;
+mod exploration;
 mod signoff;
 
-pub(crate) use report::with_exploration;
-pub use report::{GateReport, GateTimings, Partition};
-pub use signoff::{
-    Approval, AreaSignoff, GivenApprovals, IgnoredApproval, SignoffLine, SignoffState, areas_of, signoff,
-    trusted_source,
-};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Decision {
-    Allow,
-    Block,
-    Unverified,
-}
-
-impl Decision {
-    pub fn exit_code(self) -> i32 {
-        match self {
-            Decision::Allow => crate::exit::ALLOW,
-            Decision::Block => crate::exit::BLOCK,
-            Decision::Unverified => crate::exit::UNVERIFIED,
-        }
-    }
-}
+pub(crate) use exploration::with_exploration;
+pub use signoff::{GivenApprovals, SignoffLine, areas_of, signoff, trusted_source};
 
 /// Decides from scenario outcomes and the sign-off state: any error → could not verify;
 /// any failure or a missing sign-off → block; else allow. A missing sign-off whose
@@ -70,4 +50,36 @@ pub fn decide(outcomes: &[ScenarioOutcome], signoff: Option<&SignoffState>) -> (
         Decision::Allow
     };
     (decision, reasons)
+}
+
+/// The gate's decision, on the report it fills (`verdict.json`).
+impl GateReport {
+    /// The verdict from the scenarios' outcomes and the sign-off.
+    pub fn decide(mut self, outcomes: Vec<ScenarioOutcome>, start: Instant) -> GateReport {
+        let (decision, mut reasons) = decide(&outcomes, self.signoff.as_ref());
+        if decision == Decision::Allow
+            && outcomes.is_empty()
+            && self.exploration.is_empty()
+            && let Some(planned) = &self.plan
+        {
+            reasons.push(if planned.nothing_changed() {
+                "nothing changed".into()
+            } else {
+                format!(
+                    "no scenario selected ({}), no sign-off missing",
+                    planned.gate.as_ref().map_or("no tier".into(), |g| format!(
+                        "{}: scenarios {}",
+                        g.source,
+                        g.scenarios.as_str()
+                    ))
+                )
+            });
+        }
+        let (decision, reasons) = with_exploration(decision, reasons, &self.exploration);
+        self.decision = decision;
+        self.reasons = reasons;
+        self.scenarios = outcomes;
+        self.timings.total_seconds = start.elapsed().as_secs_f64();
+        self
+    }
 }

@@ -413,7 +413,7 @@ impl Fuzzer {
                 Err(e) => render(&e),
             },
             Kind::Verdict => {
-                if let Ok(report) = serde_json::from_slice::<faultline::gate::GateReport>(input) {
+                if let Ok(report) = serde_json::from_slice::<faultline::outcome::GateReport>(input) {
                     render_report(&report);
                     if report.partition.is_some()
                         && let Ok(merged) = faultline::report::merge::merge(vec![("v.json".into(), report)])
@@ -433,14 +433,14 @@ fn render(e: &dyn miette::Diagnostic) {
         .render_report(&mut out, e);
 }
 
-fn render_report(r: &faultline::gate::GateReport) {
+fn render_report(r: &faultline::outcome::GateReport) {
     let _ = faultline::report::junit::render(r);
     let _ = faultline::report::summary::render(r);
     let _ = faultline::report::summary::annotations(r);
     let _ = faultline::report::html::render(r);
-    let _ = faultline::report::verdict::render_decision(r.decision, &r.reasons);
+    let _ = faultline::report::outcome::render_decision(r.decision, &r.reasons);
     for o in &r.scenarios {
-        let _ = faultline::report::verdict::render_outcome(o);
+        let _ = faultline::report::outcome::render_outcome(o);
     }
     let _ = serde_json::to_string(r);
 }

@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use crate::verdict::{Decision, ScenarioOutcome, Status};
+use crate::outcome::{Decision, ScenarioOutcome, Status};
 
 pub fn render_outcome(o: &ScenarioOutcome) -> String {
     let mut s = String::new();

@@ -1,5 +1,6 @@
-//! What one scenario observed: its steps, checks, fault windows and edges. The runner
-//! produces it; the verdict and the reporters read it.
+//! What one scenario observed: its steps, checks, fault windows and edges, and the one rule
+//! ([`ScenarioOutcome::judge`]) that turns them into its status. The runner produces it; the
+//! verdict, the reporters and `report merge` read it.
 
 use std::collections::BTreeMap;
 
@@ -117,6 +118,36 @@ pub struct StackUse {
 }
 
 impl ScenarioOutcome {
+    /// Sets `status` from what the scenario observed. The one rule, used by the runner when a
+    /// scenario or an experiment ends and by `report merge` on every outcome a shard reports
+    /// (a shard's own status is not taken on trust), so a merged verdict is the unsharded one:
+    ///
+    /// - an error recorded while running (`status` already `error`: the stack did not come
+    ///   up, a step could not be sent) stands;
+    /// - else any failed step, or any failed check that observed something, fails it: a
+    ///   failure is a finding even when another check could not judge;
+    /// - else a check that observed nothing makes it an error (could not verify);
+    /// - else an outcome with no step and no check is an error: nothing was judged (validation
+    ///   rejects such a scenario, so only a truncated or forged report holds one);
+    /// - else it passed.
+    pub fn judge(&mut self) {
+        if self.status == Status::Error {
+            return;
+        }
+        let failed = self.steps.iter().any(|s| !s.passed) || self.checks.iter().any(|c| !c.passed && !c.unobserved);
+        if failed {
+            self.status = Status::Failed;
+        } else if let Some(c) = self.checks.iter().find(|c| c.unobserved) {
+            self.status = Status::Error;
+            self.error = Some(format!("check {} ({}) observed nothing: {}", c.index + 1, c.check, c.observed));
+        } else if self.steps.is_empty() && self.checks.is_empty() {
+            self.status = Status::Error;
+            self.error = Some("no step and no check of this scenario was recorded: nothing was judged".into());
+        } else {
+            self.status = Status::Passed;
+        }
+    }
+
     /// This outcome, as one that could not run for `reason`.
     pub fn error(mut self, reason: String) -> ScenarioOutcome {
         self.status = Status::Error;

@@ -1,11 +1,30 @@
-//! `verdict.json`: everything a gate found, as the reporters and `report merge` read it.
+//! `verdict.json`: everything a gate found, as the reporters, `repro` and `report merge` read
+//! it. The decision in it is made by `verdict` (`GateReport::decide`).
 
 use std::time::Instant;
 
 use serde::Serialize;
 
-use super::{Decision, ScenarioOutcome, SignoffState};
+use super::{ExploreReport, ScenarioOutcome, SignoffState};
 use crate::plan::Plan;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Decision {
+    Allow,
+    Block,
+    Unverified,
+}
+
+impl Decision {
+    pub fn exit_code(self) -> i32 {
+        match self {
+            Decision::Allow => crate::exit::ALLOW,
+            Decision::Block => crate::exit::BLOCK,
+            Decision::Unverified => crate::exit::UNVERIFIED,
+        }
+    }
+}
 
 /// Share `index` (1-based) of `count`: the scenarios whose name hashes to it. A hash of the
 /// name, not a position, so adding a scenario moves no other to another share.
@@ -67,7 +86,30 @@ pub struct GateTimings {
     pub explore_seconds: f64,
     /// Stacks started, reused after a reset, discarded after a failed one.
     #[serde(default)]
-    pub stacks: crate::runner::pool::PoolCounts,
+    pub stacks: PoolCounts,
+}
+
+/// What the gate's stack pool (`runner::pool`) did over a gate.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
+pub struct PoolCounts {
+    /// Stacks started (each checkpointed after its first start).
+    pub started: usize,
+    /// Scenarios that ran on a reset stack.
+    pub reused: usize,
+    /// Stacks discarded because a reset failed or a fingerprint differed.
+    pub discarded: usize,
+    /// Seconds spent resetting, summed.
+    pub reset_seconds: f64,
+}
+
+/// A host command that ran for the gate (`prepare:`), with the end of its output.
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
+pub struct CommandLog {
+    pub service: String,
+    pub command: String,
+    pub seconds: f64,
+    /// The last lines of its output (stdout, then stderr).
+    pub output: String,
 }
 
 /// Everything the gate found: `verdict.json` is this, serialised.
@@ -86,10 +128,10 @@ pub struct GateReport {
     pub partition: Option<Partition>,
     /// What exploration found, per explored service.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub exploration: Vec<crate::runner::explore::ExploreReport>,
+    pub exploration: Vec<ExploreReport>,
     /// The `prepare:` commands that ran on the host for this gate, with their output's end.
     #[serde(default)]
-    pub prepare: Vec<crate::stack::CommandLog>,
+    pub prepare: Vec<CommandLog>,
 }
 
 impl GateReport {
@@ -127,108 +169,6 @@ impl GateReport {
         self.timings.total_seconds = start.elapsed().as_secs_f64();
         self
     }
-
-    /// The verdict from the scenarios' outcomes and the sign-off.
-    pub(crate) fn decide(mut self, outcomes: Vec<ScenarioOutcome>, start: Instant) -> GateReport {
-        let (decision, mut reasons) = super::decide(&outcomes, self.signoff.as_ref());
-        if decision == Decision::Allow
-            && outcomes.is_empty()
-            && self.exploration.is_empty()
-            && let Some(planned) = &self.plan
-        {
-            reasons.push(if planned.nothing_changed() {
-                "nothing changed".into()
-            } else {
-                format!(
-                    "no scenario selected ({}), no sign-off missing",
-                    planned.gate.as_ref().map_or("no tier".into(), |g| format!(
-                        "{}: scenarios {}",
-                        g.source,
-                        g.scenarios.as_str()
-                    ))
-                )
-            });
-        }
-        let (decision, reasons) = with_exploration(decision, reasons, &self.exploration);
-        self.decision = decision;
-        self.reasons = reasons;
-        self.scenarios = outcomes;
-        self.timings.total_seconds = start.elapsed().as_secs_f64();
-        self
-    }
-}
-
-/// The verdict with exploration's findings: a service it could not judge, or an experiment
-/// that could not run, is could not verify; a failed experiment blocks like a failed
-/// scenario. What the budget left unexplored is said, and does not block.
-pub(crate) fn with_exploration(
-    decision: Decision,
-    mut reasons: Vec<String>,
-    exploration: &[crate::runner::explore::ExploreReport],
-) -> (Decision, Vec<String>) {
-    let mut unverified = decision == Decision::Unverified;
-    let mut blocked = decision == Decision::Block;
-    for r in exploration {
-        if r.error.is_none() && r.failed().next().is_none() && r.errors().next().is_none() && !r.ran.is_empty() {
-            reasons.push(format!(
-                "exploration of {}: {} experiments on {} passed",
-                r.service,
-                r.ran.len(),
-                if r.edges.is_empty() { "no edge".to_owned() } else { r.edges.join(", ") }
-            ));
-        }
-        if let Some(e) = &r.error {
-            unverified = true;
-            reasons.push(format!("exploration of {} could not judge: {e}", r.service));
-            continue;
-        }
-        // Planned and nothing ran (a budget spent before the first experiment, by a change
-        // that makes the stack slow, say): nothing was judged.
-        if r.planned > 0 && r.ran.is_empty() {
-            unverified = true;
-            reasons.push(format!(
-                "exploration of {}: none of its {} experiments ran within the budget",
-                r.service, r.planned
-            ));
-        }
-        for x in r.errors() {
-            unverified = true;
-            reasons.push(format!(
-                "exploration of {}: {} could not run: {}",
-                r.service,
-                x.outcome.name,
-                x.outcome.error.as_deref().unwrap_or("unknown error")
-            ));
-        }
-        for x in r.failed() {
-            blocked = true;
-            let how = x
-                .outcome
-                .first_failure()
-                .map(|(what, expected, observed)| format!(" at {what}: expected {expected}, observed {observed}"))
-                .unwrap_or_default();
-            reasons.push(format!(
-                "exploration of {} found a failure nobody wrote a scenario for: {} on {} ({}) failed{how}",
-                r.service, x.class, x.on, x.mode
-            ));
-        }
-        if !r.unexplored.is_empty() {
-            reasons.push(format!(
-                "exploration of {}: {} of {} experiments not run (the budget ran out, or a failure was found already)",
-                r.service,
-                r.unexplored.len(),
-                r.planned
-            ));
-        }
-    }
-    let decision = if unverified {
-        Decision::Unverified
-    } else if blocked {
-        Decision::Block
-    } else {
-        decision
-    };
-    (decision, reasons)
 }
 
 #[cfg(test)]

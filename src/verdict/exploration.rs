@@ -1,0 +1,77 @@
+//! Exploration's findings in the decision: what `runner::explore` could not judge or found
+//! failing counts like a scenario that could not run or failed.
+
+use crate::outcome::{Decision, ExploreReport};
+
+/// The verdict with exploration's findings: a service it could not judge, or an experiment
+/// that could not run, is could not verify; a failed experiment blocks like a failed
+/// scenario. What the budget left unexplored is said, and does not block.
+pub(crate) fn with_exploration(
+    decision: Decision,
+    mut reasons: Vec<String>,
+    exploration: &[ExploreReport],
+) -> (Decision, Vec<String>) {
+    let mut unverified = decision == Decision::Unverified;
+    let mut blocked = decision == Decision::Block;
+    for r in exploration {
+        if r.error.is_none() && r.failed().next().is_none() && r.errors().next().is_none() && !r.ran.is_empty() {
+            reasons.push(format!(
+                "exploration of {}: {} experiments on {} passed",
+                r.service,
+                r.ran.len(),
+                if r.edges.is_empty() { "no edge".to_owned() } else { r.edges.join(", ") }
+            ));
+        }
+        if let Some(e) = &r.error {
+            unverified = true;
+            reasons.push(format!("exploration of {} could not judge: {e}", r.service));
+            continue;
+        }
+        // Planned and nothing ran (a budget spent before the first experiment, by a change
+        // that makes the stack slow, say): nothing was judged.
+        if r.planned > 0 && r.ran.is_empty() {
+            unverified = true;
+            reasons.push(format!(
+                "exploration of {}: none of its {} experiments ran within the budget",
+                r.service, r.planned
+            ));
+        }
+        for x in r.errors() {
+            unverified = true;
+            reasons.push(format!(
+                "exploration of {}: {} could not run: {}",
+                r.service,
+                x.outcome.name,
+                x.outcome.error.as_deref().unwrap_or("unknown error")
+            ));
+        }
+        for x in r.failed() {
+            blocked = true;
+            let how = x
+                .outcome
+                .first_failure()
+                .map(|(what, expected, observed)| format!(" at {what}: expected {expected}, observed {observed}"))
+                .unwrap_or_default();
+            reasons.push(format!(
+                "exploration of {} found a failure nobody wrote a scenario for: {} on {} ({}) failed{how}",
+                r.service, x.class, x.on, x.mode
+            ));
+        }
+        if !r.unexplored.is_empty() {
+            reasons.push(format!(
+                "exploration of {}: {} of {} experiments not run (the budget ran out, or a failure was found already)",
+                r.service,
+                r.unexplored.len(),
+                r.planned
+            ));
+        }
+    }
+    let decision = if unverified {
+        Decision::Unverified
+    } else if blocked {
+        Decision::Block
+    } else {
+        decision
+    };
+    (decision, reasons)
+}
