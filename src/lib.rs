@@ -4,10 +4,18 @@
 //! The library is laid out as the pipeline it runs, one stage a module, data flowing one way:
 //!
 //! ```text
-//! change ──► impact ──► plan ──► stack ──► fault ──► scenario ──► verdict ──► report
+//! change ──► impact ──► plan ──► stack ──► fault ──► runner ──► verdict ──► report
+//!    ▲          ▲         ▲                              ▲
+//!  config, repo (read by every stage)          scenario (the catalogue: model, templates,
+//!                                                        validation, authoring)
 //! ```
 //!
-//! See `docs/ARCHITECTURE.md` for the types passed between stages.
+//! `plan::Planned::executable` is the last place that reads git or YAML: the gate, `run`,
+//! `explore` and `repro` execute the `plan::Executable` it returns. The runner reports typed
+//! `runner::event::Event`s; what a run found is plain data in `outcome`, judged by one rule
+//! (`outcome::ScenarioOutcome::judge`) and decided by `verdict`.
+//!
+//! See `docs/ARCHITECTURE.md` for the types passed between stages and where to add things.
 
 pub mod change;
 pub mod codehost;
