@@ -44,26 +44,34 @@ fn failures(o: &crate::outcome::ScenarioOutcome) -> Vec<String> {
     steps.chain(checks).collect()
 }
 
+/// Why a gate's report cannot be run again.
+#[derive(Debug, thiserror::Error)]
+pub enum ReproError {
+    #[error("this gate could not plan ({reasons}): there is nothing to reproduce")]
+    NoPlan { reasons: String },
+    #[error("this gate judged a working tree, which is not recorded: only gates of commits can be reproduced")]
+    Worktree,
+    #[error("this gate ran no scenario: there is nothing to reproduce")]
+    NothingRan,
+    #[error("`{name}` is not a scenario this gate ran; it ran: {ran}")]
+    NotRun { name: String, ran: String },
+}
+
 /// What to run again: the original's request, read back from its report.
-pub fn request(original: &GateReport, scenarios: &[String], jobs: usize) -> Result<GateRequest, String> {
+pub fn request(original: &GateReport, scenarios: &[String], jobs: usize) -> Result<GateRequest, ReproError> {
     let Some(plan) = &original.plan else {
-        return Err(format!(
-            "this gate could not plan ({}): there is nothing to reproduce",
-            original.reasons.join("; ")
-        ));
+        return Err(ReproError::NoPlan { reasons: original.reasons.join("; ") });
     };
     let Some(head) = &plan.head else {
-        return Err(
-            "this gate judged a working tree, which is not recorded: only gates of commits can be reproduced".into()
-        );
+        return Err(ReproError::Worktree);
     };
     let ran: Vec<String> = original.scenarios.iter().map(|s| s.name.clone()).collect();
     if ran.is_empty() {
-        return Err("this gate ran no scenario: there is nothing to reproduce".into());
+        return Err(ReproError::NothingRan);
     }
     for s in scenarios {
         if !ran.contains(s) {
-            return Err(format!("`{s}` is not a scenario this gate ran; it ran: {}", ran.join(", ")));
+            return Err(ReproError::NotRun { name: s.clone(), ran: ran.join(", ") });
         }
     }
     let only = if scenarios.is_empty() { ran } else { scenarios.to_vec() };

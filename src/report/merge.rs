@@ -24,6 +24,14 @@ pub enum ReportError {
     Duplicate { index: u32, first: PathBuf, other: PathBuf },
     #[error("no reports to merge")]
     Nothing,
+    #[error("cannot create the report directory {}: {source}", path.display())]
+    CreateDir { path: PathBuf, source: std::io::Error },
+    #[error("cannot write into the report directory {}: {source}", path.display())]
+    NotWritable { path: PathBuf, source: std::io::Error },
+    #[error("cannot write {}: {source}", path.display())]
+    Write { path: PathBuf, source: std::io::Error },
+    #[error("cannot serialise the verdict: {0}")]
+    Serialise(#[from] serde_json::Error),
 }
 
 /// The largest `verdict.json` read back: far beyond any real report, small enough that a

@@ -13,22 +13,24 @@ pub mod summary;
 
 use std::path::{Path, PathBuf};
 
+use merge::ReportError;
+
 use crate::outcome::GateReport;
 
 /// Checks that reports can be written into `dir` (created if needed), before a gate runs.
-pub fn check_report_dir(dir: &Path) -> Result<(), String> {
-    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create the report directory {}: {e}", dir.display()))?;
+pub fn check_report_dir(dir: &Path) -> Result<(), ReportError> {
+    std::fs::create_dir_all(dir).map_err(|source| ReportError::CreateDir { path: dir.to_path_buf(), source })?;
     let probe = dir.join(".faultline-write-test");
     std::fs::write(&probe, b"")
         .and_then(|()| std::fs::remove_file(&probe))
-        .map_err(|e| format!("cannot write into the report directory {}: {e}", dir.display()))
+        .map_err(|source| ReportError::NotWritable { path: dir.to_path_buf(), source })
 }
 
 /// Writes `verdict.json`, `junit.xml`, `summary.md` and `report.html` into `dir` (created if needed).
 /// Returns the path of `verdict.json`.
-pub fn write_report(dir: &Path, report: &GateReport) -> Result<PathBuf, String> {
+pub fn write_report(dir: &Path, report: &GateReport) -> Result<PathBuf, ReportError> {
     check_report_dir(dir)?;
-    let json = serde_json::to_string_pretty(report).map_err(|e| e.to_string())?;
+    let json = serde_json::to_string_pretty(report)?;
     for (name, text) in [
         ("verdict.json", json),
         ("junit.xml", junit::render(report)),
@@ -36,7 +38,7 @@ pub fn write_report(dir: &Path, report: &GateReport) -> Result<PathBuf, String> 
         ("report.html", html::render(report)),
     ] {
         let path = dir.join(name);
-        std::fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        std::fs::write(&path, text).map_err(|source| ReportError::Write { path: path.clone(), source })?;
     }
     Ok(dir.join("verdict.json"))
 }
