@@ -117,15 +117,28 @@ pub fn builtin() -> &'static [Template] {
     })
 }
 
-fn parse_template(file: &str, text: &str) -> Result<Template, String> {
-    let t: TemplateFile = serde_yaml::from_str(text).map_err(|e| e.to_string())?;
+/// Why a built-in template is broken (a bug of faultline, which its tests catch).
+#[derive(Debug, thiserror::Error)]
+enum TemplateError {
+    #[error(transparent)]
+    Yaml(#[from] serde_yaml::Error),
+
+    #[error("`{{{{{0}}}}}` is not a declared parameter")]
+    Undeclared(String),
+
+    #[error("parameter `{0}` is never used")]
+    Unused(String),
+}
+
+fn parse_template(file: &str, text: &str) -> Result<Template, TemplateError> {
+    let t: TemplateFile = serde_yaml::from_str(text)?;
     let mut used = Vec::new();
     placeholders(&t.scenario, &mut used);
     if let Some(p) = used.iter().find(|p| !t.params.contains_key(*p)) {
-        return Err(format!("`{{{{{p}}}}}` is not a declared parameter"));
+        return Err(TemplateError::Undeclared(p.clone()));
     }
     if let Some(p) = t.params.keys().find(|p| !used.contains(p)) {
-        return Err(format!("parameter `{p}` is never used"));
+        return Err(TemplateError::Unused(p.clone()));
     }
     Ok(Template {
         name: t.template,
@@ -519,5 +532,16 @@ impl Using<'_> {
                 )
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TemplateError;
+
+    #[test]
+    fn a_broken_template_says_which_parameter() {
+        assert_eq!(TemplateError::Undeclared("x".into()).to_string(), "`{{x}}` is not a declared parameter");
+        assert_eq!(TemplateError::Unused("x".into()).to_string(), "parameter `x` is never used");
     }
 }

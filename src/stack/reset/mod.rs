@@ -42,6 +42,10 @@ pub enum ResetError {
     #[diagnostic(code(faultline::stack::reset))]
     Failed { service: String, reason: String },
 
+    #[error("cannot reset `{service}`: {source}")]
+    #[diagnostic(code(faultline::stack::reset))]
+    Redis { service: String, source: redis::RedisError },
+
     #[error("`{service}` is not as it was after the first start: {detail}")]
     #[diagnostic(code(faultline::stack::fingerprint))]
     Mismatch { service: String, detail: String },
@@ -104,7 +108,7 @@ impl Stack {
             let saved = match kind {
                 ResetKind::Postgres => Saved::Postgres(postgres::snapshot(this, name).await?),
                 ResetKind::Redis => {
-                    Saved::Redis(redis::snapshot(this.published_main(name)?).await.map_err(fail(name))?)
+                    Saved::Redis(redis::snapshot(this.published_main(name)?).await.map_err(redis_fail(name))?)
                 }
                 ResetKind::Recreate => Saved::None,
             };
@@ -147,7 +151,7 @@ impl Stack {
             let state = match kind {
                 ResetKind::Postgres => Saved::Postgres(postgres::snapshot(this, name).await?),
                 ResetKind::Redis => {
-                    Saved::Redis(redis::snapshot(this.published_main(name)?).await.map_err(fail(name))?)
+                    Saved::Redis(redis::snapshot(this.published_main(name)?).await.map_err(redis_fail(name))?)
                 }
                 ResetKind::Recreate => Saved::None,
             };
@@ -211,7 +215,7 @@ impl Stack {
                 Saved::Postgres(snap) => {
                     postgres::restore(this, name, snap, &baseline.services[name].fingerprint).await
                 }
-                Saved::Redis(snap) => redis::restore(this.published_main(name)?, snap).await.map_err(fail(name)),
+                Saved::Redis(snap) => redis::restore(this.published_main(name)?, snap).await.map_err(redis_fail(name)),
                 Saved::None => Ok(()),
             }
         });
@@ -279,7 +283,7 @@ impl Stack {
             match kind {
                 ResetKind::Postgres => postgres::fingerprint(self, name).await,
                 ResetKind::Redis => {
-                    Ok((redis::fingerprint(self.published_main(name)?).await.map_err(fail(name))?, Vec::new()))
+                    Ok((redis::fingerprint(self.published_main(name)?).await.map_err(redis_fail(name))?, Vec::new()))
                 }
                 ResetKind::Recreate => Ok((Fingerprint::new(), Vec::new())),
             }
@@ -468,6 +472,10 @@ fn clip(s: &str) -> String {
 
 fn fail(service: &str) -> impl Fn(String) -> ResetError + '_ {
     move |reason| ResetError::Failed { service: service.to_owned(), reason }
+}
+
+fn redis_fail(service: &str) -> impl Fn(redis::RedisError) -> ResetError + '_ {
+    move |source| ResetError::Redis { service: service.to_owned(), source }
 }
 
 #[cfg(test)]
