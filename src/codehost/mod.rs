@@ -123,7 +123,7 @@ pub enum HostRef {
 
 impl HostRef {
     /// `GitHub pull request owner/name#12`, for messages.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         match self {
             HostRef::GitHub { repo, number, .. } => format!("GitHub pull request {repo}#{number}"),
             HostRef::GitLab { project, iid, .. } => format!("GitLab merge request {project}!{iid}"),
@@ -133,7 +133,7 @@ impl HostRef {
 
 /// Approvals read from the code host.
 #[derive(Debug, Clone, Default)]
-pub struct HostApprovals {
+pub(crate) struct HostApprovals {
     /// `(who, where)`: `("@alice", "GitHub review of 1a2b3c4d5e")`.
     pub counted: Vec<(String, String)>,
     /// `(who, commit, why it does not count)`: approvals of an earlier head.
@@ -142,7 +142,7 @@ pub struct HostApprovals {
 
 /// The pull request's approvals, from its code host. Every failure (no token, an API error,
 /// a reply of another shape) is an error: the caller fails closed.
-pub async fn approvals(host: &HostRef) -> Result<HostApprovals, CodeHostError> {
+pub(crate) async fn approvals(host: &HostRef) -> Result<HostApprovals, CodeHostError> {
     match host {
         HostRef::GitHub { .. } => github::approvals(host).await,
         HostRef::GitLab { .. } => gitlab::approvals(host).await,

@@ -53,7 +53,7 @@ impl ServiceGraph {
         self.names.is_empty()
     }
 
-    pub fn name(&self, i: usize) -> &str {
+    pub(crate) fn name(&self, i: usize) -> &str {
         &self.names[i]
     }
 
@@ -61,16 +61,16 @@ impl ServiceGraph {
         self.names.binary_search_by(|n| n.as_str().cmp(name)).ok()
     }
 
-    pub fn deps(&self, i: usize) -> &[usize] {
+    pub(crate) fn deps(&self, i: usize) -> &[usize] {
         &self.deps[i]
     }
 
-    pub fn rdeps(&self, i: usize) -> &[usize] {
+    pub(crate) fn rdeps(&self, i: usize) -> &[usize] {
         &self.rdeps[i]
     }
 
     /// The marked services plus everything they depend on, transitively.
-    pub fn forward_closure(&self, marked: &[bool]) -> Vec<bool> {
+    pub(crate) fn forward_closure(&self, marked: &[bool]) -> Vec<bool> {
         let mut out = marked.to_vec();
         let mut stack: Vec<usize> = (0..self.len()).filter(|&i| marked[i]).collect();
         while let Some(s) = stack.pop() {

@@ -39,7 +39,7 @@ use crate::ypath;
 
 /// Log lines that are a crash in the common runtimes: a correct service prints none, under
 /// any fault.
-pub const CRASH_PATTERNS: &[&str] = &[
+pub(crate) const CRASH_PATTERNS: &[&str] = &[
     "panicked at",
     "^panic: ",
     r"Traceback \(most recent call last\)",

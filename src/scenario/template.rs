@@ -255,7 +255,7 @@ impl Template {
     }
 
     /// The service the template targets with `with`, for discovery (no type checks).
-    pub fn target(&self, with: &BTreeMap<String, Value>) -> Option<String> {
+    pub(crate) fn target(&self, with: &BTreeMap<String, Value>) -> Option<String> {
         let mut values: BTreeMap<String, Value> =
             self.params.iter().filter_map(|(k, p)| Some((k.clone(), p.default.clone()?))).collect();
         values.extend(with.iter().map(|(k, v)| (k.clone(), v.clone())));
@@ -315,7 +315,7 @@ fn short(v: &Value) -> String {
 }
 
 /// `use: NAME` names no template.
-pub fn unknown(user: &SourceFile, name: &str) -> FileDiagnostic {
+pub(crate) fn unknown(user: &SourceFile, name: &str) -> FileDiagnostic {
     let names: Vec<&str> = builtin().iter().map(|t| t.name.as_str()).collect();
     FileDiagnostic::at_value(user, &ypath!["use"], format!("`{name}` is not a template")).with_help(
         match nearest(name, names.iter().copied()) {
@@ -327,7 +327,7 @@ pub fn unknown(user: &SourceFile, name: &str) -> FileDiagnostic {
 
 /// A scenario file that uses a template, filled in: the template's faults, steps and checks,
 /// then the file's own; the file's `name`, `target`, `why` over the template's.
-pub fn expand(
+pub(crate) fn expand(
     user: &SourceFile,
     file: ScenarioFile,
     config: &Config,
@@ -416,7 +416,7 @@ fn kept_checks(
 /// Where a part of an expanded scenario came from: the user's file, a `with:` value, or the
 /// template itself.
 #[derive(Debug, Default)]
-pub struct Locator<'t> {
+pub(crate) struct Locator<'t> {
     template: Option<Using<'t>>,
 }
 
@@ -443,7 +443,7 @@ enum Origin<'a> {
 
 impl Locator<'_> {
     /// A diagnostic at the value of `path` of the expanded scenario, in the file it came from.
-    pub fn at_value(&self, user: &SourceFile, path: &[Seg], message: impl Into<String>) -> FileDiagnostic {
+    pub(crate) fn at_value(&self, user: &SourceFile, path: &[Seg], message: impl Into<String>) -> FileDiagnostic {
         match self.origin(path) {
             Origin::User(p) => FileDiagnostic::at_value(user, &p, message),
             Origin::Template(src, p) => FileDiagnostic::at_value(src, &p, message),
@@ -451,7 +451,7 @@ impl Locator<'_> {
     }
 
     /// The 1-based line of `path` in the user's file (the `use:` line for a template's part).
-    pub fn line(&self, user: &SourceFile, path: &[Seg]) -> usize {
+    pub(crate) fn line(&self, user: &SourceFile, path: &[Seg]) -> usize {
         match self.origin(path) {
             Origin::User(p) => user.key_loc(&p).line,
             Origin::Template(..) => user.key_loc(&ypath!["use"]).line,

@@ -29,7 +29,7 @@ use testcontainers::{ContainerAsync, GenericImage, ImageExt};
 use crate::config::{Config, Service};
 use crate::fault::{FaultError, Proxy, ProxyConfig};
 pub use image::ImageRef;
-pub use ready::Probe;
+pub(crate) use ready::Probe;
 use watchdog::Watchdog;
 
 /// Everything that can go wrong bringing a stack up or acting on it.

@@ -70,7 +70,7 @@ const MAX_BULK: usize = 512 << 20;
 
 /// Every key at the checkpoint: (database, key, milliseconds to live or 0, `DUMP` payload).
 #[derive(Debug, Clone)]
-pub struct Snapshot {
+pub(crate) struct Snapshot {
     keys: Vec<(u32, Vec<u8>, i64, Vec<u8>)>,
 }
 
@@ -204,7 +204,7 @@ fn read(
 }
 
 /// Dumps every key of every database.
-pub async fn snapshot(addr: SocketAddr) -> Result<Snapshot, RedisError> {
+pub(crate) async fn snapshot(addr: SocketAddr) -> Result<Snapshot, RedisError> {
     let mut c = Conn::open(addr).await?;
     let mut keys = Vec::new();
     for db in c.databases().await? {
@@ -222,7 +222,7 @@ pub async fn snapshot(addr: SocketAddr) -> Result<Snapshot, RedisError> {
 }
 
 /// Empties every database and restores the snapshot's keys.
-pub async fn restore(addr: SocketAddr, snap: &Snapshot) -> Result<(), RedisError> {
+pub(crate) async fn restore(addr: SocketAddr, snap: &Snapshot) -> Result<(), RedisError> {
     let mut c = Conn::open(addr).await?;
     c.call(&[b"FLUSHALL"]).await?;
     let mut selected = None;
@@ -237,7 +237,7 @@ pub async fn restore(addr: SocketAddr, snap: &Snapshot) -> Result<(), RedisError
 }
 
 /// Per database: its number of keys and a hash of every key and value.
-pub async fn fingerprint(addr: SocketAddr) -> Result<Fingerprint, RedisError> {
+pub(crate) async fn fingerprint(addr: SocketAddr) -> Result<Fingerprint, RedisError> {
     let mut c = Conn::open(addr).await?;
     let mut fp = BTreeMap::new();
     for db in c.databases().await? {
