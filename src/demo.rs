@@ -17,7 +17,7 @@ use crate::plan::{ConfigFrom, PlanRequest};
 use crate::runner::event::{Event, Reporter};
 
 /// Where the example shop lives in a faultline checkout.
-pub fn shop_fixture() -> PathBuf {
+pub(crate) fn shop_fixture() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/shop")
 }
 
@@ -50,8 +50,8 @@ pub struct Demo {
 }
 
 /// The two changes the demo gates: an entry of the bug corpus and one of the good changes.
-pub const BUG: &str = "key-per-attempt";
-pub const GOOD: &str = "docs-typo";
+pub(crate) const BUG: &str = "key-per-attempt";
+pub(crate) const GOOD: &str = "docs-typo";
 /// A bug no scenario of the shop catches; the shop's policy explores AI-assisted changes.
 pub const EXPLORED: &str = "cache-no-deadline";
 

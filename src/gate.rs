@@ -144,7 +144,7 @@ async fn given_approvals(req: &GateRequest, planned: &Plan) -> crate::verdict::G
                 given.counted.extend(found.counted);
                 given.stale.extend(found.stale);
             }
-            Err(e) => given.unreadable = Some(e),
+            Err(e) => given.unreadable = Some(e.to_string()),
         }
     }
     given

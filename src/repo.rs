@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-pub use git2::Oid;
+pub(crate) use git2::Oid;
 use git2::{ObjectType, Repository, TreeWalkMode, TreeWalkResult};
 use miette::Diagnostic;
 
@@ -71,12 +71,12 @@ impl Repo {
     }
 
     /// A second handle on the same repository, for another thread (a handle is not `Sync`).
-    pub fn reopen(&self) -> Result<Repo, RepoError> {
+    pub(crate) fn reopen(&self) -> Result<Repo, RepoError> {
         let git = Repository::open(self.git.path()).map_err(git_err("reopen repository"))?;
         Ok(Repo { git, root: self.root.clone() })
     }
 
-    pub fn git(&self) -> &Repository {
+    pub(crate) fn git(&self) -> &Repository {
         &self.git
     }
 
@@ -85,12 +85,12 @@ impl Repo {
         &self.root
     }
 
-    pub fn is_shallow(&self) -> bool {
+    pub(crate) fn is_shallow(&self) -> bool {
         self.git.is_shallow()
     }
 
     /// Resolves a revision (`origin/main`, `HEAD~2`, a hash) to a commit.
-    pub fn resolve(&self, rev: &str) -> Result<Oid, RepoError> {
+    pub(crate) fn resolve(&self, rev: &str) -> Result<Oid, RepoError> {
         let unknown = || RepoError::UnknownRevision {
             rev: rev.to_owned(),
             help: if self.is_shallow() {
@@ -105,7 +105,7 @@ impl Repo {
     }
 
     /// The merge base of two commits, failing with advice when history is missing.
-    pub fn merge_base(&self, base_rev: &str, base: Oid, head_rev: &str, head: Oid) -> Result<Oid, RepoError> {
+    pub(crate) fn merge_base(&self, base_rev: &str, base: Oid, head_rev: &str, head: Oid) -> Result<Oid, RepoError> {
         self.git.merge_base(base, head).map_err(|_| {
             let shallow = self.is_shallow();
             RepoError::NoMergeBase {
@@ -125,7 +125,7 @@ impl Repo {
     }
 
     /// The file at `path` (relative to the root) in `snap`, or `None` if it does not exist.
-    pub fn read(&self, snap: &Snapshot, path: &str) -> Result<Option<Vec<u8>>, RepoError> {
+    pub(crate) fn read(&self, snap: &Snapshot, path: &str) -> Result<Option<Vec<u8>>, RepoError> {
         match snap {
             Snapshot::Worktree => {
                 let full = self.root.join(path);

@@ -86,6 +86,63 @@ fn the_outcome_data_depends_on_no_producer_and_no_reader() {
     }
 }
 
+/// Whether `t` (a line without its indentation) starts a function or a method: any
+/// visibility (`pub`, `pub(crate)`, `pub(in path)`, …), then any of `const`, `async`,
+/// `unsafe`, `default`, `extern "ABI"`, then `fn`.
+fn starts_fn(t: &str) -> bool {
+    let mut rest = t;
+    if let Some(r) = rest.strip_prefix("pub") {
+        let r = match r.strip_prefix('(') {
+            Some(r) => r.split_once(')').map_or("", |(_, r)| r),
+            None => r,
+        };
+        if !r.starts_with(' ') {
+            return false;
+        }
+        rest = r.trim_start();
+    }
+    loop {
+        let before = rest;
+        for q in ["const ", "async ", "unsafe ", "default "] {
+            if let Some(r) = rest.strip_prefix(q) {
+                rest = r.trim_start();
+            }
+        }
+        if let Some(r) = rest.strip_prefix("extern ") {
+            rest = r.trim_start();
+            if let Some(abi) = rest.strip_prefix('"') {
+                rest = abi.split_once('"').map_or("", |(_, r)| r).trim_start();
+            }
+        }
+        if rest == before {
+            return rest.starts_with("fn ");
+        }
+    }
+}
+
+#[test]
+fn every_kind_of_function_is_recognised() {
+    for f in [
+        "fn a() {",
+        "pub fn a() {",
+        "pub(crate) fn a() {",
+        "pub(super) async fn a() {",
+        "pub(in crate::x) fn a() {",
+        "pub(crate) async fn a(",
+        "const fn a() {",
+        "pub const unsafe fn a() {",
+        "async unsafe fn a() {",
+        "unsafe extern \"C\" fn a() {",
+        "default fn a() {",
+    ] {
+        assert!(starts_fn(f), "{f}");
+    }
+    for f in ["pub struct Fn {", "const FN: u8 = 1;", "public fn", "pub(crate) use x::fn_a;", "fnord()", "// fn a() {"]
+    {
+        assert!(!starts_fn(f), "{f}");
+    }
+}
+
 #[test]
 fn main_is_thin_and_no_function_is_over_120_lines() {
     let main = std::fs::read_to_string(src().join("main.rs")).unwrap();
@@ -96,12 +153,18 @@ fn main_is_thin_and_no_function_is_over_120_lines() {
         let lines: Vec<&str> = text.lines().collect();
         for (i, l) in lines.iter().enumerate() {
             let t = l.trim_start();
-            let is_fn = ["fn ", "pub fn ", "pub(crate) fn ", "pub(super) fn ", "async fn ", "pub async fn "]
-                .iter()
-                .any(|p| t.starts_with(p));
-            if !is_fn || t.ends_with(';') {
+            if !starts_fn(t) {
                 continue;
             }
+            // The signature ends at the first line ending in `{` (a body follows), `;` (a
+            // declaration in a trait) or `}` (a body on one line).
+            let Some(end) = lines[i..].iter().map(|x| x.trim_end()).find(|x| x.ends_with(['{', ';', '}'])) else {
+                continue;
+            };
+            if !end.ends_with('{') {
+                continue;
+            }
+            // rustfmt closes the body at the indentation of `fn`.
             let indent = &l[..l.len() - t.len()];
             let close = format!("{indent}}}");
             if let Some(n) = lines[i + 1..].iter().position(|x| *x == close)
@@ -145,4 +208,73 @@ fn nothing_after_the_plan_reads_git_or_yaml() {
         }
     }
     assert!(found.is_empty(), "read after the plan: {found:#?}");
+}
+
+/// Every `Result<…, String>` (and `Ok::<…, String>`, `Err::<…, String>`) in `text`, with its
+/// line: an error that is a `String` cannot be matched on, only printed.
+fn string_errors(text: &str) -> Vec<(usize, String)> {
+    let mut out = Vec::new();
+    for start in ["Result<", "Ok::<", "Err::<"] {
+        for (i, _) in text.match_indices(start) {
+            if text[..i].ends_with(|c: char| c.is_alphanumeric() || c == '_') {
+                continue;
+            }
+            let open = i + start.len();
+            // The generic arguments, split at top-level commas (`->` is not a bracket).
+            let (mut depth, mut args, mut from) = (1, Vec::new(), open);
+            let bytes = text.as_bytes();
+            let mut j = open;
+            while j < bytes.len() && depth > 0 {
+                match bytes[j] {
+                    b'<' | b'(' | b'[' => depth += 1,
+                    b'>' if j > 0 && bytes[j - 1] == b'-' => {}
+                    b'>' | b')' | b']' => depth -= 1,
+                    b',' if depth == 1 => {
+                        args.push(&text[from..j]);
+                        from = j + 1;
+                    }
+                    b';' | b'{' => break,
+                    _ => {}
+                }
+                j += 1;
+            }
+            if depth == 0 {
+                args.push(&text[from..j - 1]);
+                // A trailing comma leaves an empty last argument.
+                args.retain(|a| !a.trim().is_empty());
+                if args.len() == 2 && args[1].trim() == "String" {
+                    let line = text[..i].matches('\n').count() + 1;
+                    out.push((line, text[i..j].split_whitespace().collect::<Vec<_>>().join(" ")));
+                }
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn string_errors_are_found() {
+    let text = "fn a() -> Result<Vec<Vec<String>>, String> {}\nfn b() -> Result<String, E> {}\n\
+                fn c() -> io::Result<String> {}\nfn d() -> Result<\n    Box<dyn Fn() -> u8>,\n    String,\n> {}\n\
+                let x = Ok::<(u8, String), String>(v);\nfn e() -> MyResult<u8, String> {}";
+    let found: Vec<usize> = string_errors(text).into_iter().map(|(l, _)| l).collect();
+    assert_eq!(found, [1, 4, 8]);
+}
+
+#[test]
+#[ignore = "until issue 22 item 5 lands everywhere"]
+fn no_error_is_a_string() {
+    let mut found = Vec::new();
+    for f in rust_files(&src()) {
+        let text = std::fs::read_to_string(&f).unwrap();
+        for (line, what) in string_errors(&text) {
+            found.push(format!("{}:{line}: {what}", f.strip_prefix(src()).unwrap_or(&f).display()));
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "errors that are a String (give the module's error enum a variant):\n{}",
+        found.join("\n")
+    );
 }

@@ -76,7 +76,7 @@ static AI_MARKER: LazyLock<Regex> = LazyLock::new(|| {
 });
 
 /// The `(name, email)` of `Name <email>`; the email is empty when there is none.
-pub fn split_person(s: &str) -> (&str, &str) {
+pub(crate) fn split_person(s: &str) -> (&str, &str) {
     match (s.find('<'), s.rfind('>')) {
         (Some(a), Some(b)) if a < b => (s[..a].trim(), s[a + 1..b].trim()),
         _ => (s.trim(), ""),
@@ -84,7 +84,7 @@ pub fn split_person(s: &str) -> (&str, &str) {
 }
 
 /// Whether the trailer `key: value` is one an assistant writes.
-pub fn trailer(key: &str, value: &str) -> bool {
+pub(crate) fn trailer(key: &str, value: &str) -> bool {
     let key = key.trim();
     if AI_KEYS.iter().any(|k| key.eq_ignore_ascii_case(k)) {
         return true;
@@ -100,20 +100,20 @@ pub fn trailer(key: &str, value: &str) -> bool {
 }
 
 /// Whether `Name <email>` (an author or committer) is an assistant or agent.
-pub fn person(who: &str) -> bool {
+pub(crate) fn person(who: &str) -> bool {
     let (name, email) = split_person(who);
     AI_BOT.is_match(name) || (!email.is_empty() && AI_EMAIL.is_match(email))
 }
 
 /// The marker an assistant left in `message`, if any.
-pub fn marker(message: &str) -> Option<String> {
+pub(crate) fn marker(message: &str) -> Option<String> {
     AI_MARKER.find(message).map(|m| m.as_str().to_owned())
 }
 
 /// Lines of `message` shaped like trailers (`Key: value`), wherever they are: git reads
 /// trailers only from the last paragraph, but an assistant's co-author line is evidence
 /// wherever it stands.
-pub fn trailer_lines(message: &str) -> impl Iterator<Item = (&str, &str)> {
+pub(crate) fn trailer_lines(message: &str) -> impl Iterator<Item = (&str, &str)> {
     message.lines().filter_map(|l| {
         let (k, v) = l.split_once(':')?;
         let k = k.trim();

@@ -7,7 +7,7 @@ use super::{Change, ChangeStatus, ChangedPath, CommitInfo, RepoPath, Resolved};
 use crate::repo::{Repo, RepoError, git_err};
 
 /// Analyses the change between the resolved revisions. An empty change is not an error.
-pub fn analyze(repo: &Repo, revs: &Resolved) -> Result<Change, RepoError> {
+pub(crate) fn analyze(repo: &Repo, revs: &Resolved) -> Result<Change, RepoError> {
     let git = repo.git();
     let (base, base_oid) = (&revs.base.0, revs.base.1);
     match &revs.head {

@@ -1,16 +1,16 @@
 //! Stage 1, change analysis: what changed between two revisions (or in the working tree),
 //! who wrote it (AI provenance), and how risky it is (tier).
 
-pub mod assistants;
+pub(crate) mod assistants;
 mod diff;
 mod path;
-pub mod provenance;
-pub mod tier;
+pub(crate) mod provenance;
+pub(crate) mod tier;
 mod treediff;
 
 use serde::Serialize;
 
-pub use diff::analyze;
+pub(crate) use diff::analyze;
 pub use path::{RepoPath, clean};
 pub use provenance::{Evidence, EvidenceKind, Provenance};
 pub use tier::{TierDecision, TierRule};
@@ -26,40 +26,29 @@ pub enum ChangeSpec {
 
 impl ChangeSpec {
     /// The revision the gate's configuration and scenarios are read from.
-    pub fn base(&self) -> &str {
+    pub(crate) fn base(&self) -> &str {
         match self {
             ChangeSpec::Revisions { base, .. } | ChangeSpec::Worktree { base } => base,
         }
-    }
-
-    /// Resolves the revisions, once: every later stage works from these commits, never
-    /// from the names again.
-    pub fn resolve(&self, repo: &crate::repo::Repo) -> Result<Resolved, crate::repo::RepoError> {
-        let base = repo.resolve(self.base())?;
-        let head = match self {
-            ChangeSpec::Revisions { head, .. } => Some((head.clone(), repo.resolve(head)?)),
-            ChangeSpec::Worktree { .. } => None,
-        };
-        Ok(Resolved { base: (self.base().to_owned(), base), head })
     }
 }
 
 /// A [`ChangeSpec`] whose revisions are resolved to commits: `(name as given, commit)`.
 /// `head` is `None` for the working tree.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Resolved {
+pub(crate) struct Resolved {
     pub base: (String, git2::Oid),
     pub head: Option<(String, git2::Oid)>,
 }
 
 impl Resolved {
     /// The base as the plan records it.
-    pub fn base_ref(&self) -> RevRef {
+    pub(crate) fn base_ref(&self) -> RevRef {
         RevRef { rev: self.base.0.clone(), commit: self.base.1.to_string() }
     }
 
     /// The head as the plan records it; `None` for the working tree.
-    pub fn head_ref(&self) -> Option<RevRef> {
+    pub(crate) fn head_ref(&self) -> Option<RevRef> {
         self.head.as_ref().map(|(rev, oid)| RevRef { rev: rev.clone(), commit: oid.to_string() })
     }
 }
@@ -85,7 +74,7 @@ pub enum ChangeStatus {
 
 impl ChangeStatus {
     /// The one-letter code `git diff --name-status` uses.
-    pub fn letter(self) -> char {
+    pub(crate) fn letter(self) -> char {
         match self {
             ChangeStatus::Added => 'A',
             ChangeStatus::Modified => 'M',
@@ -109,7 +98,7 @@ pub struct ChangedPath {
 
 impl ChangedPath {
     /// Every path this change touches: the new one and, for renames, the old one.
-    pub fn touched(&self) -> impl Iterator<Item = &RepoPath> {
+    pub(crate) fn touched(&self) -> impl Iterator<Item = &RepoPath> {
         std::iter::once(&self.path).chain(self.old_path.as_ref().filter(|_| self.status == ChangeStatus::Renamed))
     }
 }
@@ -140,10 +129,4 @@ pub struct Change {
     pub paths: Vec<ChangedPath>,
     /// Commits in `merge_base..head`, newest first (empty for the working tree).
     pub commits: Vec<CommitInfo>,
-}
-
-impl Change {
-    pub fn is_empty(&self) -> bool {
-        self.paths.is_empty()
-    }
 }

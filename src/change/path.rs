@@ -10,27 +10,27 @@ use serde::{Serialize, Serializer};
 pub struct RepoPath(Vec<u8>);
 
 impl RepoPath {
-    pub fn new(bytes: impl Into<Vec<u8>>) -> Self {
+    pub(crate) fn new(bytes: impl Into<Vec<u8>>) -> Self {
         RepoPath(bytes.into())
     }
 
-    pub fn as_bytes(&self) -> &[u8] {
+    pub(crate) fn as_bytes(&self) -> &[u8] {
         &self.0
     }
 
     /// The path as the OS sees it, for glob matching (byte-exact on Unix).
     #[cfg(unix)]
-    pub fn as_path(&self) -> &Path {
+    pub(crate) fn as_path(&self) -> &Path {
         use std::os::unix::ffi::OsStrExt;
         Path::new(std::ffi::OsStr::from_bytes(&self.0))
     }
 
     #[cfg(not(unix))]
-    pub fn as_path(&self) -> &Path {
+    pub(crate) fn as_path(&self) -> &Path {
         Path::new(std::str::from_utf8(&self.0).unwrap_or(""))
     }
 
-    pub fn starts_with_dir(&self, dir: &str) -> bool {
+    pub(crate) fn starts_with_dir(&self, dir: &str) -> bool {
         let dir = dir.trim_end_matches('/').as_bytes();
         self.0.starts_with(dir) && self.0.get(dir.len()) == Some(&b'/')
     }

@@ -38,7 +38,12 @@ pub struct Provenance {
 /// committers, markers in the message — the policy's patterns and, unless
 /// `policy.ai_assisted.builtin` is off, what the common assistants write by default.
 /// `author` is who opened the pull request, as the code host names them (`@login`).
-pub fn provenance(change: &Change, config: &LoadedConfig, labels: &[String], author: Option<&str>) -> Provenance {
+pub(crate) fn provenance(
+    change: &Change,
+    config: &LoadedConfig,
+    labels: &[String],
+    author: Option<&str>,
+) -> Provenance {
     let m: &Matchers = &config.matchers;
     let builtin = config.config.policy.ai_assisted.builtin;
     let ai_person = |who: &str| m.ai_authors.iter().any(|r| r.is_match(who)) || (builtin && assistants::person(who));

@@ -36,7 +36,7 @@ pub struct TierDecision {
 
 impl TierDecision {
     /// One line for people: `services/payments/a.rs matches policy.tiers.high "services/payments/**"`.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         let p = &self.path;
         match &self.rule {
             TierRule::Glob { glob } => format!("{p} matches policy.tiers.{} \"{glob}\"", self.tier),
@@ -55,7 +55,7 @@ impl TierDecision {
 }
 
 /// The tier of one path.
-pub fn path_tier(config: &LoadedConfig, path: &RepoPath) -> (Tier, TierRule) {
+pub(crate) fn path_tier(config: &LoadedConfig, path: &RepoPath) -> (Tier, TierRule) {
     let m = &config.matchers;
     if path.as_bytes() == CONFIG_FILE.as_bytes() {
         return (Tier::High, TierRule::Config);
@@ -84,7 +84,7 @@ pub fn path_tier(config: &LoadedConfig, path: &RepoPath) -> (Tier, TierRule) {
 
 /// The change's tier: the most severe of its paths (the first such path decides). `None`
 /// when nothing changed.
-pub fn decide(change: &Change, config: &LoadedConfig) -> Option<TierDecision> {
+pub(crate) fn decide(change: &Change, config: &LoadedConfig) -> Option<TierDecision> {
     let mut best: Option<TierDecision> = None;
     for path in change.paths.iter().flat_map(|p| p.touched()) {
         let (tier, rule) = path_tier(config, path);

@@ -39,7 +39,7 @@ struct Raw {
 }
 
 /// The changes from `old` to `new`, renames and exact copies detected, sorted by path.
-pub fn diff_trees(git: &Repository, old: &Tree<'_>, new: &Tree<'_>) -> Result<Vec<ChangedPath>, RepoError> {
+pub(crate) fn diff_trees(git: &Repository, old: &Tree<'_>, new: &Tree<'_>) -> Result<Vec<ChangedPath>, RepoError> {
     let mut raw = Raw::default();
     let mut prefix = Vec::new();
     walk(git, Some(old), Some(new), &mut prefix, &mut raw)?;

@@ -137,7 +137,9 @@ pub(super) struct CiInputs {
 /// [`CiInputs`] from the flags and the environment. An event file that cannot be read is an
 /// error: the gate does not guess without it.
 pub(super) fn ci_inputs(flags: Vec<String>) -> Result<CiInputs, String> {
-    let ctx = faultline::codehost::from_env(&faultline::codehost::process_env)?.unwrap_or_default();
+    let ctx = faultline::codehost::from_env(&faultline::codehost::process_env)
+        .map_err(|e| e.to_string())?
+        .unwrap_or_default();
     let mut labels = labels_with_env(flags);
     for l in ctx.labels {
         if !labels.contains(&l) {

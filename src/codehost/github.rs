@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{CiContext, HostApprovals, HostRef, Secret, handle, http, short};
+use super::{ApiError, CiContext, HostApprovals, HostRef, Secret, handle, http, short};
 
 /// Pages of reviews read at most (100 reviews a page).
 const MAX_PAGES: usize = 20;
@@ -34,14 +34,14 @@ pub(super) fn context(event: &serde_json::Value, get: &dyn Fn(&str) -> Option<St
     Some(CiContext { source: "GitHub event file", labels, author, host })
 }
 
-pub(super) async fn approvals(host: &HostRef) -> Result<HostApprovals, String> {
+pub(super) async fn approvals(host: &HostRef) -> Result<HostApprovals, ApiError> {
     let HostRef::GitHub { api, repo, number, head_sha, token } = host else {
-        return Err("not a GitHub pull request".into());
+        return Err(ApiError::OtherHost("GitHub pull request"));
     };
-    let token = token.as_ref().ok_or(
-        "no token: give the gate step `GITHUB_TOKEN: ${{ github.token }}` in its env, with \
+    let token = token.as_ref().ok_or(ApiError::NoToken(
+        "give the gate step `GITHUB_TOKEN: ${{ github.token }}` in its env, with \
          `permissions: pull-requests: read`",
-    )?;
+    ))?;
     let headers = [
         ("authorization", format!("Bearer {}", token.0)),
         ("x-github-api-version", "2022-11-28".to_owned()),
@@ -53,12 +53,15 @@ pub(super) async fn approvals(host: &HostRef) -> Result<HostApprovals, String> {
     for _ in 0..MAX_PAGES {
         let Some(u) = url.take() else { break };
         let reply = http::get_json(&client, &u, &headers).await?;
-        let page = reply.json.as_array().ok_or_else(|| format!("GET {u}: expected a list of reviews"))?;
+        let page = reply
+            .json
+            .as_array()
+            .ok_or_else(|| ApiError::Shape { url: u.clone(), what: "expected a list of reviews" })?;
         reviews.extend(page.iter().cloned());
         url = reply.next;
     }
     if url.is_some() {
-        return Err(format!("more than {} reviews; not all could be read", MAX_PAGES * 100));
+        return Err(ApiError::TooManyReviews(MAX_PAGES * 100));
     }
     Ok(judge(&reviews, head_sha))
 }

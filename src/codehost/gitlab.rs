@@ -1,7 +1,7 @@
 //! GitLab: merge-request pipelines' variables, and
 //! `GET /projects/{id}/merge_requests/{iid}` and `…/approvals`.
 
-use super::{CiContext, HostApprovals, HostRef, Secret, handle, http, short};
+use super::{ApiError, CiContext, HostApprovals, HostRef, Secret, handle, http, short};
 
 pub(super) fn context(get: &dyn Fn(&str) -> Option<String>) -> Option<CiContext> {
     let iid = get("CI_MERGE_REQUEST_IID")?.trim().parse().ok()?;
@@ -27,19 +27,21 @@ pub(super) fn context(get: &dyn Fn(&str) -> Option<String>) -> Option<CiContext>
     })
 }
 
-pub(super) async fn approvals(host: &HostRef) -> Result<HostApprovals, String> {
+pub(super) async fn approvals(host: &HostRef) -> Result<HostApprovals, ApiError> {
     let HostRef::GitLab { api, project, iid, head_sha, token } = host else {
-        return Err("not a GitLab merge request".into());
+        return Err(ApiError::OtherHost("GitLab merge request"));
     };
-    let (name, token) = token.as_ref().ok_or("no token: set FAULTLINE_GITLAB_TOKEN (read_api) for the job")?;
+    let (name, token) = token.as_ref().ok_or(ApiError::NoToken("set FAULTLINE_GITLAB_TOKEN (read_api) for the job"))?;
     let headers = [(*name, token.0.clone())];
     let client = http::client()?;
     let mr = http::get_json(&client, &format!("{api}/projects/{project}/merge_requests/{iid}"), &headers).await?.json;
-    let current = mr.get("sha").and_then(|s| s.as_str()).ok_or("the merge request has no `sha`")?;
+    let current = mr.get("sha").and_then(|s| s.as_str()).ok_or(ApiError::NoSha)?;
     let url = format!("{api}/projects/{project}/merge_requests/{iid}/approvals");
     let reply = http::get_json(&client, &url, &headers).await?.json;
-    let by =
-        reply.get("approved_by").and_then(|a| a.as_array()).ok_or_else(|| format!("GET {url}: no `approved_by`"))?;
+    let by = reply
+        .get("approved_by")
+        .and_then(|a| a.as_array())
+        .ok_or_else(|| ApiError::Shape { url: url.clone(), what: "no `approved_by`" })?;
     let mut out = HostApprovals::default();
     for a in by {
         let Some(login) = a.pointer("/user/username").and_then(|u| u.as_str()) else { continue };

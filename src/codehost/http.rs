@@ -6,6 +6,8 @@ use std::time::Duration;
 use http_body_util::{BodyExt as _, Empty};
 use hyper::body::Bytes;
 
+use super::ApiError;
+
 /// How long one API call may take before the approvals count as unreadable.
 const CALL_TIMEOUT: Duration = Duration::from_secs(20);
 /// The most a reply may weigh: a list of reviews, not a download.
@@ -23,10 +25,10 @@ pub(crate) type Client = hyper_util::client::legacy::Client<
     Empty<Bytes>,
 >;
 
-pub(crate) fn client() -> Result<Client, String> {
+pub(crate) fn client() -> Result<Client, ApiError> {
     let connector = hyper_rustls::HttpsConnectorBuilder::new()
         .with_native_roots()
-        .map_err(|e| format!("cannot read the system's TLS roots: {e}"))?
+        .map_err(ApiError::TlsRoots)?
         .https_or_http()
         .enable_http1()
         .build();
@@ -34,34 +36,35 @@ pub(crate) fn client() -> Result<Client, String> {
 }
 
 /// GETs `url` with `headers`; anything but a 2xx JSON reply is an error that says what came.
-pub(crate) async fn get_json(client: &Client, url: &str, headers: &[(&str, String)]) -> Result<Reply, String> {
-    let uri: hyper::Uri = url.parse().map_err(|e| format!("`{url}` is not a URL: {e}"))?;
+pub(crate) async fn get_json(client: &Client, url: &str, headers: &[(&str, String)]) -> Result<Reply, ApiError> {
+    let uri: hyper::Uri = url.parse().map_err(|source| ApiError::NotAUrl { url: url.to_owned(), source })?;
     let mut req = hyper::Request::get(uri)
         .header("accept", "application/json")
         .header("user-agent", concat!("faultline/", env!("CARGO_PKG_VERSION")));
     for (k, v) in headers {
         req = req.header(*k, v);
     }
-    let req = req.body(Empty::new()).map_err(|e| format!("cannot make a request to {url}: {e}"))?;
+    let req = req.body(Empty::new()).map_err(|source| ApiError::Request { url: url.to_owned(), source })?;
     let call = async {
-        let resp = client.request(req).await.map_err(|e| format!("GET {url}: {}", error_chain(&e)))?;
+        let resp =
+            client.request(req).await.map_err(|e| ApiError::Call { url: url.to_owned(), reason: error_chain(&e) })?;
         let status = resp.status();
         let next = resp.headers().get("link").and_then(|v| v.to_str().ok()).and_then(next_link);
         let body = http_body_util::Limited::new(resp.into_body(), MAX_BODY)
             .collect()
             .await
-            .map_err(|e| format!("GET {url}: reading the reply: {e}"))?
+            .map_err(|e| ApiError::Call { url: url.to_owned(), reason: format!("reading the reply: {e}") })?
             .to_bytes();
         if !status.is_success() {
-            let text = String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned();
-            return Err(format!("GET {url}: {status}: {}", text.trim()));
+            let text = String::from_utf8_lossy(&body[..body.len().min(300)]);
+            return Err(ApiError::Status { url: url.to_owned(), status, body: text.trim().to_owned() });
         }
-        let json = serde_json::from_slice(&body).map_err(|e| format!("GET {url}: the reply is not JSON: {e}"))?;
+        let json = serde_json::from_slice(&body).map_err(|source| ApiError::NotJson { url: url.to_owned(), source })?;
         Ok(Reply { json, next })
     };
     tokio::time::timeout(CALL_TIMEOUT, call)
         .await
-        .map_err(|_| format!("GET {url}: no reply within {}s", CALL_TIMEOUT.as_secs()))?
+        .map_err(|_| ApiError::Timeout { url: url.to_owned(), secs: CALL_TIMEOUT.as_secs() })?
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {

@@ -10,6 +10,64 @@ mod github;
 mod gitlab;
 mod http;
 
+/// Why the code host could not be read. The gate fails closed on it: a sign-off it needed
+/// becomes "could not verify", with this text.
+#[derive(Debug, thiserror::Error)]
+pub enum CodeHostError {
+    #[error("cannot read the GitHub event file {path} (GITHUB_EVENT_PATH): {source}")]
+    EventFile { path: String, source: std::io::Error },
+
+    #[error("the GitHub event file {path} (GITHUB_EVENT_PATH) is not JSON: {source}")]
+    EventJson { path: String, source: serde_json::Error },
+
+    #[error("cannot read the approvals of {host}: {source}")]
+    Approvals { host: String, source: ApiError },
+}
+
+/// What went wrong reading approvals from a code host's API.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// A host reference of the other code host (a bug of the caller).
+    #[error("not a {0}")]
+    OtherHost(&'static str),
+
+    /// The job has no token to read the API with; the text says how to give it one.
+    #[error("no token: {0}")]
+    NoToken(&'static str),
+
+    #[error("cannot read the system's TLS roots: {0}")]
+    TlsRoots(std::io::Error),
+
+    #[error("`{url}` is not a URL: {source}")]
+    NotAUrl { url: String, source: hyper::http::uri::InvalidUri },
+
+    #[error("cannot make a request to {url}: {source}")]
+    Request { url: String, source: hyper::http::Error },
+
+    /// The call failed (connection, TLS, reading the reply); `reason` is the whole chain.
+    #[error("GET {url}: {reason}")]
+    Call { url: String, reason: String },
+
+    #[error("GET {url}: {status}: {body}")]
+    Status { url: String, status: hyper::StatusCode, body: String },
+
+    #[error("GET {url}: the reply is not JSON: {source}")]
+    NotJson { url: String, source: serde_json::Error },
+
+    #[error("GET {url}: no reply within {secs}s")]
+    Timeout { url: String, secs: u64 },
+
+    /// A reply of another shape than the API's: `what` says what was missing.
+    #[error("GET {url}: {what}")]
+    Shape { url: String, what: &'static str },
+
+    #[error("more than {0} reviews; not all could be read")]
+    TooManyReviews(usize),
+
+    #[error("the merge request has no `sha`")]
+    NoSha,
+}
+
 /// What CI says about the pull request under test.
 #[derive(Debug, Clone, Default)]
 pub struct CiContext {
@@ -65,7 +123,7 @@ pub enum HostRef {
 
 impl HostRef {
     /// `GitHub pull request owner/name#12`, for messages.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         match self {
             HostRef::GitHub { repo, number, .. } => format!("GitHub pull request {repo}#{number}"),
             HostRef::GitLab { project, iid, .. } => format!("GitLab merge request {project}!{iid}"),
@@ -75,7 +133,7 @@ impl HostRef {
 
 /// Approvals read from the code host.
 #[derive(Debug, Clone, Default)]
-pub struct HostApprovals {
+pub(crate) struct HostApprovals {
     /// `(who, where)`: `("@alice", "GitHub review of 1a2b3c4d5e")`.
     pub counted: Vec<(String, String)>,
     /// `(who, commit, why it does not count)`: approvals of an earlier head.
@@ -84,26 +142,26 @@ pub struct HostApprovals {
 
 /// The pull request's approvals, from its code host. Every failure (no token, an API error,
 /// a reply of another shape) is an error: the caller fails closed.
-pub async fn approvals(host: &HostRef) -> Result<HostApprovals, String> {
+pub(crate) async fn approvals(host: &HostRef) -> Result<HostApprovals, CodeHostError> {
     match host {
         HostRef::GitHub { .. } => github::approvals(host).await,
         HostRef::GitLab { .. } => gitlab::approvals(host).await,
     }
-    .map_err(|e| format!("cannot read the approvals of {}: {e}", host.describe()))
+    .map_err(|source| CodeHostError::Approvals { host: host.describe(), source })
 }
 
 /// What the CI environment says, read through `env` (the process's environment, or a test's
 /// map). `Ok(None)`: not a CI system faultline knows, or not a pull request event. An event
 /// file that cannot be read is an error (the gate fails closed rather than lose a label).
-pub fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Result<Option<CiContext>, String> {
+pub fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Result<Option<CiContext>, CodeHostError> {
     let get = |k: &str| env(k).filter(|v| !v.trim().is_empty());
     if get("GITHUB_ACTIONS").is_some_and(|v| v == "true")
         && let Some(path) = get("GITHUB_EVENT_PATH")
     {
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| format!("cannot read the GitHub event file {path} (GITHUB_EVENT_PATH): {e}"))?;
-        let event: serde_json::Value = serde_json::from_str(&text)
-            .map_err(|e| format!("the GitHub event file {path} (GITHUB_EVENT_PATH) is not JSON: {e}"))?;
+        let text =
+            std::fs::read_to_string(&path).map_err(|source| CodeHostError::EventFile { path: path.clone(), source })?;
+        let event: serde_json::Value =
+            serde_json::from_str(&text).map_err(|source| CodeHostError::EventJson { path, source })?;
         return Ok(github::context(&event, &get));
     }
     if get("GITLAB_CI").is_some_and(|v| v == "true") {
@@ -124,4 +182,29 @@ fn handle(login: &str) -> String {
 
 fn short(sha: &str) -> String {
     sha.chars().take(10).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{ApiError, CodeHostError};
+
+    #[test]
+    fn an_unreadable_host_says_which_and_why() {
+        let e = CodeHostError::Approvals {
+            host: "GitHub pull request o/r#1".into(),
+            source: ApiError::Status {
+                url: "http://h/x".into(),
+                status: hyper::StatusCode::BAD_GATEWAY,
+                body: "".into(),
+            },
+        };
+        assert_eq!(
+            e.to_string(),
+            "cannot read the approvals of GitHub pull request o/r#1: GET http://h/x: 502 Bad Gateway: "
+        );
+        let e = ApiError::NoToken("set FAULTLINE_GITLAB_TOKEN (read_api) for the job");
+        assert_eq!(e.to_string(), "no token: set FAULTLINE_GITLAB_TOKEN (read_api) for the job");
+        let e = ApiError::Shape { url: "http://h/a".into(), what: "no `approved_by`" };
+        assert_eq!(e.to_string(), "GET http://h/a: no `approved_by`");
+    }
 }

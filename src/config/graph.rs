@@ -3,6 +3,22 @@
 use std::collections::BTreeMap;
 
 use super::Config;
+use super::diagnostic::{listing, nearest};
+
+/// A name given as a service that faultline.yaml does not declare.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+#[error(
+    "`{name}` is not a service of faultline.yaml{} (services: {services})",
+    .nearest.as_ref().map(|n| format!("; did you mean `{n}`?")).unwrap_or_default()
+)]
+#[diagnostic(code(faultline::config::unknown_service))]
+pub struct UnknownService {
+    pub name: String,
+    /// The closest declared name, if one is close.
+    pub nearest: Option<String>,
+    /// The declared services, listed for the message.
+    pub services: String,
+}
 
 pub struct ServiceGraph {
     names: Vec<String>,
@@ -37,7 +53,7 @@ impl ServiceGraph {
         self.names.is_empty()
     }
 
-    pub fn name(&self, i: usize) -> &str {
+    pub(crate) fn name(&self, i: usize) -> &str {
         &self.names[i]
     }
 
@@ -45,16 +61,16 @@ impl ServiceGraph {
         self.names.binary_search_by(|n| n.as_str().cmp(name)).ok()
     }
 
-    pub fn deps(&self, i: usize) -> &[usize] {
+    pub(crate) fn deps(&self, i: usize) -> &[usize] {
         &self.deps[i]
     }
 
-    pub fn rdeps(&self, i: usize) -> &[usize] {
+    pub(crate) fn rdeps(&self, i: usize) -> &[usize] {
         &self.rdeps[i]
     }
 
     /// The marked services plus everything they depend on, transitively.
-    pub fn forward_closure(&self, marked: &[bool]) -> Vec<bool> {
+    pub(crate) fn forward_closure(&self, marked: &[bool]) -> Vec<bool> {
         let mut out = marked.to_vec();
         let mut stack: Vec<usize> = (0..self.len()).filter(|&i| marked[i]).collect();
         while let Some(s) = stack.pop() {
@@ -111,24 +127,38 @@ impl ServiceGraph {
 
     /// The start levels of `services` (all when empty) and what they depend on, or which name
     /// is not a service, with the nearest one.
-    pub fn levels_for(&self, services: &[String]) -> Result<Vec<Vec<String>>, String> {
+    pub fn levels_for(&self, services: &[String]) -> Result<Vec<Vec<String>>, UnknownService> {
         let mut wanted = vec![services.is_empty(); self.len()];
         for s in services {
             let Some(i) = self.index(s) else {
                 let names: Vec<&str> = (0..self.len()).map(|i| self.name(i)).collect();
-                return Err(match super::diagnostic::nearest(s, names.iter().copied()) {
-                    Some(n) => format!(
-                        "`{s}` is not a service of faultline.yaml; did you mean `{n}`? (services: {})",
-                        super::diagnostic::listing(&names)
-                    ),
-                    None => format!(
-                        "`{s}` is not a service of faultline.yaml (services: {})",
-                        super::diagnostic::listing(&names)
-                    ),
+                return Err(UnknownService {
+                    name: s.clone(),
+                    nearest: nearest(s, names.iter().copied()).map(str::to_owned),
+                    services: listing(&names),
                 });
             };
             wanted[i] = true;
         }
         Ok(self.start_levels(&self.forward_closure(&wanted)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::UnknownService;
+
+    #[test]
+    fn an_unknown_service_names_the_nearest_one() {
+        let e = |nearest: Option<&str>| UnknownService {
+            name: "ordres".into(),
+            nearest: nearest.map(str::to_owned),
+            services: "orders, payments".into(),
+        };
+        assert_eq!(
+            e(Some("orders")).to_string(),
+            "`ordres` is not a service of faultline.yaml; did you mean `orders`? (services: orders, payments)"
+        );
+        assert_eq!(e(None).to_string(), "`ordres` is not a service of faultline.yaml (services: orders, payments)");
     }
 }

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 /// A dependency a repository shows signs of.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Kind {
+pub(crate) enum Kind {
     Postgres,
     Redis,
     /// An HTTP API outside the repository, by host.
@@ -18,7 +18,7 @@ pub enum Kind {
 
 /// One sign: what was found where.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Evidence {
+pub(crate) struct Evidence {
     pub kind: Kind,
     /// Relative to the root.
     pub file: String,
@@ -29,7 +29,8 @@ pub struct Evidence {
 }
 
 /// Folders never looked into: VCS data, build outputs, installed dependencies.
-pub const SKIPPED_DIRS: &[&str] = &[".git", "target", "node_modules", ".venv", "venv", "vendor", "dist", "build"];
+pub(crate) const SKIPPED_DIRS: &[&str] =
+    &[".git", "target", "node_modules", ".venv", "venv", "vendor", "dist", "build"];
 
 /// Files read at most, and bytes of each.
 const MAX_FILES: usize = 500;
@@ -57,7 +58,7 @@ fn is_lockfile(name: &str) -> bool {
 /// What is under a root, the folders in [`SKIPPED_DIRS`] left out: its folders and files,
 /// each folder's entries by name, and the folders that could not be read.
 #[derive(Debug, Default)]
-pub struct Tree {
+pub(crate) struct Tree {
     pub dirs: Vec<PathBuf>,
     pub files: Vec<PathBuf>,
     pub unreadable: Vec<(PathBuf, std::io::Error)>,
@@ -65,7 +66,7 @@ pub struct Tree {
 
 /// Walks `root` (`faultline init` looks at it twice: for Dockerfiles, and for signs of what
 /// the code depends on).
-pub fn walk(root: &Path) -> Tree {
+pub(crate) fn walk(root: &Path) -> Tree {
     let mut tree = Tree::default();
     let mut pending = vec![root.to_path_buf()];
     while let Some(dir) = pending.pop() {
@@ -97,7 +98,7 @@ fn name_of(p: &Path) -> String {
 }
 
 /// Every sign of a dependency under `root`, in file order.
-pub fn scan(root: &Path) -> Vec<Evidence> {
+pub(crate) fn scan(root: &Path) -> Vec<Evidence> {
     let mut out = Vec::new();
     let mut read = 0;
     let tree = walk(root);
@@ -210,7 +211,7 @@ fn rel(root: &Path, p: &Path) -> String {
 }
 
 /// The images a Dockerfile's `FROM` lines pull: not `scratch`, not an earlier stage.
-pub fn pulled_images(dockerfile: &str) -> Vec<String> {
+pub(crate) fn pulled_images(dockerfile: &str) -> Vec<String> {
     let mut stages: Vec<String> = Vec::new();
     let mut out = Vec::new();
     for line in dockerfile.lines() {

@@ -5,7 +5,7 @@
 //! result is validated like any faultline.yaml; what could not be inferred is marked TODO, and
 //! every image a Dockerfile pulls from a registry is named.
 
-pub mod detect;
+pub(crate) mod detect;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -28,7 +28,7 @@ pub enum InitError {
 
 /// A service as init found it.
 #[derive(Debug, Default, Clone, PartialEq)]
-pub struct Found {
+pub(crate) struct Found {
     pub name: String,
     /// Build context relative to the root.
     pub build: Option<String>,
@@ -72,7 +72,7 @@ fn container_port(v: &serde_yaml::Value) -> Option<u16> {
 const COMPOSE_FILES: &[&str] = &["compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml"];
 
 /// The services of `root`'s compose file, if it has one.
-pub fn from_compose(root: &Path) -> Result<Option<Vec<Found>>, InitError> {
+pub(crate) fn from_compose(root: &Path) -> Result<Option<Vec<Found>>, InitError> {
     let Some(path) = COMPOSE_FILES.iter().map(|f| root.join(f)).find(|p| p.is_file()) else { return Ok(None) };
     let text = std::fs::read_to_string(&path).map_err(|source| InitError::Io { path: path.clone(), source })?;
     let compose: Compose =
@@ -113,7 +113,7 @@ pub fn from_compose(root: &Path) -> Result<Option<Vec<Found>>, InitError> {
 }
 
 /// One service per Dockerfile under `root` (not in `.git`, `target`, `node_modules`).
-pub fn from_dockerfiles(root: &Path) -> Result<Vec<Found>, InitError> {
+pub(crate) fn from_dockerfiles(root: &Path) -> Result<Vec<Found>, InitError> {
     let tree = detect::walk(root);
     if let Some((path, source)) = tree.unreadable.into_iter().next() {
         return Err(InitError::Io { path, source });
@@ -165,7 +165,7 @@ fn pulls_of(path: &Path) -> Vec<String> {
 /// Adds the database and cache the repository shows signs of (unless a service found is one
 /// already), each a dependency of the services whose folders the signs are in (of every
 /// service when they are outside all of them); notes the outside HTTP APIs they call.
-pub fn add_dependencies(found: &mut Vec<Found>, evidence: &[detect::Evidence]) {
+pub(crate) fn add_dependencies(found: &mut Vec<Found>, evidence: &[detect::Evidence]) {
     let apps: Vec<(String, String)> = found.iter().filter_map(|f| Some((f.name.clone(), f.build.clone()?))).collect();
     // The services a file belongs to: the one with the longest build context holding it.
     let owners = |file: &str| -> Vec<String> {
@@ -255,7 +255,7 @@ fn url_for(dep: &Found) -> (String, String) {
 }
 
 /// faultline.yaml for `found`, with comments where a person must decide.
-pub fn render(found: &[Found], source: &str) -> String {
+pub(crate) fn render(found: &[Found], source: &str) -> String {
     let mut o = String::new();
     let _ = writeln!(o, "# faultline.yaml, written by `faultline init` from {source}. Check every TODO, then");
     let _ = writeln!(o, "# `faultline up --keep` to see the stack come up, and add scenarios under scenarios/.");

@@ -84,7 +84,7 @@ pub async fn explore(
         {
             Ok(e) => e,
             Err(e) => {
-                report.error = Some(e);
+                report.error = Some(e.to_string());
                 pool.finish().await;
                 return report;
             }

@@ -9,16 +9,26 @@ use super::validate::{CheckKind, FaultTarget, RequestStep, Scenario, StepKind};
 use crate::config::Config;
 use crate::config::ServiceGraph;
 
+/// Why `scenario new` cannot write a file.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum AuthorError {
+    #[error("`{target}` is not a service of faultline.yaml (services: {services})")]
+    #[diagnostic(code(faultline::scenario::unknown_target))]
+    UnknownTarget { target: String, services: String },
+
+    #[error("`{name}` is not a template (templates: {templates})")]
+    #[diagnostic(code(faultline::scenario::unknown_template))]
+    UnknownTemplate { name: String, templates: String },
+}
+
 /// A commented scenario for `target`, from `template` when given. Parameters the
 /// configuration can answer (the client, its first dependency) are filled in; the others
 /// are written out with their meaning, to be filled in.
-pub fn new_scenario(name: &str, target: &str, template: Option<&str>, config: &Config) -> Result<String, String> {
+pub fn new_scenario(name: &str, target: &str, template: Option<&str>, config: &Config) -> Result<String, AuthorError> {
     let Some(svc) = config.services.get(target) else {
         let names: Vec<&str> = config.services.keys().map(String::as_str).collect();
-        return Err(format!(
-            "`{target}` is not a service of faultline.yaml (services: {})",
-            crate::config::diagnostic::listing(&names)
-        ));
+        let services = crate::config::diagnostic::listing(&names);
+        return Err(AuthorError::UnknownTarget { target: target.to_owned(), services });
     };
     let dependency = svc.depends_on.keys().next().cloned();
     // For a `database` parameter, a dependency that looks like one.
@@ -75,7 +85,7 @@ pub fn new_scenario(name: &str, target: &str, template: Option<&str>, config: &C
     };
     let Some(t) = template::find(tname) else {
         let names: Vec<&str> = template::builtin().iter().map(|t| t.name.as_str()).collect();
-        return Err(format!("`{tname}` is not a template (templates: {})", names.join(", ")));
+        return Err(AuthorError::UnknownTemplate { name: tname.to_owned(), templates: names.join(", ") });
     };
     let _ = writeln!(o, "# From the template `{}`: {}", t.name, t.description.replace('\n', " "));
     let _ = writeln!(o, "use: {}", t.name);

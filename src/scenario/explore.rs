@@ -39,7 +39,7 @@ use crate::ypath;
 
 /// Log lines that are a crash in the common runtimes: a correct service prints none, under
 /// any fault.
-pub const CRASH_PATTERNS: &[&str] = &[
+pub(crate) const CRASH_PATTERNS: &[&str] = &[
     "panicked at",
     "^panic: ",
     r"Traceback \(most recent call last\)",
@@ -48,6 +48,28 @@ pub const CRASH_PATTERNS: &[&str] = &[
     r#"Exception in thread "main""#,
     "Unhandled(Promise)?Rejection",
 ];
+
+/// An experiment the catalogue made that the scenarios' validation rejects (the workload
+/// alone passed it, so this is a bug of the catalogue or a fault its edge cannot take).
+#[derive(Debug, thiserror::Error)]
+#[error("the experiment {name} is not a valid scenario: {}", with_problems(.error))]
+pub struct InvalidExperiment {
+    pub name: String,
+    /// Shown in the message, problems inline; not a `source`, so a report does not print
+    /// it twice.
+    pub error: ConfigError,
+}
+
+/// `error`, and the message of each of its problems, on one line.
+fn with_problems(error: &ConfigError) -> String {
+    let mut s = error.to_string();
+    if let ConfigError::Invalid { problems, .. } = error {
+        for p in problems {
+            s.push_str(&format!("; {}", p.message));
+        }
+    }
+    s
+}
 
 /// A service's workload with what exploration needs of the configuration.
 #[derive(Debug, Clone)]
@@ -195,7 +217,7 @@ fn relocate(loaded: &LoadedConfig, service: &str, e: ConfigError) -> ConfigError
 }
 
 /// The fault-free run of the workload: which edges it uses, how long it takes.
-pub fn reference(w: &Workload, config: &crate::config::Config) -> Result<Experiment, String> {
+pub fn reference(w: &Workload, config: &crate::config::Config) -> Result<Experiment, InvalidExperiment> {
     experiment(w, config, "reference", "", Mode::Sequential, Vec::new(), sequential(&w.steps), Vec::new())
 }
 
@@ -209,7 +231,7 @@ pub fn catalogue(
     stack: &[String],
     first: &[String],
     reference_ms: f64,
-) -> Result<Vec<Experiment>, String> {
+) -> Result<Vec<Experiment>, InvalidExperiment> {
     let mut edges: Vec<&UsedEdge> = used.iter().collect();
     edges.sort_by_key(|e| (!first.contains(&e.from), e.from.clone(), e.to.clone()));
     let d = w.deadline;
@@ -290,7 +312,7 @@ fn experiment(
     faults: Vec<Value>,
     steps: Vec<Value>,
     extra: Vec<Value>,
-) -> Result<Experiment, String> {
+) -> Result<Experiment, InvalidExperiment> {
     let name = if class == "reference" {
         format!("explore-{}-reference", slug(&w.service))
     } else {
@@ -302,15 +324,10 @@ fn experiment(
         format!("explore-{}-{}-{}-{m}", slug(&w.service), slug(on), class)
     };
     let (text, _) = build(w, &name, &faults, &steps, &extra);
-    let scenario = super::parse(&format!("{name}.yaml"), text.clone(), config).map_err(|e| {
-        let mut s = e.to_string();
-        if let ConfigError::Invalid { problems, .. } = &e {
-            for p in problems {
-                s.push_str(&format!("; {}", p.message));
-            }
-        }
-        format!("the experiment {name} is not a valid scenario: {s}")
-    })?;
+    let scenario = match super::parse(&format!("{name}.yaml"), text.clone(), config) {
+        Ok(s) => s,
+        Err(error) => return Err(InvalidExperiment { name, error }),
+    };
     Ok(Experiment { name, class: class.to_owned(), on: on.to_owned(), mode, text, scenario })
 }
 

@@ -121,15 +121,31 @@ pub fn discover(repo: &Repo, snap: &Snapshot, config: &LoadedConfig) -> Result<V
     Ok(out)
 }
 
+/// A name given to `--scenario` that no scenario has.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+#[error(
+    "no scenario named `{name}`{} (scenarios: {scenarios})",
+    .nearest.as_ref().map(|n| format!("; did you mean `{n}`?")).unwrap_or_default()
+)]
+#[diagnostic(code(faultline::scenario::unknown))]
+pub struct UnknownScenario {
+    pub name: String,
+    /// The closest name, if one is close.
+    pub nearest: Option<String>,
+    /// The scenarios' names, listed for the message.
+    pub scenarios: String,
+}
+
 /// The scenarios named in `wanted` (all when it is empty), or which name is unknown, with
 /// the nearest one.
-pub fn select<'a>(all: &'a [Scenario], wanted: &[String]) -> Result<Vec<&'a Scenario>, String> {
+pub fn select<'a>(all: &'a [Scenario], wanted: &[String]) -> Result<Vec<&'a Scenario>, UnknownScenario> {
     let names: Vec<&str> = all.iter().map(|s| s.name.as_str()).collect();
     for w in wanted {
         if !names.contains(&w.as_str()) {
-            return Err(match nearest(w, names.iter().copied()) {
-                Some(n) => format!("no scenario named `{w}`; did you mean `{n}`? (scenarios: {})", listing(&names)),
-                None => format!("no scenario named `{w}` (scenarios: {})", listing(&names)),
+            return Err(UnknownScenario {
+                name: w.clone(),
+                nearest: nearest(w, names.iter().copied()).map(str::to_owned),
+                scenarios: listing(&names),
             });
         }
     }
@@ -179,5 +195,24 @@ pub fn invalid(config: &LoadedConfig, problems: Vec<FileDiagnostic>) -> ConfigEr
     ConfigError::Invalid {
         file: format!("{}/", config.config.scenarios.trim_end_matches('/')),
         problems: crate::config::capped(problems),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::UnknownScenario;
+
+    #[test]
+    fn an_unknown_scenario_names_the_nearest_one() {
+        let e = |nearest: Option<&str>| UnknownScenario {
+            name: "slo".into(),
+            nearest: nearest.map(str::to_owned),
+            scenarios: "slow, down".into(),
+        };
+        assert_eq!(
+            e(Some("slow")).to_string(),
+            "no scenario named `slo`; did you mean `slow`? (scenarios: slow, down)"
+        );
+        assert_eq!(e(None).to_string(), "no scenario named `slo` (scenarios: slow, down)");
     }
 }

@@ -117,15 +117,28 @@ pub fn builtin() -> &'static [Template] {
     })
 }
 
-fn parse_template(file: &str, text: &str) -> Result<Template, String> {
-    let t: TemplateFile = serde_yaml::from_str(text).map_err(|e| e.to_string())?;
+/// Why a built-in template is broken (a bug of faultline, which its tests catch).
+#[derive(Debug, thiserror::Error)]
+enum TemplateError {
+    #[error(transparent)]
+    Yaml(#[from] serde_yaml::Error),
+
+    #[error("`{{{{{0}}}}}` is not a declared parameter")]
+    Undeclared(String),
+
+    #[error("parameter `{0}` is never used")]
+    Unused(String),
+}
+
+fn parse_template(file: &str, text: &str) -> Result<Template, TemplateError> {
+    let t: TemplateFile = serde_yaml::from_str(text)?;
     let mut used = Vec::new();
     placeholders(&t.scenario, &mut used);
     if let Some(p) = used.iter().find(|p| !t.params.contains_key(*p)) {
-        return Err(format!("`{{{{{p}}}}}` is not a declared parameter"));
+        return Err(TemplateError::Undeclared(p.clone()));
     }
     if let Some(p) = t.params.keys().find(|p| !used.contains(p)) {
-        return Err(format!("parameter `{p}` is never used"));
+        return Err(TemplateError::Unused(p.clone()));
     }
     Ok(Template {
         name: t.template,
@@ -242,7 +255,7 @@ impl Template {
     }
 
     /// The service the template targets with `with`, for discovery (no type checks).
-    pub fn target(&self, with: &BTreeMap<String, Value>) -> Option<String> {
+    pub(crate) fn target(&self, with: &BTreeMap<String, Value>) -> Option<String> {
         let mut values: BTreeMap<String, Value> =
             self.params.iter().filter_map(|(k, p)| Some((k.clone(), p.default.clone()?))).collect();
         values.extend(with.iter().map(|(k, v)| (k.clone(), v.clone())));
@@ -302,7 +315,7 @@ fn short(v: &Value) -> String {
 }
 
 /// `use: NAME` names no template.
-pub fn unknown(user: &SourceFile, name: &str) -> FileDiagnostic {
+pub(crate) fn unknown(user: &SourceFile, name: &str) -> FileDiagnostic {
     let names: Vec<&str> = builtin().iter().map(|t| t.name.as_str()).collect();
     FileDiagnostic::at_value(user, &ypath!["use"], format!("`{name}` is not a template")).with_help(
         match nearest(name, names.iter().copied()) {
@@ -314,7 +327,7 @@ pub fn unknown(user: &SourceFile, name: &str) -> FileDiagnostic {
 
 /// A scenario file that uses a template, filled in: the template's faults, steps and checks,
 /// then the file's own; the file's `name`, `target`, `why` over the template's.
-pub fn expand(
+pub(crate) fn expand(
     user: &SourceFile,
     file: ScenarioFile,
     config: &Config,
@@ -403,7 +416,7 @@ fn kept_checks(
 /// Where a part of an expanded scenario came from: the user's file, a `with:` value, or the
 /// template itself.
 #[derive(Debug, Default)]
-pub struct Locator<'t> {
+pub(crate) struct Locator<'t> {
     template: Option<Using<'t>>,
 }
 
@@ -430,7 +443,7 @@ enum Origin<'a> {
 
 impl Locator<'_> {
     /// A diagnostic at the value of `path` of the expanded scenario, in the file it came from.
-    pub fn at_value(&self, user: &SourceFile, path: &[Seg], message: impl Into<String>) -> FileDiagnostic {
+    pub(crate) fn at_value(&self, user: &SourceFile, path: &[Seg], message: impl Into<String>) -> FileDiagnostic {
         match self.origin(path) {
             Origin::User(p) => FileDiagnostic::at_value(user, &p, message),
             Origin::Template(src, p) => FileDiagnostic::at_value(src, &p, message),
@@ -438,7 +451,7 @@ impl Locator<'_> {
     }
 
     /// The 1-based line of `path` in the user's file (the `use:` line for a template's part).
-    pub fn line(&self, user: &SourceFile, path: &[Seg]) -> usize {
+    pub(crate) fn line(&self, user: &SourceFile, path: &[Seg]) -> usize {
         match self.origin(path) {
             Origin::User(p) => user.key_loc(&p).line,
             Origin::Template(..) => user.key_loc(&ypath!["use"]).line,
@@ -519,5 +532,16 @@ impl Using<'_> {
                 )
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TemplateError;
+
+    #[test]
+    fn a_broken_template_says_which_parameter() {
+        assert_eq!(TemplateError::Undeclared("x".into()).to_string(), "`{{x}}` is not a declared parameter");
+        assert_eq!(TemplateError::Unused("x".into()).to_string(), "parameter `x` is never used");
     }
 }

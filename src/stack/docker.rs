@@ -10,10 +10,10 @@ use testcontainers::bollard::query_parameters::{
 
 use super::StackError;
 
-pub const MANAGED: &str = "faultline.managed";
-pub const RUN: &str = "faultline.run";
-pub const OWNER: &str = "faultline.owner";
-pub const SERVICE: &str = "faultline.service";
+pub(crate) const MANAGED: &str = "faultline.managed";
+pub(crate) const RUN: &str = "faultline.run";
+pub(crate) const OWNER: &str = "faultline.owner";
+pub(crate) const SERVICE: &str = "faultline.service";
 
 /// The engine, or a clear error saying what to do.
 pub async fn client() -> Result<Docker, StackError> {
@@ -26,7 +26,7 @@ pub async fn client() -> Result<Docker, StackError> {
 
 /// Whether `DOCKER_HOST` names an engine on another machine: `tcp://`, `ssh://` or `http(s)://`
 /// to a host other than this one. A unix socket (`unix://…`, a path) is local.
-pub fn is_remote(docker_host: &str) -> bool {
+pub(crate) fn is_remote(docker_host: &str) -> bool {
     let Some((scheme, rest)) = docker_host.trim().split_once("://") else { return false };
     if !matches!(scheme, "tcp" | "ssh" | "http" | "https") {
         return false;
@@ -43,7 +43,7 @@ pub fn is_remote(docker_host: &str) -> bool {
 
 /// [`client`] for starting stacks: refused when `DOCKER_HOST` is an engine on another
 /// machine, which could not reach the proxies on this one.
-pub async fn local_client() -> Result<Docker, StackError> {
+pub(crate) async fn local_client() -> Result<Docker, StackError> {
     if let Some(docker_host) = std::env::var("DOCKER_HOST").ok().filter(|h| is_remote(h)) {
         return Err(StackError::RemoteEngine { docker_host });
     }
@@ -51,7 +51,7 @@ pub async fn local_client() -> Result<Docker, StackError> {
 }
 
 /// Labels every object of a run carries.
-pub fn labels(run: &str) -> HashMap<String, String> {
+pub(crate) fn labels(run: &str) -> HashMap<String, String> {
     HashMap::from([
         (MANAGED.to_owned(), "true".to_owned()),
         (RUN.to_owned(), run.to_owned()),
@@ -82,7 +82,7 @@ fn start_time(pid: u32) -> Option<u64> {
 
 /// Whether the owner label names a process that is gone. Objects from another host are
 /// never judged dead.
-pub fn owner_dead(label: &str) -> bool {
+pub(crate) fn owner_dead(label: &str) -> bool {
     let mut parts = label.split('/');
     let (Some(host), Some(pid), Some(start)) = (parts.next(), parts.next(), parts.next()) else { return true };
     if host != hostname() {
@@ -96,7 +96,7 @@ pub fn owner_dead(label: &str) -> bool {
 }
 
 /// Creates the run's private network, labelled.
-pub async fn create_network(docker: &Docker, name: &str, run: &str) -> Result<(), StackError> {
+pub(crate) async fn create_network(docker: &Docker, name: &str, run: &str) -> Result<(), StackError> {
     let req = testcontainers::bollard::models::NetworkCreateRequest {
         name: name.to_owned(),
         driver: Some("bridge".to_owned()),
@@ -112,7 +112,7 @@ pub async fn create_network(docker: &Docker, name: &str, run: &str) -> Result<()
 
 /// The gateway of the default bridge: where `host.docker.internal` points inside containers.
 /// Some engines report only the subnet; Docker's gateway is then its first address.
-pub async fn bridge_gateway(docker: &Docker) -> Option<std::net::IpAddr> {
+pub(crate) async fn bridge_gateway(docker: &Docker) -> Option<std::net::IpAddr> {
     let net = docker.inspect_network("bridge", None::<InspectNetworkOptions>).await.ok()?;
     net.ipam?
         .config?

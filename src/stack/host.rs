@@ -11,7 +11,7 @@ use std::process::Output;
 
 /// Variables of the runner that host commands receive as they are: what a shell and the
 /// common toolchains need to find themselves, nothing that usually holds a credential.
-pub const ALLOWED: &[&str] = &[
+pub(crate) const ALLOWED: &[&str] = &[
     "PATH",
     "HOME",
     "USER",
@@ -47,7 +47,7 @@ pub const ALLOWED: &[&str] = &[
 ];
 
 /// The environment a host command gets: [`ALLOWED`] and `pass` from the runner, then `set`.
-pub fn env(pass: &[String], set: &[(String, String)]) -> Vec<(String, String)> {
+pub(crate) fn env(pass: &[String], set: &[(String, String)]) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = Vec::new();
     for name in ALLOWED.iter().copied().chain(pass.iter().map(String::as_str)) {
         if out.iter().any(|(k, _)| k == name) {
@@ -65,7 +65,7 @@ pub fn env(pass: &[String], set: &[(String, String)]) -> Vec<(String, String)> {
 }
 
 /// A command with only [`env`] in its environment, in a process group of its own.
-pub fn command(program: &str, pass: &[String], set: &[(String, String)]) -> tokio::process::Command {
+pub(crate) fn command(program: &str, pass: &[String], set: &[(String, String)]) -> tokio::process::Command {
     let mut c = tokio::process::Command::new(program);
     c.env_clear().envs(env(pass, set)).process_group(0).kill_on_drop(true);
     c
@@ -93,7 +93,7 @@ impl Drop for GroupGuard {
 
 /// Runs `cmd` to the end and collects its output. If the future is dropped first (the gate's
 /// timeout, Ctrl-C), the whole process group is killed.
-pub async fn output(mut cmd: tokio::process::Command) -> std::io::Result<Output> {
+pub(crate) async fn output(mut cmd: tokio::process::Command) -> std::io::Result<Output> {
     cmd.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
     let child = cmd.spawn()?;
     let mut guard = GroupGuard(child.id());

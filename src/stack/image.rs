@@ -29,7 +29,7 @@ impl std::fmt::Display for ImageRef {
 
 impl ImageRef {
     /// Splits `name[:tag]` (a registry port is not a tag).
-    pub fn parse(reference: &str) -> ImageRef {
+    pub(crate) fn parse(reference: &str) -> ImageRef {
         match reference.rsplit_once(':') {
             Some((n, t)) if !t.contains('/') => ImageRef { name: n.to_owned(), tag: t.to_owned() },
             _ => ImageRef { name: reference.to_owned(), tag: "latest".to_owned() },
@@ -70,7 +70,7 @@ fn context_files(dir: &Path) -> Result<Vec<PathBuf>, StackError> {
 }
 
 /// A hash of every file's path, mode and content in the context.
-pub fn context_hash(dir: &Path) -> Result<String, StackError> {
+pub(crate) fn context_hash(dir: &Path) -> Result<String, StackError> {
     let mut h = Sha256::new();
     for path in context_files(dir)? {
         let rel = path.strip_prefix(dir).unwrap_or(&path);
@@ -98,7 +98,7 @@ pub fn context_hash(dir: &Path) -> Result<String, StackError> {
 /// sharing a context share the image.
 /// A context at the root of the repository (`.`) is `faultline/root`: a repository name
 /// must have at least one letter or digit, and only lower-case words joined by `-`.
-pub fn built_ref(context: &str, dir: &Path) -> Result<ImageRef, StackError> {
+pub(crate) fn built_ref(context: &str, dir: &Path) -> Result<ImageRef, StackError> {
     Ok(ImageRef { name: format!("faultline/{}", image_name(context)), tag: context_hash(dir)? })
 }
 
@@ -111,12 +111,17 @@ fn image_name(context: &str) -> String {
     if words.is_empty() { "root".to_owned() } else { words.join("-") }
 }
 
-pub async fn exists(docker: &Docker, image: &ImageRef) -> bool {
+pub(crate) async fn exists(docker: &Docker, image: &ImageRef) -> bool {
     docker.inspect_image(&image.to_string()).await.is_ok()
 }
 
 /// Builds `dir` as `image` unless that tag exists. Returns whether it built.
-pub async fn ensure_built(docker: &Docker, service: &str, dir: &Path, image: &ImageRef) -> Result<bool, StackError> {
+pub(crate) async fn ensure_built(
+    docker: &Docker,
+    service: &str,
+    dir: &Path,
+    image: &ImageRef,
+) -> Result<bool, StackError> {
     if exists(docker, image).await {
         return Ok(false);
     }
@@ -176,7 +181,7 @@ fn tar_context(dir: &Path) -> Result<Vec<u8>, StackError> {
 }
 
 /// The last `n` lines of `s`.
-pub fn tail(s: &str, n: usize) -> String {
+pub(crate) fn tail(s: &str, n: usize) -> String {
     let lines: Vec<&str> = s.lines().collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
 }

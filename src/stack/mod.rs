@@ -30,7 +30,7 @@ use crate::config::{Config, Service};
 use crate::fault::{FaultError, Proxy, ProxyConfig};
 use crate::outcome::CommandLog;
 pub use image::ImageRef;
-pub use ready::Probe;
+pub(crate) use ready::Probe;
 use watchdog::Watchdog;
 
 /// Everything that can go wrong bringing a stack up or acting on it.

@@ -14,7 +14,7 @@ use super::StackError;
 
 /// How a service says it is ready.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Probe {
+pub(crate) enum Probe {
     /// Ready as soon as it runs.
     Started,
     /// A line of its stdout or stderr contains this text.
@@ -25,7 +25,7 @@ pub enum Probe {
     Tcp(SocketAddr),
 }
 
-pub async fn wait(
+pub(crate) async fn wait(
     service: &str,
     c: &ContainerAsync<GenericImage>,
     probe: &Probe,
@@ -126,7 +126,7 @@ async fn tcp_ok(addr: SocketAddr) -> bool {
 }
 
 /// The container's last log lines, stdout and stderr.
-pub async fn logs(c: &ContainerAsync<GenericImage>) -> String {
+pub(crate) async fn logs(c: &ContainerAsync<GenericImage>) -> String {
     let out = c.stdout_to_vec().await.unwrap_or_default();
     let err = c.stderr_to_vec().await.unwrap_or_default();
     let mut all = String::from_utf8_lossy(&out).into_owned();

@@ -12,7 +12,7 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 
 use super::docker::RUN;
 
-pub struct Watchdog {
+pub(crate) struct Watchdog {
     stdin: Option<ChildStdin>,
     child: Child,
 }
@@ -28,7 +28,7 @@ exit 0
 
 impl Watchdog {
     /// Starts the watchdog for `run`; `None` (with a warning) when it cannot.
-    pub fn spawn(run: &str) -> Option<Watchdog> {
+    pub(crate) fn spawn(run: &str) -> Option<Watchdog> {
         let mut cmd = Command::new("sh");
         cmd.arg("-c")
             .arg(SCRIPT)
@@ -60,7 +60,7 @@ impl Watchdog {
     }
 
     /// Tells the watchdog to clean up now and waits until it has.
-    pub fn finish(mut self) {
+    pub(crate) fn finish(mut self) {
         if let Some(mut s) = self.stdin.take() {
             let _ = s.write_all(b"done\n");
         }

@@ -22,8 +22,8 @@
 //! that differs, or any step that fails, is a [`ResetError`]: the caller discards the stack and
 //! starts a fresh one.
 
-pub mod postgres;
-pub mod redis;
+pub(crate) mod postgres;
+pub(crate) mod redis;
 
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -33,7 +33,8 @@ use futures_util::future::join_all;
 use miette::Diagnostic;
 
 use super::{Plan, Stack, log_bytes};
-pub use crate::config::ResetKind;
+pub(crate) use crate::config::ResetKind;
+pub use redis::RedisError;
 
 /// Why a stack could not be reset; the stack must not be used again.
 #[derive(Debug, thiserror::Error, Diagnostic)]
@@ -41,6 +42,10 @@ pub enum ResetError {
     #[error("cannot reset `{service}`: {reason}")]
     #[diagnostic(code(faultline::stack::reset))]
     Failed { service: String, reason: String },
+
+    #[error("cannot reset `{service}`: {source}")]
+    #[diagnostic(code(faultline::stack::reset))]
+    Redis { service: String, source: redis::RedisError },
 
     #[error("`{service}` is not as it was after the first start: {detail}")]
     #[diagnostic(code(faultline::stack::fingerprint))]
@@ -53,7 +58,7 @@ pub enum ResetError {
 
 /// What a reset returns a stack to: each service's kind, saved state and fingerprint.
 #[derive(Debug)]
-pub struct Baseline {
+pub(crate) struct Baseline {
     services: BTreeMap<String, Kept>,
 }
 
@@ -77,13 +82,13 @@ enum Saved {
 
 /// Parts of a service's fingerprint by name, each compared on its own so a mismatch says
 /// which part differs.
-pub type Fingerprint = BTreeMap<String, String>;
+pub(crate) type Fingerprint = BTreeMap<String, String>;
 
 impl Stack {
     /// Takes the baseline that later resets return to. Runs once, right after the stack first
     /// became ready; the stack is then as a reset leaves it. `recreate` services are removed
     /// and created again when a database has to be copied (no connection may be open to it).
-    pub async fn checkpoint(&mut self) -> Result<(), ResetError> {
+    pub(crate) async fn checkpoint(&mut self) -> Result<(), ResetError> {
         if self.baseline.is_some() {
             // Taken while the stack started (`Start::checkpoint`).
             return Ok(());
@@ -104,7 +109,7 @@ impl Stack {
             let saved = match kind {
                 ResetKind::Postgres => Saved::Postgres(postgres::snapshot(this, name).await?),
                 ResetKind::Redis => {
-                    Saved::Redis(redis::snapshot(this.published_main(name)?).await.map_err(fail(name))?)
+                    Saved::Redis(redis::snapshot(this.published_main(name)?).await.map_err(redis_fail(name))?)
                 }
                 ResetKind::Recreate => Saved::None,
             };
@@ -147,7 +152,7 @@ impl Stack {
             let state = match kind {
                 ResetKind::Postgres => Saved::Postgres(postgres::snapshot(this, name).await?),
                 ResetKind::Redis => {
-                    Saved::Redis(redis::snapshot(this.published_main(name)?).await.map_err(fail(name))?)
+                    Saved::Redis(redis::snapshot(this.published_main(name)?).await.map_err(redis_fail(name))?)
                 }
                 ResetKind::Recreate => Saved::None,
             };
@@ -211,7 +216,7 @@ impl Stack {
                 Saved::Postgres(snap) => {
                     postgres::restore(this, name, snap, &baseline.services[name].fingerprint).await
                 }
-                Saved::Redis(snap) => redis::restore(this.published_main(name)?, snap).await.map_err(fail(name)),
+                Saved::Redis(snap) => redis::restore(this.published_main(name)?, snap).await.map_err(redis_fail(name)),
                 Saved::None => Ok(()),
             }
         });
@@ -279,7 +284,7 @@ impl Stack {
             match kind {
                 ResetKind::Postgres => postgres::fingerprint(self, name).await,
                 ResetKind::Redis => {
-                    Ok((redis::fingerprint(self.published_main(name)?).await.map_err(fail(name))?, Vec::new()))
+                    Ok((redis::fingerprint(self.published_main(name)?).await.map_err(redis_fail(name))?, Vec::new()))
                 }
                 ResetKind::Recreate => Ok((Fingerprint::new(), Vec::new())),
             }
@@ -418,7 +423,7 @@ impl Stack {
 }
 
 /// The kind of a service from the commands running in its container.
-pub fn detect(commands: &[String]) -> ResetKind {
+pub(crate) fn detect(commands: &[String]) -> ResetKind {
     let runs = |program: &str| {
         commands.iter().any(|c| {
             c.split_whitespace().next().is_some_and(|first| first.rsplit('/').next() == Some(program))
@@ -468,6 +473,10 @@ fn clip(s: &str) -> String {
 
 fn fail(service: &str) -> impl Fn(String) -> ResetError + '_ {
     move |reason| ResetError::Failed { service: service.to_owned(), reason }
+}
+
+fn redis_fail(service: &str) -> impl Fn(redis::RedisError) -> ResetError + '_ {
+    move |source| ResetError::Redis { service: service.to_owned(), source }
 }
 
 #[cfg(test)]

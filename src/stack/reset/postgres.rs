@@ -12,7 +12,7 @@ use crate::stack::Stack;
 
 /// The databases saved at the checkpoint: (name, its template's name).
 #[derive(Debug, Clone)]
-pub struct Snapshot {
+pub(crate) struct Snapshot {
     databases: Vec<(String, String)>,
 }
 
@@ -37,7 +37,7 @@ async fn sh(stack: &Stack, service: &str, script: &str, arg: &str) -> Result<Str
 }
 
 /// Copies every database of the application to a template.
-pub async fn snapshot(stack: &Stack, service: &str) -> Result<Snapshot, ResetError> {
+pub(crate) async fn snapshot(stack: &Stack, service: &str) -> Result<Snapshot, ResetError> {
     let sql = format!(
         r"SELECT format('DROP DATABASE %I', datname) FROM pg_database WHERE datname LIKE 'faultline\_snap\_%' \gexec
 SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND backend_type = 'client backend' AND datname IS NOT NULL;
@@ -66,7 +66,12 @@ SELECT 'db ' || encode(convert_to(datname, 'UTF8'), 'hex') || ' ' || encode(conv
 /// `base` is dropped and created again from its template, and any database the scenario
 /// created is dropped; the ones it left alone are not touched (a copy costs a quarter of a
 /// second each).
-pub async fn restore(stack: &Stack, service: &str, snap: &Snapshot, base: &Fingerprint) -> Result<(), ResetError> {
+pub(crate) async fn restore(
+    stack: &Stack,
+    service: &str,
+    snap: &Snapshot,
+    base: &Fingerprint,
+) -> Result<(), ResetError> {
     let (now, _) = fingerprint(stack, service).await?;
     let key = |db: &str| format!("database {db}");
     let mut sql = String::new();
@@ -102,7 +107,7 @@ SELECT 'columns ' || md5(coalesce(string_agg(table_schema || '.' || table_name |
 
 /// The fingerprint, and the directories whose files are the server's own business (its
 /// data and sockets), left out of the fingerprint of the container's files.
-pub async fn fingerprint(stack: &Stack, service: &str) -> Result<(Fingerprint, Vec<String>), ResetError> {
+pub(crate) async fn fingerprint(stack: &Stack, service: &str) -> Result<(Fingerprint, Vec<String>), ResetError> {
     let script = format!(
         r#"psql -d template1 -c "SELECT 'roles' || chr(9) || string_agg(rolname, ',' ORDER BY rolname) FROM pg_roles" \
   -c "SELECT 'databases' || chr(9) || string_agg(datname, ',' ORDER BY datname) FROM pg_database WHERE datname NOT LIKE 'faultline\_snap\_%'" \
