@@ -20,6 +20,7 @@ pub mod observe;
 pub mod spec;
 mod splice;
 pub mod toxic;
+mod wire;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -148,7 +149,7 @@ pub(crate) struct Shared {
     pub cut: watch::Sender<u64>,
     pub rng: Mutex<ChaCha8Rng>,
     pub recorder: observe::Recorder,
-    pub open: Mutex<std::collections::BTreeMap<u64, Arc<conn::Conn>>>,
+    pub open: Mutex<std::collections::BTreeMap<u64, Arc<wire::Conn>>>,
     next_id: AtomicU64,
     next_conn: AtomicU64,
 }
