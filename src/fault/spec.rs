@@ -296,6 +296,11 @@ impl FaultSpec {
     /// The compact form: `latency=3s,jitter=100ms`, `http.status=503,http.first=2` (keys in
     /// alphabetical order, `refuse` for `refuse: true`).
     pub fn compact(&self) -> String {
+        compact(&self.written(), "")
+    }
+
+    /// Every key as written: the kind's and the scope's.
+    fn written(&self) -> serde_json::Value {
         let mut all = match self.params() {
             serde_json::Value::Object(o) => o,
             _ => serde_json::Map::new(),
@@ -303,7 +308,14 @@ impl FaultSpec {
         if let Ok(serde_json::Value::Object(scope)) = serde_json::to_value(self.scope()) {
             all.extend(scope);
         }
-        compact(&serde_json::Value::Object(all), "")
+        serde_json::Value::Object(all)
+    }
+}
+
+/// Written back as its keys, the form it is read from.
+impl Serialize for FaultSpec {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.written().serialize(s)
     }
 }
 
@@ -414,5 +426,7 @@ mod tests {
         let spec = FaultSpec::parse_compact("latency=1s,jitter=100ms,toxicity=0.5,direction=both").unwrap();
         assert_eq!(spec.compact(), "direction=both,jitter=100ms,latency=1s,toxicity=0.5");
         assert_eq!(FaultSpec::parse_compact("refuse").unwrap().compact(), "refuse");
+        let back: FaultSpec = serde_yaml::from_value(serde_yaml::to_value(&spec).unwrap()).unwrap();
+        assert_eq!(back, spec);
     }
 }
