@@ -151,15 +151,25 @@ macro_rules! edge_faults {
 }
 
 edge_faults! {
+    /// `latency: 3s` (with `jitter`): every chunk delivered late.
     Latency(toxic::latency::LatencySpec),
+    /// `bandwidth: 64`: at most so many KiB/s.
     Bandwidth(toxic::bandwidth::BandwidthSpec),
+    /// `timeout: 2s`: nothing passes; closed after that long.
     Timeout(toxic::timeout::TimeoutSpec),
+    /// `blackhole: true`: nothing passes, never closed.
     Blackhole(toxic::timeout::BlackholeSpec),
+    /// `reset: 1s`: every connection reset that long after the fault reaches it.
     Reset(toxic::reset::ResetSpec),
+    /// `slicer: {…}`: data in small writes, delays in between.
     Slicer(toxic::slicer::SlicerFault),
+    /// `limit_data: 1024`: closed once so many bytes passed.
     LimitData(toxic::limit_data::LimitDataSpec),
+    /// `slow_close: 1s`: the end of the stream passed on late.
     SlowClose(toxic::slow_close::SlowCloseSpec),
+    /// `refuse: true`: new connections reset when accepted.
     Refuse(toxic::refuse::RefuseSpec),
+    /// `http: {…}`: an answer, a delay or a lost reply for matching requests.
     Http(http::HttpFault),
 }
 
