@@ -10,16 +10,23 @@
 //!   connection mid-response, for the first N, every Nth or p% of the requests matching a
 //!   method and path. Other requests pass through byte for byte.
 //!
+//! Each kind is written, checked and built by its own file, listed once in `spec.rs`'s
+//! table. Faults on a service's container (`container/`: pause, kill, stop, disconnect)
+//! follow the same pattern; the stack carries out what they ask for.
+//!
 //! Every random choice draws from the edge's generator, seeded, so the same seed and the same
 //! order of requests give the same faults. [`Proxy::observations`] tells what crossed the
 //! edge: connections, bytes, requests, attempts, latency percentiles.
 
 mod conn;
+pub mod container;
 pub mod http;
 pub mod observe;
 pub mod spec;
 mod splice;
 pub mod toxic;
+mod wire;
+pub mod written;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -107,7 +114,7 @@ pub(crate) struct ToxicEntry {
     /// Changes whenever the fault is (re)configured, so connections start it afresh.
     pub id: u64,
     pub name: String,
-    pub toxic: Box<dyn Toxic>,
+    pub toxic: Arc<dyn Toxic>,
     pub direction: Direction,
     pub toxicity: f64,
 }
@@ -148,7 +155,7 @@ pub(crate) struct Shared {
     pub cut: watch::Sender<u64>,
     pub rng: Mutex<ChaCha8Rng>,
     pub recorder: observe::Recorder,
-    pub open: Mutex<std::collections::BTreeMap<u64, Arc<conn::Conn>>>,
+    pub open: Mutex<std::collections::BTreeMap<u64, Arc<wire::Conn>>>,
     next_id: AtomicU64,
     next_conn: AtomicU64,
 }
@@ -299,9 +306,8 @@ impl Proxy {
     /// retransmits; a proxy that dropped the bytes cannot).
     pub fn remove(&self, name: &str) -> bool {
         let mut specs = self.shared.specs.lock().unwrap_or_else(|e| e.into_inner());
-        let swallowed = specs
-            .iter()
-            .any(|(n, f, _)| n == name && matches!(f, Fault::Toxic { kind: toxic::ToxicKind::Timeout { .. }, .. }));
+        let swallowed =
+            specs.iter().any(|(n, f, _)| n == name && matches!(f, Fault::Toxic { toxic, .. } if toxic.swallows()));
         let before = specs.len();
         specs.retain(|(n, ..)| n != name);
         let removed = specs.len() != before;
@@ -329,10 +335,10 @@ impl Proxy {
         let mut set = FaultSet::default();
         for (name, fault, id) in specs {
             match fault {
-                Fault::Toxic { kind, direction, toxicity } => set.toxics.push(ToxicEntry {
+                Fault::Toxic { toxic, direction, toxicity } => set.toxics.push(ToxicEntry {
                     id: *id,
                     name: name.clone(),
-                    toxic: kind.build(),
+                    toxic: toxic.clone(),
                     direction: *direction,
                     toxicity: *toxicity,
                 }),

@@ -1,16 +1,25 @@
-//! Faults as users write them — in scenario files and on `faultline proxy --fault` — and
-//! their validation into the engine's types.
+//! Faults on an edge as users write them — in scenario files and on `faultline proxy
+//! --fault` — and their validation into the engine's types.
 //!
-//! One key names the kind (`latency: 3s`, `http: {status: 503, first: 2}`); the others tune
-//! it. A fault with impossible parameters is rejected here, with the reason.
+//! One key names the kind (`latency: 3s`, `http: {status: 503, first: 2}`); the kind's other
+//! keys tune it (`jitter`), and `direction` and `toxicity` ([`Scope`]) say where it applies.
+//! Each kind is one file that owns its parameters, their checks and its effect (a toxic in
+//! `toxic/`, the HTTP rule in `http/`), listed once in the table below ([`FaultSpec`]'s
+//! variants and [`KINDS`] are made from it). A fault with impossible parameters is rejected
+//! here, with the reason.
 
+use std::fmt;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use schemars::JsonSchema;
+use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
+use serde_yaml::{Mapping, Value};
 
-use super::http::{HttpAction, HttpRule, RequestMatch, When};
-use super::toxic::{Direction, ToxicKind};
+use super::http::{self, HttpRule};
+use super::toxic::{self, Direction, Toxic};
+use super::written::{self, Key, KnownKey, Written};
 
 /// A duration as people write it: `3s`, `250ms`, `1m30s`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -56,43 +65,118 @@ impl<'de> Deserialize<'de> for Text {
     }
 }
 
-/// A fault on an edge, as written. Exactly one of the kind keys is set.
+/// One kind of fault on an edge: its parameters as written (the fields are its keys, the
+/// key that names the kind first) and what they become in the engine.
+pub trait EdgeFault: Serialize + for<'de> Deserialize<'de> + JsonSchema {
+    /// The key that names the kind: `latency`.
+    const NAME: &'static str;
+    /// Every key the kind reads, its name first: `latency`, `jitter`.
+    const KEYS: &'static [&'static str];
+    /// Checks the parameters and builds the effect.
+    fn effect(&self) -> Result<Effect, String>;
+}
+
+/// What a kind of edge fault does in the engine.
+#[derive(Debug, Clone)]
+pub enum Effect {
+    /// A connection-level fault.
+    Toxic(Arc<dyn Toxic>),
+    /// A rule over the requests of an HTTP edge.
+    Http(HttpRule),
+}
+
+impl Effect {
+    pub fn toxic(t: impl Toxic + 'static) -> Effect {
+        Effect::Toxic(Arc::new(t))
+    }
+}
+
+/// A row of [`KINDS`]: how a kind's keys are read.
+pub struct EdgeKind {
+    pub name: &'static str,
+    pub keys: &'static [&'static str],
+    check: written::CheckFn,
+    parse: fn(Mapping, Scope) -> Result<FaultSpec, String>,
+    schema: fn(&mut schemars::SchemaGenerator) -> serde_json::Map<String, serde_json::Value>,
+}
+
+/// The table of edge fault kinds: `Variant(its parameters)`, in the order they are listed to
+/// people. A row makes a variant of [`FaultSpec`] and an entry of [`KINDS`].
+macro_rules! edge_faults {
+    ($($(#[$doc:meta])* $variant:ident($spec:ty),)*) => {
+        /// A fault on an edge, as written: its kind with the kind's parameters, and where it
+        /// applies.
+        #[derive(Debug, Clone, PartialEq)]
+        pub enum FaultSpec {
+            $($(#[$doc])* $variant($spec, Scope),)*
+        }
+
+        /// Every kind of edge fault.
+        pub static KINDS: &[EdgeKind] = &[$(EdgeKind {
+            name: <$spec as EdgeFault>::NAME,
+            keys: <$spec as EdgeFault>::KEYS,
+            check: written::check_as::<$spec>,
+            parse: |m, scope| Ok(FaultSpec::$variant(written::read(m)?, scope)),
+            schema: written::schema_properties::<$spec>,
+        },)*];
+
+        impl FaultSpec {
+            pub fn scope(&self) -> &Scope {
+                match self {
+                    $(FaultSpec::$variant(_, scope) => scope,)*
+                }
+            }
+
+            /// The kind's name: `latency`.
+            pub fn kind(&self) -> &'static str {
+                match self {
+                    $(FaultSpec::$variant(..) => <$spec as EdgeFault>::NAME,)*
+                }
+            }
+
+            fn effect(&self) -> Result<Effect, String> {
+                match self {
+                    $(FaultSpec::$variant(p, _) => p.effect(),)*
+                }
+            }
+
+            /// The kind's keys as written.
+            fn params(&self) -> serde_json::Value {
+                match self {
+                    $(FaultSpec::$variant(p, _) => serde_json::to_value(p).unwrap_or_default(),)*
+                }
+            }
+        }
+    };
+}
+
+edge_faults! {
+    /// `latency: 3s` (with `jitter`): every chunk delivered late.
+    Latency(toxic::latency::LatencySpec),
+    /// `bandwidth: 64`: at most so many KiB/s.
+    Bandwidth(toxic::bandwidth::BandwidthSpec),
+    /// `timeout: 2s`: nothing passes; closed after that long.
+    Timeout(toxic::timeout::TimeoutSpec),
+    /// `blackhole: true`: nothing passes, never closed.
+    Blackhole(toxic::timeout::BlackholeSpec),
+    /// `reset: 1s`: every connection reset that long after the fault reaches it.
+    Reset(toxic::reset::ResetSpec),
+    /// `slicer: {…}`: data in small writes, delays in between.
+    Slicer(toxic::slicer::SlicerFault),
+    /// `limit_data: 1024`: closed once so many bytes passed.
+    LimitData(toxic::limit_data::LimitDataSpec),
+    /// `slow_close: 1s`: the end of the stream passed on late.
+    SlowClose(toxic::slow_close::SlowCloseSpec),
+    /// `refuse: true`: new connections reset when accepted.
+    Refuse(toxic::refuse::RefuseSpec),
+    /// `http: {…}`: an answer, a delay or a lost reply for matching requests.
+    Http(http::HttpFault),
+}
+
+/// Where an edge fault applies: the keys every kind takes.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct FaultSpec {
-    /// Delay every chunk of data by this much (plus `jitter`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub latency: Option<Dur>,
-    /// With `latency`: a random extra delay between -jitter and +jitter.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub jitter: Option<Dur>,
-    /// Limit throughput to this many kilobytes per second.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub bandwidth: Option<u64>,
-    /// Pass nothing, and close the connection after this long (`0s`: never close).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub timeout: Option<Dur>,
-    /// Pass nothing and never close: the dependency hangs. Same as `timeout: 0s`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub blackhole: Option<bool>,
-    /// Reset (TCP RST) every connection this long after the fault applies to it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reset: Option<Dur>,
-    /// Split data into small writes with delays in between.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub slicer: Option<SlicerSpec>,
-    /// Close the connection once this many bytes have passed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub limit_data: Option<u64>,
-    /// Delay the close of a connection by this much.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub slow_close: Option<Dur>,
-    /// Reset new connections as soon as they are accepted.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub refuse: Option<bool>,
-    /// An HTTP-level fault (HTTP edges only).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub http: Option<HttpSpec>,
+pub struct Scope {
     /// Which way data is affected: `downstream` (replies, the default), `upstream`
     /// (requests) or `both`. Ignored by `refuse`, `reset` and `http`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -102,224 +186,202 @@ pub struct FaultSpec {
     pub toxicity: Option<f64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SlicerSpec {
-    /// Average size of a slice in bytes.
-    pub average_size: usize,
-    /// Slices vary by up to this many bytes around the average.
-    #[serde(default)]
-    pub size_variation: usize,
-    /// Delay between slices.
-    #[serde(default = "zero_dur")]
-    pub delay: Dur,
-}
-
-fn zero_dur() -> Dur {
-    Dur(Duration::ZERO)
-}
-
-/// An HTTP fault: which requests (`method`, `path`, and `first`/`every`/`percent`) and what
-/// happens to them (`status`, `delay`, or `drop`).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct HttpSpec {
-    /// Only requests with this method.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub method: Option<String>,
-    /// Only requests whose path (without the query) matches this glob: `/charges`, `/orders/*`, `/api/**`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub path: Option<String>,
-    /// Only the first N matching requests.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub first: Option<u64>,
-    /// Only every Nth matching request (the Nth, 2Nth, …).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub every: Option<u64>,
-    /// Only this percentage of matching requests, drawn from the edge's seeded generator.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub percent: Option<f64>,
-    /// Answer with this status instead of forwarding.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<u16>,
-    /// With `status`: the response body.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub body: Option<Text>,
-    /// With `status`: extra response headers.
-    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
-    pub headers: std::collections::BTreeMap<String, Text>,
-    /// Hold the request this long, then forward it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub delay: Option<Dur>,
-    /// Forward the request, then drop the connection in the middle of the response: the
-    /// dependency did the work and the reply is lost. `reset` (default) or `close`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub drop: Option<DropStyle>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum DropStyle {
-    Reset,
-    Close,
+impl Scope {
+    pub const KEYS: &[&str] = &["direction", "toxicity"];
 }
 
 /// A validated fault, ready for the engine.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub enum Fault {
-    Toxic { kind: ToxicKind, direction: Direction, toxicity: f64 },
+    Toxic { toxic: Arc<dyn Toxic>, direction: Direction, toxicity: f64 },
     Http(HttpRule),
 }
 
-/// The kind keys, for messages.
-pub const KINDS: &[&str] =
-    &["latency", "bandwidth", "timeout", "blackhole", "reset", "slicer", "limit_data", "slow_close", "refuse", "http"];
+impl Fault {
+    /// Whether answers take longer while it is on (a guess of run time, not a promise).
+    pub fn slows(&self) -> bool {
+        match self {
+            Fault::Toxic { toxic, .. } => toxic.slows(),
+            Fault::Http(rule) => matches!(rule.action, http::HttpAction::Delay(_)),
+        }
+    }
+}
+
+/// Every key of an edge fault, each with the check of its value: the kinds' keys in table
+/// order, then [`Scope`]'s.
+pub fn keys() -> &'static [Key] {
+    static KEYS: LazyLock<Vec<Key>> = LazyLock::new(|| {
+        let mut keys: Vec<Key> = KINDS
+            .iter()
+            .flat_map(|k| k.keys.iter().map(move |name| Key { name, kind_keys: k.keys, check: k.check }))
+            .collect();
+        keys.extend(written::keys_of::<Scope>(Scope::KEYS));
+        keys
+    });
+    &KEYS
+}
+
+/// The names of [`keys`].
+pub fn key_names() -> &'static [&'static str] {
+    static NAMES: LazyLock<Vec<&'static str>> = LazyLock::new(|| keys().iter().map(|k| k.name).collect());
+    &NAMES
+}
+
+/// The JSON Schema properties of every key of an edge fault.
+pub fn schema_properties(generator: &mut schemars::SchemaGenerator) -> serde_json::Map<String, serde_json::Value> {
+    let mut props = serde_json::Map::new();
+    for k in KINDS {
+        props.extend((k.schema)(generator));
+    }
+    props.extend(written::schema_properties::<Scope>(generator));
+    props
+}
 
 impl FaultSpec {
-    /// Checks the parameters and builds the engine's fault.
-    pub fn validate(&self) -> Result<Fault, String> {
-        let set: Vec<&str> = [
-            ("latency", self.latency.is_some()),
-            ("bandwidth", self.bandwidth.is_some()),
-            ("timeout", self.timeout.is_some()),
-            ("blackhole", self.blackhole.is_some()),
-            ("reset", self.reset.is_some()),
-            ("slicer", self.slicer.is_some()),
-            ("limit_data", self.limit_data.is_some()),
-            ("slow_close", self.slow_close.is_some()),
-            ("refuse", self.refuse.is_some()),
-            ("http", self.http.is_some()),
-        ]
-        .into_iter()
-        .filter(|(_, on)| *on)
-        .map(|(k, _)| k)
-        .collect();
-        let kind = match set.as_slice() {
+    /// The fault the keys describe: exactly one kind, the kind's own keys and [`Scope`]'s.
+    /// The values were checked as they were read (see [`written`]).
+    pub fn from_written(w: &Written) -> Result<FaultSpec, String> {
+        if let Some(k) = w.keys().find(|k| !key_names().contains(k)) {
+            return Err(written::unknown_key(k, key_names()));
+        }
+        let kinds: Vec<&EdgeKind> = KINDS.iter().filter(|k| w.has(k.name)).collect();
+        let kind = match kinds.as_slice() {
             [one] => *one,
-            [] => return Err(format!("a fault needs one of: {}", KINDS.join(", "))),
+            [] => {
+                let names: Vec<&str> = KINDS.iter().map(|k| k.name).collect();
+                return Err(format!("a fault needs one of: {}", names.join(", ")));
+            }
             many => {
-                return Err(format!("one fault, one kind: found {}; write them as separate faults", many.join(", ")));
+                let names: Vec<&str> = many.iter().map(|k| k.name).collect();
+                return Err(format!("one fault, one kind: found {}; write them as separate faults", names.join(", ")));
             }
         };
-        if self.jitter.is_some() && kind != "latency" {
-            return Err("`jitter` goes with `latency`".into());
+        if let Some(other) = w.keys().find(|k| !kind.keys.contains(k) && !Scope::KEYS.contains(k)) {
+            let owners: Vec<String> =
+                KINDS.iter().filter(|k| k.keys.contains(&other)).map(|k| format!("`{}`", k.name)).collect();
+            return Err(format!("`{other}` goes with {}", owners.join(" or ")));
         }
-        let toxicity = self.toxicity.unwrap_or(1.0);
+        let scope = written::read(w.only(Scope::KEYS))?;
+        (kind.parse)(w.only(kind.keys), scope)
+    }
+
+    /// Checks the parameters and builds the engine's fault.
+    pub fn validate(&self) -> Result<Fault, String> {
+        let toxicity = self.scope().toxicity.unwrap_or(1.0);
         if !(0.0..=1.0).contains(&toxicity) || toxicity.is_nan() {
             return Err(format!("toxicity must be between 0 and 1, found {toxicity}"));
         }
-        let direction = self.direction.unwrap_or(Direction::Downstream);
-        let kind = match kind {
-            "latency" => ToxicKind::Latency {
-                latency: self.latency.map(|d| d.0).unwrap_or_default(),
-                jitter: self.jitter.map(|d| d.0).unwrap_or_default(),
-            },
-            "bandwidth" => match self.bandwidth {
-                Some(0) => return Err("a bandwidth of 0 passes nothing: use `blackhole: true`".into()),
-                Some(kbps) => ToxicKind::Bandwidth { bytes_per_sec: kbps * 1024 },
-                None => unreachable!("kind is bandwidth"),
-            },
-            "timeout" => {
-                let d = self.timeout.map(|d| d.0).unwrap_or_default();
-                ToxicKind::Timeout { close_after: (!d.is_zero()).then_some(d) }
-            }
-            "blackhole" => match self.blackhole {
-                Some(true) => ToxicKind::Timeout { close_after: None },
-                _ => return Err("`blackhole: false` is no fault; remove it".into()),
-            },
-            "reset" => ToxicKind::Reset { after: self.reset.map(|d| d.0).unwrap_or_default() },
-            "slicer" => {
-                let s = self.slicer.as_ref().expect("kind is slicer");
-                if s.average_size == 0 {
-                    return Err("slicer.average_size must be at least 1 byte".into());
-                }
-                if s.size_variation >= s.average_size {
-                    return Err(format!(
-                        "slicer.size_variation ({}) must be smaller than average_size ({})",
-                        s.size_variation, s.average_size
-                    ));
-                }
-                ToxicKind::Slicer { average: s.average_size, variation: s.size_variation, delay: s.delay.0 }
-            }
-            "limit_data" => ToxicKind::LimitData { bytes: self.limit_data.unwrap_or_default() },
-            "slow_close" => ToxicKind::SlowClose { delay: self.slow_close.map(|d| d.0).unwrap_or_default() },
-            "refuse" => match self.refuse {
-                Some(true) => ToxicKind::Refuse,
-                _ => return Err("`refuse: false` is no fault; remove it".into()),
-            },
-            _ => return self.http.as_ref().expect("kind is http").validate().map(Fault::Http),
-        };
-        Ok(Fault::Toxic { kind, direction, toxicity })
+        let direction = self.scope().direction.unwrap_or(Direction::Downstream);
+        Ok(match self.effect()? {
+            Effect::Toxic(toxic) => Fault::Toxic { toxic, direction, toxicity },
+            Effect::Http(rule) => Fault::Http(rule),
+        })
     }
 
     /// Parses the compact form of `faultline proxy --fault`: `latency=100ms,jitter=10ms`,
     /// `http.status=503,http.first=2,http.path=/charges`, `slicer.average_size=64`.
     pub fn parse_compact(s: &str) -> Result<FaultSpec, String> {
-        let mut map = serde_yaml::Mapping::new();
+        let mut map = Mapping::new();
         for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             let (key, value) = part.split_once('=').unwrap_or((part, "true"));
-            let value: serde_yaml::Value =
-                serde_yaml::from_str(value).unwrap_or_else(|_| serde_yaml::Value::String(value.to_owned()));
+            let value: Value = serde_yaml::from_str(value).unwrap_or_else(|_| Value::String(value.to_owned()));
             let mut target = &mut map;
             let mut segs = key.trim().split('.').peekable();
             while let Some(seg) = segs.next() {
-                let k = serde_yaml::Value::String(seg.to_owned());
+                let k = Value::String(seg.to_owned());
                 if segs.peek().is_none() {
                     target.insert(k, value.clone());
                     break;
                 }
-                let entry = target.entry(k).or_insert_with(|| serde_yaml::Value::Mapping(Default::default()));
+                let entry = target.entry(k).or_insert_with(|| Value::Mapping(Default::default()));
                 target = match entry {
-                    serde_yaml::Value::Mapping(m) => m,
+                    Value::Mapping(m) => m,
                     _ => return Err(format!("`{seg}` is set both as a value and as a group in `{s}`")),
                 };
             }
         }
-        serde_yaml::from_value(serde_yaml::Value::Mapping(map)).map_err(|e| e.to_string())
+        serde_yaml::from_value(Value::Mapping(map)).map_err(|e| e.to_string())
+    }
+
+    /// The compact form: `latency=3s,jitter=100ms`, `http.status=503,http.first=2` (keys in
+    /// alphabetical order, `refuse` for `refuse: true`).
+    pub fn compact(&self) -> String {
+        compact(&self.written(), "")
+    }
+
+    /// Every key as written: the kind's and the scope's.
+    fn written(&self) -> serde_json::Value {
+        let mut all = match self.params() {
+            serde_json::Value::Object(o) => o,
+            _ => serde_json::Map::new(),
+        };
+        if let Ok(serde_json::Value::Object(scope)) = serde_json::to_value(self.scope()) {
+            all.extend(scope);
+        }
+        serde_json::Value::Object(all)
     }
 }
 
-impl HttpSpec {
-    fn validate(&self) -> Result<HttpRule, String> {
-        let actions = [self.status.is_some(), self.delay.is_some(), self.drop.is_some()].iter().filter(|b| **b).count();
-        let action = match (self.status, self.delay, self.drop) {
-            _ if actions != 1 => return Err("an http fault needs exactly one of `status`, `delay`, `drop`".into()),
-            (Some(s), _, _) if !(100..=599).contains(&s) => return Err(format!("{s} is not an HTTP status (100-599)")),
-            (Some(s), _, _) if s < 200 => {
-                return Err(format!("{s} is an interim status; answer with a final one (200-599)"));
-            }
-            (Some(status), _, _) => HttpAction::Respond {
-                status,
-                body: self.body.clone().map(|t| t.0).unwrap_or_default(),
-                headers: self.headers.iter().map(|(k, v)| (k.clone(), v.0.clone())).collect(),
-            },
-            (_, Some(d), _) => HttpAction::Delay(d.0),
-            (_, _, Some(style)) => HttpAction::Drop { reset: style == DropStyle::Reset },
-            _ => unreachable!("one action is set"),
-        };
-        if (self.body.is_some() || !self.headers.is_empty()) && self.status.is_none() {
-            return Err("`body` and `headers` go with `status`".into());
+/// Written back as its keys, the form it is read from.
+impl Serialize for FaultSpec {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.written().serialize(s)
+    }
+}
+
+/// `{"latency": "3s", "http": {"status": 503}}` as `latency=3s,http.status=503`.
+fn compact(v: &serde_json::Value, prefix: &str) -> String {
+    match v {
+        serde_json::Value::Object(o) => o
+            .iter()
+            .filter(|(_, x)| !x.is_null())
+            .map(|(k, x)| compact(x, &format!("{prefix}{k}.")))
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+            .join(","),
+        serde_json::Value::String(s) => format!("{}={s}", prefix.trim_end_matches('.')),
+        serde_json::Value::Bool(true) => prefix.trim_end_matches('.').to_owned(),
+        other => format!("{}={other}", prefix.trim_end_matches('.')),
+    }
+}
+
+/// Read key by key (see [`written`]), so a fault in YAML or on the command line is checked
+/// where each value is written.
+impl<'de> Deserialize<'de> for FaultSpec {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_map(SpecVisitor)
+    }
+}
+
+struct SpecVisitor;
+
+impl<'de> Visitor<'de> for SpecVisitor {
+    type Value = FaultSpec;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a fault")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<FaultSpec, A::Error> {
+        let mut w = Written::default();
+        while let Some(key) = map.next_key_seed(KnownKey(key_names()))? {
+            w.next_value(&mut map, key, keys())?;
         }
-        for (k, Text(v)) in &self.headers {
-            if k.is_empty()
-                || !k.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b))
-                || v.contains(['\r', '\n'])
-            {
-                return Err(format!("`{k}: {v}` is not a valid HTTP header"));
-            }
-        }
-        let when = match (self.first, self.every, self.percent) {
-            (None, None, None) => When::Always,
-            (Some(0), ..) => return Err("`first: 0` selects nothing".into()),
-            (_, Some(0), _) => return Err("`every: 0` is not a period; use 1 for every request".into()),
-            (Some(n), None, None) => When::First(n),
-            (None, Some(n), None) => When::Every(n),
-            (None, None, Some(p)) if (0.0..=100.0).contains(&p) => When::Percent(p),
-            (None, None, Some(p)) => return Err(format!("percent must be between 0 and 100, found {p}")),
-            _ => return Err("choose one of `first`, `every`, `percent`".into()),
-        };
-        let matcher = RequestMatch::new(self.method.as_deref(), self.path.as_deref())?;
-        Ok(HttpRule { matcher, when, action })
+        FaultSpec::from_written(&w).map_err(de::Error::custom)
+    }
+}
+
+impl JsonSchema for FaultSpec {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "FaultSpec".into()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        written::object_schema(
+            "A fault on an edge: exactly one kind key, its own keys, `direction` and `toxicity`.",
+            schema_properties(generator),
+            &[],
+        )
     }
 }
 
@@ -331,21 +393,25 @@ mod tests {
         FaultSpec::parse_compact(s)?.validate()
     }
 
+    fn toxic(s: &str) -> String {
+        match v(s) {
+            Ok(Fault::Toxic { toxic, direction, toxicity }) => format!("{toxic:?} {direction:?} {toxicity}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
     #[test]
     fn compact_form_builds_each_kind() {
-        assert!(matches!(v("latency=100ms,jitter=10ms"), Ok(Fault::Toxic { kind: ToxicKind::Latency { .. }, .. })));
-        assert!(matches!(
-            v("bandwidth=64,direction=upstream"),
-            Ok(Fault::Toxic { direction: Direction::Upstream, .. })
-        ));
-        assert!(matches!(v("blackhole"), Ok(Fault::Toxic { kind: ToxicKind::Timeout { close_after: None }, .. })));
-        assert!(matches!(v("timeout=2s"), Ok(Fault::Toxic { kind: ToxicKind::Timeout { close_after: Some(_) }, .. })));
-        assert!(matches!(
-            v("slicer.average_size=8,slicer.delay=1ms"),
-            Ok(Fault::Toxic { kind: ToxicKind::Slicer { .. }, .. })
-        ));
+        assert_eq!(toxic("latency=100ms,jitter=10ms"), "Latency { latency: 100ms, jitter: 10ms } Downstream 1");
+        assert_eq!(toxic("bandwidth=64,direction=upstream"), "Bandwidth { bytes_per_sec: 65536 } Upstream 1");
+        assert_eq!(toxic("blackhole"), "Timeout { close_after: None } Downstream 1");
+        assert_eq!(toxic("timeout=2s"), "Timeout { close_after: Some(2s) } Downstream 1");
+        assert_eq!(
+            toxic("slicer.average_size=8,slicer.delay=1ms"),
+            "Slicer { average: 8, variation: 0, delay: 1ms } Downstream 1"
+        );
         assert!(matches!(v("http.status=503,http.first=2,http.path=/charges"), Ok(Fault::Http(_))));
-        assert!(matches!(v("refuse,toxicity=0.5"), Ok(Fault::Toxic { kind: ToxicKind::Refuse, .. })));
+        assert_eq!(toxic("refuse,toxicity=0.5"), "Refuse Downstream 0.5");
     }
 
     #[test]
@@ -362,5 +428,15 @@ mod tests {
         assert!(v("http.status=503,http.percent=120").unwrap_err().contains("between 0 and 100"));
         assert!(v("http.drop=reset,http.path=/a[").unwrap_err().contains("path"));
         assert!(v("latncy=1s").unwrap_err().contains("unknown field `latncy`"));
+        assert_eq!(v("jitter=1s,bandwidth=3").unwrap_err(), "`jitter` goes with `latency`");
+    }
+
+    #[test]
+    fn the_compact_form_is_written_back_alike() {
+        let spec = FaultSpec::parse_compact("latency=1s,jitter=100ms,toxicity=0.5,direction=both").unwrap();
+        assert_eq!(spec.compact(), "direction=both,jitter=100ms,latency=1s,toxicity=0.5");
+        assert_eq!(FaultSpec::parse_compact("refuse").unwrap().compact(), "refuse");
+        let back: FaultSpec = serde_yaml::from_value(serde_yaml::to_value(&spec).unwrap()).unwrap();
+        assert_eq!(back, spec);
     }
 }

@@ -22,7 +22,6 @@ use tokio::sync::Mutex;
 
 use crate::config::Config;
 use crate::outcome::{CommandLog, FaultWindow, ScenarioOutcome, Status, StepOutcome};
-use crate::scenario::model::ContainerFault;
 use crate::scenario::validate::{CheckKind, Expectation, FaultTarget, RequestStep, Scenario, StepKind, TimedFault};
 use crate::stack::{RunOptions, Teardowns};
 use crate::stack::{Stack, StackError, Start};
@@ -42,22 +41,8 @@ pub async fn finish_teardowns(teardowns: &Teardowns) -> f64 {
 /// pause), a fraction of a second otherwise; timed faults, restarts and checks add theirs.
 /// Used to start the longest scenarios first, so that several at once finish sooner.
 pub fn estimated(scenario: &Scenario) -> Duration {
-    use crate::fault::Fault;
-    use crate::fault::toxic::ToxicKind;
     let second = Duration::from_secs(1);
-    let slow = scenario.faults.iter().any(|f| match &f.target {
-        FaultTarget::Edge { fault, .. } => match &**fault {
-            Fault::Toxic { kind, .. } => matches!(
-                kind,
-                ToxicKind::Latency { .. }
-                    | ToxicKind::Bandwidth { .. }
-                    | ToxicKind::Timeout { .. }
-                    | ToxicKind::Slicer { .. }
-            ),
-            Fault::Http(rule) => matches!(rule.action, crate::fault::http::HttpAction::Delay(_)),
-        },
-        FaultTarget::Container { fault, .. } => *fault == ContainerFault::Pause,
-    });
+    let slow = scenario.faults.iter().any(|f| f.target.slows());
     let steps: Duration = scenario
         .steps
         .iter()
@@ -71,13 +56,7 @@ pub fn estimated(scenario: &Scenario) -> Duration {
             StepKind::Exec { .. } | StepKind::Nextest { .. } => 2 * second,
         })
         .sum();
-    let restarts = scenario
-        .faults
-        .iter()
-        .filter(|f| {
-            matches!(f.target, FaultTarget::Container { fault: ContainerFault::Kill | ContainerFault::Stop, .. })
-        })
-        .count() as u32;
+    let restarts = scenario.faults.iter().filter(|f| f.target.restarts()).count() as u32;
     let timed = scenario.faults.iter().filter_map(|f| f.duration.map(|d| f.at + d)).max().unwrap_or_default();
     let checks: Duration =
         scenario.checks.iter().map(|c| if matches!(c, CheckKind::Recovers { .. }) { second } else { second / 5 }).sum();
@@ -207,7 +186,7 @@ async fn run_on(
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut early_error = None;
     for f in scenario.faults.iter().filter(|f| f.at.is_zero()) {
-        if let Err(e) = apply(&stack, f).await {
+        if let Err(e) = apply(&stack, f, opts.ready_timeout).await {
             early_error = Some(e);
             break;
         }
@@ -346,7 +325,7 @@ async fn fault_on_timeline(
             _ = tokio::time::sleep_until((clock + f.at).into()) => {}
             _ = stop.wait_for(|s| *s) => return Ok(()),
         }
-        apply(&stack, &f).await?;
+        apply(&stack, &f, timeout).await?;
         record(Some(ms()), None);
     }
     match f.duration {
@@ -419,21 +398,17 @@ fn fault_name(f: &TimedFault) -> String {
     format!("faults[{}]", f.index)
 }
 
-async fn apply(stack: &Mutex<Stack>, f: &TimedFault) -> Result<(), String> {
-    let stack = stack.lock().await;
+async fn apply(stack: &Mutex<Stack>, f: &TimedFault, timeout: Duration) -> Result<(), String> {
+    let mut stack = stack.lock().await;
     tracing::debug!(fault = %fault_name(f), on = %f.on, "fault starts");
     match &f.target {
         FaultTarget::Edge { from, to, fault } => match stack.edge(from, to) {
             Some(p) => p.add(&fault_name(f), (**fault).clone()).map_err(|e| e.to_string()),
             None => Err(format!("no edge {from} -> {to}")),
         },
-        FaultTarget::Container { service, fault } => match fault {
-            ContainerFault::Pause => stack.pause(service).await,
-            ContainerFault::Kill => stack.kill(service).await,
-            ContainerFault::Stop => stack.stop(service).await,
-            ContainerFault::Disconnect => stack.disconnect(service).await,
+        FaultTarget::Container { service, fault } => {
+            stack.container(service, fault.apply(), timeout).await.map_err(|e| e.to_string())
         }
-        .map_err(|e| e.to_string()),
     }
 }
 
@@ -447,12 +422,9 @@ async fn undo(stack: &Mutex<Stack>, f: &TimedFault, timeout: Duration) -> Result
             }
             Ok(())
         }
-        FaultTarget::Container { service, fault } => match fault {
-            ContainerFault::Pause => stack.unpause(service).await,
-            ContainerFault::Kill | ContainerFault::Stop => stack.start_service(service, timeout).await,
-            ContainerFault::Disconnect => stack.reconnect(service, timeout).await,
+        FaultTarget::Container { service, fault } => {
+            stack.container(service, fault.undo(), timeout).await.map_err(|e| e.to_string())
         }
-        .map_err(|e| e.to_string()),
     }
 }
 

@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 
 use super::template::{self, ParamKind};
-use super::validate::{CheckKind, FaultTarget, RequestStep, Scenario, StepKind};
+use super::validate::{FaultTarget, RequestStep, Scenario, StepKind};
 use crate::config::Config;
 use crate::config::ServiceGraph;
 
@@ -188,33 +188,7 @@ pub fn explain(s: &Scenario, config: &Config) -> String {
     }
     let _ = writeln!(o, "\nthen every fault is undone, and the checks run:");
     for (i, c) in s.checks.iter().enumerate() {
-        let text = match c {
-            CheckKind::MaxAttempts { from, to, max } => {
-                format!("at most {max} attempts per request on {from} -> {to} (by Idempotency-Key / X-Request-Id)")
-            }
-            CheckKind::MaxRequests { from, to, max } => {
-                format!("at most {max} requests on {from} -> {to} over the whole scenario")
-            }
-            CheckKind::Sql { service, query, expect, .. } => match expect {
-                super::validate::SqlExpect::Rows(n) => format!("on {service}: `{query}` returns {n} rows"),
-                super::validate::SqlExpect::Value(v) => format!("on {service}: `{query}` returns `{v}`"),
-            },
-            CheckKind::Redis { service, command, expect } => {
-                format!("on {service}: `{}` replies `{expect}`", command.join(" "))
-            }
-            CheckKind::Logs { service, forbid, require } => {
-                let list =
-                    |l: &[regex::Regex]| l.iter().map(|r| format!("/{}/", r.as_str())).collect::<Vec<_>>().join(", ");
-                match (forbid.is_empty(), require.is_empty()) {
-                    (false, true) => format!("logs of {service}: no line matches {}", list(forbid)),
-                    (true, false) => format!("logs of {service}: a line matches {}", list(require)),
-                    _ => {
-                        format!("logs of {service}: no line matches {}, a line matches {}", list(forbid), list(require))
-                    }
-                }
-            }
-            CheckKind::Recovers { line, within, .. } => format!("{line} succeeds again within {}", fmt(*within)),
-        };
+        let text = c.explain();
         let line = s.check_lines.get(i).copied().unwrap_or(0);
         let _ = writeln!(o, "  {}. {text}   ({}:{line})", i + 1, s.file);
     }

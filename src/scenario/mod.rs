@@ -3,6 +3,7 @@
 //! [`Scenario`] the runner executes.
 
 pub mod author;
+pub mod check;
 pub mod explore;
 pub mod model;
 pub mod template;

@@ -22,12 +22,18 @@
 //!   - logs: { service: orders, forbid: ["panicked at"] }
 //! ```
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::LazyLock;
 
-use schemars::JsonSchema;
+use schemars::{JsonSchema, Schema, SchemaGenerator};
+use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
-use crate::fault::spec::{Dur, FaultSpec, Text};
+use crate::fault::container;
+use crate::fault::spec::{self, Dur, Text};
+use crate::fault::written::{self, Key, KnownKey, Written};
 
 /// A scenario file, as written.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
@@ -75,103 +81,126 @@ pub struct ScenarioFile {
 
 /// A fault: on an edge (`a -> b`) a fault of the fault engine, on a service a container
 /// fault. Active from `at` for `for` (default: until the steps end).
-#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
+///
+/// Its other keys belong to the kinds of fault (`crate::fault::spec::KINDS`,
+/// `crate::fault::container::KINDS`): each is checked as it is read, by the kind that owns
+/// it, and kept in `keys`; which kind they make is for validation to say, once it knows
+/// whether `on` is an edge or a service.
+#[derive(Debug, Clone, Default)]
 pub struct FaultEntry {
     /// `client -> dependency` for an edge, or a service name.
     pub on: String,
     /// When it starts, from the start of the steps. Default 0.
-    #[serde(default)]
     pub at: Option<Dur>,
     /// How long it lasts. Default: until the steps end.
-    #[serde(default, rename = "for")]
     pub duration: Option<Dur>,
-    /// Container faults (on a service).
-    #[serde(default)]
-    pub pause: Option<bool>,
-    #[serde(default)]
-    pub kill: Option<bool>,
-    #[serde(default)]
-    pub stop: Option<bool>,
-    #[serde(default)]
-    pub disconnect: Option<bool>,
-    // Edge faults: the fault engine's keys.
-    #[serde(default)]
-    pub latency: Option<Dur>,
-    #[serde(default)]
-    pub jitter: Option<Dur>,
-    #[serde(default)]
-    pub bandwidth: Option<u64>,
-    #[serde(default)]
-    pub timeout: Option<Dur>,
-    #[serde(default)]
-    pub blackhole: Option<bool>,
-    #[serde(default)]
-    pub reset: Option<Dur>,
-    #[serde(default)]
-    pub slicer: Option<crate::fault::spec::SlicerSpec>,
-    #[serde(default)]
-    pub limit_data: Option<u64>,
-    #[serde(default)]
-    pub slow_close: Option<Dur>,
-    #[serde(default)]
-    pub refuse: Option<bool>,
-    #[serde(default)]
-    pub http: Option<crate::fault::spec::HttpSpec>,
-    #[serde(default)]
-    pub direction: Option<crate::fault::toxic::Direction>,
-    #[serde(default)]
-    pub toxicity: Option<f64>,
+    /// The fault's own keys, as written: `latency: 3s`, `pause: true`.
+    pub keys: Written,
 }
 
-/// A container fault.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ContainerFault {
-    Pause,
-    Kill,
-    Stop,
-    Disconnect,
+/// A [`FaultEntry`]'s keys of its own, for the schema.
+#[derive(JsonSchema)]
+#[allow(dead_code)]
+struct FaultEntryOwn {
+    /// `client -> dependency` for an edge, or a service name.
+    on: String,
+    /// When it starts, from the start of the steps. Default 0.
+    #[serde(default)]
+    at: Option<Dur>,
+    /// How long it lasts. Default: until the steps end.
+    #[serde(default, rename = "for")]
+    duration: Option<Dur>,
 }
 
-impl FaultEntry {
-    pub fn container_fault(&self) -> Option<ContainerFault> {
-        [
-            (self.pause, ContainerFault::Pause),
-            (self.kill, ContainerFault::Kill),
-            (self.stop, ContainerFault::Stop),
-            (self.disconnect, ContainerFault::Disconnect),
-        ]
-        .into_iter()
-        .find_map(|(on, f)| on.filter(|b| *b).map(|_| f))
+/// Every key of a fault entry: its own, then the container faults', then the edge faults'.
+fn fault_entry_keys() -> &'static [&'static str] {
+    static KEYS: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
+        let mut keys = vec!["on", "at", "for"];
+        keys.extend(container::key_names());
+        keys.extend(spec::key_names());
+        keys
+    });
+    &KEYS
+}
+
+/// The keys of the kinds of fault, with the checks of their values.
+fn fault_kind_keys() -> &'static [Key] {
+    static KEYS: LazyLock<Vec<Key>> = LazyLock::new(|| container::keys().iter().chain(spec::keys()).copied().collect());
+    &KEYS
+}
+
+impl<'de> Deserialize<'de> for FaultEntry {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_map(FaultEntryVisitor)
+    }
+}
+
+struct FaultEntryVisitor;
+
+impl<'de> Visitor<'de> for FaultEntryVisitor {
+    type Value = FaultEntry;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a fault")
     }
 
-    pub fn container_keys(&self) -> usize {
-        [self.pause, self.kill, self.stop, self.disconnect].iter().filter(|k| k.is_some()).count()
-    }
-
-    /// The edge-fault part, for the fault engine.
-    pub fn edge_spec(&self) -> FaultSpec {
-        FaultSpec {
-            latency: self.latency,
-            jitter: self.jitter,
-            bandwidth: self.bandwidth,
-            timeout: self.timeout,
-            blackhole: self.blackhole,
-            reset: self.reset,
-            slicer: self.slicer.clone(),
-            limit_data: self.limit_data,
-            slow_close: self.slow_close,
-            refuse: self.refuse,
-            http: self.http.clone(),
-            direction: self.direction,
-            toxicity: self.toxicity,
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<FaultEntry, A::Error> {
+        let mut entry = FaultEntry::default();
+        let mut seen = Vec::new();
+        while let Some(key) = map.next_key_seed(KnownKey(fault_entry_keys()))? {
+            if ["on", "at", "for"].contains(&key) {
+                if seen.contains(&key) {
+                    return Err(de::Error::duplicate_field(key));
+                }
+                seen.push(key);
+            }
+            match key {
+                "on" => entry.on = map.next_value()?,
+                "at" => entry.at = map.next_value()?,
+                "for" => entry.duration = map.next_value()?,
+                _ => entry.keys.next_value(&mut map, key, fault_kind_keys())?,
+            }
         }
+        if !seen.contains(&"on") {
+            return Err(de::Error::missing_field("on"));
+        }
+        Ok(entry)
+    }
+}
+
+impl Serialize for FaultEntry {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("on", &self.on)?;
+        if let Some(at) = &self.at {
+            m.serialize_entry("at", at)?;
+        }
+        if let Some(d) = &self.duration {
+            m.serialize_entry("for", d)?;
+        }
+        for (k, v) in &self.keys.0 {
+            m.serialize_entry(k, v)?;
+        }
+        m.end()
+    }
+}
+
+impl JsonSchema for FaultEntry {
+    fn schema_name() -> Cow<'static, str> {
+        "FaultEntry".into()
     }
 
-    /// Whether any edge-fault key is set.
-    pub fn has_edge_keys(&self) -> bool {
-        self.edge_spec() != FaultSpec::default()
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        let mut props = written::schema_properties::<FaultEntryOwn>(generator);
+        props.extend(container::schema_properties(generator));
+        props.extend(spec::schema_properties(generator));
+        written::object_schema(
+            "A fault: on an edge (`a -> b`) a fault of the fault engine, on a service a container\nfault. \
+             Active from `at` for `for` (default: until the steps end).",
+            props,
+            &["on"],
+        )
     }
 }
 
@@ -297,87 +326,92 @@ pub struct ExecStep {
 
 /// One check: exactly one of `max_attempts_per_request` or `max_requests` (with `on`),
 /// `sql`, `redis`, `logs`, `recovers`.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
+///
+/// Its keys but `on` belong to the kinds of check (`super::check::KINDS`), each checked as
+/// it is read by the kind that owns it and kept in `keys`.
+#[derive(Debug, Clone, Default)]
 pub struct Check {
     /// The edge of `max_attempts_per_request` or `max_requests`: `client -> dependency`.
-    #[serde(default)]
     pub on: Option<String>,
-    /// No request crosses the edge more often than this (retries grouped by
-    /// `Idempotency-Key` or `X-Request-Id`).
-    #[serde(default)]
-    pub max_attempts_per_request: Option<u32>,
-    /// At most this many HTTP requests cross the edge over the whole scenario: a bound on
-    /// retries for clients whose requests carry no id to group them by (most calls to an
-    /// outside API). No request at all is not a pass: the bound was never tested.
-    #[serde(default)]
-    pub max_requests: Option<u32>,
-    /// A query on a PostgreSQL service.
-    #[serde(default)]
-    pub sql: Option<SqlCheck>,
-    /// The number of rows the query must return.
-    #[serde(default)]
-    pub expect_rows: Option<u64>,
-    /// With `sql`: the value the query must return; with `redis`: the reply.
-    #[serde(default)]
-    pub expect: Option<Text>,
-    /// A command on a Redis service.
-    #[serde(default)]
-    pub redis: Option<RedisCheck>,
-    /// Log lines that must not, or must, appear.
-    #[serde(default)]
-    pub logs: Option<LogsCheck>,
-    /// After the faults end, a request succeeds within a deadline.
-    #[serde(default)]
-    pub recovers: Option<RecoversCheck>,
+    /// The check's own keys, as written: `sql: {…}`, `expect_rows: 0`.
+    pub keys: Written,
 }
 
-#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SqlCheck {
-    pub service: String,
-    pub query: String,
-    /// The database the query runs in. Default: the container's `POSTGRES_DB`, else
-    /// `PGDATABASE`, else `postgres`; name it when the service keeps its tables elsewhere.
+/// A [`Check`]'s key of its own, for the schema.
+#[derive(JsonSchema)]
+#[allow(dead_code)]
+struct CheckOwn {
+    /// The edge of `max_attempts_per_request` or `max_requests`: `client -> dependency`.
     #[serde(default)]
-    pub database: Option<String>,
+    on: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RedisCheck {
-    pub service: String,
-    /// The command and its arguments: `[GET, stock:A1]`.
-    pub command: Vec<Text>,
+/// Every key of a check: `on`, then the kinds' keys.
+fn check_keys() -> &'static [&'static str] {
+    static KEYS: LazyLock<Vec<&'static str>> =
+        LazyLock::new(|| std::iter::once("on").chain(super::check::key_names().iter().copied()).collect());
+    &KEYS
 }
 
-#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct LogsCheck {
-    pub service: String,
-    /// Regexes no log line may match.
-    #[serde(default)]
-    pub forbid: Vec<String>,
-    /// Regexes some log line must match.
-    #[serde(default)]
-    pub require: Vec<String>,
+impl<'de> Deserialize<'de> for Check {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_map(CheckVisitor)
+    }
 }
 
-#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RecoversCheck {
-    /// `METHOD SERVICE PATH`.
-    pub request: String,
-    /// The deadline, counted from the end of the faults. Default 10 s.
-    #[serde(default)]
-    pub within: Option<Dur>,
-    /// Statuses that count as recovered. Default: 2xx.
-    #[serde(default)]
-    pub status: Option<Vec<u16>>,
-    /// A JSON body; `{n}` in strings is the try number.
-    #[serde(default)]
-    pub body: Option<serde_json::Value>,
-    /// Request headers; `{n}` is the try number.
-    #[serde(default)]
-    pub headers: BTreeMap<String, Text>,
+struct CheckVisitor;
+
+impl<'de> Visitor<'de> for CheckVisitor {
+    type Value = Check;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a check")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Check, A::Error> {
+        let mut check = Check::default();
+        let mut on_seen = false;
+        while let Some(key) = map.next_key_seed(KnownKey(check_keys()))? {
+            match key {
+                "on" if on_seen => return Err(de::Error::duplicate_field("on")),
+                "on" => {
+                    on_seen = true;
+                    check.on = map.next_value()?;
+                }
+                _ => check.keys.next_value(&mut map, key, super::check::keys())?,
+            }
+        }
+        Ok(check)
+    }
+}
+
+impl Serialize for Check {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(None)?;
+        if let Some(on) = &self.on {
+            m.serialize_entry("on", on)?;
+        }
+        for (k, v) in &self.keys.0 {
+            m.serialize_entry(k, v)?;
+        }
+        m.end()
+    }
+}
+
+impl JsonSchema for Check {
+    fn schema_name() -> Cow<'static, str> {
+        "Check".into()
+    }
+
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        let mut props = written::schema_properties::<CheckOwn>(generator);
+        props.extend(super::check::schema_properties(generator));
+        written::object_schema(
+            "One check: exactly one of `max_attempts_per_request` or `max_requests` (with `on`),\n\
+             `sql`, `redis`, `logs`, `recovers`.",
+            props,
+            &[],
+        )
+    }
 }

@@ -384,7 +384,7 @@ fn kept_checks(
     checks: &[super::model::Check],
     drop: &[String],
 ) -> Result<Vec<usize>, ConfigError> {
-    use super::validate::{CHECK_KINDS, kind_of};
+    use super::check::{CHECK_KINDS, kind_of};
     let mut problems = Vec::new();
     for (j, kind) in drop.iter().enumerate() {
         let at = ypath!["drop_checks", j];

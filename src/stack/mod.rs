@@ -27,6 +27,7 @@ use testcontainers::runners::AsyncRunner;
 use testcontainers::{ContainerAsync, GenericImage, ImageExt};
 
 use crate::config::{Config, Service};
+use crate::fault::container::ContainerOp;
 use crate::fault::{FaultError, Proxy, ProxyConfig};
 use crate::outcome::CommandLog;
 pub use image::ImageRef;
@@ -622,6 +623,24 @@ impl Stack {
     fn docker_err(service: &str, what: &str) -> impl FnOnce(String) -> StackError {
         let action = format!("{what} {service}");
         move |reason| StackError::Docker { action, reason }
+    }
+
+    /// Carries out an operation a container fault asks for (see [`crate::fault::container`]).
+    pub async fn container(
+        &mut self,
+        service: &str,
+        op: ContainerOp,
+        ready_timeout: Duration,
+    ) -> Result<(), StackError> {
+        match op {
+            ContainerOp::Pause => self.pause(service).await,
+            ContainerOp::Unpause => self.unpause(service).await,
+            ContainerOp::Kill => self.kill(service).await,
+            ContainerOp::Stop => self.stop(service).await,
+            ContainerOp::Start => self.start_service(service, ready_timeout).await,
+            ContainerOp::Disconnect => self.disconnect(service).await,
+            ContainerOp::Reconnect => self.reconnect(service, ready_timeout).await,
+        }
     }
 
     /// Freezes a service: its connections stay open and time out.

@@ -14,9 +14,9 @@ use tokio::sync::watch;
 
 use super::codec::{self, BodyLen, Chunked, Parse, RequestHead, ResponseHead};
 use super::{HttpAction, reason};
-use crate::fault::conn::{Conn, DirWriter, Kill, pump};
 use crate::fault::observe::{RequestOutcome, RequestRecord};
 use crate::fault::toxic::Direction;
+use crate::fault::wire::{Conn, DirWriter, Kill, pump};
 
 /// Why a connection stops being HTTP-handled.
 enum Stop {

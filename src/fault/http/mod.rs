@@ -1,6 +1,6 @@
-//! HTTP-level faults on HTTP/1.1 edges: which requests ([`RequestMatch`], [`When`]) and
-//! what happens to them ([`HttpAction`]). The connection handling is in `conn`, the framing
-//! in `codec`.
+//! The `http` fault kind, on HTTP/1.1 edges: its parameters as written ([`HttpSpec`]) and
+//! their checks, into a rule of which requests ([`RequestMatch`], [`When`]) and what happens
+//! to them ([`HttpAction`]). The connection handling is in `conn`, the framing in `codec`.
 
 pub(crate) mod codec;
 pub(crate) mod conn;
@@ -8,6 +8,116 @@ pub(crate) mod conn;
 use std::time::Duration;
 
 use globset::GlobMatcher;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::spec::{Dur, EdgeFault, Effect, Text};
+
+/// `http: { status: 503, first: 2 }`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HttpFault {
+    /// An HTTP-level fault (HTTP edges only).
+    pub http: HttpSpec,
+}
+
+impl EdgeFault for HttpFault {
+    const NAME: &'static str = "http";
+    const KEYS: &'static [&'static str] = &["http"];
+
+    fn effect(&self) -> Result<Effect, String> {
+        self.http.validate().map(Effect::Http)
+    }
+}
+
+/// An HTTP fault: which requests (`method`, `path`, and `first`/`every`/`percent`) and what
+/// happens to them (`status`, `delay`, or `drop`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSpec {
+    /// Only requests with this method.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+    /// Only requests whose path (without the query) matches this glob: `/charges`, `/orders/*`, `/api/**`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// Only the first N matching requests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first: Option<u64>,
+    /// Only every Nth matching request (the Nth, 2Nth, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub every: Option<u64>,
+    /// Only this percentage of matching requests, drawn from the edge's seeded generator.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub percent: Option<f64>,
+    /// Answer with this status instead of forwarding.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// With `status`: the response body.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<Text>,
+    /// With `status`: extra response headers.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub headers: std::collections::BTreeMap<String, Text>,
+    /// Hold the request this long, then forward it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delay: Option<Dur>,
+    /// Forward the request, then drop the connection in the middle of the response: the
+    /// dependency did the work and the reply is lost. `reset` (default) or `close`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drop: Option<DropStyle>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum DropStyle {
+    Reset,
+    Close,
+}
+
+impl HttpSpec {
+    fn validate(&self) -> Result<HttpRule, String> {
+        let actions = [self.status.is_some(), self.delay.is_some(), self.drop.is_some()].iter().filter(|b| **b).count();
+        let action = match (self.status, self.delay, self.drop) {
+            _ if actions != 1 => return Err("an http fault needs exactly one of `status`, `delay`, `drop`".into()),
+            (Some(s), _, _) if !(100..=599).contains(&s) => return Err(format!("{s} is not an HTTP status (100-599)")),
+            (Some(s), _, _) if s < 200 => {
+                return Err(format!("{s} is an interim status; answer with a final one (200-599)"));
+            }
+            (Some(status), _, _) => HttpAction::Respond {
+                status,
+                body: self.body.clone().map(|t| t.0).unwrap_or_default(),
+                headers: self.headers.iter().map(|(k, v)| (k.clone(), v.0.clone())).collect(),
+            },
+            (_, Some(d), _) => HttpAction::Delay(d.0),
+            (_, _, Some(style)) => HttpAction::Drop { reset: style == DropStyle::Reset },
+            _ => unreachable!("one action is set"),
+        };
+        if (self.body.is_some() || !self.headers.is_empty()) && self.status.is_none() {
+            return Err("`body` and `headers` go with `status`".into());
+        }
+        for (k, Text(v)) in &self.headers {
+            if k.is_empty()
+                || !k.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b))
+                || v.contains(['\r', '\n'])
+            {
+                return Err(format!("`{k}: {v}` is not a valid HTTP header"));
+            }
+        }
+        let when = match (self.first, self.every, self.percent) {
+            (None, None, None) => When::Always,
+            (Some(0), ..) => return Err("`first: 0` selects nothing".into()),
+            (_, Some(0), _) => return Err("`every: 0` is not a period; use 1 for every request".into()),
+            (Some(n), None, None) => When::First(n),
+            (None, Some(n), None) => When::Every(n),
+            (None, None, Some(p)) if (0.0..=100.0).contains(&p) => When::Percent(p),
+            (None, None, Some(p)) => return Err(format!("percent must be between 0 and 100, found {p}")),
+            _ => return Err("choose one of `first`, `every`, `percent`".into()),
+        };
+        let matcher = RequestMatch::new(self.method.as_deref(), self.path.as_deref())?;
+        Ok(HttpRule { matcher, when, action })
+    }
+}
 
 /// Which requests a rule looks at.
 #[derive(Debug, Clone)]

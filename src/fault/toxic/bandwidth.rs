@@ -3,8 +3,31 @@
 use std::time::Duration;
 
 use bytes::Bytes;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
 use super::{Cx, Step, Toxic, map_writes};
+use crate::fault::spec::{EdgeFault, Effect};
+
+/// `bandwidth: 64` (KiB/s).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BandwidthSpec {
+    /// Limit throughput to this many kilobytes per second.
+    pub bandwidth: u64,
+}
+
+impl EdgeFault for BandwidthSpec {
+    const NAME: &'static str = "bandwidth";
+    const KEYS: &'static [&'static str] = &["bandwidth"];
+
+    fn effect(&self) -> Result<Effect, String> {
+        match self.bandwidth {
+            0 => Err("a bandwidth of 0 passes nothing: use `blackhole: true`".into()),
+            kbps => Ok(Effect::toxic(Bandwidth { bytes_per_sec: kbps * 1024 })),
+        }
+    }
+}
 
 #[derive(Debug)]
 pub struct Bandwidth {
@@ -12,6 +35,10 @@ pub struct Bandwidth {
 }
 
 impl Toxic for Bandwidth {
+    fn slows(&self) -> bool {
+        true
+    }
+
     fn on_data(&self, steps: Vec<Step>, cx: &mut Cx<'_>) -> Vec<Step> {
         let slice = (self.bytes_per_sec / 10).max(1) as usize;
         let rate = self.bytes_per_sec as f64;

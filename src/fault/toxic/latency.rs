@@ -3,7 +3,31 @@
 
 use std::time::Duration;
 
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
 use super::{Cx, Step, Toxic, jittered};
+use crate::fault::spec::{Dur, EdgeFault, Effect};
+
+/// `latency: 3s`, with `jitter`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LatencySpec {
+    /// Delay every chunk of data by this much (plus `jitter`).
+    pub latency: Dur,
+    /// With `latency`: a random extra delay between -jitter and +jitter.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jitter: Option<Dur>,
+}
+
+impl EdgeFault for LatencySpec {
+    const NAME: &'static str = "latency";
+    const KEYS: &'static [&'static str] = &["latency", "jitter"];
+
+    fn effect(&self) -> Result<Effect, String> {
+        Ok(Effect::toxic(Latency { latency: self.latency.0, jitter: self.jitter.map(|d| d.0).unwrap_or_default() }))
+    }
+}
 
 #[derive(Debug)]
 pub struct Latency {
@@ -12,6 +36,10 @@ pub struct Latency {
 }
 
 impl Toxic for Latency {
+    fn slows(&self) -> bool {
+        true
+    }
+
     fn on_data(&self, mut steps: Vec<Step>, cx: &mut Cx<'_>) -> Vec<Step> {
         let delay = jittered(self.latency, self.jitter, cx.rng);
         steps.insert(0, Step::SleepUntil(cx.arrived + delay));

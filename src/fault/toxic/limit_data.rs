@@ -1,6 +1,27 @@
 //! `limit_data`: the connection is closed once `bytes` have passed this way.
 
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
 use super::{Cx, Step, Toxic};
+use crate::fault::spec::{EdgeFault, Effect};
+
+/// `limit_data: 1024`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LimitDataSpec {
+    /// Close the connection once this many bytes have passed.
+    pub limit_data: u64,
+}
+
+impl EdgeFault for LimitDataSpec {
+    const NAME: &'static str = "limit_data";
+    const KEYS: &'static [&'static str] = &["limit_data"];
+
+    fn effect(&self) -> Result<Effect, String> {
+        Ok(Effect::toxic(LimitData { bytes: self.limit_data }))
+    }
+}
 
 #[derive(Debug)]
 pub struct LimitData {

@@ -1,4 +1,6 @@
-//! Connection-level faults ("toxics"), one small module each behind [`Toxic`].
+//! Connection-level faults ("toxics"), one small module each: its parameters as written
+//! (an [`EdgeFault`](crate::fault::spec::EdgeFault), listed in `spec.rs`'s table), their
+//! checks, and its effect behind [`Toxic`].
 //!
 //! A toxic never touches a socket. It rewrites what one chunk of data turns into — a list
 //! of [`Step`]s the connection's writer then carries out — and may ask for an action at a
@@ -6,14 +8,14 @@
 //! toxic a few lines of plain, unit-testable logic, and lets toxics chain: each one rewrites
 //! the steps the previous one produced.
 
-mod bandwidth;
-mod latency;
-mod limit_data;
-mod refuse;
-mod reset;
-mod slicer;
-mod slow_close;
-mod timeout;
+pub mod bandwidth;
+pub mod latency;
+pub mod limit_data;
+pub mod refuse;
+pub mod reset;
+pub mod slicer;
+pub mod slow_close;
+pub mod timeout;
 
 use std::fmt;
 use std::time::{Duration, Instant};
@@ -102,48 +104,17 @@ pub trait Toxic: Send + Sync + fmt::Debug {
     fn refuses(&self) -> bool {
         false
     }
-}
 
-/// The connection-level fault kinds, validated.
-#[derive(Debug, Clone, PartialEq)]
-pub enum ToxicKind {
-    Latency { latency: Duration, jitter: Duration },
-    Bandwidth { bytes_per_sec: u64 },
-    Timeout { close_after: Option<Duration> },
-    Reset { after: Duration },
-    Slicer { average: usize, variation: usize, delay: Duration },
-    LimitData { bytes: u64 },
-    SlowClose { delay: Duration },
-    Refuse,
-}
-
-impl ToxicKind {
-    /// The implementation of this kind.
-    pub fn build(&self) -> Box<dyn Toxic> {
-        match self.clone() {
-            ToxicKind::Latency { latency, jitter } => Box::new(latency::Latency { latency, jitter }),
-            ToxicKind::Bandwidth { bytes_per_sec } => Box::new(bandwidth::Bandwidth { bytes_per_sec }),
-            ToxicKind::Timeout { close_after } => Box::new(timeout::Timeout { close_after }),
-            ToxicKind::Reset { after } => Box::new(reset::Reset { after }),
-            ToxicKind::Slicer { average, variation, delay } => Box::new(slicer::Slicer { average, variation, delay }),
-            ToxicKind::LimitData { bytes } => Box::new(limit_data::LimitData { bytes }),
-            ToxicKind::SlowClose { delay } => Box::new(slow_close::SlowClose { delay }),
-            ToxicKind::Refuse => Box::new(refuse::Refuse),
-        }
+    /// Whether it swallows data: connections it held are cut when it is removed, as their
+    /// bytes are lost and neither end could make sense of what follows.
+    fn swallows(&self) -> bool {
+        false
     }
 
-    pub fn name(&self) -> &'static str {
-        match self {
-            ToxicKind::Latency { .. } => "latency",
-            ToxicKind::Bandwidth { .. } => "bandwidth",
-            ToxicKind::Timeout { close_after: Some(_) } => "timeout",
-            ToxicKind::Timeout { close_after: None } => "blackhole",
-            ToxicKind::Reset { .. } => "reset",
-            ToxicKind::Slicer { .. } => "slicer",
-            ToxicKind::LimitData { .. } => "limit_data",
-            ToxicKind::SlowClose { .. } => "slow_close",
-            ToxicKind::Refuse => "refuse",
-        }
+    /// Whether it holds data back, so answers take longer (a guess of run time for
+    /// scheduling, not a promise).
+    fn slows(&self) -> bool {
+        false
     }
 }
 

@@ -1,7 +1,31 @@
 //! `refuse`: new connections are reset as soon as they are accepted, so clients see their
 //! connection fail at once. Open connections are left alone.
 
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
 use super::{Cx, Step, Toxic};
+use crate::fault::spec::{EdgeFault, Effect};
+
+/// `refuse: true`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefuseSpec {
+    /// Reset new connections as soon as they are accepted.
+    pub refuse: bool,
+}
+
+impl EdgeFault for RefuseSpec {
+    const NAME: &'static str = "refuse";
+    const KEYS: &'static [&'static str] = &["refuse"];
+
+    fn effect(&self) -> Result<Effect, String> {
+        match self.refuse {
+            true => Ok(Effect::toxic(Refuse)),
+            false => Err("`refuse: false` is no fault; remove it".into()),
+        }
+    }
+}
 
 #[derive(Debug)]
 pub struct Refuse;

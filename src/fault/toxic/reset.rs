@@ -2,7 +2,28 @@
 
 use std::time::{Duration, Instant};
 
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
 use super::{ConnState, Cx, Step, Toxic};
+use crate::fault::spec::{Dur, EdgeFault, Effect};
+
+/// `reset: 1s`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResetSpec {
+    /// Reset (TCP RST) every connection this long after the fault applies to it.
+    pub reset: Dur,
+}
+
+impl EdgeFault for ResetSpec {
+    const NAME: &'static str = "reset";
+    const KEYS: &'static [&'static str] = &["reset"];
+
+    fn effect(&self) -> Result<Effect, String> {
+        Ok(Effect::toxic(Reset { after: self.reset.0 }))
+    }
+}
 
 #[derive(Debug)]
 pub struct Reset {

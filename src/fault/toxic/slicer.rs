@@ -4,8 +4,55 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use rand::Rng;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
 use super::{Cx, Step, Toxic, map_writes};
+use crate::fault::spec::{Dur, EdgeFault, Effect};
+
+/// `slicer: { average_size: 64, … }`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SlicerFault {
+    /// Split data into small writes with delays in between.
+    pub slicer: SlicerSpec,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SlicerSpec {
+    /// Average size of a slice in bytes.
+    pub average_size: usize,
+    /// Slices vary by up to this many bytes around the average.
+    #[serde(default)]
+    pub size_variation: usize,
+    /// Delay between slices.
+    #[serde(default = "zero_dur")]
+    pub delay: Dur,
+}
+
+fn zero_dur() -> Dur {
+    Dur(Duration::ZERO)
+}
+
+impl EdgeFault for SlicerFault {
+    const NAME: &'static str = "slicer";
+    const KEYS: &'static [&'static str] = &["slicer"];
+
+    fn effect(&self) -> Result<Effect, String> {
+        let s = &self.slicer;
+        if s.average_size == 0 {
+            return Err("slicer.average_size must be at least 1 byte".into());
+        }
+        if s.size_variation >= s.average_size {
+            return Err(format!(
+                "slicer.size_variation ({}) must be smaller than average_size ({})",
+                s.size_variation, s.average_size
+            ));
+        }
+        Ok(Effect::toxic(Slicer { average: s.average_size, variation: s.size_variation, delay: s.delay.0 }))
+    }
+}
 
 #[derive(Debug)]
 pub struct Slicer {
@@ -15,6 +62,10 @@ pub struct Slicer {
 }
 
 impl Toxic for Slicer {
+    fn slows(&self) -> bool {
+        true
+    }
+
     fn on_data(&self, steps: Vec<Step>, cx: &mut Cx<'_>) -> Vec<Step> {
         let rng = &mut *cx.rng;
         map_writes(steps, |mut b: Bytes| {

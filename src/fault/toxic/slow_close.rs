@@ -2,7 +2,28 @@
 
 use std::time::Duration;
 
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
 use super::{Cx, Step, Toxic};
+use crate::fault::spec::{Dur, EdgeFault, Effect};
+
+/// `slow_close: 1s`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SlowCloseSpec {
+    /// Delay the close of a connection by this much.
+    pub slow_close: Dur,
+}
+
+impl EdgeFault for SlowCloseSpec {
+    const NAME: &'static str = "slow_close";
+    const KEYS: &'static [&'static str] = &["slow_close"];
+
+    fn effect(&self) -> Result<Effect, String> {
+        Ok(Effect::toxic(SlowClose { delay: self.slow_close.0 }))
+    }
+}
 
 #[derive(Debug)]
 pub struct SlowClose {

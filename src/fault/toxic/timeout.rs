@@ -3,7 +3,49 @@
 
 use std::time::{Duration, Instant};
 
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
 use super::{ConnState, Cx, Step, Toxic};
+use crate::fault::spec::{Dur, EdgeFault, Effect};
+
+/// `timeout: 2s`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TimeoutSpec {
+    /// Pass nothing, and close the connection after this long (`0s`: never close).
+    pub timeout: Dur,
+}
+
+impl EdgeFault for TimeoutSpec {
+    const NAME: &'static str = "timeout";
+    const KEYS: &'static [&'static str] = &["timeout"];
+
+    fn effect(&self) -> Result<Effect, String> {
+        let d = self.timeout.0;
+        Ok(Effect::toxic(Timeout { close_after: (!d.is_zero()).then_some(d) }))
+    }
+}
+
+/// `blackhole: true`: a timeout that never closes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BlackholeSpec {
+    /// Pass nothing and never close: the dependency hangs. Same as `timeout: 0s`.
+    pub blackhole: bool,
+}
+
+impl EdgeFault for BlackholeSpec {
+    const NAME: &'static str = "blackhole";
+    const KEYS: &'static [&'static str] = &["blackhole"];
+
+    fn effect(&self) -> Result<Effect, String> {
+        match self.blackhole {
+            true => Ok(Effect::toxic(Timeout { close_after: None })),
+            false => Err("`blackhole: false` is no fault; remove it".into()),
+        }
+    }
+}
 
 #[derive(Debug)]
 pub struct Timeout {
@@ -11,6 +53,10 @@ pub struct Timeout {
 }
 
 impl Toxic for Timeout {
+    fn slows(&self) -> bool {
+        true
+    }
+
     fn on_data(&self, steps: Vec<Step>, _cx: &mut Cx<'_>) -> Vec<Step> {
         // Data is swallowed; anything that ends the connection still happens.
         steps.into_iter().filter(|s| matches!(s, Step::Close | Step::Reset)).collect()
@@ -23,6 +69,10 @@ impl Toxic for Timeout {
 
     fn deadline(&self, state: &ConnState) -> Option<(Instant, Step)> {
         self.close_after.map(|d| (state.since + d, Step::Close))
+    }
+
+    fn swallows(&self) -> bool {
+        true
     }
 }
 
