@@ -15,6 +15,14 @@
 //! `runner::event::Event`s; what a run found is plain data in `outcome`, judged by one rule
 //! (`outcome::ScenarioOutcome::judge`) and decided by `verdict`.
 //!
+//! Where to add a kind:
+//! - a fault on an edge: one file in `fault/toxic/` (its parameters, their checks, its
+//!   effect) and one row of `edge_faults!` in `fault/spec.rs`;
+//! - a container fault: one file in `fault/container/` (apply and undo as engine
+//!   operations) and one row of its table there;
+//! - a check: one file in `scenario/check/` (its keys, validation, `explain` and `judge`)
+//!   and one row of `check_kinds!` in `scenario/check/mod.rs`.
+//!
 //! See `docs/ARCHITECTURE.md` for the types passed between stages and where to add things.
 
 pub mod change;
