@@ -302,7 +302,10 @@ fn report_html_renders_in_headless_chromium_with_a_timeline_per_scenario() {
     }
     assert!(dom.contains(r#"<rect class="fault""#) && dom.contains("faults[0]: pause"), "a fault window: {dom}");
     assert!(dom.contains("faults[0]: latency=100ms"), "{dom}");
-    assert!(dom.matches(r#"<g class="request">"#).count() >= 4, "requests on the edges: {dom}");
+    // The outside request of each scenario and db-slow's call to db are drawn. (Whether
+    // db-paused's call reaches the edge before api gives up on the paused db depends on
+    // load, so it is not counted.)
+    assert!(dom.matches(r#"<g class="request">"#).count() >= 3, "requests on the edges: {dom}");
     assert!(dom.contains("checks: check 1 failed"), "{dom}");
     // A picture, for people to look at (kept next to the test's report when asked for).
     let png = dir.path().join("report.png");
