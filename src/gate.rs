@@ -92,24 +92,21 @@ async fn gate_inner(
     if planned.plan.scenarios.is_empty() && planned.plan.explore.is_empty() {
         return report.decide(Vec::new(), start);
     }
-    // The plan as it runs: scenarios validated, references made, head exported. Nothing
-    // after this reads git or YAML.
-    let mut exec = match planned.executable(&repo) {
-        Ok(x) => x,
-        Err(e) => return report.unverified(e.to_string() + &detail(&e), start),
-    };
-    let selected = exec.scenarios.len();
-    exec.retain(|name| req.partition.is_none_or(|p| p.contains(name)));
-    exec.scenarios.retain(|s| req.only.as_ref().is_none_or(|only| only.contains(&s.name)));
-    if let Some(p) = req.partition {
-        let share = p.to_string();
-        events.report(&Event::Partition { share: &share, running: exec.scenarios.len(), selected });
-    }
-
-    // Phase 2, execute: head's code built and run under the deadline; every host command
-    // killed and every stack removed when the deadline passes.
+    // Phase 2, execute: the plan as it runs (scenarios validated, references made, head
+    // exported; nothing after this reads git or YAML), head's code built and run, all under
+    // the deadline; every host command killed and every stack removed when it passes.
     let seen = Seen::default();
-    let work = execute(req, &exec, keep.then_some(kept), events, &seen, start);
+    let work = async {
+        let mut exec = planned.executable(&repo).map_err(|e| e.to_string() + &detail(&e))?;
+        let selected = exec.scenarios.len();
+        exec.retain(|name| req.partition.is_none_or(|p| p.contains(name)));
+        exec.scenarios.retain(|s| req.only.as_ref().is_none_or(|only| only.contains(&s.name)));
+        if let Some(p) = req.partition {
+            let share = p.to_string();
+            events.report(&Event::Partition { share: &share, running: exec.scenarios.len(), selected });
+        }
+        execute(req, &exec, keep.then_some(kept), events, &seen, start).await
+    };
     let limit = req.timeout.map(|l| l.saturating_sub(start.elapsed()));
     let outcome = supervise(work, limit, std::future::pending(), None).await;
     report.prepare = std::mem::take(&mut *seen.prepare.lock().unwrap_or_else(|e| e.into_inner()));

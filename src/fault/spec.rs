@@ -19,7 +19,7 @@ use serde_yaml::{Mapping, Value};
 
 use super::http::{self, HttpRule};
 use super::toxic::{self, Direction, Toxic};
-use super::written::{self, Key, KnownKey, Written};
+use super::written::{self, Key, KeyTable, KnownKey, Written};
 
 /// A duration as people write it: `3s`, `250ms`, `1m30s`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -210,22 +210,18 @@ impl Fault {
 /// Every key of an edge fault, each with the check of its value: the kinds' keys in table
 /// order, then [`Scope`]'s.
 pub fn keys() -> &'static [Key] {
-    static KEYS: LazyLock<Vec<Key>> = LazyLock::new(|| {
-        let mut keys: Vec<Key> = KINDS
-            .iter()
-            .flat_map(|k| k.keys.iter().map(move |name| Key { name, kind_keys: k.keys, check: k.check }))
-            .collect();
-        keys.extend(written::keys_of::<Scope>(Scope::KEYS));
-        keys
-    });
-    &KEYS
+    &TABLE.keys
 }
 
 /// The names of [`keys`].
 pub fn key_names() -> &'static [&'static str] {
-    static NAMES: LazyLock<Vec<&'static str>> = LazyLock::new(|| keys().iter().map(|k| k.name).collect());
-    &NAMES
+    &TABLE.names
 }
+
+static TABLE: LazyLock<KeyTable> = LazyLock::new(|| {
+    let scope: (&'static [&'static str], written::CheckFn) = (Scope::KEYS, written::check_as::<Scope>);
+    KeyTable::new(KINDS.iter().map(|k| (k.keys, k.check)).chain([scope]))
+});
 
 /// The JSON Schema properties of every key of an edge fault.
 pub fn schema_properties(generator: &mut schemars::SchemaGenerator) -> serde_json::Map<String, serde_json::Value> {

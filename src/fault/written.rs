@@ -44,6 +44,29 @@ impl fmt::Debug for Key {
     }
 }
 
+/// The keys of a table of kinds and their names, in table order: a key two kinds read is
+/// checked as the first reads it. Each table builds one, once (`LazyLock`).
+pub struct KeyTable {
+    pub keys: Vec<Key>,
+    pub names: Vec<&'static str>,
+}
+
+impl KeyTable {
+    /// From each kind's keys and the check of their values.
+    pub fn new(rows: impl IntoIterator<Item = (&'static [&'static str], CheckFn)>) -> KeyTable {
+        let mut keys: Vec<Key> = Vec::new();
+        for (kind_keys, check) in rows {
+            for name in kind_keys {
+                if !keys.iter().any(|k| k.name == *name) {
+                    keys.push(Key { name, kind_keys, check });
+                }
+            }
+        }
+        let names = keys.iter().map(|k| k.name).collect();
+        KeyTable { keys, names }
+    }
+}
+
 /// The keys `P` reads, each checked as a field of `P`.
 pub fn keys_of<P: DeserializeOwned>(names: &'static [&'static str]) -> impl Iterator<Item = Key> {
     names.iter().map(move |name| Key { name, kind_keys: names, check: check_as::<P> })

@@ -15,7 +15,7 @@ use std::sync::{Arc, LazyLock};
 use serde::Deserialize;
 use serde_yaml::Mapping;
 
-use super::written::{self, Key, Written};
+use super::written::{self, Key, KeyTable, Written};
 
 /// An operation of the container engine on one service.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,17 +97,16 @@ container_faults! {
 
 /// Every key of a container fault, each with the check of its value.
 pub fn keys() -> &'static [Key] {
-    static KEYS: LazyLock<Vec<Key>> = LazyLock::new(|| {
-        KINDS.iter().map(|k| Key { name: k.name, kind_keys: std::slice::from_ref(&k.name), check: k.check }).collect()
-    });
-    &KEYS
+    &TABLE.keys
 }
 
 /// The names of [`keys`].
 pub fn key_names() -> &'static [&'static str] {
-    static NAMES: LazyLock<Vec<&'static str>> = LazyLock::new(|| keys().iter().map(|k| k.name).collect());
-    &NAMES
+    &TABLE.names
 }
+
+static TABLE: LazyLock<KeyTable> =
+    LazyLock::new(|| KeyTable::new(KINDS.iter().map(|k| (std::slice::from_ref(&k.name), k.check))));
 
 /// `pause, kill, stop and disconnect`.
 pub fn listing() -> String {

@@ -35,7 +35,7 @@ use super::model::Check;
 use super::validate::{Body, RequestLine, Validator};
 use crate::config::Seg;
 use crate::fault::Observations;
-use crate::fault::written::{self, Key};
+use crate::fault::written::{self, Key, KeyTable};
 
 /// What a check found: what it checked, whether it held, expected and observed, in words.
 #[derive(Debug, Clone, PartialEq)]
@@ -200,25 +200,15 @@ pub(crate) fn kinds_set(c: &Check) -> Vec<&'static CheckRow> {
 /// Every key of the kinds of check, each with the check of its value (a key two kinds read,
 /// `expect`, is checked as the first reads it).
 pub fn keys() -> &'static [Key] {
-    static KEYS: LazyLock<Vec<Key>> = LazyLock::new(|| {
-        let mut keys: Vec<Key> = Vec::new();
-        for kind in KINDS {
-            for name in kind.keys {
-                if !keys.iter().any(|k| k.name == *name) {
-                    keys.push(Key { name, kind_keys: kind.keys, check: kind.check });
-                }
-            }
-        }
-        keys
-    });
-    &KEYS
+    &TABLE.keys
 }
 
 /// The names of [`keys`].
 pub fn key_names() -> &'static [&'static str] {
-    static NAMES: LazyLock<Vec<&'static str>> = LazyLock::new(|| keys().iter().map(|k| k.name).collect());
-    &NAMES
+    &TABLE.names
 }
+
+static TABLE: LazyLock<KeyTable> = LazyLock::new(|| KeyTable::new(KINDS.iter().map(|k| (k.keys, k.check))));
 
 /// The JSON Schema properties of every key of the kinds of check.
 pub fn schema_properties(generator: &mut schemars::SchemaGenerator) -> serde_json::Map<String, serde_json::Value> {
