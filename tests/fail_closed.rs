@@ -529,6 +529,14 @@ steps:
     unobserved["checks"][0]["unobserved"] = json!(true);
     let c = shard(&plan, 2, 2, vec![unobserved], "allow", &[]);
     assert_eq!(merge(&r, &[&a, &c]).0, 2);
+    // A scenario "passed", every step and check passed, beside the error it could not run
+    // past (the status rewritten, the reason left): the error stands, could not verify.
+    let mut rewritten = good("api-two");
+    rewritten["error"] = json!("the stack did not come up: db exited");
+    let c = shard(&plan, 2, 2, vec![rewritten], "allow", &[]);
+    let (code, v, text) = merge(&r, &[&a, &c]);
+    assert_eq!(code, 2, "{text}");
+    assert!(v["scenarios"].as_array().unwrap().iter().any(|s| s["status"] == "error"), "{v}");
 }
 
 /// A change to api, whose high tier explores api with `workload` (steps of

@@ -122,8 +122,9 @@ impl ScenarioOutcome {
     /// scenario or an experiment ends and by `report merge` on every outcome a shard reports
     /// (a shard's own status is not taken on trust), so a merged verdict is the unsharded one:
     ///
-    /// - an error recorded while running (`status` already `error`: the stack did not come
-    ///   up, a step could not be sent) stands;
+    /// - an error recorded while running (`status` already `error`, or an `error` reason: the
+    ///   stack did not come up, a step could not be sent) stands, whatever status a shard
+    ///   wrote beside it;
     /// - else any failed step, or any failed check that observed something, fails it: a
     ///   failure is a finding even when another check could not judge;
     /// - else a check that observed nothing makes it an error (could not verify);
@@ -131,7 +132,8 @@ impl ScenarioOutcome {
     ///   rejects such a scenario, so only a truncated or forged report holds one);
     /// - else it passed.
     pub fn judge(&mut self) {
-        if self.status == Status::Error {
+        if self.status == Status::Error || self.error.is_some() {
+            self.status = Status::Error;
             return;
         }
         let failed = self.steps.iter().any(|s| !s.passed) || self.checks.iter().any(|c| !c.passed && !c.unobserved);
