@@ -54,13 +54,13 @@ pub(super) fn exec(dir: &Path, args: ExploreArgs) -> miette::Result<i32> {
         eprintln!("faultline explore: no service has a workload; add `explore.workloads` to faultline.yaml");
         return Ok(exit::UNVERIFIED);
     }
-    for s in &services {
-        faultline::scenario::explore::workload(&loaded, s).map_err(miette::Report::new)?;
+    let mut exec = faultline::plan::Executable::of_worktree(&repo, loaded, Vec::new(), &services);
+    let (ready, broken): (Vec<_>, Vec<_>) =
+        std::mem::take(&mut exec.explore).into_iter().partition(|t| t.ready.is_ok());
+    if let Some(Err(e)) = broken.into_iter().next().map(|t| t.ready) {
+        return Err(miette::Report::new(e));
     }
-    let exec = faultline::plan::Executable::of_worktree(&repo, loaded, Vec::new(), &services);
-    if let Some((service, Err(e))) = exec.explore.iter().map(|t| (&t.service, &t.ready)).find(|(_, r)| r.is_err()) {
-        return Err(miette::miette!("{service}: {e}"));
-    }
+    exec.explore = ready;
     let seed = args.seed.unwrap_or_else(clock_seed);
     eprintln!(
         "faultline explore: {}, seed {seed}, budget {}",

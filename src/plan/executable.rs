@@ -42,7 +42,32 @@ pub struct Executable {
 #[derive(Debug)]
 pub struct ExploreTarget {
     pub service: String,
-    pub ready: Result<(Workload, Experiment), String>,
+    pub ready: Result<(Workload, Experiment), ExploreTargetError>,
+}
+
+/// Why a service cannot be explored as written.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum ExploreTargetError {
+    /// Its workload is not valid (located at `explore.workloads.<service>`).
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Workload(crate::config::ConfigError),
+    /// The reference run the catalogue made of it is not a valid scenario.
+    #[error(transparent)]
+    Reference(crate::scenario::explore::InvalidExperiment),
+}
+
+impl ExploreTargetError {
+    /// The error with each located problem on a line of its own, for a report.
+    pub fn located(&self) -> String {
+        let mut s = self.to_string();
+        if let ExploreTargetError::Workload(crate::config::ConfigError::Invalid { problems, .. }) = self {
+            for p in problems {
+                s.push_str(&format!("\n  {}:{}:{}: {}", p.file, p.line, p.column, p.message));
+            }
+        }
+        s
+    }
 }
 
 /// The code under test.
@@ -100,23 +125,14 @@ impl Executable {
 impl ExploreTarget {
     /// The workload of `service` and its reference run, validated now.
     pub fn new(config: &LoadedConfig, service: &str) -> ExploreTarget {
-        let ready = crate::scenario::explore::workload(config, service).map_err(|e| located(&e)).and_then(|w| {
-            let r = crate::scenario::explore::reference(&w, &config.config).map_err(|e| e.to_string())?;
-            Ok((w, r))
-        });
+        let ready =
+            crate::scenario::explore::workload(config, service).map_err(ExploreTargetError::Workload).and_then(|w| {
+                let r =
+                    crate::scenario::explore::reference(&w, &config.config).map_err(ExploreTargetError::Reference)?;
+                Ok((w, r))
+            });
         ExploreTarget { service: service.to_owned(), ready }
     }
-}
-
-/// A configuration error with each located problem on a line of its own.
-fn located(e: &crate::config::ConfigError) -> String {
-    let mut s = e.to_string();
-    if let crate::config::ConfigError::Invalid { problems, .. } = e {
-        for p in problems {
-            s.push_str(&format!("\n  {}:{}:{}: {}", p.file, p.line, p.column, p.message));
-        }
-    }
-    s
 }
 
 /// Writes the tree of the commit `oid` (named `rev`) into a fresh temporary directory.

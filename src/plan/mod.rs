@@ -17,7 +17,7 @@ use crate::scenario::{self, DiscoverError, ScenarioRef};
 
 mod executable;
 mod owners;
-pub use executable::{Code, Executable, ExploreTarget, Planned};
+pub use executable::{Code, Executable, ExploreTarget, ExploreTargetError, Planned};
 pub use owners::{CODEOWNERS_PATHS, SignoffArea};
 
 /// Where to read faultline.yaml and the scenarios from.

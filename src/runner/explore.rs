@@ -57,7 +57,7 @@ pub async fn explore(
     let (w, reference) = match &target.ready {
         Ok(ready) => ready,
         Err(e) => {
-            report.error = Some(e.clone());
+            report.error = Some(e.located());
             return report;
         }
     };
