@@ -14,7 +14,7 @@ use crate::repo::Repo;
 use crate::runner::event::{Event, Reporter};
 use crate::runner::explore::ExploreOptions;
 use crate::runner::pool::StackPool;
-use crate::runner::run;
+use crate::runner::run_reporting;
 use crate::runner::supervise::{Ended, supervise};
 use crate::stack::RunOptions;
 use crate::verdict::signoff;
@@ -203,9 +203,9 @@ async fn execute(
             running.lock().unwrap_or_else(|e| e.into_inner()).push(s.name.clone());
             events.report(&Event::ScenarioStarted { name: &s.name, target: &s.target });
             let o = match pool {
-                Some(pool) => pool.run(s, &loaded.config, opts).await,
+                Some(pool) => pool.run_reporting(s, &loaded.config, opts, events).await,
                 None => {
-                    let (o, stack) = run(s, &loaded.config, opts).await;
+                    let (o, stack) = run_reporting(s, &loaded.config, opts, events).await;
                     if let (Some(stack), Some(kept)) = (stack, kept) {
                         *kept.lock().await = Some(stack);
                     }

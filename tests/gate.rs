@@ -294,3 +294,63 @@ with:
         "{v}"
     );
 }
+
+/// What happens inside a run reaches a listener as typed events, in the order it happened,
+/// and agrees with the outcome: the stack ready, the fault in place before the first step,
+/// every step, the fault undone before the checks, every check; on a shared stack, the
+/// reset says so.
+#[tokio::test(flavor = "multi_thread")]
+async fn events_inside_a_run_arrive_in_order_and_agree_with_the_outcome() {
+    use faultline::runner::event::Event;
+    use faultline::stack::RunOptions;
+    let r = repo(&[]);
+    let origin = faultline::config::ConfigOrigin::Worktree { path: "faultline.yaml".into() };
+    let config =
+        faultline::config::parse(faultline::config::SourceFile::new("faultline.yaml", CONFIG), origin).unwrap().config;
+    let timed = PASSES.replace(
+        "    latency: 200ms\n",
+        "    latency: 200ms\n  - on: api -> db\n    at: 100ms\n    for: 100ms\n    latency: 50ms\n",
+    );
+    let s = faultline::scenario::parse("scenarios/db-slow.yaml", timed, &config).unwrap();
+    let opts = RunOptions::new(3, r.path.clone(), std::time::Duration::from_secs(60), "faultline run".into());
+    let seen = std::sync::Mutex::new(Vec::<String>::new());
+    let listener = |e: &Event<'_>| {
+        let line = match e {
+            Event::StackReady { stack, .. } => format!("stack reused={}", stack.reused),
+            Event::FaultApplied { fault, at_ms, .. } => {
+                format!("applied {fault} {}", if *at_ms == 0.0 { "at 0" } else { "later" })
+            }
+            Event::FaultUndone { fault, .. } => format!("undone {fault}"),
+            Event::StepFinished { step, .. } => format!("step {} {}", step.index, step.passed),
+            Event::CheckFinished { check, .. } => format!("check {} {}", check.index, check.passed),
+            _ => return,
+        };
+        seen.lock().unwrap().push(line);
+    };
+    let pool = faultline::runner::pool::StackPool::new([&s, &s]);
+    let mut outcomes = Vec::new();
+    for _ in 0..2 {
+        seen.lock().unwrap().clear();
+        let o = pool.run_reporting(&s, &config, &opts, &listener).await;
+        outcomes.push((o, std::mem::take(&mut *seen.lock().unwrap())));
+    }
+    pool.finish().await;
+    for (i, (o, events)) in outcomes.iter().enumerate() {
+        assert_eq!(o.status, faultline::outcome::Status::Passed, "{o:?}");
+        let pos =
+            |want: &str| events.iter().position(|e| e == want).unwrap_or_else(|| panic!("no {want:?} in {events:?}"));
+        assert_eq!(events[0], format!("stack reused={}", i == 1), "{events:?}");
+        // The fault due at once is in place before the first step; the timed one later.
+        assert!(pos("applied faults[0] at 0") < pos("step 0 true"), "{events:?}");
+        assert!(pos("applied faults[1] later") < pos("undone faults[1]"), "{events:?}");
+        let steps: Vec<&String> = events.iter().filter(|e| e.starts_with("step ")).collect();
+        let want: Vec<String> = o.steps.iter().map(|s| format!("step {} {}", s.index, s.passed)).collect();
+        assert_eq!(steps, want.iter().collect::<Vec<_>>(), "{events:?}");
+        let checks: Vec<&String> = events.iter().filter(|e| e.starts_with("check ")).collect();
+        let want: Vec<String> = o.checks.iter().map(|c| format!("check {} {}", c.index, c.passed)).collect();
+        assert_eq!(checks, want.iter().collect::<Vec<_>>(), "{events:?}");
+        // Every fault undone before the first check.
+        assert!(pos("undone faults[0]") < pos("check 0 true"), "{events:?}");
+        assert!(pos("undone faults[1]") < pos("check 0 true"), "{events:?}");
+    }
+}

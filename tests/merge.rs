@@ -216,6 +216,15 @@ fn assert_same(gate: &Gate, what: &str) {
             r.exploration.iter().flat_map(|x| x.ran.iter().map(|e| e.outcome.status)).collect()
         };
         assert_eq!(experiments(&merged), experiments(&whole), "{what}, {count} shards: experiments");
+        // A merged report annotates the workflow as the unsharded gate does.
+        let notes = |r: &GateReport| {
+            let mut v = faultline::report::summary::annotations(r);
+            v.sort();
+            v
+        };
+        assert_eq!(notes(&merged), notes(&whole), "{what}, {count} shards: annotations");
+        let failed = whole.scenarios.iter().filter(|o| o.status != Status::Passed).count();
+        assert_eq!(notes(&whole).iter().filter(|n| n.starts_with("::error ")).count(), failed, "{what}");
     }
 }
 

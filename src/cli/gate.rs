@@ -6,7 +6,7 @@ use faultline::change::ChangeSpec;
 use faultline::exit;
 use faultline::plan::{ConfigFrom, PlanRequest};
 
-use super::session::{Interrupt, ci_inputs, clock_seed, github, parse_duration, prepare_env, progress, runtime};
+use super::session::{Interrupt, Listener, ci_inputs, clock_seed, parse_duration, prepare_env, runtime};
 
 #[derive(clap::Args)]
 pub(super) struct GateArgs {
@@ -119,14 +119,14 @@ pub(super) fn exec(dir: &std::path::Path, args: GateArgs) -> miette::Result<i32>
     }
     eprintln!("faultline gate: {}...{}, seed {seed}", args.base, args.head);
     let dir = dir.to_path_buf();
-    let report =
-        runtime()?.block_on(async move { Interrupt::new().or_remove(None, gate(&dir, &req, &progress)).await });
+    let listener = Listener::new();
+    let report = runtime()?.block_on(async { Interrupt::new().or_remove(None, gate(&dir, &req, &listener)).await });
     let Some(report) = report else {
         eprintln!("the change is not verified");
         return Ok(exit::UNVERIFIED);
     };
     print!("{}", faultline::report::outcome::render_decision(report.decision, &report.reasons));
-    github(&report);
+    listener.finish(&report);
     if let Some(dir) = &args.report {
         match write_report(dir, &report) {
             Ok(path) => println!("report: {} (and junit.xml, summary.md, report.html)", path.display()),
@@ -189,7 +189,9 @@ pub(super) fn repro(
     // One runtime for the run and for the kept stack: its proxies live on it.
     let rt = runtime()?;
     let result = rt.block_on(async {
-        Interrupt::new().or_remove(None, faultline::repro::run(&dir, &original, &req, keep, &progress)).await
+        Interrupt::new()
+            .or_remove(None, faultline::repro::run(&dir, &original, &req, keep, &super::session::progress))
+            .await
     });
     let Some(result) = result else {
         return Ok(exit::UNVERIFIED);

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use faultline::exit;
 
-use super::session::github;
+use super::session::Listener;
 
 #[derive(clap::Subcommand)]
 pub(super) enum ReportCmd {
@@ -34,7 +34,9 @@ pub(super) fn merge(shards: &[PathBuf], out: &std::path::Path) -> miette::Result
     }
     let merged = faultline::report::merge::merge(reports)?;
     print!("{}", faultline::report::outcome::render_decision(merged.decision, &merged.reasons));
-    github(&merged);
+    let listener = Listener::new();
+    listener.replay(&merged);
+    listener.finish(&merged);
     match faultline::report::write_report(out, &merged) {
         Ok(path) => println!("report: {} (and junit.xml, summary.md, report.html)", path.display()),
         Err(e) => {

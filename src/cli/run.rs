@@ -33,7 +33,7 @@ pub(super) struct RunArgs {
 
 pub(super) fn exec(dir: &std::path::Path, args: RunArgs) -> miette::Result<i32> {
     use faultline::repo::Snapshot;
-    use faultline::runner::run;
+    use faultline::runner::run_reporting;
     use faultline::stack::RunOptions;
 
     if let Some(dir) = &args.report {
@@ -82,7 +82,9 @@ pub(super) fn exec(dir: &std::path::Path, args: RunArgs) -> miette::Result<i32> 
         for (i, s) in selected.iter().enumerate() {
             let keep = args.keep && i + 1 == selected.len();
             let o = RunOptions { keep, ..opts.clone() };
-            let Some((outcome, stack)) = interrupt.or_remove(None, run(s, config, &o)).await else {
+            let Some((outcome, stack)) =
+                interrupt.or_remove(None, run_reporting(s, config, &o, &super::session::progress)).await
+            else {
                 return Ok(130);
             };
             print!("{}", faultline::report::outcome::render_outcome(&outcome));

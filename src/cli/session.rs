@@ -64,10 +64,13 @@ fn say(line: &str) {
     eprint!("{}{}", line, if line.ends_with('\n') { "" } else { "\n" });
 }
 
-/// The terminal's listener: each event's progress line on stderr.
+/// The terminal's listener: each event's progress line on stderr; what happens inside a run
+/// (faults, steps, checks) in the log, shown at `-v`.
 pub(super) fn progress(event: &faultline::runner::event::Event<'_>) {
     if let Some(line) = faultline::report::progress::line(event) {
         say(&line);
+    } else if let Some(detail) = faultline::report::progress::detail(event) {
+        tracing::info!(target: "faultline::run", "{detail}");
     }
 }
 
@@ -163,13 +166,56 @@ pub(super) fn labels_with_env(labels: Vec<String>) -> Vec<String> {
         .collect()
 }
 
-/// In GitHub Actions: annotations on stdout, the summary appended to the job's summary.
-pub(super) fn github(report: &faultline::outcome::GateReport) {
-    if std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true") {
-        for line in faultline::report::summary::annotations(report) {
-            println!("{line}");
+/// Whether this runs in GitHub Actions (workflow commands on stdout are read there).
+pub(super) fn in_github_actions() -> bool {
+    std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true")
+}
+
+/// Writes a workflow command on stdout.
+pub(super) fn workflow_command(line: &str) {
+    println!("{line}");
+}
+
+/// The listener of a gate: progress lines, and in GitHub Actions the annotations of failed
+/// scenarios as they end (`finish` adds the changed files behind them).
+pub(super) struct Listener {
+    annotations: Option<faultline::report::annotate::Annotations<'static>>,
+}
+
+impl Listener {
+    pub(super) fn new() -> Listener {
+        Listener {
+            annotations: in_github_actions().then(|| faultline::report::annotate::Annotations::new(&workflow_command)),
         }
     }
+
+    /// Hears the events of a report that was not made here (`report merge`).
+    pub(super) fn replay(&self, report: &faultline::outcome::GateReport) {
+        if let Some(a) = &self.annotations {
+            a.replay(report);
+        }
+    }
+
+    /// The gate ended: the last annotations, and the summary appended to the job's summary.
+    pub(super) fn finish(&self, report: &faultline::outcome::GateReport) {
+        if let Some(a) = &self.annotations {
+            a.finish();
+        }
+        step_summary(report);
+    }
+}
+
+impl faultline::runner::event::Reporter for Listener {
+    fn report(&self, event: &faultline::runner::event::Event<'_>) {
+        progress(event);
+        if let Some(a) = &self.annotations {
+            a.report(event);
+        }
+    }
+}
+
+/// In GitHub Actions: the summary appended to the job's summary.
+fn step_summary(report: &faultline::outcome::GateReport) {
     if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) {
         use std::io::Write as _;
         let text = faultline::report::summary::render(report);

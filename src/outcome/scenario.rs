@@ -152,9 +152,14 @@ impl ScenarioOutcome {
 
     /// This outcome, as one that could not run for `reason`.
     pub fn error(mut self, reason: String) -> ScenarioOutcome {
+        self.set_error(reason);
+        self
+    }
+
+    /// Marks this outcome as one that could not run for `reason`.
+    pub fn set_error(&mut self, reason: String) {
         self.status = Status::Error;
         self.error = Some(reason);
-        self
     }
 
     /// The first failing step or check, as `(what, expected, observed)`.

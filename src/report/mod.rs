@@ -1,6 +1,7 @@
 //! The last stage: what people and machines read: the plan, an edge's observations, scenario
 //! outcomes and the verdict.
 
+pub mod annotate;
 pub mod edge;
 pub mod explore;
 pub mod html;

@@ -1,5 +1,7 @@
 //! Progress lines for a person watching a gate, a run or an exploration: one function from a
-//! runner [`Event`] to the line it prints (or none).
+//! runner [`Event`] to the line it prints (or none), and one to the finer line of what
+//! happens inside a run (a fault applied, a step judged), which the command line logs at
+//! `-v`.
 
 use crate::outcome::{ScenarioOutcome, Status};
 use crate::plan::Plan;
@@ -35,6 +37,46 @@ pub fn line(event: &Event<'_>) -> Option<String> {
         Event::ExperimentFinished { outcome, .. } => experiment_line(outcome),
         Event::Explored(r) => super::explore::render(r),
         Event::Note(text) => (*text).to_owned(),
+        Event::StackReady { .. }
+        | Event::FaultApplied { .. }
+        | Event::FaultUndone { .. }
+        | Event::StepFinished { .. }
+        | Event::CheckFinished { .. } => return None,
+    })
+}
+
+/// The finer line of an event inside a run, if it is one.
+pub fn detail(event: &Event<'_>) -> Option<String> {
+    let mark = |passed: bool| if passed { "ok" } else { "FAILED" };
+    Some(match event {
+        Event::StackReady { scenario, stack, seconds } => {
+            let how = match (&stack.discarded, stack.reused) {
+                (Some(why), _) => format!("started after discarding an idle stack ({why})"),
+                (None, true) => format!("reused, reset in {:.1} s", stack.reset_seconds),
+                (None, false) => "started".to_owned(),
+            };
+            format!("{scenario}: stack {how}, ready in {seconds:.1} s")
+        }
+        Event::FaultApplied { scenario, fault, on, what, at_ms } => {
+            format!("{scenario}: {fault} on {on} ({what}) applied at {at_ms:.0} ms")
+        }
+        Event::FaultUndone { scenario, fault, on, at_ms } => {
+            format!("{scenario}: {fault} on {on} undone at {at_ms:.0} ms")
+        }
+        Event::StepFinished { scenario, step } => format!(
+            "{scenario}: step {} {} {}: {}",
+            step.index + 1,
+            step.step,
+            mark(step.passed),
+            step.observed.lines().next().unwrap_or_default()
+        ),
+        Event::CheckFinished { scenario, check } => format!(
+            "{scenario}: check {} {}: {}",
+            check.check,
+            if check.unobserved { "UNOBSERVED" } else { mark(check.passed) },
+            check.observed.lines().next().unwrap_or_default()
+        ),
+        _ => return None,
     })
 }
 

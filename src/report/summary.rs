@@ -5,7 +5,6 @@
 
 use std::fmt::Write as _;
 
-use crate::impact::Reason;
 use crate::outcome::GateReport;
 use crate::outcome::{Decision, Status};
 use crate::verdict::SignoffLine;
@@ -111,59 +110,14 @@ pub fn render(report: &GateReport) -> String {
     o
 }
 
-/// GitHub workflow commands (`::error file=…,line=…::…`): the scenario line of each failed
-/// check or step, then the changed files that brought the failed scenarios' services into
-/// the gate; at most 10 of each kind, failed scenarios first in report order.
+/// GitHub workflow commands (`::error file=…,line=…::…`) of a finished report: the report
+/// replayed, as events, through [`super::annotate::Annotations`] (what the gate prints while
+/// it runs).
 pub fn annotations(report: &GateReport) -> Vec<String> {
-    // Workflow command values: `%`, CR and LF are escaped; in properties `:` and `,` too.
-    let data = |s: &str| s.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A");
-    let prop = |s: &str| data(s).replace(':', "%3A").replace(',', "%2C");
-    let mut out = Vec::new();
-    let failed: Vec<_> = report.scenarios.iter().filter(|s| s.status != Status::Passed).collect();
-    for s in failed.iter().take(10) {
-        let line = s.checks.iter().find(|c| !c.passed).map_or(1, |c| c.line.max(1));
-        let (what, expected, observed) = s
-            .first_failure()
-            .unwrap_or_else(|| ("could not run".into(), "-".into(), s.error.clone().unwrap_or_default()));
-        out.push(format!(
-            "::error file={},line={line},title={}::{}",
-            prop(&s.file),
-            prop(&format!("faultline: {} failed", s.name)),
-            data(&format!("{what}: expected {expected}, observed {observed}. Why: {}. Reproduce: {}", s.why, s.repro))
-        ));
-    }
-    if let Some(plan) = &report.plan {
-        let mut files: Vec<(String, String)> = Vec::new();
-        for s in &failed {
-            // The scenario's services: every end of every edge it observed.
-            let services: Vec<&str> =
-                s.edges.keys().flat_map(|e| e.split("->").map(str::trim)).filter(|n| *n != "host").collect();
-            let in_scenario = |svc: &str| services.contains(&svc) || s.target == svc;
-            for a in plan.affected.iter().filter(|a| in_scenario(&a.service)) {
-                for r in &a.reasons {
-                    let paths: Vec<String> = match r {
-                        Reason::Owns { paths } => paths.iter().map(ToString::to_string).collect(),
-                        Reason::Global { path, .. }
-                        | Reason::Protected { path, .. }
-                        | Reason::Builds { path, .. }
-                        | Reason::DependsOn { path, .. } => vec![path.to_string()],
-                    };
-                    for p in paths {
-                        if !files.iter().any(|(f, _)| *f == p) {
-                            files.push((p, format!("{} ({}) failed", s.name, a.service)));
-                        }
-                    }
-                }
-            }
-        }
-        for (f, why) in files.into_iter().take(10) {
-            out.push(format!(
-                "::warning file={},title={}::{}",
-                prop(&f),
-                prop("faultline: this change affects a failed scenario"),
-                data(&format!("scenario {why}; see the job summary"))
-            ));
-        }
-    }
-    out
+    let lines = std::sync::Mutex::new(Vec::new());
+    let sink = |l: &str| lines.lock().unwrap_or_else(|e| e.into_inner()).push(l.to_owned());
+    let notes = super::annotate::Annotations::new(&sink);
+    notes.replay(report);
+    notes.finish();
+    lines.into_inner().unwrap_or_else(|e| e.into_inner())
 }

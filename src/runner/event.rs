@@ -3,7 +3,7 @@
 //! benchmark that wants silence) decides what to do with them. Nothing here formats text for
 //! a person; `report::progress` does.
 
-use crate::outcome::{ExploreReport, ScenarioOutcome};
+use crate::outcome::{CheckOutcome, ExploreReport, ScenarioOutcome, StackUse, StepOutcome};
 use crate::plan::Plan;
 
 /// One thing that happened while a gate, a run or an exploration worked.
@@ -18,6 +18,19 @@ pub enum Event<'a> {
     Preparing(&'a [(String, String)]),
     /// A scenario's turn came; its stack is being started or reset.
     ScenarioStarted { name: &'a str, target: &'a str },
+    /// A scenario's stack is ready: started, or reused after a reset that proved it clean,
+    /// or started after an idle one could not be reset and was discarded (`stack` says
+    /// which), `seconds` after the scenario's turn came.
+    StackReady { scenario: &'a str, stack: &'a StackUse, seconds: f64 },
+    /// A fault of a scenario is in place, `at_ms` after its steps' clock started (0: before
+    /// the first step).
+    FaultApplied { scenario: &'a str, fault: &'a str, on: &'a str, what: &'a str, at_ms: f64 },
+    /// A fault of a scenario is undone.
+    FaultUndone { scenario: &'a str, fault: &'a str, on: &'a str, at_ms: f64 },
+    /// A step of a scenario ended, judged.
+    StepFinished { scenario: &'a str, step: &'a StepOutcome },
+    /// A check of a scenario ended, judged.
+    CheckFinished { scenario: &'a str, check: &'a CheckOutcome },
     /// A scenario ended, with everything it observed.
     ScenarioFinished(&'a ScenarioOutcome),
     /// A service is not explored, and why.

@@ -160,7 +160,7 @@ impl Wave<'_> {
                 self.pool.forget(&e.scenario);
                 return (e, None);
             }
-            let mut o = self.pool.run(&e.scenario, &self.loaded.config, self.opts).await;
+            let mut o = self.pool.run_reporting(&e.scenario, &self.loaded.config, self.opts, self.events).await;
             if e.mode != Mode::Concurrent && o.status != Status::Error {
                 attempts_oracle(&mut o, self.w, self.per_request);
             }

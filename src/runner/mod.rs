@@ -25,6 +25,7 @@ use crate::outcome::{CommandLog, FaultWindow, ScenarioOutcome, Status, StepOutco
 use crate::scenario::validate::{CheckKind, Expectation, FaultTarget, RequestStep, Scenario, StepKind, TimedFault};
 use crate::stack::{RunOptions, Teardowns};
 use crate::stack::{Stack, StackError, Start};
+use event::{Event, Reporter};
 use workload::Answer;
 
 /// How long a request may take when its step sets no `within`.
@@ -136,7 +137,18 @@ pub async fn prepare_once(scenarios: &[&Scenario], config: &Config, opts: &mut R
 
 /// Runs `scenario` on a fresh stack; the stack is returned too when `keep` is set.
 pub async fn run(scenario: &Scenario, config: &Config, opts: &RunOptions) -> (ScenarioOutcome, Option<Stack>) {
-    run_in_turn(scenario, config, opts, async {}).await
+    run_reporting(scenario, config, opts, &event::Quiet).await
+}
+
+/// [`run`], telling `events` what happens inside it as it happens: the stack ready, each
+/// fault applied and undone, each step and each check judged.
+pub async fn run_reporting(
+    scenario: &Scenario,
+    config: &Config,
+    opts: &RunOptions,
+    events: &dyn Reporter,
+) -> (ScenarioOutcome, Option<Stack>) {
+    run_in_turn(scenario, config, opts, async {}, events).await
 }
 
 /// [`run`], whose faults, steps and checks wait for `turn` once the stack is up (and hold
@@ -146,6 +158,7 @@ async fn run_in_turn<T>(
     config: &Config,
     opts: &RunOptions,
     turn: impl std::future::Future<Output = T>,
+    events: &dyn Reporter,
 ) -> (ScenarioOutcome, Option<Stack>) {
     let mut out = blank_outcome(scenario, opts);
     // Phase 1: the stack.
@@ -155,8 +168,9 @@ async fn run_in_turn<T>(
         Err(e) => return (out.error(format!("the stack did not come up: {e}")), None),
     };
     out.stack_seconds = t.elapsed().as_secs_f64();
+    events.report(&Event::StackReady { scenario: &scenario.name, stack: &out.stack, seconds: out.stack_seconds });
     let held = turn.await;
-    let (out, stack) = run_on(scenario, config, opts, stack, out).await;
+    let (out, stack) = run_on(scenario, config, opts, stack, out, events).await;
     drop(held);
     // Phase 4: the stack kept, removed in the background, or removed now.
     match stack {
@@ -173,6 +187,7 @@ async fn run_on(
     opts: &RunOptions,
     stack: Stack,
     mut out: ScenarioOutcome,
+    events: &dyn Reporter,
 ) -> (ScenarioOutcome, Option<Stack>) {
     let scratch = match tempfile::Builder::new().prefix("faultline-steps-").tempdir() {
         Ok(d) => d,
@@ -190,6 +205,7 @@ async fn run_on(
             early_error = Some(e);
             break;
         }
+        report_fault(events, scenario, FaultChange { index: f.index, applied: true, at_ms: 0.0 });
     }
     for ((from, to), p) in stack.lock().await.edges() {
         let o = p.observations();
@@ -198,6 +214,8 @@ async fn run_on(
     let clock = Instant::now();
     let ms = move || clock.elapsed().as_secs_f64() * 1e3;
     let windows: Windows = Arc::default();
+    // The timeline's tasks say when they apply and undo a fault; this task reports it.
+    let (changes, mut changed) = tokio::sync::mpsc::unbounded_channel();
     let timeline: Vec<_> = scenario
         .faults
         .iter()
@@ -210,44 +228,61 @@ async fn run_on(
                 clock,
                 opts.ready_timeout,
                 windows.clone(),
+                changes.clone(),
             ))
         })
         .collect();
+    drop(changes);
     if let Some(e) = early_error {
         out = out.error(format!("a fault could not be applied: {e}"));
     }
     let host_env = crate::stack::host::env(&config.policy.prepare_env, &opts.prepare_env);
     let session = Arc::new(workload::Session::default());
     let ctx = StepCtx { opts, scratch: scratch.path(), host_env: &host_env, session: session.clone() };
-    for (i, step) in scenario.steps.iter().enumerate().filter(|_| out.status != Status::Error) {
-        let start_ms = ms();
-        match run_step(&stack, &ctx, i, step).await {
-            Ok(s) => out.steps.push(StepOutcome { start_ms, end_ms: ms(), ..s }),
-            Err(e) => {
-                out = out.error(format!("step {}: {e}", i + 1));
-                break;
+    let steps = async {
+        for (i, step) in scenario.steps.iter().enumerate().filter(|_| out.status != Status::Error) {
+            let start_ms = ms();
+            match run_step(&stack, &ctx, i, step).await {
+                Ok(s) => {
+                    out.steps.push(StepOutcome { start_ms, end_ms: ms(), ..s });
+                    if let Some(step) = out.steps.last() {
+                        events.report(&Event::StepFinished { scenario: &scenario.name, step });
+                    }
+                }
+                Err(e) => {
+                    out.set_error(format!("step {}: {e}", i + 1));
+                    break;
+                }
             }
         }
-    }
-    // Phase 3: every fault undone, then the checks and what crossed each edge.
-    let _ = stop_tx.send(true);
-    for r in join_all(timeline).await {
-        let problem = match r {
-            Ok(Ok(())) => continue,
-            Ok(Err(e)) => format!("a fault could not be applied or undone: {e}"),
-            Err(e) => format!("the fault timeline failed: {e}"),
-        };
-        if out.error.is_none() {
-            out = out.error(problem);
+        // Phase 3: every fault undone, then the checks and what crossed each edge.
+        let _ = stop_tx.send(true);
+        for r in join_all(timeline).await {
+            let problem = match r {
+                Ok(Ok(())) => continue,
+                Ok(Err(e)) => format!("a fault could not be applied or undone: {e}"),
+                Err(e) => format!("the fault timeline failed: {e}"),
+            };
+            if out.error.is_none() {
+                out.set_error(problem);
+            }
         }
-    }
+    };
+    let forward = async {
+        while let Some(change) = changed.recv().await {
+            report_fault(events, scenario, change);
+        }
+    };
+    tokio::join!(steps, forward);
     out.faults = fault_windows(scenario, &windows);
     out.checks_ms = ms();
     if out.status != Status::Error {
         let stack = stack.lock().await;
         for (i, check) in scenario.checks.iter().enumerate() {
-            out.checks
-                .push(checks::run(&stack, i, scenario.check_lines.get(i).copied().unwrap_or(0), check, &session).await);
+            let line = scenario.check_lines.get(i).copied().unwrap_or(0);
+            let judged = checks::run(&stack, i, line, check, &session).await;
+            events.report(&Event::CheckFinished { scenario: &scenario.name, check: &judged });
+            out.checks.push(judged);
         }
     }
     observe_edges(&*stack.lock().await, &mut out, ms());
@@ -294,6 +329,23 @@ async fn start_stack(
     Stack::start(config, &scenario.levels, opts, &Start::checkpointed(checkpoint)).await
 }
 
+/// A fault of the timeline applied or undone, `at_ms` on the steps' clock.
+struct FaultChange {
+    index: usize,
+    applied: bool,
+    at_ms: f64,
+}
+
+fn report_fault(events: &dyn Reporter, scenario: &Scenario, change: FaultChange) {
+    let Some(f) = scenario.faults.iter().find(|f| f.index == change.index) else { return };
+    let fault = fault_name(f);
+    events.report(&if change.applied {
+        Event::FaultApplied { scenario: &scenario.name, fault: &fault, on: &f.on, what: &f.what, at_ms: change.at_ms }
+    } else {
+        Event::FaultUndone { scenario: &scenario.name, fault: &fault, on: &f.on, at_ms: change.at_ms }
+    });
+}
+
 /// (start, end) in ms of each fault, by its index in the file.
 type Windows = Arc<std::sync::Mutex<BTreeMap<usize, (f64, f64)>>>;
 
@@ -306,6 +358,7 @@ async fn fault_on_timeline(
     clock: Instant,
     timeout: Duration,
     windows: Windows,
+    changes: tokio::sync::mpsc::UnboundedSender<FaultChange>,
 ) -> Result<(), String> {
     let ms = || clock.elapsed().as_secs_f64() * 1e3;
     let record = |start: Option<f64>, end: Option<f64>| {
@@ -326,7 +379,9 @@ async fn fault_on_timeline(
             _ = stop.wait_for(|s| *s) => return Ok(()),
         }
         apply(&stack, &f, timeout).await?;
-        record(Some(ms()), None);
+        let at_ms = ms();
+        record(Some(at_ms), None);
+        let _ = changes.send(FaultChange { index: f.index, applied: true, at_ms });
     }
     match f.duration {
         Some(d) => {
@@ -342,6 +397,9 @@ async fn fault_on_timeline(
     let ended = ms();
     let r = undo(&stack, &f, timeout).await;
     record(None, Some(ended));
+    if r.is_ok() {
+        let _ = changes.send(FaultChange { index: f.index, applied: false, at_ms: ended });
+    }
     r
 }
 

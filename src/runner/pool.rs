@@ -17,6 +17,7 @@
 
 use std::time::Instant;
 
+use super::event::{Event, Quiet, Reporter};
 use super::{blank_outcome, run_in_turn, run_on, start_stack};
 use crate::config::Config;
 use crate::outcome::{PoolCounts, ScenarioOutcome, StackUse};
@@ -103,8 +104,20 @@ impl StackPool {
 
     /// Runs `scenario` on an idle stack of its services, reset, or on a fresh one.
     pub async fn run(&self, scenario: &Scenario, config: &Config, opts: &RunOptions) -> ScenarioOutcome {
+        self.run_reporting(scenario, config, opts, &Quiet).await
+    }
+
+    /// [`StackPool::run`], telling `events` what happens inside the run as it happens (see
+    /// [`super::run_reporting`]).
+    pub async fn run_reporting(
+        &self,
+        scenario: &Scenario,
+        config: &Config,
+        opts: &RunOptions,
+        events: &dyn Reporter,
+    ) -> ScenarioOutcome {
         if scenario.fresh || opts.keep {
-            return self.run_fresh(scenario, config, opts).await;
+            return self.run_fresh(scenario, config, opts, events).await;
         }
         let mut out = blank_outcome(scenario, opts);
         let key = services_of(scenario);
@@ -158,9 +171,10 @@ impl StackPool {
         };
         out.stack_seconds = t.elapsed().as_secs_f64();
         out.stack = used;
+        events.report(&Event::StackReady { scenario: &scenario.name, stack: &out.stack, seconds: out.stack_seconds });
         let turn = self.turn().await;
         tracing::info!(scenario = %scenario.name, stack_seconds = out.stack_seconds, reused = out.stack.reused, waited = ?t.elapsed(), "scenario's turn");
-        let (out, stack) = run_on(scenario, config, opts, stack, out).await;
+        let (out, stack) = run_on(scenario, config, opts, stack, out, events).await;
         drop(turn);
         tracing::info!(scenario = %scenario.name, run_seconds = out.run_seconds, "scenario ran");
         if let Some(stack) = stack {
@@ -177,10 +191,16 @@ impl StackPool {
     }
 
     /// A scenario on a stack of its own, removed in the background after it.
-    async fn run_fresh(&self, scenario: &Scenario, config: &Config, opts: &RunOptions) -> ScenarioOutcome {
+    async fn run_fresh(
+        &self,
+        scenario: &Scenario,
+        config: &Config,
+        opts: &RunOptions,
+        events: &dyn Reporter,
+    ) -> ScenarioOutcome {
         let opts = RunOptions { teardowns: Some(self.teardowns.clone()), ..opts.clone() };
         self.count(|c| c.started += 1);
-        run_in_turn(scenario, config, &opts, self.turn()).await.0
+        run_in_turn(scenario, config, &opts, self.turn(), events).await.0
     }
 
     /// An idle stack of `key`'s services; when there is none, an idle stack of others is
