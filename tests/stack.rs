@@ -104,6 +104,15 @@ async fn three_level_stack_carries_traffic_through_every_edge() {
         assert_eq!(obs.requests[0].status, Some(200));
     }
     assert_eq!(stack.ingress("web").unwrap().observations().requests.len(), 1);
+    // A client reaches its dependency by the dependency's own name; nothing it sees says it
+    // is under test.
+    let (code, env) = stack.exec("api", &["env"]).await.unwrap();
+    assert_eq!(code, 0, "{env}");
+    let url = env.lines().find_map(|l| l.strip_prefix("DB_URL=")).unwrap_or_else(|| panic!("{env}"));
+    assert!(url.starts_with("http://db:"), "{url}");
+    assert_eq!(url.rsplit(':').next(), Some(stack.edge("api", "db").unwrap().addr().port().to_string().as_str()));
+    let lower = env.to_lowercase();
+    assert!(!lower.contains("faultline") && !lower.contains("host.docker.internal"), "{env}");
 
     // A fault on the deepest edge shows at the top.
     let fault = FaultSpec::parse_compact("http.status=503,http.path=/call").unwrap();

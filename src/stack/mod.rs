@@ -3,7 +3,9 @@
 //!
 //! Each `depends_on` edge `a -> b` gets a [`Proxy`] in this process, listening on loopback
 //! and on the Docker bridge gateway; `a`'s environment variable points at it as
-//! `host.docker.internal:<port>`, and it forwards to `b`'s published port. Every service also
+//! `b:<port>`, where the name `b` resolves inside `a`'s container to that gateway (no
+//! `host.docker.internal`, nothing that names faultline), and it forwards to `b`'s published
+//! port. Every service also
 //! gets an ingress proxy (`host -> b`) that tests and workloads on the host use. Everything
 //! created carries the run's labels; a watchdog process removes it all if faultline dies.
 
@@ -456,7 +458,6 @@ impl Stack {
             .with_container_name(format!("faultline-{}-{}", self.run, p.name))
             .with_labels(docker::labels(&self.run))
             .with_label(docker::SERVICE, p.name)
-            .with_host("host.docker.internal", Host::HostGateway)
             .with_startup_timeout(opts.ready_timeout);
         for (k, v) in &p.svc.env {
             req = req.with_env_var(k, v);
@@ -465,9 +466,11 @@ impl Stack {
             let proxy =
                 self.edges.get(&(p.name.to_owned(), dep.clone())).ok_or_else(|| fail(format!("`{dep}` is not up")))?;
             let port = proxy.addr().port().to_string();
+            // The dependency's own name resolves, inside the container, to the gateway where
+            // its edge's proxy listens: nothing the service sees says it is under test.
+            req = req.with_host(dep, Host::HostGateway);
             for (name, template) in edge.variables() {
-                req =
-                    req.with_env_var(name, template.replace("{host}", "host.docker.internal").replace("{port}", &port));
+                req = req.with_env_var(name, template.replace("{host}", dep).replace("{port}", &port));
             }
         }
         let container = req.start().await.map_err(|e| fail(e.to_string()))?;
