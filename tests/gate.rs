@@ -354,3 +354,45 @@ async fn events_inside_a_run_arrive_in_order_and_agree_with_the_outcome() {
         assert!(pos("undone faults[1]") < pos("check 0 true"), "{events:?}");
     }
 }
+
+/// A container of the stack removed from outside in the middle of a scenario (`docker rm -f`
+/// by another tool on the runner) says nothing about the change: could not verify, naming
+/// the container and what the engine reported, not a block blamed on the change.
+#[test]
+fn a_container_removed_from_outside_is_could_not_verify_not_the_changes_fault() {
+    // A service name no other test uses: the test removes its container by that label.
+    let name = format!("vanish{}", std::process::id());
+    let config =
+        CONFIG.replace("  db:\n", &format!("  {name}:\n")).replace("\n      db: {", &format!("\n      {name}: {{"));
+    let scenario = "name: api-waits\ntarget: api\nwhy: api answers after a pause.\nsteps:\n  - sleep: 8s\n  \
+                    - request: GET api /call\n    expect: { status: [200] }\n";
+    let r = TestRepo::relay(
+        &config,
+        &[("api-waits", scenario)],
+        &[("api/main.txt", "api v1\n"), ("db/main.txt", "db v1\n")],
+    );
+    r.write("api/main.txt", "api v2\n");
+    r.commit("api change");
+    let label = format!("label=faultline.service={name}");
+    let remover = std::thread::spawn(move || {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(240);
+        while std::time::Instant::now() < deadline {
+            let out = std::process::Command::new("docker").args(["ps", "-q", "--filter", &label]).output().unwrap();
+            let ids = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+            if !ids.is_empty() {
+                // The stack is up and the scenario is in its sleep: remove the dependency.
+                std::thread::sleep(std::time::Duration::from_secs(3));
+                let rm = std::process::Command::new("docker").args(["rm", "-f", ids.lines().next().unwrap()]).output();
+                return rm.map(|o| o.status.success()).unwrap_or(false);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+        false
+    });
+    let (code, v, text) = gate(&r, &["--approved-by", "alice@shop.example", "--fresh-stacks"]);
+    assert!(remover.join().unwrap(), "the container was removed mid-scenario");
+    assert_eq!(code, 2, "{text}");
+    assert_eq!(v["decision"], "unverified", "{v}");
+    let error = v["scenarios"][0]["error"].as_str().unwrap_or_default();
+    assert!(error.contains("changed from outside") && error.contains(&name) && error.contains("removed"), "{error}");
+}

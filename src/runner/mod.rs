@@ -285,6 +285,15 @@ async fn run_on(
             out.checks.push(judged);
         }
     }
+    // A container removed, killed or cut off from outside: nothing observed says anything
+    // about the change.
+    let outside = stack.lock().await.interference().await;
+    if !outside.is_empty() {
+        out.set_error(format!(
+            "the stack was changed from outside the scenario, so this run cannot judge the change: {}",
+            outside.join("; ")
+        ));
+    }
     observe_edges(&*stack.lock().await, &mut out, ms());
     out.judge();
     out.run_seconds = t.elapsed().as_secs_f64();

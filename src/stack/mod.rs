@@ -12,6 +12,7 @@
 pub mod docker;
 pub mod host;
 pub mod image;
+mod interference;
 mod ready;
 pub mod reset;
 mod watchdog;
@@ -290,6 +291,8 @@ pub struct Stack {
     /// Taking the checkpoint while starting failed: the stack must not be reused.
     checkpoint_failed: bool,
     pub timings: Timings,
+    /// What happens to the run's containers that faultline does not do.
+    monitor: interference::Monitor,
 }
 
 /// What each service needs to start, resolved before anything runs.
@@ -355,6 +358,7 @@ impl Stack {
         let watchdog = Watchdog::spawn(&start.run_id);
         let network = format!("faultline-{}", start.run_id);
         docker::create_network(&docker, &network, &start.run_id).await?;
+        let monitor = interference::Monitor::start(&docker, &start.run_id, &network);
         let mut stack = Stack {
             run: start.run_id.clone(),
             network,
@@ -368,6 +372,7 @@ impl Stack {
             baseline: None,
             checkpoint_failed: false,
             timings: Timings::default(),
+            monitor,
         };
         // On any error from here on, the stack is dropped and the watchdog removes it all.
         let t = Instant::now();
@@ -397,6 +402,7 @@ impl Stack {
             for r in started {
                 let (name, running, took) = r?;
                 stack.timings.services.insert(name.clone(), took);
+                stack.monitor.track(running.container.id(), &name);
                 stack.services.insert(name, running);
             }
             // Edges into this level, so the next level can point at them.
@@ -635,6 +641,7 @@ impl Stack {
         op: ContainerOp,
         ready_timeout: Duration,
     ) -> Result<(), StackError> {
+        let _ours = self.monitor.ours(Some(service));
         match op {
             ContainerOp::Pause => self.pause(service).await,
             ContainerOp::Unpause => self.unpause(service).await,
@@ -734,8 +741,33 @@ impl Stack {
         Ok(())
     }
 
+    /// What happened to the stack's containers that faultline did not do (a container
+    /// removed, killed, stopped, paused or cut off from outside), each with what the engine
+    /// reported; empty when nothing did. A container that is gone is found even when its
+    /// event has not arrived yet.
+    pub async fn interference(&self) -> Vec<String> {
+        let mut found = self.monitor.foreign();
+        for (name, r) in &self.services {
+            if found.iter().any(|f| f.starts_with(&format!("{name} ("))) {
+                continue;
+            }
+            if let Err(testcontainers::bollard::errors::Error::DockerResponseServerError {
+                status_code: 404,
+                message,
+            }) = self.docker.inspect_container(r.container.id(), None).await
+            {
+                found.push(format!(
+                    "{name} (container faultline-{}-{name}) is gone: the engine says {message}",
+                    self.run
+                ));
+            }
+        }
+        found
+    }
+
     /// Stops the proxies and removes every container and the network of the run.
     pub async fn shutdown(mut self) {
+        self.monitor.stop();
         for (_, p) in std::mem::take(&mut self.edges) {
             p.shutdown().await;
         }

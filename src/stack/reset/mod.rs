@@ -174,7 +174,12 @@ impl Stack {
     pub async fn reset(&mut self) -> Result<f64, ResetError> {
         let t = Instant::now();
         let baseline = self.baseline.take().ok_or(ResetError::NoCheckpoint)?;
+        let ours = self.monitor.ours(None);
         let r = self.reset_to(&baseline).await;
+        drop(ours);
+        for (name, running) in &self.services {
+            self.monitor.track(running.container.id(), name);
+        }
         self.baseline = Some(baseline);
         r?;
         Ok(t.elapsed().as_secs_f64())
