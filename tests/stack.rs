@@ -290,6 +290,32 @@ fn sigkill_leaves_nothing_after_the_watchdog() {
     assert_gone(&run);
 }
 
+/// A run's network that something still holds (a container attached to it that is not
+/// faultline's) is freed by disconnecting that endpoint, and gc says so; before, the engine
+/// refused ("has active endpoints") and gc reported nothing.
+#[test]
+fn gc_frees_a_runs_network_that_an_endpoint_still_holds() {
+    // Owned by this (live) process, so no other test's sweep of dead runs takes it first.
+    let owner = faultline::stack::docker::owner();
+    let run = format!("gc-held-{}", std::process::id());
+    let net = format!("faultline-{run}");
+    let docker = |args: &[&str]| {
+        let out = Command::new("docker").args(args).output().unwrap();
+        assert!(out.status.success(), "docker {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    let (managed, run_label, owner) =
+        ("faultline.managed=true".to_owned(), format!("faultline.run={run}"), format!("faultline.owner={owner}"));
+    docker(&["network", "create", "--label", &managed, "--label", &run_label, "--label", &owner, &net]);
+    let holder = docker(&["run", "-d", "--network", &net, "debian:bookworm-slim", "sleep", "300"]);
+    let out = Command::new(env!("CARGO_BIN_EXE_faultline")).args(["gc", "--run", &run]).output().unwrap();
+    let _ = Command::new("docker").args(["rm", "-f", &holder]).output();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(labelled(&run), (0, 0), "the network is gone: {stdout}");
+    assert!(stdout.contains(&run) && stdout.contains("disconnecting 1 endpoint"), "{stdout}");
+}
+
 #[test]
 fn gc_sweeps_dead_runs_only() {
     let dead = format!("{}/4194303/1", std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap().trim());

@@ -89,11 +89,17 @@ enum Command {
     ///
     /// Everything faultline creates is labelled faultline.managed=true and
     /// faultline.run=<id>. gc removes the objects of runs whose process no longer exists
-    /// (on this host); --all removes every faultline object, running or not.
+    /// (on this host); --all removes every faultline object, running or not. A network the
+    /// engine will not remove because endpoints are still attached has them disconnected by
+    /// force first. Whatever still cannot be removed is named with the engine's reason and
+    /// what to do, and gc exits 1 while it remains.
     Gc {
         /// Remove everything labelled faultline.managed=true, even of live runs.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "run")]
         all: bool,
+        /// Remove the objects of this run only (its id, as `faultline.run=<id>`), live or not.
+        #[arg(long, value_name = "ID")]
+        run: Option<String>,
     },
 
     /// Gate a change: plan it, run the scenarios the policy selects, check sign-off, decide.
@@ -322,6 +328,6 @@ fn run(cli: Cli) -> miette::Result<i32> {
         }
         Command::Proxy(args) => proxy::exec(args),
         Command::Up(args) => up::exec(&dir, args),
-        Command::Gc { all } => up::gc(all),
+        Command::Gc { all, run } => up::gc(all, run.as_deref()),
     }
 }

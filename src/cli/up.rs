@@ -82,16 +82,18 @@ pub(super) fn exec(dir: &std::path::Path, args: UpArgs) -> miette::Result<i32> {
     })
 }
 
-pub(super) fn gc(all: bool) -> miette::Result<i32> {
+pub(super) fn gc(all: bool, run: Option<&str>) -> miette::Result<i32> {
+    use faultline::stack::docker::Scope;
+    let scope = match (all, run) {
+        (_, Some(run)) => Scope::Run(run),
+        (true, None) => Scope::All,
+        (false, None) => Scope::Dead,
+    };
     runtime()?.block_on(async {
         let docker = faultline::stack::docker::client().await?;
-        let swept = faultline::stack::docker::sweep(
-            &docker,
-            if all { faultline::stack::docker::Scope::All } else { faultline::stack::docker::Scope::Dead },
-        )
-        .await?;
+        let swept = faultline::stack::docker::sweep(&docker, scope).await?;
         println!(
-            "removed {} container{} and {} network{}{}",
+            "removed {} container{} and {} network{}{}{}",
             swept.containers,
             if swept.containers == 1 { "" } else { "s" },
             swept.networks,
@@ -100,8 +102,17 @@ pub(super) fn gc(all: bool) -> miette::Result<i32> {
                 String::new()
             } else {
                 format!(" of run{} {}", if swept.runs.len() == 1 { "" } else { "s" }, swept.runs.join(", "))
+            },
+            match swept.disconnected {
+                0 => String::new(),
+                n => format!(", after disconnecting {n} endpoint{} still attached", if n == 1 { "" } else { "s" }),
             }
         );
-        Ok(exit::ALLOW)
+        // What could not be removed is named, with why and what to do, and gc fails while
+        // it remains.
+        for left in &swept.left {
+            eprintln!("{left}");
+        }
+        Ok(if swept.left.is_empty() { exit::ALLOW } else { exit::BLOCK })
     })
 }

@@ -126,12 +126,41 @@ fn first_host(subnet: &str) -> Option<std::net::IpAddr> {
     Some(std::net::IpAddr::V4(std::net::Ipv4Addr::from(u32::from(v4) + 1)))
 }
 
-/// What a sweep removed.
+/// What a sweep removed, and what it could not.
 #[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Swept {
     pub runs: Vec<String>,
     pub containers: usize,
     pub networks: usize,
+    /// Endpoints forcibly disconnected from a run's network so it could be removed.
+    pub disconnected: usize,
+    /// Objects in scope the engine refused to remove.
+    pub left: Vec<Left>,
+}
+
+/// A labelled object a sweep could not remove: what, why the engine refused, what to do.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Left {
+    /// `container` or `network`.
+    pub kind: &'static str,
+    pub name: String,
+    pub run: String,
+    /// What the engine answered.
+    pub why: String,
+    /// What the user can do.
+    pub help: String,
+}
+
+impl std::fmt::Display for Left {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {} (run {}) is left: the engine refused: {}; {}", self.kind, self.name, self.run, self.why, self.help)
+    }
+}
+
+/// Whether the engine's answer means the object is gone or going already.
+fn gone(e: &testcontainers::bollard::errors::Error) -> bool {
+    use testcontainers::bollard::errors::Error;
+    matches!(e, Error::DockerResponseServerError { status_code: 404, .. }) || e.to_string().contains("in progress")
 }
 
 /// Which faultline objects a sweep removes.
@@ -186,21 +215,71 @@ pub async fn sweep(docker: &Docker, scope: Scope<'_>) -> Result<Swept, StackErro
         let opts = RemoveContainerOptionsBuilder::new().force(true).v(true).build();
         match docker.remove_container(&id, Some(opts)).await {
             Ok(()) => swept.containers += 1,
-            Err(e) if e.to_string().contains("404") || e.to_string().contains("in progress") => {}
-            Err(e) => return Err(err("remove container")(e)),
+            Err(e) if gone(&e) => {}
+            Err(e) => swept.left.push(Left {
+                kind: "container",
+                name: c.names.and_then(|n| n.first().cloned()).unwrap_or(id).trim_start_matches('/').to_owned(),
+                run: run.clone(),
+                why: e.to_string(),
+                help: "remove it with `docker rm -f <name>`; if the engine refuses that too, restart the Docker \
+                       daemon and run `faultline gc` again"
+                    .into(),
+            }),
         }
         runs.insert(run, ());
     }
     for n in networks.into_iter().filter(|n| dead(&n.labels)) {
         let Some(id) = n.id else { continue };
         let run = n.labels.as_ref().and_then(|l| l.get(RUN)).cloned().unwrap_or_default();
-        if docker.remove_network(&id).await.is_ok() {
-            swept.networks += 1;
-            runs.insert(run, ());
+        let name = n.name.unwrap_or_else(|| id.clone());
+        match remove_network(docker, &id, &mut swept.disconnected).await {
+            Ok(()) => swept.networks += 1,
+            Err(e) if gone(&e) => {}
+            Err(e) => swept.left.push(Left {
+                kind: "network",
+                help: format!(
+                    "faultline disconnected every endpoint the engine lists; an endpoint the engine keeps with no \
+                     container (after a killed run) is freed by restarting the Docker daemon, then \
+                     `docker network rm {name}` or `faultline gc`"
+                ),
+                name,
+                run: run.clone(),
+                why: e.to_string(),
+            }),
         }
+        runs.insert(run, ());
     }
     swept.runs = runs.into_keys().filter(|r| !r.is_empty()).collect();
     Ok(swept)
+}
+
+/// Removes a network; when the engine refuses because endpoints are still attached (a
+/// container of another run, a stale endpoint left by a killed run), disconnects each
+/// endpoint it lists, by force, and tries again.
+async fn remove_network(
+    docker: &Docker,
+    id: &str,
+    disconnected: &mut usize,
+) -> Result<(), testcontainers::bollard::errors::Error> {
+    let Err(first) = docker.remove_network(id).await else { return Ok(()) };
+    if gone(&first) {
+        return Err(first);
+    }
+    let endpoints: Vec<String> = docker
+        .inspect_network(id, None::<InspectNetworkOptions>)
+        .await?
+        .containers
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(container, ep)| ep.name.unwrap_or(container))
+        .collect();
+    for container in endpoints {
+        let req = testcontainers::bollard::models::NetworkDisconnectRequest { container, force: Some(true) };
+        if docker.disconnect_network(id, req).await.is_ok() {
+            *disconnected += 1;
+        }
+    }
+    docker.remove_network(id).await
 }
 
 #[cfg(test)]

@@ -355,6 +355,9 @@ impl Stack {
         if swept.containers + swept.networks > 0 {
             tracing::info!(runs = ?swept.runs, containers = swept.containers, networks = swept.networks, "swept leftovers of dead runs");
         }
+        for left in &swept.left {
+            tracing::warn!("leftover of a dead run: {left}");
+        }
         let watchdog = Watchdog::spawn(&start.run_id);
         let network = format!("faultline-{}", start.run_id);
         docker::create_network(&docker, &network, &start.run_id).await?;

@@ -21,8 +21,14 @@ const SCRIPT: &str = r#"
 read -r _ || true
 c=$(docker ps -aq --filter "label=$LABEL")
 [ -n "$c" ] && docker rm -f -v $c >/dev/null 2>&1
-n=$(docker network ls -q --filter "label=$LABEL")
-[ -n "$n" ] && docker network rm $n >/dev/null 2>&1
+for n in $(docker network ls -q --filter "label=$LABEL"); do
+  docker network rm "$n" >/dev/null 2>&1 && continue
+  # Endpoints still attached (a stale one after a killed run): disconnect them by force.
+  for ep in $(docker network inspect -f '{{range $k, $v := .Containers}}{{$k}} {{end}}' "$n" 2>/dev/null); do
+    docker network disconnect -f "$n" "$ep" >/dev/null 2>&1
+  done
+  docker network rm "$n" >/dev/null 2>&1
+done
 exit 0
 "#;
 
