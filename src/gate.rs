@@ -12,7 +12,7 @@ use crate::outcome::{ExploreReport, GateReport, GateTimings, Partition, Scenario
 use crate::plan::{self, Code, Executable, Plan, PlanRequest};
 use crate::repo::Repo;
 use crate::runner::event::{Event, Reporter};
-use crate::runner::explore::ExploreOptions;
+use crate::runner::fault_search::ExploreOptions;
 use crate::runner::pool::StackPool;
 use crate::runner::run;
 use crate::runner::supervise::{Ended, supervise};
@@ -312,7 +312,7 @@ async fn explore_affected(
     for target in &exec.explore {
         let what = format!("exploration of {}", target.service);
         running.lock().unwrap_or_else(|e| e.into_inner()).push(what.clone());
-        let r = crate::runner::explore::explore(&exec.config, target, opts, &xo, events).await;
+        let r = crate::runner::fault_search::explore(&exec.config, target, opts, &xo, events).await;
         events.report(&Event::Explored(&r));
         running.lock().unwrap_or_else(|e| e.into_inner()).retain(|n| *n != what);
         exploration.push(r);

@@ -8,7 +8,7 @@
 mod checks;
 mod error;
 pub mod event;
-pub mod explore;
+pub mod fault_search;
 pub mod nextest;
 pub mod pool;
 pub mod supervise;
