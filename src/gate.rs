@@ -12,7 +12,7 @@ use crate::outcome::{ExploreReport, GateReport, GateTimings, Partition, Scenario
 use crate::plan::{self, Code, Executable, Plan, PlanRequest};
 use crate::repo::Repo;
 use crate::runner::event::{Event, Reporter};
-use crate::runner::explore::ExploreOptions;
+use crate::runner::fault_search::ExploreOptions;
 use crate::runner::pool::StackPool;
 use crate::runner::run_reporting;
 use crate::runner::supervise::{Ended, supervise};
@@ -97,7 +97,7 @@ async fn gate_inner(
     // the deadline; every host command killed and every stack removed when it passes.
     let seen = Seen::default();
     let work = async {
-        let mut exec = planned.executable(&repo).map_err(|e| e.to_string() + &detail(&e))?;
+        let mut exec = planned.executable(&repo).map_err(Unverifiable::Plan)?;
         let selected = exec.scenarios.len();
         exec.retain(|name| req.partition.is_none_or(|p| p.contains(name)));
         exec.scenarios.retain(|s| req.only.as_ref().is_none_or(|only| only.contains(&s.name)));
@@ -116,7 +116,7 @@ async fn gate_inner(
             report.exploration = exploration;
             report.decide(outcomes, start)
         }
-        Ended::Done(Err(reason)) => report.unverified(reason, start),
+        Ended::Done(Err(reason)) => report.unverified(reason.to_string(), start),
         Ended::TimedOut | Ended::Interrupted => {
             let still = seen.running.lock().unwrap_or_else(|e| e.into_inner()).join(", ");
             report.unverified(
@@ -147,6 +147,17 @@ async fn given_approvals(req: &GateRequest, planned: &Plan) -> crate::verdict::G
     given
 }
 
+/// Why the execute phase could not verify: the plan could not be made executable, or the
+/// change could not be prepared.
+#[derive(Debug, thiserror::Error)]
+enum Unverifiable {
+    /// With the located problems of the configuration or the scenarios, one a line.
+    #[error("{}{}", .0, detail(.0))]
+    Plan(crate::plan::PlanError),
+    #[error(transparent)]
+    Prepare(#[from] crate::runner::PrepareError),
+}
+
 /// What the execute phase has seen so far, kept when the deadline drops it: what is
 /// running (for the timeout's reason) and the output of `prepare:` commands.
 #[derive(Default)]
@@ -165,7 +176,7 @@ async fn execute(
     events: &dyn Reporter,
     seen: &Seen,
     start: Instant,
-) -> Result<(Vec<ScenarioOutcome>, GateTimings, Vec<ExploreReport>), String> {
+) -> Result<(Vec<ScenarioOutcome>, GateTimings, Vec<ExploreReport>), Unverifiable> {
     let running = &seen.running;
     let mut timings = GateTimings { plan_seconds: start.elapsed().as_secs_f64(), ..GateTimings::default() };
     let selected = &exec.scenarios;
@@ -254,7 +265,7 @@ async fn prepare(
     opts: &mut RunOptions,
     seen: &Seen,
     events: &dyn Reporter,
-) -> Result<crate::runner::Prepared, String> {
+) -> Result<crate::runner::Prepared, crate::runner::PrepareError> {
     seen.running.lock().unwrap_or_else(|e| e.into_inner()).push("prepare (build of the change)".into());
     let commands = crate::runner::prepare_commands(refs, config);
     if !commands.is_empty() {
@@ -301,7 +312,7 @@ async fn explore_affected(
     for target in &exec.explore {
         let what = format!("exploration of {}", target.service);
         running.lock().unwrap_or_else(|e| e.into_inner()).push(what.clone());
-        let r = crate::runner::explore::explore(&exec.config, target, opts, &xo, events).await;
+        let r = crate::runner::fault_search::explore(&exec.config, target, opts, &xo, events).await;
         events.report(&Event::Explored(&r));
         running.lock().unwrap_or_else(|e| e.into_inner()).retain(|n| *n != what);
         exploration.push(r);

@@ -210,10 +210,22 @@ fn nothing_after_the_plan_reads_git_or_yaml() {
     assert!(found.is_empty(), "read after the plan: {found:#?}");
 }
 
-/// Every `Result<…, String>` (and `Ok::<…, String>`, `Err::<…, String>`) in `text`, with its
-/// line: an error that is a `String` cannot be matched on, only printed.
+/// Every `Result<…, String>` (and `Ok::<…, String>`, `Err::<…, String>`, and the error type
+/// of a `TryFrom` or `FromStr` that is a `String`) in `text`, with its line, whatever lines
+/// the signature spans: an error that is a `String` cannot be matched on, only printed.
 fn string_errors(text: &str) -> Vec<(usize, String)> {
     let mut out = Vec::new();
+    for start in ["type Error", "type Err"] {
+        for (i, _) in text.match_indices(start) {
+            let rest = &text[i + start.len()..];
+            let Some(assigned) = rest.trim_start().strip_prefix('=') else { continue };
+            let Some(ty) = assigned.split(';').next().map(str::trim) else { continue };
+            if is_string(ty) {
+                let line = text[..i].matches('\n').count() + 1;
+                out.push((line, format!("{start} = {ty}")));
+            }
+        }
+    }
     for start in ["Result<", "Ok::<", "Err::<"] {
         for (i, _) in text.match_indices(start) {
             if text[..i].ends_with(|c: char| c.is_alphanumeric() || c == '_') {
@@ -242,7 +254,7 @@ fn string_errors(text: &str) -> Vec<(usize, String)> {
                 args.push(&text[from..j - 1]);
                 // A trailing comma leaves an empty last argument.
                 args.retain(|a| !a.trim().is_empty());
-                if args.len() == 2 && args[1].trim() == "String" {
+                if args.len() == 2 && is_string(args[1]) {
                     let line = text[..i].matches('\n').count() + 1;
                     out.push((line, text[i..j].split_whitespace().collect::<Vec<_>>().join(" ")));
                 }
@@ -253,17 +265,25 @@ fn string_errors(text: &str) -> Vec<(usize, String)> {
     out
 }
 
+/// `String`, however it is spelled.
+fn is_string(ty: &str) -> bool {
+    let ty: String = ty.split_whitespace().collect();
+    matches!(ty.as_str(), "String" | "std::string::String" | "::std::string::String" | "alloc::string::String")
+}
+
 #[test]
 fn string_errors_are_found() {
     let text = "fn a() -> Result<Vec<Vec<String>>, String> {}\nfn b() -> Result<String, E> {}\n\
                 fn c() -> io::Result<String> {}\nfn d() -> Result<\n    Box<dyn Fn() -> u8>,\n    String,\n> {}\n\
-                let x = Ok::<(u8, String), String>(v);\nfn e() -> MyResult<u8, String> {}";
+                let x = Ok::<(u8, String), String>(v);\nfn e() -> MyResult<u8, String> {}\n\
+                impl FromStr for P {\n    type Err = String;\n}\nimpl TryFrom<String> for D {\n    type Error =\n        std::string::String;\n}\n\
+                fn f() -> Result<(), (String, String)> {}\nfn g() -> Result<\n    u8,\n    std::string::String\n> {}\n\
+                impl TryFrom<u8> for E {\n    type Error = EError;\n}";
     let found: Vec<usize> = string_errors(text).into_iter().map(|(l, _)| l).collect();
-    assert_eq!(found, [1, 4, 8]);
+    assert_eq!(found, [1, 4, 8, 11, 14, 18]);
 }
 
 #[test]
-#[ignore = "until issue 22 item 5 lands everywhere"]
 fn no_error_is_a_string() {
     let mut found = Vec::new();
     for f in rust_files(&src()) {

@@ -7,7 +7,7 @@ mod common;
 
 use common::TestRepo;
 use faultline::config::{ConfigOrigin, LoadedConfig};
-use faultline::scenario::explore::{Mode, UsedEdge, catalogue, reference, workload};
+use faultline::scenario::experiments::{Mode, UsedEdge, catalogue, reference, workload};
 
 fn shop() -> LoadedConfig {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/shop/faultline.yaml");

@@ -12,7 +12,7 @@ use faultline::outcome::{
     Status, StepOutcome,
 };
 use faultline::plan::Plan;
-use faultline::scenario::explore::Mode;
+use faultline::scenario::experiments::Mode;
 use faultline::verdict::{GivenApprovals, signoff};
 
 /// What one check observed.

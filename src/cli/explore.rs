@@ -7,7 +7,7 @@ use faultline::exit;
 use faultline::outcome::ExploreReport;
 use faultline::plan::ConfigFrom;
 use faultline::repo::Repo;
-use faultline::runner::explore::ExploreOptions;
+use faultline::runner::fault_search::ExploreOptions;
 
 use super::session::{Interrupt, clock_seed, parse_duration, progress, runtime, worktree_options};
 
@@ -81,7 +81,7 @@ pub(super) fn exec(dir: &Path, args: ExploreArgs) -> miette::Result<i32> {
         let mut reports = Vec::new();
         for target in &exec.explore {
             let Some(r) = interrupt
-                .or_remove(None, faultline::runner::explore::explore(&exec.config, target, &opts, &xo, &progress))
+                .or_remove(None, faultline::runner::fault_search::explore(&exec.config, target, &opts, &xo, &progress))
                 .await
             else {
                 return Ok(130);

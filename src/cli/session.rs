@@ -99,10 +99,20 @@ pub(super) fn clock_seed() -> u64 {
         .unwrap_or(1)
 }
 
-pub(super) fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
-    let d = humantime::parse_duration(s).map_err(|e| format!("`{s}`: {e}"))?;
+/// A flag's value that is not a duration the gate takes.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum DurationArgError {
+    #[error("`{text}`: {error}")]
+    NotADuration { text: String, error: humantime::DurationError },
+    #[error("`{0}` is longer than a week; no gate needs that long")]
+    TooLong(String),
+}
+
+pub(super) fn parse_duration(s: &str) -> Result<std::time::Duration, DurationArgError> {
+    let d =
+        humantime::parse_duration(s).map_err(|error| DurationArgError::NotADuration { text: s.to_owned(), error })?;
     if d > std::time::Duration::from_secs(7 * 24 * 60 * 60) {
-        return Err(format!("`{s}` is longer than a week; no gate needs that long"));
+        return Err(DurationArgError::TooLong(s.to_owned()));
     }
     Ok(d)
 }
@@ -119,11 +129,16 @@ pub(super) fn prepare_env(args: &[String]) -> Vec<(String, String)> {
         .collect()
 }
 
+/// A `--prepare-env` value whose name is not a variable name.
+#[derive(Debug, thiserror::Error)]
+#[error("`{0}` is not a variable name: write NAME or NAME=VALUE, e.g. CARGO_HOME")]
+pub(super) struct EnvArgError(String);
+
 /// Checks one `--prepare-env` value: `NAME` or `NAME=VALUE`, NAME of letters, digits and `_`.
-pub(super) fn parse_env_arg(s: &str) -> Result<String, String> {
+pub(super) fn parse_env_arg(s: &str) -> Result<String, EnvArgError> {
     let name = s.split_once('=').map_or(s, |(k, _)| k);
     if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-        return Err(format!("`{name}` is not a variable name: write NAME or NAME=VALUE, e.g. CARGO_HOME"));
+        return Err(EnvArgError(name.to_owned()));
     }
     Ok(s.to_owned())
 }
@@ -139,10 +154,8 @@ pub(super) struct CiInputs {
 
 /// [`CiInputs`] from the flags and the environment. An event file that cannot be read is an
 /// error: the gate does not guess without it.
-pub(super) fn ci_inputs(flags: Vec<String>) -> Result<CiInputs, String> {
-    let ctx = faultline::codehost::from_env(&faultline::codehost::process_env)
-        .map_err(|e| e.to_string())?
-        .unwrap_or_default();
+pub(super) fn ci_inputs(flags: Vec<String>) -> Result<CiInputs, faultline::codehost::CodeHostError> {
+    let ctx = faultline::codehost::from_env(&faultline::codehost::process_env)?.unwrap_or_default();
     let mut labels = labels_with_env(flags);
     for l in ctx.labels {
         if !labels.contains(&l) {

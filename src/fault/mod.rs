@@ -50,7 +50,7 @@ pub enum FaultError {
     Listen { addr: SocketAddr, source: std::io::Error },
     #[error("fault `{name}`: {reason}")]
     #[diagnostic(code(faultline::fault::invalid))]
-    Invalid { name: String, reason: String },
+    Invalid { name: String, reason: spec::SpecError },
     #[error("fault `{name}` is HTTP-level, and edge `{edge}` is not an HTTP edge")]
     #[diagnostic(code(faultline::fault::not_http), help("declare the edge as HTTP (`--http` for `faultline proxy`)"))]
     NotHttp { name: String, edge: String },

@@ -19,7 +19,7 @@ use serde_yaml::{Mapping, Value};
 
 use super::http::{self, HttpRule};
 use super::toxic::{self, Direction, Toxic};
-use super::written::{self, Key, KeyTable, KnownKey, Written};
+use super::written::{self, Key, KeyTable, KnownKey, Written, WrittenError};
 
 /// A duration as people write it: `3s`, `250ms`, `1m30s`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -31,13 +31,24 @@ pub struct Dur(pub Duration);
 /// mistake, and a bound this size keeps every sum of durations far from overflowing.
 pub const MAX_DURATION: Duration = Duration::from_secs(24 * 60 * 60);
 
+/// A duration a scenario may not name.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum DurationError {
+    #[error("`{text}` is not a duration ({error}); write e.g. `250ms`, `3s`, `1m`")]
+    NotADuration { text: String, error: humantime::DurationError },
+    #[error("`{text}` is longer than a day, the longest duration a scenario may name")]
+    TooLong { text: String },
+}
+
 impl TryFrom<String> for Dur {
-    type Error = String;
-    fn try_from(s: String) -> Result<Self, String> {
-        let d = humantime::parse_duration(s.trim())
-            .map_err(|e| format!("`{s}` is not a duration ({e}); write e.g. `250ms`, `3s`, `1m`"))?;
+    type Error = DurationError;
+    fn try_from(text: String) -> Result<Self, DurationError> {
+        let d = match humantime::parse_duration(text.trim()) {
+            Ok(d) => d,
+            Err(error) => return Err(DurationError::NotADuration { text, error }),
+        };
         if d > MAX_DURATION {
-            return Err(format!("`{s}` is longer than a day, the longest duration a scenario may name"));
+            return Err(DurationError::TooLong { text });
         }
         Ok(Dur(d))
     }
@@ -72,8 +83,44 @@ pub trait EdgeFault: Serialize + for<'de> Deserialize<'de> + JsonSchema {
     const NAME: &'static str;
     /// Every key the kind reads, its name first: `latency`, `jitter`.
     const KEYS: &'static [&'static str];
+    /// What is wrong with parameters that read but make no fault (`Infallible` when any do).
+    type Error: std::error::Error + Send + Sync + 'static;
     /// Checks the parameters and builds the effect.
-    fn effect(&self) -> Result<Effect, String>;
+    fn effect(&self) -> Result<Effect, Self::Error>;
+}
+
+/// A fault on an edge that cannot be: its keys (their kinds, their values) or its
+/// parameters.
+#[derive(Debug, thiserror::Error)]
+pub enum SpecError {
+    /// A key no kind of edge fault reads.
+    #[error("{}", written::unknown_key(.key, key_names()))]
+    UnknownKey { key: String },
+    #[error("a fault needs one of: {}", KINDS.iter().map(|k| k.name).collect::<Vec<_>>().join(", "))]
+    NoKind,
+    #[error("one fault, one kind: found {}; write them as separate faults", .kinds.join(", "))]
+    SeveralKinds { kinds: Vec<&'static str> },
+    /// A key of another kind than the one the fault names.
+    #[error("`{key}` goes with {}", owners(.key))]
+    OtherKindsKey { key: String },
+    #[error(transparent)]
+    Keys(#[from] WrittenError),
+    #[error("toxicity must be between 0 and 1, found {0}")]
+    Toxicity(f64),
+    #[error(transparent)]
+    Params(#[from] ParamsError),
+    /// On the command line: `http=1,http.status=503`.
+    #[error("`{key}` is set both as a value and as a group in `{text}`")]
+    ValueAndGroup { key: String, text: String },
+    /// On the command line: the keys do not make a fault (serde's message of a [`SpecError`]).
+    #[error(transparent)]
+    Compact(serde_yaml::Error),
+}
+
+/// `` `http` `` or `` `a` or `b` ``: the kinds that read `key`.
+fn owners(key: &str) -> String {
+    let owners: Vec<String> = KINDS.iter().filter(|k| k.keys.contains(&key)).map(|k| format!("`{}`", k.name)).collect();
+    owners.join(" or ")
 }
 
 /// What a kind of edge fault does in the engine.
@@ -96,7 +143,7 @@ pub struct EdgeKind {
     pub name: &'static str,
     pub keys: &'static [&'static str],
     check: written::CheckFn,
-    parse: fn(Mapping, Scope) -> Result<FaultSpec, String>,
+    parse: fn(Mapping, Scope) -> Result<FaultSpec, WrittenError>,
     schema: fn(&mut schemars::SchemaGenerator) -> serde_json::Map<String, serde_json::Value>,
 }
 
@@ -109,6 +156,12 @@ macro_rules! edge_faults {
         #[derive(Debug, Clone, PartialEq)]
         pub enum FaultSpec {
             $($(#[$doc])* $variant($spec, Scope),)*
+        }
+
+        /// Parameters of a kind that make no fault: the kind's own error.
+        #[derive(Debug, thiserror::Error)]
+        pub enum ParamsError {
+            $(#[error(transparent)] $variant(<$spec as EdgeFault>::Error),)*
         }
 
         /// Every kind of edge fault.
@@ -134,9 +187,9 @@ macro_rules! edge_faults {
                 }
             }
 
-            fn effect(&self) -> Result<Effect, String> {
+            fn effect(&self) -> Result<Effect, ParamsError> {
                 match self {
-                    $(FaultSpec::$variant(p, _) => p.effect(),)*
+                    $(FaultSpec::$variant(p, _) => p.effect().map_err(ParamsError::$variant),)*
                 }
             }
 
@@ -236,36 +289,28 @@ pub fn schema_properties(generator: &mut schemars::SchemaGenerator) -> serde_jso
 impl FaultSpec {
     /// The fault the keys describe: exactly one kind, the kind's own keys and [`Scope`]'s.
     /// The values were checked as they were read (see [`written`]).
-    pub fn from_written(w: &Written) -> Result<FaultSpec, String> {
+    pub fn from_written(w: &Written) -> Result<FaultSpec, SpecError> {
         if let Some(k) = w.keys().find(|k| !key_names().contains(k)) {
-            return Err(written::unknown_key(k, key_names()));
+            return Err(SpecError::UnknownKey { key: k.to_owned() });
         }
         let kinds: Vec<&EdgeKind> = KINDS.iter().filter(|k| w.has(k.name)).collect();
         let kind = match kinds.as_slice() {
             [one] => *one,
-            [] => {
-                let names: Vec<&str> = KINDS.iter().map(|k| k.name).collect();
-                return Err(format!("a fault needs one of: {}", names.join(", ")));
-            }
-            many => {
-                let names: Vec<&str> = many.iter().map(|k| k.name).collect();
-                return Err(format!("one fault, one kind: found {}; write them as separate faults", names.join(", ")));
-            }
+            [] => return Err(SpecError::NoKind),
+            many => return Err(SpecError::SeveralKinds { kinds: many.iter().map(|k| k.name).collect() }),
         };
         if let Some(other) = w.keys().find(|k| !kind.keys.contains(k) && !Scope::KEYS.contains(k)) {
-            let owners: Vec<String> =
-                KINDS.iter().filter(|k| k.keys.contains(&other)).map(|k| format!("`{}`", k.name)).collect();
-            return Err(format!("`{other}` goes with {}", owners.join(" or ")));
+            return Err(SpecError::OtherKindsKey { key: other.to_owned() });
         }
         let scope = written::read(w.only(Scope::KEYS))?;
-        (kind.parse)(w.only(kind.keys), scope)
+        Ok((kind.parse)(w.only(kind.keys), scope)?)
     }
 
     /// Checks the parameters and builds the engine's fault.
-    pub fn validate(&self) -> Result<Fault, String> {
+    pub fn validate(&self) -> Result<Fault, SpecError> {
         let toxicity = self.scope().toxicity.unwrap_or(1.0);
         if !(0.0..=1.0).contains(&toxicity) || toxicity.is_nan() {
-            return Err(format!("toxicity must be between 0 and 1, found {toxicity}"));
+            return Err(SpecError::Toxicity(toxicity));
         }
         let direction = self.scope().direction.unwrap_or(Direction::Downstream);
         Ok(match self.effect()? {
@@ -276,7 +321,7 @@ impl FaultSpec {
 
     /// Parses the compact form of `faultline proxy --fault`: `latency=100ms,jitter=10ms`,
     /// `http.status=503,http.first=2,http.path=/charges`, `slicer.average_size=64`.
-    pub fn parse_compact(s: &str) -> Result<FaultSpec, String> {
+    pub fn parse_compact(s: &str) -> Result<FaultSpec, SpecError> {
         let mut map = Mapping::new();
         for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             let (key, value) = part.split_once('=').unwrap_or((part, "true"));
@@ -292,11 +337,11 @@ impl FaultSpec {
                 let entry = target.entry(k).or_insert_with(|| Value::Mapping(Default::default()));
                 target = match entry {
                     Value::Mapping(m) => m,
-                    _ => return Err(format!("`{seg}` is set both as a value and as a group in `{s}`")),
+                    _ => return Err(SpecError::ValueAndGroup { key: seg.to_owned(), text: s.to_owned() }),
                 };
             }
         }
-        serde_yaml::from_value(Value::Mapping(map)).map_err(|e| e.to_string())
+        serde_yaml::from_value(Value::Mapping(map)).map_err(SpecError::Compact)
     }
 
     /// The compact form: `latency=3s,jitter=100ms`, `http.status=503,http.first=2` (keys in
@@ -385,8 +430,13 @@ impl JsonSchema for FaultSpec {
 mod tests {
     use super::*;
 
-    fn v(s: &str) -> Result<Fault, String> {
+    fn v(s: &str) -> Result<Fault, SpecError> {
         FaultSpec::parse_compact(s)?.validate()
+    }
+
+    /// Why `s` is no fault.
+    fn err(s: &str) -> String {
+        v(s).unwrap_err().to_string()
     }
 
     fn toxic(s: &str) -> String {
@@ -412,19 +462,19 @@ mod tests {
 
     #[test]
     fn impossible_parameters_are_rejected_with_a_reason() {
-        assert!(v("").unwrap_err().contains("needs one of"));
-        assert!(v("latency=1s,reset=0s").unwrap_err().contains("one fault, one kind"));
-        assert!(v("latency=3ss").unwrap_err().contains("not a duration"));
-        assert!(v("bandwidth=0").unwrap_err().contains("passes nothing"));
-        assert!(v("toxicity=1.5,latency=1s").unwrap_err().contains("between 0 and 1"));
-        assert!(v("slicer.average_size=4,slicer.size_variation=4").unwrap_err().contains("smaller"));
-        assert!(v("http.status=99").unwrap_err().contains("not an HTTP status"));
-        assert!(v("http.status=503,http.delay=1s").unwrap_err().contains("exactly one"));
-        assert!(v("http.status=503,http.first=0").unwrap_err().contains("selects nothing"));
-        assert!(v("http.status=503,http.percent=120").unwrap_err().contains("between 0 and 100"));
-        assert!(v("http.drop=reset,http.path=/a[").unwrap_err().contains("path"));
-        assert!(v("latncy=1s").unwrap_err().contains("unknown field `latncy`"));
-        assert_eq!(v("jitter=1s,bandwidth=3").unwrap_err(), "`jitter` goes with `latency`");
+        assert!(err("").contains("needs one of"));
+        assert!(err("latency=1s,reset=0s").contains("one fault, one kind"));
+        assert!(err("latency=3ss").contains("not a duration"));
+        assert!(err("bandwidth=0").contains("passes nothing"));
+        assert!(err("toxicity=1.5,latency=1s").contains("between 0 and 1"));
+        assert!(err("slicer.average_size=4,slicer.size_variation=4").contains("smaller"));
+        assert!(err("http.status=99").contains("not an HTTP status"));
+        assert!(err("http.status=503,http.delay=1s").contains("exactly one"));
+        assert!(err("http.status=503,http.first=0").contains("selects nothing"));
+        assert!(err("http.status=503,http.percent=120").contains("between 0 and 100"));
+        assert!(err("http.drop=reset,http.path=/a[").contains("path"));
+        assert!(err("latncy=1s").contains("unknown field `latncy`"));
+        assert_eq!(err("jitter=1s,bandwidth=3"), "`jitter` goes with `latency`");
     }
 
     #[test]

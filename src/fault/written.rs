@@ -26,7 +26,29 @@ use serde_yaml::{Mapping, Value};
 /// Type-checks the value of one key, written alone: `(key, value, keys of its kind,
 /// partial)`. `partial`: the value holds only part of what is written (one key of a mapping
 /// inside it), so a missing field is no mistake. The error is serde_yaml's, path first.
-pub type CheckFn = fn(&str, Value, &[&str], bool) -> Result<(), String>;
+pub type CheckFn = fn(&str, Value, &[&str], bool) -> Result<(), WrittenError>;
+
+/// Written keys that do not read as a kind's parameters.
+#[derive(Debug, thiserror::Error)]
+pub enum WrittenError {
+    /// serde_yaml's message, its path first when it has one (`slicer.delay: …`), without the
+    /// position in the YAML text the keys were read back through.
+    #[error("{}", without_position(.0))]
+    Read(serde_yaml::Error),
+    /// The keys could not be written as YAML text to be read back.
+    #[error("{0}")]
+    Write(serde_yaml::Error),
+}
+
+/// serde_yaml's message without ` at line … column …`: the line is of the text made from
+/// the keys, not of any file.
+fn without_position(e: &serde_yaml::Error) -> String {
+    let full = e.to_string();
+    match full.rfind(" at line ") {
+        Some(i) => full[..i].to_owned(),
+        None => full,
+    }
+}
 
 /// One key some kind owns, with the check of its value.
 #[derive(Clone, Copy)]
@@ -73,14 +95,20 @@ pub fn keys_of<P: DeserializeOwned>(names: &'static [&'static str]) -> impl Iter
 }
 
 /// Reads `value` as the field `key` of `P`, alone (see [`CheckFn`]).
-pub fn check_as<P: DeserializeOwned>(key: &str, value: Value, kind_keys: &[&str], partial: bool) -> Result<(), String> {
+pub fn check_as<P: DeserializeOwned>(
+    key: &str,
+    value: Value,
+    kind_keys: &[&str],
+    partial: bool,
+) -> Result<(), WrittenError> {
     let mut m = Mapping::new();
     m.insert(Value::String(key.to_owned()), value);
     let Err(e) = read::<P>(m) else { return Ok(()) };
+    let msg = e.to_string();
     let tolerated = if partial {
-        message_of(&e).starts_with("missing field `")
+        message_of(&msg).starts_with("missing field `")
     } else {
-        kind_keys.iter().any(|k| *k != key && e == format!("missing field `{k}`"))
+        kind_keys.iter().any(|k| *k != key && msg == format!("missing field `{k}`"))
     };
     if tolerated { Ok(()) } else { Err(e) }
 }
@@ -88,15 +116,9 @@ pub fn check_as<P: DeserializeOwned>(key: &str, value: Value, kind_keys: &[&str]
 /// Reads `P` from written keys, through YAML text (see the module docs). The error is
 /// serde_yaml's message, its path first when it has one (`slicer.delay: …`), without the
 /// position in that text.
-pub fn read<P: DeserializeOwned>(m: Mapping) -> Result<P, String> {
-    let text = serde_yaml::to_string(&Value::Mapping(m)).map_err(|e| e.to_string())?;
-    serde_yaml::from_str(&text).map_err(|e| {
-        let full = e.to_string();
-        match full.rfind(" at line ") {
-            Some(i) => full[..i].to_owned(),
-            None => full,
-        }
-    })
+pub fn read<P: DeserializeOwned>(m: Mapping) -> Result<P, WrittenError> {
+    let text = serde_yaml::to_string(&Value::Mapping(m)).map_err(WrittenError::Write)?;
+    serde_yaml::from_str(&text).map_err(WrittenError::Read)
 }
 
 /// The message of `path: message` (a path has no spaces).
@@ -233,10 +255,10 @@ impl Checked<'_> {
             nested = Value::Mapping(Mapping::from_iter([(Value::String(seg.clone()), nested)]));
         }
         let partial = !self.path.is_empty();
-        (self.key.check)(self.key.name, nested, self.key.kind_keys, partial).map_err(|msg| {
+        (self.key.check)(self.key.name, nested, self.key.kind_keys, partial).map_err(|e| {
             let segs: Vec<String> =
                 std::iter::once(self.key.name.to_owned()).chain(self.path.iter().cloned()).collect();
-            locate(msg, &segs)
+            locate(e.to_string(), &segs)
         })
     }
 
@@ -415,16 +437,19 @@ mod tests {
         jitter: Option<crate::fault::spec::Dur>,
     }
 
-    fn check(key: &str, yaml: &str) -> Result<(), String> {
+    /// The check of `yaml` as the value of `key`: `None` when it reads, else the message.
+    fn check(key: &str, yaml: &str) -> Option<String> {
         check_as::<Latency>(key, serde_yaml::from_str(yaml).unwrap(), &["latency", "jitter"], false)
+            .err()
+            .map(|e| e.to_string())
     }
 
     #[test]
     fn a_value_is_checked_alone_as_its_field() {
-        assert_eq!(check("latency", "3s"), Ok(()));
-        assert_eq!(check("jitter", "1s"), Ok(()), "the missing `latency` is not jitter's mistake");
-        assert!(check("jitter", "3ss").unwrap_err().starts_with("`3ss` is not a duration"));
-        assert_eq!(check("latency", "[1]").unwrap_err(), "latency: invalid type: sequence, expected a string");
+        assert_eq!(check("latency", "3s"), None);
+        assert_eq!(check("jitter", "1s"), None, "the missing `latency` is not jitter's mistake");
+        assert!(check("jitter", "3ss").unwrap().starts_with("`3ss` is not a duration"));
+        assert_eq!(check("latency", "[1]").unwrap(), "latency: invalid type: sequence, expected a string");
     }
 
     #[test]

@@ -1,7 +1,7 @@
-//! What exploring a service found (`runner::explore` produces it), as `verdict.json` holds it.
+//! What exploring a service found (`runner::fault_search` produces it), as `verdict.json` holds it.
 
 use super::{ScenarioOutcome, Status};
-use crate::scenario::explore::Mode;
+use crate::scenario::experiments::Mode;
 
 /// What exploring one service found.
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]

@@ -34,10 +34,15 @@ pub struct Partition {
     pub count: u32,
 }
 
+/// `--partition` that is not `K/N` with 1 ≤ K ≤ N.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not a partition: write K/N with 1 ≤ K ≤ N, e.g. 2/3")]
+pub struct PartitionError(pub String);
+
 impl std::str::FromStr for Partition {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        let bad = || format!("`{s}` is not a partition: write K/N with 1 ≤ K ≤ N, e.g. 2/3");
+    type Err = PartitionError;
+    fn from_str(s: &str) -> Result<Self, PartitionError> {
+        let bad = || PartitionError(s.to_owned());
         let (k, n) = s.split_once('/').ok_or_else(bad)?;
         let (index, count): (u32, u32) = (k.trim().parse().map_err(|_| bad())?, n.trim().parse().map_err(|_| bad())?);
         if index == 0 || count == 0 || index > count {

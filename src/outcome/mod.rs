@@ -2,11 +2,11 @@
 //! (`ScenarioOutcome`), exploration's experiments (`ExploreReport`), the sign-off record and
 //! the whole gate's report (`GateReport`, which `verdict.json` is, serialised).
 //!
-//! The producers (`runner`, `runner::pool`, `runner::explore`, `stack`, `gate`) write these
+//! The producers (`runner`, `runner::pool`, `runner::fault_search`, `stack`, `gate`) write these
 //! types and the readers (`verdict`, `report`, `repro`) read them, so the module depends on
 //! none of them: only on `plan` (the plan a report carries), `fault` (what crossed an edge,
 //! `Observations`, plain records of a module that depends on nothing of faultline) and
-//! `scenario::explore::Mode`. The serialised field names are a contract: `report merge` and
+//! `scenario::experiments::Mode`. The serialised field names are a contract: `report merge` and
 //! `repro` read them back from the files CI kept.
 //!
 //! One rule judges a scenario from what it observed, [`ScenarioOutcome::judge`]; the runner

@@ -9,7 +9,7 @@ use crate::change::Resolved;
 use crate::config::LoadedConfig;
 use crate::repo::{Repo, Snapshot};
 use crate::scenario::Scenario;
-use crate::scenario::explore::{Experiment, Workload};
+use crate::scenario::experiments::{Experiment, Workload};
 
 /// A plan and what it was made from: the configuration (of the base, unless asked
 /// otherwise), where its scenarios are, and the revisions, each resolved once.
@@ -54,7 +54,7 @@ pub enum ExploreTargetError {
     Workload(crate::config::ConfigError),
     /// The reference run the catalogue made of it is not a valid scenario.
     #[error(transparent)]
-    Reference(crate::scenario::explore::InvalidExperiment),
+    Reference(crate::scenario::experiments::InvalidExperiment),
 }
 
 impl ExploreTargetError {
@@ -125,10 +125,11 @@ impl Executable {
 impl ExploreTarget {
     /// The workload of `service` and its reference run, validated now.
     pub fn new(config: &LoadedConfig, service: &str) -> ExploreTarget {
-        let ready =
-            crate::scenario::explore::workload(config, service).map_err(ExploreTargetError::Workload).and_then(|w| {
-                let r =
-                    crate::scenario::explore::reference(&w, &config.config).map_err(ExploreTargetError::Reference)?;
+        let ready = crate::scenario::experiments::workload(config, service)
+            .map_err(ExploreTargetError::Workload)
+            .and_then(|w| {
+                let r = crate::scenario::experiments::reference(&w, &config.config)
+                    .map_err(ExploreTargetError::Reference)?;
                 Ok((w, r))
             });
         ExploreTarget { service: service.to_owned(), ready }

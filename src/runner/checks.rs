@@ -58,7 +58,7 @@ impl Probe for StackProbe<'_> {
         let (a, _) = workload::send(addr, call.line, req, timeout, Some(self.session), false).await;
         Ok(match a.status {
             Some(s) => Reply::Status(s),
-            None => Reply::Failed(a.error.unwrap_or_else(|| "no answer".into())),
+            None => Reply::Failed(a.error.map_or_else(|| "no answer".into(), |e| e.to_string())),
         })
     }
 }

@@ -6,8 +6,9 @@
 //! independent of the order scenarios run in and of what ran before.
 
 mod checks;
+mod error;
 pub mod event;
-pub mod explore;
+pub mod fault_search;
 pub mod nextest;
 pub mod pool;
 pub mod supervise;
@@ -27,6 +28,8 @@ use crate::stack::{RunOptions, Teardowns};
 use crate::stack::{Stack, StackError, Start};
 use event::{Event, Reporter};
 use workload::Answer;
+
+pub use error::{PrepareError, RunError};
 
 /// How long a request may take when its step sets no `within`.
 const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -99,7 +102,11 @@ fn stack_services(scenarios: &[&Scenario]) -> Vec<String> {
 /// Runs the `prepare` commands of every service the scenarios start, once, so each
 /// scenario's stack can skip them; checks and builds the tests of `nextest` steps; builds
 /// the missing images, each once, all at once.
-pub async fn prepare_once(scenarios: &[&Scenario], config: &Config, opts: &mut RunOptions) -> Result<Prepared, String> {
+pub async fn prepare_once(
+    scenarios: &[&Scenario],
+    config: &Config,
+    opts: &mut RunOptions,
+) -> Result<Prepared, PrepareError> {
     let t = Instant::now();
     let services = stack_services(scenarios);
     // The tests of `nextest` steps: nextest there, the workspace, every filter selecting
@@ -116,21 +123,21 @@ pub async fn prepare_once(scenarios: &[&Scenario], config: &Config, opts: &mut R
     if !filters.is_empty() {
         nextest::preflight(&opts.root).await?;
     }
-    let commands =
-        crate::stack::prepare(config, &services, &opts.root, &opts.prepare_env).await.map_err(|e| e.to_string())?;
+    let commands = crate::stack::prepare(config, &services, &opts.root, &opts.prepare_env).await?;
     let mut built: Vec<&str> = Vec::new();
     for (scenario, filter) in filters {
         if !built.contains(&filter) {
             let env = crate::stack::host::env(&config.policy.prepare_env, &opts.prepare_env);
-            nextest::build(&opts.root, filter, &env).await.map_err(|e| format!("{scenario}: {e}"))?;
+            nextest::build(&opts.root, filter, &env)
+                .await
+                .map_err(|error| PrepareError::Tests { scenario: scenario.to_owned(), error })?;
             built.push(filter);
         }
     }
     let build_seconds = t.elapsed().as_secs_f64();
     let t = Instant::now();
-    let docker = crate::stack::docker::local_client().await.map_err(|e| e.to_string())?;
-    let (_, images_built) =
-        crate::stack::prepare_images(&docker, config, &services, &opts.root).await.map_err(|e| e.to_string())?;
+    let docker = crate::stack::docker::local_client().await?;
+    let (_, images_built) = crate::stack::prepare_images(&docker, config, &services, &opts.root).await?;
     opts.prepared = true;
     Ok(Prepared { build_seconds, images_seconds: t.elapsed().as_secs_f64(), images_built, commands })
 }
@@ -368,7 +375,7 @@ async fn fault_on_timeline(
     timeout: Duration,
     windows: Windows,
     changes: tokio::sync::mpsc::UnboundedSender<FaultChange>,
-) -> Result<(), String> {
+) -> Result<(), RunError> {
     let ms = || clock.elapsed().as_secs_f64() * 1e3;
     let record = |start: Option<f64>, end: Option<f64>| {
         let mut w = windows.lock().unwrap_or_else(|e| e.into_inner());
@@ -465,21 +472,19 @@ fn fault_name(f: &TimedFault) -> String {
     format!("faults[{}]", f.index)
 }
 
-async fn apply(stack: &Mutex<Stack>, f: &TimedFault, timeout: Duration) -> Result<(), String> {
+async fn apply(stack: &Mutex<Stack>, f: &TimedFault, timeout: Duration) -> Result<(), RunError> {
     let mut stack = stack.lock().await;
     tracing::debug!(fault = %fault_name(f), on = %f.on, "fault starts");
     match &f.target {
         FaultTarget::Edge { from, to, fault } => match stack.edge(from, to) {
-            Some(p) => p.add(&fault_name(f), (**fault).clone()).map_err(|e| e.to_string()),
-            None => Err(format!("no edge {from} -> {to}")),
+            Some(p) => Ok(p.add(&fault_name(f), (**fault).clone())?),
+            None => Err(RunError::NoEdge { from: from.clone(), to: to.clone() }),
         },
-        FaultTarget::Container { service, fault } => {
-            stack.container(service, fault.apply(), timeout).await.map_err(|e| e.to_string())
-        }
+        FaultTarget::Container { service, fault } => Ok(stack.container(service, fault.apply(), timeout).await?),
     }
 }
 
-async fn undo(stack: &Mutex<Stack>, f: &TimedFault, timeout: Duration) -> Result<(), String> {
+async fn undo(stack: &Mutex<Stack>, f: &TimedFault, timeout: Duration) -> Result<(), RunError> {
     let mut stack = stack.lock().await;
     tracing::debug!(fault = %fault_name(f), on = %f.on, "fault ends");
     match &f.target {
@@ -489,9 +494,7 @@ async fn undo(stack: &Mutex<Stack>, f: &TimedFault, timeout: Duration) -> Result
             }
             Ok(())
         }
-        FaultTarget::Container { service, fault } => {
-            stack.container(service, fault.undo(), timeout).await.map_err(|e| e.to_string())
-        }
+        FaultTarget::Container { service, fault } => Ok(stack.container(service, fault.undo(), timeout).await?),
     }
 }
 
@@ -526,9 +529,9 @@ async fn request_step(
     ctx: &StepCtx<'_>,
     index: usize,
     step: &RequestStep,
-) -> Result<StepOutcome, String> {
+) -> Result<StepOutcome, RunError> {
     let RequestStep { line, body, headers, repeat, concurrency, expect, capture } = step;
-    let addr = stack.lock().await.addr(&line.service).map_err(|e| e.to_string())?;
+    let addr = stack.lock().await.addr(&line.service)?;
     let timeout = request_timeout(expect);
     let next = Arc::new(std::sync::atomic::AtomicU32::new(0));
     let keep = !capture.is_empty();
@@ -576,7 +579,7 @@ async fn run_step(
     ctx: &StepCtx<'_>,
     index: usize,
     step: &StepKind,
-) -> Result<StepOutcome, String> {
+) -> Result<StepOutcome, RunError> {
     match step {
         StepKind::Sleep(d) => {
             tokio::time::sleep(*d).await;
@@ -592,12 +595,7 @@ async fn run_step(
         }
         StepKind::Exec { service, cmd, expect_exit, env } => {
             let (code, output) = match service {
-                Some(s) => stack
-                    .lock()
-                    .await
-                    .exec(s, &cmd.iter().map(String::as_str).collect::<Vec<_>>())
-                    .await
-                    .map_err(|e| e.to_string())?,
+                Some(s) => stack.lock().await.exec(s, &cmd.iter().map(String::as_str).collect::<Vec<_>>()).await?,
                 None => workload::host_exec(cmd, &step_env(stack, ctx, env).await).await,
             };
             let tail = crate::stack::image::tail(output.trim(), 5);
@@ -620,7 +618,7 @@ async fn run_step(
         }
         StepKind::Request(r) => request_step(stack, ctx, index, r).await,
         StepKind::Load { line, body, headers, rate, duration, expect } => {
-            let addr = stack.lock().await.addr(&line.service).map_err(|e| e.to_string())?;
+            let addr = stack.lock().await.addr(&line.service)?;
             let run = workload::load(
                 addr,
                 line,
@@ -643,13 +641,10 @@ async fn run_step(
                 nextest::build(&ctx.opts.root, filter, ctx.host_env).await?;
             }
             let junit = ctx.scratch.join(format!("step-{index}")).join("junit.xml");
-            let outcome = nextest::run(&ctx.opts.root, filter, &all_env, &junit).await;
-            if let Some(e) = outcome.error {
-                return Err(e);
-            }
+            let cases = nextest::run(&ctx.opts.root, filter, &all_env, &junit).await?;
             let failed: Vec<String> =
-                outcome.cases.iter().filter_map(|c| Some(format!("{}: {}", c.name, c.failure.as_deref()?))).collect();
-            let passed = outcome.cases.len() - failed.len();
+                cases.iter().filter_map(|c| Some(format!("{}: {}", c.name, c.failure.as_deref()?))).collect();
+            let passed = cases.len() - failed.len();
             let mut observed = format!("{passed} passed, {} failed", failed.len());
             for f in failed.iter().take(5) {
                 observed.push_str(&format!("; {f}"));
@@ -659,14 +654,14 @@ async fn run_step(
             }
             // What the first failed tests said, past the panic's first line: the assertion's
             // left and right, the test's own output.
-            for c in outcome.cases.iter().filter(|c| c.failure.is_some() && !c.output.is_empty()).take(3) {
+            for c in cases.iter().filter(|c| c.failure.is_some() && !c.output.is_empty()).take(3) {
                 observed.push_str(&format!("\n\n--- {} ---\n{}", c.name, c.output));
             }
             Ok(StepOutcome {
                 index,
                 step: format!("nextest -E '{filter}'"),
                 passed: failed.is_empty(),
-                expected: format!("every test of `{filter}` passes ({} tests)", outcome.cases.len()),
+                expected: format!("every test of `{filter}` passes ({} tests)", cases.len()),
                 observed,
                 start_ms: 0.0,
                 end_ms: 0.0,
@@ -717,7 +712,7 @@ fn judge(index: usize, step: String, e: &Expectation, answers: &[Answer]) -> Ste
         observed.push_str(&format!(", p{p} {}", ms(got)));
         passed &= got <= *bound;
     }
-    if let Some(err) = answers.iter().find_map(|a| a.error.clone()) {
+    if let Some(err) = answers.iter().find_map(|a| a.error.as_ref()) {
         observed.push_str(&format!("; first error: {err}"));
     }
     StepOutcome { index, step, passed, expected, observed, start_ms: 0.0, end_ms: 0.0 }

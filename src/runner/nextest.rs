@@ -11,9 +11,35 @@
 //! fail the step; anything else (a build failure, a bad filterset, a setup error) means the
 //! scenario could not be verified.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use nextest_metadata::{FilterMatch, NextestExitCode, TestListSummary};
+
+/// What keeps the tests of a `nextest` step from running or from being judged.
+#[derive(Debug, thiserror::Error)]
+pub enum NextestError {
+    #[error(
+        "a `nextest` step needs cargo-nextest, which is not installed: \
+         `cargo install --locked cargo-nextest` (https://nexte.st)"
+    )]
+    NotInstalled,
+    #[error("a `nextest` step runs the repository's cargo tests, and {} has no Cargo.toml", .0.display())]
+    NoWorkspace(PathBuf),
+    #[error("cannot run cargo nextest: {0}")]
+    Spawn(std::io::Error),
+    /// `cargo nextest list` failed: its exit code and the end of what it said.
+    #[error("cargo nextest list -E '{filter}' failed ({}): {stderr}", meaning(*.code))]
+    List { filter: String, code: Option<i32>, stderr: String },
+    #[error("cannot read the test list of cargo nextest: {0}")]
+    TestList(serde_json::Error),
+    #[error("the filterset `{0}` selects no test of the repository")]
+    SelectsNothing(String),
+    #[error("cannot write {}: {error}", .path.display())]
+    ToolConfig { path: PathBuf, error: std::io::Error },
+    /// `cargo nextest run` ended for another reason than failing tests, or ran none.
+    #[error("cargo nextest run -E '{filter}' ended with {}: {stderr}", meaning(*.code))]
+    Run { filter: String, code: Option<i32>, stderr: String },
+}
 
 /// The environment a step's tests get: `FAULTLINE_<SERVICE>_ADDR` and `_URL` per service.
 pub fn stack_env(services: &[(String, std::net::SocketAddr)]) -> Vec<(String, String)> {
@@ -59,38 +85,30 @@ fn cargo(root: &Path, env: &[(String, String)]) -> tokio::process::Command {
 }
 
 /// cargo-nextest is installed and `root` is a cargo workspace.
-pub async fn preflight(root: &Path) -> Result<(), String> {
+pub async fn preflight(root: &Path) -> Result<(), NextestError> {
     match cargo(root, &[]).args(["nextest", "--version"]).output().await {
         Ok(out) if out.status.success() => {}
-        Ok(_) | Err(_) => {
-            return Err("a `nextest` step needs cargo-nextest, which is not installed: \
-                        `cargo install --locked cargo-nextest` (https://nexte.st)"
-                .into());
-        }
+        Ok(_) | Err(_) => return Err(NextestError::NotInstalled),
     }
     if !root.join("Cargo.toml").is_file() {
-        return Err(format!(
-            "a `nextest` step runs the repository's cargo tests, and {} has no Cargo.toml",
-            root.display()
-        ));
+        return Err(NextestError::NoWorkspace(root.to_path_buf()));
     }
     Ok(())
 }
 
 /// Builds the tests and counts those `filter` selects (ignored tests are not run).
-pub async fn build(root: &Path, filter: &str, env: &[(String, String)]) -> Result<usize, String> {
+pub async fn build(root: &Path, filter: &str, env: &[(String, String)]) -> Result<usize, NextestError> {
     let mut c = cargo(root, env);
     c.args(["nextest", "list", "--workspace", "--message-format", "json", "-E", filter]);
-    let out = crate::stack::host::output(c).await.map_err(|e| format!("cannot run cargo nextest: {e}"))?;
+    let out = crate::stack::host::output(c).await.map_err(NextestError::Spawn)?;
     if !out.status.success() {
-        return Err(format!(
-            "cargo nextest list -E '{filter}' failed ({}): {}",
-            meaning(out.status.code()),
-            crate::stack::image::tail(String::from_utf8_lossy(&out.stderr).trim(), 8)
-        ));
+        return Err(NextestError::List {
+            filter: filter.to_owned(),
+            code: out.status.code(),
+            stderr: crate::stack::image::tail(String::from_utf8_lossy(&out.stderr).trim(), 8),
+        });
     }
-    let list = TestListSummary::parse_json(String::from_utf8_lossy(&out.stdout))
-        .map_err(|e| format!("cannot read the test list of cargo nextest: {e}"))?;
+    let list = TestListSummary::parse_json(String::from_utf8_lossy(&out.stdout)).map_err(NextestError::TestList)?;
     let n = list
         .rust_suites
         .values()
@@ -98,7 +116,7 @@ pub async fn build(root: &Path, filter: &str, env: &[(String, String)]) -> Resul
         .filter(|t| t.filter_match == FilterMatch::Matches && !t.ignored)
         .count();
     if n == 0 {
-        return Err(format!("the filterset `{filter}` selects no test of the repository"));
+        return Err(NextestError::SelectsNothing(filter.to_owned()));
     }
     Ok(n)
 }
@@ -119,16 +137,14 @@ pub struct TestCase {
 const OUTPUT_LINES: usize = 20;
 const OUTPUT_CHARS: usize = 2000;
 
-/// What a run of the tests found.
-#[derive(Debug, Clone)]
-pub struct Outcome {
-    pub cases: Vec<TestCase>,
-    /// nextest failed for a reason other than failing tests.
-    pub error: Option<String>,
-}
-
-/// Runs the tests `filter` selects; `junit` is where the report goes (unique per step).
-pub async fn run(root: &Path, filter: &str, env: &[(String, String)], junit: &Path) -> Outcome {
+/// Runs the tests `filter` selects; `junit` is where the report goes (unique per step). The
+/// cases, passed or failed, or why nextest did not judge them.
+pub async fn run(
+    root: &Path,
+    filter: &str,
+    env: &[(String, String)],
+    junit: &Path,
+) -> Result<Vec<TestCase>, NextestError> {
     let dir = junit.parent().unwrap_or(Path::new("."));
     let profile = "faultline-step";
     let config = dir.join("nextest-tool.toml");
@@ -136,29 +152,24 @@ pub async fn run(root: &Path, filter: &str, env: &[(String, String)], junit: &Pa
         "[profile.{profile}]\nfail-fast = false\n[profile.{profile}.junit]\npath = \"{}\"\nstore-success-output = false\n",
         junit.display().to_string().replace('\\', "\\\\").replace('"', "\\\"")
     );
-    if let Err(e) = std::fs::create_dir_all(dir).and_then(|()| std::fs::write(&config, toml)) {
-        return Outcome { cases: Vec::new(), error: Some(format!("cannot write {}: {e}", config.display())) };
+    if let Err(error) = std::fs::create_dir_all(dir).and_then(|()| std::fs::write(&config, toml)) {
+        return Err(NextestError::ToolConfig { path: config, error });
     }
     let mut c = cargo(root, env);
     c.args(["nextest", "run", "--workspace", "--no-fail-fast", "--profile", profile, "-E", filter])
         .arg("--tool-config-file")
         .arg(format!("faultline:{}", config.display()));
-    let out = crate::stack::host::output(c).await;
-    let out = match out {
-        Ok(o) => o,
-        Err(e) => return Outcome { cases: Vec::new(), error: Some(format!("cannot run cargo nextest: {e}")) },
-    };
+    let out = crate::stack::host::output(c).await.map_err(NextestError::Spawn)?;
     let code = out.status.code();
     let cases = std::fs::read_to_string(junit).map(|x| parse_junit(&x)).unwrap_or_default();
-    let error = match code {
-        Some(NextestExitCode::OK) | Some(NextestExitCode::TEST_RUN_FAILED) if !cases.is_empty() => None,
-        _ => Some(format!(
-            "cargo nextest run -E '{filter}' ended with {}: {}",
-            meaning(code),
-            crate::stack::image::tail(String::from_utf8_lossy(&out.stderr).trim(), 8)
-        )),
-    };
-    Outcome { cases, error }
+    match code {
+        Some(NextestExitCode::OK) | Some(NextestExitCode::TEST_RUN_FAILED) if !cases.is_empty() => Ok(cases),
+        _ => Err(NextestError::Run {
+            filter: filter.to_owned(),
+            code,
+            stderr: crate::stack::image::tail(String::from_utf8_lossy(&out.stderr).trim(), 8),
+        }),
+    }
 }
 
 /// An exit code of cargo-nextest, in words.

@@ -10,12 +10,30 @@ use http_body_util::{BodyExt, Full};
 use crate::scenario::validate::{Body, Capture, RequestLine};
 
 /// What one request got.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Answer {
     /// `None`: no answer (connection failed, reset, or timed out).
     pub status: Option<u16>,
     pub latency: Duration,
-    pub error: Option<String>,
+    pub error: Option<RequestError>,
+}
+
+/// Why a request got no answer.
+#[derive(Debug, thiserror::Error)]
+pub enum RequestError {
+    #[error("connect: {0}")]
+    Connect(std::io::Error),
+    /// The exchange failed: the handshake, the request, or the answer's body.
+    #[error("{0}")]
+    Exchange(hyper::Error),
+    /// The request could not be made from what the step says.
+    #[error("{0}")]
+    Request(hyper::http::Error),
+    #[error("no answer within {0:?}")]
+    Timeout(Duration),
+    /// A load that has this many requests waiting starts no more.
+    #[error("not sent: {} requests already waiting for an answer", MAX_IN_FLIGHT)]
+    NotSent,
 }
 
 /// What a scenario's requests share, as a browser or an API client would: the cookies each
@@ -115,11 +133,11 @@ pub async fn send(
 ) -> (Answer, Option<Reply>) {
     let t = Instant::now();
     let attempt = async {
-        let stream = tokio::net::TcpStream::connect(addr).await.map_err(|e| format!("connect: {e}"))?;
+        let stream = tokio::net::TcpStream::connect(addr).await.map_err(RequestError::Connect)?;
         let _ = stream.set_nodelay(true);
         let (mut tx, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(RequestError::Exchange)?;
         tokio::spawn(conn);
         let mut r = hyper::Request::builder()
             .method(line.method.as_str())
@@ -137,8 +155,9 @@ pub async fn send(
         {
             r = r.header("content-type", *ctype);
         }
-        let r = r.body(Full::new(Bytes::from(req.body.map(|b| b.1).unwrap_or_default()))).map_err(|e| e.to_string())?;
-        let resp = tx.send_request(r).await.map_err(|e| e.to_string())?;
+        let r =
+            r.body(Full::new(Bytes::from(req.body.map(|b| b.1).unwrap_or_default()))).map_err(RequestError::Request)?;
+        let resp = tx.send_request(r).await.map_err(RequestError::Exchange)?;
         let status = resp.status().as_u16();
         if let Some(s) = session {
             for v in resp.headers().get_all("set-cookie") {
@@ -155,15 +174,13 @@ pub async fn send(
         } else {
             Vec::new()
         };
-        let body = resp.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes();
-        Ok::<(u16, Option<Reply>), String>((status, keep.then_some(Reply { headers, body })))
+        let body = resp.into_body().collect().await.map_err(RequestError::Exchange)?.to_bytes();
+        Ok::<(u16, Option<Reply>), RequestError>((status, keep.then_some(Reply { headers, body })))
     };
     match tokio::time::timeout(timeout, attempt).await {
         Ok(Ok((status, reply))) => (Answer { status: Some(status), latency: t.elapsed(), error: None }, reply),
         Ok(Err(e)) => (Answer { status: None, latency: t.elapsed(), error: Some(e) }, None),
-        Err(_) => {
-            (Answer { status: None, latency: t.elapsed(), error: Some(format!("no answer within {timeout:?}")) }, None)
-        }
+        Err(_) => (Answer { status: None, latency: t.elapsed(), error: Some(RequestError::Timeout(timeout)) }, None),
     }
 }
 
@@ -226,11 +243,7 @@ pub async fn load(
             answers.extend(done.ok());
         }
         if set.len() >= MAX_IN_FLIGHT {
-            answers.push(Answer {
-                status: None,
-                latency: Duration::ZERO,
-                error: Some(format!("not sent: {MAX_IN_FLIGHT} requests already waiting for an answer")),
-            });
+            answers.push(Answer { status: None, latency: Duration::ZERO, error: Some(RequestError::NotSent) });
             continue;
         }
         let n = u32::try_from(i).unwrap_or(u32::MAX);

@@ -4,7 +4,7 @@
 
 pub mod author;
 pub mod check;
-pub mod explore;
+pub mod experiments;
 pub mod model;
 pub mod template;
 pub mod validate;

@@ -27,7 +27,7 @@ use serde_json::Value;
 use super::model::ScenarioFile;
 use crate::config::diagnostic::nearest;
 use crate::config::{Config, ConfigError, FileDiagnostic, Seg, SourceFile};
-use crate::fault::spec::Dur;
+use crate::fault::spec::{Dur, DurationError};
 use crate::ypath;
 
 /// The templates that ship with faultline, as files: (file name, text).
@@ -244,9 +244,12 @@ impl Template {
                 continue;
             };
             if with.contains_key(name)
-                && let Err(msg) = check_kind(p.kind, v, config)
+                && let Err(e) = check_kind(p.kind, v, config)
             {
-                problems.push(FileDiagnostic::at_value(user, &ypath!["with", name.as_str()], msg.0).with_help(msg.1));
+                let help = e.help();
+                problems.push(
+                    FileDiagnostic::at_value(user, &ypath!["with", name.as_str()], e.to_string()).with_help(help),
+                );
                 continue;
             }
             values.insert(name.clone(), v.clone());
@@ -263,9 +266,31 @@ impl Template {
     }
 }
 
-/// (message, help) for a parameter of the wrong kind.
-fn check_kind(kind: ParamKind, v: &Value, config: Option<&Config>) -> Result<(), (String, String)> {
-    let fail = |what: &str, help: &str| Err((format!("expected {what}, found {}", short(v)), help.to_owned()));
+/// A parameter's value of the wrong kind, said at the value with its help.
+#[derive(Debug, thiserror::Error)]
+enum ParamError {
+    #[error("expected {what}, found {found}")]
+    Kind { what: &'static str, found: String, help: &'static str },
+    #[error(transparent)]
+    Duration(DurationError),
+    /// A service the configuration does not have; the help names the nearest and all.
+    #[error("`{name}` is not a service")]
+    Service { name: String, help: String },
+}
+
+impl ParamError {
+    fn help(&self) -> String {
+        match self {
+            ParamError::Kind { help, .. } => (*help).to_owned(),
+            ParamError::Duration(_) => "e.g. `250ms`, `3s`, `1m`".into(),
+            ParamError::Service { help, .. } => help.clone(),
+        }
+    }
+}
+
+/// Whether `v` is a value of `kind`.
+fn check_kind(kind: ParamKind, v: &Value, config: Option<&Config>) -> Result<(), ParamError> {
+    let fail = |what: &'static str, help: &'static str| Err(ParamError::Kind { what, found: short(v), help });
     match kind {
         ParamKind::Any => Ok(()),
         ParamKind::String => match v {
@@ -278,7 +303,7 @@ fn check_kind(kind: ParamKind, v: &Value, config: Option<&Config>) -> Result<(),
         },
         ParamKind::Duration => match v.as_str().map(|s| Dur::try_from(s.to_owned())) {
             Some(Ok(_)) => Ok(()),
-            Some(Err(e)) => Err((e, "e.g. `250ms`, `3s`, `1m`".into())),
+            Some(Err(e)) => Err(ParamError::Duration(e)),
             None => fail("a duration", "e.g. `250ms`, `3s`, `1m`"),
         },
         ParamKind::Request => match v.as_str().map(|s| s.split_whitespace().count()) {
@@ -298,13 +323,13 @@ fn check_kind(kind: ParamKind, v: &Value, config: Option<&Config>) -> Result<(),
                 return Ok(());
             }
             let names: Vec<&str> = config.services.keys().map(String::as_str).collect();
-            Err((
-                format!("`{name}` is not a service"),
-                match nearest(name, names.iter().copied()) {
+            Err(ParamError::Service {
+                name: name.to_owned(),
+                help: match nearest(name, names.iter().copied()) {
                     Some(n) => format!("did you mean `{n}`? services: {}", names.join(", ")),
                     None => format!("services: {}", names.join(", ")),
                 },
-            ))
+            })
         }
     }
 }

@@ -1,4 +1,4 @@
-//! Exploration's findings in the decision: what `runner::explore` could not judge or found
+//! Exploration's findings in the decision: what `runner::fault_search` could not judge or found
 //! failing counts like a scenario that could not run or failed.
 
 use crate::outcome::{Decision, ExploreReport};

@@ -504,7 +504,7 @@ fn plan_and_render(loaded: &LoadedConfig, text: &str) {
 /// Every experiment exploration would generate for each workload, over every edge of the
 /// configuration as if the reference run had used it.
 fn explore_and_render(loaded: &LoadedConfig) {
-    use faultline::scenario::explore::{UsedEdge, catalogue, reference, workload};
+    use faultline::scenario::experiments::{UsedEdge, catalogue, reference, workload};
     let used: Vec<UsedEdge> = loaded
         .config
         .services

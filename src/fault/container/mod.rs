@@ -15,7 +15,7 @@ use std::sync::{Arc, LazyLock};
 use serde::Deserialize;
 use serde_yaml::Mapping;
 
-use super::written::{self, Key, KeyTable, Written};
+use super::written::{self, Key, KeyTable, Written, WrittenError};
 
 /// An operation of the container engine on one service.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,7 +61,19 @@ pub trait ContainerKind: for<'de> Deserialize<'de> + schemars::JsonSchema {
 }
 
 /// What a kind's key makes: the fault, or none (`pause: false`), or what is wrong.
-type Parsed = Result<Option<Arc<dyn ContainerFault>>, String>;
+type Parsed = Result<Option<Arc<dyn ContainerFault>>, WrittenError>;
+
+/// A fault on a service that cannot be: no kind, several, or its key set to no fault.
+#[derive(Debug, thiserror::Error)]
+pub enum ContainerFaultError {
+    #[error("a fault on a service needs one of {}", KINDS.iter().map(|k| format!("`{}`", k.name)).collect::<Vec<_>>().join(", "))]
+    NoKind,
+    /// Several kinds, or one set to no fault (`pause: false`).
+    #[error("one fault, one kind: write {} as separate faults", listing())]
+    NotOne,
+    #[error(transparent)]
+    Keys(#[from] WrittenError),
+}
 
 /// A row of [`KINDS`]: how a kind's keys are read.
 pub struct KindRow {
@@ -124,17 +136,14 @@ pub fn schema_properties(generator: &mut schemars::SchemaGenerator) -> serde_jso
 
 /// The fault the keys describe: exactly one kind, set to a fault. Keys of other faults are
 /// the caller's to judge.
-pub fn from_written(w: &Written) -> Result<Arc<dyn ContainerFault>, String> {
+pub fn from_written(w: &Written) -> Result<Arc<dyn ContainerFault>, ContainerFaultError> {
     let set: Vec<&KindRow> = KINDS.iter().filter(|k| w.has(k.name)).collect();
     let fault = match set.as_slice() {
-        [] => {
-            let names: Vec<String> = KINDS.iter().map(|k| format!("`{}`", k.name)).collect();
-            return Err(format!("a fault on a service needs one of {}", names.join(", ")));
-        }
+        [] => return Err(ContainerFaultError::NoKind),
         [one] => (one.parse)(w.only(&[one.name]))?,
         _ => None,
     };
-    fault.ok_or_else(|| format!("one fault, one kind: write {} as separate faults", listing()))
+    fault.ok_or(ContainerFaultError::NotOne)
 }
 
 #[cfg(test)]
@@ -152,11 +161,10 @@ mod tests {
             (f.name(), f.apply(), f.undo(), f.restarts()),
             ("kill", ContainerOp::Kill, ContainerOp::Start, true)
         );
-        assert!(from_written(&written("pause: false")).unwrap_err().starts_with("one fault, one kind"));
-        assert!(from_written(&written("pause: true\nstop: true")).unwrap_err().starts_with("one fault, one kind"));
-        assert!(
-            from_written(&written("{}")).unwrap_err().contains("needs one of `pause`, `kill`, `stop`, `disconnect`")
-        );
+        let err = |yaml| from_written(&written(yaml)).unwrap_err().to_string();
+        assert!(err("pause: false").starts_with("one fault, one kind"));
+        assert!(err("pause: true\nstop: true").starts_with("one fault, one kind"));
+        assert!(err("{}").contains("needs one of `pause`, `kill`, `stop`, `disconnect`"));
         assert_eq!(listing(), "pause, kill, stop and disconnect");
     }
 }

@@ -40,7 +40,30 @@ pub struct ResponseHead {
 pub enum Parse<T> {
     Done(T),
     Partial,
-    Invalid(String),
+    Invalid(FramingError),
+}
+
+/// Bytes that are not HTTP/1.1 we can frame.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FramingError {
+    #[error("{0}")]
+    Head(httparse::Error),
+    #[error("request head too large")]
+    RequestTooLarge,
+    #[error("response head too large")]
+    ResponseTooLarge,
+    #[error("request with a Transfer-Encoding other than chunked")]
+    RequestUntilClose,
+    #[error("invalid Content-Length `{0}`")]
+    ContentLength(String),
+    #[error("conflicting Content-Length headers")]
+    ContentLengths,
+    #[error("chunk line too long")]
+    ChunkLine,
+    #[error("missing CRLF after chunk data")]
+    ChunkEnd,
+    #[error("invalid chunk size `{0}`")]
+    ChunkSize(String),
 }
 
 fn header_value<'a>(headers: &'a [httparse::Header<'a>], name: &str) -> impl Iterator<Item = &'a [u8]> {
@@ -54,7 +77,7 @@ fn has_token(headers: &[httparse::Header<'_>], name: &str, token: &str) -> bool 
 }
 
 /// The body length from Transfer-Encoding and Content-Length (RFC 9112 §6.3).
-fn body_len(headers: &[httparse::Header<'_>], otherwise: BodyLen) -> Result<BodyLen, String> {
+fn body_len(headers: &[httparse::Header<'_>], otherwise: BodyLen) -> Result<BodyLen, FramingError> {
     let te: Vec<&[u8]> = header_value(headers, "transfer-encoding").collect();
     if !te.is_empty() {
         let last = te.last().and_then(|v| v.split(|b| *b == b',').next_back()).map(|t| t.trim_ascii());
@@ -69,9 +92,9 @@ fn body_len(headers: &[httparse::Header<'_>], otherwise: BodyLen) -> Result<Body
         let n = std::str::from_utf8(v)
             .ok()
             .and_then(|s| s.trim().parse::<u64>().ok())
-            .ok_or_else(|| format!("invalid Content-Length `{}`", String::from_utf8_lossy(v)))?;
+            .ok_or_else(|| FramingError::ContentLength(String::from_utf8_lossy(v).into_owned()))?;
         if len.is_some_and(|l| l != n) {
-            return Err("conflicting Content-Length headers".into());
+            return Err(FramingError::ContentLengths);
         }
         len = Some(n);
     }
@@ -90,14 +113,14 @@ pub fn parse_request(buf: &[u8], id_headers: &[String]) -> Parse<RequestHead> {
     let len = match req.parse(buf) {
         Ok(httparse::Status::Complete(n)) => n,
         Ok(httparse::Status::Partial) if buf.len() < MAX_HEAD => return Parse::Partial,
-        Ok(httparse::Status::Partial) => return Parse::Invalid("request head too large".into()),
-        Err(e) => return Parse::Invalid(e.to_string()),
+        Ok(httparse::Status::Partial) => return Parse::Invalid(FramingError::RequestTooLarge),
+        Err(e) => return Parse::Invalid(FramingError::Head(e)),
     };
     let method = req.method.unwrap_or_default().to_owned();
     let version = req.version.unwrap_or(1);
     let body = match body_len(req.headers, BodyLen::None) {
         // A request without a length has no body (RFC 9112 §6.3 rule 7).
-        Ok(BodyLen::UntilClose) => return Parse::Invalid("request with a Transfer-Encoding other than chunked".into()),
+        Ok(BodyLen::UntilClose) => return Parse::Invalid(FramingError::RequestUntilClose),
         Ok(b) => b,
         Err(e) => return Parse::Invalid(e),
     };
@@ -128,8 +151,8 @@ pub fn parse_response(buf: &[u8], method: &str) -> Parse<ResponseHead> {
     let len = match res.parse(buf) {
         Ok(httparse::Status::Complete(n)) => n,
         Ok(httparse::Status::Partial) if buf.len() < MAX_HEAD => return Parse::Partial,
-        Ok(httparse::Status::Partial) => return Parse::Invalid("response head too large".into()),
-        Err(e) => return Parse::Invalid(e.to_string()),
+        Ok(httparse::Status::Partial) => return Parse::Invalid(FramingError::ResponseTooLarge),
+        Err(e) => return Parse::Invalid(FramingError::Head(e)),
     };
     let status = res.code.unwrap_or(0);
     let version = res.version.unwrap_or(1);
@@ -174,7 +197,7 @@ impl Chunked {
     }
 
     /// Consumes as much of `input` as belongs to the body; returns how many bytes.
-    pub fn advance(&mut self, input: &[u8]) -> Result<usize, String> {
+    pub fn advance(&mut self, input: &[u8]) -> Result<usize, FramingError> {
         let mut i = 0;
         while i < input.len() && self.state != ChunkState::Done {
             match self.state {
@@ -188,7 +211,7 @@ impl Chunked {
                     i += 1;
                     if b != b'\n' {
                         if self.line.len() >= 4096 {
-                            return Err("chunk line too long".into());
+                            return Err(FramingError::ChunkLine);
                         }
                         self.line.push(b);
                         continue;
@@ -197,7 +220,7 @@ impl Chunked {
                     let line = line.strip_suffix(b"\r").unwrap_or(&line);
                     self.state = match self.state {
                         ChunkState::DataEnd if line.is_empty() => ChunkState::Size,
-                        ChunkState::DataEnd => return Err("missing CRLF after chunk data".into()),
+                        ChunkState::DataEnd => return Err(FramingError::ChunkEnd),
                         ChunkState::Trailer if line.is_empty() => ChunkState::Done,
                         ChunkState::Trailer => ChunkState::Trailer,
                         _ => {
@@ -205,7 +228,7 @@ impl Chunked {
                             let size = std::str::from_utf8(hex)
                                 .ok()
                                 .and_then(|h| u64::from_str_radix(h, 16).ok())
-                                .ok_or_else(|| format!("invalid chunk size `{}`", String::from_utf8_lossy(hex)))?;
+                                .ok_or_else(|| FramingError::ChunkSize(String::from_utf8_lossy(hex).into_owned()))?;
                             if size == 0 { ChunkState::Trailer } else { ChunkState::Data(size) }
                         }
                     };

@@ -25,9 +25,38 @@ impl EdgeFault for HttpFault {
     const NAME: &'static str = "http";
     const KEYS: &'static [&'static str] = &["http"];
 
-    fn effect(&self) -> Result<Effect, String> {
+    type Error = HttpSpecError;
+
+    fn effect(&self) -> Result<Effect, HttpSpecError> {
         self.http.validate().map(Effect::Http)
     }
+}
+
+/// An `http` fault that cannot be: its action, its headers, which requests it selects.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum HttpSpecError {
+    #[error("an http fault needs exactly one of `status`, `delay`, `drop`")]
+    Actions,
+    #[error("{0} is not an HTTP status (100-599)")]
+    NotAStatus(u16),
+    #[error("{0} is an interim status; answer with a final one (200-599)")]
+    Interim(u16),
+    #[error("`body` and `headers` go with `status`")]
+    BodyWithoutStatus,
+    #[error("`{name}: {value}` is not a valid HTTP header")]
+    Header { name: String, value: String },
+    #[error("`first: 0` selects nothing")]
+    FirstZero,
+    #[error("`every: 0` is not a period; use 1 for every request")]
+    EveryZero,
+    #[error("percent must be between 0 and 100, found {0}")]
+    Percent(f64),
+    #[error("choose one of `first`, `every`, `percent`")]
+    Selectors,
+    #[error("path `{0}` must start with `/` (it is matched against the request path)")]
+    RelativePath(String),
+    #[error("path `{path}` is not a valid glob: {}", .error.kind())]
+    Glob { path: String, error: globset::Error },
 }
 
 /// An HTTP fault: which requests (`method`, `path`, and `first`/`every`/`percent`) and what
@@ -76,14 +105,12 @@ pub enum DropStyle {
 }
 
 impl HttpSpec {
-    fn validate(&self) -> Result<HttpRule, String> {
+    fn validate(&self) -> Result<HttpRule, HttpSpecError> {
         let actions = [self.status.is_some(), self.delay.is_some(), self.drop.is_some()].iter().filter(|b| **b).count();
         let action = match (self.status, self.delay, self.drop) {
-            _ if actions != 1 => return Err("an http fault needs exactly one of `status`, `delay`, `drop`".into()),
-            (Some(s), _, _) if !(100..=599).contains(&s) => return Err(format!("{s} is not an HTTP status (100-599)")),
-            (Some(s), _, _) if s < 200 => {
-                return Err(format!("{s} is an interim status; answer with a final one (200-599)"));
-            }
+            _ if actions != 1 => return Err(HttpSpecError::Actions),
+            (Some(s), _, _) if !(100..=599).contains(&s) => return Err(HttpSpecError::NotAStatus(s)),
+            (Some(s), _, _) if s < 200 => return Err(HttpSpecError::Interim(s)),
             (Some(status), _, _) => HttpAction::Respond {
                 status,
                 body: self.body.clone().map(|t| t.0).unwrap_or_default(),
@@ -94,25 +121,25 @@ impl HttpSpec {
             _ => unreachable!("one action is set"),
         };
         if (self.body.is_some() || !self.headers.is_empty()) && self.status.is_none() {
-            return Err("`body` and `headers` go with `status`".into());
+            return Err(HttpSpecError::BodyWithoutStatus);
         }
         for (k, Text(v)) in &self.headers {
             if k.is_empty()
                 || !k.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b))
                 || v.contains(['\r', '\n'])
             {
-                return Err(format!("`{k}: {v}` is not a valid HTTP header"));
+                return Err(HttpSpecError::Header { name: k.clone(), value: v.clone() });
             }
         }
         let when = match (self.first, self.every, self.percent) {
             (None, None, None) => When::Always,
-            (Some(0), ..) => return Err("`first: 0` selects nothing".into()),
-            (_, Some(0), _) => return Err("`every: 0` is not a period; use 1 for every request".into()),
+            (Some(0), ..) => return Err(HttpSpecError::FirstZero),
+            (_, Some(0), _) => return Err(HttpSpecError::EveryZero),
             (Some(n), None, None) => When::First(n),
             (None, Some(n), None) => When::Every(n),
             (None, None, Some(p)) if (0.0..=100.0).contains(&p) => When::Percent(p),
-            (None, None, Some(p)) => return Err(format!("percent must be between 0 and 100, found {p}")),
-            _ => return Err("choose one of `first`, `every`, `percent`".into()),
+            (None, None, Some(p)) => return Err(HttpSpecError::Percent(p)),
+            _ => return Err(HttpSpecError::Selectors),
         };
         let matcher = RequestMatch::new(self.method.as_deref(), self.path.as_deref())?;
         Ok(HttpRule { matcher, when, action })
@@ -133,17 +160,15 @@ impl PartialEq for RequestMatch {
 }
 
 impl RequestMatch {
-    pub fn new(method: Option<&str>, path: Option<&str>) -> Result<Self, String> {
+    pub fn new(method: Option<&str>, path: Option<&str>) -> Result<Self, HttpSpecError> {
         let path = match path {
             None => None,
-            Some(p) if !p.starts_with('/') && p != "*" => {
-                return Err(format!("path `{p}` must start with `/` (it is matched against the request path)"));
-            }
+            Some(p) if !p.starts_with('/') && p != "*" => return Err(HttpSpecError::RelativePath(p.to_owned())),
             Some(p) => {
                 let glob = globset::GlobBuilder::new(p)
                     .literal_separator(true)
                     .build()
-                    .map_err(|e| format!("path `{p}` is not a valid glob: {}", e.kind()))?;
+                    .map_err(|error| HttpSpecError::Glob { path: p.to_owned(), error })?;
                 Some((p.to_owned(), glob.compile_matcher()))
             }
         };

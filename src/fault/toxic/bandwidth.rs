@@ -21,12 +21,21 @@ impl EdgeFault for BandwidthSpec {
     const NAME: &'static str = "bandwidth";
     const KEYS: &'static [&'static str] = &["bandwidth"];
 
-    fn effect(&self) -> Result<Effect, String> {
+    type Error = BandwidthError;
+
+    fn effect(&self) -> Result<Effect, BandwidthError> {
         match self.bandwidth {
-            0 => Err("a bandwidth of 0 passes nothing: use `blackhole: true`".into()),
+            0 => Err(BandwidthError::Zero),
             kbps => Ok(Effect::toxic(Bandwidth { bytes_per_sec: kbps * 1024 })),
         }
     }
+}
+
+/// Bandwidth that makes no fault.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BandwidthError {
+    #[error("a bandwidth of 0 passes nothing: use `blackhole: true`")]
+    Zero,
 }
 
 #[derive(Debug)]

@@ -24,7 +24,9 @@ impl EdgeFault for LatencySpec {
     const NAME: &'static str = "latency";
     const KEYS: &'static [&'static str] = &["latency", "jitter"];
 
-    fn effect(&self) -> Result<Effect, String> {
+    type Error = std::convert::Infallible;
+
+    fn effect(&self) -> Result<Effect, Self::Error> {
         Ok(Effect::toxic(Latency { latency: self.latency.0, jitter: self.jitter.map(|d| d.0).unwrap_or_default() }))
     }
 }

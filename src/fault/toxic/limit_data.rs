@@ -18,7 +18,9 @@ impl EdgeFault for LimitDataSpec {
     const NAME: &'static str = "limit_data";
     const KEYS: &'static [&'static str] = &["limit_data"];
 
-    fn effect(&self) -> Result<Effect, String> {
+    type Error = std::convert::Infallible;
+
+    fn effect(&self) -> Result<Effect, Self::Error> {
         Ok(Effect::toxic(LimitData { bytes: self.limit_data }))
     }
 }

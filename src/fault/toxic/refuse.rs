@@ -19,12 +19,21 @@ impl EdgeFault for RefuseSpec {
     const NAME: &'static str = "refuse";
     const KEYS: &'static [&'static str] = &["refuse"];
 
-    fn effect(&self) -> Result<Effect, String> {
+    type Error = RefuseError;
+
+    fn effect(&self) -> Result<Effect, RefuseError> {
         match self.refuse {
             true => Ok(Effect::toxic(Refuse)),
-            false => Err("`refuse: false` is no fault; remove it".into()),
+            false => Err(RefuseError::False),
         }
     }
+}
+
+/// `refuse` that makes no fault.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RefuseError {
+    #[error("`refuse: false` is no fault; remove it")]
+    False,
 }
 
 #[derive(Debug)]

@@ -20,7 +20,9 @@ impl EdgeFault for ResetSpec {
     const NAME: &'static str = "reset";
     const KEYS: &'static [&'static str] = &["reset"];
 
-    fn effect(&self) -> Result<Effect, String> {
+    type Error = std::convert::Infallible;
+
+    fn effect(&self) -> Result<Effect, Self::Error> {
         Ok(Effect::toxic(Reset { after: self.reset.0 }))
     }
 }

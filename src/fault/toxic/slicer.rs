@@ -39,19 +39,27 @@ impl EdgeFault for SlicerFault {
     const NAME: &'static str = "slicer";
     const KEYS: &'static [&'static str] = &["slicer"];
 
-    fn effect(&self) -> Result<Effect, String> {
+    type Error = SlicerError;
+
+    fn effect(&self) -> Result<Effect, SlicerError> {
         let s = &self.slicer;
         if s.average_size == 0 {
-            return Err("slicer.average_size must be at least 1 byte".into());
+            return Err(SlicerError::NoSize);
         }
         if s.size_variation >= s.average_size {
-            return Err(format!(
-                "slicer.size_variation ({}) must be smaller than average_size ({})",
-                s.size_variation, s.average_size
-            ));
+            return Err(SlicerError::Variation { variation: s.size_variation, average: s.average_size });
         }
         Ok(Effect::toxic(Slicer { average: s.average_size, variation: s.size_variation, delay: s.delay.0 }))
     }
+}
+
+/// Slices that cannot be cut.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SlicerError {
+    #[error("slicer.average_size must be at least 1 byte")]
+    NoSize,
+    #[error("slicer.size_variation ({variation}) must be smaller than average_size ({average})")]
+    Variation { variation: usize, average: usize },
 }
 
 #[derive(Debug)]

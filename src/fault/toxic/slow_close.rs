@@ -20,7 +20,9 @@ impl EdgeFault for SlowCloseSpec {
     const NAME: &'static str = "slow_close";
     const KEYS: &'static [&'static str] = &["slow_close"];
 
-    fn effect(&self) -> Result<Effect, String> {
+    type Error = std::convert::Infallible;
+
+    fn effect(&self) -> Result<Effect, Self::Error> {
         Ok(Effect::toxic(SlowClose { delay: self.slow_close.0 }))
     }
 }

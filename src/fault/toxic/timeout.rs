@@ -21,7 +21,9 @@ impl EdgeFault for TimeoutSpec {
     const NAME: &'static str = "timeout";
     const KEYS: &'static [&'static str] = &["timeout"];
 
-    fn effect(&self) -> Result<Effect, String> {
+    type Error = std::convert::Infallible;
+
+    fn effect(&self) -> Result<Effect, Self::Error> {
         let d = self.timeout.0;
         Ok(Effect::toxic(Timeout { close_after: (!d.is_zero()).then_some(d) }))
     }
@@ -39,12 +41,21 @@ impl EdgeFault for BlackholeSpec {
     const NAME: &'static str = "blackhole";
     const KEYS: &'static [&'static str] = &["blackhole"];
 
-    fn effect(&self) -> Result<Effect, String> {
+    type Error = BlackholeError;
+
+    fn effect(&self) -> Result<Effect, BlackholeError> {
         match self.blackhole {
             true => Ok(Effect::toxic(Timeout { close_after: None })),
-            false => Err("`blackhole: false` is no fault; remove it".into()),
+            false => Err(BlackholeError::False),
         }
     }
+}
+
+/// `blackhole` that makes no fault.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BlackholeError {
+    #[error("`blackhole: false` is no fault; remove it")]
+    False,
 }
 
 #[derive(Debug)]

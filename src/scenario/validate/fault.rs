@@ -73,7 +73,7 @@ impl Validator<'_> {
             let (fault, what) = match FaultSpec::from_written(&f.keys).and_then(|s| Ok((s.validate()?, s.compact()))) {
                 Ok(built) => built,
                 Err(reason) => {
-                    self.err(&path, reason, None);
+                    self.err(&path, reason.to_string(), None);
                     return None;
                 }
             };
@@ -115,7 +115,7 @@ impl Validator<'_> {
                 target: FaultTarget::Container { service, fault },
             }),
             Err(reason) => {
-                self.err(&path, reason, None);
+                self.err(&path, reason.to_string(), None);
                 None
             }
         }

@@ -249,7 +249,7 @@ impl Validator<'_> {
         match written::read(c.keys.only(names)) {
             Ok(k) => Some(k),
             Err(e) => {
-                self.err(path, e, None);
+                self.err(path, e.to_string(), None);
                 None
             }
         }

@@ -191,7 +191,7 @@ impl Validator<'_> {
             let rate = match parse_rate(rate) {
                 Ok(r) => r,
                 Err(e) => {
-                    self.err(&at("rate"), e, Some("e.g. `50`, `50/s`, `3000/min`".into()));
+                    self.err(&at("rate"), e.to_string(), Some("e.g. `50`, `50/s`, `3000/min`".into()));
                     return None;
                 }
             };
@@ -317,8 +317,8 @@ impl Validator<'_> {
                 return None;
             }
             Some(Ok(f)) => f,
-            Some(Err(msg)) => {
-                self.err(&at("error_rate"), msg, Some("e.g. `1%` or `0.01`".into()));
+            Some(Err(e)) => {
+                self.err(&at("error_rate"), e.to_string(), Some("e.g. `1%` or `0.01`".into()));
                 return None;
             }
         };
@@ -330,8 +330,27 @@ impl Validator<'_> {
     }
 }
 
+/// A rate or a share that does not read; said, located, at its value.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+enum AmountError {
+    #[error("`{0}` is not a rate: the unit is /s or /min")]
+    RateUnit(String),
+    #[error("`{0}` is not a rate")]
+    NotARate(String),
+    /// Requests per second out of bounds.
+    #[error("a rate between 0 and 100000/s, not {0}/s")]
+    Rate(f64),
+    #[error("{0} is more than 1: write a percentage as `{0}%`")]
+    OverOne(f64),
+    #[error("`{0}` is not a share: write `1%` or `0.01`")]
+    NotAShare(String),
+    /// A fraction out of bounds.
+    #[error("a share between 0% and 100%, not {}%", .0 * 100.0)]
+    Share(f64),
+}
+
 /// Requests per second from `50`, `50/s`, `3000/min`.
-fn parse_rate(v: &NumOrText) -> Result<f64, String> {
+fn parse_rate(v: &NumOrText) -> Result<f64, AmountError> {
     let (n, per) = match v {
         NumOrText::Num(n) => (*n, 1.0),
         NumOrText::Text(t) => {
@@ -339,30 +358,30 @@ fn parse_rate(v: &NumOrText) -> Result<f64, String> {
             let per = match unit.trim() {
                 "s" | "sec" | "second" => 1.0,
                 "m" | "min" | "minute" => 60.0,
-                _ => return Err(format!("`{t}` is not a rate: the unit is /s or /min")),
+                _ => return Err(AmountError::RateUnit(t.clone())),
             };
-            (n.trim().parse::<f64>().map_err(|_| format!("`{t}` is not a rate"))?, per)
+            (n.trim().parse::<f64>().map_err(|_| AmountError::NotARate(t.clone()))?, per)
         }
     };
     let rate = n / per;
     if !(rate.is_finite() && rate > 0.0 && rate <= 100_000.0) {
-        return Err(format!("a rate between 0 and 100000/s, not {rate}/s"));
+        return Err(AmountError::Rate(rate));
     }
     Ok(rate)
 }
 
 /// A share from `1%` or `0.01`.
-fn parse_fraction(v: &NumOrText) -> Result<f64, String> {
+fn parse_fraction(v: &NumOrText) -> Result<f64, AmountError> {
     let f = match v {
-        NumOrText::Num(n) if *n > 1.0 => return Err(format!("{n} is more than 1: write a percentage as `{n}%`")),
+        NumOrText::Num(n) if *n > 1.0 => return Err(AmountError::OverOne(*n)),
         NumOrText::Num(n) => *n,
         NumOrText::Text(t) => match t.trim().strip_suffix('%').map(|p| p.trim().parse::<f64>()) {
             Some(Ok(p)) => p / 100.0,
-            _ => return Err(format!("`{t}` is not a share: write `1%` or `0.01`")),
+            _ => return Err(AmountError::NotAShare(t.clone())),
         },
     };
     if !(0.0..=1.0).contains(&f) {
-        return Err(format!("a share between 0% and 100%, not {}%", f * 100.0));
+        return Err(AmountError::Share(f));
     }
     Ok(f)
 }

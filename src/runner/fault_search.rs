@@ -1,5 +1,5 @@
 //! Exploration: the runner searches the fault space of one service itself, with the
-//! experiments [`crate::scenario::explore`] generates, on stacks shared and reset between
+//! experiments [`crate::scenario::experiments`] generates, on stacks shared and reset between
 //! them ([`super::pool`]).
 //!
 //! 1. The reference: the service's workload with no fault. It must pass (else exploration
@@ -24,7 +24,7 @@ use super::pool::StackPool;
 use crate::config::LoadedConfig;
 use crate::outcome::{CheckOutcome, ExperimentResult, ExploreReport, ScenarioOutcome, Status};
 use crate::plan::ExploreTarget;
-use crate::scenario::explore::{Experiment, Mode, UsedEdge, Workload};
+use crate::scenario::experiments::{Experiment, Mode, UsedEdge, Workload};
 use crate::stack::RunOptions;
 
 /// How to explore.
@@ -79,16 +79,21 @@ pub async fn explore(
     report.edges = used.iter().map(|e| format!("{} -> {}", e.from, e.to)).collect();
     let per_request = attempts_per_request(&base, &w.service);
     let reference_ms: f64 = base.steps.iter().map(|s| s.end_ms - s.start_ms).sum();
-    let experiments =
-        match crate::scenario::explore::catalogue(w, config, &used, &reference.scenario.stack, &xo.first, reference_ms)
-        {
-            Ok(e) => e,
-            Err(e) => {
-                report.error = Some(e.to_string());
-                pool.finish().await;
-                return report;
-            }
-        };
+    let experiments = match crate::scenario::experiments::catalogue(
+        w,
+        config,
+        &used,
+        &reference.scenario.stack,
+        &xo.first,
+        reference_ms,
+    ) {
+        Ok(e) => e,
+        Err(e) => {
+            report.error = Some(e.to_string());
+            pool.finish().await;
+            return report;
+        }
+    };
     report.planned = experiments.len();
     pool.expect(experiments.iter().map(|e| &e.scenario));
     pool.forget(&reference.scenario);
