@@ -283,30 +283,40 @@ async fn run_on(
     tokio::join!(steps, forward);
     out.faults = fault_windows(scenario, &windows);
     out.checks_ms = ms();
-    if out.status != Status::Error {
-        let stack = stack.lock().await;
-        for (i, check) in scenario.checks.iter().enumerate() {
-            let line = scenario.check_lines.get(i).copied().unwrap_or(0);
-            let judged = checks::run(&stack, i, line, check, &session).await;
-            events.report(&Event::CheckFinished { scenario: &scenario.name, check: &judged });
-            out.checks.push(judged);
-        }
-    }
-    // A container removed, killed or cut off from outside: nothing observed says anything
-    // about the change.
-    let outside = stack.lock().await.interference().await;
-    if !outside.is_empty() {
-        out.set_error(format!(
-            "the stack was changed from outside the scenario, so this run cannot judge the change: {}",
-            outside.join("; ")
-        ));
-    }
+    check_phase(scenario, &*stack.lock().await, &session, &mut out, events).await;
     observe_edges(&*stack.lock().await, &mut out, ms());
     out.judge();
     out.run_seconds = t.elapsed().as_secs_f64();
     match Arc::try_unwrap(stack) {
         Ok(m) => (out, Some(m.into_inner())),
         Err(_) => (out, None),
+    }
+}
+
+/// Phase 3's checks, then whether anything outside the scenario changed the stack.
+async fn check_phase(
+    scenario: &Scenario,
+    stack: &Stack,
+    session: &workload::Session,
+    out: &mut ScenarioOutcome,
+    events: &dyn Reporter,
+) {
+    if out.status != Status::Error {
+        for (i, check) in scenario.checks.iter().enumerate() {
+            let line = scenario.check_lines.get(i).copied().unwrap_or(0);
+            let judged = checks::run(stack, i, line, check, session).await;
+            events.report(&Event::CheckFinished { scenario: &scenario.name, check: &judged });
+            out.checks.push(judged);
+        }
+    }
+    // A container removed, killed or cut off from outside: nothing observed says anything
+    // about the change.
+    let outside = stack.interference().await;
+    if !outside.is_empty() {
+        out.set_error(format!(
+            "the stack was changed from outside the scenario, so this run cannot judge the change: {}",
+            outside.join("; ")
+        ));
     }
 }
 
