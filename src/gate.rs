@@ -287,11 +287,12 @@ async fn explore_affected(
     events: &dyn Reporter,
     running: &std::sync::Mutex<Vec<String>>,
 ) -> Vec<ExploreReport> {
-    let xo = ExploreOptions {
+    let mut xo = ExploreOptions {
         budget: req.explore_budget,
         jobs: req.jobs,
         first: exec.plan.iter().flat_map(|p| &p.affected).map(|a| a.service.clone()).collect(),
         stop_at_first_failure: true,
+        base: None,
     };
     let mut exploration = Vec::new();
     // A scenario that did not pass decides already (block, or could not verify):
@@ -309,6 +310,7 @@ async fn explore_affected(
         }
         return exploration;
     }
+    xo.base = base_options(exec, opts, events).await;
     for target in &exec.explore {
         let what = format!("exploration of {}", target.service);
         running.lock().unwrap_or_else(|e| e.into_inner()).push(what.clone());
@@ -318,6 +320,23 @@ async fn explore_affected(
         exploration.push(r);
     }
     exploration
+}
+
+/// How to run the base's build, prepared (its `prepare:` commands and images, for the
+/// explored services' stacks); `None` when there is no base to compare with or it cannot be
+/// built (exploration then judges by the absolute oracles alone, and says so).
+async fn base_options(exec: &Executable, opts: &RunOptions, events: &dyn Reporter) -> Option<RunOptions> {
+    let code = exec.base_code.as_ref()?;
+    let refs: Vec<_> = exec.explore.iter().filter_map(|e| e.ready.as_ref().ok()).map(|(_, r)| &r.scenario).collect();
+    let mut base = RunOptions { root: code.root().to_path_buf(), prepared: false, ..opts.clone() };
+    match crate::runner::prepare_once(&refs, &exec.config.config, &mut base).await {
+        Ok(_) => Some(base),
+        Err(e) => {
+            let note = format!("the base revision could not be built, so experiments are not compared with it: {e}");
+            events.report(&Event::Note(&note));
+            None
+        }
+    }
 }
 
 /// The order scenarios start in: the longest first, each as soon as a slot is free (the

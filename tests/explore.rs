@@ -227,3 +227,82 @@ fn the_gate_explores_when_its_rule_says_so_and_blocks_what_it_finds() {
     assert!(reasons.contains("exploration of api found a failure nobody wrote a scenario for"), "{reasons}");
     assert!(v["exploration"][0]["ran"].as_array().is_some_and(|r| !r.is_empty()), "{v}");
 }
+
+/// `RELAY` with api's deadline `timeout`, explored by the gate whenever `api/**` changes,
+/// and a change committed that writes `relay` as the relay's code (or only touches api).
+fn explored_relay(timeout: &str, relay: Option<&dyn Fn(&str) -> String>) -> (TestRepo, tempfile::TempDir) {
+    let config = RELAY.replace("@T@", timeout)
+        + "policy:\n  tiers: { high: [\"api/**\", \"images/**\"] }\n  gate:\n    high: { scenarios: none, explore: true }\n";
+    let r = TestRepo::relay(&config, &[], &[("api/main.txt", "v1\n")]);
+    if let Some(change) = relay {
+        let code = std::fs::read_to_string(r.path.join("images/relay/relay.py")).unwrap();
+        let changed = change(&code);
+        assert_ne!(changed, code, "the change changes the relay");
+        r.write("images/relay/relay.py", changed);
+    }
+    r.write("api/main.txt", "v2\n");
+    r.commit("api change");
+    (r, tempfile::tempdir().unwrap())
+}
+
+fn gate_report(r: &TestRepo, report: &tempfile::TempDir, budget: &str) -> (Option<i32>, String, serde_json::Value) {
+    let out = r.faultline(&[
+        "gate",
+        "--base",
+        "main",
+        "--seed",
+        "6",
+        "--explore-budget",
+        budget,
+        "--report",
+        report.path().to_str().unwrap(),
+    ]);
+    let v = serde_json::from_slice(&std::fs::read(report.path().join("verdict.json")).unwrap_or_default())
+        .unwrap_or(serde_json::Value::Null);
+    (out.status.code(), output(&out), v)
+}
+
+/// The base is the model: a change that gives up on its dependency sooner answers 502 in a
+/// few hundred ms where its base waited and answered 200, under the same slow dependency.
+/// The workload tolerates 502, so every absolute oracle passes; compared with the base, the
+/// change answers worse, and the gate blocks with both runs in the report.
+#[test]
+fn the_gate_blocks_a_change_that_answers_worse_than_its_base_under_the_same_fault() {
+    let shorter: &dyn Fn(&str) -> String =
+        &|code: &str| code.replace(r#"TIMEOUT = float(os.environ.get("CALL_TIMEOUT", "5"))"#, "TIMEOUT = 0.2");
+    let (r, report) = explored_relay("1.8", Some(shorter));
+    let (code, text, v) = gate_report(&r, &report, "60s");
+    assert_eq!(code, Some(1), "{text}");
+    let ran = v["exploration"][0]["ran"].as_array().cloned().unwrap_or_default();
+    let worse: Vec<&serde_json::Value> = ran.iter().filter(|x| x["compared"]["verdict"] == "worse").collect();
+    assert!(!worse.is_empty(), "{v}");
+    let x = worse[0];
+    assert_eq!(x["outcome"]["status"], "failed", "{x}");
+    assert_eq!(x["compared"]["pairs"], 2, "a difference counts only when seen twice: {x}");
+    assert_eq!(x["compared"]["base"]["status"], "passed", "{x}");
+    let diff = x["compared"]["differences"].to_string();
+    assert!(diff.contains("the base 1 answered in time; this change 1 failed (5xx) in time"), "{diff}");
+    // Every absolute oracle of that experiment passed: only the comparison failed it.
+    let checks = x["outcome"]["checks"].as_array().unwrap();
+    let failed: Vec<&str> =
+        checks.iter().filter(|c| c["passed"] == false).map(|c| c["check"].as_str().unwrap()).collect();
+    assert_eq!(failed, ["as good as the base revision under the same fault"], "{x}");
+    assert!(x["outcome"]["steps"].as_array().unwrap().iter().all(|s| s["passed"] == true), "{x}");
+}
+
+/// A weakness the system already has — no deadline on db, so a slow db makes api answer
+/// late — fails on the base as it does on the change: it is reported as known, not blamed on
+/// a change that did not touch it, and the change is allowed.
+#[test]
+fn a_weakness_the_base_shares_is_reported_and_does_not_block() {
+    let (r, report) = explored_relay("30", None);
+    let (code, text, v) = gate_report(&r, &report, "25s");
+    assert_eq!(code, Some(0), "{text}");
+    let reasons = v["reasons"].to_string();
+    assert!(reasons.contains("known weakness") && reasons.contains("slow-past-deadline on api -> db"), "{reasons}");
+    let ran = v["exploration"][0]["ran"].as_array().cloned().unwrap_or_default();
+    let weak = ran.iter().find(|x| x["class"] == "slow-past-deadline").expect("ran");
+    assert_eq!(weak["outcome"]["status"], "failed", "{weak}");
+    assert_eq!(weak["compared"]["verdict"], "known-weakness", "{weak}");
+    assert_eq!(weak["compared"]["base"]["status"], "failed", "{weak}");
+}

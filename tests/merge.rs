@@ -102,6 +102,7 @@ fn observed(name: &str, k: Kind) -> ScenarioOutcome {
             observed: if k.step_passed { "200".into() } else { "502".into() },
             start_ms: 0.0,
             end_ms: 5.0,
+            answered: Default::default(),
         }],
         checks,
         edges: Default::default(),
@@ -274,6 +275,7 @@ fn merged_shards_give_the_unsharded_verdict_for_every_experiment() {
             mode: Mode::Sequential,
             outcome: judged(&format!("explore-api-{i}"), k),
             scenario: None,
+            compared: None,
         };
         let exploration = ExploreReport {
             service: "api".into(),

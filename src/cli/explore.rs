@@ -68,7 +68,13 @@ pub(super) fn exec(dir: &Path, args: ExploreArgs) -> miette::Result<i32> {
         humantime::format_duration(args.budget)
     );
     let opts = worktree_options(&repo, seed, args.ready_timeout, &args.prepare_env);
-    let xo = ExploreOptions { budget: args.budget, jobs: args.jobs, first: Vec::new(), stop_at_first_failure: false };
+    let xo = ExploreOptions {
+        budget: args.budget,
+        jobs: args.jobs,
+        first: Vec::new(),
+        stop_at_first_failure: false,
+        base: None,
+    };
     runtime()?.block_on(async move {
         let mut interrupt = Interrupt::new();
         let mut opts = opts;

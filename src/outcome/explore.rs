@@ -36,11 +36,63 @@ pub struct ExperimentResult {
     /// The scenario file of a failed experiment, `why: TODO`, for `--write`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scenario: Option<String>,
+    /// The same experiment (same fault, same seed) on the base revision, compared with this
+    /// one; `None` where there is no base to compare with (`faultline explore`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compared: Option<Compared>,
+}
+
+/// An experiment's outcome on the change beside the same experiment on its base.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Compared {
+    /// The base revision's outcome (of the last pair of runs).
+    pub base: ScenarioOutcome,
+    pub verdict: Differential,
+    /// What differs, one line each (the change's worse or better answers, checks).
+    pub differences: Vec<String>,
+    /// Pairs of runs it took: a difference seen once is run again on both sides before it
+    /// counts, so timing noise cannot block.
+    pub pairs: u32,
+}
+
+/// What the change does under a fault, measured against its base under the same fault.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Differential {
+    /// Nothing the oracles compare differs.
+    Same,
+    /// Some outcome is worse than on the base, in both pairs of runs: the change's doing.
+    Worse,
+    /// Some outcome is better, none worse.
+    Better,
+    /// The change fails here, and the base fails the same way: a weakness the system
+    /// already has, reported, not blamed on the change.
+    KnownWeakness,
+    /// One side could not run the experiment: only the absolute oracles judge.
+    Unjudged,
+}
+
+impl ExperimentResult {
+    /// Whether this failure is one the base has too: its comparison says so, and the base's
+    /// outcome failed (a shard cannot call a failure a weakness without a failing base).
+    pub fn known_weakness(&self) -> bool {
+        self.compared.as_ref().is_some_and(|c| {
+            let mut base = c.base.clone();
+            base.judge();
+            c.verdict == Differential::KnownWeakness && base.status == Status::Failed
+        })
+    }
 }
 
 impl ExploreReport {
+    /// Experiments that failed, weaknesses the base shares excepted.
     pub fn failed(&self) -> impl Iterator<Item = &ExperimentResult> {
-        self.ran.iter().filter(|r| r.outcome.status == Status::Failed)
+        self.ran.iter().filter(|r| r.outcome.status == Status::Failed && !r.known_weakness())
+    }
+
+    /// Experiments that failed the same way on the base: weaknesses the system already has.
+    pub fn known_weaknesses(&self) -> impl Iterator<Item = &ExperimentResult> {
+        self.ran.iter().filter(|r| r.outcome.status == Status::Failed && r.known_weakness())
     }
 
     /// Experiments that could not run (a stack that did not come up, a fault that could not

@@ -12,12 +12,13 @@
 //! One rule judges a scenario from what it observed, [`ScenarioOutcome::judge`]; the runner
 //! and `report merge` both call it, so a merged verdict is the unsharded gate's.
 
+pub mod differential;
 mod explore;
 mod gate_report;
 mod scenario;
 mod signoff;
 
-pub use explore::{ExperimentResult, ExploreReport};
+pub use explore::{Compared, Differential, ExperimentResult, ExploreReport};
 pub use gate_report::{CommandLog, Decision, GateReport, GateTimings, Partition, PoolCounts};
-pub use scenario::{CheckOutcome, FaultWindow, ScenarioOutcome, StackUse, Status, StepOutcome};
+pub use scenario::{Answered, CheckOutcome, FaultWindow, ScenarioOutcome, StackUse, Status, StepOutcome};
 pub use signoff::{Approval, AreaSignoff, IgnoredApproval, SignoffState};

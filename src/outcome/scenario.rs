@@ -21,6 +21,68 @@ pub struct StepOutcome {
     pub start_ms: f64,
     #[serde(default)]
     pub end_ms: f64,
+    /// How its requests were answered, by grade (steps that send requests only): what the
+    /// differential oracle compares with the base revision under the same fault.
+    #[serde(default, skip_serializing_if = "Answered::is_empty")]
+    pub answered: Answered,
+}
+
+/// How a step's requests were answered, counted by grade, best first: answered in time
+/// with success (below 400), rejected in time (4xx), failed in time (5xx), answered late
+/// (past the step's `within`), not answered at all.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Answered {
+    #[serde(default)]
+    pub ok: usize,
+    #[serde(default)]
+    pub rejected: usize,
+    #[serde(default)]
+    pub failed: usize,
+    #[serde(default)]
+    pub late: usize,
+    #[serde(default)]
+    pub none: usize,
+}
+
+impl Answered {
+    /// The grades from best to worst, with their names.
+    pub fn grades(&self) -> [(&'static str, usize); 5] {
+        [
+            ("answered in time", self.ok),
+            ("rejected (4xx) in time", self.rejected),
+            ("failed (5xx) in time", self.failed),
+            ("answered late", self.late),
+            ("not answered", self.none),
+        ]
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.grades().iter().all(|(_, n)| *n == 0)
+    }
+
+    /// Whether these answers are worse than `than`'s: for some grade, fewer requests were
+    /// answered at that grade or better (each request of `than` had a counterpart at least
+    /// as good here otherwise). Steps that sent different numbers of requests are not compared.
+    pub fn worse_than(&self, than: &Answered) -> bool {
+        let (a, b) = (self.grades(), than.grades());
+        if a.iter().map(|g| g.1).sum::<usize>() != b.iter().map(|g| g.1).sum::<usize>() {
+            return false;
+        }
+        let (mut mine, mut theirs) = (0, 0);
+        a.iter().zip(b.iter()).any(|(x, y)| {
+            mine += x.1;
+            theirs += y.1;
+            mine < theirs
+        })
+    }
+}
+
+impl std::fmt::Display for Answered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let parts: Vec<String> =
+            self.grades().iter().filter(|(_, n)| *n > 0).map(|(g, n)| format!("{n} {g}")).collect();
+        if parts.is_empty() { write!(f, "no request") } else { write!(f, "{}", parts.join(", ")) }
+    }
 }
 
 /// A fault as it happened: from when to when, in ms from the start of the steps.

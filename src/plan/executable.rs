@@ -35,6 +35,9 @@ pub struct Executable {
     pub explore: Vec<ExploreTarget>,
     /// Where the code under test is.
     pub code: Code,
+    /// The code the change started from (the merge base), exported when services are
+    /// explored: every experiment runs there too, and the change is compared with it.
+    pub base_code: Option<Code>,
 }
 
 /// A service to explore: its workload and the fault-free reference run of it, or why
@@ -100,10 +103,14 @@ impl Planned {
         let scenarios = all.into_iter().filter(|s| self.plan.scenarios.contains(&s.name)).collect();
         let explore = self.plan.explore.iter().map(|s| ExploreTarget::new(&self.config, s)).collect();
         let code = match &self.revs.head {
-            Some((rev, oid)) => export(repo, rev, *oid)?,
+            Some((rev, oid)) => export(repo, rev, *oid, "faultline-head-")?,
             None => Code::Dir(repo.root().to_path_buf()),
         };
-        Ok(Executable { plan: Some(self.plan), config: self.config, scenarios, explore, code })
+        let base_code = match crate::repo::Oid::from_str(&self.plan.merge_base) {
+            Ok(oid) if !self.plan.explore.is_empty() => Some(export(repo, "the merge base", oid, "faultline-base-")?),
+            _ => None,
+        };
+        Ok(Executable { plan: Some(self.plan), config: self.config, scenarios, explore, code, base_code })
     }
 }
 
@@ -111,7 +118,14 @@ impl Executable {
     /// What `run` and `explore` execute: scenarios and explorations of the working tree.
     pub fn of_worktree(repo: &Repo, config: LoadedConfig, scenarios: Vec<Scenario>, explore: &[String]) -> Self {
         let explore = explore.iter().map(|s| ExploreTarget::new(&config, s)).collect();
-        Executable { plan: None, config, scenarios, explore, code: Code::Dir(repo.root().to_path_buf()) }
+        Executable {
+            plan: None,
+            config,
+            scenarios,
+            explore,
+            code: Code::Dir(repo.root().to_path_buf()),
+            base_code: None,
+        }
     }
 
     /// Keeps only the scenarios and explored services `keep` accepts by name (a share of
@@ -137,8 +151,8 @@ impl ExploreTarget {
 }
 
 /// Writes the tree of the commit `oid` (named `rev`) into a fresh temporary directory.
-fn export(repo: &Repo, rev: &str, oid: crate::repo::Oid) -> Result<Code, PlanError> {
-    let dir = tempfile::Builder::new().prefix("faultline-head-").tempdir().map_err(PlanError::TempDir)?;
+fn export(repo: &Repo, rev: &str, oid: crate::repo::Oid, prefix: &str) -> Result<Code, PlanError> {
+    let dir = tempfile::Builder::new().prefix(prefix).tempdir().map_err(PlanError::TempDir)?;
     let fail = |source| PlanError::Export { rev: rev.to_owned(), source };
     let commit = repo.git().find_commit(oid).map_err(fail)?;
     let mut co = git2::build::CheckoutBuilder::new();

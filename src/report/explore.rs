@@ -17,21 +17,26 @@ pub fn render(r: &ExploreReport) -> String {
     }
     let failed = r.failed().count();
     let errors = r.errors().count();
+    let weak = r.known_weaknesses().count();
+    let compared = r.ran.iter().filter(|x| x.compared.is_some()).count();
     let _ = writeln!(
         s,
-        "explore {}: {} experiments planned on {} (seed {}), {} ran in {:.0} s: {} passed, {failed} failed, {errors} could not run; {} skipped by reduction, {} unexplored (budget)",
+        "explore {}: {} experiments planned on {} (seed {}), {} ran in {:.0} s: {} passed, {failed} failed, {errors} could not run{}; {} skipped by reduction, {} unexplored (budget){}",
         r.service,
         r.planned,
         if r.edges.is_empty() { "no edge".to_owned() } else { r.edges.join(", ") },
         r.seed,
         r.ran.len(),
         r.seconds,
-        r.ran.len() - failed - errors,
+        r.ran.len() - failed - errors - weak,
+        if weak > 0 { format!(", {weak} known weaknesses the base shares") } else { String::new() },
         r.skipped.len(),
         r.unexplored.len(),
+        if compared > 0 { format!("; {compared} compared with the base revision") } else { String::new() },
     );
     for x in r.ran.iter().filter(|x| x.outcome.status != Status::Passed) {
-        let _ = writeln!(s, "  {} on {} ({})", x.class, x.on, x.mode);
+        let weakness = if x.known_weakness() { " — a known weakness: the base fails it too" } else { "" };
+        let _ = writeln!(s, "  {} on {} ({}){weakness}", x.class, x.on, x.mode);
         for line in super::outcome::render_outcome(&x.outcome).lines() {
             let _ = writeln!(s, "    {line}");
         }

@@ -22,7 +22,7 @@ use futures_util::StreamExt;
 use super::event::{Event, Reporter};
 use super::pool::StackPool;
 use crate::config::LoadedConfig;
-use crate::outcome::{CheckOutcome, ExperimentResult, ExploreReport, ScenarioOutcome, Status};
+use crate::outcome::{CheckOutcome, Compared, Differential, ExperimentResult, ExploreReport, ScenarioOutcome, Status};
 use crate::plan::ExploreTarget;
 use crate::scenario::experiments::{Experiment, Mode, UsedEdge, Workload};
 use crate::stack::RunOptions;
@@ -39,6 +39,10 @@ pub struct ExploreOptions {
     /// Start no experiment once one has failed (the gate: one failure blocks, the rest
     /// would only add findings); `faultline explore` runs them all.
     pub stop_at_first_failure: bool,
+    /// How to run the base revision's build (prepared already): every experiment runs there
+    /// too, under the same fault and seed, and is compared with the change's
+    /// ([`crate::outcome::differential`]). `None`: the absolute oracles alone judge.
+    pub base: Option<RunOptions>,
 }
 
 /// Explores `target.service` with its workload and `loaded`'s invariants; `opts` as for scenarios
@@ -102,8 +106,22 @@ pub async fn explore(
     let (first, second): (Vec<&Experiment>, Vec<&Experiment>) =
         experiments.iter().partition(|e| e.mode != Mode::Concurrent);
     let found = std::sync::atomic::AtomicBool::new(false);
-    let ctx = Wave { pool: &pool, w, per_request: &per_request, loaded, opts, xo, start, events, found: &found };
-    let mut results: BTreeMap<String, (&Experiment, Option<ScenarioOutcome>)> = BTreeMap::new();
+    // The base's experiments on stacks of their own: its images differ from the change's.
+    let base_pool =
+        xo.base.as_ref().map(|b| (StackPool::new(experiments.iter().map(|e| &e.scenario)).at_once(xo.jobs), b));
+    let ctx = Wave {
+        pool: &pool,
+        base: base_pool.as_ref().map(|(p, o)| (p, *o)),
+        w,
+        per_request: &per_request,
+        loaded,
+        opts,
+        xo,
+        start,
+        events,
+        found: &found,
+    };
+    let mut results: BTreeMap<String, (&Experiment, Option<Ran>)> = BTreeMap::new();
     for (e, o) in ctx.run(first).await {
         results.insert(e.name.clone(), (e, o));
     }
@@ -111,8 +129,16 @@ pub async fn explore(
     for e in second {
         let twin = e.name.replace("-conc", "-seq");
         match results.get(&twin).and_then(|(_, o)| o.as_ref()) {
-            Some(o) if o.status == Status::Failed => {
+            // A weakness the base shares does not stand for its concurrent twin, which may
+            // still be worse than the base.
+            Some((o, c))
+                if o.status == Status::Failed
+                    && !c.as_ref().is_some_and(|c| c.verdict == Differential::KnownWeakness) =>
+            {
                 pool.forget(&e.scenario);
+                if let Some((p, _)) = &base_pool {
+                    p.forget(&e.scenario);
+                }
                 report.skipped.push((e.name.clone(), format!("{twin} failed already: the same fault, one finding")));
             }
             _ => wave.push(e),
@@ -121,9 +147,24 @@ pub async fn explore(
     for (e, o) in ctx.run(wave).await {
         results.insert(e.name.clone(), (e, o));
     }
-    for e in &experiments {
+    record(&mut report, &experiments, results);
+    pool.finish().await;
+    if let Some((p, _)) = &base_pool {
+        p.finish().await;
+    }
+    report.seconds = start.elapsed().as_secs_f64();
+    report
+}
+
+/// The experiments' results into the report, in the order they were generated.
+fn record(
+    report: &mut ExploreReport,
+    experiments: &[Experiment],
+    mut results: BTreeMap<String, (&Experiment, Option<Ran>)>,
+) {
+    for e in experiments {
         match results.remove(&e.name) {
-            Some((_, Some(outcome))) => {
+            Some((_, Some((outcome, compared)))) => {
                 let scenario = (outcome.status == Status::Failed).then(|| e.text.clone());
                 report.ran.push(ExperimentResult {
                     class: e.class.clone(),
@@ -131,20 +172,20 @@ pub async fn explore(
                     mode: e.mode,
                     outcome,
                     scenario,
+                    compared,
                 });
             }
             Some((_, None)) => report.unexplored.push(e.name.clone()),
             None => {}
         }
     }
-    pool.finish().await;
-    report.seconds = start.elapsed().as_secs_f64();
-    report
 }
 
 /// What a wave of experiments needs.
 struct Wave<'a> {
     pool: &'a StackPool,
+    /// The base's pool and how to run the base, when experiments are compared with it.
+    base: Option<(&'a StackPool, &'a RunOptions)>,
     w: &'a Workload,
     per_request: &'a BTreeMap<String, (usize, String)>,
     loaded: &'a LoadedConfig,
@@ -156,28 +197,78 @@ struct Wave<'a> {
     found: &'a std::sync::atomic::AtomicBool,
 }
 
+/// An experiment's outcome on the change, and its comparison with the base.
+type Ran = (ScenarioOutcome, Option<Compared>);
+
 impl Wave<'_> {
     /// Runs `wave`, `jobs` at once; an experiment not started within the budget is `None`.
-    async fn run<'e>(&self, wave: Vec<&'e Experiment>) -> Vec<(&'e Experiment, Option<ScenarioOutcome>)> {
+    async fn run<'e>(&self, wave: Vec<&'e Experiment>) -> Vec<(&'e Experiment, Option<Ran>)> {
         futures_util::stream::iter(wave.into_iter().map(|e| async move {
             let stop = self.xo.stop_at_first_failure && self.found.load(std::sync::atomic::Ordering::SeqCst);
             if stop || self.start.elapsed() >= self.xo.budget {
                 self.pool.forget(&e.scenario);
+                if let Some((base, _)) = self.base {
+                    base.forget(&e.scenario);
+                }
                 return (e, None);
             }
-            let mut o = self.pool.run_reporting(&e.scenario, &self.loaded.config, self.opts, self.events).await;
-            if e.mode != Mode::Concurrent && o.status != Status::Error {
-                attempts_oracle(&mut o, self.w, self.per_request);
-            }
-            if o.status != Status::Passed {
+            let (o, compared) = self.run_one(e).await;
+            let weakness = compared.as_ref().is_some_and(|c| c.verdict == Differential::KnownWeakness);
+            if o.status != Status::Passed && !weakness {
                 self.found.store(true, std::sync::atomic::Ordering::SeqCst);
             }
             self.events.report(&Event::ExperimentFinished { service: &self.w.service, outcome: &o });
-            (e, Some(o))
+            (e, Some((o, compared)))
         }))
         .buffer_unordered(self.pool.in_flight())
         .collect()
         .await
+    }
+
+    /// One experiment on one side, with the attempts oracle.
+    async fn side(&self, e: &Experiment, pool: &StackPool, opts: &RunOptions) -> ScenarioOutcome {
+        let mut o = pool.run_reporting(&e.scenario, &self.loaded.config, opts, self.events).await;
+        if e.mode != Mode::Concurrent && o.status != Status::Error {
+            attempts_oracle(&mut o, self.w, self.per_request);
+        }
+        o
+    }
+
+    /// One experiment on the change, and on the base when there is one: a worse outcome
+    /// seen once is run again on both sides, and counts only when it is seen again; it then
+    /// fails the change's outcome with a check that says what is worse.
+    async fn run_one(&self, e: &Experiment) -> Ran {
+        let mut head = self.side(e, self.pool, self.opts).await;
+        let Some((pool, base_opts)) = self.base else { return (head, None) };
+        let mut base = self.side(e, pool, base_opts).await;
+        let (mut verdict, mut differences) = crate::outcome::differential::compare(&head, &base);
+        let mut pairs = 1;
+        if verdict == Differential::Worse && self.start.elapsed() < self.xo.budget {
+            pool.expect([&e.scenario]);
+            self.pool.expect([&e.scenario]);
+            let again = self.side(e, self.pool, self.opts).await;
+            let base_again = self.side(e, pool, base_opts).await;
+            let (v, d) = crate::outcome::differential::compare(&again, &base_again);
+            pairs = 2;
+            if v == Differential::Worse {
+                differences.push("seen again in a second pair of runs".into());
+            } else {
+                (verdict, differences, head, base) = (v, d, again, base_again);
+            }
+        }
+        if verdict == Differential::Worse {
+            head.checks.push(CheckOutcome {
+                index: head.checks.len(),
+                line: 0,
+                check: "as good as the base revision under the same fault".into(),
+                passed: false,
+                expected: "no request answered worse, no check violated that holds on the base".into(),
+                observed: differences.join("; "),
+                unobserved: false,
+            });
+            head.judge();
+        }
+        (head, Some(Compared { base, verdict, differences, pairs }))
     }
 }
 

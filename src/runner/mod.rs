@@ -22,7 +22,7 @@ use futures_util::future::join_all;
 use tokio::sync::Mutex;
 
 use crate::config::Config;
-use crate::outcome::{CommandLog, FaultWindow, ScenarioOutcome, Status, StepOutcome};
+use crate::outcome::{Answered, CommandLog, FaultWindow, ScenarioOutcome, Status, StepOutcome};
 use crate::scenario::validate::{CheckKind, Expectation, FaultTarget, RequestStep, Scenario, StepKind, TimedFault};
 use crate::stack::{RunOptions, Teardowns};
 use crate::stack::{Stack, StackError, Start};
@@ -601,6 +601,7 @@ async fn run_step(
                 observed: "-".into(),
                 start_ms: 0.0,
                 end_ms: 0.0,
+                answered: Default::default(),
             })
         }
         StepKind::Exec { service, cmd, expect_exit, env } => {
@@ -624,6 +625,7 @@ async fn run_step(
                 ),
                 start_ms: 0.0,
                 end_ms: 0.0,
+                answered: Default::default(),
             })
         }
         StepKind::Request(r) => request_step(stack, ctx, index, r).await,
@@ -675,6 +677,7 @@ async fn run_step(
                 observed,
                 start_ms: 0.0,
                 end_ms: 0.0,
+                answered: Default::default(),
             })
         }
     }
@@ -725,7 +728,23 @@ fn judge(index: usize, step: String, e: &Expectation, answers: &[Answer]) -> Ste
     if let Some(err) = answers.iter().find_map(|a| a.error.as_ref()) {
         observed.push_str(&format!("; first error: {err}"));
     }
-    StepOutcome { index, step, passed, expected, observed, start_ms: 0.0, end_ms: 0.0 }
+    let answered = graded(e, answers);
+    StepOutcome { index, step, passed, expected, observed, start_ms: 0.0, end_ms: 0.0, answered }
+}
+
+/// The step's answers by grade (see [`Answered`]).
+fn graded(e: &Expectation, answers: &[Answer]) -> Answered {
+    let mut g = Answered::default();
+    for a in answers {
+        match a.status {
+            None => g.none += 1,
+            Some(_) if e.within.is_some_and(|w| a.latency > w) => g.late += 1,
+            Some(s) if s >= 500 => g.failed += 1,
+            Some(s) if s >= 400 => g.rejected += 1,
+            Some(_) => g.ok += 1,
+        }
+    }
+    g
 }
 
 fn fmt_pct(f: f64) -> String {

@@ -153,7 +153,11 @@ pub struct Left {
 
 impl std::fmt::Display for Left {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {} (run {}) is left: the engine refused: {}; {}", self.kind, self.name, self.run, self.why, self.help)
+        write!(
+            f,
+            "{} {} (run {}) is left: the engine refused: {}; {}",
+            self.kind, self.name, self.run, self.why, self.help
+        )
     }
 }
 

@@ -57,6 +57,16 @@ pub(crate) fn with_exploration(
                 r.service, x.class, x.on, x.mode
             ));
         }
+        let weak: Vec<String> = r.known_weaknesses().map(|x| format!("{} on {} ({})", x.class, x.on, x.mode)).collect();
+        if !weak.is_empty() {
+            reasons.push(format!(
+                "exploration of {}: {} known weakness{} the base revision shares, not blamed on the change: {}",
+                r.service,
+                weak.len(),
+                if weak.len() == 1 { "" } else { "es" },
+                weak.join(", ")
+            ));
+        }
         if !r.unexplored.is_empty() {
             reasons.push(format!(
                 "exploration of {}: {} of {} experiments not run (the budget ran out, or a failure was found already)",
