@@ -38,9 +38,12 @@ use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+pub use http::HttpSpecError;
 pub(crate) use observe::Observations;
-pub use spec::{Fault, FaultSpec};
+pub use spec::{DurationError, Fault, FaultSpec, ParamsError, SpecError};
 use toxic::{Direction, Toxic};
+pub use toxic::{bandwidth::BandwidthError, refuse::RefuseError, slicer::SlicerError, timeout::BlackholeError};
+pub use written::WrittenError;
 
 /// Everything that can go wrong setting up or changing an edge.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]

@@ -28,7 +28,9 @@ use crate::stack::{RunOptions, Teardowns};
 use crate::stack::{Stack, StackError, Start};
 use workload::Answer;
 
-pub(crate) use error::{PrepareError, RunError};
+pub use error::PrepareError;
+pub(crate) use error::RunError;
+pub use nextest::NextestError;
 
 /// How long a request may take when its step sets no `within`.
 const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);

@@ -32,6 +32,7 @@ use crate::fault::{FaultError, Proxy, ProxyConfig};
 use crate::outcome::CommandLog;
 pub(crate) use image::ImageRef;
 pub(crate) use ready::Probe;
+pub use reset::{RedisError, ResetError};
 use watchdog::Watchdog;
 
 /// Everything that can go wrong bringing a stack up or acting on it.

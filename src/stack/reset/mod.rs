@@ -34,6 +34,7 @@ use miette::Diagnostic;
 
 use super::{Plan, Stack, log_bytes};
 pub(crate) use crate::config::ResetKind;
+pub use redis::RedisError;
 
 /// Why a stack could not be reset; the stack must not be used again.
 #[derive(Debug, thiserror::Error, Diagnostic)]
