@@ -55,7 +55,7 @@ pub async fn gate(repo_dir: &Path, req: &GateRequest, events: &dyn Reporter) -> 
 
 /// [`gate`], keeping the stack when exactly one scenario runs and `keep` is set (for
 /// `repro --keep`): the caller removes it ([`crate::stack::Stack::shutdown`]).
-pub async fn gate_keeping(
+pub(crate) async fn gate_keeping(
     repo_dir: &Path,
     req: &GateRequest,
     keep: bool,

@@ -32,7 +32,7 @@ pub mod corpus;
 pub mod demo;
 pub mod fault;
 pub mod gate;
-pub mod impact;
+pub(crate) mod impact;
 pub mod init;
 pub mod outcome;
 pub mod plan;

@@ -12,8 +12,8 @@ use serde::Serialize;
 
 pub(crate) use diff::analyze;
 pub use path::{RepoPath, clean};
-pub use provenance::{Evidence, EvidenceKind, Provenance};
-pub use tier::{TierDecision, TierRule};
+pub(crate) use provenance::Evidence;
+pub(crate) use tier::TierDecision;
 
 /// Which change to analyse.
 #[derive(Debug, Clone, PartialEq, Eq)]

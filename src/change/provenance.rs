@@ -28,7 +28,7 @@ pub struct Evidence {
 }
 
 #[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
-pub struct Provenance {
+pub(crate) struct Provenance {
     pub ai_assisted: bool,
     pub evidence: Vec<Evidence>,
 }

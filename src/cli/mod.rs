@@ -27,7 +27,7 @@ use report::ReportCmd;
 /// Exit codes: 0 allow, 1 block, 2 could not verify (which blocks too).
 #[derive(Parser)]
 #[command(name = "faultline", version, propagate_version = true, max_term_width = 100)]
-pub struct Cli {
+pub(crate) struct Cli {
     /// Run as if faultline was started in DIR (like `git -C`).
     #[arg(short = 'C', value_name = "DIR", global = true)]
     dir: Option<PathBuf>,

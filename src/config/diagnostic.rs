@@ -30,7 +30,7 @@ const MAX_QUOTED: usize = 200;
 
 /// The first names of a list, for a help line: a configuration with 20,000 services must
 /// not print them all in every message.
-pub fn listing<S: AsRef<str>>(names: &[S]) -> String {
+pub(crate) fn listing<S: AsRef<str>>(names: &[S]) -> String {
     const SHOWN: usize = 20;
     let mut out: Vec<&str> = names.iter().take(SHOWN).map(AsRef::as_ref).collect();
     let more = format!("… ({} in all)", names.len());
@@ -41,7 +41,7 @@ pub fn listing<S: AsRef<str>>(names: &[S]) -> String {
 }
 
 /// `s`, cut to a readable length with the number of characters left out.
-pub fn clip(s: &str) -> String {
+pub(crate) fn clip(s: &str) -> String {
     let n = s.chars().count();
     if n <= MAX_QUOTED * 2 {
         return s.to_owned();
@@ -51,7 +51,7 @@ pub fn clip(s: &str) -> String {
 }
 
 impl FileDiagnostic {
-    pub fn at(file: &SourceFile, loc: Loc, message: impl Into<String>) -> Self {
+    pub(crate) fn at(file: &SourceFile, loc: Loc, message: impl Into<String>) -> Self {
         let message = clip(&message.into());
         let offset = loc.offset.min(file.text.len());
         // The snippet shows the line and its neighbours; if any is too long, none is shown.
@@ -78,28 +78,28 @@ impl FileDiagnostic {
     }
 
     /// A diagnostic at the key of `path` (or its nearest existing ancestor).
-    pub fn at_key(file: &SourceFile, path: &[Seg], message: impl Into<String>) -> Self {
+    pub(crate) fn at_key(file: &SourceFile, path: &[Seg], message: impl Into<String>) -> Self {
         Self::at(file, file.key_loc(path), message)
     }
 
     /// A diagnostic at the value of `path` (or its nearest existing ancestor).
-    pub fn at_value(file: &SourceFile, path: &[Seg], message: impl Into<String>) -> Self {
+    pub(crate) fn at_value(file: &SourceFile, path: &[Seg], message: impl Into<String>) -> Self {
         Self::at(file, file.value_loc(path), message)
     }
 
-    pub fn with_help(mut self, help: impl Into<String>) -> Self {
+    pub(crate) fn with_help(mut self, help: impl Into<String>) -> Self {
         self.help = Some(clip(&help.into()));
         self
     }
 
-    pub fn with_label(mut self, label: impl Into<String>) -> Self {
+    pub(crate) fn with_label(mut self, label: impl Into<String>) -> Self {
         self.label = clip(&label.into());
         self
     }
 
     /// Turns a serde_yaml error into a located diagnostic; an unknown key or variant gets the
     /// nearest valid name as help.
-    pub fn from_serde(file: &SourceFile, err: &serde_yaml::Error) -> Self {
+    pub(crate) fn from_serde(file: &SourceFile, err: &serde_yaml::Error) -> Self {
         let loc = match err.location() {
             Some(l) => file.loc_at(l.line(), l.column()),
             None => file.loc_at(1, 1),
@@ -171,7 +171,7 @@ fn parse_unknown(msg: &str) -> Option<(String, Vec<String>)> {
 }
 
 /// The candidate closest to `word`, if any is close enough to be a plausible typo.
-pub fn nearest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub(crate) fn nearest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     candidates
         .into_iter()
         .map(|c| (strsim::jaro_winkler(&word.to_lowercase(), &c.to_lowercase()), c))

@@ -4,7 +4,7 @@
 use globset::{Glob, GlobBuilder, GlobSet, GlobSetBuilder};
 
 /// Compiles one pattern with faultline's semantics.
-pub fn compile(pattern: &str) -> Result<Glob, globset::Error> {
+pub(crate) fn compile(pattern: &str) -> Result<Glob, globset::Error> {
     let owned;
     let pattern = if pattern.ends_with('/') {
         owned = format!("{pattern}**");
@@ -17,7 +17,7 @@ pub fn compile(pattern: &str) -> Result<Glob, globset::Error> {
 
 /// A set of already validated patterns. Invalid patterns are skipped: validation reports them
 /// before any set is built.
-pub fn set<'a>(patterns: impl IntoIterator<Item = &'a str>) -> GlobSet {
+pub(crate) fn set<'a>(patterns: impl IntoIterator<Item = &'a str>) -> GlobSet {
     let mut b = GlobSetBuilder::new();
     for p in patterns {
         if let Ok(g) = compile(p) {

@@ -1,11 +1,11 @@
 //! `faultline.yaml`: the data model, loading with located diagnostics, validation of the
 //! service graph, and the compiled matchers later stages use.
 
-pub mod diagnostic;
-pub mod glob;
+pub(crate) mod diagnostic;
+pub(crate) mod glob;
 mod graph;
-pub mod model;
-pub mod source;
+pub(crate) mod model;
+pub(crate) mod source;
 mod validate;
 
 use std::sync::Arc;
@@ -20,7 +20,7 @@ pub use model::*;
 pub use source::{Seg, SourceFile};
 
 /// The file name faultline reads at the repository root.
-pub const CONFIG_FILE: &str = "faultline.yaml";
+pub(crate) const CONFIG_FILE: &str = "faultline.yaml";
 
 /// Where the configuration was read from; printed with every plan so nobody wonders.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -78,16 +78,16 @@ pub enum ConfigError {
 
 /// The most problems one error lists; the rest are counted. Nobody fixes the 13,000th
 /// problem of a file first, and every listed one is rendered with a snippet of its file.
-pub const MAX_PROBLEMS: usize = 50;
+pub(crate) const MAX_PROBLEMS: usize = 50;
 
 impl ConfigError {
-    pub fn invalid(file: &SourceFile, problems: Vec<FileDiagnostic>) -> Self {
+    pub(crate) fn invalid(file: &SourceFile, problems: Vec<FileDiagnostic>) -> Self {
         ConfigError::Invalid { file: file.name.clone(), problems: capped(problems) }
     }
 }
 
 /// `problems` cut to [`MAX_PROBLEMS`], the last saying how many more there are.
-pub fn capped(mut problems: Vec<FileDiagnostic>) -> Vec<FileDiagnostic> {
+pub(crate) fn capped(mut problems: Vec<FileDiagnostic>) -> Vec<FileDiagnostic> {
     if problems.len() > MAX_PROBLEMS {
         let more = problems.len() - MAX_PROBLEMS;
         problems.truncate(MAX_PROBLEMS);
@@ -139,7 +139,7 @@ pub struct Matchers {
 /// Paths that belong to the gate or change how every service builds, whatever the policy
 /// says: a change to them is high tier, affects everything and needs a senior's sign-off.
 /// (faultline.yaml and the scenarios directory are added from the configuration.)
-pub const BUILTIN_PROTECTED: &[&str] = &[
+pub(crate) const BUILTIN_PROTECTED: &[&str] = &[
     ".cargo/**",
     "**/.cargo/**",
     "rust-toolchain",
@@ -161,10 +161,11 @@ pub const BUILTIN_PROTECTED: &[&str] = &[
 
 /// Where GitHub and GitLab look for CODEOWNERS, in their order. They say who may approve
 /// (`policy.codeowners`), so they are protected too.
-pub const CODEOWNERS_PATHS: &[&str] = &[".github/CODEOWNERS", "CODEOWNERS", "docs/CODEOWNERS", ".gitlab/CODEOWNERS"];
+pub(crate) const CODEOWNERS_PATHS: &[&str] =
+    &[".github/CODEOWNERS", "CODEOWNERS", "docs/CODEOWNERS", ".gitlab/CODEOWNERS"];
 
 /// A trailer pattern `Key: …` with its key matched without regard to case, as git does.
-pub fn trailer_regex(pattern: &str) -> Result<Regex, regex::Error> {
+pub(crate) fn trailer_regex(pattern: &str) -> Result<Regex, regex::Error> {
     let (anchor, rest) = pattern.strip_prefix('^').map_or(("", pattern), |r| ("^", r));
     let key_len = rest.find(|c: char| !(c.is_ascii_alphanumeric() || c == '-')).unwrap_or(rest.len());
     if key_len > 0 && rest[key_len..].trim_start().starts_with(':') {
@@ -177,7 +178,7 @@ pub fn trailer_regex(pattern: &str) -> Result<Regex, regex::Error> {
 /// The repository files a `prepare:` command names: words that look like relative paths
 /// (`./build.sh`, `scripts/build`, `make.sh`), `./` removed. Options, variables,
 /// assignments and absolute paths are not files of the repository.
-pub fn prepare_files(command: &str) -> Vec<String> {
+pub(crate) fn prepare_files(command: &str) -> Vec<String> {
     let mut out = Vec::new();
     for word in command.split(|c: char| c.is_whitespace() || matches!(c, ';' | '&' | '|' | '(' | ')' | '<' | '>')) {
         let w = word.trim_matches(|c| c == '"' || c == '\'');

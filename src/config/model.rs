@@ -168,7 +168,7 @@ fn default_url() -> String {
 
 impl Dependency {
     /// Every variable this edge sets and its template: `env` with `url`, then `vars`.
-    pub fn variables(&self) -> impl Iterator<Item = (&str, &str)> {
+    pub(crate) fn variables(&self) -> impl Iterator<Item = (&str, &str)> {
         self.env
             .as_deref()
             .map(|e| (e, self.url.as_str()))
@@ -177,7 +177,7 @@ impl Dependency {
     }
 
     /// Whether the edge speaks HTTP: a template of it starts with `http`.
-    pub fn is_http(&self) -> bool {
+    pub(crate) fn is_http(&self) -> bool {
         self.variables().any(|(_, t)| t.starts_with("http"))
     }
 }
@@ -192,9 +192,9 @@ pub enum Tier {
 }
 
 impl Tier {
-    pub const ALL_SEVERE_FIRST: [Tier; 3] = [Tier::High, Tier::Medium, Tier::Low];
+    pub(crate) const ALL_SEVERE_FIRST: [Tier; 3] = [Tier::High, Tier::Medium, Tier::Low];
 
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Tier::Low => "low",
             Tier::Medium => "medium",
@@ -267,7 +267,7 @@ pub struct Policy {
 
 impl Policy {
     /// `unclaimed`, or its fail-closed default.
-    pub fn unclaimed_rule(&self) -> GateRule {
+    pub(crate) fn unclaimed_rule(&self) -> GateRule {
         self.unclaimed.unwrap_or(GateRule {
             scenarios: ScenarioSelection::All,
             signoff: Signoff::Seniors,
@@ -298,7 +298,7 @@ pub struct Tiers {
 }
 
 impl Tiers {
-    pub fn get(&self, tier: Tier) -> &[String] {
+    pub(crate) fn get(&self, tier: Tier) -> &[String] {
         match tier {
             Tier::High => &self.high,
             Tier::Medium => &self.medium,
@@ -361,7 +361,7 @@ pub struct GateTable {
 }
 
 impl GateTable {
-    pub fn get(&self, tier: Tier) -> Option<&GateRule> {
+    pub(crate) fn get(&self, tier: Tier) -> Option<&GateRule> {
         match tier {
             Tier::High => self.high.as_ref(),
             Tier::Medium => self.medium.as_ref(),
@@ -407,7 +407,7 @@ impl ScenarioSelection {
     fn default_affected() -> Self {
         ScenarioSelection::Affected
     }
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             ScenarioSelection::All => "all",
             ScenarioSelection::Affected => "affected",

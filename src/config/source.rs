@@ -37,7 +37,7 @@ macro_rules! ypath {
 
 /// Where a node is: byte offsets into the source, and 1-based line and column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Loc {
+pub(crate) struct Loc {
     pub offset: usize,
     pub len: usize,
     pub line: usize,
@@ -65,7 +65,7 @@ pub struct SourceFile {
 }
 
 /// The deepest nesting a configuration or scenario file may have (serde's own limit is 128).
-pub const MAX_NESTING: usize = 100;
+pub(crate) const MAX_NESTING: usize = 100;
 
 /// Nodes nested deeper than this are not indexed (serde rejects them long before): a path
 /// is copied per node, so indexing a pathological nesting would take quadratic time.
@@ -83,7 +83,7 @@ impl SourceFile {
     /// Refuses a document nested deeper than [`MAX_NESTING`] before any other parser sees it:
     /// YAML scanners check every open level at every token, so a pathological nesting costs
     /// quadratic time (50,000 levels: seconds). The scan stops at the first level too deep.
-    pub fn check_nesting(&self) -> Result<(), Box<super::FileDiagnostic>> {
+    pub(crate) fn check_nesting(&self) -> Result<(), Box<super::FileDiagnostic>> {
         if let Some(offset) = flow_too_deep(self.text.as_bytes()) {
             let line = self.text[..offset].matches('\n').count() + 1;
             let line_start = self.text[..offset].rfind('\n').map_or(0, |i| i + 1);
@@ -124,7 +124,7 @@ impl SourceFile {
     }
 
     /// The byte offset of a 1-based line and a 1-based column counted in characters.
-    pub fn offset_of(&self, line: usize, column: usize) -> usize {
+    pub(crate) fn offset_of(&self, line: usize, column: usize) -> usize {
         let Some(&start) = self.line_starts.get(line.saturating_sub(1)) else {
             return self.text.len();
         };
@@ -142,7 +142,7 @@ impl SourceFile {
     }
 
     /// Location of a 1-based line and column.
-    pub fn loc_at(&self, line: usize, column: usize) -> Loc {
+    pub(crate) fn loc_at(&self, line: usize, column: usize) -> Loc {
         let offset = self.offset_of(line, column);
         Loc { offset, len: 0, line, column }
     }
@@ -155,12 +155,12 @@ impl SourceFile {
 
     /// The location of the key of the node at `path` (or of the value, for sequence items and
     /// the root). Falls back to the nearest ancestor that exists, then to the file start.
-    pub fn key_loc(&self, path: &[Seg]) -> Loc {
+    pub(crate) fn key_loc(&self, path: &[Seg]) -> Loc {
         self.lookup(path, true)
     }
 
     /// The location of the value at `path`, with the same fallbacks as [`Self::key_loc`].
-    pub fn value_loc(&self, path: &[Seg]) -> Loc {
+    pub(crate) fn value_loc(&self, path: &[Seg]) -> Loc {
         self.lookup(path, false)
     }
 
@@ -343,23 +343,6 @@ fn flow_too_deep(text: &[u8]) -> Option<usize> {
         i += 1;
     }
     None
-}
-
-/// Renders a key path as the user reads it: `services.orders.ports[0]`.
-pub fn display_path(path: &[Seg]) -> String {
-    let mut out = String::new();
-    for seg in path {
-        match seg {
-            Seg::Key(k) => {
-                if !out.is_empty() {
-                    out.push('.');
-                }
-                out.push_str(k);
-            }
-            Seg::Index(i) => out.push_str(&format!("[{i}]")),
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -19,14 +19,14 @@
 //! edge: connections, bytes, requests, attempts, latency percentiles.
 
 mod conn;
-pub mod container;
-pub mod http;
+pub(crate) mod container;
+pub(crate) mod http;
 pub mod observe;
-pub mod spec;
+pub(crate) mod spec;
 mod splice;
-pub mod toxic;
+pub(crate) mod toxic;
 mod wire;
-pub mod written;
+pub(crate) mod written;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -38,9 +38,12 @@ use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-pub use observe::Observations;
-pub use spec::{Fault, FaultSpec};
+pub use http::HttpSpecError;
+pub(crate) use observe::Observations;
+pub use spec::{DurationError, Fault, FaultSpec, ParamsError, SpecError};
 use toxic::{Direction, Toxic};
+pub use toxic::{bandwidth::BandwidthError, refuse::RefuseError, slicer::SlicerError, timeout::BlackholeError};
+pub use written::WrittenError;
 
 /// Everything that can go wrong setting up or changing an edge.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
@@ -134,7 +137,7 @@ pub(crate) struct FaultSet {
 }
 
 impl FaultSet {
-    pub fn toxics_for(&self, dir: Direction) -> impl Iterator<Item = &ToxicEntry> {
+    pub(crate) fn toxics_for(&self, dir: Direction) -> impl Iterator<Item = &ToxicEntry> {
         self.toxics.iter().filter(move |t| t.direction.covers(dir) && !t.toxic.refuses())
     }
 }
@@ -162,17 +165,17 @@ pub(crate) struct Shared {
 
 impl Shared {
     /// A fresh fault id.
-    pub fn next_id(&self) -> u64 {
+    pub(crate) fn next_id(&self) -> u64 {
         self.next_id.fetch_add(1, Ordering::Relaxed)
     }
 
     /// The next connection's number, from 1.
-    pub fn next_conn(&self) -> u64 {
+    pub(crate) fn next_conn(&self) -> u64 {
         self.next_conn.fetch_add(1, Ordering::Relaxed)
     }
 
     /// Draws from the edge's generator.
-    pub fn with_rng<T>(&self, f: impl FnOnce(&mut ChaCha8Rng) -> T) -> T {
+    pub(crate) fn with_rng<T>(&self, f: impl FnOnce(&mut ChaCha8Rng) -> T) -> T {
         f(&mut self.rng.lock().unwrap_or_else(|e| e.into_inner()))
     }
 }
@@ -231,7 +234,7 @@ impl Proxy {
     /// The same edge as new, on the same addresses and upstream: no faults, no open
     /// connections, nothing observed, its generator back at its seed. What a stack reset
     /// does to every proxy, so a scenario on a reused stack sees what it would on a fresh one.
-    pub async fn renew(&mut self) -> Result<(), FaultError> {
+    pub(crate) async fn renew(&mut self) -> Result<(), FaultError> {
         let mut cfg = self.cfg.clone();
         cfg.listen = self.addrs.clone();
         cfg.upstream = self.upstream();
@@ -243,12 +246,8 @@ impl Proxy {
         Ok(())
     }
 
-    pub fn name(&self) -> &str {
+    pub(crate) fn name(&self) -> &str {
         &self.shared.name
-    }
-
-    pub fn seed(&self) -> u64 {
-        self.shared.seed
     }
 
     /// Where clients connect, one address per configured listen address.
@@ -266,7 +265,7 @@ impl Proxy {
         *self.shared.upstream.write().unwrap_or_else(|e| e.into_inner()) = addr;
     }
 
-    pub fn upstream(&self) -> SocketAddr {
+    pub(crate) fn upstream(&self) -> SocketAddr {
         *self.shared.upstream.read().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -280,7 +279,7 @@ impl Proxy {
 
     /// Adds a fault under `name`, or replaces the fault of that name. Takes effect on open
     /// connections at once.
-    pub fn add(&self, name: &str, fault: Fault) -> Result<(), FaultError> {
+    pub(crate) fn add(&self, name: &str, fault: Fault) -> Result<(), FaultError> {
         if matches!(fault, Fault::Http(_)) && !self.shared.http {
             return Err(FaultError::NotHttp { name: name.to_owned(), edge: self.shared.name.clone() });
         }

@@ -89,14 +89,14 @@ pub struct Percentiles {
 }
 
 /// The nearest-rank `p`th percentile (0..=100) of sorted `values`; `None` when empty.
-pub fn nearest_rank<T: Copy>(sorted: &[T], p: f64) -> Option<T> {
+pub(crate) fn nearest_rank<T: Copy>(sorted: &[T], p: f64) -> Option<T> {
     let n = sorted.len();
     (n > 0).then(|| sorted[((p / 100.0 * n as f64).ceil() as usize).clamp(1, n) - 1])
 }
 
 impl Percentiles {
     /// Nearest-rank percentiles of `values`; `None` when empty.
-    pub fn of(mut values: Vec<f64>) -> Option<Percentiles> {
+    pub(crate) fn of(mut values: Vec<f64>) -> Option<Percentiles> {
         if values.is_empty() {
             return None;
         }
@@ -124,7 +124,7 @@ pub struct Observations {
 
 impl Observations {
     /// Attempts per request id, for requests that carried one.
-    pub fn attempts_per_request(&self) -> BTreeMap<String, u32> {
+    pub(crate) fn attempts_per_request(&self) -> BTreeMap<String, u32> {
         let mut out = BTreeMap::new();
         for r in &self.requests {
             if let (Some(id), Some(a)) = (&r.request_id, r.attempt) {
@@ -152,7 +152,7 @@ pub(crate) struct Recorder {
 }
 
 impl Recorder {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Recorder {
             start: Instant::now(),
             closed: Mutex::new(Vec::new()),
@@ -162,32 +162,32 @@ impl Recorder {
         }
     }
 
-    pub fn ms(&self, t: Instant) -> f64 {
+    pub(crate) fn ms(&self, t: Instant) -> f64 {
         t.saturating_duration_since(self.start).as_secs_f64() * 1e3
     }
 
-    pub fn closed(&self, r: ConnRecord) {
+    pub(crate) fn closed(&self, r: ConnRecord) {
         self.closed.lock().unwrap_or_else(|e| e.into_inner()).push(r);
     }
 
     /// The next request's arrival number.
-    pub fn next_seq(&self) -> u64 {
+    pub(crate) fn next_seq(&self) -> u64 {
         self.next_seq.fetch_add(1, Ordering::Relaxed)
     }
 
     /// Counts an attempt of `id`; returns its number.
-    pub fn attempt(&self, id: &str) -> u32 {
+    pub(crate) fn attempt(&self, id: &str) -> u32 {
         let mut map = self.attempts.lock().unwrap_or_else(|e| e.into_inner());
         let n = map.entry(id.to_owned()).or_insert(0);
         *n += 1;
         *n
     }
 
-    pub fn request(&self, r: RequestRecord) {
+    pub(crate) fn request(&self, r: RequestRecord) {
         self.requests.lock().unwrap_or_else(|e| e.into_inner()).push(r);
     }
 
-    pub fn snapshot(&self, edge: &str, seed: u64, open: Vec<ConnRecord>) -> Observations {
+    pub(crate) fn snapshot(&self, edge: &str, seed: u64, open: Vec<ConnRecord>) -> Observations {
         let mut connections = self.closed.lock().unwrap_or_else(|e| e.into_inner()).clone();
         connections.extend(open);
         connections.sort_by_key(|c| c.id);

@@ -29,7 +29,7 @@ pub struct Dur(pub Duration);
 
 /// The longest duration a fault, step or bound may name. A gate that runs longer is a
 /// mistake, and a bound this size keeps every sum of durations far from overflowing.
-pub const MAX_DURATION: Duration = Duration::from_secs(24 * 60 * 60);
+pub(crate) const MAX_DURATION: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// A duration a scenario may not name.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -133,13 +133,13 @@ pub enum Effect {
 }
 
 impl Effect {
-    pub fn toxic(t: impl Toxic + 'static) -> Effect {
+    pub(crate) fn toxic(t: impl Toxic + 'static) -> Effect {
         Effect::Toxic(Arc::new(t))
     }
 }
 
 /// A row of [`KINDS`]: how a kind's keys are read.
-pub struct EdgeKind {
+pub(crate) struct EdgeKind {
     pub name: &'static str,
     pub keys: &'static [&'static str],
     check: written::CheckFn,
@@ -165,7 +165,7 @@ macro_rules! edge_faults {
         }
 
         /// Every kind of edge fault.
-        pub static KINDS: &[EdgeKind] = &[$(EdgeKind {
+        pub(crate) static KINDS: &[EdgeKind] = &[$(EdgeKind {
             name: <$spec as EdgeFault>::NAME,
             keys: <$spec as EdgeFault>::KEYS,
             check: written::check_as::<$spec>,
@@ -174,16 +174,9 @@ macro_rules! edge_faults {
         },)*];
 
         impl FaultSpec {
-            pub fn scope(&self) -> &Scope {
+            pub(crate) fn scope(&self) -> &Scope {
                 match self {
                     $(FaultSpec::$variant(_, scope) => scope,)*
-                }
-            }
-
-            /// The kind's name: `latency`.
-            pub fn kind(&self) -> &'static str {
-                match self {
-                    $(FaultSpec::$variant(..) => <$spec as EdgeFault>::NAME,)*
                 }
             }
 
@@ -240,7 +233,7 @@ pub struct Scope {
 }
 
 impl Scope {
-    pub const KEYS: &[&str] = &["direction", "toxicity"];
+    pub(crate) const KEYS: &[&str] = &["direction", "toxicity"];
 }
 
 /// A validated fault, ready for the engine.
@@ -252,7 +245,7 @@ pub enum Fault {
 
 impl Fault {
     /// Whether answers take longer while it is on (a guess of run time, not a promise).
-    pub fn slows(&self) -> bool {
+    pub(crate) fn slows(&self) -> bool {
         match self {
             Fault::Toxic { toxic, .. } => toxic.slows(),
             Fault::Http(rule) => matches!(rule.action, http::HttpAction::Delay(_)),
@@ -262,12 +255,12 @@ impl Fault {
 
 /// Every key of an edge fault, each with the check of its value: the kinds' keys in table
 /// order, then [`Scope`]'s.
-pub fn keys() -> &'static [Key] {
+pub(crate) fn keys() -> &'static [Key] {
     &TABLE.keys
 }
 
 /// The names of [`keys`].
-pub fn key_names() -> &'static [&'static str] {
+pub(crate) fn key_names() -> &'static [&'static str] {
     &TABLE.names
 }
 
@@ -277,7 +270,9 @@ static TABLE: LazyLock<KeyTable> = LazyLock::new(|| {
 });
 
 /// The JSON Schema properties of every key of an edge fault.
-pub fn schema_properties(generator: &mut schemars::SchemaGenerator) -> serde_json::Map<String, serde_json::Value> {
+pub(crate) fn schema_properties(
+    generator: &mut schemars::SchemaGenerator,
+) -> serde_json::Map<String, serde_json::Value> {
     let mut props = serde_json::Map::new();
     for k in KINDS {
         props.extend((k.schema)(generator));
@@ -289,7 +284,7 @@ pub fn schema_properties(generator: &mut schemars::SchemaGenerator) -> serde_jso
 impl FaultSpec {
     /// The fault the keys describe: exactly one kind, the kind's own keys and [`Scope`]'s.
     /// The values were checked as they were read (see [`written`]).
-    pub fn from_written(w: &Written) -> Result<FaultSpec, SpecError> {
+    pub(crate) fn from_written(w: &Written) -> Result<FaultSpec, SpecError> {
         if let Some(k) = w.keys().find(|k| !key_names().contains(k)) {
             return Err(SpecError::UnknownKey { key: k.to_owned() });
         }
@@ -346,7 +341,7 @@ impl FaultSpec {
 
     /// The compact form: `latency=3s,jitter=100ms`, `http.status=503,http.first=2` (keys in
     /// alphabetical order, `refuse` for `refuse: true`).
-    pub fn compact(&self) -> String {
+    pub(crate) fn compact(&self) -> String {
         compact(&self.written(), "")
     }
 

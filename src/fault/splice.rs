@@ -14,13 +14,13 @@ mod imp {
     /// Bytes moved per splice call.
     const MAX: usize = 1 << 20;
 
-    pub struct Pipe {
+    pub(crate) struct Pipe {
         r: OwnedFd,
         w: OwnedFd,
     }
 
     impl Pipe {
-        pub fn new() -> io::Result<Pipe> {
+        pub(crate) fn new() -> io::Result<Pipe> {
             let mut fds = [0; 2];
             // SAFETY: pipe2 writes two descriptors into `fds` on success; we own them after.
             if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_NONBLOCK | libc::O_CLOEXEC) } != 0 {
@@ -36,12 +36,12 @@ mod imp {
 
         /// Moves what `src` has into the pipe. `Ok(0)` is the end of `src`; `WouldBlock`
         /// means nothing is there yet (tokio's readiness is cleared for us).
-        pub fn fill(&self, src: &TcpStream) -> io::Result<usize> {
+        pub(crate) fn fill(&self, src: &TcpStream) -> io::Result<usize> {
             src.try_io(Interest::READABLE, || splice(src.as_raw_fd(), self.w.as_raw_fd()))
         }
 
         /// Moves up to `n` bytes from the pipe into `dst`.
-        pub fn drain(&self, dst: &TcpStream, n: usize) -> io::Result<usize> {
+        pub(crate) fn drain(&self, dst: &TcpStream, n: usize) -> io::Result<usize> {
             dst.try_io(Interest::WRITABLE, || splice_n(self.r.as_raw_fd(), dst.as_raw_fd(), n))
         }
     }
@@ -76,13 +76,13 @@ pub(crate) struct Pipe;
 
 #[cfg(not(target_os = "linux"))]
 impl Pipe {
-    pub fn new() -> std::io::Result<Pipe> {
+    pub(crate) fn new() -> std::io::Result<Pipe> {
         Err(std::io::Error::new(std::io::ErrorKind::Unsupported, "splice is Linux only"))
     }
-    pub fn fill(&self, _: &tokio::net::TcpStream) -> std::io::Result<usize> {
+    pub(crate) fn fill(&self, _: &tokio::net::TcpStream) -> std::io::Result<usize> {
         unreachable!("never constructed")
     }
-    pub fn drain(&self, _: &tokio::net::TcpStream, _: usize) -> std::io::Result<usize> {
+    pub(crate) fn drain(&self, _: &tokio::net::TcpStream, _: usize) -> std::io::Result<usize> {
         unreachable!("never constructed")
     }
 }

@@ -52,7 +52,7 @@ pub(crate) struct Conn {
 
 impl Conn {
     /// A connection just accepted and connected upstream.
-    pub fn new(id: u64, client: TcpStream, upstream: TcpStream, opened: Instant, shared: Arc<Shared>) -> Conn {
+    pub(crate) fn new(id: u64, client: TcpStream, upstream: TcpStream, opened: Instant, shared: Arc<Shared>) -> Conn {
         Conn {
             id,
             client: Arc::new(client),
@@ -66,7 +66,7 @@ impl Conn {
         }
     }
 
-    pub fn kill(&self, how: Kill) {
+    pub(crate) fn kill(&self, how: Kill) {
         self.kill.send_if_modified(|k| {
             if k.is_none() {
                 *k = Some(how);
@@ -77,11 +77,11 @@ impl Conn {
         });
     }
 
-    pub fn killed(&self) -> Option<Kill> {
+    pub(crate) fn killed(&self) -> Option<Kill> {
         *self.kill.borrow()
     }
 
-    pub fn kill_rx(&self) -> watch::Receiver<Option<Kill>> {
+    pub(crate) fn kill_rx(&self) -> watch::Receiver<Option<Kill>> {
         self.kill.subscribe()
     }
 
@@ -93,7 +93,7 @@ impl Conn {
         *map.entry(id).or_insert_with(|| self.shared.with_rng(|r| rand::Rng::random_bool(r, toxicity.max(0.0))))
     }
 
-    pub fn record(&self) -> ConnRecord {
+    pub(crate) fn record(&self) -> ConnRecord {
         ConnRecord {
             id: self.id,
             opened_ms: self.shared.recorder.ms(self.opened),
@@ -104,7 +104,7 @@ impl Conn {
         }
     }
 
-    pub fn counter(&self, dir: Direction) -> &AtomicU64 {
+    pub(crate) fn counter(&self, dir: Direction) -> &AtomicU64 {
         if dir == Direction::Upstream { &self.bytes_up } else { &self.bytes_down }
     }
 }
@@ -235,7 +235,7 @@ pub(crate) struct DirWriter {
 }
 
 impl DirWriter {
-    pub fn new(conn: &Arc<Conn>, dir: Direction) -> DirWriter {
+    pub(crate) fn new(conn: &Arc<Conn>, dir: Direction) -> DirWriter {
         let dst = if dir == Direction::Upstream { conn.upstream.clone() } else { conn.client.clone() };
         let mut faults = conn.shared.faults.subscribe();
         // Start in the mode the current faults ask for.
@@ -244,14 +244,14 @@ impl DirWriter {
     }
 
     /// Resolves when the faults change (never, once the edge is gone).
-    pub async fn changed(&mut self) {
+    pub(crate) async fn changed(&mut self) {
         if self.faults.changed().await.is_err() {
             std::future::pending::<()>().await;
         }
     }
 
     /// Whether data goes straight to the destination now (no toxic, no pending change).
-    pub fn is_direct(&self) -> bool {
+    pub(crate) fn is_direct(&self) -> bool {
         self.slow.is_none() && !self.faults.has_changed().unwrap_or(true)
     }
 
@@ -271,7 +271,7 @@ impl DirWriter {
     }
 
     /// Switches between writing directly and writing through toxics, as the faults say.
-    pub async fn sync(&mut self) -> io::Result<()> {
+    pub(crate) async fn sync(&mut self) -> io::Result<()> {
         let set = self.faults.borrow_and_update().clone();
         let toxic = set.toxics_for(self.dir).any(|t| self.conn.applies(t.id, t.toxicity));
         match (toxic, self.slow.is_some()) {
@@ -292,7 +292,7 @@ impl DirWriter {
         Ok(())
     }
 
-    pub async fn send(&mut self, data: &[u8]) -> io::Result<()> {
+    pub(crate) async fn send(&mut self, data: &[u8]) -> io::Result<()> {
         if self.faults.has_changed().unwrap_or(false) {
             self.sync().await?;
         }
@@ -311,7 +311,7 @@ impl DirWriter {
     }
 
     /// The source ended: half-close the destination, after whatever toxics hold.
-    pub async fn eof(&mut self) -> io::Result<()> {
+    pub(crate) async fn eof(&mut self) -> io::Result<()> {
         if self.faults.has_changed().unwrap_or(false) {
             self.sync().await?;
         }

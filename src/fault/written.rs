@@ -26,7 +26,7 @@ use serde_yaml::{Mapping, Value};
 /// Type-checks the value of one key, written alone: `(key, value, keys of its kind,
 /// partial)`. `partial`: the value holds only part of what is written (one key of a mapping
 /// inside it), so a missing field is no mistake. The error is serde_yaml's, path first.
-pub type CheckFn = fn(&str, Value, &[&str], bool) -> Result<(), WrittenError>;
+pub(crate) type CheckFn = fn(&str, Value, &[&str], bool) -> Result<(), WrittenError>;
 
 /// Written keys that do not read as a kind's parameters.
 #[derive(Debug, thiserror::Error)]
@@ -52,7 +52,7 @@ fn without_position(e: &serde_yaml::Error) -> String {
 
 /// One key some kind owns, with the check of its value.
 #[derive(Clone, Copy)]
-pub struct Key {
+pub(crate) struct Key {
     pub name: &'static str,
     /// Every key of the kind that owns this one (for the check: alone, a key that tunes a
     /// kind, `jitter`, misses the key that names it, which is not a mistake in its value).
@@ -68,14 +68,14 @@ impl fmt::Debug for Key {
 
 /// The keys of a table of kinds and their names, in table order: a key two kinds read is
 /// checked as the first reads it. Each table builds one, once (`LazyLock`).
-pub struct KeyTable {
+pub(crate) struct KeyTable {
     pub keys: Vec<Key>,
     pub names: Vec<&'static str>,
 }
 
 impl KeyTable {
     /// From each kind's keys and the check of their values.
-    pub fn new(rows: impl IntoIterator<Item = (&'static [&'static str], CheckFn)>) -> KeyTable {
+    pub(crate) fn new(rows: impl IntoIterator<Item = (&'static [&'static str], CheckFn)>) -> KeyTable {
         let mut keys: Vec<Key> = Vec::new();
         for (kind_keys, check) in rows {
             for name in kind_keys {
@@ -89,13 +89,8 @@ impl KeyTable {
     }
 }
 
-/// The keys `P` reads, each checked as a field of `P`.
-pub fn keys_of<P: DeserializeOwned>(names: &'static [&'static str]) -> impl Iterator<Item = Key> {
-    names.iter().map(move |name| Key { name, kind_keys: names, check: check_as::<P> })
-}
-
 /// Reads `value` as the field `key` of `P`, alone (see [`CheckFn`]).
-pub fn check_as<P: DeserializeOwned>(
+pub(crate) fn check_as<P: DeserializeOwned>(
     key: &str,
     value: Value,
     kind_keys: &[&str],
@@ -116,7 +111,7 @@ pub fn check_as<P: DeserializeOwned>(
 /// Reads `P` from written keys, through YAML text (see the module docs). The error is
 /// serde_yaml's message, its path first when it has one (`slicer.delay: …`), without the
 /// position in that text.
-pub fn read<P: DeserializeOwned>(m: Mapping) -> Result<P, WrittenError> {
+pub(crate) fn read<P: DeserializeOwned>(m: Mapping) -> Result<P, WrittenError> {
     let text = serde_yaml::to_string(&Value::Mapping(m)).map_err(WrittenError::Write)?;
     serde_yaml::from_str(&text).map_err(WrittenError::Read)
 }
@@ -150,7 +145,7 @@ fn locate(msg: String, segs: &[String]) -> Problem {
 }
 
 /// serde's message for an unknown key, for a list of keys known only at run time.
-pub fn unknown_key(key: &str, expected: &[&str]) -> String {
+pub(crate) fn unknown_key(key: &str, expected: &[&str]) -> String {
     let quoted: Vec<String> = expected.iter().map(|k| format!("`{k}`")).collect();
     match quoted.as_slice() {
         [] => format!("unknown field `{key}`, there are no fields"),
@@ -166,23 +161,23 @@ pub fn unknown_key(key: &str, expected: &[&str]) -> String {
 pub struct Written(pub Mapping);
 
 impl Written {
-    pub fn has(&self, key: &str) -> bool {
+    pub(crate) fn has(&self, key: &str) -> bool {
         self.0.contains_key(key)
     }
 
     /// The keys, in the order written.
-    pub fn keys(&self) -> impl Iterator<Item = &str> {
+    pub(crate) fn keys(&self) -> impl Iterator<Item = &str> {
         self.0.keys().filter_map(Value::as_str)
     }
 
     /// Only these keys.
-    pub fn only(&self, keys: &[&str]) -> Mapping {
+    pub(crate) fn only(&self, keys: &[&str]) -> Mapping {
         let wanted = |k: &Value| k.as_str().is_some_and(|k| keys.contains(&k));
         self.0.iter().filter(|(k, _)| wanted(k)).map(|(k, v)| (k.clone(), v.clone())).collect()
     }
 
     /// Reads the value of `key` (one of `table`), checked by the kind that owns it.
-    pub fn next_value<'de, A: MapAccess<'de>>(
+    pub(crate) fn next_value<'de, A: MapAccess<'de>>(
         &mut self,
         map: &mut A,
         key: &'static str,
@@ -206,7 +201,7 @@ impl Written {
 }
 
 /// Reads a key and refuses, where it is written, one that is not in `keys`.
-pub struct KnownKey<'a>(pub &'a [&'static str]);
+pub(crate) struct KnownKey<'a>(pub &'a [&'static str]);
 
 impl<'de> DeserializeSeed<'de> for KnownKey<'_> {
     type Value = &'static str;
@@ -400,7 +395,7 @@ impl<'de> Visitor<'de> for InnerKey<'_, '_> {
 
 /// The properties of `P`'s schema, none required: the JSON Schema of one kind's keys, for
 /// an entry whose keys come from several kinds.
-pub fn schema_properties<P: schemars::JsonSchema>(
+pub(crate) fn schema_properties<P: schemars::JsonSchema>(
     generator: &mut schemars::SchemaGenerator,
 ) -> serde_json::Map<String, serde_json::Value> {
     let schema = P::json_schema(generator);
@@ -408,7 +403,7 @@ pub fn schema_properties<P: schemars::JsonSchema>(
 }
 
 /// An object schema of these properties, `required` as given, no others allowed.
-pub fn object_schema(
+pub(crate) fn object_schema(
     description: &str,
     properties: serde_json::Map<String, serde_json::Value>,
     required: &[&str],

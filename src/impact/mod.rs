@@ -8,7 +8,7 @@ use std::collections::VecDeque;
 
 use serde::Serialize;
 
-pub use crate::config::ServiceGraph;
+pub(crate) use crate::config::ServiceGraph;
 
 use crate::change::{Change, RepoPath};
 use crate::config::{FileDiagnostic, LoadedConfig};
@@ -32,7 +32,7 @@ pub enum Reason {
 
 impl Reason {
     /// The reason as a sentence fragment: `depends on payments, which owns services/payments/x.rs`.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         match self {
             Reason::Owns { paths } => match paths.len() {
                 1 => format!("owns {}", paths[0]),
@@ -63,7 +63,7 @@ pub struct Affected {
 }
 
 #[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
-pub struct Impact {
+pub(crate) struct Impact {
     /// Affected services, sorted by name.
     pub affected: Vec<Affected>,
     /// Affected services and everything they depend on, in start order.
@@ -77,7 +77,7 @@ pub struct Impact {
 }
 
 impl Impact {
-    pub fn is_affected(&self, service: &str) -> bool {
+    pub(crate) fn is_affected(&self, service: &str) -> bool {
         // `affected` is sorted by name.
         self.affected.binary_search_by(|a| a.service.as_str().cmp(service)).is_ok()
     }
@@ -172,7 +172,7 @@ impl Claims {
 
 /// Computes the impact of `change`. A changed path claimed by two services is a
 /// configuration mistake, reported at the second claim.
-pub fn analyze(change: &Change, config: &LoadedConfig) -> Result<Impact, Vec<FileDiagnostic>> {
+pub(crate) fn analyze(change: &Change, config: &LoadedConfig) -> Result<Impact, Vec<FileDiagnostic>> {
     let graph = ServiceGraph::new(&config.config);
     let n = graph.len();
     let mut c = Claims::new(n);

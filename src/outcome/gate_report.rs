@@ -60,7 +60,7 @@ impl std::fmt::Display for Partition {
 
 impl Partition {
     /// The share (1-based) a scenario belongs to, out of `count`.
-    pub fn share_of(name: &str, count: u32) -> u32 {
+    pub(crate) fn share_of(name: &str, count: u32) -> u32 {
         use sha2::Digest;
         let h = sha2::Sha256::digest(name.as_bytes());
         let n = u64::from_be_bytes([h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7]]);

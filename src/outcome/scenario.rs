@@ -225,12 +225,12 @@ impl ScenarioOutcome {
     }
 
     /// The first failing step or check, as `(what, expected, observed)`.
-    pub fn first_failure(&self) -> Option<(String, String, String)> {
+    pub(crate) fn first_failure(&self) -> Option<(String, String, String)> {
         self.failures().next()
     }
 
     /// Every failed step, then every failed check: (what, expected, observed).
-    pub fn failures(&self) -> impl Iterator<Item = (String, String, String)> + '_ {
+    pub(crate) fn failures(&self) -> impl Iterator<Item = (String, String, String)> + '_ {
         let steps = self
             .steps
             .iter()

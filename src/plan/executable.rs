@@ -62,7 +62,7 @@ pub enum ExploreTargetError {
 
 impl ExploreTargetError {
     /// The error with each located problem on a line of its own, for a report.
-    pub fn located(&self) -> String {
+    pub(crate) fn located(&self) -> String {
         let mut s = self.to_string();
         if let ExploreTargetError::Workload(crate::config::ConfigError::Invalid { problems, .. }) = self {
             for p in problems {
@@ -130,7 +130,7 @@ impl Executable {
 
     /// Keeps only the scenarios and explored services `keep` accepts by name (a share of
     /// `--partition`, the scenarios `repro` runs again).
-    pub fn retain(&mut self, keep: impl Fn(&str) -> bool) {
+    pub(crate) fn retain(&mut self, keep: impl Fn(&str) -> bool) {
         self.scenarios.retain(|s| keep(&s.name));
         self.explore.retain(|e| keep(&e.service));
     }
@@ -138,7 +138,7 @@ impl Executable {
 
 impl ExploreTarget {
     /// The workload of `service` and its reference run, validated now.
-    pub fn new(config: &LoadedConfig, service: &str) -> ExploreTarget {
+    pub(crate) fn new(config: &LoadedConfig, service: &str) -> ExploreTarget {
         let ready = crate::scenario::experiments::workload(config, service)
             .map_err(ExploreTargetError::Workload)
             .and_then(|w| {

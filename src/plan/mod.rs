@@ -18,7 +18,7 @@ use crate::scenario::{self, DiscoverError, ScenarioRef};
 mod executable;
 mod owners;
 pub use executable::{Code, Executable, ExploreTarget, ExploreTargetError, Planned};
-pub use owners::{CODEOWNERS_PATHS, SignoffArea};
+pub(crate) use owners::SignoffArea;
 
 /// Where to read faultline.yaml and the scenarios from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -148,7 +148,7 @@ pub struct Plan {
 }
 
 impl Plan {
-    pub fn nothing_changed(&self) -> bool {
+    pub(crate) fn nothing_changed(&self) -> bool {
         self.changed.is_empty()
     }
 }

@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::change::ChangedPath;
 use crate::config::Config;
 
-pub use crate::config::CODEOWNERS_PATHS;
+pub(crate) use crate::config::CODEOWNERS_PATHS;
 
 /// One area of the change: the paths one entry owns, and who may sign off for them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
@@ -23,7 +23,7 @@ pub struct SignoffArea {
 }
 
 /// One ownership rule, compiled.
-pub struct OwnerRule {
+pub(crate) struct OwnerRule {
     origin: String,
     set: GlobSet,
     seniors: Vec<String>,
@@ -31,7 +31,7 @@ pub struct OwnerRule {
 
 /// The rules of `policy.owners`, then those of `codeowners` (`(path, text)`), in order:
 /// the last that matches wins.
-pub fn rules(config: &Config, codeowners: Option<(&str, &str)>) -> Vec<OwnerRule> {
+pub(crate) fn rules(config: &Config, codeowners: Option<(&str, &str)>) -> Vec<OwnerRule> {
     let mut out: Vec<OwnerRule> = config
         .policy
         .owners
@@ -53,7 +53,7 @@ pub fn rules(config: &Config, codeowners: Option<(&str, &str)>) -> Vec<OwnerRule
 /// anchors at the root, a trailing `/` is a directory, `*` stays in one segment, a pattern
 /// without `/` matches at any depth, and a pattern names a file or everything below it.
 /// Sections (`[Docs]`) and comments are skipped; a pattern with no owner unowns its paths.
-pub fn parse_codeowners(path: &str, text: &str) -> Vec<OwnerRule> {
+pub(crate) fn parse_codeowners(path: &str, text: &str) -> Vec<OwnerRule> {
     let mut out = Vec::new();
     for (n, line) in text.lines().enumerate() {
         let line = line.trim();
@@ -88,7 +88,7 @@ fn codeowners_globs(pattern: &str) -> Vec<String> {
 }
 
 /// The areas `changed` falls in. Without any rule, one area: everything, `policy.seniors`.
-pub fn areas(changed: &[ChangedPath], rules: &[OwnerRule], seniors: &[String]) -> Vec<SignoffArea> {
+pub(crate) fn areas(changed: &[ChangedPath], rules: &[OwnerRule], seniors: &[String]) -> Vec<SignoffArea> {
     let mut out: Vec<SignoffArea> = Vec::new();
     let mut add = |area: &str, who: &[String], path: &str| match out.iter_mut().find(|a| a.area == area) {
         Some(a) => {

@@ -10,7 +10,7 @@ const SHOW: usize = 20;
 /// Columns are padded to at most this many characters; a longer name just pushes its line.
 const MAX_WIDTH: usize = 40;
 
-pub use crate::change::clean;
+pub(crate) use crate::change::clean;
 
 fn short(id: &str) -> &str {
     &id[..id.len().min(10)]

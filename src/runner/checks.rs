@@ -12,7 +12,7 @@ use crate::stack::{Stack, StackError};
 
 /// Runs one check. `session` is the scenario's: a `recovers` request carries its cookies
 /// and captured values, as the user the steps played would.
-pub async fn run(
+pub(crate) async fn run(
     stack: &Stack,
     index: usize,
     line: usize,

@@ -20,7 +20,7 @@ pub enum PrepareError {
 /// Why a fault could not be applied or undone, or a step could not be carried out: the
 /// scenario could not be verified.
 #[derive(Debug, thiserror::Error)]
-pub enum RunError {
+pub(crate) enum RunError {
     #[error(transparent)]
     Stack(#[from] StackError),
     #[error(transparent)]

@@ -273,7 +273,7 @@ impl Wave<'_> {
 }
 
 /// The edges the workload used: HTTP requests or bytes crossed them during the steps.
-pub fn used_edges(o: &ScenarioOutcome) -> Vec<UsedEdge> {
+pub(crate) fn used_edges(o: &ScenarioOutcome) -> Vec<UsedEdge> {
     let mut out = Vec::new();
     for (name, obs) in &o.edges {
         if name.starts_with("host -> ") {
@@ -293,7 +293,7 @@ pub fn used_edges(o: &ScenarioOutcome) -> Vec<UsedEdge> {
 
 /// Per HTTP edge: the most requests it carried during one request of the workload to
 /// `service` (from when it arrived until the next one did).
-pub fn attempts_per_request(o: &ScenarioOutcome, service: &str) -> BTreeMap<String, (usize, String)> {
+pub(crate) fn attempts_per_request(o: &ScenarioOutcome, service: &str) -> BTreeMap<String, (usize, String)> {
     let ingress = format!("host -> {service}");
     let Some(host) = o.edges.get(&ingress) else { return BTreeMap::new() };
     let host_offset = o.edge_offsets_ms.get(&ingress).copied().unwrap_or(0.0);

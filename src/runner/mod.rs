@@ -9,7 +9,7 @@ mod checks;
 mod error;
 pub mod event;
 pub mod fault_search;
-pub mod nextest;
+pub(crate) mod nextest;
 pub mod pool;
 pub mod supervise;
 mod workload;
@@ -29,13 +29,15 @@ use crate::stack::{Stack, StackError, Start};
 use event::{Event, Reporter};
 use workload::Answer;
 
-pub use error::{PrepareError, RunError};
+pub use error::PrepareError;
+pub(crate) use error::RunError;
+pub use nextest::NextestError;
 
 /// How long a request may take when its step sets no `within`.
 const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Waits for every removal handed to `teardowns`; returns their summed seconds.
-pub async fn finish_teardowns(teardowns: &Teardowns) -> f64 {
+pub(crate) async fn finish_teardowns(teardowns: &Teardowns) -> f64 {
     let tasks: Vec<_> = std::mem::take(&mut *teardowns.lock().unwrap_or_else(|e| e.into_inner()));
     join_all(tasks).await.into_iter().map(|r| r.unwrap_or(0.0)).sum()
 }

@@ -42,7 +42,7 @@ pub enum NextestError {
 }
 
 /// The environment a step's tests get: `FAULTLINE_<SERVICE>_ADDR` and `_URL` per service.
-pub fn stack_env(services: &[(String, std::net::SocketAddr)]) -> Vec<(String, String)> {
+pub(crate) fn stack_env(services: &[(String, std::net::SocketAddr)]) -> Vec<(String, String)> {
     let mut env = Vec::new();
     for (name, addr) in services {
         let key: String =
@@ -56,7 +56,7 @@ pub fn stack_env(services: &[(String, std::net::SocketAddr)]) -> Vec<(String, St
 /// `value` with `{SERVICE.host}`, `{SERVICE.port}`, `{SERVICE.addr}` and `{SERVICE.url}`
 /// filled from the stack's addresses (each service through its ingress proxy), so a test
 /// suite that reads its own variables (`APP_DATABASE__PORT`) finds the stack.
-pub fn fill_addrs(value: &str, services: &[(String, std::net::SocketAddr)]) -> String {
+pub(crate) fn fill_addrs(value: &str, services: &[(String, std::net::SocketAddr)]) -> String {
     let mut out = value.to_owned();
     if !out.contains('{') {
         return out;
@@ -85,7 +85,7 @@ fn cargo(root: &Path, env: &[(String, String)]) -> tokio::process::Command {
 }
 
 /// cargo-nextest is installed and `root` is a cargo workspace.
-pub async fn preflight(root: &Path) -> Result<(), NextestError> {
+pub(crate) async fn preflight(root: &Path) -> Result<(), NextestError> {
     match cargo(root, &[]).args(["nextest", "--version"]).output().await {
         Ok(out) if out.status.success() => {}
         Ok(_) | Err(_) => return Err(NextestError::NotInstalled),
@@ -97,7 +97,7 @@ pub async fn preflight(root: &Path) -> Result<(), NextestError> {
 }
 
 /// Builds the tests and counts those `filter` selects (ignored tests are not run).
-pub async fn build(root: &Path, filter: &str, env: &[(String, String)]) -> Result<usize, NextestError> {
+pub(crate) async fn build(root: &Path, filter: &str, env: &[(String, String)]) -> Result<usize, NextestError> {
     let mut c = cargo(root, env);
     c.args(["nextest", "list", "--workspace", "--message-format", "json", "-E", filter]);
     let out = crate::stack::host::output(c).await.map_err(NextestError::Spawn)?;
@@ -123,7 +123,7 @@ pub async fn build(root: &Path, filter: &str, env: &[(String, String)]) -> Resul
 
 /// One test's result, from the JUnit report.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TestCase {
+pub(crate) struct TestCase {
     /// `binary::test`.
     pub name: String,
     /// The first line of the failure message; `None` when it passed.
@@ -139,7 +139,7 @@ const OUTPUT_CHARS: usize = 2000;
 
 /// Runs the tests `filter` selects; `junit` is where the report goes (unique per step). The
 /// cases, passed or failed, or why nextest did not judge them.
-pub async fn run(
+pub(crate) async fn run(
     root: &Path,
     filter: &str,
     env: &[(String, String)],
@@ -194,7 +194,7 @@ fn meaning(code: Option<i32>) -> String {
 }
 
 /// The test cases of a JUnit report (Jenkins format, as nextest writes it).
-pub fn parse_junit(xml: &str) -> Vec<TestCase> {
+pub(crate) fn parse_junit(xml: &str) -> Vec<TestCase> {
     use quick_xml::events::Event;
     let mut reader = quick_xml::Reader::from_str(xml);
     let mut cases: Vec<TestCase> = Vec::new();

@@ -59,14 +59,14 @@ impl StackPool {
     }
 
     /// Lets `jobs` scenarios run at once.
-    pub fn at_once(self, jobs: usize) -> StackPool {
+    pub(crate) fn at_once(self, jobs: usize) -> StackPool {
         let jobs = jobs.max(1);
         StackPool { turns: tokio::sync::Semaphore::new(jobs), at_once: jobs, ..self }
     }
 
     /// Makes `n` stacks ready ahead of the scenarios running (`None`: the default of
     /// [`StackPool::at_once`]).
-    pub fn ahead(self, n: Option<usize>) -> StackPool {
+    pub(crate) fn ahead(self, n: Option<usize>) -> StackPool {
         StackPool { ahead: n, ..self }
     }
 
@@ -75,7 +75,7 @@ impl StackPool {
     /// resetting keep a core busy; more at once only slows each down). On the shop at
     /// `--jobs 2` on 2 cores the default was 0.95× to 1.13× as fast as none ahead over
     /// several benchmark runs (`cargo bench --bench gate`; runs vary by ±2 s).
-    pub fn in_flight(&self) -> usize {
+    pub(crate) fn in_flight(&self) -> usize {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         self.at_once + self.ahead.unwrap_or(self.at_once.min(cores))
     }
@@ -87,7 +87,7 @@ impl StackPool {
 
     /// Adds scenarios the pool will be asked to run (exploration knows its experiments only
     /// after its reference run).
-    pub fn expect<'a>(&self, scenarios: impl IntoIterator<Item = &'a Scenario>) {
+    pub(crate) fn expect<'a>(&self, scenarios: impl IntoIterator<Item = &'a Scenario>) {
         let mut waiting = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
         for s in scenarios {
             *waiting.entry(services_of(s)).or_default() += 1;
@@ -95,7 +95,7 @@ impl StackPool {
     }
 
     /// A scenario it was told about will not run after all.
-    pub fn forget(&self, scenario: &Scenario) {
+    pub(crate) fn forget(&self, scenario: &Scenario) {
         let mut waiting = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(n) = waiting.get_mut(&services_of(scenario)) {
             *n = n.saturating_sub(1);
@@ -245,7 +245,7 @@ impl StackPool {
 }
 
 /// The services of a scenario's stack, sorted: scenarios with the same ones share stacks.
-pub fn services_of(scenario: &Scenario) -> Vec<String> {
+pub(crate) fn services_of(scenario: &Scenario) -> Vec<String> {
     let mut v = scenario.stack.clone();
     v.sort();
     v.dedup();

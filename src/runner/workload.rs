@@ -11,7 +11,7 @@ use crate::scenario::validate::{Body, Capture, RequestLine};
 
 /// What one request got.
 #[derive(Debug)]
-pub struct Answer {
+pub(crate) struct Answer {
     /// `None`: no answer (connection failed, reset, or timed out).
     pub status: Option<u16>,
     pub latency: Duration,
@@ -20,7 +20,7 @@ pub struct Answer {
 
 /// Why a request got no answer.
 #[derive(Debug, thiserror::Error)]
-pub enum RequestError {
+pub(crate) enum RequestError {
     #[error("connect: {0}")]
     Connect(std::io::Error),
     /// The exchange failed: the handshake, the request, or the answer's body.
@@ -39,7 +39,7 @@ pub enum RequestError {
 /// What a scenario's requests share, as a browser or an API client would: the cookies each
 /// service set, and the values steps captured.
 #[derive(Debug, Default)]
-pub struct Session {
+pub(crate) struct Session {
     /// `(service, cookie name) → value`.
     cookies: std::sync::Mutex<BTreeMap<(String, String), String>>,
     vars: std::sync::Mutex<BTreeMap<String, String>>,
@@ -71,12 +71,12 @@ impl Session {
     }
 
     /// Keeps a captured value as `{name}`.
-    pub fn set_var(&self, name: &str, value: String) {
+    pub(crate) fn set_var(&self, name: &str, value: String) {
         self.vars.lock().unwrap_or_else(|e| e.into_inner()).insert(name.to_owned(), value);
     }
 
     /// `text` with `{n}` and every captured `{NAME}` replaced.
-    pub fn fill(&self, text: &str, n: u32) -> String {
+    pub(crate) fn fill(&self, text: &str, n: u32) -> String {
         let mut out = text.replace("{n}", &n.to_string());
         if out.contains('{') {
             for (k, v) in self.vars.lock().unwrap_or_else(|e| e.into_inner()).iter() {
@@ -89,14 +89,14 @@ impl Session {
 
 /// An answer's headers and body, kept when a step captures from them.
 #[derive(Debug, Clone, Default)]
-pub struct Reply {
+pub(crate) struct Reply {
     pub headers: Vec<(String, String)>,
     pub body: Bytes,
 }
 
 impl Reply {
     /// The value `from` points at, as text (a JSON string without its quotes).
-    pub fn capture(&self, from: &Capture) -> Option<String> {
+    pub(crate) fn capture(&self, from: &Capture) -> Option<String> {
         match from {
             Capture::Header(h) => self.headers.iter().find(|(k, _)| k == h).map(|(_, v)| v.clone()),
             Capture::Json(p) => {
@@ -113,7 +113,7 @@ impl Reply {
 
 /// One request, ready to send: its path, headers and encoded body.
 #[derive(Debug, Clone)]
-pub struct Prepared {
+pub(crate) struct Prepared {
     pub path: String,
     pub headers: Vec<(String, String)>,
     /// `(content type, bytes)`.
@@ -123,7 +123,7 @@ pub struct Prepared {
 /// Sends one request and waits at most `timeout` for the whole answer. With a session, the
 /// service's cookies go with it and the ones it sets are kept. With `keep`, the answer's
 /// headers and body come back too.
-pub async fn send(
+pub(crate) async fn send(
     addr: SocketAddr,
     line: &RequestLine,
     req: Prepared,
@@ -185,7 +185,7 @@ pub async fn send(
 }
 
 /// Iteration `n` of a request: `{n}` and the session's captured values filled in.
-pub fn instance(
+pub(crate) fn instance(
     line: &RequestLine,
     headers: &[(String, String)],
     body: Option<&Body>,
@@ -212,7 +212,7 @@ pub fn instance(
 const MAX_IN_FLIGHT: usize = 512;
 
 /// What a load got.
-pub struct LoadRun {
+pub(crate) struct LoadRun {
     pub answers: Vec<Answer>,
     /// Requests started per second, as it happened.
     pub achieved_rate: f64,
@@ -222,7 +222,7 @@ pub struct LoadRun {
 /// connection, without waiting for earlier answers (an open loop: a slow system gets more
 /// requests in flight, as in production).
 #[allow(clippy::too_many_arguments)]
-pub async fn load(
+pub(crate) async fn load(
     addr: SocketAddr,
     line: &RequestLine,
     headers: &[(String, String)],
@@ -273,7 +273,7 @@ fn fill_json(v: &serde_json::Value, n: u32, session: &Session) -> serde_json::Va
 
 /// Runs `cmd` on the host with exactly `env` as its environment; returns its exit code and
 /// output.
-pub async fn host_exec(cmd: &[String], env: &[(String, String)]) -> (i64, String) {
+pub(crate) async fn host_exec(cmd: &[String], env: &[(String, String)]) -> (i64, String) {
     let mut c = tokio::process::Command::new(&cmd[0]);
     c.args(&cmd[1..]).env_clear().envs(env.iter().map(|(k, v)| (k, v))).process_group(0);
     match crate::stack::host::output(c).await {

@@ -3,9 +3,9 @@
 //! [`Scenario`] the runner executes.
 
 pub mod author;
-pub mod check;
+pub(crate) mod check;
 pub mod experiments;
-pub mod model;
+pub(crate) mod model;
 pub mod template;
 pub mod validate;
 
@@ -51,7 +51,7 @@ pub enum DiscoverError {
 
 /// Lists the scenarios in the configured directory of `snap`, sorted by name. A name
 /// defaults to the file's stem. Unknown targets and duplicate names are errors.
-pub fn discover(repo: &Repo, snap: &Snapshot, config: &LoadedConfig) -> Result<Vec<ScenarioRef>, DiscoverError> {
+pub(crate) fn discover(repo: &Repo, snap: &Snapshot, config: &LoadedConfig) -> Result<Vec<ScenarioRef>, DiscoverError> {
     let files = repo.list(snap, &config.config.scenarios, &[".yaml", ".yml"])?;
     let services = &config.matchers.service_names;
     let mut out: Vec<ScenarioRef> = Vec::new();

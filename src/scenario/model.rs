@@ -39,7 +39,7 @@ use crate::fault::written::{self, Key, KnownKey, Written};
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(title = "faultline scenario")]
-pub struct ScenarioFile {
+pub(crate) struct ScenarioFile {
     /// Default: the file name without `.yaml`.
     #[serde(default)]
     pub name: Option<String>,
@@ -87,7 +87,7 @@ pub struct ScenarioFile {
 /// it, and kept in `keys`; which kind they make is for validation to say, once it knows
 /// whether `on` is an edge or a service.
 #[derive(Debug, Clone, Default)]
-pub struct FaultEntry {
+pub(crate) struct FaultEntry {
     /// `client -> dependency` for an edge, or a service name.
     pub on: String,
     /// When it starts, from the start of the steps. Default 0.
@@ -207,7 +207,7 @@ impl JsonSchema for FaultEntry {
 /// One step of the workload: exactly one of `request`, `load`, `exec`, `nextest`, `sleep`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct Step {
+pub(crate) struct Step {
     /// `METHOD SERVICE PATH`, e.g. `POST orders /orders`. Sent to the service through its
     /// ingress proxy.
     #[serde(default)]
@@ -263,14 +263,14 @@ pub struct Step {
 /// A number, or text such as `50/s` or `1%`.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(untagged)]
-pub enum NumOrText {
+pub(crate) enum NumOrText {
     Num(f64),
     Text(String),
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct NextestStep {
+pub(crate) struct NextestStep {
     /// A nextest filterset: `test(/checkout/)`, `package(orders) and binary(live)`.
     pub filter: String,
     /// Extra environment of the tests; `{SERVICE.host}`, `{SERVICE.port}`,
@@ -284,7 +284,7 @@ pub struct NextestStep {
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct Expect {
+pub(crate) struct Expect {
     /// Allowed statuses. Default: any status below 500.
     #[serde(default)]
     pub status: Option<Vec<u16>>,
@@ -308,7 +308,7 @@ pub struct Expect {
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct ExecStep {
+pub(crate) struct ExecStep {
     /// The service whose container runs the command; omit to run it on the host.
     #[serde(default)]
     pub service: Option<String>,

@@ -10,11 +10,11 @@
 //! created carries the run's labels; a watchdog process removes it all if faultline dies.
 
 pub mod docker;
-pub mod host;
-pub mod image;
+pub(crate) mod host;
+pub(crate) mod image;
 mod interference;
 mod ready;
-pub mod reset;
+pub(crate) mod reset;
 mod watchdog;
 
 use std::collections::BTreeMap;
@@ -33,8 +33,9 @@ use crate::config::{Config, Service};
 use crate::fault::container::ContainerOp;
 use crate::fault::{FaultError, Proxy, ProxyConfig};
 use crate::outcome::CommandLog;
-pub use image::ImageRef;
+pub(crate) use image::ImageRef;
 pub(crate) use ready::Probe;
+pub use reset::{RedisError, ResetError};
 use watchdog::Watchdog;
 
 /// Everything that can go wrong bringing a stack up or acting on it.
@@ -128,7 +129,7 @@ pub struct RunOptions {
 }
 
 /// Stack removals under way; each task yields the seconds it took.
-pub type Teardowns = std::sync::Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<f64>>>>;
+pub(crate) type Teardowns = std::sync::Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<f64>>>>;
 
 impl RunOptions {
     /// Options of a single run: prepare runs with the stack, the stack is removed in line.
@@ -147,7 +148,7 @@ impl RunOptions {
     }
 
     /// Options of the gate's runs: stacks removed in the background.
-    pub fn for_gate(
+    pub(crate) fn for_gate(
         seed: u64,
         root: PathBuf,
         ready_timeout: Duration,
@@ -192,7 +193,7 @@ impl Default for Start {
 }
 
 /// Runs the distinct `prepare` commands of `services` in `root`, in order of first use.
-pub async fn prepare(
+pub(crate) async fn prepare(
     config: &Config,
     services: &[String],
     root: &Path,
@@ -230,7 +231,7 @@ pub async fn prepare(
 
 /// The distinct `prepare` commands of `services`, in order of first use, each with the first
 /// service that names it.
-pub fn prepare_commands<'a>(config: &'a Config, services: &'a [String]) -> Vec<(&'a str, &'a str)> {
+pub(crate) fn prepare_commands<'a>(config: &'a Config, services: &'a [String]) -> Vec<(&'a str, &'a str)> {
     let mut out: Vec<(&str, &str)> = Vec::new();
     for name in services {
         let Some(cmd) = config.services.get(name).and_then(|s| s.prepare.as_deref()) else { continue };
@@ -242,7 +243,7 @@ pub fn prepare_commands<'a>(config: &'a Config, services: &'a [String]) -> Vec<(
 }
 
 /// A fresh run id: time, process and a counter, short enough for container names.
-pub fn new_run_id() -> String {
+pub(crate) fn new_run_id() -> String {
     static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
     let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -552,10 +553,6 @@ impl Stack {
         &self.run
     }
 
-    pub fn network(&self) -> &str {
-        &self.network
-    }
-
     /// Services in the stack.
     pub fn services(&self) -> impl Iterator<Item = &str> {
         self.services.keys().map(String::as_str)
@@ -599,18 +596,13 @@ impl Stack {
     }
 
     /// The container id of a service.
-    pub fn container_id(&self, service: &str) -> Result<&str, StackError> {
+    pub(crate) fn container_id(&self, service: &str) -> Result<&str, StackError> {
         Ok(self.running(service)?.container.id())
-    }
-
-    /// The last log lines of a service (since the last reset).
-    pub async fn logs(&self, service: &str) -> Result<String, StackError> {
-        Ok(image::tail(&self.full_logs(service).await?, 30))
     }
 
     /// Both log streams of a service, in full: what it wrote since it started, or since the
     /// last reset of a stack that is reused.
-    pub async fn full_logs(&self, service: &str) -> Result<String, StackError> {
+    pub(crate) async fn full_logs(&self, service: &str) -> Result<String, StackError> {
         let r = self.running(service)?;
         let (out, err) = log_bytes(&r.container).await;
         let mut s = String::from_utf8_lossy(out.get(r.log_from.0..).unwrap_or_default()).into_owned();
@@ -638,7 +630,7 @@ impl Stack {
     }
 
     /// Carries out an operation a container fault asks for (see [`crate::fault::container`]).
-    pub async fn container(
+    pub(crate) async fn container(
         &mut self,
         service: &str,
         op: ContainerOp,

@@ -37,7 +37,7 @@ fn same_person(a: &str, b: &str) -> bool {
 impl SignoffState {
     /// Whether a senior approved, from the approvals that count: one of `seniors`, or with
     /// areas, one of each area's.
-    pub fn recompute(&mut self) {
+    pub(crate) fn recompute(&mut self) {
         let is_one_of = |who: &str, list: &[String]| list.iter().any(|s| same_person(s, who));
         for a in &mut self.approvals {
             a.senior =
@@ -67,7 +67,7 @@ impl SignoffState {
     }
 
     /// The state, short, for the reports.
-    pub fn line(&self) -> SignoffLine {
+    pub(crate) fn line(&self) -> SignoffLine {
         if !self.required {
             return SignoffLine::NotRequired;
         }
@@ -92,7 +92,7 @@ impl SignoffState {
     }
 
     /// Why a missing sign-off is missing, for the verdict's reasons.
-    pub fn missing_reason(&self) -> String {
+    pub(crate) fn missing_reason(&self) -> String {
         let mut s = match self.missing() {
             Missing::Areas(open) => {
                 let each: Vec<String> = open

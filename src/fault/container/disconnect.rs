@@ -10,7 +10,7 @@ use super::{ContainerFault, ContainerKind, ContainerOp};
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct Disconnect {
+pub(crate) struct Disconnect {
     /// Cut the service off its network; it is connected again when the fault ends.
     pub disconnect: bool,
 }

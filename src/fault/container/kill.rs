@@ -9,7 +9,7 @@ use super::{ContainerFault, ContainerKind, ContainerOp};
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct Kill {
+pub(crate) struct Kill {
     /// Kill the service (SIGKILL); it starts again when the fault ends.
     pub kill: bool,
 }

@@ -4,10 +4,10 @@
 //! apply/undo contract as a fault on an edge; the stack carries the operations out
 //! (`Stack::container`), so this module needs no container engine.
 
-pub mod disconnect;
-pub mod kill;
-pub mod pause;
-pub mod stop;
+pub(crate) mod disconnect;
+pub(crate) mod kill;
+pub(crate) mod pause;
+pub(crate) mod stop;
 
 use std::fmt;
 use std::sync::{Arc, LazyLock};
@@ -53,7 +53,7 @@ pub trait ContainerFault: fmt::Debug + Send + Sync {
 }
 
 /// A kind's parameters as written (its fields are its keys, the one that names it first).
-pub trait ContainerKind: for<'de> Deserialize<'de> + schemars::JsonSchema {
+pub(crate) trait ContainerKind: for<'de> Deserialize<'de> + schemars::JsonSchema {
     /// The key that names it: `pause`.
     const NAME: &'static str;
     /// The fault, or none when the key says so (`pause: false`).
@@ -65,7 +65,7 @@ type Parsed = Result<Option<Arc<dyn ContainerFault>>, WrittenError>;
 
 /// A fault on a service that cannot be: no kind, several, or its key set to no fault.
 #[derive(Debug, thiserror::Error)]
-pub enum ContainerFaultError {
+pub(crate) enum ContainerFaultError {
     #[error("a fault on a service needs one of {}", KINDS.iter().map(|k| format!("`{}`", k.name)).collect::<Vec<_>>().join(", "))]
     NoKind,
     /// Several kinds, or one set to no fault (`pause: false`).
@@ -76,7 +76,7 @@ pub enum ContainerFaultError {
 }
 
 /// A row of [`KINDS`]: how a kind's keys are read.
-pub struct KindRow {
+pub(crate) struct KindRow {
     pub name: &'static str,
     check: written::CheckFn,
     parse: fn(Mapping) -> Parsed,
@@ -91,7 +91,7 @@ fn parse_as<K: ContainerKind>(m: Mapping) -> Parsed {
 macro_rules! container_faults {
     ($($kind:ty,)*) => {
         /// Every kind of container fault.
-        pub static KINDS: &[KindRow] = &[$(KindRow {
+        pub(crate) static KINDS: &[KindRow] = &[$(KindRow {
             name: <$kind as ContainerKind>::NAME,
             check: written::check_as::<$kind>,
             parse: parse_as::<$kind>,
@@ -108,12 +108,12 @@ container_faults! {
 }
 
 /// Every key of a container fault, each with the check of its value.
-pub fn keys() -> &'static [Key] {
+pub(crate) fn keys() -> &'static [Key] {
     &TABLE.keys
 }
 
 /// The names of [`keys`].
-pub fn key_names() -> &'static [&'static str] {
+pub(crate) fn key_names() -> &'static [&'static str] {
     &TABLE.names
 }
 
@@ -121,7 +121,7 @@ static TABLE: LazyLock<KeyTable> =
     LazyLock::new(|| KeyTable::new(KINDS.iter().map(|k| (std::slice::from_ref(&k.name), k.check))));
 
 /// `pause, kill, stop and disconnect`.
-pub fn listing() -> String {
+pub(crate) fn listing() -> String {
     match key_names().split_last() {
         Some((last, [])) => (*last).to_owned(),
         Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
@@ -130,13 +130,15 @@ pub fn listing() -> String {
 }
 
 /// The JSON Schema properties of every key of a container fault.
-pub fn schema_properties(generator: &mut schemars::SchemaGenerator) -> serde_json::Map<String, serde_json::Value> {
+pub(crate) fn schema_properties(
+    generator: &mut schemars::SchemaGenerator,
+) -> serde_json::Map<String, serde_json::Value> {
     KINDS.iter().flat_map(|k| (k.schema)(generator)).collect()
 }
 
 /// The fault the keys describe: exactly one kind, set to a fault. Keys of other faults are
 /// the caller's to judge.
-pub fn from_written(w: &Written) -> Result<Arc<dyn ContainerFault>, ContainerFaultError> {
+pub(crate) fn from_written(w: &Written) -> Result<Arc<dyn ContainerFault>, ContainerFaultError> {
     let set: Vec<&KindRow> = KINDS.iter().filter(|k| w.has(k.name)).collect();
     let fault = match set.as_slice() {
         [] => return Err(ContainerFaultError::NoKind),

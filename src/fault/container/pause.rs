@@ -9,7 +9,7 @@ use super::{ContainerFault, ContainerKind, ContainerOp};
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct Pause {
+pub(crate) struct Pause {
     /// Freeze the service: its connections stay open and time out.
     pub pause: bool,
 }

@@ -10,7 +10,7 @@ use super::{ContainerFault, ContainerKind, ContainerOp};
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct Stop {
+pub(crate) struct Stop {
     /// Stop the service (SIGTERM, then SIGKILL after 10 s); it starts again when the fault
     /// ends.
     pub stop: bool,

@@ -3,11 +3,11 @@
 //! Heads are parsed with `httparse`, the parser hyper uses; bytes are never re-serialised.
 
 /// Heads larger than this are not HTTP we can judge: the connection becomes a plain tunnel.
-pub const MAX_HEAD: usize = 64 * 1024;
+pub(crate) const MAX_HEAD: usize = 64 * 1024;
 const MAX_HEADERS: usize = 100;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BodyLen {
+pub(crate) enum BodyLen {
     None,
     Length(u64),
     Chunked,
@@ -15,7 +15,7 @@ pub enum BodyLen {
 }
 
 #[derive(Debug, Clone)]
-pub struct RequestHead {
+pub(crate) struct RequestHead {
     pub method: String,
     pub path: String,
     pub len: usize,
@@ -29,7 +29,7 @@ pub struct RequestHead {
 }
 
 #[derive(Debug, Clone)]
-pub struct ResponseHead {
+pub(crate) struct ResponseHead {
     pub status: u16,
     pub len: usize,
     pub body: BodyLen,
@@ -37,7 +37,7 @@ pub struct ResponseHead {
 }
 
 #[derive(Debug, PartialEq, Eq)]
-pub enum Parse<T> {
+pub(crate) enum Parse<T> {
     Done(T),
     Partial,
     Invalid(FramingError),
@@ -45,7 +45,7 @@ pub enum Parse<T> {
 
 /// Bytes that are not HTTP/1.1 we can frame.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum FramingError {
+pub(crate) enum FramingError {
     #[error("{0}")]
     Head(httparse::Error),
     #[error("request head too large")]
@@ -107,7 +107,7 @@ fn body_len(headers: &[httparse::Header<'_>], otherwise: BodyLen) -> Result<Body
 
 /// Parses a request head; `id_headers` (lowercase) name the headers that identify a request
 /// across retries, in order of preference.
-pub fn parse_request(buf: &[u8], id_headers: &[String]) -> Parse<RequestHead> {
+pub(crate) fn parse_request(buf: &[u8], id_headers: &[String]) -> Parse<RequestHead> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut headers);
     let len = match req.parse(buf) {
@@ -145,7 +145,7 @@ pub fn parse_request(buf: &[u8], id_headers: &[String]) -> Parse<RequestHead> {
 }
 
 /// Parses a response head to a request with `method`.
-pub fn parse_response(buf: &[u8], method: &str) -> Parse<ResponseHead> {
+pub(crate) fn parse_response(buf: &[u8], method: &str) -> Parse<ResponseHead> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut res = httparse::Response::new(&mut headers);
     let len = match res.parse(buf) {
@@ -176,7 +176,7 @@ pub fn parse_response(buf: &[u8], method: &str) -> Parse<ResponseHead> {
 
 /// Tracks a chunked body as its bytes go by, without copying them.
 #[derive(Debug, Default)]
-pub struct Chunked {
+pub(crate) struct Chunked {
     state: ChunkState,
     line: Vec<u8>,
 }
@@ -192,12 +192,12 @@ enum ChunkState {
 }
 
 impl Chunked {
-    pub fn is_done(&self) -> bool {
+    pub(crate) fn is_done(&self) -> bool {
         self.state == ChunkState::Done
     }
 
     /// Consumes as much of `input` as belongs to the body; returns how many bytes.
-    pub fn advance(&mut self, input: &[u8]) -> Result<usize, FramingError> {
+    pub(crate) fn advance(&mut self, input: &[u8]) -> Result<usize, FramingError> {
         let mut i = 0;
         while i < input.len() && self.state != ChunkState::Done {
             match self.state {

@@ -160,7 +160,7 @@ impl PartialEq for RequestMatch {
 }
 
 impl RequestMatch {
-    pub fn new(method: Option<&str>, path: Option<&str>) -> Result<Self, HttpSpecError> {
+    pub(crate) fn new(method: Option<&str>, path: Option<&str>) -> Result<Self, HttpSpecError> {
         let path = match path {
             None => None,
             Some(p) if !p.starts_with('/') && p != "*" => return Err(HttpSpecError::RelativePath(p.to_owned())),
@@ -175,7 +175,7 @@ impl RequestMatch {
         Ok(RequestMatch { method: method.map(|m| m.to_ascii_uppercase()), path })
     }
 
-    pub fn matches(&self, method: &str, path: &str) -> bool {
+    pub(crate) fn matches(&self, method: &str, path: &str) -> bool {
         let path = path.split(['?', '#']).next().unwrap_or(path);
         self.method.as_deref().is_none_or(|m| m.eq_ignore_ascii_case(method))
             && self.path.as_ref().is_none_or(|(_, g)| g.is_match(path))

@@ -39,7 +39,7 @@ pub enum BandwidthError {
 }
 
 #[derive(Debug)]
-pub struct Bandwidth {
+pub(crate) struct Bandwidth {
     pub bytes_per_sec: u64,
 }
 

@@ -32,7 +32,7 @@ impl EdgeFault for LatencySpec {
 }
 
 #[derive(Debug)]
-pub struct Latency {
+pub(crate) struct Latency {
     pub latency: Duration,
     pub jitter: Duration,
 }

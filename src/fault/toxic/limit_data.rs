@@ -26,7 +26,7 @@ impl EdgeFault for LimitDataSpec {
 }
 
 #[derive(Debug)]
-pub struct LimitData {
+pub(crate) struct LimitData {
     pub bytes: u64,
 }
 

@@ -8,14 +8,14 @@
 //! toxic a few lines of plain, unit-testable logic, and lets toxics chain: each one rewrites
 //! the steps the previous one produced.
 
-pub mod bandwidth;
-pub mod latency;
-pub mod limit_data;
-pub mod refuse;
-pub mod reset;
-pub mod slicer;
-pub mod slow_close;
-pub mod timeout;
+pub(crate) mod bandwidth;
+pub(crate) mod latency;
+pub(crate) mod limit_data;
+pub(crate) mod refuse;
+pub(crate) mod reset;
+pub(crate) mod slicer;
+pub(crate) mod slow_close;
+pub(crate) mod timeout;
 
 use std::fmt;
 use std::time::{Duration, Instant};
@@ -37,7 +37,7 @@ pub enum Direction {
 
 impl Direction {
     /// Whether a toxic with this direction applies to data flowing `way`.
-    pub fn covers(self, way: Direction) -> bool {
+    pub(crate) fn covers(self, way: Direction) -> bool {
         self == Direction::Both || self == way
     }
 }
@@ -71,7 +71,7 @@ pub struct ConnState {
 }
 
 impl ConnState {
-    pub fn new(now: Instant) -> Self {
+    pub(crate) fn new(now: Instant) -> Self {
         ConnState { since: now, bytes: 0, free_at: now }
     }
 }
@@ -146,13 +146,13 @@ pub(crate) mod testing {
     use rand::SeedableRng;
 
     /// Runs a toxic over one chunk that arrived at `arrived`, with a fixed seed.
-    pub fn run(t: &dyn Toxic, state: &mut ConnState, arrived: Instant, data: &'static [u8]) -> Vec<Step> {
+    pub(crate) fn run(t: &dyn Toxic, state: &mut ConnState, arrived: Instant, data: &'static [u8]) -> Vec<Step> {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
         let mut cx = Cx { now: arrived, arrived, state, rng: &mut rng };
         t.on_data(vec![Step::Write(Bytes::from_static(data))], &mut cx)
     }
 
-    pub fn written(steps: &[Step]) -> Vec<u8> {
+    pub(crate) fn written(steps: &[Step]) -> Vec<u8> {
         steps.iter().filter_map(|s| if let Step::Write(b) = s { Some(b.to_vec()) } else { None }).flatten().collect()
     }
 }

@@ -37,7 +37,7 @@ pub enum RefuseError {
 }
 
 #[derive(Debug)]
-pub struct Refuse;
+pub(crate) struct Refuse;
 
 impl Toxic for Refuse {
     fn on_data(&self, steps: Vec<Step>, _cx: &mut Cx<'_>) -> Vec<Step> {

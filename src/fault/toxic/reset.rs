@@ -28,7 +28,7 @@ impl EdgeFault for ResetSpec {
 }
 
 #[derive(Debug)]
-pub struct Reset {
+pub(crate) struct Reset {
     pub after: Duration,
 }
 

@@ -63,7 +63,7 @@ pub enum SlicerError {
 }
 
 #[derive(Debug)]
-pub struct Slicer {
+pub(crate) struct Slicer {
     pub average: usize,
     pub variation: usize,
     pub delay: Duration,

@@ -28,7 +28,7 @@ impl EdgeFault for SlowCloseSpec {
 }
 
 #[derive(Debug)]
-pub struct SlowClose {
+pub(crate) struct SlowClose {
     pub delay: Duration,
 }
 

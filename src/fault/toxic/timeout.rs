@@ -59,7 +59,7 @@ pub enum BlackholeError {
 }
 
 #[derive(Debug)]
-pub struct Timeout {
+pub(crate) struct Timeout {
     pub close_after: Option<Duration>,
 }
 

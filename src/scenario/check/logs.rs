@@ -24,7 +24,7 @@ pub(super) struct Keys {
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct LogsCheck {
+pub(crate) struct LogsCheck {
     pub service: String,
     /// Regexes no log line may match.
     #[serde(default)]

@@ -26,10 +26,7 @@ use std::time::Duration;
 
 use regex::Regex;
 
-pub use logs::LogsCheck;
-pub use recovers::RecoversCheck;
-pub use redis::RedisCheck;
-pub use sql::{SqlCheck, SqlExpect};
+pub use sql::SqlExpect;
 
 use super::model::Check;
 use super::validate::{Body, RequestLine, Validator};
@@ -39,7 +36,7 @@ use crate::fault::written::{self, Key, KeyTable};
 
 /// What a check found: what it checked, whether it held, expected and observed, in words.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Judgement {
+pub(crate) struct Judgement {
     /// The check, in words: `at most 3 attempts per request on orders -> payments`.
     pub check: String,
     pub passed: bool,
@@ -52,19 +49,19 @@ pub struct Judgement {
 
 impl Judgement {
     /// Judged: held or not.
-    pub fn judged(check: String, passed: bool, expected: String, observed: String) -> Judgement {
+    pub(crate) fn judged(check: String, passed: bool, expected: String, observed: String) -> Judgement {
         Judgement { check, passed, expected, observed, unobserved: false }
     }
 
     /// Did not hold.
-    pub fn failed(check: String, expected: String, observed: String) -> Judgement {
+    pub(crate) fn failed(check: String, expected: String, observed: String) -> Judgement {
         Judgement::judged(check, false, expected, observed)
     }
 }
 
 /// A request as a check sends it: its line, headers and body.
 #[derive(Debug, Clone, Copy)]
-pub struct Call<'a> {
+pub(crate) struct Call<'a> {
     pub line: &'a RequestLine,
     pub headers: &'a [(String, String)],
     pub body: Option<&'a Body>,
@@ -72,14 +69,14 @@ pub struct Call<'a> {
 
 /// What came back from one request.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Reply {
+pub(crate) enum Reply {
     Status(u16),
     /// No answer: why (connection refused, reset, timed out).
     Failed(String),
 }
 
 /// What a check can ask of the running system; the runner answers from the stack.
-pub trait Probe {
+pub(crate) trait Probe {
     type Error: fmt::Display;
 
     /// What has crossed the edge `from -> to`, if the stack has that edge.
@@ -130,22 +127,15 @@ macro_rules! check_kinds {
         },)*];
 
         impl CheckKind {
-            /// The key that names its kind: `sql`.
-            pub fn name(&self) -> &'static str {
-                match self {
-                    $(CheckKind::$variant { .. } => $kind::NAME,)*
-                }
-            }
-
             /// What it checks, in words, for `scenario explain`.
-            pub fn explain(&self) -> String {
+            pub(crate) fn explain(&self) -> String {
                 match self {
                     $(CheckKind::$variant { $($field),* } => $kind::explain($($field),*),)*
                 }
             }
 
             /// Runs it against what the probe sees.
-            pub async fn judge<P: Probe>(&self, probe: &P) -> Judgement {
+            pub(crate) async fn judge<P: Probe>(&self, probe: &P) -> Judgement {
                 match self {
                     $(CheckKind::$variant { $($field),* } => $kind::judge(probe, $($field),*).await,)*
                 }
@@ -199,19 +189,21 @@ pub(crate) fn kinds_set(c: &Check) -> Vec<&'static CheckRow> {
 
 /// Every key of the kinds of check, each with the check of its value (a key two kinds read,
 /// `expect`, is checked as the first reads it).
-pub fn keys() -> &'static [Key] {
+pub(crate) fn keys() -> &'static [Key] {
     &TABLE.keys
 }
 
 /// The names of [`keys`].
-pub fn key_names() -> &'static [&'static str] {
+pub(crate) fn key_names() -> &'static [&'static str] {
     &TABLE.names
 }
 
 static TABLE: LazyLock<KeyTable> = LazyLock::new(|| KeyTable::new(KINDS.iter().map(|k| (k.keys, k.check))));
 
 /// The JSON Schema properties of every key of the kinds of check.
-pub fn schema_properties(generator: &mut schemars::SchemaGenerator) -> serde_json::Map<String, serde_json::Value> {
+pub(crate) fn schema_properties(
+    generator: &mut schemars::SchemaGenerator,
+) -> serde_json::Map<String, serde_json::Value> {
     let mut props = serde_json::Map::new();
     for kind in KINDS {
         for (k, v) in (kind.schema)(generator) {

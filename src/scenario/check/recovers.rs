@@ -27,7 +27,7 @@ pub(super) struct Keys {
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct RecoversCheck {
+pub(crate) struct RecoversCheck {
     /// `METHOD SERVICE PATH`.
     pub request: String,
     /// The deadline, counted from the end of the faults. Default 10 s.

@@ -27,7 +27,7 @@ pub(super) struct Keys {
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct RedisCheck {
+pub(crate) struct RedisCheck {
     pub service: String,
     /// The command and its arguments: `[GET, stock:A1]`.
     pub command: Vec<Text>,

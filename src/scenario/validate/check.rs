@@ -29,7 +29,7 @@ impl Validator<'_> {
 
     /// The edge of a check that counts requests on it (`key`): `on`, an HTTP edge of the
     /// stack.
-    pub fn counted_edge(&mut self, path: &[Seg], key: &str, on: Option<&str>) -> Option<(String, String)> {
+    pub(crate) fn counted_edge(&mut self, path: &[Seg], key: &str, on: Option<&str>) -> Option<(String, String)> {
         let Some(on) = on else {
             self.err(path, format!("`{key}` needs `on: CLIENT -> DEPENDENCY`"), None);
             return None;

@@ -20,7 +20,7 @@ pub enum FaultTarget {
 
 impl FaultTarget {
     /// Whether answers take longer while it is on (a guess of run time, not a promise).
-    pub fn slows(&self) -> bool {
+    pub(crate) fn slows(&self) -> bool {
         match self {
             FaultTarget::Edge { fault, .. } => fault.slows(),
             FaultTarget::Container { fault, .. } => fault.stalls(),
@@ -28,7 +28,7 @@ impl FaultTarget {
     }
 
     /// Whether undoing it starts a service again.
-    pub fn restarts(&self) -> bool {
+    pub(crate) fn restarts(&self) -> bool {
         matches!(self, FaultTarget::Container { fault, .. } if fault.restarts())
     }
 }

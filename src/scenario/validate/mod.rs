@@ -174,14 +174,14 @@ pub(crate) struct Validator<'a> {
 
 impl Validator<'_> {
     /// A problem at `path`, located through the template when the scenario uses one.
-    pub fn err(&mut self, path: &[Seg], msg: impl Into<String>, help: Option<String>) {
+    pub(crate) fn err(&mut self, path: &[Seg], msg: impl Into<String>, help: Option<String>) {
         let mut d = self.locator.at_value(self.src, path, msg);
         d.help = help;
         self.problems.push(d);
     }
 
     /// A service of the scenario's stack, or a located problem.
-    pub fn service(&mut self, path: &[Seg], name: &str) -> Option<String> {
+    pub(crate) fn service(&mut self, path: &[Seg], name: &str) -> Option<String> {
         if self.stack.iter().any(|s| s == name) {
             return Some(name.to_owned());
         }
@@ -196,7 +196,7 @@ impl Validator<'_> {
     }
 
     /// `a -> b` where `a` depends on `b` and both are in the stack.
-    pub fn edge(&mut self, path: &[Seg], text: &str) -> Option<(String, String)> {
+    pub(crate) fn edge(&mut self, path: &[Seg], text: &str) -> Option<(String, String)> {
         let (from, to) = text.split_once("->").map(|(a, b)| (a.trim(), b.trim()))?;
         let edges: Vec<String> = self
             .stack
@@ -216,7 +216,7 @@ impl Validator<'_> {
         Some((from.to_owned(), to.to_owned()))
     }
 
-    pub fn request_line(&mut self, path: &[Seg], text: &str) -> Option<RequestLine> {
+    pub(crate) fn request_line(&mut self, path: &[Seg], text: &str) -> Option<RequestLine> {
         let parts: Vec<&str> = text.split_whitespace().collect();
         let [method, service, p] = parts.as_slice() else {
             self.err(path, format!("`{text}` is not `METHOD SERVICE PATH`"), Some("e.g. `POST orders /orders`".into()));
@@ -245,7 +245,7 @@ impl Validator<'_> {
 
     /// A kind's keys of `c` (`names`), read whole into its `K`. Their values were checked
     /// as the file was read, so a problem here is only a key the kind cannot do without.
-    pub fn keys<K: DeserializeOwned>(&mut self, c: &Check, names: &[&str], path: &[Seg]) -> Option<K> {
+    pub(crate) fn keys<K: DeserializeOwned>(&mut self, c: &Check, names: &[&str], path: &[Seg]) -> Option<K> {
         match written::read(c.keys.only(names)) {
             Ok(k) => Some(k),
             Err(e) => {
@@ -257,7 +257,7 @@ impl Validator<'_> {
 
     /// Whether `service` looks like a `word` service: named so in its image or build, or
     /// listening on `port`.
-    pub fn looks_like(&self, service: &str, word: &str, port: u16) -> bool {
+    pub(crate) fn looks_like(&self, service: &str, word: &str, port: u16) -> bool {
         let s = &self.config.services[service];
         let named = [&s.image, &s.build].iter().any(|x| x.as_deref().is_some_and(|x| x.contains(word)));
         named || s.ports.contains(&port)
@@ -265,7 +265,7 @@ impl Validator<'_> {
 }
 
 /// An edge speaks HTTP when its url is http(s):// or its target answers HTTP readiness.
-pub fn is_http_edge(config: &Config, from: &str, to: &str) -> bool {
+pub(crate) fn is_http_edge(config: &Config, from: &str, to: &str) -> bool {
     let url_http = config.services.get(from).and_then(|s| s.depends_on.get(to)).is_some_and(|e| e.is_http());
     url_http || config.services.get(to).and_then(|s| s.ready.as_ref()).is_some_and(|r| r.http.is_some())
 }

@@ -34,7 +34,7 @@ pub enum Body {
 
 impl Body {
     /// A `body:` value: strings as text, anything else as JSON.
-    pub fn from_value(v: &serde_json::Value) -> Body {
+    pub(crate) fn from_value(v: &serde_json::Value) -> Body {
         match v {
             serde_json::Value::String(s) => Body::Text(s.clone()),
             other => Body::Json(other.clone()),
