@@ -25,6 +25,7 @@
 //!
 //! See `docs/ARCHITECTURE.md` for the types passed between stages and where to add things.
 
+pub mod bounded;
 pub mod change;
 pub mod codehost;
 pub mod config;

@@ -37,6 +37,23 @@ pub enum RepoError {
     #[error("cannot read {}: {source}", path.display())]
     #[diagnostic(code(faultline::git::io))]
     Io { path: PathBuf, source: std::io::Error },
+
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Read(#[from] crate::bounded::ReadError),
+
+    #[error("{path} in `{rev}` is {} ({size} bytes): over the {} faultline reads from a change", crate::bounded::human(*size), crate::bounded::human(*cap))]
+    #[diagnostic(
+        code(faultline::git::too_large),
+        help(
+            "a file over the limit is refused, never cut short: make it smaller (split the scenarios over several files)"
+        )
+    )]
+    TooLarge { path: String, rev: String, size: u64, cap: u64 },
+
+    #[error("{path} in `{rev}` is a symbolic link: faultline reads only regular files from a commit")]
+    #[diagnostic(code(faultline::git::link), help("commit the file itself instead of a link to it"))]
+    Link { path: String, rev: String },
 }
 
 pub(crate) fn git_err(action: impl Into<String>) -> impl FnOnce(git2::Error) -> RepoError {
@@ -125,17 +142,13 @@ impl Repo {
     }
 
     /// The file at `path` (relative to the root) in `snap`, or `None` if it does not exist.
-    pub(crate) fn read(&self, snap: &Snapshot, path: &str) -> Result<Option<Vec<u8>>, RepoError> {
+    /// At most `cap` bytes: a bigger file is an error (a blob's size is checked before it is
+    /// loaded). In the working tree, a link out of the repository or to anything but a
+    /// regular file is an error ([`crate::bounded::read`]); in a commit, a link is.
+    pub(crate) fn read(&self, snap: &Snapshot, path: &str, cap: u64) -> Result<Option<Vec<u8>>, RepoError> {
         match snap {
-            Snapshot::Worktree => {
-                let full = self.root.join(path);
-                match std::fs::read(&full) {
-                    Ok(b) => Ok(Some(b)),
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-                    Err(source) => Err(RepoError::Io { path: full, source }),
-                }
-            }
-            Snapshot::Commit { oid, .. } => {
+            Snapshot::Worktree => Ok(crate::bounded::read(&self.root.join(path), Some(&self.root), cap)?),
+            Snapshot::Commit { rev, oid } => {
                 let tree = self.git.find_commit(*oid).and_then(|c| c.tree()).map_err(git_err("read commit tree"))?;
                 let entry = match tree.get_path(Path::new(path)) {
                     Ok(e) => e,
@@ -145,15 +158,39 @@ impl Repo {
                 if entry.kind() != Some(ObjectType::Blob) {
                     return Ok(None);
                 }
-                let blob = self.git.find_blob(entry.id()).map_err(git_err(format!("read {path}")))?;
-                Ok(Some(blob.content().to_vec()))
+                self.blob(rev, path, entry.id(), entry.filemode(), cap).map(Some)
             }
         }
     }
 
+    /// The blob `id` (the file `path` of `rev`, with git's `mode`), refused when it is a link
+    /// or over `cap` bytes, which the object's header says before anything is loaded.
+    fn blob(&self, rev: &str, path: &str, id: Oid, mode: i32, cap: u64) -> Result<Vec<u8>, RepoError> {
+        const LINK: i32 = 0o120000;
+        if mode == LINK {
+            return Err(RepoError::Link { path: path.to_owned(), rev: rev.to_owned() });
+        }
+        let odb = self.git.odb().map_err(git_err("open the object database"))?;
+        let (size, _) = odb.read_header(id).map_err(git_err(format!("read {path}")))?;
+        let size = size as u64;
+        if size > cap {
+            return Err(RepoError::TooLarge { path: path.to_owned(), rev: rev.to_owned(), size, cap });
+        }
+        let blob = self.git.find_blob(id).map_err(git_err(format!("read {path}")))?;
+        Ok(blob.content().to_vec())
+    }
+
     /// Files below `dir` in `snap` whose names end with one of `exts`, as
-    /// `(path relative to the root, bytes)`, sorted by path.
-    pub fn list(&self, snap: &Snapshot, dir: &str, exts: &[&str]) -> Result<Vec<(String, Vec<u8>)>, RepoError> {
+    /// `(path relative to the root, bytes)`, sorted by path. Each is read as [`Repo::read`]
+    /// reads one, at most `cap` bytes; an entry with a wanted name that is not a regular file
+    /// (a FIFO, a link out of the repository, a link in a commit) is an error, never skipped.
+    pub fn list(
+        &self,
+        snap: &Snapshot,
+        dir: &str,
+        exts: &[&str],
+        cap: u64,
+    ) -> Result<Vec<(String, Vec<u8>)>, RepoError> {
         let dir = dir.trim_end_matches('/');
         // `.YAML` is a YAML file too: extensions are matched without regard to case.
         let wanted = |name: &str| {
@@ -163,56 +200,70 @@ impl Repo {
                     && name[name.len() - e.len()..].eq_ignore_ascii_case(e)
             })
         };
-        let mut out = Vec::new();
-        match snap {
-            Snapshot::Worktree => {
-                let mut pending = vec![self.root.join(dir)];
-                while let Some(d) = pending.pop() {
-                    let entries = match std::fs::read_dir(&d) {
-                        Ok(e) => e,
-                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                        Err(source) => return Err(RepoError::Io { path: d, source }),
-                    };
-                    for entry in entries {
-                        let entry = entry.map_err(|source| RepoError::Io { path: d.clone(), source })?;
-                        let p = entry.path();
-                        let ty = entry.file_type().map_err(|source| RepoError::Io { path: p.clone(), source })?;
-                        if ty.is_dir() {
-                            pending.push(p);
-                        } else if ty.is_file() && p.file_name().and_then(|n| n.to_str()).is_some_and(wanted) {
-                            let bytes =
-                                std::fs::read(&p).map_err(|source| RepoError::Io { path: p.clone(), source })?;
-                            let rel = p.strip_prefix(&self.root).unwrap_or(&p).to_string_lossy().into_owned();
-                            out.push((rel, bytes));
-                        }
-                    }
-                }
-            }
-            Snapshot::Commit { oid, .. } => {
+        let mut out = match snap {
+            Snapshot::Worktree => self.list_worktree(dir, &wanted, cap)?,
+            Snapshot::Commit { rev, oid } => {
                 let tree = self.git.find_commit(*oid).and_then(|c| c.tree()).map_err(git_err("read commit tree"))?;
                 let sub = match tree.get_path(Path::new(dir)) {
                     Ok(e) if e.kind() == Some(ObjectType::Tree) => {
                         self.git.find_tree(e.id()).map_err(git_err(format!("read {dir}")))?
                     }
-                    _ => return Ok(out),
+                    _ => return Ok(Vec::new()),
                 };
                 let mut found = Vec::new();
                 sub.walk(TreeWalkMode::PreOrder, |parent, entry| {
                     if entry.kind() == Some(ObjectType::Blob)
                         && let Some(name) = entry.name().ok().filter(|n| wanted(n))
                     {
-                        found.push((format!("{dir}/{parent}{name}"), entry.id()));
+                        found.push((format!("{dir}/{parent}{name}"), entry.id(), entry.filemode()));
                     }
                     TreeWalkResult::Ok
                 })
                 .map_err(git_err(format!("walk {dir}")))?;
-                for (path, id) in found {
-                    let blob = self.git.find_blob(id).map_err(git_err(format!("read {path}")))?;
-                    out.push((path, blob.content().to_vec()));
+                let mut out = Vec::new();
+                for (path, id, mode) in found {
+                    let bytes = self.blob(rev, &path, id, mode, cap)?;
+                    out.push((path, bytes));
+                }
+                out
+            }
+        };
+        out.sort();
+        Ok(out)
+    }
+
+    /// The working tree's part of [`Repo::list`]: directories are walked without following
+    /// links; every entry with a wanted name goes through [`crate::bounded::read`].
+    fn list_worktree(
+        &self,
+        dir: &str,
+        wanted: &dyn Fn(&str) -> bool,
+        cap: u64,
+    ) -> Result<Vec<(String, Vec<u8>)>, RepoError> {
+        let mut out = Vec::new();
+        let mut pending = vec![self.root.join(dir)];
+        while let Some(d) = pending.pop() {
+            let entries = match std::fs::read_dir(&d) {
+                Ok(e) => e,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(source) => return Err(RepoError::Io { path: d, source }),
+            };
+            for entry in entries {
+                let entry = entry.map_err(|source| RepoError::Io { path: d.clone(), source })?;
+                let p = entry.path();
+                let ty = entry.file_type().map_err(|source| RepoError::Io { path: p.clone(), source })?;
+                if ty.is_dir() {
+                    pending.push(p);
+                } else if p.file_name().and_then(|n| n.to_str()).is_some_and(wanted) {
+                    // A FIFO, a socket, a device or a link named like a scenario is refused by
+                    // the bounded read, not skipped: a scenario must not vanish quietly.
+                    if let Some(bytes) = crate::bounded::read(&p, Some(&self.root), cap)? {
+                        let rel = p.strip_prefix(&self.root).unwrap_or(&p).to_string_lossy().into_owned();
+                        out.push((rel, bytes));
+                    }
                 }
             }
         }
-        out.sort();
         Ok(out)
     }
 }

@@ -23,6 +23,11 @@ use crate::repo::{RepoError, git_err};
 const RENAME_THRESHOLD: u64 = 50;
 /// Like git's `diff.renameLimit`: beyond this many candidate pairs, only exact renames.
 const MAX_PAIRS: usize = 1_000 * 1_000;
+/// A blob bigger than this is not loaded to look for an inexact rename (its size is read
+/// from the object's header first): it is a rename only of an identical blob. git treats
+/// files over `core.bigFileThreshold` (512 MiB) as binary; a change's huge file must not
+/// make the gate load it into memory, whole, for a similarity score.
+const MAX_SIMILARITY_BYTES: usize = 64 << 20;
 
 struct Side {
     path: Vec<u8>,
@@ -224,7 +229,13 @@ fn pair_renames(git: &Repository, added: &[Side], deleted: &[Side]) -> Result<Ve
         );
         return Ok(pairs);
     }
+    let odb = git.odb().map_err(git_err("open the object database"))?;
     let sig = |s: &Side| -> Result<Signature, RepoError> {
+        let (size, _) = odb.read_header(s.oid).map_err(git_err(format!("read blob {}", s.oid)))?;
+        if size > MAX_SIMILARITY_BYTES {
+            // No chunks: it shares nothing with any other blob, so it pairs with none.
+            return Ok(Signature { chunks: HashMap::new(), size: size as u64 });
+        }
         let blob = git.find_blob(s.oid).map_err(git_err(format!("read blob {}", s.oid)))?;
         Ok(Signature::of(blob.content()))
     };

@@ -62,16 +62,25 @@ pub(super) fn exec(dir: &std::path::Path, cmd: ScenarioCmd) -> miette::Result<i3
         }
         ScenarioCmd::Lint { files } => {
             let files: Vec<(String, String)> = if files.is_empty() {
-                repo.list(&Snapshot::Worktree, &config.scenarios, &[".yaml", ".yml"])
-                    .map_err(miette::Report::new)?
-                    .into_iter()
-                    .map(|(p, b)| (p, String::from_utf8_lossy(&b).into_owned()))
-                    .collect()
+                repo.list(
+                    &Snapshot::Worktree,
+                    &config.scenarios,
+                    &[".yaml", ".yml"],
+                    faultline::scenario::MAX_SCENARIO_BYTES,
+                )
+                .map_err(miette::Report::new)?
+                .into_iter()
+                .map(|(p, b)| (p, String::from_utf8_lossy(&b).into_owned()))
+                .collect()
             } else {
                 let mut out = Vec::new();
                 for f in files {
+                    // Bounded like the files the gate reads: a FIFO named here must not hang.
+                    let bytes = faultline::bounded::read(&f, None, faultline::scenario::MAX_SCENARIO_BYTES)
+                        .map_err(miette::Report::new)?
+                        .ok_or_else(|| miette::miette!("{} does not exist", f.display()))?;
                     let text =
-                        std::fs::read_to_string(&f).map_err(|e| miette::miette!("cannot read {}: {e}", f.display()))?;
+                        String::from_utf8(bytes).map_err(|_| miette::miette!("{} is not UTF-8 text", f.display()))?;
                     let rel = std::fs::canonicalize(&f)
                         .ok()
                         .and_then(|a| a.strip_prefix(repo.root()).ok().map(|p| p.display().to_string()))

@@ -161,6 +161,14 @@ pub(crate) const BUILTIN_PROTECTED: &[&str] = &[
 
 /// Where GitHub and GitLab look for CODEOWNERS, in their order. They say who may approve
 /// (`policy.codeowners`), so they are protected too.
+/// The most faultline reads of faultline.yaml: a configuration is a few kilobytes, and a
+/// bigger file is refused before a parser sees it.
+pub(crate) const MAX_CONFIG_BYTES: u64 = 1 << 20;
+
+/// The most faultline reads of a CODEOWNERS file: GitHub's own limit ("CODEOWNERS files must
+/// be under 3 MB in size"; a bigger one it does not load), read as 3,000,000 bytes.
+pub(crate) const MAX_CODEOWNERS_BYTES: u64 = 3_000_000;
+
 pub(crate) const CODEOWNERS_PATHS: &[&str] =
     &[".github/CODEOWNERS", "CODEOWNERS", "docs/CODEOWNERS", ".gitlab/CODEOWNERS"];
 

@@ -123,10 +123,9 @@ pub(crate) fn scan(root: &Path) -> Vec<Evidence> {
         if read == MAX_FILES {
             break;
         }
-        if p.metadata().map_or(true, |m| m.len() > MAX_BYTES) {
-            continue;
-        }
-        let Ok(text) = std::fs::read_to_string(&p) else { continue };
+        // Bounded: a file over MAX_BYTES, a FIFO or a link out of the root is passed over.
+        let Ok(Some(bytes)) = crate::bounded::read(&p, Some(root), MAX_BYTES) else { continue };
+        let Ok(text) = String::from_utf8(bytes) else { continue };
         read += 1;
         let file = rel(root, &p);
         let manifest = is_manifest(&name_of(&p));

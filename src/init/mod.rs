@@ -21,6 +21,9 @@ pub enum InitError {
     Io { path: PathBuf, source: std::io::Error },
     #[error("{}: {reason}", path.display())]
     Compose { path: PathBuf, reason: String },
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Read(#[from] crate::bounded::ReadError),
     #[error("found no docker-compose file and no Dockerfile under {}: nothing to start", path.display())]
     #[diagnostic(help("write faultline.yaml by hand: `faultline schema` prints its JSON Schema"))]
     Nothing { path: PathBuf },
@@ -74,7 +77,8 @@ const COMPOSE_FILES: &[&str] = &["compose.yaml", "compose.yml", "docker-compose.
 /// The services of `root`'s compose file, if it has one.
 pub(crate) fn from_compose(root: &Path) -> Result<Option<Vec<Found>>, InitError> {
     let Some(path) = COMPOSE_FILES.iter().map(|f| root.join(f)).find(|p| p.is_file()) else { return Ok(None) };
-    let text = std::fs::read_to_string(&path).map_err(|source| InitError::Io { path: path.clone(), source })?;
+    let bytes = crate::bounded::read(&path, Some(root), MAX_READ_BYTES)?.unwrap_or_default();
+    let text = String::from_utf8_lossy(&bytes);
     let compose: Compose =
         serde_yaml::from_str(&text).map_err(|e| InitError::Compose { path: path.clone(), reason: e.to_string() })?;
     let mut out = Vec::new();
@@ -98,7 +102,7 @@ pub(crate) fn from_compose(root: &Path) -> Result<Option<Vec<Found>>, InitError>
             Some(serde_yaml::Value::Mapping(m)) => m.keys().filter_map(|k| k.as_str().map(str::to_owned)).collect(),
             _ => Vec::new(),
         };
-        let pulls = build.as_ref().map_or_else(Vec::new, |b| pulls_of(&root.join(b).join("Dockerfile")));
+        let pulls = build.as_ref().map_or_else(Vec::new, |b| pulls_of(root, &root.join(b).join("Dockerfile")));
         out.push(Found {
             name,
             build,
@@ -121,7 +125,7 @@ pub(crate) fn from_dockerfiles(root: &Path) -> Result<Vec<Found>, InitError> {
     let mut out = Vec::new();
     for p in tree.files.iter().filter(|p| p.file_name().is_some_and(|n| n == "Dockerfile")) {
         let dir = p.parent().unwrap_or(root).to_path_buf();
-        let text = std::fs::read_to_string(p).unwrap_or_default();
+        let text = read_text(root, p);
         let mut ports: Vec<u16> = text
             .lines()
             .filter_map(|l| l.trim().strip_prefix("EXPOSE "))
@@ -157,9 +161,19 @@ pub(crate) fn from_dockerfiles(root: &Path) -> Result<Vec<Found>, InitError> {
     Ok(out)
 }
 
-/// The images the Dockerfile at `path` pulls; none when there is no such file.
-fn pulls_of(path: &Path) -> Vec<String> {
-    std::fs::read_to_string(path).map(|t| detect::pulled_images(&t)).unwrap_or_default()
+/// The images the Dockerfile at `path` (under `root`) pulls; none when there is no such file.
+fn pulls_of(root: &Path, path: &Path) -> Vec<String> {
+    detect::pulled_images(&read_text(root, path))
+}
+
+/// The most `faultline init` reads of a compose file or a Dockerfile.
+const MAX_READ_BYTES: u64 = 1 << 20;
+
+/// The text of `path` under `root`, bounded like every file faultline reads from a
+/// repository (a FIFO named Dockerfile must not hang init); empty when it cannot be read.
+fn read_text(root: &Path, path: &Path) -> String {
+    let bytes = crate::bounded::read(path, Some(root), MAX_READ_BYTES).ok().flatten().unwrap_or_default();
+    String::from_utf8_lossy(&bytes).into_owned()
 }
 
 /// Adds the database and cache the repository shows signs of (unless a service found is one

@@ -166,7 +166,7 @@ pub fn load_config(repo: &Repo, spec: &ChangeSpec, from: ConfigFrom) -> Result<(
 /// Loads the configuration of the commit `at`, or of the working tree when `None`.
 fn load_config_at(repo: &Repo, at: Option<&(String, Oid)>) -> Result<(LoadedConfig, Snapshot), PlanError> {
     let (snap, origin) = config_snapshot(repo, at);
-    let bytes = repo.read(&snap, CONFIG_FILE)?.ok_or_else(|| ConfigError::Missing {
+    let bytes = repo.read(&snap, CONFIG_FILE, config::MAX_CONFIG_BYTES)?.ok_or_else(|| ConfigError::Missing {
         place: match &snap {
             Snapshot::Commit { rev, .. } => format!("the base revision `{rev}`"),
             Snapshot::Worktree => format!("{}", repo.root().display()),
@@ -197,7 +197,7 @@ fn config_snapshot(repo: &Repo, at: Option<&(String, Oid)>) -> (Snapshot, Config
 pub fn base_has_config(repo: &Repo, spec: &ChangeSpec) -> Result<bool, PlanError> {
     let base = (spec.base().to_owned(), repo.resolve(spec.base())?);
     let (snap, _) = config_snapshot(repo, Some(&base));
-    Ok(repo.read(&snap, CONFIG_FILE)?.is_some())
+    Ok(repo.read(&snap, CONFIG_FILE, config::MAX_CONFIG_BYTES)?.is_some())
 }
 
 /// Plans the change `req` names.
@@ -266,7 +266,7 @@ fn load_planning_inputs(
 /// The first CODEOWNERS file of the configuration's revision.
 fn read_codeowners(repo: &Repo, snap: &Snapshot) -> Result<Option<(&'static str, String)>, PlanError> {
     for path in owners::CODEOWNERS_PATHS {
-        if let Some(bytes) = repo.read(snap, path)? {
+        if let Some(bytes) = repo.read(snap, path, config::MAX_CODEOWNERS_BYTES)? {
             return Ok(Some((path, String::from_utf8_lossy(&bytes).into_owned())));
         }
     }

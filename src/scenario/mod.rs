@@ -18,6 +18,10 @@ use crate::config::{ConfigError, FileDiagnostic, LoadedConfig, SourceFile};
 use crate::repo::{Repo, RepoError, Snapshot};
 use crate::ypath;
 
+/// The most faultline reads of one scenario file: a scenario is a page of YAML, and a bigger
+/// file is refused before a parser sees it.
+pub const MAX_SCENARIO_BYTES: u64 = 1 << 20;
+
 /// A scenario file, known by name and target.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct ScenarioRef {
@@ -52,7 +56,7 @@ pub enum DiscoverError {
 /// Lists the scenarios in the configured directory of `snap`, sorted by name. A name
 /// defaults to the file's stem. Unknown targets and duplicate names are errors.
 pub(crate) fn discover(repo: &Repo, snap: &Snapshot, config: &LoadedConfig) -> Result<Vec<ScenarioRef>, DiscoverError> {
-    let files = repo.list(snap, &config.config.scenarios, &[".yaml", ".yml"])?;
+    let files = repo.list(snap, &config.config.scenarios, &[".yaml", ".yml"], MAX_SCENARIO_BYTES)?;
     let services = &config.matchers.service_names;
     let mut out: Vec<ScenarioRef> = Vec::new();
     let mut problems = Vec::new();
@@ -174,7 +178,7 @@ pub fn load_each(
     snap: &Snapshot,
     config: &LoadedConfig,
 ) -> Result<(Vec<Scenario>, Vec<FileDiagnostic>), DiscoverError> {
-    let files = repo.list(snap, &config.config.scenarios, &[".yaml", ".yml"])?;
+    let files = repo.list(snap, &config.config.scenarios, &[".yaml", ".yml"], MAX_SCENARIO_BYTES)?;
     let mut out = Vec::new();
     let mut problems = Vec::new();
     for (path, bytes) in files {

@@ -37,17 +37,29 @@ impl ImageRef {
     }
 }
 
+/// The most faultline reads of a build context's `.dockerignore`.
+pub const MAX_DOCKERIGNORE_BYTES: u64 = 1 << 20;
+
+/// The most a build context may hold (after `.dockerignore`): faultline hashes it and sends
+/// it to the engine from memory. A bigger one is refused, naming the file that crossed it.
+pub const MAX_CONTEXT_BYTES: u64 = 2 << 30;
+
 /// Files of a build context, sorted, honouring a simple `.dockerignore` (one pattern a line).
+/// Only directories, regular files and links are part of a context: a FIFO, a socket or a
+/// device in it is an error (reading a FIFO would block for ever), and so is a context over
+/// [`MAX_CONTEXT_BYTES`]. The `.dockerignore` itself is read bounded, and refused when it is
+/// a link out of the context.
 fn context_files(dir: &Path) -> Result<Vec<PathBuf>, StackError> {
     let io = |p: &Path, e: std::io::Error| StackError::Context { dir: p.to_path_buf(), reason: e.to_string() };
-    let ignore: Vec<globset::GlobMatcher> = std::fs::read_to_string(dir.join(".dockerignore"))
-        .unwrap_or_default()
+    let ignore_bytes = crate::bounded::read(&dir.join(".dockerignore"), Some(dir), MAX_DOCKERIGNORE_BYTES)?;
+    let ignore: Vec<globset::GlobMatcher> = String::from_utf8_lossy(&ignore_bytes.unwrap_or_default())
         .lines()
         .map(str::trim)
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
         .filter_map(|l| crate::config::glob::compile(l.trim_start_matches('/')).ok().map(|g| g.compile_matcher()))
         .collect();
     let mut out = Vec::new();
+    let mut total = 0u64;
     let mut pending = vec![dir.to_path_buf()];
     while let Some(d) = pending.pop() {
         for entry in std::fs::read_dir(&d).map_err(|e| io(&d, e))? {
@@ -60,13 +72,32 @@ fn context_files(dir: &Path) -> Result<Vec<PathBuf>, StackError> {
             let ty = entry.file_type().map_err(|e| io(&path, e))?;
             if ty.is_dir() {
                 pending.push(path);
-            } else {
-                out.push(path);
+                continue;
             }
+            if ty.is_file() {
+                total += entry.metadata().map_err(|e| io(&path, e))?.len();
+                if total > MAX_CONTEXT_BYTES {
+                    return Err(StackError::ContextTooLarge {
+                        dir: dir.to_path_buf(),
+                        at: path,
+                        cap: MAX_CONTEXT_BYTES,
+                    });
+                }
+            } else if !ty.is_symlink() {
+                return Err(crate::bounded::ReadError::NotAFile { kind: crate::bounded::kind(ty), path }.into());
+            }
+            out.push(path);
         }
     }
     out.sort();
     Ok(out)
+}
+
+/// A regular file of a build context, whole: [`context_files`] has bounded the context,
+/// and the file must still be a regular file when it is opened.
+fn context_file(path: &Path) -> Result<Vec<u8>, StackError> {
+    crate::bounded::read(path, None, MAX_CONTEXT_BYTES)?
+        .ok_or_else(|| StackError::Context { dir: path.to_path_buf(), reason: "it vanished while being read".into() })
 }
 
 /// A hash of every file's path, mode and content in the context.
@@ -85,8 +116,7 @@ pub(crate) fn context_hash(dir: &Path) -> Result<String, StackError> {
                 std::fs::read_link(&path).map(|t| t.to_string_lossy().into_owned()).unwrap_or_default().as_bytes(),
             );
         } else {
-            let bytes =
-                std::fs::read(&path).map_err(|e| StackError::Context { dir: path.clone(), reason: e.to_string() })?;
+            let bytes = context_file(&path)?;
             h.update((bytes.len() as u64).to_le_bytes());
             h.update(&bytes);
         }
@@ -172,7 +202,7 @@ fn tar_context(dir: &Path) -> Result<Vec<u8>, StackError> {
             let target = std::fs::read_link(&path).map_err(err)?;
             b.append_link(&mut h, rel, target).map_err(err)?;
         } else {
-            let data = std::fs::read(&path).map_err(err)?;
+            let data = context_file(&path)?;
             h.set_size(data.len() as u64);
             b.append_data(&mut h, rel, data.as_slice()).map_err(err)?;
         }
@@ -188,6 +218,45 @@ pub(crate) fn tail(s: &str, n: usize) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::{MAX_CONTEXT_BYTES, context_files, context_hash};
+    use crate::bounded::ReadError;
+    use crate::stack::StackError;
+
+    /// A build context the change wrote holds only what can be read without blocking and
+    /// within bounds: a FIFO, a `.dockerignore` that leads out of the context, or a context
+    /// over the cap is an error naming the file, before anything blocks or fills memory.
+    #[test]
+    fn a_context_with_a_fifo_a_link_out_or_too_many_bytes_is_refused() {
+        let outside = tempfile::tempdir().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("Dockerfile"), "FROM scratch\n").unwrap();
+        std::os::unix::fs::symlink("Dockerfile", dir.path().join("link")).unwrap();
+        assert_eq!(context_files(dir.path()).unwrap().len(), 2);
+        assert!(context_hash(dir.path()).is_ok());
+
+        let fifo = dir.path().join("pipe");
+        assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+        let err = context_hash(dir.path()).unwrap_err();
+        assert!(matches!(&err, StackError::Read(ReadError::NotAFile { path, .. }) if *path == fifo), "{err}");
+        std::fs::write(dir.path().join(".dockerignore"), "pipe\n").unwrap();
+        assert!(context_hash(dir.path()).is_ok(), "an ignored FIFO is not part of the context");
+        std::fs::remove_file(dir.path().join(".dockerignore")).unwrap();
+        std::fs::remove_file(&fifo).unwrap();
+
+        std::fs::write(outside.path().join("ignore"), "*\n").unwrap();
+        std::os::unix::fs::symlink(outside.path().join("ignore"), dir.path().join(".dockerignore")).unwrap();
+        let err = context_hash(dir.path()).unwrap_err();
+        assert!(matches!(&err, StackError::Read(ReadError::Outside { .. })), "{err}");
+        std::fs::remove_file(dir.path().join(".dockerignore")).unwrap();
+
+        // A sparse file: its length counts, not the disk it takes.
+        let big = std::fs::File::create(dir.path().join("big")).unwrap();
+        big.set_len(MAX_CONTEXT_BYTES + 1).unwrap();
+        let err = context_hash(dir.path()).unwrap_err();
+        assert!(matches!(&err, StackError::ContextTooLarge { .. }), "{err}");
+        assert!(err.to_string().contains("holds more than 2 GiB"), "{err}");
+    }
+
     #[test]
     fn every_context_makes_a_valid_image_name() {
         for (context, name) in [

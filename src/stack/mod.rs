@@ -73,6 +73,17 @@ pub enum StackError {
     #[diagnostic(code(faultline::stack::context))]
     Context { dir: PathBuf, reason: String },
 
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Read(#[from] crate::bounded::ReadError),
+
+    #[error("the build context {} holds more than {}: the files up to {} crossed it", dir.display(), crate::bounded::human(*cap), at.display())]
+    #[diagnostic(
+        code(faultline::stack::context_too_large),
+        help("list what the image does not need (build output, data) in the context's .dockerignore")
+    )]
+    ContextTooLarge { dir: PathBuf, at: PathBuf, cap: u64 },
+
     #[error("`{service}` exited while starting (exit code {})\n--- last log lines ---\n{logs}", code.map_or("unknown".into(), |c| c.to_string()))]
     #[diagnostic(code(faultline::stack::exited))]
     Exited { service: String, code: Option<i64>, logs: String },
