@@ -46,7 +46,11 @@ pub fn render_text(plan: &Plan) -> String {
     more(&mut o, plan.changed.len());
 
     if plan.ai_assisted {
-        let _ = writeln!(o, "\nAI-assisted  yes");
+        if plan.ai_rule == crate::change::provenance::ASSUME_RULE {
+            let _ = writeln!(o, "\nAI-assisted  yes ({}: every change counts as AI-assisted)", plan.ai_rule);
+        } else {
+            let _ = writeln!(o, "\nAI-assisted  yes");
+        }
         for e in plan.ai_evidence.iter().take(SHOW) {
             let commit = e.commit.as_deref().map(short).unwrap_or("CI label");
             let kind =
