@@ -268,6 +268,51 @@ mod tests {
     use super::{ApiError, CodeHostError};
 
     #[test]
+    fn the_revisions_an_event_names_are_commit_ids_or_nothing() {
+        let sha = "0123456789abcdef0123456789ABCDEF01234567";
+        let env = |vars: &'static [(&'static str, &'static str)]| {
+            move |k: &str| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| (*v).to_owned())
+        };
+        // GitLab: merged results pipelines name the target's commit and the source's head.
+        let vars: &'static [(&str, &str)] = &[
+            ("GITLAB_CI", "true"),
+            ("CI_MERGE_REQUEST_IID", "7"),
+            ("CI_MERGE_REQUEST_TARGET_BRANCH_SHA", "1111111111111111111111111111111111111111"),
+            ("CI_MERGE_REQUEST_DIFF_BASE_SHA", "2222222222222222222222222222222222222222"),
+            ("CI_MERGE_REQUEST_SOURCE_BRANCH_SHA", "3333333333333333333333333333333333333333"),
+            ("CI_COMMIT_SHA", "4444444444444444444444444444444444444444"),
+            ("CI_MERGE_REQUEST_TARGET_BRANCH_NAME", "release/1.x"),
+            ("CI_DEFAULT_BRANCH", "main"),
+        ];
+        let r = super::from_env(&env(vars)).unwrap().unwrap().revisions.unwrap();
+        assert_eq!(r.default_base().as_deref(), Some("1111111111111111111111111111111111111111"));
+        assert_eq!(r.default_head().as_deref(), Some("3333333333333333333333333333333333333333"));
+        assert_eq!(r.base_branch.as_deref(), Some("release/1.x"));
+        // Other pipelines: the diff base is only contained; the base is the fetched target.
+        let vars: &'static [(&str, &str)] = &[
+            ("GITLAB_CI", "true"),
+            ("CI_MERGE_REQUEST_IID", "7"),
+            ("CI_MERGE_REQUEST_DIFF_BASE_SHA", "2222222222222222222222222222222222222222"),
+            ("CI_COMMIT_SHA", "4444444444444444444444444444444444444444"),
+            ("CI_MERGE_REQUEST_TARGET_BRANCH_NAME", "main"),
+        ];
+        let r = super::from_env(&env(vars)).unwrap().unwrap().revisions.unwrap();
+        assert!(!r.base.as_ref().unwrap().exact);
+        assert_eq!(r.default_base().as_deref(), Some("refs/remotes/origin/main"));
+        assert_eq!(r.head.unwrap().field, "CI_COMMIT_SHA");
+        // A branch name that is no ref name is not used; a sha that is no sha is an error.
+        assert_eq!(super::branch_name(Some("a..b")), None);
+        assert_eq!(super::branch_name(Some(" main ")).as_deref(), Some("main"));
+        let c = super::event_commit("x", "f", Some(sha), true).unwrap().unwrap();
+        assert_eq!(c.sha, sha.to_ascii_lowercase());
+        for bad in ["main", "0123", "0123456789abcdef0123456789abcdef0123456z"] {
+            let e = super::event_commit("GitHub event file", "pull_request.base.sha", Some(bad), true).unwrap_err();
+            assert!(e.to_string().contains("not a full commit id"), "{e}");
+        }
+        assert_eq!(super::event_commit("x", "f", Some(" "), true).unwrap(), None);
+    }
+
+    #[test]
     fn an_unreadable_host_says_which_and_why() {
         let e = CodeHostError::Approvals {
             host: "GitHub pull request o/r#1".into(),

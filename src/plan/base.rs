@@ -95,10 +95,10 @@ pub(crate) fn protected(
                 (list, format!("policy.base_branches of {default} ({default_ref} at {})", short(default_tip)))
             }
             None => {
-                (vec![default.clone()], format!("the default branch ({how}; {default} lists no policy.base_branches)"))
+                (vec![default.clone()], format!("the default branch: {default} lists no policy.base_branches; {how}"))
             }
         },
-        None => (vec![default.clone()], format!("the default branch ({how}; it has no {CONFIG_FILE} yet)")),
+        None => (vec![default.clone()], format!("the default branch: {default} has no {CONFIG_FILE} yet; {how}")),
     };
     for pattern in &listed {
         for (branch, reference, tip) in matching(repo, pattern) {
@@ -141,7 +141,7 @@ fn default_branch(repo: &Repo, event: Option<&EventRevisions>) -> Result<(String
     if let Some(e) = event
         && let Some(d) = &e.default_branch
     {
-        return Ok((d.clone(), format!("the {} says", e.source)));
+        return Ok((d.clone(), format!("the {} names it", e.source)));
     }
     if let Ok(r) = repo.git().find_reference("refs/remotes/origin/HEAD")
         && let Some(b) = r.symbolic_target().ok().flatten().and_then(|t| t.strip_prefix("refs/remotes/origin/"))
@@ -150,7 +150,7 @@ fn default_branch(repo: &Repo, event: Option<&EventRevisions>) -> Result<(String
     }
     for b in ["main", "master"] {
         if !branch_refs(repo, b).is_empty() {
-            return Ok((b.to_owned(), format!("neither the code host nor origin/HEAD names one, and `{b}` exists")));
+            return Ok((b.to_owned(), format!("no code host or origin/HEAD names one, and `{b}` exists")));
         }
     }
     Err(PlanError::NoDefaultBranch {

@@ -107,8 +107,8 @@ impl Repo {
         let target = match revision::meaning(&self.git, name) {
             revision::Meaning::One(target) => target,
             revision::Meaning::None => return Err(unknown()),
-            revision::Meaning::Many(candidates) => {
-                return Err(RepoError::Ambiguous { rev: rev.to_owned(), candidates, help: revision::help(name) });
+            revision::Meaning::Many(candidates, refs) => {
+                return Err(RepoError::Ambiguous { rev: rev.to_owned(), candidates, help: revision::help(&refs) });
             }
         };
         let obj = self.git.revparse_single(&format!("{target}{suffix}")).map_err(|_| unknown())?;

@@ -17,8 +17,8 @@ pub(super) enum Meaning {
     One(String),
     /// Nothing.
     None,
-    /// Several things, each described with its commit.
-    Many(Vec<String>),
+    /// Several things: each described with its commit, and the full refs among them.
+    Many(Vec<String>, Vec<String>),
 }
 
 /// The name a revision starts with, and the rest (`~2`, `^{tree}`, `@{1}`, `:path`). Ref
@@ -62,7 +62,10 @@ pub(super) fn meaning(git: &Repository, name: &str) -> Meaning {
         0 => Meaning::None,
         // An abbreviated id of several objects has no full id: it is ambiguous by itself.
         1 if !found[0].1.is_empty() => Meaning::One(found.remove(0).1),
-        _ => Meaning::Many(found.into_iter().map(|(what, _)| what).collect()),
+        _ => {
+            let full = found.iter().filter(|(_, f)| f.starts_with("refs/")).map(|(_, f)| f.clone()).collect();
+            Meaning::Many(found.into_iter().map(|(what, _)| what).collect(), full)
+        }
     }
 }
 
@@ -137,13 +140,15 @@ fn describe_ref(full: &str, r: &git2::Reference<'_>) -> String {
     format!("{kind} {full} ({})", commit.unwrap_or_else(|_| "not a commit".to_owned()))
 }
 
-/// What to do about an ambiguous `name`.
-pub(super) fn help(name: &str) -> String {
+/// What to do about an ambiguous name whose refs are `refs`.
+pub(super) fn help(refs: &[String]) -> String {
+    let named: Vec<String> = refs.iter().map(|r| format!("`{r}`")).collect();
     format!(
-        "git would pick one of them silently, and whoever can push a tag or a branch could choose \
-         which; name one in full: a branch `refs/heads/{name}`, a remote-tracking branch \
-         `refs/remotes/{name}`, a tag `refs/tags/{name}`, or a commit id (`git rev-parse \
-         refs/remotes/{name}`). Better, remove the ref that should not be there."
+        "git would pick one of them silently, and whoever can push a tag or a branch could choose which. \
+         Name the one you mean in full{}, or by its commit id: a full ref (`refs/heads/…`, \
+         `refs/remotes/…`, `refs/tags/…`) or a commit id means exactly that. Better, delete the ref \
+         that should not be there.",
+        if named.is_empty() { String::new() } else { format!(" ({})", named.join(", ")) }
     )
 }
 
