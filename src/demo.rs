@@ -89,6 +89,8 @@ pub async fn run(dir: &Path, seed: u64, events: &dyn Reporter) -> Result<Demo, D
                 config_from: ConfigFrom::Base,
                 labels: Vec::new(),
                 author: None,
+                event: None,
+                protected_base: true,
             },
             approved_by: vec!["alice@shop.example".into()],
             code_host: None,

@@ -361,13 +361,17 @@ fn run_order(selected: &[crate::scenario::validate::Scenario]) -> Vec<&crate::sc
     groups.into_iter().flatten().collect()
 }
 
-/// The located problems of a configuration error, one per line.
+/// The located problems of a configuration error, one per line, and the help of any error.
 fn detail(e: &dyn miette::Diagnostic) -> String {
     let mut s = String::new();
     if let Some(related) = e.related() {
         for r in related {
             s.push_str(&format!("\n  {r}"));
         }
+    }
+    // What to do about it: a verdict that cannot be judged says how it could be.
+    if let Some(help) = e.help() {
+        s.push_str(&format!("\n  help: {help}"));
     }
     s
 }

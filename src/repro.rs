@@ -89,6 +89,9 @@ pub fn request(original: &GateReport, scenarios: &[String], jobs: usize) -> Resu
             config_from: ConfigFrom::Base,
             labels,
             author: None,
+            // The commits an earlier gate judged (and checked), run again: not a verdict.
+            event: None,
+            protected_base: false,
         },
         approved_by,
         code_host: None,

@@ -13,6 +13,8 @@ fn planned(root: &std::path::Path, head: &str) -> faultline::plan::Plan {
         config_from: ConfigFrom::Base,
         labels: Vec::new(),
         author: None,
+        event: None,
+        protected_base: false,
     };
     plan(&Repo::discover(root).unwrap(), &req).unwrap()
 }

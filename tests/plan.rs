@@ -143,6 +143,128 @@ fn ai_trailers_authors_and_labels_are_evidence_per_commit() {
 }
 
 #[test]
+fn what_todays_agents_write_marks_a_change_ai_assisted() {
+    let repo = TestRepo::shop();
+    repo.git(&["checkout", "-q", "-b", "feat"]);
+    const DEV: &str = "Dev <dev@shop.example>";
+    // (author, message, the evidence it must give: None for what is no agent's)
+    let commits: &[(&str, &str, Option<&str>)] = &[
+        (
+            DEV,
+            "Droid\n\nCo-authored-by: factory-droid[bot] <138933559+factory-droid[bot]@users.noreply.github.com>",
+            Some("Co-authored-by: factory-droid[bot] <138933559+factory-droid[bot]@users.noreply.github.com>"),
+        ),
+        (DEV, "Warp\n\nCo-Authored-By: Warp <agent@warp.dev>", Some("Co-Authored-By: Warp <agent@warp.dev>")),
+        (DEV, "Oz\n\nCo-Authored-By: Oz <oz-agent@warp.dev>", Some("Co-Authored-By: Oz <oz-agent@warp.dev>")),
+        (
+            DEV,
+            "Qwen\n\nCo-authored-by: Qwen-Coder <qwen-coder@alibabacloud.com>",
+            Some("Co-authored-by: Qwen-Coder <qwen-coder@alibabacloud.com>"),
+        ),
+        (
+            DEV,
+            "Checkpoint\n\nReplit-Commit-Author: Agent\nReplit-Commit-Session-Id: 1f2e",
+            Some("Replit-Commit-Author: Agent"),
+        ),
+        (
+            "gpt-engineer-app[bot] <159125892+gpt-engineer-app[bot]@users.noreply.github.com>",
+            "Changes",
+            Some("gpt-engineer-app[bot] <159125892+gpt-engineer-app[bot]@users.noreply.github.com>"),
+        ),
+        (
+            DEV,
+            "Apply suggestion\n\nCo-authored-by: coderabbitai[bot] <136622811+coderabbitai[bot]@users.noreply.github.com>",
+            Some("Co-authored-by: coderabbitai[bot] <136622811+coderabbitai[bot]@users.noreply.github.com>"),
+        ),
+        (
+            DEV,
+            "Crush\n\n💘 Generated with Crush\n\nCo-Authored-By: Crush <crush@charm.land>",
+            Some("Co-Authored-By: Crush <crush@charm.land>"),
+        ),
+        (DEV, "Grok\n\nCo-Authored-By: Grok <noreply@x.ai>", Some("Co-Authored-By: Grok <noreply@x.ai>")),
+        (
+            "codegen-sh[bot] <131295404+codegen-sh[bot]@users.noreply.github.com>",
+            "Codegen",
+            Some("codegen-sh[bot] <131295404+codegen-sh[bot]@users.noreply.github.com>"),
+        ),
+        // Not agents: a person called Oz, Replit's own deploy commit, another bot.
+        (DEV, "Pairing\n\nCo-authored-by: Oz Cohen <oz@shop.example>", None),
+        (DEV, "Deploy\n\nReplit-Commit-Author: Deployment", None),
+        ("renovate[bot] <29139614+renovate[bot]@users.noreply.github.com>", "Bump", None),
+    ];
+    let mut ids = Vec::new();
+    for (i, (author, message, _)) in commits.iter().enumerate() {
+        repo.write(format!("docs/agent-{i}.md"), format!("{i}\n"));
+        ids.push(repo.commit_as(author, message));
+    }
+    // The pull request itself opened by an agent's app.
+    let tmp = tempfile::tempdir().unwrap();
+    let event = tmp.path().join("event.json");
+    std::fs::write(&event, json!({"pull_request": {"user": {"login": "lovable-dev[bot]"}, "labels": []}}).to_string())
+        .unwrap();
+    let out = repo.faultline_env(
+        &["plan", "--base", "main", "--format", "json"],
+        &[("GITHUB_ACTIONS", "true"), ("GITHUB_EVENT_PATH", event.to_str().unwrap())],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(plan["ai_assisted"], true);
+    assert_eq!(plan["ai_rule"], "evidence");
+    let evidence = plan["ai_evidence"].as_array().unwrap();
+    for ((_, message, want), id) in commits.iter().zip(&ids) {
+        let found: Vec<&str> =
+            evidence.iter().filter(|e| e["commit"] == id.as_str()).map(|e| e["value"].as_str().unwrap()).collect();
+        match want {
+            Some(w) => assert!(found.contains(w), "{message:?}: {found:?}"),
+            None => assert!(found.is_empty(), "{message:?} is no agent's: {found:?}"),
+        }
+    }
+    assert!(
+        evidence.iter().any(|e| e["commit"].is_null() && e["value"] == "pull request opened by @lovable-dev[bot]"),
+        "{evidence:?}"
+    );
+    assert!(evidence.iter().any(|e| e["kind"] == "marker" && e["value"] == "Generated with Crush"), "{evidence:?}");
+}
+
+#[test]
+fn assume_makes_every_change_ai_assisted_and_the_plan_says_which_rule_decided() {
+    let change = |assume: bool| {
+        let repo = TestRepo::shop();
+        if assume {
+            let config = common::SHOP_CONFIG
+                .replace("    authors: [\"^dependabot\"]\n", "    authors: [\"^dependabot\"]\n    assume: true\n");
+            assert_ne!(config, common::SHOP_CONFIG);
+            repo.write("faultline.yaml", config);
+            repo.commit("Every change may be AI-assisted");
+        }
+        repo.git(&["checkout", "-q", "-b", "feat"]);
+        repo.write("services/orders/src/main.rs", "fn main() { order(); order(); }\n");
+        repo.commit("A commit that says nothing of how it was written");
+        repo
+    };
+    let plain = change(false).plan_json(&["--base", "main"]);
+    assert_eq!(plain["ai_assisted"], false);
+    assert_eq!(plain["ai_rule"], "no evidence");
+    assert_eq!(plain["gate"]["source"], "policy.gate.medium");
+    assert_eq!(plain["signoff_required"], false);
+
+    let repo = change(true);
+    let plan = repo.plan_json(&["--base", "main"]);
+    assert_eq!(plan["ai_assisted"], true);
+    assert_eq!(plan["ai_rule"], "policy.ai_assisted.assume");
+    assert_eq!(plan["ai_evidence"], json!([]));
+    // policy.ai_gate.medium, not policy.gate.medium: a senior signs off.
+    assert_eq!(plan["gate"]["source"], "policy.ai_gate.medium");
+    assert_eq!(plan["signoff_required"], true);
+    let out = repo.faultline(&["plan", "--base", "main"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("AI-assisted  yes (policy.ai_assisted.assume: every change counts as AI-assisted)"),
+        "{text}"
+    );
+}
+
+#[test]
 fn faultline_labels_env_marks_change_ai_assisted() {
     let repo = TestRepo::shop();
     repo.git(&["checkout", "-q", "-b", "feat"]);

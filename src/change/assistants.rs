@@ -16,6 +16,31 @@
 //!   `gemini-code-assist[bot]`; Devin `devin-ai-integration[bot]`; Jules
 //!   `google-labs-jules[bot]`; OpenHands `openhands <openhands@all-hands.dev>`; Amazon Q
 //!   `amazon-q-developer[bot]`; Sweep `sweep-ai[bot]`.
+//! - Factory Droid: `Co-authored-by: factory-droid[bot] <138933559+factory-droid[bot]@users.noreply.github.com>`
+//!   (Factory's own documentation repository, e.g. Factory-AI/factory#1264); the GitHub app
+//!   `factory-droid[bot]`.
+//! - Warp: `Co-Authored-By: Warp <agent@warp.dev>` (Warp's agent), and `Co-Authored-By: Oz
+//!   <oz-agent@warp.dev>` from its cloud agents (warpdotdev/docs#85).
+//! - Qwen Code: `Co-authored-by: Qwen-Coder <qwen-coder@alibabacloud.com>`, the default of its
+//!   `gitCoAuthor` setting (QwenLM/qwen-code's shell tool and its tests).
+//! - Replit Agent: the trailer `Replit-Commit-Author: Agent` (or `Assistant`) on every
+//!   checkpoint commit (docs.replit.com/replitai/checkpoints-and-rollbacks says checkpoints
+//!   are commits; the trailer itself is from public Replit repositories, not a document).
+//! - Lovable: commits by its GitHub app, `gpt-engineer-app[bot]
+//!   <159125892+gpt-engineer-app[bot]@users.noreply.github.com>`, the app being `lovable-dev[bot]`
+//!   ("Commits are attributed to the Lovable bot", github.com/marketplace/lovablebot).
+//! - CodeRabbit: `coderabbitai[bot] <136622811+coderabbitai[bot]@users.noreply.github.com>`, as
+//!   the co-author of its applied suggestions and the author of the pull requests it opens.
+//! - Crush (Charm): `Co-Authored-By: Crush <crush@charm.land>` and `💘 Generated with Crush`
+//!   (charmbracelet/crush, `internal/llm/tools/bash.go`); users also write `Assisted-by: Crush`.
+//! - grok: no default of xAI's was found. What public repositories' agent instructions write is
+//!   recognised: `Co-Authored-By: Grok <noreply@x.ai>`, `Grok <grok@x.ai>`, `Grok Build
+//!   <grok-build@x.ai>`, `Grok 4.6 <noreply@x.ai>`; only these addresses of `x.ai`, whose
+//!   people commit too.
+//! - Agent apps that open pull requests and commit as `NAME[bot]` (`AGENT_APPS`): besides the
+//!   above, Codegen `codegen-sh[bot]`, Vercel v0 `v0[bot]`, Ellipsis `ellipsis-dev[bot]`
+//!   (their `ID+NAME[bot]@users.noreply.github.com` addresses, seen in public commits). Other
+//!   apps (`dependabot[bot]`, `renovate[bot]`, `github-actions[bot]`) are not agents.
 //! - Projects' own conventions: `Assisted-by:` (Linux kernel, Fedora, OpenInfra),
 //!   `Generated-by:` (Apache), `AI-assisted: true`.
 //!
@@ -45,32 +70,64 @@ static AI_NAME: LazyLock<Regex> = LazyLock::new(|| {
           | openhands(\s+agent)?
           | amazon\s+q(\s+developer)?
           | windsurf | cascade | codeium
-          | junie | kiro | amp | goose | qwen[\s-]code | tabnine
+          | junie | kiro | amp | goose | qwen[\s-]code | qwen-coder | tabnine
+          | factory\s+droid | warp(\s+agent)? | crush
+          | grok(\s+(build|code|cli|\d).*)?
         )\s*$",
     )
     .expect("valid regex")
 });
 
+/// GitHub apps of agents that commit or open pull requests as `NAME[bot]`, with the address
+/// `ID+NAME[bot]@users.noreply.github.com`.
+const AGENT_APPS: &[&str] = &[
+    "copilot-swe-agent",
+    "claude",
+    "cursor",
+    "devin-ai-integration",
+    "google-labs-jules",
+    "chatgpt-codex-connector",
+    "gemini-code-assist",
+    "amazon-q-developer",
+    "sweep-ai",
+    "openhands-agent",
+    "factory-droid",
+    "lovable-dev",
+    "gpt-engineer-app",
+    "coderabbitai",
+    "codegen-sh",
+    "v0",
+    "ellipsis-dev",
+];
+
+/// `(a|b|c)` of the agent apps, for a regex.
+fn apps() -> String {
+    let names: Vec<String> = AGENT_APPS.iter().map(|a| regex::escape(a)).collect();
+    format!("({})", names.join("|"))
+}
+
 /// Email addresses and domains the assistants commit with.
 static AI_EMAIL: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(
-        r"(?i)(^noreply@anthropic\.com$|^cursoragent@cursor\.com$|@aider\.chat$|^noreply@opencode\.ai$|^openhands@all-hands\.dev$|^\d+\+copilot@users\.noreply\.github\.com$|^copilot@github\.com$|^noreply@openai\.com$|^codex@openai\.com$|^devin-ai-integration\[bot\]@|^\d+\+(devin-ai-integration|google-labs-jules|chatgpt-codex-connector|copilot-swe-agent|claude|cursor|gemini-code-assist|amazon-q-developer|sweep-ai|openhands-agent)\[bot\]@users\.noreply\.github\.com$)",
-    )
+    Regex::new(&format!(
+        r"(?i)(^noreply@anthropic\.com$|^cursoragent@cursor\.com$|@aider\.chat$|^noreply@opencode\.ai$|^openhands@all-hands\.dev$|^\d+\+copilot@users\.noreply\.github\.com$|^copilot@github\.com$|^noreply@openai\.com$|^codex@openai\.com$|^devin-ai-integration\[bot\]@|^(agent|oz-agent)@warp\.dev$|^qwen-coder@alibabacloud\.com$|^crush@charm\.land$|^(noreply|grok|grok-build)@x\.ai$|^\d+\+{}\[bot\]@users\.noreply\.github\.com$)",
+        apps()
+    ))
     .expect("valid regex")
 });
 
 /// Author or committer names of agents that commit on their own.
 static AI_BOT: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(
-        r"(?i)(^(copilot|copilot-swe-agent|claude|claude code|cursor agent|devin-ai-integration|google-labs-jules|chatgpt-codex-connector|gemini-code-assist|amazon-q-developer|sweep-ai|openhands-agent|openhands)(\[bot\])?$|\((aider|claude-code|claude|codex|cursor)\)$)",
-    )
+    Regex::new(&format!(
+        r"(?i)(^(copilot|copilot-swe-agent|claude|claude code|cursor agent|devin-ai-integration|google-labs-jules|chatgpt-codex-connector|gemini-code-assist|amazon-q-developer|sweep-ai|openhands-agent|openhands|lovable)(\[bot\])?$|^{}\[bot\]$|\((aider|claude-code|claude|codex|cursor)\)$)",
+        apps()
+    ))
     .expect("valid regex")
 });
 
 /// Markers the assistants put in the message body.
 static AI_MARKER: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
-        r"(?im)(generated\s+(with|by)\s+\[?(claude\s+code|claude|copilot|cursor|aider|codex|gemini|opencode|devin|openhands)\b|made\s+with\s+\[?cursor\b|co-authored\s+with\s+(claude|copilot|cursor|codex|gemini)\b|\bclaude\.(ai|com)/(code|claude-code)\b)",
+        r"(?im)(generated\s+(with|by)\s+\[?(claude\s+code|claude|copilot|cursor|aider|codex|gemini|opencode|devin|openhands|crush|qwen\s+code)\b|made\s+with\s+\[?cursor\b|co-authored\s+with\s+(claude|copilot|cursor|codex|gemini)\b|\bclaude\.(ai|com)/(code|claude-code)\b)",
     )
     .expect("valid regex")
 });
@@ -88,6 +145,10 @@ pub(crate) fn trailer(key: &str, value: &str) -> bool {
     let key = key.trim();
     if AI_KEYS.iter().any(|k| key.eq_ignore_ascii_case(k)) {
         return true;
+    }
+    if key.eq_ignore_ascii_case("replit-commit-author") {
+        // `Deployment` is Replit's own deploy commit, not an assistant.
+        return ["agent", "assistant"].iter().any(|v| value.trim().eq_ignore_ascii_case(v));
     }
     if key.eq_ignore_ascii_case("made-with") || key.eq_ignore_ascii_case("generated-with") {
         return AI_NAME.is_match(value) || value.to_ascii_lowercase().contains("cursor");
@@ -140,6 +201,16 @@ mod tests {
             ("Generated-by", "Claude Code (Claude Opus 4.6)"),
             ("Ai-assisted", "true"),
             ("Made-with", "Cursor"),
+            ("Co-authored-by", "factory-droid[bot] <138933559+factory-droid[bot]@users.noreply.github.com>"),
+            ("Co-Authored-By", "Warp <agent@warp.dev>"),
+            ("Co-Authored-By", "Oz <oz-agent@warp.dev>"),
+            ("Co-authored-by", "Qwen-Coder <qwen-coder@alibabacloud.com>"),
+            ("Replit-Commit-Author", "Agent"),
+            ("Co-authored-by", "coderabbitai[bot] <136622811+coderabbitai[bot]@users.noreply.github.com>"),
+            ("Co-Authored-By", "Crush <crush@charm.land>"),
+            ("Co-Authored-By", "Grok <noreply@x.ai>"),
+            ("Co-authored-by", "Grok Build <grok-build@x.ai>"),
+            ("Co-authored-by", "ellipsis-dev[bot] <65095814+ellipsis-dev[bot]@users.noreply.github.com>"),
         ] {
             assert!(trailer(k, v), "{k}: {v}");
         }
@@ -148,6 +219,10 @@ mod tests {
             ("Co-authored-by", "Ada Lovelace <ada@example.com>"),
             ("Reviewed-by", "Claude <noreply@anthropic.com>"),
             ("Signed-off-by", "Bob <bob@example.com>"),
+            ("Replit-Commit-Author", "Deployment"),
+            ("Co-authored-by", "Oz Cohen <oz@example.com>"),
+            ("Co-authored-by", "Jane <jane@x.ai>"),
+            ("Co-authored-by", "renovate[bot] <29139614+renovate[bot]@users.noreply.github.com>"),
         ] {
             assert!(!trailer(k, v), "{k}: {v}");
         }
@@ -160,14 +235,24 @@ mod tests {
             "google-labs-jules[bot] <161369871+google-labs-jules[bot]@users.noreply.github.com>",
             "Claude Code <noreply@anthropic.com>",
             "claude[bot] <209825114+claude[bot]@users.noreply.github.com>",
+            "gpt-engineer-app[bot] <159125892+gpt-engineer-app[bot]@users.noreply.github.com>",
+            "lovable-dev[bot]",
+            "coderabbitai[bot]",
+            "factory-droid[bot]",
+            "codegen-sh[bot] <131295404+codegen-sh[bot]@users.noreply.github.com>",
+            "v0[bot]",
         ] {
             assert!(person(who), "{who}");
         }
-        for who in
-            ["Claude Monet <claude@monet.fr>", "dependabot[bot] <49699333+dependabot[bot]@users.noreply.github.com>"]
-        {
+        for who in [
+            "Claude Monet <claude@monet.fr>",
+            "dependabot[bot] <49699333+dependabot[bot]@users.noreply.github.com>",
+            "github-actions[bot]",
+            "v0 <v0@example.com>",
+        ] {
             assert!(!person(who), "{who}");
         }
+        assert!(marker("Fix it\n\n💘 Generated with Crush\n").is_some());
         assert!(marker("Fix it\n\n🤖 Generated with [Claude Code](https://claude.com/claude-code)\n").is_some());
         assert!(marker("Fix it\n\nMade with [Cursor](https://cursor.com)").is_some());
         assert!(marker("Generate the report with a cursor over the rows").is_none());

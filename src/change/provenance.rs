@@ -31,13 +31,20 @@ pub struct Evidence {
 pub(crate) struct Provenance {
     pub ai_assisted: bool,
     pub evidence: Vec<Evidence>,
+    /// Which rule decided `ai_assisted`: `policy.ai_assisted.assume` (every change counts),
+    /// `evidence` (what `evidence` lists), or `no evidence`.
+    pub rule: String,
 }
+
+/// The rule that decides when `policy.ai_assisted.assume` is on.
+pub const ASSUME_RULE: &str = "policy.ai_assisted.assume";
 
 /// Collects the evidence from the change's commits and CI's labels: trailers (keys read
 /// without regard to case, as git reads them, on any line shaped like a trailer), authors and
 /// committers, markers in the message — the policy's patterns and, unless
 /// `policy.ai_assisted.builtin` is off, what the common assistants write by default.
-/// `author` is who opened the pull request, as the code host names them (`@login`).
+/// `author` is who opened the pull request, as the code host names them (`@login`). With
+/// `policy.ai_assisted.assume` every change is AI-assisted; the evidence is still collected.
 pub(crate) fn provenance(
     change: &Change,
     config: &LoadedConfig,
@@ -93,5 +100,11 @@ pub(crate) fn provenance(
             evidence.push(Evidence { commit: None, kind: EvidenceKind::Label, value: l.clone() });
         }
     }
-    Provenance { ai_assisted: !evidence.is_empty(), evidence }
+    let assume = config.config.policy.ai_assisted.assume;
+    let rule = match (assume, evidence.is_empty()) {
+        (true, _) => ASSUME_RULE,
+        (false, false) => "evidence",
+        (false, true) => "no evidence",
+    };
+    Provenance { ai_assisted: assume || !evidence.is_empty(), evidence, rule: rule.to_owned() }
 }

@@ -10,12 +10,17 @@ use super::session::{Interrupt, Listener, ci_inputs, clock_seed, parse_duration,
 
 #[derive(clap::Args)]
 pub(super) struct GateArgs {
-    /// The branch the change goes into.
+    /// The branch the change goes into (`origin/main`). In CI it may be left out: the gate
+    /// takes the pull request's base from the event (GitHub's `pull_request.base.sha`;
+    /// GitLab's `CI_MERGE_REQUEST_TARGET_BRANCH_SHA`, else the fetched
+    /// `origin/$CI_MERGE_REQUEST_TARGET_BRANCH_NAME`). Given, it must agree with the event, and
+    /// be on a branch `policy.base_branches` lists.
     #[arg(long, value_name = "REV")]
-    pub(super) base: String,
-    /// The change's tip.
-    #[arg(long, value_name = "REV", default_value = "HEAD")]
-    pub(super) head: String,
+    pub(super) base: Option<String>,
+    /// The change's tip. Default: the event's head commit in CI, else HEAD. Given in CI, it
+    /// must be the event's head or the code host's test merge of it.
+    #[arg(long, value_name = "REV")]
+    pub(super) head: Option<String>,
     /// A CI label (repeatable; `a,b` is two). FAULTLINE_LABELS adds a comma-separated list; in
     /// GitHub Actions the pull request's labels come from the event file, in GitLab from
     /// CI_MERGE_REQUEST_LABELS.
@@ -86,12 +91,24 @@ pub(super) fn exec(dir: &std::path::Path, args: GateArgs) -> miette::Result<i32>
             return Ok(exit::UNVERIFIED);
         }
     };
+    let event = ci.revisions;
+    let Some(base) = args.base.clone().or_else(|| event.as_ref().and_then(|e| e.default_base())) else {
+        eprintln!(
+            "faultline gate: no --base, and no pull request event names one: pass the branch the change goes \
+             into, e.g. --base origin/main"
+        );
+        return Ok(exit::UNVERIFIED);
+    };
+    let head =
+        args.head.clone().or_else(|| event.as_ref().and_then(|e| e.default_head())).unwrap_or_else(|| "HEAD".into());
     let req = GateRequest {
         plan: PlanRequest {
-            change: ChangeSpec::Revisions { base: args.base.clone(), head: args.head.clone() },
+            change: ChangeSpec::Revisions { base: base.clone(), head: head.clone() },
             config_from: ConfigFrom::Base,
             labels: ci.labels,
             author: ci.author,
+            event,
+            protected_base: true,
         },
         approved_by: args.approved_by,
         code_host: ci.host,
@@ -117,7 +134,7 @@ pub(super) fn exec(dir: &std::path::Path, args: GateArgs) -> miette::Result<i32>
     {
         return Ok(code);
     }
-    eprintln!("faultline gate: {}...{}, seed {seed}", args.base, args.head);
+    eprintln!("faultline gate: {base}...{head}, seed {seed}");
     let dir = dir.to_path_buf();
     let listener = Listener::new();
     let report = runtime()?.block_on(async { Interrupt::new().or_remove(None, gate(&dir, &req, &listener)).await });
@@ -146,6 +163,23 @@ fn adopting(dir: &std::path::Path, req: &faultline::gate::GateRequest) -> miette
     let repo = faultline::repo::Repo::discover(dir)?;
     if faultline::plan::base_has_config(&repo, &req.plan.change)? {
         return Ok(None);
+    }
+    // Only while the protected branch itself has no configuration: a base without one (an
+    // old commit, a branch of one's own) cannot wave a change through once the branch has.
+    let branch = faultline::plan::base_branch(&repo, &req.plan)?;
+    if branch.has_config {
+        eprintln!(
+            "faultline gate --adopting: `{}` has a {} since its tip {} ({}): a change into it is gated by \
+             that configuration, and this base ({} commit{} behind) has none. Update the change onto `{}` and run again.",
+            branch.branch,
+            faultline::config::CONFIG_FILE,
+            &branch.tip[..branch.tip.len().min(10)],
+            branch.reference,
+            branch.behind,
+            if branch.behind == 1 { "" } else { "s" },
+            branch.branch,
+        );
+        return Ok(Some(exit::UNVERIFIED));
     }
     let head = PlanRequest { config_from: ConfigFrom::Head, ..req.plan.clone() };
     match faultline::plan::plan(&repo, &head) {

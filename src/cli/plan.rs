@@ -67,6 +67,10 @@ pub(super) fn exec(dir: &std::path::Path, args: PlanArgs) -> miette::Result<i32>
         },
         labels: ci.labels,
         author: ci.author,
+        // `plan` shows any revisions; the gate checks them against the event and the
+        // protected branches.
+        event: None,
+        protected_base: false,
     };
     let plan = faultline::plan::plan(&repo, &req)?;
     match args.format {

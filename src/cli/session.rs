@@ -150,6 +150,8 @@ pub(super) struct CiInputs {
     pub(super) labels: Vec<String>,
     pub(super) author: Option<String>,
     pub(super) host: Option<faultline::codehost::HostRef>,
+    /// The revisions the event names (base, head, branches).
+    pub(super) revisions: Option<faultline::codehost::EventRevisions>,
 }
 
 /// [`CiInputs`] from the flags and the environment. An event file that cannot be read is an
@@ -162,7 +164,7 @@ pub(super) fn ci_inputs(flags: Vec<String>) -> Result<CiInputs, faultline::codeh
             labels.push(l);
         }
     }
-    Ok(CiInputs { labels, author: ctx.author, host: ctx.host })
+    Ok(CiInputs { labels, author: ctx.author, host: ctx.host, revisions: ctx.revisions })
 }
 
 pub(super) fn labels_with_env(labels: Vec<String>) -> Vec<String> {

@@ -3,13 +3,19 @@
 
 use std::collections::BTreeMap;
 
-use super::{ApiError, CiContext, HostApprovals, HostRef, Secret, handle, http, short};
+use super::{
+    ApiError, CiContext, CodeHostError, EventRevisions, HostApprovals, HostRef, Secret, branch_name, event_commit,
+    handle, http, short,
+};
 
 /// Pages of reviews read at most (100 reviews a page).
 const MAX_PAGES: usize = 20;
 
-pub(super) fn context(event: &serde_json::Value, get: &dyn Fn(&str) -> Option<String>) -> Option<CiContext> {
-    let pr = event.get("pull_request").filter(|p| p.is_object())?;
+pub(super) fn context(
+    event: &serde_json::Value,
+    get: &dyn Fn(&str) -> Option<String>,
+) -> Result<Option<CiContext>, CodeHostError> {
+    let Some(pr) = event.get("pull_request").filter(|p| p.is_object()) else { return Ok(None) };
     let labels = pr
         .get("labels")
         .and_then(|l| l.as_array())
@@ -31,7 +37,21 @@ pub(super) fn context(event: &serde_json::Value, get: &dyn Fn(&str) -> Option<St
         }),
         _ => None,
     };
-    Some(CiContext { source: "GitHub event file", labels, author, host })
+    Ok(Some(CiContext { source: "GitHub event file", labels, author, host, revisions: Some(revisions(event, pr)?) }))
+}
+
+/// `pull_request.base.sha` (the base branch's tip when the event was made), `head.sha`,
+/// `base.ref` and `repository.default_branch`.
+fn revisions(event: &serde_json::Value, pr: &serde_json::Value) -> Result<EventRevisions, CodeHostError> {
+    const SOURCE: &str = "GitHub event file";
+    let s = |p: &str| pr.pointer(p).and_then(|v| v.as_str());
+    Ok(EventRevisions {
+        source: SOURCE,
+        base: event_commit(SOURCE, "pull_request.base.sha", s("/base/sha"), true)?,
+        head: event_commit(SOURCE, "pull_request.head.sha", s("/head/sha"), true)?,
+        base_branch: branch_name(s("/base/ref")),
+        default_branch: branch_name(event.pointer("/repository/default_branch").and_then(|v| v.as_str())),
+    })
 }
 
 pub(super) async fn approvals(host: &HostRef) -> Result<HostApprovals, ApiError> {

@@ -1,10 +1,13 @@
 //! GitLab: merge-request pipelines' variables, and
 //! `GET /projects/{id}/merge_requests/{iid}` and `…/approvals`.
 
-use super::{ApiError, CiContext, HostApprovals, HostRef, Secret, handle, http, short};
+use super::{
+    ApiError, CiContext, CodeHostError, EventRevisions, HostApprovals, HostRef, Secret, branch_name, event_commit,
+    handle, http, short,
+};
 
-pub(super) fn context(get: &dyn Fn(&str) -> Option<String>) -> Option<CiContext> {
-    let iid = get("CI_MERGE_REQUEST_IID")?.trim().parse().ok()?;
+pub(super) fn context(get: &dyn Fn(&str) -> Option<String>) -> Result<Option<CiContext>, CodeHostError> {
+    let Some(iid) = get("CI_MERGE_REQUEST_IID").and_then(|i| i.trim().parse().ok()) else { return Ok(None) };
     let labels = get("CI_MERGE_REQUEST_LABELS")
         .map(|l| l.split(',').map(str::trim).filter(|l| !l.is_empty()).map(str::to_owned).collect())
         .unwrap_or_default();
@@ -18,12 +21,52 @@ pub(super) fn context(get: &dyn Fn(&str) -> Option<String>) -> Option<CiContext>
         }
         _ => None,
     };
-    Some(CiContext {
+    Ok(Some(CiContext {
         source: "GitLab CI variables",
         labels,
         // GitLab names who started the pipeline, not who opened the merge request.
         author: None,
         host,
+        revisions: Some(revisions(get)?),
+    }))
+}
+
+/// The base: `CI_MERGE_REQUEST_TARGET_BRANCH_SHA` (merged results pipelines: the target
+/// branch's commit the merge was made on), else `CI_MERGE_REQUEST_DIFF_BASE_SHA` (the merge
+/// request's diff base, a commit the base must contain: GitLab does not name the target's
+/// commit in other pipelines). The head: `CI_MERGE_REQUEST_SOURCE_BRANCH_SHA` (merged results
+/// pipelines, where `CI_COMMIT_SHA` is the merge), else `CI_COMMIT_SHA`.
+fn revisions(get: &dyn Fn(&str) -> Option<String>) -> Result<EventRevisions, CodeHostError> {
+    const SOURCE: &str = "GitLab CI variables";
+    let base = match event_commit(
+        SOURCE,
+        "CI_MERGE_REQUEST_TARGET_BRANCH_SHA",
+        get("CI_MERGE_REQUEST_TARGET_BRANCH_SHA").as_deref(),
+        true,
+    )? {
+        Some(b) => Some(b),
+        None => event_commit(
+            SOURCE,
+            "CI_MERGE_REQUEST_DIFF_BASE_SHA",
+            get("CI_MERGE_REQUEST_DIFF_BASE_SHA").as_deref(),
+            false,
+        )?,
+    };
+    let head = match event_commit(
+        SOURCE,
+        "CI_MERGE_REQUEST_SOURCE_BRANCH_SHA",
+        get("CI_MERGE_REQUEST_SOURCE_BRANCH_SHA").as_deref(),
+        true,
+    )? {
+        Some(h) => Some(h),
+        None => event_commit(SOURCE, "CI_COMMIT_SHA", get("CI_COMMIT_SHA").as_deref(), true)?,
+    };
+    Ok(EventRevisions {
+        source: SOURCE,
+        base,
+        head,
+        base_branch: branch_name(get("CI_MERGE_REQUEST_TARGET_BRANCH_NAME").as_deref()),
+        default_branch: branch_name(get("CI_DEFAULT_BRANCH").as_deref()),
     })
 }
 

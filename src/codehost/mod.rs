@@ -22,6 +22,11 @@ pub enum CodeHostError {
 
     #[error("cannot read the approvals of {host}: {source}")]
     Approvals { host: String, source: ApiError },
+
+    /// A revision the event names is not a full commit id: the gate cannot check the
+    /// revisions it judges against it.
+    #[error("{field} in the {origin} is `{value}`, not a full commit id")]
+    BadRevision { origin: &'static str, field: &'static str, value: String },
 }
 
 /// What went wrong reading approvals from a code host's API.
@@ -79,6 +84,80 @@ pub struct CiContext {
     pub author: Option<String>,
     /// Where its approvals can be read; `None` when the event is not about a pull request.
     pub host: Option<HostRef>,
+    /// The revisions the event names: what the change goes into, and its head.
+    pub revisions: Option<EventRevisions>,
+}
+
+/// The revisions a pull request's event names. The code host wrote them; the change cannot.
+/// The gate judges against them: a `--base` or `--head` that disagrees is could not verify
+/// (`plan::planned`), and without `--base`/`--head` the gate takes them from here.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EventRevisions {
+    /// `GitHub event file`, `GitLab CI variables`.
+    pub source: &'static str,
+    /// The commit the change goes into (`pull_request.base.sha`), or one the base must
+    /// contain (GitLab's `CI_MERGE_REQUEST_DIFF_BASE_SHA`, the merge request's diff base).
+    pub base: Option<EventCommit>,
+    /// The change's head (`pull_request.head.sha`, `CI_COMMIT_SHA`).
+    pub head: Option<EventCommit>,
+    /// The branch the change goes into (`pull_request.base.ref`,
+    /// `CI_MERGE_REQUEST_TARGET_BRANCH_NAME`).
+    pub base_branch: Option<String>,
+    /// The repository's default branch (`repository.default_branch`, `CI_DEFAULT_BRANCH`).
+    pub default_branch: Option<String>,
+}
+
+/// One commit an event names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventCommit {
+    /// Where it was read: `pull_request.base.sha`, `CI_MERGE_REQUEST_DIFF_BASE_SHA`.
+    pub field: &'static str,
+    /// A full commit id, lower case.
+    pub sha: String,
+    /// The commit itself is the base (or the head); `false` for GitLab's diff base, a commit
+    /// the base only contains.
+    pub exact: bool,
+}
+
+impl EventRevisions {
+    /// The base `gate` takes without `--base`: the event's base commit, else the fetched tip of
+    /// the branch the change goes into (`refs/remotes/origin/BRANCH`, a full ref, so no tag or
+    /// other branch can stand in for it).
+    pub fn default_base(&self) -> Option<String> {
+        match (&self.base, &self.base_branch) {
+            (Some(b), _) if b.exact => Some(b.sha.clone()),
+            (_, Some(branch)) => Some(format!("refs/remotes/origin/{branch}")),
+            _ => None,
+        }
+    }
+
+    /// The head `gate` takes without `--head`.
+    pub fn default_head(&self) -> Option<String> {
+        self.head.as_ref().map(|h| h.sha.clone())
+    }
+}
+
+/// `value` of `field` as an [`EventCommit`]: absent or empty is `None`, anything but a full
+/// commit id an error.
+fn event_commit(
+    source: &'static str,
+    field: &'static str,
+    value: Option<&str>,
+    exact: bool,
+) -> Result<Option<EventCommit>, CodeHostError> {
+    let Some(v) = value.map(str::trim).filter(|v| !v.is_empty()) else { return Ok(None) };
+    if !matches!(v.len(), 40 | 64) || !v.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(CodeHostError::BadRevision { origin: source, field, value: v.chars().take(80).collect() });
+    }
+    Ok(Some(EventCommit { field, sha: v.to_ascii_lowercase(), exact }))
+}
+
+/// A branch name an event gives, when it is one.
+fn branch_name(value: Option<&str>) -> Option<String> {
+    value
+        .map(str::trim)
+        .filter(|v| !v.is_empty() && git2::Reference::is_valid_name(&format!("refs/heads/{v}")))
+        .map(str::to_owned)
 }
 
 /// A token, never printed.
@@ -162,10 +241,10 @@ pub fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Result<Option<CiContext
             std::fs::read_to_string(&path).map_err(|source| CodeHostError::EventFile { path: path.clone(), source })?;
         let event: serde_json::Value =
             serde_json::from_str(&text).map_err(|source| CodeHostError::EventJson { path, source })?;
-        return Ok(github::context(&event, &get));
+        return github::context(&event, &get);
     }
     if get("GITLAB_CI").is_some_and(|v| v == "true") {
-        return Ok(gitlab::context(&get));
+        return gitlab::context(&get);
     }
     Ok(None)
 }
@@ -187,6 +266,51 @@ fn short(sha: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::{ApiError, CodeHostError};
+
+    #[test]
+    fn the_revisions_an_event_names_are_commit_ids_or_nothing() {
+        let sha = "0123456789abcdef0123456789ABCDEF01234567";
+        let env = |vars: &'static [(&'static str, &'static str)]| {
+            move |k: &str| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| (*v).to_owned())
+        };
+        // GitLab: merged results pipelines name the target's commit and the source's head.
+        let vars: &'static [(&str, &str)] = &[
+            ("GITLAB_CI", "true"),
+            ("CI_MERGE_REQUEST_IID", "7"),
+            ("CI_MERGE_REQUEST_TARGET_BRANCH_SHA", "1111111111111111111111111111111111111111"),
+            ("CI_MERGE_REQUEST_DIFF_BASE_SHA", "2222222222222222222222222222222222222222"),
+            ("CI_MERGE_REQUEST_SOURCE_BRANCH_SHA", "3333333333333333333333333333333333333333"),
+            ("CI_COMMIT_SHA", "4444444444444444444444444444444444444444"),
+            ("CI_MERGE_REQUEST_TARGET_BRANCH_NAME", "release/1.x"),
+            ("CI_DEFAULT_BRANCH", "main"),
+        ];
+        let r = super::from_env(&env(vars)).unwrap().unwrap().revisions.unwrap();
+        assert_eq!(r.default_base().as_deref(), Some("1111111111111111111111111111111111111111"));
+        assert_eq!(r.default_head().as_deref(), Some("3333333333333333333333333333333333333333"));
+        assert_eq!(r.base_branch.as_deref(), Some("release/1.x"));
+        // Other pipelines: the diff base is only contained; the base is the fetched target.
+        let vars: &'static [(&str, &str)] = &[
+            ("GITLAB_CI", "true"),
+            ("CI_MERGE_REQUEST_IID", "7"),
+            ("CI_MERGE_REQUEST_DIFF_BASE_SHA", "2222222222222222222222222222222222222222"),
+            ("CI_COMMIT_SHA", "4444444444444444444444444444444444444444"),
+            ("CI_MERGE_REQUEST_TARGET_BRANCH_NAME", "main"),
+        ];
+        let r = super::from_env(&env(vars)).unwrap().unwrap().revisions.unwrap();
+        assert!(!r.base.as_ref().unwrap().exact);
+        assert_eq!(r.default_base().as_deref(), Some("refs/remotes/origin/main"));
+        assert_eq!(r.head.unwrap().field, "CI_COMMIT_SHA");
+        // A branch name that is no ref name is not used; a sha that is no sha is an error.
+        assert_eq!(super::branch_name(Some("a..b")), None);
+        assert_eq!(super::branch_name(Some(" main ")).as_deref(), Some("main"));
+        let c = super::event_commit("x", "f", Some(sha), true).unwrap().unwrap();
+        assert_eq!(c.sha, sha.to_ascii_lowercase());
+        for bad in ["main", "0123", "0123456789abcdef0123456789abcdef0123456z"] {
+            let e = super::event_commit("GitHub event file", "pull_request.base.sha", Some(bad), true).unwrap_err();
+            assert!(e.to_string().contains("not a full commit id"), "{e}");
+        }
+        assert_eq!(super::event_commit("x", "f", Some(" "), true).unwrap(), None);
+    }
 
     #[test]
     fn an_unreadable_host_says_which_and_why() {

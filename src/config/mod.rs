@@ -20,7 +20,7 @@ pub use model::*;
 pub use source::{Seg, SourceFile};
 
 /// The file name faultline reads at the repository root.
-pub(crate) const CONFIG_FILE: &str = "faultline.yaml";
+pub const CONFIG_FILE: &str = "faultline.yaml";
 
 /// Where the configuration was read from; printed with every plan so nobody wonders.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -257,6 +257,15 @@ pub struct Policy {
     /// closed.
     #[serde(default)]
     pub unclaimed: Option<GateRule>,
+    /// The branches a change may be judged against (`main`, `release/*`): the gate judges a
+    /// change only when its base is one of these branches' tip, or a commit that was the
+    /// tip before (on its first-parent history). A base anyone can push to could carry a
+    /// weaker faultline.yaml. Read from the default branch's own faultline.yaml, never from
+    /// the base's (which would let any branch list itself). Default: the repository's
+    /// default branch alone (the code host's, else `origin/HEAD`, else `main` or `master`).
+    /// Not `protected`, which lists protected paths.
+    #[serde(default)]
+    pub base_branches: Option<Vec<String>>,
     /// Names of environment variables that `prepare` commands, the builds of `nextest` steps
     /// and host `exec` steps receive from the runner, beside the built-in allowlist (`PATH`,
     /// `HOME`, toolchain variables). Nothing else of the runner's environment reaches code of
@@ -327,6 +336,10 @@ pub struct AiAssisted {
     /// patterns listed here.
     #[serde(default = "default_true")]
     pub builtin: bool,
+    /// Every change counts as AI-assisted, whatever its commits say (`policy.ai_gate`
+    /// applies to all): for teams where any change may be, signed or not. Default `false`.
+    #[serde(default)]
+    pub assume: bool,
 }
 
 impl Default for AiAssisted {
@@ -337,6 +350,7 @@ impl Default for AiAssisted {
             labels: default_ai_labels(),
             markers: Vec::new(),
             builtin: true,
+            assume: false,
         }
     }
 }

@@ -286,6 +286,7 @@ fn check_policy(config: &Config, file: &SourceFile, out: &mut Vec<FileDiagnostic
     for (i, g) in config.policy.protected.iter().enumerate() {
         check_glob(file, &ypath!["policy", "protected", i], g, out);
     }
+    check_base_branches(config, file, out);
     for (i, name) in config.policy.prepare_env.iter().enumerate() {
         if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
             out.push(
@@ -375,6 +376,42 @@ fn check_policy(config: &Config, file: &SourceFile, out: &mut Vec<FileDiagnostic
         ));
     }
     out.sort_by_key(|d| (d.line, d.column));
+}
+
+/// `policy.base_branches`: branch names or globs, and at least one.
+fn check_base_branches(config: &Config, file: &SourceFile, out: &mut Vec<FileDiagnostic>) {
+    let Some(list) = &config.policy.base_branches else { return };
+    if list.is_empty() {
+        out.push(
+            FileDiagnostic::at_value(
+                file,
+                &ypath!["policy", "base_branches"],
+                "no branch a change may be judged against",
+            )
+            .with_help("list the branches pull requests go into (`[main]`), or remove the key for the default branch"),
+        );
+    }
+    if list.len() > MAX_PATTERNS {
+        out.push(FileDiagnostic::at_key(
+            file,
+            &ypath!["policy", "base_branches"],
+            format!("{} branches; faultline takes at most {MAX_PATTERNS}", list.len()),
+        ));
+        return;
+    }
+    for (i, b) in list.iter().enumerate() {
+        let path = ypath!["policy", "base_branches", i];
+        if let Some(short) = ["refs/heads/", "refs/remotes/origin/", "origin/"].iter().find_map(|p| b.strip_prefix(p)) {
+            out.push(
+                FileDiagnostic::at_value(file, &path, format!("`{b}` is not a branch name"))
+                    .with_help(format!("write the branch as the code host names it: `{short}`")),
+            );
+        } else if !b.contains(['*', '?', '[', '{']) && !git2::Reference::is_valid_name(&format!("refs/heads/{b}")) {
+            out.push(FileDiagnostic::at_value(file, &path, format!("`{b}` is not a valid branch name")));
+        } else {
+            check_glob(file, &path, b, out);
+        }
+    }
 }
 
 fn check_service_name(file: &SourceFile, name: &str, out: &mut Vec<FileDiagnostic>) {

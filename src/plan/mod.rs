@@ -15,8 +15,10 @@ use crate::impact::{self, Affected, Impact};
 use crate::repo::{Oid, Repo, RepoError, Snapshot};
 use crate::scenario::{self, DiscoverError, ScenarioRef};
 
+mod base;
 mod executable;
 mod owners;
+pub use base::BaseBranch;
 pub use executable::{Code, Executable, ExploreTarget, ExploreTargetError, Planned};
 pub(crate) use owners::SignoffArea;
 
@@ -42,6 +44,12 @@ pub struct PlanRequest {
     /// Who opened the pull request (`@login`), from the code host's event: evidence of an
     /// agent when it is one.
     pub author: Option<String>,
+    /// The revisions the code host's event names (`gate` in CI): the resolved ones must agree
+    /// with them, and the default branch comes from them. `None` outside CI and for `plan`.
+    pub event: Option<crate::codehost::EventRevisions>,
+    /// Judge only against a base on a branch `policy.base_branches` lists (`gate`); `plan`
+    /// and `repro` show any revisions.
+    pub protected_base: bool,
 }
 
 /// What planning takes besides the change, the configuration and the scenarios.
@@ -73,6 +81,33 @@ pub enum PlanError {
         )
     )]
     NoScenarios { dir: String, rule: String, selection: &'static str },
+    #[error("the base `{rev}` is commit {commit}, but the {origin} names {event} ({field})")]
+    #[diagnostic(
+        code(faultline::plan::event_disagrees),
+        help(
+            "--base must resolve to the event's base commit or to a later commit of the same branch (one that \
+             contains it). Leave --base out in CI: the gate then takes the event's. If the event's commit is \
+             missing, fetch the history (`fetch-depth: 0`, `GIT_DEPTH: 0`)."
+        )
+    )]
+    BaseDisagrees { rev: String, commit: String, origin: &'static str, field: &'static str, event: String },
+    #[error("the head `{rev}` is commit {commit}, but the {origin} names {event} ({field})")]
+    #[diagnostic(
+        code(faultline::plan::event_disagrees),
+        help(
+            "--head must resolve to the pull request's head commit, or to the code host's test merge of it. \
+             Leave --head out in CI: the gate then takes the event's."
+        )
+    )]
+    HeadDisagrees { rev: String, commit: String, origin: &'static str, field: &'static str, event: String },
+    #[error(
+        "the base `{rev}` ({commit}) is not on a branch a change may be judged against: {branches} (from {listed_by})"
+    )]
+    #[diagnostic(code(faultline::plan::unprotected_base), help("{help}"))]
+    UnprotectedBase { rev: String, commit: String, branches: String, listed_by: String, help: String },
+    #[error("cannot tell the repository's default branch, so not which branches a change may be judged against")]
+    #[diagnostic(code(faultline::plan::no_default_branch), help("{help}"))]
+    NoDefaultBranch { help: String },
     #[error("cannot make a temporary directory: {0}")]
     #[diagnostic(code(faultline::plan::tempdir))]
     TempDir(#[source] std::io::Error),
@@ -115,6 +150,10 @@ pub struct Plan {
     pub commits: Vec<CommitInfo>,
     pub ai_assisted: bool,
     pub ai_evidence: Vec<Evidence>,
+    /// Which rule decided `ai_assisted`: `policy.ai_assisted.assume` (every change counts as
+    /// AI-assisted), `evidence` (what `ai_evidence` lists) or `no evidence`.
+    #[serde(default)]
+    pub ai_rule: String,
     /// `None` when nothing changed.
     pub tier: Option<Tier>,
     pub tier_reason: Option<TierDecision>,
@@ -141,6 +180,9 @@ pub struct Plan {
     /// Changed paths of the gate itself or of the build of everything (see `policy.protected`).
     #[serde(default)]
     pub protected: Vec<RepoPath>,
+    /// The protected branch the base is on (`policy.base_branches`), when the gate checked it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_branch: Option<BaseBranch>,
     /// Affected services the gate explores after the scenarios (the rule says `explore` and
     /// they have a workload in `explore.workloads`).
     #[serde(default)]
@@ -200,6 +242,21 @@ pub fn base_has_config(repo: &Repo, spec: &ChangeSpec) -> Result<bool, PlanError
     Ok(repo.read(&snap, CONFIG_FILE, config::MAX_CONFIG_BYTES)?.is_some())
 }
 
+/// The protected branch the base of `req` is on (`policy.base_branches`), after checking the
+/// revisions against the event: what `gate --adopting` asks before trusting the head's
+/// configuration (it applies only while that branch has no faultline.yaml).
+pub fn base_branch(repo: &Repo, req: &PlanRequest) -> Result<BaseBranch, PlanError> {
+    let base = (req.change.base().to_owned(), repo.resolve(req.change.base())?);
+    if let Some(event) = &req.event {
+        let head = match &req.change {
+            ChangeSpec::Revisions { head, .. } => Some((head.clone(), repo.resolve(head)?)),
+            ChangeSpec::Worktree { .. } => None,
+        };
+        base::agree(repo, &base, head.as_ref(), event)?;
+    }
+    base::protected(repo, &base, req.event.as_ref())
+}
+
 /// Plans the change `req` names.
 pub fn plan(repo: &Repo, req: &PlanRequest) -> Result<Plan, PlanError> {
     Ok(planned(repo, req)?.plan)
@@ -217,6 +274,12 @@ pub fn planned(repo: &Repo, req: &PlanRequest) -> Result<Planned, PlanError> {
         }
         ChangeSpec::Worktree { .. } => Ok(Resolved { base: base.clone(), head: None }),
     };
+    // What the gate trusts comes first: revisions the event disagrees with, or a base off
+    // the protected branches, are never planned at all.
+    if let Some(event) = &req.event {
+        base::agree(repo, &base, revs.as_ref().ok().and_then(|r| r.head.as_ref()), event)?;
+    }
+    let base_branch = if req.protected_base { Some(base::protected(repo, &base, req.event.as_ref())?) } else { None };
     let at = match (req.config_from, &revs) {
         (ConfigFrom::Base, _) => Some(base),
         (ConfigFrom::Head, Ok(r)) => r.head.clone(),
@@ -245,7 +308,7 @@ pub fn planned(repo: &Repo, req: &PlanRequest) -> Result<Planned, PlanError> {
         author: req.author.as_deref(),
         codeowners: codeowners.as_ref().map(|(p, t)| (*p, t.as_str())),
     };
-    let plan = from_parts(change, &config, scenarios, inputs)?;
+    let plan = Plan { base_branch, ..from_parts(change, &config, scenarios, inputs)? };
     tracing::debug!(elapsed = ?t.elapsed(), "planned");
     Ok(Planned { plan, config, snap, revs })
 }
@@ -325,6 +388,7 @@ pub fn from_parts(
         commits: change.commits,
         ai_assisted: prov.ai_assisted,
         ai_evidence: prov.evidence,
+        ai_rule: prov.rule,
         tier: tier.as_ref().map(|t| t.tier),
         tier_reason: tier,
         affected,
@@ -339,6 +403,7 @@ pub fn from_parts(
         signoff_areas,
         unclaimed,
         protected,
+        base_branch: None,
         explore,
     })
 }

@@ -31,6 +31,7 @@ pub fn render_text(plan: &Plan) -> String {
         short(&plan.merge_base)
     );
     let _ = writeln!(o, "config     {}", plan.config);
+    protected_base(&mut o, plan);
     if plan.nothing_changed() {
         let _ = writeln!(o, "\nnothing changed: no service is affected, no scenario runs.");
         return o;
@@ -45,23 +46,7 @@ pub fn render_text(plan: &Plan) -> String {
     }
     more(&mut o, plan.changed.len());
 
-    if plan.ai_assisted {
-        let _ = writeln!(o, "\nAI-assisted  yes");
-        for e in plan.ai_evidence.iter().take(SHOW) {
-            let commit = e.commit.as_deref().map(short).unwrap_or("CI label");
-            let kind =
-                serde_json::to_value(e.kind).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
-            let _ = writeln!(o, "  {}  {kind:<7}  {}", clean(&format!("{commit:<10}")), clean(&e.value));
-        }
-        more(&mut o, plan.ai_evidence.len());
-    } else {
-        let _ = writeln!(
-            o,
-            "\nAI-assisted  no ({} commit{} checked)",
-            plan.commits.len(),
-            if plan.commits.len() == 1 { "" } else { "s" }
-        );
-    }
+    provenance(&mut o, plan);
     if let Some(t) = &plan.tier_reason {
         let _ = writeln!(o, "risk tier    {} — {}", t.tier, clean(&t.describe()));
     }
@@ -136,5 +121,48 @@ fn paths(o: &mut String, title: &str, list: &[crate::change::RepoPath], what: &s
 fn more(o: &mut String, total: usize) {
     if total > SHOW {
         let _ = writeln!(o, "  … and {} more (--format json lists all)", total - SHOW);
+    }
+}
+
+/// The protected branch the base is on, when the gate checked it.
+fn protected_base(o: &mut String, plan: &Plan) {
+    if let Some(b) = &plan.base_branch {
+        let at = match b.behind {
+            0 => "its tip".to_owned(),
+            1 => "1 commit behind its tip".to_owned(),
+            n => format!("{n} commits behind its tip"),
+        };
+        let _ = writeln!(
+            o,
+            "base on    {} ({}, {at}; listed by {})",
+            clean(&b.branch),
+            clean(&b.reference),
+            clean(&b.listed_by)
+        );
+    }
+}
+
+/// Whether the change is AI-assisted, which rule decided, and the evidence.
+fn provenance(o: &mut String, plan: &Plan) {
+    if plan.ai_assisted {
+        if plan.ai_rule == crate::change::provenance::ASSUME_RULE {
+            let _ = writeln!(o, "\nAI-assisted  yes ({}: every change counts as AI-assisted)", plan.ai_rule);
+        } else {
+            let _ = writeln!(o, "\nAI-assisted  yes");
+        }
+        for e in plan.ai_evidence.iter().take(SHOW) {
+            let commit = e.commit.as_deref().map(short).unwrap_or("CI label");
+            let kind =
+                serde_json::to_value(e.kind).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+            let _ = writeln!(o, "  {}  {kind:<7}  {}", clean(&format!("{commit:<10}")), clean(&e.value));
+        }
+        more(o, plan.ai_evidence.len());
+    } else {
+        let _ = writeln!(
+            o,
+            "\nAI-assisted  no ({} commit{} checked)",
+            plan.commits.len(),
+            if plan.commits.len() == 1 { "" } else { "s" }
+        );
     }
 }

@@ -88,6 +88,7 @@ policy:
     labels: ["ai-assisted", "bot"]
     markers: ["Generated with"]
     builtin: false
+    assume: true
   gate:
     high: { scenarios: affected, signoff: seniors }
     medium: { scenarios: all }
@@ -99,6 +100,7 @@ policy:
     - { paths: ["db/**"], seniors: ["@dba"] }
   codeowners: true
   protected: ["deploy/**", "Makefile"]
+  base_branches: [main, "release/*"]
   unclaimed: { scenarios: affected, signoff: seniors }
   prepare_env: [NPM_TOKEN, GOFLAGS]
 scenarios: checks/
@@ -197,6 +199,10 @@ const TOKENS: &[&str] = &[
     "prepare_env: ",
     "markers: ",
     "builtin: ",
+    "assume: true",
+    "base_branches: ",
+    "\"release/*\"",
+    "refs/heads/main",
     "signoff: seniors",
     "scenarios: all",
     "\"start_ms\":1e308",
@@ -493,7 +499,18 @@ fn plan_and_render(loaded: &LoadedConfig, text: &str) {
     let inputs =
         faultline::plan::PlanInputs { labels: &labels, author: Some("copilot-swe-agent[bot]"), codeowners: None };
     match faultline::plan::from_parts(change, loaded, scenarios, inputs) {
-        Ok(plan) => {
+        Ok(mut plan) => {
+            let _ = faultline::report::plan::render_text(&plan);
+            // The gate's plan also names the protected branch of the base, from refs and a
+            // configuration of the input's own text.
+            plan.base_branch = Some(faultline::plan::BaseBranch {
+                branch: text.chars().take(300).collect(),
+                reference: "refs/remotes/origin/\u{1b}[31mmain".into(),
+                tip: "1".repeat(40),
+                behind: usize::MAX,
+                listed_by: text.chars().rev().take(300).collect(),
+                has_config: false,
+            });
             let _ = faultline::report::plan::render_text(&plan);
             let _ = serde_json::to_string(&plan);
         }
@@ -545,7 +562,15 @@ fn sample_verdict(shop: &LoadedConfig) -> Vec<u8> {
         target: "orders".into(),
         file: "scenarios/payments-slow.yaml".into(),
     }];
-    let plan = faultline::plan::from_parts(change, shop, refs, Default::default()).expect("a plan of the shop");
+    let mut plan = faultline::plan::from_parts(change, shop, refs, Default::default()).expect("a plan of the shop");
+    plan.base_branch = Some(faultline::plan::BaseBranch {
+        branch: "main".into(),
+        reference: "refs/remotes/origin/main".into(),
+        tip: "0".repeat(40),
+        behind: 0,
+        listed_by: "policy.base_branches of main".into(),
+        has_config: true,
+    });
     let v = serde_json::json!({
         "version": 1, "decision": "block", "reasons": ["scenario payments-slow failed"], "seed": 7,
         "plan": plan,

@@ -8,6 +8,8 @@ pub(crate) use git2::Oid;
 use git2::{ObjectType, Repository, TreeWalkMode, TreeWalkResult};
 use miette::Diagnostic;
 
+mod revision;
+
 /// Everything that can go wrong talking to git.
 #[derive(Debug, thiserror::Error, Diagnostic)]
 pub enum RepoError {
@@ -25,6 +27,10 @@ pub enum RepoError {
     #[error("revision `{rev}` does not exist in this repository")]
     #[diagnostic(code(faultline::git::unknown_revision), help("{help}"))]
     UnknownRevision { rev: String, help: String },
+
+    #[error("revision `{rev}` is ambiguous: it names {}", .candidates.join(", and "))]
+    #[diagnostic(code(faultline::git::ambiguous_revision), help("{help}"))]
+    Ambiguous { rev: String, candidates: Vec<String>, help: String },
 
     #[error("no merge base between `{base}` and `{head}`{}", if *shallow { " in this shallow clone" } else { "" })]
     #[diagnostic(code(faultline::git::no_merge_base), help("{help}"))]
@@ -61,7 +67,7 @@ pub(crate) fn git_err(action: impl Into<String>) -> impl FnOnce(git2::Error) -> 
     move |source| RepoError::Git { action, source }
 }
 
-const FETCH_HELP: &str = "in CI, check out with full history (GitHub Actions: `fetch-depth: 0`; \
+pub(crate) const FETCH_HELP: &str = "in CI, check out with full history (GitHub Actions: `fetch-depth: 0`; \
     GitLab: `GIT_DEPTH: 0`) or run `git fetch --unshallow`; locally, `git fetch origin` the base branch";
 
 /// What a file read comes from: a commit, or the working tree as it is on disk.
@@ -106,19 +112,39 @@ impl Repo {
         self.git.is_shallow()
     }
 
-    /// Resolves a revision (`origin/main`, `HEAD~2`, a hash) to a commit.
+    /// Resolves a revision (`origin/main`, `HEAD~2`, a hash) to a commit, unambiguously: a
+    /// short name that git could read as more than one ref (a tag and a branch both called
+    /// `main`, a tag called `origin/main` beside the remote-tracking branch), or as a ref and
+    /// an abbreviated object id, is [`RepoError::Ambiguous`], naming each with its commit. A
+    /// full ref (`refs/remotes/origin/main`) means exactly that ref and a full object id
+    /// exactly that object, never a ref that happens to share its name.
     pub(crate) fn resolve(&self, rev: &str) -> Result<Oid, RepoError> {
-        let unknown = || RepoError::UnknownRevision {
+        let unknown = || self.unknown(rev);
+        let (name, suffix) = revision::split(rev);
+        let target = match revision::meaning(&self.git, name) {
+            revision::Meaning::One(target) => target,
+            revision::Meaning::None => return Err(unknown()),
+            revision::Meaning::Many(candidates, refs) => {
+                return Err(RepoError::Ambiguous { rev: rev.to_owned(), candidates, help: revision::help(&refs) });
+            }
+        };
+        let obj = self.git.revparse_single(&format!("{target}{suffix}")).map_err(|_| unknown())?;
+        let commit = obj.peel_to_commit().map_err(|_| unknown())?;
+        Ok(commit.id())
+    }
+
+    fn unknown(&self, rev: &str) -> RepoError {
+        RepoError::UnknownRevision {
             rev: rev.to_owned(),
             help: if self.is_shallow() {
                 format!("this is a shallow clone, so `{rev}` may not have been fetched: {FETCH_HELP}")
             } else {
-                format!("check the name (`git rev-parse {rev}`), or fetch it: {FETCH_HELP}")
+                format!(
+                    "check the name (`git rev-parse {rev}`), or fetch it: {FETCH_HELP}. A revision starts with a \
+                     branch, tag, full ref (`refs/…`) or commit id"
+                )
             },
-        };
-        let obj = self.git.revparse_single(rev).map_err(|_| unknown())?;
-        let commit = obj.peel_to_commit().map_err(|_| unknown())?;
-        Ok(commit.id())
+        }
     }
 
     /// The merge base of two commits, failing with advice when history is missing.
