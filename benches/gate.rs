@@ -55,6 +55,7 @@ fn request_ahead(head: &str, jobs: usize, stacks_ahead: Option<usize>) -> GateRe
             config_from: ConfigFrom::Base,
             labels: Vec::new(),
             author: None,
+            codeowners_host: None,
         },
         approved_by: vec!["alice@shop.example".into()],
         code_host: None,
@@ -173,7 +174,7 @@ fn main() {
         let repo = Repo::discover(&root).unwrap();
         // The same scenarios the gate runs, from the same executable plan.
         let spec = ChangeSpec::Revisions { base: "main".into(), head: branch.clone() };
-        let req = PlanRequest { change: spec, config_from: ConfigFrom::Base, labels: Vec::new(), author: None };
+        let req = PlanRequest { change: spec, config_from: ConfigFrom::Base, labels: Vec::new(), author: None, codeowners_host: None };
         let exec = faultline::plan::planned(&repo, &req).unwrap().executable(&repo).unwrap();
         let (loaded, all) = (&exec.config, &exec.scenarios);
         let mut opts = RunOptions::new(3, exec.code.root(), Duration::from_secs(60), String::new());

@@ -89,6 +89,7 @@ pub async fn run(dir: &Path, seed: u64, events: &dyn Reporter) -> Result<Demo, D
                 config_from: ConfigFrom::Base,
                 labels: Vec::new(),
                 author: None,
+                codeowners_host: None,
             },
             approved_by: vec!["alice@shop.example".into()],
             code_host: None,

@@ -89,6 +89,7 @@ pub fn request(original: &GateReport, scenarios: &[String], jobs: usize) -> Resu
             config_from: ConfigFrom::Base,
             labels,
             author: None,
+            codeowners_host: plan.codeowners.as_ref().map(|c| c.host),
         },
         approved_by,
         code_host: None,

@@ -13,6 +13,7 @@ fn planned(root: &std::path::Path, head: &str) -> faultline::plan::Plan {
         config_from: ConfigFrom::Base,
         labels: Vec::new(),
         author: None,
+        codeowners_host: None,
     };
     plan(&Repo::discover(root).unwrap(), &req).unwrap()
 }

@@ -92,6 +92,7 @@ pub(super) fn exec(dir: &std::path::Path, args: GateArgs) -> miette::Result<i32>
             config_from: ConfigFrom::Base,
             labels: ci.labels,
             author: ci.author,
+            codeowners_host: ci.code_host,
         },
         approved_by: args.approved_by,
         code_host: ci.host,

@@ -67,6 +67,7 @@ pub(super) fn exec(dir: &std::path::Path, args: PlanArgs) -> miette::Result<i32>
         },
         labels: ci.labels,
         author: ci.author,
+        codeowners_host: ci.code_host,
     };
     let plan = faultline::plan::plan(&repo, &req)?;
     match args.format {

@@ -132,6 +132,8 @@ pub(super) struct CiInputs {
     pub(super) labels: Vec<String>,
     pub(super) author: Option<String>,
     pub(super) host: Option<faultline::codehost::HostRef>,
+    /// The code host of the CI the command runs in: whose CODEOWNERS rules apply.
+    pub(super) code_host: Option<faultline::plan::CodeHost>,
 }
 
 /// [`CiInputs`] from the flags and the environment. An event file that cannot be read is an
@@ -146,7 +148,15 @@ pub(super) fn ci_inputs(flags: Vec<String>) -> Result<CiInputs, String> {
             labels.push(l);
         }
     }
-    Ok(CiInputs { labels, author: ctx.author, host: ctx.host })
+    let ci = |k: &str| std::env::var(k).is_ok_and(|v| v == "true");
+    let code_host = if ci("GITHUB_ACTIONS") {
+        Some(faultline::plan::CodeHost::GitHub)
+    } else if ci("GITLAB_CI") {
+        Some(faultline::plan::CodeHost::GitLab)
+    } else {
+        None
+    };
+    Ok(CiInputs { labels, author: ctx.author, host: ctx.host, code_host })
 }
 
 pub(super) fn labels_with_env(labels: Vec<String>) -> Vec<String> {

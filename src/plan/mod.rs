@@ -18,7 +18,7 @@ use crate::scenario::{self, DiscoverError, ScenarioRef};
 mod executable;
 mod owners;
 pub use executable::{Code, Executable, ExploreTarget, ExploreTargetError, Planned};
-pub use owners::{CODEOWNERS_PATHS, SignoffArea};
+pub use owners::{CODEOWNERS_PATHS, CodeHost, CodeownersRead, CodeownersText, MAX_CODEOWNERS_BYTES, SignoffArea};
 
 /// Where to read faultline.yaml and the scenarios from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -42,6 +42,9 @@ pub struct PlanRequest {
     /// Who opened the pull request (`@login`), from the code host's event: evidence of an
     /// agent when it is one.
     pub author: Option<String>,
+    /// The code host of the CI the plan is made in (`GITHUB_ACTIONS`, `GITLAB_CI`): whose
+    /// CODEOWNERS rules apply. `None`: from the base's CI configuration.
+    pub codeowners_host: Option<CodeHost>,
 }
 
 /// What planning takes besides the change, the configuration and the scenarios.
@@ -49,8 +52,8 @@ pub struct PlanRequest {
 pub struct PlanInputs<'a> {
     pub labels: &'a [String],
     pub author: Option<&'a str>,
-    /// The base's CODEOWNERS `(path, text)`, when `policy.codeowners` reads it.
-    pub codeowners: Option<(&'a str, &'a str)>,
+    /// The base's CODEOWNERS, when `policy.codeowners` reads it.
+    pub codeowners: Option<CodeownersText<'a>>,
 }
 
 #[derive(Debug, thiserror::Error, Diagnostic)]
@@ -73,6 +76,12 @@ pub enum PlanError {
         )
     )]
     NoScenarios { dir: String, rule: String, selection: &'static str },
+    #[error("{path} is {bytes} bytes: a CODEOWNERS of 3 MB or more is not read")]
+    #[diagnostic(
+        code(faultline::plan::codeowners_too_large),
+        help("GitLab would read it; faultline does not, so it cannot say who must approve: make it smaller")
+    )]
+    CodeownersTooLarge { path: &'static str, bytes: usize },
     #[error("cannot make a temporary directory: {0}")]
     #[diagnostic(code(faultline::plan::tempdir))]
     TempDir(#[source] std::io::Error),
@@ -135,6 +144,10 @@ pub struct Plan {
     /// `policy.seniors`, without them.
     #[serde(default)]
     pub signoff_areas: Vec<SignoffArea>,
+    /// The CODEOWNERS read (`policy.codeowners`), whose rules read it and why, and the lines
+    /// its host skips.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub codeowners: Option<CodeownersRead>,
     /// Changed paths nothing claims (see `policy.unclaimed`).
     #[serde(default)]
     pub unclaimed: Vec<RepoPath>,
@@ -239,11 +252,17 @@ pub fn planned(repo: &Repo, req: &PlanRequest) -> Result<Planned, PlanError> {
     // A configuration problem is reported before a diff problem: it is the user's to fix first.
     let (config, scenarios, snap) = loaded?;
     let (change, revs) = change?;
-    let codeowners = if config.config.policy.codeowners { read_codeowners(repo, &snap)? } else { None };
+    let codeowners =
+        if config.config.policy.codeowners { read_codeowners(repo, &snap, req.codeowners_host)? } else { None };
     let inputs = PlanInputs {
         labels: &req.labels,
         author: req.author.as_deref(),
-        codeowners: codeowners.as_ref().map(|(p, t)| (*p, t.as_str())),
+        codeowners: codeowners.as_ref().map(|c| CodeownersText {
+            path: c.path,
+            text: &c.text,
+            host: c.host,
+            host_from: &c.host_from,
+        }),
     };
     let plan = from_parts(change, &config, scenarios, inputs)?;
     tracing::debug!(elapsed = ?t.elapsed(), "planned");
@@ -263,12 +282,36 @@ fn load_planning_inputs(
     Ok((config, scenarios, snap))
 }
 
-/// The first CODEOWNERS file of the configuration's revision.
-fn read_codeowners(repo: &Repo, snap: &Snapshot) -> Result<Option<(&'static str, String)>, PlanError> {
-    for path in owners::CODEOWNERS_PATHS {
-        if let Some(bytes) = repo.read(snap, path)? {
-            return Ok(Some((path, String::from_utf8_lossy(&bytes).into_owned())));
+/// A CODEOWNERS file as read from the configuration's revision.
+struct Codeowners {
+    path: &'static str,
+    text: String,
+    host: CodeHost,
+    host_from: String,
+}
+
+/// The CODEOWNERS its code host uses: the first of the host's places that exists in the
+/// configuration's revision. The host is the CI's (`ci`), else GitLab when the revision has a
+/// `.gitlab-ci.yml`, else GitHub. A file of 3 MB or more is not read further (GitHub ignores
+/// it); GitLab documents no limit, so there it is an error rather than no owners.
+fn read_codeowners(repo: &Repo, snap: &Snapshot, ci: Option<CodeHost>) -> Result<Option<Codeowners>, PlanError> {
+    let (host, host_from) = match ci {
+        Some(CodeHost::GitHub) => (CodeHost::GitHub, "the CI environment (GITHUB_ACTIONS=true)".to_owned()),
+        Some(CodeHost::GitLab) => (CodeHost::GitLab, "the CI environment (GITLAB_CI=true)".to_owned()),
+        None if repo.read(snap, ".gitlab-ci.yml")?.is_some() => {
+            (CodeHost::GitLab, "the configuration's revision has a .gitlab-ci.yml".to_owned())
         }
+        None => (CodeHost::GitHub, "the default (no CI variables, no .gitlab-ci.yml)".to_owned()),
+    };
+    for path in host.codeowners_paths() {
+        let Some(mut bytes) = repo.read(snap, path)? else { continue };
+        if bytes.len() >= MAX_CODEOWNERS_BYTES && host == CodeHost::GitLab {
+            return Err(PlanError::CodeownersTooLarge { path, bytes: bytes.len() });
+        }
+        // GitHub does not load it: the text keeps its size, not its lines.
+        bytes.truncate(MAX_CODEOWNERS_BYTES);
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        return Ok(Some(Codeowners { path, text, host, host_from }));
     }
     Ok(None)
 }
@@ -281,7 +324,7 @@ pub fn from_parts(
     inputs: PlanInputs<'_>,
 ) -> Result<Plan, PlanError> {
     let prov = change::provenance::provenance(&change, config, inputs.labels, inputs.author);
-    let owner_rules = owners::rules(&config.config, inputs.codeowners);
+    let (owner_rules, codeowners) = owners::rules(&config.config, inputs.codeowners);
     let signoff_areas = owners::areas(&change.paths, &owner_rules, &config.config.policy.seniors);
     let tier = change::tier::decide(&change, config);
     let impact = impact::analyze(&change, config).map_err(|problems| ConfigError::Invalid {
@@ -337,6 +380,7 @@ pub fn from_parts(
         scenarios_available: all.len(),
         seniors: config.config.policy.seniors.clone(),
         signoff_areas,
+        codeowners,
         unclaimed,
         protected,
         explore,
