@@ -76,14 +76,29 @@ pub(super) struct GateArgs {
 
 pub(super) fn exec(dir: &std::path::Path, args: GateArgs) -> miette::Result<i32> {
     use faultline::gate::{GateRequest, gate};
-    use faultline::report::write_report;
+    use faultline::outcome::GateReport;
 
     let seed = args.seed.unwrap_or_else(clock_seed);
+    // Where the reports go: outside the checkout (a change could commit forged reports into
+    // it) and writable, checked before anything runs.
+    if let Some(report_dir) = &args.report {
+        // Not a repository: nothing to write into; the gate says so in its verdict.
+        let checkout = faultline::repo::Repo::discover(dir).map(|r| r.root().to_path_buf()).ok();
+        let checked = checkout
+            .map_or(Ok(()), |root| faultline::report::outside_checkout(report_dir, &root))
+            .and_then(|()| faultline::report::check_report_dir(report_dir));
+        if let Err(e) = checked {
+            eprintln!("{:?}", miette::Report::new(e));
+            return Ok(exit::UNVERIFIED);
+        }
+    }
+    // From here on every way out writes verdict.json, with its reason.
+    let report_dir = args.report.as_deref();
     let ci = match ci_inputs(args.labels) {
         Ok(ci) => ci,
         Err(e) => {
             eprintln!("faultline gate: {e}");
-            return Ok(exit::UNVERIFIED);
+            return Ok(finish(report_dir, &GateReport::could_not_verify(seed, args.partition, e)));
         }
     };
     let req = GateRequest {
@@ -107,62 +122,91 @@ pub(super) fn exec(dir: &std::path::Path, args: GateArgs) -> miette::Result<i32>
         stacks_ahead: args.stacks_ahead,
         explore_budget: args.explore_budget,
     };
-    if let Some(dir) = &args.report
-        && let Err(e) = faultline::report::check_report_dir(dir)
-    {
-        eprintln!("faultline gate: {e}");
-        return Ok(exit::UNVERIFIED);
-    }
     if args.adopting
-        && let Some(code) = adopting(dir, &req)?
+        && let Some(report) = adopting(dir, &req)
     {
-        return Ok(code);
+        return Ok(finish(report_dir, &report));
     }
     eprintln!("faultline gate: {}...{}, seed {seed}", args.base, args.head);
-    let dir = dir.to_path_buf();
-    let report =
-        runtime()?.block_on(async move { Interrupt::new().or_remove(None, gate(&dir, &req, &progress)).await });
-    let Some(report) = report else {
-        eprintln!("the change is not verified");
-        return Ok(exit::UNVERIFIED);
+    let repo_dir = dir.to_path_buf();
+    let run = async move {
+        use futures_util::FutureExt;
+        Interrupt::new()
+            .or_remove(None, std::panic::AssertUnwindSafe(gate(&repo_dir, &req, &progress)).catch_unwind())
+            .await
+    };
+    let report = match runtime()?.block_on(run) {
+        Some(Ok(report)) => report,
+        Some(Err(panic)) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            GateReport::could_not_verify(
+                seed,
+                args.partition,
+                format!("faultline failed ({what}): the change is not verified"),
+            )
+        }
+        None => GateReport::could_not_verify(
+            seed,
+            args.partition,
+            "interrupted (Ctrl-C or SIGTERM) before a verdict: the change is not verified".into(),
+        ),
     };
     print!("{}", faultline::report::outcome::render_decision(report.decision, &report.reasons));
     github(&report);
-    if let Some(dir) = &args.report {
-        match write_report(dir, &report) {
+    Ok(finish(report_dir, &report))
+}
+
+/// Writes the reports into `dir` when given; the exit code of `report`'s decision, or could
+/// not verify when they cannot be written.
+fn finish(dir: Option<&std::path::Path>, report: &faultline::outcome::GateReport) -> i32 {
+    if let Some(dir) = dir {
+        match faultline::report::write_report(dir, report) {
             Ok(path) => println!("report: {} (and junit.xml, summary.md, report.html)", path.display()),
             Err(e) => {
                 eprintln!("{e}");
-                return Ok(exit::UNVERIFIED);
+                return exit::UNVERIFIED;
             }
         }
     }
-    Ok(report.decision.exit_code())
+    report.decision.exit_code()
 }
 
-/// `--adopting` on a base without faultline.yaml: the head's plan, and exit 0 when the
-/// head's configuration and scenarios are valid (2 when not). `None`: the base has a
-/// configuration; gate as usual.
-fn adopting(dir: &std::path::Path, req: &faultline::gate::GateRequest) -> miette::Result<Option<i32>> {
-    let repo = faultline::repo::Repo::discover(dir)?;
-    if faultline::plan::base_has_config(&repo, &req.plan.change)? {
-        return Ok(None);
+/// `--adopting` on a base without faultline.yaml: the head's plan shown, and a verdict that
+/// enforces nothing (allow) when the head's configuration and scenarios are valid, could not
+/// verify when not. `None`: the base has a configuration; gate as usual.
+fn adopting(dir: &std::path::Path, req: &faultline::gate::GateRequest) -> Option<faultline::outcome::GateReport> {
+    use faultline::outcome::{Decision, GateReport};
+    let unverified = |reason: String| Some(GateReport::could_not_verify(req.seed, req.partition, reason));
+    let repo = match faultline::repo::Repo::discover(dir) {
+        Ok(r) => r,
+        Err(e) => return unverified(format!("--adopting: {e}")),
+    };
+    match faultline::plan::base_has_config(&repo, &req.plan.change) {
+        Ok(true) => return None,
+        Ok(false) => {}
+        Err(e) => return unverified(format!("--adopting: {e}")),
     }
     let head = PlanRequest { config_from: ConfigFrom::Head, ..req.plan.clone() };
     match faultline::plan::plan(&repo, &head) {
         Ok(plan) => {
             print!("{}", faultline::report::plan::render_text(&plan));
-            println!(
-                "\nNOT ENFORCED YET: the base has no faultline.yaml. This change adopts faultline; once it is \
-                 merged, every change is gated by the configuration above (read from the base). \
-                 Make the check required after that."
-            );
-            Ok(Some(exit::ALLOW))
+            let not_yet = "NOT ENFORCED YET: the base has no faultline.yaml. This change adopts faultline; once it is \
+                           merged, every change is gated by the configuration above (read from the base). Make the \
+                           check required after that.";
+            println!("\n{not_yet}");
+            let mut report = GateReport::could_not_verify(req.seed, req.partition, not_yet.to_owned());
+            report.decision = Decision::Allow;
+            Some(report)
         }
         Err(e) => {
+            let reason = format!("--adopting: the configuration this change adds cannot gate anything yet: {e}");
             eprintln!("{:?}", miette::Report::new(e));
             eprintln!("faultline gate --adopting: the configuration this change adds cannot gate anything yet");
-            Ok(Some(exit::UNVERIFIED))
+            unverified(reason)
         }
     }
 }

@@ -18,6 +18,6 @@ mod scenario;
 mod signoff;
 
 pub use explore::{ExperimentResult, ExploreReport};
-pub use gate_report::{CommandLog, Decision, GateReport, GateTimings, Partition, PoolCounts};
+pub use gate_report::{CommandLog, Decision, GateReport, GateTimings, Partition, PoolCounts, RunBinding, plan_digest};
 pub use scenario::{CheckOutcome, FaultWindow, ScenarioOutcome, StackUse, Status, StepOutcome};
 pub use signoff::{Approval, AreaSignoff, IgnoredApproval, SignoffState};

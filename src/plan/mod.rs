@@ -250,7 +250,7 @@ pub fn planned(repo: &Repo, req: &PlanRequest) -> Result<Planned, PlanError> {
         (change, loaded)
     });
     // A configuration problem is reported before a diff problem: it is the user's to fix first.
-    let (config, scenarios, snap) = loaded?;
+    let (config, scenarios, snap, config_digest) = loaded?;
     let (change, revs) = change?;
     let codeowners =
         if config.config.policy.codeowners { read_codeowners(repo, &snap, req.codeowners_host)? } else { None };
@@ -266,20 +266,58 @@ pub fn planned(repo: &Repo, req: &PlanRequest) -> Result<Planned, PlanError> {
     };
     let plan = from_parts(change, &config, scenarios, inputs)?;
     tracing::debug!(elapsed = ?t.elapsed(), "planned");
-    Ok(Planned { plan, config, snap, revs })
+    Ok(Planned { plan, config, snap, revs, config_digest })
 }
 
-/// The configuration and the scenarios' names and targets, from where `from` says.
+/// The configuration, the scenarios' names and targets, and the digest of both, from where
+/// `from` says.
 fn load_planning_inputs(
     repo: &Repo,
     at: Option<&(String, Oid)>,
     t: std::time::Instant,
-) -> Result<(LoadedConfig, Vec<ScenarioRef>, Snapshot), PlanError> {
+) -> Result<(LoadedConfig, Vec<ScenarioRef>, Snapshot, String), PlanError> {
     let (config, snap) = load_config_at(repo, at)?;
     tracing::debug!(elapsed = ?t.elapsed(), services = config.config.services.len(), "configuration loaded");
-    let scenarios = scenario::discover(repo, &snap, &config)?;
+    let files = repo.list(&snap, &config.config.scenarios, scenario::EXTENSIONS)?;
+    let digest = config_digest(&config, &files);
+    let scenarios = scenario::discover_files(files, &config)?;
     tracing::debug!(elapsed = ?t.elapsed(), scenarios = scenarios.len(), "scenarios discovered");
-    Ok((config, scenarios, snap))
+    Ok((config, scenarios, snap, digest))
+}
+
+/// SHA-256 (hex) of faultline.yaml and every scenario file (`(path, bytes)`, sorted by path):
+/// what binds a report to the configuration it was judged by (`RunBinding::config_digest`).
+/// Each part is its name, a NUL, its length (8 bytes, big-endian) and its bytes, so no two
+/// sets of files give the same input.
+pub fn config_digest(config: &LoadedConfig, scenario_files: &[(String, Vec<u8>)]) -> String {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    let mut part = |name: &str, bytes: &[u8]| {
+        h.update(name.as_bytes());
+        h.update([0]);
+        h.update(u64::try_from(bytes.len()).unwrap_or(u64::MAX).to_be_bytes());
+        h.update(bytes);
+    };
+    part(CONFIG_FILE, config.source.text.as_bytes());
+    for (path, bytes) in scenario_files {
+        part(path, bytes);
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// What a report of a gate of `base` (and `head`) must be bound to: the commits' object ids
+/// and the digest of the base's configuration and scenarios. For `report merge --base
+/// --head`, which checks the shards against the run it is told about.
+pub fn expected_run(
+    repo: &Repo,
+    base: &str,
+    head: Option<&str>,
+) -> Result<(String, Option<String>, String), PlanError> {
+    let at = (base.to_owned(), repo.resolve(base)?);
+    let head = head.map(|h| repo.resolve(h)).transpose()?.map(|oid| oid.to_string());
+    let (config, snap) = load_config_at(repo, Some(&at))?;
+    let files = repo.list(&snap, &config.config.scenarios, scenario::EXTENSIONS)?;
+    Ok((at.1.to_string(), head, config_digest(&config, &files)))
 }
 
 /// A CODEOWNERS file as read from the configuration's revision.

@@ -52,7 +52,15 @@ pub enum DiscoverError {
 /// Lists the scenarios in the configured directory of `snap`, sorted by name. A name
 /// defaults to the file's stem. Unknown targets and duplicate names are errors.
 pub fn discover(repo: &Repo, snap: &Snapshot, config: &LoadedConfig) -> Result<Vec<ScenarioRef>, DiscoverError> {
-    let files = repo.list(snap, &config.config.scenarios, &[".yaml", ".yml"])?;
+    discover_files(repo.list(snap, &config.config.scenarios, EXTENSIONS)?, config)
+}
+
+/// What scenario files' names end with.
+pub const EXTENSIONS: &[&str] = &[".yaml", ".yml"];
+
+/// [`discover`] on the files of the scenarios directory, already read (`(path, bytes)`,
+/// sorted by path).
+pub fn discover_files(files: Vec<(String, Vec<u8>)>, config: &LoadedConfig) -> Result<Vec<ScenarioRef>, DiscoverError> {
     let services = &config.matchers.service_names;
     let mut out: Vec<ScenarioRef> = Vec::new();
     let mut problems = Vec::new();
@@ -174,7 +182,7 @@ pub fn load_each(
     snap: &Snapshot,
     config: &LoadedConfig,
 ) -> Result<(Vec<Scenario>, Vec<FileDiagnostic>), DiscoverError> {
-    let files = repo.list(snap, &config.config.scenarios, &[".yaml", ".yml"])?;
+    let files = repo.list(snap, &config.config.scenarios, EXTENSIONS)?;
     let mut out = Vec::new();
     let mut problems = Vec::new();
     for (path, bytes) in files {
