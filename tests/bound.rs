@@ -65,6 +65,9 @@ fn merge(r: &TestRepo, out: &Path, shards: &[&PathBuf], extra: &[&str]) -> (i32,
     (o.status.code().unwrap_or(-1), v, format!("{}{}", String::from_utf8_lossy(&o.stdout), common::stderr(&o)))
 }
 
+/// A change to a shard's verdict.json.
+type Edit = fn(&mut Value);
+
 #[test]
 fn shards_carry_their_run_and_report_merge_refuses_shards_of_another_or_edited_run() {
     let r = repo();
@@ -102,7 +105,7 @@ fn shards_carry_their_run_and_report_merge_refuses_shards_of_another_or_edited_r
     // Edited after the gate: each field named, with the shard.
     let edited = tmp.path().join("edited");
     std::fs::create_dir_all(&edited).unwrap();
-    let cases: [(&str, fn(&mut Value)); 5] = [
+    let cases: [(&str, Edit); 5] = [
         ("run.config_digest", |v| v["run"]["config_digest"] = json!("0".repeat(64))),
         ("run.base", |v| v["run"]["base"] = json!("f".repeat(40))),
         ("seed", |v| v["seed"] = json!(4)),

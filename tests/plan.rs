@@ -414,8 +414,6 @@ fn github_codeowners_patterns_mean_what_github_means() {
         std::iter::once((".github/CODEOWNERS", codeowners)).chain(paths.map(|p| (p, "v1\n"))).collect();
     let r = owned_change(&files, &paths);
     let plan = r.plan_json(&["--base", "main"]);
-    assert_eq!(plan["codeowners"]["path"], ".github/CODEOWNERS", "{plan}");
-    assert_eq!(plan["codeowners"]["host"], "github");
     assert_eq!(areas_of(&plan, "docs/top.md"), [area(".github/CODEOWNERS:2: /docs/*", &["@writer"])]);
     // `/docs/*` owns the files directly in docs/ only.
     assert_eq!(areas_of(&plan, "docs/guide/deep.md"), [area(".github/CODEOWNERS:1: *", &["@lead"])]);
@@ -425,6 +423,8 @@ fn github_codeowners_patterns_mean_what_github_means() {
     // GitHub skips `[ ]` ranges and `!`: the earlier lines keep those paths.
     assert_eq!(areas_of(&plan, "Python/ceval.c"), [area(".github/CODEOWNERS:1: *", &["@lead"])]);
     assert_eq!(areas_of(&plan, "api/a.txt"), [area(".github/CODEOWNERS:1: *", &["@lead"])]);
+    assert_eq!(plan["codeowners"]["path"], ".github/CODEOWNERS", "{plan}");
+    assert_eq!(plan["codeowners"]["host"], "github");
     let skipped = strings(&plan["codeowners"]["skipped"]);
     assert_eq!(skipped.len(), 2, "{skipped:?}");
     assert!(skipped[0].starts_with(".github/CODEOWNERS:5: Python/ceval*.[ch] @ceval: `[ ]`"), "{skipped:?}");
@@ -452,9 +452,6 @@ fn gitlab_codeowners_sections_each_apply_with_their_defaults_optional_and_approv
     let out = r.faultline_env(&["plan", "--base", "main", "--format", "json"], &[("GITLAB_CI", "true")]);
     assert!(out.status.success(), "{}", stderr(&out));
     let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(plan["codeowners"]["path"], "CODEOWNERS", "GitLab reads the root's, never .github/: {plan}");
-    assert_eq!(plan["codeowners"]["host"], "gitlab");
-    assert!(plan["codeowners"]["host_from"].as_str().unwrap().contains("GITLAB_CI"), "{plan}");
     // Every section applies; the section's default owners own its entries.
     assert_eq!(
         areas_of(&plan, "docs/a.md"),
@@ -470,7 +467,10 @@ fn gitlab_codeowners_sections_each_apply_with_their_defaults_optional_and_approv
     );
     // `^[Go]` is optional: only the unnamed section's owner.
     assert_eq!(areas_of(&plan, "cmd/x.go"), [area("CODEOWNERS:1: *", &["@admin"])]);
-    assert!(!plan.to_string().contains("mallory"));
+    assert!(!plan.to_string().contains("mallory"), "GitLab reads the root's CODEOWNERS, never .github/'s");
+    assert_eq!(plan["codeowners"]["path"], "CODEOWNERS", "{plan}");
+    assert_eq!(plan["codeowners"]["host"], "gitlab");
+    assert!(plan["codeowners"]["host_from"].as_str().unwrap().contains("GITLAB_CI"), "{plan}");
 
     // Outside CI, the base's .gitlab-ci.yml says GitLab; without it, GitHub's rules (and its file).
     let r = gitlab_repo(&[(".gitlab-ci.yml", "test:\n  script: [true]\n")]);

@@ -138,7 +138,7 @@ pub(super) fn compile(pattern: &str) -> Vec<Tok> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::pattern::matches;
+    use super::super::pattern::{Path, matches};
     use super::*;
 
     /// The pattern table of `hmarr/codeowners` (testdata/patterns.json), which follows
@@ -183,7 +183,7 @@ mod tests {
         for (pattern, paths) in table {
             let toks = compile(pattern);
             for (path, want) in *paths {
-                assert_eq!(matches(&toks, path), *want, "{pattern} against {path}");
+                assert_eq!(matches(&toks, &Path::new(path)), *want, "{pattern} against {path}");
             }
         }
     }

@@ -210,7 +210,7 @@ mod tests {
     use super::*;
 
     fn m(pattern: &str, path: &str) -> bool {
-        matches(&compile(&normalize(pattern)), path)
+        matches(&compile(&normalize(pattern)), &super::super::pattern::Path::new(path))
     }
 
     /// The "Path matching" section of GitLab's syntax page.

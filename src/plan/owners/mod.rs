@@ -107,11 +107,23 @@ enum Matcher {
     Path(Vec<pattern::Tok>),
 }
 
+/// A changed path, ready for both kinds of matcher.
+struct Target<'a> {
+    path: &'a RepoPath,
+    split: pattern::Path,
+}
+
+impl<'a> Target<'a> {
+    fn new(path: &'a RepoPath) -> Target<'a> {
+        Target { path, split: pattern::Path::new(&String::from_utf8_lossy(path.as_bytes())) }
+    }
+}
+
 impl Matcher {
-    fn is_match(&self, p: &RepoPath) -> bool {
+    fn is_match(&self, p: &Target<'_>) -> bool {
         match self {
-            Matcher::Globs(set) => set.is_match(p.as_path()),
-            Matcher::Path(toks) => pattern::matches(toks, &String::from_utf8_lossy(p.as_bytes())),
+            Matcher::Globs(set) => set.is_match(p.path.as_path()),
+            Matcher::Path(toks) => pattern::matches(toks, &p.split),
         }
     }
 }
@@ -134,16 +146,30 @@ struct OwnerRule {
 struct Section {
     name: String,
     rules: Vec<OwnerRule>,
+    /// Where each key's entry is in `rules` (GitLab's patterns).
+    keys: std::collections::HashMap<String, usize>,
+    /// Whether an entry is an exclusion: then every entry that matches is looked at.
+    exclusions: bool,
 }
 
 /// GitLab's name of the entries before the first header.
 const UNNAMED: &str = "codeowners";
 
 impl Section {
+    fn new(name: &str, rules: Vec<OwnerRule>) -> Section {
+        Section { name: name.to_owned(), rules, keys: Default::default(), exclusions: false }
+    }
+
     fn add(&mut self, rule: OwnerRule) {
-        match rule.key.as_ref().and_then(|k| self.rules.iter().position(|r| r.key.as_ref() == Some(k))) {
-            Some(i) => self.rules[i] = rule,
-            None => self.rules.push(rule),
+        self.exclusions |= rule.exclusion;
+        match rule.key.as_ref().and_then(|k| self.keys.get(k)) {
+            Some(&i) => self.rules[i] = rule,
+            None => {
+                if let Some(k) = &rule.key {
+                    self.keys.insert(k.clone(), self.rules.len());
+                }
+                self.rules.push(rule);
+            }
         }
     }
 
@@ -153,12 +179,15 @@ impl Section {
     }
 
     /// The entry that owns `p` here: the last that matches, none when an exclusion matches.
-    fn owner(&self, p: &RepoPath) -> Option<&OwnerRule> {
+    fn owner(&self, p: &Target<'_>) -> Option<&OwnerRule> {
         let mut found = None;
         for r in self.rules.iter().rev() {
             if r.matcher.is_match(p) {
                 if r.exclusion {
                     return None;
+                }
+                if !self.exclusions {
+                    return Some(r);
                 }
                 found = found.or(Some(r));
             }
@@ -184,7 +213,7 @@ pub fn rules(config: &Config, codeowners: Option<CodeownersText<'_>>) -> (Owners
         optional: false,
         key: None,
     });
-    let mut owners = Owners { sections: vec![Section { name: UNNAMED.into(), rules: own.collect() }] };
+    let mut owners = Owners { sections: vec![Section::new(UNNAMED, own.collect())] };
     let Some(c) = codeowners else { return (owners, None) };
     let mut skipped = Vec::new();
     if c.text.len() >= MAX_CODEOWNERS_BYTES {
@@ -235,6 +264,9 @@ fn read_github(path: &str, text: &str, section: &mut Section, skipped: &mut Vec<
 }
 
 fn read_gitlab(path: &str, text: &str, sections: &mut Vec<Section>) {
+    // Sections by their name in lower case (the first of a name wins, as GitLab's `find`).
+    let mut by_name: std::collections::HashMap<String, usize> =
+        sections.iter().enumerate().map(|(i, s)| (s.name.to_lowercase(), i)).collect();
     let mut current = 0;
     let mut header = gitlab::Header { name: UNNAMED.into(), optional: false, approvals: 0, defaults: String::new() };
     for (n, raw) in text.lines().enumerate() {
@@ -244,16 +276,16 @@ fn read_gitlab(path: &str, text: &str, sections: &mut Vec<Section>) {
                 // GitLab's `find_section_name`: before any named section, the name as written
                 // (`codeowners` is the unnamed one); after, any section of the same name
                 // without regard to case.
-                let same = |s: &Section| {
-                    if sections.len() == 1 { s.name == h.name } else { s.name.eq_ignore_ascii_case(&h.name) }
+                let found = if sections.len() == 1 {
+                    (h.name == UNNAMED).then_some(0)
+                } else {
+                    by_name.get(&h.name.to_lowercase()).copied()
                 };
-                current = match sections.iter().position(same) {
-                    Some(i) => i,
-                    None => {
-                        sections.push(Section { name: h.name.clone(), rules: Vec::new() });
-                        sections.len() - 1
-                    }
-                };
+                current = found.unwrap_or_else(|| {
+                    sections.push(Section::new(&h.name, Vec::new()));
+                    by_name.entry(h.name.to_lowercase()).or_insert(sections.len() - 1);
+                    sections.len() - 1
+                });
                 header = h;
             }
             gitlab::Line::Entry { pattern, key, toks, exclusion, owners } => {
@@ -300,8 +332,9 @@ pub fn areas(changed: &[ChangedPath], owners: &Owners, seniors: &[String]) -> Ve
     for c in changed {
         for p in c.touched() {
             let shown = p.to_string();
+            let target = Target::new(p);
             let mut owned = false;
-            for r in required.iter().filter_map(|s| s.owner(p)).filter(|r| !r.seniors.is_empty()) {
+            for r in required.iter().filter_map(|s| s.owner(&target)).filter(|r| !r.seniors.is_empty()) {
                 owned = true;
                 add(&r.origin, &r.seniors, r.approvals, &shown);
             }

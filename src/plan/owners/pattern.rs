@@ -60,8 +60,7 @@ impl SegGlob {
 
     /// Whether `seg` (one path segment, no `/`) matches: the classic wildcard walk, which
     /// retries from the last `*` and so never takes more than `len(pattern) × len(seg)` steps.
-    pub(super) fn matches(&self, seg: &str) -> bool {
-        let text: Vec<char> = seg.chars().collect();
+    pub(super) fn matches(&self, text: &[char]) -> bool {
         let pat = &self.0;
         let (mut p, mut s) = (0, 0);
         let mut star: Option<(usize, usize)> = None;
@@ -137,11 +136,20 @@ pub(super) enum Tok {
     AnyDirs,
 }
 
-/// Whether the path `path` (segments joined by `/`, no leading `/`) matches `toks`, all of
-/// it. Dynamic programming over (token, segment): linear in their product, whatever the
-/// number of `**`.
-pub(super) fn matches(toks: &[Tok], path: &str) -> bool {
-    let segs: Vec<&str> = path.split('/').collect();
+/// A path split for matching: its segments' characters, computed once for every pattern.
+pub(super) struct Path(Vec<Vec<char>>);
+
+impl Path {
+    /// `path`: segments joined by `/`, no leading `/`.
+    pub(super) fn new(path: &str) -> Path {
+        Path(path.split('/').map(|s| s.chars().collect()).collect())
+    }
+}
+
+/// Whether `path` matches `toks`, all of it. Dynamic programming over (token, segment):
+/// linear in their product, whatever the number of `**`.
+pub(super) fn matches(toks: &[Tok], path: &Path) -> bool {
+    let segs = &path.0;
     let m = segs.len();
     // rest[j]: toks[i + 1..] matches segs[j..]; row by row from the last token.
     let mut rest = vec![false; m + 1];
@@ -151,7 +159,7 @@ pub(super) fn matches(toks: &[Tok], path: &str) -> bool {
         for j in (0..=m).rev() {
             row[j] = match tok {
                 Tok::AnyDirs => rest[j] || (j < m && row[j + 1]),
-                Tok::Seg(g) => j < m && rest[j + 1] && g.matches(segs[j]),
+                Tok::Seg(g) => j < m && rest[j + 1] && g.matches(&segs[j]),
             };
         }
         rest = row;
@@ -164,7 +172,7 @@ mod tests {
     use super::*;
 
     fn seg(p: &str, s: &str) -> bool {
-        SegGlob::parse(p, true).matches(s)
+        SegGlob::parse(p, true).matches(&s.chars().collect::<Vec<_>>())
     }
 
     #[test]
@@ -185,11 +193,12 @@ mod tests {
     fn a_path_pattern() {
         let s = |p: &str| Tok::Seg(SegGlob::parse(p, true));
         let toks = [s("docs"), Tok::AnyDirs, s("*.md")];
-        assert!(matches(&toks, "docs/a.md") && matches(&toks, "docs/x/y/a.md"));
-        assert!(!matches(&toks, "docs/a.txt") && !matches(&toks, "x/docs/a.md"));
+        let m = |toks: &[Tok], p: &str| matches(toks, &Path::new(p));
+        assert!(m(&toks, "docs/a.md") && m(&toks, "docs/x/y/a.md"));
+        assert!(!m(&toks, "docs/a.txt") && !m(&toks, "x/docs/a.md"));
         let any = [Tok::AnyDirs];
-        assert!(matches(&any, "a") && matches(&any, "a/b/c"));
+        assert!(m(&any, "a") && m(&any, "a/b/c"));
         let many: Vec<Tok> = (0..200).flat_map(|_| [Tok::AnyDirs, s("a")]).chain([s("b")]).collect();
-        assert!(!matches(&many, &["a"; 300].join("/")));
+        assert!(!m(&many, &["a"; 300].join("/")));
     }
 }

@@ -9,7 +9,7 @@ use crate::change::ChangeStatus;
 /// `(area, owners, approvals)` of `path` under `text` read by `host`'s rules, in order;
 /// `policy.seniors` when no entry requires an owner.
 fn owners_of(host: CodeHost, text: &str, path: &str) -> Vec<(String, Vec<String>, u32)> {
-    let mut owners = Owners { sections: vec![Section { name: UNNAMED.into(), rules: Vec::new() }] };
+    let mut owners = Owners { sections: vec![Section::new(UNNAMED, Vec::new())] };
     let mut skipped = Vec::new();
     match host {
         CodeHost::GitHub => read_github("CODEOWNERS", text, &mut owners.sections[0], &mut skipped),
@@ -101,27 +101,27 @@ fn github_upto(last: &str) -> String {
 #[test]
 fn the_github_example_file_means_what_its_comments_say() {
     use CodeHost::GitHub;
-    let global = v(&["@global-owner1", "@global-owner2"]);
+    let global = || vec![v(&["@global-owner1", "@global-owner2"])];
     let t = github_upto("*  ");
-    assert_eq!(who(GitHub, &t, "README.md"), [global.clone()]);
+    assert_eq!(who(GitHub, &t, "README.md"), global());
     let t = github_upto("*.js");
     assert_eq!(who(GitHub, &t, "src/app.js"), [v(&["@js-owner"])], "the inline comment is no owner");
-    assert_eq!(who(GitHub, &t, "README.md"), [global.clone()]);
+    assert_eq!(who(GitHub, &t, "README.md"), global());
     assert_eq!(who(GitHub, &github_upto("*.go"), "cmd/main.go"), [v(&["docs@example.com"])]);
     assert_eq!(who(GitHub, &github_upto("*.txt"), "a/notes.txt"), [v(&["@octo-org/octocats"])]);
     let t = github_upto("/build/logs/");
     assert_eq!(who(GitHub, &t, "build/logs/a.log"), [v(&["@doctocat"])]);
     assert_eq!(who(GitHub, &t, "build/logs/x/y.log"), [v(&["@doctocat"])], "and its subdirectories");
-    assert_eq!(who(GitHub, &t, "x/build/logs/a.log"), [global.clone()], "at the root only");
+    assert_eq!(who(GitHub, &t, "x/build/logs/a.log"), global(), "at the root only");
     let t = github_upto("docs/*");
     assert_eq!(who(GitHub, &t, "docs/getting-started.md"), [v(&["docs@example.com"])]);
-    assert_eq!(who(GitHub, &t, "docs/build-app/troubleshooting.md"), [global.clone()], "not nested files");
+    assert_eq!(who(GitHub, &t, "docs/build-app/troubleshooting.md"), global(), "not nested files");
     let t = github_upto("apps/");
     assert_eq!(who(GitHub, &t, "apps/main.c"), [v(&["@octocat"])]);
     assert_eq!(who(GitHub, &t, "deep/er/apps/main.c"), [v(&["@octocat"])], "anywhere");
     let t = github_upto("/docs/");
     assert_eq!(who(GitHub, &t, "docs/build-app/troubleshooting.md"), [v(&["@doctocat"])]);
-    assert_eq!(who(GitHub, &t, "x/docs/a.md"), [global.clone()]);
+    assert_eq!(who(GitHub, &t, "x/docs/a.md"), global());
     assert_eq!(who(GitHub, &github_upto("/scripts/"), "scripts/x/run.sh"), [v(&["@doctocat", "@octocat"])]);
     let t = github_upto("**/logs");
     for p in ["build/logs/a", "scripts/logs/a", "deeply/nested/logs/a"] {
@@ -146,7 +146,7 @@ fn a_github_line_without_owners_leaves_its_paths_to_the_seniors() {
 #[test]
 fn github_skips_what_it_does_not_support_and_earlier_lines_keep_their_paths() {
     let text = "* @all\n!docs/ @nobody\ndocs/[ab].md @ranges\n\\#notes @pound\ndocs/ @writers x\n";
-    let mut owners = Owners { sections: vec![Section { name: UNNAMED.into(), rules: Vec::new() }] };
+    let mut owners = Owners { sections: vec![Section::new(UNNAMED, Vec::new())] };
     let mut skipped = Vec::new();
     read_github(".github/CODEOWNERS", text, &mut owners.sections[0], &mut skipped);
     assert_eq!(skipped.len(), 4, "{skipped:?}");
