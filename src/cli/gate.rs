@@ -180,7 +180,10 @@ fn finish(dir: Option<&std::path::Path>, report: &faultline::outcome::GateReport
 /// verify when not. `None`: the base has a configuration; gate as usual.
 fn adopting(dir: &std::path::Path, req: &faultline::gate::GateRequest) -> Option<faultline::outcome::GateReport> {
     use faultline::outcome::{Decision, GateReport};
-    let unverified = |reason: String| Some(GateReport::could_not_verify(req.seed, req.partition, reason));
+    let unverified = |reason: String| {
+        eprintln!("faultline gate: {reason}");
+        Some(GateReport::could_not_verify(req.seed, req.partition, reason))
+    };
     let repo = match faultline::repo::Repo::discover(dir) {
         Ok(r) => r,
         Err(e) => return unverified(format!("--adopting: {e}")),
@@ -206,7 +209,7 @@ fn adopting(dir: &std::path::Path, req: &faultline::gate::GateRequest) -> Option
             let reason = format!("--adopting: the configuration this change adds cannot gate anything yet: {e}");
             eprintln!("{:?}", miette::Report::new(e));
             eprintln!("faultline gate --adopting: the configuration this change adds cannot gate anything yet");
-            unverified(reason)
+            Some(GateReport::could_not_verify(req.seed, req.partition, reason))
         }
     }
 }

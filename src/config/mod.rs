@@ -159,8 +159,9 @@ pub const BUILTIN_PROTECTED: &[&str] = &[
     ".faultline/**",
 ];
 
-/// Where GitHub and GitLab look for CODEOWNERS, in their order. They say who may approve
-/// (`policy.codeowners`), so they are protected too.
+/// Where GitHub and GitLab look for CODEOWNERS (each host's order is
+/// `plan::CodeHost::codeowners_paths`). They say who may approve (`policy.codeowners`), so
+/// they are protected too.
 pub const CODEOWNERS_PATHS: &[&str] = &[".github/CODEOWNERS", "CODEOWNERS", "docs/CODEOWNERS", ".gitlab/CODEOWNERS"];
 
 /// A trailer pattern `Key: …` with its key matched without regard to case, as git does.
