@@ -85,6 +85,10 @@ fn shards_carry_their_run_and_report_merge_refuses_shards_of_another_or_edited_r
     }
     assert_eq!(v["partition"], json!({"index": 1, "count": 2}));
     assert!(v["reasons"].to_string().contains("judged by `faultline report merge`"), "{v}");
+    let junit = std::fs::read_to_string(two.join("junit.xml")).unwrap();
+    assert!(!junit.contains("<failure"), "a shard fails no sign-off: {junit}");
+    let summary = std::fs::read_to_string(two.join("summary.md")).unwrap();
+    assert!(summary.contains("| sign-off | judged by `faultline report merge` |"), "{summary}");
     let out = tmp.path().join("merged");
 
     // The approvals the shards recorded do not count; the merge's own do.
