@@ -57,6 +57,7 @@ fn request_ahead(head: &str, jobs: usize, stacks_ahead: Option<usize>) -> GateRe
             author: None,
             event: None,
             protected_base: true,
+            codeowners_host: None,
         },
         approved_by: vec!["alice@shop.example".into()],
         code_host: None,
@@ -182,6 +183,7 @@ fn main() {
             author: None,
             event: None,
             protected_base: false,
+            codeowners_host: None,
         };
         let exec = faultline::plan::planned(&repo, &req).unwrap().executable(&repo).unwrap();
         let (loaded, all) = (&exec.config, &exec.scenarios);

@@ -91,6 +91,7 @@ pub async fn run(dir: &Path, seed: u64, events: &dyn Reporter) -> Result<Demo, D
                 author: None,
                 event: None,
                 protected_base: true,
+                codeowners_host: None,
             },
             approved_by: vec!["alice@shop.example".into()],
             code_host: None,

@@ -8,7 +8,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::outcome::{ExploreReport, GateReport, GateTimings, Partition, ScenarioOutcome};
+use crate::outcome::{ExploreReport, GateReport, GateTimings, Partition, RunBinding, ScenarioOutcome, plan_digest};
 use crate::plan::{self, Code, Executable, Plan, PlanRequest};
 use crate::repo::Repo;
 use crate::runner::event::{Event, Reporter};
@@ -85,7 +85,19 @@ async fn gate_inner(
         Err(e) => return report.unverified(e.to_string() + &detail(&e), start),
     };
     report.timings.plan_seconds = start.elapsed().as_secs_f64();
-    let sign = signoff(&planned.plan, &given_approvals(req, &planned.plan).await);
+    report.run = Some(RunBinding {
+        base: planned.plan.base.commit.clone(),
+        head: planned.plan.head.as_ref().map(|h| h.commit.clone()),
+        config_digest: planned.config_digest.clone(),
+        plan_digest: plan_digest(&planned.plan),
+    });
+    // A shard records the approvals it was handed, for information; `report merge` decides
+    // the sign-off and reads the code host itself, once.
+    let given = match req.partition {
+        Some(_) => crate::verdict::GivenApprovals::from_flags(&req.approved_by),
+        None => given_approvals(&req.approved_by, req.code_host.as_ref(), &planned.plan).await,
+    };
+    let sign = signoff(&planned.plan, &given);
     events.report(&Event::Planned(&planned.plan));
     report.plan = Some(planned.plan.clone());
     report.signoff = Some(sign);
@@ -132,10 +144,15 @@ async fn gate_inner(
 }
 
 /// `--approved-by`, and the code host's approvals when a sign-off is needed. Approvals that
-/// cannot be read are said so: a missing sign-off then cannot be judged.
-async fn given_approvals(req: &GateRequest, planned: &Plan) -> crate::verdict::GivenApprovals {
-    let mut given = crate::verdict::GivenApprovals::from_flags(&req.approved_by);
-    if let Some(host) = req.code_host.as_ref().filter(|_| planned.signoff_required) {
+/// cannot be read are said so: a missing sign-off then cannot be judged. The one reading of
+/// approvals, by the step that decides: the gate, or `report merge` for a sharded gate.
+pub async fn given_approvals(
+    approved_by: &[String],
+    host: Option<&crate::codehost::HostRef>,
+    planned: &Plan,
+) -> crate::verdict::GivenApprovals {
+    let mut given = crate::verdict::GivenApprovals::from_flags(approved_by);
+    if let Some(host) = host.filter(|_| planned.signoff_required) {
         match crate::codehost::approvals(host).await {
             Ok(found) => {
                 given.counted.extend(found.counted);

@@ -92,6 +92,7 @@ pub fn request(original: &GateReport, scenarios: &[String], jobs: usize) -> Resu
             // The commits an earlier gate judged (and checked), run again: not a verdict.
             event: None,
             protected_base: false,
+            codeowners_host: plan.codeowners.as_ref().map(|c| c.host),
         },
         approved_by,
         code_host: None,

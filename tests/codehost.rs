@@ -341,3 +341,53 @@ fn a_remote_docker_engine_is_refused_with_the_reason_not_a_timeout() {
     let reasons = v["reasons"].to_string();
     assert!(reasons.contains("DOCKER_HOST is tcp://docker:2375: a Docker Engine on another machine"), "{reasons}");
 }
+
+/// Sharded, the approvals are read once, by the step that decides: `report merge` reads the
+/// pull request's reviews itself; the shards do not ask the host, and an approval a shard
+/// recorded does not count.
+#[test]
+fn report_merge_reads_the_approvals_itself_and_the_shards_do_not() {
+    let (r, head) = repo(CONFIG);
+    let tmp = tempfile::tempdir().unwrap();
+    let ev = event(tmp.path(), &head, &[], "dev");
+    let reviews = "/repos/shop/app/pulls/7/reviews?per_page=100".to_owned();
+    let approved = fake_host(vec![(reviews.clone(), 200, vec![], json!([review("alice", "APPROVED", &head)]))]);
+    let env = github_env(&approved, &ev);
+    let mut dirs = Vec::new();
+    for k in 1..=2 {
+        let dir = tmp.path().join(format!("shard-{k}"));
+        let share = format!("{k}/2");
+        let mut args = vec!["gate", "--base", "main", "--seed", "1", "--partition", &share];
+        args.extend(["--report", dir.to_str().unwrap()]);
+        let out = r.faultline_env(&args, &env);
+        assert_eq!(out.status.code(), Some(0), "a shard leaves the sign-off to the merge: {}", common::stderr(&out));
+        dirs.push(dir);
+    }
+    assert!(approved.seen.lock().unwrap().is_empty(), "a shard read the code host");
+    let merge = |env: &[(&str, &str)], extra: &[&str]| {
+        let out_dir = tmp.path().join("merged");
+        let mut args = vec!["report", "merge", dirs[0].to_str().unwrap(), dirs[1].to_str().unwrap()];
+        args.extend(["--out", out_dir.to_str().unwrap()]);
+        args.extend_from_slice(extra);
+        let out = r.faultline_env(&args, env);
+        let v: Value = serde_json::from_slice(&std::fs::read(out_dir.join("verdict.json")).unwrap()).unwrap();
+        (out.status.code().unwrap_or(-1), v, common::stderr(&out))
+    };
+    let (code, v, text) = merge(&env, &[]);
+    assert_eq!(code, 0, "{text}");
+    assert_eq!(v["signoff"]["approvals"][0]["source"], format!("GitHub review of {}", &head[..10]));
+    assert_eq!(approved.seen.lock().unwrap().len(), 1, "read once, by the merge");
+    // Without the host, nobody approved: blocked.
+    assert_eq!(merge(&[], &[]).0, 1);
+    // A host that cannot be read: the missing sign-off is unjudged.
+    let down = fake_host(vec![(reviews, 502, vec![], json!({"message": "bad gateway"}))]);
+    let (code, v, _) = merge(&github_env(&down, &ev), &[]);
+    assert_eq!(code, 2, "{v}");
+    // A shard's recorded approval (even one that names the host) does not count.
+    let file = dirs[0].join("verdict.json");
+    let mut forged: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    forged["signoff"]["approvals"] =
+        json!([{"who": "@alice", "source": format!("GitHub review of {}", &head[..10]), "senior": true}]);
+    std::fs::write(&file, forged.to_string()).unwrap();
+    assert_eq!(merge(&[], &[]).0, 1);
+}

@@ -15,6 +15,7 @@ fn planned(root: &std::path::Path, head: &str) -> faultline::plan::Plan {
         author: None,
         event: None,
         protected_base: false,
+        codeowners_host: None,
     };
     plan(&Repo::discover(root).unwrap(), &req).unwrap()
 }

@@ -406,9 +406,13 @@ fn huge_names_control_characters_and_special_files_do_not_crash() {
 
 // 6. report merge.
 
-/// A shard's verdict.json, made from a real plan.
+/// A shard's verdict.json, made from a real plan and bound to its run. `approvals` are what
+/// the shard recorded: `report merge` does not count them.
 fn shard(plan: &Value, index: u32, count: u32, scenarios: Vec<Value>, decision: &str, approvals: &[&str]) -> Value {
+    let typed: faultline::plan::Plan = serde_json::from_value(plan.clone()).expect("a plan");
     json!({
+        "run": {"base": plan["base"]["commit"], "head": plan["head"]["commit"], "config_digest": "c".repeat(64),
+                "plan_digest": faultline::outcome::plan_digest(&typed)},
         "version": 1,
         "decision": decision,
         "reasons": [],
@@ -438,8 +442,16 @@ fn outcome(name: &str, status: &str, check_passed: bool) -> Value {
 }
 
 fn merge(r: &TestRepo, shards: &[&Value]) -> (i32, Value, String) {
+    merge_approved(r, shards, &[])
+}
+
+/// `report merge` of `shards`, handed `approved` (`--approved-by`).
+fn merge_approved(r: &TestRepo, shards: &[&Value], approved: &[&str]) -> (i32, Value, String) {
     let dir = tempfile::tempdir().unwrap();
     let mut args = vec!["report".to_owned(), "merge".to_owned()];
+    for a in approved {
+        args.extend(["--approved-by".to_owned(), (*a).to_owned()]);
+    }
     for (i, s) in shards.iter().enumerate() {
         let p = dir.path().join(format!("shard{i}.json"));
         std::fs::write(&p, serde_json::to_vec(s).unwrap()).unwrap();
@@ -474,11 +486,15 @@ steps:
     let good = |n| outcome(n, "passed", true);
     let a = shard(&plan, 1, 2, vec![good("api-smoke")], "allow", &["alice@shop.example"]);
     let b = shard(&plan, 2, 2, vec![good("api-two")], "allow", &[]);
-    let (code, v, text) = merge(&r, &[&a, &b]);
+    let (code, v, text) = merge_approved(&r, &[&a, &b], &["alice@shop.example"]);
     assert_eq!(code, 0, "the whole ran and passed, and a senior approved:\n{text}");
-    // Order does not matter: sign-off is the union of the shards'.
-    let (code2, v2, _) = merge(&r, &[&b, &a]);
+    // Order does not matter.
+    let (code2, v2, _) = merge_approved(&r, &[&b, &a], &["alice@shop.example"]);
     assert_eq!((code2, &v2["decision"]), (code, &v["decision"]));
+    // The approval a shard recorded is not the merge's: without its own, the sign-off is missing.
+    let (code, v, text) = merge(&r, &[&a, &b]);
+    assert_eq!(code, 1, "{text}");
+    assert!(reasons(&v).contains("sign-off is required and missing"), "{}", reasons(&v));
 
     // A shard that ran none of its planned scenarios.
     let empty = shard(&plan, 2, 2, vec![], "allow", &[]);
@@ -490,10 +506,10 @@ steps:
     assert_eq!(merge(&r, &[&lone]).0, 2);
     // A shard whose own verdict was block, with passing scenarios.
     let blocked = shard(&plan, 2, 2, vec![good("api-two")], "block", &[]);
-    assert_eq!(merge(&r, &[&a, &blocked]).0, 1);
+    assert_eq!(merge_approved(&r, &[&a, &blocked], &["alice@shop.example"]).0, 1);
     // A scenario "passed" with a failed check.
     let lying = shard(&plan, 2, 2, vec![outcome("api-two", "passed", false)], "allow", &[]);
-    assert_eq!(merge(&r, &[&a, &lying]).0, 1);
+    assert_eq!(merge_approved(&r, &[&a, &lying], &["alice@shop.example"]).0, 1);
     // A scenario run twice.
     let twice = shard(&plan, 2, 2, vec![good("api-two"), good("api-smoke")], "allow", &[]);
     assert_eq!(merge(&r, &[&a, &twice]).0, 2);
@@ -503,7 +519,7 @@ steps:
     let c = shard(&other_plan, 2, 2, vec![good("api-two")], "allow", &[]);
     let (code, _, text) = merge(&r, &[&a, &c]);
     assert_eq!(code, 2, "{text}");
-    assert!(text.contains("different plan"), "{text}");
+    assert!(text.contains("run.plan_digest is"), "{text}");
     // Partition count 0.
     let zero = shard(&plan, 0, 0, vec![good("api-two")], "allow", &[]);
     let (code, _, text) = merge(&r, &[&a, &zero]);
@@ -519,22 +535,22 @@ steps:
     forged["signoff"]["approvals"] =
         json!([{"email": "alice@shop.example", "source": "Reviewed-by in abc", "senior": true}]);
     assert_eq!(merge(&r, &[&forged, &b]).0, 1);
-    // A shard that could not read the code host's approvals: the missing sign-off is
-    // unjudged, could not verify, in the merged verdict as in the shard's.
+    // What a shard says of the code host is not the merge's: it reads the host itself.
     let mut unread = a2.clone();
     unread["signoff"]["unreadable"] = json!("cannot read the approvals of GitHub pull request o/r#1: 502");
-    assert_eq!(merge(&r, &[&unread, &b]).0, 2);
+    assert_eq!(merge(&r, &[&unread, &b]).0, 1);
+    assert_eq!(merge_approved(&r, &[&unread, &b], &["alice@shop.example"]).0, 0);
     // A scenario "passed" whose check observed nothing: could not verify.
     let mut unobserved = outcome("api-two", "passed", false);
     unobserved["checks"][0]["unobserved"] = json!(true);
     let c = shard(&plan, 2, 2, vec![unobserved], "allow", &[]);
-    assert_eq!(merge(&r, &[&a, &c]).0, 2);
+    assert_eq!(merge_approved(&r, &[&a, &c], &["alice@shop.example"]).0, 2);
     // A scenario "passed", every step and check passed, beside the error it could not run
     // past (the status rewritten, the reason left): the error stands, could not verify.
     let mut rewritten = good("api-two");
     rewritten["error"] = json!("the stack did not come up: db exited");
     let c = shard(&plan, 2, 2, vec![rewritten], "allow", &[]);
-    let (code, v, text) = merge(&r, &[&a, &c]);
+    let (code, v, text) = merge_approved(&r, &[&a, &c], &["alice@shop.example"]);
     assert_eq!(code, 2, "{text}");
     assert!(v["scenarios"].as_array().unwrap().iter().any(|s| s["status"] == "error"), "{v}");
 }
@@ -573,7 +589,7 @@ fn report_merge_keeps_what_exploration_found() {
     assert!(reasons(&v).contains("exploration of api is in no shard"), "{}", reasons(&v));
     // One does, and it passed.
     a["exploration"] = explored("passed", true);
-    assert_eq!(merge(&r, &[&a, &b]).0, 0);
+    assert_eq!(merge_approved(&r, &[&a, &b], &["alice@shop.example"]).0, 0);
     // An experiment "passed" with a failed check: recomputed, it blocks.
     a["exploration"] = explored("passed", false);
     let (code, v, text) = merge(&r, &[&a, &b]);

@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use faultline::outcome::{
-    CheckOutcome, Decision, ExperimentResult, ExploreReport, GateReport, Partition, ScenarioOutcome, SignoffState,
-    Status, StepOutcome,
+    CheckOutcome, Decision, ExperimentResult, ExploreReport, GateReport, Partition, RunBinding, ScenarioOutcome,
+    SignoffState, Status, StepOutcome, plan_digest,
 };
 use faultline::plan::Plan;
 use faultline::scenario::experiments::Mode;
@@ -146,6 +146,8 @@ struct Gate {
     exploration: Option<ExploreReport>,
     plan: Plan,
     signoff: SignoffState,
+    /// The approvals from outside the change: what the unsharded gate and `report merge` read.
+    given: GivenApprovals,
 }
 
 impl Gate {
@@ -155,7 +157,7 @@ impl Gate {
         let approvals = if approved { vec!["alice@shop.example".to_owned()] } else { vec![] };
         let given = GivenApprovals::from_flags(&approvals);
         let signoff = signoff(&plan, &given);
-        Gate { outcomes, exploration, plan, signoff }
+        Gate { outcomes, exploration, plan, signoff, given }
     }
 
     /// The report of the gate run with `partition` (all of it with `None`), decided by the
@@ -172,6 +174,12 @@ impl Gate {
             scenarios: vec![],
             timings: Default::default(),
             partition,
+            run: Some(RunBinding {
+                base: "a".repeat(40),
+                head: Some("b".repeat(40)),
+                config_digest: "c".repeat(64),
+                plan_digest: plan_digest(&self.plan),
+            }),
             exploration: self.exploration.iter().filter(|x| mine(&x.service)).cloned().collect(),
             prepare: vec![],
         };
@@ -188,7 +196,8 @@ impl Gate {
                 (PathBuf::from(format!("shard-{index}/verdict.json")), back)
             })
             .collect();
-        faultline::report::merge::merge(shards).expect("shards of one gate merge")
+        let expected = faultline::report::merge::ExpectedRun::default();
+        faultline::report::merge::merge(shards, &self.given, &expected).expect("shards of one gate merge")
     }
 }
 

@@ -481,3 +481,156 @@ fn dash_c_runs_as_if_started_in_the_repository() {
     let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(plan["changed"][0]["path"], "services/web/index.html");
 }
+
+// CODEOWNERS means what the code host means.
+
+/// One service; every path is high tier, which runs nothing and needs a sign-off; owners
+/// come from CODEOWNERS.
+const OWNED: &str = r#"version: 1
+services:
+  api:
+    paths: ["api/**"]
+    build: images/relay
+    ports: [8080]
+    ready: { http: /health }
+policy:
+  tiers:
+    high: ["**"]
+  gate:
+    high: { scenarios: none, signoff: seniors }
+  seniors: ["@lead"]
+  codeowners: true
+"#;
+
+/// A repository with `files` on `main`, each of them changed on the branch `change`.
+fn owned_change(files: &[(&str, &str)], changed: &[&str]) -> TestRepo {
+    let r = TestRepo::relay(OWNED, &[], files);
+    for p in changed {
+        r.write(p, "changed\n");
+    }
+    r.commit("change");
+    r
+}
+
+/// The areas of the plan that hold `path`: `(area, seniors, approvals)`.
+fn areas_of(plan: &serde_json::Value, path: &str) -> Vec<(String, Vec<String>, u64)> {
+    plan["signoff_areas"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["paths"].as_array().unwrap().iter().any(|p| p == path))
+        .map(|a| (a["area"].as_str().unwrap().to_owned(), strings(&a["seniors"]), a["approvals"].as_u64().unwrap_or(1)))
+        .collect()
+}
+
+fn area(name: &str, seniors: &[&str]) -> (String, Vec<String>, u64) {
+    (name.to_owned(), seniors.iter().map(|s| (*s).to_owned()).collect(), 1)
+}
+
+#[test]
+fn github_codeowners_patterns_mean_what_github_means() {
+    let codeowners =
+        "* @lead\n/docs/* @writer\n/apps/ @octocat\n/apps/github\nPython/ceval*.[ch] @ceval\n!api/ @nobody\n";
+    let paths = ["docs/top.md", "docs/guide/deep.md", "apps/web/y.c", "apps/github/x.c", "Python/ceval.c", "api/a.txt"];
+    let files: Vec<(&str, &str)> =
+        std::iter::once((".github/CODEOWNERS", codeowners)).chain(paths.map(|p| (p, "v1\n"))).collect();
+    let r = owned_change(&files, &paths);
+    let plan = r.plan_json(&["--base", "main"]);
+    assert_eq!(areas_of(&plan, "docs/top.md"), [area(".github/CODEOWNERS:2: /docs/*", &["@writer"])]);
+    // `/docs/*` owns the files directly in docs/ only.
+    assert_eq!(areas_of(&plan, "docs/guide/deep.md"), [area(".github/CODEOWNERS:1: *", &["@lead"])]);
+    assert_eq!(areas_of(&plan, "apps/web/y.c"), [area(".github/CODEOWNERS:3: /apps/", &["@octocat"])]);
+    // A line without owners leaves the path to the seniors, as a path no line matches.
+    assert_eq!(areas_of(&plan, "apps/github/x.c"), [area("policy.seniors", &["@lead"])]);
+    // GitHub skips `[ ]` ranges and `!`: the earlier lines keep those paths.
+    assert_eq!(areas_of(&plan, "Python/ceval.c"), [area(".github/CODEOWNERS:1: *", &["@lead"])]);
+    assert_eq!(areas_of(&plan, "api/a.txt"), [area(".github/CODEOWNERS:1: *", &["@lead"])]);
+    assert_eq!(plan["codeowners"]["path"], ".github/CODEOWNERS", "{plan}");
+    assert_eq!(plan["codeowners"]["host"], "github");
+    let skipped = strings(&plan["codeowners"]["skipped"]);
+    assert_eq!(skipped.len(), 2, "{skipped:?}");
+    assert!(skipped[0].starts_with(".github/CODEOWNERS:5: Python/ceval*.[ch] @ceval: `[ ]`"), "{skipped:?}");
+    assert!(skipped[1].starts_with(".github/CODEOWNERS:6: !api/ @nobody: `!`"), "{skipped:?}");
+    let text = String::from_utf8_lossy(&r.faultline(&["plan", "--base", "main"]).stdout).into_owned();
+    assert!(text.contains("codeowners   .github/CODEOWNERS read by GitHub's rules"), "{text}");
+    assert!(text.contains("one of @writer for .github/CODEOWNERS:2: /docs/* (docs/top.md)"), "{text}");
+}
+
+/// GitLab's file, with a `.github/CODEOWNERS` GitLab never reads.
+const GITLAB_CODEOWNERS: &str =
+    "* @admin\n\n[Docs] @docs-team\ndocs/\n\n^[Go]\n*.go @gophers\n\n[Database][2] @dba1 @dba2\nmodel/db/\n";
+
+fn gitlab_repo(extra: &[(&str, &str)]) -> TestRepo {
+    let paths = ["docs/a.md", "model/db/x.sql", "cmd/x.go"];
+    let mut files = vec![("CODEOWNERS", GITLAB_CODEOWNERS), (".github/CODEOWNERS", "* @mallory\n")];
+    files.extend(paths.map(|p| (p, "v1\n")));
+    files.extend_from_slice(extra);
+    owned_change(&files, &paths)
+}
+
+#[test]
+fn gitlab_codeowners_sections_each_apply_with_their_defaults_optional_and_approval_counts() {
+    let r = gitlab_repo(&[]);
+    let out = r.faultline_env(&["plan", "--base", "main", "--format", "json"], &[("GITLAB_CI", "true")]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // Every section applies; the section's default owners own its entries.
+    assert_eq!(
+        areas_of(&plan, "docs/a.md"),
+        [area("CODEOWNERS:1: *", &["@admin"]), area("CODEOWNERS:4: [Docs] docs/", &["@docs-team"])]
+    );
+    // `[Database][2]`: two of its owners.
+    assert_eq!(
+        areas_of(&plan, "model/db/x.sql"),
+        [
+            area("CODEOWNERS:1: *", &["@admin"]),
+            ("CODEOWNERS:10: [Database] model/db/".to_owned(), vec!["@dba1".to_owned(), "@dba2".to_owned()], 2)
+        ]
+    );
+    // `^[Go]` is optional: only the unnamed section's owner.
+    assert_eq!(areas_of(&plan, "cmd/x.go"), [area("CODEOWNERS:1: *", &["@admin"])]);
+    assert!(!plan.to_string().contains("mallory"), "GitLab reads the root's CODEOWNERS, never .github/'s");
+    assert_eq!(plan["codeowners"]["path"], "CODEOWNERS", "{plan}");
+    assert_eq!(plan["codeowners"]["host"], "gitlab");
+    assert!(plan["codeowners"]["host_from"].as_str().unwrap().contains("GITLAB_CI"), "{plan}");
+
+    // Outside CI, the base's .gitlab-ci.yml says GitLab; without it, GitHub's rules (and its file).
+    let r = gitlab_repo(&[(".gitlab-ci.yml", "test:\n  script: [true]\n")]);
+    let plan = r.plan_json(&["--base", "main"]);
+    assert_eq!((&plan["codeowners"]["host"], &plan["codeowners"]["path"]), (&json!("gitlab"), &json!("CODEOWNERS")));
+    assert!(plan["codeowners"]["host_from"].as_str().unwrap().contains(".gitlab-ci.yml"), "{plan}");
+    let r = gitlab_repo(&[]);
+    let plan = r.plan_json(&["--base", "main"]);
+    assert_eq!(
+        (&plan["codeowners"]["host"], &plan["codeowners"]["path"]),
+        (&json!("github"), &json!(".github/CODEOWNERS"))
+    );
+    assert_eq!(areas_of(&plan, "docs/a.md"), [area(".github/CODEOWNERS:1: *", &["@mallory"])]);
+}
+
+/// `[Database][2]` needs two of its owners besides the unnamed section's: the gate's sign-off
+/// counts them (no Docker: the rule runs no scenario).
+#[test]
+fn a_gitlab_section_that_needs_two_approvals_needs_two() {
+    let r = TestRepo::relay(OWNED, &[], &[("CODEOWNERS", GITLAB_CODEOWNERS), ("model/db/x.sql", "v1\n")]);
+    r.write("model/db/x.sql", "v2\n");
+    r.commit("schema");
+    let gate = |who: &[&str]| {
+        let mut args = vec!["gate", "--base", "main"];
+        for w in who {
+            args.extend(["--approved-by", w]);
+        }
+        r.with_report(&args, &[("GITLAB_CI", "true")])
+    };
+    let (code, v, text) = gate(&["@admin", "@dba1"]);
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        v["reasons"].to_string().contains("CODEOWNERS:10: [Database] model/db/ (model/db/x.sql; 2 of @dba1, @dba2)"),
+        "{v}"
+    );
+    let (code, v, text) = gate(&["@admin", "@dba1", "@DBA2"]);
+    assert_eq!(code, 0, "{text}");
+    assert_eq!(v["signoff"]["areas"][1]["by"], "@dba1, @dba2", "{v}");
+    // The unnamed section's owner is needed too.
+    assert_eq!(gate(&["@dba1", "@dba2"]).0, 1);
+}

@@ -341,6 +341,10 @@ fn github_merge_job(name: &str, job: &Value, jobs: &Mapping, p: &mut Vec<String>
             p.push(format!("job `{name}` does not read shard {k} of {count}"));
         }
     }
+    // Bound to this run: shards of another run (a report committed in the change) refused.
+    if !(merge.contains("--base \"$BASE_SHA\"") && merge.contains("--head \"$HEAD_SHA\"")) {
+        p.push(format!("job `{name}` does not bind the shards to the event's base and head (--base, --head)"));
+    }
     let gate = steps(shards).iter().filter_map(|st| s(st, "run").map(str::to_owned)).collect::<String>();
     if count == 0 || !gate.contains(&format!("/{count}\"")) {
         p.push(format!("the shards' `--partition` does not split into the {count} shards `{name}` reads"));
@@ -585,10 +589,11 @@ fn each_way_to_put_the_github_gate_in_the_change_s_reach_is_found() {
 fn each_way_to_let_the_sharded_gate_or_the_review_decide_is_found() {
     let ok = shipped("github-actions-sharded.yml");
     let cases: Vec<(&str, String, &str)> = vec![
+        ("a shard not merged", mutate(&ok, "\"$GITHUB_WORKSPACE\"/shards/shard-3 ", ""), "does not read shard 3 of 3"),
         (
-            "a shard not merged",
-            mutate(&ok, "shards/shard-2 shards/shard-3", "shards/shard-2"),
-            "does not read shard 3 of 3",
+            "shards not bound to the run",
+            mutate(&ok, "--base \"$BASE_SHA\" --head \"$HEAD_SHA\" \\\n            --out", "--out"),
+            "does not bind the shards",
         ),
         (
             "merge skipped after a block",

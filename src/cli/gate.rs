@@ -81,14 +81,29 @@ pub(super) struct GateArgs {
 
 pub(super) fn exec(dir: &std::path::Path, args: GateArgs) -> miette::Result<i32> {
     use faultline::gate::{GateRequest, gate};
-    use faultline::report::write_report;
+    use faultline::outcome::GateReport;
 
     let seed = args.seed.unwrap_or_else(clock_seed);
+    // Where the reports go: outside the checkout (a change could commit forged reports into
+    // it) and writable, checked before anything runs.
+    if let Some(report_dir) = &args.report {
+        // Not a repository: nothing to write into; the gate says so in its verdict.
+        let checkout = faultline::repo::Repo::discover(dir).map(|r| r.root().to_path_buf()).ok();
+        let checked = checkout
+            .map_or(Ok(()), |root| faultline::report::outside_checkout(report_dir, &root))
+            .and_then(|()| faultline::report::check_report_dir(report_dir));
+        if let Err(e) = checked {
+            eprintln!("{:?}", miette::Report::new(e));
+            return Ok(exit::UNVERIFIED);
+        }
+    }
+    // From here on every way out writes verdict.json, with its reason.
+    let report_dir = args.report.as_deref();
     let ci = match ci_inputs(args.labels) {
         Ok(ci) => ci,
         Err(e) => {
             eprintln!("faultline gate: {e}");
-            return Ok(exit::UNVERIFIED);
+            return Ok(finish(report_dir, &GateReport::could_not_verify(seed, args.partition, e.to_string())));
         }
     };
     let event = ci.revisions;
@@ -109,6 +124,7 @@ pub(super) fn exec(dir: &std::path::Path, args: GateArgs) -> miette::Result<i32>
             author: ci.author,
             event,
             protected_base: true,
+            codeowners_host: ci.code_host,
         },
         approved_by: args.approved_by,
         code_host: ci.host,
@@ -123,54 +139,88 @@ pub(super) fn exec(dir: &std::path::Path, args: GateArgs) -> miette::Result<i32>
         stacks_ahead: args.stacks_ahead,
         explore_budget: args.explore_budget,
     };
-    if let Some(dir) = &args.report
-        && let Err(e) = faultline::report::check_report_dir(dir)
-    {
-        eprintln!("faultline gate: {e}");
-        return Ok(exit::UNVERIFIED);
-    }
     if args.adopting
-        && let Some(code) = adopting(dir, &req)?
+        && let Some(report) = adopting(dir, &req)
     {
-        return Ok(code);
+        return Ok(finish(report_dir, &report));
     }
     eprintln!("faultline gate: {base}...{head}, seed {seed}");
-    let dir = dir.to_path_buf();
+    let repo_dir = dir.to_path_buf();
     let listener = Listener::new();
-    let report = runtime()?.block_on(async { Interrupt::new().or_remove(None, gate(&dir, &req, &listener)).await });
-    let Some(report) = report else {
-        eprintln!("the change is not verified");
-        return Ok(exit::UNVERIFIED);
+    let run = async {
+        use futures_util::FutureExt;
+        Interrupt::new()
+            .or_remove(None, std::panic::AssertUnwindSafe(gate(&repo_dir, &req, &listener)).catch_unwind())
+            .await
+    };
+    let report = match runtime()?.block_on(run) {
+        Some(Ok(report)) => report,
+        Some(Err(panic)) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            GateReport::could_not_verify(
+                seed,
+                args.partition,
+                format!("faultline failed ({what}): the change is not verified"),
+            )
+        }
+        None => GateReport::could_not_verify(
+            seed,
+            args.partition,
+            "interrupted (Ctrl-C or SIGTERM) before a verdict: the change is not verified".into(),
+        ),
     };
     print!("{}", faultline::report::outcome::render_decision(report.decision, &report.reasons));
     listener.finish(&report);
-    if let Some(dir) = &args.report {
-        match write_report(dir, &report) {
+    Ok(finish(report_dir, &report))
+}
+
+/// Writes the reports into `dir` when given; the exit code of `report`'s decision, or could
+/// not verify when they cannot be written.
+fn finish(dir: Option<&std::path::Path>, report: &faultline::outcome::GateReport) -> i32 {
+    if let Some(dir) = dir {
+        match faultline::report::write_report(dir, report) {
             Ok(path) => println!("report: {} (and junit.xml, summary.md, report.html)", path.display()),
             Err(e) => {
                 eprintln!("{e}");
-                return Ok(exit::UNVERIFIED);
+                return exit::UNVERIFIED;
             }
         }
     }
-    Ok(report.decision.exit_code())
+    report.decision.exit_code()
 }
 
-/// `--adopting` on a base without faultline.yaml: the head's plan, and exit 0 when the
-/// head's configuration and scenarios are valid (2 when not). `None`: the base has a
-/// configuration; gate as usual.
-fn adopting(dir: &std::path::Path, req: &faultline::gate::GateRequest) -> miette::Result<Option<i32>> {
-    let repo = faultline::repo::Repo::discover(dir)?;
-    if faultline::plan::base_has_config(&repo, &req.plan.change)? {
-        return Ok(None);
+/// `--adopting` on a base without faultline.yaml: the head's plan shown, and a verdict that
+/// enforces nothing (allow) when the head's configuration and scenarios are valid, could not
+/// verify when not. `None`: the base has a configuration; gate as usual.
+fn adopting(dir: &std::path::Path, req: &faultline::gate::GateRequest) -> Option<faultline::outcome::GateReport> {
+    use faultline::outcome::{Decision, GateReport};
+    let unverified = |reason: String| {
+        eprintln!("faultline gate: {reason}");
+        Some(GateReport::could_not_verify(req.seed, req.partition, reason))
+    };
+    let repo = match faultline::repo::Repo::discover(dir) {
+        Ok(r) => r,
+        Err(e) => return unverified(format!("--adopting: {e}")),
+    };
+    match faultline::plan::base_has_config(&repo, &req.plan.change) {
+        Ok(true) => return None,
+        Ok(false) => {}
+        Err(e) => return unverified(format!("--adopting: {e}")),
     }
     // Only while the protected branch itself has no configuration: a base without one (an
     // old commit, a branch of one's own) cannot wave a change through once the branch has.
-    let branch = faultline::plan::base_branch(&repo, &req.plan)?;
+    let branch = match faultline::plan::base_branch(&repo, &req.plan) {
+        Ok(b) => b,
+        Err(e) => return unverified(format!("--adopting: {e}")),
+    };
     if branch.has_config {
-        eprintln!(
-            "faultline gate --adopting: `{}` has a {} since its tip {} ({}): a change into it is gated by \
-             that configuration, and this base ({} commit{} behind) has none. Update the change onto `{}` and run again.",
+        return unverified(format!(
+            "--adopting: `{}` has a {} since its tip {} ({}): a change into it is gated by that configuration, \
+             and this base ({} commit{} behind) has none. Update the change onto `{}` and run again.",
             branch.branch,
             faultline::config::CONFIG_FILE,
             &branch.tip[..branch.tip.len().min(10)],
@@ -178,24 +228,25 @@ fn adopting(dir: &std::path::Path, req: &faultline::gate::GateRequest) -> miette
             branch.behind,
             if branch.behind == 1 { "" } else { "s" },
             branch.branch,
-        );
-        return Ok(Some(exit::UNVERIFIED));
+        ));
     }
     let head = PlanRequest { config_from: ConfigFrom::Head, ..req.plan.clone() };
     match faultline::plan::plan(&repo, &head) {
         Ok(plan) => {
             print!("{}", faultline::report::plan::render_text(&plan));
-            println!(
-                "\nNOT ENFORCED YET: the base has no faultline.yaml. This change adopts faultline; once it is \
-                 merged, every change is gated by the configuration above (read from the base). \
-                 Make the check required after that."
-            );
-            Ok(Some(exit::ALLOW))
+            let not_yet = "NOT ENFORCED YET: the base has no faultline.yaml. This change adopts faultline; once it is \
+                           merged, every change is gated by the configuration above (read from the base). Make the \
+                           check required after that.";
+            println!("\n{not_yet}");
+            let mut report = GateReport::could_not_verify(req.seed, req.partition, not_yet.to_owned());
+            report.decision = Decision::Allow;
+            Some(report)
         }
         Err(e) => {
+            let reason = format!("--adopting: the configuration this change adds cannot gate anything yet: {e}");
             eprintln!("{:?}", miette::Report::new(e));
             eprintln!("faultline gate --adopting: the configuration this change adds cannot gate anything yet");
-            Ok(Some(exit::UNVERIFIED))
+            Some(GateReport::could_not_verify(req.seed, req.partition, reason))
         }
     }
 }

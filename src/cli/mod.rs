@@ -299,7 +299,7 @@ fn run(cli: Cli) -> miette::Result<i32> {
         Command::Explore(args) => explore::exec(&dir, args),
         Command::Gate(args) => gate::exec(&dir, args),
         Command::Repro { verdict, scenario, jobs, keep } => gate::repro(&dir, &verdict, &scenario, jobs, keep),
-        Command::Report(ReportCmd::Merge { shards, out }) => report::merge(&shards, &out),
+        Command::Report(ReportCmd::Merge(args)) => report::merge(&dir, &args),
         Command::Scenario(cmd) => scenario::exec(&dir, cmd),
         Command::Init => {
             let root = Repo::discover(&dir).map(|r| r.root().to_path_buf()).unwrap_or_else(|_| dir.clone());

@@ -71,6 +71,7 @@ pub(super) fn exec(dir: &std::path::Path, args: PlanArgs) -> miette::Result<i32>
         // protected branches.
         event: None,
         protected_base: false,
+        codeowners_host: ci.code_host,
     };
     let plan = faultline::plan::plan(&repo, &req)?;
     match args.format {

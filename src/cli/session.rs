@@ -152,6 +152,8 @@ pub(super) struct CiInputs {
     pub(super) host: Option<faultline::codehost::HostRef>,
     /// The revisions the event names (base, head, branches).
     pub(super) revisions: Option<faultline::codehost::EventRevisions>,
+    /// The code host of the CI the command runs in: whose CODEOWNERS rules apply.
+    pub(super) code_host: Option<faultline::plan::CodeHost>,
 }
 
 /// [`CiInputs`] from the flags and the environment. An event file that cannot be read is an
@@ -164,7 +166,15 @@ pub(super) fn ci_inputs(flags: Vec<String>) -> Result<CiInputs, faultline::codeh
             labels.push(l);
         }
     }
-    Ok(CiInputs { labels, author: ctx.author, host: ctx.host, revisions: ctx.revisions })
+    let ci = |k: &str| std::env::var(k).is_ok_and(|v| v == "true");
+    let code_host = if ci("GITHUB_ACTIONS") {
+        Some(faultline::plan::CodeHost::GitHub)
+    } else if ci("GITLAB_CI") {
+        Some(faultline::plan::CodeHost::GitLab)
+    } else {
+        None
+    };
+    Ok(CiInputs { labels, author: ctx.author, host: ctx.host, revisions: ctx.revisions, code_host })
 }
 
 pub(super) fn labels_with_env(labels: Vec<String>) -> Vec<String> {

@@ -159,8 +159,6 @@ pub(crate) const BUILTIN_PROTECTED: &[&str] = &[
     ".faultline/**",
 ];
 
-/// Where GitHub and GitLab look for CODEOWNERS, in their order. They say who may approve
-/// (`policy.codeowners`), so they are protected too.
 /// The most faultline reads of faultline.yaml: a configuration is a few kilobytes, and a
 /// bigger file is refused before a parser sees it.
 pub(crate) const MAX_CONFIG_BYTES: u64 = 1 << 20;
@@ -169,6 +167,9 @@ pub(crate) const MAX_CONFIG_BYTES: u64 = 1 << 20;
 /// be under 3 MB in size"; a bigger one it does not load), read as 3,000,000 bytes.
 pub(crate) const MAX_CODEOWNERS_BYTES: u64 = 3_000_000;
 
+/// Where GitHub and GitLab look for CODEOWNERS (each host's order is
+/// `plan::CodeHost::codeowners_paths`). They say who may approve (`policy.codeowners`), so
+/// they are protected too.
 pub(crate) const CODEOWNERS_PATHS: &[&str] =
     &[".github/CODEOWNERS", "CODEOWNERS", "docs/CODEOWNERS", ".gitlab/CODEOWNERS"];
 

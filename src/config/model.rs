@@ -239,10 +239,13 @@ pub struct Policy {
     /// every area the change touches.
     #[serde(default)]
     pub owners: Vec<Owners>,
-    /// Also read the base revision's CODEOWNERS (`.github/CODEOWNERS`, `CODEOWNERS`,
-    /// `docs/CODEOWNERS`, `.gitlab/CODEOWNERS`, the first that exists), after `owners`.
-    /// Owners are handles or emails; a team (`@org/team`) cannot be resolved and no
-    /// approval matches it. Default `false`.
+    /// Also read the base revision's CODEOWNERS, after `owners`, as the code host that
+    /// enforces it reads it: GitHub's rules (the first of `.github/CODEOWNERS`, `CODEOWNERS`,
+    /// `docs/CODEOWNERS`) or GitLab's, with sections (the first of `CODEOWNERS`,
+    /// `docs/CODEOWNERS`, `.gitlab/CODEOWNERS`). The host is the CI's (`GITHUB_ACTIONS`,
+    /// `GITLAB_CI`), else GitLab when the base has a `.gitlab-ci.yml`, else GitHub. Owners
+    /// are handles or emails; a team, group or role (`@org/team`, `@@maintainer`) cannot be
+    /// resolved and no approval matches it. Default `false`.
     #[serde(default)]
     pub codeowners: bool,
     /// More paths that belong to the gate itself or change how everything builds, beside the

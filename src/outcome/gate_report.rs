@@ -117,6 +117,29 @@ pub struct CommandLog {
     pub output: String,
 }
 
+/// The run a report belongs to, so that `report merge` can tell shards of one gate from
+/// shards of another: the commits, what the configuration was, and the plan. The shard's
+/// index and count are [`GateReport::partition`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct RunBinding {
+    /// The base commit's object id.
+    pub base: String,
+    /// The head commit's object id; `None` when the change is the working tree.
+    pub head: Option<String>,
+    /// SHA-256 of the configuration's revision's faultline.yaml and scenario files
+    /// (`plan::config_digest`).
+    pub config_digest: String,
+    /// SHA-256 of the plan as verdict.json carries it ([`plan_digest`]).
+    pub plan_digest: String,
+}
+
+/// SHA-256 of `plan` serialised as verdict.json carries it, in hex.
+pub fn plan_digest(plan: &Plan) -> String {
+    use sha2::Digest;
+    let bytes = serde_json::to_vec(plan).unwrap_or_default();
+    sha2::Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// Everything the gate found: `verdict.json` is this, serialised.
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct GateReport {
@@ -128,9 +151,13 @@ pub struct GateReport {
     pub signoff: Option<SignoffState>,
     pub scenarios: Vec<ScenarioOutcome>,
     pub timings: GateTimings,
-    /// The share this gate ran (`--partition`); the plan lists every selected scenario.
+    /// The share this gate ran (`--partition`): the shard's index and count; the plan lists
+    /// every selected scenario.
     #[serde(default)]
     pub partition: Option<Partition>,
+    /// The run this report belongs to; `None` when the gate could not plan.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<RunBinding>,
     /// What exploration found, per explored service.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub exploration: Vec<ExploreReport>,
@@ -152,9 +179,18 @@ impl GateReport {
             scenarios: Vec::new(),
             timings: GateTimings::default(),
             partition,
+            run: None,
             prepare: Vec::new(),
             exploration: Vec::new(),
         }
+    }
+
+    /// A report that could not judge, and why: what is written when the gate cannot even
+    /// start (an unreadable event file, an interruption, a failure of faultline itself).
+    pub fn could_not_verify(seed: u64, partition: Option<Partition>, reason: String) -> GateReport {
+        let mut r = GateReport::new(seed, partition);
+        r.reasons = vec![reason];
+        r
     }
 
     /// The report of `faultline run`: scenarios of the working tree, no plan, no sign-off.

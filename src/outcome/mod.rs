@@ -19,6 +19,8 @@ mod scenario;
 mod signoff;
 
 pub use explore::{Compared, Differential, ExperimentResult, ExploreReport};
-pub use gate_report::{CommandLog, Decision, GateReport, GateTimings, Partition, PartitionError, PoolCounts};
+pub use gate_report::{
+    CommandLog, Decision, GateReport, GateTimings, Partition, PartitionError, PoolCounts, RunBinding, plan_digest,
+};
 pub use scenario::{Answered, CheckOutcome, FaultWindow, ScenarioOutcome, StackUse, Status, StepOutcome};
 pub use signoff::{Approval, AreaSignoff, IgnoredApproval, SignoffState};

@@ -21,7 +21,7 @@ pub struct Approval {
 pub struct AreaSignoff {
     #[serde(flatten)]
     pub area: crate::plan::SignoffArea,
-    /// Who signed off for it, if anyone did.
+    /// Who signed off for it (several, comma-separated, when it needs several), once enough did.
     pub by: Option<String>,
 }
 

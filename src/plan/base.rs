@@ -104,7 +104,11 @@ pub(crate) fn protected(
         for (branch, reference, tip) in matching(repo, pattern) {
             if let Some(behind) = first_parent_distance(repo, tip, base.1) {
                 let has_config = repo
-                    .read(&crate::repo::Snapshot::Commit { rev: reference.clone(), oid: tip }, CONFIG_FILE, crate::config::MAX_CONFIG_BYTES)?
+                    .read(
+                        &crate::repo::Snapshot::Commit { rev: reference.clone(), oid: tip },
+                        CONFIG_FILE,
+                        crate::config::MAX_CONFIG_BYTES,
+                    )?
                     .is_some();
                 return Ok(BaseBranch {
                     branch,

@@ -19,6 +19,8 @@ pub struct Planned {
     pub config: LoadedConfig,
     pub(super) snap: Snapshot,
     pub(super) revs: Resolved,
+    /// SHA-256 of the configuration's faultline.yaml and scenario files ([`super::config_digest`]).
+    pub config_digest: String,
 }
 
 /// What the gate, `run`, `explore` and `repro` execute.

@@ -20,7 +20,7 @@ mod executable;
 mod owners;
 pub use base::BaseBranch;
 pub use executable::{Code, Executable, ExploreTarget, ExploreTargetError, Planned};
-pub(crate) use owners::SignoffArea;
+pub use owners::{CodeHost, CodeownersRead, CodeownersText, MAX_CODEOWNERS_BYTES, SignoffArea};
 
 /// Where to read faultline.yaml and the scenarios from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -50,6 +50,9 @@ pub struct PlanRequest {
     /// Judge only against a base on a branch `policy.base_branches` lists (`gate`); `plan`
     /// and `repro` show any revisions.
     pub protected_base: bool,
+    /// The code host of the CI the plan is made in (`GITHUB_ACTIONS`, `GITLAB_CI`): whose
+    /// CODEOWNERS rules apply. `None`: from the base's CI configuration.
+    pub codeowners_host: Option<CodeHost>,
 }
 
 /// What planning takes besides the change, the configuration and the scenarios.
@@ -57,8 +60,8 @@ pub struct PlanRequest {
 pub struct PlanInputs<'a> {
     pub labels: &'a [String],
     pub author: Option<&'a str>,
-    /// The base's CODEOWNERS `(path, text)`, when `policy.codeowners` reads it.
-    pub codeowners: Option<(&'a str, &'a str)>,
+    /// The base's CODEOWNERS, when `policy.codeowners` reads it.
+    pub codeowners: Option<CodeownersText<'a>>,
 }
 
 #[derive(Debug, thiserror::Error, Diagnostic)]
@@ -174,6 +177,10 @@ pub struct Plan {
     /// `policy.seniors`, without them.
     #[serde(default)]
     pub signoff_areas: Vec<SignoffArea>,
+    /// The CODEOWNERS read (`policy.codeowners`), whose rules read it and why, and the lines
+    /// its host skips.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub codeowners: Option<CodeownersRead>,
     /// Changed paths nothing claims (see `policy.unclaimed`).
     #[serde(default)]
     pub unclaimed: Vec<RepoPath>,
@@ -300,38 +307,103 @@ pub fn planned(repo: &Repo, req: &PlanRequest) -> Result<Planned, PlanError> {
         (change, loaded)
     });
     // A configuration problem is reported before a diff problem: it is the user's to fix first.
-    let (config, scenarios, snap) = loaded?;
+    let (config, scenarios, snap, config_digest) = loaded?;
     let (change, revs) = change?;
-    let codeowners = if config.config.policy.codeowners { read_codeowners(repo, &snap)? } else { None };
+    let codeowners =
+        if config.config.policy.codeowners { read_codeowners(repo, &snap, req.codeowners_host)? } else { None };
     let inputs = PlanInputs {
         labels: &req.labels,
         author: req.author.as_deref(),
-        codeowners: codeowners.as_ref().map(|(p, t)| (*p, t.as_str())),
+        codeowners: codeowners.as_ref().map(|c| CodeownersText {
+            path: c.path,
+            text: &c.text,
+            host: c.host,
+            host_from: &c.host_from,
+        }),
     };
     let plan = Plan { base_branch, ..from_parts(change, &config, scenarios, inputs)? };
     tracing::debug!(elapsed = ?t.elapsed(), "planned");
-    Ok(Planned { plan, config, snap, revs })
+    Ok(Planned { plan, config, snap, revs, config_digest })
 }
 
-/// The configuration and the scenarios' names and targets, from where `from` says.
+/// The configuration, the scenarios' names and targets, and the digest of both, from where
+/// `from` says.
 fn load_planning_inputs(
     repo: &Repo,
     at: Option<&(String, Oid)>,
     t: std::time::Instant,
-) -> Result<(LoadedConfig, Vec<ScenarioRef>, Snapshot), PlanError> {
+) -> Result<(LoadedConfig, Vec<ScenarioRef>, Snapshot, String), PlanError> {
     let (config, snap) = load_config_at(repo, at)?;
     tracing::debug!(elapsed = ?t.elapsed(), services = config.config.services.len(), "configuration loaded");
-    let scenarios = scenario::discover(repo, &snap, &config)?;
+    let files = repo.list(&snap, &config.config.scenarios, scenario::EXTENSIONS, scenario::MAX_SCENARIO_BYTES)?;
+    let digest = config_digest(&config, &files);
+    let scenarios = scenario::discover_files(files, &config)?;
     tracing::debug!(elapsed = ?t.elapsed(), scenarios = scenarios.len(), "scenarios discovered");
-    Ok((config, scenarios, snap))
+    Ok((config, scenarios, snap, digest))
 }
 
-/// The first CODEOWNERS file of the configuration's revision.
-fn read_codeowners(repo: &Repo, snap: &Snapshot) -> Result<Option<(&'static str, String)>, PlanError> {
-    for path in owners::CODEOWNERS_PATHS {
-        if let Some(bytes) = repo.read(snap, path, config::MAX_CODEOWNERS_BYTES)? {
-            return Ok(Some((path, String::from_utf8_lossy(&bytes).into_owned())));
+/// SHA-256 (hex) of faultline.yaml and every scenario file (`(path, bytes)`, sorted by path):
+/// what binds a report to the configuration it was judged by (`RunBinding::config_digest`).
+/// Each part is its name, a NUL, its length (8 bytes, big-endian) and its bytes, so no two
+/// sets of files give the same input.
+pub fn config_digest(config: &LoadedConfig, scenario_files: &[(String, Vec<u8>)]) -> String {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    let mut part = |name: &str, bytes: &[u8]| {
+        h.update(name.as_bytes());
+        h.update([0]);
+        h.update(u64::try_from(bytes.len()).unwrap_or(u64::MAX).to_be_bytes());
+        h.update(bytes);
+    };
+    part(CONFIG_FILE, config.source.text.as_bytes());
+    for (path, bytes) in scenario_files {
+        part(path, bytes);
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// What a report of a gate of `base` (and `head`) must be bound to: the commits' object ids
+/// and the digest of the base's configuration and scenarios. For `report merge --base
+/// --head`, which checks the shards against the run it is told about.
+pub fn expected_run(
+    repo: &Repo,
+    base: &str,
+    head: Option<&str>,
+) -> Result<(String, Option<String>, String), PlanError> {
+    let at = (base.to_owned(), repo.resolve(base)?);
+    let head = head.map(|h| repo.resolve(h)).transpose()?.map(|oid| oid.to_string());
+    let (config, snap) = load_config_at(repo, Some(&at))?;
+    let files = repo.list(&snap, &config.config.scenarios, scenario::EXTENSIONS, scenario::MAX_SCENARIO_BYTES)?;
+    Ok((at.1.to_string(), head, config_digest(&config, &files)))
+}
+
+/// A CODEOWNERS file as read from the configuration's revision.
+struct Codeowners {
+    path: &'static str,
+    text: String,
+    host: CodeHost,
+    host_from: String,
+}
+
+/// The CODEOWNERS its code host uses: the first of the host's places that exists in the
+/// configuration's revision. The host is the CI's (`ci`), else GitLab when the revision has a
+/// `.gitlab-ci.yml`, else GitHub. A file over GitHub's limit (3 MB) is refused on either host:
+/// nobody could say who must approve from it.
+fn read_codeowners(repo: &Repo, snap: &Snapshot, ci: Option<CodeHost>) -> Result<Option<Codeowners>, PlanError> {
+    let (host, host_from) = match ci {
+        Some(CodeHost::GitHub) => (CodeHost::GitHub, "the CI environment (GITHUB_ACTIONS=true)".to_owned()),
+        Some(CodeHost::GitLab) => (CodeHost::GitLab, "the CI environment (GITLAB_CI=true)".to_owned()),
+        None if repo.read(snap, ".gitlab-ci.yml", config::MAX_CODEOWNERS_BYTES)?.is_some() => {
+            (CodeHost::GitLab, "the configuration's revision has a .gitlab-ci.yml".to_owned())
         }
+        None => (CodeHost::GitHub, "the default (no CI variables, no .gitlab-ci.yml)".to_owned()),
+    };
+    for path in host.codeowners_paths() {
+        // A file over GitHub's limit is refused by the read (could not verify): faultline
+        // cannot say who must approve from a file it does not read whole.
+        let Some(bytes) = repo.read(snap, path, config::MAX_CODEOWNERS_BYTES)? else { continue };
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        return Ok(Some(Codeowners { path, text, host, host_from }));
     }
     Ok(None)
 }
@@ -344,7 +416,7 @@ pub fn from_parts(
     inputs: PlanInputs<'_>,
 ) -> Result<Plan, PlanError> {
     let prov = change::provenance::provenance(&change, config, inputs.labels, inputs.author);
-    let owner_rules = owners::rules(&config.config, inputs.codeowners);
+    let (owner_rules, codeowners) = owners::rules(&config.config, inputs.codeowners);
     let signoff_areas = owners::areas(&change.paths, &owner_rules, &config.config.policy.seniors);
     let tier = change::tier::decide(&change, config);
     let impact = impact::analyze(&change, config).map_err(|problems| ConfigError::Invalid {
@@ -401,6 +473,7 @@ pub fn from_parts(
         scenarios_available: all.len(),
         seniors: config.config.policy.seniors.clone(),
         signoff_areas,
+        codeowners,
         unclaimed,
         protected,
         base_branch: None,

@@ -114,15 +114,19 @@ pub fn render(report: &GateReport) -> String {
     };
     // The gate itself: sign-off, and anything that stopped it before the scenarios.
     let mut gate_cases = Vec::new();
+    // A shard (`--partition`) does not judge the sign-off: `report merge` does.
     if let Some(sign) = &report.signoff
         && sign.required
+        && report.partition.is_none()
     {
         gate_cases.push(Case {
             name: "senior sign-off".into(),
             seconds: 0.0,
             failure: (!sign.satisfied).then(|| {
                 let msg = format!("a senior must sign off: one of {}", sign.seniors.join(", "));
-                (msg.clone(), format!("{msg}\nadd a `Reviewed-by:` or `Approved-by:` trailer, or --approved-by"))
+                let how = "an approving review of the head commit on the code host, or --approved-by handed in by \
+                           CI (a trailer in the change's own commits never counts)";
+                (msg.clone(), format!("{msg}\n{how}"))
             }),
             error: None,
         });

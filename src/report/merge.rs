@@ -1,10 +1,16 @@
 //! `faultline report merge`: the reports of the shards of one gate (`--partition K/N`) as
-//! one verdict. Shards must come from the same base and head commits and the same number of
-//! shares; a missing shard makes the merged verdict "could not verify".
+//! one verdict. Every shard is bound to its run ([`RunBinding`]: base and head object ids,
+//! the digests of the configuration and of the plan) and carries its index and count; shards
+//! that disagree on any of these, repeat an index, or are of another run than the one the
+//! merge is told about ([`ExpectedRun`]) are refused, naming the shard and the field. A
+//! missing shard makes the merged verdict "could not verify". Approvals are not taken from
+//! the shards: the merge, which decides, is handed them ([`verdict::GivenApprovals`]).
 
 use std::path::{Path, PathBuf};
 
-use crate::outcome::{Decision, ExploreReport, GateReport, GateTimings, PoolCounts, ScenarioOutcome, SignoffState};
+use crate::outcome::{
+    Decision, ExploreReport, GateReport, GateTimings, PoolCounts, RunBinding, ScenarioOutcome, plan_digest,
+};
 use crate::verdict;
 
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
@@ -18,10 +24,27 @@ pub enum ReportError {
     NoPlan { path: PathBuf, reason: String },
     #[error("{} is not a shard: it was not run with --partition", path.display())]
     NotAShard { path: PathBuf },
-    #[error("the shards are of different gates: {} is {b}, {} is {a}", first.display(), other.display())]
-    Mismatch { first: PathBuf, other: PathBuf, a: String, b: String },
-    #[error("shard {index} is given twice: {} and {}", first.display(), other.display())]
+    #[error("{} is bound to no run (base, head, digests): it was not written by a gate of this faultline", path.display())]
+    #[diagnostic(help(
+        "merge the report directories `faultline gate --partition K/N --report DIR` wrote, all of one run"
+    ))]
+    Unbound { path: PathBuf },
+    #[error("{}: run.plan_digest is not the digest of the plan it carries: the shard was changed after the gate wrote it", path.display())]
+    NotItsPlan { path: PathBuf },
+    #[error("{} and {} are not of one run: {field} is {value} in the first, {other_value} in the second", first.display(), other.display())]
+    #[diagnostic(help(
+        "merge the shards of one gate: the same base, head, configuration, plan, seed and number of shards"
+    ))]
+    Disagree { first: PathBuf, other: PathBuf, field: &'static str, value: String, other_value: String },
+    #[error("{} is of another run: its {field} is {found}, this merge is of {expected}", path.display())]
+    OtherRun { path: PathBuf, field: &'static str, found: String, expected: String },
+    #[error("shard {index} is given twice (partition.index): {} and {}", first.display(), other.display())]
     Duplicate { index: u32, first: PathBuf, other: PathBuf },
+    #[error("the report directory {} is inside the checkout {} (as {}), where a change could have committed forged reports", dir.display(), root.display(), resolved.display())]
+    #[diagnostic(help(
+        "write the reports outside the repository's work tree, e.g. --report \"$RUNNER_TEMP/faultline-report\""
+    ))]
+    InsideCheckout { dir: PathBuf, resolved: PathBuf, root: PathBuf },
     #[error("no reports to merge")]
     Nothing,
     #[error("cannot create the report directory {}: {source}", path.display())]
@@ -84,40 +107,6 @@ pub fn read(path: &Path) -> Result<(PathBuf, GateReport), ReportError> {
     Ok((file, report))
 }
 
-/// The sign-off of the whole: every shard's approvals from outside the change, judged against
-/// the plan's seniors and areas (a shard's own `satisfied` is not taken on trust).
-fn union_signoff(shards: &[(PathBuf, GateReport)], first: &GateReport, plan: &crate::plan::Plan) -> SignoffState {
-    let mut signoff = first.signoff.clone().unwrap_or(SignoffState {
-        required: plan.signoff_required,
-        seniors: plan.seniors.clone(),
-        approvals: Vec::new(),
-        satisfied: false,
-        ignored: Vec::new(),
-        areas: Vec::new(),
-        unreadable: None,
-    });
-    signoff.required = plan.signoff_required;
-    signoff.seniors = plan.seniors.clone();
-    signoff.areas = verdict::areas_of(plan);
-    signoff.unreadable = shards.iter().find_map(|(_, r)| r.signoff.as_ref()?.unreadable.clone());
-    signoff.approvals.clear();
-    signoff.ignored.clear();
-    for (_, r) in shards {
-        for a in r.signoff.iter().flat_map(|s| &s.approvals) {
-            if verdict::trusted_source(&a.source) && !signoff.approvals.iter().any(|b| b.who == a.who) {
-                signoff.approvals.push(a.clone());
-            }
-        }
-        for i in r.signoff.iter().flat_map(|s| &s.ignored) {
-            if !signoff.ignored.iter().any(|j| j.trailer == i.trailer && j.commit == i.commit) {
-                signoff.ignored.push(i.clone());
-            }
-        }
-    }
-    signoff.recompute();
-    signoff
-}
-
 /// Why the shards do not add up to the whole gate: missing shards, planned scenarios that
 /// ran in no shard or in several, scenarios that were not planned.
 fn incomplete(
@@ -147,16 +136,75 @@ fn incomplete(
     out
 }
 
-/// The identity of the gate a report belongs to: base and head commits.
-fn identity(r: &GateReport) -> String {
-    match &r.plan {
-        Some(p) => format!(
-            "base {} head {}",
-            &p.base.commit[..p.base.commit.len().min(12)],
-            p.head.as_ref().map_or("(working tree)".into(), |h| h.commit[..h.commit.len().min(12)].to_owned())
-        ),
-        None => "(no plan)".into(),
+/// The run `report merge` is told about (`--base`, `--head`): object ids and the digest of
+/// the base's configuration and scenarios every shard must carry. `None`: not checked.
+#[derive(Debug, Clone, Default)]
+pub struct ExpectedRun {
+    pub base: Option<String>,
+    pub head: Option<String>,
+    pub config_digest: Option<String>,
+}
+
+/// What binds a shard to its run, field by field, as the errors name them.
+fn bound_fields(r: &GateReport, run: &RunBinding) -> [(&'static str, String); 6] {
+    [
+        ("run.base", run.base.clone()),
+        ("run.head", run.head.clone().unwrap_or_else(|| "(working tree)".into())),
+        ("run.config_digest", run.config_digest.clone()),
+        ("run.plan_digest", run.plan_digest.clone()),
+        ("partition.count", r.partition.map_or_else(String::new, |p| p.count.to_string())),
+        ("seed", r.seed.to_string()),
+    ]
+}
+
+/// Checks that the shards (sorted by index) are of one run, the one `expected` names, and
+/// that no index repeats; returns each shard's index.
+fn check_bound(shards: &[(PathBuf, GateReport)], expected: &ExpectedRun) -> Result<Vec<(u32, PathBuf)>, ReportError> {
+    let mut seen: Vec<(u32, PathBuf)> = Vec::new();
+    let mut first: Option<(&PathBuf, [(&'static str, String); 6])> = None;
+    for (path, r) in shards {
+        let (Some(plan), Some(p)) = (&r.plan, r.partition) else {
+            return Err(ReportError::NotAShard { path: path.clone() });
+        };
+        let run = r.run.as_ref().ok_or_else(|| ReportError::Unbound { path: path.clone() })?;
+        if plan_digest(plan) != run.plan_digest {
+            return Err(ReportError::NotItsPlan { path: path.clone() });
+        }
+        let fields = bound_fields(r, run);
+        let (first_path, first_fields) = first.get_or_insert_with(|| (path, fields.clone()));
+        for ((field, value), (_, other)) in first_fields.iter().zip(&fields) {
+            if value != other {
+                return Err(ReportError::Disagree {
+                    first: (*first_path).clone(),
+                    other: path.clone(),
+                    field,
+                    value: value.clone(),
+                    other_value: other.clone(),
+                });
+            }
+        }
+        for (field, want, got) in [
+            ("run.base", &expected.base, Some(&run.base)),
+            ("run.head", &expected.head, run.head.as_ref()),
+            ("run.config_digest", &expected.config_digest, Some(&run.config_digest)),
+        ] {
+            if let Some(want) = want
+                && got != Some(want)
+            {
+                return Err(ReportError::OtherRun {
+                    path: path.clone(),
+                    field,
+                    found: got.cloned().unwrap_or_else(|| "(none)".into()),
+                    expected: want.clone(),
+                });
+            }
+        }
+        if let Some((_, other)) = seen.iter().find(|(i, _)| *i == p.index) {
+            return Err(ReportError::Duplicate { index: p.index, first: other.clone(), other: path.clone() });
+        }
+        seen.push((p.index, path.clone()));
     }
+    Ok(seen)
 }
 
 /// A shard's outcome judged again from what it observed, by the rule the gate judged it by:
@@ -166,12 +214,17 @@ fn rejudged(mut o: ScenarioOutcome) -> ScenarioOutcome {
     o
 }
 
-/// One report from the shards' reports: the verdict the unsharded gate would give. Every
-/// shard must carry the same plan; every planned scenario must have run exactly once;
-/// statuses are judged again from steps and checks ([`ScenarioOutcome::judge`]); a shard's own block or could-not-verify is
-/// kept; sign-off is judged from the approvals of every shard. The order of `shards` does not
-/// matter.
-pub fn merge(mut shards: Vec<(PathBuf, GateReport)>) -> Result<GateReport, ReportError> {
+/// One report from the shards' reports: the verdict the unsharded gate would give. The
+/// shards must be of one run ([`check_bound`]); every planned scenario must have run exactly
+/// once; statuses are judged again from steps and checks ([`ScenarioOutcome::judge`]); a
+/// shard's own block or could-not-verify is kept; the sign-off is judged from `given`, the
+/// approvals the merge read itself (what shards recorded is not counted). The order of
+/// `shards` does not matter.
+pub fn merge(
+    mut shards: Vec<(PathBuf, GateReport)>,
+    given: &verdict::GivenApprovals,
+    expected: &ExpectedRun,
+) -> Result<GateReport, ReportError> {
     if shards.is_empty() {
         return Err(ReportError::Nothing);
     }
@@ -184,41 +237,15 @@ pub fn merge(mut shards: Vec<(PathBuf, GateReport)>) -> Result<GateReport, Repor
         }
     }
     shards.sort_by_key(|(p, r)| (r.partition.map(|p| p.index), p.clone()));
-    let (first_path, first) = shards[0].clone();
+    let seen = check_bound(&shards, expected)?;
+    let first = shards[0].1.clone();
     let count = first.partition.map_or(0, |p| p.count);
-    let plan_of = |r: &GateReport| serde_json::to_value(&r.plan).unwrap_or_default();
-    let first_plan = plan_of(&first);
-    let mut seen: Vec<(u32, PathBuf)> = Vec::new();
-    for (path, r) in &shards {
-        let p = r.partition.ok_or_else(|| ReportError::NotAShard { path: path.clone() })?;
-        let (a, b) = (identity(r), identity(&first));
-        if a != b || p.count != count || r.seed != first.seed {
-            return Err(ReportError::Mismatch {
-                first: first_path.clone(),
-                other: path.clone(),
-                a: format!("{a}, shard {p}, seed {}", r.seed),
-                b: format!("{b}, of {count} shards, seed {}", first.seed),
-            });
-        }
-        if plan_of(r) != first_plan {
-            return Err(ReportError::Mismatch {
-                first: first_path.clone(),
-                other: path.clone(),
-                a: "a different plan (changed paths, tier, policy or selected scenarios differ)".into(),
-                b: "its own plan".into(),
-            });
-        }
-        if let Some((_, other)) = seen.iter().find(|(i, _)| *i == p.index) {
-            return Err(ReportError::Duplicate { index: p.index, first: other.clone(), other: path.clone() });
-        }
-        seen.push((p.index, path.clone()));
-    }
     let plan = first.plan.clone().expect("checked above");
     let mut scenarios: Vec<ScenarioOutcome> =
         shards.iter().flat_map(|(_, r)| r.scenarios.iter().cloned().map(rejudged)).collect();
     scenarios.sort_by(|a, b| a.name.cmp(&b.name));
 
-    let signoff = union_signoff(&shards, &first, &plan);
+    let signoff = verdict::signoff(&plan, given);
     let (mut decision, mut reasons) = verdict::decide(&scenarios, Some(&signoff));
     let mut unverified = incomplete(&plan, &scenarios, &seen, count);
     // A shard's own verdict stands: a block or a could-not-verify is never merged away.
@@ -274,6 +301,7 @@ pub fn merge(mut shards: Vec<(PathBuf, GateReport)>) -> Result<GateReport, Repor
         scenarios,
         timings,
         partition: None,
+        run: first.run.clone(),
         prepare: shards.iter().flat_map(|(_, r)| r.prepare.iter().cloned()).collect(),
         exploration,
     })

@@ -99,11 +99,34 @@ pub fn render_text(plan: &Plan) -> String {
         }
         if plan.signoff_required {
             let _ = writeln!(o, "sign-off     required ({}): one of {}", g.source, plan.seniors.join(", "));
+            signoff_areas(&mut o, plan);
         } else {
             let _ = writeln!(o, "sign-off     not required ({})", g.source);
         }
     }
+    if let Some(c) = &plan.codeowners {
+        let _ = writeln!(o, "codeowners   {} read by {}'s rules ({})", clean(&c.path), c.host.name(), c.host_from);
+        for s in c.skipped.iter().take(SHOW) {
+            let _ = writeln!(o, "  skipped {}", clean(s));
+        }
+        more(&mut o, c.skipped.len());
+    }
     o
+}
+
+/// Who must approve which paths, when owners (`policy.owners`, CODEOWNERS) divide them.
+fn signoff_areas(o: &mut String, plan: &Plan) {
+    if plan.signoff_areas.iter().all(|a| a.area == "policy.seniors") {
+        return;
+    }
+    for a in plan.signoff_areas.iter().take(SHOW) {
+        let n = if a.approvals > 1 { a.approvals.to_string() } else { "one".to_owned() };
+        let who = if a.seniors.is_empty() { "(nobody listed)".to_owned() } else { a.seniors.join(", ") };
+        let first = a.paths.first().map_or(String::new(), |p| clean(p));
+        let rest = if a.paths.len() > 1 { ", …" } else { "" };
+        let _ = writeln!(o, "  {n} of {} for {} ({first}{rest})", clean(&who), clean(&a.area));
+    }
+    more(o, plan.signoff_areas.len());
 }
 
 /// `title    N paths what:` and the paths, when there are any.

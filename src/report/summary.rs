@@ -55,6 +55,10 @@ pub fn render(report: &GateReport) -> String {
     }
     if let Some(s) = &report.signoff {
         let state = match s.line() {
+            // A shard records what it was handed; `report merge` judges the sign-off.
+            SignoffLine::Missing(_) | SignoffLine::Given(_) if report.partition.is_some() => {
+                "judged by `faultline report merge`".to_owned()
+            }
             SignoffLine::NotRequired => "not required".to_owned(),
             SignoffLine::Given(by) => format!("given by {}", cell(&by)),
             SignoffLine::Missing(who) => format!("**missing**: {}", cell(&who)),

@@ -53,10 +53,13 @@ pub enum DiscoverError {
     Invalid(#[from] ConfigError),
 }
 
-/// Lists the scenarios in the configured directory of `snap`, sorted by name. A name
+/// What scenario files' names end with.
+pub const EXTENSIONS: &[&str] = &[".yaml", ".yml"];
+
+/// Lists the scenarios among the files of the configured directory (`(path, bytes)`, sorted
+/// by path, read once by the caller: the plan also digests them), sorted by name. A name
 /// defaults to the file's stem. Unknown targets and duplicate names are errors.
-pub(crate) fn discover(repo: &Repo, snap: &Snapshot, config: &LoadedConfig) -> Result<Vec<ScenarioRef>, DiscoverError> {
-    let files = repo.list(snap, &config.config.scenarios, &[".yaml", ".yml"], MAX_SCENARIO_BYTES)?;
+pub fn discover_files(files: Vec<(String, Vec<u8>)>, config: &LoadedConfig) -> Result<Vec<ScenarioRef>, DiscoverError> {
     let services = &config.matchers.service_names;
     let mut out: Vec<ScenarioRef> = Vec::new();
     let mut problems = Vec::new();
@@ -178,7 +181,7 @@ pub fn load_each(
     snap: &Snapshot,
     config: &LoadedConfig,
 ) -> Result<(Vec<Scenario>, Vec<FileDiagnostic>), DiscoverError> {
-    let files = repo.list(snap, &config.config.scenarios, &[".yaml", ".yml"], MAX_SCENARIO_BYTES)?;
+    let files = repo.list(snap, &config.config.scenarios, EXTENSIONS, MAX_SCENARIO_BYTES)?;
     let mut out = Vec::new();
     let mut problems = Vec::new();
     for (path, bytes) in files {

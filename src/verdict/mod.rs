@@ -54,9 +54,15 @@ pub fn decide(outcomes: &[ScenarioOutcome], signoff: Option<&SignoffState>) -> (
 
 /// The gate's decision, on the report it fills (`verdict.json`).
 impl GateReport {
-    /// The verdict from the scenarios' outcomes and the sign-off.
+    /// The verdict from the scenarios' outcomes and the sign-off. A shard (`--partition`)
+    /// leaves the sign-off to `report merge`, which reads the approvals itself: its own
+    /// verdict is its scenarios' and exploration's.
     pub fn decide(mut self, outcomes: Vec<ScenarioOutcome>, start: Instant) -> GateReport {
-        let (decision, mut reasons) = decide(&outcomes, self.signoff.as_ref());
+        let signoff = self.signoff.as_ref().filter(|_| self.partition.is_none());
+        let (decision, mut reasons) = decide(&outcomes, signoff);
+        if self.partition.is_some() && self.signoff.as_ref().is_some_and(|s| s.required) {
+            reasons.push("the sign-off is judged by `faultline report merge`, which reads the approvals itself".into());
+        }
         if decision == Decision::Allow
             && outcomes.is_empty()
             && self.exploration.is_empty()

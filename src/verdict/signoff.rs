@@ -29,6 +29,11 @@ enum Missing<'a> {
     OneOf(&'a [String]),
 }
 
+/// `one`, or `2` for an area that needs two approvals.
+fn how_many(a: &AreaSignoff) -> String {
+    if a.area.approvals > 1 { a.area.approvals.to_string() } else { "one".to_owned() }
+}
+
 fn same_person(a: &str, b: &str) -> bool {
     a.trim().eq_ignore_ascii_case(b.trim())
 }
@@ -43,8 +48,12 @@ impl SignoffState {
             a.senior =
                 is_one_of(&a.who, &self.seniors) || self.areas.iter().any(|ar| is_one_of(&a.who, &ar.area.seniors));
         }
+        // An area needs `approvals` distinct people of its own (GitLab's `[Section][N]`).
         for ar in &mut self.areas {
-            ar.by = self.approvals.iter().find(|a| is_one_of(&a.who, &ar.area.seniors)).map(|a| a.who.clone());
+            let by: Vec<&str> =
+                self.approvals.iter().filter(|a| is_one_of(&a.who, &ar.area.seniors)).map(|a| a.who.as_str()).collect();
+            let needed = usize::try_from(ar.area.approvals.max(1)).unwrap_or(usize::MAX);
+            ar.by = (by.len() >= needed).then(|| by.join(", "));
         }
         self.satisfied = !self.required
             || if self.areas.is_empty() {
@@ -67,7 +76,7 @@ impl SignoffState {
     }
 
     /// The state, short, for the reports.
-    pub(crate) fn line(&self) -> SignoffLine {
+    pub fn line(&self) -> SignoffLine {
         if !self.required {
             return SignoffLine::NotRequired;
         }
@@ -78,8 +87,10 @@ impl SignoffState {
         }
         let mut s = match self.missing() {
             Missing::Areas(open) => {
-                let each: Vec<String> =
-                    open.iter().map(|a| format!("one of {} for {}", a.area.seniors.join(", "), a.area.area)).collect();
+                let each: Vec<String> = open
+                    .iter()
+                    .map(|a| format!("{} of {} for {}", how_many(a), a.area.seniors.join(", "), a.area.area))
+                    .collect();
                 format!("{} must approve", each.join("; "))
             }
             Missing::Nobody => "policy.seniors lists nobody who could approve".to_owned(),
@@ -92,7 +103,7 @@ impl SignoffState {
     }
 
     /// Why a missing sign-off is missing, for the verdict's reasons.
-    pub(crate) fn missing_reason(&self) -> String {
+    pub fn missing_reason(&self) -> String {
         let mut s = match self.missing() {
             Missing::Areas(open) => {
                 let each: Vec<String> = open
@@ -100,7 +111,12 @@ impl SignoffState {
                     .map(|a| {
                         let who =
                             if a.area.seniors.is_empty() { "nobody listed".into() } else { a.area.seniors.join(", ") };
-                        format!("{} ({}; one of {who})", a.area.area, a.area.paths.first().map_or("", |p| p.as_str()))
+                        format!(
+                            "{} ({}; {} of {who})",
+                            a.area.area,
+                            a.area.paths.first().map_or("", |p| p.as_str()),
+                            how_many(a)
+                        )
                     })
                     .collect();
                 format!("a senior's sign-off is required and missing for {}", each.join("; "))

@@ -29,13 +29,15 @@ pub enum Kind {
     Config,
     Scenario,
     Verdict,
+    /// A CODEOWNERS file, read by GitHub's rules and by GitLab's.
+    Codeowners,
 }
 
 /// What a run found.
 #[derive(Debug, Default)]
 pub struct Stats {
     pub inputs: u64,
-    pub per_kind: [u64; 3],
+    pub per_kind: [u64; 4],
     pub bytes: u64,
     /// Inputs that panicked, with the panic's message.
     pub panics: Vec<(Kind, Vec<u8>, String)>,
@@ -259,6 +261,8 @@ impl Fuzzer {
         // every request of an edge, a probe with headers and statuses.
         seeds.push((Kind::Scenario, SCENARIO_KEYS.as_bytes().to_vec()));
         seeds.push((Kind::Verdict, sample_verdict(&shop)));
+        seeds.push((Kind::Codeowners, CODEOWNERS_GITHUB.as_bytes().to_vec()));
+        seeds.push((Kind::Codeowners, CODEOWNERS_GITLAB.as_bytes().to_vec()));
         Fuzzer { rng: ChaCha8Rng::seed_from_u64(seed), seeds, shop }
     }
 
@@ -406,7 +410,7 @@ impl Fuzzer {
                 ConfigOrigin::Revision { rev: "main".into(), commit: "0".repeat(40) },
             ) {
                 Ok(loaded) => {
-                    plan_and_render(&loaded, &text);
+                    plan_and_render(&loaded, &text, None);
                     explore_and_render(&loaded);
                 }
                 Err(e) => render(&e),
@@ -419,13 +423,27 @@ impl Fuzzer {
                 Err(e) => render(&e),
             },
             Kind::Verdict => {
-                if let Ok(report) = serde_json::from_slice::<faultline::outcome::GateReport>(input) {
+                if let Ok(mut report) = serde_json::from_slice::<faultline::outcome::GateReport>(input) {
                     render_report(&report);
+                    // Bound to its own plan, so that the merge goes past the binding.
+                    if let (Some(run), Some(plan)) = (report.run.as_mut(), report.plan.as_ref()) {
+                        run.plan_digest = faultline::outcome::plan_digest(plan);
+                    }
+                    let given = faultline::verdict::GivenApprovals::from_flags(&["alice@shop.example".into()]);
+                    let expected = faultline::report::merge::ExpectedRun::default();
                     if report.partition.is_some()
-                        && let Ok(merged) = faultline::report::merge::merge(vec![("v.json".into(), report)])
+                        && let Ok(merged) =
+                            faultline::report::merge::merge(vec![("v.json".into(), report)], &given, &expected)
                     {
                         render_report(&merged);
                     }
+                }
+            }
+            Kind::Codeowners => {
+                for host in [faultline::plan::CodeHost::GitHub, faultline::plan::CodeHost::GitLab] {
+                    let c =
+                        faultline::plan::CodeownersText { path: "CODEOWNERS", text: &text, host, host_from: "fuzz" };
+                    plan_and_render(&self.shop, "", Some(c));
                 }
             }
         }
@@ -453,7 +471,7 @@ fn render_report(r: &faultline::outcome::GateReport) {
 
 /// A change touching paths of every kind, with a commit whose message is part of the input,
 /// planned against `loaded` and rendered.
-fn plan_and_render(loaded: &LoadedConfig, text: &str) {
+fn plan_and_render(loaded: &LoadedConfig, text: &str, codeowners: Option<faultline::plan::CodeownersText<'_>>) {
     let names: Vec<String> = loaded.config.services.keys().cloned().collect();
     let mut paths: Vec<ChangedPath> = [
         "services/payments/src/main.rs",
@@ -496,8 +514,7 @@ fn plan_and_render(loaded: &LoadedConfig, text: &str) {
         })
         .collect();
     let labels = ["ai-assisted".into(), "x".repeat(70_000)];
-    let inputs =
-        faultline::plan::PlanInputs { labels: &labels, author: Some("copilot-swe-agent[bot]"), codeowners: None };
+    let inputs = faultline::plan::PlanInputs { labels: &labels, author: Some("copilot-swe-agent[bot]"), codeowners };
     match faultline::plan::from_parts(change, loaded, scenarios, inputs) {
         Ok(mut plan) => {
             let _ = faultline::report::plan::render_text(&plan);
@@ -513,6 +530,9 @@ fn plan_and_render(loaded: &LoadedConfig, text: &str) {
             });
             let _ = faultline::report::plan::render_text(&plan);
             let _ = serde_json::to_string(&plan);
+            let given = faultline::verdict::GivenApprovals::from_flags(&["@a".into(), "alice@shop.example".into()]);
+            let sign = faultline::verdict::signoff(&plan, &given);
+            let _ = (sign.line(), sign.missing_reason());
         }
         Err(e) => render(&e),
     }
@@ -543,6 +563,12 @@ fn explore_and_render(loaded: &LoadedConfig) {
         }
     }
 }
+
+/// GitHub's example CODEOWNERS ("About code owners"), with what GitHub does not support.
+const CODEOWNERS_GITHUB: &str = "# comment\n*       @global-owner1 @global-owner2\n*.js    @js-owner #inline\n*.go docs@example.com\n*.txt @octo-org/octocats\n/build/logs/ @doctocat\ndocs/*  docs@example.com\napps/ @octocat\n/docs/ @doctocat\n**/logs @octocat\n/apps/github\n!x @a\n[ch] @b\n\\#c @c\npath\\ with\\ space/ @d\n";
+
+/// GitLab's sections, defaults, optional sections, approval counts, exclusions, roles.
+const CODEOWNERS_GITLAB: &str = "* @admin\n!pom.xml\n[Documentation][2] @docs-team\ndocs/\nREADME.md @doc @x@y.z\n^[Go] @go\n*.go\n[DOCUMENTATION]\n/config/**/*.rb @@maintainer\n[Section name\n\\#file [ab].c @e\n";
 
 /// A verdict.json of the shop, as the gate writes one.
 fn sample_verdict(shop: &LoadedConfig) -> Vec<u8> {
@@ -592,6 +618,8 @@ fn sample_verdict(shop: &LoadedConfig) -> Vec<u8> {
         "timings": {"plan_seconds": 0.0, "build_seconds": 0.0, "images_seconds": 0.0, "scenarios_seconds": 0.0,
                     "stacks_seconds": 0.0, "runs_seconds": 0.0, "teardown_seconds": 0.0, "total_seconds": 0.0},
         "partition": {"index": 1, "count": 1},
+        "run": {"base": "0".repeat(40), "head": "1".repeat(40), "config_digest": "c".repeat(64),
+                "plan_digest": faultline::outcome::plan_digest(&plan)},
         "prepare": []
     });
     serde_json::to_vec_pretty(&v).expect("serialisable")
