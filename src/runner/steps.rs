@@ -1,0 +1,263 @@
+//! The steps of a scenario: requests (one at a time or several at once, judged against
+//! their expectation and graded for the base comparison), load, sleeps, commands in a
+//! service or on the host, and the repository's own tests (`nextest`).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::future::join_all;
+use tokio::sync::Mutex;
+
+use super::workload::{self, Answer};
+use super::{RunError, nextest};
+use crate::outcome::{Answered, StepOutcome};
+use crate::scenario::validate::{Expectation, RequestStep, StepKind};
+use crate::stack::{RunOptions, Stack};
+
+/// How long a request may take when its step sets no `within`.
+const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What steps need besides the stack.
+pub(super) struct StepCtx<'a> {
+    pub(super) opts: &'a RunOptions,
+    /// Where `nextest` steps write their JUnit reports.
+    pub(super) scratch: &'a std::path::Path,
+    /// The whole environment of host commands (see [`crate::stack::host`]).
+    pub(super) host_env: &'a [(String, String)],
+    /// Cookies and captured values, shared by the scenario's requests.
+    pub(super) session: Arc<workload::Session>,
+}
+
+/// The environment of a host command of a step: the allowlisted host environment,
+/// `FAULTLINE_<SERVICE>_ADDR`/`_URL` of every service, and the step's own `env` with its
+/// `{SERVICE.port}`-style placeholders filled.
+async fn step_env(stack: &Mutex<Stack>, ctx: &StepCtx<'_>, env: &[(String, String)]) -> Vec<(String, String)> {
+    let mut all = ctx.host_env.to_vec();
+    let stack = stack.lock().await;
+    let addrs: Vec<(String, std::net::SocketAddr)> =
+        stack.services().filter_map(|s| Some((s.to_owned(), stack.addr(s).ok()?))).collect();
+    all.extend(nextest::stack_env(&addrs));
+    all.extend(env.iter().map(|(k, v)| (k.clone(), nextest::fill_addrs(v, &addrs))));
+    all
+}
+
+/// A `request` step: `repeat` requests, `concurrency` at a time, judged; then the values it
+/// captures from the last answer.
+async fn request_step(
+    stack: &Mutex<Stack>,
+    ctx: &StepCtx<'_>,
+    index: usize,
+    step: &RequestStep,
+) -> Result<StepOutcome, RunError> {
+    let RequestStep { line, body, headers, repeat, concurrency, expect, capture } = step;
+    let addr = stack.lock().await.addr(&line.service)?;
+    let timeout = request_timeout(expect);
+    let next = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let keep = !capture.is_empty();
+    let workers = (0..*concurrency).map(|_| {
+        let next = next.clone();
+        async move {
+            let mut answers = Vec::new();
+            let mut last = None;
+            loop {
+                let n = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if n >= *repeat {
+                    return (answers, last);
+                }
+                let req = workload::instance(line, headers, body.as_ref(), n, &ctx.session);
+                let (a, reply) = workload::send(addr, line, req, timeout, Some(&ctx.session), keep).await;
+                answers.push(a);
+                last = reply.or(last);
+            }
+        }
+    });
+    let mut answers: Vec<Answer> = Vec::new();
+    let mut last = None;
+    for (a, l) in join_all(workers).await {
+        answers.extend(a);
+        last = l.or(last);
+    }
+    let name = format!("{line}{}", if *repeat > 1 { format!(" ×{repeat}") } else { String::new() });
+    let mut out = judge(index, name, expect, &answers);
+    let mut missing = Vec::new();
+    for (var, from) in capture {
+        match last.as_ref().and_then(|r| r.capture(from)) {
+            Some(v) => ctx.session.set_var(var, v),
+            None => missing.push(var.as_str()),
+        }
+    }
+    if !missing.is_empty() {
+        out.passed = false;
+        out.observed = format!("{}; nothing to capture as {}", out.observed, missing.join(", "));
+    }
+    Ok(out)
+}
+
+pub(super) async fn run_step(
+    stack: &Mutex<Stack>,
+    ctx: &StepCtx<'_>,
+    index: usize,
+    step: &StepKind,
+) -> Result<StepOutcome, RunError> {
+    match step {
+        StepKind::Sleep(d) => {
+            tokio::time::sleep(*d).await;
+            Ok(StepOutcome {
+                index,
+                step: format!("sleep {d:?}"),
+                passed: true,
+                expected: "-".into(),
+                observed: "-".into(),
+                start_ms: 0.0,
+                end_ms: 0.0,
+                answered: Default::default(),
+            })
+        }
+        StepKind::Exec { service, cmd, expect_exit, env } => {
+            let (code, output) = match service {
+                Some(s) => stack.lock().await.exec(s, &cmd.iter().map(String::as_str).collect::<Vec<_>>()).await?,
+                None => workload::host_exec(cmd, &step_env(stack, ctx, env).await).await,
+            };
+            let tail = crate::stack::image::tail(output.trim(), 5);
+            Ok(StepOutcome {
+                index,
+                step: format!(
+                    "exec {}{}",
+                    service.as_deref().map(|s| format!("in {s}: ")).unwrap_or_default(),
+                    cmd.join(" ")
+                ),
+                passed: code == *expect_exit,
+                expected: format!("exit code {expect_exit}"),
+                observed: format!(
+                    "exit code {code}{}",
+                    if tail.is_empty() { String::new() } else { format!(": {tail}") }
+                ),
+                start_ms: 0.0,
+                end_ms: 0.0,
+                answered: Default::default(),
+            })
+        }
+        StepKind::Request(r) => request_step(stack, ctx, index, r).await,
+        StepKind::Load { line, body, headers, rate, duration, expect } => {
+            let addr = stack.lock().await.addr(&line.service)?;
+            let run = workload::load(
+                addr,
+                line,
+                headers,
+                body.as_ref(),
+                *rate,
+                *duration,
+                request_timeout(expect),
+                &ctx.session,
+            )
+            .await;
+            let name = format!("load {line} at {rate}/s for {}", humantime::format_duration(*duration));
+            let mut out = judge(index, name, expect, &run.answers);
+            out.observed = format!("{} sent at {:.1}/s; {}", run.answers.len(), run.achieved_rate, out.observed);
+            Ok(out)
+        }
+        StepKind::Nextest { filter, env } => {
+            let all_env = step_env(stack, ctx, env).await;
+            if !ctx.opts.prepared {
+                nextest::build(&ctx.opts.root, filter, ctx.host_env).await?;
+            }
+            let junit = ctx.scratch.join(format!("step-{index}")).join("junit.xml");
+            let cases = nextest::run(&ctx.opts.root, filter, &all_env, &junit).await?;
+            let failed: Vec<String> =
+                cases.iter().filter_map(|c| Some(format!("{}: {}", c.name, c.failure.as_deref()?))).collect();
+            let passed = cases.len() - failed.len();
+            let mut observed = format!("{passed} passed, {} failed", failed.len());
+            for f in failed.iter().take(5) {
+                observed.push_str(&format!("; {f}"));
+            }
+            if failed.len() > 5 {
+                observed.push_str(&format!("; and {} more", failed.len() - 5));
+            }
+            // What the first failed tests said, past the panic's first line: the assertion's
+            // left and right, the test's own output.
+            for c in cases.iter().filter(|c| c.failure.is_some() && !c.output.is_empty()).take(3) {
+                observed.push_str(&format!("\n\n--- {} ---\n{}", c.name, c.output));
+            }
+            Ok(StepOutcome {
+                index,
+                step: format!("nextest -E '{filter}'"),
+                passed: failed.is_empty(),
+                expected: format!("every test of `{filter}` passes ({} tests)", cases.len()),
+                observed,
+                start_ms: 0.0,
+                end_ms: 0.0,
+                answered: Default::default(),
+            })
+        }
+    }
+}
+
+/// How long one request may take before it counts as unanswered.
+pub(super) fn request_timeout(e: &Expectation) -> Duration {
+    let bound = e.percentiles.iter().map(|(_, d)| *d).chain(e.within).max();
+    bound.map_or(DEFAULT_REQUEST_TIMEOUT, |w| (w * 2).max(Duration::from_secs(1)))
+}
+
+/// Expected vs observed for a step of HTTP requests.
+fn judge(index: usize, step: String, e: &Expectation, answers: &[Answer]) -> StepOutcome {
+    let ok_status = |s: u16| e.status.as_ref().map_or(s < 500, |list| list.contains(&s));
+    let mut by_status: BTreeMap<String, usize> = BTreeMap::new();
+    for a in answers {
+        *by_status.entry(a.status.map_or_else(|| "no answer".to_owned(), |s| s.to_string())).or_default() += 1;
+    }
+    let mut latencies: Vec<Duration> = answers.iter().map(|a| a.latency).collect();
+    latencies.sort();
+    let slowest = latencies.last().copied().unwrap_or_default();
+    let failed = answers.iter().filter(|a| !a.status.is_some_and(ok_status)).count();
+    let rate = if answers.is_empty() { 0.0 } else { failed as f64 / answers.len() as f64 };
+    let too_slow = e.within.map_or(0, |w| answers.iter().filter(|a| a.latency > w).count());
+    let ms = |d: Duration| format!("{:.0} ms", d.as_secs_f64() * 1e3);
+    let mut expected = match &e.status {
+        Some(list) => format!("status in {list:?}"),
+        None => "status below 500".to_owned(),
+    };
+    if e.error_rate > 0.0 {
+        expected.push_str(&format!(" for at least {}% of requests", fmt_pct(1.0 - e.error_rate)));
+    }
+    if let Some(w) = e.within {
+        expected.push_str(&format!(", each within {}", humantime::format_duration(w)));
+    }
+    let mut passed = !answers.is_empty() && rate <= e.error_rate && too_slow == 0;
+    let statuses: Vec<String> = by_status.iter().map(|(s, n)| format!("{n}× {s}")).collect();
+    let mut observed = format!("{} (slowest {})", statuses.join(", "), ms(slowest));
+    if e.error_rate > 0.0 {
+        observed.push_str(&format!(", {}% failed", fmt_pct(rate)));
+    }
+    for (p, bound) in &e.percentiles {
+        let got = crate::fault::observe::nearest_rank(&latencies, f64::from(*p)).unwrap_or_default();
+        expected.push_str(&format!(", p{p} ≤ {}", humantime::format_duration(*bound)));
+        observed.push_str(&format!(", p{p} {}", ms(got)));
+        passed &= got <= *bound;
+    }
+    if let Some(err) = answers.iter().find_map(|a| a.error.as_ref()) {
+        observed.push_str(&format!("; first error: {err}"));
+    }
+    let answered = graded(e, answers);
+    StepOutcome { index, step, passed, expected, observed, start_ms: 0.0, end_ms: 0.0, answered }
+}
+
+/// The step's answers by grade (see [`Answered`]).
+fn graded(e: &Expectation, answers: &[Answer]) -> Answered {
+    let mut g = Answered::default();
+    for a in answers {
+        match a.status {
+            None => g.none += 1,
+            Some(_) if e.within.is_some_and(|w| a.latency > w) => g.late += 1,
+            Some(s) if s >= 500 => g.failed += 1,
+            Some(s) if s >= 400 => g.rejected += 1,
+            Some(_) => g.ok += 1,
+        }
+    }
+    g
+}
+
+fn fmt_pct(f: f64) -> String {
+    let p = f * 100.0;
+    if (p - p.round()).abs() < 1e-9 { format!("{p:.0}") } else { format!("{p:.1}") }
+}
