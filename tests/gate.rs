@@ -50,11 +50,13 @@ steps:
 "#;
 
 fn repo(scenarios: &[(&str, &str)]) -> TestRepo {
-    TestRepo::relay(
-        CONFIG,
-        scenarios,
-        &[("api/main.txt", "api v1\n"), ("db/main.txt", "db v1\n"), ("README.md", "# repo\n")],
-    )
+    repo_with(scenarios, &[])
+}
+
+/// [`repo`] with more files.
+fn repo_with(scenarios: &[(&str, &str)], more: &[(&str, &str)]) -> TestRepo {
+    let files = [("api/main.txt", "api v1\n"), ("db/main.txt", "db v1\n"), ("README.md", "# repo\n")];
+    TestRepo::relay(CONFIG, scenarios, &[&files[..], more].concat())
 }
 
 fn gate(r: &TestRepo, extra: &[&str]) -> (i32, Value, String) {
@@ -395,4 +397,36 @@ fn a_container_removed_from_outside_is_could_not_verify_not_the_changes_fault() 
     assert_eq!(v["decision"], "unverified", "{v}");
     let error = v["scenarios"][0]["error"].as_str().unwrap_or_default();
     assert!(error.contains("changed from outside") && error.contains(&name) && error.contains("removed"), "{error}");
+}
+
+/// An image under faultline's tag that faultline did not build from that context (a stale
+/// cache, a retagged image, one a build script made) cannot stand in for the code under
+/// test: could not verify, naming the image. Before, the gate ran it and allowed.
+#[test]
+fn an_image_faultline_did_not_build_from_its_context_is_refused() {
+    // A context no other test has: its own tag.
+    let unique = format!("{} {:?}\n", std::process::id(), std::time::SystemTime::now());
+    let r = repo_with(&[("db-slow", PASSES)], &[("images/relay/unique.txt", unique.as_str())]);
+    r.write("api/main.txt", "api v2\n");
+    r.commit("api change");
+    let config = common::parse_config(CONFIG);
+    let services = vec!["db".to_owned(), "api".to_owned()];
+    let tag = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let docker = faultline::stack::docker::client().await.expect("docker");
+        let (images, _) = faultline::stack::prepare_images(&docker, &config, &services, &r.path).await.expect("built");
+        images["db"].to_string()
+    });
+    // Another build of the relay, put under that tag.
+    let docker = |args: &[&str]| {
+        let out = std::process::Command::new("docker").args(args).output().unwrap();
+        assert!(out.status.success(), "docker {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    let foreign = format!("faultline-test-foreign-{}", std::process::id());
+    docker(&["build", "-q", "-t", &foreign, r.path.join("images/relay").to_str().unwrap()]);
+    docker(&["tag", &foreign, &tag]);
+    let (code, v, text) = gate(&r, &["--approved-by", "alice@shop.example"]);
+    let _ = std::process::Command::new("docker").args(["rmi", "-f", &tag, &foreign]).output();
+    assert_eq!(code, 2, "{text}");
+    let reasons = v["reasons"].to_string();
+    assert!(reasons.contains(&tag) && reasons.contains("not what faultline built"), "{reasons}");
 }

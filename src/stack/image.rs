@@ -145,18 +145,37 @@ pub(crate) async fn exists(docker: &Docker, image: &ImageRef) -> bool {
     docker.inspect_image(&image.to_string()).await.is_ok()
 }
 
-/// Builds `dir` as `image` unless that tag exists. Returns whether it built.
+/// The label faultline puts on every image it builds: the hash of the build context it was
+/// built from (the image's tag). An image under faultline's tag without it, or with another
+/// hash, was not built by faultline from that context.
+pub(crate) const CONTEXT_LABEL: &str = "faultline.context";
+
+/// Builds `dir` as `image` unless that tag exists. Returns whether it built. An existing
+/// image under the tag must carry the context's hash in [`CONTEXT_LABEL`]: a stale cache, a
+/// retagged image or one built by something else cannot stand in for the code under test.
 pub(crate) async fn ensure_built(
     docker: &Docker,
     service: &str,
     dir: &Path,
     image: &ImageRef,
 ) -> Result<bool, StackError> {
-    if exists(docker, image).await {
-        return Ok(false);
+    if let Ok(found) = docker.inspect_image(&image.to_string()).await {
+        let label = found.config.and_then(|c| c.labels).and_then(|mut l| l.remove(CONTEXT_LABEL));
+        return match label {
+            Some(hash) if hash == image.tag => Ok(false),
+            other => Err(StackError::ForeignImage {
+                service: service.to_owned(),
+                image: image.to_string(),
+                found: match other {
+                    Some(hash) => format!("its label {CONTEXT_LABEL} says it was built from a context hashed {hash}"),
+                    None => format!("it has no {CONTEXT_LABEL} label"),
+                },
+            }),
+        };
     }
     let context = tar_context(dir)?;
-    let opts = BuildImageOptionsBuilder::new().t(&image.to_string()).rm(true).forcerm(true).build();
+    let labels = std::collections::HashMap::from([(CONTEXT_LABEL, image.tag.as_str())]);
+    let opts = BuildImageOptionsBuilder::new().t(&image.to_string()).labels(&labels).rm(true).forcerm(true).build();
     let mut stream = docker.build_image(opts, None, Some(testcontainers::bollard::body_full(context.into())));
     let mut log = String::new();
     let fail = |log: &str, reason: String| StackError::Build {

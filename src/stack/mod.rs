@@ -65,6 +65,16 @@ pub enum StackError {
     #[diagnostic(code(faultline::stack::build))]
     Build { service: String, dir: PathBuf, reason: String, log: String },
 
+    #[error(
+        "the image {image} of `{service}` is not what faultline built from its build context: {found}; it was \
+         retagged or built by something else, so it cannot stand in for the code under test"
+    )]
+    #[diagnostic(
+        code(faultline::stack::foreign_image),
+        help("remove it (`docker rmi {image}`) and run again: faultline builds it from the context")
+    )]
+    ForeignImage { service: String, image: String, found: String },
+
     #[error("`prepare` of `{service}` failed: {command}\n--- last lines of its output ---\n{output}")]
     #[diagnostic(code(faultline::stack::prepare))]
     Prepare { service: String, command: String, output: String },
