@@ -249,6 +249,9 @@ fn why(o: &ScenarioOutcome) -> String {
         .unwrap_or_default()
 }
 
+/// The fallbacks found: each edge with its trigger (`down on a -> b`).
+type Covered = Vec<(UsedEdge, String)>;
+
 /// The experiments of the fallbacks: for each edge of `unused` (declared, no traffic in the
 /// reference passes), the first experiment that ran during whose steps it carried traffic
 /// (one of one request at a time when there is one) is its trigger, and the edge's faults
@@ -261,7 +264,7 @@ fn fallbacks(
     unused: &[(String, String)],
     experiments: &[Experiment],
     results: &Results,
-) -> Result<(Vec<Experiment>, Vec<(UsedEdge, String)>), crate::scenario::experiments::InvalidExperiment> {
+) -> Result<(Vec<Experiment>, Covered), crate::scenario::experiments::InvalidExperiment> {
     let seen: Vec<(Mode, Vec<UsedEdge>)> = experiments
         .iter()
         .map(|e| match results.get(&e.name).and_then(|(_, o)| o.as_ref()) {

@@ -105,3 +105,34 @@ pub(crate) fn with_exploration(
     };
     (decision, reasons)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outcome::NotExercised;
+
+    fn explored(not_exercised: Vec<NotExercised>) -> ExploreReport {
+        ExploreReport { service: "api".into(), edges: vec!["api -> db".into()], not_exercised, ..Default::default() }
+    }
+
+    #[test]
+    fn an_edge_not_exercised_warns_or_cannot_verify_as_the_rule_says() {
+        let missed = vec![NotExercised { edge: "api -> cache".into(), why: "no traffic in 4 passes".into() }];
+        let (d, reasons) =
+            with_exploration(Decision::Allow, Vec::new(), &[explored(missed.clone())], Unexercised::Warn);
+        assert_eq!(d, Decision::Allow);
+        let text = reasons.join("\n");
+        assert!(text.contains("1 declared edge not exercised, never faulted (a warning"), "{text}");
+        assert!(text.contains("api -> cache (no traffic in 4 passes)"), "{text}");
+        let (d, reasons) =
+            with_exploration(Decision::Allow, Vec::new(), &[explored(missed.clone())], Unexercised::Unverified);
+        assert_eq!(d, Decision::Unverified, "{reasons:?}");
+        // A block stays at least could not verify; nothing not exercised changes nothing.
+        let (d, _) = with_exploration(Decision::Block, Vec::new(), &[explored(missed)], Unexercised::Unverified);
+        assert_eq!(d, Decision::Unverified);
+        let (d, reasons) =
+            with_exploration(Decision::Allow, Vec::new(), &[explored(Vec::new())], Unexercised::Unverified);
+        assert_eq!(d, Decision::Allow);
+        assert!(!reasons.join("\n").contains("not exercised"), "{reasons:?}");
+    }
+}
