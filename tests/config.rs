@@ -58,6 +58,29 @@ fn misspelled_enum_value_gets_nearest_value() {
 }
 
 #[test]
+fn a_misspelled_unexercised_policy_is_located_with_the_nearest_value() {
+    let text = SHOP_CONFIG
+        .replace("medium: { scenarios: affected }", "medium: { scenarios: affected, unexercised: unverifed }");
+    let p = problems(&text);
+    let line = line_of(&text, "unverifed");
+    assert!(
+        p[0].0.starts_with(&format!(
+            "faultline.yaml:{line}:49: policy.gate.medium.unexercised: unknown variant `unverifed`"
+        )),
+        "{p:?}"
+    );
+    assert!(p[0].1.as_deref().unwrap().starts_with("did you mean `unverified`?"), "{p:?}");
+    // Both values load; the plan's rule carries it.
+    for v in ["warn", "unverified"] {
+        let ok = SHOP_CONFIG.replace(
+            "medium: { scenarios: affected }",
+            &format!("medium: {{ scenarios: affected, unexercised: {v} }}"),
+        );
+        assert_eq!(problems(&ok), vec![], "{v}");
+    }
+}
+
+#[test]
 fn wrong_type_is_located() {
     let text = SHOP_CONFIG.replace("ports: [5432]", "ports: [fivefourthreetwo]");
     let p = problems(&text);

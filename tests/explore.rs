@@ -21,7 +21,7 @@ fn output(out: &std::process::Output) -> String {
 }
 
 fn edge(from: &str, to: &str, http: bool) -> UsedEdge {
-    UsedEdge { from: from.into(), to: to.into(), http }
+    UsedEdge { from: from.into(), to: to.into(), http, passes: 1 }
 }
 
 #[test]
@@ -231,9 +231,21 @@ fn the_gate_explores_when_its_rule_says_so_and_blocks_what_it_finds() {
 /// `RELAY` with api's deadline `timeout`, explored by the gate whenever `api/**` changes,
 /// and a change committed that writes `relay` as the relay's code (or only touches api).
 fn explored_relay(timeout: &str, relay: Option<&dyn Fn(&str) -> String>) -> (TestRepo, tempfile::TempDir) {
-    let config = RELAY.replace("@T@", timeout)
-        + "policy:\n  tiers: { high: [\"api/**\", \"images/**\"] }\n  gate:\n    high: { scenarios: none, explore: true }\n";
-    let r = TestRepo::relay(&config, &[], &[("api/main.txt", "v1\n")]);
+    let config = RELAY.replace("@T@", timeout) + &policy("");
+    gated_relay(&config, relay)
+}
+
+/// The policy of [`explored_relay`]: the high tier explores, with `more` keys in its rule.
+fn policy(more: &str) -> String {
+    format!(
+        "policy:\n  tiers: {{ high: [\"api/**\", \"images/**\"] }}\n  gate:\n    high: {{ scenarios: none, explore: true{more} }}\n"
+    )
+}
+
+/// A relay repository with `config` on main and a change committed that writes `relay` as
+/// the relay's code (or only touches api).
+fn gated_relay(config: &str, relay: Option<&dyn Fn(&str) -> String>) -> (TestRepo, tempfile::TempDir) {
+    let r = TestRepo::relay(config, &[], &[("api/main.txt", "v1\n")]);
     if let Some(change) = relay {
         let code = std::fs::read_to_string(r.path.join("images/relay/relay.py")).unwrap();
         let changed = change(&code);
@@ -305,4 +317,174 @@ fn a_weakness_the_base_shares_is_reported_and_does_not_block() {
     assert_eq!(weak["outcome"]["status"], "failed", "{weak}");
     assert_eq!(weak["compared"]["verdict"], "known-weakness", "{weak}");
     assert_eq!(weak["compared"]["base"]["status"], "failed", "{weak}");
+}
+
+/// The change calls its dependency only on every 3rd request, and waits 30 s for it: the
+/// first pass of the workload (one request) never reaches db, so today's exploration, which
+/// faults only the edges of that one pass, never faults api -> db and allows the change.
+/// The reference runs the workload again, 4 passes in a row, sees db asked in the 3rd, and
+/// faults api -> db during 3 passes: the missing deadline is found, and the base (which
+/// asks db on every request, with a 1 s deadline) is compared under the same fault.
+#[test]
+fn an_edge_the_first_pass_left_without_traffic_is_explored_with_more_passes() {
+    let every_third: &dyn Fn(&str) -> String = &|code: &str| {
+        code.replace(r#"os.environ.get("CALL_EVERY", "1")"#, r#"os.environ.get("CALL_EVERY", "3")"#)
+            .replace(r#"TIMEOUT = float(os.environ.get("CALL_TIMEOUT", "5"))"#, "TIMEOUT = 30.0")
+    };
+    let (r, report) = explored_relay("1", Some(every_third));
+    let (code, text, v) = gate_report(&r, &report, "60s");
+    assert_eq!(code, Some(1), "{text}");
+    let x = &v["exploration"][0];
+    assert_eq!(x["reference_passes"], 4, "{x}");
+    assert_eq!(x["edges"], serde_json::json!(["api -> db"]), "{x}");
+    assert!(x.get("not_exercised").is_none(), "every declared edge carried traffic: {x}");
+    let ran = x["ran"].as_array().cloned().unwrap_or_default();
+    let e = ran
+        .iter()
+        .find(|e| e["on"] == "api -> db" && e["class"] == "slow-past-deadline" && e["mode"] == "sequential")
+        .unwrap_or_else(|| panic!("a slow db was tried: {x}"));
+    assert_eq!(e["outcome"]["status"], "failed", "{e}");
+    // Three passes of the one-request workload: db was asked during the experiment.
+    assert_eq!(e["outcome"]["steps"].as_array().map(Vec::len), Some(3), "{e}");
+    assert!(e["outcome"]["edges"]["api -> db"]["requests"].as_array().is_some_and(|r| !r.is_empty()), "{e}");
+    // The differential oracle ran it on the base too.
+    assert!(e["compared"]["base"]["status"].is_string(), "{e}");
+    let reasons = v["reasons"].to_string();
+    assert!(reasons.contains("exploration of api found a failure nobody wrote a scenario for"), "{reasons}");
+    assert!(reasons.contains("on api -> db"), "{reasons}");
+}
+
+/// The change calls db only on every 100th request: no pass of the workload reaches it, nor
+/// any experiment. api -> db is listed as not exercised, with a warning in the verdict's
+/// reasons, summary.md and report.html; under `unexercised: unverified` the change could
+/// not be verified.
+#[test]
+fn an_edge_never_exercised_is_listed_and_could_not_verify_under_the_policy() {
+    let rarely: &dyn Fn(&str) -> String =
+        &|code: &str| code.replace(r#"os.environ.get("CALL_EVERY", "1")"#, r#"os.environ.get("CALL_EVERY", "100")"#);
+    let config = RELAY.replace("@T@", "1") + &policy(", unexercised: unverified");
+    let (r, report) = gated_relay(&config, Some(rarely));
+    let (code, text, v) = gate_report(&r, &report, "40s");
+    assert_eq!(code, Some(2), "{text}");
+    let x = &v["exploration"][0];
+    assert_eq!(x["reference_passes"], 4, "{x}");
+    assert_eq!(x["not_exercised"][0]["edge"], "api -> db", "{x}");
+    assert!(x["not_exercised"][0]["why"].as_str().unwrap_or_default().contains("no traffic in 4 passes"), "{x}");
+    assert!(x["ran"].as_array().is_some_and(|r| !r.is_empty()), "the other experiments ran: {x}");
+    assert!(x["ran"].as_array().unwrap().iter().all(|e| e["on"] != "api -> db"), "{x}");
+    let reasons = v["reasons"].to_string();
+    assert!(reasons.contains("1 declared edge not exercised, never faulted (could not verify"), "{reasons}");
+    assert_eq!(v["plan"]["gate"]["unexercised"], "unverified", "{v}");
+    let summary = std::fs::read_to_string(report.path().join("summary.md")).unwrap();
+    assert!(summary.contains("Edges exploration did not exercise") && summary.contains("`api -> db`"), "{summary}");
+    let html = std::fs::read_to_string(report.path().join("report.html")).unwrap();
+    assert!(html.contains("edges exploration did not exercise") && html.contains("api -&gt; db"), "{html}");
+}
+
+/// The same change under the default policy (`unexercised: warn`): allowed, with the
+/// warning in its reasons and in `faultline explore`'s own report.
+#[test]
+fn an_edge_never_exercised_is_a_warning_by_default() {
+    let rarely: &dyn Fn(&str) -> String =
+        &|code: &str| code.replace(r#"os.environ.get("CALL_EVERY", "1")"#, r#"os.environ.get("CALL_EVERY", "100")"#);
+    let (r, report) = explored_relay("1", Some(rarely));
+    let (code, text, v) = gate_report(&r, &report, "40s");
+    assert_eq!(code, Some(0), "{text}");
+    let reasons = v["reasons"].to_string();
+    assert!(reasons.contains("1 declared edge not exercised, never faulted (a warning"), "{reasons}");
+    assert!(reasons.contains("api -> db"), "{reasons}");
+    assert_eq!(v["exploration"][0]["not_exercised"][0]["edge"], "api -> db", "{v}");
+    let out = explore_api(&r, &[]);
+    let text = output(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("warning: edge api -> db not exercised"), "{text}");
+}
+
+/// db, and a cache api asks only when db fails (`FALLBACK`); nothing else calls the cache.
+const FALLBACK_RELAY: &str = concat!(
+    "version: 1\n",
+    relay_services!("1"),
+    r#"      cache: { env: FALLBACK, url: "http://{host}:{port}" }
+  cache:
+    paths: ["cache/**"]
+    build: images/relay
+    ports: [8080]
+    ready: { http: /health }
+    env: { SERVICE_NAME: cache }
+explore:
+  workloads:
+    api:
+      - request: GET api /call
+        expect: { status: [200, 502], within: 2s }
+"#
+);
+
+/// The change waits 30 s for its fallback: the cache carries traffic only while db fails,
+/// so today's exploration never faults api -> cache. The experiments that fault db show
+/// traffic on api -> cache; its faults are then tried with db down at the same time, and
+/// the slow cache makes the change answer late where its base gave up in 1 s.
+#[test]
+fn a_fallback_edge_is_explored_with_the_fault_that_makes_it_carry_traffic() {
+    let patient: &dyn Fn(&str) -> String =
+        &|code: &str| code.replace("call(FALLBACK, TIMEOUT)", "call(FALLBACK, 30.0)");
+    let config = FALLBACK_RELAY.to_owned() + &policy("");
+    let (r, report) = gated_relay(&config, Some(patient));
+    let (code, text, v) = gate_report(&r, &report, "300s");
+    assert_eq!(code, Some(1), "{text}");
+    let x = &v["exploration"][0];
+    assert!(x.get("not_exercised").is_none(), "{x}");
+    let edges = x["edges"].to_string();
+    assert!(edges.contains("api -> cache (while down on api -> db)"), "{edges}");
+    let ran = x["ran"].as_array().cloned().unwrap_or_default();
+    let with: Vec<&serde_json::Value> = ran.iter().filter(|e| e["on"] == "api -> cache").collect();
+    assert!(!with.is_empty(), "{x}");
+    assert!(with.iter().all(|e| e["with"] == "down on api -> db"), "{x}");
+    let failed = with.iter().find(|e| e["outcome"]["status"] == "failed").expect("a fallback experiment failed");
+    assert_eq!(failed["outcome"]["faults"].as_array().map(Vec::len), Some(2), "two faults at once: {failed}");
+    assert!(failed["compared"]["base"]["status"].is_string(), "compared with the base: {failed}");
+    let reasons = v["reasons"].to_string();
+    assert!(reasons.contains("on api -> cache (one at a time, while down on api -> db) failed"), "{reasons}");
+}
+
+#[test]
+fn declared_edges_of_the_stack_and_experiments_over_several_passes() {
+    use faultline::scenario::experiments::{declared_edges, fallback, reference_passes};
+    let loaded = shop();
+    let w = workload(&loaded, "orders").unwrap();
+    let r = reference(&w, &loaded.config).unwrap();
+    // Every depends_on of the services orders' stack starts, payments' own included.
+    let declared = declared_edges(&loaded.config, &r.scenario.stack);
+    let names: Vec<String> = declared.iter().map(|(f, t)| format!("{f} -> {t}")).collect();
+    assert_eq!(names, ["orders -> payments", "orders -> postgres", "orders -> redis", "payments -> postgres"]);
+    // payments' stack is payments and postgres only.
+    let p = reference(&workload(&loaded, "payments").unwrap(), &loaded.config).unwrap();
+    assert_eq!(declared_edges(&loaded.config, &p.scenario.stack), [("payments".into(), "postgres".into())]);
+    // The reference's passes: the workload's steps 4 times, a scenario of its own.
+    let again = reference_passes(&w, &loaded.config, 4).unwrap();
+    assert_eq!(again.scenario.steps.len(), 4 * w.steps.len());
+    assert_ne!(again.name, r.name);
+    assert!(again.scenario.faults.is_empty());
+    // An edge first used in the 3rd pass is faulted during 3 passes, one at a time or 4 at once.
+    let mut late = edge("orders", "redis", false);
+    late.passes = 3;
+    let used = [edge("orders", "payments", true), late];
+    let x = catalogue(&w, &loaded.config, &used, &r.scenario.stack, &[], 800.0).unwrap();
+    let steps = |on: &str, mode: Mode| x.iter().find(|e| e.on == on && e.mode == mode).unwrap().scenario.steps.len();
+    assert_eq!(steps("orders -> redis", Mode::Sequential), 3 * w.steps.len());
+    assert_eq!(steps("orders -> redis", Mode::Concurrent), 3 * w.steps.len());
+    assert_eq!(steps("orders -> payments", Mode::Sequential), w.steps.len());
+    assert_eq!(steps("redis", Mode::Sequential), 3 * w.steps.len(), "redis paused while it is used");
+    // A fallback: each class of the edge, with the trigger's fault and steps, two faults.
+    let trigger = x.iter().find(|e| e.on == "orders -> payments" && e.class == "down").unwrap();
+    let f = fallback(&w, &loaded.config, &edge("payments", "postgres", false), trigger).unwrap();
+    assert_eq!(
+        f.iter().map(|e| e.class.as_str()).collect::<Vec<_>>(),
+        ["down", "unresponsive", "slow-under-deadline", "reset-mid-response"]
+    );
+    for e in &f {
+        assert_eq!(e.scenario.faults.len(), 2, "{}", e.text);
+        assert_eq!(e.with.as_deref(), Some("down on orders -> payments"));
+        assert_eq!((e.mode, e.steps.clone()), (trigger.mode, trigger.steps.clone()));
+        assert!(!x.iter().any(|o| o.name == e.name), "a name of its own: {}", e.name);
+    }
 }

@@ -282,6 +282,7 @@ fn merged_shards_give_the_unsharded_verdict_for_every_experiment() {
             class: "down".into(),
             on: "api -> db".into(),
             mode: Mode::Sequential,
+            with: None,
             outcome: judged(&format!("explore-api-{i}"), k),
             scenario: None,
             compared: None,

@@ -634,3 +634,45 @@ fn a_gitlab_section_that_needs_two_approvals_needs_two() {
     // The unnamed section's owner is needed too.
     assert_eq!(gate(&["@dba1", "@dba2"]).0, 1);
 }
+
+#[test]
+fn the_rule_of_the_tier_says_what_an_edge_exploration_did_not_exercise_means() {
+    let repo = TestRepo::new();
+    let config = common::SHOP_CONFIG
+        .replace(
+            "high:   { scenarios: affected, signoff: seniors }",
+            "high:   { scenarios: affected, explore: true, unexercised: unverified }",
+        )
+        // policy.unclaimed widens a rule to its own `unexercised`.
+        .replace(
+            "  seniors: [\"alice@shop.example\"]",
+            "  seniors: [\"alice@shop.example\"]\n  unclaimed: { scenarios: affected, unexercised: unverified }",
+        );
+    repo.write("faultline.yaml", &config);
+    repo.write("scenarios/smoke.yaml", "target: orders\n");
+    repo.write("services/payments/src/main.rs", "fn main() {}\n");
+    repo.write("services/orders/src/main.rs", "fn main() {}\n");
+    repo.commit("base");
+    repo.git(&["checkout", "-q", "-b", "feat"]);
+    repo.write("services/orders/src/main.rs", "fn main() { changed(); }\n");
+    repo.commit("medium");
+    let plan = repo.plan_json(&["--base", "main"]);
+    let rule = |p: &serde_json::Value| {
+        (p["tier"].as_str().map(str::to_owned), p["gate"]["unexercised"].as_str().map(str::to_owned))
+    };
+    assert_eq!(rule(&plan), (Some("medium".into()), Some("warn".into())), "{plan}");
+    repo.write("services/payments/src/main.rs", "fn main() { changed(); }\n");
+    repo.commit("high");
+    let plan = repo.plan_json(&["--base", "main"]);
+    assert_eq!(rule(&plan), (Some("high".into()), Some("unverified".into())), "{plan}");
+    let out = repo.faultline(&["plan", "--base", "main"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("an edge not exercised is could not verify"), "{text}");
+    // A medium change with a path nothing claims: policy.unclaimed's `unverified` widens it.
+    repo.git(&["checkout", "-q", "-b", "unclaimed", "main"]);
+    repo.write("services/orders/src/main.rs", "fn main() { changed(); }\n");
+    repo.write("tools/x.sh", "echo\n");
+    repo.commit("medium and unclaimed");
+    let plan = repo.plan_json(&["--base", "main"]);
+    assert_eq!(plan["gate"]["unexercised"], "unverified", "{plan}");
+}

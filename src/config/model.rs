@@ -284,6 +284,7 @@ impl Policy {
             scenarios: ScenarioSelection::All,
             signoff: Signoff::Seniors,
             explore: false,
+            unexercised: Unexercised::Warn,
         })
     }
 }
@@ -401,12 +402,36 @@ pub struct GateRule {
     /// (`explore.workloads`): faults nobody wrote a scenario for. Default `false`.
     #[serde(default)]
     pub explore: bool,
+    /// What an edge exploration could not exercise means for the verdict: an edge of the
+    /// explored service's stack (a `depends_on` of the service or of a service it depends
+    /// on, transitively) that carried no traffic in any pass of the workload, nor while
+    /// another edge was faulted, was never faulted. `warn` (default): every report says so;
+    /// `unverified`: the change could not be verified.
+    #[serde(default)]
+    pub unexercised: Unexercised,
 }
 
 impl Default for GateRule {
     fn default() -> Self {
-        GateRule { scenarios: ScenarioSelection::Affected, signoff: Signoff::None, explore: false }
+        GateRule {
+            scenarios: ScenarioSelection::Affected,
+            signoff: Signoff::None,
+            explore: false,
+            unexercised: Unexercised::Warn,
+        }
     }
+}
+
+/// What an edge exploration never exercised does to the verdict (`unexercised:` of a gate
+/// rule).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Unexercised {
+    /// Listed, with a warning in every report; the verdict stands.
+    #[default]
+    Warn,
+    /// Listed, and the change could not be verified (exit 2).
+    Unverified,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]

@@ -12,8 +12,20 @@ pub struct ExploreReport {
     /// fails without any fault); nothing else is meaningful then.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
-    /// The edges the reference run used.
+    /// The edges explored: those the reference passes used, then those that carried traffic
+    /// only while another fault was on (`a -> c (while down on a -> b)`).
     pub edges: Vec<String>,
+    /// Passes of the workload the reference took to see traffic on every declared edge of
+    /// the stack (1, or at most `runner::fault_search::REFERENCE_PASSES`; 0 in reports
+    /// written before it existed).
+    #[serde(default)]
+    pub reference_passes: u32,
+    /// Declared edges of the explored service's stack that carried no traffic in any pass of
+    /// the reference nor during any experiment: never faulted, so exploration says nothing
+    /// about them (a warning in every report; could not verify where the rule's
+    /// `unexercised` says `unverified`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_exercised: Vec<NotExercised>,
     /// Experiments generated.
     pub planned: usize,
     /// Experiments that ran, in the order they were generated.
@@ -26,12 +38,25 @@ pub struct ExploreReport {
     pub seconds: f64,
 }
 
+/// A declared edge exploration never saw traffic on, and why.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct NotExercised {
+    /// `a -> b`.
+    pub edge: String,
+    /// What ran without traffic on it.
+    pub why: String,
+}
+
 /// One experiment's result.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct ExperimentResult {
     pub class: String,
     pub on: String,
     pub mode: Mode,
+    /// The fault on another edge at the same time, for an edge that carried traffic only
+    /// while that fault was on (a fallback): `down on a -> b`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub with: Option<String>,
     pub outcome: ScenarioOutcome,
     /// The scenario file of a failed experiment, `why: TODO`, for `--write`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -81,6 +106,16 @@ impl ExperimentResult {
             base.judge();
             c.verdict == Differential::KnownWeakness && base.status == Status::Failed
         })
+    }
+}
+
+impl ExperimentResult {
+    /// `class on edge`, and the other fault when there was one.
+    pub fn what(&self) -> String {
+        match &self.with {
+            Some(w) => format!("{} on {} ({}, while {w})", self.class, self.on, self.mode),
+            None => format!("{} on {} ({})", self.class, self.on, self.mode),
+        }
     }
 }
 

@@ -9,7 +9,7 @@ use crate::change::{
     self, Change, ChangeSpec, ChangedPath, CommitInfo, Evidence, RepoPath, Resolved, RevRef, TierDecision,
 };
 use crate::config::{
-    self, CONFIG_FILE, ConfigError, ConfigOrigin, GateRule, LoadedConfig, ScenarioSelection, Signoff, Tier,
+    self, CONFIG_FILE, ConfigError, ConfigOrigin, GateRule, LoadedConfig, ScenarioSelection, Signoff, Tier, Unexercised,
 };
 use crate::impact::{self, Affected, Impact};
 use crate::repo::{Oid, Repo, RepoError, Snapshot};
@@ -138,6 +138,10 @@ pub struct AppliedRule {
     /// Whether the affected services with a workload are explored after the scenarios.
     #[serde(default)]
     pub explore: bool,
+    /// What an edge exploration never exercised does to the verdict (`unexercised:` of the
+    /// rule; the stricter of the tier's and `policy.unclaimed`'s when that widens it).
+    #[serde(default)]
+    pub unexercised: Unexercised,
 }
 
 /// Everything the later stages need, and everything `faultline plan` shows. Field names are
@@ -495,6 +499,7 @@ fn applied_rule(config: &LoadedConfig, tier: Tier, ai: bool, unclaimed: usize, p
         let u = p.unclaimed_rule();
         rule.scenarios = widest(rule.scenarios, u.scenarios);
         rule.explore |= u.explore;
+        rule.unexercised = rule.unexercised.max(u.unexercised);
         if u.signoff == Signoff::Seniors {
             rule.signoff = Signoff::Seniors;
         }
@@ -509,7 +514,13 @@ fn applied_rule(config: &LoadedConfig, tier: Tier, ai: bool, unclaimed: usize, p
         let s = if protected == 1 { "" } else { "s" };
         source.push_str(&format!(" + {protected} protected path{s} (sign-off)"));
     }
-    AppliedRule { source, scenarios: rule.scenarios, signoff: rule.signoff, explore: rule.explore }
+    AppliedRule {
+        source,
+        scenarios: rule.scenarios,
+        signoff: rule.signoff,
+        explore: rule.explore,
+        unexercised: rule.unexercised,
+    }
 }
 
 /// The selection that runs more.

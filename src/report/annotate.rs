@@ -25,6 +25,8 @@ pub struct Annotations<'s> {
 struct Seen {
     plan: Option<Plan>,
     errors: usize,
+    /// Edges exploration did not exercise, annotated so far.
+    unexercised: usize,
     /// Failed scenarios: (name, target, services it observed).
     failed: Vec<(String, String, Vec<String>)>,
 }
@@ -42,6 +44,9 @@ impl<'s> Annotations<'s> {
         }
         for s in &report.scenarios {
             self.report(&Event::ScenarioFinished(s));
+        }
+        for r in &report.exploration {
+            self.report(&Event::Explored(r));
         }
     }
 
@@ -101,6 +106,21 @@ impl Reporter for Annotations<'_> {
                 self.seen.lock().unwrap_or_else(|e| e.into_inner()).plan = Some((*plan).clone());
             }
             Event::ScenarioFinished(s) if s.status != Status::Passed => self.failed(s),
+            Event::Explored(r) => {
+                for n in &r.not_exercised {
+                    let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+                    if seen.unexercised >= MAX_EACH {
+                        return;
+                    }
+                    seen.unexercised += 1;
+                    drop(seen);
+                    (self.sink)(&format!(
+                        "::warning title={}::{}",
+                        prop(&format!("faultline: edge {} not exercised", n.edge)),
+                        data(&format!("exploration of {}: {}", r.service, n.why))
+                    ));
+                }
+            }
             _ => {}
         }
     }

@@ -34,9 +34,15 @@ pub fn render(r: &ExploreReport) -> String {
         r.unexplored.len(),
         if compared > 0 { format!("; {compared} compared with the base revision") } else { String::new() },
     );
+    if r.reference_passes > 1 {
+        let _ = writeln!(s, "  the reference took {} passes of the workload", r.reference_passes);
+    }
+    for n in &r.not_exercised {
+        let _ = writeln!(s, "  warning: edge {} not exercised: {}", n.edge, n.why);
+    }
     for x in r.ran.iter().filter(|x| x.outcome.status != Status::Passed) {
         let weakness = if x.known_weakness() { " — a known weakness: the base fails it too" } else { "" };
-        let _ = writeln!(s, "  {} on {} ({}){weakness}", x.class, x.on, x.mode);
+        let _ = writeln!(s, "  {}{weakness}", x.what());
         for line in super::outcome::render_outcome(&x.outcome).lines() {
             let _ = writeln!(s, "    {line}");
         }
@@ -59,8 +65,9 @@ pub fn write_scenarios(reports: &[ExploreReport], dir: &Path) -> Vec<String> {
         let Some(text) = &x.scenario else { continue };
         let path = dir.join(format!("{}.yaml", x.outcome.name));
         let header = format!(
-            "# Found by `faultline explore --seed {}`: {} on {} ({}).\n# Complete `why` with what the system must guarantee here, then keep it.\n",
-            x.outcome.seed, x.class, x.on, x.mode
+            "# Found by `faultline explore --seed {}`: {}.\n# Complete `why` with what the system must guarantee here, then keep it.\n",
+            x.outcome.seed,
+            x.what()
         );
         let file = std::fs::OpenOptions::new().write(true).create_new(true).open(&path);
         match file.and_then(|mut f| std::io::Write::write_all(&mut f, format!("{header}{text}").as_bytes())) {

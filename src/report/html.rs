@@ -356,6 +356,21 @@ pub fn render(report: &GateReport) -> String {
         }
         o.push_str("</ul>\n");
     }
+    let unexercised: Vec<String> = report
+        .exploration
+        .iter()
+        .flat_map(|x| x.not_exercised.iter().map(move |n| (x, n)))
+        .map(|(x, n)| {
+            format!("<li><code>{}</code> (exploration of {}): {}</li>", esc(&n.edge), esc(&x.service), esc(&n.why))
+        })
+        .collect();
+    if !unexercised.is_empty() {
+        let _ = writeln!(
+            o,
+            "<h2 id=\"not-exercised\">Warning: edges exploration did not exercise</h2><ul>{}</ul>",
+            unexercised.concat()
+        );
+    }
     if let Some(p) = &report.plan {
         o.push_str("<h2 id=\"plan\">The plan</h2><table>");
         let head = p

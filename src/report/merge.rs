@@ -262,7 +262,8 @@ pub fn merge(
         }
     }
     let exploration = merged_exploration(&shards, &plan, &mut unverified);
-    let (d, r) = verdict::with_exploration(decision, reasons, &exploration);
+    let unexercised = plan.gate.as_ref().map(|g| g.unexercised).unwrap_or_default();
+    let (d, r) = verdict::with_exploration(decision, reasons, &exploration, unexercised);
     (decision, reasons) = (d, r);
     if !unverified.is_empty() {
         decision = Decision::Unverified;

@@ -95,7 +95,11 @@ pub fn render_text(plan: &Plan) -> String {
             } else {
                 plan.explore.iter().take(SHOW).map(String::as_str).map(clean).collect::<Vec<_>>().join(", ")
             };
-            let _ = writeln!(o, "explore      {what} ({})", g.source);
+            let unexercised = match g.unexercised {
+                crate::config::Unexercised::Warn => "an edge not exercised is warned about",
+                crate::config::Unexercised::Unverified => "an edge not exercised is could not verify",
+            };
+            let _ = writeln!(o, "explore      {what} ({}; {unexercised})", g.source);
         }
         if plan.signoff_required {
             let _ = writeln!(o, "sign-off     required ({}): one of {}", g.source, plan.seniors.join(", "));

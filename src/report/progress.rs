@@ -28,6 +28,10 @@ pub fn line(event: &Event<'_>) -> Option<String> {
         Event::ScenarioFinished(o) => super::outcome::render_outcome(o),
         Event::ExploreSkipped { service, why } => format!("explore {service}: {why}"),
         Event::ReferenceStarted { service } => format!("explore {service}: reference run of its workload"),
+        Event::ReferenceRepeated { service, passes, unused } => format!(
+            "explore {service}: no traffic on {} in one pass; the workload again, {passes} passes in a row",
+            unused.join(", ")
+        ),
         Event::ExperimentsPlanned { service, experiments, edges } => format!(
             "explore {service}: {experiments} experiments on {} edge{} ({})",
             edges.len(),

@@ -103,6 +103,15 @@ pub fn render(report: &GateReport) -> String {
             let _ = writeln!(o, "\nReproduce:\n\n```sh\n{}\n```", s.repro);
         }
     }
+    let unexercised: Vec<String> = report
+        .exploration
+        .iter()
+        .flat_map(|x| x.not_exercised.iter().map(move |n| (x, n)))
+        .map(|(x, n)| format!("- `{}` (exploration of `{}`): {}", cell(&n.edge), cell(&x.service), cell(&n.why)))
+        .collect();
+    if !unexercised.is_empty() {
+        let _ = writeln!(o, "\n### ⚠️ Edges exploration did not exercise\n\n{}", unexercised.join("\n"));
+    }
     if o.len() > MAX_BYTES {
         let mut cut = MAX_BYTES - 100;
         while !o.is_char_boundary(cut) {

@@ -37,6 +37,9 @@ pub enum Event<'a> {
     ExploreSkipped { service: &'a str, why: &'a str },
     /// The fault-free reference run of a service's workload starts.
     ReferenceStarted { service: &'a str },
+    /// Declared edges of a service's stack carried no traffic in the reference: its workload
+    /// runs again, `passes` times in a row.
+    ReferenceRepeated { service: &'a str, passes: u32, unused: &'a [String] },
     /// The experiments of a service are generated from what its reference run used.
     ExperimentsPlanned { service: &'a str, experiments: usize, edges: &'a [String] },
     /// One experiment ended.

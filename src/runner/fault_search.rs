@@ -4,15 +4,26 @@
 //!
 //! 1. The reference: the service's workload with no fault. It must pass (else exploration
 //!    cannot judge anything: could not verify), and it shows which edges the workload uses
-//!    and how many requests each edge carries per workload request.
+//!    and how many requests each edge carries per workload request. When a declared edge of
+//!    the stack (a `depends_on` of the service or of any service it depends on, transitively:
+//!    every edge the stack proxies) carried no traffic, the workload runs again,
+//!    [`REFERENCE_PASSES`] passes in a row on one stack, and each edge found there is explored
+//!    with as many passes as it took to carry traffic (a dependency called every 3rd
+//!    request is faulted during 3 passes).
 //! 2. The experiments, for the edges that carried traffic only, the changed services' edges
 //!    first, in waves: every fault one request at a time (and the outages and restarts),
 //!    then 4 at once for the faults that passed one at a time (a fault that already failed
 //!    is a finding; its concurrent twin would repeat it).
-//! 3. Besides each experiment's own checks, the attempts oracle on every run of one request
+//! 3. The fallbacks: a declared edge still without traffic that carried some during an
+//!    experiment's steps (orders -> cache while payments is down) is explored with that
+//!    experiment's fault on at the same time, each fault class of the catalogue once, in the
+//!    trigger's mode. A declared edge that carried none in any of these runs is listed as not
+//!    exercised ([`ExploreReport::not_exercised`]): the verdict warns, or could not verify
+//!    where the rule's `unexercised` says `unverified`.
+//! 4. Besides each experiment's own checks, the attempts oracle on every run of one request
 //!    at a time: the requests an edge carries during one workload request are its attempts,
 //!    at most `explore.max_attempts` times what the reference needed.
-//! 4. A budget: experiments not started when it runs out are listed as unexplored.
+//! 5. A budget: experiments not started when it runs out are listed as unexplored.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -22,7 +33,9 @@ use futures_util::StreamExt;
 use super::event::{Event, Reporter};
 use super::pool::StackPool;
 use crate::config::LoadedConfig;
-use crate::outcome::{CheckOutcome, Compared, Differential, ExperimentResult, ExploreReport, ScenarioOutcome, Status};
+use crate::outcome::{
+    CheckOutcome, Compared, Differential, ExperimentResult, ExploreReport, NotExercised, ScenarioOutcome, Status,
+};
 use crate::plan::ExploreTarget;
 use crate::scenario::experiments::{Experiment, Mode, UsedEdge, Workload};
 use crate::stack::RunOptions;
@@ -45,6 +58,15 @@ pub struct ExploreOptions {
     pub base: Option<RunOptions>,
 }
 
+/// Passes of the workload the reference runs, at most, for the declared edges one pass
+/// leaves without traffic: the first pass and 3 more. A dependency called every 2nd, 3rd or
+/// 4th request, or after a warm-up of up to 3 passes, is found; one called more rarely is
+/// listed as not exercised ([`ExploreReport::not_exercised`]), never passed over in silence.
+/// The passes run in one scenario on one stack (a reset between runs would restart the
+/// service's counters and caches), one request at a time, within seconds for the usual
+/// workload of a few requests, before any experiment starts.
+pub const REFERENCE_PASSES: u32 = 4;
+
 /// Explores `target.service` with its workload and `loaded`'s invariants; `opts` as for scenarios
 /// (`prepare_once` already ran for the services).
 pub async fn explore(
@@ -65,32 +87,23 @@ pub async fn explore(
             return report;
         }
     };
-    // The reference's stack serves the experiments after it.
+    // The reference's stack serves the experiments after it; it stays expected until the
+    // fallbacks' experiments are known (the last ones that use it).
     let pool = StackPool::new([&reference.scenario, &reference.scenario]).at_once(xo.jobs);
     events.report(&Event::ReferenceStarted { service });
-    let base = pool.run(&reference.scenario, config, opts).await;
-    if base.status != Status::Passed {
-        let why = base
-            .first_failure()
-            .map(|(what, expected, observed)| format!("{what}: expected {expected}, observed {observed}"))
-            .or(base.error.clone())
-            .unwrap_or_default();
-        report.error = Some(format!("the workload of `{service}` does not pass without any fault: {why}"));
-        pool.finish().await;
-        return report;
-    }
-    let used = used_edges(&base);
-    report.edges = used.iter().map(|e| format!("{} -> {}", e.from, e.to)).collect();
-    let per_request = attempts_per_request(&base, &w.service);
-    let reference_ms: f64 = base.steps.iter().map(|s| s.end_ms - s.start_ms).sum();
-    let experiments = match crate::scenario::experiments::catalogue(
-        w,
-        config,
-        &used,
-        &reference.scenario.stack,
-        &xo.first,
-        reference_ms,
-    ) {
+    let observed = match references(&pool, w, reference, loaded, opts, events).await {
+        Ok(r) => r,
+        Err(e) => {
+            report.error = Some(e);
+            pool.finish().await;
+            return report;
+        }
+    };
+    let Observed { declared, used, per_request, reference_ms, passes } = observed;
+    report.reference_passes = passes;
+    report.edges = used.iter().map(UsedEdge::name).collect();
+    let stack = &reference.scenario.stack;
+    let experiments = match crate::scenario::experiments::catalogue(w, config, &used, stack, &xo.first, reference_ms) {
         Ok(e) => e,
         Err(e) => {
             report.error = Some(e.to_string());
@@ -100,15 +113,14 @@ pub async fn explore(
     };
     report.planned = experiments.len();
     pool.expect(experiments.iter().map(|e| &e.scenario));
-    pool.forget(&reference.scenario);
     events.report(&Event::ExperimentsPlanned { service, experiments: experiments.len(), edges: &report.edges });
 
-    let (first, second): (Vec<&Experiment>, Vec<&Experiment>) =
-        experiments.iter().partition(|e| e.mode != Mode::Concurrent);
     let found = std::sync::atomic::AtomicBool::new(false);
     // The base's experiments on stacks of their own: its images differ from the change's.
-    let base_pool =
-        xo.base.as_ref().map(|b| (StackPool::new(experiments.iter().map(|e| &e.scenario)).at_once(xo.jobs), b));
+    let base_pool = xo.base.as_ref().map(|b| {
+        let expected = experiments.iter().map(|e| &e.scenario).chain([&reference.scenario]);
+        (StackPool::new(expected).at_once(xo.jobs), b)
+    });
     let ctx = Wave {
         pool: &pool,
         base: base_pool.as_ref().map(|(p, o)| (p, *o)),
@@ -121,33 +133,38 @@ pub async fn explore(
         events,
         found: &found,
     };
-    let mut results: BTreeMap<String, (&Experiment, Option<Ran>)> = BTreeMap::new();
-    for (e, o) in ctx.run(first).await {
-        results.insert(e.name.clone(), (e, o));
+    let mut results: Results = BTreeMap::new();
+    ctx.waves(&experiments, &mut results, &mut report.skipped).await;
+    // Edges that carried traffic only while another fault was on: explored with that fault.
+    let unused: Vec<(String, String)> =
+        declared.iter().filter(|d| !used.iter().any(|u| (&u.from, &u.to) == (&d.0, &d.1))).cloned().collect();
+    let fallback = fallbacks(w, config, &unused, &experiments, &results);
+    pool.forget(&reference.scenario);
+    if let Some((p, _)) = &base_pool {
+        p.forget(&reference.scenario);
     }
-    let mut wave = Vec::new();
-    for e in second {
-        let twin = e.name.replace("-conc", "-seq");
-        match results.get(&twin).and_then(|(_, o)| o.as_ref()) {
-            // A weakness the base shares does not stand for its concurrent twin, which may
-            // still be worse than the base.
-            Some((o, c))
-                if o.status == Status::Failed
-                    && !c.as_ref().is_some_and(|c| c.verdict == Differential::KnownWeakness) =>
-            {
-                pool.forget(&e.scenario);
-                if let Some((p, _)) = &base_pool {
-                    p.forget(&e.scenario);
-                }
-                report.skipped.push((e.name.clone(), format!("{twin} failed already: the same fault, one finding")));
-            }
-            _ => wave.push(e),
+    let (fallback, covered) = match fallback {
+        Ok(f) => f,
+        Err(e) => {
+            report.error = Some(e.to_string());
+            (Vec::new(), Vec::new())
         }
+    };
+    if !fallback.is_empty() {
+        report.planned += fallback.len();
+        report.edges.extend(covered.iter().map(|(e, with)| format!("{} (while {with})", e.name())));
+        pool.expect(fallback.iter().map(|e| &e.scenario));
+        if let Some((p, _)) = &base_pool {
+            p.expect(fallback.iter().map(|e| &e.scenario));
+        }
+        let edges: Vec<String> = covered.iter().map(|(e, with)| format!("{} (while {with})", e.name())).collect();
+        events.report(&Event::ExperimentsPlanned { service, experiments: fallback.len(), edges: &edges });
+        ctx.waves(&fallback, &mut results, &mut report.skipped).await;
     }
-    for (e, o) in ctx.run(wave).await {
-        results.insert(e.name.clone(), (e, o));
-    }
-    record(&mut report, &experiments, results);
+    let ran = results.values().filter(|(_, o)| o.is_some()).count();
+    record(&mut report, &experiments, &mut results);
+    record(&mut report, &fallback, &mut results);
+    report.not_exercised = not_exercised(&unused, &covered, passes, ran);
     pool.finish().await;
     if let Some((p, _)) = &base_pool {
         p.finish().await;
@@ -156,12 +173,159 @@ pub async fn explore(
     report
 }
 
-/// The experiments' results into the report, in the order they were generated.
-fn record(
-    report: &mut ExploreReport,
+/// What the reference passes observed.
+struct Observed {
+    /// The declared edges of the stack ([`crate::scenario::experiments::declared_edges`]).
+    declared: Vec<(String, String)>,
+    /// The edges that carried traffic, each with the passes it needed.
+    used: Vec<UsedEdge>,
+    per_request: BTreeMap<String, (usize, String)>,
+    /// How long one pass took.
+    reference_ms: f64,
+    /// Passes run: 1, or [`REFERENCE_PASSES`].
+    passes: u32,
+}
+
+/// The reference: the workload once, and when a declared edge of the stack carried no
+/// traffic, [`REFERENCE_PASSES`] passes of it in a row on one stack. Either must pass without
+/// any fault, else exploration cannot judge anything (the error says why).
+async fn references(
+    pool: &StackPool,
+    w: &Workload,
+    reference: &Experiment,
+    loaded: &LoadedConfig,
+    opts: &RunOptions,
+    events: &dyn Reporter,
+) -> Result<Observed, String> {
+    let config = &loaded.config;
+    let service = &w.service;
+    let base = pool.run(&reference.scenario, config, opts).await;
+    if base.status != Status::Passed {
+        return Err(format!("the workload of `{service}` does not pass without any fault: {}", why(&base)));
+    }
+    let declared = crate::scenario::experiments::declared_edges(config, &reference.scenario.stack);
+    let mut used = used_edges(&base);
+    let mut per_request = attempts_per_request(&base, service);
+    let reference_ms: f64 = base.steps.iter().map(|s| s.end_ms - s.start_ms).sum();
+    let unused: Vec<String> = declared
+        .iter()
+        .filter(|d| !used.iter().any(|u| (&u.from, &u.to) == (&d.0, &d.1)))
+        .map(|(f, t)| format!("{f} -> {t}"))
+        .collect();
+    if unused.is_empty() {
+        return Ok(Observed { declared, used, per_request, reference_ms, passes: 1 });
+    }
+    events.report(&Event::ReferenceRepeated { service, passes: REFERENCE_PASSES, unused: &unused });
+    let again =
+        crate::scenario::experiments::reference_passes(w, config, REFERENCE_PASSES).map_err(|e| e.to_string())?;
+    pool.expect([&again.scenario]);
+    let o = pool.run(&again.scenario, config, opts).await;
+    if o.status != Status::Passed {
+        return Err(format!(
+            "the workload of `{service}` does not pass {REFERENCE_PASSES} times in a row without any fault: {}",
+            why(&o)
+        ));
+    }
+    for mut e in used_edges(&o) {
+        if !used.iter().any(|u| (&u.from, &u.to) == (&e.from, &e.to)) {
+            e.passes = first_pass(&o, &e.name(), w.steps.len()).unwrap_or(REFERENCE_PASSES);
+            used.push(e);
+        }
+    }
+    for (edge, (n, which)) in attempts_per_request(&o, service) {
+        let k = per_request.entry(edge).or_insert((0, String::new()));
+        if n > k.0 {
+            *k = (n, which);
+        }
+    }
+    Ok(Observed { declared, used, per_request, reference_ms, passes: REFERENCE_PASSES })
+}
+
+/// What failed a run that should have passed, on one line.
+fn why(o: &ScenarioOutcome) -> String {
+    o.first_failure()
+        .map(|(what, expected, observed)| format!("{what}: expected {expected}, observed {observed}"))
+        .or(o.error.clone())
+        .unwrap_or_default()
+}
+
+/// The fallbacks found: each edge with its trigger (`down on a -> b`).
+type Covered = Vec<(UsedEdge, String)>;
+
+/// The experiments of the fallbacks: for each edge of `unused` (declared, no traffic in the
+/// reference passes), the first experiment that ran during whose steps it carried traffic
+/// (one of one request at a time when there is one) is its trigger, and the edge's faults
+/// are tried with the trigger's fault on at the same time. One trigger per edge: bounded by
+/// the catalogue of one edge per fallback. Returns the experiments and the edges covered,
+/// each with its trigger (`down on a -> b`).
+fn fallbacks(
+    w: &Workload,
+    config: &crate::config::Config,
+    unused: &[(String, String)],
     experiments: &[Experiment],
-    mut results: BTreeMap<String, (&Experiment, Option<Ran>)>,
-) {
+    results: &Results,
+) -> Result<(Vec<Experiment>, Covered), crate::scenario::experiments::InvalidExperiment> {
+    let seen: Vec<(Mode, Vec<UsedEdge>)> = experiments
+        .iter()
+        .map(|e| match results.get(&e.name).and_then(|(_, o)| o.as_ref()) {
+            Some((o, _)) if o.status != Status::Error => (e.mode, traffic(o, Some(o.checks_ms))),
+            _ => (e.mode, Vec::new()),
+        })
+        .collect();
+    let mut out = Vec::new();
+    let mut covered = Vec::new();
+    for (edge, i) in triggers(unused, &seen) {
+        let trigger = &experiments[i];
+        out.extend(crate::scenario::experiments::fallback(w, config, &edge, trigger)?);
+        covered.push((edge, format!("{} on {}", trigger.class, trigger.on)));
+    }
+    Ok((out, covered))
+}
+
+/// For each edge of `unused`, the experiment (an index of `seen`, the edges each experiment's
+/// steps used, in the order they were generated) that first used it, preferring one run one
+/// request at a time; edges no experiment used are left out.
+pub(crate) fn triggers(unused: &[(String, String)], seen: &[(Mode, Vec<UsedEdge>)]) -> Vec<(UsedEdge, usize)> {
+    let mut out = Vec::new();
+    for (from, to) in unused {
+        let uses =
+            |(_, (_, edges)): &(usize, &(Mode, Vec<UsedEdge>))| edges.iter().any(|u| (&u.from, &u.to) == (from, to));
+        let mut candidates = seen.iter().enumerate().filter(uses);
+        let first = candidates.clone().next();
+        let Some((i, (_, edges))) = candidates.find(|(_, (m, _))| *m == Mode::Sequential).or(first) else {
+            continue;
+        };
+        if let Some(u) = edges.iter().find(|u| (&u.from, &u.to) == (from, to)) {
+            out.push((u.clone(), i));
+        }
+    }
+    out
+}
+
+/// The declared edges that carried traffic in no run: neither in the reference passes nor
+/// during any experiment (`covered`: the fallbacks found).
+pub(crate) fn not_exercised(
+    unused: &[(String, String)],
+    covered: &[(UsedEdge, String)],
+    passes: u32,
+    ran: usize,
+) -> Vec<NotExercised> {
+    unused
+        .iter()
+        .filter(|(f, t)| !covered.iter().any(|(u, _)| (&u.from, &u.to) == (f, t)))
+        .map(|(f, t)| NotExercised {
+            edge: format!("{f} -> {t}"),
+            why: format!(
+                "no traffic in {passes} pass{} of the workload without faults, nor during any of the {ran} experiment{} that ran: never faulted",
+                if passes == 1 { "" } else { "es" },
+                if ran == 1 { "" } else { "s" },
+            ),
+        })
+        .collect()
+}
+
+/// The experiments' results into the report, in the order they were generated.
+fn record(report: &mut ExploreReport, experiments: &[Experiment], results: &mut Results) {
     for e in experiments {
         match results.remove(&e.name) {
             Some((_, Some((outcome, compared)))) => {
@@ -170,6 +334,7 @@ fn record(
                     class: e.class.clone(),
                     on: e.on.clone(),
                     mode: e.mode,
+                    with: e.with.clone(),
                     outcome,
                     scenario,
                     compared,
@@ -180,6 +345,9 @@ fn record(
         }
     }
 }
+
+/// Each experiment's name, with what ran (`None`: not started).
+type Results<'e> = BTreeMap<String, (&'e Experiment, Option<Ran>)>;
 
 /// What a wave of experiments needs.
 struct Wave<'a> {
@@ -201,6 +369,44 @@ struct Wave<'a> {
 type Ran = (ScenarioOutcome, Option<Compared>);
 
 impl Wave<'_> {
+    /// Runs `experiments`: those of one request at a time and the outages first, then those
+    /// of 4 at once whose twin of one request at a time did not fail already (the same
+    /// fault, one finding: skipped, with why).
+    async fn waves<'e>(
+        &self,
+        experiments: &'e [Experiment],
+        results: &mut Results<'e>,
+        skipped: &mut Vec<(String, String)>,
+    ) {
+        let (first, second): (Vec<&Experiment>, Vec<&Experiment>) =
+            experiments.iter().partition(|e| e.mode != Mode::Concurrent);
+        for (e, o) in self.run(first).await {
+            results.insert(e.name.clone(), (e, o));
+        }
+        let mut wave = Vec::new();
+        for e in second {
+            let twin = e.name.replace("-conc", "-seq");
+            match results.get(&twin).and_then(|(_, o)| o.as_ref()) {
+                // A weakness the base shares does not stand for its concurrent twin, which may
+                // still be worse than the base.
+                Some((o, c))
+                    if o.status == Status::Failed
+                        && !c.as_ref().is_some_and(|c| c.verdict == Differential::KnownWeakness) =>
+                {
+                    self.pool.forget(&e.scenario);
+                    if let Some((p, _)) = self.base {
+                        p.forget(&e.scenario);
+                    }
+                    skipped.push((e.name.clone(), format!("{twin} failed already: the same fault, one finding")));
+                }
+                _ => wave.push(e),
+            }
+        }
+        for (e, o) in self.run(wave).await {
+            results.insert(e.name.clone(), (e, o));
+        }
+    }
+
     /// Runs `wave`, `jobs` at once; an experiment not started within the budget is `None`.
     async fn run<'e>(&self, wave: Vec<&'e Experiment>) -> Vec<(&'e Experiment, Option<Ran>)> {
         futures_util::stream::iter(wave.into_iter().map(|e| async move {
@@ -274,6 +480,13 @@ impl Wave<'_> {
 
 /// The edges the workload used: HTTP requests or bytes crossed them during the steps.
 pub(crate) fn used_edges(o: &ScenarioOutcome) -> Vec<UsedEdge> {
+    traffic(o, None)
+}
+
+/// The edges HTTP requests crossed from the start of the steps until `until` (ms, from the
+/// start of the steps; `None`: any time after), or bytes crossed after the steps began (a
+/// connection's bytes have no time: an experiment's recovery check may count there).
+pub(crate) fn traffic(o: &ScenarioOutcome, until: Option<f64>) -> Vec<UsedEdge> {
     let mut out = Vec::new();
     for (name, obs) in &o.edges {
         if name.starts_with("host -> ") {
@@ -281,14 +494,32 @@ pub(crate) fn used_edges(o: &ScenarioOutcome) -> Vec<UsedEdge> {
         }
         let Some((from, to)) = name.split_once(" -> ") else { continue };
         let offset = o.edge_offsets_ms.get(name).copied().unwrap_or(0.0);
-        let requests = obs.requests.iter().filter(|r| r.start_ms + offset >= 0.0).count();
+        let during = |t: f64| t >= 0.0 && until.is_none_or(|u| t <= u);
+        let requests = obs.requests.iter().filter(|r| during(r.start_ms + offset)).count();
         let before = o.edge_bytes_before_steps.get(name).copied().unwrap_or(0);
         let bytes = (obs.bytes_upstream + obs.bytes_downstream).saturating_sub(before);
-        if requests > 0 || bytes > 0 {
-            out.push(UsedEdge { from: from.to_owned(), to: to.to_owned(), http: !obs.requests.is_empty() });
+        if requests > 0 || (bytes > 0 && (until.is_none() || obs.requests.is_empty())) {
+            out.push(UsedEdge { from: from.to_owned(), to: to.to_owned(), http: !obs.requests.is_empty(), passes: 1 });
         }
     }
     out
+}
+
+/// The pass of a run of passes (`per_pass` steps each) in which `edge` first carried
+/// traffic: its first request, or its first connection that carried bytes, opened during
+/// the steps; `None` when neither has a time (bytes of a connection opened before the steps).
+pub(crate) fn first_pass(o: &ScenarioOutcome, edge: &str, per_pass: usize) -> Option<u32> {
+    let obs = o.edges.get(edge)?;
+    let offset = o.edge_offsets_ms.get(edge).copied().unwrap_or(0.0);
+    let requests = obs.requests.iter().map(|r| r.start_ms + offset);
+    let conns =
+        obs.connections.iter().filter(|c| c.bytes_upstream + c.bytes_downstream > 0).map(|c| c.opened_ms + offset);
+    let t = requests.chain(conns).filter(|t| *t >= 0.0).min_by(f64::total_cmp)?;
+    // The step it happened in: the last one that started before it.
+    let mut starts: Vec<f64> = o.steps.iter().map(|s| s.start_ms).collect();
+    starts.sort_by(f64::total_cmp);
+    let step = starts.partition_point(|s| *s <= t).saturating_sub(1);
+    u32::try_from(step / per_pass.max(1) + 1).ok()
 }
 
 /// Per HTTP edge: the most requests it carried during one request of the workload to
@@ -352,4 +583,96 @@ fn attempts_oracle(o: &mut ScenarioOutcome, w: &Workload, reference: &BTreeMap<S
         });
     }
     o.judge();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn edge(from: &str, to: &str) -> UsedEdge {
+        UsedEdge { from: from.into(), to: to.into(), http: true, passes: 1 }
+    }
+
+    /// An outcome of 8 steps of 100 ms each (4 passes of 2), with `api -> db` first asked
+    /// at `db_ms` and `api -> cache` carrying only the bytes of a connection opened before
+    /// the steps; the checks start at 800 ms.
+    fn outcome(db_ms: f64) -> ScenarioOutcome {
+        let steps: Vec<serde_json::Value> = (0..8)
+            .map(|i| {
+                serde_json::json!({ "index": i, "step": "GET api /call", "passed": true, "expected": "",
+                "observed": "", "start_ms": i as f64 * 100.0, "end_ms": i as f64 * 100.0 + 90.0 })
+            })
+            .collect();
+        let obs = |edge: &str, requests: serde_json::Value, bytes: u64| {
+            serde_json::json!({ "edge": edge, "seed": 1, "elapsed_ms": 1000.0, "connections_opened": 1,
+                "connections_by_outcome": {}, "bytes_upstream": bytes, "bytes_downstream": 0,
+                "connections": [{ "id": 1, "opened_ms": 0.0, "closed_ms": null, "outcome": "open",
+                                  "bytes_upstream": bytes, "bytes_downstream": 0 }],
+                "requests": requests, "latency": null })
+        };
+        let request = serde_json::json!([{ "conn": 1, "seq": 1, "method": "GET", "path": "/call", "status": 200,
+            "start_ms": db_ms + 50.0, "duration_ms": 1.0, "fault": null, "outcome": "answered" }]);
+        let v = serde_json::json!({
+            "name": "x", "file": "x.yaml", "target": "api", "why": "", "seed": 1, "status": "passed", "error": null,
+            "steps": steps, "checks": [],
+            "edges": { "api -> db": obs("api -> db", request, 10), "api -> cache": obs("api -> cache", serde_json::json!([]), 30) },
+            "edge_offsets_ms": { "api -> db": -50.0, "api -> cache": -50.0 },
+            "edge_bytes_before_steps": { "api -> cache": 10 },
+            "checks_ms": 800.0, "stack_seconds": 0.0, "run_seconds": 0.0, "teardown_seconds": 0.0, "repro": ""
+        });
+        serde_json::from_value(v).expect("an outcome")
+    }
+
+    #[test]
+    fn the_pass_an_edge_first_carried_traffic_in() {
+        // Asked at 450 ms: the 5th step, the first of the 3rd pass of 2 steps.
+        assert_eq!(first_pass(&outcome(450.0), "api -> db", 2), Some(3));
+        assert_eq!(first_pass(&outcome(0.0), "api -> db", 2), Some(1));
+        assert_eq!(first_pass(&outcome(799.0), "api -> db", 2), Some(4));
+        // Bytes of a connection opened before the steps have no time: all passes.
+        assert_eq!(first_pass(&outcome(0.0), "api -> cache", 2), None);
+        assert_eq!(first_pass(&outcome(0.0), "api -> nowhere", 2), None);
+    }
+
+    #[test]
+    fn traffic_after_the_steps_is_not_an_experiments() {
+        let names = |v: Vec<UsedEdge>| v.iter().map(UsedEdge::name).collect::<Vec<_>>();
+        // During the steps: both (the cache's bytes have no time, they count).
+        assert_eq!(names(traffic(&outcome(100.0), Some(800.0))), ["api -> cache", "api -> db"]);
+        // A request during the checks (a recovery check) is not the fault's doing.
+        assert_eq!(names(traffic(&outcome(900.0), Some(800.0))), ["api -> cache"]);
+        // The reference counts any time after the steps began.
+        assert_eq!(names(used_edges(&outcome(900.0))), ["api -> cache", "api -> db"]);
+        assert!(used_edges(&outcome(100.0)).iter().all(|e| e.passes == 1));
+    }
+
+    #[test]
+    fn a_fallback_is_explored_with_the_first_fault_that_made_it_carry_traffic() {
+        let unused = [("api".to_owned(), "cache".to_owned()), ("api".to_owned(), "audit".to_owned())];
+        let seen = vec![
+            (Mode::Sequential, vec![edge("api", "db")]),
+            (Mode::Concurrent, vec![edge("api", "db"), edge("api", "cache")]),
+            (Mode::Sequential, vec![edge("api", "cache")]),
+            (Mode::Sequential, vec![edge("api", "cache")]),
+        ];
+        // One trigger per edge, one request at a time preferred; audit never carried any.
+        let t = triggers(&unused, &seen);
+        assert_eq!(t.len(), 1, "{t:?}");
+        assert_eq!((t[0].0.name(), t[0].1), ("api -> cache".to_owned(), 2));
+        // Only a concurrent experiment used it: that one.
+        let t = triggers(&unused[..1], &seen[..2]);
+        assert_eq!(t[0].1, 1);
+        assert!(triggers(&unused, &seen[..1]).is_empty());
+    }
+
+    #[test]
+    fn an_edge_no_run_exercised_is_listed_with_why() {
+        let unused = [("api".to_owned(), "cache".to_owned()), ("api".to_owned(), "audit".to_owned())];
+        let covered = [(edge("api", "cache"), "down on api -> db".to_owned())];
+        let n = not_exercised(&unused, &covered, 4, 25);
+        assert_eq!(n.len(), 1);
+        assert_eq!(n[0].edge, "api -> audit");
+        assert!(n[0].why.contains("4 passes") && n[0].why.contains("25 experiments"), "{}", n[0].why);
+        assert!(not_exercised(&unused[..1], &covered, 4, 25).is_empty());
+    }
 }

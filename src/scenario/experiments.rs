@@ -99,6 +99,12 @@ pub struct Experiment {
     /// The edge (`a -> b`) or service the fault is on; empty for the reference.
     pub on: String,
     pub mode: Mode,
+    /// The fault on another edge at the same time (a fallback's trigger: `down on a -> b`).
+    pub with: Option<String>,
+    /// The faults and steps of the scenario file, as written (a fallback's experiments
+    /// repeat their trigger's).
+    pub faults: Vec<Value>,
+    pub steps: Vec<Value>,
     /// The scenario file, as `--write` writes it.
     pub text: String,
     pub scenario: Scenario,
@@ -132,6 +138,30 @@ pub struct UsedEdge {
     pub to: String,
     /// HTTP requests crossed it (else only connections).
     pub http: bool,
+    /// Passes of the workload its experiments send: the pass of the reference in which it
+    /// first carried traffic (1 for most edges; an edge a service calls only every Nth
+    /// request, or after a warm-up, needs more).
+    pub passes: u32,
+}
+
+impl UsedEdge {
+    /// `from -> to`.
+    pub fn name(&self) -> String {
+        format!("{} -> {}", self.from, self.to)
+    }
+}
+
+/// The edges exploration must exercise for a workload whose stack is `stack` (the explored
+/// service and every service it depends on, transitively, as [`workload`] computes it): the
+/// `depends_on` edges of each of them, `from -> to`, in the configuration's order. Each is
+/// a proxy of the stack, so each can carry the workload's traffic and each can be faulted.
+pub fn declared_edges(config: &crate::config::Config, stack: &[String]) -> Vec<(String, String)> {
+    config
+        .services
+        .iter()
+        .filter(|(name, _)| stack.contains(name))
+        .flat_map(|(from, s)| s.depends_on.keys().map(move |to| (from.clone(), to.clone())))
+        .collect()
 }
 
 /// The workload of `service`, validated with the scenarios' own code: a located error in
@@ -221,6 +251,28 @@ pub fn reference(w: &Workload, config: &crate::config::Config) -> Result<Experim
     experiment(w, config, "reference", "", Mode::Sequential, Vec::new(), sequential(&w.steps), Vec::new())
 }
 
+/// The fault-free workload `passes` times in a row on one stack, one request at a time: for
+/// the edges one pass leaves without traffic (a dependency called every Nth request, after a
+/// warm-up, on a cache miss). Its steps are the workload's steps, pass after pass.
+pub fn reference_passes(
+    w: &Workload,
+    config: &crate::config::Config,
+    passes: u32,
+) -> Result<Experiment, InvalidExperiment> {
+    let mut e = experiment(
+        w,
+        config,
+        &format!("reference-{passes}-passes"),
+        "",
+        Mode::Sequential,
+        Vec::new(),
+        repeated(sequential(&w.steps), passes),
+        Vec::new(),
+    )?;
+    e.class = "reference".into();
+    Ok(e)
+}
+
 /// Every experiment for `w`, in order: the edges of `first` (the changed services) first,
 /// then the others, each edge's faults in catalogue order, then the services' restarts.
 /// `reference_ms` is how long the reference workload took.
@@ -237,47 +289,26 @@ pub fn catalogue(
     let d = w.deadline;
     let mut out = Vec::new();
     for e in edges {
-        let on = format!("{} -> {}", e.from, e.to);
-        let mut classes: Vec<(&str, Value)> = vec![("down", json!({ "refuse": true }))];
-        if e.http {
-            classes.extend([
-                ("slow-past-deadline", json!({ "http": { "delay": dur(d + Duration::from_secs(1)) } })),
-                ("slow-under-deadline", json!({ "http": { "delay": dur(d / 2) } })),
-                ("errors-first", json!({ "http": { "status": 503, "first": 2 } })),
-                ("throttled", json!({ "http": { "status": 429, "headers": { "Retry-After": "3600" } } })),
-                ("unavailable", json!({ "http": { "status": 503, "headers": { "Retry-After": "3600" } } })),
-                ("reply-lost", json!({ "http": { "drop": "reset", "first": 1 } })),
-                ("reset-mid-response", json!({ "limit_data": 64 })),
-            ]);
-            classes.push(("blackhole", json!({ "blackhole": true })));
-        } else {
-            // A database or cache protocol: a request delayed past the client's deadline
-            // would still run after the client gave up (a commit nobody hears of), which
-            // services are not built to reconcile; an unresponsive server that closes the
-            // connection after the deadline is the failure they must handle.
-            classes.extend([
-                ("unresponsive", json!({ "timeout": dur(d + Duration::from_secs(1)), "direction": "both" })),
-                ("slow-under-deadline", json!({ "latency": dur(d / 20) })),
-                ("reset-mid-response", json!({ "reset": "100ms" })),
-            ]);
-        }
+        let on = e.name();
         let optional = w.optional.contains(&(e.from.clone(), e.to.clone()));
-        for (class, fault) in classes {
+        for (class, fault) in classes(e.http, d) {
             let mut f = fault;
             f["on"] = json!(on);
             for mode in [Mode::Sequential, Mode::Concurrent] {
                 let steps = if mode == Mode::Sequential { sequential(&w.steps) } else { concurrent(&w.steps) };
-                let steps = if optional { strict(steps) } else { steps };
+                let steps = repeated(if optional { strict(steps) } else { steps }, e.passes);
                 out.push(experiment(w, config, class, &on, mode, vec![f.clone()], steps, Vec::new())?);
             }
         }
         let mut f = json!({ "refuse": true });
         f["on"] = json!(on);
+        // 30 requests in a row: more than the passes any edge needs (at most 4).
         out.push(experiment(w, config, "outage", &on, Mode::Sustained, vec![f], sustained(&w.steps), Vec::new())?);
     }
     for s in stack.iter().filter(|s| **s != w.service) {
         // A service every caller of which can do without it.
         let mut callers = used.iter().filter(|e| e.to == *s).peekable();
+        let passes = used.iter().filter(|e| e.to == *s).map(|e| e.passes).max().unwrap_or(1);
         let only_optional =
             callers.peek().is_some() && callers.all(|e| w.optional.contains(&(e.from.clone(), e.to.clone())));
         for (class, fault) in [
@@ -286,7 +317,7 @@ pub fn catalogue(
         ] {
             for mode in [Mode::Sequential, Mode::Concurrent] {
                 let steps = if mode == Mode::Sequential { sequential(&w.steps) } else { concurrent(&w.steps) };
-                let steps = if only_optional { strict(steps) } else { steps };
+                let steps = repeated(if only_optional { strict(steps) } else { steps }, passes);
                 out.push(experiment(w, config, class, s, mode, vec![fault.clone()], steps, Vec::new())?);
             }
         }
@@ -302,6 +333,68 @@ pub fn catalogue(
     Ok(out)
 }
 
+/// The fault classes of an edge, in catalogue order (see the module's table).
+fn classes(http: bool, d: Duration) -> Vec<(&'static str, Value)> {
+    let mut classes: Vec<(&str, Value)> = vec![("down", json!({ "refuse": true }))];
+    if http {
+        classes.extend([
+            ("slow-past-deadline", json!({ "http": { "delay": dur(d + Duration::from_secs(1)) } })),
+            ("slow-under-deadline", json!({ "http": { "delay": dur(d / 2) } })),
+            ("errors-first", json!({ "http": { "status": 503, "first": 2 } })),
+            ("throttled", json!({ "http": { "status": 429, "headers": { "Retry-After": "3600" } } })),
+            ("unavailable", json!({ "http": { "status": 503, "headers": { "Retry-After": "3600" } } })),
+            ("reply-lost", json!({ "http": { "drop": "reset", "first": 1 } })),
+            ("reset-mid-response", json!({ "limit_data": 64 })),
+            ("blackhole", json!({ "blackhole": true })),
+        ]);
+    } else {
+        // A database or cache protocol: a request delayed past the client's deadline would
+        // still run after the client gave up (a commit nobody hears of), which services are
+        // not built to reconcile; an unresponsive server that closes the connection after
+        // the deadline is the failure they must handle.
+        classes.extend([
+            ("unresponsive", json!({ "timeout": dur(d + Duration::from_secs(1)), "direction": "both" })),
+            ("slow-under-deadline", json!({ "latency": dur(d / 20) })),
+            ("reset-mid-response", json!({ "reset": "100ms" })),
+        ]);
+    }
+    classes
+}
+
+/// The experiments of an edge that carried traffic only while `trigger`'s fault was on (a
+/// fallback): each fault class of the catalogue on `edge`, with the trigger's faults and
+/// steps (so its mode) at the same time — two faults, one experiment per class.
+pub fn fallback(
+    w: &Workload,
+    config: &crate::config::Config,
+    edge: &UsedEdge,
+    trigger: &Experiment,
+) -> Result<Vec<Experiment>, InvalidExperiment> {
+    let on = edge.name();
+    let with = format!("{} on {}", trigger.class, trigger.on);
+    let mut out = Vec::new();
+    for (class, fault) in classes(edge.http, w.deadline) {
+        let mut f = fault;
+        f["on"] = json!(on);
+        let mut faults = trigger.faults.clone();
+        faults.push(f);
+        let mut e = experiment(
+            w,
+            config,
+            &format!("{class}-while-{}-{}", slug(&trigger.on), trigger.class),
+            &on,
+            trigger.mode,
+            faults,
+            trigger.steps.clone(),
+            Vec::new(),
+        )?;
+        e.class = class.to_owned();
+        e.with = Some(with.clone());
+        out.push(e);
+    }
+    Ok(out)
+}
+
 #[allow(clippy::too_many_arguments)]
 fn experiment(
     w: &Workload,
@@ -313,8 +406,8 @@ fn experiment(
     steps: Vec<Value>,
     extra: Vec<Value>,
 ) -> Result<Experiment, InvalidExperiment> {
-    let name = if class == "reference" {
-        format!("explore-{}-reference", slug(&w.service))
+    let name = if on.is_empty() {
+        format!("explore-{}-{}", slug(&w.service), slug(class))
     } else {
         let m = match mode {
             Mode::Sequential => "seq",
@@ -328,7 +421,7 @@ fn experiment(
         Ok(s) => s,
         Err(error) => return Err(InvalidExperiment { name, error }),
     };
-    Ok(Experiment { name, class: class.to_owned(), on: on.to_owned(), mode, text, scenario })
+    Ok(Experiment { name, class: class.to_owned(), on: on.to_owned(), mode, with: None, faults, steps, text, scenario })
 }
 
 /// The scenario file of an experiment: its faults, the steps, then the oracles.
@@ -394,10 +487,15 @@ fn build(w: &Workload, name: &str, faults: &[Value], steps: &[Value], extra: &[V
 /// `{n}` in the recovery request's strings becomes `retry-{n}`, so it never reuses a key
 /// of the workload's own requests.
 fn retry_keys(v: &Value) -> Value {
+    renamed(v, "retry-{n}")
+}
+
+/// `{n}` in every string of `v` replaced by `with`.
+fn renamed(v: &Value, with: &str) -> Value {
     match v {
-        Value::String(s) => Value::String(s.replace("{n}", "retry-{n}")),
-        Value::Array(a) => Value::Array(a.iter().map(retry_keys).collect()),
-        Value::Object(o) => Value::Object(o.iter().map(|(k, v)| (k.clone(), retry_keys(v))).collect()),
+        Value::String(s) => Value::String(s.replace("{n}", with)),
+        Value::Array(a) => Value::Array(a.iter().map(|v| renamed(v, with)).collect()),
+        Value::Object(o) => Value::Object(o.iter().map(|(k, v)| (k.clone(), renamed(v, with))).collect()),
         other => other.clone(),
     }
 }
@@ -418,6 +516,26 @@ fn strict(steps: Vec<Value>) -> Vec<Value> {
             s
         })
         .collect()
+}
+
+/// `steps` `passes` times in a row (at least once); from the second pass on, `{n}` in
+/// bodies and headers becomes `pass{k}-{n}`, so a pass never reuses a key of an earlier one
+/// (an idempotency key replayed is not a new request). The request line keeps `{n}` (a
+/// path may need a number).
+fn repeated(steps: Vec<Value>, passes: u32) -> Vec<Value> {
+    let mut out = steps.clone();
+    for k in 2..=passes {
+        out.extend(steps.iter().map(|s| {
+            let mut s = s.clone();
+            for key in ["body", "headers"] {
+                if let Some(v) = s.get_mut(key) {
+                    *v = renamed(v, &format!("pass{k}-{{n}}"));
+                }
+            }
+            s
+        }));
+    }
+    out
 }
 
 fn sequential(steps: &[Value]) -> Vec<Value> {
@@ -480,5 +598,20 @@ mod tests {
         let c = concurrent(&[json!({ "request": "GET a /", "repeat": 2 })]);
         assert_eq!((c[0]["repeat"].as_u64(), c[0]["concurrency"].as_u64()), (Some(4), Some(4)));
         assert_eq!(sustained(&[json!({ "request": "GET a /" })])[0]["repeat"], json!(30));
+    }
+
+    #[test]
+    fn passes_repeat_the_steps_with_keys_of_their_own() {
+        let steps = vec![
+            json!({ "request": "POST a /x/{n}", "headers": { "Idempotency-Key": "k-{n}" }, "body": { "id": "{n}" } }),
+            json!({ "request": "GET a /" }),
+        ];
+        let r = repeated(steps.clone(), 3);
+        assert_eq!(r.len(), 6);
+        assert_eq!(r[..2], steps[..], "the first pass is the workload as written");
+        assert_eq!(r[2]["headers"]["Idempotency-Key"], json!("k-pass2-{n}"));
+        assert_eq!(r[4]["body"]["id"], json!("pass3-{n}"));
+        assert_eq!(r[4]["request"], json!("POST a /x/{n}"), "the request line keeps its number");
+        assert_eq!(repeated(steps.clone(), 0), steps, "at least once");
     }
 }

@@ -1,15 +1,19 @@
 //! Exploration's findings in the decision: what `runner::fault_search` could not judge or found
 //! failing counts like a scenario that could not run or failed.
 
+use crate::config::Unexercised;
 use crate::outcome::{Decision, ExploreReport};
 
 /// The verdict with exploration's findings: a service it could not judge, or an experiment
 /// that could not run, is could not verify; a failed experiment blocks like a failed
-/// scenario. What the budget left unexplored is said, and does not block.
+/// scenario. What the budget left unexplored is said, and does not block. A declared edge no
+/// run exercised is said too (a warning), and is could not verify when the rule's
+/// `unexercised` (`policy` of the change's tier) says `unverified`.
 pub(crate) fn with_exploration(
     decision: Decision,
     mut reasons: Vec<String>,
     exploration: &[ExploreReport],
+    unexercised: Unexercised,
 ) -> (Decision, Vec<String>) {
     let mut unverified = decision == Decision::Unverified;
     let mut blocked = decision == Decision::Block;
@@ -53,11 +57,27 @@ pub(crate) fn with_exploration(
                 .map(|(what, expected, observed)| format!(" at {what}: expected {expected}, observed {observed}"))
                 .unwrap_or_default();
             reasons.push(format!(
-                "exploration of {} found a failure nobody wrote a scenario for: {} on {} ({}) failed{how}",
-                r.service, x.class, x.on, x.mode
+                "exploration of {} found a failure nobody wrote a scenario for: {} failed{how}",
+                r.service,
+                x.what()
             ));
         }
-        let weak: Vec<String> = r.known_weaknesses().map(|x| format!("{} on {} ({})", x.class, x.on, x.mode)).collect();
+        if !r.not_exercised.is_empty() {
+            unverified |= unexercised == Unexercised::Unverified;
+            let edges: Vec<String> = r.not_exercised.iter().map(|n| format!("{} ({})", n.edge, n.why)).collect();
+            reasons.push(format!(
+                "exploration of {}: {} declared edge{} not exercised, never faulted{}: {}",
+                r.service,
+                edges.len(),
+                if edges.len() == 1 { "" } else { "s" },
+                match unexercised {
+                    Unexercised::Warn => " (a warning: the rule's `unexercised` is `warn`)",
+                    Unexercised::Unverified => " (could not verify: the rule's `unexercised` is `unverified`)",
+                },
+                edges.join("; ")
+            ));
+        }
+        let weak: Vec<String> = r.known_weaknesses().map(|x| x.what()).collect();
         if !weak.is_empty() {
             reasons.push(format!(
                 "exploration of {}: {} known weakness{} the base revision shares, not blamed on the change: {}",
@@ -84,4 +104,35 @@ pub(crate) fn with_exploration(
         decision
     };
     (decision, reasons)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outcome::NotExercised;
+
+    fn explored(not_exercised: Vec<NotExercised>) -> ExploreReport {
+        ExploreReport { service: "api".into(), edges: vec!["api -> db".into()], not_exercised, ..Default::default() }
+    }
+
+    #[test]
+    fn an_edge_not_exercised_warns_or_cannot_verify_as_the_rule_says() {
+        let missed = vec![NotExercised { edge: "api -> cache".into(), why: "no traffic in 4 passes".into() }];
+        let (d, reasons) =
+            with_exploration(Decision::Allow, Vec::new(), &[explored(missed.clone())], Unexercised::Warn);
+        assert_eq!(d, Decision::Allow);
+        let text = reasons.join("\n");
+        assert!(text.contains("1 declared edge not exercised, never faulted (a warning"), "{text}");
+        assert!(text.contains("api -> cache (no traffic in 4 passes)"), "{text}");
+        let (d, reasons) =
+            with_exploration(Decision::Allow, Vec::new(), &[explored(missed.clone())], Unexercised::Unverified);
+        assert_eq!(d, Decision::Unverified, "{reasons:?}");
+        // A block stays at least could not verify; nothing not exercised changes nothing.
+        let (d, _) = with_exploration(Decision::Block, Vec::new(), &[explored(missed)], Unexercised::Unverified);
+        assert_eq!(d, Decision::Unverified);
+        let (d, reasons) =
+            with_exploration(Decision::Allow, Vec::new(), &[explored(Vec::new())], Unexercised::Unverified);
+        assert_eq!(d, Decision::Allow);
+        assert!(!reasons.join("\n").contains("not exercised"), "{reasons:?}");
+    }
 }

@@ -81,7 +81,8 @@ impl GateReport {
                 )
             });
         }
-        let (decision, reasons) = with_exploration(decision, reasons, &self.exploration);
+        let unexercised = self.plan.as_ref().and_then(|p| p.gate.as_ref()).map(|g| g.unexercised).unwrap_or_default();
+        let (decision, reasons) = with_exploration(decision, reasons, &self.exploration, unexercised);
         self.decision = decision;
         self.reasons = reasons;
         self.scenarios = outcomes;

@@ -96,14 +96,14 @@ policy:
     medium: { scenarios: all }
     low: { scenarios: none, signoff: none }
   ai_gate:
-    high: { scenarios: all, signoff: seniors, explore: true }
+    high: { scenarios: all, signoff: seniors, explore: true, unexercised: unverified }
   seniors: ["alice@shop.example", "@bob"]
   owners:
     - { paths: ["db/**"], seniors: ["@dba"] }
   codeowners: true
   protected: ["deploy/**", "Makefile"]
   base_branches: [main, "release/*"]
-  unclaimed: { scenarios: affected, signoff: seniors }
+  unclaimed: { scenarios: affected, signoff: seniors, unexercised: warn }
   prepare_env: [NPM_TOKEN, GOFLAGS]
 scenarios: checks/
 explore:
@@ -220,6 +220,10 @@ const TOKENS: &[&str] = &[
     "optional: true",
     "fresh: true",
     "explore: true",
+    "unexercised: unverified",
+    "unexercised: ",
+    "\"not_exercised\":",
+    "\"reference_passes\":",
     "max_attempts: ",
     "vars: ",
     "owners: ",
@@ -541,13 +545,20 @@ fn plan_and_render(loaded: &LoadedConfig, text: &str, codeowners: Option<faultli
 /// Every experiment exploration would generate for each workload, over every edge of the
 /// configuration as if the reference run had used it.
 fn explore_and_render(loaded: &LoadedConfig) {
-    use faultline::scenario::experiments::{UsedEdge, catalogue, reference, workload};
+    use faultline::scenario::experiments::{
+        UsedEdge, catalogue, declared_edges, fallback, reference, reference_passes, workload,
+    };
     let used: Vec<UsedEdge> = loaded
         .config
         .services
         .iter()
         .flat_map(|(from, s)| {
-            s.depends_on.keys().map(move |to| UsedEdge { from: from.clone(), to: to.clone(), http: to.len() % 2 == 0 })
+            s.depends_on.keys().map(move |to| UsedEdge {
+                from: from.clone(),
+                to: to.clone(),
+                http: to.len() % 2 == 0,
+                passes: 1 + to.len() as u32 % 3,
+            })
         })
         .take(20)
         .collect();
@@ -556,7 +567,14 @@ fn explore_and_render(loaded: &LoadedConfig) {
             Ok(w) => {
                 if let Ok(r) = reference(&w, &loaded.config) {
                     let first = vec![service.clone()];
-                    let _ = catalogue(&w, &loaded.config, &used, &r.scenario.stack, &first, 1234.5);
+                    let declared = declared_edges(&loaded.config, &r.scenario.stack);
+                    let _ = reference_passes(&w, &loaded.config, 4);
+                    if let Ok(x) = catalogue(&w, &loaded.config, &used, &r.scenario.stack, &first, 1234.5)
+                        && let (Some(trigger), Some((from, to))) = (x.first(), declared.last())
+                    {
+                        let edge = UsedEdge { from: from.clone(), to: to.clone(), http: true, passes: 1 };
+                        let _ = fallback(&w, &loaded.config, &edge, trigger);
+                    }
                 }
             }
             Err(e) => render(&e),
@@ -617,6 +635,9 @@ fn sample_verdict(shop: &LoadedConfig) -> Vec<u8> {
         }],
         "timings": {"plan_seconds": 0.0, "build_seconds": 0.0, "images_seconds": 0.0, "scenarios_seconds": 0.0,
                     "stacks_seconds": 0.0, "runs_seconds": 0.0, "teardown_seconds": 0.0, "total_seconds": 0.0},
+        "exploration": [{"service": "orders", "seed": 7, "edges": ["orders -> payments"], "reference_passes": 4,
+                         "not_exercised": [{"edge": "orders -> redis", "why": "no traffic in 4 passes"}],
+                         "planned": 0, "ran": [], "skipped": [], "unexplored": [], "seconds": 0.0}],
         "partition": {"index": 1, "count": 1},
         "run": {"base": "0".repeat(40), "head": "1".repeat(40), "config_digest": "c".repeat(64),
                 "plan_digest": faultline::outcome::plan_digest(&plan)},
