@@ -90,6 +90,17 @@ pub struct Service {
     /// How to tell the service is ready.
     #[serde(default)]
     pub ready: Option<Ready>,
+    /// An HTTP endpoint that says whether the process itself is healthy, as an orchestrator
+    /// restarts it on: it must not depend on the service's dependencies. Exploration probes
+    /// it during every experiment (every 250 ms, 2xx within 1 s) and fails an experiment in
+    /// which it failed while a dependency was faulted.
+    #[serde(default)]
+    pub liveness: Option<Health>,
+    /// An HTTP endpoint that says whether the service can take work now: it may fail while
+    /// a dependency is faulted, and exploration requires it to answer 2xx again within 20 s
+    /// of a fault's end.
+    #[serde(default)]
+    pub readiness: Option<Health>,
     /// Environment variables passed to the container as they are.
     #[serde(default)]
     pub env: BTreeMap<String, String>,
@@ -135,6 +146,14 @@ pub struct Ready {
     /// A port that accepts TCP connections once ready.
     #[serde(default)]
     pub tcp: Option<u16>,
+}
+
+/// A health endpoint of a service (`liveness`, `readiness`).
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Health {
+    /// A path on the service's first port, requested with GET; healthy is a 2xx (`/live`).
+    pub http: String,
 }
 
 /// A dependency edge `service -> dependency`.
