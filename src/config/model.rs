@@ -43,7 +43,9 @@ pub struct Explore {
     pub workloads: BTreeMap<String, Vec<serde_json::Value>>,
     /// Checks that must hold after any fault once the system has recovered: the `sql`,
     /// `redis`, `logs` and `recovers` checks of scenario files. `when: SERVICE` limits one
-    /// to the stacks that run that service (the tables it checks are that service's).
+    /// to the stacks that run that service (the tables it checks are that service's);
+    /// `settled: true` (on `sql` and `redis`) lets one hold only once the system has been
+    /// quiet for `within` after the fault (default three times the workload's deadline).
     #[serde(default)]
     #[schemars(with = "Vec<serde_json::Map<String, serde_json::Value>>")]
     pub invariants: Vec<serde_json::Value>,

@@ -26,8 +26,11 @@
 //!
 //! The oracles every experiment carries: the workload's own expectations; no crash in the
 //! logs of the services built from the repository; recovery (the workload's first request
-//! succeeds again within 20 s of the fault's end); the invariants. The runner's exploration
-//! adds the attempts per workload request.
+//! succeeds again within 20 s of the fault's end); the invariants (a `settled: true` one
+//! judged again until it holds, for up to three times the deadline unless it says); each
+//! declared `readiness` answering 2xx again within 20 s; each declared `liveness` probed
+//! while the fault is in place (`probes:`), on every service the fault does not itself stop.
+//! The runner's exploration adds the attempts per workload request.
 
 use std::time::Duration;
 
