@@ -148,6 +148,36 @@ fn every_semantic_problem_is_reported_at_once() {
 }
 
 #[test]
+fn liveness_and_readiness_are_paths_on_a_port() {
+    let ok = SHOP_CONFIG.replacen(
+        "    ready: { http: /health }\n    depends_on:\n      postgres:",
+        "    ready: { http: /health }\n    liveness: { http: /live }\n    readiness: { http: /ready }\n    depends_on:\n      postgres:",
+        1,
+    );
+    assert_ne!(ok, SHOP_CONFIG);
+    assert_eq!(problems(&ok), vec![]);
+    let text = ok.replace("liveness: { http: /live }", "liveness: { http: live now }").replace(
+        "    build: fixtures/images/redis\n    ports: [6379]\n",
+        "    build: fixtures/images/redis\n    readiness: { http: /ready }\n",
+    );
+    let p = problems(&text);
+    let live = line_of(&text, "live now");
+    assert!(
+        p.iter().any(|(m, h)| m.starts_with(&format!("faultline.yaml:{live}:23:"))
+            && m.contains("`liveness.http` must be a path starting with `/`, without spaces, found `live now`")
+            && h.as_deref().is_some_and(|h| h.contains("liveness: { http: /live }"))),
+        "{p:?}"
+    );
+    assert!(p.iter().any(|(m, _)| m.contains("`readiness` needs a port, and `redis` has no `ports`")), "{p:?}");
+    // A misspelled key of one says what it takes.
+    let p = problems(&ok.replace("liveness: { http: /live }", "liveness: { path: /live }"));
+    assert!(
+        p.iter().any(|(m, h)| m.contains("unknown field `path`") && h.as_deref().is_some_and(|h| h.contains("http"))),
+        "{p:?}"
+    );
+}
+
+#[test]
 fn signoff_without_seniors_and_bad_versions() {
     let text = SHOP_CONFIG.replace("  seniors: [\"alice@shop.example\"]\n", "").replace("version: 1", "version: 2");
     let p = problems(&text);
@@ -210,7 +240,7 @@ fn schema_describes_the_config_and_rejects_unknown_keys() {
     }
     let service = &schema["$defs"]["Service"];
     assert_eq!(service["additionalProperties"], false);
-    for key in ["paths", "build", "image", "ports", "ready", "env", "depends_on"] {
+    for key in ["paths", "build", "image", "ports", "ready", "liveness", "readiness", "env", "depends_on"] {
         assert!(service["properties"].get(key).is_some(), "service.{key} missing");
     }
 }

@@ -245,7 +245,27 @@ fn policy(more: &str) -> String {
 /// A relay repository with `config` on main and a change committed that writes `relay` as
 /// the relay's code (or only touches api).
 fn gated_relay(config: &str, relay: Option<&dyn Fn(&str) -> String>) -> (TestRepo, tempfile::TempDir) {
-    let r = TestRepo::relay(config, &[], &[("api/main.txt", "v1\n")]);
+    gated_relay_with(config, &[], relay)
+}
+
+/// `config` explored by the gate whenever `api/**` changes, `files` beside the relay, and
+/// a change committed that writes `relay` as the relay's code (or only touches api).
+fn explored(
+    config: &str,
+    files: &[(&str, &str)],
+    relay: Option<&dyn Fn(&str) -> String>,
+) -> (TestRepo, tempfile::TempDir) {
+    gated_relay_with(&(config.to_owned() + &policy("")), files, relay)
+}
+
+/// [`gated_relay`] with `files` beside the relay.
+fn gated_relay_with(
+    config: &str,
+    files: &[(&str, &str)],
+    relay: Option<&dyn Fn(&str) -> String>,
+) -> (TestRepo, tempfile::TempDir) {
+    let files = [&[("api/main.txt", "v1\n")], files].concat();
+    let r = TestRepo::relay(config, &[], &files);
     if let Some(change) = relay {
         let code = std::fs::read_to_string(r.path.join("images/relay/relay.py")).unwrap();
         let changed = change(&code);
@@ -487,4 +507,167 @@ fn declared_edges_of_the_stack_and_experiments_over_several_passes() {
         assert_eq!((e.mode, e.steps.clone()), (trigger.mode, trigger.steps.clone()));
         assert!(!x.iter().any(|o| o.name == e.name), "a name of its own: {}", e.name);
     }
+}
+
+/// `config` (a `RELAY`) whose api declares `liveness` and `readiness`, and db `liveness`.
+fn with_health(config: &str) -> String {
+    let api = "    env: { SERVICE_NAME: api";
+    let db = "    env: { SERVICE_NAME: db }";
+    assert!(config.contains(api) && config.contains(db));
+    config
+        .replace(api, &format!("    liveness: {{ http: /live }}\n    readiness: {{ http: /ready }}\n{api}"))
+        .replace(db, &format!("    liveness: {{ http: /live }}\n{db}"))
+}
+
+/// `config` (a `RELAY`) whose api keeps a reservation in Redis for each call, released a
+/// second after it answered, and the invariant that none is left once the system settled.
+fn with_state(config: &str) -> String {
+    let edge = "      db: { env: DB_URL, url: \"http://{host}:{port}\" }\n";
+    let env = "    env: { SERVICE_NAME: api, ";
+    assert!(config.contains(edge) && config.contains(env) && config.ends_with("within: 2s }\n"));
+    config
+        .replace(edge, &format!("{edge}      redis: {{ env: STATE_ADDR }}\n"))
+        .replace(env, &format!("{env}RELEASE_DELAY: \"1\", "))
+        .replace(
+            "explore:\n",
+            "  redis:\n    build: images/redis\n    ports: [6379]\n    ready: { tcp: 6379 }\nexplore:\n",
+        )
+        + "  invariants:\n    - redis: { service: redis, command: [SCARD, pending] }\n      expect: \"0\"\n      settled: true\n"
+}
+
+/// The fixture's Redis image, for a relay repository.
+fn redis_image() -> (&'static str, String) {
+    let dockerfile = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/images/redis/Dockerfile");
+    ("images/redis/Dockerfile", std::fs::read_to_string(dockerfile).unwrap())
+}
+
+/// The experiments that ran and the checks of each, from a gate's verdict.json.
+fn ran(v: &serde_json::Value) -> Vec<serde_json::Value> {
+    v["exploration"][0]["ran"].as_array().cloned().unwrap_or_default()
+}
+
+/// The first experiment with a check whose name starts with `check` and that `passed` (or
+/// not), and that check.
+fn with_check(ran: &[serde_json::Value], check: &str, passed: bool) -> Option<(serde_json::Value, serde_json::Value)> {
+    ran.iter().find_map(|x| {
+        let c = x["outcome"]["checks"].as_array()?.iter().find(|c| {
+            c["check"].as_str().is_some_and(|n| n.starts_with(check)) && c["passed"] == serde_json::json!(passed)
+        })?;
+        Some((x.clone(), c.clone()))
+    })
+}
+
+#[test]
+fn experiments_probe_liveness_check_readiness_and_let_state_settle() {
+    let text = with_state(&with_health(&RELAY.replace("@T@", "1")));
+    let origin = ConfigOrigin::Worktree { path: "faultline.yaml".into() };
+    let loaded = faultline::config::parse_bytes("faultline.yaml", text.into_bytes(), origin).unwrap();
+    let w = workload(&loaded, "api").unwrap();
+    let r = reference(&w, &loaded.config).unwrap();
+    let used = [edge("api", "db", true), edge("api", "redis", false)];
+    let x = catalogue(&w, &loaded.config, &used, &r.scenario.stack, &["api".into()], 300.0).unwrap();
+    let probed = |e: &faultline::scenario::experiments::Experiment| -> Vec<String> {
+        e.scenario.probes.iter().map(|p| p.line.to_string()).collect()
+    };
+    for e in std::iter::once(&r).chain(&x) {
+        // The invariant waits for the system to settle: three times the workload's deadline.
+        let settled: Vec<_> = e.scenario.settle.iter().flatten().collect();
+        assert_eq!(settled, [&std::time::Duration::from_secs(6)], "{}", e.name);
+        assert!(e.text.contains("settled: true") && e.text.contains("within: 6000ms"), "{}", e.text);
+        // Readiness must come back after the faults.
+        let checks: Vec<String> = e.scenario.checks.iter().map(|c| format!("{c:?}")).collect();
+        assert!(checks.iter().any(|c| c.contains("Recovers") && c.contains("/ready")), "{}: {checks:?}", e.name);
+        // Liveness probed on every service that declares it but one the fault itself stops.
+        let want: Vec<&str> = match (e.class.as_str(), e.on.as_str()) {
+            ("paused" | "restarted", "db") => vec!["GET api /live"],
+            ("restarted", "api") => vec!["GET db /live"],
+            _ => vec!["GET api /live", "GET db /live"],
+        };
+        assert_eq!(probed(e), want, "{}", e.name);
+    }
+    assert!(x.iter().any(|e| e.class == "paused" && e.on == "db"));
+    assert!(x.iter().any(|e| e.class == "restarted" && e.on == "api"));
+}
+
+/// Liveness stays independent of dependencies: a change whose liveness endpoint asks the
+/// dependencies answers 503 there while db is down. The workload and every other oracle
+/// pass (api answers 502, as it may); the probe of `/live` during the fault fails, says when
+/// and what it answered, and the base's liveness held under the same fault.
+#[test]
+fn the_gate_blocks_a_change_whose_liveness_fails_while_a_dependency_is_faulted() {
+    let asks_deps: &dyn Fn(&str) -> String = &|code: &str| {
+        code.replace(r#"LIVE_CHECKS_DEPS = os.environ.get("LIVE_CHECKS_DEPS") == "1""#, "LIVE_CHECKS_DEPS = True")
+    };
+    let (r, report) = explored(&with_health(&RELAY.replace("@T@", "1")), &[], Some(asks_deps));
+    let (code, text, v) = gate_report(&r, &report, "40s");
+    assert_eq!(code, Some(1), "{text}");
+    let ran = ran(&v);
+    let (x, live) = with_check(&ran, "GET api /live answers 2xx", false).unwrap_or_else(|| panic!("{v}"));
+    let observed = live["observed"].as_str().unwrap_or_default();
+    assert!(observed.contains("probes failed: at ") && observed.contains("was in place"), "{live}");
+    assert!(observed.contains("503") || observed.contains("no answer within"), "{live}");
+    assert_eq!(x["on"], "api -> db", "{x}");
+    assert_eq!(x["compared"]["verdict"], "worse", "{x}");
+    assert_eq!(x["compared"]["base"]["status"], "passed", "{x}");
+    assert!(x["outcome"]["steps"].as_array().unwrap().iter().all(|s| s["passed"] == true), "{x}");
+}
+
+/// State settles: a change that releases a call's reservation only when its dependencies
+/// answered leaves one behind for every call a fault failed. Right after the fault a
+/// reservation may still be pending on a correct relay too (it releases a second later), so
+/// the invariant is `settled: true`; on the change it never settles.
+#[test]
+fn the_gate_blocks_a_change_that_leaves_state_pending_after_a_fault() {
+    let leaks: &dyn Fn(&str) -> String = &|code: &str| {
+        code.replace(
+            "        if token:\n            release_later(token)  # whatever the dependencies answered",
+            "        if token and status == 200:\n            release_later(token)",
+        )
+    };
+    let redis = redis_image();
+    let config = with_state(&RELAY.replace("@T@", "1"));
+    let (r, report) = explored(&config, &[(redis.0, &redis.1)], Some(leaks));
+    let (code, text, v) = gate_report(&r, &report, "60s");
+    assert_eq!(code, Some(1), "{text}");
+    let ran = ran(&v);
+    let (x, settled) =
+        with_check(&ran, "redis on redis: SCARD pending once settled", false).unwrap_or_else(|| panic!("{v}"));
+    assert!(settled["observed"].as_str().is_some_and(|o| o.contains("still after")), "{settled}");
+    assert_eq!(x["compared"]["verdict"], "worse", "{x}");
+    assert_eq!(x["compared"]["base"]["status"], "passed", "{x}");
+}
+
+/// The correct relay passes both: its liveness answers while db is down, its readiness comes
+/// back after, and its reservations, released a second after each call, settle to none.
+#[test]
+fn the_gate_passes_a_system_whose_liveness_holds_and_whose_state_settles() {
+    let redis = redis_image();
+    let config = with_state(&with_health(&RELAY.replace("@T@", "1")));
+    let (r, report) = explored(&config, &[(redis.0, &redis.1)], None);
+    let (code, text, v) = gate_report(&r, &report, "40s");
+    assert_eq!(code, Some(0), "{text}");
+    let ran = ran(&v);
+    let down = ran
+        .iter()
+        .find(|x| x["class"] == "down" && x["on"] == "api -> db" && x["mode"] == "sequential")
+        .unwrap_or_else(|| panic!("{v}"));
+    assert_eq!(down["outcome"]["status"], "passed", "{down}");
+    let checks = down["outcome"]["checks"].as_array().unwrap();
+    let named = |prefix: &str| {
+        checks
+            .iter()
+            .find(|c| c["check"].as_str().is_some_and(|n| n.starts_with(prefix)))
+            .unwrap_or_else(|| panic!("no check {prefix}: {down}"))
+    };
+    for c in [
+        named("GET api /live answers 2xx"),
+        named("GET db /live answers 2xx"),
+        named("GET api /ready recovers"),
+        named("redis on redis: SCARD pending once settled"),
+    ] {
+        assert_eq!(c["passed"], true, "{c}");
+    }
+    assert!(named("GET api /live").to_string().contains("all 2xx"), "{down}");
+    // Nothing failed anywhere, on either side.
+    assert!(with_check(&ran, "", false).is_none(), "{v}");
 }

@@ -355,3 +355,56 @@ fn a_templates_recovery_probe_takes_headers_and_statuses() {
     };
     assert!(headers.is_empty() && status.is_none(), "{headers:?} {status:?}");
 }
+
+#[test]
+fn probes_and_settled_checks_are_read_with_their_bounds() {
+    let text = format!(
+        "{HEAD}steps:\n  - request: GET orders /health\n    expect: {{ within: 2s }}\n\
+         checks:\n  - sql: {{ service: postgres, query: \"SELECT 1 WHERE false\" }}\n    expect_rows: 0\n    settled: true\n\
+         \x20 - redis: {{ service: redis, command: [SCARD, pending] }}\n    expect: \"0\"\n    settled: true\n    within: 10s\n\
+         \x20 - redis: {{ service: redis, command: [GET, x] }}\n    expect: \"1\"\n\
+         probes:\n  - request: GET orders /live\n  - request: GET payments /live\n    every: 100ms\n    within: 500ms\n"
+    );
+    let s = faultline::scenario::parse("scenarios/s.yaml", text, &shop()).unwrap();
+    let secs = std::time::Duration::from_secs;
+    // Three times the longest `within` of the requests, unless the check says.
+    assert_eq!(s.settle, [Some(secs(6)), Some(secs(10)), None]);
+    assert_eq!(s.probes.len(), 2);
+    assert_eq!((s.probes[0].every, s.probes[0].within), (std::time::Duration::from_millis(250), secs(1)));
+    assert_eq!(s.probes[1].line.to_string(), "GET payments /live");
+    assert_eq!(s.probe_lines, [17, 18]);
+    let explained = faultline::scenario::author::explain(&s, &shop());
+    assert!(explained.contains("GET orders /live answers 2xx within 1s while the steps run"), "{explained}");
+    assert!(explained.contains("once settled (tried again for up to 10s of quiet)"), "{explained}");
+}
+
+#[test]
+fn probe_and_settled_mistakes_are_located() {
+    let steps = "steps:\n  - request: GET orders /health\n";
+    // A probe of no service.
+    let e = problem(&format!("{HEAD}{steps}probes:\n  - request: GET ordrs /live\n"));
+    assert!(
+        e.starts_with("scenarios/s.yaml:6:14: `ordrs` is not a service") && e.contains("did you mean `orders`?"),
+        "{e}"
+    );
+    // A probe sent too often.
+    let e = problem(&format!("{HEAD}{steps}probes:\n  - request: GET orders /live\n    every: 1ms\n"));
+    assert!(e.starts_with("scenarios/s.yaml:7:12: `every` of a probe is 10ms to 1m"), "{e}");
+    // An unknown key of a probe.
+    let e = problem(&format!("{HEAD}{steps}probes:\n  - request: GET orders /live\n    evry: 1s\n"));
+    assert!(e.starts_with("scenarios/s.yaml:7:5:") && e.contains("did you mean `every`?"), "{e}");
+    // `settled` on a check that reads no state.
+    let e =
+        problem(&format!("{HEAD}{steps}checks:\n  - logs: {{ service: orders, forbid: [x] }}\n    settled: true\n"));
+    assert!(e.starts_with("scenarios/s.yaml:7:14: `settled` goes with `sql` or `redis` checks"), "{e}");
+    // `within` without `settled`.
+    let e = problem(&format!(
+        "{HEAD}{steps}checks:\n  - redis: {{ service: redis, command: [GET, x] }}\n    expect: \"1\"\n    within: 3s\n"
+    ));
+    assert!(e.starts_with("scenarios/s.yaml:8:13: `within` of a check goes with `settled: true`"), "{e}");
+    // A key of a check's own given twice.
+    let e = problem(&format!(
+        "{HEAD}{steps}checks:\n  - redis: {{ service: redis, command: [GET, x] }}\n    expect: \"1\"\n    settled: true\n    settled: true\n"
+    ));
+    assert!(e.contains("duplicate") && e.contains("settled"), "{e}");
+}

@@ -94,8 +94,13 @@ pub(super) fn exec(dir: &std::path::Path, cmd: ScenarioCmd) -> miette::Result<i3
                 match faultline::scenario::parse(file, text.clone(), config) {
                     Ok(s) => {
                         let n = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
+                        let probes = if s.probes.is_empty() {
+                            String::new()
+                        } else {
+                            format!(", {}", n(s.probes.len(), "probe"))
+                        };
                         println!(
-                            "ok   {file} ({}: {}, {}, {})",
+                            "ok   {file} ({}: {}, {}, {}{probes})",
                             s.name,
                             n(s.faults.len(), "fault"),
                             n(s.steps.len(), "step"),

@@ -43,7 +43,9 @@ pub struct Explore {
     pub workloads: BTreeMap<String, Vec<serde_json::Value>>,
     /// Checks that must hold after any fault once the system has recovered: the `sql`,
     /// `redis`, `logs` and `recovers` checks of scenario files. `when: SERVICE` limits one
-    /// to the stacks that run that service (the tables it checks are that service's).
+    /// to the stacks that run that service (the tables it checks are that service's);
+    /// `settled: true` (on `sql` and `redis`) lets one hold only once the system has been
+    /// quiet for `within` after the fault (default three times the workload's deadline).
     #[serde(default)]
     #[schemars(with = "Vec<serde_json::Map<String, serde_json::Value>>")]
     pub invariants: Vec<serde_json::Value>,
@@ -90,6 +92,17 @@ pub struct Service {
     /// How to tell the service is ready.
     #[serde(default)]
     pub ready: Option<Ready>,
+    /// An HTTP endpoint that says whether the process itself is healthy, as an orchestrator
+    /// restarts it on: it must not depend on the service's dependencies. Exploration probes
+    /// it during every experiment (every 250 ms, 2xx within 1 s) and fails an experiment in
+    /// which it failed while a dependency was faulted.
+    #[serde(default)]
+    pub liveness: Option<Health>,
+    /// An HTTP endpoint that says whether the service can take work now: it may fail while
+    /// a dependency is faulted, and exploration requires it to answer 2xx again within 20 s
+    /// of a fault's end.
+    #[serde(default)]
+    pub readiness: Option<Health>,
     /// Environment variables passed to the container as they are.
     #[serde(default)]
     pub env: BTreeMap<String, String>,
@@ -135,6 +148,14 @@ pub struct Ready {
     /// A port that accepts TCP connections once ready.
     #[serde(default)]
     pub tcp: Option<u16>,
+}
+
+/// A health endpoint of a service (`liveness`, `readiness`).
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Health {
+    /// A path on the service's first port, requested with GET; healthy is a 2xx (`/live`).
+    pub http: String,
 }
 
 /// A dependency edge `service -> dependency`.

@@ -110,6 +110,40 @@ fn check_explore(config: &Config, file: &SourceFile, names: &[&str], out: &mut V
     }
 }
 
+/// `liveness` or `readiness` (`key`) of a service: a path on its first port.
+fn check_health(
+    file: &SourceFile,
+    name: &str,
+    svc: &super::Service,
+    key: &str,
+    h: &super::Health,
+    out: &mut Vec<FileDiagnostic>,
+) {
+    if !h.http.starts_with('/') || h.http.len() > 2048 || h.http.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        out.push(
+            FileDiagnostic::at_value(
+                file,
+                &ypath!["services", name, key, "http"],
+                format!("`{key}.http` must be a path starting with `/`, without spaces, found `{}`", h.http),
+            )
+            .with_help(format!(
+                "the path is requested with GET on the service's first port, e.g. `{key}: {{ http: /{} }}`",
+                if key == "liveness" { "live" } else { "ready" }
+            )),
+        );
+    }
+    if svc.ports.is_empty() {
+        out.push(
+            FileDiagnostic::at_key(
+                file,
+                &ypath!["services", name, key],
+                format!("`{key}` needs a port, and `{name}` has no `ports`"),
+            )
+            .with_help("list the port the service listens on, e.g. `ports: [8080]`"),
+        );
+    }
+}
+
 /// Every check of one service and its dependency edges.
 fn check_service(
     config: &Config,
@@ -175,6 +209,11 @@ fn check_service(
                 &path,
                 format!("`ready.http` needs a port, and `{name}` has no `ports`"),
             ));
+        }
+    }
+    for (key, health) in [("liveness", &svc.liveness), ("readiness", &svc.readiness)] {
+        if let Some(h) = health {
+            check_health(file, name, svc, key, h, out);
         }
     }
     for (i, port) in svc.ports.iter().enumerate() {

@@ -1,7 +1,7 @@
 //! The checks on a stack: each kind judges itself (`crate::scenario::check`); the runner
 //! answers what it asks ([`Probe`]) from the stack and the scenario's session.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::workload;
 use crate::fault::Observations;
@@ -10,16 +10,41 @@ use crate::scenario::check::{Call, Probe, Reply};
 use crate::scenario::validate::CheckKind;
 use crate::stack::{Stack, StackError};
 
+/// How often a `settled` check is judged again while it does not hold.
+const SETTLE_EVERY: Duration = Duration::from_millis(500);
+
 /// Runs one check. `session` is the scenario's: a `recovers` request carries its cookies
-/// and captured values, as the user the steps played would.
+/// and captured values, as the user the steps played would. With `settle` (the bound and
+/// when the system became quiet), a check that does not hold is judged again until it does
+/// or the bound has passed.
 pub(crate) async fn run(
     stack: &Stack,
     index: usize,
     line: usize,
     check: &CheckKind,
     session: &workload::Session,
+    settle: Option<(Duration, Instant)>,
 ) -> CheckOutcome {
-    let j = check.judge(&StackProbe { stack, session }).await;
+    let probe = StackProbe { stack, session };
+    let mut j = check.judge(&probe).await;
+    if let Some((bound, quiet)) = settle {
+        let deadline = quiet + bound;
+        let mut tries = 1;
+        while !j.passed && !j.unobserved && Instant::now() < deadline {
+            tokio::time::sleep(SETTLE_EVERY.min(deadline.saturating_duration_since(Instant::now()))).await;
+            j = check.judge(&probe).await;
+            tries += 1;
+        }
+        let after = quiet.elapsed().as_secs_f64();
+        let bound = humantime::format_duration(bound);
+        j.check = format!("{} once settled (within {bound} of the faults' end)", j.check);
+        j.expected = format!("{} within {bound} of quiet after the faults", j.expected);
+        j.observed = if j.passed {
+            format!("{} after {after:.1} s of quiet", j.observed)
+        } else {
+            format!("{} still after {after:.1} s of quiet ({tries} tries)", j.observed)
+        };
+    }
     CheckOutcome {
         index,
         line,

@@ -11,6 +11,7 @@ pub mod event;
 pub mod fault_search;
 pub(crate) mod nextest;
 pub mod pool;
+mod probe;
 mod steps;
 pub mod supervise;
 mod timeline;
@@ -220,6 +221,7 @@ async fn run_on(
         let o = p.observations();
         out.edge_bytes_before_steps.insert(format!("{from} -> {to}"), o.bytes_upstream + o.bytes_downstream);
     }
+    let probe_addrs = probe::addrs(&*stack.lock().await, config, &scenario.probes);
     let clock = Instant::now();
     let ms = move || clock.elapsed().as_secs_f64() * 1e3;
     let windows: Windows = Arc::default();
@@ -282,10 +284,12 @@ async fn run_on(
             report_fault(events, scenario, change);
         }
     };
-    tokio::join!(steps, forward);
+    let probes = probe::watch_all(&scenario.probes, probe_addrs, clock, &stop_rx);
+    let ((), (), probes) = tokio::join!(steps, forward, probes);
+    let after = After { quiet: Instant::now(), probes };
     out.faults = fault_windows(scenario, &windows);
     out.checks_ms = ms();
-    check_phase(scenario, &*stack.lock().await, &session, &mut out, events).await;
+    check_phase(scenario, &*stack.lock().await, &session, &mut out, events, after).await;
     observe_edges(&*stack.lock().await, &mut out, ms());
     out.judge();
     out.run_seconds = t.elapsed().as_secs_f64();
@@ -295,18 +299,43 @@ async fn run_on(
     }
 }
 
-/// Phase 3's checks, then whether anything outside the scenario changed the stack.
+/// What the check phase needs of phase 2.
+struct After {
+    /// When the steps ended and every fault was undone: `settled` checks count from here.
+    quiet: Instant,
+    /// What each of the scenario's probes saw.
+    probes: Vec<Result<probe::ProbeLog, StackError>>,
+}
+
+/// Phase 3's checks (a `settled` one judged again until it holds or its bound has passed
+/// since `after.quiet`), then the probes as checks, then whether anything outside the
+/// scenario changed the stack.
 async fn check_phase(
     scenario: &Scenario,
     stack: &Stack,
     session: &workload::Session,
     out: &mut ScenarioOutcome,
     events: &dyn Reporter,
+    after: After,
 ) {
     if out.status != Status::Error {
         for (i, check) in scenario.checks.iter().enumerate() {
             let line = scenario.check_lines.get(i).copied().unwrap_or(0);
-            let judged = checks::run(stack, i, line, check, session).await;
+            let settle = scenario.settle.get(i).copied().flatten().map(|bound| (bound, after.quiet));
+            let judged = checks::run(stack, i, line, check, session, settle).await;
+            events.report(&Event::CheckFinished { scenario: &scenario.name, check: &judged });
+            out.checks.push(judged);
+        }
+        for (i, (p, log)) in scenario.probes.iter().zip(after.probes).enumerate() {
+            let log = match log {
+                Ok(log) => log,
+                Err(e) => {
+                    out.set_error(format!("the probe {} could not be sent: {e}", p.line));
+                    break;
+                }
+            };
+            let line = scenario.probe_lines.get(i).copied().unwrap_or(0);
+            let judged = probe::judge(out.checks.len(), line, p, &log, &out.faults);
             events.report(&Event::CheckFinished { scenario: &scenario.name, check: &judged });
             out.checks.push(judged);
         }

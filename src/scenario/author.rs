@@ -186,9 +186,19 @@ pub fn explain(s: &Scenario, config: &Config) -> String {
         };
         let _ = writeln!(o, "  {}. {text}", i + 1);
     }
+    if !s.probes.is_empty() {
+        let _ = writeln!(o, "\nwhile the steps run, probed on the service's port (no proxy between):");
+        for (i, p) in s.probes.iter().enumerate() {
+            let line = s.probe_lines.get(i).copied().unwrap_or(0);
+            let _ = writeln!(o, "  {}. {}   ({}:{line})", i + 1, p.describe(), s.file);
+        }
+    }
     let _ = writeln!(o, "\nthen every fault is undone, and the checks run:");
     for (i, c) in s.checks.iter().enumerate() {
-        let text = c.explain();
+        let mut text = c.explain();
+        if let Some(bound) = s.settle.get(i).copied().flatten() {
+            text.push_str(&format!(", once settled (tried again for up to {} of quiet)", fmt(bound)));
+        }
         let line = s.check_lines.get(i).copied().unwrap_or(0);
         let _ = writeln!(o, "  {}. {text}   ({}:{line})", i + 1, s.file);
     }

@@ -26,8 +26,11 @@
 //!
 //! The oracles every experiment carries: the workload's own expectations; no crash in the
 //! logs of the services built from the repository; recovery (the workload's first request
-//! succeeds again within 20 s of the fault's end); the invariants. The runner's exploration
-//! adds the attempts per workload request.
+//! succeeds again within 20 s of the fault's end); the invariants (a `settled: true` one
+//! judged again until it holds, for up to three times the deadline unless it says); each
+//! declared `readiness` answering 2xx again within 20 s; each declared `liveness` probed
+//! while the fault is in place (`probes:`), on every service the fault does not itself stop.
+//! The runner's exploration adds the attempts per workload request.
 
 use std::time::Duration;
 
@@ -88,6 +91,12 @@ pub struct Workload {
     /// The services of the workload's stack, once known: invariants with `when: SERVICE`
     /// apply only where that service runs.
     pub stack: Option<Vec<String>>,
+    /// `(service, path)`: the declared `liveness` endpoints of the stack's services, probed
+    /// during every experiment (but on a service the experiment's own fault stops).
+    pub liveness: Vec<(String, String)>,
+    /// `(service, path)`: the declared `readiness` endpoints, which must answer 2xx again
+    /// after the faults.
+    pub readiness: Vec<(String, String)>,
 }
 
 /// One experiment: a fault, a way of sending the workload, and the scenario that does it.
@@ -207,21 +216,45 @@ pub fn workload(loaded: &LoadedConfig, service: &str) -> Result<Workload, Config
             s.depends_on.iter().filter(|(_, d)| d.optional).map(move |(to, _)| (from.clone(), to.clone()))
         })
         .collect();
+    let health = |pick: fn(&crate::config::Service) -> &Option<crate::config::Health>| -> Vec<(String, String)> {
+        stack.iter().filter_map(|s| Some((s.clone(), pick(config.services.get(s)?).as_ref()?.http.clone()))).collect()
+    };
+    let (liveness, readiness) = (health(|s| &s.liveness), health(|s| &s.readiness));
     let mut w = Workload {
         service: service.to_owned(),
         steps: steps.clone(),
-        invariants: config.explore.invariants.clone(),
+        invariants: settled(&config.explore.invariants, deadline),
         max_attempts: config.explore.max_attempts,
         deadline,
         own,
         optional,
         stack: Some(stack),
+        liveness,
+        readiness,
     };
     // The reference is validated against the configuration: so is every experiment.
     let (text, _) = build(&w, "reference", &[], &w.steps, &[]);
     let scenario = super::parse("faultline.yaml", text, config).map_err(|e| relocate(loaded, service, e))?;
     w.stack = Some(scenario.stack);
     Ok(w)
+}
+
+/// The invariants, each `settled: true` one with its bound written out (`within`: three
+/// times the workload's deadline unless it says), so a written experiment says what ran.
+fn settled(invariants: &[Value], deadline: Duration) -> Vec<Value> {
+    invariants
+        .iter()
+        .map(|inv| {
+            let mut inv = inv.clone();
+            if let Some(o) = inv.as_object_mut()
+                && o.get("settled") == Some(&Value::Bool(true))
+                && !o.contains_key("within")
+            {
+                o.insert("within".into(), json!(dur(deadline * 3)));
+            }
+            inv
+        })
+        .collect()
 }
 
 /// A problem of the reference scenario, located at the workload in faultline.yaml.
@@ -450,6 +483,10 @@ fn build(w: &Workload, name: &str, faults: &[Value], steps: &[Value], extra: &[V
     for s in &w.own {
         checks.push(json!({ "logs": { "service": s, "forbid": CRASH_PATTERNS } }));
     }
+    // Readiness may fail while a dependency is faulted, and must come back after.
+    for (s, path) in &w.readiness {
+        checks.push(json!({ "recovers": { "request": format!("GET {s} {path}"), "within": "20s" } }));
+    }
     for inv in &w.invariants {
         let mut inv = inv.clone();
         let when = inv.as_object_mut().and_then(|o| o.remove("when"));
@@ -462,6 +499,15 @@ fn build(w: &Workload, name: &str, faults: &[Value], steps: &[Value], extra: &[V
         }
     }
     checks.extend(extra.iter().cloned());
+    // Liveness must not follow a dependency: probed while the fault is in place, on every
+    // service but one the fault itself pauses, kills or stops.
+    let stopped: Vec<&str> = faults.iter().filter_map(|f| f["on"].as_str()).filter(|on| !on.contains("->")).collect();
+    let probes: Vec<Value> = w
+        .liveness
+        .iter()
+        .filter(|(s, _)| !stopped.contains(&s.as_str()))
+        .map(|(s, path)| json!({ "request": format!("GET {s} {path}") }))
+        .collect();
     /// The keys in the order people write them (a JSON map would sort them).
     #[derive(serde::Serialize)]
     struct File<'a> {
@@ -471,6 +517,8 @@ fn build(w: &Workload, name: &str, faults: &[Value], steps: &[Value], extra: &[V
         faults: &'a [Value],
         steps: &'a [Value],
         checks: &'a [Value],
+        #[serde(skip_serializing_if = "<[Value]>::is_empty")]
+        probes: &'a [Value],
     }
     let file = File {
         name,
@@ -479,6 +527,7 @@ fn build(w: &Workload, name: &str, faults: &[Value], steps: &[Value], extra: &[V
         faults,
         steps,
         checks: &checks,
+        probes: &probes,
     };
     let text = serde_yaml::to_string(&file).unwrap_or_default();
     (text, serde_json::to_value(&file).unwrap_or_default())

@@ -68,6 +68,11 @@ pub(crate) struct ScenarioFile {
     /// What must hold afterwards.
     #[serde(default)]
     pub checks: Vec<Check>,
+    /// Health endpoints probed while the steps run and the faults are in place: every
+    /// answer must be a 2xx in time (a liveness endpoint must not fail because a dependency
+    /// does). Exploration adds one for each service of the stack that declares `liveness`.
+    #[serde(default)]
+    pub probes: Vec<ProbeEntry>,
     /// With `use`: the template's checks of these kinds are left out (`max_attempts_per_request`,
     /// `max_requests`, `sql`, `redis`, `logs`, `recovers`), for a system one of them does not
     /// fit; add what does fit under `checks`.
@@ -77,6 +82,21 @@ pub(crate) struct ScenarioFile {
     /// stack reset between scenarios.
     #[serde(default)]
     pub fresh: bool,
+}
+
+/// A health endpoint probed during the steps: `{ request: GET api /live, every: 250ms,
+/// within: 1s }`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ProbeEntry {
+    /// `METHOD SERVICE PATH`, sent to the service's first port directly (no proxy between).
+    pub request: String,
+    /// How often. Default 250 ms.
+    #[serde(default)]
+    pub every: Option<Dur>,
+    /// Each probe answers a 2xx within this long. Default 1 s.
+    #[serde(default)]
+    pub within: Option<Dur>,
 }
 
 /// A fault: on an edge (`a -> b`) a fault of the fault engine, on a service a container
@@ -333,6 +353,12 @@ pub(crate) struct ExecStep {
 pub struct Check {
     /// The edge of `max_attempts_per_request` or `max_requests`: `client -> dependency`.
     pub on: Option<String>,
+    /// `settled: true`: the check need not hold right after the faults end, but must hold
+    /// once the system has been quiet for `within`; it is tried again until then.
+    pub settled: bool,
+    /// With `settled`: how long the system may take to settle. Default three times the
+    /// longest `within` of the scenario's requests (5 s when none says).
+    pub within: Option<Dur>,
     /// The check's own keys, as written: `sql: {…}`, `expect_rows: 0`.
     pub keys: Written,
 }
@@ -344,12 +370,24 @@ struct CheckOwn {
     /// The edge of `max_attempts_per_request` or `max_requests`: `client -> dependency`.
     #[serde(default)]
     on: Option<String>,
+    /// A `sql` or `redis` check that must hold once the system has settled after the
+    /// faults (tried again until `within` has passed), not right after they end.
+    #[serde(default)]
+    settled: bool,
+    /// With `settled: true`: how long the system may take to settle after the faults end.
+    /// Default three times the longest `within` of the scenario's requests (5 s when none
+    /// says).
+    #[serde(default)]
+    within: Option<Dur>,
 }
 
-/// Every key of a check: `on`, then the kinds' keys.
+/// A check's keys of its own, besides the kinds' keys.
+const CHECK_OWN: &[&str] = &["on", "settled", "within"];
+
+/// Every key of a check: its own, then the kinds' keys.
 fn check_keys() -> &'static [&'static str] {
     static KEYS: LazyLock<Vec<&'static str>> =
-        LazyLock::new(|| std::iter::once("on").chain(super::check::key_names().iter().copied()).collect());
+        LazyLock::new(|| CHECK_OWN.iter().chain(super::check::key_names()).copied().collect());
     &KEYS
 }
 
@@ -370,14 +408,18 @@ impl<'de> Visitor<'de> for CheckVisitor {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Check, A::Error> {
         let mut check = Check::default();
-        let mut on_seen = false;
+        let mut seen: Vec<&str> = Vec::new();
         while let Some(key) = map.next_key_seed(KnownKey(check_keys()))? {
-            match key {
-                "on" if on_seen => return Err(de::Error::duplicate_field("on")),
-                "on" => {
-                    on_seen = true;
-                    check.on = map.next_value()?;
+            if CHECK_OWN.contains(&key) {
+                if seen.contains(&key) {
+                    return Err(de::Error::duplicate_field(key));
                 }
+                seen.push(key);
+            }
+            match key {
+                "on" => check.on = map.next_value()?,
+                "settled" => check.settled = map.next_value()?,
+                "within" => check.within = map.next_value()?,
                 _ => check.keys.next_value(&mut map, key, super::check::keys())?,
             }
         }
@@ -394,6 +436,12 @@ impl Serialize for Check {
         }
         for (k, v) in &self.keys.0 {
             m.serialize_entry(k, v)?;
+        }
+        if self.settled {
+            m.serialize_entry("settled", &true)?;
+        }
+        if let Some(w) = &self.within {
+            m.serialize_entry("within", w)?;
         }
         m.end()
     }

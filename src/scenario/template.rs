@@ -398,6 +398,7 @@ pub(crate) fn expand(
     out.faults.extend(file.faults);
     out.steps.extend(file.steps);
     out.checks.extend(file.checks);
+    out.probes.extend(file.probes);
     Ok((out, locator))
 }
 

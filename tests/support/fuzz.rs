@@ -55,7 +55,7 @@ pub struct Fuzzer {
 }
 
 /// A configuration that sets every key, so every key is mutated.
-const SCENARIO_KEYS: &str = "use: dependency-down\nwith:\n  client: orders\n  dependency: payments\n  request: POST orders /orders\n  status: [503]\n  within: 2s\n  probe: GET orders /stock/A1\n  probe_headers: { Cookie: \"s={n}\" }\n  probe_status: [200]\ndrop_checks: [logs]\nchecks:\n  - on: orders -> payments\n    max_requests: 3\n";
+const SCENARIO_KEYS: &str = "use: dependency-down\nwith:\n  client: orders\n  dependency: payments\n  request: POST orders /orders\n  status: [503]\n  within: 2s\n  probe: GET orders /stock/A1\n  probe_headers: { Cookie: \"s={n}\" }\n  probe_status: [200]\ndrop_checks: [logs]\nchecks:\n  - on: orders -> payments\n    max_requests: 3\n  - sql: { service: postgres, query: \"SELECT 1\" }\n    expect_rows: 0\n    settled: true\n    within: 5s\nprobes:\n  - request: GET orders /live\n    every: 250ms\n    within: 1s\n";
 
 const EVERY_KEY: &str = r#"version: 1
 services:
@@ -73,6 +73,8 @@ services:
     image: registry.example/api:1
     ports: [8080]
     ready: { http: /health }
+    liveness: { http: /live }
+    readiness: { http: /ready }
     depends_on:
       db: { env: DB_URL, url: "postgres://u@{host}:{port}/d", port: 5432, optional: true }
       cache: { vars: { CACHE_HOST: "{host}", CACHE_PORT: "{port}" } }
@@ -118,6 +120,10 @@ explore:
     - when: db
       sql: { service: db, query: "SELECT 1 WHERE false" }
       expect_rows: 0
+    - redis: { service: cache, command: [SCARD, pending] }
+      expect: "0"
+      settled: true
+      within: 6s
   max_attempts: 3
 "#;
 
@@ -236,6 +242,11 @@ const TOKENS: &[&str] = &[
     "env: ",
     "\"{db.port}\"",
     "\"{id}\"",
+    "liveness: ",
+    "readiness: ",
+    "settled: true",
+    "probes: ",
+    "every: ",
 ];
 
 impl Fuzzer {

@@ -14,6 +14,7 @@ use crate::ypath;
 pub(super) const NAME: &str = "logs";
 pub(super) const KEYS: &[&str] = &[NAME];
 pub(super) const ON: bool = false;
+pub(super) const SETTLES: bool = false;
 
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

@@ -12,6 +12,7 @@ use crate::scenario::validate::Validator;
 pub(super) const NAME: &str = "max_attempts_per_request";
 pub(super) const KEYS: &[&str] = &[NAME];
 pub(super) const ON: bool = true;
+pub(super) const SETTLES: bool = false;
 
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

@@ -13,6 +13,7 @@ use crate::scenario::validate::Validator;
 pub(super) const NAME: &str = "max_requests";
 pub(super) const KEYS: &[&str] = &[NAME];
 pub(super) const ON: bool = true;
+pub(super) const SETTLES: bool = false;
 
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

@@ -9,8 +9,10 @@
 //!
 //! Each file has the same items: `NAME` (the key that names the kind, as `drop_checks`
 //! writes it), `KEYS` (every key it reads, `NAME` first), `ON` (whether it takes `on:
-//! CLIENT -> DEPENDENCY`), `Keys`, `validate`, `explain` and `judge` (the last two take the
-//! variant's fields in order).
+//! CLIENT -> DEPENDENCY`), `SETTLES` (whether it may be written `settled: true`: judged
+//! again until it holds or the system has been quiet for `within`, for state that a correct
+//! system reconciles after a fault), `Keys`, `validate`, `explain` and `judge` (the last two
+//! take the variant's fields in order).
 
 mod logs;
 mod max_attempts;
@@ -101,6 +103,8 @@ pub(crate) struct CheckRow {
     pub keys: &'static [&'static str],
     /// Whether it takes `on: CLIENT -> DEPENDENCY`.
     pub on: bool,
+    /// Whether it may be written `settled: true`.
+    pub settles: bool,
     check: written::CheckFn,
     pub validate: fn(&mut Validator<'_>, &Check, &[Seg]) -> Option<CheckKind>,
     schema: fn(&mut schemars::SchemaGenerator) -> serde_json::Map<String, serde_json::Value>,
@@ -121,6 +125,7 @@ macro_rules! check_kinds {
             name: $kind::NAME,
             keys: $kind::KEYS,
             on: $kind::ON,
+            settles: $kind::SETTLES,
             check: written::check_as::<$kind::Keys>,
             validate: $kind::validate,
             schema: written::schema_properties::<$kind::Keys>,

@@ -14,6 +14,7 @@ use crate::ypath;
 pub(super) const NAME: &str = "sql";
 pub(super) const KEYS: &[&str] = &[NAME, "expect_rows", "expect"];
 pub(super) const ON: bool = false;
+pub(super) const SETTLES: bool = true;
 
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

@@ -7,6 +7,9 @@ use crate::scenario::check::{CHECK_KINDS, CheckKind, KINDS, kinds_set};
 use crate::scenario::model::Check;
 use crate::ypath;
 
+/// The longest a `settled` check waits for the system to settle.
+pub(crate) const MAX_SETTLE: std::time::Duration = std::time::Duration::from_secs(600);
+
 impl Validator<'_> {
     pub(super) fn check(&mut self, i: usize, c: &Check) -> Option<CheckKind> {
         let path = ypath!["checks", i];
@@ -23,6 +26,34 @@ impl Validator<'_> {
             let takers: Vec<String> = KINDS.iter().filter(|k| k.on).map(|k| format!("`{}`", k.name)).collect();
             self.err(&[&path[..], &ypath!["on"]].concat(), format!("`on` goes with {}", takers.join(" or ")), None);
             return None;
+        }
+        if c.settled && !kind.settles {
+            let takers: Vec<String> = KINDS.iter().filter(|k| k.settles).map(|k| format!("`{}`", k.name)).collect();
+            self.err(
+                &[&path[..], &ypath!["settled"]].concat(),
+                format!(
+                    "`settled` goes with {} checks: the state they read may take a while to settle",
+                    takers.join(" or ")
+                ),
+                Some(format!("a `{}` check is judged once, after the faults end", kind.name)),
+            );
+            return None;
+        }
+        if let Some(w) = c.within {
+            let at = [&path[..], &ypath!["within"]].concat();
+            if !c.settled {
+                let help = "add `settled: true` for a check that must hold once the system has settled";
+                self.err(&at, "`within` of a check goes with `settled: true`", Some(help.into()));
+                return None;
+            }
+            if w.0.is_zero() || w.0 > MAX_SETTLE {
+                let msg = format!(
+                    "`within` is how long the system may take to settle: more than 0 and at most {}",
+                    humantime::format_duration(MAX_SETTLE)
+                );
+                self.err(&at, msg, None);
+                return None;
+            }
         }
         (kind.validate)(self, c, &path)
     }

@@ -8,6 +8,7 @@
 
 mod check;
 mod fault;
+mod probe;
 mod step;
 
 use serde::de::DeserializeOwned;
@@ -21,7 +22,9 @@ use crate::fault::written;
 use crate::ypath;
 
 pub use super::check::{CHECK_KINDS, CheckKind, SqlExpect, kind_of};
+pub(crate) use check::MAX_SETTLE;
 pub use fault::{FaultTarget, TimedFault};
+pub use probe::{DEFAULT_EVERY, DEFAULT_WITHIN, HealthProbe};
 pub use step::{Body, Capture, Expectation, RequestStep, StepKind};
 
 /// `METHOD SERVICE PATH`.
@@ -55,6 +58,12 @@ pub struct Scenario {
     pub faults: Vec<TimedFault>,
     pub steps: Vec<StepKind>,
     pub checks: Vec<CheckKind>,
+    /// Per check: `Some(bound)` when it is written `settled: true`, judged again until it
+    /// holds or the system has been quiet for the bound.
+    pub settle: Vec<Option<std::time::Duration>>,
+    /// Health endpoints probed while the steps run (`probes:`), with their lines.
+    pub probes: Vec<HealthProbe>,
+    pub probe_lines: Vec<usize>,
     /// Runs on a stack of its own (`fresh: true`), not a shared one reset between scenarios.
     pub fresh: bool,
 }
@@ -118,6 +127,8 @@ pub fn parse(file: &str, text: String, config: &Config) -> Result<Scenario, Conf
     let faults = raw.faults.iter().enumerate().filter_map(|(i, f)| v.fault(i, f)).collect();
     let steps: Vec<StepKind> = raw.steps.iter().enumerate().filter_map(|(i, s)| v.step(i, s)).collect();
     let checks = raw.checks.iter().enumerate().filter_map(|(i, c)| v.check(i, c)).collect();
+    let probes = raw.probes.iter().enumerate().filter_map(|(i, p)| v.probe(i, p)).collect();
+    let settle = settle_bounds(&raw.checks, &steps);
     // A scenario that sends nothing proves nothing: every step but `sleep` exercises the
     // system and checks what it answers (a request's status, a command's exit code).
     if v.problems.is_empty() && !steps.iter().any(|s| !matches!(s, StepKind::Sleep(_))) {
@@ -150,8 +161,26 @@ pub fn parse(file: &str, text: String, config: &Config) -> Result<Scenario, Conf
         faults,
         steps,
         checks,
+        settle,
+        probe_lines: (0..raw.probes.len()).map(|i| locator.line(&src, &ypath!["probes", i])).collect(),
+        probes,
         fresh: raw.fresh,
     })
+}
+
+/// Each check's settling bound: `within`, else three times the longest `within` of the
+/// requests (5 s when none says); `None` for a check not written `settled: true`.
+fn settle_bounds(checks: &[Check], steps: &[StepKind]) -> Vec<Option<std::time::Duration>> {
+    let deadline = steps
+        .iter()
+        .filter_map(|s| match s {
+            StepKind::Request(r) => r.expect.within,
+            StepKind::Load { expect, .. } => expect.within,
+            _ => None,
+        })
+        .max()
+        .unwrap_or(std::time::Duration::from_secs(5));
+    checks.iter().map(|c| c.settled.then(|| c.within.map_or((deadline * 3).min(MAX_SETTLE), |w| w.0))).collect()
 }
 
 fn suggest(word: &str, valid: &[&str]) -> String {
