@@ -337,10 +337,9 @@ fn nice_step(end: f64) -> f64 {
     [1.0, 2.0, 5.0, 10.0].iter().map(|m| m * mag).find(|s| *s >= raw).unwrap_or(raw)
 }
 
-/// The warning about edges exploration did not exercise, if any.
-fn unexercised(report: &GateReport) -> String {
-    let mut o = String::new();
-    let edges: Vec<String> = report
+/// The edges exploration did not exercise, as a warning (empty when there is none).
+fn not_exercised(report: &GateReport) -> String {
+    let items: Vec<String> = report
         .exploration
         .iter()
         .flat_map(|x| x.not_exercised.iter().map(move |n| (x, n)))
@@ -348,14 +347,10 @@ fn unexercised(report: &GateReport) -> String {
             format!("<li><code>{}</code> (exploration of {}): {}</li>", esc(&n.edge), esc(&x.service), esc(&n.why))
         })
         .collect();
-    if !edges.is_empty() {
-        let _ = writeln!(
-            o,
-            "<h2 id=\"not-exercised\">Warning: edges exploration did not exercise</h2><ul>{}</ul>",
-            edges.concat()
-        );
+    if items.is_empty() {
+        return String::new();
     }
-    o
+    format!("<h2 id=\"not-exercised\">Warning: edges exploration did not exercise</h2><ul>{}</ul>\n", items.concat())
 }
 
 pub fn render(report: &GateReport) -> String {
@@ -377,7 +372,7 @@ pub fn render(report: &GateReport) -> String {
         }
         o.push_str("</ul>\n");
     }
-    o.push_str(&unexercised(report));
+    o.push_str(&not_exercised(report));
     if let Some(p) = &report.plan {
         o.push_str("<h2 id=\"plan\">The plan</h2><table>");
         let head = p

@@ -134,3 +134,34 @@ pub fn annotations(report: &GateReport) -> Vec<String> {
     notes.finish();
     lines.into_inner().unwrap_or_else(|e| e.into_inner())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_edge_not_exercised_is_warned_in_every_report() {
+        let v = serde_json::json!({
+            "version": 1, "decision": "allow", "reasons": [], "seed": 1, "plan": null, "signoff": null,
+            "scenarios": [],
+            "timings": {"plan_seconds": 0.0, "build_seconds": 0.0, "images_seconds": 0.0, "scenarios_seconds": 0.0,
+                        "stacks_seconds": 0.0, "runs_seconds": 0.0, "teardown_seconds": 0.0, "total_seconds": 0.0},
+            "exploration": [{"service": "api", "seed": 1, "edges": ["api -> db"], "planned": 0, "ran": [],
+                             "skipped": [], "unexplored": [], "seconds": 0.0, "reference_passes": 4,
+                             "not_exercised": [{"edge": "api -> <cache>", "why": "no traffic in 4 passes"}]}]
+        });
+        let report: GateReport = serde_json::from_value(v).expect("a report");
+        let md = render(&report);
+        assert!(md.contains("Edges exploration did not exercise") && md.contains("`api -> <cache>`"), "{md}");
+        let html = crate::report::html::render(&report);
+        assert!(
+            html.contains("edges exploration did not exercise") && html.contains("api -&gt; &lt;cache&gt;"),
+            "{html}"
+        );
+        let notes = annotations(&report);
+        assert!(notes.iter().any(|n| n.starts_with("::warning title=") && n.contains("not exercised")), "{notes:?}");
+        let text = crate::report::explore::render(&report.exploration[0]);
+        assert!(text.contains("warning: edge api -> <cache> not exercised: no traffic in 4 passes"), "{text}");
+        assert!(text.contains("the reference took 4 passes"), "{text}");
+    }
+}

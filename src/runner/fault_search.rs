@@ -94,7 +94,7 @@ pub async fn explore(
     let observed = match references(&pool, w, reference, loaded, opts, events).await {
         Ok(r) => r,
         Err(e) => {
-            report.error = Some(e);
+            report.error = Some(e.to_string());
             pool.finish().await;
             return report;
         }
@@ -186,6 +186,17 @@ struct Observed {
     passes: u32,
 }
 
+/// Why the reference could not serve exploration (the report's `error`).
+#[derive(Debug, thiserror::Error)]
+enum ReferenceError {
+    #[error("the workload of `{service}` does not pass without any fault: {why}")]
+    Fails { service: String, why: String },
+    #[error("the workload of `{service}` does not pass {passes} times in a row without any fault: {why}")]
+    FailsAgain { service: String, passes: u32, why: String },
+    #[error(transparent)]
+    Invalid(#[from] crate::scenario::experiments::InvalidExperiment),
+}
+
 /// The reference: the workload once, and when a declared edge of the stack carried no
 /// traffic, [`REFERENCE_PASSES`] passes of it in a row on one stack. Either must pass without
 /// any fault, else exploration cannot judge anything (the error says why).
@@ -196,12 +207,12 @@ async fn references(
     loaded: &LoadedConfig,
     opts: &RunOptions,
     events: &dyn Reporter,
-) -> Result<Observed, String> {
+) -> Result<Observed, ReferenceError> {
     let config = &loaded.config;
     let service = &w.service;
     let base = pool.run(&reference.scenario, config, opts).await;
     if base.status != Status::Passed {
-        return Err(format!("the workload of `{service}` does not pass without any fault: {}", why(&base)));
+        return Err(ReferenceError::Fails { service: service.clone(), why: why(&base) });
     }
     let declared = crate::scenario::experiments::declared_edges(config, &reference.scenario.stack);
     let mut used = used_edges(&base);
@@ -216,15 +227,11 @@ async fn references(
         return Ok(Observed { declared, used, per_request, reference_ms, passes: 1 });
     }
     events.report(&Event::ReferenceRepeated { service, passes: REFERENCE_PASSES, unused: &unused });
-    let again =
-        crate::scenario::experiments::reference_passes(w, config, REFERENCE_PASSES).map_err(|e| e.to_string())?;
+    let again = crate::scenario::experiments::reference_passes(w, config, REFERENCE_PASSES)?;
     pool.expect([&again.scenario]);
     let o = pool.run(&again.scenario, config, opts).await;
     if o.status != Status::Passed {
-        return Err(format!(
-            "the workload of `{service}` does not pass {REFERENCE_PASSES} times in a row without any fault: {}",
-            why(&o)
-        ));
+        return Err(ReferenceError::FailsAgain { service: service.clone(), passes: REFERENCE_PASSES, why: why(&o) });
     }
     for mut e in used_edges(&o) {
         if !used.iter().any(|u| (&u.from, &u.to) == (&e.from, &e.to)) {
