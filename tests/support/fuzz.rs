@@ -514,7 +514,12 @@ fn plan_and_render(loaded: &LoadedConfig, text: &str, codeowners: Option<faultli
         })
         .collect();
     let labels = ["ai-assisted".into(), "x".repeat(70_000)];
-    let inputs = faultline::plan::PlanInputs { labels: &labels, author: Some("copilot-swe-agent[bot]"), codeowners };
+    let inputs = faultline::plan::PlanInputs {
+        labels: &labels,
+        author: Some("copilot-swe-agent[bot]"),
+        codeowners,
+        ignores: &[],
+    };
     match faultline::plan::from_parts(change, loaded, scenarios, inputs) {
         Ok(mut plan) => {
             let _ = faultline::report::plan::render_text(&plan);
