@@ -101,7 +101,10 @@ async fn gate_inner(
     events.report(&Event::Planned(&planned.plan));
     report.plan = Some(planned.plan.clone());
     report.signoff = Some(sign);
-    if planned.plan.scenarios.is_empty() && planned.plan.explore.is_empty() {
+    // Nothing to run, and nothing a build could add: the rule does not select by what is
+    // affected, or every service built by a `prepare:` is affected already.
+    let reads = crate::runner::depinfo::needed(&planned.plan, &planned.config.config);
+    if planned.plan.scenarios.is_empty() && planned.plan.explore.is_empty() && !reads {
         return report.decide(Vec::new(), start);
     }
     // Phase 2, execute: the plan as it runs (scenarios validated, references made, head
@@ -173,6 +176,15 @@ enum Unverifiable {
     Plan(crate::plan::PlanError),
     #[error(transparent)]
     Prepare(#[from] crate::runner::PrepareError),
+    #[error("cannot read what the builds read: {0}")]
+    DepInfo(#[from] crate::runner::depinfo::DepInfoError),
+    /// Changed files the build of a service read, which the plan did not mark affected.
+    #[error(
+        "the change reaches services the plan did not select: {}; declare each file in the service's `inputs:` \
+         (services.SERVICE.inputs in faultline.yaml on the base branch) so the plan selects its scenarios",
+        .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+    )]
+    UnplannedReads(Vec<crate::runner::depinfo::UnplannedRead>),
 }
 
 /// What the execute phase has seen so far, kept when the deadline drops it: what is
@@ -214,7 +226,15 @@ async fn execute(
     // reference runs, so their images are built with the scenarios'.
     let mut refs: Vec<_> = selected.iter().collect();
     refs.extend(exec.explore.iter().filter_map(|e| e.ready.as_ref().ok()).map(|(_, r)| &r.scenario));
-    let p = prepare(&refs, &loaded.config, &mut opts, seen, events).await?;
+    let done = match exec.plan.as_ref().filter(|p| crate::runner::depinfo::needed(p, &loaded.config)) {
+        Some(plan) => builds_read(plan, exec, &opts, seen, events).await?,
+        None => Vec::new(),
+    };
+    if selected.is_empty() && exec.explore.is_empty() {
+        timings.build_seconds = start.elapsed().as_secs_f64() - timings.plan_seconds;
+        return Ok((Vec::new(), timings, Vec::new()));
+    }
+    let p = prepare(&refs, &loaded.config, &mut opts, &done, seen, events).await?;
     timings.images_seconds = p.images_seconds;
     timings.build_seconds = start.elapsed().as_secs_f64() - timings.plan_seconds - p.images_seconds;
 
@@ -275,23 +295,63 @@ async fn execute(
     Ok((outcomes, timings, exploration))
 }
 
-/// The change's build and images, once for every scenario, said and seen while it runs.
+/// The change's build and images, once for every scenario, said and seen while it runs
+/// (the `prepare:` commands in `done` ran already, in [`builds_read`]).
 async fn prepare(
     refs: &[&crate::scenario::validate::Scenario],
     config: &crate::config::Config,
     opts: &mut RunOptions,
+    done: &[String],
     seen: &Seen,
     events: &dyn Reporter,
 ) -> Result<crate::runner::Prepared, crate::runner::PrepareError> {
     seen.running.lock().unwrap_or_else(|e| e.into_inner()).push("prepare (build of the change)".into());
-    let commands = crate::runner::prepare_commands(refs, config);
+    let mut commands = crate::runner::prepare_commands(refs, config);
+    commands.retain(|(_, c)| !done.contains(c));
     if !commands.is_empty() {
         events.report(&Event::Preparing(&commands));
     }
-    let p = crate::runner::prepare_once(refs, config, opts).await?;
+    let p = crate::runner::prepare_once_after(refs, config, opts, done).await?;
     seen.running.lock().unwrap_or_else(|e| e.into_inner()).clear();
-    *seen.prepare.lock().unwrap_or_else(|e| e.into_inner()) = p.commands.clone();
+    seen.prepare.lock().unwrap_or_else(|e| e.into_inner()).extend(p.commands.iter().cloned());
     Ok(p)
+}
+
+/// The build of every service with a `prepare:` (each command once), then what each build
+/// read, from Cargo's dep-info ([`crate::runner::depinfo`]): a changed file read by the build
+/// of a service the plan did not mark affected is could not verify, naming the file and the
+/// service (the plan would have selected other scenarios). Returns the commands that ran.
+async fn builds_read(
+    plan: &Plan,
+    exec: &Executable,
+    opts: &RunOptions,
+    seen: &Seen,
+    events: &dyn Reporter,
+) -> Result<Vec<String>, Unverifiable> {
+    let config = &exec.config.config;
+    let services: Vec<String> =
+        config.services.iter().filter(|(_, s)| s.prepare.is_some()).map(|(n, _)| n.clone()).collect();
+    let commands: Vec<(String, String)> = crate::stack::prepare_commands(config, &services)
+        .into_iter()
+        .map(|(s, c)| (s.to_owned(), c.to_owned()))
+        .collect();
+    seen.running.lock().unwrap_or_else(|e| e.into_inner()).push("prepare (build of every service)".into());
+    events.report(&Event::Preparing(&commands));
+    let logs = crate::stack::prepare(config, &services, &opts.root, &opts.prepare_env, &[])
+        .await
+        .map_err(crate::runner::PrepareError::from)?;
+    seen.running.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    seen.prepare.lock().unwrap_or_else(|e| e.into_inner()).extend(logs);
+    // Where the builds wrote: `CARGO_TARGET_DIR` of their environment, else every target
+    // directory Cargo marked under the code.
+    let env = crate::stack::host::env(&config.policy.prepare_env, &opts.prepare_env);
+    let target = env.iter().find(|(k, _)| k == "CARGO_TARGET_DIR").map(|(_, v)| std::path::PathBuf::from(v));
+    let infos = crate::runner::depinfo::read_all(&opts.root, target.as_deref())?;
+    let unplanned = crate::runner::depinfo::unplanned_reads(plan, &exec.config, &infos, &opts.root);
+    if !unplanned.is_empty() {
+        return Err(Unverifiable::UnplannedReads(unplanned));
+    }
+    Ok(commands.into_iter().map(|(_, c)| c).collect())
 }
 
 /// Explores the plan's services (in order) after the scenarios, unless a scenario decided

@@ -31,6 +31,7 @@ pub mod codehost;
 pub mod config;
 pub mod corpus;
 pub mod demo;
+pub mod dockerignore;
 pub mod fault;
 pub mod gate;
 pub(crate) mod impact;

@@ -282,3 +282,24 @@ fn empty_and_non_mapping_files_are_errors_not_panics() {
         assert!(config::parse(SourceFile::new("faultline.yaml", text.to_owned()), origin()).is_err(), "{text:?}");
     }
 }
+
+#[test]
+fn inputs_globs_are_checked_and_located() {
+    let text = SHOP_CONFIG.replacen(
+        "    paths: [\"services/orders/**\"]\n",
+        "    paths: [\"services/orders/**\"]\n    inputs: [\"docs/*.sql\", \"/shared/**\", \"a[\"]\n",
+        1,
+    );
+    let p = problems(&text);
+    assert_eq!(p.len(), 2, "{p:?}");
+    let line = line_of(&text, "inputs:");
+    assert!(p[0].0.starts_with(&format!("faultline.yaml:{line}:")), "{p:?}");
+    assert!(p[0].0.contains("services.orders.inputs[1]") || p[0].0.contains("`/shared/**` is absolute"), "{p:?}");
+    assert_eq!(p[0].1.as_deref(), Some("write `shared/**`"));
+    assert!(p[1].0.contains("glob does not compile"), "{p:?}");
+
+    let text = SHOP_CONFIG.replacen("    paths: [\"services/orders/**\"]\n", "    input: [\"docs/*.sql\"]\n", 1);
+    let p = problems(&text);
+    assert!(p[0].0.contains("unknown field `input`"), "{p:?}");
+    assert!(p[0].1.as_deref().unwrap().starts_with("did you mean `inputs`?"), "{p:?}");
+}

@@ -612,3 +612,75 @@ fn exploration_that_ran_nothing_cannot_allow() {
     assert!(reasons(&v).contains("none of its"), "{}", reasons(&v));
     assert!(v["exploration"][0]["planned"].as_u64().is_some_and(|n| n > 0), "{v}");
 }
+
+// 9. A file compiled into a service from outside what the plan knows it reads.
+
+/// orders is a Rust crate whose `prepare:` builds it for real; it compiles in
+/// `docs/schema.sql`, which neither its `paths` nor its `inputs` name (docs/ is a low-tier
+/// glob no service owns). The rule runs the affected services' scenarios.
+const COMPILED_IN: &str = r#"version: 1
+services:
+  orders:
+    paths: ["services/orders/**"]
+    build: images/relay
+    prepare: cd services/orders && cargo build --offline --quiet
+    ports: [8080]
+    ready: { http: /health }
+    env: { SERVICE_NAME: orders }
+policy:
+  tiers:
+    low: ["docs/**"]
+  gate:
+    low: { scenarios: affected }
+    medium: { scenarios: affected }
+"#;
+
+/// A change to a file the build of a service read, which the plan did not know it reads, is
+/// could not verify, naming the file, the service and the way to declare it; a change to a
+/// file no build read is judged as before (nothing to run: allow). Before the gate read
+/// Cargo's dep-info, the first change was allowed without running anything. No Docker: the
+/// plan selects no scenario.
+#[test]
+fn a_file_the_build_of_a_service_read_cannot_pass_unplanned() {
+    let r = TestRepo::relay(
+        COMPILED_IN,
+        &[(
+            "orders-smoke",
+            "target: orders\nwhy: orders answers.\nsteps:\n  - request: GET orders /health\n    expect: { status: [200] }\n",
+        )],
+        &[
+            ("docs/schema.sql", "create table orders (id int);\n"),
+            ("docs/guide.md", "# Guide\n"),
+            (
+                "services/orders/Cargo.toml",
+                "[package]\nname = \"orders\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[workspace]\n",
+            ),
+            (
+                "services/orders/src/main.rs",
+                "const SCHEMA: &str = include_str!(\"../../../docs/schema.sql\");\nfn main() { println!(\"{SCHEMA}\"); }\n",
+            ),
+        ],
+    );
+    r.write("docs/guide.md", "# Guide, longer\n");
+    r.commit("A guide nobody builds");
+    let (code, v, text) = gate(&r, &[]);
+    assert_eq!(code, 0, "{text}");
+    assert_eq!(v["decision"], "allow", "{text}");
+    assert!(
+        v["prepare"].as_array().unwrap().iter().any(|c| c["service"] == "orders"),
+        "every service was built to read what it read: {}",
+        v["prepare"]
+    );
+
+    r.write("docs/schema.sql", "create table orders (id int, total int);\n");
+    r.commit("A column compiled into orders");
+    let plan = r.plan_json(&["--base", "main"]);
+    assert_eq!(plan["affected"], json!([]), "the globs alone miss it");
+    let (code, v, text) = gate(&r, &[]);
+    assert_eq!(code, 2, "{text}");
+    assert_eq!(v["decision"], "unverified", "{text}");
+    let why = reasons(&v);
+    assert!(why.contains("docs/schema.sql is read by the build of orders"), "{why}");
+    assert!(why.contains("services/orders/target/debug/orders.d"), "{why}");
+    assert!(why.contains("inputs"), "{why}");
+}

@@ -676,3 +676,124 @@ fn the_rule_of_the_tier_says_what_an_edge_exploration_did_not_exercise_means() {
     let plan = repo.plan_json(&["--base", "main"]);
     assert_eq!(plan["gate"]["unexercised"], "unverified", "{plan}");
 }
+
+/// Two services whose builds read more than their `paths`: orders compiles in the SQL under
+/// `docs/` (declared in `inputs`), web is built from a context with a `.dockerignore`.
+const BUILD_READS: &str = r#"version: 1
+services:
+  orders:
+    paths: ["services/orders/src/**"]
+    inputs: ["docs/*.sql", "shared/**"]
+    image: "orders:1"
+  web:
+    paths: ["services/web/src/**"]
+    build: services/web
+policy:
+  tiers:
+    low: ["docs/**"]
+  gate:
+    low: { scenarios: affected }
+    medium: { scenarios: affected }
+  unclaimed: { scenarios: none, signoff: seniors }
+  seniors: ["@lead"]
+scenarios: scenarios/
+"#;
+
+fn build_reads(changed: &[(&str, &str)]) -> serde_json::Value {
+    let repo = TestRepo::new();
+    repo.write("faultline.yaml", BUILD_READS);
+    repo.write("scenarios/orders.yaml", "target: orders\n");
+    repo.write("scenarios/web.yaml", "target: web\n");
+    for f in ["docs/schema.sql", "docs/guide.md", "shared/money/lib.rs", "services/orders/src/main.rs"] {
+        repo.write(f, "base\n");
+    }
+    repo.write("services/web/Dockerfile", "FROM scratch\nCOPY . /srv\n");
+    repo.write("services/web/.dockerignore", "# notes stay out of the image\nnotes\n*.md\n!README.md\n/tmp\n");
+    for f in ["services/web/src/index.html", "services/web/notes/todo.txt", "services/web/CHANGES.md"] {
+        repo.write(f, "base\n");
+    }
+    repo.write("services/web/README.md", "base\n");
+    repo.commit("base");
+    repo.git(&["checkout", "-q", "-b", "change"]);
+    for (path, text) in changed {
+        repo.write(path, text);
+    }
+    repo.commit("change");
+    repo.plan_json(&["--base", "main"])
+}
+
+/// A file compiled in from outside the service's `paths` (a SQL file under docs/, a shared
+/// crate) affects it when its `inputs` name it, with the reason; before `inputs`, the plan
+/// selected nothing for such a change (docs/ is a low-tier glob nobody owns).
+#[test]
+fn a_file_a_service_build_reads_makes_it_affected_with_the_reason() {
+    let plan = build_reads(&[("docs/schema.sql", "create table orders (id int, total int);\n")]);
+    assert_eq!(affected(&plan), vec![("orders".to_owned(), vec!["read_by_build".to_owned()])]);
+    let reason = &plan["affected"][0]["reasons"][0];
+    assert_eq!(reason["path"], "docs/schema.sql");
+    assert_eq!(reason["service"], "orders");
+    assert_eq!(reason["source"], "services.orders.inputs \"docs/*.sql\"");
+    assert_eq!(plan["tier"], "low", "at the tier of the file");
+    assert_eq!(strings(&plan["scenarios"]), ["orders"]);
+    assert_eq!(plan["unclaimed"], json!([]));
+
+    let plan = build_reads(&[("shared/money/lib.rs", "pub fn round() {}\n")]);
+    assert_eq!(affected(&plan), vec![("orders".to_owned(), vec!["read_by_build".to_owned()])]);
+    assert_eq!(plan["affected"][0]["reasons"][0]["source"], "services.orders.inputs \"shared/**\"");
+    assert_eq!(plan["tier"], "medium");
+
+    // A file no build reads stays out of every service.
+    let plan = build_reads(&[("docs/guide.md", "# Guide, longer\n")]);
+    assert_eq!(affected(&plan), vec![]);
+    assert_eq!(strings(&plan["scenarios"]), Vec::<String>::new());
+}
+
+#[test]
+fn the_plan_text_says_which_build_reads_the_file() {
+    let repo = TestRepo::new();
+    repo.write("faultline.yaml", BUILD_READS);
+    repo.write("scenarios/orders.yaml", "target: orders\n");
+    repo.write("docs/schema.sql", "base\n");
+    repo.commit("base");
+    repo.git(&["checkout", "-q", "-b", "change"]);
+    repo.write("docs/schema.sql", "changed\n");
+    repo.commit("change");
+    let out = repo.faultline(&["plan", "--base", "main"]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("docs/schema.sql is read by the build of orders (services.orders.inputs \"docs/*.sql\")"),
+        "{text}"
+    );
+}
+
+/// A file of a build context that its `.dockerignore` leaves out cannot reach the image, so
+/// it does not affect the service through the context (here nothing else claims it: it is
+/// unclaimed); a file an exception takes back, the Dockerfile and the `.dockerignore` do.
+#[test]
+fn a_file_the_dockerignore_leaves_out_of_the_context_does_not_affect_the_service() {
+    for excluded in ["services/web/notes/todo.txt", "services/web/CHANGES.md", "services/web/tmp/x"] {
+        let plan = build_reads(&[(excluded, "changed\n")]);
+        assert_eq!(affected(&plan), vec![], "{excluded}");
+        assert_eq!(strings(&plan["unclaimed"]), [excluded]);
+    }
+    for included in [
+        "services/web/README.md",
+        "services/web/Dockerfile",
+        "services/web/.dockerignore",
+        "services/web/nginx.conf",
+        "services/web/docs/notes/x",
+    ] {
+        let plan = build_reads(&[(included, "changed\n")]);
+        assert_eq!(affected(&plan), vec![("web".to_owned(), vec!["builds".to_owned()])], "{included}");
+        assert_eq!(plan["affected"][0]["reasons"][0]["path"], included);
+        assert_eq!(plan["unclaimed"], json!([]), "{included}");
+    }
+    // A change that edits the .dockerignore to leave a file out, and changes that file too,
+    // affects the service through the .dockerignore: it is always part of the context.
+    let plan = build_reads(&[
+        ("services/web/.dockerignore", "notes\n*.md\nconfig.js\n"),
+        ("services/web/config.js", "changed\n"),
+    ]);
+    assert_eq!(affected(&plan), vec![("web".to_owned(), vec!["builds".to_owned()])]);
+    assert_eq!(plan["affected"][0]["reasons"][0]["path"], "services/web/.dockerignore");
+}

@@ -125,6 +125,10 @@ pub struct Matchers {
     pub ai_trailers: Vec<Regex>,
     pub ai_authors: Vec<Regex>,
     pub ai_markers: Vec<Regex>,
+    /// Every `services.*.inputs` glob; `input_of[i]` is the service index of glob `i`.
+    pub inputs: GlobSet,
+    pub input_of: Vec<usize>,
+    pub input_glob: Vec<String>,
     /// Build contexts (`services.*.build`) as directories, with the index of their service.
     pub contexts: Vec<(String, usize)>,
     /// Files a service's `prepare:` command names (`./build.sh` → `build.sh`), with the
@@ -255,6 +259,13 @@ impl Matchers {
             }
         }
         let owners = glob::set(owner_glob.iter().map(String::as_str));
+        let (mut input_of, mut input_glob) = (Vec::new(), Vec::new());
+        for (i, svc) in config.services.values().enumerate() {
+            for p in &svc.inputs {
+                input_of.push(i);
+                input_glob.push(p.clone());
+            }
+        }
         let tiers = Tier::ALL_SEVERE_FIRST.map(|t| {
             let globs = config.policy.tiers.get(t).to_vec();
             (glob::set(globs.iter().map(String::as_str)), globs)
@@ -283,6 +294,9 @@ impl Matchers {
             protected_globs,
             owners,
             owner_of,
+            inputs: glob::set(input_glob.iter().map(String::as_str)),
+            input_of,
+            input_glob,
             owner_glob,
             service_names,
             global: glob::set(config.global.iter().map(String::as_str)),

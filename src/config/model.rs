@@ -75,9 +75,18 @@ pub struct Service {
     /// Globs of the repository paths this service owns (`services/payments/**`).
     #[serde(default)]
     pub paths: Vec<String>,
-    /// A Dockerfile context directory in the repository.
+    /// A Dockerfile context directory in the repository. A changed file in it makes the
+    /// service affected unless its `.dockerignore` leaves the file out of the context (the
+    /// `Dockerfile` and `.dockerignore` always count).
     #[serde(default)]
     pub build: Option<String>,
+    /// Globs of repository files this service's build reads besides its `paths` and build
+    /// context (`docs/schema.sql` compiled in, a shared folder a build tool faultline cannot
+    /// inspect reads): a changed file that matches makes the service affected, "read by the
+    /// build of" it. The gate also reads Cargo's dep-info after the build and cannot verify a
+    /// change to a file a service's build read that the plan did not know of.
+    #[serde(default)]
+    pub inputs: Vec<String>,
     /// A command run with `sh -c` at the root of the checkout under test before images are
     /// built (compile a binary into the `build` context, for instance). Identical commands
     /// run once.

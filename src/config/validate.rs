@@ -178,6 +178,9 @@ fn check_service(
     for (i, p) in svc.paths.iter().enumerate() {
         check_glob(file, &ypath!["services", name, "paths", i], p, out);
     }
+    for (i, p) in svc.inputs.iter().enumerate() {
+        check_glob(file, &ypath!["services", name, "inputs", i], p, out);
+    }
     if let Some(ready) = &svc.ready {
         let path = ypath!["services", name, "ready"];
         let set = [ready.log.is_some(), ready.http.is_some(), ready.tcp.is_some()].iter().filter(|b| **b).count();

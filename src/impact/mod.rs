@@ -12,6 +12,7 @@ pub(crate) use crate::config::ServiceGraph;
 
 use crate::change::{Change, RepoPath};
 use crate::config::{FileDiagnostic, LoadedConfig};
+use crate::dockerignore::DockerIgnore;
 use crate::ypath;
 
 /// Why a service is affected.
@@ -26,6 +27,9 @@ pub enum Reason {
     Protected { path: RepoPath, glob: String },
     /// The service's build context or `prepare:` script changed.
     Builds { path: RepoPath, what: String },
+    /// The build of `service` reads `path`, as `source` says: a glob of its `inputs`
+    /// (`services.orders.inputs "docs/*.sql"`), or Cargo's dep-info of its build.
+    ReadByBuild { path: RepoPath, service: String, source: String },
     /// The service depends on `chain[0]`, which depends on `chain[1]` … which owns `path`.
     DependsOn { chain: Vec<String>, path: RepoPath },
 }
@@ -43,6 +47,9 @@ impl Reason {
                 format!("{path} (\"{glob}\") belongs to the gate or the build of everything: it affects every service")
             }
             Reason::Builds { path, what } => format!("{what} changed ({path})"),
+            Reason::ReadByBuild { path, service, source } => {
+                format!("{path} is read by the build of {service} ({source})")
+            }
             Reason::DependsOn { chain, path } => {
                 let mut s = String::new();
                 for (i, svc) in chain.iter().enumerate() {
@@ -89,6 +96,8 @@ struct Claims {
     owned: Vec<Vec<RepoPath>>,
     /// Per service: a changed path of its build context or prepare script, and which.
     builds: Vec<Option<(RepoPath, String)>>,
+    /// Per service: a changed path its build reads (`inputs`), and the glob.
+    reads: Vec<Option<(RepoPath, String)>>,
     global: Option<(RepoPath, String)>,
     /// The first protected path that is not also global.
     protected_hit: Option<(RepoPath, String)>,
@@ -102,6 +111,7 @@ impl Claims {
         Claims {
             owned: vec![Vec::new(); n],
             builds: vec![None; n],
+            reads: vec![None; n],
             global: None,
             protected_hit: None,
             unclaimed: Vec::new(),
@@ -111,7 +121,13 @@ impl Claims {
     }
 
     /// Records who claims `path`. A path claimed by two services' `paths` is a problem.
-    fn add(&mut self, config: &LoadedConfig, path: &RepoPath, hits: &mut Vec<usize>) {
+    fn add(
+        &mut self,
+        config: &LoadedConfig,
+        ignores: &[(String, DockerIgnore)],
+        path: &RepoPath,
+        hits: &mut Vec<usize>,
+    ) {
         let m = &config.matchers;
         let mut claimed = false;
         if let Some(&i) = m.global.matches(path.as_path()).first() {
@@ -134,10 +150,11 @@ impl Claims {
         claimed |= m.tiers.iter().any(|(set, _)| set.is_match(path.as_path()));
         m.owners.matches_into(path.as_path(), hits);
         let owner = hits.first().map(|&g| m.owner_of[g]);
-        // A service owns its build context and the files its `prepare:` names, shared or not
-        // (a path its own `paths` claim already says so).
+        // A service owns its build context (what of it reaches the image: `.dockerignore`
+        // applied as Docker applies it) and the files its `prepare:` names, shared or not (a
+        // path its own `paths` claim already says so).
         for (dir, s) in &m.contexts {
-            if dir.is_empty() || path.starts_with_dir(dir) {
+            if (dir.is_empty() || path.starts_with_dir(dir)) && !ignored(ignores, dir, path) {
                 claimed = true;
                 if self.builds[*s].is_none() && owner != Some(*s) {
                     let shown = if dir.is_empty() { "." } else { dir.as_str() };
@@ -151,6 +168,13 @@ impl Claims {
                 if self.builds[*s].is_none() && owner != Some(*s) {
                     self.builds[*s] = Some((path.clone(), "its prepare script".to_owned()));
                 }
+            }
+        }
+        for (i, s) in m.inputs.matches(path.as_path()).into_iter().map(|i| (i, m.input_of[i])) {
+            claimed = true;
+            if self.reads[s].is_none() && owner != Some(s) {
+                let source = format!("services.{}.inputs \"{}\"", m.service_names[s], m.input_glob[i]);
+                self.reads[s] = Some((path.clone(), source));
             }
         }
         let Some(&first) = hits.first() else {
@@ -172,24 +196,31 @@ impl Claims {
 
 /// Computes the impact of `change`. A changed path claimed by two services is a
 /// configuration mistake, reported at the second claim.
-pub(crate) fn analyze(change: &Change, config: &LoadedConfig) -> Result<Impact, Vec<FileDiagnostic>> {
+/// `ignores` are the `.dockerignore`s of the build contexts (by context directory, as in
+/// `Matchers::contexts`), read from the code that is built.
+pub(crate) fn analyze(
+    change: &Change,
+    config: &LoadedConfig,
+    ignores: &[(String, DockerIgnore)],
+) -> Result<Impact, Vec<FileDiagnostic>> {
     let graph = ServiceGraph::new(&config.config);
     let n = graph.len();
     let mut c = Claims::new(n);
     let mut hits = Vec::new();
     for path in change.paths.iter().flat_map(|p| p.touched()) {
-        c.add(config, path, &mut hits);
+        c.add(config, ignores, path, &mut hits);
     }
     if !c.problems.is_empty() {
         return Err(c.problems);
     }
-    let Claims { owned, builds, global, protected_hit, unclaimed, protected, .. } = c;
+    let Claims { owned, builds, reads, global, protected_hit, unclaimed, protected, .. } = c;
 
     // Breadth-first over reverse dependencies from the owners: `via[s]` is the dependency
     // through which `s` was first reached, giving each service its shortest reason chain.
     let mut reached = vec![false; n];
     let mut via: Vec<Option<usize>> = vec![None; n];
-    let mut queue: VecDeque<usize> = (0..n).filter(|&s| !owned[s].is_empty() || builds[s].is_some()).collect();
+    let mut queue: VecDeque<usize> =
+        (0..n).filter(|&s| !owned[s].is_empty() || builds[s].is_some() || reads[s].is_some()).collect();
     for &s in &queue {
         reached[s] = true;
     }
@@ -212,6 +243,7 @@ pub(crate) fn analyze(change: &Change, config: &LoadedConfig) -> Result<Impact, 
             .first()
             .cloned()
             .or_else(|| builds[s].as_ref().map(|b| b.0.clone()))
+            .or_else(|| reads[s].as_ref().map(|b| b.0.clone()))
             .unwrap_or_else(|| RepoPath::from(""));
         (chain, path)
     };
@@ -225,6 +257,13 @@ pub(crate) fn analyze(change: &Change, config: &LoadedConfig) -> Result<Impact, 
         }
         if let Some((path, what)) = &builds[s] {
             reasons.push(Reason::Builds { path: path.clone(), what: what.clone() });
+        }
+        if let Some((path, source)) = &reads[s] {
+            reasons.push(Reason::ReadByBuild {
+                path: path.clone(),
+                service: graph.name(s).to_owned(),
+                source: source.clone(),
+            });
         }
         for &d in graph.deps(s) {
             if reached[d] {
@@ -246,6 +285,15 @@ pub(crate) fn analyze(change: &Change, config: &LoadedConfig) -> Result<Impact, 
     let levels = graph.start_levels(&graph.forward_closure(&is_affected));
     let stack = levels.iter().flatten().cloned().collect();
     Ok(Impact { affected, stack, levels, unclaimed, protected })
+}
+
+/// Whether the `.dockerignore` of the context `dir` leaves `path` (under it) out of the
+/// context, so that it cannot reach the image.
+fn ignored(ignores: &[(String, DockerIgnore)], dir: &str, path: &RepoPath) -> bool {
+    let Some((_, ignore)) = ignores.iter().find(|(d, _)| d == dir) else { return false };
+    let bytes = path.as_bytes();
+    let rel = if dir.is_empty() { bytes } else { bytes.get(dir.len() + 1..).unwrap_or_default() };
+    ignore.excludes(&String::from_utf8_lossy(rel))
 }
 
 fn overlap(config: &LoadedConfig, path: &RepoPath, a: usize, b: usize) -> FileDiagnostic {

@@ -11,6 +11,7 @@ use crate::change::{
 use crate::config::{
     self, CONFIG_FILE, ConfigError, ConfigOrigin, GateRule, LoadedConfig, ScenarioSelection, Signoff, Tier, Unexercised,
 };
+use crate::dockerignore::DockerIgnore;
 use crate::impact::{self, Affected, Impact};
 use crate::repo::{Oid, Repo, RepoError, Snapshot};
 use crate::scenario::{self, DiscoverError, ScenarioRef};
@@ -62,6 +63,10 @@ pub struct PlanInputs<'a> {
     pub author: Option<&'a str>,
     /// The base's CODEOWNERS, when `policy.codeowners` reads it.
     pub codeowners: Option<CodeownersText<'a>>,
+    /// The `.dockerignore` of each build context (by its directory, as in
+    /// `Matchers::contexts`) in the code that is built: a changed file it leaves out of the
+    /// context cannot reach the image. [`dockerignores`] reads them.
+    pub ignores: &'a [(String, DockerIgnore)],
 }
 
 #[derive(Debug, thiserror::Error, Diagnostic)]
@@ -315,7 +320,9 @@ pub fn planned(repo: &Repo, req: &PlanRequest) -> Result<Planned, PlanError> {
     let (change, revs) = change?;
     let codeowners =
         if config.config.policy.codeowners { read_codeowners(repo, &snap, req.codeowners_host)? } else { None };
+    let ignores = dockerignores(repo, &revs, &config)?;
     let inputs = PlanInputs {
+        ignores: &ignores,
         labels: &req.labels,
         author: req.author.as_deref(),
         codeowners: codeowners.as_ref().map(|c| CodeownersText {
@@ -328,6 +335,32 @@ pub fn planned(repo: &Repo, req: &PlanRequest) -> Result<Planned, PlanError> {
     let plan = Plan { base_branch, ..from_parts(change, &config, scenarios, inputs)? };
     tracing::debug!(elapsed = ?t.elapsed(), "planned");
     Ok(Planned { plan, config, snap, revs, config_digest })
+}
+
+/// The `.dockerignore` of every build context in the code that is built (the head, or the
+/// working tree), read bounded ([`crate::dockerignore::MAX_BYTES`]; a bigger one, or a link,
+/// is an error naming it). A change to one makes its service affected anyway: it is always
+/// part of the context.
+fn dockerignores(
+    repo: &Repo,
+    revs: &Resolved,
+    config: &LoadedConfig,
+) -> Result<Vec<(String, DockerIgnore)>, PlanError> {
+    let snap = match &revs.head {
+        Some((rev, oid)) => Snapshot::Commit { rev: rev.clone(), oid: *oid },
+        None => Snapshot::Worktree,
+    };
+    let mut out: Vec<(String, DockerIgnore)> = Vec::new();
+    for (dir, _) in &config.matchers.contexts {
+        if out.iter().any(|(d, _)| d == dir) {
+            continue;
+        }
+        let file = if dir.is_empty() { ".dockerignore".to_owned() } else { format!("{dir}/.dockerignore") };
+        if let Some(bytes) = repo.read(&snap, &file, crate::dockerignore::MAX_BYTES)? {
+            out.push((dir.clone(), DockerIgnore::parse(&String::from_utf8_lossy(&bytes))));
+        }
+    }
+    Ok(out)
 }
 
 /// The configuration, the scenarios' names and targets, and the digest of both, from where
@@ -423,7 +456,7 @@ pub fn from_parts(
     let (owner_rules, codeowners) = owners::rules(&config.config, inputs.codeowners);
     let signoff_areas = owners::areas(&change.paths, &owner_rules, &config.config.policy.seniors);
     let tier = change::tier::decide(&change, config);
-    let impact = impact::analyze(&change, config).map_err(|problems| ConfigError::Invalid {
+    let impact = impact::analyze(&change, config, inputs.ignores).map_err(|problems| ConfigError::Invalid {
         file: config.origin.to_string(),
         problems: config::capped(problems),
     })?;

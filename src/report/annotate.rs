@@ -133,6 +133,7 @@ fn reason_paths(r: &Reason) -> Vec<String> {
         Reason::Global { path, .. }
         | Reason::Protected { path, .. }
         | Reason::Builds { path, .. }
+        | Reason::ReadByBuild { path, .. }
         | Reason::DependsOn { path, .. } => vec![path.to_string()],
     }
 }

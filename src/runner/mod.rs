@@ -6,6 +6,7 @@
 //! independent of the order scenarios run in and of what ran before.
 
 mod checks;
+pub mod depinfo;
 mod error;
 pub mod event;
 pub mod fault_search;
@@ -110,6 +111,17 @@ pub async fn prepare_once(
     config: &Config,
     opts: &mut RunOptions,
 ) -> Result<Prepared, PrepareError> {
+    prepare_once_after(scenarios, config, opts, &[]).await
+}
+
+/// [`prepare_once`], leaving out the `prepare:` commands in `done`, which already ran in
+/// `opts.root` (the gate's build of every service, whose dep-info it reads).
+pub async fn prepare_once_after(
+    scenarios: &[&Scenario],
+    config: &Config,
+    opts: &mut RunOptions,
+    done: &[String],
+) -> Result<Prepared, PrepareError> {
     let t = Instant::now();
     let services = stack_services(scenarios);
     // The tests of `nextest` steps: nextest there, the workspace, every filter selecting
@@ -126,7 +138,7 @@ pub async fn prepare_once(
     if !filters.is_empty() {
         nextest::preflight(&opts.root).await?;
     }
-    let commands = crate::stack::prepare(config, &services, &opts.root, &opts.prepare_env).await?;
+    let commands = crate::stack::prepare(config, &services, &opts.root, &opts.prepare_env, done).await?;
     let mut built: Vec<&str> = Vec::new();
     for (scenario, filter) in filters {
         if !built.contains(&filter) {

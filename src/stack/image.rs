@@ -38,13 +38,14 @@ impl ImageRef {
 }
 
 /// The most faultline reads of a build context's `.dockerignore`.
-pub const MAX_DOCKERIGNORE_BYTES: u64 = 1 << 20;
+pub const MAX_DOCKERIGNORE_BYTES: u64 = crate::dockerignore::MAX_BYTES;
 
 /// The most a build context may hold (after `.dockerignore`): faultline hashes it and sends
 /// it to the engine from memory. A bigger one is refused, naming the file that crossed it.
 pub const MAX_CONTEXT_BYTES: u64 = 2 << 30;
 
-/// Files of a build context, sorted, honouring a simple `.dockerignore` (one pattern a line).
+/// Files of a build context, sorted, after its `.dockerignore` as Docker reads it
+/// ([`crate::dockerignore`], the rules the plan judges a change by too).
 /// Only directories, regular files and links are part of a context: a FIFO, a socket or a
 /// device in it is an error (reading a FIFO would block for ever), and so is a context over
 /// [`MAX_CONTEXT_BYTES`]. The `.dockerignore` itself is read bounded, and refused when it is
@@ -52,12 +53,9 @@ pub const MAX_CONTEXT_BYTES: u64 = 2 << 30;
 fn context_files(dir: &Path) -> Result<Vec<PathBuf>, StackError> {
     let io = |p: &Path, e: std::io::Error| StackError::Context { dir: p.to_path_buf(), reason: e.to_string() };
     let ignore_bytes = crate::bounded::read(&dir.join(".dockerignore"), Some(dir), MAX_DOCKERIGNORE_BYTES)?;
-    let ignore: Vec<globset::GlobMatcher> = String::from_utf8_lossy(&ignore_bytes.unwrap_or_default())
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .filter_map(|l| crate::config::glob::compile(l.trim_start_matches('/')).ok().map(|g| g.compile_matcher()))
-        .collect();
+    let ignore = crate::dockerignore::DockerIgnore::parse(&String::from_utf8_lossy(&ignore_bytes.unwrap_or_default()));
+    // An excluded directory is looked into only when an exception could take a file back.
+    let look_inside = ignore.has_exceptions();
     let mut out = Vec::new();
     let mut total = 0u64;
     let mut pending = vec![dir.to_path_buf()];
@@ -66,12 +64,15 @@ fn context_files(dir: &Path) -> Result<Vec<PathBuf>, StackError> {
             let entry = entry.map_err(|e| io(&d, e))?;
             let path = entry.path();
             let rel = path.strip_prefix(dir).unwrap_or(&path);
-            if ignore.iter().any(|g| g.is_match(rel)) {
-                continue;
-            }
+            let excluded = ignore.excludes(&rel.to_string_lossy());
             let ty = entry.file_type().map_err(|e| io(&path, e))?;
             if ty.is_dir() {
-                pending.push(path);
+                if !excluded || look_inside {
+                    pending.push(path);
+                }
+                continue;
+            }
+            if excluded {
                 continue;
             }
             if ty.is_file() {

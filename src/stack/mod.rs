@@ -213,15 +213,17 @@ impl Default for Start {
     }
 }
 
-/// Runs the distinct `prepare` commands of `services` in `root`, in order of first use.
+/// Runs the distinct `prepare` commands of `services` in `root`, in order of first use,
+/// leaving out those in `done` (which already ran there).
 pub(crate) async fn prepare(
     config: &Config,
     services: &[String],
     root: &Path,
     env: &[(String, String)],
+    done: &[String],
 ) -> Result<Vec<CommandLog>, StackError> {
     let mut logs = Vec::new();
-    for (name, cmd) in prepare_commands(config, services) {
+    for (name, cmd) in prepare_commands(config, services).into_iter().filter(|(_, c)| !done.iter().any(|d| d == c)) {
         tracing::info!(service = %name, command = cmd, "prepare");
         let t = std::time::Instant::now();
         let mut c = host::command("sh", &config.policy.prepare_env, env);
@@ -403,7 +405,7 @@ impl Stack {
         let t = Instant::now();
         let all: Vec<String> = levels.iter().flatten().cloned().collect();
         if !opts.prepared {
-            prepare(config, &all, &opts.root, &opts.prepare_env).await?;
+            prepare(config, &all, &opts.root, &opts.prepare_env, &[]).await?;
         }
         let (images, built) = prepare_images(&stack.docker, config, &all, &opts.root).await?;
         stack.timings.images = t.elapsed();

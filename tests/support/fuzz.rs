@@ -192,7 +192,10 @@ const TOKENS: &[&str] = &[
     "services:",
     "depends_on:",
     "paths: ",
-    "\"**\"",
+    "inputs: ",
+    "\"docs/*.sql\"",
+    "!",
+    "\\ ",
     "\"[\"",
     "\"{a,\"",
     "version: ",
@@ -505,6 +508,12 @@ fn plan_and_render(loaded: &LoadedConfig, text: &str, codeowners: Option<faultli
         status: ChangeStatus::Renamed,
         old_path: Some(RepoPath::from("old")),
     }));
+    // A file of each of the first build contexts, which the .dockerignore below may leave out.
+    paths.extend(loaded.matchers.contexts.iter().take(3).map(|(d, _)| ChangedPath {
+        path: RepoPath::from(format!("{d}/notes/x.md").as_str()),
+        status: ChangeStatus::Modified,
+        old_path: None,
+    }));
     let message: String = text.chars().take(2000).collect();
     let change = Change {
         base: RevRef { rev: "main".into(), commit: "0".repeat(40) },
@@ -529,7 +538,16 @@ fn plan_and_render(loaded: &LoadedConfig, text: &str, codeowners: Option<faultli
         })
         .collect();
     let labels = ["ai-assisted".into(), "x".repeat(70_000)];
-    let inputs = faultline::plan::PlanInputs { labels: &labels, author: Some("copilot-swe-agent[bot]"), codeowners };
+    // The input's text as every build context's .dockerignore, and as a dep-info file.
+    let ignore = faultline::dockerignore::DockerIgnore::parse(text);
+    let ignores: Vec<_> = loaded.matchers.contexts.iter().map(|(d, _)| (d.clone(), ignore.clone())).collect();
+    let _ = faultline::runner::depinfo::parse(text);
+    let inputs = faultline::plan::PlanInputs {
+        labels: &labels,
+        author: Some("copilot-swe-agent[bot]"),
+        codeowners,
+        ignores: &ignores,
+    };
     match faultline::plan::from_parts(change, loaded, scenarios, inputs) {
         Ok(mut plan) => {
             let _ = faultline::report::plan::render_text(&plan);
