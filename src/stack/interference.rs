@@ -38,7 +38,8 @@ struct Seen {
     windows: Vec<Window>,
     /// Container id → service, for network events (which name the container by id).
     ids: HashMap<String, String>,
-    foreign: Vec<String>,
+    /// What faultline did not do: (the service, if known; what the engine reported).
+    foreign: Vec<(Option<String>, String)>,
 }
 
 /// Watches the engine's events of one run.
@@ -89,8 +90,9 @@ impl Monitor {
         self.task.abort();
     }
 
-    /// What the engine reported that faultline did not do, so far.
-    pub(crate) fn foreign(&self) -> Vec<String> {
+    /// What the engine reported that faultline did not do, so far: (the service, if known;
+    /// what happened).
+    pub(crate) fn foreign(&self) -> Vec<(Option<String>, String)> {
         self.lock().foreign.clone()
     }
 
@@ -154,10 +156,11 @@ impl Seen {
             "unpause" => "unpaused".to_owned(),
             _ => "disconnected from the run's network".to_owned(),
         };
-        self.foreign.push(format!(
+        let line = format!(
             "{} (container {}) was {what} by someone other than faultline (engine event `{typ} {action}`)",
             service.as_deref().unwrap_or("a service"),
             container.as_deref().unwrap_or("?"),
-        ));
+        );
+        self.foreign.push((service, line));
     }
 }

@@ -764,9 +764,10 @@ impl Stack {
     /// reported; empty when nothing did. A container that is gone is found even when its
     /// event has not arrived yet.
     pub async fn interference(&self) -> Vec<String> {
-        let mut found = self.monitor.foreign();
+        let foreign = self.monitor.foreign();
+        let mut found: Vec<String> = foreign.iter().map(|(_, line)| line.clone()).collect();
         for (name, r) in &self.services {
-            if found.iter().any(|f| f.starts_with(&format!("{name} ("))) {
+            if foreign.iter().any(|(service, _)| service.as_deref() == Some(name.as_str())) {
                 continue;
             }
             if let Err(testcontainers::bollard::errors::Error::DockerResponseServerError {
