@@ -70,10 +70,6 @@ pub fn prepare(dir: &Path) -> Result<PathBuf, DemoError> {
 pub async fn run(dir: &Path, seed: u64, events: &dyn Reporter) -> Result<Demo, DemoError> {
     let say = |text: &str| events.report(&Event::Note(text));
     let root = prepare(dir)?;
-    // Compiled dependencies of the shop are kept between runs of the demo.
-    let target = std::env::var("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/shop"));
     let mut changes = Vec::new();
     for (branch, title, expect) in [
         (BUG, "an AI-assisted change to how orders retries charges", Decision::Block),
@@ -99,7 +95,9 @@ pub async fn run(dir: &Path, seed: u64, events: &dyn Reporter) -> Result<Demo, D
             timeout: Some(std::time::Duration::from_secs(900)),
             ready_timeout: std::time::Duration::from_secs(60),
             jobs: 2,
-            prepare_env: vec![("CARGO_TARGET_DIR".into(), target.display().to_string())],
+            // The shop builds in a container (its `isolation:`), from a build of the base
+            // faultline keeps between runs.
+            prepare_env: Vec::new(),
             partition: None,
             only: None,
             fresh_stacks: false,
@@ -164,7 +162,7 @@ pub fn create_shop(dir: &Path) -> Result<(PathBuf, Oid), DemoError> {
         std::fs::remove_dir_all(&root).map_err(|source| DemoError::Io { path: root.clone(), source })?;
     }
     copy_dir(&fixture, &root)?;
-    for image in ["postgres", "redis"] {
+    for image in ["postgres", "redis", "builder"] {
         copy_dir(&fixture.join("../images").join(image), &root.join("images").join(image))?;
     }
     let git = Repository::init_opts(&root, git2::RepositoryInitOptions::new().initial_head("main"))?;

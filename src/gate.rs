@@ -17,6 +17,7 @@ use crate::runner::pool::StackPool;
 use crate::runner::run_reporting;
 use crate::runner::supervise::{Ended, supervise};
 use crate::stack::RunOptions;
+use crate::stack::sandbox::{BuildCache, Seed};
 use crate::verdict::signoff;
 
 #[derive(Debug, Clone)]
@@ -222,6 +223,8 @@ async fn execute(
         format!("git checkout {commit} && faultline run"),
     );
     opts.keep = kept.is_some() && selected.len() == 1;
+    let seed = seeded(exec, &opts, seen, events).await;
+    opts.build_cache = build_cache(seed.as_ref());
     // The services this gate explores (those of its share under `--partition`), with their
     // reference runs, so their images are built with the scenarios'.
     let mut refs: Vec<_> = selected.iter().collect();
@@ -290,7 +293,7 @@ async fn execute(
 
     // Exploration of the affected services the rule says to explore, after their scenarios.
     let t = Instant::now();
-    let exploration = explore_affected(exec, req, &outcomes, &opts, events, running).await;
+    let exploration = explore_affected(exec, req, &outcomes, &opts, seed.as_ref(), events, running).await;
     timings.explore_seconds = t.elapsed().as_secs_f64();
     Ok((outcomes, timings, exploration))
 }
@@ -337,15 +340,20 @@ async fn builds_read(
         .collect();
     seen.running.lock().unwrap_or_else(|e| e.into_inner()).push("prepare (build of every service)".into());
     events.report(&Event::Preparing(&commands));
-    let logs = crate::stack::prepare(config, &services, &opts.root, &opts.prepare_env, &[])
+    let logs = crate::stack::prepare(config, &services, &opts.root, &opts.prepare_env, &[], &opts.build_cache)
         .await
         .map_err(crate::runner::PrepareError::from)?;
     seen.running.lock().unwrap_or_else(|e| e.into_inner()).clear();
     seen.prepare.lock().unwrap_or_else(|e| e.into_inner()).extend(logs);
-    // Where the builds wrote: `CARGO_TARGET_DIR` of their environment, else every target
-    // directory Cargo marked under the code.
-    let env = crate::stack::host::env(&config.policy.prepare_env, &opts.prepare_env);
-    let target = env.iter().find(|(k, _)| k == "CARGO_TARGET_DIR").map(|(_, v)| std::path::PathBuf::from(v));
+    // Where the builds wrote: the isolated builds' cache, or `CARGO_TARGET_DIR` of their
+    // environment on the runner, else every target directory Cargo marked under the code.
+    let target = match crate::stack::sandbox::place(config, "prepare").map_err(crate::runner::PrepareError::from)? {
+        crate::stack::sandbox::Place::Container(_) => Some(opts.build_cache.dir(&opts.root).join("target")),
+        crate::stack::sandbox::Place::Runner(_) => {
+            let env = crate::stack::host::env(&config.policy.prepare_env, &opts.prepare_env);
+            env.iter().find(|(k, _)| k == "CARGO_TARGET_DIR").map(|(_, v)| std::path::PathBuf::from(v))
+        }
+    };
     let infos = crate::runner::depinfo::read_all(&opts.root, target.as_deref())?;
     let unplanned = crate::runner::depinfo::unplanned_reads(plan, &exec.config, &infos, &opts.root);
     if !unplanned.is_empty() {
@@ -361,6 +369,7 @@ async fn explore_affected(
     req: &GateRequest,
     outcomes: &[ScenarioOutcome],
     opts: &RunOptions,
+    seed: Option<&Seed>,
     events: &dyn Reporter,
     running: &std::sync::Mutex<Vec<String>>,
 ) -> Vec<ExploreReport> {
@@ -387,7 +396,7 @@ async fn explore_affected(
         }
         return exploration;
     }
-    xo.base = base_options(exec, opts, events).await;
+    xo.base = base_options(exec, opts, seed, events).await;
     for target in &exec.explore {
         let what = format!("exploration of {}", target.service);
         running.lock().unwrap_or_else(|e| e.into_inner()).push(what.clone());
@@ -402,10 +411,16 @@ async fn explore_affected(
 /// How to run the base's build, prepared (its `prepare:` commands and images, for the
 /// explored services' stacks); `None` when there is no base to compare with or it cannot be
 /// built (exploration then judges by the absolute oracles alone, and says so).
-async fn base_options(exec: &Executable, opts: &RunOptions, events: &dyn Reporter) -> Option<RunOptions> {
+async fn base_options(
+    exec: &Executable,
+    opts: &RunOptions,
+    seed: Option<&Seed>,
+    events: &dyn Reporter,
+) -> Option<RunOptions> {
     let code = exec.base_code.as_ref()?;
     let refs: Vec<_> = exec.explore.iter().filter_map(|e| e.ready.as_ref().ok()).map(|(_, r)| &r.scenario).collect();
-    let mut base = RunOptions { root: code.root().to_path_buf(), prepared: false, ..opts.clone() };
+    let root = code.root().to_path_buf();
+    let mut base = RunOptions { root, prepared: false, build_cache: build_cache(seed), ..opts.clone() };
     match crate::runner::prepare_once(&refs, &exec.config.config, &mut base).await {
         Ok(_) => Some(base),
         Err(e) => {
@@ -414,6 +429,59 @@ async fn base_options(exec: &Executable, opts: &RunOptions, events: &dyn Reporte
             None
         }
     }
+}
+
+/// The seed of isolated builds: one build of the base tree by faultline, made now when no
+/// run made it before. `None` when builds are not isolated, there is no base, or the base
+/// does not build (the change's build then starts from nothing, and the note says why).
+async fn seeded(exec: &Executable, opts: &RunOptions, seen: &Seen, events: &dyn Reporter) -> Option<Seed> {
+    let Some(Code::Export { tree, dir, .. }) = &exec.base_code else { return None };
+    let config = &exec.config.config;
+    if config.isolation.as_ref().is_none_or(|i| i.on_runner.is_some()) {
+        return None;
+    }
+    let services: Vec<String> =
+        config.services.iter().filter(|(_, s)| s.prepare.is_some()).map(|(n, _)| n.clone()).collect();
+    if services.is_empty() {
+        return None;
+    }
+    let seed = Seed::of_tree(tree);
+    if seed.exists() {
+        return Some(seed);
+    }
+    let _building = seed.lock().await.map_err(|e| tracing::warn!(error = %e, "no lock on the build cache")).ok();
+    if seed.exists() {
+        return Some(seed);
+    }
+    let warm = match BuildCache::copy_of(None) {
+        Ok(c) => c,
+        Err(e) => {
+            events.report(&Event::Note(&format!("no build cache: {e}")));
+            return None;
+        }
+    };
+    seen.running.lock().unwrap_or_else(|e| e.into_inner()).push("prepare (the base, to seed the build cache)".into());
+    let built = crate::stack::prepare(config, &services, dir.path(), &opts.prepare_env, &[], &warm).await;
+    seen.running.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    match built {
+        Ok(_) => {
+            seed.publish(&warm.dir(dir.path()));
+            seed.exists().then_some(seed)
+        }
+        Err(e) => {
+            let note = format!("the base revision did not build, so the change's build starts from nothing: {e}");
+            events.report(&Event::Note(&note));
+            None
+        }
+    }
+}
+
+/// A build cache of the run's own: a copy of `seed`, or empty.
+fn build_cache(seed: Option<&Seed>) -> BuildCache {
+    BuildCache::copy_of(seed.map(|s| s.dir.as_path())).unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "no copy of the build cache: builds start from nothing");
+        BuildCache::default()
+    })
 }
 
 /// The order scenarios start in: the longest first, each as soon as a slot is free (the

@@ -303,3 +303,23 @@ fn inputs_globs_are_checked_and_located() {
     assert!(p[0].0.contains("unknown field `input`"), "{p:?}");
     assert!(p[0].1.as_deref().unwrap().starts_with("did you mean `inputs`?"), "{p:?}");
 }
+
+#[test]
+fn isolation_mistakes_are_located() {
+    let text = format!(
+        "{SHOP_CONFIG}isolation:\n  writable: [services/bin, ../outside]\n  memory: lots\n  on_runner: \"legacy\"\n  netwrok: true\n"
+    );
+    let p = problems(&text);
+    assert!(p[0].0.contains("isolation: unknown field `netwrok`"), "{p:?}");
+    assert!(p[0].1.as_deref().unwrap().starts_with("did you mean `network`?"), "{p:?}");
+    let text = text.replace("  netwrok: true\n", "");
+    let p = problems(&text);
+    let find = |needle: &str| p.iter().find(|(m, _)| m.contains(needle)).unwrap_or_else(|| panic!("{needle}: {p:?}"));
+    let line = line_of(&text, "../outside");
+    assert!(find("`../outside` is not a path inside the checkout").0.starts_with(&format!("faultline.yaml:{line}:")));
+    let line = line_of(&text, "memory: lots");
+    assert!(find("`lots` is not a memory size").0.starts_with(&format!("faultline.yaml:{line}:11:")), "{p:?}");
+    assert!(find("`on_runner` beside settings").1.as_deref().unwrap().contains("either isolate"), "{p:?}");
+    let ok = format!("{SHOP_CONFIG}isolation:\n  writable: [services/bin]\n  memory: 2g\n");
+    assert_eq!(problems(&ok), vec![]);
+}

@@ -120,7 +120,7 @@ fn a_service_owns_its_build_context_and_its_prepare_script() {
     let config = CONFIG.replace(
         "    env: { SERVICE_NAME: db }\n",
         "    env: { SERVICE_NAME: db }\n    prepare: ./tools/build-db.sh --release\n",
-    );
+    ) + "isolation: {}\n";
     let r = repo(&config);
     r.write("images/relay/Dockerfile", "FROM debian:bookworm-slim\nRUN echo changed\n");
     r.commit("base image");
@@ -264,7 +264,8 @@ fn prepare_gets_no_secrets_and_the_timeout_bounds_it() {
             "    env: { SERVICE_NAME: api }\n    prepare: sh tools/prepare.sh\n",
         )
         .replace("    high: { scenarios: none, signoff: seniors }\n", "    high: { scenarios: all }\n")
-        .replace("  seniors:", "  prepare_env: [FAULTLINE_TEST_NAMED]\n  seniors:");
+        .replace("  seniors:", "  prepare_env: [FAULTLINE_TEST_NAMED]\n  seniors:")
+        + "isolation: { on_runner: \"the test reads what the script dumps on the host\" }\n";
     let dump = tempfile::tempdir().unwrap();
     let out = dump.path().join("env.txt");
     let marker = format!("faultline-sleep-marker-{}", std::process::id());
@@ -302,6 +303,92 @@ fn prepare_gets_no_secrets_and_the_timeout_bounds_it() {
     let ps = std::process::Command::new("ps").args(["-eo", "args"]).output().unwrap();
     let ps = String::from_utf8_lossy(&ps.stdout);
     assert!(!ps.lines().any(|l| l.contains(&marker)), "a process of prepare outlived the gate:\n{ps}");
+}
+
+/// Code of the change runs in a container: it cannot see the Docker socket, the runner's
+/// secrets, the faultline binary or the runner's home, cannot write the checkout but for
+/// what `isolation.writable` lists, and has no network. On the runner (before isolation),
+/// the socket, the binary and the home were there and the checkout writable.
+#[test]
+fn prepare_runs_in_a_container_that_cannot_reach_the_runner() {
+    let config = CONFIG
+        .replace(
+            "    env: { SERVICE_NAME: api }\n",
+            "    env: { SERVICE_NAME: api }\n    prepare: sh tools/prepare.sh\n",
+        )
+        .replace("    high: { scenarios: none, signoff: seniors }\n", "    high: { scenarios: all }\n")
+        .replace("  seniors:", "  prepare_env: [FAULTLINE_TEST_NAMED]\n  seniors:")
+        + "isolation: { writable: [out] }\n";
+    let r = repo(&config);
+    r.write(
+        "tools/prepare.sh",
+        r#"probe() { if eval "$2" >/dev/null 2>&1; then echo "probe $1: yes"; else echo "probe $1: no"; fi; }
+probe socket '[ -S /var/run/docker.sock ]'
+probe docker-host '[ -n "$DOCKER_HOST" ]'
+probe secret '[ -n "$FAULTLINE_TEST_SECRET" ]'
+probe named '[ "$FAULTLINE_TEST_NAMED" = named ]'
+probe faultline '[ -e "$FAULTLINE_EXE" ]'
+probe runner-home '[ -e "$RUNNER_FILE" ]'
+probe write-checkout 'touch README.md'
+probe write-out 'touch out/built'
+probe network '[ "$(ls /sys/class/net)" != lo ]'
+exit 3
+"#,
+    );
+    r.commit("prepare probes where it runs");
+    let home = tempfile::tempdir().unwrap();
+    let runner_file = home.path().join("credentials");
+    std::fs::write(&runner_file, "token").unwrap();
+    let exe = format!("FAULTLINE_EXE={}", env!("CARGO_BIN_EXE_faultline"));
+    let file = format!("RUNNER_FILE={}", runner_file.display());
+    let env = [("FAULTLINE_TEST_SECRET", "s3cr3t"), ("FAULTLINE_TEST_NAMED", "named")];
+    let (code, v, text) = gate_env(&r, &["--prepare-env", &exe, "--prepare-env", &file], &env);
+    assert_eq!(code, 2, "a failed prepare cannot be judged:\n{text}");
+    let why = reasons(&v);
+    for (probe, expected) in [
+        ("socket", "no"),
+        ("docker-host", "no"),
+        ("secret", "no"),
+        ("named", "yes"),
+        ("faultline", "no"),
+        ("runner-home", "no"),
+        ("write-checkout", "no"),
+        ("write-out", "yes"),
+        ("network", "no"),
+    ] {
+        assert!(why.contains(&format!("probe {probe}: {expected}")), "{probe} should be {expected}:\n{why}");
+    }
+}
+
+/// A plan that would run code of the change with no `isolation:` on the base is could not
+/// verify, saying how to declare it; an opt-out in writing runs it on the runner, and the
+/// report says where it ran and why.
+#[test]
+fn code_of_the_change_runs_only_where_the_base_says() {
+    let config = CONFIG
+        .replace(
+            "    env: { SERVICE_NAME: api }\n",
+            "    env: { SERVICE_NAME: api }\n    prepare: sh tools/prepare.sh\n",
+        )
+        .replace("    high: { scenarios: none, signoff: seniors }\n", "    high: { scenarios: all }\n");
+    let r = repo(&config);
+    r.write("tools/prepare.sh", "echo built\n");
+    r.commit("a build step");
+    let (code, v, text) = gate(&r, &[]);
+    assert_eq!(code, 2, "{text}");
+    assert!(reasons(&v).contains("declares no `isolation:`"), "{}", reasons(&v));
+
+    let r = repo(&(config + "isolation: { on_runner: \"a builder only the runner has\" }\n"));
+    r.write("tools/prepare.sh", "echo built\n");
+    r.commit("a build step");
+    let (code, v, text) = gate(&r, &[]);
+    assert_eq!(code, 0, "{text}");
+    let ran = &v["prepare"][0];
+    assert_eq!(ran["service"], "api", "{v}");
+    assert!(
+        ran["ran_in"].as_str().unwrap().contains("the runner (isolation.on_runner: a builder only the runner has)"),
+        "{ran}"
+    );
 }
 
 // 8. AI-assisted changes that pass as human.
@@ -627,6 +714,7 @@ services:
     ports: [8080]
     ready: { http: /health }
     env: { SERVICE_NAME: orders }
+isolation: { image: images/builder, rust: true }
 policy:
   tiers:
     low: ["docs/**"]
@@ -656,6 +744,10 @@ fn a_file_the_build_of_a_service_read_cannot_pass_unplanned() {
                 "[package]\nname = \"orders\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[workspace]\n",
             ),
             (
+                "services/orders/Cargo.lock",
+                "# This file is automatically @generated by Cargo.\n# It is not intended for manual editing.\nversion = 4\n\n[[package]]\nname = \"orders\"\nversion = \"0.1.0\"\n",
+            ),
+            (
                 "services/orders/src/main.rs",
                 "const SCHEMA: &str = include_str!(\"../../../docs/schema.sql\");\nfn main() { println!(\"{SCHEMA}\"); }\n",
             ),
@@ -681,6 +773,7 @@ fn a_file_the_build_of_a_service_read_cannot_pass_unplanned() {
     assert_eq!(v["decision"], "unverified", "{text}");
     let why = reasons(&v);
     assert!(why.contains("docs/schema.sql is read by the build of orders"), "{why}");
-    assert!(why.contains("services/orders/target/debug/orders.d"), "{why}");
+    // Built in a container, into the gate's build cache: the dep-info is there.
+    assert!(why.contains("/target/debug/orders.d"), "{why}");
     assert!(why.contains("inputs"), "{why}");
 }

@@ -177,6 +177,7 @@ async fn results_do_not_depend_on_the_order_scenarios_run_in() {
         repro_prefix: "faultline run".into(),
         prepare_env: Vec::new(),
         prepared: false,
+        build_cache: Default::default(),
         sequential_start: false,
         teardowns: None,
     };

@@ -29,6 +29,72 @@ pub struct Config {
     /// and what must hold after any fault (`faultline explore`, `explore: true` in a gate rule).
     #[serde(default)]
     pub explore: Explore,
+    /// Where code of the change runs: `prepare:` commands, the builds and tests of `nextest`
+    /// steps and host `exec` steps. Read from the base revision's configuration, like
+    /// everything that judges the change. Without it, a plan that would run such code is
+    /// could not verify.
+    #[serde(default)]
+    pub isolation: Option<Isolation>,
+}
+
+impl Isolation {
+    /// The memory cap in bytes: `memory`, or 4 GiB. `None`: not a size.
+    pub(crate) fn memory_bytes(&self) -> Option<i64> {
+        match &self.memory {
+            None => Some(4 << 30),
+            Some(text) => parse_size(text),
+        }
+    }
+}
+
+/// `4g`, `512m`, `64k`, `1048576`: bytes, at least 4 MiB (Docker's own floor is 6 MiB; a
+/// smaller cap is a mistake, not a wish).
+pub(crate) fn parse_size(text: &str) -> Option<i64> {
+    let t = text.trim().to_ascii_lowercase();
+    let t = t.strip_suffix('b').unwrap_or(&t);
+    let (digits, shift) = match t.chars().last()? {
+        'k' => (&t[..t.len() - 1], 10),
+        'm' => (&t[..t.len() - 1], 20),
+        'g' => (&t[..t.len() - 1], 30),
+        _ => (t, 0),
+    };
+    let n: i64 = digits.parse().ok()?;
+    let bytes = n.checked_mul(1i64 << shift)?;
+    (bytes >= 6 << 20).then_some(bytes)
+}
+
+/// How code of the change runs: in a container of its own (no Docker socket, none of the
+/// runner's environment, the checkout read-only but for `writable`, a memory cap, no network
+/// unless `network: true`), or, where the base's configuration opts out in writing, on the
+/// runner (`on_runner: "why"`; every report then says so).
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Isolation {
+    /// A Dockerfile context directory in the repository for the image the code runs in
+    /// (its compilers and tools). Default: `debian:bookworm-slim`.
+    #[serde(default)]
+    pub image: Option<String>,
+    /// Mount the host's Rust toolchain read-only (rustup's toolchains, `cargo`, and
+    /// `cargo-nextest` where installed). faultline fetches the crates the change's
+    /// `Cargo.lock` names before the build, from a directory outside the checkout (so no
+    /// configuration of the change applies), and the build runs offline.
+    #[serde(default)]
+    pub rust: bool,
+    /// Paths of the checkout, relative to its root, that `prepare:` may write (where it
+    /// puts what the images copy in: `services/orders/bin`). Everything else is read-only.
+    #[serde(default)]
+    pub writable: Vec<String>,
+    /// Let `prepare:` reach the network. Default: no network at all. (`nextest` and `exec`
+    /// steps always share the runner's network: they test the stack through its addresses.)
+    #[serde(default)]
+    pub network: bool,
+    /// The container's memory cap, in bytes or with a unit (`4g`, `512m`). Default `4g`.
+    #[serde(default)]
+    pub memory: Option<String>,
+    /// Run code of the change on the runner instead, giving the reason. Every report says
+    /// that code of the change ran where it could reach the gate.
+    #[serde(default)]
+    pub on_runner: Option<String>,
 }
 
 /// Workloads and invariants, written once per system.

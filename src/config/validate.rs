@@ -318,6 +318,54 @@ fn check_person(file: &SourceFile, path: &[super::Seg], s: &str, out: &mut Vec<F
     }
 }
 
+/// `isolation`: a size for `memory`, checkout-relative `writable` paths, a reason that says
+/// something, and no isolation settings beside an opt-out.
+fn check_isolation(config: &Config, file: &SourceFile, out: &mut Vec<FileDiagnostic>) {
+    let Some(iso) = &config.isolation else { return };
+    if let Some(m) = &iso.memory
+        && iso.memory_bytes().is_none()
+    {
+        out.push(
+            FileDiagnostic::at_value(file, &ypath!["isolation", "memory"], format!("`{m}` is not a memory size"))
+                .with_help("a number of bytes with an optional unit, at least 6m: `4g`, `512m`"),
+        );
+    }
+    for (i, w) in iso.writable.iter().enumerate() {
+        let p = std::path::Path::new(w);
+        let outside = w.is_empty()
+            || p.is_absolute()
+            || p.components().any(|c| !matches!(c, std::path::Component::Normal(_) | std::path::Component::CurDir));
+        if outside {
+            out.push(
+                FileDiagnostic::at_value(
+                    file,
+                    &ypath!["isolation", "writable", i],
+                    format!("`{w}` is not a path inside the checkout"),
+                )
+                .with_help("a path relative to the repository root, without `..`: `services/orders/bin`"),
+            );
+        }
+    }
+    if let Some(why) = &iso.on_runner {
+        if why.trim().is_empty() {
+            out.push(
+                FileDiagnostic::at_value(file, &ypath!["isolation", "on_runner"], "an empty reason".to_owned())
+                    .with_help("say why code of the change must run on the runner; every report quotes it"),
+            );
+        }
+        if iso.image.is_some() || iso.rust || !iso.writable.is_empty() || iso.network || iso.memory.is_some() {
+            out.push(
+                FileDiagnostic::at_value(
+                    file,
+                    &ypath!["isolation", "on_runner"],
+                    "`on_runner` beside settings of the container it replaces".to_owned(),
+                )
+                .with_help("either isolate (`image`, `rust`, `writable`, `network`, `memory`) or opt out"),
+            );
+        }
+    }
+}
+
 /// Every check of `policy` and of the scenarios directory.
 fn check_policy(config: &Config, file: &SourceFile, out: &mut Vec<FileDiagnostic>) {
     for tier in Tier::ALL_SEVERE_FIRST {
@@ -329,6 +377,7 @@ fn check_policy(config: &Config, file: &SourceFile, out: &mut Vec<FileDiagnostic
         check_glob(file, &ypath!["policy", "protected", i], g, out);
     }
     check_base_branches(config, file, out);
+    check_isolation(config, file, out);
     for (i, name) in config.policy.prepare_env.iter().enumerate() {
         if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
             out.push(

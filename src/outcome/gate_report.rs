@@ -115,6 +115,10 @@ pub struct CommandLog {
     pub seconds: f64,
     /// The last lines of its output (stdout, then stderr).
     pub output: String,
+    /// Where it ran: `a container`, or `the runner (isolation.on_runner: why)` when the
+    /// base's configuration opted out of isolation.
+    #[serde(default)]
+    pub ran_in: String,
 }
 
 /// The run a report belongs to, so that `report merge` can tell shards of one gate from

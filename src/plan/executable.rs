@@ -80,7 +80,7 @@ impl ExploreTargetError {
 pub enum Code {
     /// The head commit, written into a temporary directory (no index or HEAD touched); the
     /// directory goes when this does.
-    Export { commit: String, dir: tempfile::TempDir },
+    Export { commit: String, tree: String, dir: tempfile::TempDir },
     /// A directory as it is: the working tree (`run`, `explore`, a gate of the working tree).
     Dir(PathBuf),
 }
@@ -109,7 +109,10 @@ impl Planned {
             None => Code::Dir(repo.root().to_path_buf()),
         };
         let base_code = match crate::repo::Oid::from_str(&self.plan.merge_base) {
-            Ok(oid) if !self.plan.explore.is_empty() => Some(export(repo, "the merge base", oid, "faultline-base-")?),
+            // Exploration compares with the base; isolated builds start from the base's.
+            Ok(oid) if !self.plan.explore.is_empty() || isolated_builds(&self.config.config) => {
+                Some(export(repo, "the merge base", oid, "faultline-base-")?)
+            }
             _ => None,
         };
         Ok(Executable { plan: Some(self.plan), config: self.config, scenarios, explore, code, base_code })
@@ -152,6 +155,13 @@ impl ExploreTarget {
     }
 }
 
+/// Whether `config` builds services with `prepare:` in containers, whose builds start from
+/// a build of the base tree.
+fn isolated_builds(config: &crate::config::Config) -> bool {
+    let isolated = config.isolation.as_ref().is_some_and(|i| i.on_runner.is_none());
+    isolated && config.services.values().any(|s| s.prepare.is_some())
+}
+
 /// Writes the tree of the commit `oid` (named `rev`) into a fresh temporary directory.
 fn export(repo: &Repo, rev: &str, oid: crate::repo::Oid, prefix: &str) -> Result<Code, PlanError> {
     let dir = tempfile::Builder::new().prefix(prefix).tempdir().map_err(PlanError::TempDir)?;
@@ -160,5 +170,6 @@ fn export(repo: &Repo, rev: &str, oid: crate::repo::Oid, prefix: &str) -> Result
     let mut co = git2::build::CheckoutBuilder::new();
     co.target_dir(dir.path()).force().update_index(false).recreate_missing(true);
     repo.git().checkout_tree(commit.as_object(), Some(&mut co)).map_err(fail)?;
-    Ok(Code::Export { commit: oid.to_string(), dir })
+    let tree = commit.tree_id().to_string();
+    Ok(Code::Export { commit: oid.to_string(), tree, dir })
 }

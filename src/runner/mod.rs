@@ -138,12 +138,25 @@ pub async fn prepare_once_after(
     if !filters.is_empty() {
         nextest::preflight(&opts.root).await?;
     }
-    let commands = crate::stack::prepare(config, &services, &opts.root, &opts.prepare_env, done).await?;
+    // Code of the change in host `exec` steps: where it runs is known before anything starts.
+    let host_exec =
+        scenarios.iter().flat_map(|s| &s.steps).any(|st| matches!(st, StepKind::Exec { service: None, .. }));
+    if host_exec || !filters.is_empty() {
+        crate::stack::sandbox::place(config, "a host `exec` or `nextest` step")?;
+    }
+    let commands =
+        crate::stack::prepare(config, &services, &opts.root, &opts.prepare_env, done, &opts.build_cache).await?;
     let mut built: Vec<&str> = Vec::new();
     for (scenario, filter) in filters {
         if !built.contains(&filter) {
-            let env = crate::stack::host::env(&config.policy.prepare_env, &opts.prepare_env);
-            nextest::build(&opts.root, filter, &env)
+            let code = crate::stack::sandbox::ChangeCode::new(
+                config,
+                "a `nextest` step",
+                &opts.root,
+                &opts.prepare_env,
+                &opts.build_cache,
+            )?;
+            nextest::build(&code, filter)
                 .await
                 .map_err(|error| PrepareError::Tests { scenario: scenario.to_owned(), error })?;
             built.push(filter);
@@ -259,9 +272,8 @@ async fn run_on(
     if let Some(e) = early_error {
         out = out.error(format!("a fault could not be applied: {e}"));
     }
-    let host_env = crate::stack::host::env(&config.policy.prepare_env, &opts.prepare_env);
     let session = Arc::new(workload::Session::default());
-    let ctx = StepCtx { opts, scratch: scratch.path(), host_env: &host_env, session: session.clone() };
+    let ctx = StepCtx { opts, scratch: scratch.path(), config, session: session.clone() };
     let steps = async {
         for (i, step) in scenario.steps.iter().enumerate().filter(|_| out.status != Status::Error) {
             let start_ms = ms();

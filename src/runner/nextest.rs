@@ -15,6 +15,8 @@ use std::path::{Path, PathBuf};
 
 use nextest_metadata::{FilterMatch, NextestExitCode, TestListSummary};
 
+use crate::stack::sandbox::{ChangeCode, Net};
+
 /// What keeps the tests of a `nextest` step from running or from being judged.
 #[derive(Debug, thiserror::Error)]
 pub enum NextestError {
@@ -27,6 +29,8 @@ pub enum NextestError {
     NoWorkspace(PathBuf),
     #[error("cannot run cargo nextest: {0}")]
     Spawn(std::io::Error),
+    #[error(transparent)]
+    Isolation(Box<crate::stack::StackError>),
     /// `cargo nextest list` failed: its exit code and the end of what it said.
     #[error("cargo nextest list -E '{filter}' failed ({}): {stderr}", meaning(*.code))]
     List { filter: String, code: Option<i32>, stderr: String },
@@ -74,19 +78,13 @@ pub(crate) fn fill_addrs(value: &str, services: &[(String, std::net::SocketAddr)
     out
 }
 
-/// cargo with exactly `env` as its environment (see [`crate::stack::host`]): the runner's
-/// secrets stay out, and a faultline that itself runs under nextest hands the inner run none
-/// of its `NEXTEST_*` settings. With no `env` (the preflight), the toolchain's variables.
-fn cargo(root: &Path, env: &[(String, String)]) -> tokio::process::Command {
-    let mut c = tokio::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    let env = if env.is_empty() { crate::stack::host::env(&[], &[]) } else { env.to_vec() };
-    c.current_dir(root).env_clear().envs(env).process_group(0).kill_on_drop(true);
-    c
-}
-
-/// cargo-nextest is installed and `root` is a cargo workspace.
+/// cargo-nextest is installed and `root` is a cargo workspace. Asked from a directory of
+/// faultline's own, so no `.cargo/config.toml` of the change (an alias) answers instead.
 pub(crate) async fn preflight(root: &Path) -> Result<(), NextestError> {
-    match cargo(root, &[]).args(["nextest", "--version"]).output().await {
+    let neutral = tempfile::tempdir().map_err(NextestError::Spawn)?;
+    let mut c = crate::stack::host::command(&std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()), &[], &[]);
+    c.args(["nextest", "--version"]).current_dir(neutral.path());
+    match crate::stack::host::output(c).await {
         Ok(out) if out.status.success() => {}
         Ok(_) | Err(_) => return Err(NextestError::NotInstalled),
     }
@@ -96,15 +94,27 @@ pub(crate) async fn preflight(root: &Path) -> Result<(), NextestError> {
     Ok(())
 }
 
+/// `cargo` and `args`, run as code of the change (the tests are the change's).
+async fn cargo(
+    code: &ChangeCode<'_>,
+    args: Vec<String>,
+    env: &[(String, String)],
+    writable: Vec<PathBuf>,
+    net: Net,
+) -> Result<crate::stack::sandbox::Ran, NextestError> {
+    let mut argv = vec!["cargo".to_owned()];
+    argv.extend(args);
+    code.run("a `nextest` step", argv, None, env, writable, net).await.map_err(|e| NextestError::Isolation(Box::new(e)))
+}
+
 /// Builds the tests and counts those `filter` selects (ignored tests are not run).
-pub(crate) async fn build(root: &Path, filter: &str, env: &[(String, String)]) -> Result<usize, NextestError> {
-    let mut c = cargo(root, env);
-    c.args(["nextest", "list", "--workspace", "--message-format", "json", "-E", filter]);
-    let out = crate::stack::host::output(c).await.map_err(NextestError::Spawn)?;
-    if !out.status.success() {
+pub(crate) async fn build(code: &ChangeCode<'_>, filter: &str) -> Result<usize, NextestError> {
+    let args = ["nextest", "list", "--workspace", "--message-format", "json", "-E", filter];
+    let out = cargo(code, args.map(str::to_owned).to_vec(), &[], Vec::new(), Net::Off).await?;
+    if !out.success() {
         return Err(NextestError::List {
             filter: filter.to_owned(),
-            code: out.status.code(),
+            code: out.code.and_then(|c| i32::try_from(c).ok()),
             stderr: crate::stack::image::tail(String::from_utf8_lossy(&out.stderr).trim(), 8),
         });
     }
@@ -140,7 +150,7 @@ const OUTPUT_CHARS: usize = 2000;
 /// Runs the tests `filter` selects; `junit` is where the report goes (unique per step). The
 /// cases, passed or failed, or why nextest did not judge them.
 pub(crate) async fn run(
-    root: &Path,
+    code: &ChangeCode<'_>,
     filter: &str,
     env: &[(String, String)],
     junit: &Path,
@@ -148,19 +158,32 @@ pub(crate) async fn run(
     let dir = junit.parent().unwrap_or(Path::new("."));
     let profile = "faultline-step";
     let config = dir.join("nextest-tool.toml");
+    let quote = |p: &Path| p.display().to_string().replace('\\', "\\\\").replace('"', "\\\"");
+    // The store (where the JUnit report is written) is faultline's scratch directory: the
+    // checkout may be read-only.
     let toml = format!(
-        "[profile.{profile}]\nfail-fast = false\n[profile.{profile}.junit]\npath = \"{}\"\nstore-success-output = false\n",
-        junit.display().to_string().replace('\\', "\\\\").replace('"', "\\\"")
+        "[store]\ndir = \"{}\"\n[profile.{profile}]\nfail-fast = false\n[profile.{profile}.junit]\npath = \"{}\"\nstore-success-output = false\n",
+        quote(&dir.join("store")),
+        quote(junit),
     );
     if let Err(error) = std::fs::create_dir_all(dir).and_then(|()| std::fs::write(&config, toml)) {
         return Err(NextestError::ToolConfig { path: config, error });
     }
-    let mut c = cargo(root, env);
-    c.args(["nextest", "run", "--workspace", "--no-fail-fast", "--profile", profile, "-E", filter])
-        .arg("--tool-config-file")
-        .arg(format!("faultline:{}", config.display()));
-    let out = crate::stack::host::output(c).await.map_err(NextestError::Spawn)?;
-    let code = out.status.code();
+    let args = vec![
+        "nextest".to_owned(),
+        "run".into(),
+        "--workspace".into(),
+        "--no-fail-fast".into(),
+        "--profile".into(),
+        profile.into(),
+        "-E".into(),
+        filter.into(),
+        "--tool-config-file".into(),
+        format!("faultline:{}", config.display()),
+    ];
+    // The tests reach the stack through its addresses on the runner.
+    let out = cargo(code, args, env, vec![dir.to_path_buf()], Net::Runner).await?;
+    let code = out.code.and_then(|c| i32::try_from(c).ok());
     let cases = std::fs::read_to_string(junit).map(|x| parse_junit(&x)).unwrap_or_default();
     match code {
         Some(NextestExitCode::OK) | Some(NextestExitCode::TEST_RUN_FAILED) if !cases.is_empty() => Ok(cases),

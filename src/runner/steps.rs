@@ -23,17 +23,27 @@ pub(super) struct StepCtx<'a> {
     pub(super) opts: &'a RunOptions,
     /// Where `nextest` steps write their JUnit reports.
     pub(super) scratch: &'a std::path::Path,
-    /// The whole environment of host commands (see [`crate::stack::host`]).
-    pub(super) host_env: &'a [(String, String)],
+    /// The configuration: where code of the change runs (`isolation`), what it receives of
+    /// the runner's environment.
+    pub(super) config: &'a crate::config::Config,
     /// Cookies and captured values, shared by the scenario's requests.
     pub(super) session: Arc<workload::Session>,
 }
 
-/// The environment of a host command of a step: the allowlisted host environment,
+impl StepCtx<'_> {
+    /// How code of the change runs for this scenario's steps.
+    fn code(&self, what: &str) -> Result<crate::stack::sandbox::ChangeCode<'_>, RunError> {
+        let o = self.opts;
+        crate::stack::sandbox::ChangeCode::new(self.config, what, &o.root, &o.prepare_env, &o.build_cache)
+            .map_err(RunError::from)
+    }
+}
+
+/// The environment a step's command gets on top of what the operator passes:
 /// `FAULTLINE_<SERVICE>_ADDR`/`_URL` of every service, and the step's own `env` with its
 /// `{SERVICE.port}`-style placeholders filled.
-async fn step_env(stack: &Mutex<Stack>, ctx: &StepCtx<'_>, env: &[(String, String)]) -> Vec<(String, String)> {
-    let mut all = ctx.host_env.to_vec();
+async fn step_env(stack: &Mutex<Stack>, env: &[(String, String)]) -> Vec<(String, String)> {
+    let mut all = Vec::new();
     let stack = stack.lock().await;
     let addrs: Vec<(String, std::net::SocketAddr)> =
         stack.services().filter_map(|s| Some((s.to_owned(), stack.addr(s).ok()?))).collect();
@@ -117,7 +127,11 @@ pub(super) async fn run_step(
         StepKind::Exec { service, cmd, expect_exit, env } => {
             let (code, output) = match service {
                 Some(s) => stack.lock().await.exec(s, &cmd.iter().map(String::as_str).collect::<Vec<_>>()).await?,
-                None => workload::host_exec(cmd, &step_env(stack, ctx, env).await).await,
+                None => {
+                    let code = ctx.code("a host `exec` step")?;
+                    let env = step_env(stack, env).await;
+                    workload::host_exec(&code, cmd, &env).await
+                }
             };
             let tail = crate::stack::image::tail(output.trim(), 5);
             Ok(StepOutcome {
@@ -158,12 +172,13 @@ pub(super) async fn run_step(
             Ok(out)
         }
         StepKind::Nextest { filter, env } => {
-            let all_env = step_env(stack, ctx, env).await;
+            let all_env = step_env(stack, env).await;
+            let code = ctx.code("a `nextest` step")?;
             if !ctx.opts.prepared {
-                nextest::build(&ctx.opts.root, filter, ctx.host_env).await?;
+                nextest::build(&code, filter).await?;
             }
             let junit = ctx.scratch.join(format!("step-{index}")).join("junit.xml");
-            let cases = nextest::run(&ctx.opts.root, filter, &all_env, &junit).await?;
+            let cases = nextest::run(&code, filter, &all_env, &junit).await?;
             let failed: Vec<String> =
                 cases.iter().filter_map(|c| Some(format!("{}: {}", c.name, c.failure.as_deref()?))).collect();
             let passed = cases.len() - failed.len();

@@ -271,17 +271,17 @@ fn fill_json(v: &serde_json::Value, n: u32, session: &Session) -> serde_json::Va
     }
 }
 
-/// Runs `cmd` on the host with exactly `env` as its environment; returns its exit code and
-/// output.
-pub(crate) async fn host_exec(cmd: &[String], env: &[(String, String)]) -> (i64, String) {
-    let mut c = tokio::process::Command::new(&cmd[0]);
-    c.args(&cmd[1..]).env_clear().envs(env.iter().map(|(k, v)| (k, v))).process_group(0);
-    match crate::stack::host::output(c).await {
-        Ok(out) => {
-            let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
-            text.push_str(&String::from_utf8_lossy(&out.stderr));
-            (i64::from(out.status.code().unwrap_or(-1)), text)
-        }
-        Err(e) => (-1, format!("cannot run {}: {e}", cmd[0])),
+/// Runs `cmd` of a host `exec` step as code of the change (see
+/// [`crate::stack::sandbox`]), with `env` on top of what the operator passes; returns its exit
+/// code and output.
+pub(crate) async fn host_exec(
+    code: &crate::stack::sandbox::ChangeCode<'_>,
+    cmd: &[String],
+    env: &[(String, String)],
+) -> (i64, String) {
+    let net = crate::stack::sandbox::Net::Runner;
+    match code.run("a host `exec` step", cmd.to_vec(), None, env, Vec::new(), net).await {
+        Ok(ran) => (ran.code.unwrap_or(-1), ran.text()),
+        Err(e) => (-1, format!("cannot run {}: {e}", cmd.first().map_or("", String::as_str))),
     }
 }

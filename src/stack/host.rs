@@ -64,6 +64,18 @@ pub(crate) fn env(pass: &[String], set: &[(String, String)]) -> Vec<(String, Str
     out
 }
 
+/// What an isolated job gets of the runner's environment: only what the operator named
+/// (`pass`, from `policy.prepare_env`), then `set` (`--prepare-env`).
+pub(crate) fn named(pass: &[String], set: &[(String, String)]) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> =
+        pass.iter().filter_map(|n| std::env::var(n).ok().map(|v| (n.clone(), v))).collect();
+    for (k, v) in set {
+        out.retain(|(o, _)| o != k);
+        out.push((k.clone(), v.clone()));
+    }
+    out
+}
+
 /// A command with only [`env`] in its environment, in a process group of its own.
 pub(crate) fn command(program: &str, pass: &[String], set: &[(String, String)]) -> tokio::process::Command {
     let mut c = tokio::process::Command::new(program);

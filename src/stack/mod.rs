@@ -15,6 +15,7 @@ pub(crate) mod image;
 mod interference;
 mod ready;
 pub(crate) mod reset;
+pub mod sandbox;
 mod watchdog;
 
 use std::collections::BTreeMap;
@@ -79,6 +80,23 @@ pub enum StackError {
     #[diagnostic(code(faultline::stack::prepare))]
     Prepare { service: String, command: String, output: String },
 
+    #[error(
+        "{what} would run code of the change on the runner, where it can reach the Docker socket, the runner's \
+         credentials and faultline itself; faultline.yaml on the base branch declares no `isolation:`"
+    )]
+    #[diagnostic(
+        code(faultline::stack::not_isolated),
+        help(
+            "declare where it runs: `isolation: {{ image: <builder context>, rust: true, writable: [<build output dirs>] }}`, \
+             or opt out in writing: `isolation: {{ on_runner: \"why\" }}` (every report then says so)"
+        )
+    )]
+    NotIsolated { what: String },
+
+    #[error("cannot run {what} isolated: {reason}")]
+    #[diagnostic(code(faultline::stack::isolation))]
+    Isolation { what: String, reason: String },
+
     #[error("cannot read the build context {}: {reason}", dir.display())]
     #[diagnostic(code(faultline::stack::context))]
     Context { dir: PathBuf, reason: String },
@@ -138,6 +156,8 @@ pub struct RunOptions {
     /// Whether `prepare` commands already ran for `root` (the caller ran them once for
     /// several stacks).
     pub prepared: bool,
+    /// Where isolated builds of `root` keep their output.
+    pub build_cache: sandbox::BuildCache,
     /// Start one service at a time instead of a level at once (for comparison).
     pub sequential_start: bool,
     /// Leave a scenario's stack running after its checks (until the caller drops it).
@@ -161,6 +181,7 @@ impl RunOptions {
             ready_timeout,
             prepare_env: Vec::new(),
             prepared: false,
+            build_cache: sandbox::BuildCache::default(),
             sequential_start: false,
             keep: false,
             repro_prefix,
@@ -214,39 +235,35 @@ impl Default for Start {
 }
 
 /// Runs the distinct `prepare` commands of `services` in `root`, in order of first use,
-/// leaving out those in `done` (which already ran there).
+/// leaving out those in `done` (which already ran there): isolated as the base's
+/// configuration says ([`sandbox`]), building into `cache`.
 pub(crate) async fn prepare(
     config: &Config,
     services: &[String],
     root: &Path,
     env: &[(String, String)],
     done: &[String],
+    cache: &sandbox::BuildCache,
 ) -> Result<Vec<CommandLog>, StackError> {
     let mut logs = Vec::new();
     for (name, cmd) in prepare_commands(config, services).into_iter().filter(|(_, c)| !done.iter().any(|d| d == c)) {
         tracing::info!(service = %name, command = cmd, "prepare");
         let t = std::time::Instant::now();
-        let mut c = host::command("sh", &config.policy.prepare_env, env);
-        c.arg("-c").arg(cmd).current_dir(root);
-        let out = host::output(c).await.map_err(|e| StackError::Prepare {
-            service: name.to_owned(),
-            command: cmd.to_owned(),
-            output: e.to_string(),
-        })?;
-        let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
-        text.push_str(&String::from_utf8_lossy(&out.stderr));
-        if !out.status.success() {
-            return Err(StackError::Prepare {
-                service: name.to_owned(),
-                command: cmd.to_owned(),
-                output: image::tail(&text, 30),
-            });
+        let what = format!("`prepare` of `{name}`");
+        let failed = |output: String| StackError::Prepare { service: name.to_owned(), command: cmd.to_owned(), output };
+        let code = sandbox::ChangeCode::new(config, &what, root, env, cache)?;
+        let argv = vec!["sh".into(), "-c".into(), cmd.to_owned()];
+        let ran = code.run(&what, argv, None, &[], code.writable(), code.build_net()).await?;
+        let (ok, text, place) = (ran.success(), ran.text(), code.ran_in());
+        if !ok {
+            return Err(failed(image::tail(&text, 30)));
         }
         logs.push(CommandLog {
             service: name.to_owned(),
             command: cmd.to_owned(),
             seconds: t.elapsed().as_secs_f64(),
             output: image::tail(&text, 30),
+            ran_in: place,
         });
     }
     Ok(logs)
@@ -405,7 +422,7 @@ impl Stack {
         let t = Instant::now();
         let all: Vec<String> = levels.iter().flatten().cloned().collect();
         if !opts.prepared {
-            prepare(config, &all, &opts.root, &opts.prepare_env, &[]).await?;
+            prepare(config, &all, &opts.root, &opts.prepare_env, &[], &opts.build_cache).await?;
         }
         let (images, built) = prepare_images(&stack.docker, config, &all, &opts.root).await?;
         stack.timings.images = t.elapsed();

@@ -121,6 +121,10 @@ impl TestRepo {
         repo
     }
 
+    /// The `isolation:` of a configuration whose code of the change is Rust: the builder
+    /// image the relay repositories carry (`images/builder`) and the host's toolchain.
+    pub const ISOLATED_RUST: &'static str = "isolation:\n  image: images/builder\n  rust: true\n";
+
     /// Services built from the relay fixture (`images/relay`): `config`, the scenarios
     /// (`scenarios/NAME.yaml`), `files`, committed on `main` as "base", then a branch
     /// `change` checked out.
@@ -134,6 +138,8 @@ impl TestRepo {
         for f in ["Dockerfile", "relay.py"] {
             r.write(format!("images/relay/{f}"), std::fs::read(relay.join(f)).unwrap());
         }
+        let builder = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/images/builder/Dockerfile");
+        r.write("images/builder/Dockerfile", std::fs::read(builder).unwrap());
         for (path, text) in files {
             r.write(path, text);
         }

@@ -107,6 +107,12 @@ policy:
   base_branches: [main, "release/*"]
   unclaimed: { scenarios: affected, signoff: seniors, unexercised: warn }
   prepare_env: [NPM_TOKEN, GOFLAGS]
+isolation:
+  image: images/builder
+  rust: true
+  writable: [services/api/bin, "./out"]
+  network: false
+  memory: 512m
 scenarios: checks/
 explore:
   workloads:
@@ -212,6 +218,12 @@ const TOKENS: &[&str] = &[
     "builtin: ",
     "assume: true",
     "base_branches: ",
+    "isolation:",
+    "on_runner: ",
+    "writable: [../x]",
+    "memory: 9999999999999999999g",
+    "memory: 1k",
+    "rust: true",
     "\"release/*\"",
     "refs/heads/main",
     "signoff: seniors",
