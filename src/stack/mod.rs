@@ -120,6 +120,26 @@ pub enum StackError {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Fault(#[from] FaultError),
+
+    #[error("the file {target} of `{service}` cannot be rendered: {}", diagnostic.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    #[diagnostic(code(faultline::stack::rendered_file))]
+    Rendered {
+        service: String,
+        target: String,
+        #[related]
+        diagnostic: Vec<crate::config::FileDiagnostic>,
+    },
+
+    #[error("the file {target} of `{service}` cannot be rendered: its template {template} is {reason}")]
+    #[diagnostic(
+        code(faultline::stack::template),
+        help("commit the template; `template:` is a path relative to the repository root")
+    )]
+    Template { service: String, target: String, template: String, reason: String },
+
+    #[error("`{from} -> {to}` has `client_port` {port}, but the run's network reports no gateway to listen on")]
+    #[diagnostic(code(faultline::stack::no_gateway))]
+    NoGateway { from: String, to: String, port: u16 },
 }
 
 /// How to run: one set of options for the stacks and for the scenarios on them, from the
@@ -317,6 +337,8 @@ pub struct Stack {
     pub timings: Timings,
     /// What happens to the run's containers that faultline does not do.
     monitor: interference::Monitor,
+    /// The host's address on the run's network, where edges with a `client_port` listen.
+    run_gateway: Option<IpAddr>,
 }
 
 /// What each service needs to start, resolved before anything runs.
@@ -335,14 +357,14 @@ pub async fn prepare_images(
     root: &Path,
 ) -> Result<(BTreeMap<String, ImageRef>, Vec<String>), StackError> {
     let mut images = BTreeMap::new();
-    let mut builds: BTreeMap<ImageRef, (String, PathBuf)> = BTreeMap::new();
+    let mut builds: BTreeMap<ImageRef, (String, image::Build)> = BTreeMap::new();
     for name in services {
         let svc = &config.services[name];
         let image = match (&svc.build, &svc.image) {
             (Some(ctx), _) => {
-                let dir = root.join(ctx);
-                let image = image::built_ref(ctx, &dir)?;
-                builds.entry(image.clone()).or_insert((name.clone(), dir));
+                let build = image::Build::of(root, ctx, svc)?;
+                let image = image::built_ref(ctx, &build)?;
+                builds.entry(image.clone()).or_insert((name.clone(), build));
                 image
             }
             (None, Some(reference)) => ImageRef::parse(reference),
@@ -352,8 +374,8 @@ pub async fn prepare_images(
         };
         images.insert(name.clone(), image);
     }
-    let jobs = builds.iter().map(|(image, (service, dir))| async move {
-        image::ensure_built(docker, service, dir, image).await.map(|built| (image.clone(), built))
+    let jobs = builds.iter().map(|(image, (service, build))| async move {
+        image::ensure_built(docker, service, build, image).await.map(|built| (image.clone(), built))
     });
     let mut built_images = Vec::new();
     for r in join_all(jobs).await {
@@ -386,6 +408,11 @@ impl Stack {
         let network = format!("faultline-{}", start.run_id);
         docker::create_network(&docker, &network, &start.run_id).await?;
         let monitor = interference::Monitor::start(&docker, &start.run_id, &network);
+        let run_gateway = if config.services.values().any(|s| s.depends_on.values().any(|e| e.client_port.is_some())) {
+            docker::network_gateway(&docker, &network).await
+        } else {
+            None
+        };
         let mut stack = Stack {
             run: start.run_id.clone(),
             network,
@@ -400,6 +427,7 @@ impl Stack {
             checkpoint_failed: false,
             timings: Timings::default(),
             monitor,
+            run_gateway,
         };
         // On any error from here on, the stack is dropped and the watchdog removes it all.
         let t = Instant::now();
@@ -495,16 +523,39 @@ impl Stack {
         for (k, v) in &p.svc.env {
             req = req.with_env_var(k, v);
         }
+        let mut addresses: BTreeMap<&str, (String, String)> = BTreeMap::new();
         for (dep, edge) in &p.svc.depends_on {
             let proxy =
                 self.edges.get(&(p.name.to_owned(), dep.clone())).ok_or_else(|| fail(format!("`{dep}` is not up")))?;
-            let port = proxy.addr().port().to_string();
             // The dependency's own name resolves, inside the container, to the gateway where
             // its edge's proxy listens: nothing the service sees says it is under test.
             req = req.with_host(dep, Host::HostGateway);
+            let host = edge.host.clone().unwrap_or_else(|| dep.clone());
+            let port = match (edge.client_port, self.run_gateway) {
+                // The name the client dials resolves to the run's network, where the proxy
+                // also listens on the port the client was handed.
+                (Some(port), Some(gw)) => {
+                    req = req.with_host(&host, Host::Addr(gw));
+                    port.to_string()
+                }
+                (Some(port), None) => {
+                    return Err(StackError::NoGateway { from: p.name.to_owned(), to: dep.clone(), port });
+                }
+                (None, _) => {
+                    if host != *dep {
+                        req = req.with_host(&host, Host::HostGateway);
+                    }
+                    proxy.addr().port().to_string()
+                }
+            };
             for (name, template) in edge.variables() {
-                req = req.with_env_var(name, template.replace("{host}", dep).replace("{port}", &port));
+                req = req.with_env_var(name, template.replace("{host}", &host).replace("{port}", &port));
             }
+            addresses.insert(dep, (host, port));
+        }
+        for (target, file) in &p.svc.files {
+            let bytes = render_file(p.name, target, file, &opts.root, &addresses)?;
+            req = req.with_copy_to(target.as_str(), bytes);
         }
         let container = req.start().await.map_err(|e| fail(e.to_string()))?;
         let mut ports = BTreeMap::new();
@@ -564,6 +615,14 @@ impl Stack {
             let mut cfg =
                 ProxyConfig::new(&name, SocketAddr::from((Ipv4Addr::LOCALHOST, host)), edge_seed(seed, &name))
                     .listen_on(&ips);
+            if let Some(port) = edge.client_port {
+                let gw = self.run_gateway.ok_or_else(|| StackError::NoGateway {
+                    from: from.clone(),
+                    to: target.to_owned(),
+                    port,
+                })?;
+                cfg.listen.push(SocketAddr::new(gw, port));
+            }
             cfg.http = edge.is_http() || t.ready.as_ref().is_some_and(|r| r.http.is_some());
             let proxy = Proxy::start(cfg).await?;
             self.edge_ports.insert((from.clone(), target.to_owned()), port);
@@ -802,6 +861,50 @@ impl Stack {
             let _ = tokio::task::spawn_blocking(move || w.finish()).await;
         }
     }
+}
+
+/// The bytes of a file rendered into `service`'s container at `target`: its `template`
+/// (read bounded from the checkout `root`, never through a link out of it) or `content`,
+/// each `{DEP.host}` and `{DEP.port}` filled from `addresses` (the edges' as the service
+/// dials them). A placeholder that names no edge or key is an error located in the text.
+fn render_file(
+    service: &str,
+    target: &str,
+    file: &crate::config::RenderedFile,
+    root: &Path,
+    addresses: &BTreeMap<&str, (String, String)>,
+) -> Result<Vec<u8>, StackError> {
+    use crate::config::files;
+    let (name, text) = match (&file.template, &file.content) {
+        (Some(t), _) => {
+            let template_err = |reason: String| StackError::Template {
+                service: service.to_owned(),
+                target: target.to_owned(),
+                template: t.clone(),
+                reason,
+            };
+            let bytes = crate::bounded::read(&root.join(t), Some(root), files::MAX_RENDERED_BYTES)?
+                .ok_or_else(|| template_err("not in the checkout".into()))?;
+            let text = String::from_utf8(bytes).map_err(|_| template_err("not UTF-8 text".into()))?;
+            (t.clone(), text)
+        }
+        (None, Some(c)) => (format!("services.{service}.files.{target}.content"), c.clone()),
+        (None, None) => (String::new(), String::new()),
+    };
+    let deps: Vec<&str> = addresses.keys().copied().collect();
+    let unknown = files::check(&text, service, &deps);
+    if !unknown.is_empty() {
+        return Err(StackError::Rendered {
+            service: service.to_owned(),
+            target: target.to_owned(),
+            diagnostic: unknown.iter().take(8).map(|u| files::located(&name, &text, u)).collect(),
+        });
+    }
+    Ok(files::render(&text, |dep, key| {
+        let (host, port) = addresses.get(dep)?;
+        Some(if key == "host" { host.as_str() } else { port.as_str() })
+    })
+    .into_bytes())
 }
 
 /// Everything a container wrote to (stdout, stderr) so far.
