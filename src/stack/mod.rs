@@ -435,6 +435,14 @@ impl Stack {
         if !opts.prepared {
             prepare(config, &all, &opts.root, &opts.prepare_env, &[]).await?;
         }
+        // A rendered file that cannot be rendered fails before anything is built.
+        for name in &all {
+            let svc = &config.services[name];
+            let addresses = svc.depends_on.keys().map(|d| (d.as_str(), (String::new(), String::new()))).collect();
+            for (target, file) in &svc.files {
+                render_file(name, target, file, &opts.root, &addresses)?;
+            }
+        }
         let (images, built) = prepare_images(&stack.docker, config, &all, &opts.root).await?;
         stack.timings.images = t.elapsed();
         stack.timings.built = built;
@@ -910,6 +918,41 @@ fn render_file(
 /// Everything a container wrote to (stdout, stderr) so far.
 async fn log_bytes(c: &ContainerAsync<GenericImage>) -> (Vec<u8>, Vec<u8>) {
     (c.stdout_to_vec().await.unwrap_or_default(), c.stderr_to_vec().await.unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::{StackError, render_file};
+    use crate::config::RenderedFile;
+
+    /// A template is rendered with the edges' addresses as the service dials them; an
+    /// unknown placeholder is an error located in the template, with the nearest edge; a
+    /// template that leads out of the checkout is refused.
+    #[test]
+    fn templates_are_rendered_and_their_mistakes_located() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir(root.path().join("cfg")).unwrap();
+        std::fs::write(root.path().join("cfg/peers.json"), "{\"pay\": \"http://{payments.host}:{payments.port}\"}\n").unwrap();
+        let addresses = BTreeMap::from([("payments", ("payments.internal".to_owned(), "41000".to_owned()))]);
+        let file = RenderedFile { template: Some("cfg/peers.json".into()), content: None };
+        let out = render_file("orders", "/app/peers.json", &file, root.path(), &addresses).unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), "{\"pay\": \"http://payments.internal:41000\"}\n");
+
+        std::fs::write(root.path().join("cfg/peers.json"), "{\n  \"pay\": \"{paymnts.host}\"\n}\n").unwrap();
+        let err = render_file("orders", "/app/peers.json", &file, root.path(), &addresses).unwrap_err();
+        let StackError::Rendered { diagnostic, .. } = &err else { panic!("{err:?}") };
+        assert_eq!((diagnostic[0].file.as_str(), diagnostic[0].line, diagnostic[0].column), ("cfg/peers.json", 2, 11));
+        assert!(diagnostic[0].help.as_deref().unwrap_or("").contains("{payments.host}"), "{diagnostic:?}");
+
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("secret"), "x").unwrap();
+        std::os::unix::fs::symlink(outside.path().join("secret"), root.path().join("cfg/link")).unwrap();
+        let file = RenderedFile { template: Some("cfg/link".into()), content: None };
+        let err = render_file("orders", "/app/peers.json", &file, root.path(), &addresses).unwrap_err();
+        assert!(matches!(err, StackError::Read(crate::bounded::ReadError::Outside { .. })), "{err:?}");
+    }
 }
 
 /// Each edge's generator has its own seed, derived from the run's seed and the edge's name.
