@@ -158,3 +158,43 @@ fn the_bookstore_adopted_as_it_ships_passes_and_a_seeded_bug_is_blocked() {
     let failed: Vec<String> = statuses(&v).into_iter().filter(|(_, s)| s == "failed").map(|(n, _)| n).collect();
     assert_eq!(failed, ["pricing-slow"], "{text}");
 }
+
+/// `faultline init` on the bookstore without its faultline.yaml proposes a configuration
+/// that loads: every service of its compose file, built with the shared Dockerfile and its
+/// argument from its own folder of the shared context; the gateway's peers file rendered
+/// with its edges' placeholders at the path its Dockerfile copies it to; the reviews reached
+/// by the alias the catalog hands out; health endpoints and a workload from the routes.
+#[test]
+fn init_proposes_a_configuration_that_loads_for_the_bookstore() {
+    let r = bookstore();
+    r.remove("faultline.yaml");
+    std::fs::remove_dir_all(r.path.join("faultline")).unwrap();
+    std::fs::remove_dir_all(r.path.join("scenarios")).unwrap();
+    let out = r.faultline(&["init"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let yaml = std::fs::read_to_string(r.path.join("faultline.yaml")).unwrap();
+    let config = common::parse_config(&yaml);
+    let names: Vec<&str> = config.services.keys().map(String::as_str).collect();
+    assert_eq!(names, ALL, "{yaml}");
+    for name in ALL {
+        let s = &config.services[name];
+        assert_eq!(s.build.as_deref(), Some("services"), "{name}\n{yaml}");
+        assert_eq!(s.dockerfile.as_deref(), Some("docker/service.Dockerfile"), "{name}\n{yaml}");
+        assert_eq!(s.build_args.get("SERVICE").map(String::as_str), Some(name), "{yaml}");
+        assert_eq!(s.paths, [format!("services/{name}/**")], "{yaml}");
+        assert_eq!(s.liveness.as_ref().map(|h| h.http.as_str()), Some("/health"), "{yaml}");
+    }
+    let gateway = &config.services["gateway"];
+    let deps: Vec<&str> = gateway.depends_on.keys().map(String::as_str).collect();
+    assert_eq!(deps, ["backorders", "catalog", "inventory", "pricing", "reviews"], "{yaml}");
+    let peers = gateway.files["/etc/bookstore/peers.json"].content.as_deref().unwrap();
+    let peers: serde_json::Value = serde_json::from_str(peers).unwrap();
+    assert_eq!(peers["pricing"], "http://{pricing.host}:{pricing.port}", "{yaml}");
+    let reviews = &gateway.depends_on["reviews"];
+    assert_eq!((reviews.host.as_deref(), reviews.client_port), (Some("reviews.bookstore.internal"), Some(8000)));
+    assert!(yaml.contains("- request: POST gateway /orders"), "{yaml}");
+    assert!(yaml.contains("TODO: a body it accepts"), "{yaml}");
+    // And the plan reads it as the gate would.
+    r.commit("init");
+    r.plan_json(&["--base", "main"]);
+}
