@@ -63,7 +63,10 @@ fn shared_build_files_and_templates_are_inputs_of_every_service_using_them() {
     let plan = r.plan_json(&["--base", "main"]);
     assert_eq!(services(&plan), ALL, "{plan:#}");
     let text = plan.to_string();
-    assert!(text.contains(r#""path":"services/common/bookstore/peers.py","what":"its build context services/""#), "{text}");
+    assert!(
+        text.contains(r#""path":"services/common/bookstore/peers.py","what":"its build context services/""#),
+        "{text}"
+    );
 
     change(&r, "dockerfile", "docker/service.Dockerfile", "EXPOSE 8000", "EXPOSE 8000\nUSER nobody");
     let plan = r.plan_json(&["--base", "main"]);
@@ -135,9 +138,11 @@ fn the_bookstore_adopted_as_it_ships_passes_and_a_seeded_bug_is_blocked() {
         .map(|n| ((*n).to_owned(), "passed".to_owned()))
         .collect();
     assert_eq!(statuses(&v), passed, "{text}");
-    for (scenario, edge) in
-        [("pricing-slow", "gateway -> pricing"), ("reviews-down", "gateway -> reviews"), ("inventory-down", "gateway -> backorders")]
-    {
+    for (scenario, edge) in [
+        ("pricing-slow", "gateway -> pricing"),
+        ("reviews-down", "gateway -> reviews"),
+        ("inventory-down", "gateway -> backorders"),
+    ] {
         let s = v["scenarios"].as_array().unwrap().iter().find(|s| s["name"] == scenario).unwrap();
         let check = s["checks"].as_array().unwrap().iter().find(|c| c["check"].as_str().unwrap().contains(edge));
         let check = check.unwrap_or_else(|| panic!("no check on {edge} in {s:#}"));

@@ -72,7 +72,11 @@ pub(crate) fn check(text: &str, service: &str, deps: &[&str]) -> Vec<Unknown> {
     for p in placeholders(text) {
         if !deps.contains(&p.service) {
             let help = match super::diagnostic::nearest(p.service, deps.iter().copied()) {
-                Some(n) => format!("did you mean `{{{n}.{}}}`? the dependencies of `{service}` are: {}", p.key, deps.join(", ")),
+                Some(n) => format!(
+                    "did you mean `{{{n}.{}}}`? the dependencies of `{service}` are: {}",
+                    p.key,
+                    deps.join(", ")
+                ),
                 None if deps.is_empty() => {
                     format!("`{service}` has no `depends_on`: a placeholder names one of its edges")
                 }
@@ -114,6 +118,27 @@ pub(crate) fn render<'a>(text: &'a str, value: impl Fn(&str, &str) -> Option<&'a
     }
     out.push_str(&text[at..]);
     out
+}
+
+/// Renders the text of a rendered file (`name` its template, or where its `content` is)
+/// of `service`, each `{DEP.host}` and `{DEP.port}` filled from `addresses` (`(DEP, host,
+/// port)`, the service's edges as it dials them). A placeholder that names no edge or key is
+/// an error located in the text, with the nearest name; at most 8 are listed.
+pub fn render_file(
+    name: &str,
+    text: &str,
+    service: &str,
+    addresses: &[(&str, &str, &str)],
+) -> Result<String, Vec<super::FileDiagnostic>> {
+    let deps: Vec<&str> = addresses.iter().map(|(d, _, _)| *d).collect();
+    let unknown = check(text, service, &deps);
+    if !unknown.is_empty() {
+        return Err(unknown.iter().take(8).map(|u| located(name, text, u)).collect());
+    }
+    Ok(render(text, |dep, key| {
+        let (_, host, port) = addresses.iter().find(|(d, _, _)| *d == dep)?;
+        Some(if key == "host" { host } else { port })
+    }))
 }
 
 /// A located diagnostic in the text of a rendered file's template (`name`).

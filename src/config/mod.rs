@@ -2,7 +2,7 @@
 //! service graph, and the compiled matchers later stages use.
 
 pub(crate) mod diagnostic;
-pub(crate) mod files;
+pub mod files;
 pub(crate) mod glob;
 mod graph;
 pub(crate) mod model;

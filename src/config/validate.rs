@@ -253,7 +253,9 @@ fn check_build(file: &SourceFile, name: &str, svc: &super::Service, out: &mut Ve
             if set {
                 out.push(
                     FileDiagnostic::at_key(file, &ypath!["services", name, key], format!("`{key}` without `build`"))
-                        .with_help("`dockerfile` and `build_args` say how to build the `build` context; add `build: CONTEXT`"),
+                        .with_help(
+                            "`dockerfile` and `build_args` say how to build the `build` context; add `build: CONTEXT`",
+                        ),
                 );
             }
         }
@@ -344,7 +346,10 @@ fn valid_host(h: &str) -> bool {
     !h.is_empty()
         && h.len() <= 253
         && h.split('.').all(|l| {
-            !l.is_empty() && l.len() <= 63 && !l.starts_with('-') && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
         })
 }
 
@@ -372,12 +377,10 @@ fn check_edges(
             continue;
         };
         if edge.env.is_none() && edge.vars.is_empty() && edge.host.is_none() && svc.files.is_empty() {
-            out.push(
-                FileDiagnostic::at_key(file, &key, format!("the edge to `{dep}` sets no variable")).with_help(
-                    "add `env: NAME` (with `url:`), `vars: { HOST_VAR: \"{host}\", PORT_VAR: \"{port}\" }`, \
+            out.push(FileDiagnostic::at_key(file, &key, format!("the edge to `{dep}` sets no variable")).with_help(
+                "add `env: NAME` (with `url:`), `vars: { HOST_VAR: \"{host}\", PORT_VAR: \"{port}\" }`, \
                      `host: NAME-THE-CLIENT-USES`, or render its address into a file with `files:`",
-                ),
-            );
+            ));
         }
         if let Some(h) = &edge.host
             && (!valid_host(h) || (h != dep && config.services.contains_key(h)))
@@ -412,7 +415,9 @@ fn check_edges(
             {
                 out.push(
                     FileDiagnostic::at_value(file, &at, format!("`client_port` {p} is taken by the edge `{n} -> {d}`"))
-                        .with_help("the edges' proxies listen on one address of the run's network: give each its own port"),
+                        .with_help(
+                            "the edges' proxies listen on one address of the run's network: give each its own port",
+                        ),
                 );
             }
         }

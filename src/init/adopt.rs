@@ -88,7 +88,8 @@ fn target_of(root: &Path, files: &[PathBuf], file: &str) -> Option<String> {
     for p in files.iter().filter(|p| is_code(p)).take(MAX_FILES) {
         let t = text(root, p).unwrap_or_default();
         for quoted in t.split(['"', '\'']).skip(1).step_by(2) {
-            if quoted.starts_with('/') && quoted.ends_with(&format!("/{name}")) && !quoted.contains(char::is_whitespace) {
+            if quoted.starts_with('/') && quoted.ends_with(&format!("/{name}")) && !quoted.contains(char::is_whitespace)
+            {
                 return Some(quoted.to_owned());
             }
         }
@@ -222,7 +223,14 @@ mod tests {
         let files = files(d.path());
         let got: Vec<(String, String)> =
             routes(d.path(), &files, "svc").into_iter().map(|r| (r.method, r.path)).collect();
-        let want = [("GET", "/health"), ("GET", "/items/<id>"), ("GET", "/orders"), ("GET", "/ready"), ("POST", "/orders"), ("POST", "/pay")];
+        let want = [
+            ("GET", "/health"),
+            ("GET", "/items/<id>"),
+            ("GET", "/orders"),
+            ("GET", "/ready"),
+            ("POST", "/orders"),
+            ("POST", "/pay"),
+        ];
         assert_eq!(got, want.map(|(m, p)| (m.to_owned(), p.to_owned())));
         assert_eq!((health("/healthz"), health("/ready"), health("/orders")), (Some(true), Some(false), None));
     }

@@ -90,10 +90,9 @@ fn pairs(v: Option<&serde_yaml::Value>) -> Vec<(String, String)> {
         Some(serde_yaml::Value::Mapping(m)) => {
             m.iter().filter_map(|(k, v)| Some((k.as_str()?.to_owned(), scalar(v)?))).collect()
         }
-        Some(serde_yaml::Value::Sequence(l)) => l
-            .iter()
-            .filter_map(|e| e.as_str()?.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())))
-            .collect(),
+        Some(serde_yaml::Value::Sequence(l)) => {
+            l.iter().filter_map(|e| e.as_str()?.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned()))).collect()
+        }
         _ => Vec::new(),
     }
 }

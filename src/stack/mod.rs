@@ -899,20 +899,10 @@ fn render_file(
         (None, Some(c)) => (format!("services.{service}.files.{target}.content"), c.clone()),
         (None, None) => (String::new(), String::new()),
     };
-    let deps: Vec<&str> = addresses.keys().copied().collect();
-    let unknown = files::check(&text, service, &deps);
-    if !unknown.is_empty() {
-        return Err(StackError::Rendered {
-            service: service.to_owned(),
-            target: target.to_owned(),
-            diagnostic: unknown.iter().take(8).map(|u| files::located(&name, &text, u)).collect(),
-        });
-    }
-    Ok(files::render(&text, |dep, key| {
-        let (host, port) = addresses.get(dep)?;
-        Some(if key == "host" { host.as_str() } else { port.as_str() })
+    let addresses: Vec<(&str, &str, &str)> = addresses.iter().map(|(d, (h, p))| (*d, h.as_str(), p.as_str())).collect();
+    files::render_file(&name, &text, service, &addresses).map(String::into_bytes).map_err(|diagnostic| {
+        StackError::Rendered { service: service.to_owned(), target: target.to_owned(), diagnostic }
     })
-    .into_bytes())
 }
 
 /// Everything a container wrote to (stdout, stderr) so far.
@@ -934,7 +924,8 @@ mod tests {
     fn templates_are_rendered_and_their_mistakes_located() {
         let root = tempfile::tempdir().unwrap();
         std::fs::create_dir(root.path().join("cfg")).unwrap();
-        std::fs::write(root.path().join("cfg/peers.json"), "{\"pay\": \"http://{payments.host}:{payments.port}\"}\n").unwrap();
+        std::fs::write(root.path().join("cfg/peers.json"), "{\"pay\": \"http://{payments.host}:{payments.port}\"}\n")
+            .unwrap();
         let addresses = BTreeMap::from([("payments", ("payments.internal".to_owned(), "41000".to_owned()))]);
         let file = RenderedFile { template: Some("cfg/peers.json".into()), content: None };
         let out = render_file("orders", "/app/peers.json", &file, root.path(), &addresses).unwrap();
