@@ -910,6 +910,11 @@ async fn log_bytes(c: &ContainerAsync<GenericImage>) -> (Vec<u8>, Vec<u8>) {
     (c.stdout_to_vec().await.unwrap_or_default(), c.stderr_to_vec().await.unwrap_or_default())
 }
 
+/// Each edge's generator has its own seed, derived from the run's seed and the edge's name.
+fn edge_seed(seed: u64, name: &str) -> u64 {
+    name.bytes().fold(seed ^ 0x9e37_79b9_7f4a_7c15, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3))
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
@@ -944,9 +949,4 @@ mod tests {
         let err = render_file("orders", "/app/peers.json", &file, root.path(), &addresses).unwrap_err();
         assert!(matches!(err, StackError::Read(crate::bounded::ReadError::Outside { .. })), "{err:?}");
     }
-}
-
-/// Each edge's generator has its own seed, derived from the run's seed and the edge's name.
-fn edge_seed(seed: u64, name: &str) -> u64 {
-    name.bytes().fold(seed ^ 0x9e37_79b9_7f4a_7c15, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3))
 }
