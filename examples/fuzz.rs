@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 /// Adds `s` to `into`.
 fn merge(into: &mut fuzz::Stats, s: fuzz::Stats) {
     into.inputs += s.inputs;
-    for k in 0..4 {
+    for k in 0..5 {
         into.per_kind[k] += s.per_kind[k];
     }
     into.bytes += s.bytes;
@@ -74,6 +74,7 @@ fn main() {
     println!("  scenarios       {}", stats.per_kind[1]);
     println!("  verdict.json    {}", stats.per_kind[2]);
     println!("  CODEOWNERS      {}", stats.per_kind[3]);
+    println!("  templates       {}", stats.per_kind[4]);
     println!("bytes             {} MiB", stats.bytes >> 20);
     println!(
         "seed              {seed} ({threads} thread{}: seeds {seed}..{})",

@@ -323,3 +323,54 @@ fn isolation_mistakes_are_located() {
     let ok = format!("{SHOP_CONFIG}isolation:\n  writable: [services/bin]\n  memory: 2g\n");
     assert_eq!(problems(&ok), vec![]);
 }
+
+/// Issue 26's keys: a rendered file's target, its one source and its placeholders; a
+/// `dockerfile` and `build_args` without `build`; an edge's `host` and `client_port` (which
+/// needs a host, and is one address of the run's network: two edges cannot share it).
+#[test]
+fn rendered_files_builds_and_client_names_are_checked_and_located() {
+    let text = r#"version: 1
+services:
+  pay:
+    image: pay:1
+    ports: [80]
+    dockerfile: docker/x.Dockerfile
+    build_args: { "BAD-NAME": "1" }
+  orders:
+    build: orders
+    dockerfile: ../outside/Dockerfile
+    ports: [80]
+    files:
+      app/peers.json: { content: "x" }
+      /app/both: { content: "x", template: t }
+      /app/peers.env: { content: "PAY={pay.hots}\nX={paymnt.host}" }
+    depends_on:
+      pay: { host: "bad name", client_port: 8000 }
+  web:
+    image: web:1
+    ports: [80]
+    depends_on:
+      pay: { env: PAY, client_port: 8000 }
+"#;
+    let p = problems(text);
+    let at = |needle: &str, msg: &str| {
+        let line = line_of(text, needle);
+        assert!(
+            p.iter().any(|(m, _)| m.contains(&format!("faultline.yaml:{line}:")) && m.contains(msg)),
+            "no `{msg}` at line {line}: {p:#?}"
+        );
+    };
+    at("dockerfile: docker/x", "`dockerfile` without `build`");
+    at("build_args: {", "`build_args` without `build`");
+    at("BAD-NAME", "is not an environment variable name");
+    at("../outside/Dockerfile", "is not a file of the repository");
+    at("app/peers.json:", "is not an absolute file path in the container");
+    at("/app/both:", "exactly one of `template` and `content` (2 given)");
+    at("/app/peers.env", "unknown placeholder `{pay.hots}`");
+    at("/app/peers.env", "`{paymnt.host}` is not a dependency of `orders`");
+    at("host: \"bad name\"", "`bad name` cannot be the name `orders` uses for `pay`");
+    at("pay: { env: PAY, client_port", "`client_port` needs `host`");
+    at("pay: { env: PAY, client_port", "`client_port` 8000 is taken by the edge `orders -> pay`");
+    let help = p.iter().find(|(m, _)| m.contains("paymnt")).and_then(|(_, h)| h.clone()).unwrap_or_default();
+    assert!(help.contains("did you mean `{pay.host}`?"), "{help}");
+}

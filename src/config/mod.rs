@@ -2,6 +2,7 @@
 //! service graph, and the compiled matchers later stages use.
 
 pub(crate) mod diagnostic;
+pub mod files;
 pub(crate) mod glob;
 mod graph;
 pub(crate) mod model;
@@ -134,6 +135,9 @@ pub struct Matchers {
     /// Files a service's `prepare:` command names (`./build.sh` → `build.sh`), with the
     /// index of their service.
     pub prepare_files: Vec<(String, usize)>,
+    /// Files outside the build context that make what a service runs: its `dockerfile` and
+    /// the `template`s of its `files`, with the index of their service and what they are.
+    pub build_files: Vec<(String, usize, &'static str)>,
     /// The gate's own files and the files that change how everything builds: the built-in
     /// ones and `policy.protected`.
     pub protected: GlobSet,
@@ -273,6 +277,7 @@ impl Matchers {
         let res = |v: &[String]| v.iter().filter_map(|r| Regex::new(r).ok()).collect();
         let mut contexts = Vec::new();
         let mut prepare = Vec::new();
+        let mut build_files = Vec::new();
         for (i, svc) in config.services.values().enumerate() {
             if let Some(ctx) = &svc.build {
                 let dir = ctx.trim_start_matches("./").trim_end_matches('/');
@@ -280,6 +285,15 @@ impl Matchers {
             }
             if let Some(cmd) = &svc.prepare {
                 prepare.extend(prepare_files(cmd).into_iter().map(|f| (f, i)));
+            }
+            let clean = |p: &str| p.trim_start_matches("./").to_owned();
+            if let Some(d) = &svc.dockerfile {
+                build_files.push((clean(d), i, "its Dockerfile"));
+            }
+            for f in svc.files.values() {
+                if let Some(t) = &f.template {
+                    build_files.push((clean(t), i, "the template of a file rendered into it"));
+                }
             }
         }
         let mut protected_globs: Vec<String> = vec![CONFIG_FILE.to_owned()];
@@ -290,6 +304,7 @@ impl Matchers {
             ai_markers: res(&config.policy.ai_assisted.markers),
             contexts,
             prepare_files: prepare,
+            build_files,
             protected: glob::set(protected_globs.iter().map(String::as_str)),
             protected_globs,
             owners,

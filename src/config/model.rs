@@ -146,6 +146,16 @@ pub struct Service {
     /// `Dockerfile` and `.dockerignore` always count).
     #[serde(default)]
     pub build: Option<String>,
+    /// The Dockerfile of `build`, relative to the repository root, when it is not the
+    /// context's own `Dockerfile` (one Dockerfile shared by many contexts, as compose's
+    /// `dockerfile:`). It may lie outside the context; it is sent with it, and a change to
+    /// it affects every service built with it.
+    #[serde(default)]
+    pub dockerfile: Option<String>,
+    /// Build arguments (`ARG`) of `build`, as compose's `build.args`. Part of what the image
+    /// is labelled with: another value builds another image.
+    #[serde(default)]
+    pub build_args: BTreeMap<String, String>,
     /// Globs of repository files this service's build reads besides its `paths` and build
     /// context (`docs/schema.sql` compiled in, a shared folder a build tool faultline cannot
     /// inspect reads): a changed file that matches makes the service affected, "read by the
@@ -181,6 +191,13 @@ pub struct Service {
     /// Environment variables passed to the container as they are.
     #[serde(default)]
     pub env: BTreeMap<String, String>,
+    /// Files written into the container before it starts, by absolute path in the
+    /// container: a configuration the service reads its peers from (`/app/peers.json`),
+    /// rendered with the placeholders of its edges, `{DEP.host}` and `{DEP.port}` (the
+    /// address of the edge's proxy, as in `url`), so that every edge goes through its proxy
+    /// without a change to the application.
+    #[serde(default)]
+    pub files: BTreeMap<String, RenderedFile>,
     /// Services this one calls. Every edge is wired through faultline's fault proxy.
     #[serde(default)]
     pub depends_on: BTreeMap<String, Dependency>,
@@ -194,6 +211,20 @@ pub struct Service {
     /// Adds to the fingerprint faultline takes of known kinds.
     #[serde(default)]
     pub fingerprint: Option<Vec<String>>,
+}
+
+/// A file rendered into a service's container: exactly one of `template` and `content`.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RenderedFile {
+    /// A file of the repository, relative to its root, rendered with the placeholders of
+    /// the service's edges (`{payments.host}`, `{payments.port}`). A change to it affects
+    /// the service.
+    #[serde(default)]
+    pub template: Option<String>,
+    /// The text of the file, rendered with the same placeholders.
+    #[serde(default)]
+    pub content: Option<String>,
 }
 
 /// How a service is returned to its first-ready state between scenarios.
@@ -256,6 +287,17 @@ pub struct Dependency {
     /// exploration then expects its workload to succeed (2xx) whatever happens to it.
     #[serde(default)]
     pub optional: bool,
+    /// The name the client uses for this dependency when it is not the service's name
+    /// (`payments.internal`, the host of a URL another service hands out): inside the
+    /// dependent's container it resolves to the edge's proxy, and `{host}` is this name.
+    #[serde(default)]
+    pub host: Option<String>,
+    /// The port the client dials when it cannot be told one (an address another service
+    /// hands out in a response, `http://reviews.internal:8080/…`): the edge's proxy also
+    /// listens on it, on the run's own network. Needs `host`. Two edges of one system cannot
+    /// share a `client_port`.
+    #[serde(default)]
+    pub client_port: Option<u16>,
 }
 
 fn default_url() -> String {

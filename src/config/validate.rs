@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use super::diagnostic::{FileDiagnostic, listing, nearest};
 use super::source::SourceFile;
-use super::{Config, Tier, glob};
+use super::{Config, Tier, files, glob};
 use crate::ypath;
 
 pub(super) fn validate(config: &Config, file: &SourceFile) -> Vec<FileDiagnostic> {
@@ -175,6 +175,8 @@ fn check_service(
         ),
         _ => {}
     }
+    check_build(file, name, svc, out);
+    check_files(file, name, svc, out);
     for (i, p) in svc.paths.iter().enumerate() {
         check_glob(file, &ypath!["services", name, "paths", i], p, out);
     }
@@ -244,6 +246,113 @@ fn check_service(
     check_edges(config, file, names, name, svc, out);
 }
 
+/// `dockerfile` and `build_args`: beside a `build`, a path of the repository, argument names.
+fn check_build(file: &SourceFile, name: &str, svc: &super::Service, out: &mut Vec<FileDiagnostic>) {
+    if svc.build.is_none() {
+        for (key, set) in [("dockerfile", svc.dockerfile.is_some()), ("build_args", !svc.build_args.is_empty())] {
+            if set {
+                out.push(
+                    FileDiagnostic::at_key(file, &ypath!["services", name, key], format!("`{key}` without `build`"))
+                        .with_help(
+                            "`dockerfile` and `build_args` say how to build the `build` context; add `build: CONTEXT`",
+                        ),
+                );
+            }
+        }
+    }
+    if let Some(d) = &svc.dockerfile
+        && !files::valid_repo_path(d)
+    {
+        out.push(
+            FileDiagnostic::at_value(
+                file,
+                &ypath!["services", name, "dockerfile"],
+                format!("`{d}` is not a file of the repository"),
+            )
+            .with_help("write the Dockerfile's path relative to the repository root, e.g. `docker/python.Dockerfile`"),
+        );
+    }
+    if svc.build_args.len() > 64 {
+        out.push(FileDiagnostic::at_key(file, &ypath!["services", name, "build_args"], "at most 64 build arguments"));
+    }
+    for (arg, value) in &svc.build_args {
+        check_var_name(file, &ypath!["services", name, "build_args"], arg, out);
+        if value.len() > 4096 {
+            out.push(FileDiagnostic::at_value(
+                file,
+                &ypath!["services", name, "build_args", arg.as_str()],
+                "a build argument of more than 4096 bytes",
+            ));
+        }
+    }
+}
+
+/// `files`: absolute targets, exactly one of `template` and `content`, placeholders that
+/// name the service's own edges.
+fn check_files(file: &SourceFile, name: &str, svc: &super::Service, out: &mut Vec<FileDiagnostic>) {
+    if svc.files.len() > files::MAX_FILES {
+        out.push(FileDiagnostic::at_key(
+            file,
+            &ypath!["services", name, "files"],
+            format!("{} files; a service takes at most {}", svc.files.len(), files::MAX_FILES),
+        ));
+        return;
+    }
+    let deps: Vec<&str> = svc.depends_on.keys().map(String::as_str).collect();
+    for (target, f) in &svc.files {
+        let key = ypath!["services", name, "files", target.as_str()];
+        if !files::valid_target(target) {
+            out.push(
+                FileDiagnostic::at_key(file, &key, format!("`{target}` is not an absolute file path in the container"))
+                    .with_help("name the file the service reads, e.g. `/app/peers.json`"),
+            );
+        }
+        match (&f.template, &f.content) {
+            (Some(t), None) if !files::valid_repo_path(t) => out.push(
+                FileDiagnostic::at_value(
+                    file,
+                    &[&key[..], &ypath!["template"]].concat(),
+                    format!("`{t}` is not a file of the repository"),
+                )
+                .with_help("write the template's path relative to the repository root, e.g. `faultline/peers.json`"),
+            ),
+            (None, Some(c)) => {
+                let at = [&key[..], &ypath!["content"]].concat();
+                if c.len() as u64 > files::MAX_RENDERED_BYTES {
+                    out.push(FileDiagnostic::at_value(file, &at, "a rendered file of more than 1 MiB"));
+                }
+                for u in files::check(c, name, &deps).into_iter().take(8) {
+                    out.push(FileDiagnostic::at_value(file, &at, u.message).with_help(u.help));
+                }
+            }
+            (Some(_), None) => {}
+            (set_t, _) => out.push(
+                FileDiagnostic::at_key(
+                    file,
+                    &key,
+                    format!(
+                        "a rendered file needs exactly one of `template` and `content` ({} given)",
+                        if set_t.is_some() { 2 } else { 0 }
+                    ),
+                )
+                .with_help("`template: path/in/the/repository` or `content: \"…{DEP.host}:{DEP.port}…\"`"),
+            ),
+        }
+    }
+}
+
+/// A host name a client may use: letters, digits, `-` and `.`.
+fn valid_host(h: &str) -> bool {
+    !h.is_empty()
+        && h.len() <= 253
+        && h.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        })
+}
+
 /// Every dependency edge of one service: a known service, an environment variable name, a
 /// URL template, a port the dependency lists.
 fn check_edges(
@@ -267,12 +376,50 @@ fn check_edges(
             out.push(d);
             continue;
         };
-        if edge.env.is_none() && edge.vars.is_empty() {
+        if edge.env.is_none() && edge.vars.is_empty() && edge.host.is_none() && svc.files.is_empty() {
+            out.push(FileDiagnostic::at_key(file, &key, format!("the edge to `{dep}` sets no variable")).with_help(
+                "add `env: NAME` (with `url:`), `vars: { HOST_VAR: \"{host}\", PORT_VAR: \"{port}\" }`, \
+                     `host: NAME-THE-CLIENT-USES`, or render its address into a file with `files:`",
+            ));
+        }
+        if let Some(h) = &edge.host
+            && (!valid_host(h) || (h != dep && config.services.contains_key(h)))
+        {
             out.push(
-                FileDiagnostic::at_key(file, &key, format!("the edge to `{dep}` sets no variable")).with_help(
-                    "add `env: NAME` (with `url:`), or `vars: { HOST_VAR: \"{host}\", PORT_VAR: \"{port}\" }`",
-                ),
+                FileDiagnostic::at_value(
+                    file,
+                    &[&key[..], &ypath!["host"]].concat(),
+                    format!("`{h}` cannot be the name `{name}` uses for `{dep}`"),
+                )
+                .with_help("a host name (letters, digits, `-`, `.`) that is not another service's name, e.g. `payments.internal`"),
             );
+        }
+        if let Some(p) = edge.client_port {
+            let at = [&key[..], &ypath!["client_port"]].concat();
+            if edge.host.is_none() {
+                out.push(
+                    FileDiagnostic::at_key(file, &at, "`client_port` needs `host`: the name the client dials")
+                        .with_help("e.g. `host: reviews.internal` with `client_port: 8080`"),
+                );
+            }
+            if p == 0 {
+                out.push(FileDiagnostic::at_value(file, &at, "port 0 is not a port a client dials"));
+            }
+            let first = config
+                .services
+                .iter()
+                .flat_map(|(n, s)| s.depends_on.iter().map(move |(d, e)| (n, d, e)))
+                .find(|(_, _, e)| e.client_port == Some(p));
+            if let Some((n, d, _)) = first
+                && (n.as_str(), d.as_str()) != (name, dep.as_str())
+            {
+                out.push(
+                    FileDiagnostic::at_value(file, &at, format!("`client_port` {p} is taken by the edge `{n} -> {d}`"))
+                        .with_help(
+                            "the edges' proxies listen on one address of the run's network: give each its own port",
+                        ),
+                );
+            }
         }
         if let Some(env) = &edge.env {
             check_var_name(file, &[&key[..], &ypath!["env"]].concat(), env, out);

@@ -170,6 +170,14 @@ impl Claims {
                 }
             }
         }
+        for (file, s, what) in &m.build_files {
+            if path.as_bytes() == file.as_bytes() {
+                claimed = true;
+                if self.builds[*s].is_none() && owner != Some(*s) {
+                    self.builds[*s] = Some((path.clone(), (*what).to_owned()));
+                }
+            }
+        }
         for (i, s) in m.inputs.matches(path.as_path()).into_iter().map(|i| (i, m.input_of[i])) {
             claimed = true;
             if self.reads[s].is_none() && owner != Some(s) {

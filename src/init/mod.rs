@@ -5,6 +5,7 @@
 //! result is validated like any faultline.yaml; what could not be inferred is marked TODO, and
 //! every image a Dockerfile pulls from a registry is named.
 
+mod adopt;
 pub(crate) mod detect;
 
 use std::collections::BTreeMap;
@@ -43,6 +44,20 @@ pub(crate) struct Found {
     pub pulls: Vec<String>,
     /// Comment lines above it: why it is there, what to decide.
     pub notes: Vec<String>,
+    /// Its Dockerfile relative to the root, when not the context's own.
+    pub dockerfile: Option<String>,
+    pub build_args: Vec<(String, String)>,
+    /// Other names it is reached by (compose network aliases).
+    pub aliases: Vec<String>,
+    /// Published to the host (compose `ports:`): where users come in.
+    pub published: bool,
+    /// Its own folder in a build context shared with other services.
+    pub own: Option<String>,
+    /// A rendered peers file: (target in the container, content with placeholders, source).
+    pub peers_file: Option<(String, String, String)>,
+    /// The dependencies reached through `peers_file`.
+    pub through_peers: Vec<String>,
+    pub routes: Vec<adopt::Route>,
 }
 
 #[derive(Deserialize)]
@@ -59,6 +74,42 @@ struct ComposeService {
     ports: Vec<serde_yaml::Value>,
     expose: Vec<serde_yaml::Value>,
     depends_on: Option<serde_yaml::Value>,
+    networks: Option<serde_yaml::Value>,
+    environment: Option<serde_yaml::Value>,
+}
+
+/// `KEY: value` pairs of a compose mapping or `KEY=value` list.
+fn pairs(v: Option<&serde_yaml::Value>) -> Vec<(String, String)> {
+    let scalar = |v: &serde_yaml::Value| match v {
+        serde_yaml::Value::String(s) => Some(s.clone()),
+        serde_yaml::Value::Number(n) => Some(n.to_string()),
+        serde_yaml::Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    };
+    match v {
+        Some(serde_yaml::Value::Mapping(m)) => {
+            m.iter().filter_map(|(k, v)| Some((k.as_str()?.to_owned(), scalar(v)?))).collect()
+        }
+        Some(serde_yaml::Value::Sequence(l)) => {
+            l.iter().filter_map(|e| e.as_str()?.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned()))).collect()
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// `a/b/../c` as `a/c`; `None` when it leaves the root.
+fn normalize(path: &str) -> Option<String> {
+    let mut out: Vec<&str> = Vec::new();
+    for seg in path.split('/') {
+        match seg {
+            "" | "." => {}
+            ".." => {
+                out.pop()?;
+            }
+            s => out.push(s),
+        }
+    }
+    Some(if out.is_empty() { ".".to_owned() } else { out.join("/") })
 }
 
 /// The container port of a compose port entry: `8080`, `"8080:80"`, `"127.0.0.1:8080:80/tcp"`,
@@ -102,14 +153,44 @@ pub(crate) fn from_compose(root: &Path) -> Result<Option<Vec<Found>>, InitError>
             Some(serde_yaml::Value::Mapping(m)) => m.keys().filter_map(|k| k.as_str().map(str::to_owned)).collect(),
             _ => Vec::new(),
         };
-        let pulls = build.as_ref().map_or_else(Vec::new, |b| pulls_of(root, &root.join(b).join("Dockerfile")));
+        let spec = match &s.build {
+            Some(serde_yaml::Value::Mapping(m)) => Some(m),
+            _ => None,
+        };
+        // compose's `dockerfile` is relative to the context; faultline's to the root.
+        let dockerfile = spec
+            .and_then(|m| m.get("dockerfile")?.as_str())
+            .zip(build.as_deref())
+            .and_then(|(d, ctx)| normalize(&format!("{ctx}/{d}")))
+            .filter(|d| Some(d.as_str()) != build.as_deref().map(|b| format!("{b}/Dockerfile")).as_deref());
+        let build_args = pairs(spec.and_then(|m| m.get("args")));
+        let aliases = match &s.networks {
+            Some(serde_yaml::Value::Mapping(nets)) => nets
+                .values()
+                .filter_map(|n| n.get("aliases")?.as_sequence())
+                .flatten()
+                .filter_map(|a| a.as_str().map(str::to_owned))
+                .collect(),
+            _ => Vec::new(),
+        };
+        let dockerfile_path = match (&dockerfile, &build) {
+            (Some(d), _) => root.join(d),
+            (None, Some(b)) => root.join(b).join("Dockerfile"),
+            _ => PathBuf::new(),
+        };
+        let pulls = if build.is_some() { pulls_of(root, &dockerfile_path) } else { Vec::new() };
         out.push(Found {
             name,
             build,
             image: if s.build.is_some() { None } else { s.image },
+            published: !s.ports.is_empty(),
             ports,
             depends_on,
+            env: pairs(s.environment.as_ref()),
             pulls,
+            dockerfile,
+            build_args,
+            aliases,
             ..Found::default()
         });
     }
@@ -268,6 +349,57 @@ fn url_for(dep: &Found) -> (String, String) {
     (env, url.to_owned())
 }
 
+/// What a system nobody here wrote says about itself: each service's own folder in a shared
+/// context, the peers file it reads (rendered with the edges' placeholders), its routes.
+fn adopt_pass(root: &Path, found: &mut [Found]) {
+    let files = adopt::files(root);
+    let names: Vec<String> = found.iter().map(|f| f.name.clone()).collect();
+    let peers = adopt::peers_files(root, &files, &names);
+    let contexts: Vec<Option<String>> = found.iter().map(|f| f.build.clone()).collect();
+    for f in found.iter_mut() {
+        let Some(ctx) = f.build.clone() else { continue };
+        let shared = contexts.iter().filter(|c| c.as_deref() == Some(ctx.as_str())).count() > 1;
+        let arg = f.build_args.iter().find(|(_, v)| *v == f.name).map(|(_, v)| v.clone());
+        if shared {
+            f.own = adopt::own_dir(root, &ctx, arg.as_deref().unwrap_or(&f.name));
+        }
+        let dir = f.own.clone().unwrap_or_else(|| ctx.clone());
+        for p in &peers {
+            let used: Vec<String> = adopt::peers_used(root, &files, &dir, p)
+                .into_iter()
+                .filter(|u| *u != f.name && names.contains(u))
+                .collect();
+            let (Some(target), false) = (&p.target, used.is_empty()) else { continue };
+            let mut obj = serde_json::Map::new();
+            for (k, url) in &p.entries {
+                let v = if used.contains(k) {
+                    let (scheme, rest) = url.split_once("://").unwrap_or(("http", url));
+                    let tail = rest.find('/').map_or("", |i| &rest[i..]);
+                    format!("{scheme}://{{{k}.host}}:{{{k}.port}}{tail}")
+                } else {
+                    url.clone()
+                };
+                obj.insert(k.clone(), serde_json::Value::String(v));
+            }
+            let content = serde_json::to_string_pretty(&serde_json::Value::Object(obj)).unwrap_or_default() + "\n";
+            f.peers_file = Some((target.clone(), content, p.file.clone()));
+            for u in &used {
+                if !f.depends_on.contains(u) {
+                    f.depends_on.push(u.clone());
+                }
+            }
+            f.through_peers = used;
+            break;
+        }
+        f.routes = adopt::routes(root, &files, &dir);
+    }
+}
+
+/// A health endpoint of `f`'s routes: liveness (`true`) or readiness.
+fn health_of(f: &Found, live: bool) -> Option<&str> {
+    f.routes.iter().find(|r| r.method == "GET" && adopt::health(&r.path) == Some(live)).map(|r| r.path.as_str())
+}
+
 /// faultline.yaml for `found`, with comments where a person must decide.
 pub(crate) fn render(found: &[Found], source: &str) -> String {
     let mut o = String::new();
@@ -289,9 +421,20 @@ pub(crate) fn render(found: &[Found], source: &str) -> String {
         let _ = writeln!(o, "  {}:", f.name);
         match (&f.build, &f.image) {
             (Some(b), _) => {
-                let glob = if b == "." { "**".to_owned() } else { format!("{b}/**") };
+                let glob = match &f.own {
+                    Some(own) => format!("{own}/**"),
+                    None if b == "." => "**".to_owned(),
+                    None => format!("{b}/**"),
+                };
                 let _ = writeln!(o, "    paths: [\"{glob}\"]");
                 let _ = writeln!(o, "    build: {b}");
+                if let Some(d) = &f.dockerfile {
+                    let _ = writeln!(o, "    dockerfile: {d}");
+                }
+                if !f.build_args.is_empty() {
+                    let args: Vec<String> = f.build_args.iter().map(|(k, v)| format!("{k}: {}", json(v))).collect();
+                    let _ = writeln!(o, "    build_args: {{ {} }}", args.join(", "));
+                }
             }
             (None, Some(i)) => {
                 let _ = writeln!(o, "    image: {i}   # TODO: no registry? build it from a Dockerfile instead");
@@ -309,16 +452,48 @@ pub(crate) fn render(found: &[Found], source: &str) -> String {
         } else {
             let ports: Vec<String> = f.ports.iter().map(u16::to_string).collect();
             let _ = writeln!(o, "    ports: [{}]", ports.join(", "));
-            let _ = writeln!(
-                o,
-                "    ready: {{ tcp: {} }}   # better: {{ http: /health }} or {{ log: \"ready\" }}",
-                f.ports[0]
-            );
+            match health_of(f, true) {
+                Some(h) => {
+                    let _ = writeln!(o, "    ready: {{ http: {h} }}");
+                    let _ = writeln!(
+                        o,
+                        "    liveness: {{ http: {h} }}   # TODO: it must not ask the dependencies; check that it does not"
+                    );
+                }
+                None => {
+                    let _ = writeln!(
+                        o,
+                        "    ready: {{ tcp: {} }}   # better: {{ http: /health }} or {{ log: \"ready\" }}",
+                        f.ports[0]
+                    );
+                }
+            }
+            if let Some(h) = health_of(f, false) {
+                let _ = writeln!(o, "    readiness: {{ http: {h} }}");
+            }
+        }
+        if let Some((target, content, source)) = &f.peers_file {
+            let _ = writeln!(o, "    # its peers, from {source}, each through the proxy of its edge");
+            let _ = writeln!(o, "    files:\n      {target}: {{ content: {} }}", json(content));
         }
         let deps: Vec<&Found> = f.depends_on.iter().filter_map(|d| found.iter().find(|x| &x.name == d)).collect();
         if !deps.is_empty() {
             let _ = writeln!(o, "    depends_on:");
             for d in deps {
+                if f.through_peers.contains(&d.name) {
+                    let _ = writeln!(o, "      {}: {{}}   # through its peers file", d.name);
+                    continue;
+                }
+                if let (Some(alias), Some(port)) = (d.aliases.first(), d.ports.first()) {
+                    let _ = writeln!(
+                        o,
+                        "      {}: {{ host: {alias}, client_port: {port} }}   # TODO: no variable or peers file names it, \
+                         so it is likely called at an address handed out in a response (its alias {alias}); \
+                         add `optional: true` if {} works without it",
+                        d.name, f.name
+                    );
+                    continue;
+                }
                 let (env, url) = url_for(d);
                 let _ = writeln!(
                     o,
@@ -336,7 +511,49 @@ pub(crate) fn render(found: &[Found], source: &str) -> String {
         o,
         "    low: [\"**/*.md\", \"docs/**\"]\n  seniors: []      # TODO: who may sign off\nscenarios: scenarios/"
     );
+    render_workloads(&mut o, found);
     o
+}
+
+/// A YAML double-quoted scalar (JSON's string syntax is YAML's).
+fn json(s: &str) -> String {
+    serde_json::Value::String(s.to_owned()).to_string()
+}
+
+/// `explore.workloads` for the entry services (published, or that nothing depends on) with
+/// routes found, each request with a TODO for what init cannot know.
+fn render_workloads(o: &mut String, found: &[Found]) {
+    let entries: Vec<&Found> = found
+        .iter()
+        .filter(|f| f.published || !found.iter().any(|x| x.depends_on.contains(&f.name)))
+        .filter(|f| f.routes.iter().any(|r| adopt::health(&r.path).is_none()) && !f.ports.is_empty())
+        .collect();
+    if entries.is_empty() {
+        return;
+    }
+    let _ = writeln!(o, "explore:\n  workloads:");
+    for f in entries {
+        let _ = writeln!(o, "    {}:", f.name);
+        for r in f.routes.iter().filter(|r| adopt::health(&r.path).is_none()).take(6) {
+            let mut path = String::new();
+            let mut param = false;
+            for seg in r.path.split('/').skip(1) {
+                let p = seg.starts_with('<') || seg.starts_with('{') || seg.starts_with(':');
+                param |= p;
+                path.push('/');
+                path.push_str(if p { "1" } else { seg });
+            }
+            let _ = writeln!(o, "      # found at {}{}", r.at, if param { "; TODO: an id that exists" } else { "" });
+            let _ = writeln!(o, "      - request: {} {} {path}", r.method, f.name);
+            if r.method != "GET" && r.method != "DELETE" {
+                let _ = writeln!(o, "        body: {{}}   # TODO: a body it accepts");
+            }
+            let _ = writeln!(
+                o,
+                "        expect: {{ status: [200, 201, 202, 503], within: 3s }}   # TODO: what is acceptable under any fault"
+            );
+        }
+    }
 }
 
 /// Writes faultline.yaml at `root` (never over an existing one). Returns its path, its text,
@@ -362,6 +579,8 @@ pub fn init(root: &Path) -> Result<(PathBuf, String, Vec<String>), InitError> {
     if found.is_empty() {
         return Err(InitError::Nothing { path: root.to_path_buf() });
     }
+    let mut found = found;
+    adopt_pass(root, &mut found);
     let mut pulls: Vec<String> = Vec::new();
     for p in found.iter().flat_map(|f| &f.pulls) {
         if !pulls.contains(p) {

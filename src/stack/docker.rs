@@ -113,7 +113,13 @@ pub(crate) async fn create_network(docker: &Docker, name: &str, run: &str) -> Re
 /// The gateway of the default bridge: where `host.docker.internal` points inside containers.
 /// Some engines report only the subnet; Docker's gateway is then its first address.
 pub(crate) async fn bridge_gateway(docker: &Docker) -> Option<std::net::IpAddr> {
-    let net = docker.inspect_network("bridge", None::<InspectNetworkOptions>).await.ok()?;
+    network_gateway(docker, "bridge").await
+}
+
+/// The gateway of a network: the host's address on it, where an edge with a `client_port`
+/// listens (each run's network has its own, so runs at once do not collide).
+pub(crate) async fn network_gateway(docker: &Docker, network: &str) -> Option<std::net::IpAddr> {
+    let net = docker.inspect_network(network, None::<InspectNetworkOptions>).await.ok()?;
     net.ipam?
         .config?
         .into_iter()

@@ -125,12 +125,73 @@ pub(crate) fn context_hash(dir: &Path) -> Result<String, StackError> {
     Ok(h.finalize().iter().take(8).map(|b| format!("{b:02x}")).collect())
 }
 
-/// The image of a `build:` context: `faultline/<context path>:<content hash>`, so services
-/// sharing a context share the image.
+/// How one image is built: its context, its Dockerfile when it is not the context's own,
+/// its build arguments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Build {
+    pub dir: PathBuf,
+    /// `dockerfile:` as written (relative to the repository root) and its bytes.
+    pub dockerfile: Option<(String, Vec<u8>)>,
+    pub args: std::collections::BTreeMap<String, String>,
+}
+
+/// The name under which a `dockerfile:` is sent with the context (Docker's own CLI does
+/// the same for a Dockerfile outside the context).
+const SENT_DOCKERFILE: &str = ".faultline.Dockerfile";
+
+/// The most faultline reads of a `dockerfile:`.
+pub const MAX_DOCKERFILE_BYTES: u64 = 1 << 20;
+
+impl Build {
+    /// The build of `svc` under `root` (`build:` set): its `dockerfile:` read bounded, and
+    /// never through a link out of the repository.
+    pub(crate) fn of(root: &Path, context: &str, svc: &crate::config::Service) -> Result<Build, StackError> {
+        let dockerfile = match &svc.dockerfile {
+            Some(d) => {
+                let path = root.join(d);
+                let bytes = crate::bounded::read(&path, Some(root), MAX_DOCKERFILE_BYTES)?.ok_or_else(|| {
+                    StackError::Context { dir: path.clone(), reason: "the `dockerfile` is not in the checkout".into() }
+                })?;
+                Some((d.clone(), bytes))
+            }
+            None => None,
+        };
+        Ok(Build { dir: root.join(context), dockerfile, args: svc.build_args.clone() })
+    }
+
+    /// A hash of the context, the Dockerfile and the arguments: what the image is built from.
+    fn hash(&self) -> Result<String, StackError> {
+        let context = context_hash(&self.dir)?;
+        if self.dockerfile.is_none() && self.args.is_empty() {
+            return Ok(context);
+        }
+        let mut h = Sha256::new();
+        h.update(context.as_bytes());
+        if let Some((name, bytes)) = &self.dockerfile {
+            h.update([1]);
+            h.update(name.as_bytes());
+            h.update([0]);
+            h.update((bytes.len() as u64).to_le_bytes());
+            h.update(bytes);
+        }
+        for (k, v) in &self.args {
+            h.update([2]);
+            h.update(k.as_bytes());
+            h.update([0]);
+            h.update(v.as_bytes());
+            h.update([0]);
+        }
+        Ok(h.finalize().iter().take(8).map(|b| format!("{b:02x}")).collect())
+    }
+}
+
+/// The image of a `build:` context: `faultline/<context path>:<hash>`, the hash of the
+/// context's content, the `dockerfile:` and the build arguments, so services built alike
+/// share the image and a change to any of them builds another.
 /// A context at the root of the repository (`.`) is `faultline/root`: a repository name
 /// must have at least one letter or digit, and only lower-case words joined by `-`.
-pub(crate) fn built_ref(context: &str, dir: &Path) -> Result<ImageRef, StackError> {
-    Ok(ImageRef { name: format!("faultline/{}", image_name(context)), tag: context_hash(dir)? })
+pub(crate) fn built_ref(context: &str, build: &Build) -> Result<ImageRef, StackError> {
+    Ok(ImageRef { name: format!("faultline/{}", image_name(context)), tag: build.hash()? })
 }
 
 fn image_name(context: &str) -> String {
@@ -157,9 +218,10 @@ pub(crate) const CONTEXT_LABEL: &str = "faultline.context";
 pub(crate) async fn ensure_built(
     docker: &Docker,
     service: &str,
-    dir: &Path,
+    build: &Build,
     image: &ImageRef,
 ) -> Result<bool, StackError> {
+    let dir = build.dir.as_path();
     if let Ok(found) = docker.inspect_image(&image.to_string()).await {
         let label = found.config.and_then(|c| c.labels).and_then(|mut l| l.remove(CONTEXT_LABEL));
         return match label {
@@ -174,9 +236,18 @@ pub(crate) async fn ensure_built(
             }),
         };
     }
-    let context = tar_context(dir)?;
+    let context = tar_context(dir, build.dockerfile.as_ref().map(|(_, b)| b.as_slice()))?;
     let labels = std::collections::HashMap::from([(CONTEXT_LABEL, image.tag.as_str())]);
-    let opts = BuildImageOptionsBuilder::new().t(&image.to_string()).labels(&labels).rm(true).forcerm(true).build();
+    let args: std::collections::HashMap<&str, &str> =
+        build.args.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let mut opts = BuildImageOptionsBuilder::new().t(&image.to_string()).labels(&labels).rm(true).forcerm(true);
+    if build.dockerfile.is_some() {
+        opts = opts.dockerfile(SENT_DOCKERFILE);
+    }
+    if !args.is_empty() {
+        opts = opts.buildargs(&args);
+    }
+    let opts = opts.build();
     let mut stream = docker.build_image(opts, None, Some(testcontainers::bollard::body_full(context.into())));
     let mut log = String::new();
     let fail = |log: &str, reason: String| StackError::Build {
@@ -205,7 +276,9 @@ pub(crate) async fn ensure_built(
     Ok(true)
 }
 
-fn tar_context(dir: &Path) -> Result<Vec<u8>, StackError> {
+/// The context as a tar, with `dockerfile` (a `dockerfile:`'s bytes) added as
+/// [`SENT_DOCKERFILE`].
+fn tar_context(dir: &Path, dockerfile: Option<&[u8]>) -> Result<Vec<u8>, StackError> {
     let err = |e: std::io::Error| StackError::Context { dir: dir.to_path_buf(), reason: e.to_string() };
     let mut b = tar::Builder::new(Vec::new());
     for path in context_files(dir)? {
@@ -226,6 +299,12 @@ fn tar_context(dir: &Path) -> Result<Vec<u8>, StackError> {
             h.set_size(data.len() as u64);
             b.append_data(&mut h, rel, data.as_slice()).map_err(err)?;
         }
+    }
+    if let Some(bytes) = dockerfile {
+        let mut h = tar::Header::new_gnu();
+        h.set_mode(0o644);
+        h.set_size(bytes.len() as u64);
+        b.append_data(&mut h, SENT_DOCKERFILE, bytes).map_err(err)?;
     }
     b.into_inner().map_err(err)
 }

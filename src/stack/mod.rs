@@ -138,6 +138,26 @@ pub enum StackError {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Fault(#[from] FaultError),
+
+    #[error("the file {target} of `{service}` cannot be rendered: {}", diagnostic.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    #[diagnostic(code(faultline::stack::rendered_file))]
+    Rendered {
+        service: String,
+        target: String,
+        #[related]
+        diagnostic: Vec<crate::config::FileDiagnostic>,
+    },
+
+    #[error("the file {target} of `{service}` cannot be rendered: its template {template} is {reason}")]
+    #[diagnostic(
+        code(faultline::stack::template),
+        help("commit the template; `template:` is a path relative to the repository root")
+    )]
+    Template { service: String, target: String, template: String, reason: String },
+
+    #[error("`{from} -> {to}` has `client_port` {port}, but the run's network reports no gateway to listen on")]
+    #[diagnostic(code(faultline::stack::no_gateway))]
+    NoGateway { from: String, to: String, port: u16 },
 }
 
 /// How to run: one set of options for the stacks and for the scenarios on them, from the
@@ -334,6 +354,8 @@ pub struct Stack {
     pub timings: Timings,
     /// What happens to the run's containers that faultline does not do.
     monitor: interference::Monitor,
+    /// The host's address on the run's network, where edges with a `client_port` listen.
+    run_gateway: Option<IpAddr>,
 }
 
 /// What each service needs to start, resolved before anything runs.
@@ -352,14 +374,14 @@ pub async fn prepare_images(
     root: &Path,
 ) -> Result<(BTreeMap<String, ImageRef>, Vec<String>), StackError> {
     let mut images = BTreeMap::new();
-    let mut builds: BTreeMap<ImageRef, (String, PathBuf)> = BTreeMap::new();
+    let mut builds: BTreeMap<ImageRef, (String, image::Build)> = BTreeMap::new();
     for name in services {
         let svc = &config.services[name];
         let image = match (&svc.build, &svc.image) {
             (Some(ctx), _) => {
-                let dir = root.join(ctx);
-                let image = image::built_ref(ctx, &dir)?;
-                builds.entry(image.clone()).or_insert((name.clone(), dir));
+                let build = image::Build::of(root, ctx, svc)?;
+                let image = image::built_ref(ctx, &build)?;
+                builds.entry(image.clone()).or_insert((name.clone(), build));
                 image
             }
             (None, Some(reference)) => ImageRef::parse(reference),
@@ -369,8 +391,8 @@ pub async fn prepare_images(
         };
         images.insert(name.clone(), image);
     }
-    let jobs = builds.iter().map(|(image, (service, dir))| async move {
-        image::ensure_built(docker, service, dir, image).await.map(|built| (image.clone(), built))
+    let jobs = builds.iter().map(|(image, (service, build))| async move {
+        image::ensure_built(docker, service, build, image).await.map(|built| (image.clone(), built))
     });
     let mut built_images = Vec::new();
     for r in join_all(jobs).await {
@@ -403,6 +425,11 @@ impl Stack {
         let network = format!("faultline-{}", start.run_id);
         docker::create_network(&docker, &network, &start.run_id).await?;
         let monitor = interference::Monitor::start(&docker, &start.run_id, &network);
+        let run_gateway = if config.services.values().any(|s| s.depends_on.values().any(|e| e.client_port.is_some())) {
+            docker::network_gateway(&docker, &network).await
+        } else {
+            None
+        };
         let mut stack = Stack {
             run: start.run_id.clone(),
             network,
@@ -417,12 +444,21 @@ impl Stack {
             checkpoint_failed: false,
             timings: Timings::default(),
             monitor,
+            run_gateway,
         };
         // On any error from here on, the stack is dropped and the watchdog removes it all.
         let t = Instant::now();
         let all: Vec<String> = levels.iter().flatten().cloned().collect();
         if !opts.prepared {
             prepare(config, &all, &opts.root, &opts.prepare_env, &[], &opts.build_cache).await?;
+        }
+        // A rendered file that cannot be rendered fails before anything is built.
+        for name in &all {
+            let svc = &config.services[name];
+            let addresses = svc.depends_on.keys().map(|d| (d.as_str(), (String::new(), String::new()))).collect();
+            for (target, file) in &svc.files {
+                render_file(name, target, file, &opts.root, &addresses)?;
+            }
         }
         let (images, built) = prepare_images(&stack.docker, config, &all, &opts.root).await?;
         stack.timings.images = t.elapsed();
@@ -512,16 +548,39 @@ impl Stack {
         for (k, v) in &p.svc.env {
             req = req.with_env_var(k, v);
         }
+        let mut addresses: BTreeMap<&str, (String, String)> = BTreeMap::new();
         for (dep, edge) in &p.svc.depends_on {
             let proxy =
                 self.edges.get(&(p.name.to_owned(), dep.clone())).ok_or_else(|| fail(format!("`{dep}` is not up")))?;
-            let port = proxy.addr().port().to_string();
             // The dependency's own name resolves, inside the container, to the gateway where
             // its edge's proxy listens: nothing the service sees says it is under test.
             req = req.with_host(dep, Host::HostGateway);
+            let host = edge.host.clone().unwrap_or_else(|| dep.clone());
+            let port = match (edge.client_port, self.run_gateway) {
+                // The name the client dials resolves to the run's network, where the proxy
+                // also listens on the port the client was handed.
+                (Some(port), Some(gw)) => {
+                    req = req.with_host(&host, Host::Addr(gw));
+                    port.to_string()
+                }
+                (Some(port), None) => {
+                    return Err(StackError::NoGateway { from: p.name.to_owned(), to: dep.clone(), port });
+                }
+                (None, _) => {
+                    if host != *dep {
+                        req = req.with_host(&host, Host::HostGateway);
+                    }
+                    proxy.addr().port().to_string()
+                }
+            };
             for (name, template) in edge.variables() {
-                req = req.with_env_var(name, template.replace("{host}", dep).replace("{port}", &port));
+                req = req.with_env_var(name, template.replace("{host}", &host).replace("{port}", &port));
             }
+            addresses.insert(dep, (host, port));
+        }
+        for (target, file) in &p.svc.files {
+            let bytes = render_file(p.name, target, file, &opts.root, &addresses)?;
+            req = req.with_copy_to(target.as_str(), bytes);
         }
         let container = req.start().await.map_err(|e| fail(e.to_string()))?;
         let mut ports = BTreeMap::new();
@@ -581,6 +640,14 @@ impl Stack {
             let mut cfg =
                 ProxyConfig::new(&name, SocketAddr::from((Ipv4Addr::LOCALHOST, host)), edge_seed(seed, &name))
                     .listen_on(&ips);
+            if let Some(port) = edge.client_port {
+                let gw = self.run_gateway.ok_or_else(|| StackError::NoGateway {
+                    from: from.clone(),
+                    to: target.to_owned(),
+                    port,
+                })?;
+                cfg.listen.push(SocketAddr::new(gw, port));
+            }
             cfg.http = edge.is_http() || t.ready.as_ref().is_some_and(|r| r.http.is_some());
             let proxy = Proxy::start(cfg).await?;
             self.edge_ports.insert((from.clone(), target.to_owned()), port);
@@ -821,6 +888,40 @@ impl Stack {
     }
 }
 
+/// The bytes of a file rendered into `service`'s container at `target`: its `template`
+/// (read bounded from the checkout `root`, never through a link out of it) or `content`,
+/// each `{DEP.host}` and `{DEP.port}` filled from `addresses` (the edges' as the service
+/// dials them). A placeholder that names no edge or key is an error located in the text.
+fn render_file(
+    service: &str,
+    target: &str,
+    file: &crate::config::RenderedFile,
+    root: &Path,
+    addresses: &BTreeMap<&str, (String, String)>,
+) -> Result<Vec<u8>, StackError> {
+    use crate::config::files;
+    let (name, text) = match (&file.template, &file.content) {
+        (Some(t), _) => {
+            let template_err = |reason: String| StackError::Template {
+                service: service.to_owned(),
+                target: target.to_owned(),
+                template: t.clone(),
+                reason,
+            };
+            let bytes = crate::bounded::read(&root.join(t), Some(root), files::MAX_RENDERED_BYTES)?
+                .ok_or_else(|| template_err("not in the checkout".into()))?;
+            let text = String::from_utf8(bytes).map_err(|_| template_err("not UTF-8 text".into()))?;
+            (t.clone(), text)
+        }
+        (None, Some(c)) => (format!("services.{service}.files.{target}.content"), c.clone()),
+        (None, None) => (String::new(), String::new()),
+    };
+    let addresses: Vec<(&str, &str, &str)> = addresses.iter().map(|(d, (h, p))| (*d, h.as_str(), p.as_str())).collect();
+    files::render_file(&name, &text, service, &addresses).map(String::into_bytes).map_err(|diagnostic| {
+        StackError::Rendered { service: service.to_owned(), target: target.to_owned(), diagnostic }
+    })
+}
+
 /// Everything a container wrote to (stdout, stderr) so far.
 async fn log_bytes(c: &ContainerAsync<GenericImage>) -> (Vec<u8>, Vec<u8>) {
     (c.stdout_to_vec().await.unwrap_or_default(), c.stderr_to_vec().await.unwrap_or_default())
@@ -829,4 +930,40 @@ async fn log_bytes(c: &ContainerAsync<GenericImage>) -> (Vec<u8>, Vec<u8>) {
 /// Each edge's generator has its own seed, derived from the run's seed and the edge's name.
 fn edge_seed(seed: u64, name: &str) -> u64 {
     name.bytes().fold(seed ^ 0x9e37_79b9_7f4a_7c15, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::{StackError, render_file};
+    use crate::config::RenderedFile;
+
+    /// A template is rendered with the edges' addresses as the service dials them; an
+    /// unknown placeholder is an error located in the template, with the nearest edge; a
+    /// template that leads out of the checkout is refused.
+    #[test]
+    fn templates_are_rendered_and_their_mistakes_located() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir(root.path().join("cfg")).unwrap();
+        std::fs::write(root.path().join("cfg/peers.json"), "{\"pay\": \"http://{payments.host}:{payments.port}\"}\n")
+            .unwrap();
+        let addresses = BTreeMap::from([("payments", ("payments.internal".to_owned(), "41000".to_owned()))]);
+        let file = RenderedFile { template: Some("cfg/peers.json".into()), content: None };
+        let out = render_file("orders", "/app/peers.json", &file, root.path(), &addresses).unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), "{\"pay\": \"http://payments.internal:41000\"}\n");
+
+        std::fs::write(root.path().join("cfg/peers.json"), "{\n  \"pay\": \"{paymnts.host}\"\n}\n").unwrap();
+        let err = render_file("orders", "/app/peers.json", &file, root.path(), &addresses).unwrap_err();
+        let StackError::Rendered { diagnostic, .. } = &err else { panic!("{err:?}") };
+        assert_eq!((diagnostic[0].file.as_str(), diagnostic[0].line, diagnostic[0].column), ("cfg/peers.json", 2, 11));
+        assert!(diagnostic[0].help.as_deref().unwrap_or("").contains("{payments.host}"), "{diagnostic:?}");
+
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("secret"), "x").unwrap();
+        std::os::unix::fs::symlink(outside.path().join("secret"), root.path().join("cfg/link")).unwrap();
+        let file = RenderedFile { template: Some("cfg/link".into()), content: None };
+        let err = render_file("orders", "/app/peers.json", &file, root.path(), &addresses).unwrap_err();
+        assert!(matches!(err, StackError::Read(crate::bounded::ReadError::Outside { .. })), "{err:?}");
+    }
 }

@@ -213,19 +213,25 @@ struct Toolchain {
     nextest: Option<PathBuf>,
 }
 
-fn toolchain() -> Result<Toolchain, String> {
+fn toolchain(what: &str) -> Result<Toolchain, StackError> {
+    let missing = |reason: String| StackError::Isolation { what: what.to_owned(), reason };
     let home = std::env::var_os("HOME").map(PathBuf::from);
     let from = |var: &str, default: &str| {
         std::env::var_os(var).map(PathBuf::from).or_else(|| home.as_ref().map(|h| h.join(default)))
     };
-    let rustup_home = from("RUSTUP_HOME", ".rustup").ok_or("neither RUSTUP_HOME nor HOME is set")?;
-    let cargo_home = from("CARGO_HOME", ".cargo").ok_or("neither CARGO_HOME nor HOME is set")?;
+    let rustup_home =
+        from("RUSTUP_HOME", ".rustup").ok_or_else(|| missing("neither RUSTUP_HOME nor HOME is set".into()))?;
+    let cargo_home =
+        from("CARGO_HOME", ".cargo").ok_or_else(|| missing("neither CARGO_HOME nor HOME is set".into()))?;
     let cargo_bin = cargo_home.join("bin");
     if !cargo_bin.join("cargo").is_file() {
-        return Err(format!("no cargo in {} (isolation.rust mounts the host's rustup toolchain)", cargo_bin.display()));
+        return Err(missing(format!(
+            "no cargo in {} (isolation.rust mounts the host's rustup toolchain)",
+            cargo_bin.display()
+        )));
     }
     if !rustup_home.join("toolchains").is_dir() {
-        return Err(format!("no rustup toolchains in {}", rustup_home.display()));
+        return Err(missing(format!("no rustup toolchains in {}", rustup_home.display())));
     }
     let nextest = std::env::var_os("PATH").and_then(|path| {
         std::env::split_paths(&path)
@@ -272,9 +278,9 @@ async fn job_image(
     match &iso.image {
         None => Ok(ImageRef::parse("debian:bookworm-slim")),
         Some(ctx) => {
-            let dir = root.join(ctx);
-            let image = image::built_ref(ctx, &dir)?;
-            image::ensure_built(docker, "isolation", &dir, &image).await?;
+            let build = image::Build { dir: root.join(ctx), dockerfile: None, args: Default::default() };
+            let image = image::built_ref(ctx, &build)?;
+            image::ensure_built(docker, "isolation", &build, &image).await?;
             Ok(image)
         }
     }
@@ -302,7 +308,7 @@ pub(crate) async fn run(iso: &Isolation, job: &Job) -> Result<Ran, StackError> {
     }
     mounts.push(Mount::bind_mount(job.cache.display().to_string(), job.cache.display().to_string()));
     if iso.rust {
-        let tc = toolchain().map_err(fail)?;
+        let tc = toolchain(&job.what)?;
         fetch_crates(job).await?;
         let cargo_home = job.cache.join("cargo-home");
         std::fs::create_dir_all(cargo_home.join("registry"))
@@ -447,7 +453,7 @@ impl Seed {
     /// The seed of the tree `tree` (a git tree id) under the host's toolchain.
     pub(crate) fn of_tree(tree: &str) -> Seed {
         let mut key = tree.to_owned();
-        if let Ok(tc) = toolchain() {
+        if let Ok(tc) = toolchain("the build cache") {
             key.push_str(&std::fs::read_to_string(tc.rustup_home.join("settings.toml")).unwrap_or_default());
             if let Ok(entries) = std::fs::read_dir(tc.rustup_home.join("toolchains")) {
                 let mut names: Vec<String> =

@@ -31,13 +31,16 @@ pub enum Kind {
     Verdict,
     /// A CODEOWNERS file, read by GitHub's rules and by GitLab's.
     Codeowners,
+    /// The template of a rendered file (`services.*.files`), rendered for a service with two
+    /// edges.
+    Template,
 }
 
 /// What a run found.
 #[derive(Debug, Default)]
 pub struct Stats {
     pub inputs: u64,
-    pub per_kind: [u64; 4],
+    pub per_kind: [u64; 5],
     pub bytes: u64,
     /// Inputs that panicked, with the panic's message.
     pub panics: Vec<(Kind, Vec<u8>, String)>,
@@ -53,6 +56,9 @@ pub struct Fuzzer {
     seeds: Vec<(Kind, Vec<u8>)>,
     shop: LoadedConfig,
 }
+
+/// A template with placeholders right and wrong, among braces that are not placeholders.
+const TEMPLATE: &str = "{\"a\": \"http://{catalog.host}:{catalog.port}/x\", \"b\": \"{pricng.host}\", \"c\": \"{pricing.prt}\", \"{d}\": {}}\nPRICING={pricing.host}:{pricing.port}\n";
 
 /// A configuration that sets every key, so every key is mutated.
 const SCENARIO_KEYS: &str = "use: dependency-down\nwith:\n  client: orders\n  dependency: payments\n  request: POST orders /orders\n  status: [503]\n  within: 2s\n  probe: GET orders /stock/A1\n  probe_headers: { Cookie: \"s={n}\" }\n  probe_status: [200]\ndrop_checks: [logs]\nchecks:\n  - on: orders -> payments\n    max_requests: 3\n  - sql: { service: postgres, query: \"SELECT 1\" }\n    expect_rows: 0\n    settled: true\n    within: 5s\nprobes:\n  - request: GET orders /live\n    every: 250ms\n    within: 1s\n";
@@ -75,11 +81,16 @@ services:
     ready: { http: /health }
     liveness: { http: /live }
     readiness: { http: /ready }
+    files:
+      /app/peers.json: { content: "{\"db\": \"{db.host}:{db.port}\", \"c\": \"{cache.host}\"}" }
+      /app/x.env: { template: config/x.env }
     depends_on:
-      db: { env: DB_URL, url: "postgres://u@{host}:{port}/d", port: 5432, optional: true }
+      db: { env: DB_URL, url: "postgres://u@{host}:{port}/d", port: 5432, optional: true, host: db.internal, client_port: 15432 }
       cache: { vars: { CACHE_HOST: "{host}", CACHE_PORT: "{port}" } }
   cache:
     build: .
+    dockerfile: docker/cache.Dockerfile
+    build_args: { VERSION: "7", FLAVOUR: alpine }
     ports: [6379]
     ready: { tcp: 6379 }
 global: ["Cargo.lock", ".github/**"]
@@ -261,6 +272,16 @@ const TOKENS: &[&str] = &[
     "readiness: ",
     "settled: true",
     "probes: ",
+    "files: ",
+    "template: ",
+    "content: ",
+    "dockerfile: ",
+    "build_args: ",
+    "host: ",
+    "client_port: ",
+    "\"{db.host}\"",
+    "{pricing.host}",
+    "{x.port}",
     "every: ",
 ];
 
@@ -293,6 +314,9 @@ impl Fuzzer {
         seeds.push((Kind::Verdict, sample_verdict(&shop)));
         seeds.push((Kind::Codeowners, CODEOWNERS_GITHUB.as_bytes().to_vec()));
         seeds.push((Kind::Codeowners, CODEOWNERS_GITLAB.as_bytes().to_vec()));
+        seeds.push((Kind::Config, read(&root.join("fixtures/bookstore/faultline.yaml"))));
+        seeds.push((Kind::Template, read(&root.join("fixtures/bookstore/faultline/gateway-peers.json"))));
+        seeds.push((Kind::Template, TEMPLATE.as_bytes().to_vec()));
         Fuzzer { rng: ChaCha8Rng::seed_from_u64(seed), seeds, shop }
     }
 
@@ -467,6 +491,12 @@ impl Fuzzer {
                     {
                         render_report(&merged);
                     }
+                }
+            }
+            Kind::Template => {
+                let addresses = [("catalog", "catalog", "41000"), ("pricing", "pricing.internal", "8000")];
+                if let Err(e) = faultline::config::files::render_file("t.json", &text, "gateway", &addresses) {
+                    e.iter().for_each(|d| render(d));
                 }
             }
             Kind::Codeowners => {
