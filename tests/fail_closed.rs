@@ -360,6 +360,25 @@ exit 3
     }
 }
 
+/// A writable path the change commits as a link to a directory of the runner is not
+/// mounted: the gate cannot verify, and the directory stays as it was.
+#[test]
+fn a_writable_path_the_change_links_out_is_refused() {
+    let config = CONFIG
+        .replace("    env: { SERVICE_NAME: api }\n", "    env: { SERVICE_NAME: api }\n    prepare: touch out/pwned\n")
+        .replace("    high: { scenarios: none, signoff: seniors }\n", "    high: { scenarios: all }\n")
+        + "isolation: { writable: [out] }\n";
+    let r = repo(&config);
+    let runner_dir = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(runner_dir.path(), r.path.join("out")).unwrap();
+    r.write("api/main.txt", "api v2\n");
+    r.commit("out is a link");
+    let (code, v, text) = gate(&r, &[]);
+    assert_eq!(code, 2, "{text}");
+    assert!(reasons(&v).contains("is a link in the checkout"), "{}", reasons(&v));
+    assert!(std::fs::read_dir(runner_dir.path()).unwrap().next().is_none(), "the runner's directory was written");
+}
+
 /// A plan that would run code of the change with no `isolation:` on the base is could not
 /// verify, saying how to declare it; an opt-out in writing runs it on the runner, and the
 /// report says where it ran and why.

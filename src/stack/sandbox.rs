@@ -293,6 +293,9 @@ pub(crate) async fn run(iso: &Isolation, job: &Job) -> Result<Ran, StackError> {
     let docker = docker::local_client().await?;
     let image = job_image(&docker, iso, &job.root).await?;
     let memory = iso.memory_bytes().ok_or_else(|| fail("`isolation.memory` is not a size".into()))?;
+    for dir in &job.writable {
+        inside(&job.root, dir).map_err(fail)?;
+    }
     for dir in job.writable.iter().chain([&job.cache, &job.cache.join("home")]) {
         std::fs::create_dir_all(dir).map_err(|e| fail(format!("cannot create {}: {e}", dir.display())))?;
     }
@@ -381,6 +384,32 @@ pub(crate) async fn run(iso: &Isolation, job: &Job) -> Result<Ran, StackError> {
     let stdout = container.stdout_to_vec().await.unwrap_or_default();
     let stderr = container.stderr_to_vec().await.unwrap_or_default();
     Ok(Ran { code, stdout, stderr })
+}
+
+/// `dir` is under `root` through directories only: no part of it that exists is a link (a
+/// change that commits `out` as a link to the runner's `~/.cargo/bin` would otherwise have
+/// it mounted writable), and none is `..`.
+fn inside(root: &Path, dir: &Path) -> Result<(), String> {
+    let rel = dir.strip_prefix(root).map_err(|_| format!("{} is not inside the checkout", dir.display()))?;
+    let mut at = root.to_path_buf();
+    for part in rel.components() {
+        let std::path::Component::Normal(name) = part else {
+            return Err(format!("{} leaves the checkout", dir.display()));
+        };
+        at.push(name);
+        match std::fs::symlink_metadata(&at) {
+            Ok(m) if m.file_type().is_symlink() => {
+                return Err(format!(
+                    "{} is a link in the checkout; a writable path of isolation.writable must be a directory",
+                    at.display()
+                ));
+            }
+            Ok(m) if !m.is_dir() => return Err(format!("{} is not a directory", at.display())),
+            Ok(_) => {}
+            Err(_) => break,
+        }
+    }
+    Ok(())
 }
 
 /// The runner's user and group ids, so what the job writes can be removed by the runner.
@@ -511,4 +540,36 @@ pub(crate) fn cache_root() -> PathBuf {
 fn hex(bytes: &[u8]) -> String {
     use sha2::Digest;
     sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_writable_path_through_a_link_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("repo");
+        let outside = dir.path().join("runner-bin");
+        std::fs::create_dir_all(root.join("services")).unwrap();
+        std::fs::create_dir_all(&outside).unwrap();
+        std::os::unix::fs::symlink(&outside, root.join("services/bin")).unwrap();
+        std::fs::write(root.join("file"), "").unwrap();
+        assert!(inside(&root, &root.join("services/bin")).unwrap_err().contains("is a link"));
+        assert!(inside(&root, &root.join("services/bin/deeper")).unwrap_err().contains("is a link"));
+        assert!(inside(&root, &root.join("file/x")).unwrap_err().contains("not a directory"));
+        assert!(inside(&root, &root.join("services/../x")).unwrap_err().contains("leaves"));
+        assert!(inside(&root, &root.join("services/new/dir")).is_ok());
+        assert!(inside(&root, &outside).is_err());
+    }
+
+    #[test]
+    fn memory_sizes() {
+        use crate::config::model::parse_size;
+        assert_eq!(parse_size("4g"), Some(4 << 30));
+        assert_eq!(parse_size("512M"), Some(512 << 20));
+        assert_eq!(parse_size("1k"), None, "below Docker's floor");
+        assert_eq!(parse_size("99999999999999g"), None);
+        assert_eq!(parse_size("lots"), None);
+    }
 }
