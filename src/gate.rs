@@ -445,6 +445,9 @@ async fn seeded(exec: &Executable, opts: &RunOptions, seen: &Seen, events: &dyn 
     if services.is_empty() {
         return None;
     }
+    if let Err(e) = crate::stack::sandbox::sweep_cache(false) {
+        tracing::warn!(error = %e, "cannot sweep the build cache");
+    }
     let seed = Seed::of_tree(tree);
     if seed.exists() {
         return Some(seed);

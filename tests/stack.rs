@@ -397,3 +397,30 @@ fn ctrl_c_during_start_up_leaves_nothing() {
     assert_eq!(child.wait().unwrap().code(), Some(130));
     assert_gone(&run);
 }
+
+/// `faultline gc` removes the build-cache copies of runs whose process is gone, and keeps
+/// those of a live run and the seeds.
+#[test]
+fn gc_sweeps_the_build_caches_of_dead_runs() {
+    let cache = tempfile::tempdir().unwrap();
+    let build = cache.path().join("build");
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap().trim().to_owned();
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+    let start = stat[stat.rfind(')').unwrap() + 2..].split(' ').nth(19).unwrap().to_owned();
+    let dead = build.join(format!("run-{host}_4194303_1-abc"));
+    let alive = build.join(format!("run-{host}_{}_{start}-def", std::process::id()));
+    let seed = build.join("seed-0123456789abcdef01234567");
+    for d in [&dead, &alive, &seed] {
+        std::fs::create_dir_all(d.join("target")).unwrap();
+    }
+    std::fs::write(seed.join(".complete"), "").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .arg("gc")
+        .env("FAULTLINE_CACHE_DIR", cache.path())
+        .output()
+        .unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("removed 1 build cache of runs that are gone"), "{text}");
+    assert!(!dead.exists(), "{text}");
+    assert!(alive.exists() && seed.exists(), "{text}");
+}

@@ -108,6 +108,11 @@ pub(super) fn gc(all: bool, run: Option<&str>) -> miette::Result<i32> {
                 n => format!(", after disconnecting {n} endpoint{} still attached", if n == 1 { "" } else { "s" }),
             }
         );
+        match faultline::stack::sandbox::sweep_cache(all) {
+            Ok(0) => {}
+            Ok(n) => println!("removed {n} build cache{} of runs that are gone", if n == 1 { "" } else { "s" }),
+            Err(e) => eprintln!("cannot sweep the build cache: {e}"),
+        }
         // What could not be removed is named, with why and what to do, and gc fails while
         // it remains.
         for left in &swept.left {

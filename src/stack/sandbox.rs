@@ -447,7 +447,9 @@ impl BuildCache {
     pub(crate) fn copy_of(seed: Option<&Path>) -> std::io::Result<BuildCache> {
         let root = cache_root();
         std::fs::create_dir_all(&root)?;
-        let dir = tempfile::Builder::new().prefix("run-").tempdir_in(&root)?;
+        // Named by its owner (`run-<owner>-…`), so a killed run's copy is swept (`sweep_cache`).
+        let owner = docker::owner().replace('/', "_");
+        let dir = tempfile::Builder::new().prefix(&format!("run-{owner}-")).tempdir_in(&root)?;
         if let Some(seed) = seed {
             copy_tree(seed, dir.path())?;
         }
@@ -521,6 +523,39 @@ impl Seed {
             tracing::debug!(seed = %self.dir.display(), "seed already published");
         }
     }
+}
+
+/// Removes the build-cache copies of runs whose process is gone (killed before it could
+/// remove them), and seeds left half-built; returns how many. `all` removes every seed too.
+pub fn sweep_cache(all: bool) -> std::io::Result<usize> {
+    let root = cache_root();
+    let Ok(entries) = std::fs::read_dir(&root) else { return Ok(0) };
+    let mut removed = 0;
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let stale = match name.strip_prefix("run-") {
+            Some(rest) => {
+                // `host_pid_start-random`: the owner is everything before the last `-`.
+                let owner = rest.rsplit_once('-').map_or(rest, |(o, _)| o);
+                let parts: Vec<&str> = owner.rsplitn(3, '_').collect();
+                match parts.as_slice() {
+                    [start, pid, host] => docker::owner_dead(&format!("{host}/{pid}/{start}")),
+                    _ => false,
+                }
+            }
+            None => all && name.starts_with("seed-"),
+        };
+        let half_built = name.starts_with("seed-") && !name.ends_with(".lock") && !e.path().join(".complete").exists();
+        if stale || half_built {
+            let path = e.path();
+            let r = if path.is_dir() { std::fs::remove_dir_all(&path) } else { std::fs::remove_file(&path) };
+            match r {
+                Ok(()) => removed += 1,
+                Err(err) => tracing::warn!(path = %path.display(), error = %err, "cannot remove a build cache"),
+            }
+        }
+    }
+    Ok(removed)
 }
 
 /// The gate's cache directory for builds: `$FAULTLINE_CACHE_DIR`, or
