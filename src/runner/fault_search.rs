@@ -193,8 +193,30 @@ enum ReferenceError {
     Fails { service: String, why: String },
     #[error("the workload of `{service}` does not pass {passes} times in a row without any fault: {why}")]
     FailsAgain { service: String, passes: u32, why: String },
+    /// An `agrees:` of the workload that does not hold without any fault: the declaration
+    /// is wrong (or the system is wrong everywhere), so nothing under a fault can be judged
+    /// by it.
+    #[error(
+        "{at}: the `agrees` of step {step} of the workload of `{service}` does not hold without any fault, so the declaration cannot judge anything: {why}"
+    )]
+    Disagrees { at: String, step: usize, service: String, why: String },
     #[error(transparent)]
     Invalid(#[from] crate::scenario::experiments::InvalidExperiment),
+}
+
+/// A failed reference because an `agrees:` of the workload did not hold: located at the
+/// declaration in faultline.yaml.
+fn disagrees(loaded: &LoadedConfig, w: &Workload, o: &ScenarioOutcome) -> Option<ReferenceError> {
+    let c = o.checks.iter().find(|c| !c.passed && super::agree::step_of(&c.check).is_some())?;
+    let step = super::agree::step_of(&c.check)? % w.steps.len().max(1);
+    let path = crate::ypath!["explore", "workloads", w.service.as_str(), step, "agrees"];
+    let d = crate::config::FileDiagnostic::at_key(&loaded.source, &path, "");
+    Some(ReferenceError::Disagrees {
+        at: format!("{}:{}:{}", d.file, d.line, d.column),
+        step: step + 1,
+        service: w.service.clone(),
+        why: format!("{}: expected {}, observed {}", c.check, c.expected, c.observed),
+    })
 }
 
 /// The reference: the workload once, and when a declared edge of the stack carried no
@@ -212,6 +234,9 @@ async fn references(
     let service = &w.service;
     let base = pool.run(&reference.scenario, config, opts).await;
     if base.status != Status::Passed {
+        if let Some(e) = disagrees(loaded, w, &base) {
+            return Err(e);
+        }
         return Err(ReferenceError::Fails { service: service.clone(), why: why(&base) });
     }
     let declared = crate::scenario::experiments::declared_edges(config, &reference.scenario.stack);
@@ -231,6 +256,9 @@ async fn references(
     pool.expect([&again.scenario]);
     let o = pool.run(&again.scenario, config, opts).await;
     if o.status != Status::Passed {
+        if let Some(e) = disagrees(loaded, w, &o) {
+            return Err(e);
+        }
         return Err(ReferenceError::FailsAgain { service: service.clone(), passes: REFERENCE_PASSES, why: why(&o) });
     }
     for mut e in used_edges(&o) {

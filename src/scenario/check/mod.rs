@@ -29,6 +29,7 @@ use std::time::Duration;
 use regex::Regex;
 
 pub use sql::SqlExpect;
+pub(crate) use sql::PSQL;
 
 use super::model::Check;
 use super::validate::{Body, RequestLine, Validator};
