@@ -145,3 +145,64 @@ fn an_agreement_that_fails_without_faults_could_not_verify_at_its_declaration() 
     assert!(text.contains(&format!("faultline.yaml:{line}:9")), "{text}");
     assert!(text.contains("does not hold without any fault"), "{text}");
 }
+
+/// api calls db (a relay), explored by the gate whenever `api/**` or the images change;
+/// `RETRY_ON` is api's list of failures it calls db again after.
+fn retrying(retry_on: &str) -> String {
+    concat!(
+        "version: 1\n",
+        relay_services!("1"),
+        r#"explore:
+  workloads:
+    api:
+      - request: GET api /call
+        expect: { status: [200, 502], within: 2s }
+policy:
+  tiers: { high: ["api/**", "images/**"] }
+  gate:
+    high: { scenarios: none, explore: true }
+"#
+    )
+    .replace(r#"CALL_TIMEOUT: "1""#, &format!(r#"CALL_TIMEOUT: "1", RETRY_ON: "{retry_on}""#))
+}
+
+/// Equivalent faults, equivalent outcomes: a change that retries its dependency on 503 only
+/// masks the first two 503s (the workload gets 200) but not the same two failures as 502
+/// (the workload gets 502). Each is acceptable alone, and it does better than its base
+/// under the 503; compared with each other, the flavours differ, seen again in a second
+/// run of both, and the base, which treats them alike, shows it is the change's doing.
+#[test]
+fn the_gate_blocks_a_change_that_treats_a_502_unlike_a_503() {
+    let only_503: &dyn Fn(&str) -> String =
+        &|code: &str| code.replace(r#"os.environ.get("RETRY_ON", "")"#, r#"os.environ.get("RETRY_ON", "503")"#);
+    let r = repo(&retrying("").replace(r#", RETRY_ON: """#, ""), Some(only_503));
+    let (code, text, v) = gate(&r, "90s", &[]);
+    assert_eq!(code, Some(1), "{text}");
+    let ran = ran(&v);
+    let (x, c) =
+        with_check(&ran, "the same outcome for the client under 502 as under 503", false).unwrap_or_else(|| panic!("{v}"));
+    assert_eq!((x["class"].as_str(), x["on"].as_str()), (Some("errors-first-502"), Some("api -> db")), "{x}");
+    let observed = c["observed"].as_str().unwrap_or_default();
+    assert!(observed.contains("beside explore-api-api-db-errors-first-seq"), "both experiments named: {c}");
+    assert!(observed.contains("under 502 1 failed (5xx) in time; under 503 1 answered in time"), "{c}");
+    assert!(observed.contains("seen again"), "{c}");
+    assert_eq!(x["compared"]["verdict"], "worse", "{x}");
+    assert_eq!(x["compared"]["base"]["status"], "passed", "the base treats both alike: {x}");
+    assert!(x["outcome"]["steps"].as_array().unwrap().iter().all(|s| s["passed"] == true), "{x}");
+}
+
+/// The correct relay retries every flavour of a transient failure: each is masked alike, and
+/// every experiment of the family gets the check, passed.
+#[test]
+fn the_gate_passes_a_system_that_masks_every_flavour_alike() {
+    let r = repo(&retrying("500,502,503,504,reset"), None);
+    let (code, text, v) = gate(&r, "90s", &[]);
+    assert_eq!(code, Some(0), "{text}");
+    let ran = ran(&v);
+    for flavour in ["502", "504", "500", "a reset before the reply"] {
+        let (x, _) = with_check(&ran, &format!("the same outcome for the client under {flavour} as under 503"), true)
+            .unwrap_or_else(|| panic!("{flavour}: {v}"));
+        assert_eq!(x["outcome"]["status"], "passed", "{x}");
+    }
+    assert!(with_check(&ran, "", false).is_none(), "{v}");
+}

@@ -14,6 +14,7 @@
 
 pub mod differential;
 mod explore;
+pub mod family;
 mod gate_report;
 mod scenario;
 mod signoff;

@@ -33,6 +33,7 @@ use futures_util::StreamExt;
 use super::event::{Event, Reporter};
 use super::pool::StackPool;
 use crate::config::LoadedConfig;
+use crate::outcome::family;
 use crate::outcome::{
     CheckOutcome, Compared, Differential, ExperimentResult, ExploreReport, NotExercised, ScenarioOutcome, Status,
 };
@@ -161,6 +162,7 @@ pub async fn explore(
         events.report(&Event::ExperimentsPlanned { service, experiments: fallback.len(), edges: &edges });
         ctx.waves(&fallback, &mut results, &mut report.skipped).await;
     }
+    ctx.families(experiments.iter().chain(&fallback), &mut results).await;
     let ran = results.values().filter(|(_, o)| o.is_some()).count();
     record(&mut report, &experiments, &mut results);
     record(&mut report, &fallback, &mut results);
@@ -510,6 +512,90 @@ impl Wave<'_> {
             head.judge();
         }
         (head, Some(Compared { base, verdict, differences, pairs }))
+    }
+}
+
+impl Wave<'_> {
+    /// Equivalent faults, equivalent outcomes ([`crate::outcome::family`]): the experiments
+    /// of a family (the flavours of one transient failure on one edge, in one mode, with the
+    /// same other fault) that ran are compared with its first, on the change and on the
+    /// base alike. A difference on the change counts once both experiments, run again, show
+    /// it again (timing noise cannot block); each experiment compared gets the check, which
+    /// joins the base comparison: a difference the base has too is a known weakness.
+    async fn families<'e>(&self, experiments: impl Iterator<Item = &'e Experiment>, results: &mut Results<'e>) {
+        let mut groups: BTreeMap<(String, String, Option<String>), Vec<&Experiment>> = BTreeMap::new();
+        for e in experiments.filter(|e| crate::scenario::experiments::family(&e.class).is_some()) {
+            let ran = results.get(&e.name).and_then(|(_, o)| o.as_ref()).is_some_and(|(o, _)| o.status != Status::Error);
+            if ran {
+                groups.entry((e.on.clone(), format!("{:?}", e.mode), e.with.clone())).or_default().push(e);
+            }
+        }
+        for members in groups.values() {
+            let [first, others @ ..] = members.as_slice() else { continue };
+            let first_is = crate::scenario::experiments::flavour(&first.class);
+            for other in others {
+                let other_is = crate::scenario::experiments::flavour(&other.class);
+                let saw = |e: &Experiment, o: &ScenarioOutcome| self.saw(e, o);
+                let (head_diff, base_diff) = {
+                    let (Some((_, Some((fh, fc)))), Some((_, Some((oh, oc))))) = (results.get(&first.name), results.get(&other.name)) else { continue };
+                    let head = family::differences(&saw(first, fh), first_is, &saw(other, oh), other_is);
+                    let base = match (fc, oc) {
+                        (Some(f), Some(o)) if f.base.status != Status::Error && o.base.status != Status::Error => {
+                            Some(family::differences(&saw(first, &f.base), first_is, &saw(other, &o.base), other_is))
+                        }
+                        _ => None,
+                    };
+                    (head, base)
+                };
+                // Seen once: run both again, on each side that differed.
+                let mut head_diff = head_diff;
+                let mut confirmed = false;
+                if !head_diff.is_empty() && self.start.elapsed() < self.xo.budget {
+                    let (a, b) = (self.again(first, None).await, self.again(other, None).await);
+                    head_diff = family::differences(&saw(first, &a), first_is, &saw(other, &b), other_is);
+                    confirmed = true;
+                }
+                let mut base_diff = base_diff;
+                if let (Some(d), Some((pool, opts))) = (&base_diff, self.base)
+                    && !d.is_empty()
+                    && !head_diff.is_empty()
+                    && self.start.elapsed() < self.xo.budget
+                {
+                    let (a, b) = (self.again(first, Some((pool, opts))).await, self.again(other, Some((pool, opts))).await);
+                    base_diff = Some(family::differences(&saw(first, &a), first_is, &saw(other, &b), other_is));
+                }
+                let Some((_, Some((head, compared)))) = results.get_mut(&other.name) else { continue };
+                head.checks.push(family::check(head.checks.len(), (&first.name, first_is), other_is, &head_diff, confirmed));
+                head.judge();
+                if let (Some(c), Some(d)) = (compared.as_mut(), &base_diff) {
+                    c.base.checks.push(family::check(c.base.checks.len(), (&first.name, first_is), other_is, d, false));
+                    c.base.judge();
+                    if c.verdict != Differential::Worse && c.verdict != Differential::Unjudged {
+                        let (v, lines) = crate::outcome::differential::compare(head, &c.base);
+                        (c.verdict, c.differences) = (v, lines);
+                    }
+                }
+                if !head_diff.is_empty() && !compared.as_ref().is_some_and(|c| c.verdict == Differential::KnownWeakness) {
+                    self.found.store(true, std::sync::atomic::Ordering::SeqCst);
+                }
+            }
+        }
+    }
+
+    /// What the client saw under `e`: its graded answers, and, one request at a time, its
+    /// attempts per workload request on the faulted edge.
+    fn saw(&self, e: &Experiment, o: &ScenarioOutcome) -> family::ClientSaw {
+        let attempts = (e.mode == Mode::Sequential)
+            .then(|| attempts_per_request(o, &self.w.service).get(&e.on).map(|(n, _)| *n))
+            .flatten();
+        family::ClientSaw::of(o, attempts)
+    }
+
+    /// `e` run again, on the change (`None`) or on the base.
+    async fn again(&self, e: &Experiment, base: Option<(&StackPool, &RunOptions)>) -> ScenarioOutcome {
+        let (pool, opts) = base.unwrap_or((self.pool, self.opts));
+        pool.expect([&e.scenario]);
+        self.side(e, pool, opts).await
     }
 }
 
