@@ -102,6 +102,18 @@ pub(super) fn judge(reviews: &[serde_json::Value], head_sha: &str) -> HostApprov
         }
     }
     let mut out = HostApprovals::default();
+    for r in reviews {
+        let (Some(login), Some(body), Some(commit)) = (
+            r.pointer("/user/login").and_then(|v| v.as_str()),
+            r.get("body").and_then(|v| v.as_str()),
+            r.get("commit_id").and_then(|v| v.as_str()),
+        ) else {
+            continue;
+        };
+        if !body.trim().is_empty() && commit.eq_ignore_ascii_case(head_sha) {
+            out.said.push((body.to_owned(), handle(login), format!("GitHub review of {}", short(commit))));
+        }
+    }
     for (who, (state, commit)) in last {
         if state != "APPROVED" {
             continue;

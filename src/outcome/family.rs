@@ -41,6 +41,14 @@ pub fn differences(first: &ClientSaw, first_is: &str, other: &ClientSaw, other_i
     out
 }
 
+/// The start of the name of every family check.
+const CHECK: &str = "the same outcome for the client under ";
+
+/// Whether a check is a family check ([`check`]).
+pub fn is_family_check(name: &str) -> bool {
+    name.starts_with(CHECK)
+}
+
 /// The check an experiment of a family gets: the same outcome as the family's first
 /// experiment (`first`, its name and flavour), or what differs.
 pub fn check(index: usize, first: (&str, &str), other_is: &str, differences: &[String], confirmed: bool) -> CheckOutcome {
@@ -57,7 +65,7 @@ pub fn check(index: usize, first: (&str, &str), other_is: &str, differences: &[S
     CheckOutcome {
         index,
         line: 0,
-        check: format!("the same outcome for the client under {other_is} as under {first_is}"),
+        check: format!("{CHECK}{other_is} as under {first_is}"),
         passed,
         expected: format!("what the workload's client sees does not depend on the flavour of a transient failure: as under {first_is} ({first_name})"),
         observed,

@@ -19,7 +19,7 @@ mod gate_report;
 mod scenario;
 mod signoff;
 
-pub use explore::{Compared, Differential, ExperimentResult, ExploreReport, NotExercised};
+pub use explore::{Accepted, Compared, Differential, ExperimentResult, ExploreReport, NotExercised};
 pub use gate_report::{
     CommandLog, Decision, GateReport, GateTimings, Partition, PartitionError, PoolCounts, RunBinding, plan_digest,
 };

@@ -375,7 +375,12 @@ fn record(report: &mut ExploreReport, experiments: &[Experiment], results: &mut 
                     outcome,
                     scenario,
                     compared,
+                    difference: None,
+                    accepted: None,
                 });
+                if let Some(r) = report.ran.last_mut() {
+                    r.difference = r.difference_id(&report.service);
+                }
             }
             Some((_, None)) => report.unexplored.push(e.name.clone()),
             None => {}
