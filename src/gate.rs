@@ -170,7 +170,11 @@ pub async fn given_approvals(
                 given.stale.extend(found.stale);
                 for (text, who, source) in found.said {
                     for id in crate::verdict::accept::in_text(&text) {
-                        given.accepts.push(crate::verdict::accept::Acceptance { id, by: who.clone(), source: source.clone() });
+                        given.accepts.push(crate::verdict::accept::Acceptance {
+                            id,
+                            by: who.clone(),
+                            source: source.clone(),
+                        });
                     }
                 }
             }

@@ -46,7 +46,8 @@ policy:
 /// A relay repository with `config` on main, the fixture's Redis image, and a change
 /// committed that rewrites the relay's code with `relay` (or only touches api).
 fn repo(config: &str, relay: Option<&dyn Fn(&str) -> String>) -> TestRepo {
-    let redis = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/images/redis/Dockerfile")).unwrap();
+    let redis =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/images/redis/Dockerfile")).unwrap();
     let r = TestRepo::relay(config, &[], &[("api/main.txt", "v1\n"), ("images/redis/Dockerfile", &redis)]);
     if let Some(change) = relay {
         let code = std::fs::read_to_string(r.path.join("images/relay/relay.py")).unwrap();
@@ -63,7 +64,17 @@ fn repo(config: &str, relay: Option<&dyn Fn(&str) -> String>) -> TestRepo {
 fn gate(r: &TestRepo, budget: &str, extra: &[&str]) -> (Option<i32>, String, serde_json::Value) {
     let report = tempfile::tempdir().unwrap();
     let args = [
-        &["gate", "--base", "main", "--seed", "6", "--explore-budget", budget, "--report", report.path().to_str().unwrap()],
+        &[
+            "gate",
+            "--base",
+            "main",
+            "--seed",
+            "6",
+            "--explore-budget",
+            budget,
+            "--report",
+            report.path().to_str().unwrap(),
+        ],
         extra,
     ]
     .concat();
@@ -102,8 +113,9 @@ fn the_gate_blocks_a_change_that_answers_what_the_truth_never_held() {
     let (code, text, v) = gate(&r, "60s", &[]);
     assert_eq!(code, Some(1), "{text}");
     let ran = ran(&v);
-    let (x, c) = with_check(&ran, "answers of step 2 (GET api /count) at $.count agree with redis on redis: GET count", false)
-        .unwrap_or_else(|| panic!("{v}"));
+    let (x, c) =
+        with_check(&ran, "answers of step 2 (GET api /count) at $.count agree with redis on redis: GET count", false)
+            .unwrap_or_else(|| panic!("{v}"));
     let observed = c["observed"].as_str().unwrap_or_default();
     assert!(observed.contains("carried `0`") && observed.contains("where the truth held"), "{c}");
     assert_eq!(x["on"], "api -> redis", "{x}");
@@ -179,8 +191,8 @@ fn the_gate_blocks_a_change_that_treats_a_502_unlike_a_503() {
     let (code, text, v) = gate(&r, "90s", &[]);
     assert_eq!(code, Some(1), "{text}");
     let ran = ran(&v);
-    let (x, c) =
-        with_check(&ran, "the same outcome for the client under 502 as under 503", false).unwrap_or_else(|| panic!("{v}"));
+    let (x, c) = with_check(&ran, "the same outcome for the client under 502 as under 503", false)
+        .unwrap_or_else(|| panic!("{v}"));
     assert_eq!((x["class"].as_str(), x["on"].as_str()), (Some("errors-first-502"), Some("api -> db")), "{x}");
     let observed = c["observed"].as_str().unwrap_or_default();
     assert!(observed.contains("beside explore-api-api-db-errors-first-seq"), "both experiments named: {c}");

@@ -307,12 +307,17 @@ pub(super) fn repro(
     Ok(code)
 }
 
+/// An `--accept-difference` value that names no difference.
+#[derive(Debug, thiserror::Error)]
+#[error("`{0}` is not a difference ID: `d-` and 10 hex digits, as the report prints it")]
+pub(super) struct NotAnId(String);
+
 /// `--accept-difference ID[=WHO]`: an ID as reports print it (`d-` and 10 hex digits).
-pub(super) fn parse_accept(v: &str) -> Result<String, String> {
+pub(super) fn parse_accept(v: &str) -> Result<String, NotAnId> {
     let id = v.split_once('=').map_or(v, |(id, _)| id).trim();
     if faultline::verdict::accept::is_id(&id.to_ascii_lowercase()) {
         Ok(v.to_owned())
     } else {
-        Err(format!("`{id}` is not a difference ID: `d-` and 10 hex digits, as the report prints it"))
+        Err(NotAnId(id.to_owned()))
     }
 }

@@ -110,8 +110,8 @@ enum PathSeg {
 
 impl JsonPath {
     /// `$`, then `.key`, `['key']` or `[N]`, as often as needed.
-    pub fn parse(text: &str) -> Result<JsonPath, String> {
-        let bad = |why: &str| Err(format!("`{text}` is not a JSON path: {why}"));
+    pub fn parse(text: &str) -> Result<JsonPath, PathError> {
+        let bad = |why: &'static str| Err(PathError { text: text.to_owned(), why });
         let Some(mut rest) = text.strip_prefix('$') else { return bad("it starts with `$`") };
         let mut segs = Vec::new();
         while !rest.is_empty() {
@@ -156,6 +156,14 @@ impl JsonPath {
         }
         Some(as_text(at))
     }
+}
+
+/// A JSON path that does not read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{text}` is not a JSON path: {why}")]
+pub struct PathError {
+    pub text: String,
+    pub why: &'static str,
 }
 
 /// A JSON value as a datastore prints it: a string without quotes, `null` as nothing (what
@@ -207,7 +215,9 @@ pub fn parse(v: &Value) -> Result<Agreement, Vec<AgreesProblem>> {
         problem(
             Vec::new(),
             "`agrees` is a mapping: `path`, one of `sql` or `redis`, and `within`".into(),
-            Some(r#"e.g. `agrees: { path: $.qty, sql: { service: postgres, query: "select qty from stock" } }`"#.into()),
+            Some(
+                r#"e.g. `agrees: { path: $.qty, sql: { service: postgres, query: "select qty from stock" } }`"#.into(),
+            ),
         );
         return Err(problems);
     };
@@ -216,7 +226,11 @@ pub fn parse(v: &Value) -> Result<Agreement, Vec<AgreesProblem>> {
         Some(Value::String(p)) => match JsonPath::parse(p) {
             Ok(p) => Some(p),
             Err(e) => {
-                problem(vec![Seg::from("path")], e, Some("e.g. `$.qty`, `$.items[0].id`, `$['a key']`".into()));
+                problem(
+                    vec![Seg::from("path")],
+                    e.to_string(),
+                    Some("e.g. `$.qty`, `$.items[0].id`, `$['a key']`".into()),
+                );
                 None
             }
         },
@@ -225,7 +239,11 @@ pub fn parse(v: &Value) -> Result<Agreement, Vec<AgreesProblem>> {
             None
         }
         None => {
-            problem(Vec::new(), "`agrees` needs `path`: where the value is in the answer".into(), Some("e.g. `path: $.qty`".into()));
+            problem(
+                Vec::new(),
+                "`agrees` needs `path`: where the value is in the answer".into(),
+                Some("e.g. `path: $.qty`".into()),
+            );
             None
         }
     };
@@ -238,7 +256,11 @@ pub fn parse(v: &Value) -> Result<Agreement, Vec<AgreesProblem>> {
                 None
             }
             Err(e) => {
-                problem(vec![Seg::from("within")], format!("`{w}` is not a duration: {e}"), Some("e.g. `5s`, `500ms`".into()));
+                problem(
+                    vec![Seg::from("within")],
+                    format!("`{w}` is not a duration: {e}"),
+                    Some("e.g. `5s`, `500ms`".into()),
+                );
                 None
             }
         },
@@ -306,7 +328,11 @@ fn sql(v: &Value, problem: &mut Problem<'_>) -> Option<Truth> {
         None => None,
         Some(Value::String(d)) if !d.is_empty() && d.len() <= 63 && !d.contains('\0') => Some(d.clone()),
         Some(other) => {
-            problem(vec![Seg::from("sql"), Seg::from("database")], format!("{other} cannot name a PostgreSQL database"), None);
+            problem(
+                vec![Seg::from("sql"), Seg::from("database")],
+                format!("{other} cannot name a PostgreSQL database"),
+                None,
+            );
             return None;
         }
     };
@@ -374,7 +400,8 @@ mod tests {
 
     #[test]
     fn every_mistake_is_at_its_key_with_the_nearest_name() {
-        let ok = parse(&json!({ "path": "$.qty", "sql": { "service": "db", "query": "select 1" }, "within": "2s" })).unwrap();
+        let ok = parse(&json!({ "path": "$.qty", "sql": { "service": "db", "query": "select 1" }, "within": "2s" }))
+            .unwrap();
         assert_eq!(ok.within, Duration::from_secs(2));
         assert_eq!(ok.truth.to_string(), "sql on db: select 1");
         let r = parse(&json!({ "path": "$.n", "redis": { "service": "r", "command": ["GET", "n", 1] } })).unwrap();
@@ -382,7 +409,10 @@ mod tests {
         assert_eq!(r.within, DEFAULT_WITHIN);
         let e = parse(&json!({ "pth": "$.qty", "sql": { "servce": "db", "query": "q" } })).unwrap_err();
         let at: Vec<String> = e.iter().map(|p| format!("{:?}: {} ({:?})", p.at, p.message, p.help)).collect();
-        assert!(e.iter().any(|p| p.at == vec![Seg::from("pth")] && p.help.as_deref().is_some_and(|h| h.contains("`path`"))), "{at:?}");
+        assert!(
+            e.iter().any(|p| p.at == vec![Seg::from("pth")] && p.help.as_deref().is_some_and(|h| h.contains("`path`"))),
+            "{at:?}"
+        );
         assert!(
             e.iter().any(|p| p.at == vec![Seg::from("sql"), Seg::from("servce")]
                 && p.help.as_deref().is_some_and(|h| h.contains("`service`"))),
@@ -390,9 +420,12 @@ mod tests {
         );
         let e = parse(&json!({ "path": "$.q", "sql": { "service": "a", "query": "q" }, "redis": { "service": "r", "command": ["GET"] } })).unwrap_err();
         assert!(e[0].message.contains("exactly one source of truth") && e[0].message.contains("both"), "{e:?}");
-        let e = parse(&json!({ "path": "q", "redis": { "service": "r", "command": [] }, "within": "5 parsecs" })).unwrap_err();
+        let e = parse(&json!({ "path": "q", "redis": { "service": "r", "command": [] }, "within": "5 parsecs" }))
+            .unwrap_err();
         assert_eq!(e.len(), 3, "{e:?}");
         assert!(parse(&json!("$.qty")).is_err());
-        assert!(parse(&json!({ "path": "$.q", "redis": { "service": "r", "command": ["GET"] }, "within": "1h" })).is_err());
+        assert!(
+            parse(&json!({ "path": "$.q", "redis": { "service": "r", "command": ["GET"] }, "within": "1h" })).is_err()
+        );
     }
 }

@@ -116,7 +116,14 @@ fn check_explore(config: &Config, file: &SourceFile, names: &[&str], out: &mut V
 
 /// An `agrees:` of a workload step at `at`: its keys (located, with the nearest valid
 /// name), on a read (`GET`: it is sent again after the faults), naming known services.
-fn check_agrees(config: &Config, file: &SourceFile, at: &[Seg], step: &serde_json::Value, agrees: &serde_json::Value, out: &mut Vec<FileDiagnostic>) {
+fn check_agrees(
+    config: &Config,
+    file: &SourceFile,
+    at: &[Seg],
+    step: &serde_json::Value,
+    agrees: &serde_json::Value,
+    out: &mut Vec<FileDiagnostic>,
+) {
     match super::truth::parse(agrees) {
         Err(problems) => {
             for p in problems {
@@ -135,15 +142,23 @@ fn check_agrees(config: &Config, file: &SourceFile, at: &[Seg], step: &serde_jso
         Ok(a) => {
             if step.get("request").and_then(|r| r.as_str()).is_some_and(|r| !r.trim_start().starts_with("GET ")) {
                 out.push(
-                    FileDiagnostic::at_key(file, at, "`agrees` goes with a `GET` request: it is sent again after the faults")
-                        .with_help("declare it on the read that returns the value, e.g. `request: GET api /stock/A1`"),
+                    FileDiagnostic::at_key(
+                        file,
+                        at,
+                        "`agrees` goes with a `GET` request: it is sent again after the faults",
+                    )
+                    .with_help("declare it on the read that returns the value, e.g. `request: GET api /stock/A1`"),
                 );
             }
             let service = a.truth.service();
             if !config.services.contains_key(service) {
                 let names: Vec<&str> = config.services.keys().map(String::as_str).collect();
                 let kind = if matches!(a.truth, super::truth::Truth::Sql { .. }) { "sql" } else { "redis" };
-                let mut d = FileDiagnostic::at_value(file, &[at, &ypath![kind, "service"]].concat(), format!("`{service}` is not a service"));
+                let mut d = FileDiagnostic::at_value(
+                    file,
+                    &[at, &ypath![kind, "service"]].concat(),
+                    format!("`{service}` is not a service"),
+                );
                 d.help = Some(match nearest(service, names.iter().copied()) {
                     Some(n) => format!("did you mean `{n}`?"),
                     None => format!("services: {}", listing(&names)),

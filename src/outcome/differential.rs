@@ -59,7 +59,10 @@ fn differences(head: &ScenarioOutcome, base: &ScenarioOutcome) -> (Lines, Lines)
         let Some(b) = base.checks.iter().find(|b| b.check == h.check) else { continue };
         let violated = |c: &crate::outcome::CheckOutcome| !c.passed && !c.unobserved;
         if violated(h) && b.passed {
-            worse.push((h.check.clone(), format!("{} is violated here and holds on the base: observed {}", h.check, h.observed)));
+            worse.push((
+                h.check.clone(),
+                format!("{} is violated here and holds on the base: observed {}", h.check, h.observed),
+            ));
         } else if h.passed && violated(b) {
             better.push((h.check.clone(), format!("{} holds here and is violated on the base", h.check)));
         }

@@ -19,7 +19,8 @@ pub struct ClientSaw {
 
 impl ClientSaw {
     pub fn of(o: &ScenarioOutcome, attempts: Option<usize>) -> ClientSaw {
-        let steps = o.steps.iter().filter(|s| !s.answered.is_empty()).map(|s| (s.index, s.step.clone(), s.answered)).collect();
+        let steps =
+            o.steps.iter().filter(|s| !s.answered.is_empty()).map(|s| (s.index, s.step.clone(), s.answered)).collect();
         ClientSaw { steps, attempts }
     }
 }
@@ -51,7 +52,13 @@ pub fn is_family_check(name: &str) -> bool {
 
 /// The check an experiment of a family gets: the same outcome as the family's first
 /// experiment (`first`, its name and flavour), or what differs.
-pub fn check(index: usize, first: (&str, &str), other_is: &str, differences: &[String], confirmed: bool) -> CheckOutcome {
+pub fn check(
+    index: usize,
+    first: (&str, &str),
+    other_is: &str,
+    differences: &[String],
+    confirmed: bool,
+) -> CheckOutcome {
     let (first_name, first_is) = first;
     let passed = differences.is_empty();
     let mut observed = if passed {
@@ -67,7 +74,9 @@ pub fn check(index: usize, first: (&str, &str), other_is: &str, differences: &[S
         line: 0,
         check: format!("{CHECK}{other_is} as under {first_is}"),
         passed,
-        expected: format!("what the workload's client sees does not depend on the flavour of a transient failure: as under {first_is} ({first_name})"),
+        expected: format!(
+            "what the workload's client sees does not depend on the flavour of a transient failure: as under {first_is} ({first_name})"
+        ),
         observed,
         unobserved: false,
     }
@@ -89,13 +98,18 @@ mod tests {
         assert!(d[0].contains("under 502 1 failed (5xx) in time; under 503 1 answered in time"), "{d:?}");
         assert!(d[1].contains("under 502 1; under 503 3"), "{d:?}");
         let c = check(4, ("explore-api-errors-first-seq", "503"), "502", &d, true);
-        assert!(!c.passed && c.observed.contains("beside explore-api-errors-first-seq") && c.observed.contains("seen again"));
+        assert!(
+            !c.passed
+                && c.observed.contains("beside explore-api-errors-first-seq")
+                && c.observed.contains("seen again")
+        );
         // Both failed the same way: the same outcome.
         assert!(differences(&saw(0, 1, Some(1)), "503", &saw(0, 1, Some(1)), "a reset").is_empty());
         assert!(check(0, ("a", "503"), "500", &[], false).passed);
         // Attempts are compared only when both counted them; steps only with a counterpart.
         assert!(differences(&saw(1, 0, None), "503", &saw(1, 0, Some(2)), "502").is_empty());
-        let other = ClientSaw { steps: vec![(1, "x".into(), Answered { none: 1, ..Default::default() })], attempts: None };
+        let other =
+            ClientSaw { steps: vec![(1, "x".into(), Answered { none: 1, ..Default::default() })], attempts: None };
         assert!(differences(&saw(1, 0, None), "503", &other, "502").is_empty());
     }
 }

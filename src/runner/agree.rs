@@ -25,14 +25,46 @@ const SAMPLE_TIMEOUT: Duration = Duration::from_secs(5);
 /// How often the request is sent again while it does not agree after the faults.
 const AGAIN_EVERY: Duration = Duration::from_millis(500);
 
+/// Why the truth could not be read.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum TruthError {
+    #[error("cannot run it: {0}")]
+    Exec(#[from] crate::stack::StackError),
+    #[error("no reply within {0:?}")]
+    Timeout(Duration),
+    #[error("it failed (exit {code}): {output}")]
+    Failed { code: i64, output: String },
+}
+
+/// Why an answer carried no value to compare.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum NoValue {
+    /// A 2xx answer without the path in its body.
+    #[error("a {status} answer with nothing at {path}")]
+    NotThere { status: u16, path: String },
+    /// Not a 2xx answer (after the faults).
+    #[error("the request answered {0}, not 2xx")]
+    Status(u16),
+    #[error("no answer: {0}")]
+    NoAnswer(String),
+    #[error("the truth could not be read: {0}")]
+    Truth(String),
+}
+
+/// What a 2xx answer carried at the path of `agrees:`.
+pub(super) type Read = Result<String, NoValue>;
+
+/// The values a truth was seen holding, and why its last read failed when one did.
+type Held = (Vec<String>, Option<String>);
+
 /// What a run saw of its `agrees:` steps: the values the truth held, the values answered.
 #[derive(Debug, Default)]
 pub(super) struct Record {
     /// Per truth (its text): the values it was seen holding, in order, and why the last read
     /// of it failed when one did.
-    samples: Mutex<BTreeMap<String, (Vec<String>, Option<String>)>>,
-    /// Per step index: what each 2xx answer carried at the path (`Err`: nothing there).
-    reads: Mutex<BTreeMap<usize, Vec<Result<String, String>>>>,
+    samples: Mutex<BTreeMap<String, Held>>,
+    /// Per step index: what each 2xx answer carried at the path.
+    reads: Mutex<BTreeMap<usize, Vec<Read>>>,
 }
 
 impl Record {
@@ -47,12 +79,12 @@ impl Record {
                     entry.0.push(v);
                 }
             }
-            Err(e) => entry.1 = Some(e),
+            Err(e) => entry.1 = Some(e.to_string()),
         }
     }
 
     /// The answers of step `index` at its path.
-    pub(super) fn reads(&self, index: usize, values: Vec<Result<String, String>>) {
+    pub(super) fn reads(&self, index: usize, values: Vec<Read>) {
         self.reads.lock().unwrap_or_else(|e| e.into_inner()).entry(index).or_default().extend(values);
     }
 
@@ -81,33 +113,35 @@ pub(super) fn truths(steps: &[StepKind]) -> Vec<&Truth> {
 }
 
 /// What `truth` holds now, as text: the first column of the first row, or the reply.
-pub(super) async fn read(stack: &Stack, truth: &Truth) -> Result<String, String> {
+pub(super) async fn read(stack: &Stack, truth: &Truth) -> Result<String, TruthError> {
     let cmd: Vec<&str> = match truth {
         Truth::Sql { query, database, .. } => {
             vec!["sh", "-c", crate::scenario::check::PSQL, query, database.as_deref().unwrap_or("")]
         }
-        Truth::Redis { command, .. } => std::iter::once("redis-cli").chain(command.iter().map(String::as_str)).collect(),
+        Truth::Redis { command, .. } => {
+            std::iter::once("redis-cli").chain(command.iter().map(String::as_str)).collect()
+        }
     };
-    let (code, out) = match tokio::time::timeout(SAMPLE_TIMEOUT, stack.exec(truth.service(), &cmd)).await {
-        Ok(Ok(r)) => r,
-        Ok(Err(e)) => return Err(format!("cannot run it: {e}")),
-        Err(_) => return Err(format!("no reply within {SAMPLE_TIMEOUT:?}")),
-    };
+    let (code, out) = tokio::time::timeout(SAMPLE_TIMEOUT, stack.exec(truth.service(), &cmd))
+        .await
+        .map_err(|_| TruthError::Timeout(SAMPLE_TIMEOUT))??;
     value(truth, code, &out)
 }
 
 /// The truth's value from its command's exit code and output.
-fn value(truth: &Truth, code: i64, out: &str) -> Result<String, String> {
+fn value(truth: &Truth, code: i64, out: &str) -> Result<String, TruthError> {
     let failed = match truth {
         Truth::Sql { .. } => code != 0,
         Truth::Redis { .. } => code != 0 || out.starts_with("ERR ") || out.starts_with("WRONGTYPE "),
     };
     if failed {
-        return Err(format!("it failed (exit {code}): {}", out.trim()));
+        return Err(TruthError::Failed { code, output: out.trim().to_owned() });
     }
     Ok(match truth {
         // The first column of the first row (`psql -tA` separates columns with `|`).
-        Truth::Sql { .. } => out.lines().find(|l| !l.trim().is_empty()).unwrap_or("").split('|').next().unwrap_or("").trim().to_owned(),
+        Truth::Sql { .. } => {
+            out.lines().find(|l| !l.trim().is_empty()).unwrap_or("").split('|').next().unwrap_or("").trim().to_owned()
+        }
         Truth::Redis { .. } => out.trim().to_owned(),
     })
 }
@@ -136,11 +170,7 @@ fn either(values: &[String]) -> String {
 /// Whether every read agrees with one of `held` (the values the truth was seen holding):
 /// `(passed, expected, observed)`. With nothing sampled, nothing can agree: the truth could
 /// not be read (`unread` says why).
-pub(crate) fn judge_reads(
-    reads: &[Result<String, String>],
-    held: &[String],
-    unread: Option<&str>,
-) -> (bool, String, String) {
+pub(crate) fn judge_reads(reads: &[Read], held: &[String], unread: Option<&str>) -> (bool, String, String) {
     let expected = "every 2xx answer carries a value the truth held during the run (else an error)".to_owned();
     if reads.is_empty() {
         return (true, expected, "no 2xx answer to compare".into());
@@ -159,14 +189,24 @@ pub(crate) fn judge_reads(
     }
     if wrong.is_empty() {
         let n = reads.len();
-        return (true, expected, format!("{n} answer{} agreed (the truth held {})", if n == 1 { "" } else { "s" }, either(held)));
+        return (
+            true,
+            expected,
+            format!("{n} answer{} agreed (the truth held {})", if n == 1 { "" } else { "s" }, either(held)),
+        );
     }
     let shown: Vec<String> = wrong.iter().take(3).cloned().collect();
     let more = if wrong.len() > 3 { format!(" and {} more", wrong.len() - 3) } else { String::new() };
     (
         false,
         expected,
-        format!("{}{more}, where the truth held {} ({} of {} answers disagree)", shown.join("; "), either(held), wrong.len(), reads.len()),
+        format!(
+            "{}{more}, where the truth held {} ({} of {} answers disagree)",
+            shown.join("; "),
+            either(held),
+            wrong.len(),
+            reads.len()
+        ),
     )
 }
 
@@ -175,7 +215,15 @@ pub(super) fn during(index: usize, step: &RequestStep, a: &Agreement, record: &R
     let reads = record.reads.lock().unwrap_or_else(|e| e.into_inner()).get(&index).cloned().unwrap_or_default();
     let (held, unread) = record.samples_of(&a.truth);
     let (passed, expected, observed) = judge_reads(&reads, &held, unread.as_deref());
-    CheckOutcome { index: at, line: 0, check: during_name(index, step, a), passed, expected, observed, unobserved: false }
+    CheckOutcome {
+        index: at,
+        line: 0,
+        check: during_name(index, step, a),
+        passed,
+        expected,
+        observed,
+        unobserved: false,
+    }
 }
 
 /// The second check on step `index`: once the faults have ended (`quiet`), its request sent
@@ -190,7 +238,8 @@ pub(super) async fn after(
     at: usize,
 ) -> CheckOutcome {
     let bound = humantime::format_duration(a.within);
-    let check = format!("step {} ({}) at {} agrees with {} once the faults ended", index + 1, step.line, a.path.text, a.truth);
+    let check =
+        format!("step {} ({}) at {} agrees with {} once the faults ended", index + 1, step.line, a.path.text, a.truth);
     let expected = format!("the answer's value equals the truth's within {bound} of the faults' end");
     let deadline = quiet + a.within;
     let mut tries = 0;
@@ -200,7 +249,11 @@ pub(super) async fn after(
         if let Ok((answer, truth)) = &seen
             && same(answer, truth)
         {
-            let observed = format!("`{answer}` after {:.1} s ({tries} tr{})", quiet.elapsed().as_secs_f64(), if tries == 1 { "y" } else { "ies" });
+            let observed = format!(
+                "`{answer}` after {:.1} s ({tries} tr{})",
+                quiet.elapsed().as_secs_f64(),
+                if tries == 1 { "y" } else { "ies" }
+            );
             return CheckOutcome { index: at, line: 0, check, passed: true, expected, observed, unobserved: false };
         }
         if Instant::now() >= deadline {
@@ -210,24 +263,31 @@ pub(super) async fn after(
     };
     let observed = match last {
         Ok((answer, truth)) => format!("the answer carried `{answer}` where the truth held `{truth}`"),
-        Err(why) => why,
+        Err(why) => why.to_string(),
     };
     let observed = format!("{observed}, still after {:.1} s ({tries} tries)", quiet.elapsed().as_secs_f64());
     CheckOutcome { index: at, line: 0, check, passed: false, expected, observed, unobserved: false }
 }
 
 /// The request once and the truth right after: `(answer's value, truth's value)`.
-async fn once(stack: &Stack, session: &Session, step: &RequestStep, a: &Agreement) -> Result<(String, String), String> {
-    let addr = stack.addr(&step.line.service).map_err(|e| e.to_string())?;
+async fn once(
+    stack: &Stack,
+    session: &Session,
+    step: &RequestStep,
+    a: &Agreement,
+) -> Result<(String, String), NoValue> {
+    let addr = stack.addr(&step.line.service).map_err(|e| NoValue::NoAnswer(e.to_string()))?;
     let req = workload::instance(&step.line, &step.headers, step.body.as_ref(), 0, session);
     let timeout = super::steps::request_timeout(&step.expect);
     let (answer, reply) = workload::send(addr, &step.line, req, timeout, Some(session), true).await;
     let value = match (answer.status, reply) {
-        (Some(s), Some(r)) if (200..300).contains(&s) => a.path.get(&r.body).ok_or_else(|| format!("a {s} answer with nothing at {}", a.path.text))?,
-        (Some(s), _) => return Err(format!("the request answered {s}, not 2xx")),
-        (None, _) => return Err(format!("no answer: {}", answer.error.map_or_else(|| "?".into(), |e| e.to_string()))),
+        (Some(s), Some(r)) if (200..300).contains(&s) => {
+            a.path.get(&r.body).ok_or_else(|| NoValue::NotThere { status: s, path: a.path.text.clone() })?
+        }
+        (Some(s), _) => return Err(NoValue::Status(s)),
+        (None, _) => return Err(NoValue::NoAnswer(answer.error.map_or_else(|| "?".into(), |e| e.to_string()))),
     };
-    let truth = read(stack, &a.truth).await.map_err(|e| format!("the truth could not be read: {e}"))?;
+    let truth = read(stack, &a.truth).await.map_err(|e| NoValue::Truth(e.to_string()))?;
     Ok((value, truth))
 }
 
@@ -243,8 +303,9 @@ mod tests {
         let (ok, _, observed) = judge_reads(&[Ok("1".into()), Ok("0".into())], &held, None);
         assert!(!ok);
         assert!(observed.contains("answer 2 carried `0`") && observed.contains("`` or `1`"), "{observed}");
-        let (ok, _, observed) = judge_reads(&[Err("nothing at $.qty".into())], &held, None);
-        assert!(!ok && observed.contains("nothing at $.qty"), "{observed}");
+        let (ok, _, observed) =
+            judge_reads(&[Err(NoValue::NotThere { status: 200, path: "$.qty".into() })], &held, None);
+        assert!(!ok && observed.contains("a 200 answer with nothing at $.qty"), "{observed}");
         // No 2xx answer: nothing to compare (errors are allowed).
         assert!(judge_reads(&[], &[], None).0);
         // The truth never read: nothing can agree.
@@ -256,10 +317,10 @@ mod tests {
     fn the_truths_value_is_its_first_column_or_reply() {
         let sql = Truth::Sql { service: "db".into(), query: "q".into(), database: None };
         let redis = Truth::Redis { service: "r".into(), command: vec!["GET".into(), "n".into()] };
-        assert_eq!(value(&sql, 0, "\n5|a\n6|b\n"), Ok("5".into()));
-        assert_eq!(value(&sql, 0, ""), Ok("".into()));
+        assert_eq!(value(&sql, 0, "\n5|a\n6|b\n").ok().as_deref(), Some("5"));
+        assert_eq!(value(&sql, 0, "").ok().as_deref(), Some(""));
         assert!(value(&sql, 1, "ERROR: no such table").is_err());
-        assert_eq!(value(&redis, 0, "7\n"), Ok("7".into()));
+        assert_eq!(value(&redis, 0, "7\n").ok().as_deref(), Some("7"));
         assert!(value(&redis, 0, "ERR unknown command").is_err());
     }
 

@@ -530,7 +530,8 @@ impl Wave<'_> {
     async fn families<'e>(&self, experiments: impl Iterator<Item = &'e Experiment>, results: &mut Results<'e>) {
         let mut groups: BTreeMap<(String, String, Option<String>), Vec<&Experiment>> = BTreeMap::new();
         for e in experiments.filter(|e| crate::scenario::experiments::family(&e.class).is_some()) {
-            let ran = results.get(&e.name).and_then(|(_, o)| o.as_ref()).is_some_and(|(o, _)| o.status != Status::Error);
+            let ran =
+                results.get(&e.name).and_then(|(_, o)| o.as_ref()).is_some_and(|(o, _)| o.status != Status::Error);
             if ran {
                 groups.entry((e.on.clone(), format!("{:?}", e.mode), e.with.clone())).or_default().push(e);
             }
@@ -542,7 +543,11 @@ impl Wave<'_> {
                 let other_is = crate::scenario::experiments::flavour(&other.class);
                 let saw = |e: &Experiment, o: &ScenarioOutcome| self.saw(e, o);
                 let (head_diff, base_diff) = {
-                    let (Some((_, Some((fh, fc)))), Some((_, Some((oh, oc))))) = (results.get(&first.name), results.get(&other.name)) else { continue };
+                    let (Some((_, Some((fh, fc)))), Some((_, Some((oh, oc))))) =
+                        (results.get(&first.name), results.get(&other.name))
+                    else {
+                        continue;
+                    };
                     let head = family::differences(&saw(first, fh), first_is, &saw(other, oh), other_is);
                     let base = match (fc, oc) {
                         (Some(f), Some(o)) if f.base.status != Status::Error && o.base.status != Status::Error => {
@@ -566,11 +571,18 @@ impl Wave<'_> {
                     && !head_diff.is_empty()
                     && self.start.elapsed() < self.xo.budget
                 {
-                    let (a, b) = (self.again(first, Some((pool, opts))).await, self.again(other, Some((pool, opts))).await);
+                    let (a, b) =
+                        (self.again(first, Some((pool, opts))).await, self.again(other, Some((pool, opts))).await);
                     base_diff = Some(family::differences(&saw(first, &a), first_is, &saw(other, &b), other_is));
                 }
                 let Some((_, Some((head, compared)))) = results.get_mut(&other.name) else { continue };
-                head.checks.push(family::check(head.checks.len(), (&first.name, first_is), other_is, &head_diff, confirmed));
+                head.checks.push(family::check(
+                    head.checks.len(),
+                    (&first.name, first_is),
+                    other_is,
+                    &head_diff,
+                    confirmed,
+                ));
                 head.judge();
                 if let (Some(c), Some(d)) = (compared.as_mut(), &base_diff) {
                     c.base.checks.push(family::check(c.base.checks.len(), (&first.name, first_is), other_is, d, false));
@@ -580,7 +592,8 @@ impl Wave<'_> {
                         (c.verdict, c.differences) = (v, lines);
                     }
                 }
-                if !head_diff.is_empty() && !compared.as_ref().is_some_and(|c| c.verdict == Differential::KnownWeakness) {
+                if !head_diff.is_empty() && !compared.as_ref().is_some_and(|c| c.verdict == Differential::KnownWeakness)
+                {
                     self.found.store(true, std::sync::atomic::Ordering::SeqCst);
                 }
             }

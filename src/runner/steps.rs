@@ -78,7 +78,8 @@ async fn request_step(
                     && (200..300).contains(&s)
                 {
                     let path = &agreement.path;
-                    reads.push(path.get(&r.body).ok_or_else(|| format!("a {s} answer with nothing at {}", path.text)));
+                    let missing = || super::agree::NoValue::NotThere { status: s, path: path.text.clone() };
+                    reads.push(path.get(&r.body).ok_or_else(missing));
                 }
                 answers.push(a);
                 last = reply.or(last);

@@ -406,7 +406,8 @@ fn classes(http: bool, d: Duration) -> Vec<(&'static str, Value)> {
 /// The fault classes that are one transient failure in different flavours: the first 2
 /// requests answered 503, 502, 504 or 500, or reset before they reach the dependency. The
 /// first is the one the others are compared with.
-pub const TRANSIENT: &[&str] = &["errors-first", "errors-first-502", "errors-first-504", "errors-first-500", "reset-first"];
+pub const TRANSIENT: &[&str] =
+    &["errors-first", "errors-first-502", "errors-first-504", "errors-first-500", "reset-first"];
 
 /// The family of a fault class, if it has one: faults that must leave the workload's client
 /// with the same outcome on the same edge (`transient`, [`TRANSIENT`]).

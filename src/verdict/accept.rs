@@ -101,7 +101,10 @@ pub fn apply(exploration: &mut [ExploreReport], given: &[Acceptance], signoff: O
     }
     for (a, used) in given.iter().zip(used) {
         if !used {
-            notes.push(format!("the acceptance of {} by {} ({}) matches no difference of this run", a.id, a.by, a.source));
+            notes.push(format!(
+                "the acceptance of {} by {} ({}) matches no difference of this run",
+                a.id, a.by, a.source
+            ));
         } else if !may_accept(a, signoff) {
             notes.push(format!(
                 "the acceptance of {} by {} ({}) does not count: only a senior accepts a difference",
@@ -206,7 +209,10 @@ mod tests {
         // The command line counts as CI gave it, and an ID of nothing is said.
         let flags = from_flags(&[format!("{id}=carol@shop.example"), "d-0000000000".into()]);
         let notes = apply(&mut x, &flags, None);
-        assert_eq!(x[0].ran[0].accepted.as_ref().map(|a| (a.by.as_str(), a.source.as_str())), Some(("carol@shop.example", FLAG)));
+        assert_eq!(
+            x[0].ran[0].accepted.as_ref().map(|a| (a.by.as_str(), a.source.as_str())),
+            Some(("carol@shop.example", FLAG))
+        );
         assert!(notes.len() == 1 && notes[0].contains("d-0000000000 by the command line"), "{notes:?}");
     }
 

@@ -28,8 +28,8 @@ use std::time::Duration;
 
 use regex::Regex;
 
-pub use sql::SqlExpect;
 pub(crate) use sql::PSQL;
+pub use sql::SqlExpect;
 
 use super::model::Check;
 use super::validate::{Body, RequestLine, Validator};

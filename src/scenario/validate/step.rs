@@ -112,6 +112,8 @@ impl Validator<'_> {
         for (key, set, kind) in [
             ("repeat", s.repeat.is_some(), "request"),
             ("concurrency", s.concurrency.is_some(), "request"),
+            ("capture", !s.capture.is_empty(), "request"),
+            ("agrees", s.agrees.is_some(), "request"),
             ("rate", s.rate.is_some(), "load"),
             ("for", s.duration.is_some(), "load"),
         ] {
@@ -124,14 +126,6 @@ impl Validator<'_> {
         let http_only = !s.headers.is_empty() || s.body.is_some() || s.form.is_some() || s.expect.is_some();
         if http_only && s.request.is_none() && s.load.is_none() {
             self.err(&path, "`body`, `form`, `headers` and `expect` go with `request` or `load`", None);
-            return None;
-        }
-        if s.agrees.is_some() && s.request.is_none() {
-            self.err(&at("agrees"), "`agrees` goes with `request`", None);
-            return None;
-        }
-        if !s.capture.is_empty() && s.request.is_none() {
-            self.err(&at("capture"), "`capture` goes with `request`", None);
             return None;
         }
         if s.body.is_some() && s.form.is_some() {
@@ -214,9 +208,9 @@ impl Validator<'_> {
             return None;
         }
         let capture = self.captures(&at("capture"), &s.capture)?;
-        let agrees = match &s.agrees {
-            Some(a) => Some(self.agrees(&at("agrees"), &line, a)?),
-            None => None,
+        let agrees = match s.agrees.as_ref().map(|a| self.agrees(&at("agrees"), &line, a)) {
+            Some(None) => return None,
+            checked => checked.flatten(),
         };
         Some(StepKind::Request(RequestStep { line, body, headers, repeat, concurrency, expect, capture, agrees }))
     }
@@ -306,7 +300,11 @@ impl Validator<'_> {
         let service = self.service(&at_service, a.truth.service())?;
         if !self.looks_like(&service, word, port) {
             let what = if key == "sql" { "a PostgreSQL" } else { "a Redis" };
-            self.err(&at_service, format!("`{service}` is not {what} service (no `{word}` in its image or build, no port {port})"), None);
+            self.err(
+                &at_service,
+                format!("`{service}` is not {what} service (no `{word}` in its image or build, no port {port})"),
+                None,
+            );
             return None;
         }
         Some(a)
