@@ -100,6 +100,11 @@ async fn gate_inner(
         None => given_approvals(&req.approved_by, req.code_host.as_ref(), &planned.plan).await,
     };
     given.accepts.extend(crate::verdict::accept::from_flags(&req.accept_difference));
+    // Exploration goes on past a failure whose difference is accepted (the verdict decides
+    // whether the acceptance counts): every accepted ID, from any source, is handed to it.
+    let mut with_accepted = req.clone();
+    with_accepted.accept_difference = given.accepts.iter().map(|a| a.id.clone()).collect();
+    let req = &with_accepted;
     let sign = signoff(&planned.plan, &given);
     events.report(&Event::Planned(&planned.plan));
     report.plan = Some(planned.plan.clone());
@@ -387,6 +392,11 @@ async fn explore_affected(
         first: exec.plan.iter().flat_map(|p| &p.affected).map(|a| a.service.clone()).collect(),
         stop_at_first_failure: true,
         base: None,
+        accepted: req
+            .accept_difference
+            .iter()
+            .map(|a| a.split_once('=').map_or(a.as_str(), |(id, _)| id).to_ascii_lowercase())
+            .collect(),
     };
     let mut exploration = Vec::new();
     // A scenario that did not pass decides already (block, or could not verify):

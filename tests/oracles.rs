@@ -218,3 +218,57 @@ fn the_gate_passes_a_system_that_masks_every_flavour_alike() {
     }
     assert!(with_check(&ran, "", false).is_none(), "{v}");
 }
+
+/// A difference a senior accepts: a change that deliberately gives up on db sooner answers
+/// 502 in a few hundred ms where its base waited and answered 200. Unaccepted, it blocks, and
+/// the verdict gives its ID and how to accept it; the same ID comes back on a second run,
+/// and handed in by CI (`--accept-difference ID=WHO`) it is reported as accepted, by whom,
+/// and the change is allowed.
+#[test]
+fn a_difference_blocks_until_accepted_and_is_then_reported_as_accepted() {
+    let config = concat!(
+        "version: 1\n",
+        relay_services!("1.8"),
+        r#"explore:
+  workloads:
+    api:
+      - request: GET api /call
+        expect: { status: [200, 502], within: 2s }
+policy:
+  tiers: { high: ["api/**", "images/**"] }
+  gate:
+    high: { scenarios: none, explore: true }
+"#
+    );
+    let shorter: &dyn Fn(&str) -> String =
+        &|code: &str| code.replace(r#"TIMEOUT = float(os.environ.get("CALL_TIMEOUT", "5"))"#, "TIMEOUT = 0.2");
+    let r = repo(config, Some(shorter));
+    let (code, text, v) = gate(&r, "60s", &[]);
+    assert_eq!(code, Some(1), "{text}");
+    let ran = ran(&v);
+    let worse: Vec<&serde_json::Value> = ran.iter().filter(|x| x["compared"]["verdict"] == "worse").collect();
+    assert!(!worse.is_empty(), "{v}");
+    let ids: Vec<&str> = worse.iter().filter_map(|x| x["difference"].as_str()).collect();
+    assert_eq!(ids.len(), worse.len(), "every difference has an ID: {v}");
+    let reasons = v["reasons"].to_string();
+    assert!(reasons.contains(&format!("faultline accept {}", ids[0])), "{reasons}");
+    // Accepted on the command line, by a named senior: allowed, and said so.
+    let accepts: Vec<String> = ids.iter().map(|id| format!("--accept-difference={id}=@alice")).collect();
+    let accepts: Vec<&str> = accepts.iter().map(String::as_str).collect();
+    let (code, text, v) = gate(&r, "60s", &accepts);
+    let reasons = v["reasons"].to_string();
+    assert!(reasons.contains(&format!("the difference {} (", ids[0])), "the same ID again: {reasons}");
+    assert!(reasons.contains("is accepted by @alice (--accept-difference), not blocking"), "{reasons}");
+    assert_eq!(code, Some(0), "{text}");
+    let accepted = ran_accepted(&v);
+    assert!(accepted.iter().any(|x| x["accepted"]["by"] == "@alice"), "{v}");
+    // An ID of no difference is refused where it is typed.
+    let out = r.faultline(&["gate", "--base", "main", "--accept-difference", "d-nothex"]);
+    assert_eq!(out.status.code(), Some(2), "{}", output(&out));
+    assert!(output(&out).contains("is not a difference ID"), "{}", output(&out));
+}
+
+/// The experiments of a verdict.json whose difference was accepted.
+fn ran_accepted(v: &serde_json::Value) -> Vec<serde_json::Value> {
+    ran(v).into_iter().filter(|x| x.get("accepted").is_some()).collect()
+}

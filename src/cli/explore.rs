@@ -78,6 +78,7 @@ pub(super) fn exec(dir: &Path, args: ExploreArgs) -> miette::Result<i32> {
         first: Vec::new(),
         stop_at_first_failure: false,
         base: None,
+        accepted: Vec::new(),
     };
     runtime()?.block_on(async move {
         let mut interrupt = Interrupt::new();

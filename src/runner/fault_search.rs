@@ -57,6 +57,9 @@ pub struct ExploreOptions {
     /// too, under the same fault and seed, and is compared with the change's
     /// ([`crate::outcome::differential`]). `None`: the absolute oracles alone judge.
     pub base: Option<RunOptions>,
+    /// IDs of differences accepted ([`crate::verdict::accept`] decides whether each
+    /// acceptance counts): a failure by one of them does not stop the exploration.
+    pub accepted: Vec<String>,
 }
 
 /// Passes of the workload the reference runs, at most, for the declared edges one pass
@@ -462,7 +465,20 @@ impl Wave<'_> {
             }
             let (o, compared) = self.run_one(e).await;
             let weakness = compared.as_ref().is_some_and(|c| c.verdict == Differential::KnownWeakness);
-            if o.status != Status::Passed && !weakness {
+            let result = ExperimentResult {
+                class: e.class.clone(),
+                on: e.on.clone(),
+                mode: e.mode,
+                with: e.with.clone(),
+                outcome: o,
+                scenario: None,
+                compared,
+                difference: None,
+                accepted: None,
+            };
+            let accepted = result.difference_id(&self.w.service).is_some_and(|id| self.xo.accepted.contains(&id));
+            let (o, compared) = (result.outcome, result.compared);
+            if o.status != Status::Passed && !weakness && !accepted {
                 self.found.store(true, std::sync::atomic::Ordering::SeqCst);
             }
             self.events.report(&Event::ExperimentFinished { service: &self.w.service, outcome: &o });
