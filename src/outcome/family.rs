@@ -42,6 +42,10 @@ pub fn differences(first: &ClientSaw, first_is: &str, other: &ClientSaw, other_i
     out
 }
 
+/// The class of the experiment the others of the transient family are compared with
+/// (`scenario::experiments::TRANSIENT`'s first).
+pub const FIRST: &str = crate::scenario::experiments::TRANSIENT[0];
+
 /// The start of the name of every family check.
 const CHECK: &str = "the same outcome for the client under ";
 

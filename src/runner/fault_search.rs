@@ -57,7 +57,7 @@ pub struct ExploreOptions {
     /// too, under the same fault and seed, and is compared with the change's
     /// ([`crate::outcome::differential`]). `None`: the absolute oracles alone judge.
     pub base: Option<RunOptions>,
-    /// IDs of differences accepted ([`crate::verdict::accept`] decides whether each
+    /// IDs of differences accepted (the verdict decides whether each
     /// acceptance counts): a failure by one of them does not stop the exploration.
     pub accepted: Vec<String>,
 }
