@@ -153,4 +153,18 @@ mod tests {
         let got = super::judge(&reviews, "aaa");
         assert_eq!(got.counted.iter().map(|c| c.0.as_str()).collect::<Vec<_>>(), ["@alice", "@carol"]);
     }
+
+    #[test]
+    fn what_reviews_of_the_head_say_is_kept_whatever_their_state() {
+        let r = |login: &str, state: &str, sha: &str, body: &str| json!({"user": {"login": login}, "state": state, "commit_id": sha, "body": body});
+        let reviews = [
+            r("Alice", "COMMENTED", "bbb", "faultline accept d-0123456789"),
+            r("bob", "APPROVED", "aaa", "faultline accept d-9876543210"),
+            r("carol", "APPROVED", "bbb", ""),
+        ];
+        let got = super::judge(&reviews, "bbb");
+        assert_eq!(got.said.len(), 1, "{got:?}");
+        assert_eq!((got.said[0].1.as_str(), got.said[0].2.as_str()), ("@alice", "GitHub review of bbb"));
+        assert!(got.said[0].0.contains("d-0123456789"), "a review of an earlier head says nothing now");
+    }
 }

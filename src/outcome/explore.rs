@@ -137,7 +137,8 @@ impl ExperimentResult {
         if let Some(c) = self.compared.as_ref().filter(|c| c.verdict == Differential::Worse) {
             items.extend(super::differential::worse_items(&self.outcome, &c.base));
         }
-        for c in self.outcome.checks.iter().filter(|c| !c.passed && super::family::is_family_check(&c.check)) {
+        let differs = |c: &&super::CheckOutcome| !c.passed && !c.unobserved && super::family::is_family_check(&c.check);
+        for c in self.outcome.checks.iter().filter(differs) {
             items.push(c.check.clone());
         }
         items.sort();

@@ -55,7 +55,10 @@ pub fn is_family_check(name: &str) -> bool {
 }
 
 /// The check an experiment of a family gets: the same outcome as the family's first
-/// experiment (`first`, its name and flavour), or what differs.
+/// experiment (`first`, its name and flavour), or what differs. A difference counts only
+/// `confirmed` (seen again when both ran again); one seen once that could not be run again
+/// (no budget left) neither counts nor is dismissed: the check observed nothing certain, so
+/// the experiment could not be verified.
 pub fn check(
     index: usize,
     first: (&str, &str),
@@ -73,6 +76,10 @@ pub fn check(
     if confirmed && !passed {
         observed.push_str("; seen again in a second run of both");
     }
+    let unobserved = !passed && !confirmed;
+    if unobserved {
+        observed.push_str("; seen once, and no budget was left to run both again: timing noise cannot be ruled out");
+    }
     CheckOutcome {
         index,
         line: 0,
@@ -82,7 +89,7 @@ pub fn check(
             "what the workload's client sees does not depend on the flavour of a transient failure: as under {first_is} ({first_name})"
         ),
         observed,
-        unobserved: false,
+        unobserved,
     }
 }
 
@@ -110,6 +117,9 @@ mod tests {
         // Both failed the same way: the same outcome.
         assert!(differences(&saw(0, 1, Some(1)), "503", &saw(0, 1, Some(1)), "a reset").is_empty());
         assert!(check(0, ("a", "503"), "500", &[], false).passed);
+        // Seen once, not run again: neither a failure nor a pass.
+        let once = check(1, ("a", "503"), "502", &d, false);
+        assert!(once.unobserved && !once.passed && once.observed.contains("seen once"), "{once:?}");
         // Attempts are compared only when both counted them; steps only with a counterpart.
         assert!(differences(&saw(1, 0, None), "503", &saw(1, 0, Some(2)), "502").is_empty());
         let other =

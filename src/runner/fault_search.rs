@@ -581,15 +581,18 @@ impl Wave<'_> {
                     head_diff = family::differences(&saw(first, &a), first_is, &saw(other, &b), other_is);
                     confirmed = true;
                 }
-                let mut base_diff = base_diff;
+                // The base is compared only where the change differs: seen once there too, it is
+                // run again before it makes the change's difference a known weakness.
+                let mut base_diff = base_diff.filter(|_| !head_diff.is_empty());
+                let mut base_confirmed = false;
                 if let (Some(d), Some((pool, opts))) = (&base_diff, self.base)
                     && !d.is_empty()
-                    && !head_diff.is_empty()
                     && self.start.elapsed() < self.xo.budget
                 {
                     let (a, b) =
                         (self.again(first, Some((pool, opts))).await, self.again(other, Some((pool, opts))).await);
                     base_diff = Some(family::differences(&saw(first, &a), first_is, &saw(other, &b), other_is));
+                    base_confirmed = true;
                 }
                 let Some((_, Some((head, compared)))) = results.get_mut(&other.name) else { continue };
                 head.checks.push(family::check(
@@ -601,7 +604,8 @@ impl Wave<'_> {
                 ));
                 head.judge();
                 if let (Some(c), Some(d)) = (compared.as_mut(), &base_diff) {
-                    c.base.checks.push(family::check(c.base.checks.len(), (&first.name, first_is), other_is, d, false));
+                    let index = c.base.checks.len();
+                    c.base.checks.push(family::check(index, (&first.name, first_is), other_is, d, base_confirmed));
                     c.base.judge();
                     if c.verdict != Differential::Worse && c.verdict != Differential::Unjudged {
                         let (v, lines) = crate::outcome::differential::compare(head, &c.base);
