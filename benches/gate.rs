@@ -60,6 +60,7 @@ fn request_ahead(head: &str, jobs: usize, stacks_ahead: Option<usize>) -> GateRe
             codeowners_host: None,
         },
         approved_by: vec!["alice@shop.example".into()],
+        accept_difference: Vec::new(),
         code_host: None,
         seed: 3,
         timeout: None,

@@ -90,6 +90,7 @@ pub async fn run(dir: &Path, seed: u64, events: &dyn Reporter) -> Result<Demo, D
                 codeowners_host: None,
             },
             approved_by: vec!["alice@shop.example".into()],
+            accept_difference: Vec::new(),
             code_host: None,
             seed,
             timeout: Some(std::time::Duration::from_secs(900)),

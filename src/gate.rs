@@ -25,6 +25,8 @@ pub struct GateRequest {
     pub plan: PlanRequest,
     /// Approvals handed in by CI (emails or `@handles`).
     pub approved_by: Vec<String>,
+    /// Differences accepted, handed in by CI: `ID` or `ID=WHO` (`--accept-difference`).
+    pub accept_difference: Vec<String>,
     /// The pull request on its code host: its approvals are read when the plan needs a
     /// sign-off (only approving reviews of its head commit count).
     pub code_host: Option<crate::codehost::HostRef>,
@@ -94,10 +96,16 @@ async fn gate_inner(
     });
     // A shard records the approvals it was handed, for information; `report merge` decides
     // the sign-off and reads the code host itself, once.
-    let given = match req.partition {
+    let mut given = match req.partition {
         Some(_) => crate::verdict::GivenApprovals::from_flags(&req.approved_by),
         None => given_approvals(&req.approved_by, req.code_host.as_ref(), &planned.plan).await,
     };
+    given.accepts.extend(crate::verdict::accept::from_flags(&req.accept_difference));
+    // Exploration goes on past a failure whose difference is accepted (the verdict decides
+    // whether the acceptance counts): every accepted ID, from any source, is handed to it.
+    let mut with_accepted = req.clone();
+    with_accepted.accept_difference = given.accepts.iter().map(|a| a.id.clone()).collect();
+    let req = &with_accepted;
     let sign = signoff(&planned.plan, &given);
     events.report(&Event::Planned(&planned.plan));
     report.plan = Some(planned.plan.clone());
@@ -130,7 +138,10 @@ async fn gate_inner(
         Ended::Done(Ok((outcomes, timings, exploration))) => {
             report.timings = GateTimings { plan_seconds: report.timings.plan_seconds, ..timings };
             report.exploration = exploration;
-            report.decide(outcomes, start)
+            let notes = crate::verdict::accept::apply(&mut report.exploration, &given.accepts, report.signoff.as_ref());
+            let mut report = report.decide(outcomes, start);
+            report.reasons.extend(notes);
+            report
         }
         Ended::Done(Err(reason)) => report.unverified(reason.to_string(), start),
         Ended::TimedOut | Ended::Interrupted => {
@@ -156,11 +167,22 @@ pub async fn given_approvals(
     planned: &Plan,
 ) -> crate::verdict::GivenApprovals {
     let mut given = crate::verdict::GivenApprovals::from_flags(approved_by);
-    if let Some(host) = host.filter(|_| planned.signoff_required) {
+    // Reviews are read for a sign-off, and where exploration may find a difference a senior
+    // accepts in one.
+    if let Some(host) = host.filter(|_| planned.signoff_required || !planned.explore.is_empty()) {
         match crate::codehost::approvals(host).await {
             Ok(found) => {
                 given.counted.extend(found.counted);
                 given.stale.extend(found.stale);
+                for (text, who, source) in found.said {
+                    for id in crate::verdict::accept::in_text(&text) {
+                        given.accepts.push(crate::verdict::accept::Acceptance {
+                            id,
+                            by: who.clone(),
+                            source: source.clone(),
+                        });
+                    }
+                }
             }
             Err(e) => given.unreadable = Some(e.to_string()),
         }
@@ -379,6 +401,11 @@ async fn explore_affected(
         first: exec.plan.iter().flat_map(|p| &p.affected).map(|a| a.service.clone()).collect(),
         stop_at_first_failure: true,
         base: None,
+        accepted: req
+            .accept_difference
+            .iter()
+            .map(|a| a.split_once('=').map_or(a.as_str(), |(id, _)| id).to_ascii_lowercase())
+            .collect(),
     };
     let mut exploration = Vec::new();
     // A scenario that did not pass decides already (block, or could not verify):

@@ -95,6 +95,13 @@ pub fn request(original: &GateReport, scenarios: &[String], jobs: usize) -> Resu
             codeowners_host: plan.codeowners.as_ref().map(|c| c.host),
         },
         approved_by,
+        // The differences the original run accepted, from sources it trusted: accepted again.
+        accept_difference: original
+            .exploration
+            .iter()
+            .flat_map(|r| &r.ran)
+            .filter_map(|x| Some(format!("{}={}", x.difference.as_deref()?, x.accepted.as_ref()?.by)))
+            .collect(),
         code_host: None,
         seed: original.seed,
         timeout: None,

@@ -374,3 +374,55 @@ services:
     let help = p.iter().find(|(m, _)| m.contains("paymnt")).and_then(|(_, h)| h.clone()).unwrap_or_default();
     assert!(help.contains("did you mean `{pay.host}`?"), "{help}");
 }
+
+/// `agrees:` on a workload step: every mistake at its key, with the nearest valid name; on a
+/// read only; naming a service that exists.
+#[test]
+fn an_agreement_of_a_workload_is_checked_key_by_key() {
+    let base = r#"version: 1
+services:
+  db:
+    image: postgres:16
+    ports: [5432]
+  api:
+    image: registry.example/api:1
+    ports: [8080]
+    depends_on:
+      db: { env: DB_URL }
+explore:
+  workloads:
+    api:
+      - request: GET api /stock/A1
+        agrees: { path: $.qty, sql: { service: db, query: "select qty from stock" }, within: 5s }
+"#;
+    assert_eq!(problems(base), vec![]);
+    let typo = base.replace("agrees: { path:", "agrees: { pth:");
+    let p = problems(&typo);
+    let line = line_of(&typo, "pth");
+    assert!(
+        p.iter().any(|(m, h)| m.starts_with(&format!("faultline.yaml:{line}:"))
+            && m.contains("unknown key `pth`")
+            && h.as_deref().is_some_and(|h| h.starts_with("did you mean `path`?"))),
+        "{p:?}"
+    );
+    assert!(p.iter().any(|(m, _)| m.contains("`agrees` needs `path`")), "{p:?}");
+    let p = problems(&base.replace("service: db, query", "servce: db, query"));
+    assert!(
+        p.iter()
+            .any(|(m, h)| m.contains("unknown key `servce`") && h.as_deref().is_some_and(|h| h.contains("`service`"))),
+        "{p:?}"
+    );
+    let p = problems(&base.replace("service: db, query", "service: dbb, query"));
+    assert!(
+        p.iter().any(|(m, h)| m.contains("`dbb` is not a service") && h.as_deref() == Some("did you mean `db`?")),
+        "{p:?}"
+    );
+    let p = problems(&base.replace("GET api /stock/A1", "POST api /stock/A1"));
+    assert!(p.iter().any(|(m, _)| m.contains("`agrees` goes with a `GET` request")), "{p:?}");
+    let p = problems(&base.replace("$.qty", "qty").replace("within: 5s", "within: soon"));
+    assert!(p.iter().any(|(m, _)| m.contains("`qty` is not a JSON path")), "{p:?}");
+    assert!(p.iter().any(|(m, _)| m.contains("`soon` is not a duration")), "{p:?}");
+    let p =
+        problems(&base.replace(r#"sql: { service: db, query: "select qty from stock" }"#, "redis: { service: db }"));
+    assert!(p.iter().any(|(m, _)| m.contains("`redis` needs `command`")), "{p:?}");
+}

@@ -182,6 +182,24 @@ async fn dropped_reply_after_the_work_was_done() {
 }
 
 #[tokio::test]
+async fn reset_before_the_request_reaches_the_dependency() {
+    let (up, seen) = shop().await;
+    let p = http_proxy(up, 1).await;
+    p.add_spec("reset", &fault("http.drop=before,http.first=1,http.path=/charges")).unwrap();
+    let mut c = Client::new(p.addr()).await;
+    assert!(c.send("POST", "/charges", Some("k")).await.is_err(), "the client gets no answer");
+    // The dependency never saw it: a retry is the first charge.
+    assert!(seen.lock().unwrap().is_empty());
+    let mut c = Client::new(p.addr()).await;
+    assert_eq!(c.send("POST", "/charges", Some("k")).await.unwrap().0, 201);
+    assert_eq!(seen.lock().unwrap().as_slice(), ["POST /charges"]);
+    let obs = p.observations();
+    assert_eq!(obs.requests[0].outcome, RequestOutcome::Dropped);
+    assert_eq!(obs.requests[0].status, None, "no answer from the dependency");
+    assert_eq!(obs.max_attempts(), Some(("k".into(), 2)), "a reset request still counts as an attempt");
+}
+
+#[tokio::test]
 async fn fault_response_has_body_and_headers_and_keeps_the_connection() {
     let (up, _) = shop().await;
     let p = http_proxy(up, 1).await;

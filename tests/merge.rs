@@ -286,6 +286,8 @@ fn merged_shards_give_the_unsharded_verdict_for_every_experiment() {
             outcome: judged(&format!("explore-api-{i}"), k),
             scenario: None,
             compared: None,
+            difference: None,
+            accepted: None,
         };
         let exploration = ExploreReport {
             service: "api".into(),

@@ -39,6 +39,10 @@ pub(super) struct ExploreArgs {
     /// value, NAME=VALUE sets one (repeatable).
     #[arg(long = "prepare-env", value_name = "NAME[=VALUE]", value_parser = super::session::parse_env_arg)]
     pub(super) prepare_env: Vec<String>,
+    /// Accept a difference (repeatable): its ID (`d-…`, as the report prints it), or
+    /// `ID=WHO`. It is reported as accepted and does not fail the run.
+    #[arg(long = "accept-difference", value_name = "ID[=WHO]", value_parser = super::gate::parse_accept)]
+    pub(super) accept_difference: Vec<String>,
 }
 
 pub(super) fn exec(dir: &Path, args: ExploreArgs) -> miette::Result<i32> {
@@ -74,6 +78,7 @@ pub(super) fn exec(dir: &Path, args: ExploreArgs) -> miette::Result<i32> {
         first: Vec::new(),
         stop_at_first_failure: false,
         base: None,
+        accepted: Vec::new(),
     };
     runtime()?.block_on(async move {
         let mut interrupt = Interrupt::new();
@@ -85,6 +90,7 @@ pub(super) fn exec(dir: &Path, args: ExploreArgs) -> miette::Result<i32> {
             return Ok(exit::UNVERIFIED);
         }
         let mut reports = Vec::new();
+        let accepts = faultline::verdict::accept::from_flags(&args.accept_difference);
         for target in &exec.explore {
             let Some(r) = interrupt
                 .or_remove(None, faultline::runner::fault_search::explore(&exec.config, target, &opts, &xo, &progress))
@@ -92,6 +98,11 @@ pub(super) fn exec(dir: &Path, args: ExploreArgs) -> miette::Result<i32> {
             else {
                 return Ok(130);
             };
+            let mut one = [r];
+            for note in faultline::verdict::accept::apply(&mut one, &accepts, None) {
+                eprintln!("faultline explore: {note}");
+            }
+            let [r] = one;
             print!("{}", faultline::report::explore::render(&r));
             reports.push(r);
         }

@@ -31,6 +31,12 @@ pub(super) struct GateArgs {
     /// FAULTLINE_GITLAB_TOKEN) the gate also reads the pull request's approvals itself.
     #[arg(long = "approved-by", value_name = "EMAIL")]
     pub(super) approved_by: Vec<String>,
+    /// Accept a difference exploration found (repeatable): its ID (`d-…`, in the report),
+    /// or `ID=WHO` to say who accepted it. Handed in by CI, like `--approved-by`; a senior
+    /// may also accept one with `faultline accept ID` in a review of the head commit. An
+    /// accepted difference is reported as accepted and does not block.
+    #[arg(long = "accept-difference", value_name = "ID[=WHO]", value_parser = parse_accept)]
+    pub(super) accept_difference: Vec<String>,
     /// Write verdict.json (and later the other reports) into DIR.
     #[arg(long, value_name = "DIR")]
     pub(super) report: Option<PathBuf>,
@@ -127,6 +133,7 @@ pub(super) fn exec(dir: &std::path::Path, args: GateArgs) -> miette::Result<i32>
             codeowners_host: ci.code_host,
         },
         approved_by: args.approved_by,
+        accept_difference: args.accept_difference,
         code_host: ci.host,
         seed,
         timeout: args.timeout,
@@ -298,4 +305,19 @@ pub(super) fn repro(
         });
     }
     Ok(code)
+}
+
+/// An `--accept-difference` value that names no difference.
+#[derive(Debug, thiserror::Error)]
+#[error("`{0}` is not a difference ID: `d-` and 10 hex digits, as the report prints it")]
+pub(super) struct NotAnId(String);
+
+/// `--accept-difference ID[=WHO]`: an ID as reports print it (`d-` and 10 hex digits).
+pub(super) fn parse_accept(v: &str) -> Result<String, NotAnId> {
+    let id = v.split_once('=').map_or(v, |(id, _)| id).trim();
+    if faultline::verdict::accept::is_id(&id.to_ascii_lowercase()) {
+        Ok(v.to_owned())
+    } else {
+        Err(NotAnId(id.to_owned()))
+    }
 }

@@ -42,6 +42,9 @@ pub(super) struct MergeArgs {
     /// An approval handed in by CI (repeatable), as for `gate`.
     #[arg(long = "approved-by", value_name = "EMAIL")]
     pub(super) approved_by: Vec<String>,
+    /// A difference accepted, handed in by CI (repeatable), as for `gate`.
+    #[arg(long = "accept-difference", value_name = "ID[=WHO]", value_parser = super::gate::parse_accept)]
+    pub(super) accept_difference: Vec<String>,
 }
 
 pub(super) fn merge(dir: &std::path::Path, args: &MergeArgs) -> miette::Result<i32> {
@@ -72,10 +75,11 @@ pub(super) fn merge(dir: &std::path::Path, args: &MergeArgs) -> miette::Result<i
         Err(e) => return Ok(refuse(miette::miette!("{e}"))),
     };
     // The approvals, read once, here: the step that decides.
-    let given = match reports.iter().find_map(|(_, r)| r.plan.as_ref()) {
+    let mut given = match reports.iter().find_map(|(_, r)| r.plan.as_ref()) {
         Some(plan) => runtime()?.block_on(faultline::gate::given_approvals(&args.approved_by, ci.host.as_ref(), plan)),
         None => faultline::verdict::GivenApprovals::from_flags(&args.approved_by),
     };
+    given.accepts.extend(faultline::verdict::accept::from_flags(&args.accept_difference));
     let merged = match faultline::report::merge::merge(reports, &given, &expected) {
         Ok(m) => m,
         Err(e) => return Ok(refuse(e.into())),

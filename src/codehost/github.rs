@@ -102,6 +102,18 @@ pub(super) fn judge(reviews: &[serde_json::Value], head_sha: &str) -> HostApprov
         }
     }
     let mut out = HostApprovals::default();
+    for r in reviews {
+        let (Some(login), Some(body), Some(commit)) = (
+            r.pointer("/user/login").and_then(|v| v.as_str()),
+            r.get("body").and_then(|v| v.as_str()),
+            r.get("commit_id").and_then(|v| v.as_str()),
+        ) else {
+            continue;
+        };
+        if !body.trim().is_empty() && commit.eq_ignore_ascii_case(head_sha) {
+            out.said.push((body.to_owned(), handle(login), format!("GitHub review of {}", short(commit))));
+        }
+    }
     for (who, (state, commit)) in last {
         if state != "APPROVED" {
             continue;
@@ -140,5 +152,19 @@ mod tests {
         assert!(got.counted.is_empty(), "{got:?}");
         let got = super::judge(&reviews, "aaa");
         assert_eq!(got.counted.iter().map(|c| c.0.as_str()).collect::<Vec<_>>(), ["@alice", "@carol"]);
+    }
+
+    #[test]
+    fn what_reviews_of_the_head_say_is_kept_whatever_their_state() {
+        let r = |login: &str, state: &str, sha: &str, body: &str| json!({"user": {"login": login}, "state": state, "commit_id": sha, "body": body});
+        let reviews = [
+            r("Alice", "COMMENTED", "bbb", "faultline accept d-0123456789"),
+            r("bob", "APPROVED", "aaa", "faultline accept d-9876543210"),
+            r("carol", "APPROVED", "bbb", ""),
+        ];
+        let got = super::judge(&reviews, "bbb");
+        assert_eq!(got.said.len(), 1, "{got:?}");
+        assert_eq!((got.said[0].1.as_str(), got.said[0].2.as_str()), ("@alice", "GitHub review of bbb"));
+        assert!(got.said[0].0.contains("d-0123456789"), "a review of an earlier head says nothing now");
     }
 }

@@ -217,6 +217,9 @@ pub(crate) struct HostApprovals {
     pub counted: Vec<(String, String)>,
     /// `(who, commit, why it does not count)`: approvals of an earlier head.
     pub stale: Vec<(String, String, String)>,
+    /// `(text, who, where)`: the text of each review of the head commit (any state: a comment
+    /// review too), where a senior may accept a difference (`faultline accept ID`).
+    pub said: Vec<(String, String, String)>,
 }
 
 /// The pull request's approvals, from its code host. Every failure (no token, an API error,

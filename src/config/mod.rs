@@ -7,6 +7,7 @@ pub(crate) mod glob;
 mod graph;
 pub(crate) mod model;
 pub(crate) mod source;
+pub mod truth;
 mod validate;
 
 use std::sync::Arc;

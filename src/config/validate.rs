@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use super::diagnostic::{FileDiagnostic, listing, nearest};
-use super::source::SourceFile;
+use super::source::{Seg, SourceFile};
 use super::{Config, Tier, files, glob};
 use crate::ypath;
 
@@ -71,6 +71,10 @@ fn check_explore(config: &Config, file: &SourceFile, names: &[&str], out: &mut V
                     .with_help("exploration adds the faults, the concurrency and the waiting itself"),
                 );
             }
+            if let Some(agrees) = step.get("agrees") {
+                let at = ypath!["explore", "workloads", service.as_str(), i, "agrees"];
+                check_agrees(config, file, &at, step, agrees, out);
+            }
         }
     }
     if e.invariants.len() > 64 {
@@ -107,6 +111,61 @@ fn check_explore(config: &Config, file: &SourceFile, names: &[&str], out: &mut V
             &ypath!["explore", "max_attempts"],
             format!("`max_attempts` is 1 to 100, found {}", e.max_attempts),
         ));
+    }
+}
+
+/// An `agrees:` of a workload step at `at`: its keys (located, with the nearest valid
+/// name), on a read (`GET`: it is sent again after the faults), naming known services.
+fn check_agrees(
+    config: &Config,
+    file: &SourceFile,
+    at: &[Seg],
+    step: &serde_json::Value,
+    agrees: &serde_json::Value,
+    out: &mut Vec<FileDiagnostic>,
+) {
+    match super::truth::parse(agrees) {
+        Err(problems) => {
+            for p in problems {
+                let path = [at, &p.at].concat();
+                let d = if p.unknown_key {
+                    FileDiagnostic::at_key(file, &path, p.message)
+                } else {
+                    FileDiagnostic::at_value(file, &path, p.message)
+                };
+                out.push(match p.help {
+                    Some(h) => d.with_help(h),
+                    None => d,
+                });
+            }
+        }
+        Ok(a) => {
+            if step.get("request").and_then(|r| r.as_str()).is_some_and(|r| !r.trim_start().starts_with("GET ")) {
+                out.push(
+                    FileDiagnostic::at_key(
+                        file,
+                        at,
+                        "`agrees` goes with a `GET` request: it is sent again after the faults",
+                    )
+                    .with_help("declare it on the read that returns the value, e.g. `request: GET api /stock/A1`"),
+                );
+            }
+            let service = a.truth.service();
+            if !config.services.contains_key(service) {
+                let names: Vec<&str> = config.services.keys().map(String::as_str).collect();
+                let kind = if matches!(a.truth, super::truth::Truth::Sql { .. }) { "sql" } else { "redis" };
+                let mut d = FileDiagnostic::at_value(
+                    file,
+                    &[at, &ypath![kind, "service"]].concat(),
+                    format!("`{service}` is not a service"),
+                );
+                d.help = Some(match nearest(service, names.iter().copied()) {
+                    Some(n) => format!("did you mean `{n}`?"),
+                    None => format!("services: {}", listing(&names)),
+                });
+                out.push(d);
+            }
+        }
     }
 }
 

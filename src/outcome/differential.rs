@@ -15,41 +15,59 @@ pub fn compare(head: &ScenarioOutcome, base: &ScenarioOutcome) -> (Differential,
         let why = if base.status == Status::Error { &base.error } else { &head.error };
         return (Differential::Unjudged, vec![format!("{side} could not run it: {}", why.as_deref().unwrap_or("?"))]);
     }
+    let (worse, better) = differences(head, base);
+    if !worse.is_empty() {
+        (Differential::Worse, worse.into_iter().map(|(_, line)| line).collect())
+    } else if head.status == Status::Failed {
+        let mut lines = vec!["the base fails this experiment too".to_owned()];
+        lines.extend(better.into_iter().map(|(_, line)| line));
+        (Differential::KnownWeakness, lines)
+    } else if !better.is_empty() {
+        (Differential::Better, better.into_iter().map(|(_, line)| line).collect())
+    } else {
+        (Differential::Same, Vec::new())
+    }
+}
+
+/// What is worse on `head` than on `base`, each by its name only (`step 2 (GET api /call)`,
+/// a check's name): no timing, no count, so the same regression has the same names in every
+/// run (a difference's ID is made of them).
+pub fn worse_items(head: &ScenarioOutcome, base: &ScenarioOutcome) -> Vec<String> {
+    differences(head, base).0.into_iter().map(|(item, _)| item).collect()
+}
+
+/// `(item, line)` worse, and better, on `head` than on `base`.
+type Lines = Vec<(String, String)>;
+
+fn differences(head: &ScenarioOutcome, base: &ScenarioOutcome) -> (Lines, Lines) {
     let mut worse = Vec::new();
     let mut better = Vec::new();
     for h in &head.steps {
         let Some(b) = base.steps.iter().find(|b| b.index == h.index) else { continue };
         let what = format!("step {} ({})", h.index + 1, h.step);
         if h.answered.worse_than(&b.answered) {
-            worse.push(format!("{what}: the base {}; this change {}", b.answered, h.answered));
+            worse.push((what.clone(), format!("{what}: the base {}; this change {}", b.answered, h.answered)));
         } else if b.answered.worse_than(&h.answered) {
-            better.push(format!("{what}: the base {}; this change {}", b.answered, h.answered));
+            better.push((what.clone(), format!("{what}: the base {}; this change {}", b.answered, h.answered)));
         } else if !h.passed && b.passed {
-            worse.push(format!("{what} fails here and passes on the base: observed {}", h.observed));
+            worse.push((what.clone(), format!("{what} fails here and passes on the base: observed {}", h.observed)));
         } else if h.passed && !b.passed {
-            better.push(format!("{what} passes here and fails on the base"));
+            better.push((what.clone(), format!("{what} passes here and fails on the base")));
         }
     }
     for h in &head.checks {
         let Some(b) = base.checks.iter().find(|b| b.check == h.check) else { continue };
         let violated = |c: &crate::outcome::CheckOutcome| !c.passed && !c.unobserved;
         if violated(h) && b.passed {
-            worse.push(format!("{} is violated here and holds on the base: observed {}", h.check, h.observed));
+            worse.push((
+                h.check.clone(),
+                format!("{} is violated here and holds on the base: observed {}", h.check, h.observed),
+            ));
         } else if h.passed && violated(b) {
-            better.push(format!("{} holds here and is violated on the base", h.check));
+            better.push((h.check.clone(), format!("{} holds here and is violated on the base", h.check)));
         }
     }
-    if !worse.is_empty() {
-        (Differential::Worse, worse)
-    } else if head.status == Status::Failed {
-        let mut lines = vec!["the base fails this experiment too".to_owned()];
-        lines.extend(better);
-        (Differential::KnownWeakness, lines)
-    } else if !better.is_empty() {
-        (Differential::Better, better)
-    } else {
-        (Differential::Same, Vec::new())
-    }
+    (worse, better)
 }
 
 #[cfg(test)]

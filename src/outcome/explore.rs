@@ -65,6 +65,25 @@ pub struct ExperimentResult {
     /// one; `None` where there is no base to compare with (`faultline explore`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub compared: Option<Compared>,
+    /// The stable ID of this experiment's difference — worse than its base under the same
+    /// fault, or unlike the rest of its family of faults — when it has one
+    /// ([`ExperimentResult::difference_id`]); `faultline accept <ID>` in a senior's review, or
+    /// `--accept-difference ID`, accepts it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub difference: Option<String>,
+    /// Who accepted the difference, from a source the change cannot write: the failure is
+    /// reported as accepted and does not block.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accepted: Option<Accepted>,
+}
+
+/// A difference accepted: by whom, and where it was said.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Accepted {
+    /// A handle (`@alice`), an email, or `the command line`.
+    pub by: String,
+    /// `GitHub review of 1a2b3c4d5e`, `--accept-difference`.
+    pub source: String,
 }
 
 /// An experiment's outcome on the change beside the same experiment on its base.
@@ -110,6 +129,45 @@ impl ExperimentResult {
 }
 
 impl ExperimentResult {
+    /// What makes this experiment a difference, by name only (no timing, no count): the
+    /// steps and checks worse than on the base, and the family checks that failed
+    /// ([`crate::outcome::family`]); empty when it is none.
+    pub fn difference_items(&self) -> Vec<String> {
+        let mut items = Vec::new();
+        if let Some(c) = self.compared.as_ref().filter(|c| c.verdict == Differential::Worse) {
+            items.extend(super::differential::worse_items(&self.outcome, &c.base));
+        }
+        let differs = |c: &&super::CheckOutcome| !c.passed && !c.unobserved && super::family::is_family_check(&c.check);
+        for c in self.outcome.checks.iter().filter(differs) {
+            items.push(c.check.clone());
+        }
+        items.sort();
+        items.dedup();
+        items
+    }
+
+    /// The stable ID of this experiment's difference (`d-` and 10 hex digits): made of the
+    /// explored service, the edge, the fault, the mode, the other fault, and
+    /// [`ExperimentResult::difference_items`], never of a timing, so the same difference
+    /// has the same ID in every run and on every machine. `None` when there is no difference.
+    pub fn difference_id(&self, service: &str) -> Option<String> {
+        use sha2::Digest;
+        let items = self.difference_items();
+        if items.is_empty() {
+            return None;
+        }
+        let text = format!(
+            "{service}\n{}\n{}\n{:?}\n{}\n{}",
+            self.on,
+            self.class,
+            self.mode,
+            self.with.as_deref().unwrap_or(""),
+            items.join("\n")
+        );
+        let digest = sha2::Sha256::digest(text.as_bytes());
+        Some(format!("d-{}", digest.iter().take(5).map(|b| format!("{b:02x}")).collect::<String>()))
+    }
+
     /// `class on edge`, and the other fault when there was one.
     pub fn what(&self) -> String {
         match &self.with {
@@ -120,9 +178,14 @@ impl ExperimentResult {
 }
 
 impl ExploreReport {
-    /// Experiments that failed, weaknesses the base shares excepted.
+    /// Experiments that failed, weaknesses the base shares and accepted differences excepted.
     pub fn failed(&self) -> impl Iterator<Item = &ExperimentResult> {
-        self.ran.iter().filter(|r| r.outcome.status == Status::Failed && !r.known_weakness())
+        self.ran.iter().filter(|r| r.outcome.status == Status::Failed && !r.known_weakness() && r.accepted.is_none())
+    }
+
+    /// Experiments that failed by a difference a senior accepted: reported, not blocking.
+    pub fn accepted(&self) -> impl Iterator<Item = &ExperimentResult> {
+        self.ran.iter().filter(|r| r.outcome.status == Status::Failed && !r.known_weakness() && r.accepted.is_some())
     }
 
     /// Experiments that failed the same way on the base: weaknesses the system already has.

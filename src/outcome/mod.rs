@@ -14,11 +14,12 @@
 
 pub mod differential;
 mod explore;
+pub mod family;
 mod gate_report;
 mod scenario;
 mod signoff;
 
-pub use explore::{Compared, Differential, ExperimentResult, ExploreReport, NotExercised};
+pub use explore::{Accepted, Compared, Differential, ExperimentResult, ExploreReport, NotExercised};
 pub use gate_report::{
     CommandLog, Decision, GateReport, GateTimings, Partition, PartitionError, PoolCounts, RunBinding, plan_digest,
 };

@@ -18,6 +18,7 @@ pub fn render(r: &ExploreReport) -> String {
     let failed = r.failed().count();
     let errors = r.errors().count();
     let weak = r.known_weaknesses().count();
+    let accepted = r.accepted().count();
     let compared = r.ran.iter().filter(|x| x.compared.is_some()).count();
     let _ = writeln!(
         s,
@@ -28,8 +29,9 @@ pub fn render(r: &ExploreReport) -> String {
         r.seed,
         r.ran.len(),
         r.seconds,
-        r.ran.len() - failed - errors - weak,
-        if weak > 0 { format!(", {weak} known weaknesses the base shares") } else { String::new() },
+        r.ran.len() - failed - errors - weak - accepted,
+        if weak > 0 { format!(", {weak} known weaknesses the base shares") } else { String::new() }
+            + &if accepted > 0 { format!(", {accepted} accepted differences") } else { String::new() },
         r.skipped.len(),
         r.unexplored.len(),
         if compared > 0 { format!("; {compared} compared with the base revision") } else { String::new() },
@@ -42,7 +44,12 @@ pub fn render(r: &ExploreReport) -> String {
     }
     for x in r.ran.iter().filter(|x| x.outcome.status != Status::Passed) {
         let weakness = if x.known_weakness() { " — a known weakness: the base fails it too" } else { "" };
-        let _ = writeln!(s, "  {}{weakness}", x.what());
+        let difference = match (&x.difference, &x.accepted) {
+            (Some(id), Some(a)) => format!(" — difference {id}, accepted by {} ({})", a.by, a.source),
+            (Some(id), None) => format!(" — difference {id} (`faultline accept {id}` in a senior's review accepts it)"),
+            _ => String::new(),
+        };
+        let _ = writeln!(s, "  {}{weakness}{difference}", x.what());
         for line in super::outcome::render_outcome(&x.outcome).lines() {
             let _ = writeln!(s, "    {line}");
         }

@@ -33,6 +33,7 @@ fn text(s: &str) -> String {
 
 const STYLE: &str = r#"
 body { font: 14px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #1d2329; padding: 0 1em; }
+.pair { display: grid; grid-template-columns: 1fr 1fr; gap: 1em; } .pair > div { min-width: 0; overflow-x: auto; }
 h1 { font-size: 1.5em; margin-bottom: .2em; } h2 { margin-top: 2em; border-bottom: 1px solid #ddd; }
 .allow { color: #1a7f37; } .block { color: #cf222e; } .unverified { color: #9a6700; }
 table { border-collapse: collapse; margin: .5em 0; } td, th { padding: .2em .8em; text-align: left; border-bottom: 1px solid #eee; vertical-align: top; } td.said { white-space: pre-wrap; }
@@ -337,6 +338,114 @@ fn nice_step(end: f64) -> f64 {
     [1.0, 2.0, 5.0, 10.0].iter().map(|m| m * mag).find(|s| *s >= raw).unwrap_or(raw)
 }
 
+/// One run: its heading, `why`, error, timeline, steps and checks, and how to reproduce it.
+fn run_block(o: &mut String, s: &ScenarioOutcome, id: &str) {
+    let (cls, word) = match s.status {
+        Status::Passed => ("passed", "passed"),
+        Status::Failed => ("failed", "failed"),
+        Status::Error => ("error", "could not run"),
+    };
+    let _ = writeln!(
+        o,
+        r#"<div class="scenario" id="{}"><h3><code>{}</code> <span class="{cls}">{word}</span> <small>target {}, seed {}, {:.1} s</small></h3><p class="why">{}</p>"#,
+        esc(id),
+        esc(&s.name),
+        esc(&s.target),
+        s.seed,
+        s.stack_seconds + s.run_seconds + s.teardown_seconds,
+        esc(&s.why)
+    );
+    if let Some(e) = &s.error {
+        let _ = writeln!(o, "<p class=\"error\">{}</p>", esc(e));
+    }
+    o.push_str(&timeline(s));
+    o.push_str("<table><tr><th></th><th>what</th><th>expected</th><th>observed</th></tr>");
+    for st in &s.steps {
+        let _ = write!(
+            o,
+            "<tr><td class=\"{}\">{}</td><td>step {}: {}</td><td>{}</td><td class=\"said\">{}</td></tr>",
+            if st.passed { "passed" } else { "failed" },
+            if st.passed { "✓" } else { "✗" },
+            st.index + 1,
+            text(&st.step),
+            text(&st.expected),
+            text(&st.observed)
+        );
+    }
+    for c in &s.checks {
+        let _ = write!(
+            o,
+            "<tr><td class=\"{}\">{}</td><td>check {} ({}:{}): {}</td><td>{}</td><td class=\"said\">{}</td></tr>",
+            if c.passed { "passed" } else { "failed" },
+            if c.passed { "✓" } else { "✗" },
+            c.index + 1,
+            esc(&s.file),
+            c.line,
+            text(&c.check),
+            text(&c.expected),
+            text(&c.observed)
+        );
+    }
+    o.push_str("</table>");
+    if s.status != Status::Passed {
+        let _ = write!(o, "<p>Reproduce:</p><pre>{}</pre>", esc(&s.repro));
+    }
+    o.push_str("</div>\n");
+}
+
+/// Each difference exploration found (worse than the base, or unlike the first flavour of
+/// its family), as the two runs side by side: the model on the left (the base revision, or
+/// the family's first flavour), this change's run on the right; with its ID and whether a
+/// senior accepted it.
+fn differences(report: &GateReport) -> String {
+    let mut o = String::new();
+    for r in &report.exploration {
+        for x in r.ran.iter().filter(|x| x.difference.is_some()) {
+            let id = x.difference.as_deref().unwrap_or("");
+            // The other run: the base's, or else the family's first flavour on this change.
+            let first = crate::outcome::family::FIRST;
+            let (left, label) = match x.compared.as_ref().filter(|c| c.verdict == crate::outcome::Differential::Worse) {
+                Some(c) => (Some(&c.base), "the base revision, under the same fault".to_owned()),
+                None => (
+                    r.ran
+                        .iter()
+                        .find(|y| y.class == first && y.on == x.on && y.mode == x.mode && y.with == x.with)
+                        .map(|y| &y.outcome),
+                    format!("this change, under {first} on {}", x.on),
+                ),
+            };
+            let state = match &x.accepted {
+                Some(a) => format!("accepted by {} ({})", esc(&a.by), esc(&a.source)),
+                None => format!(
+                    "not accepted: a senior accepts it with <code>faultline accept {}</code> in a review",
+                    esc(id)
+                ),
+            };
+            let _ = writeln!(
+                o,
+                r#"<div class="difference" id="difference-{}"><h3>Difference <code>{}</code>: {} <small>({} of {})</small></h3><p>{state}</p><div class="pair"><div><h4>{}</h4>"#,
+                esc(id),
+                esc(id),
+                esc(&x.what()),
+                esc(&r.service),
+                esc(&x.outcome.name),
+                esc(&label),
+            );
+            match left {
+                Some(l) => run_block(&mut o, l, &format!("difference-{id}-model")),
+                None => o.push_str("<p>not run</p>"),
+            }
+            o.push_str("</div><div><h4>this change</h4>");
+            run_block(&mut o, &x.outcome, &format!("difference-{id}-change"));
+            o.push_str("</div></div></div>\n");
+        }
+    }
+    if o.is_empty() {
+        return o;
+    }
+    format!("<h2 id=\"differences\">Differences, side by side</h2>\n{o}")
+}
+
 /// The edges exploration did not exercise, as a warning (empty when there is none).
 fn not_exercised(report: &GateReport) -> String {
     let items: Vec<String> = report
@@ -418,58 +527,69 @@ pub fn render(report: &GateReport) -> String {
         o.push_str("<h2 id=\"scenarios\">Scenarios</h2>\n<p class=\"legend\"><span><i class=\"dot\" style=\"background:#1a7f37\"></i>2xx/3xx</span><span><i class=\"dot\" style=\"background:#bf8700\"></i>4xx</span><span><i class=\"dot\" style=\"background:#cf222e\"></i>5xx</span><span><i class=\"dot\" style=\"background:#1d2329\"></i>no answer</span><span>▭ red: a fault's window</span><span>- - purple: attempts of one request</span><span>◯ red ring: the request met a fault (a lost reply included)</span><span>·· orange: calls made for one request from outside</span><span>hover a mark for details</span></p>\n");
     }
     for s in &report.scenarios {
-        let (cls, word) = match s.status {
-            Status::Passed => ("passed", "passed"),
-            Status::Failed => ("failed", "failed"),
-            Status::Error => ("error", "could not run"),
-        };
-        let _ = writeln!(
-            o,
-            r#"<div class="scenario" id="scenario-{}"><h3><code>{}</code> <span class="{cls}">{word}</span> <small>target {}, seed {}, {:.1} s</small></h3><p class="why">{}</p>"#,
-            esc(&s.name),
-            esc(&s.name),
-            esc(&s.target),
-            s.seed,
-            s.stack_seconds + s.run_seconds + s.teardown_seconds,
-            esc(&s.why)
-        );
-        if let Some(e) = &s.error {
-            let _ = writeln!(o, "<p class=\"error\">{}</p>", esc(e));
-        }
-        o.push_str(&timeline(s));
-        o.push_str("<table><tr><th></th><th>what</th><th>expected</th><th>observed</th></tr>");
-        for st in &s.steps {
-            let _ = write!(
-                o,
-                "<tr><td class=\"{}\">{}</td><td>step {}: {}</td><td>{}</td><td class=\"said\">{}</td></tr>",
-                if st.passed { "passed" } else { "failed" },
-                if st.passed { "✓" } else { "✗" },
-                st.index + 1,
-                text(&st.step),
-                text(&st.expected),
-                text(&st.observed)
-            );
-        }
-        for c in &s.checks {
-            let _ = write!(
-                o,
-                "<tr><td class=\"{}\">{}</td><td>check {} ({}:{}): {}</td><td>{}</td><td class=\"said\">{}</td></tr>",
-                if c.passed { "passed" } else { "failed" },
-                if c.passed { "✓" } else { "✗" },
-                c.index + 1,
-                esc(&s.file),
-                c.line,
-                text(&c.check),
-                text(&c.expected),
-                text(&c.observed)
-            );
-        }
-        o.push_str("</table>");
-        if s.status != Status::Passed {
-            let _ = write!(o, "<p>Reproduce:</p><pre>{}</pre>", esc(&s.repro));
-        }
-        o.push_str("</div>\n");
+        run_block(&mut o, s, &format!("scenario-{}", s.name));
     }
+    o.push_str(&differences(report));
     o.push_str("</body></html>\n");
     o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outcome::{Accepted, Compared, Differential, ExperimentResult, ExploreReport};
+
+    fn outcome(observed: &str, passed: bool) -> ScenarioOutcome {
+        let mut o: ScenarioOutcome =
+            serde_json::from_value(serde_json::json!({"name": "explore-api-x", "file": "x.yaml",
+            "target": "api", "why": "w", "seed": 1, "status": "passed", "error": null,
+            "steps": [{"index": 0, "step": "GET api /call", "passed": passed, "expected": "status in [200]",
+                       "observed": observed}],
+            "checks": [], "edges": {}, "faults": [], "checks_ms": 0.0, "stack_seconds": 0.0, "run_seconds": 0.0,
+            "teardown_seconds": 0.0, "repro": "faultline run"}))
+            .expect("an outcome");
+        o.judge();
+        o
+    }
+
+    #[test]
+    fn a_difference_is_shown_as_its_two_runs_side_by_side() {
+        let mut report = GateReport::new(1, None);
+        let experiment = |accepted: Option<Accepted>| ExperimentResult {
+            class: "slow-under-deadline".into(),
+            on: "api -> db".into(),
+            mode: crate::scenario::experiments::Mode::Sequential,
+            with: None,
+            outcome: outcome("1× 502 on the change", false),
+            scenario: None,
+            compared: Some(Compared {
+                base: outcome("1× 200 on the base", true),
+                verdict: Differential::Worse,
+                differences: Vec::new(),
+                pairs: 2,
+            }),
+            difference: Some("d-0123456789".into()),
+            accepted,
+        };
+        report.exploration.push(ExploreReport {
+            service: "api".into(),
+            ran: vec![experiment(None)],
+            ..Default::default()
+        });
+        let html = render(&report);
+        let at = |s: &str| html.find(s).unwrap_or_else(|| panic!("{s} not in {html}"));
+        assert!(at("Differences, side by side") < at(r#"<div class="pair">"#));
+        // The base's run on the left, the change's on the right, each whole.
+        assert!(at("the base revision, under the same fault") < at("1× 200 on the base"));
+        assert!(at("1× 200 on the base") < at("<h4>this change</h4>"));
+        assert!(at("<h4>this change</h4>") < at("1× 502 on the change"));
+        assert!(html.contains("not accepted: a senior accepts it with <code>faultline accept d-0123456789</code>"));
+        // Accepted: said, by whom.
+        let accepted = Accepted { by: "@alice".into(), source: "GitHub review of 1a2b3c4d5e".into() };
+        report.exploration[0].ran = vec![experiment(Some(accepted))];
+        assert!(render(&report).contains("accepted by @alice (GitHub review of 1a2b3c4d5e)"));
+        // No difference, no section.
+        report.exploration[0].ran[0].difference = None;
+        assert!(!render(&report).contains("Differences, side by side"));
+    }
 }

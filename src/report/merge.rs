@@ -261,7 +261,9 @@ pub fn merge(
             _ => {}
         }
     }
-    let exploration = merged_exploration(&shards, &plan, &mut unverified);
+    let mut exploration = merged_exploration(&shards, &plan, &mut unverified);
+    // Accepted differences, from what the merge was given (a shard's marks are not taken).
+    reasons.extend(verdict::accept::apply(&mut exploration, &given.accepts, Some(&signoff)));
     let unexercised = plan.gate.as_ref().map(|g| g.unexercised).unwrap_or_default();
     let (d, r) = verdict::with_exploration(decision, reasons, &exploration, unexercised);
     (decision, reasons) = (d, r);

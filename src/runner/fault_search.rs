@@ -33,6 +33,7 @@ use futures_util::StreamExt;
 use super::event::{Event, Reporter};
 use super::pool::StackPool;
 use crate::config::LoadedConfig;
+use crate::outcome::family;
 use crate::outcome::{
     CheckOutcome, Compared, Differential, ExperimentResult, ExploreReport, NotExercised, ScenarioOutcome, Status,
 };
@@ -56,6 +57,9 @@ pub struct ExploreOptions {
     /// too, under the same fault and seed, and is compared with the change's
     /// ([`crate::outcome::differential`]). `None`: the absolute oracles alone judge.
     pub base: Option<RunOptions>,
+    /// IDs of differences accepted (the verdict decides whether each
+    /// acceptance counts): a failure by one of them does not stop the exploration.
+    pub accepted: Vec<String>,
 }
 
 /// Passes of the workload the reference runs, at most, for the declared edges one pass
@@ -161,6 +165,7 @@ pub async fn explore(
         events.report(&Event::ExperimentsPlanned { service, experiments: fallback.len(), edges: &edges });
         ctx.waves(&fallback, &mut results, &mut report.skipped).await;
     }
+    ctx.families(experiments.iter().chain(&fallback), &mut results).await;
     let ran = results.values().filter(|(_, o)| o.is_some()).count();
     record(&mut report, &experiments, &mut results);
     record(&mut report, &fallback, &mut results);
@@ -193,8 +198,30 @@ enum ReferenceError {
     Fails { service: String, why: String },
     #[error("the workload of `{service}` does not pass {passes} times in a row without any fault: {why}")]
     FailsAgain { service: String, passes: u32, why: String },
+    /// An `agrees:` of the workload that does not hold without any fault: the declaration
+    /// is wrong (or the system is wrong everywhere), so nothing under a fault can be judged
+    /// by it.
+    #[error(
+        "{at}: the `agrees` of step {step} of the workload of `{service}` does not hold without any fault, so the declaration cannot judge anything: {why}"
+    )]
+    Disagrees { at: String, step: usize, service: String, why: String },
     #[error(transparent)]
     Invalid(#[from] crate::scenario::experiments::InvalidExperiment),
+}
+
+/// A failed reference because an `agrees:` of the workload did not hold: located at the
+/// declaration in faultline.yaml.
+fn disagrees(loaded: &LoadedConfig, w: &Workload, o: &ScenarioOutcome) -> Option<ReferenceError> {
+    let c = o.checks.iter().find(|c| !c.passed && super::agree::step_of(&c.check).is_some())?;
+    let step = super::agree::step_of(&c.check)? % w.steps.len().max(1);
+    let path = crate::ypath!["explore", "workloads", w.service.as_str(), step, "agrees"];
+    let d = crate::config::FileDiagnostic::at_key(&loaded.source, &path, "");
+    Some(ReferenceError::Disagrees {
+        at: format!("{}:{}:{}", d.file, d.line, d.column),
+        step: step + 1,
+        service: w.service.clone(),
+        why: format!("{}: expected {}, observed {}", c.check, c.expected, c.observed),
+    })
 }
 
 /// The reference: the workload once, and when a declared edge of the stack carried no
@@ -212,6 +239,9 @@ async fn references(
     let service = &w.service;
     let base = pool.run(&reference.scenario, config, opts).await;
     if base.status != Status::Passed {
+        if let Some(e) = disagrees(loaded, w, &base) {
+            return Err(e);
+        }
         return Err(ReferenceError::Fails { service: service.clone(), why: why(&base) });
     }
     let declared = crate::scenario::experiments::declared_edges(config, &reference.scenario.stack);
@@ -231,6 +261,9 @@ async fn references(
     pool.expect([&again.scenario]);
     let o = pool.run(&again.scenario, config, opts).await;
     if o.status != Status::Passed {
+        if let Some(e) = disagrees(loaded, w, &o) {
+            return Err(e);
+        }
         return Err(ReferenceError::FailsAgain { service: service.clone(), passes: REFERENCE_PASSES, why: why(&o) });
     }
     for mut e in used_edges(&o) {
@@ -345,7 +378,12 @@ fn record(report: &mut ExploreReport, experiments: &[Experiment], results: &mut 
                     outcome,
                     scenario,
                     compared,
+                    difference: None,
+                    accepted: None,
                 });
+                if let Some(r) = report.ran.last_mut() {
+                    r.difference = r.difference_id(&report.service);
+                }
             }
             Some((_, None)) => report.unexplored.push(e.name.clone()),
             None => {}
@@ -427,7 +465,20 @@ impl Wave<'_> {
             }
             let (o, compared) = self.run_one(e).await;
             let weakness = compared.as_ref().is_some_and(|c| c.verdict == Differential::KnownWeakness);
-            if o.status != Status::Passed && !weakness {
+            let result = ExperimentResult {
+                class: e.class.clone(),
+                on: e.on.clone(),
+                mode: e.mode,
+                with: e.with.clone(),
+                outcome: o,
+                scenario: None,
+                compared,
+                difference: None,
+                accepted: None,
+            };
+            let accepted = result.difference_id(&self.w.service).is_some_and(|id| self.xo.accepted.contains(&id));
+            let (o, compared) = (result.outcome, result.compared);
+            if o.status != Status::Passed && !weakness && !accepted {
                 self.found.store(true, std::sync::atomic::Ordering::SeqCst);
             }
             self.events.report(&Event::ExperimentFinished { service: &self.w.service, outcome: &o });
@@ -482,6 +533,107 @@ impl Wave<'_> {
             head.judge();
         }
         (head, Some(Compared { base, verdict, differences, pairs }))
+    }
+}
+
+impl Wave<'_> {
+    /// Equivalent faults, equivalent outcomes ([`crate::outcome::family`]): the experiments
+    /// of a family (the flavours of one transient failure on one edge, in one mode, with the
+    /// same other fault) that ran are compared with its first, on the change and on the
+    /// base alike. A difference on the change counts once both experiments, run again, show
+    /// it again (timing noise cannot block); each experiment compared gets the check, which
+    /// joins the base comparison: a difference the base has too is a known weakness.
+    async fn families<'e>(&self, experiments: impl Iterator<Item = &'e Experiment>, results: &mut Results<'e>) {
+        let mut groups: BTreeMap<(String, String, Option<String>), Vec<&Experiment>> = BTreeMap::new();
+        for e in experiments.filter(|e| crate::scenario::experiments::family(&e.class).is_some()) {
+            let ran =
+                results.get(&e.name).and_then(|(_, o)| o.as_ref()).is_some_and(|(o, _)| o.status != Status::Error);
+            if ran {
+                groups.entry((e.on.clone(), format!("{:?}", e.mode), e.with.clone())).or_default().push(e);
+            }
+        }
+        for members in groups.values() {
+            let [first, others @ ..] = members.as_slice() else { continue };
+            let first_is = crate::scenario::experiments::flavour(&first.class);
+            for other in others {
+                let other_is = crate::scenario::experiments::flavour(&other.class);
+                let saw = |e: &Experiment, o: &ScenarioOutcome| self.saw(e, o);
+                let (head_diff, base_diff) = {
+                    let (Some((_, Some((fh, fc)))), Some((_, Some((oh, oc))))) =
+                        (results.get(&first.name), results.get(&other.name))
+                    else {
+                        continue;
+                    };
+                    let head = family::differences(&saw(first, fh), first_is, &saw(other, oh), other_is);
+                    let base = match (fc, oc) {
+                        (Some(f), Some(o)) if f.base.status != Status::Error && o.base.status != Status::Error => {
+                            Some(family::differences(&saw(first, &f.base), first_is, &saw(other, &o.base), other_is))
+                        }
+                        _ => None,
+                    };
+                    (head, base)
+                };
+                // Seen once: run both again, on each side that differed.
+                let mut head_diff = head_diff;
+                let mut confirmed = false;
+                if !head_diff.is_empty() && self.start.elapsed() < self.xo.budget {
+                    let (a, b) = (self.again(first, None).await, self.again(other, None).await);
+                    head_diff = family::differences(&saw(first, &a), first_is, &saw(other, &b), other_is);
+                    confirmed = true;
+                }
+                // The base is compared only where the change differs: seen once there too, it is
+                // run again before it makes the change's difference a known weakness.
+                let mut base_diff = base_diff.filter(|_| !head_diff.is_empty());
+                let mut base_confirmed = false;
+                if let (Some(d), Some((pool, opts))) = (&base_diff, self.base)
+                    && !d.is_empty()
+                    && self.start.elapsed() < self.xo.budget
+                {
+                    let (a, b) =
+                        (self.again(first, Some((pool, opts))).await, self.again(other, Some((pool, opts))).await);
+                    base_diff = Some(family::differences(&saw(first, &a), first_is, &saw(other, &b), other_is));
+                    base_confirmed = true;
+                }
+                let Some((_, Some((head, compared)))) = results.get_mut(&other.name) else { continue };
+                head.checks.push(family::check(
+                    head.checks.len(),
+                    (&first.name, first_is),
+                    other_is,
+                    &head_diff,
+                    confirmed,
+                ));
+                head.judge();
+                if let (Some(c), Some(d)) = (compared.as_mut(), &base_diff) {
+                    let index = c.base.checks.len();
+                    c.base.checks.push(family::check(index, (&first.name, first_is), other_is, d, base_confirmed));
+                    c.base.judge();
+                    if c.verdict != Differential::Worse && c.verdict != Differential::Unjudged {
+                        let (v, lines) = crate::outcome::differential::compare(head, &c.base);
+                        (c.verdict, c.differences) = (v, lines);
+                    }
+                }
+                if !head_diff.is_empty() && !compared.as_ref().is_some_and(|c| c.verdict == Differential::KnownWeakness)
+                {
+                    self.found.store(true, std::sync::atomic::Ordering::SeqCst);
+                }
+            }
+        }
+    }
+
+    /// What the client saw under `e`: its graded answers, and, one request at a time, its
+    /// attempts per workload request on the faulted edge.
+    fn saw(&self, e: &Experiment, o: &ScenarioOutcome) -> family::ClientSaw {
+        let attempts = (e.mode == Mode::Sequential)
+            .then(|| attempts_per_request(o, &self.w.service).get(&e.on).map(|(n, _)| *n))
+            .flatten();
+        family::ClientSaw::of(o, attempts)
+    }
+
+    /// `e` run again, on the change (`None`) or on the base.
+    async fn again(&self, e: &Experiment, base: Option<(&StackPool, &RunOptions)>) -> ScenarioOutcome {
+        let (pool, opts) = base.unwrap_or((self.pool, self.opts));
+        pool.expect([&e.scenario]);
+        self.side(e, pool, opts).await
     }
 }
 

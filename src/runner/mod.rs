@@ -5,6 +5,7 @@
 //! fault undone when the steps end, then the checks. A fresh stack per scenario makes results
 //! independent of the order scenarios run in and of what ran before.
 
+mod agree;
 mod checks;
 pub mod depinfo;
 mod error;
@@ -235,6 +236,11 @@ async fn run_on(
     // in place before the first step.
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut early_error = None;
+    // What the truth of each `agrees:` holds before any fault.
+    let truth = Arc::new(agree::Record::default());
+    for t in agree::truths(&scenario.steps) {
+        truth.sample(&*stack.lock().await, t).await;
+    }
     for f in scenario.faults.iter().filter(|f| f.at.is_zero()) {
         if let Err(e) = apply(&stack, f, opts.ready_timeout).await {
             early_error = Some(e);
@@ -273,7 +279,7 @@ async fn run_on(
         out = out.error(format!("a fault could not be applied: {e}"));
     }
     let session = Arc::new(workload::Session::default());
-    let ctx = StepCtx { opts, scratch: scratch.path(), config, session: session.clone() };
+    let ctx = StepCtx { opts, scratch: scratch.path(), config, session: session.clone(), truth: truth.clone() };
     let steps = async {
         for (i, step) in scenario.steps.iter().enumerate().filter(|_| out.status != Status::Error) {
             let start_ms = ms();
@@ -310,7 +316,7 @@ async fn run_on(
     };
     let probes = probe::watch_all(&scenario.probes, probe_addrs, clock, &stop_rx);
     let ((), (), probes) = tokio::join!(steps, forward, probes);
-    let after = After { quiet: Instant::now(), probes };
+    let after = After { quiet: Instant::now(), probes, truth };
     out.faults = fault_windows(scenario, &windows);
     out.checks_ms = ms();
     check_phase(scenario, &*stack.lock().await, &session, &mut out, events, after).await;
@@ -329,6 +335,8 @@ struct After {
     quiet: Instant,
     /// What each of the scenario's probes saw.
     probes: Vec<Result<probe::ProbeLog, StackError>>,
+    /// What the truth of each `agrees:` held and what the steps answered.
+    truth: Arc<agree::Record>,
 }
 
 /// Phase 3's checks (a `settled` one judged again until it holds or its bound has passed
@@ -347,6 +355,18 @@ async fn check_phase(
             let line = scenario.check_lines.get(i).copied().unwrap_or(0);
             let settle = scenario.settle.get(i).copied().flatten().map(|bound| (bound, after.quiet));
             let judged = checks::run(stack, i, line, check, session, settle).await;
+            events.report(&Event::CheckFinished { scenario: &scenario.name, check: &judged });
+            out.checks.push(judged);
+        }
+        // Answers agree with the source of truth: the truth once the faults have ended too.
+        for t in agree::truths(&scenario.steps) {
+            after.truth.sample(stack, t).await;
+        }
+        for (i, step, a) in agree::agreeing(&scenario.steps) {
+            let during = agree::during(i, step, a, &after.truth, out.checks.len());
+            events.report(&Event::CheckFinished { scenario: &scenario.name, check: &during });
+            out.checks.push(during);
+            let judged = agree::after(stack, session, i, step, a, after.quiet, out.checks.len()).await;
             events.report(&Event::CheckFinished { scenario: &scenario.name, check: &judged });
             out.checks.push(judged);
         }

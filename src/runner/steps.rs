@@ -28,6 +28,8 @@ pub(super) struct StepCtx<'a> {
     pub(super) config: &'a crate::config::Config,
     /// Cookies and captured values, shared by the scenario's requests.
     pub(super) session: Arc<workload::Session>,
+    /// What the truth held and what `agrees:` steps answered.
+    pub(super) truth: Arc<super::agree::Record>,
 }
 
 impl StepCtx<'_> {
@@ -60,33 +62,51 @@ async fn request_step(
     index: usize,
     step: &RequestStep,
 ) -> Result<StepOutcome, RunError> {
-    let RequestStep { line, body, headers, repeat, concurrency, expect, capture } = step;
+    let RequestStep { line, body, headers, repeat, concurrency, expect, capture, agrees } = step;
     let addr = stack.lock().await.addr(&line.service)?;
     let timeout = request_timeout(expect);
     let next = Arc::new(std::sync::atomic::AtomicU32::new(0));
-    let keep = !capture.is_empty();
+    let keep = !capture.is_empty() || agrees.is_some();
+    if let Some(a) = agrees {
+        ctx.truth.sample(&*stack.lock().await, &a.truth).await;
+    }
     let workers = (0..*concurrency).map(|_| {
         let next = next.clone();
         async move {
             let mut answers = Vec::new();
+            let mut reads = Vec::new();
             let mut last = None;
             loop {
                 let n = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 if n >= *repeat {
-                    return (answers, last);
+                    return (answers, reads, last);
                 }
                 let req = workload::instance(line, headers, body.as_ref(), n, &ctx.session);
                 let (a, reply) = workload::send(addr, line, req, timeout, Some(&ctx.session), keep).await;
+                // A 2xx answer's value at the path of `agrees:`.
+                if let (Some(agreement), Some(s), Some(r)) = (agrees, a.status, &reply)
+                    && (200..300).contains(&s)
+                {
+                    let path = &agreement.path;
+                    let missing = || super::agree::NoValue::NotThere { status: s, path: path.text.clone() };
+                    reads.push(path.get(&r.body).ok_or_else(missing));
+                }
                 answers.push(a);
                 last = reply.or(last);
             }
         }
     });
     let mut answers: Vec<Answer> = Vec::new();
+    let mut reads = Vec::new();
     let mut last = None;
-    for (a, l) in join_all(workers).await {
+    for (a, r, l) in join_all(workers).await {
         answers.extend(a);
+        reads.extend(r);
         last = l.or(last);
+    }
+    if let Some(a) = agrees {
+        ctx.truth.reads(index, reads);
+        ctx.truth.sample(&*stack.lock().await, &a.truth).await;
     }
     let name = format!("{line}{}", if *repeat > 1 { format!(" ×{repeat}") } else { String::new() });
     let mut out = judge(index, name, expect, &answers);

@@ -13,6 +13,8 @@
 //! | `unresponsive`       | —                                       | nothing passes; closed after the deadline |
 //! | `slow-under-deadline`| held for half the deadline              | each reply delayed 1/20 of it    |
 //! | `errors-first`       | the first 2 requests answer 503         | —                                |
+//! | `errors-first-502`, `-504`, `-500` | the same with 502, 504, 500 | —                                |
+//! | `reset-first`        | the first 2 requests reset, unforwarded | —                                |
 //! | `throttled`          | 429 with `Retry-After: 3600`            | —                                |
 //! | `unavailable`        | 503 with `Retry-After: 3600`            | —                                |
 //! | `reply-lost`         | the first reply lost after the work     | —                                |
@@ -30,7 +32,10 @@
 //! judged again until it holds, for up to three times the deadline unless it says); each
 //! declared `readiness` answering 2xx again within 20 s; each declared `liveness` probed
 //! while the fault is in place (`probes:`), on every service the fault does not itself stop.
-//! The runner's exploration adds the attempts per workload request.
+//! The runner's exploration adds the attempts per workload request, and compares the
+//! experiments of a [`family`] with each other: transient failures that differ only in
+//! flavour (503, 502, 504, 500, a reset before the reply) on one edge, in one mode, must
+//! leave the workload's client with the same outcome.
 
 use std::time::Duration;
 
@@ -374,6 +379,10 @@ fn classes(http: bool, d: Duration) -> Vec<(&'static str, Value)> {
             ("slow-past-deadline", json!({ "http": { "delay": dur(d + Duration::from_secs(1)) } })),
             ("slow-under-deadline", json!({ "http": { "delay": dur(d / 2) } })),
             ("errors-first", json!({ "http": { "status": 503, "first": 2 } })),
+            ("errors-first-502", json!({ "http": { "status": 502, "first": 2 } })),
+            ("errors-first-504", json!({ "http": { "status": 504, "first": 2 } })),
+            ("errors-first-500", json!({ "http": { "status": 500, "first": 2 } })),
+            ("reset-first", json!({ "http": { "drop": "before", "first": 2 } })),
             ("throttled", json!({ "http": { "status": 429, "headers": { "Retry-After": "3600" } } })),
             ("unavailable", json!({ "http": { "status": 503, "headers": { "Retry-After": "3600" } } })),
             ("reply-lost", json!({ "http": { "drop": "reset", "first": 1 } })),
@@ -392,6 +401,30 @@ fn classes(http: bool, d: Duration) -> Vec<(&'static str, Value)> {
         ]);
     }
     classes
+}
+
+/// The fault classes that are one transient failure in different flavours: the first 2
+/// requests answered 503, 502, 504 or 500, or reset before they reach the dependency. The
+/// first is the one the others are compared with.
+pub const TRANSIENT: &[&str] =
+    &["errors-first", "errors-first-502", "errors-first-504", "errors-first-500", "reset-first"];
+
+/// The family of a fault class, if it has one: faults that must leave the workload's client
+/// with the same outcome on the same edge (`transient`, [`TRANSIENT`]).
+pub fn family(class: &str) -> Option<&'static str> {
+    TRANSIENT.contains(&class).then_some("transient")
+}
+
+/// What a class of [`TRANSIENT`] does, in a few words: `503`, `a reset`.
+pub fn flavour(class: &str) -> &'static str {
+    match class {
+        "errors-first" => "503",
+        "errors-first-502" => "502",
+        "errors-first-504" => "504",
+        "errors-first-500" => "500",
+        "reset-first" => "a reset before the reply",
+        _ => "another fault",
+    }
 }
 
 /// The experiments of an edge that carried traffic only while `trigger`'s fault was on (a

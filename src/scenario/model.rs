@@ -269,6 +269,14 @@ pub(crate) struct Step {
     /// What each request must do.
     #[serde(default)]
     pub expect: Option<Expect>,
+    /// With a `GET` request: the field of its answer that must equal what a datastore holds
+    /// (`{ path: $.qty, sql: { service, query }, within: 5s }`, or `redis: { service,
+    /// command }`). Every 2xx answer must agree with a value the truth held during the run,
+    /// and once the faults have ended the request answers what the truth holds within
+    /// `within` (default 5 s).
+    #[serde(default)]
+    #[schemars(with = "Option<crate::config::truth::AgreesSpec>")]
+    pub agrees: Option<serde_json::Value>,
     /// A command in a service's container (`service`) or on the host (no `service`).
     #[serde(default)]
     pub exec: Option<ExecStep>,

@@ -294,7 +294,7 @@ pub(crate) async fn run(iso: &Isolation, job: &Job) -> Result<Ran, StackError> {
     let image = job_image(&docker, iso, &job.root).await?;
     let memory = iso.memory_bytes().ok_or_else(|| fail("`isolation.memory` is not a size".into()))?;
     for dir in &job.writable {
-        inside(&job.root, dir).map_err(fail)?;
+        inside(&job.what, &job.root, dir)?;
     }
     for dir in job.writable.iter().chain([&job.cache, &job.cache.join("home")]) {
         std::fs::create_dir_all(dir).map_err(|e| fail(format!("cannot create {}: {e}", dir.display())))?;
@@ -389,22 +389,23 @@ pub(crate) async fn run(iso: &Isolation, job: &Job) -> Result<Ran, StackError> {
 /// `dir` is under `root` through directories only: no part of it that exists is a link (a
 /// change that commits `out` as a link to the runner's `~/.cargo/bin` would otherwise have
 /// it mounted writable), and none is `..`.
-fn inside(root: &Path, dir: &Path) -> Result<(), String> {
-    let rel = dir.strip_prefix(root).map_err(|_| format!("{} is not inside the checkout", dir.display()))?;
+fn inside(what: &str, root: &Path, dir: &Path) -> Result<(), StackError> {
+    let fail = |reason: String| StackError::Isolation { what: what.to_owned(), reason };
+    let rel = dir.strip_prefix(root).map_err(|_| fail(format!("{} is not inside the checkout", dir.display())))?;
     let mut at = root.to_path_buf();
     for part in rel.components() {
         let std::path::Component::Normal(name) = part else {
-            return Err(format!("{} leaves the checkout", dir.display()));
+            return Err(fail(format!("{} leaves the checkout", dir.display())));
         };
         at.push(name);
         match std::fs::symlink_metadata(&at) {
             Ok(m) if m.file_type().is_symlink() => {
-                return Err(format!(
+                return Err(fail(format!(
                     "{} is a link in the checkout; a writable path of isolation.writable must be a directory",
                     at.display()
-                ));
+                )));
             }
-            Ok(m) if !m.is_dir() => return Err(format!("{} is not a directory", at.display())),
+            Ok(m) if !m.is_dir() => return Err(fail(format!("{} is not a directory", at.display()))),
             Ok(_) => {}
             Err(_) => break,
         }
@@ -590,12 +591,13 @@ mod tests {
         std::fs::create_dir_all(&outside).unwrap();
         std::os::unix::fs::symlink(&outside, root.join("services/bin")).unwrap();
         std::fs::write(root.join("file"), "").unwrap();
-        assert!(inside(&root, &root.join("services/bin")).unwrap_err().contains("is a link"));
-        assert!(inside(&root, &root.join("services/bin/deeper")).unwrap_err().contains("is a link"));
-        assert!(inside(&root, &root.join("file/x")).unwrap_err().contains("not a directory"));
-        assert!(inside(&root, &root.join("services/../x")).unwrap_err().contains("leaves"));
-        assert!(inside(&root, &root.join("services/new/dir")).is_ok());
-        assert!(inside(&root, &outside).is_err());
+        let err = |p: &Path| inside("prepare", &root, p).unwrap_err().to_string();
+        assert!(err(&root.join("services/bin")).contains("is a link"));
+        assert!(err(&root.join("services/bin/deeper")).contains("is a link"));
+        assert!(err(&root.join("file/x")).contains("not a directory"));
+        assert!(err(&root.join("services/../x")).contains("leaves"));
+        assert!(err(&outside).contains("not inside"));
+        assert!(inside("prepare", &root, &root.join("services/new/dir")).is_ok());
     }
 
     #[test]

@@ -56,10 +56,25 @@ pub(crate) fn with_exploration(
                 .first_failure()
                 .map(|(what, expected, observed)| format!(" at {what}: expected {expected}, observed {observed}"))
                 .unwrap_or_default();
+            let id = x
+                .difference
+                .as_deref()
+                .map(|id| format!(" (difference {id}: a senior accepts it with `faultline accept {id}` in a review)"))
+                .unwrap_or_default();
             reasons.push(format!(
-                "exploration of {} found a failure nobody wrote a scenario for: {} failed{how}",
+                "exploration of {} found a failure nobody wrote a scenario for: {} failed{how}{id}",
                 r.service,
                 x.what()
+            ));
+        }
+        for x in r.accepted() {
+            let (id, by) = (x.difference.as_deref().unwrap_or("?"), x.accepted.as_ref());
+            reasons.push(format!(
+                "exploration of {}: the difference {id} ({}) is accepted by {} ({}), not blocking",
+                r.service,
+                x.what(),
+                by.map_or("?", |a| a.by.as_str()),
+                by.map_or("?", |a| a.source.as_str()),
             ));
         }
         if !r.not_exercised.is_empty() {

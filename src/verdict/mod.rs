@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use crate::outcome::{Decision, GateReport, ScenarioOutcome, SignoffState, Status};
 
+pub mod accept;
 mod exploration;
 mod signoff;
 

@@ -61,7 +61,7 @@ pub struct Fuzzer {
 const TEMPLATE: &str = "{\"a\": \"http://{catalog.host}:{catalog.port}/x\", \"b\": \"{pricng.host}\", \"c\": \"{pricing.prt}\", \"{d}\": {}}\nPRICING={pricing.host}:{pricing.port}\n";
 
 /// A configuration that sets every key, so every key is mutated.
-const SCENARIO_KEYS: &str = "use: dependency-down\nwith:\n  client: orders\n  dependency: payments\n  request: POST orders /orders\n  status: [503]\n  within: 2s\n  probe: GET orders /stock/A1\n  probe_headers: { Cookie: \"s={n}\" }\n  probe_status: [200]\ndrop_checks: [logs]\nchecks:\n  - on: orders -> payments\n    max_requests: 3\n  - sql: { service: postgres, query: \"SELECT 1\" }\n    expect_rows: 0\n    settled: true\n    within: 5s\nprobes:\n  - request: GET orders /live\n    every: 250ms\n    within: 1s\n";
+const SCENARIO_KEYS: &str = "use: dependency-down\nwith:\n  client: orders\n  dependency: payments\n  request: POST orders /orders\n  status: [503]\n  within: 2s\n  probe: GET orders /stock/A1\n  probe_headers: { Cookie: \"s={n}\" }\n  probe_status: [200]\ndrop_checks: [logs]\nchecks:\n  - on: orders -> payments\n    max_requests: 3\n  - sql: { service: postgres, query: \"SELECT 1\" }\n    expect_rows: 0\n    settled: true\n    within: 5s\nprobes:\n  - request: GET orders /live\n    every: 250ms\n    within: 1s\nsteps:\n  - request: GET orders /stock/A1\n    agrees: { path: $.qty, sql: { service: postgres, query: \"SELECT qty FROM stock\" }, within: 5s }\n  - request: GET orders /count\n    agrees: { path: \"$['n']\", redis: { service: redis, command: [GET, n] } }\n";
 
 const EVERY_KEY: &str = r#"version: 1
 services:
@@ -133,6 +133,10 @@ explore:
         body: { sku: "A1", qty: 1 }
         repeat: 2
         expect: { status: [201, 503], within: 3s }
+      - request: GET api /stock/A1
+        agrees: { path: "$.qty", sql: { service: db, query: "SELECT qty FROM stock", database: shop }, within: 5s }
+      - request: GET api /count
+        agrees: { path: "$['n'][0]", redis: { service: cache, command: [GET, count] } }
   invariants:
     - when: db
       sql: { service: db, query: "SELECT 1 WHERE false" }
@@ -271,6 +275,10 @@ const TOKENS: &[&str] = &[
     "liveness: ",
     "readiness: ",
     "settled: true",
+    "agrees: ",
+    "$.",
+    "[0]",
+    "['a b']",
     "probes: ",
     "files: ",
     "template: ",

@@ -305,6 +305,12 @@ impl Http<'_> {
                 record.outcome = RequestOutcome::Faulted;
                 return Ok(if close { Next::Close } else { Next::KeepAlive });
             }
+            Some(HttpAction::Reset) => {
+                // The request never reaches the dependency; the client sees a reset.
+                self.conn.kill(Kill::Reset);
+                record.outcome = RequestOutcome::Dropped;
+                return Ok(Next::Dropped);
+            }
             Some(HttpAction::Delay(d)) => {
                 tokio::select! {
                     biased;

@@ -92,7 +92,8 @@ pub struct HttpSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delay: Option<Dur>,
     /// Forward the request, then drop the connection in the middle of the response: the
-    /// dependency did the work and the reply is lost. `reset` (default) or `close`.
+    /// dependency did the work and the reply is lost. `reset` (default) or `close`; `before`:
+    /// reset the connection instead of forwarding, so the dependency never sees the request.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub drop: Option<DropStyle>,
 }
@@ -102,6 +103,8 @@ pub struct HttpSpec {
 pub enum DropStyle {
     Reset,
     Close,
+    /// Reset before forwarding: no work was done.
+    Before,
 }
 
 impl HttpSpec {
@@ -117,6 +120,7 @@ impl HttpSpec {
                 headers: self.headers.iter().map(|(k, v)| (k.clone(), v.0.clone())).collect(),
             },
             (_, Some(d), _) => HttpAction::Delay(d.0),
+            (_, _, Some(DropStyle::Before)) => HttpAction::Reset,
             (_, _, Some(style)) => HttpAction::Drop { reset: style == DropStyle::Reset },
             _ => unreachable!("one action is set"),
         };
@@ -201,6 +205,8 @@ pub enum HttpAction {
     Delay(Duration),
     /// Forward the request, then drop the connection in the middle of the response.
     Drop { reset: bool },
+    /// Reset the connection instead of forwarding the request.
+    Reset,
 }
 
 #[derive(Debug, Clone, PartialEq)]

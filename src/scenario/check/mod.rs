@@ -28,6 +28,7 @@ use std::time::Duration;
 
 use regex::Regex;
 
+pub(crate) use sql::PSQL;
 pub use sql::SqlExpect;
 
 use super::model::Check;

@@ -84,7 +84,7 @@ pub(super) fn explain(service: &str, query: &str, _database: &Option<String>, ex
 /// psql inside the container, as the role and database its environment names
 /// (`POSTGRES_USER`/`POSTGRES_DB`, as the fixture image and the common images take them).
 /// `$0` is the query, `$1` the database (empty: the container's default).
-const PSQL: &str = "exec psql -v ON_ERROR_STOP=1 -X -tA -U \"${POSTGRES_USER:-${PGUSER:-postgres}}\" -d \"${1:-${POSTGRES_DB:-${PGDATABASE:-postgres}}}\" -c \"$0\"";
+pub(crate) const PSQL: &str = "exec psql -v ON_ERROR_STOP=1 -X -tA -U \"${POSTGRES_USER:-${PGUSER:-postgres}}\" -d \"${1:-${POSTGRES_DB:-${PGDATABASE:-postgres}}}\" -c \"$0\"";
 
 pub(super) async fn judge<P: Probe>(
     probe: &P,

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use super::{RequestLine, Validator};
 use crate::config::Seg;
+use crate::config::truth::{self, Agreement, Truth};
 use crate::scenario::model::{NumOrText, Step};
 use crate::ypath;
 
@@ -62,6 +63,8 @@ pub struct RequestStep {
     pub expect: Expectation,
     /// `(name, from)`: kept from the last answer for later steps.
     pub capture: Vec<(String, Capture)>,
+    /// `agrees:`: the field of the answers that must equal the source of truth.
+    pub agrees: Option<Agreement>,
 }
 
 #[derive(Debug, Clone)]
@@ -109,6 +112,8 @@ impl Validator<'_> {
         for (key, set, kind) in [
             ("repeat", s.repeat.is_some(), "request"),
             ("concurrency", s.concurrency.is_some(), "request"),
+            ("capture", !s.capture.is_empty(), "request"),
+            ("agrees", s.agrees.is_some(), "request"),
             ("rate", s.rate.is_some(), "load"),
             ("for", s.duration.is_some(), "load"),
         ] {
@@ -121,10 +126,6 @@ impl Validator<'_> {
         let http_only = !s.headers.is_empty() || s.body.is_some() || s.form.is_some() || s.expect.is_some();
         if http_only && s.request.is_none() && s.load.is_none() {
             self.err(&path, "`body`, `form`, `headers` and `expect` go with `request` or `load`", None);
-            return None;
-        }
-        if !s.capture.is_empty() && s.request.is_none() {
-            self.err(&at("capture"), "`capture` goes with `request`", None);
             return None;
         }
         if s.body.is_some() && s.form.is_some() {
@@ -207,7 +208,11 @@ impl Validator<'_> {
             return None;
         }
         let capture = self.captures(&at("capture"), &s.capture)?;
-        Some(StepKind::Request(RequestStep { line, body, headers, repeat, concurrency, expect, capture }))
+        let agrees = match s.agrees.as_ref().map(|a| self.agrees(&at("agrees"), &line, a)) {
+            Some(None) => return None,
+            checked => checked.flatten(),
+        };
+        Some(StepKind::Request(RequestStep { line, body, headers, repeat, concurrency, expect, capture, agrees }))
     }
 
     /// A host command's `env`: names of variables, `{SERVICE.host|port|addr|url}` of
@@ -265,6 +270,44 @@ impl Validator<'_> {
             out.push((k.clone(), text));
         }
         Some(out)
+    }
+
+    /// `agrees:` of a request (`line`): its keys ([`truth::parse`]), on a `GET` (it is sent
+    /// again after the faults), its truth a PostgreSQL or Redis service of the stack.
+    fn agrees(&mut self, path: &[Seg], line: &super::RequestLine, v: &serde_json::Value) -> Option<Agreement> {
+        let a = match truth::parse(v) {
+            Ok(a) => a,
+            Err(problems) => {
+                for p in problems {
+                    self.err(&[path, &p.at].concat(), p.message, p.help);
+                }
+                return None;
+            }
+        };
+        if line.method != "GET" {
+            self.err(
+                path,
+                format!("`agrees` goes with a `GET` request, not `{}`: it is sent again after the faults", line.method),
+                Some("declare it on the read that returns the value, e.g. `request: GET api /stock/A1`".into()),
+            );
+            return None;
+        }
+        let (key, word, port) = match &a.truth {
+            Truth::Sql { .. } => ("sql", "postgres", 5432),
+            Truth::Redis { .. } => ("redis", "redis", 6379),
+        };
+        let at_service = [path, &ypath![key, "service"]].concat();
+        let service = self.service(&at_service, a.truth.service())?;
+        if !self.looks_like(&service, word, port) {
+            let what = if key == "sql" { "a PostgreSQL" } else { "a Redis" };
+            self.err(
+                &at_service,
+                format!("`{service}` is not {what} service (no `{word}` in its image or build, no port {port})"),
+                None,
+            );
+            return None;
+        }
+        Some(a)
     }
 
     /// `capture:` entries: `NAME: json:/pointer` or `NAME: header:name`.
