@@ -74,6 +74,8 @@ pub(super) fn exec(dir: &Path, args: ExploreArgs) -> miette::Result<i32> {
         first: Vec::new(),
         stop_at_first_failure: false,
         base: None,
+        fresh_stacks: false,
+        partition: None,
     };
     runtime()?.block_on(async move {
         let mut interrupt = Interrupt::new();
