@@ -77,7 +77,7 @@ pub(crate) fn family(name: &str) -> &str {
 
 impl Partition {
     /// Whether the experiment `name` is this shard's to run: its family's share.
-    pub(crate) fn holds_experiment(&self, name: &str) -> bool {
+    pub fn holds_experiment(&self, name: &str) -> bool {
         Self::share_of(family(name), self.count) == self.index
     }
 }
