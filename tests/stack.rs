@@ -402,14 +402,7 @@ fn ctrl_c_during_start_up_leaves_nothing() {
 /// which would count as reaching it).
 fn container_ids(run: &str) -> std::collections::BTreeMap<String, String> {
     let out = Command::new("docker")
-        .args([
-            "ps",
-            "--no-trunc",
-            "--filter",
-            &format!("label=faultline.run={run}"),
-            "--format",
-            "{{.Names}} {{.ID}}",
-        ])
+        .args(["ps", "--no-trunc", "--filter", &format!("label=faultline.run={run}"), "--format", "{{.Names}} {{.ID}}"])
         .output()
         .unwrap();
     let prefix = format!("faultline-{run}-");
