@@ -35,11 +35,6 @@ fn git(repo: &Path, args: &[&str]) {
     assert!(ok, "git {args:?}");
 }
 
-fn target_env() -> Vec<(String, String)> {
-    let t = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| format!("{}/target/shop", env!("CARGO_MANIFEST_DIR")));
-    vec![("CARGO_TARGET_DIR".into(), t)]
-}
-
 fn request(head: &str, jobs: usize) -> GateRequest {
     request_with(head, jobs, false)
 }
@@ -66,7 +61,8 @@ fn request_ahead(head: &str, jobs: usize, stacks_ahead: Option<usize>) -> GateRe
         timeout: None,
         ready_timeout: Duration::from_secs(60),
         jobs,
-        prepare_env: target_env(),
+        // The shop builds isolated, into a cache of faultline's (`isolation:` in its config).
+        prepare_env: Vec::new(),
         partition: None,
         only: None,
         fresh_stacks: false,
@@ -189,7 +185,6 @@ fn main() {
         let exec = faultline::plan::planned(&repo, &req).unwrap().executable(&repo).unwrap();
         let (loaded, all) = (&exec.config, &exec.scenarios);
         let mut opts = RunOptions::new(3, exec.code.root(), Duration::from_secs(60), String::new());
-        opts.prepare_env = target_env();
         opts.sequential_start = true;
         let refs: Vec<_> = all.iter().collect();
         let prepared = prepare_once(&refs, &loaded.config, &mut opts).await.unwrap();

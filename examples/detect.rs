@@ -84,7 +84,8 @@ fn exploration_only(root: &Path) -> Result<git2::Oid, String> {
         }
         if in_rules && let Some((tier, _)) = t.split_once(':').filter(|_| line.starts_with("    ")) {
             let signoff = if t.contains("signoff: seniors") { ", signoff: seniors" } else { "" };
-            out.push_str(&format!("    {tier}: {{ scenarios: none{signoff}, explore: true }}\n"));
+            let partial = if t.contains("partial_exploration: allow") { ", partial_exploration: allow" } else { "" };
+            out.push_str(&format!("    {tier}: {{ scenarios: none{signoff}, explore: true{partial} }}\n"));
             continue;
         }
         out.push_str(line);

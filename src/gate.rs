@@ -123,6 +123,7 @@ async fn gate_inner(
     let work = async {
         let mut exec = planned.executable(&repo).map_err(Unverifiable::Plan)?;
         let selected = exec.scenarios.len();
+        // A share of the scenarios; every shard explores, its share of the experiments.
         exec.retain(|name| req.partition.is_none_or(|p| p.contains(name)));
         exec.scenarios.retain(|s| req.only.as_ref().is_none_or(|only| only.contains(&s.name)));
         if let Some(p) = req.partition {
@@ -406,6 +407,8 @@ async fn explore_affected(
             .iter()
             .map(|a| a.split_once('=').map_or(a.as_str(), |(id, _)| id).to_ascii_lowercase())
             .collect(),
+        fresh_stacks: req.fresh_stacks,
+        partition: req.partition,
     };
     let mut exploration = Vec::new();
     // A scenario that did not pass decides already (block, or could not verify):

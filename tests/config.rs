@@ -81,6 +81,32 @@ fn a_misspelled_unexercised_policy_is_located_with_the_nearest_value() {
 }
 
 #[test]
+fn a_misspelled_partial_exploration_is_located_with_the_nearest_value() {
+    let text = SHOP_CONFIG
+        .replace("medium: { scenarios: affected }", "medium: { scenarios: affected, partial_exploration: alow }");
+    let p = problems(&text);
+    let line = line_of(&text, "alow");
+    assert!(
+        p[0].0.starts_with(&format!(
+            "faultline.yaml:{line}:57: policy.gate.medium.partial_exploration: unknown variant `alow`"
+        )),
+        "{p:?}"
+    );
+    assert!(p[0].1.as_deref().unwrap().starts_with("did you mean `allow`?"), "{p:?}");
+    for v in ["allow", "unverified"] {
+        let ok = SHOP_CONFIG.replace(
+            "medium: { scenarios: affected }",
+            &format!("medium: {{ scenarios: affected, partial_exploration: {v} }}"),
+        );
+        assert_eq!(problems(&ok), vec![], "{v}");
+    }
+    let typo = SHOP_CONFIG
+        .replace("medium: { scenarios: affected }", "medium: { scenarios: affected, partial_explore: allow }");
+    let p = problems(&typo);
+    assert!(p[0].1.as_deref().unwrap_or_default().contains("partial_exploration"), "{p:?}");
+}
+
+#[test]
 fn wrong_type_is_located() {
     let text = SHOP_CONFIG.replace("ports: [5432]", "ports: [fivefourthreetwo]");
     let p = problems(&text);

@@ -231,9 +231,14 @@ fn the_gate_explores_when_its_rule_says_so_and_blocks_what_it_finds() {
 /// `RELAY` with api's deadline `timeout`, explored by the gate whenever `api/**` changes,
 /// and a change committed that writes `relay` as the relay's code (or only touches api).
 fn explored_relay(timeout: &str, relay: Option<&dyn Fn(&str) -> String>) -> (TestRepo, tempfile::TempDir) {
-    let config = RELAY.replace("@T@", timeout) + &policy("");
+    let config = RELAY.replace("@T@", timeout) + &policy(PARTIAL);
     gated_relay(&config, relay)
 }
+
+/// The gates of [`explored_relay`] and [`explored`] judge other things than the budget
+/// within a budget that may cut the catalogue short: a partial exploration is allowed there
+/// (by default it is could not verify, `verdict::exploration`'s tests).
+const PARTIAL: &str = ", partial_exploration: allow";
 
 /// The policy of [`explored_relay`]: the high tier explores, with `more` keys in its rule.
 fn policy(more: &str) -> String {
@@ -255,7 +260,7 @@ fn explored(
     files: &[(&str, &str)],
     relay: Option<&dyn Fn(&str) -> String>,
 ) -> (TestRepo, tempfile::TempDir) {
-    gated_relay_with(&(config.to_owned() + &policy("")), files, relay)
+    gated_relay_with(&(config.to_owned() + &policy(PARTIAL)), files, relay)
 }
 
 /// [`gated_relay`] with `files` beside the relay.
@@ -670,4 +675,78 @@ fn the_gate_passes_a_system_whose_liveness_holds_and_whose_state_settles() {
     assert!(named("GET api /live").to_string().contains("all 2xx"), "{down}");
     // Nothing failed anywhere, on either side.
     assert!(with_check(&ran, "", false).is_none(), "{v}");
+}
+
+/// The names of an exploration's experiments: (ran, skipped, unexplored).
+fn experiment_names(x: &serde_json::Value) -> (Vec<String>, Vec<String>, Vec<String>) {
+    let names = |v: &serde_json::Value, f: &dyn Fn(&serde_json::Value) -> Option<String>| -> Vec<String> {
+        v.as_array().map(|a| a.iter().filter_map(f).collect()).unwrap_or_default()
+    };
+    (
+        names(&x["ran"], &|r| r["outcome"]["name"].as_str().map(str::to_owned)),
+        names(&x["skipped"], &|s| s[0].as_str().map(str::to_owned)),
+        names(&x["unexplored"], &|s| s.as_str().map(str::to_owned)),
+    )
+}
+
+/// `--partition` splits the experiments themselves, not whole services: the one explored
+/// service's catalogue in 3 shards, each running its share, recombined by `report merge`,
+/// gives the verdict and the experiments of the same exploration unsharded.
+#[test]
+fn sharded_exploration_runs_the_same_experiments_and_gives_the_same_verdict() {
+    let (r, report) = explored_relay("1", None);
+    let (code, text, whole) = gate_report(&r, &report, "120s");
+    assert_eq!(code, Some(0), "{text}");
+    let all = experiment_names(&whole["exploration"][0]);
+    assert!(all.0.len() >= 6, "{all:?}");
+    let tmp = tempfile::tempdir().unwrap();
+    let mut dirs = Vec::new();
+    let mut ran_in_shards = 0;
+    for k in 1..=3 {
+        let dir = tmp.path().join(format!("shard-{k}"));
+        let share = format!("{k}/3");
+        let out = r.faultline(&[
+            "gate",
+            "--base",
+            "main",
+            "--seed",
+            "6",
+            "--explore-budget",
+            "120s",
+            "--partition",
+            &share,
+            "--report",
+            dir.to_str().unwrap(),
+        ]);
+        let text = output(&out);
+        assert_eq!(out.status.code(), Some(0), "{text}");
+        let v: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("verdict.json")).unwrap()).unwrap();
+        let x = &v["exploration"][0];
+        assert_eq!(x["share"]["split"], "experiments", "{x}");
+        assert_eq!(x["share"]["partition"]["index"], k, "{x}");
+        let part = experiment_names(x);
+        assert!(part.0.len() < all.0.len(), "shard {share} ran only its share: {part:?}");
+        ran_in_shards += part.0.len();
+        dirs.push(dir);
+    }
+    assert_eq!(ran_in_shards, all.0.len(), "each experiment ran in exactly one shard");
+    let merged_dir = tmp.path().join("merged");
+    let mut args = vec!["report", "merge"];
+    args.extend(dirs.iter().map(|d| d.to_str().unwrap()));
+    args.extend(["--out", merged_dir.to_str().unwrap()]);
+    let out = r.faultline(&args);
+    let text = output(&out);
+    let merged: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(merged_dir.join("verdict.json")).unwrap_or_default())
+            .unwrap_or_else(|e| panic!("{e}: {text}"));
+    assert_eq!(merged["decision"], whole["decision"], "{text}");
+    assert_eq!(out.status.code(), code, "{text}");
+    assert_eq!(experiment_names(&merged["exploration"][0]), all, "{text}");
+    // A shard's part missing: the merge cannot vouch for its experiments.
+    let partial = tmp.path().join("partial");
+    let mut args = vec!["report", "merge"];
+    args.extend(dirs[..2].iter().map(|d| d.to_str().unwrap()));
+    args.extend(["--out", partial.to_str().unwrap()]);
+    let out = r.faultline(&args);
+    assert_eq!(out.status.code(), Some(2), "{}", output(&out));
 }

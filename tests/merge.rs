@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use faultline::outcome::{
-    CheckOutcome, Decision, ExperimentResult, ExploreReport, GateReport, Partition, RunBinding, ScenarioOutcome,
-    SignoffState, Status, StepOutcome, plan_digest,
+    CheckOutcome, Decision, ExperimentResult, ExploreReport, ExploreShare, GateReport, Partition, RunBinding,
+    ScenarioOutcome, SignoffState, Split, Status, StepOutcome, plan_digest,
 };
 use faultline::plan::Plan;
 use faultline::scenario::experiments::Mode;
@@ -301,4 +301,132 @@ fn merged_shards_give_the_unsharded_verdict_for_every_experiment() {
         let outcomes = vec![judged("s-a", passing), judged("s-b", passing)];
         assert_same(&Gate::new(outcomes, Some(exploration), false, false), &format!("experiment {k:?}"));
     }
+}
+
+/// This shard's part of `x` as `gate --partition` records it: the whole catalogue, the
+/// experiments of its share.
+fn part(x: &ExploreReport, p: Partition) -> ExploreReport {
+    let catalogue: Vec<String> = x.ran.iter().map(|e| e.outcome.name.clone()).collect();
+    let ran: Vec<ExperimentResult> = x.ran.iter().filter(|e| p.holds_experiment(&e.outcome.name)).cloned().collect();
+    ExploreReport {
+        planned: ran.len(),
+        ran,
+        share: Some(ExploreShare { partition: p, catalogue, split: Split::Experiments }),
+        ..x.clone()
+    }
+}
+
+/// The gate's shards with the exploration split by experiment, each edited by `edit`, merged.
+fn merged_split(gate: &Gate, count: u32, edit: &dyn Fn(u32, &mut ExploreReport)) -> GateReport {
+    let shards: Vec<(PathBuf, GateReport)> = (1..=count)
+        .map(|index| {
+            let p = Partition { index, count };
+            let mut r = gate.report(Some(p));
+            r.exploration = gate.exploration.iter().map(|x| part(x, p)).collect();
+            for x in &mut r.exploration {
+                edit(index, x);
+            }
+            let r = r.decide(gate.outcomes.iter().filter(|o| p.contains(&o.name)).cloned().collect(), Instant::now());
+            let back = serde_json::from_slice(&serde_json::to_vec(&r).expect("serialises")).expect("reads back");
+            (PathBuf::from(format!("shard-{index}/verdict.json")), back)
+        })
+        .collect();
+    faultline::report::merge::merge(shards, &gate.given, &Default::default()).expect("shards of one gate merge")
+}
+
+#[test]
+fn experiments_split_across_shards_merge_into_the_unsharded_exploration() {
+    let classes = ["down", "slow", "slow-past-deadline", "reset", "close", "http-503", "http-drop", "blackhole"];
+    let kinds = kinds();
+    for (i, bad) in kinds.iter().enumerate() {
+        // Every experiment passes but one, of each kind in turn.
+        let ran: Vec<ExperimentResult> = classes
+            .iter()
+            .flat_map(|c| ["seq", "conc"].map(move |m| (c, m)))
+            .enumerate()
+            .map(|(j, (class, m))| {
+                let passing = Kind { step_passed: true, check: Check::Passed, error: false };
+                ExperimentResult {
+                    class: (*class).into(),
+                    on: "api -> db".into(),
+                    mode: if m == "seq" { Mode::Sequential } else { Mode::Concurrent },
+                    with: None,
+                    outcome: judged(&format!("explore-api-api-db-{class}-{m}"), if j == i { *bad } else { passing }),
+                    scenario: None,
+                    compared: None,
+                    difference: None,
+                    accepted: None,
+                }
+            })
+            .collect();
+        let exploration = ExploreReport {
+            service: "api".into(),
+            seed: 7,
+            edges: vec!["api -> db".into()],
+            planned: ran.len(),
+            ran,
+            ..Default::default()
+        };
+        let passing = Kind { step_passed: true, check: Check::Passed, error: false };
+        let gate = Gate::new(vec![judged("s-a", passing)], Some(exploration), false, false);
+        let whole = gate.report(None);
+        let names = |r: &GateReport| -> Vec<(String, Status)> {
+            r.exploration
+                .iter()
+                .flat_map(|x| x.ran.iter().map(|e| (e.outcome.name.clone(), e.outcome.status)))
+                .collect()
+        };
+        for count in [2, 3] {
+            let merged = merged_split(&gate, count, &|_, _| {});
+            assert_eq!(merged.decision, whole.decision, "{bad:?}, {count} shards: {}", merged.reasons.join("; "));
+            assert_eq!(names(&merged), names(&whole), "{bad:?}, {count} shards: the same experiments, in order");
+        }
+    }
+    // Parts that do not add up cannot be vouched for: an experiment dropped by its shard, a
+    // shard whose reference gave another catalogue, an experiment run by a shard it is not
+    // the share of.
+    let ran: Vec<ExperimentResult> = classes
+        .iter()
+        .map(|class| ExperimentResult {
+            class: (*class).into(),
+            on: "api -> db".into(),
+            mode: Mode::Sequential,
+            with: None,
+            outcome: judged(
+                &format!("explore-api-api-db-{class}-seq"),
+                Kind { step_passed: true, check: Check::Passed, error: false },
+            ),
+            scenario: None,
+            compared: None,
+            difference: None,
+            accepted: None,
+        })
+        .collect();
+    let exploration =
+        ExploreReport { service: "api".into(), seed: 7, planned: ran.len(), ran: ran.clone(), ..Default::default() };
+    let passing = Kind { step_passed: true, check: Check::Passed, error: false };
+    let gate = Gate::new(vec![judged("s-a", passing)], Some(exploration), false, false);
+    assert_eq!(merged_split(&gate, 3, &|_, _| {}).decision, Decision::Allow);
+    let dropped = merged_split(&gate, 3, &|_, x| {
+        x.ran.pop();
+    });
+    assert_eq!(dropped.decision, Decision::Unverified);
+    assert!(dropped.reasons.iter().any(|r| r.contains("is in no shard")), "{:?}", dropped.reasons);
+    let other = merged_split(&gate, 3, &|i, x| {
+        if i == 2
+            && let Some(s) = &mut x.share
+        {
+            s.catalogue.pop();
+        }
+    });
+    assert_eq!(other.decision, Decision::Unverified);
+    assert!(other.reasons.iter().any(|r| r.contains("other experiments")), "{:?}", other.reasons);
+    let foreign = merged_split(&gate, 3, &|i, x| {
+        if i == 1 {
+            let p = Partition { index: 1, count: 3 };
+            x.ran = ran.iter().filter(|e| !p.holds_experiment(&e.outcome.name)).take(1).cloned().collect();
+        }
+    });
+    assert_eq!(foreign.decision, Decision::Unverified);
+    assert!(foreign.reasons.iter().any(|r| r.contains("not of its share")), "{:?}", foreign.reasons);
 }

@@ -424,3 +424,75 @@ fn gc_sweeps_the_build_caches_of_dead_runs() {
     assert!(!dead.exists(), "{text}");
     assert!(alive.exists() && seed.exists(), "{text}");
 }
+
+/// Each service's container id, by service, read from the engine (not through the stack,
+/// which would count as reaching it).
+fn container_ids(run: &str) -> std::collections::BTreeMap<String, String> {
+    let out = Command::new("docker")
+        .args(["ps", "--no-trunc", "--filter", &format!("label=faultline.run={run}"), "--format", "{{.Names}} {{.ID}}"])
+        .output()
+        .unwrap();
+    let prefix = format!("faultline-{run}-");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_once(' '))
+        .filter_map(|(name, id)| name.strip_prefix(&prefix).map(|s| (s.to_owned(), id.to_owned())))
+        .collect()
+}
+
+/// A reset costs what the scenario reached: a service nothing reached since the last reset is
+/// kept (the same container), one reached through its ingress, a published port or a fault is
+/// created again, and so is every service that depends on one created again.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reset_keeps_the_services_nothing_reached() {
+    let cfg = config(CHAIN);
+    let opts = RunOptions::new(1, root(), Duration::from_secs(60), String::new());
+    let mut stack = Stack::start(&cfg, &levels(&[&["db"], &["api"], &["web"]]), &opts, &Start::checkpointed(true))
+        .await
+        .expect("stack starts");
+    let run = stack.run_id().to_owned();
+    let first = container_ids(&run);
+    assert_eq!(first.len(), 3, "{first:?}");
+    let changed = |before: &std::collections::BTreeMap<String, String>| -> Vec<String> {
+        let now = container_ids(&run);
+        let mut v: Vec<String> =
+            before.iter().filter(|(s, id)| now.get(*s) != Some(*id)).map(|(s, _)| s.clone()).collect();
+        v.sort();
+        v
+    };
+    // Nothing reached anything: everything kept.
+    stack.reset().await.expect("a reset");
+    assert_eq!(changed(&first), Vec::<String>::new());
+    // Only web, through its ingress (its /health calls nobody): web alone is created again.
+    let (status, _) = get(stack.addr("web").unwrap(), "/health").await;
+    assert_eq!(status, 200);
+    let before = container_ids(&run);
+    stack.reset().await.expect("a reset");
+    assert_eq!(changed(&before), ["web"]);
+    // db through its published port: db, and api and web that depend on it, are created again.
+    let (status, _) = get(stack.published("db", 8080).unwrap(), "/health").await;
+    assert_eq!(status, 200);
+    let before = container_ids(&run);
+    stack.reset().await.expect("a reset");
+    assert_eq!(changed(&before), ["api", "db", "web"]);
+    // A request through the whole chain reaches every service: all created again, and the
+    // stack still carries traffic through every edge.
+    let (status, body) = get(stack.addr("web").unwrap(), "/call").await;
+    assert_eq!(status, 200, "{body}");
+    let before = container_ids(&run);
+    stack.reset().await.expect("a reset");
+    assert_eq!(changed(&before), ["api", "db", "web"]);
+    let (status, body) = get(stack.addr("web").unwrap(), "/call").await;
+    assert_eq!(status, 200, "{body}");
+    // A fault left on an edge that carried nothing: its ends are not kept.
+    let before = container_ids(&run);
+    stack.reset().await.expect("a reset");
+    let fault = FaultSpec::parse_compact("latency=10ms").unwrap();
+    stack.edge("api", "db").unwrap().add_spec("left", &fault).unwrap();
+    let before2 = container_ids(&run);
+    stack.reset().await.expect("a reset");
+    assert_eq!(changed(&before2), ["api", "db", "web"], "{before:?}");
+    assert!(stack.edge("api", "db").unwrap().faults().is_empty(), "the proxy was renewed");
+    stack.shutdown().await;
+    assert_gone(&run);
+}

@@ -79,6 +79,8 @@ pub(super) fn exec(dir: &Path, args: ExploreArgs) -> miette::Result<i32> {
         stop_at_first_failure: false,
         base: None,
         accepted: Vec::new(),
+        fresh_stacks: false,
+        partition: None,
     };
     runtime()?.block_on(async move {
         let mut interrupt = Interrupt::new();

@@ -59,8 +59,9 @@ pub(super) struct GateArgs {
     /// Readiness timeout per service.
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
     pub(super) ready_timeout: std::time::Duration,
-    /// Run share K of N of the selected scenarios (by a hash of their names), for several
-    /// runners; `faultline report merge` makes one verdict of the shards' reports.
+    /// Run share K of N of the selected scenarios (by a hash of their names) and of each
+    /// explored service's experiments, for several runners; `faultline report merge` makes
+    /// one verdict of the shards' reports.
     #[arg(long, value_name = "K/N")]
     pub(super) partition: Option<faultline::outcome::Partition>,
     /// Start a stack for every scenario instead of sharing stacks, reset and proven clean

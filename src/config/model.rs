@@ -423,6 +423,7 @@ impl Policy {
             signoff: Signoff::Seniors,
             explore: false,
             unexercised: Unexercised::Warn,
+            partial_exploration: PartialExploration::Unverified,
         })
     }
 }
@@ -547,6 +548,12 @@ pub struct GateRule {
     /// `unverified`: the change could not be verified.
     #[serde(default)]
     pub unexercised: Unexercised,
+    /// What an exploration the budget cut short means for the verdict: experiments on the
+    /// edges of a service the change touched that did not run (the budget ran out before
+    /// them). `unverified` (default): the change could not be verified; `allow`: they are
+    /// listed and the verdict stands.
+    #[serde(default)]
+    pub partial_exploration: PartialExploration,
 }
 
 impl Default for GateRule {
@@ -556,8 +563,22 @@ impl Default for GateRule {
             signoff: Signoff::None,
             explore: false,
             unexercised: Unexercised::Warn,
+            partial_exploration: PartialExploration::Unverified,
         }
     }
+}
+
+/// What experiments left unrun on a touched service's edges do to the verdict
+/// (`partial_exploration:` of a gate rule). The stricter is `unverified`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum PartialExploration {
+    /// The change could not be verified (exit 2): part of what the change touched was not
+    /// explored.
+    #[default]
+    Unverified,
+    /// Listed in every report; the verdict stands.
+    Allow,
 }
 
 /// What an edge exploration never exercised does to the verdict (`unexercised:` of a gate

@@ -1,6 +1,6 @@
 //! What exploring a service found (`runner::fault_search` produces it), as `verdict.json` holds it.
 
-use super::{ScenarioOutcome, Status};
+use super::{Partition, ScenarioOutcome, Status};
 use crate::scenario::experiments::Mode;
 
 /// What exploring one service found.
@@ -35,7 +35,51 @@ pub struct ExploreReport {
     /// Experiments not run: the budget left no time for them, or (in the gate) a failure
     /// was found already.
     pub unexplored: Vec<String>,
+    /// Of `unexplored`, those on the edges of a service the change touched (or on such a
+    /// service itself): part of what the change touched was not explored (could not verify
+    /// unless the rule's `partial_exploration` is `allow`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unexplored_touched: Vec<String>,
     pub seconds: f64,
+    /// Under `--partition`: which part of the exploration this shard ran, and the catalogue
+    /// every shard must agree on (`report merge` combines the parts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub share: Option<ExploreShare>,
+}
+
+/// The part of a service's exploration one shard ran (`gate --partition K/N`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ExploreShare {
+    /// The shard.
+    pub partition: Partition,
+    /// Every experiment of the service's catalogue, by name, in the order generated: what
+    /// the shards' reference runs gave; shards that disagree cannot be combined.
+    pub catalogue: Vec<String>,
+    pub split: Split,
+}
+
+/// How a service's experiments are split across the shards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Split {
+    /// Each shard ran the experiments of its share ([`Partition::holds_experiment`]).
+    Experiments,
+    /// One shard ran them all: the reference left a declared edge without traffic, and the
+    /// fallbacks that explore it are chosen from every experiment's results.
+    Whole { shard: u32 },
+}
+
+/// An experiment's family: its name without the mode (`-seq`, `-conc`), so that twins land in
+/// one shard (a concurrent twin is skipped when its sequential run failed).
+pub(crate) fn family(name: &str) -> &str {
+    name.strip_suffix("-seq").or_else(|| name.strip_suffix("-conc")).unwrap_or(name)
+}
+
+impl Partition {
+    /// Whether the experiment `name` is this shard's to run: its family's share.
+    pub fn holds_experiment(&self, name: &str) -> bool {
+        Self::share_of(family(name), self.count) == self.index
+    }
 }
 
 /// A declared edge exploration never saw traffic on, and why.

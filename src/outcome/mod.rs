@@ -19,7 +19,9 @@ mod gate_report;
 mod scenario;
 mod signoff;
 
-pub use explore::{Accepted, Compared, Differential, ExperimentResult, ExploreReport, NotExercised};
+pub use explore::{
+    Accepted, Compared, Differential, ExperimentResult, ExploreReport, ExploreShare, NotExercised, Split,
+};
 pub use gate_report::{
     CommandLog, Decision, GateReport, GateTimings, Partition, PartitionError, PoolCounts, RunBinding, plan_digest,
 };

@@ -133,11 +133,10 @@ impl Executable {
         }
     }
 
-    /// Keeps only the scenarios and explored services `keep` accepts by name (a share of
-    /// `--partition`, the scenarios `repro` runs again).
+    /// Keeps only the scenarios `keep` accepts by name (a share of `--partition`). Explored
+    /// services stay: under `--partition` each shard runs its share of their experiments.
     pub(crate) fn retain(&mut self, keep: impl Fn(&str) -> bool) {
         self.scenarios.retain(|s| keep(&s.name));
-        self.explore.retain(|e| keep(&e.service));
     }
 }
 

@@ -9,7 +9,8 @@ use crate::change::{
     self, Change, ChangeSpec, ChangedPath, CommitInfo, Evidence, RepoPath, Resolved, RevRef, TierDecision,
 };
 use crate::config::{
-    self, CONFIG_FILE, ConfigError, ConfigOrigin, GateRule, LoadedConfig, ScenarioSelection, Signoff, Tier, Unexercised,
+    self, CONFIG_FILE, ConfigError, ConfigOrigin, GateRule, LoadedConfig, PartialExploration, ScenarioSelection,
+    Signoff, Tier, Unexercised,
 };
 use crate::dockerignore::DockerIgnore;
 use crate::impact::{self, Affected, Impact};
@@ -147,6 +148,11 @@ pub struct AppliedRule {
     /// rule; the stricter of the tier's and `policy.unclaimed`'s when that widens it).
     #[serde(default)]
     pub unexercised: Unexercised,
+    /// What experiments the budget left unrun on the edges of a touched service do to the
+    /// verdict (`partial_exploration:` of the rule; the stricter of the tier's and
+    /// `policy.unclaimed`'s when that widens it).
+    #[serde(default)]
+    pub partial_exploration: PartialExploration,
 }
 
 /// Everything the later stages need, and everything `faultline plan` shows. Field names are
@@ -533,6 +539,7 @@ fn applied_rule(config: &LoadedConfig, tier: Tier, ai: bool, unclaimed: usize, p
         rule.scenarios = widest(rule.scenarios, u.scenarios);
         rule.explore |= u.explore;
         rule.unexercised = rule.unexercised.max(u.unexercised);
+        rule.partial_exploration = rule.partial_exploration.min(u.partial_exploration);
         if u.signoff == Signoff::Seniors {
             rule.signoff = Signoff::Seniors;
         }
@@ -553,6 +560,7 @@ fn applied_rule(config: &LoadedConfig, tier: Tier, ai: bool, unclaimed: usize, p
         signoff: rule.signoff,
         explore: rule.explore,
         unexercised: rule.unexercised,
+        partial_exploration: rule.partial_exploration,
     }
 }
 

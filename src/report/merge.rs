@@ -9,7 +9,8 @@
 use std::path::{Path, PathBuf};
 
 use crate::outcome::{
-    Decision, ExploreReport, GateReport, GateTimings, PoolCounts, RunBinding, ScenarioOutcome, plan_digest,
+    Decision, ExploreReport, ExploreShare, GateReport, GateTimings, PoolCounts, RunBinding, ScenarioOutcome, Split,
+    plan_digest,
 };
 use crate::verdict;
 
@@ -261,11 +262,12 @@ pub fn merge(
             _ => {}
         }
     }
-    let mut exploration = merged_exploration(&shards, &plan, &mut unverified);
+    let mut exploration = merged_exploration(&shards, &plan, &scenarios, &mut unverified);
     // Accepted differences, from what the merge was given (a shard's marks are not taken).
     reasons.extend(verdict::accept::apply(&mut exploration, &given.accepts, Some(&signoff)));
     let unexercised = plan.gate.as_ref().map(|g| g.unexercised).unwrap_or_default();
-    let (d, r) = verdict::with_exploration(decision, reasons, &exploration, unexercised);
+    let partial = plan.gate.as_ref().map(|g| g.partial_exploration).unwrap_or_default();
+    let (d, r) = verdict::with_exploration(decision, reasons, &exploration, unexercised, partial);
     (decision, reasons) = (d, r);
     if !unverified.is_empty() {
         decision = Decision::Unverified;
@@ -311,28 +313,161 @@ pub fn merge(
 }
 
 /// The shards' explorations, each experiment's status judged again like a scenario's (a shard
-/// cannot call a failed check passed); each service the plan explores must come from
-/// exactly one shard (the one that holds its share), and no other.
+/// cannot call a failed check passed). Every shard explores every service the plan explores,
+/// its share of the experiments ([`ExploreShare`]); the parts are combined into the
+/// exploration the unsharded gate would have run ([`combine`]). An exploration a shard skipped
+/// whole stands only where a scenario did not pass (which decides already, as unsharded). A
+/// report without a share (one shard explored the service whole) must be the only one.
 fn merged_exploration(
     shards: &[(PathBuf, GateReport)],
     plan: &crate::plan::Plan,
+    scenarios: &[ScenarioOutcome],
     unverified: &mut Vec<String>,
 ) -> Vec<ExploreReport> {
-    let mut exploration: Vec<_> = shards.iter().flat_map(|(_, r)| r.exploration.iter().cloned()).collect();
+    let parts: Vec<(u32, &ExploreReport)> = shards
+        .iter()
+        .flat_map(|(_, r)| r.exploration.iter().map(move |x| (r.partition.map_or(0, |p| p.index), x)))
+        .collect();
+    let count = shards.first().and_then(|(_, r)| r.partition).map_or(0, |p| p.count);
+    let decided = scenarios.iter().any(|s| s.status != crate::outcome::Status::Passed);
+    let mut exploration = Vec::new();
+    for service in &plan.explore {
+        let of: Vec<(u32, &ExploreReport)> = parts.iter().filter(|(_, x)| x.service == *service).copied().collect();
+        if let Some((_, x)) = of.iter().find(|(_, x)| x.skipped.iter().any(|(n, _)| n == "*")) {
+            if !decided {
+                unverified.push(format!(
+                    "a shard skipped the exploration of {service} as decided by a scenario, but every scenario passed"
+                ));
+            }
+            exploration.push((*x).clone());
+            continue;
+        }
+        if of.iter().all(|(_, x)| x.share.is_none()) {
+            match of.len() {
+                1 => exploration.push(of[0].1.clone()),
+                0 => unverified.push(format!("the exploration of {service} is in no shard")),
+                n => unverified.push(format!("the exploration of {service} is in {n} shards")),
+            }
+            continue;
+        }
+        match combine(service, &of, count) {
+            Ok(x) => exploration.push(x),
+            Err(e) => unverified.push(e.to_string()),
+        }
+    }
+    if let Some((_, x)) = parts.iter().find(|(_, x)| !plan.explore.contains(&x.service)) {
+        unverified.push(format!("a shard explored {}, which the plan does not explore", x.service));
+    }
     for x in &mut exploration {
         for r in &mut x.ran {
             r.outcome = rejudged(r.outcome.clone());
         }
     }
-    for service in &plan.explore {
-        match exploration.iter().filter(|x| x.service == *service).count() {
-            1 => {}
-            0 => unverified.push(format!("the exploration of {service} is in no shard")),
-            n => unverified.push(format!("the exploration of {service} is in {n} shards")),
+    exploration
+}
+
+/// Why a service's parts from the shards do not add up (a reason of the merged verdict).
+#[derive(Debug, thiserror::Error)]
+#[error("the exploration of {service} cannot be combined from its shards: {why}")]
+struct Uncombined {
+    service: String,
+    why: String,
+}
+
+/// One service's exploration from its shards' parts (`(shard index, part)`), as the unsharded
+/// gate would have run it, or why the parts do not add up: a shard's part missing or given
+/// twice, shards whose reference runs gave different catalogues, an experiment run by a
+/// shard whose share it is not, or one of the catalogue that no shard accounts for.
+fn combine(service: &str, parts: &[(u32, &ExploreReport)], count: u32) -> Result<ExploreReport, Uncombined> {
+    let no = |why: String| Uncombined { service: service.to_owned(), why };
+    let mut by_shard: Vec<(u32, &ExploreReport, &ExploreShare)> = Vec::new();
+    for (i, x) in parts {
+        let share =
+            x.share.as_ref().ok_or_else(|| no(format!("shard {i}/{count} explored it whole, others by experiment")))?;
+        if share.partition.index != *i || share.partition.count != count {
+            return Err(no(format!("shard {i}/{count} carries the part of {}", share.partition)));
+        }
+        if by_shard.iter().any(|(j, ..)| j == i) {
+            return Err(no(format!("shard {i}/{count} gives it twice")));
+        }
+        by_shard.push((*i, x, share));
+    }
+    by_shard.sort_by_key(|(i, ..)| *i);
+    if let Some(k) = (1..=count).find(|k| !by_shard.iter().any(|(i, ..)| i == k)) {
+        return Err(no(format!("the part of shard {k}/{count} is missing")));
+    }
+    let (_, first, share) = by_shard[0];
+    for (i, _, other) in &by_shard[1..] {
+        if other.catalogue != share.catalogue || other.split != share.split {
+            return Err(no(format!(
+                "shard {i}/{count}'s reference run gave other experiments than shard 1/{count}'s ({} against {})",
+                other.catalogue.len(),
+                share.catalogue.len()
+            )));
         }
     }
-    if let Some(x) = exploration.iter().find(|x| !plan.explore.contains(&x.service)) {
-        unverified.push(format!("a shard explored {}, which the plan does not explore", x.service));
+    if let Split::Whole { shard } = share.split {
+        let (_, owner, _) = by_shard
+            .iter()
+            .find(|(i, ..)| *i == shard)
+            .ok_or_else(|| no(format!("shard {shard}/{count}, which explores it whole, is missing")))?;
+        if let Some((i, ..)) =
+            by_shard.iter().find(|(i, x, _)| *i != shard && (!x.ran.is_empty() || !x.unexplored.is_empty()))
+        {
+            return Err(no(format!("shard {i}/{count} ran experiments that shard {shard}/{count} runs whole")));
+        }
+        return Ok(ExploreReport { share: None, ..(*owner).clone() });
     }
-    exploration
+    let position = |name: &str| share.catalogue.iter().position(|n| n == name).unwrap_or(usize::MAX);
+    let mut merged = ExploreReport {
+        share: None,
+        planned: 0,
+        ran: Vec::new(),
+        skipped: Vec::new(),
+        unexplored: Vec::new(),
+        unexplored_touched: Vec::new(),
+        not_exercised: Vec::new(),
+        error: None,
+        ..first.clone()
+    };
+    let mut accounted: Vec<&str> = Vec::new();
+    for (i, x, s) in &by_shard {
+        let names = x
+            .ran
+            .iter()
+            .map(|r| r.outcome.name.as_str())
+            .chain(x.skipped.iter().map(|(n, _)| n.as_str()))
+            .chain(x.unexplored.iter().map(String::as_str));
+        for name in names {
+            if !s.partition.holds_experiment(name) || position(name) == usize::MAX {
+                return Err(no(format!("shard {i}/{count} ran {name}, which is not of its share")));
+            }
+            accounted.push(name);
+        }
+        if let (Some(e), None) = (&x.error, &merged.error) {
+            merged.error = Some(format!("shard {i}/{count}: {e}"));
+        }
+        merged.planned += x.planned;
+        merged.ran.extend(x.ran.iter().cloned());
+        merged.skipped.extend(x.skipped.iter().cloned());
+        merged.unexplored.extend(x.unexplored.iter().cloned());
+        merged.unexplored_touched.extend(x.unexplored_touched.iter().cloned());
+        merged.not_exercised.extend(x.not_exercised.iter().cloned());
+        merged.seconds = merged.seconds.max(x.seconds);
+    }
+    if merged.error.is_none() {
+        for name in &share.catalogue {
+            match accounted.iter().filter(|n| *n == name).count() {
+                1 => {}
+                0 => return Err(no(format!("experiment {name} is in no shard"))),
+                n => return Err(no(format!("experiment {name} is in {n} shards"))),
+            }
+        }
+    }
+    merged.ran.sort_by_key(|r| position(&r.outcome.name));
+    merged.skipped.sort_by_key(|(n, _)| position(n));
+    merged.unexplored.sort_by_key(|n| position(n));
+    merged.unexplored_touched.sort_by_key(|n| position(n));
+    merged.not_exercised.dedup();
+    Ok(merged)
 }

@@ -23,7 +23,11 @@
 //! 4. Besides each experiment's own checks, the attempts oracle on every run of one request
 //!    at a time: the requests an edge carries during one workload request are its attempts,
 //!    at most `explore.max_attempts` times what the reference needed.
-//! 5. A budget: experiments not started when it runs out are listed as unexplored.
+//! 5. A budget: experiments not started when it runs out are listed as unexplored. Those on
+//!    the edges of the changed services ([`ExploreOptions::first`]) run first, both waves,
+//!    before any other; the ones of them left unrun are listed apart
+//!    ([`ExploreReport::unexplored_touched`]: could not verify unless the rule's
+//!    `partial_exploration` is `allow`).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -35,7 +39,8 @@ use super::pool::StackPool;
 use crate::config::LoadedConfig;
 use crate::outcome::family;
 use crate::outcome::{
-    CheckOutcome, Compared, Differential, ExperimentResult, ExploreReport, NotExercised, ScenarioOutcome, Status,
+    CheckOutcome, Compared, Differential, ExperimentResult, ExploreReport, ExploreShare, NotExercised, ScenarioOutcome,
+    Split, Status,
 };
 use crate::plan::ExploreTarget;
 use crate::scenario::experiments::{Experiment, Mode, UsedEdge, Workload};
@@ -60,6 +65,13 @@ pub struct ExploreOptions {
     /// IDs of differences accepted (the verdict decides whether each
     /// acceptance counts): a failure by one of them does not stop the exploration.
     pub accepted: Vec<String>,
+    /// Every experiment on a stack of its own, started for it and removed after it (the
+    /// benchmark's one-by-one baseline, and the gate's `--fresh-stacks`).
+    pub fresh_stacks: bool,
+    /// This shard's part of the experiments (`gate --partition K/N`): the catalogue is split by
+    /// experiment, twins together ([`crate::outcome::Partition::holds_experiment`]); a service
+    /// that needs fallbacks is explored whole by the shard that holds its name.
+    pub partition: Option<crate::outcome::Partition>,
 }
 
 /// Passes of the workload the reference runs, at most, for the declared edges one pass
@@ -116,6 +128,20 @@ pub async fn explore(
         }
     };
     report.planned = experiments.len();
+    let unused: Vec<(String, String)> =
+        declared.iter().filter(|d| !used.iter().any(|u| (&u.from, &u.to) == (&d.0, &d.1))).cloned().collect();
+    let mut experiments = experiments;
+    if let Some(p) = xo.partition {
+        match own_share(&mut report, p, experiments, &unused) {
+            Some(mine) => experiments = mine,
+            None => {
+                // Another shard explores it whole: this one has nothing to add.
+                pool.finish().await;
+                report.seconds = start.elapsed().as_secs_f64();
+                return report;
+            }
+        }
+    }
     pool.expect(experiments.iter().map(|e| &e.scenario));
     events.report(&Event::ExperimentsPlanned { service, experiments: experiments.len(), edges: &report.edges });
 
@@ -138,10 +164,12 @@ pub async fn explore(
         found: &found,
     };
     let mut results: Results = BTreeMap::new();
-    ctx.waves(&experiments, &mut results, &mut report.skipped).await;
+    // The experiments on what the change touched run first, both waves, so a budget too small
+    // for the catalogue leaves the others unrun.
+    let (touched, rest): (Vec<&Experiment>, Vec<&Experiment>) = experiments.iter().partition(|e| touches(e, &xo.first));
+    ctx.waves(&touched, &mut results, &mut report.skipped).await;
+    ctx.waves(&rest, &mut results, &mut report.skipped).await;
     // Edges that carried traffic only while another fault was on: explored with that fault.
-    let unused: Vec<(String, String)> =
-        declared.iter().filter(|d| !used.iter().any(|u| (&u.from, &u.to) == (&d.0, &d.1))).cloned().collect();
     let fallback = fallbacks(w, config, &unused, &experiments, &results);
     pool.forget(&reference.scenario);
     if let Some((p, _)) = &base_pool {
@@ -163,12 +191,12 @@ pub async fn explore(
         }
         let edges: Vec<String> = covered.iter().map(|(e, with)| format!("{} (while {with})", e.name())).collect();
         events.report(&Event::ExperimentsPlanned { service, experiments: fallback.len(), edges: &edges });
-        ctx.waves(&fallback, &mut results, &mut report.skipped).await;
+        ctx.waves(&fallback.iter().collect::<Vec<_>>(), &mut results, &mut report.skipped).await;
     }
     ctx.families(experiments.iter().chain(&fallback), &mut results).await;
     let ran = results.values().filter(|(_, o)| o.is_some()).count();
-    record(&mut report, &experiments, &mut results);
-    record(&mut report, &fallback, &mut results);
+    record(&mut report, &experiments, &mut results, &xo.first);
+    record(&mut report, &fallback, &mut results, &xo.first);
     report.not_exercised = not_exercised(&unused, &covered, passes, ran);
     pool.finish().await;
     if let Some((p, _)) = &base_pool {
@@ -176,6 +204,35 @@ pub async fn explore(
     }
     report.seconds = start.elapsed().as_secs_f64();
     report
+}
+
+/// Under `--partition`: the experiments of this shard's share, the split recorded in
+/// `report.share` with the whole catalogue; `None` when another shard explores the service
+/// whole (its reference left declared edges without traffic: the fallbacks are chosen from
+/// every experiment's results, so its experiments cannot be split).
+fn own_share(
+    report: &mut ExploreReport,
+    p: crate::outcome::Partition,
+    mut experiments: Vec<Experiment>,
+    unused: &[(String, String)],
+) -> Option<Vec<Experiment>> {
+    let split = if unused.is_empty() {
+        Split::Experiments
+    } else {
+        Split::Whole { shard: crate::outcome::Partition::share_of(&report.service, p.count) }
+    };
+    let catalogue = experiments.iter().map(|e| e.name.clone()).collect();
+    report.share = Some(ExploreShare { partition: p, catalogue, split });
+    match split {
+        Split::Experiments => experiments.retain(|e| p.holds_experiment(&e.name)),
+        Split::Whole { shard } if shard != p.index => experiments.clear(),
+        Split::Whole { .. } => {}
+    }
+    report.planned = experiments.len();
+    match split {
+        Split::Whole { shard } if shard != p.index => None,
+        _ => Some(experiments),
+    }
 }
 
 /// What the reference passes observed.
@@ -364,8 +421,19 @@ pub(crate) fn not_exercised(
         .collect()
 }
 
-/// The experiments' results into the report, in the order they were generated.
-fn record(report: &mut ExploreReport, experiments: &[Experiment], results: &mut Results) {
+/// Whether an experiment is on the edges of a service of `changed` (either end), or on such a
+/// service itself.
+pub(crate) fn touches(e: &Experiment, changed: &[String]) -> bool {
+    let on = |s: &str| changed.iter().any(|c| c == s.trim());
+    match e.on.split_once(" -> ") {
+        Some((from, to)) => on(from) || on(to),
+        None => on(&e.on),
+    }
+}
+
+/// The experiments' results into the report, in the order they were generated; those not
+/// started on what the change touched (`changed`) are listed apart too.
+fn record(report: &mut ExploreReport, experiments: &[Experiment], results: &mut Results, changed: &[String]) {
     for e in experiments {
         match results.remove(&e.name) {
             Some((_, Some((outcome, compared)))) => {
@@ -385,7 +453,12 @@ fn record(report: &mut ExploreReport, experiments: &[Experiment], results: &mut 
                     r.difference = r.difference_id(&report.service);
                 }
             }
-            Some((_, None)) => report.unexplored.push(e.name.clone()),
+            Some((_, None)) => {
+                report.unexplored.push(e.name.clone());
+                if touches(e, changed) {
+                    report.unexplored_touched.push(e.name.clone());
+                }
+            }
             None => {}
         }
     }
@@ -419,12 +492,12 @@ impl Wave<'_> {
     /// fault, one finding: skipped, with why).
     async fn waves<'e>(
         &self,
-        experiments: &'e [Experiment],
+        experiments: &[&'e Experiment],
         results: &mut Results<'e>,
         skipped: &mut Vec<(String, String)>,
     ) {
         let (first, second): (Vec<&Experiment>, Vec<&Experiment>) =
-            experiments.iter().partition(|e| e.mode != Mode::Concurrent);
+            experiments.iter().copied().partition(|e| e.mode != Mode::Concurrent);
         for (e, o) in self.run(first).await {
             results.insert(e.name.clone(), (e, o));
         }
@@ -491,7 +564,14 @@ impl Wave<'_> {
 
     /// One experiment on one side, with the attempts oracle.
     async fn side(&self, e: &Experiment, pool: &StackPool, opts: &RunOptions) -> ScenarioOutcome {
-        let mut o = pool.run_reporting(&e.scenario, &self.loaded.config, opts, self.events).await;
+        let fresh;
+        let scenario = if self.xo.fresh_stacks {
+            fresh = crate::scenario::validate::Scenario { fresh: true, ..e.scenario.clone() };
+            &fresh
+        } else {
+            &e.scenario
+        };
+        let mut o = pool.run_reporting(scenario, &self.loaded.config, opts, self.events).await;
         if e.mode != Mode::Concurrent && o.status != Status::Error {
             attempts_oracle(&mut o, self.w, self.per_request);
         }

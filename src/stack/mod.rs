@@ -356,6 +356,12 @@ pub struct Stack {
     monitor: interference::Monitor,
     /// The host's address on the run's network, where edges with a `client_port` listen.
     run_gateway: Option<IpAddr>,
+    /// Services faultline reached outside their edges' proxies (a published port, a command
+    /// in the container) or acted on (a container fault) since the stack was last made ready.
+    reached: std::sync::Mutex<std::collections::BTreeSet<String>>,
+    /// Each proxy's activity (connections opened, bytes) when the stack was last made ready
+    /// (started, checkpointed or reset); `None` before.
+    marks: Option<BTreeMap<String, (u64, u64)>>,
 }
 
 /// What each service needs to start, resolved before anything runs.
@@ -445,6 +451,8 @@ impl Stack {
             timings: Timings::default(),
             monitor,
             run_gateway,
+            reached: Default::default(),
+            marks: None,
         };
         // On any error from here on, the stack is dropped and the watchdog removes it all.
         let t = Instant::now();
@@ -499,6 +507,7 @@ impl Stack {
             }
         }
         stack.timings.start = t.elapsed();
+        stack.mark();
         Ok(stack)
     }
 
@@ -685,6 +694,7 @@ impl Stack {
     /// The published host port of a container port, bypassing every proxy.
     pub fn published(&self, service: &str, port: u16) -> Result<SocketAddr, StackError> {
         let r = self.running(service)?;
+        self.reach(service);
         let host = r.ports.get(&port).copied().ok_or_else(|| StackError::Start {
             service: service.to_owned(),
             reason: format!("port {port} is not one of its ports"),
@@ -720,6 +730,7 @@ impl Stack {
     /// Runs a command in a service's container; returns the exit code and the output.
     pub async fn exec(&self, service: &str, cmd: &[&str]) -> Result<(i64, String), StackError> {
         let c = &self.running(service)?.container;
+        self.reach(service);
         let fail = |e: testcontainers::TestcontainersError| StackError::Docker {
             action: format!("exec in {service}"),
             reason: e.to_string(),
@@ -744,6 +755,7 @@ impl Stack {
         ready_timeout: Duration,
     ) -> Result<(), StackError> {
         let _ours = self.monitor.ours(Some(service));
+        self.reach(service);
         match op {
             ContainerOp::Pause => self.pause(service).await,
             ContainerOp::Unpause => self.unpause(service).await,
@@ -841,6 +853,29 @@ impl Stack {
             }
         }
         Ok(())
+    }
+
+    /// Notes that faultline reached `service` past its proxies: a reset does not keep it.
+    fn reach(&self, service: &str) {
+        self.reached.lock().unwrap_or_else(|e| e.into_inner()).insert(service.to_owned());
+    }
+
+    /// Each proxy's activity (connections opened, bytes both ways), by its name.
+    fn activity(&self) -> BTreeMap<String, (u64, u64)> {
+        let proxies = self.edges.values().chain(self.services.values().map(|r| &r.ingress));
+        proxies
+            .map(|p| {
+                let o = p.observations();
+                (p.name().to_owned(), (o.connections_opened, o.bytes_upstream + o.bytes_downstream))
+            })
+            .collect()
+    }
+
+    /// The stack is ready for a scenario: what reaches a service from here on is that
+    /// scenario's doing.
+    pub(crate) fn mark(&mut self) {
+        self.marks = Some(self.activity());
+        self.reached.lock().unwrap_or_else(|e| e.into_inner()).clear();
     }
 
     /// What happened to the stack's containers that faultline did not do (a container

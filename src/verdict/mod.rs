@@ -82,8 +82,10 @@ impl GateReport {
                 )
             });
         }
-        let unexercised = self.plan.as_ref().and_then(|p| p.gate.as_ref()).map(|g| g.unexercised).unwrap_or_default();
-        let (decision, reasons) = with_exploration(decision, reasons, &self.exploration, unexercised);
+        let rule = self.plan.as_ref().and_then(|p| p.gate.as_ref());
+        let unexercised = rule.map(|g| g.unexercised).unwrap_or_default();
+        let partial = rule.map(|g| g.partial_exploration).unwrap_or_default();
+        let (decision, reasons) = with_exploration(decision, reasons, &self.exploration, unexercised, partial);
         self.decision = decision;
         self.reasons = reasons;
         self.scenarios = outcomes;

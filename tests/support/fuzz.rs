@@ -109,14 +109,14 @@ policy:
     medium: { scenarios: all }
     low: { scenarios: none, signoff: none }
   ai_gate:
-    high: { scenarios: all, signoff: seniors, explore: true, unexercised: unverified }
+    high: { scenarios: all, signoff: seniors, explore: true, unexercised: unverified, partial_exploration: allow }
   seniors: ["alice@shop.example", "@bob"]
   owners:
     - { paths: ["db/**"], seniors: ["@dba"] }
   codeowners: true
   protected: ["deploy/**", "Makefile"]
   base_branches: [main, "release/*"]
-  unclaimed: { scenarios: affected, signoff: seniors, unexercised: warn }
+  unclaimed: { scenarios: affected, signoff: seniors, unexercised: warn, partial_exploration: unverified }
   prepare_env: [NPM_TOKEN, GOFLAGS]
 isolation:
   image: images/builder
@@ -258,6 +258,8 @@ const TOKENS: &[&str] = &[
     "explore: true",
     "unexercised: unverified",
     "unexercised: ",
+    "partial_exploration: allow",
+    "partial_exploration: ",
     "\"not_exercised\":",
     "\"reference_passes\":",
     "max_attempts: ",

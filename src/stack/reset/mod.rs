@@ -136,6 +136,7 @@ impl Stack {
             services.insert(name.clone(), Kept { kind: ResetKind::Recreate, state: Saved::None, fingerprint, data });
         }
         self.baseline = Some(Baseline { services });
+        self.mark();
         tracing::info!(took = ?t.elapsed(), "stack checkpointed");
         Ok(())
     }
@@ -189,8 +190,15 @@ impl Stack {
         let of = |want: fn(ResetKind) -> bool| -> Vec<String> {
             baseline.services.iter().filter(|(_, k)| want(k.kind)).map(|(n, _)| n.clone()).collect()
         };
-        let recreate = of(|k| k == ResetKind::Recreate);
-        let restore = of(|k| k != ResetKind::Recreate);
+        let kept = self.untouched(baseline).await;
+        let recreate: Vec<String> =
+            of(|k| k == ResetKind::Recreate).into_iter().filter(|n| !kept.contains(n)).collect();
+        // A stateful service nothing reached is as its last proof left it: neither restored
+        // nor fingerprinted again.
+        let restore: Vec<String> = of(|k| k != ResetKind::Recreate).into_iter().filter(|n| !kept.contains(n)).collect();
+        if !kept.is_empty() {
+            tracing::info!(?kept, "kept: nothing reached them since the last reset");
+        }
         let t = Instant::now();
         let lap = |what: &str, t: &mut Instant| {
             tracing::info!(phase = what, took = ?t.elapsed(), "reset");
@@ -199,7 +207,7 @@ impl Stack {
         let mut t = t;
         self.remove_containers(&recreate).await?;
         lap("remove", &mut t);
-        self.renew_proxies().await?;
+        self.renew_proxies(&kept).await?;
         lap("proxies", &mut t);
         // A scenario may have paused, stopped or cut off a stateful service and failed to
         // undo it; such a stack is not reused.
@@ -240,18 +248,71 @@ impl Stack {
         lap("fingerprint", &mut t);
         self.create_again(&recreate).await?;
         lap("create", &mut t);
-        for name in &recreate {
+        let kept_recreate = kept.iter().filter(|n| baseline.services[*n].kind == ResetKind::Recreate);
+        for name in recreate.iter().chain(kept_recreate) {
             let kept = &baseline.services[name];
             compare(name, &kept.fingerprint, &self.fingerprint(name, kept.kind, Some(&kept.data)).await?.0)?;
         }
         // Logs of the services kept running start afresh for the next scenario.
-        for name in &restore {
+        for name in restore.iter().chain(&kept) {
             if let Some(r) = self.services.get_mut(name) {
                 let (out, err) = log_bytes(&r.container).await;
                 r.log_from = (out.len(), err.len());
             }
         }
+        self.mark();
         Ok(())
+    }
+
+    /// The services a reset may keep as they are, because nothing of the last scenario
+    /// reached them (a stateful one is then neither restored nor fingerprinted again: nothing
+    /// could have changed it since its last proof): no connection opened and no byte crossed any proxy they are an
+    /// end of (their ingress, every edge into or out of them), and no fault sits there;
+    /// faultline did not reach them past their proxies (a published port, a command in the
+    /// container, a container fault); their container runs, unpaused; and every service they
+    /// depend on is kept too, or is a stateful service nothing reached either (a restore could
+    /// cut connections they hold). What a service never received cannot have changed it: it
+    /// is as it was when the stack was last made ready, which a fresh start would give.
+    /// Services are only ever reached through faultline's doors (proxies, published ports,
+    /// `docker exec`), so this needs nothing from inside them.
+    async fn untouched(&self, baseline: &Baseline) -> std::collections::BTreeSet<String> {
+        let mut kept = std::collections::BTreeSet::new();
+        let Some(marks) = &self.marks else { return kept };
+        let now = self.activity();
+        let reached = self.reached.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let faulted: Vec<&str> = self
+            .edges
+            .values()
+            .chain(self.services.values().map(|r| &r.ingress))
+            .filter(|p| !p.faults().is_empty())
+            .map(|p| p.name())
+            .collect();
+        // Every proxy with an end at `name` kept still since the mark.
+        let still = |name: &str| {
+            !reached.contains(name)
+                && now.iter().all(|(proxy, activity)| {
+                    let ends = proxy.split_once(" -> ").is_some_and(|(a, b)| a == name || b == name);
+                    !ends || (marks.get(proxy) == Some(activity) && !faulted.contains(&proxy.as_str()))
+                })
+        };
+        let mut quiet = std::collections::BTreeSet::new();
+        for name in self.levels.iter().flatten() {
+            let (Some(_), Some(r)) = (baseline.services.get(name), self.services.get(name)) else { continue };
+            if !still(name) {
+                continue;
+            }
+            let deps_kept =
+                r.svc.depends_on.keys().filter(|d| self.services.contains_key(*d)).all(|d| quiet.contains(d));
+            if !deps_kept {
+                continue;
+            }
+            let state = self.docker.inspect_container(r.container.id(), None).await.ok().and_then(|i| i.state);
+            if state.is_some_and(|s| s.running == Some(true) && s.paused != Some(true)) {
+                quiet.insert(name.clone());
+                kept.insert(name.clone());
+            }
+        }
+        kept
     }
 
     /// The declared kind of a service, else the one found from its processes.
@@ -417,10 +478,16 @@ impl Stack {
         }
     }
 
-    /// Every proxy as new, on the same addresses.
-    async fn renew_proxies(&mut self) -> Result<(), ResetError> {
+    /// Every proxy as new, on the same addresses, but those with an end at a service `kept`
+    /// (they carried nothing since the last reset, and hold no fault: as new already; a
+    /// connection the kept service holds through one stays open, as on a fresh stack).
+    async fn renew_proxies(&mut self, kept: &std::collections::BTreeSet<String>) -> Result<(), ResetError> {
         let proxies = self.edges.values_mut().chain(self.services.values_mut().map(|r| &mut r.ingress));
         for p in proxies {
+            let name = p.name().to_owned();
+            if name.split_once(" -> ").is_some_and(|(a, b)| kept.contains(a) || kept.contains(b)) {
+                continue;
+            }
             p.renew().await.map_err(|e| ResetError::Failed { service: p.name().to_owned(), reason: e.to_string() })?;
         }
         Ok(())

@@ -1,0 +1,260 @@
+//! Exploring orders of the example shop with the whole catalogue, measured side by side in
+//! one run:
+//!
+//! - as the gate explores: `--jobs 2`, stacks shared and reset between experiments, every
+//!   experiment on the change and on its base (here the same build: the cost is what counts),
+//! - one by one on fresh stacks: one experiment at a time, a stack started and removed for
+//!   each side of each. This baseline runs a sample (the first experiments of the catalogue,
+//!   within `BASELINE_SAMPLE`) and extrapolates to the whole catalogue, and says so.
+//!
+//! Per phase (summed over experiments, both sides): the reference (wall), stacks started,
+//! resets, the experiments' faults and steps, the oracles (checks, invariants), and CPU per
+//! experiment. The last line is
+//! `explore orders: N experiments in S s, R× faster than one by one on fresh stacks`.
+//!
+//!     cargo bench --bench explore      (needs the Docker Engine and ci/bootstrap)
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use faultline::change::ChangeSpec;
+use faultline::outcome::{ExploreReport, ScenarioOutcome};
+use faultline::plan::{ConfigFrom, Executable};
+use faultline::repo::Repo;
+use faultline::runner::event::Event;
+use faultline::runner::fault_search::{ExploreOptions, explore};
+use faultline::stack::RunOptions;
+
+/// How long the one-by-one baseline runs experiments before it extrapolates.
+const BASELINE_SAMPLE: Duration = Duration::from_secs(45);
+
+/// When the reference started and when the experiments were planned (the reference's end).
+#[derive(Default)]
+struct Clock {
+    reference: Mutex<Option<(Instant, Option<Instant>)>>,
+}
+
+impl Clock {
+    fn report(&self, e: &Event<'_>) {
+        let mut r = self.reference.lock().unwrap();
+        match e {
+            Event::ReferenceStarted { .. } => *r = Some((Instant::now(), None)),
+            Event::ExperimentsPlanned { .. } => {
+                if let Some((_, end @ None)) = r.as_mut() {
+                    *end = Some(Instant::now());
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn reference_seconds(&self) -> f64 {
+        match *self.reference.lock().unwrap() {
+            Some((a, Some(b))) => (b - a).as_secs_f64(),
+            _ => 0.0,
+        }
+    }
+}
+
+/// Summed over every run of every experiment, both sides.
+#[derive(Default, Debug)]
+struct Phases {
+    runs: usize,
+    started: usize,
+    start_seconds: f64,
+    reused: usize,
+    reset_seconds: f64,
+    experiment_seconds: f64,
+    oracle_seconds: f64,
+    teardown_seconds: f64,
+}
+
+impl Phases {
+    fn of(r: &ExploreReport) -> Phases {
+        let mut p = Phases::default();
+        let mut add = |o: &ScenarioOutcome| {
+            p.runs += 1;
+            if o.stack.reused {
+                p.reused += 1;
+                p.reset_seconds += o.stack_seconds;
+            } else {
+                p.started += 1;
+                p.start_seconds += o.stack_seconds;
+            }
+            let steps = o.checks_ms / 1e3;
+            p.experiment_seconds += steps;
+            p.oracle_seconds += (o.run_seconds - steps).max(0.0);
+            p.teardown_seconds += o.teardown_seconds;
+        };
+        for x in &r.ran {
+            add(&x.outcome);
+            if let Some(c) = &x.compared {
+                add(&c.base);
+            }
+        }
+        p
+    }
+}
+
+impl std::fmt::Display for Phases {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} runs: stacks started {} in {:.1} s, resets {} in {:.1} s, experiments (faults + steps) {:.1} s, oracles (checks, invariants) {:.1} s, teardown in line {:.1} s",
+            self.runs,
+            self.started,
+            self.start_seconds,
+            self.reused,
+            self.reset_seconds,
+            self.experiment_seconds,
+            self.oracle_seconds,
+            self.teardown_seconds
+        )
+    }
+}
+
+fn main() {
+    if std::env::var_os("RUST_LOG").is_some() {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_timer(tracing_subscriber::fmt::time::uptime())
+            .with_writer(std::io::stderr)
+            .init();
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let root = faultline::demo::prepare(dir.path()).expect("shop");
+    let repo = Repo::discover(&root).unwrap();
+    let spec = ChangeSpec::Worktree { base: "HEAD".into() };
+    let (loaded, _) = faultline::plan::load_config(&repo, &spec, ConfigFrom::Worktree).unwrap();
+    let exec = Executable::of_worktree(&repo, loaded, Vec::new(), &["orders".to_owned()]);
+    let target = &exec.explore[0];
+    let reference = &target.ready.as_ref().expect("orders' workload is valid").1.scenario;
+
+    rt.block_on(async {
+        let mut opts = RunOptions::new(3, &root, Duration::from_secs(60), String::new());
+        // The shop builds isolated, into a cache of faultline's (`isolation:` in its config).
+        opts.teardowns = Some(Default::default());
+        let t = Instant::now();
+        let prepared = faultline::runner::prepare_once(&[reference], &exec.config.config, &mut opts).await.unwrap();
+        println!(
+            "prepare (the shop's binaries and images): {:.1} s (build {:.1} s, images {:.1} s)",
+            t.elapsed().as_secs_f64(),
+            prepared.build_seconds,
+            prepared.images_seconds
+        );
+        // The base: the same build, so the cost is the gate's and the verdicts agree.
+        let base = opts.clone();
+        let xo = ExploreOptions {
+            budget: Duration::from_secs(900),
+            jobs: 2,
+            first: vec!["orders".into()],
+            stop_at_first_failure: false,
+            base: Some(base.clone()),
+            fresh_stacks: false,
+            partition: None,
+            accepted: Vec::new(),
+        };
+
+        let clock = Clock::default();
+        let listen = |e: &Event<'_>| clock.report(e);
+        let (t, cpu) = (Instant::now(), Cpu::now());
+        let shared = explore(&exec.config, target, &opts, &xo, &listen).await;
+        let shared_t = t.elapsed().as_secs_f64();
+        let shared_cpu = Cpu::now().since(cpu);
+        let shared_ref = clock.reference_seconds();
+        assert!(shared.error.is_none(), "exploration could not judge: {:?}", shared.error);
+        // A fast wrong answer is not a fast exploration: the correct shop passes everything.
+        let failed: Vec<String> = shared.failed().map(|x| x.what()).collect();
+        let errors: Vec<String> = shared.errors().map(|x| x.what()).collect();
+        assert!(failed.is_empty() && errors.is_empty(), "the correct shop: failed {failed:?}, errors {errors:?}");
+        assert!(shared.unexplored.is_empty(), "the budget ran out: {:?}", shared.unexplored);
+        let n = shared.ran.len();
+
+        // One by one on fresh stacks, on a sample.
+        let one = ExploreOptions { jobs: 1, budget: BASELINE_SAMPLE, fresh_stacks: true, ..xo.clone() };
+        let clock1 = Clock::default();
+        let listen1 = |e: &Event<'_>| clock1.report(e);
+        let (t, cpu) = (Instant::now(), Cpu::now());
+        let naive = explore(&exec.config, target, &opts, &one, &listen1).await;
+        let naive_t = t.elapsed().as_secs_f64();
+        let naive_cpu = Cpu::now().since(cpu);
+        let naive_ref = clock1.reference_seconds();
+        assert!(naive.error.is_none(), "the baseline could not judge: {:?}", naive.error);
+        let k = naive.ran.len().max(1);
+        let per = (naive_t - naive_ref) / k as f64;
+        let naive_all = naive_ref + per * n as f64;
+
+        let p = Phases::of(&shared);
+        println!(
+            "exploring orders, {n} experiments ({} skipped by reduction), each on the change and the base, --jobs 2",
+            shared.skipped.len()
+        );
+        println!("  shared stacks, reset between experiments: {shared_t:.1} s");
+        println!("      reference {shared_ref:.1} s (wall)");
+        println!("      {p}");
+        println!("      {shared_cpu}; {:.2} core-s per experiment", shared_cpu.busy / n.max(1) as f64);
+        let q = Phases::of(&naive);
+        println!(
+            "  one by one on fresh stacks: {k} of {} experiments run in {naive_t:.1} s (reference {naive_ref:.1} s), {per:.1} s each: extrapolated to {n}: {naive_all:.1} s",
+            naive.planned
+        );
+        println!("      {q}");
+        println!("      {naive_cpu}; {:.2} core-s per experiment", naive_cpu.busy / k as f64);
+        println!(
+            "explore orders: {n} experiments in {shared_t:.1} s, {:.2}× faster than one by one on fresh stacks (sampled {k}, extrapolated)",
+            naive_all / shared_t.max(1e-3)
+        );
+    });
+}
+
+/// CPU time spent while a measured run ran (Linux; zeros elsewhere), as `benches/gate.rs`
+/// counts it.
+#[derive(Clone, Copy, Default)]
+struct Cpu {
+    busy: f64,
+    containers: f64,
+    faultline: f64,
+}
+
+impl Cpu {
+    fn now() -> Cpu {
+        let tick = 100.0;
+        let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
+        let busy = read("/proc/stat")
+            .lines()
+            .next()
+            .map(|l| {
+                let v: Vec<f64> = l.split_whitespace().skip(1).filter_map(|x| x.parse().ok()).collect();
+                (v.iter().sum::<f64>() - v.get(3).unwrap_or(&0.0) - v.get(4).unwrap_or(&0.0)) / tick
+            })
+            .unwrap_or(0.0);
+        let containers = read("/sys/fs/cgroup/cpuacct/docker/cpuacct.usage").trim().parse::<f64>().unwrap_or(0.0) / 1e9;
+        let stat = read("/proc/self/stat");
+        let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let g = |n: usize| f.get(n - 3).and_then(|x| x.parse::<f64>().ok()).unwrap_or(0.0) / tick;
+        Cpu { busy, containers, faultline: g(14) + g(15) }
+    }
+
+    fn since(self, before: Cpu) -> Cpu {
+        Cpu {
+            busy: self.busy - before.busy,
+            containers: self.containers - before.containers,
+            faultline: self.faultline - before.faultline,
+        }
+    }
+}
+
+impl std::fmt::Display for Cpu {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "cpu {:.1} core-s: containers {:.1}, faultline {:.1}, docker and the rest {:.1}",
+            self.busy,
+            self.containers,
+            self.faultline,
+            self.busy - self.containers - self.faultline
+        )
+    }
+}
