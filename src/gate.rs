@@ -246,17 +246,23 @@ async fn execute(
         format!("git checkout {commit} && faultline run"),
     );
     opts.keep = kept.is_some() && selected.len() == 1;
-    let seed = seeded(exec, &opts, seen, events).await;
-    opts.build_cache = build_cache(seed.as_ref());
     // The services this gate explores (those of its share under `--partition`), with their
     // reference runs, so their images are built with the scenarios'.
     let mut refs: Vec<_> = selected.iter().collect();
     refs.extend(exec.explore.iter().filter_map(|e| e.ready.as_ref().ok()).map(|(_, r)| &r.scenario));
-    let done = match exec.plan.as_ref().filter(|p| crate::runner::depinfo::needed(p, &loaded.config)) {
+    let read_builds = exec.plan.as_ref().filter(|p| crate::runner::depinfo::needed(p, &loaded.config));
+    let nothing_to_run = selected.is_empty() && exec.explore.is_empty();
+    // Builds start from a build of the base, made once per base tree; a gate that builds
+    // nothing does not make it.
+    let seed = if read_builds.is_some() || !nothing_to_run { seeded(exec, &opts, seen, events).await } else { None };
+    if loaded.config.isolation.as_ref().is_some_and(|i| i.on_runner.is_none()) {
+        opts.build_cache = build_cache(seed.as_ref());
+    }
+    let done = match read_builds {
         Some(plan) => builds_read(plan, exec, &opts, seen, events).await?,
         None => Vec::new(),
     };
-    if selected.is_empty() && exec.explore.is_empty() {
+    if nothing_to_run {
         timings.build_seconds = start.elapsed().as_secs_f64() - timings.plan_seconds;
         return Ok((Vec::new(), timings, Vec::new()));
     }

@@ -293,7 +293,9 @@ pub(crate) async fn run(iso: &Isolation, job: &Job) -> Result<Ran, StackError> {
     let docker = docker::local_client().await?;
     let image = job_image(&docker, iso, &job.root).await?;
     let memory = iso.memory_bytes().ok_or_else(|| fail("`isolation.memory` is not a size".into()))?;
-    for dir in &job.writable {
+    // The checkout's own paths must be directories all the way down; faultline's (a step's
+    // scratch directory) are its own.
+    for dir in job.writable.iter().filter(|d| d.starts_with(&job.root)) {
         inside(&job.what, &job.root, dir)?;
     }
     for dir in job.writable.iter().chain([&job.cache, &job.cache.join("home")]) {

@@ -43,13 +43,20 @@ pub(crate) fn with_exploration(
                 r.service, r.planned
             ));
         }
+        // A flavour's difference seen once and not run again says nothing certain; beside a
+        // confirmed failure of the same exploration the change is blocked anyway, so it is
+        // said and does not turn the block into could not verify.
+        let confirmed = r.failed().next().is_some();
         for x in r.errors() {
-            unverified = true;
+            let moot = confirmed
+                && x.outcome.checks.iter().any(|c| c.unobserved && crate::outcome::family::is_family_check(&c.check));
+            unverified |= !moot;
             reasons.push(format!(
-                "exploration of {}: {} could not run: {}",
+                "exploration of {}: {} could not run: {}{}",
                 r.service,
                 x.outcome.name,
-                x.outcome.error.as_deref().unwrap_or("unknown error")
+                x.outcome.error.as_deref().unwrap_or("unknown error"),
+                if moot { " (a failure of this exploration is confirmed, which decides)" } else { "" }
             ));
         }
         blocked |= r.failed().next().is_some();
