@@ -104,8 +104,13 @@ fn an_unknown_placeholder_is_located_with_the_nearest_edge() {
     assert!(err.contains("faultline.yaml:17:"), "{err}");
 }
 
+/// The gate with a small exploration budget: the medium tier's rule says `explore: true`, so
+/// the gateway (the one service with a workload) is explored after the scenarios, each
+/// experiment beside the same one on the base revision. 60 s starts the gateway's first
+/// experiments on both sides (the whole catalogue, 106 experiments, takes about 4 minutes on
+/// one side alone); `faultline explore` runs them all.
 fn gate(r: &TestRepo) -> (i32, Value, String) {
-    r.with_report(&["gate", "--base", "main", "--seed", "3"], &[])
+    r.with_report(&["gate", "--base", "main", "--seed", "3", "--explore-budget", "60s"], &[])
 }
 
 fn statuses(v: &Value) -> Vec<(String, String)> {
@@ -126,7 +131,8 @@ fn statuses(v: &Value) -> Vec<(String, String)> {
 /// in the rendered peers.json, so a fault on its edge to pricing reaches it (wall 1); it
 /// calls the reviews at the address the catalog hands out, and that call crosses the edge's
 /// proxy (wall 3); the backorders edge carries traffic only while the inventory refuses.
-/// The correct bookstore passes; "give pricing more time" is blocked.
+/// The correct bookstore passes its scenarios and exploration (compared with its base);
+/// "give pricing more time" is blocked.
 #[test]
 fn the_bookstore_adopted_as_it_ships_passes_and_a_seeded_bug_is_blocked() {
     let r = bookstore();
@@ -149,6 +155,7 @@ fn the_bookstore_adopted_as_it_ships_passes_and_a_seeded_bug_is_blocked() {
         assert_eq!(check["passed"], true, "{check:#}");
         assert!(check["observed"].as_str().unwrap().starts_with("2 requests"), "{edge} carried no traffic: {check:#}");
     }
+    explored_as_good_as_the_base(&v, &text);
 
     // The seeded bug: "pricing is slow at month end, give it more time".
     change(
@@ -162,6 +169,35 @@ fn the_bookstore_adopted_as_it_ships_passes_and_a_seeded_bug_is_blocked() {
     assert_eq!(code, 1, "{text}");
     let failed: Vec<String> = statuses(&v).into_iter().filter(|(_, s)| s == "failed").map(|(n, _)| n).collect();
     assert_eq!(failed, ["pricing-slow"], "{text}");
+    // A failed scenario decides: exploration is not run, and says why.
+    let skipped = v["exploration"][0]["skipped"].to_string();
+    assert!(skipped.contains("scenario pricing-slow did not pass"), "{text}");
+}
+
+/// The gateway was explored, every experiment that ran was compared with the same
+/// experiment on the base revision, and none is worse than the base: an experiment that
+/// failed is one the base fails the same way (a known weakness of the bookstore as it
+/// ships), reported as such and not blocking.
+fn explored_as_good_as_the_base(v: &Value, text: &str) {
+    let explored = v["exploration"].as_array().unwrap_or_else(|| panic!("no exploration: {text}"));
+    assert_eq!(explored.len(), 1, "{text}");
+    let x = &explored[0];
+    assert_eq!(x["service"], "gateway", "{text}");
+    assert!(x["error"].is_null(), "{text}");
+    let ran = x["ran"].as_array().unwrap();
+    assert!(!ran.is_empty(), "no experiment ran within the budget: {text}");
+    let reasons = v["reasons"].to_string();
+    for e in ran {
+        let name = &e["outcome"]["name"];
+        let verdict = e["compared"]["verdict"].as_str().unwrap_or_else(|| panic!("{name} not compared: {e:#}"));
+        assert!(["same", "better", "known-weakness"].contains(&verdict), "{name}: {verdict}: {e:#}");
+        if e["outcome"]["status"] == "failed" {
+            assert_eq!(verdict, "known-weakness", "{e:#}");
+            let on = e["on"].as_str().unwrap();
+            assert!(reasons.contains("known weakness") && reasons.contains(on), "{reasons}");
+        }
+    }
+    assert!(reasons.contains("exploration of gateway"), "{reasons}");
 }
 
 /// `faultline init` on the bookstore without its faultline.yaml proposes a configuration
