@@ -235,7 +235,47 @@ fn init_proposes_a_configuration_that_loads_for_the_bookstore() {
     assert_eq!((reviews.host.as_deref(), reviews.client_port), (Some("reviews.bookstore.internal"), Some(8000)));
     assert!(yaml.contains("- request: POST gateway /orders"), "{yaml}");
     assert!(yaml.contains("TODO: a body it accepts"), "{yaml}");
+    // The backorders are called only once the inventory's call raised: a fallback, said
+    // beside the edge, with where; no other edge is called one.
+    assert!(
+        yaml.contains(
+            "# backorders looks like a fallback: gateway calls it only after an error (services/gateway/app.py:62, \
+             after the `try` at line 52 returns"
+        ),
+        "{yaml}"
+    );
+    assert_eq!(yaml.matches("looks like a fallback").count(), 1, "{yaml}");
+    assert!(!gateway.depends_on["backorders"].optional, "{yaml}");
+    // The book pages are matched by hand (`parts[0] == "books"`): a TODO with where.
+    assert!(yaml.contains("# TODO: GET /books/… is matched by hand at services/gateway/app.py:25"), "{yaml}");
     // And the plan reads it as the gate would.
     r.commit("init");
     r.plan_json(&["--base", "main"]);
+}
+
+/// An OpenAPI description the repository ships gives the entry service's workload its paths
+/// and methods, with an example body where it has one; a path parameter is a TODO.
+#[test]
+fn init_proposes_a_workload_from_an_openapi_description() {
+    let r = bookstore();
+    r.remove("faultline.yaml");
+    r.write(
+        "docs/openapi.yaml",
+        "openapi: 3.0.3\ninfo: { title: bookstore, version: \"1\" }\npaths:\n  /books/{bookId}:\n    get:\n      parameters: [{ name: bookId, in: path, required: true }]\n      responses: { \"200\": { description: a book } }\n  /orders:\n    post:\n      requestBody:\n        content:\n          application/json:\n            example: { book_id: \"2\", qty: 1 }\n      responses: { \"201\": { description: reserved } }\n",
+    );
+    let out = r.faultline(&["init"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let yaml = std::fs::read_to_string(r.path.join("faultline.yaml")).unwrap();
+    let config = common::parse_config(&yaml);
+    let workload = config.explore.workloads.get("gateway").unwrap_or_else(|| panic!("{yaml}"));
+    let requests: Vec<&str> = workload.iter().filter_map(|w| w["request"].as_str()).collect();
+    assert_eq!(requests, ["POST gateway /orders", "GET gateway /books/1"], "{yaml}");
+    // The body is the description's example, not a TODO.
+    assert_eq!(workload[0]["body"], serde_json::json!({ "book_id": "2", "qty": 1 }), "{yaml}");
+    assert!(
+        yaml.contains("# found at docs/openapi.yaml: paths./books/{bookId}.get; TODO: an id that exists"),
+        "{yaml}"
+    );
+    assert!(yaml.contains("# requests from its routes and docs/openapi.yaml"), "{yaml}");
+    assert!(!yaml.contains("matched by hand"), "the description spells out the book pages: {yaml}");
 }
