@@ -548,41 +548,7 @@ pub(crate) fn render(found: &[Found], source: &str) -> String {
             let _ = writeln!(o, "    # its peers, from {source}, each through the proxy of its edge");
             let _ = writeln!(o, "    files:\n      {target}: {{ content: {} }}", json(content));
         }
-        let deps: Vec<&Found> = f.depends_on.iter().filter_map(|d| found.iter().find(|x| &x.name == d)).collect();
-        if !deps.is_empty() {
-            let _ = writeln!(o, "    depends_on:");
-            for d in deps {
-                if let Some((_, fb)) = f.fallbacks.iter().find(|(n, _)| *n == d.name) {
-                    let _ = writeln!(
-                        o,
-                        "      # {} looks like a fallback: {} calls it only after an error ({}, {}).\n      \
-                         # Exploration's reference leaves it idle; it is faulted while the fault that makes {} call it\n      \
-                         # is on. Not `optional: true`: when both fail, an error answer is fair",
-                        d.name, f.name, fb.at, fb.how, f.name
-                    );
-                }
-                if f.through_peers.contains(&d.name) {
-                    let _ = writeln!(o, "      {}: {{}}   # through its peers file", d.name);
-                    continue;
-                }
-                if let (Some(alias), Some(port)) = (d.aliases.first(), d.ports.first()) {
-                    let _ = writeln!(
-                        o,
-                        "      {}: {{ host: {alias}, client_port: {port} }}   # TODO: no variable or peers file names it, \
-                         so it is likely called at an address handed out in a response (its alias {alias}); \
-                         add `optional: true` if {} works without it",
-                        d.name, f.name
-                    );
-                    continue;
-                }
-                let (env, url) = url_for(d);
-                let _ = writeln!(
-                    o,
-                    "      {}: {{ env: {env}, url: \"{url}\" }}   # TODO: the variable {} reads",
-                    d.name, f.name
-                );
-            }
-        }
+        render_deps(&mut o, f, found);
     }
     let _ = writeln!(
         o,
@@ -594,6 +560,46 @@ pub(crate) fn render(found: &[Found], source: &str) -> String {
     );
     render_workloads(&mut o, found);
     o
+}
+
+/// The `depends_on` of `f`: how each edge is wired, what init could not tell, and a comment
+/// on an edge that looks like a fallback.
+fn render_deps(o: &mut String, f: &Found, found: &[Found]) {
+    let deps: Vec<&Found> = f.depends_on.iter().filter_map(|d| found.iter().find(|x| &x.name == d)).collect();
+    if !deps.is_empty() {
+        let _ = writeln!(o, "    depends_on:");
+        for d in deps {
+            if let Some((_, fb)) = f.fallbacks.iter().find(|(n, _)| *n == d.name) {
+                let _ = writeln!(
+                    o,
+                    "      # {} looks like a fallback: {} calls it only after an error ({}, {}).\n      \
+                     # Exploration's reference leaves it idle; it is faulted while the fault that makes {} call it\n      \
+                     # is on. Not `optional: true`: when both fail, an error answer is fair",
+                    d.name, f.name, fb.at, fb.how, f.name
+                );
+            }
+            if f.through_peers.contains(&d.name) {
+                let _ = writeln!(o, "      {}: {{}}   # through its peers file", d.name);
+                continue;
+            }
+            if let (Some(alias), Some(port)) = (d.aliases.first(), d.ports.first()) {
+                let _ = writeln!(
+                    o,
+                    "      {}: {{ host: {alias}, client_port: {port} }}   # TODO: no variable or peers file names it, \
+                     so it is likely called at an address handed out in a response (its alias {alias}); \
+                     add `optional: true` if {} works without it",
+                    d.name, f.name
+                );
+                continue;
+            }
+            let (env, url) = url_for(d);
+            let _ = writeln!(
+                o,
+                "      {}: {{ env: {env}, url: \"{url}\" }}   # TODO: the variable {} reads",
+                d.name, f.name
+            );
+        }
+    }
 }
 
 /// A YAML double-quoted scalar (JSON's string syntax is YAML's).
