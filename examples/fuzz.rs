@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 /// Adds `s` to `into`.
 fn merge(into: &mut fuzz::Stats, s: fuzz::Stats) {
     into.inputs += s.inputs;
-    for k in 0..5 {
+    for k in 0..into.per_kind.len() {
         into.per_kind[k] += s.per_kind[k];
     }
     into.bytes += s.bytes;
@@ -75,6 +75,8 @@ fn main() {
     println!("  verdict.json    {}", stats.per_kind[2]);
     println!("  CODEOWNERS      {}", stats.per_kind[3]);
     println!("  templates       {}", stats.per_kind[4]);
+    println!("  OpenAPI (init)  {}", stats.per_kind[5]);
+    println!("  Python (init)   {}", stats.per_kind[6]);
     println!("bytes             {} MiB", stats.bytes >> 20);
     println!(
         "seed              {seed} ({threads} thread{}: seeds {seed}..{})",

@@ -104,8 +104,13 @@ fn an_unknown_placeholder_is_located_with_the_nearest_edge() {
     assert!(err.contains("faultline.yaml:17:"), "{err}");
 }
 
+/// The gate with a small exploration budget: the medium tier's rule says `explore: true`, so
+/// the gateway (the one service with a workload) is explored after the scenarios, each
+/// experiment beside the same one on the base revision. 60 s starts the gateway's first
+/// experiments on both sides (the whole catalogue takes minutes on one side alone; the
+/// rule's `partial_exploration: allow` lists the rest); `faultline explore` runs them all.
 fn gate(r: &TestRepo) -> (i32, Value, String) {
-    r.with_report(&["gate", "--base", "main", "--seed", "3"], &[])
+    r.with_report(&["gate", "--base", "main", "--seed", "3", "--explore-budget", "60s"], &[])
 }
 
 fn statuses(v: &Value) -> Vec<(String, String)> {
@@ -126,7 +131,8 @@ fn statuses(v: &Value) -> Vec<(String, String)> {
 /// in the rendered peers.json, so a fault on its edge to pricing reaches it (wall 1); it
 /// calls the reviews at the address the catalog hands out, and that call crosses the edge's
 /// proxy (wall 3); the backorders edge carries traffic only while the inventory refuses.
-/// The correct bookstore passes; "give pricing more time" is blocked.
+/// The correct bookstore passes its scenarios and exploration (compared with its base);
+/// "give pricing more time" is blocked.
 #[test]
 fn the_bookstore_adopted_as_it_ships_passes_and_a_seeded_bug_is_blocked() {
     let r = bookstore();
@@ -149,6 +155,7 @@ fn the_bookstore_adopted_as_it_ships_passes_and_a_seeded_bug_is_blocked() {
         assert_eq!(check["passed"], true, "{check:#}");
         assert!(check["observed"].as_str().unwrap().starts_with("2 requests"), "{edge} carried no traffic: {check:#}");
     }
+    explored_as_good_as_the_base(&v, &text);
 
     // The seeded bug: "pricing is slow at month end, give it more time".
     change(
@@ -162,6 +169,39 @@ fn the_bookstore_adopted_as_it_ships_passes_and_a_seeded_bug_is_blocked() {
     assert_eq!(code, 1, "{text}");
     let failed: Vec<String> = statuses(&v).into_iter().filter(|(_, s)| s == "failed").map(|(n, _)| n).collect();
     assert_eq!(failed, ["pricing-slow"], "{text}");
+    // A failed scenario decides: exploration is not run, and says why.
+    let skipped = v["exploration"][0]["skipped"].to_string();
+    assert!(skipped.contains("scenario pricing-slow did not pass"), "{text}");
+}
+
+/// The gateway was explored, every experiment that ran was compared with the same
+/// experiment on the base revision, and none is worse than the base: an experiment that
+/// failed is one the base fails the same way (a known weakness of the bookstore as it
+/// ships), reported as such and not blocking.
+fn explored_as_good_as_the_base(v: &Value, text: &str) {
+    let explored = v["exploration"].as_array().unwrap_or_else(|| panic!("no exploration: {text}"));
+    assert_eq!(explored.len(), 1, "{text}");
+    let x = &explored[0];
+    assert_eq!(x["service"], "gateway", "{text}");
+    assert!(x["error"].is_null(), "{text}");
+    let ran = x["ran"].as_array().unwrap();
+    assert!(!ran.is_empty(), "no experiment ran within the budget: {text}");
+    let reasons = v["reasons"].to_string();
+    for e in ran {
+        let name = &e["outcome"]["name"];
+        let verdict = e["compared"]["verdict"].as_str().unwrap_or_else(|| panic!("{name} not compared: {e:#}"));
+        assert!(["same", "better", "known-weakness"].contains(&verdict), "{name}: {verdict}: {e:#}");
+        if e["outcome"]["status"] == "failed" {
+            assert_eq!(verdict, "known-weakness", "{e:#}");
+            let on = e["on"].as_str().unwrap();
+            assert!(reasons.contains("known weakness") && reasons.contains(on), "{reasons}");
+        }
+    }
+    assert!(reasons.contains("exploration of gateway"), "{reasons}");
+    // What the budget left unrun is said, and allowed by the rule.
+    if x["unexplored_touched"].as_array().is_some_and(|u| !u.is_empty()) {
+        assert!(reasons.contains("(the rule's `partial_exploration` is `allow`)"), "{reasons}");
+    }
 }
 
 /// `faultline init` on the bookstore without its faultline.yaml proposes a configuration
@@ -199,7 +239,47 @@ fn init_proposes_a_configuration_that_loads_for_the_bookstore() {
     assert_eq!((reviews.host.as_deref(), reviews.client_port), (Some("reviews.bookstore.internal"), Some(8000)));
     assert!(yaml.contains("- request: POST gateway /orders"), "{yaml}");
     assert!(yaml.contains("TODO: a body it accepts"), "{yaml}");
+    // The backorders are called only once the inventory's call raised: a fallback, said
+    // beside the edge, with where; no other edge is called one.
+    assert!(
+        yaml.contains(
+            "# backorders looks like a fallback: gateway calls it only after an error (services/gateway/app.py:62, \
+             after the `try` at line 52 returns"
+        ),
+        "{yaml}"
+    );
+    assert_eq!(yaml.matches("looks like a fallback").count(), 1, "{yaml}");
+    assert!(!gateway.depends_on["backorders"].optional, "{yaml}");
+    // The book pages are matched by hand (`parts[0] == "books"`): a TODO with where.
+    assert!(yaml.contains("# TODO: GET /books/… is matched by hand at services/gateway/app.py:25"), "{yaml}");
     // And the plan reads it as the gate would.
     r.commit("init");
     r.plan_json(&["--base", "main"]);
+}
+
+/// An OpenAPI description the repository ships gives the entry service's workload its paths
+/// and methods, with an example body where it has one; a path parameter is a TODO.
+#[test]
+fn init_proposes_a_workload_from_an_openapi_description() {
+    let r = bookstore();
+    r.remove("faultline.yaml");
+    r.write(
+        "docs/openapi.yaml",
+        "openapi: 3.0.3\ninfo: { title: bookstore, version: \"1\" }\npaths:\n  /books/{bookId}:\n    get:\n      parameters: [{ name: bookId, in: path, required: true }]\n      responses: { \"200\": { description: a book } }\n  /orders:\n    post:\n      requestBody:\n        content:\n          application/json:\n            example: { book_id: \"2\", qty: 1 }\n      responses: { \"201\": { description: reserved } }\n",
+    );
+    let out = r.faultline(&["init"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let yaml = std::fs::read_to_string(r.path.join("faultline.yaml")).unwrap();
+    let config = common::parse_config(&yaml);
+    let workload = config.explore.workloads.get("gateway").unwrap_or_else(|| panic!("{yaml}"));
+    let requests: Vec<&str> = workload.iter().filter_map(|w| w["request"].as_str()).collect();
+    assert_eq!(requests, ["POST gateway /orders", "GET gateway /books/1"], "{yaml}");
+    // The body is the description's example, not a TODO.
+    assert_eq!(workload[0]["body"], serde_json::json!({ "book_id": "2", "qty": 1 }), "{yaml}");
+    assert!(
+        yaml.contains("# found at docs/openapi.yaml: paths./books/{bookId}.get; TODO: an id that exists"),
+        "{yaml}"
+    );
+    assert!(yaml.contains("# requests from its routes and docs/openapi.yaml"), "{yaml}");
+    assert!(!yaml.contains("matched by hand"), "the description spells out the book pages: {yaml}");
 }

@@ -14,13 +14,15 @@ fn no_input_panics_the_loader_the_validator_or_a_renderer() {
     let mut f = fuzz::Fuzzer::new(std::path::Path::new(env!("CARGO_MANIFEST_DIR")), seed);
     let stats = f.run(Duration::from_secs(seconds), u64::MAX);
     println!(
-        "fuzz: {} inputs ({} configs, {} scenarios, {} verdicts, {} CODEOWNERS, {} templates, {} MiB), seed {seed}, slowest {:?}",
+        "fuzz: {} inputs ({} configs, {} scenarios, {} verdicts, {} CODEOWNERS, {} templates, {} OpenAPI, {} Python, {} MiB), seed {seed}, slowest {:?}",
         stats.inputs,
         stats.per_kind[0],
         stats.per_kind[1],
         stats.per_kind[2],
         stats.per_kind[3],
         stats.per_kind[4],
+        stats.per_kind[5],
+        stats.per_kind[6],
         stats.bytes >> 20,
         stats.slowest
     );

@@ -130,66 +130,114 @@ pub(crate) fn peers_used(root: &Path, files: &[PathBuf], dir: &str, peers: &Peer
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) struct Route {
     pub method: String,
+    /// The path; for a route matched by hand, its first segment and `…` (`/books/…`).
     pub path: String,
-    /// `file:line` where it was found.
+    /// `file:line` where it was found (`file: paths./x.get` in an OpenAPI description).
     pub at: String,
+    /// A request body the repository gives as an example (OpenAPI), as one line of JSON.
+    pub body: Option<String>,
+    /// Matched by hand in a handler (`parts[0] == "books"`): the rest of its path is not
+    /// known, so it is a TODO, not a request.
+    pub by_hand: bool,
 }
 
-/// The routes `dir`'s Python code serves: Flask and FastAPI decorators
-/// (`@app.route("/x", methods=["POST"])`, `@app.get("/x")`), and the paths compared in
-/// `http.server` handlers (`do_GET`, `do_POST`, …).
-pub(crate) fn routes(root: &Path, files: &[PathBuf], dir: &str) -> Vec<Route> {
-    let mut out = Vec::new();
+/// The Python files of `dir` (`.` for all), with their paths relative to the root.
+pub(crate) fn python(root: &Path, files: &[PathBuf], dir: &str) -> Vec<(String, String)> {
     let in_dir = |p: &PathBuf| dir == "." || rel(root, p).starts_with(&format!("{dir}/"));
-    for p in files.iter().filter(|p| p.extension().is_some_and(|e| e == "py") && in_dir(p)).take(MAX_FILES) {
-        let t = text(root, p).unwrap_or_default();
-        let mut handler: Option<String> = None;
-        for (i, line) in t.lines().enumerate() {
-            let l = line.trim();
-            let at = format!("{}:{}", rel(root, p), i + 1);
-            if let Some(rest) = l.strip_prefix("def do_") {
-                handler = rest.split('(').next().map(str::to_owned);
-                continue;
-            }
-            if l.starts_with("def ") && !line.starts_with("        ") {
-                handler = None;
-            }
-            if let Some(deco) = l.strip_prefix('@') {
-                let Some((target, args)) = deco.split_once('(') else { continue };
-                let verb = target.rsplit('.').next().unwrap_or("");
-                let Some(path) = first_quoted(args).filter(|p| p.starts_with('/')) else { continue };
-                let methods: Vec<String> = match verb {
-                    "get" | "post" | "put" | "delete" | "patch" => vec![verb.to_ascii_uppercase()],
-                    "route" => {
-                        let m: Vec<String> = args
-                            .split_once("methods")
-                            .map(|(_, m)| {
-                                m.split(['"', '\'']).skip(1).step_by(2).map(str::to_ascii_uppercase).collect()
-                            })
-                            .unwrap_or_default();
-                        if m.is_empty() { vec!["GET".to_owned()] } else { m }
-                    }
-                    _ => continue,
-                };
-                for method in methods {
-                    out.push(Route { method, path: path.clone(), at: at.clone() });
-                }
-                continue;
-            }
-            if let Some(method) = &handler
-                && l.contains("self.path")
-            {
-                for q in l.split(['"', '\'']).skip(1).step_by(2) {
-                    if q.starts_with('/') && q.len() > 1 && !q.contains(char::is_whitespace) && !q.contains('{') {
-                        out.push(Route { method: method.clone(), path: q.to_owned(), at: at.clone() });
-                    }
-                }
-            }
-        }
-    }
+    files
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "py") && in_dir(p))
+        .take(MAX_FILES)
+        .filter_map(|p| Some((rel(root, p), text(root, p)?)))
+        .collect()
+}
+
+/// The routes `dir`'s Python code serves (see [`routes_in`]), and those of the OpenAPI
+/// descriptions handed in for it.
+pub(crate) fn routes(root: &Path, files: &[PathBuf], dir: &str) -> Vec<Route> {
+    let mut out: Vec<Route> = python(root, files, dir).iter().flat_map(|(name, t)| routes_in(t, name)).collect();
     out.sort();
     out.dedup_by(|a, b| a.method == b.method && a.path == b.path);
     out
+}
+
+/// The OpenAPI descriptions under `root`, relative to it, each with its routes.
+pub(crate) fn openapi(root: &Path, files: &[PathBuf]) -> Vec<(String, Vec<Route>)> {
+    files
+        .iter()
+        .filter(|p| p.file_name().is_some_and(|n| super::openapi::FILE_NAMES.contains(&n.to_string_lossy().as_ref())))
+        .take(MAX_FILES)
+        .filter_map(|p| {
+            let file = rel(root, p);
+            let routes = super::openapi::routes(&text(root, p)?, &file);
+            (!routes.is_empty()).then_some((file, routes))
+        })
+        .collect()
+}
+
+/// The routes of one Python file's text (`file` names it in `at`): Flask and FastAPI
+/// decorators (`@app.route("/x", methods=["POST"])`, `@app.get("/x")`), the paths compared in
+/// `http.server` handlers (`do_GET`, `do_POST`, …), and a segment compared by hand
+/// (`parts[0] == "books"`) as a route matched by hand.
+pub(crate) fn routes_in(t: &str, file: &str) -> Vec<Route> {
+    let mut out = Vec::new();
+    let mut handler: Option<String> = None;
+    for (i, line) in t.lines().enumerate() {
+        let l = line.trim();
+        let at = format!("{file}:{}", i + 1);
+        if let Some(rest) = l.strip_prefix("def do_") {
+            handler = rest.split('(').next().map(str::to_owned);
+            continue;
+        }
+        if l.starts_with("def ") && !line.starts_with("        ") {
+            handler = None;
+        }
+        if let Some(deco) = l.strip_prefix('@') {
+            let Some((target, args)) = deco.split_once('(') else { continue };
+            let verb = target.rsplit('.').next().unwrap_or("");
+            let Some(path) = first_quoted(args).filter(|p| p.starts_with('/')) else { continue };
+            let methods: Vec<String> = match verb {
+                "get" | "post" | "put" | "delete" | "patch" => vec![verb.to_ascii_uppercase()],
+                "route" => {
+                    let m: Vec<String> = args
+                        .split_once("methods")
+                        .map(|(_, m)| m.split(['"', '\'']).skip(1).step_by(2).map(str::to_ascii_uppercase).collect())
+                        .unwrap_or_default();
+                    if m.is_empty() { vec!["GET".to_owned()] } else { m }
+                }
+                _ => continue,
+            };
+            for method in methods {
+                out.push(Route { method, path: path.clone(), at: at.clone(), body: None, by_hand: false });
+            }
+            continue;
+        }
+        if let Some(method) = &handler
+            && l.contains("self.path")
+        {
+            for q in l.split(['"', '\'']).skip(1).step_by(2) {
+                if q.starts_with('/') && q.len() > 1 && !q.contains(char::is_whitespace) && !q.contains('{') {
+                    let (method, path) = (method.clone(), q.to_owned());
+                    out.push(Route { method, path, at: at.clone(), body: None, by_hand: false });
+                }
+            }
+        }
+        if let Some(method) = &handler
+            && let Some(segment) = by_hand(l)
+        {
+            let path = format!("/{segment}/…");
+            out.push(Route { method: method.clone(), path, at: at.clone(), body: None, by_hand: true });
+        }
+    }
+    out
+}
+
+/// The first segment a handler compares by hand: `parts[0] == "books"` gives `books`.
+fn by_hand(l: &str) -> Option<&str> {
+    let (_, rest) = l.split_once("[0] == ")?;
+    let quote = rest.chars().next().filter(|c| *c == '"' || *c == '\'')?;
+    let word = rest[1..].split(quote).next()?;
+    (!word.is_empty() && word.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))).then_some(word)
 }
 
 fn first_quoted(s: &str) -> Option<String> {
@@ -220,18 +268,26 @@ mod tests {
              class H:\n    def do_GET(self):\n        if self.path in (\"/health\", \"/ready\"):\n            pass\n    def do_POST(self):\n        if self.path != \"/pay\":\n            pass\n",
         )
         .unwrap();
+        std::fs::write(
+            d.path().join("svc/by_hand.py"),
+            "class G:\n    def do_GET(self):\n        parts = self.path.split('/')\n        if len(parts) == 2 and parts[0] == \"books\":\n            pass\n",
+        )
+        .unwrap();
         let files = files(d.path());
-        let got: Vec<(String, String)> =
-            routes(d.path(), &files, "svc").into_iter().map(|r| (r.method, r.path)).collect();
+        let got: Vec<(String, String, bool)> =
+            routes(d.path(), &files, "svc").into_iter().map(|r| (r.method, r.path, r.by_hand)).collect();
         let want = [
-            ("GET", "/health"),
-            ("GET", "/items/<id>"),
-            ("GET", "/orders"),
-            ("GET", "/ready"),
-            ("POST", "/orders"),
-            ("POST", "/pay"),
+            ("GET", "/books/…", true),
+            ("GET", "/health", false),
+            ("GET", "/items/<id>", false),
+            ("GET", "/orders", false),
+            ("GET", "/ready", false),
+            ("POST", "/orders", false),
+            ("POST", "/pay", false),
         ];
-        assert_eq!(got, want.map(|(m, p)| (m.to_owned(), p.to_owned())));
+        assert_eq!(got, want.map(|(m, p, h)| (m.to_owned(), p.to_owned(), h)));
+        assert_eq!(by_hand("if parts[0] == 'a b':"), None);
+        assert_eq!(by_hand("if parts[0] == x:"), None);
         assert_eq!((health("/healthz"), health("/ready"), health("/orders")), (Some(true), Some(false), None));
     }
 }

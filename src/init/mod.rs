@@ -7,6 +7,8 @@
 
 mod adopt;
 pub(crate) mod detect;
+mod fallback;
+mod openapi;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -58,6 +60,10 @@ pub(crate) struct Found {
     /// The dependencies reached through `peers_file`.
     pub through_peers: Vec<String>,
     pub routes: Vec<adopt::Route>,
+    /// The OpenAPI description its routes also came from.
+    pub openapi: Option<String>,
+    /// Dependencies its code calls only after an error, with where.
+    pub fallbacks: Vec<(String, fallback::Fallback)>,
 }
 
 #[derive(Deserialize)]
@@ -392,7 +398,73 @@ fn adopt_pass(root: &Path, found: &mut [Found]) {
             break;
         }
         f.routes = adopt::routes(root, &files, &dir);
+        let code = adopt::python(root, &files, &dir);
+        for d in f.depends_on.clone() {
+            // How its code names the dependency: quoted (a peers entry, a host), or the
+            // variable compose hands it the address in.
+            let mut needles = vec![format!("'{d}'"), format!("\"{d}\"")];
+            let addresses = [format!("//{d}:"), format!("//{d}/")];
+            needles.extend(
+                f.env
+                    .iter()
+                    .filter(|(_, v)| *v == d || addresses.iter().any(|a| v.contains(a)))
+                    .map(|(k, _)| k.clone()),
+            );
+            if let Some(at) = fallback::only_after_errors(&code, &needles) {
+                f.fallbacks.push((d, at));
+            }
+        }
     }
+    // An OpenAPI description belongs to the service whose own folder (or context of its own)
+    // holds it, else to the one entry service.
+    let entries: Vec<usize> = (0..found.len())
+        .filter(|&i| found[i].published || !found.iter().any(|x| x.depends_on.contains(&found[i].name)))
+        .collect();
+    for (file, routes) in adopt::openapi(root, &files) {
+        let holds = |f: &Found| {
+            let dir = f.own.as_deref().or(f.build.as_deref().filter(|b| *b != "." && contexts_unique(&contexts, b)));
+            dir.is_some_and(|d| file.starts_with(&format!("{d}/")))
+        };
+        let owner = found.iter().position(holds).or_else(|| (entries.len() == 1).then(|| entries[0]));
+        let Some(f) = owner.map(|i| &mut found[i]) else { continue };
+        for r in routes {
+            match f.routes.iter_mut().find(|x| x.method == r.method && x.path == r.path) {
+                Some(x) => x.body = x.body.take().or(r.body),
+                None => f.routes.push(r),
+            }
+        }
+        // A route matched by hand that the description spells out is no TODO any more.
+        let spelled: Vec<(String, String)> =
+            f.routes.iter().filter(|r| !r.by_hand).map(|r| (r.method.clone(), r.path.clone())).collect();
+        f.routes.retain(|r| {
+            let prefix = r.path.trim_end_matches('…');
+            !r.by_hand || !spelled.iter().any(|(m, p)| *m == r.method && p.starts_with(prefix))
+        });
+        f.openapi.get_or_insert(file);
+    }
+}
+
+/// Whether one service alone is built from `context`.
+fn contexts_unique(contexts: &[Option<String>], context: &str) -> bool {
+    contexts.iter().filter(|c| c.as_deref() == Some(context)).count() == 1
+}
+
+/// What `faultline init` reads of an OpenAPI description's text: `METHOD path` of each
+/// operation, with its example body. Public for the fuzzer.
+pub fn openapi_requests(text: &str) -> Vec<String> {
+    openapi::routes(text, "openapi")
+        .into_iter()
+        .map(|r| format!("{} {}{}", r.method, r.path, r.body.map(|b| format!(" {b}")).unwrap_or_default()))
+        .collect()
+}
+
+/// What `faultline init` reads of one Python file's text: its routes (`METHOD path`, `…` for
+/// one matched by hand), and the lines naming each of `dependencies` (quoted) with how an
+/// error leads there (see `fallback`). Public for the fuzzer.
+pub fn python_findings(text: &str, dependencies: &[String]) -> (Vec<String>, Vec<(usize, Option<String>)>) {
+    let routes = adopt::routes_in(text, "app.py").into_iter().map(|r| format!("{} {}", r.method, r.path)).collect();
+    let needles: Vec<String> = dependencies.iter().map(|d| format!("'{d}'")).collect();
+    (routes, fallback::calls(text, &needles))
 }
 
 /// A health endpoint of `f`'s routes: liveness (`true`) or readiness.
@@ -476,32 +548,7 @@ pub(crate) fn render(found: &[Found], source: &str) -> String {
             let _ = writeln!(o, "    # its peers, from {source}, each through the proxy of its edge");
             let _ = writeln!(o, "    files:\n      {target}: {{ content: {} }}", json(content));
         }
-        let deps: Vec<&Found> = f.depends_on.iter().filter_map(|d| found.iter().find(|x| &x.name == d)).collect();
-        if !deps.is_empty() {
-            let _ = writeln!(o, "    depends_on:");
-            for d in deps {
-                if f.through_peers.contains(&d.name) {
-                    let _ = writeln!(o, "      {}: {{}}   # through its peers file", d.name);
-                    continue;
-                }
-                if let (Some(alias), Some(port)) = (d.aliases.first(), d.ports.first()) {
-                    let _ = writeln!(
-                        o,
-                        "      {}: {{ host: {alias}, client_port: {port} }}   # TODO: no variable or peers file names it, \
-                         so it is likely called at an address handed out in a response (its alias {alias}); \
-                         add `optional: true` if {} works without it",
-                        d.name, f.name
-                    );
-                    continue;
-                }
-                let (env, url) = url_for(d);
-                let _ = writeln!(
-                    o,
-                    "      {}: {{ env: {env}, url: \"{url}\" }}   # TODO: the variable {} reads",
-                    d.name, f.name
-                );
-            }
-        }
+        render_deps(&mut o, f, found);
     }
     let _ = writeln!(
         o,
@@ -515,13 +562,54 @@ pub(crate) fn render(found: &[Found], source: &str) -> String {
     o
 }
 
+/// The `depends_on` of `f`: how each edge is wired, what init could not tell, and a comment
+/// on an edge that looks like a fallback.
+fn render_deps(o: &mut String, f: &Found, found: &[Found]) {
+    let deps: Vec<&Found> = f.depends_on.iter().filter_map(|d| found.iter().find(|x| &x.name == d)).collect();
+    if !deps.is_empty() {
+        let _ = writeln!(o, "    depends_on:");
+        for d in deps {
+            if let Some((_, fb)) = f.fallbacks.iter().find(|(n, _)| *n == d.name) {
+                let _ = writeln!(
+                    o,
+                    "      # {} looks like a fallback: {} calls it only after an error ({}, {}).\n      \
+                     # Exploration's reference leaves it idle; it is faulted while the fault that makes {} call it\n      \
+                     # is on. Not `optional: true`: when both fail, an error answer is fair",
+                    d.name, f.name, fb.at, fb.how, f.name
+                );
+            }
+            if f.through_peers.contains(&d.name) {
+                let _ = writeln!(o, "      {}: {{}}   # through its peers file", d.name);
+                continue;
+            }
+            if let (Some(alias), Some(port)) = (d.aliases.first(), d.ports.first()) {
+                let _ = writeln!(
+                    o,
+                    "      {}: {{ host: {alias}, client_port: {port} }}   # TODO: no variable or peers file names it, \
+                     so it is likely called at an address handed out in a response (its alias {alias}); \
+                     add `optional: true` if {} works without it",
+                    d.name, f.name
+                );
+                continue;
+            }
+            let (env, url) = url_for(d);
+            let _ = writeln!(
+                o,
+                "      {}: {{ env: {env}, url: \"{url}\" }}   # TODO: the variable {} reads",
+                d.name, f.name
+            );
+        }
+    }
+}
+
 /// A YAML double-quoted scalar (JSON's string syntax is YAML's).
 fn json(s: &str) -> String {
     serde_json::Value::String(s.to_owned()).to_string()
 }
 
 /// `explore.workloads` for the entry services (published, or that nothing depends on) with
-/// routes found, each request with a TODO for what init cannot know.
+/// routes found, each request with a TODO for what init cannot know; a route matched by hand
+/// is a TODO of its own, with where. With no request to propose, the section is a comment.
 fn render_workloads(o: &mut String, found: &[Found]) {
     let entries: Vec<&Found> = found
         .iter()
@@ -531,29 +619,65 @@ fn render_workloads(o: &mut String, found: &[Found]) {
     if entries.is_empty() {
         return;
     }
-    let _ = writeln!(o, "explore:\n  workloads:");
-    for f in entries {
-        let _ = writeln!(o, "    {}:", f.name);
-        for r in f.routes.iter().filter(|r| adopt::health(&r.path).is_none()).take(6) {
-            let mut path = String::new();
-            let mut param = false;
-            for seg in r.path.split('/').skip(1) {
-                let p = seg.starts_with('<') || seg.starts_with('{') || seg.starts_with(':');
-                param |= p;
-                path.push('/');
-                path.push_str(if p { "1" } else { seg });
-            }
-            let _ = writeln!(o, "      # found at {}{}", r.at, if param { "; TODO: an id that exists" } else { "" });
-            let _ = writeln!(o, "      - request: {} {} {path}", r.method, f.name);
-            if r.method != "GET" && r.method != "DELETE" {
-                let _ = writeln!(o, "        body: {{}}   # TODO: a body it accepts");
-            }
-            let _ = writeln!(
-                o,
-                "        expect: {{ status: [200, 201, 202, 503], within: 3s }}   # TODO: what is acceptable under any fault"
-            );
+    let blocks: Vec<(bool, String)> = entries.iter().map(|f| workload(f)).collect();
+    let any = blocks.iter().any(|(requests, _)| *requests);
+    let _ = writeln!(o, "{}", if any { "explore:\n  workloads:" } else { "# explore:\n#   workloads:" });
+    for (requests, block) in blocks {
+        for line in block.lines() {
+            // A service with no request to propose is a comment, so the list is never empty.
+            let _ = writeln!(o, "{}{line}", if requests { "" } else { "# " });
         }
     }
+}
+
+/// One entry service's workload: whether it has a request, and its lines.
+fn workload(f: &Found) -> (bool, String) {
+    let mut o = String::new();
+    let _ = writeln!(o, "    {}:", f.name);
+    if let Some(spec) = &f.openapi {
+        let _ = writeln!(o, "      # requests from its routes and {spec}");
+    }
+    let routes = f.routes.iter().filter(|r| adopt::health(&r.path).is_none());
+    let (hand, routes): (Vec<&adopt::Route>, Vec<&adopt::Route>) = routes.partition(|r| r.by_hand);
+    for r in &hand {
+        let _ = writeln!(
+            o,
+            "      # TODO: {} {} is matched by hand at {}, so init cannot tell the rest of its path; for example\n      \
+             # - request: {} {} {}\n      #   expect: {{ status: [200, 503], within: 3s }}",
+            r.method,
+            r.path,
+            r.at,
+            r.method,
+            f.name,
+            r.path.replace('…', "ID")
+        );
+    }
+    for r in routes.iter().take(6) {
+        let mut path = String::new();
+        let mut param = false;
+        for seg in r.path.split('/').skip(1) {
+            let p = seg.starts_with('<') || seg.starts_with('{') || seg.starts_with(':');
+            param |= p;
+            path.push('/');
+            path.push_str(if p { "1" } else { seg });
+        }
+        let _ = writeln!(o, "      # found at {}{}", r.at, if param { "; TODO: an id that exists" } else { "" });
+        let _ = writeln!(o, "      - request: {} {} {path}", r.method, f.name);
+        match &r.body {
+            Some(b) => {
+                let _ = writeln!(o, "        body: {b}   # its example");
+            }
+            None if r.method != "GET" && r.method != "DELETE" => {
+                let _ = writeln!(o, "        body: {{}}   # TODO: a body it accepts");
+            }
+            None => {}
+        }
+        let _ = writeln!(
+            o,
+            "        expect: {{ status: [200, 201, 202, 503], within: 3s }}   # TODO: what is acceptable under any fault"
+        );
+    }
+    (!routes.is_empty(), o)
 }
 
 /// Writes faultline.yaml at `root` (never over an existing one). Returns its path, its text,

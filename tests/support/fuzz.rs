@@ -2,7 +2,8 @@
 //! `faultline.yaml` (loader, validator, plan, the text plan, diagnostics as the terminal
 //! renders them), scenario files (parser, templates, validator, `explain`, the duration
 //! estimate) and `verdict.json` (read back for `report merge` and `repro`; JUnit, Markdown,
-//! HTML, annotations, the text verdict).
+//! HTML, annotations, the text verdict); what `faultline init` reads of a repository nobody
+//! here wrote (an OpenAPI description, a service's Python code for routes and fallbacks).
 //!
 //! Inputs start from the files that ship with faultline and are mutated the way the fuzzing
 //! that found the first crashes did, with large inputs on purpose: keys and names of 64 KiB,
@@ -34,13 +35,17 @@ pub enum Kind {
     /// The template of a rendered file (`services.*.files`), rendered for a service with two
     /// edges.
     Template,
+    /// An OpenAPI description `faultline init` reads for a workload.
+    OpenApi,
+    /// A service's Python code, as `faultline init` reads it for routes and fallbacks.
+    Python,
 }
 
 /// What a run found.
 #[derive(Debug, Default)]
 pub struct Stats {
     pub inputs: u64,
-    pub per_kind: [u64; 5],
+    pub per_kind: [u64; 7],
     pub bytes: u64,
     /// Inputs that panicked, with the panic's message.
     pub panics: Vec<(Kind, Vec<u8>, String)>,
@@ -59,6 +64,12 @@ pub struct Fuzzer {
 
 /// A template with placeholders right and wrong, among braces that are not placeholders.
 const TEMPLATE: &str = "{\"a\": \"http://{catalog.host}:{catalog.port}/x\", \"b\": \"{pricng.host}\", \"c\": \"{pricing.prt}\", \"{d}\": {}}\nPRICING={pricing.host}:{pricing.port}\n";
+
+/// An OpenAPI 3 description with a path parameter and example bodies of both kinds.
+const OPENAPI: &str = "openapi: 3.0.3\npaths:\n  /books/{id}:\n    get: { responses: {} }\n  /orders:\n    post:\n      requestBody:\n        content:\n          application/json:\n            example: { book_id: \"1\", qty: 1 }\n    put:\n      requestBody:\n        content:\n          application/json:\n            examples: { one: { value: [1, 2] } }\n";
+
+/// A Swagger 2 description, in JSON, with a body parameter's example.
+const SWAGGER: &str = r#"{"swagger": "2.0", "paths": {"/pay": {"post": {"parameters": [{"in": "body", "schema": {"example": {"amount": 5}}}]}, "delete": {}}}}"#;
 
 /// A configuration that sets every key, so every key is mutated.
 const SCENARIO_KEYS: &str = "use: dependency-down\nwith:\n  client: orders\n  dependency: payments\n  request: POST orders /orders\n  status: [503]\n  within: 2s\n  probe: GET orders /stock/A1\n  probe_headers: { Cookie: \"s={n}\" }\n  probe_status: [200]\ndrop_checks: [logs]\nchecks:\n  - on: orders -> payments\n    max_requests: 3\n  - sql: { service: postgres, query: \"SELECT 1\" }\n    expect_rows: 0\n    settled: true\n    within: 5s\nprobes:\n  - request: GET orders /live\n    every: 250ms\n    within: 1s\nsteps:\n  - request: GET orders /stock/A1\n    agrees: { path: $.qty, sql: { service: postgres, query: \"SELECT qty FROM stock\" }, within: 5s }\n  - request: GET orders /count\n    agrees: { path: \"$['n']\", redis: { service: redis, command: [GET, n] } }\n";
@@ -327,6 +338,10 @@ impl Fuzzer {
         seeds.push((Kind::Config, read(&root.join("fixtures/bookstore/faultline.yaml"))));
         seeds.push((Kind::Template, read(&root.join("fixtures/bookstore/faultline/gateway-peers.json"))));
         seeds.push((Kind::Template, TEMPLATE.as_bytes().to_vec()));
+        seeds.push((Kind::OpenApi, OPENAPI.as_bytes().to_vec()));
+        seeds.push((Kind::OpenApi, SWAGGER.as_bytes().to_vec()));
+        seeds.push((Kind::Python, read(&root.join("fixtures/bookstore/services/gateway/app.py"))));
+        seeds.push((Kind::Python, read(&root.join("fixtures/newsletter/services/newsletter/app.py"))));
         Fuzzer { rng: ChaCha8Rng::seed_from_u64(seed), seeds, shop }
     }
 
@@ -508,6 +523,13 @@ impl Fuzzer {
                 if let Err(e) = faultline::config::files::render_file("t.json", &text, "gateway", &addresses) {
                     e.iter().for_each(|d| render(d));
                 }
+            }
+            Kind::OpenApi => {
+                let _ = faultline::init::openapi_requests(&text);
+            }
+            Kind::Python => {
+                let deps = ["catalog".to_owned(), "backorders".to_owned(), "mailer".to_owned()];
+                let _ = faultline::init::python_findings(&text, &deps);
             }
             Kind::Codeowners => {
                 for host in [faultline::plan::CodeHost::GitHub, faultline::plan::CodeHost::GitLab] {
