@@ -40,7 +40,7 @@ explore:
 policy:
   tiers: { high: ["api/**", "images/**"] }
   gate:
-    high: { scenarios: none, explore: true }
+    high: { scenarios: none, explore: true, partial_exploration: allow }
 "#;
 
 /// A relay repository with `config` on main, the fixture's Redis image, and a change
@@ -172,7 +172,7 @@ fn retrying(retry_on: &str) -> String {
 policy:
   tiers: { high: ["api/**", "images/**"] }
   gate:
-    high: { scenarios: none, explore: true }
+    high: { scenarios: none, explore: true, partial_exploration: allow }
 "#
     )
     .replace(r#"CALL_TIMEOUT: "1""#, &format!(r#"CALL_TIMEOUT: "1", RETRY_ON: "{retry_on}""#))
@@ -188,7 +188,7 @@ fn the_gate_blocks_a_change_that_treats_a_502_unlike_a_503() {
     let only_503: &dyn Fn(&str) -> String =
         &|code: &str| code.replace(r#"os.environ.get("RETRY_ON", "")"#, r#"os.environ.get("RETRY_ON", "503")"#);
     let r = repo(&retrying("").replace(r#", RETRY_ON: """#, ""), Some(only_503));
-    let (code, text, v) = gate(&r, "90s", &[]);
+    let (code, text, v) = gate(&r, "150s", &[]);
     assert_eq!(code, Some(1), "{text}");
     let ran = ran(&v);
     let (x, c) = with_check(&ran, "the same outcome for the client under 502 as under 503", false)
@@ -237,7 +237,7 @@ fn a_difference_blocks_until_accepted_and_is_then_reported_as_accepted() {
 policy:
   tiers: { high: ["api/**", "images/**"] }
   gate:
-    high: { scenarios: none, explore: true }
+    high: { scenarios: none, explore: true, partial_exploration: allow }
 "#
     );
     let shorter: &dyn Fn(&str) -> String =
