@@ -379,6 +379,47 @@ fn a_writable_path_the_change_links_out_is_refused() {
     assert!(std::fs::read_dir(runner_dir.path()).unwrap().next().is_none(), "the runner's directory was written");
 }
 
+/// A change's build cannot leave anything for another change's build: each build works on
+/// its own copy of the base's build cache. The first change writes into its `HOME` (in the
+/// cache); a second change of the same base finds nothing of it.
+#[test]
+fn a_build_of_one_change_leaves_nothing_the_next_build_reads() {
+    let config = CONFIG
+        .replace(
+            "    env: { SERVICE_NAME: api }\n",
+            "    env: { SERVICE_NAME: api }\n    prepare: sh tools/prepare.sh\n",
+        )
+        .replace("    high: { scenarios: none, signoff: seniors }\n", "    high: { scenarios: all }\n")
+        + "isolation: {}\n";
+    let r = repo(&config);
+    // On the base: a build that refuses to run where an earlier build left poison.
+    r.git(&["checkout", "-q", "main"]);
+    r.write("tools/prepare.sh", "test ! -e \"$HOME/poison\" || { echo poisoned; exit 3; }\n");
+    r.commit("a build that refuses poison");
+    r.git(&["checkout", "-q", "-b", "poison"]);
+    r.write("tools/prepare.sh", "touch \"$HOME/poison\"\n");
+    r.commit("a build that leaves poison");
+    let cache = tempfile::tempdir().unwrap();
+    let cache_env = [("FAULTLINE_CACHE_DIR", cache.path().to_str().unwrap())];
+    let (code, v, text) = gate_env(&r, &[], &cache_env);
+    assert_eq!(code, 0, "the poisoning change itself builds:\n{text}");
+    assert_eq!(v["prepare"][0]["ran_in"], "a container", "its build ran: {v}");
+    // The next change of the same base: its build starts from the base's, not the last one's.
+    r.git(&["checkout", "-q", "main"]);
+    r.git(&["checkout", "-q", "-b", "next"]);
+    r.write("api/main.txt", "api v3\n");
+    r.commit("another change");
+    let (code, v, text) = gate_env(&r, &[], &cache_env);
+    assert_eq!(code, 0, "{text}");
+    assert!(!reasons(&v).contains("poisoned"), "{}", reasons(&v));
+    assert_eq!(v["prepare"][0]["ran_in"], "a container", "the next build ran: {v}");
+    let seeds = std::fs::read_dir(cache.path().join("build")).unwrap().flatten();
+    assert!(
+        seeds.into_iter().any(|e| e.file_name().to_string_lossy().starts_with("seed-")),
+        "the base seeded the cache"
+    );
+}
+
 /// A plan that would run code of the change with no `isolation:` on the base is could not
 /// verify, saying how to declare it; an opt-out in writing runs it on the runner, and the
 /// report says where it ran and why.
