@@ -7,6 +7,9 @@
 //!   each side of each. This baseline runs a sample (the first experiments of the catalogue,
 //!   within `BASELINE_SAMPLE`) and extrapolates to the whole catalogue, and says so.
 //!
+//! - as a change's gate explores once the protected branch recorded the base's results
+//!   (`--base-results`): the base is not run where the change is no worse than the record.
+//!
 //! Per phase (summed over experiments, both sides): the reference (wall), stacks started,
 //! resets, the experiments' faults and steps, the oracles (checks, invariants), and CPU per
 //! experiment. The last line is
@@ -21,6 +24,7 @@ use faultline::change::ChangeSpec;
 use faultline::outcome::{ExploreReport, ScenarioOutcome};
 use faultline::plan::{ConfigFrom, Executable};
 use faultline::repo::Repo;
+use faultline::runner::base_results::BaseResults;
 use faultline::runner::event::Event;
 use faultline::runner::fault_search::{ExploreOptions, explore};
 use faultline::stack::RunOptions;
@@ -154,7 +158,16 @@ fn main() {
             fresh_stacks: false,
             partition: None,
             accepted: Vec::new(),
+            base_results: None,
         };
+
+        // The shared run records its outcomes as the base's (`--record-base-results`): the
+        // base here is the same tree, so the third run below reads them back.
+        let store = tempfile::tempdir().expect("a temporary directory");
+        let tree = || Some("bench".to_owned());
+        let text = &exec.config.source.text;
+        let record = BaseResults::new(store.path(), None, tree(), text);
+        let xo = ExploreOptions { base_results: Some(record), ..xo };
 
         let clock = Clock::default();
         let listen = |e: &Event<'_>| clock.report(e);
@@ -171,8 +184,17 @@ fn main() {
         assert!(shared.unexplored.is_empty(), "the budget ran out: {:?}", shared.unexplored);
         let n = shared.ran.len();
 
+        // As a change's gate explores once the protected branch recorded its base.
+        let read = ExploreOptions { base_results: Some(BaseResults::new(store.path(), tree(), None, text)), ..xo.clone() };
+        let t = Instant::now();
+        let with_record = explore(&exec.config, target, &opts, &read, &|_: &Event<'_>| {}).await;
+        let record_t = t.elapsed().as_secs_f64();
+        assert!(with_record.error.is_none(), "exploration could not judge: {:?}", with_record.error);
+        let from_record =
+            with_record.ran.iter().filter(|x| x.compared.as_ref().is_some_and(|c| c.recorded.is_some())).count();
+
         // One by one on fresh stacks, on a sample.
-        let one = ExploreOptions { jobs: 1, budget: BASELINE_SAMPLE, fresh_stacks: true, ..xo.clone() };
+        let one = ExploreOptions { jobs: 1, budget: BASELINE_SAMPLE, fresh_stacks: true, base_results: None, ..xo.clone() };
         let clock1 = Clock::default();
         let listen1 = |e: &Event<'_>| clock1.report(e);
         let (t, cpu) = (Instant::now(), Cpu::now());
@@ -194,6 +216,11 @@ fn main() {
         println!("      reference {shared_ref:.1} s (wall)");
         println!("      {p}");
         println!("      {shared_cpu}; {:.2} core-s per experiment", shared_cpu.busy / n.max(1) as f64);
+        println!(
+            "  with the base's recorded results: {record_t:.1} s, {from_record} of {} experiments compared with the record ({:.2}× the shared run)",
+            with_record.ran.len(),
+            record_t / shared_t.max(1e-3)
+        );
         let q = Phases::of(&naive);
         println!(
             "  one by one on fresh stacks: {k} of {} experiments run in {naive_t:.1} s (reference {naive_ref:.1} s), {per:.1} s each: extrapolated to {n}: {naive_all:.1} s",

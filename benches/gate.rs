@@ -68,6 +68,8 @@ fn request_ahead(head: &str, jobs: usize, stacks_ahead: Option<usize>) -> GateRe
         fresh_stacks: false,
         stacks_ahead,
         explore_budget: Duration::from_secs(300),
+        base_results: None,
+        record_base_results: false,
     }
 }
 

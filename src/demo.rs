@@ -104,6 +104,8 @@ pub async fn run(dir: &Path, seed: u64, events: &dyn Reporter) -> Result<Demo, D
             fresh_stacks: false,
             stacks_ahead: None,
             explore_budget: std::time::Duration::from_secs(300),
+            base_results: None,
+            record_base_results: false,
         };
         let report = crate::gate::gate(&root, &req, events).await;
         let report_path = crate::report::write_report(&dir.join("reports").join(branch), &report).ok();

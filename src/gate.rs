@@ -49,6 +49,12 @@ pub struct GateRequest {
     pub stacks_ahead: Option<usize>,
     /// Per explored service: no experiment starts after this long.
     pub explore_budget: Duration,
+    /// Recorded base results ([`crate::runner::base_results`]): the base's experiments are
+    /// looked up here before they run. Must lie outside the checkout.
+    pub base_results: Option<std::path::PathBuf>,
+    /// Record every experiment's outcome on the head into `base_results`, for the changes
+    /// based on it (the gate of the protected branch).
+    pub record_base_results: bool,
 }
 
 /// Runs the gate. Never fails: what cannot be judged is a verdict.
@@ -83,6 +89,11 @@ async fn gate_inner(
         Ok(r) => r,
         Err(e) => return report.unverified(e.to_string(), start),
     };
+    if let Some(dir) = &req.base_results
+        && let Err(e) = crate::runner::base_results::BaseResults::check_dir(dir, repo.root())
+    {
+        return report.unverified(e.to_string(), start);
+    }
     let planned = match plan::planned(&repo, &req.plan) {
         Ok(p) => p,
         Err(e) => return report.unverified(e.to_string() + &detail(&e), start),
@@ -415,6 +426,19 @@ async fn explore_affected(
             .collect(),
         fresh_stacks: req.fresh_stacks,
         partition: req.partition,
+        base_results: req.base_results.as_ref().map(|dir| {
+            let tree = |c: &Code| match c {
+                Code::Export { tree, .. } => Some(tree.clone()),
+                Code::Dir(_) => None,
+            };
+            let write = if req.record_base_results { tree(&exec.code) } else { None };
+            crate::runner::base_results::BaseResults::new(
+                dir,
+                exec.base_code.as_ref().and_then(tree),
+                write,
+                &exec.config.source.text,
+            )
+        }),
     };
     let mut exploration = Vec::new();
     // A scenario that did not pass decides already (block, or could not verify):
@@ -438,6 +462,15 @@ async fn explore_affected(
         running.lock().unwrap_or_else(|e| e.into_inner()).push(what.clone());
         let r = crate::runner::fault_search::explore(&exec.config, target, opts, &xo, events).await;
         events.report(&Event::Explored(&r));
+        let recorded = r.ran.iter().filter(|x| x.compared.as_ref().is_some_and(|c| c.recorded.is_some())).count();
+        if recorded > 0 {
+            let note = format!(
+                "{recorded} of the {} experiments of {} were compared with the base's recorded results, not run on it",
+                r.ran.len(),
+                target.service
+            );
+            events.report(&Event::Note(&note));
+        }
         running.lock().unwrap_or_else(|e| e.into_inner()).retain(|n| *n != what);
         exploration.push(r);
     }

@@ -113,6 +113,8 @@ pub fn request(original: &GateReport, scenarios: &[String], jobs: usize) -> Resu
         fresh_stacks: false,
         stacks_ahead: None,
         explore_budget: std::time::Duration::from_secs(300),
+        base_results: None,
+        record_base_results: false,
     })
 }
 

@@ -62,12 +62,17 @@ fn repo(config: &str, relay: Option<&dyn Fn(&str) -> String>) -> TestRepo {
 
 /// `faultline gate` on `r` with `extra` arguments: exit code, output, verdict.json.
 fn gate(r: &TestRepo, budget: &str, extra: &[&str]) -> (Option<i32>, String, serde_json::Value) {
+    gate_on(r, "main", budget, extra)
+}
+
+/// [`gate`] of the change based on `base`.
+fn gate_on(r: &TestRepo, base: &str, budget: &str, extra: &[&str]) -> (Option<i32>, String, serde_json::Value) {
     let report = tempfile::tempdir().unwrap();
     let args = [
         &[
             "gate",
             "--base",
-            "main",
+            base,
             "--seed",
             "6",
             "--explore-budget",
@@ -271,4 +276,72 @@ policy:
 /// The experiments of a verdict.json whose difference was accepted.
 fn ran_accepted(v: &serde_json::Value) -> Vec<serde_json::Value> {
     ran(v).into_iter().filter(|x| x.get("accepted").is_some()).collect()
+}
+
+/// The base's recorded results (`--base-results`): the gate of a tree records what every
+/// experiment did there (`--record-base-results`), and the gate of a change based on that
+/// tree compares with the record instead of running the base again. A record may spare the
+/// base's run, never excuse the change: with every recorded outcome forged into a failure,
+/// a change that answers what the truth never held is still blocked, on a live run of the
+/// base. And a store inside the checkout, where a change could commit records of its own,
+/// is refused (could not verify).
+#[test]
+fn recorded_base_results_spare_the_base_run_and_never_excuse_a_change() {
+    let r = repo(COUNTER, None);
+    let store = tempfile::tempdir().unwrap();
+    let dir = store.path().to_str().unwrap();
+    let (code, text, _) = gate(&r, "40s", &["--base-results", dir, "--record-base-results"]);
+    assert_eq!(code, Some(0), "{text}");
+    let entries = || -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(store.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .collect()
+    };
+    assert!(!entries().is_empty(), "the gate of the tree recorded its experiments: {text}");
+    let recorded_tree = r.git(&["rev-parse", "HEAD^{tree}"]);
+    let tip = r.git(&["rev-parse", "HEAD"]);
+
+    // A correct change on top: compared with the record, the base is not run again.
+    r.write("api/main.txt", "v3\n");
+    r.commit("api change 2");
+    let (code, text, v) = gate_on(&r, &tip, "40s", &["--base-results", dir]);
+    assert_eq!(code, Some(0), "{text}");
+    let from_record: Vec<serde_json::Value> =
+        ran(&v).into_iter().filter(|x| x["compared"]["recorded"] == serde_json::json!(recorded_tree)).collect();
+    assert!(!from_record.is_empty(), "no experiment was compared with the record: {v}");
+    assert!(text.contains("compared with the base's recorded results"), "{text}");
+
+    // Every record forged into a failure, and a change that answers a count Redis never held.
+    for path in entries() {
+        let mut e: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        let o = &mut e["outcome"];
+        o["status"] = "failed".into();
+        for part in ["steps", "checks"] {
+            for x in o[part].as_array_mut().unwrap() {
+                x["passed"] = false.into();
+            }
+        }
+        std::fs::write(&path, serde_json::to_vec(&e).unwrap()).unwrap();
+    }
+    let code = std::fs::read_to_string(r.path.join("images/relay/relay.py")).unwrap();
+    r.write(
+        "images/relay/relay.py",
+        code.replace(r#"os.environ.get("COUNT_ON_ERROR", "")"#, r#"os.environ.get("COUNT_ON_ERROR", "0")"#),
+    );
+    r.commit("answer 0 when redis fails");
+    let (code, text, v) = gate_on(&r, &tip, "60s", &["--base-results", dir]);
+    assert_eq!(code, Some(1), "{text}");
+    let (x, _) = with_check(&ran(&v), "answers of step 2 (GET api /count) at $.count agree with redis", false)
+        .unwrap_or_else(|| panic!("{v}"));
+    assert_eq!(x["compared"]["verdict"], "worse", "{x}");
+    assert!(x["compared"]["recorded"].is_null(), "a block rests on a run of the base: {x}");
+    assert_eq!(x["compared"]["base"]["status"], "passed", "{x}");
+
+    // A store inside the checkout: refused before anything runs.
+    let inside = r.path.join("records");
+    let (code, text, _) = gate_on(&r, &tip, "40s", &["--base-results", inside.to_str().unwrap()]);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(text.contains("inside the checkout"), "{text}");
 }

@@ -81,6 +81,7 @@ pub(super) fn exec(dir: &Path, args: ExploreArgs) -> miette::Result<i32> {
         accepted: Vec::new(),
         fresh_stacks: false,
         partition: None,
+        base_results: None,
     };
     runtime()?.block_on(async move {
         let mut interrupt = Interrupt::new();

@@ -84,6 +84,17 @@ pub(super) struct GateArgs {
     /// long; what is left is listed as unexplored.
     #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
     pub(super) explore_budget: std::time::Duration,
+    /// Recorded results of the base's experiments, in DIR (outside the checkout): an
+    /// experiment recorded for the base's tree is not run there again, unless the change
+    /// does worse than the record or shares a failure with it (then the base runs, with this
+    /// run's seed). Point it at a store only the protected branch's runs write, such as the
+    /// CI cache.
+    #[arg(long, value_name = "DIR")]
+    pub(super) base_results: Option<PathBuf>,
+    /// Record every experiment's outcome on the head into --base-results, for the changes
+    /// that will be based on it: for the gate of the protected branch, never a pull request's.
+    #[arg(long, requires = "base_results")]
+    pub(super) record_base_results: bool,
 }
 
 pub(super) fn exec(dir: &std::path::Path, args: GateArgs) -> miette::Result<i32> {
@@ -146,6 +157,8 @@ pub(super) fn exec(dir: &std::path::Path, args: GateArgs) -> miette::Result<i32>
         fresh_stacks: args.fresh_stacks,
         stacks_ahead: args.stacks_ahead,
         explore_budget: args.explore_budget,
+        base_results: args.base_results,
+        record_base_results: args.record_base_results,
     };
     if args.adopting
         && let Some(report) = adopting(dir, &req)

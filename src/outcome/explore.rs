@@ -141,6 +141,10 @@ pub struct Compared {
     /// Pairs of runs it took: a difference seen once is run again on both sides before it
     /// counts, so timing noise cannot block.
     pub pairs: u32,
+    /// The tree whose recorded result stands for the base, when the base was not run
+    /// (`--base-results`): the change was no worse than it, which alone a record may say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recorded: Option<String>,
 }
 
 /// What the change does under a fault, measured against its base under the same fault.

@@ -567,6 +567,7 @@ mod tests {
                 verdict: Differential::Worse,
                 differences: Vec::new(),
                 pairs: 2,
+                recorded: None,
             }),
             difference: Some("d-0123456789".into()),
             accepted,

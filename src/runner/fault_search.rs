@@ -72,6 +72,9 @@ pub struct ExploreOptions {
     /// experiment, twins together ([`crate::outcome::Partition::holds_experiment`]); a service
     /// that needs fallbacks is explored whole by the shard that holds its name.
     pub partition: Option<crate::outcome::Partition>,
+    /// Recorded base results ([`super::base_results`]): read under the base's tree, and
+    /// written under the head's when this run records them.
+    pub base_results: Option<super::base_results::BaseResults>,
 }
 
 /// Passes of the workload the reference runs, at most, for the declared edges one pass
@@ -583,9 +586,20 @@ impl Wave<'_> {
     /// fails the change's outcome with a check that says what is worse.
     async fn run_one(&self, e: &Experiment) -> Ran {
         let mut head = self.side(e, self.pool, self.opts).await;
+        if let Some(Err(err)) = self.xo.base_results.as_ref().map(|r| r.put(&self.w.service, e, &head)) {
+            tracing::warn!(error = %err, "the experiment's outcome is not recorded");
+        }
         let Some((pool, base_opts)) = self.base else { return (head, None) };
-        let mut base = self.side(e, pool, base_opts).await;
+        let (mut base, mut recorded) = self.base_side(e, pool, base_opts).await;
         let (mut verdict, mut differences) = crate::outcome::differential::compare(&head, &base);
+        // A recorded result may spare the base's run, never decide against the change or
+        // excuse it: worse, or a weakness, is judged on a run of this gate, with its seed.
+        if recorded.is_some() && matches!(verdict, Differential::Worse | Differential::KnownWeakness) {
+            pool.expect([&e.scenario]);
+            base = self.side(e, pool, base_opts).await;
+            recorded = None;
+            (verdict, differences) = crate::outcome::differential::compare(&head, &base);
+        }
         let mut pairs = 1;
         if verdict == Differential::Worse && self.start.elapsed() < self.xo.budget {
             pool.expect([&e.scenario]);
@@ -612,7 +626,24 @@ impl Wave<'_> {
             });
             head.judge();
         }
-        (head, Some(Compared { base, verdict, differences, pairs }))
+        (head, Some(Compared { base, verdict, differences, pairs, recorded }))
+    }
+
+    /// The base's outcome of `e`: recorded under the base's tree (with that tree), or run.
+    async fn base_side(
+        &self,
+        e: &Experiment,
+        pool: &StackPool,
+        opts: &RunOptions,
+    ) -> (ScenarioOutcome, Option<String>) {
+        let recorded = self.xo.base_results.as_ref().and_then(|r| Some((r.get(&self.w.service, e)?, r.read_tree()?)));
+        match recorded {
+            Some((o, tree)) => {
+                pool.forget(&e.scenario);
+                (o, Some(tree.to_owned()))
+            }
+            None => (self.side(e, pool, opts).await, None),
+        }
     }
 }
 

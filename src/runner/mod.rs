@@ -6,6 +6,7 @@
 //! independent of the order scenarios run in and of what ran before.
 
 mod agree;
+pub mod base_results;
 mod checks;
 pub mod depinfo;
 mod error;

@@ -159,7 +159,7 @@ mod tests {
                 with: None,
                 outcome: head,
                 scenario: None,
-                compared: Some(Compared { base, verdict, differences, pairs: 2 }),
+                compared: Some(Compared { base, verdict, differences, pairs: 2, recorded: None }),
                 difference: None,
                 accepted: None,
             }],

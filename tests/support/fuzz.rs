@@ -332,7 +332,13 @@ impl Fuzzer {
         // Keys no shipped scenario of the shop uses: a template's checks left out, a bound on
         // every request of an edge, a probe with headers and statuses.
         seeds.push((Kind::Scenario, SCENARIO_KEYS.as_bytes().to_vec()));
-        seeds.push((Kind::Verdict, sample_verdict(&shop)));
+        let verdict = sample_verdict(&shop);
+        // A recorded base result (`--base-results`): one of the verdict's outcomes, with what it is of.
+        let outcome = serde_json::from_slice::<serde_json::Value>(&verdict).unwrap_or_default()["scenarios"][0].clone();
+        let entry =
+            serde_json::json!({ "tree": "2".repeat(40), "service": "orders", "experiment": "x", "outcome": outcome });
+        seeds.push((Kind::Verdict, serde_json::to_vec(&entry).unwrap_or_default()));
+        seeds.push((Kind::Verdict, verdict));
         seeds.push((Kind::Codeowners, CODEOWNERS_GITHUB.as_bytes().to_vec()));
         seeds.push((Kind::Codeowners, CODEOWNERS_GITLAB.as_bytes().to_vec()));
         seeds.push((Kind::Config, read(&root.join("fixtures/bookstore/faultline.yaml"))));
@@ -502,6 +508,10 @@ impl Fuzzer {
                 Err(e) => render(&e),
             },
             Kind::Verdict => {
+                // A recorded base result (`--base-results`) is JSON of the same outcomes.
+                if let Ok(entry) = faultline::runner::base_results::Entry::parse(input) {
+                    let _ = faultline::report::outcome::render_outcome(&entry.outcome);
+                }
                 if let Ok(mut report) = serde_json::from_slice::<faultline::outcome::GateReport>(input) {
                     render_report(&report);
                     // Bound to its own plan, so that the merge goes past the binding.
