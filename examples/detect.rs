@@ -4,6 +4,9 @@
 //!
 //!     ci/detect [--corpus DIR]… [--repeat N] [--seed S] [--jobs J] [--only NAME]… [--explore]
 //!
+//! With `--explore` the base's results are recorded once first, as the protected branch's run
+//! records them (`explore --record-base-results`), and every gate compares with them
+//! (`--base-results`); `--no-record` runs the base in every gate instead.
 //! With `--explore`, the shop's scenarios are removed and every rule of its policy runs no
 //! scenario and explores instead (`scenarios: none, explore: true`): what exploration alone
 //! catches. A bug then counts as caught when every repetition blocks it with a failed
@@ -29,10 +32,24 @@ struct Args {
     jobs: usize,
     only: Vec<String>,
     explore: bool,
+    /// With `--explore`: run the base's experiments in every gate instead of recording them
+    /// once (`--no-record`).
+    no_record: bool,
+    /// Where the base's results were recorded.
+    store: Option<PathBuf>,
 }
 
 fn parse_args() -> Result<Args, String> {
-    let mut a = Args { corpora: Vec::new(), repeat: 1, seed: 1, jobs: 2, only: Vec::new(), explore: false };
+    let mut a = Args {
+        corpora: Vec::new(),
+        repeat: 1,
+        seed: 1,
+        jobs: 2,
+        only: Vec::new(),
+        explore: false,
+        no_record: false,
+        store: None,
+    };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut value = || it.next().ok_or(format!("{flag} needs a value"));
@@ -43,8 +60,11 @@ fn parse_args() -> Result<Args, String> {
             "--jobs" => a.jobs = value()?.parse().map_err(|e| format!("--jobs: {e}"))?,
             "--only" => a.only.push(value()?),
             "--explore" => a.explore = true,
+            "--no-record" => a.no_record = true,
             "-h" | "--help" => {
-                println!("ci/detect [--corpus DIR]… [--repeat N] [--seed S] [--jobs J] [--only NAME]… [--explore]");
+                println!(
+                    "ci/detect [--corpus DIR]… [--repeat N] [--seed S] [--jobs J] [--only NAME]… [--explore [--no-record]]"
+                );
                 std::process::exit(0);
             }
             other => return Err(format!("unknown argument `{other}` (see --help)")),
@@ -110,6 +130,33 @@ fn exploration_only(root: &Path) -> Result<git2::Oid, String> {
     git2::Oid::from_str(String::from_utf8_lossy(&head.stdout).trim()).map_err(|e| e.to_string())
 }
 
+/// With `--explore`: the base's results recorded once, as the protected branch's run would
+/// (`faultline explore --record-base-results` on a clean checkout of the exploration-only
+/// shop), into `store`; every gate then compares with them. The seconds it took.
+fn record_base(bin: &Path, seed: u64, args: &Args, store: &Path) -> Result<f64, String> {
+    let t = Instant::now();
+    let dir = tempfile::Builder::new().prefix("faultline-detect-").tempdir().map_err(|e| e.to_string())?;
+    let (root, _) = faultline::demo::create_shop(dir.path()).map_err(|e| e.to_string())?;
+    exploration_only(&root)?;
+    let mut cmd = Command::new(bin);
+    cmd.args(["explore", "--seed", &seed.to_string(), "--jobs", &args.jobs.to_string(), "--budget", "15m"])
+        .arg("--record-base-results")
+        .arg(store)
+        .current_dir(&root)
+        .env("NO_COLOR", "1");
+    if std::env::var_os("CARGO_TARGET_DIR").is_none() {
+        cmd.env("CARGO_TARGET_DIR", Path::new(env!("CARGO_MANIFEST_DIR")).join("target/shop"));
+    }
+    let out = cmd.output().map_err(|e| format!("cannot run {}: {e}", bin.display()))?;
+    // The correct shop passes its exploration (exit 0); anything else is no base to record.
+    if !out.status.success() {
+        let text = String::from_utf8_lossy(&out.stderr);
+        let tail: Vec<&str> = text.lines().rev().take(5).collect();
+        return Err(format!("exploring the base failed ({}): {}", out.status, tail.join(" | ")));
+    }
+    Ok(t.elapsed().as_secs_f64())
+}
+
 fn gate(bin: &Path, entry: &Entry, seed: u64, args: &Args, reports: &Path) -> Outcome {
     let jobs = args.jobs;
     let t = Instant::now();
@@ -142,6 +189,9 @@ fn gate(bin: &Path, entry: &Entry, seed: u64, args: &Args, reports: &Path) -> Ou
         .env("NO_COLOR", "1");
     if std::env::var_os("CARGO_TARGET_DIR").is_none() {
         cmd.env("CARGO_TARGET_DIR", Path::new(env!("CARGO_MANIFEST_DIR")).join("target/shop"));
+    }
+    if let Some(store) = &args.store {
+        cmd.arg("--base-results").arg(store);
     }
     if entry.expect == Decision::Block {
         cmd.args(["--approved-by", "alice@shop.example"]);
@@ -251,6 +301,25 @@ fn main() {
         "target/detect"
     });
     let start = Instant::now();
+    let mut args = args;
+    let store = tempfile::Builder::new().prefix("faultline-base-results-").tempdir();
+    if args.explore && !args.no_record {
+        let Ok(store) = &store else {
+            eprintln!("ci/detect: cannot make a temporary directory");
+            std::process::exit(2);
+        };
+        match record_base(&bin, args.seed, &args, store.path()) {
+            Ok(seconds) => {
+                let n = std::fs::read_dir(store.path()).map(|d| d.count()).unwrap_or(0);
+                println!("the base's results recorded once: {n} experiments in {seconds:.0} s (--no-record: none)");
+                args.store = Some(store.path().to_path_buf());
+            }
+            Err(e) => {
+                eprintln!("ci/detect: {e}");
+                std::process::exit(2);
+            }
+        }
+    }
     let (mut bugs, mut caught, mut benign, mut wrongly) = (0, 0, 0, 0);
     println!(
         "{:<22} {:<8} {:<24} {:>8}  caught by (first failed step or check)",

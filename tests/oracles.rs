@@ -62,17 +62,12 @@ fn repo(config: &str, relay: Option<&dyn Fn(&str) -> String>) -> TestRepo {
 
 /// `faultline gate` on `r` with `extra` arguments: exit code, output, verdict.json.
 fn gate(r: &TestRepo, budget: &str, extra: &[&str]) -> (Option<i32>, String, serde_json::Value) {
-    gate_on(r, "main", budget, extra)
-}
-
-/// [`gate`] of the change based on `base`.
-fn gate_on(r: &TestRepo, base: &str, budget: &str, extra: &[&str]) -> (Option<i32>, String, serde_json::Value) {
     let report = tempfile::tempdir().unwrap();
     let args = [
         &[
             "gate",
             "--base",
-            base,
+            "main",
             "--seed",
             "6",
             "--explore-budget",
@@ -301,12 +296,13 @@ fn recorded_base_results_spare_the_base_run_and_never_excuse_a_change() {
     };
     assert!(!entries().is_empty(), "the gate of the tree recorded its experiments: {text}");
     let recorded_tree = r.git(&["rev-parse", "HEAD^{tree}"]);
-    let tip = r.git(&["rev-parse", "HEAD"]);
+    // The change merged: main's tip is the tree recorded, the base of the next changes.
+    r.git(&["branch", "-f", "main", "HEAD"]);
 
     // A correct change on top: compared with the record, the base is not run again.
     r.write("api/main.txt", "v3\n");
     r.commit("api change 2");
-    let (code, text, v) = gate_on(&r, &tip, "40s", &["--base-results", dir]);
+    let (code, text, v) = gate(&r, "40s", &["--base-results", dir]);
     assert_eq!(code, Some(0), "{text}");
     let from_record: Vec<serde_json::Value> =
         ran(&v).into_iter().filter(|x| x["compared"]["recorded"] == serde_json::json!(recorded_tree)).collect();
@@ -331,7 +327,7 @@ fn recorded_base_results_spare_the_base_run_and_never_excuse_a_change() {
         code.replace(r#"os.environ.get("COUNT_ON_ERROR", "")"#, r#"os.environ.get("COUNT_ON_ERROR", "0")"#),
     );
     r.commit("answer 0 when redis fails");
-    let (code, text, v) = gate_on(&r, &tip, "60s", &["--base-results", dir]);
+    let (code, text, v) = gate(&r, "60s", &["--base-results", dir]);
     assert_eq!(code, Some(1), "{text}");
     let (x, _) = with_check(&ran(&v), "answers of step 2 (GET api /count) at $.count agree with redis", false)
         .unwrap_or_else(|| panic!("{v}"));
@@ -341,7 +337,28 @@ fn recorded_base_results_spare_the_base_run_and_never_excuse_a_change() {
 
     // A store inside the checkout: refused before anything runs.
     let inside = r.path.join("records");
-    let (code, text, _) = gate_on(&r, &tip, "40s", &["--base-results", inside.to_str().unwrap()]);
+    let (code, text, _) = gate(&r, "40s", &["--base-results", inside.to_str().unwrap()]);
     assert_eq!(code, Some(2), "{text}");
     assert!(text.contains("inside the checkout"), "{text}");
+}
+
+/// `explore --record-base-results` records under HEAD's tree, so it refuses a working tree
+/// that differs from HEAD (an outcome of uncommitted code is no tree's) and a store inside
+/// the checkout; neither starts a container.
+#[test]
+fn recording_base_results_needs_a_clean_checkout_and_a_store_outside_it() {
+    let r = repo(COUNTER, None);
+    let store = tempfile::tempdir().unwrap();
+    r.write("api/main.txt", "uncommitted\n");
+    let out = r.faultline(&["explore", "--record-base-results", store.path().to_str().unwrap()]);
+    let text = output(&out);
+    assert_ne!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("the working tree differs from HEAD"), "{text}");
+    r.git(&["checkout", "--", "api/main.txt"]);
+    let inside = r.path.join("records");
+    let out = r.faultline(&["explore", "--record-base-results", inside.to_str().unwrap()]);
+    let text = output(&out);
+    assert_ne!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("inside the checkout"), "{text}");
+    assert!(std::fs::read_dir(store.path()).unwrap().next().is_none(), "nothing recorded");
 }

@@ -7,6 +7,7 @@ use faultline::exit;
 use faultline::outcome::ExploreReport;
 use faultline::plan::ConfigFrom;
 use faultline::repo::Repo;
+use faultline::runner::base_results::BaseResults;
 use faultline::runner::fault_search::ExploreOptions;
 
 use super::session::{Interrupt, clock_seed, parse_duration, progress, runtime, worktree_options};
@@ -43,6 +44,11 @@ pub(super) struct ExploreArgs {
     /// `ID=WHO`. It is reported as accepted and does not fail the run.
     #[arg(long = "accept-difference", value_name = "ID[=WHO]", value_parser = super::gate::parse_accept)]
     pub(super) accept_difference: Vec<String>,
+    /// Record every experiment's outcome into DIR (outside the checkout) under HEAD's tree,
+    /// for the gates of changes based on it (`gate --base-results DIR`): run on the protected
+    /// branch, from a clean checkout of it.
+    #[arg(long, value_name = "DIR")]
+    pub(super) record_base_results: Option<PathBuf>,
 }
 
 pub(super) fn exec(dir: &Path, args: ExploreArgs) -> miette::Result<i32> {
@@ -71,6 +77,10 @@ pub(super) fn exec(dir: &Path, args: ExploreArgs) -> miette::Result<i32> {
         services.join(", "),
         humantime::format_duration(args.budget)
     );
+    let base_results = match &args.record_base_results {
+        Some(dir) => Some(recorder(&repo, dir, &exec.config.source.text)?),
+        None => None,
+    };
     let opts = worktree_options(&repo, seed, args.ready_timeout, &args.prepare_env);
     let xo = ExploreOptions {
         budget: args.budget,
@@ -81,7 +91,7 @@ pub(super) fn exec(dir: &Path, args: ExploreArgs) -> miette::Result<i32> {
         accepted: Vec::new(),
         fresh_stacks: false,
         partition: None,
-        base_results: None,
+        base_results,
     };
     runtime()?.block_on(async move {
         let mut interrupt = Interrupt::new();
@@ -111,6 +121,19 @@ pub(super) fn exec(dir: &Path, args: ExploreArgs) -> miette::Result<i32> {
         }
         finish(&reports, args.report.as_deref(), args.write.as_deref())
     })
+}
+
+/// Where `--record-base-results` records: `dir` outside the checkout, under HEAD's tree, which
+/// the working tree must hold exactly (an outcome of uncommitted code is no tree's).
+fn recorder(repo: &Repo, dir: &Path, config: &str) -> miette::Result<BaseResults> {
+    BaseResults::check_dir(dir, repo.root())?;
+    let Some(tree) = repo.clean_head_tree()? else {
+        return Err(miette::miette!(
+            help = "commit or stash what changed, or record from a fresh checkout of the protected branch",
+            "--record-base-results records under HEAD's tree, and the working tree differs from HEAD"
+        ));
+    };
+    Ok(BaseResults::new(dir, None, Some(tree), config))
 }
 
 /// Writes what was asked for; the exit code of all the reports.

@@ -108,6 +108,17 @@ impl Repo {
         &self.root
     }
 
+    /// The tree of HEAD when the working tree holds exactly it (nothing modified, staged or
+    /// untracked; ignored files aside), `None` otherwise: what `explore --record-base-results`
+    /// may record its outcomes under.
+    pub fn clean_head_tree(&self) -> Result<Option<String>, RepoError> {
+        let head = self.git.head().and_then(|h| h.peel_to_tree()).map_err(git_err("read HEAD's tree"))?;
+        let mut opts = git2::StatusOptions::new();
+        opts.include_untracked(true).recurse_untracked_dirs(true).include_ignored(false);
+        let statuses = self.git.statuses(Some(&mut opts)).map_err(git_err("read the working tree's status"))?;
+        Ok(statuses.is_empty().then(|| head.id().to_string()))
+    }
+
     pub(crate) fn is_shallow(&self) -> bool {
         self.git.is_shallow()
     }
