@@ -362,7 +362,9 @@ pub fn catalogue(
     }
     // The service under test restarts between two passes of the workload: what it kept in
     // memory is gone, what it wrote must still add up, and it must serve again.
-    let pass = Duration::from_secs_f64(reference_ms.max(0.0) / 1e3);
+    // The pass's time rounded up to half a second: the same experiment (the same scenario
+    // text) from one reference run to the next, so a recorded base result still applies.
+    let pass = Duration::from_millis(((reference_ms.max(0.0) / 500.0).ceil() as u64).max(1) * 500);
     let at = pass * 2 + Duration::from_millis(300);
     let mut steps = sequential(&w.steps);
     steps.push(json!({ "sleep": dur(at.saturating_sub(pass) + Duration::from_millis(1500)) }));
