@@ -27,7 +27,7 @@ use futures_util::future::join_all;
 use tokio::sync::Mutex;
 
 use crate::config::Config;
-use crate::outcome::{CommandLog, ScenarioOutcome, Status, StepOutcome};
+use crate::outcome::{CheckOutcome, CommandLog, ScenarioOutcome, Status, StepOutcome};
 use crate::scenario::validate::{CheckKind, RequestStep, Scenario, StepKind};
 use crate::stack::{RunOptions, Teardowns};
 use crate::stack::{Stack, StackError, Start};
@@ -279,6 +279,7 @@ async fn run_on(
         out = out.error(format!("a fault could not be applied: {e}"));
     }
     let session = Arc::new(workload::Session::default());
+    let mut exited = Vec::new();
     let ctx = StepCtx { opts, scratch: scratch.path(), config, session: session.clone(), truth: truth.clone() };
     let steps = async {
         for (i, step) in scenario.steps.iter().enumerate().filter(|_| out.status != Status::Error) {
@@ -301,6 +302,11 @@ async fn run_on(
         for r in join_all(timeline).await {
             let problem = match r {
                 Ok(Ok(())) => continue,
+                // Started again and exited by itself: what the service did, not the gate.
+                Ok(Err(RunError::Stack(StackError::Exited { service, code, logs }))) => {
+                    exited.push(exited_check(&service, code, &logs));
+                    continue;
+                }
                 Ok(Err(e)) => format!("a fault could not be applied or undone: {e}"),
                 Err(e) => format!("the fault timeline failed: {e}"),
             };
@@ -320,6 +326,10 @@ async fn run_on(
     out.faults = fault_windows(scenario, &windows);
     out.checks_ms = ms();
     check_phase(scenario, &*stack.lock().await, &session, &mut out, events, after).await;
+    for mut c in exited {
+        c.index = out.checks.len();
+        out.checks.push(c);
+    }
     observe_edges(&*stack.lock().await, &mut out, ms());
     out.judge();
     out.run_seconds = t.elapsed().as_secs_f64();
@@ -464,4 +474,21 @@ async fn finish(stack: Stack, opts: &RunOptions, mut out: ScenarioOutcome) -> (S
     stack.shutdown().await;
     out.teardown_seconds = t.elapsed().as_secs_f64();
     (out, None)
+}
+
+/// The check a service fails when faultline started it again (a `kill` or `stop` fault
+/// ending) and it exited by itself before it served: a service that gives up at start-up
+/// while a dependency is unreachable does this.
+fn exited_check(service: &str, code: Option<i64>, logs: &str) -> CheckOutcome {
+    let code = code.map_or("an unknown code".to_owned(), |c| format!("code {c}"));
+    let last: Vec<&str> = logs.lines().rev().take(5).collect::<Vec<_>>().into_iter().rev().collect();
+    CheckOutcome {
+        index: 0,
+        line: 0,
+        check: format!("`{service}` runs again once started after its fault"),
+        passed: false,
+        expected: "its process keeps running (it may answer errors until its dependencies are back)".into(),
+        observed: format!("it exited by itself with {code}; its last log lines: {}", last.join(" | ")),
+        unobserved: false,
+    }
 }
