@@ -300,19 +300,7 @@ async fn run_on(
         // Phase 3: every fault undone, then the checks and what crossed each edge.
         let _ = stop_tx.send(true);
         for r in join_all(timeline).await {
-            let problem = match r {
-                Ok(Ok(())) => continue,
-                // Started again and exited by itself: what the service did, not the gate.
-                Ok(Err(RunError::Stack(StackError::Exited { service, code, logs }))) => {
-                    exited.push(exited_check(&service, code, &logs));
-                    continue;
-                }
-                Ok(Err(e)) => format!("a fault could not be applied or undone: {e}"),
-                Err(e) => format!("the fault timeline failed: {e}"),
-            };
-            if out.error.is_none() {
-                out.set_error(problem);
-            }
+            fault_ended(r, &mut out, &mut exited);
         }
     };
     let forward = async {
@@ -474,6 +462,27 @@ async fn finish(stack: Stack, opts: &RunOptions, mut out: ScenarioOutcome) -> (S
     stack.shutdown().await;
     out.teardown_seconds = t.elapsed().as_secs_f64();
     (out, None)
+}
+
+/// A fault's task ended: a fault not carried out is the outcome's error (the first one); a
+/// service started again that exited by itself is a failed check (what the service did, not
+/// the gate).
+fn fault_ended(
+    r: Result<Result<(), RunError>, tokio::task::JoinError>,
+    out: &mut ScenarioOutcome,
+    exited: &mut Vec<CheckOutcome>,
+) {
+    let problem = match r {
+        Ok(Ok(())) => return,
+        Ok(Err(RunError::Stack(StackError::Exited { service, code, logs }))) => {
+            return exited.push(exited_check(&service, code, &logs));
+        }
+        Ok(Err(e)) => format!("a fault could not be applied or undone: {e}"),
+        Err(e) => format!("the fault timeline failed: {e}"),
+    };
+    if out.error.is_none() {
+        out.set_error(problem);
+    }
 }
 
 /// The check a service fails when faultline started it again (a `kill` or `stop` fault
