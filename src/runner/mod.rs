@@ -28,7 +28,7 @@ use tokio::sync::Mutex;
 
 use crate::config::Config;
 use crate::outcome::{CheckOutcome, CommandLog, ScenarioOutcome, Status, StepOutcome};
-use crate::scenario::validate::{CheckKind, RequestStep, Scenario, StepKind};
+use crate::scenario::validate::{CheckKind, FaultTarget, RequestStep, Scenario, StepKind};
 use crate::stack::{RunOptions, Teardowns};
 use crate::stack::{Stack, StackError, Start};
 use event::{Event, Reporter};
@@ -314,6 +314,7 @@ async fn run_on(
     out.faults = fault_windows(scenario, &windows);
     out.checks_ms = ms();
     check_phase(scenario, &*stack.lock().await, &session, &mut out, events, after).await;
+    exited_after_restart(scenario, &*stack.lock().await, &mut exited).await;
     for mut c in exited {
         c.index = out.checks.len();
         out.checks.push(c);
@@ -482,6 +483,22 @@ fn fault_ended(
     };
     if out.error.is_none() {
         out.set_error(problem);
+    }
+}
+
+/// The services a fault of `scenario` started again (a `kill` or `stop` ending) that have
+/// exited since, by themselves: each a failed check, once (the engine may have seen it exit
+/// already, [`fault_ended`]).
+async fn exited_after_restart(scenario: &Scenario, stack: &Stack, exited: &mut Vec<CheckOutcome>) {
+    for f in &scenario.faults {
+        let FaultTarget::Container { service, fault } = &f.target else { continue };
+        let check = exited_check(service, None, "");
+        if !fault.restarts() || exited.iter().any(|c| c.check == check.check) {
+            continue;
+        }
+        if let Some((code, logs)) = stack.exited(service).await {
+            exited.push(exited_check(service, code, &logs));
+        }
     }
 }
 

@@ -803,6 +803,16 @@ impl Stack {
         self.refresh_ports(service, ready_timeout).await
     }
 
+    /// Whether a service's container has exited (by itself, when faultline did not stop it):
+    /// its exit code and last log lines; `None` while it runs or when the engine cannot say.
+    pub async fn exited(&self, service: &str) -> Option<(Option<i64>, String)> {
+        let c = &self.running(service).ok()?.container;
+        match c.is_running().await {
+            Ok(false) => Some((c.exit_code().await.ok().flatten(), ready::logs(c).await)),
+            _ => None,
+        }
+    }
+
     /// Cuts a service off its network (its published ports stop answering too).
     pub async fn disconnect(&self, service: &str) -> Result<(), StackError> {
         let id = self.container_id(service)?.to_owned();
