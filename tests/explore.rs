@@ -7,7 +7,7 @@ mod common;
 
 use common::TestRepo;
 use faultline::config::{ConfigOrigin, LoadedConfig};
-use faultline::scenario::experiments::{Mode, UsedEdge, catalogue, reference, workload};
+use faultline::scenario::experiments::{Experiment, Mode, UsedEdge, catalogue, reference, workload};
 
 fn shop() -> LoadedConfig {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/shop/faultline.yaml");
@@ -52,6 +52,18 @@ fn experiments_cover_only_the_edges_the_workload_used() {
     assert_eq!(modes("down"), 2);
     assert_eq!(x.iter().filter(|e| e.mode == Mode::Sustained).count(), 2);
     assert!(x.iter().any(|e| e.on == "orders" && e.class == "restarted"), "the service under test restarts");
+    // Its own lifecycle: started again while each of its dependencies is down, one experiment
+    // per edge of its own, the edge refused and the service killed while it is.
+    let lifecycle: Vec<&Experiment> = x.iter().filter(|e| e.class == "lifecycle-start-while-down").collect();
+    let on: Vec<&str> = lifecycle.iter().map(|e| e.on.as_str()).collect();
+    assert_eq!(on, ["orders -> payments", "orders -> postgres"]);
+    for e in &lifecycle {
+        assert_eq!(e.faults.len(), 2, "{}", e.text);
+        assert_eq!((e.faults[0]["on"].as_str(), e.faults[0]["refuse"].as_bool()), (Some(e.on.as_str()), Some(true)));
+        assert_eq!((e.faults[1]["on"].as_str(), e.faults[1]["kill"].as_bool()), (Some("orders"), Some(true)));
+        assert!(e.text.contains("recovers"), "{}", e.text);
+    }
+    assert_eq!(lifecycle[0].name, "explore-orders-orders-payments-lifecycle-start-while-down-seq");
     assert!(x.iter().any(|e| e.on == "postgres" && e.class == "paused"));
     // Names are unique: each is a scenario of its own.
     let names: std::collections::BTreeSet<&str> = x.iter().map(|e| e.name.as_str()).collect();
@@ -585,7 +597,7 @@ fn experiments_probe_liveness_check_readiness_and_let_state_settle() {
         // Liveness probed on every service that declares it but one the fault itself stops.
         let want: Vec<&str> = match (e.class.as_str(), e.on.as_str()) {
             ("paused" | "restarted", "db") => vec!["GET api /live"],
-            ("restarted", "api") => vec!["GET db /live"],
+            ("restarted", "api") | ("lifecycle-start-while-down", _) => vec!["GET db /live"],
             _ => vec!["GET api /live", "GET db /live"],
         };
         assert_eq!(probed(e), want, "{}", e.name);

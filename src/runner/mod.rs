@@ -28,8 +28,8 @@ use futures_util::future::join_all;
 use tokio::sync::Mutex;
 
 use crate::config::Config;
-use crate::outcome::{CommandLog, ScenarioOutcome, Status, StepOutcome};
-use crate::scenario::validate::{CheckKind, RequestStep, Scenario, StepKind};
+use crate::outcome::{CheckOutcome, CommandLog, ScenarioOutcome, Status, StepOutcome};
+use crate::scenario::validate::{CheckKind, FaultTarget, RequestStep, Scenario, StepKind};
 use crate::stack::{RunOptions, Teardowns};
 use crate::stack::{Stack, StackError, Start};
 use event::{Event, Reporter};
@@ -280,6 +280,7 @@ async fn run_on(
         out = out.error(format!("a fault could not be applied: {e}"));
     }
     let session = Arc::new(workload::Session::default());
+    let mut exited = Vec::new();
     let ctx = StepCtx { opts, scratch: scratch.path(), config, session: session.clone(), truth: truth.clone() };
     let steps = async {
         for (i, step) in scenario.steps.iter().enumerate().filter(|_| out.status != Status::Error) {
@@ -300,14 +301,7 @@ async fn run_on(
         // Phase 3: every fault undone, then the checks and what crossed each edge.
         let _ = stop_tx.send(true);
         for r in join_all(timeline).await {
-            let problem = match r {
-                Ok(Ok(())) => continue,
-                Ok(Err(e)) => format!("a fault could not be applied or undone: {e}"),
-                Err(e) => format!("the fault timeline failed: {e}"),
-            };
-            if out.error.is_none() {
-                out.set_error(problem);
-            }
+            fault_ended(r, &mut out, &mut exited);
         }
     };
     let forward = async {
@@ -321,6 +315,11 @@ async fn run_on(
     out.faults = fault_windows(scenario, &windows);
     out.checks_ms = ms();
     check_phase(scenario, &*stack.lock().await, &session, &mut out, events, after).await;
+    exited_after_restart(scenario, &*stack.lock().await, &mut exited).await;
+    for mut c in exited {
+        c.index = out.checks.len();
+        out.checks.push(c);
+    }
     observe_edges(&*stack.lock().await, &mut out, ms());
     out.judge();
     out.run_seconds = t.elapsed().as_secs_f64();
@@ -465,4 +464,58 @@ async fn finish(stack: Stack, opts: &RunOptions, mut out: ScenarioOutcome) -> (S
     stack.shutdown().await;
     out.teardown_seconds = t.elapsed().as_secs_f64();
     (out, None)
+}
+
+/// A fault's task ended: a fault not carried out is the outcome's error (the first one); a
+/// service started again that exited by itself is a failed check (what the service did, not
+/// the gate).
+fn fault_ended(
+    r: Result<Result<(), RunError>, tokio::task::JoinError>,
+    out: &mut ScenarioOutcome,
+    exited: &mut Vec<CheckOutcome>,
+) {
+    let problem = match r {
+        Ok(Ok(())) => return,
+        Ok(Err(RunError::Stack(StackError::Exited { service, code, logs }))) => {
+            return exited.push(exited_check(&service, code, &logs));
+        }
+        Ok(Err(e)) => format!("a fault could not be applied or undone: {e}"),
+        Err(e) => format!("the fault timeline failed: {e}"),
+    };
+    if out.error.is_none() {
+        out.set_error(problem);
+    }
+}
+
+/// The services a fault of `scenario` started again (a `kill` or `stop` ending) that have
+/// exited since, by themselves: each a failed check, once (the engine may have seen it exit
+/// already, [`fault_ended`]).
+async fn exited_after_restart(scenario: &Scenario, stack: &Stack, exited: &mut Vec<CheckOutcome>) {
+    for f in &scenario.faults {
+        let FaultTarget::Container { service, fault } = &f.target else { continue };
+        let check = exited_check(service, None, "");
+        if !fault.restarts() || exited.iter().any(|c| c.check == check.check) {
+            continue;
+        }
+        if let Some((code, logs)) = stack.exited(service).await {
+            exited.push(exited_check(service, code, &logs));
+        }
+    }
+}
+
+/// The check a service fails when faultline started it again (a `kill` or `stop` fault
+/// ending) and it exited by itself before it served: a service that gives up at start-up
+/// while a dependency is unreachable does this.
+fn exited_check(service: &str, code: Option<i64>, logs: &str) -> CheckOutcome {
+    let code = code.map_or("an unknown code".to_owned(), |c| format!("code {c}"));
+    let last: Vec<&str> = logs.lines().rev().take(5).collect::<Vec<_>>().into_iter().rev().collect();
+    CheckOutcome {
+        index: 0,
+        line: 0,
+        check: format!("`{service}` runs again once started after its fault"),
+        passed: false,
+        expected: "its process keeps running (it may answer errors until its dependencies are back)".into(),
+        observed: format!("it exited by itself with {code}; its last log lines: {}", last.join(" | ")),
+        unobserved: false,
+    }
 }

@@ -26,6 +26,13 @@
 //! paused (3 s) and restarted (killed for 2 s) during the workload; the service under test
 //! is restarted between two passes of it.
 //!
+//! The service's own lifecycle, per edge of the service under test that carried traffic
+//! (`service -> dependency`, see [`lifecycle`]):
+//!
+//! | class                        | what happens                                              |
+//! |------------------------------|-----------------------------------------------------------|
+//! | `lifecycle-start-while-down` | after a pass, the edge refuses for 6 s; the service is killed and started again while it does (so also "restarted while a dependency is down"); it must serve again once the dependency is back |
+//!
 //! The oracles every experiment carries: the workload's own expectations; no crash in the
 //! logs of the services built from the repository; recovery (the workload's first request
 //! succeeds again within 20 s of the fault's end); the invariants (a `settled: true` one
@@ -370,6 +377,61 @@ pub fn catalogue(
     steps.push(json!({ "sleep": dur(at.saturating_sub(pass) + Duration::from_millis(1500)) }));
     let restart = json!({ "on": w.service, "kill": true, "at": dur(at), "for": "1s" });
     out.push(experiment(w, config, "restarted", &w.service, Mode::Sequential, vec![restart], steps, Vec::new())?);
+    out.extend(lifecycle(w, config, used, reference_ms)?);
+    Ok(out)
+}
+
+/// How long a dependency stays down in a [`LIFECYCLE_START_WHILE_DOWN`] experiment: the
+/// service under test is killed [`LIFECYCLE_KILL_AFTER`] after the dependency went down,
+/// started again 1 s later, and must have run its start-up (an engine's start and a
+/// runtime's boot take a few seconds on a loaded machine) before the dependency comes back.
+pub const LIFECYCLE_DOWN_FOR: Duration = Duration::from_secs(6);
+
+/// How long after its dependency went down the service under test is killed.
+pub const LIFECYCLE_KILL_AFTER: Duration = Duration::from_millis(300);
+
+/// The lifecycle class: the service under test started while one of its dependencies is
+/// unreachable, then the dependency comes back.
+pub const LIFECYCLE_START_WHILE_DOWN: &str = "lifecycle-start-while-down";
+
+/// The service's own lifecycle around a dependency's outage, one experiment per edge of the
+/// service under test that the reference used (`service -> dependency`): one pass of the
+/// workload (over the passes the edge needed), then the edge refuses connections, the
+/// service is killed while it does and started again 1 s later, still without its
+/// dependency, which comes back [`LIFECYCLE_DOWN_FOR`] after it went down. The service
+/// must serve again (recovery, each declared readiness): one that exits at start-up when
+/// its database is unreachable, or keeps a client whose first connection failed, does not.
+///
+/// "Restarted while a dependency is down" is the same experiment here, not a second one: a
+/// restart is a new process in the same container, so what the service kept in memory about
+/// the outage is gone either way and what it wrote to its filesystem is kept either way; the
+/// dependency goes down before the kill, so the service also met the outage while it ran.
+/// "Stopped gracefully while requests are in flight" is left out: the runner sees a request
+/// from the client's side only (sent, answered, reset), so it cannot tell a request the
+/// service had accepted before SIGTERM from one still in the listen backlog, which a correct
+/// graceful shutdown resets too.
+fn lifecycle(
+    w: &Workload,
+    config: &crate::config::Config,
+    used: &[UsedEdge],
+    reference_ms: f64,
+) -> Result<Vec<Experiment>, InvalidExperiment> {
+    let pass = Duration::from_secs_f64(reference_ms.max(0.0) / 1e3);
+    let mut out = Vec::new();
+    for e in used.iter().filter(|e| e.from == w.service) {
+        let on = e.name();
+        let down_at = pass * e.passes.max(1) + Duration::from_millis(300);
+        let faults = vec![
+            json!({ "on": on, "refuse": true, "at": dur(down_at), "for": dur(LIFECYCLE_DOWN_FOR) }),
+            json!({ "on": w.service, "kill": true, "at": dur(down_at + LIFECYCLE_KILL_AFTER), "for": "1s" }),
+        ];
+        let mut steps = repeated(sequential(&w.steps), e.passes);
+        // Past the dependency's return: the checks (recovery first) start once it is back.
+        let until = down_at + LIFECYCLE_DOWN_FOR + Duration::from_millis(500);
+        steps.push(json!({ "sleep": dur(until.saturating_sub(pass * e.passes.max(1))) }));
+        let x = experiment(w, config, LIFECYCLE_START_WHILE_DOWN, &on, Mode::Sequential, faults, steps, Vec::new())?;
+        out.push(x);
+    }
     Ok(out)
 }
 

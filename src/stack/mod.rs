@@ -795,11 +795,22 @@ impl Stack {
     }
 
     /// Starts a stopped or killed service again, waits until its ports answer, and points
-    /// every proxy at its new published ports.
+    /// every proxy at its new published ports. A service that exits on its own before its
+    /// ports are published is [`StackError::Exited`], with its exit code and last log lines.
     pub async fn start_service(&mut self, service: &str, ready_timeout: Duration) -> Result<(), StackError> {
         let r = self.running(service)?;
         r.container.start().await.map_err(|e| Self::docker_err(service, "start")(e.to_string()))?;
         self.refresh_ports(service, ready_timeout).await
+    }
+
+    /// Whether a service's container has exited (by itself, when faultline did not stop it):
+    /// its exit code and last log lines; `None` while it runs or when the engine cannot say.
+    pub async fn exited(&self, service: &str) -> Option<(Option<i64>, String)> {
+        let c = &self.running(service).ok()?.container;
+        match c.is_running().await {
+            Ok(false) => Some((c.exit_code().await.ok().flatten(), ready::logs(c).await)),
+            _ => None,
+        }
     }
 
     /// Cuts a service off its network (its published ports stop answering too).
@@ -836,6 +847,15 @@ impl Stack {
             let host = loop {
                 match r.container.get_host_port_ipv4(port.tcp()).await {
                     Ok(h) => break h,
+                    // It started and exited on its own (at start-up, say, because a
+                    // dependency is unreachable): its ports are gone, say that it exited.
+                    Err(_) if matches!(r.container.is_running().await, Ok(false)) => {
+                        return Err(StackError::Exited {
+                            service: service.to_owned(),
+                            code: r.container.exit_code().await.ok().flatten(),
+                            logs: ready::logs(&r.container).await,
+                        });
+                    }
                     Err(_) if Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(50)).await,
                     Err(e) => return Err(Self::docker_err(service, "read ports of")(e.to_string())),
                 }
