@@ -5,6 +5,9 @@
 //! configuration, scenarios and CODEOWNERS of a working tree) and `stack` (`.dockerignore`
 //! and the build contexts) use it.
 //!
+//! [`inside`] is the other half: whether a directory faultline writes into (reports, recorded
+//! base results) resolves into the checkout, where a change could commit its own.
+//!
 //! The caps themselves belong to what is read: `config::MAX_CONFIG_BYTES`,
 //! `scenario::MAX_SCENARIO_BYTES`, `plan::owners::MAX_CODEOWNERS_BYTES`,
 //! `stack::image::MAX_DOCKERIGNORE_BYTES` and `stack::image::MAX_CONTEXT_BYTES`.
@@ -116,6 +119,40 @@ pub fn read(path: &Path, root: Option<&Path>, cap: u64) -> Result<Option<Vec<u8>
         return Err(ReadError::TooLarge { path: path.to_path_buf(), size: read, cap });
     }
     Ok(Some(bytes))
+}
+
+/// Where `dir` lies when it is inside `root`, whatever symlinks and `..` lead there: `(dir
+/// resolved, root canonical)`; `None` when it lies outside (or `root` cannot be resolved).
+/// The longest part of `dir` that exists is resolved by the file system, the rest by its
+/// names. Reports and recorded base results must lie outside the checkout, where a change
+/// could commit its own.
+pub fn inside(dir: &Path, root: &Path) -> Option<(PathBuf, PathBuf)> {
+    let root = root.canonicalize().ok()?;
+    let resolved = resolve(dir);
+    resolved.starts_with(&root).then_some((resolved, root))
+}
+
+/// `p` made absolute: its longest existing ancestor canonical, the components after it
+/// applied by name (`..` drops the one before; none of them exists, so none is a link).
+fn resolve(p: &Path) -> PathBuf {
+    use std::path::Component;
+    let abs = if p.is_absolute() { p.to_path_buf() } else { std::env::current_dir().unwrap_or_default().join(p) };
+    let parts: Vec<Component<'_>> = abs.components().collect();
+    for k in (0..=parts.len()).rev() {
+        let prefix: PathBuf = parts[..k].iter().collect();
+        let Ok(mut out) = prefix.canonicalize() else { continue };
+        for c in &parts[k..] {
+            match c {
+                Component::ParentDir => {
+                    out.pop();
+                }
+                Component::Normal(n) => out.push(n),
+                Component::CurDir | Component::RootDir | Component::Prefix(_) => {}
+            }
+        }
+        return out;
+    }
+    abs
 }
 
 #[cfg(test)]

@@ -19,38 +19,13 @@ use merge::ReportError;
 use crate::outcome::GateReport;
 
 /// Checks that `dir` is not inside the checkout `root` (the repository's work tree), where a
-/// change could have committed forged reports, whatever symlinks and `..` lead there: the
-/// longest part of `dir` that exists is resolved by the file system, the rest by its names.
+/// change could have committed forged reports, whatever symlinks and `..` lead there
+/// ([`crate::bounded::inside`]).
 pub fn outside_checkout(dir: &Path, root: &Path) -> Result<(), ReportError> {
-    let Ok(root) = root.canonicalize() else { return Ok(()) };
-    let resolved = resolve(dir);
-    if resolved.starts_with(&root) {
-        return Err(ReportError::InsideCheckout { dir: dir.to_path_buf(), resolved, root });
+    match crate::bounded::inside(dir, root) {
+        Some((resolved, root)) => Err(ReportError::InsideCheckout { dir: dir.to_path_buf(), resolved, root }),
+        None => Ok(()),
     }
-    Ok(())
-}
-
-/// `p` made absolute: its longest existing ancestor canonical, the components after it
-/// applied by name (`..` drops the one before; none of them exists, so none is a link).
-fn resolve(p: &Path) -> PathBuf {
-    use std::path::Component;
-    let abs = if p.is_absolute() { p.to_path_buf() } else { std::env::current_dir().unwrap_or_default().join(p) };
-    let parts: Vec<Component<'_>> = abs.components().collect();
-    for k in (0..=parts.len()).rev() {
-        let prefix: PathBuf = parts[..k].iter().collect();
-        let Ok(mut out) = prefix.canonicalize() else { continue };
-        for c in &parts[k..] {
-            match c {
-                Component::ParentDir => {
-                    out.pop();
-                }
-                Component::Normal(n) => out.push(n),
-                Component::CurDir | Component::RootDir | Component::Prefix(_) => {}
-            }
-        }
-        return out;
-    }
-    abs
 }
 
 /// Checks that reports can be written into `dir` (created if needed), before a gate runs.

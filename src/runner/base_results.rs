@@ -66,8 +66,10 @@ pub struct BaseResults {
 impl BaseResults {
     /// Checks that `dir` lies outside the checkout `root`, before a gate relies on it.
     pub fn check_dir(dir: &Path, root: &Path) -> Result<(), BaseResultsError> {
-        crate::report::outside_checkout(dir, root)
-            .map_err(|_| BaseResultsError::InsideCheckout { dir: dir.to_path_buf(), root: root.to_path_buf() })
+        match crate::bounded::inside(dir, root) {
+            Some(_) => Err(BaseResultsError::InsideCheckout { dir: dir.to_path_buf(), root: root.to_path_buf() }),
+            None => Ok(()),
+        }
     }
 
     /// Results in `dir` (checked with [`BaseResults::check_dir`]); `read` and `write` are the
