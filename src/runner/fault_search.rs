@@ -43,15 +43,15 @@ use super::pool::StackPool;
 use crate::config::LoadedConfig;
 use crate::outcome::family;
 use crate::outcome::{
-    Answered, CheckOutcome, Compared, Differential, ExperimentResult, ExploreReport, ExploreShare, NotExercised, ScenarioOutcome,
-    Split, Status,
+    Answered, CheckOutcome, Compared, Differential, ExperimentResult, ExploreReport, ExploreShare, NotExercised,
+    ScenarioOutcome, Split, Status,
 };
 use crate::plan::ExploreTarget;
 use crate::scenario::experiments::{Experiment, Mode, UsedEdge, Workload};
 
 mod pairs;
-use pairs::{Did, pairs};
 use crate::stack::RunOptions;
+use pairs::{Did, pairs};
 
 /// How to explore.
 #[derive(Debug, Clone)]
@@ -198,7 +198,8 @@ pub async fn explore(
     report.edges.extend(covered.iter().map(|(e, with)| format!("{} (while {with})", e.name())));
     let edges: Vec<String> = covered.iter().map(|(e, with)| format!("{} (while {with})", e.name())).collect();
     ctx.round(&fallback, &edges, &mut results, &mut report).await;
-    let edges: Vec<String> = pairs.iter().map(|e| format!("{} (while {})", e.on, e.with.as_deref().unwrap_or(""))).collect();
+    let edges: Vec<String> =
+        pairs.iter().map(|e| format!("{} (while {})", e.on, e.with.as_deref().unwrap_or(""))).collect();
     ctx.round(&pairs, &edges, &mut results, &mut report).await;
     report.skipped.extend(not_run);
     ctx.families(experiments.iter().chain(&fallback).chain(&pairs), &mut results).await;

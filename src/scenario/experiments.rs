@@ -553,9 +553,8 @@ pub fn pair(
 ) -> Result<Experiment, InvalidExperiment> {
     let edge = |on: &str| used.iter().find(|u| u.name() == on);
     let passes = [&a.on, &b.on].iter().filter_map(|on| edge(on)).map(|u| u.passes).max().unwrap_or(1);
-    let optional = [&a.on, &b.on]
-        .iter()
-        .all(|on| edge(on).is_some_and(|u| w.optional.contains(&(u.from.clone(), u.to.clone()))));
+    let optional =
+        [&a.on, &b.on].iter().all(|on| edge(on).is_some_and(|u| w.optional.contains(&(u.from.clone(), u.to.clone()))));
     let steps = sequential(&w.steps);
     let steps = repeated(if optional { strict(steps) } else { steps }, passes);
     let faults: Vec<Value> = a.faults.iter().chain(&b.faults).cloned().collect();

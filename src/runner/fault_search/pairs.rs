@@ -33,6 +33,12 @@ pub(super) struct Did<'a> {
     pub per_request: &'a BTreeMap<String, (usize, String)>,
 }
 
+/// Experiments not run, each with why (the report's `skipped`).
+pub(super) type Skipped = Vec<(String, String)>;
+
+/// Two single faults, by their index.
+pub(crate) type Pair = (usize, usize);
+
 /// What one single fault did, for choosing pairs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Single {
@@ -52,7 +58,7 @@ pub(super) fn pairs(
     experiments: &[Experiment],
     results: &Results,
     reference: &Did,
-) -> Result<(Vec<Experiment>, Vec<(String, String)>), InvalidExperiment> {
+) -> Result<(Vec<Experiment>, Skipped), InvalidExperiment> {
     // Single faults on an edge, one request at a time, that ran.
     let singles: Vec<(&Experiment, &ScenarioOutcome)> = experiments
         .iter()
@@ -108,7 +114,7 @@ pub(crate) fn changed(o: &ScenarioOutcome, reference: &Did, service: &str) -> bo
 /// pairs `(i, j)` of two single faults on two different edges that each changed what the
 /// service did and passed alone, breadth first (each edge's first such fault with every
 /// other edge's first, then the second ones, …), at most `cap`; and the pairs the cap left out.
-pub(crate) fn choose(singles: &[Single], cap: usize) -> (Vec<(usize, usize)>, Vec<(usize, usize)>) {
+pub(crate) fn choose(singles: &[Single], cap: usize) -> (Vec<Pair>, Vec<Pair>) {
     // The candidates per edge, edges in the order of their first candidate.
     let mut edges: Vec<(&str, Vec<usize>)> = Vec::new();
     for (i, s) in singles.iter().enumerate().filter(|(_, s)| s.changed && s.passed) {
@@ -128,7 +134,7 @@ pub(crate) fn choose(singles: &[Single], cap: usize) -> (Vec<(usize, usize)>, Ve
         }
     }
     all.sort_by_key(|(rank, _)| *rank);
-    let mut chosen: Vec<(usize, usize)> = all.into_iter().map(|(_, p)| p).collect();
+    let mut chosen: Vec<Pair> = all.into_iter().map(|(_, p)| p).collect();
     let left = chosen.split_off(cap.min(chosen.len()));
     (chosen, left)
 }
