@@ -178,11 +178,8 @@ pub async fn explore(
     ctx.waves(&rest, &mut results, &mut report.skipped).await;
     // Edges that carried traffic only while another fault was on: explored with that fault.
     let fallback = fallbacks(w, config, &unused, &experiments, &results);
-    // Two faults at once, of the single faults that changed what the service did; only where
-    // this run holds every experiment's result (not a shard of a split exploration).
-    let whole = report.share.as_ref().is_none_or(|s| s.split != Split::Experiments);
-    let reference_did = Did { answered: &answered, used: &used, per_request: &per_request };
-    let pairs = if whole { pairs(w, config, &experiments, &results, &reference_did) } else { Ok(Default::default()) };
+    let did = Did { answered: &answered, used: &used, per_request: &per_request };
+    let pairs = pairs(w, config, &experiments, &results, &did, report.share.as_ref());
     pool.forget(&reference.scenario);
     if let Some((p, _)) = &base_pool {
         p.forget(&reference.scenario);

@@ -51,14 +51,19 @@ pub(crate) struct Single {
 }
 
 /// The pairs of `experiments`' single faults to run, as experiments, and those the cap left
-/// out, as `(name, why)` for the report's `skipped`.
+/// out, as `(name, why)` for the report's `skipped`. None in a shard of an exploration split
+/// by experiment (`share`): it holds only its share of the single faults' results.
 pub(super) fn pairs(
     w: &Workload,
     config: &crate::config::Config,
     experiments: &[Experiment],
     results: &Results,
     reference: &Did,
+    share: Option<&crate::outcome::ExploreShare>,
 ) -> Result<(Vec<Experiment>, Skipped), InvalidExperiment> {
+    if share.is_some_and(|s| s.split == crate::outcome::Split::Experiments) {
+        return Ok(Default::default());
+    }
     // Single faults on an edge, one request at a time, that ran.
     let singles: Vec<(&Experiment, &ScenarioOutcome)> = experiments
         .iter()
