@@ -20,7 +20,7 @@
 //! | `reply-lost`         | the first reply lost after the work     | —                                |
 //! | `reset-mid-response` | every reply cut after 64 bytes          | connections reset after 100 ms   |
 //! | `blackhole`          | nothing passes, nothing closes          | —                                |
-//! | `saturation`         | held for half the deadline, the workload 16 then 64 at once | —                |
+//! | `saturation`         | held for 1/4 of the deadline, the workload 16 then 64 at once | —              |
 //!
 //! each once with the workload one request at a time and once with 4 at once (`saturation`:
 //! once, [`SATURATION`]); `outage`: the edge down for 30 requests in a row, then recovery.
@@ -385,8 +385,10 @@ pub fn catalogue(
 pub const SATURATION: &[u32] = &[16, 64];
 
 /// Saturation, one experiment per HTTP edge the reference used (changed services' edges
-/// first): the dependency slow well under the deadline (held for half of it, the
-/// `slow-under-deadline` fault) while the workload is sent at each level of [`SATURATION`].
+/// first): the dependency slow well under the deadline (held for a quarter of it: under a
+/// client's own timeout set near half the deadline too, where a delay of half would make
+/// each answer a race between the two, noise no comparison with the base can judge) while
+/// the workload is sent at each level of [`SATURATION`].
 /// A correct client waits for a slow dependency as often at once as it is asked to; one
 /// that serialises the calls (a lock held across them, a fixed pool of connections) answers
 /// the later requests past the deadline. The oracles are the workload's own expectations
@@ -403,7 +405,7 @@ fn saturation(
     let mut out = Vec::new();
     for e in edges {
         let on = e.name();
-        let fault = json!({ "on": on, "http": { "delay": dur(w.deadline / 2) } });
+        let fault = json!({ "on": on, "http": { "delay": dur(w.deadline / 4) } });
         let steps = saturated(&w.steps);
         let steps = if w.optional.contains(&(e.from.clone(), e.to.clone())) { strict(steps) } else { steps };
         out.push(experiment(w, config, "saturation", &on, Mode::Saturated, vec![fault], steps, Vec::new())?);
