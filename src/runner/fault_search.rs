@@ -12,14 +12,18 @@
 //!    request is faulted during 3 passes).
 //! 2. The experiments, for the edges that carried traffic only, the changed services' edges
 //!    first, in waves: every fault one request at a time (and the outages and restarts),
-//!    then 4 at once for the faults that passed one at a time (a fault that already failed
-//!    is a finding; its concurrent twin would repeat it).
+//!    then the saturations and 4 at once for the faults that passed one at a time (a fault
+//!    that already failed is a finding; its concurrent twin, or the saturation of a slow
+//!    dependency that failed one at a time, would repeat it).
 //! 3. The fallbacks: a declared edge still without traffic that carried some during an
 //!    experiment's steps (orders -> cache while payments is down) is explored with that
 //!    experiment's fault on at the same time, each fault class of the catalogue once, in the
 //!    trigger's mode. A declared edge that carried none in any of these runs is listed as not
 //!    exercised ([`ExploreReport::not_exercised`]): the verdict warns, or could not verify
 //!    where the rule's `unexercised` says `unverified`.
+//!    Then two faults at once ([`pairs`]): the single faults on an edge that each changed what
+//!    the service did (its answers or its traffic, against the reference) and passed alone,
+//!    paired across two edges, at most [`pairs::MAX_PAIRS`], the rest listed as skipped.
 //! 4. Besides each experiment's own checks, the attempts oracle on every run of one request
 //!    at a time: the requests an edge carries during one workload request are its attempts,
 //!    at most `explore.max_attempts` times what the reference needed.
@@ -39,12 +43,15 @@ use super::pool::StackPool;
 use crate::config::LoadedConfig;
 use crate::outcome::family;
 use crate::outcome::{
-    CheckOutcome, Compared, Differential, ExperimentResult, ExploreReport, ExploreShare, NotExercised, ScenarioOutcome,
-    Split, Status,
+    Answered, CheckOutcome, Compared, Differential, ExperimentResult, ExploreReport, ExploreShare, NotExercised,
+    ScenarioOutcome, Split, Status,
 };
 use crate::plan::ExploreTarget;
 use crate::scenario::experiments::{Experiment, Mode, UsedEdge, Workload};
+
+mod pairs;
 use crate::stack::RunOptions;
+use pairs::{Did, pairs};
 
 /// How to explore.
 #[derive(Debug, Clone)]
@@ -118,7 +125,7 @@ pub async fn explore(
             return report;
         }
     };
-    let Observed { declared, used, per_request, reference_ms, passes } = observed;
+    let Observed { declared, used, per_request, reference_ms, passes, answered } = observed;
     report.reference_passes = passes;
     report.edges = used.iter().map(UsedEdge::name).collect();
     let stack = &reference.scenario.stack;
@@ -174,32 +181,32 @@ pub async fn explore(
     ctx.waves(&rest, &mut results, &mut report.skipped).await;
     // Edges that carried traffic only while another fault was on: explored with that fault.
     let fallback = fallbacks(w, config, &unused, &experiments, &results);
+    let did = Did { answered: &answered, used: &used, per_request: &per_request };
+    let pairs = pairs(w, config, &experiments, &results, &did, report.share.as_ref());
     pool.forget(&reference.scenario);
     if let Some((p, _)) = &base_pool {
         p.forget(&reference.scenario);
     }
-    let (fallback, covered) = match fallback {
-        Ok(f) => f,
-        Err(e) => {
-            report.error = Some(e.to_string());
-            (Vec::new(), Vec::new())
-        }
-    };
-    if !fallback.is_empty() {
-        report.planned += fallback.len();
-        report.edges.extend(covered.iter().map(|(e, with)| format!("{} (while {with})", e.name())));
-        pool.expect(fallback.iter().map(|e| &e.scenario));
-        if let Some((p, _)) = &base_pool {
-            p.expect(fallback.iter().map(|e| &e.scenario));
-        }
-        let edges: Vec<String> = covered.iter().map(|(e, with)| format!("{} (while {with})", e.name())).collect();
-        events.report(&Event::ExperimentsPlanned { service, experiments: fallback.len(), edges: &edges });
-        ctx.waves(&fallback.iter().collect::<Vec<_>>(), &mut results, &mut report.skipped).await;
-    }
-    ctx.families(experiments.iter().chain(&fallback), &mut results).await;
+    let (fallback, covered) = fallback.unwrap_or_else(|e| {
+        report.error = Some(e.to_string());
+        (Vec::new(), Vec::new())
+    });
+    let (pairs, not_run) = pairs.unwrap_or_else(|e| {
+        report.error = Some(e.to_string());
+        Default::default()
+    });
+    report.edges.extend(covered.iter().map(|(e, with)| format!("{} (while {with})", e.name())));
+    let edges: Vec<String> = covered.iter().map(|(e, with)| format!("{} (while {with})", e.name())).collect();
+    ctx.round(&fallback, &edges, &mut results, &mut report).await;
+    let edges: Vec<String> =
+        pairs.iter().map(|e| format!("{} (while {})", e.on, e.with.as_deref().unwrap_or(""))).collect();
+    ctx.round(&pairs, &edges, &mut results, &mut report).await;
+    report.skipped.extend(not_run);
+    ctx.families(experiments.iter().chain(&fallback).chain(&pairs), &mut results).await;
     let ran = results.values().filter(|(_, o)| o.is_some()).count();
     record(&mut report, &experiments, &mut results, &xo.first);
     record(&mut report, &fallback, &mut results, &xo.first);
+    record(&mut report, &pairs, &mut results, &xo.first);
     report.not_exercised = not_exercised(&unused, &covered, passes, ran);
     pool.finish().await;
     if let Some((p, _)) = &base_pool {
@@ -249,6 +256,8 @@ struct Observed {
     reference_ms: f64,
     /// Passes run: 1, or [`REFERENCE_PASSES`].
     passes: u32,
+    /// How the first reference's steps were answered, by grade, step by step.
+    answered: Vec<Answered>,
 }
 
 /// Why the reference could not serve exploration (the report's `error`).
@@ -308,13 +317,14 @@ async fn references(
     let mut used = used_edges(&base);
     let mut per_request = attempts_per_request(&base, service);
     let reference_ms: f64 = base.steps.iter().map(|s| s.end_ms - s.start_ms).sum();
+    let answered = base.steps.iter().map(|s| s.answered).collect();
     let unused: Vec<String> = declared
         .iter()
         .filter(|d| !used.iter().any(|u| (&u.from, &u.to) == (&d.0, &d.1)))
         .map(|(f, t)| format!("{f} -> {t}"))
         .collect();
     if unused.is_empty() {
-        return Ok(Observed { declared, used, per_request, reference_ms, passes: 1 });
+        return Ok(Observed { declared, used, per_request, reference_ms, passes: 1, answered });
     }
     events.report(&Event::ReferenceRepeated { service, passes: REFERENCE_PASSES, unused: &unused });
     let again = crate::scenario::experiments::reference_passes(w, config, REFERENCE_PASSES)?;
@@ -338,7 +348,7 @@ async fn references(
             *k = (n, which);
         }
     }
-    Ok(Observed { declared, used, per_request, reference_ms, passes: REFERENCE_PASSES })
+    Ok(Observed { declared, used, per_request, reference_ms, passes: REFERENCE_PASSES, answered })
 }
 
 /// What failed a run that should have passed, on one line.
@@ -491,22 +501,25 @@ type Ran = (ScenarioOutcome, Option<Compared>);
 
 impl Wave<'_> {
     /// Runs `experiments`: those of one request at a time and the outages first, then those
-    /// of 4 at once whose twin of one request at a time did not fail already (the same
-    /// fault, one finding: skipped, with why).
+    /// of 4 at once and the saturations whose twin of one request at a time
+    /// ([`crate::scenario::experiments::twin`]) did not fail already (the same fault, one
+    /// finding: skipped, with why).
     async fn waves<'e>(
         &self,
         experiments: &[&'e Experiment],
         results: &mut Results<'e>,
         skipped: &mut Vec<(String, String)>,
     ) {
-        let (first, second): (Vec<&Experiment>, Vec<&Experiment>) =
-            experiments.iter().copied().partition(|e| e.mode != Mode::Concurrent);
+        let (first, mut second): (Vec<&Experiment>, Vec<&Experiment>) =
+            experiments.iter().copied().partition(|e| crate::scenario::experiments::twin(e).is_none());
+        // Saturation first: within a budget, 16 and 64 at once find what 4 at once cannot.
+        second.sort_by_key(|e| e.mode != Mode::Saturated);
         for (e, o) in self.run(first).await {
             results.insert(e.name.clone(), (e, o));
         }
         let mut wave = Vec::new();
         for e in second {
-            let twin = e.name.replace("-conc", "-seq");
+            let twin = crate::scenario::experiments::twin(e).unwrap_or_default();
             match results.get(&twin).and_then(|(_, o)| o.as_ref()) {
                 // A weakness the base shares does not stand for its concurrent twin, which may
                 // still be worse than the base.
@@ -565,6 +578,28 @@ impl Wave<'_> {
         .await
     }
 
+    /// A second round planned from the first's results (the fallbacks, the pairs): counted,
+    /// expected on both sides' pools, announced with `edges`, run in waves.
+    async fn round<'e>(
+        &self,
+        experiments: &'e [Experiment],
+        edges: &[String],
+        results: &mut Results<'e>,
+        report: &mut ExploreReport,
+    ) {
+        if experiments.is_empty() {
+            return;
+        }
+        report.planned += experiments.len();
+        self.pool.expect(experiments.iter().map(|e| &e.scenario));
+        if let Some((p, _)) = self.base {
+            p.expect(experiments.iter().map(|e| &e.scenario));
+        }
+        let service = &self.w.service;
+        self.events.report(&Event::ExperimentsPlanned { service, experiments: experiments.len(), edges });
+        self.waves(&experiments.iter().collect::<Vec<_>>(), results, &mut report.skipped).await;
+    }
+
     /// One experiment on one side, with the attempts oracle.
     async fn side(&self, e: &Experiment, pool: &StackPool, opts: &RunOptions) -> ScenarioOutcome {
         let fresh;
@@ -575,7 +610,7 @@ impl Wave<'_> {
             &e.scenario
         };
         let mut o = pool.run_reporting(scenario, &self.loaded.config, opts, self.events).await;
-        if e.mode != Mode::Concurrent && o.status != Status::Error {
+        if matches!(e.mode, Mode::Sequential | Mode::Sustained) && o.status != Status::Error {
             attempts_oracle(&mut o, self.w, self.per_request);
         }
         o

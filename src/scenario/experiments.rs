@@ -20,9 +20,12 @@
 //! | `reply-lost`         | the first reply lost after the work     | —                                |
 //! | `reset-mid-response` | every reply cut after 64 bytes          | connections reset after 100 ms   |
 //! | `blackhole`          | nothing passes, nothing closes          | —                                |
+//! | `saturation`         | held for 1/4 of the deadline, the workload 16 then 64 at once | —              |
 //!
-//! each once with the workload one request at a time and once with 4 at once; `outage`: the
-//! edge down for 30 requests in a row, then recovery. Every other service of the stack is
+//! each once with the workload one request at a time and once with 4 at once (`saturation`:
+//! once, [`SATURATION`]); `outage`: the edge down for 30 requests in a row, then recovery.
+//! Pairs of faults ([`pair`]): two single faults on two different edges at once, chosen
+//! after the single faults ran (`runner::fault_search`'s dynamic reduction). Every other service of the stack is
 //! paused (3 s) and restarted (killed for 2 s) during the workload; the service under test
 //! is restarted between two passes of it.
 //!
@@ -140,6 +143,9 @@ pub enum Mode {
     Concurrent,
     /// The fault held for dozens of requests, then recovery.
     Sustained,
+    /// Concurrency that grows: the workload [`SATURATION`] requests at once, level after
+    /// level (16, then 64), for what serialises or runs out only under load.
+    Saturated,
 }
 
 impl std::fmt::Display for Mode {
@@ -148,6 +154,7 @@ impl std::fmt::Display for Mode {
             Mode::Sequential => "one at a time",
             Mode::Concurrent => "4 at once",
             Mode::Sustained => "30 in a row",
+            Mode::Saturated => "16 then 64 at once",
         })
     }
 }
@@ -369,16 +376,22 @@ pub fn catalogue(
     }
     // The service under test restarts between two passes of the workload: what it kept in
     // memory is gone, what it wrote must still add up, and it must serve again.
-    // The pass's time rounded up to half a second: the same experiment (the same scenario
-    // text) from one reference run to the next, so a recorded base result still applies.
-    let pass = Duration::from_millis(((reference_ms.max(0.0) / 500.0).ceil() as u64).max(1) * 500);
+    let pass = pass_time(reference_ms);
     let at = pass * 2 + Duration::from_millis(300);
     let mut steps = sequential(&w.steps);
     steps.push(json!({ "sleep": dur(at.saturating_sub(pass) + Duration::from_millis(1500)) }));
     let restart = json!({ "on": w.service, "kill": true, "at": dur(at), "for": "1s" });
     out.push(experiment(w, config, "restarted", &w.service, Mode::Sequential, vec![restart], steps, Vec::new())?);
     out.extend(lifecycle(w, config, used, reference_ms)?);
+    out.extend(saturation(w, config, used, first)?);
     Ok(out)
+}
+
+/// How long one pass of the workload took in the reference, rounded up to half a second: an
+/// experiment timed from it has the same scenario text from one reference run to the next,
+/// so a recorded base result of it still applies.
+fn pass_time(reference_ms: f64) -> Duration {
+    Duration::from_millis(((reference_ms.max(0.0) / 500.0).ceil() as u64).max(1) * 500)
 }
 
 /// How long a dependency stays down in a [`LIFECYCLE_START_WHILE_DOWN`] experiment: the
@@ -416,7 +429,7 @@ fn lifecycle(
     used: &[UsedEdge],
     reference_ms: f64,
 ) -> Result<Vec<Experiment>, InvalidExperiment> {
-    let pass = Duration::from_secs_f64(reference_ms.max(0.0) / 1e3);
+    let pass = pass_time(reference_ms);
     let mut out = Vec::new();
     for e in used.iter().filter(|e| e.from == w.service) {
         let on = e.name();
@@ -433,6 +446,78 @@ fn lifecycle(
         out.push(x);
     }
     Ok(out)
+}
+
+/// The levels of concurrency of a saturation experiment, in order: each workload step sent
+/// this many times, all at once. 4 is the concurrent mode's; 16 and 64 find a pool, a lock
+/// or a queue that 4 requests at once never fill. 80 requests per workload step in all.
+pub const SATURATION: &[u32] = &[16, 64];
+
+/// Saturation, one experiment per HTTP edge the reference used (changed services' edges
+/// first): the dependency slow well under the deadline (held for a quarter of it: under a
+/// client's own timeout set near half the deadline too, where a delay of half would make
+/// each answer a race between the two, noise no comparison with the base can judge) while
+/// the workload is sent at each level of [`SATURATION`].
+/// A correct client waits for a slow dependency as often at once as it is asked to; one
+/// that serialises the calls (a lock held across them, a fixed pool of connections) answers
+/// the later requests past the deadline. The oracles are the workload's own expectations
+/// and deadline, and the base under the same load: a system already slow at 64 at once on
+/// the base is a known weakness, not the change's doing.
+fn saturation(
+    w: &Workload,
+    config: &crate::config::Config,
+    used: &[UsedEdge],
+    first: &[String],
+) -> Result<Vec<Experiment>, InvalidExperiment> {
+    let mut edges: Vec<&UsedEdge> = used.iter().filter(|e| e.http).collect();
+    edges.sort_by_key(|e| (!first.contains(&e.from), e.from.clone(), e.to.clone()));
+    let mut out = Vec::new();
+    for e in edges {
+        let on = e.name();
+        let fault = json!({ "on": on, "http": { "delay": dur(w.deadline / 4) } });
+        let steps = saturated(&w.steps);
+        let steps = if w.optional.contains(&(e.from.clone(), e.to.clone())) { strict(steps) } else { steps };
+        out.push(experiment(w, config, "saturation", &on, Mode::Saturated, vec![fault], steps, Vec::new())?);
+    }
+    Ok(out)
+}
+
+/// The workload at each level of [`SATURATION`]: every step `level` times, `level` at once,
+/// each level's `{n}` in bodies and headers renamed (`at64-{n}`), so no level replays a key
+/// of another. An edge called every Nth request (N at most 4) is called at every level.
+fn saturated(steps: &[Value]) -> Vec<Value> {
+    let mut out = Vec::new();
+    for level in SATURATION {
+        out.extend(steps.iter().map(|s| {
+            let mut s = s.clone();
+            for key in ["body", "headers"] {
+                if let Some(v) = s.get_mut(key) {
+                    *v = renamed(v, &format!("at{level}-{{n}}"));
+                }
+            }
+            s["repeat"] = json!(level);
+            s["concurrency"] = json!(level);
+            s
+        }));
+    }
+    out
+}
+
+/// The experiment whose failure makes `e` a repeat of its finding, by name: a concurrent
+/// experiment's twin of one request at a time, and a saturation's `slow-under-deadline` of
+/// one request at a time on the same edge (the same slow dependency, already failing with
+/// no load).
+pub fn twin(e: &Experiment) -> Option<String> {
+    twin_of(&e.name, &e.class, e.mode)
+}
+
+/// [`twin`] of the experiment `name` of `class` in `mode`.
+fn twin_of(name: &str, class: &str, mode: Mode) -> Option<String> {
+    match mode {
+        Mode::Concurrent => name.strip_suffix("-conc").map(|n| format!("{n}-seq")),
+        Mode::Saturated => name.strip_suffix(&format!("{class}-sat")).map(|n| format!("{n}slow-under-deadline-seq")),
+        Mode::Sequential | Mode::Sustained => None,
+    }
 }
 
 /// The fault classes of an edge, in catalogue order (see the module's table).
@@ -525,6 +610,37 @@ pub fn fallback(
     Ok(out)
 }
 
+/// Two faults at once (Filibuster's dynamic reduction chooses which: `runner::fault_search`):
+/// the single faults of `a` and `b`, on two different edges, together, the workload one
+/// request at a time over the passes either edge needs (only their success statuses
+/// acceptable when both edges are `optional`). Named after both ([`pair_name`]); its class is
+/// `a`'s, and `with` names `b`'s fault.
+pub fn pair(
+    w: &Workload,
+    config: &crate::config::Config,
+    used: &[UsedEdge],
+    a: &Experiment,
+    b: &Experiment,
+) -> Result<Experiment, InvalidExperiment> {
+    let edge = |on: &str| used.iter().find(|u| u.name() == on);
+    let passes = [&a.on, &b.on].iter().filter_map(|on| edge(on)).map(|u| u.passes).max().unwrap_or(1);
+    let optional =
+        [&a.on, &b.on].iter().all(|on| edge(on).is_some_and(|u| w.optional.contains(&(u.from.clone(), u.to.clone()))));
+    let steps = sequential(&w.steps);
+    let steps = repeated(if optional { strict(steps) } else { steps }, passes);
+    let faults: Vec<Value> = a.faults.iter().chain(&b.faults).cloned().collect();
+    let class = format!("{}-and-{}-{}", a.class, slug(&b.on), b.class);
+    let mut e = experiment(w, config, &class, &a.on, Mode::Sequential, faults, steps, Vec::new())?;
+    e.class = a.class.clone();
+    e.with = Some(format!("{} on {}", b.class, b.on));
+    Ok(e)
+}
+
+/// The name of the [`pair`] of `a` and `b` (for a pair not run, too).
+pub fn pair_name(w: &Workload, a: &Experiment, b: &Experiment) -> String {
+    format!("explore-{}-{}-{}-and-{}-{}-seq", slug(&w.service), slug(&a.on), a.class, slug(&b.on), b.class)
+}
+
 #[allow(clippy::too_many_arguments)]
 fn experiment(
     w: &Workload,
@@ -543,6 +659,7 @@ fn experiment(
             Mode::Sequential => "seq",
             Mode::Concurrent => "conc",
             Mode::Sustained => "long",
+            Mode::Saturated => "sat",
         };
         format!("explore-{}-{}-{}-{m}", slug(&w.service), slug(on), class)
     };
@@ -744,6 +861,25 @@ mod tests {
         let c = concurrent(&[json!({ "request": "GET a /", "repeat": 2 })]);
         assert_eq!((c[0]["repeat"].as_u64(), c[0]["concurrency"].as_u64()), (Some(4), Some(4)));
         assert_eq!(sustained(&[json!({ "request": "GET a /" })])[0]["repeat"], json!(30));
+    }
+
+    #[test]
+    fn saturation_grows_to_16_then_64_at_once_with_keys_of_its_own() {
+        let steps = [json!({ "request": "POST a /x", "headers": { "Idempotency-Key": "k-{n}" }, "repeat": 2 })];
+        let s = saturated(&steps);
+        let at = |i: usize| (s[i]["repeat"].as_u64(), s[i]["concurrency"].as_u64());
+        assert_eq!((s.len(), at(0), at(1)), (2, (Some(16), Some(16)), (Some(64), Some(64))));
+        assert_eq!(s[0]["headers"]["Idempotency-Key"], json!("k-at16-{n}"));
+        assert_eq!(s[1]["headers"]["Idempotency-Key"], json!("k-at64-{n}"));
+    }
+
+    #[test]
+    fn a_twin_is_the_same_slow_dependency_one_request_at_a_time() {
+        let sat = twin_of("explore-api-api-db-saturation-sat", "saturation", Mode::Saturated);
+        assert_eq!(sat.as_deref(), Some("explore-api-api-db-slow-under-deadline-seq"));
+        let conc = twin_of("explore-api-api-db-down-conc", "down", Mode::Concurrent);
+        assert_eq!(conc.as_deref(), Some("explore-api-api-db-down-seq"));
+        assert_eq!(twin_of("explore-api-api-db-down-seq", "down", Mode::Sequential), None);
     }
 
     #[test]
