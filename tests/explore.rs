@@ -127,7 +127,7 @@ fn a_bad_explore_section_is_located_in_faultline_yaml() {
     let d = p.iter().find(|d| d.message.contains("workload step is a `request")).expect("located");
     assert!(d.line > 50, "{d:?}");
     // What only the scenario code knows (a malformed request line), located at the workload.
-    let loaded = parse(base.replace("GET orders /stock/A1", "FETCH orders stock")).unwrap();
+    let loaded = parse(base.replace("POST orders /orders", "FETCH orders orders")).unwrap();
     let p = problems(workload(&loaded, "orders").unwrap_err());
     assert!(p[0].message.contains("in the workload of `orders`") && p[0].line > 50, "{p:?}");
     // `max_attempts: 0` and a `when` naming no service.
