@@ -8,6 +8,11 @@ mod common;
 
 use common::TestRepo;
 
+/// [`common::explore_gate`] with no other argument.
+fn gate(r: &TestRepo, budget: &str) -> (Option<i32>, String, serde_json::Value) {
+    common::explore_gate(r, budget, &[])
+}
+
 /// api keeps a counter in Redis (`POST /count`, `GET /count`, 502 while Redis fails); the
 /// gate explores api whenever `api/**` or the images change.
 const COUNTER: &str = r#"version: 1
@@ -95,26 +100,6 @@ fn repo(change: Option<fn(&str) -> String>) -> TestRepo {
     r.write("api/main.txt", "v2\n");
     r.commit("api change");
     r
-}
-
-/// `faultline gate` on `r`: exit code, both streams, verdict.json.
-fn gate(r: &TestRepo, budget: &str) -> (Option<i32>, String, serde_json::Value) {
-    let report = tempfile::tempdir().unwrap();
-    let out = r.faultline(&[
-        "gate",
-        "--base",
-        "main",
-        "--seed",
-        "6",
-        "--explore-budget",
-        budget,
-        "--report",
-        report.path().to_str().unwrap(),
-    ]);
-    let v = serde_json::from_slice(&std::fs::read(report.path().join("verdict.json")).unwrap_or_default())
-        .unwrap_or(serde_json::Value::Null);
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    (out.status.code(), text, v)
 }
 
 /// The lifecycle experiment on api -> redis, from a gate's verdict.json.

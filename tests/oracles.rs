@@ -5,12 +5,7 @@
 
 mod common;
 
-use common::TestRepo;
-
-/// Both streams of a run of the binary.
-fn output(out: &std::process::Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
-}
+use common::{TestRepo, explore_gate as gate, output, ran};
 
 /// api keeps a counter in Redis (`POST /count`, `GET /count`); the workload increments it
 /// and reads it back, and the read must agree with Redis. The gate explores api whenever
@@ -58,35 +53,6 @@ fn repo(config: &str, relay: Option<&dyn Fn(&str) -> String>) -> TestRepo {
     r.write("api/main.txt", "v2\n");
     r.commit("api change");
     r
-}
-
-/// `faultline gate` on `r` with `extra` arguments: exit code, output, verdict.json.
-fn gate(r: &TestRepo, budget: &str, extra: &[&str]) -> (Option<i32>, String, serde_json::Value) {
-    let report = tempfile::tempdir().unwrap();
-    let args = [
-        &[
-            "gate",
-            "--base",
-            "main",
-            "--seed",
-            "6",
-            "--explore-budget",
-            budget,
-            "--report",
-            report.path().to_str().unwrap(),
-        ],
-        extra,
-    ]
-    .concat();
-    let out = r.faultline(&args);
-    let v = serde_json::from_slice(&std::fs::read(report.path().join("verdict.json")).unwrap_or_default())
-        .unwrap_or(serde_json::Value::Null);
-    (out.status.code(), output(&out), v)
-}
-
-/// The experiments that ran, from a gate's verdict.json.
-fn ran(v: &serde_json::Value) -> Vec<serde_json::Value> {
-    v["exploration"][0]["ran"].as_array().cloned().unwrap_or_default()
 }
 
 /// The first experiment with a check whose name starts with `check` that `passed` (or not),

@@ -5,11 +5,11 @@
 
 mod common;
 
-use common::TestRepo;
+use common::{TestRepo, ran};
 
-/// Both streams of a run of the binary.
-fn output(out: &std::process::Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+/// [`common::explore_gate`] with no other argument.
+fn gate(r: &TestRepo, budget: &str) -> (Option<i32>, String, serde_json::Value) {
+    common::explore_gate(r, budget, &[])
 }
 
 /// api calls db (a relay) and waits 2.5 s for it; the workload's deadline is 3 s, so the
@@ -56,30 +56,6 @@ fn repo(config: &str, relay: Option<&dyn Fn(&str) -> String>) -> TestRepo {
     r.write("api/main.txt", "v2\n");
     r.commit("api change");
     r
-}
-
-/// `faultline gate` on `r`: exit code, output, verdict.json.
-fn gate(r: &TestRepo, budget: &str) -> (Option<i32>, String, serde_json::Value) {
-    let report = tempfile::tempdir().unwrap();
-    let out = r.faultline(&[
-        "gate",
-        "--base",
-        "main",
-        "--seed",
-        "6",
-        "--explore-budget",
-        budget,
-        "--report",
-        report.path().to_str().unwrap(),
-    ]);
-    let v = serde_json::from_slice(&std::fs::read(report.path().join("verdict.json")).unwrap_or_default())
-        .unwrap_or(serde_json::Value::Null);
-    (out.status.code(), output(&out), v)
-}
-
-/// The experiments that ran, from a gate's verdict.json.
-fn ran(v: &serde_json::Value) -> Vec<serde_json::Value> {
-    v["exploration"][0]["ran"].as_array().cloned().unwrap_or_default()
 }
 
 /// The saturation experiment on `api -> db`, from the experiments that ran.

@@ -105,6 +105,42 @@ policy:
 scenarios: scenarios/
 "#;
 
+/// Both streams of a run of the binary.
+pub fn output(out: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
+/// `faultline gate --base main --seed 6 --explore-budget BUDGET` on `r`, with `extra`
+/// arguments, reports in a directory of its own: exit code, both streams, verdict.json
+/// (`null` when none was written).
+pub fn explore_gate(r: &TestRepo, budget: &str, extra: &[&str]) -> (Option<i32>, String, serde_json::Value) {
+    let report = tempfile::tempdir().unwrap();
+    let args = [
+        &[
+            "gate",
+            "--base",
+            "main",
+            "--seed",
+            "6",
+            "--explore-budget",
+            budget,
+            "--report",
+            report.path().to_str().unwrap(),
+        ],
+        extra,
+    ]
+    .concat();
+    let out = r.faultline(&args);
+    let v = serde_json::from_slice(&std::fs::read(report.path().join("verdict.json")).unwrap_or_default())
+        .unwrap_or(serde_json::Value::Null);
+    (out.status.code(), output(&out), v)
+}
+
+/// The experiments that ran in a gate's first exploration, from its verdict.json.
+pub fn ran(v: &serde_json::Value) -> Vec<serde_json::Value> {
+    v["exploration"][0]["ran"].as_array().cloned().unwrap_or_default()
+}
+
 pub struct TestRepo {
     _dir: tempfile::TempDir,
     pub path: PathBuf,
