@@ -288,7 +288,7 @@ fn prepare_gets_no_secrets_and_the_timeout_bounds_it() {
     assert_eq!(code, 2, "a failed prepare cannot be judged:\n{text}");
     assert!(reasons(&v).contains("tools/prepare.sh"), "{}", reasons(&v));
     // The person waiting is told what runs before it runs.
-    assert!(text.contains("prepare: `sh tools/prepare.sh` (api) in the checkout under test"), "{text}");
+    assert!(text.contains("prepare: `sh tools/prepare.sh` (api) on the code under test"), "{text}");
     let seen = std::fs::read_to_string(&out).expect("the prepare script ran");
     assert!(!seen.contains("s3cr3t") && !seen.contains("ghp_x"), "secrets reached prepare:\n{seen}");
     assert!(seen.contains("FAULTLINE_TEST_NAMED=named"), "policy.prepare_env passes a variable:\n{seen}");

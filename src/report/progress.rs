@@ -20,7 +20,7 @@ pub fn line(event: &Event<'_>) -> Option<String> {
             }
             let list: Vec<String> = commands.iter().map(|(svc, cmd)| format!("`{cmd}` ({svc})")).collect();
             format!(
-                "prepare: {} in the checkout under test, then the images; a first build (after a branch switch, on a cold cache) can take minutes",
+                "prepare: {} on the code under test, where the base's `isolation:` says (a container unless it opts out), then the images; a first build (after a branch switch, on a cold cache) can take minutes",
                 list.join(", ")
             )
         }
