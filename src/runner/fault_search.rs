@@ -195,8 +195,8 @@ pub async fn explore(
         report.error = Some(e.to_string());
         Default::default()
     });
-    report.edges.extend(covered.iter().map(|(e, with)| format!("{} (while {with})", e.name())));
     let edges: Vec<String> = covered.iter().map(|(e, with)| format!("{} (while {with})", e.name())).collect();
+    report.edges.extend(edges.iter().cloned());
     ctx.round(&fallback, &edges, &mut results, &mut report).await;
     let edges: Vec<String> =
         pairs.iter().map(|e| format!("{} (while {})", e.on, e.with.as_deref().unwrap_or(""))).collect();
