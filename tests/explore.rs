@@ -136,6 +136,43 @@ fn a_bad_explore_section_is_located_in_faultline_yaml() {
     let p = problems(e);
     assert!(p.iter().any(|d| d.message.contains("`max_attempts` is 1 to 100")), "{p:?}");
     assert!(p.iter().any(|d| d.message.contains("`when` names the service")), "{p:?}");
+    // A class that is not in the catalogue, with the nearest; and a list of none.
+    let e = parse(base.replace("explore:\n", "explore:\n  classes: [down, errors-frist]\n")).unwrap_err();
+    let p = problems(e);
+    let d = p.iter().find(|d| d.message.contains("`errors-frist` is not a fault class")).expect("located");
+    assert!(d.help.as_deref().is_some_and(|h| h.starts_with("did you mean `errors-first`?")), "{d:?}");
+    assert!(d.line > 1 && d.column > 1, "{d:?}");
+    let e = parse(base.replace("explore:\n", "explore:\n  classes: []\n")).unwrap_err();
+    assert!(problems(e).iter().any(|d| d.message.contains("`classes` lists no fault class")));
+}
+
+/// `explore.classes` names every class the catalogue makes, and runs only those it lists.
+#[test]
+fn the_classes_a_team_lists_are_the_catalogue_it_gets() {
+    let loaded = shop();
+    let w = workload(&loaded, "orders").unwrap();
+    let r = reference(&w, &loaded.config).unwrap();
+    let used = [edge("orders", "payments", true), edge("orders", "postgres", false)];
+    let all = catalogue(&w, &loaded.config, &used, &r.scenario.stack, &["orders".into()], 800.0).unwrap();
+    let made: std::collections::BTreeSet<&str> = all.iter().map(|e| e.class.as_str()).collect();
+    let known: std::collections::BTreeSet<&str> = faultline::config::FAULT_CLASSES.iter().copied().collect();
+    assert_eq!(made, known, "every class the catalogue makes can be listed, and every listed one is made");
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/shop/faultline.yaml")).unwrap();
+    let text = text.replace("explore:\n", "explore:\n  classes: [down, lifecycle-start-while-down]\n");
+    let origin = ConfigOrigin::Worktree { path: "faultline.yaml".into() };
+    let loaded = faultline::config::parse_bytes("faultline.yaml", text.into_bytes(), origin).unwrap();
+    let w = workload(&loaded, "orders").unwrap();
+    let some = catalogue(&w, &loaded.config, &used, &r.scenario.stack, &["orders".into()], 800.0).unwrap();
+    let classes: std::collections::BTreeSet<&str> = some.iter().map(|e| e.class.as_str()).collect();
+    assert_eq!(classes, ["down", "lifecycle-start-while-down"].into_iter().collect());
+    assert_eq!(some.len(), 2 * 2 + 2, "down on 2 edges in 2 modes, a lifecycle per edge of orders");
+    // `faultline explore --help` names each one.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_faultline")).args(["explore", "--help"]).output().unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    let words: Vec<&str> = help.split(|c: char| c.is_whitespace() || c == ',').collect();
+    for class in faultline::config::FAULT_CLASSES {
+        assert!(words.contains(class), "`explore --help` does not name {class}:\n{help}");
+    }
 }
 
 const RELAY: &str = concat!(

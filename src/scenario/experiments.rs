@@ -112,6 +112,15 @@ pub struct Workload {
     /// `(service, path)`: the declared `readiness` endpoints, which must answer 2xx again
     /// after the faults.
     pub readiness: Vec<(String, String)>,
+    /// `explore.classes`: the fault classes to run; `None`, every one.
+    pub classes: Option<Vec<String>>,
+}
+
+impl Workload {
+    /// Whether exploration runs the fault class `class` (`explore.classes`).
+    pub fn runs(&self, class: &str) -> bool {
+        self.classes.as_ref().is_none_or(|c| c.iter().any(|c| c == class))
+    }
 }
 
 /// One experiment: a fault, a way of sending the workload, and the scenario that does it.
@@ -250,6 +259,7 @@ pub fn workload(loaded: &LoadedConfig, service: &str) -> Result<Workload, Config
         stack: Some(stack),
         liveness,
         readiness,
+        classes: config.explore.classes.clone(),
     };
     // The reference is validated against the configuration: so is every experiment.
     let (text, _) = build(&w, "reference", &[], &w.steps, &[]);
@@ -384,6 +394,7 @@ pub fn catalogue(
     out.push(experiment(w, config, "restarted", &w.service, Mode::Sequential, vec![restart], steps, Vec::new())?);
     out.extend(lifecycle(w, config, used, reference_ms)?);
     out.extend(saturation(w, config, used, first)?);
+    out.retain(|e| w.runs(&e.class));
     Ok(out)
 }
 
@@ -541,7 +552,8 @@ pub fn lineage(name: &str) -> String {
     }
     for class in &TRANSIENT[1..] {
         let segment = format!("-{class}");
-        let at = base.find(&format!("{segment}-")).or_else(|| base.ends_with(&segment).then(|| base.len() - segment.len()));
+        let at =
+            base.find(&format!("{segment}-")).or_else(|| base.ends_with(&segment).then(|| base.len() - segment.len()));
         if let Some(at) = at {
             return format!("{}-{}{}", &base[..at], TRANSIENT[0], &base[at + segment.len()..]);
         }
@@ -617,7 +629,7 @@ pub fn fallback(
     let on = edge.name();
     let with = format!("{} on {}", trigger.class, trigger.on);
     let mut out = Vec::new();
-    for (class, fault) in classes(edge.http, w.deadline) {
+    for (class, fault) in classes(edge.http, w.deadline).into_iter().filter(|(c, _)| w.runs(c)) {
         let mut f = fault;
         f["on"] = json!(on);
         let mut faults = trigger.faults.clone();
@@ -916,7 +928,10 @@ mod tests {
     fn a_flavour_of_a_transient_failure_waits_for_the_first_flavour_and_shares_its_lineage() {
         let name = |n: &str, class: &str, mode| twin_of(n, class, mode).map(|(n, _)| n);
         let head = "explore-api-api-db-errors-first-seq";
-        assert_eq!(name("explore-api-api-db-errors-first-502-seq", "errors-first-502", Mode::Sequential).as_deref(), Some(head));
+        assert_eq!(
+            name("explore-api-api-db-errors-first-502-seq", "errors-first-502", Mode::Sequential).as_deref(),
+            Some(head)
+        );
         assert_eq!(name("explore-api-api-db-reset-first-seq", "reset-first", Mode::Sequential).as_deref(), Some(head));
         assert_eq!(name(head, "errors-first", Mode::Sequential), None, "the first flavour waits for nothing");
         let fallback = "explore-api-api-cache-errors-first-500-while-api-db-down-seq";
