@@ -107,7 +107,7 @@ pub struct ExperimentResult {
     pub compared: Option<Compared>,
     /// The stable ID of this experiment's difference — worse than its base under the same
     /// fault, or unlike the rest of its family of faults — when it has one
-    /// ([`ExperimentResult::difference_id`]); `faultline accept <ID>` in a senior's review, or
+    /// ([`ExperimentResult::difference_id`]); `faultline accept <ID>` in a senior's review (a note, on GitLab), or
     /// `--accept-difference ID`, accepts it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub difference: Option<String>,
