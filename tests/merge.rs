@@ -430,3 +430,47 @@ fn experiments_split_across_shards_merge_into_the_unsharded_exploration() {
     assert_eq!(foreign.decision, Decision::Unverified);
     assert!(foreign.reasons.iter().any(|r| r.contains("not of its share")), "{:?}", foreign.reasons);
 }
+
+/// A difference a senior accepted where the shards could not see it (they read no
+/// approvals; `report merge` does): the shard that found it blocked on its own, and the
+/// merge, given the acceptance, allows as the unsharded gate given it does. Without the
+/// acceptance, the block stands.
+#[test]
+fn a_difference_accepted_at_the_merge_lifts_the_block_of_the_shard_that_found_it() {
+    let passing = Kind { step_passed: true, check: Check::Passed, error: false };
+    let ran: Vec<ExperimentResult> = ["down", "errors-first", "errors-first-502", "reset-first"]
+        .iter()
+        .map(|class| {
+            let mut outcome = observed(&format!("explore-api-api-db-{class}-seq"), passing);
+            if *class == "errors-first-502" {
+                outcome.checks[0].check = "the same outcome for the client under 502 as under 503".into();
+                outcome.checks[0].passed = false;
+            }
+            outcome.judge();
+            ExperimentResult {
+                class: (*class).into(),
+                on: "api -> db".into(),
+                mode: Mode::Sequential,
+                with: None,
+                outcome,
+                scenario: None,
+                compared: None,
+                difference: None,
+                accepted: None,
+            }
+        })
+        .collect();
+    let id = ran[2].difference_id("api").expect("a difference");
+    let exploration = ExploreReport { service: "api".into(), seed: 7, planned: ran.len(), ran, ..Default::default() };
+    let mut gate = Gate::new(vec![judged("s-a", passing)], Some(exploration), false, false);
+    for count in [2, 3] {
+        let merged = merged_split(&gate, count, &|_, _| {});
+        assert_eq!(merged.decision, Decision::Block, "{count} shards, nothing accepted: {:?}", merged.reasons);
+    }
+    gate.given.accepts = faultline::verdict::accept::from_flags(&[format!("{id}=@alice")]);
+    for count in [2, 3] {
+        let merged = merged_split(&gate, count, &|_, _| {});
+        assert_eq!(merged.decision, Decision::Allow, "{count} shards, accepted: {:?}", merged.reasons);
+        assert!(merged.reasons.iter().any(|r| r.contains("accepted by @alice")), "{:?}", merged.reasons);
+    }
+}

@@ -249,13 +249,17 @@ pub fn merge(
     let signoff = verdict::signoff(&plan, given);
     let (mut decision, mut reasons) = verdict::decide(&scenarios, Some(&signoff));
     let mut unverified = incomplete(&plan, &scenarios, &seen, count);
-    // A shard's own verdict stands: a block or a could-not-verify is never merged away.
+    let unexercised = plan.gate.as_ref().map(|g| g.unexercised).unwrap_or_default();
+    let partial = plan.gate.as_ref().map(|g| g.partial_exploration).unwrap_or_default();
+    // A shard's own verdict stands: a block or a could-not-verify is never merged away, but
+    // for a block that what the merge was given lifts (a difference a senior accepted where
+    // the shards, which read no approvals, could not see it).
     for (path, r) in &shards {
         match r.decision {
             Decision::Unverified => {
                 unverified.push(format!("{}: could not verify: {}", path.display(), r.reasons.join("; ")))
             }
-            Decision::Block if decision == Decision::Allow => {
+            Decision::Block if decision == Decision::Allow && !lifted(r, given, &signoff, unexercised, partial) => {
                 decision = Decision::Block;
                 reasons.push(format!("{}: blocked: {}", path.display(), r.reasons.join("; ")));
             }
@@ -265,8 +269,6 @@ pub fn merge(
     let mut exploration = merged_exploration(&shards, &plan, &scenarios, &mut unverified);
     // Accepted differences, from what the merge was given (a shard's marks are not taken).
     reasons.extend(verdict::accept::apply(&mut exploration, &given.accepts, Some(&signoff)));
-    let unexercised = plan.gate.as_ref().map(|g| g.unexercised).unwrap_or_default();
-    let partial = plan.gate.as_ref().map(|g| g.partial_exploration).unwrap_or_default();
     let (d, r) = verdict::with_exploration(decision, reasons, &exploration, unexercised, partial);
     (decision, reasons) = (d, r);
     if !unverified.is_empty() {
@@ -310,6 +312,25 @@ pub fn merge(
         prepare: shards.iter().flat_map(|(_, r)| r.prepare.iter().cloned()).collect(),
         exploration,
     })
+}
+
+/// Whether the shard `r`'s block is lifted by what the merge was given: its own scenarios,
+/// judged again, and its own exploration, with the merge's sign-off and accepted
+/// differences, allow. Anything else keeps the block.
+fn lifted(
+    r: &GateReport,
+    given: &verdict::GivenApprovals,
+    signoff: &crate::outcome::SignoffState,
+    unexercised: crate::config::Unexercised,
+    partial: crate::config::PartialExploration,
+) -> bool {
+    let scenarios: Vec<ScenarioOutcome> = r.scenarios.iter().cloned().map(rejudged).collect();
+    let (decision, reasons) = verdict::decide(&scenarios, Some(signoff));
+    let mut exploration = r.exploration.clone();
+    verdict::accept::apply(&mut exploration, &given.accepts, Some(signoff));
+    let accepted = exploration.iter().any(|x| x.ran.iter().any(|e| e.accepted.is_some()));
+    let (decision, _) = verdict::with_exploration(decision, reasons, &exploration, unexercised, partial);
+    accepted && decision == Decision::Allow
 }
 
 /// The shards' explorations, each experiment's status judged again like a scenario's (a shard
