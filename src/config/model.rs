@@ -298,6 +298,13 @@ pub struct Dependency {
     /// share a `client_port`.
     #[serde(default)]
     pub client_port: Option<u16>,
+    /// The dependency's own error statuses (400-599) the client must handle, on an HTTP
+    /// edge: `[404, 409]`. Exploration answers the first 2 requests of the edge with each
+    /// (an experiment `dependency-404`, one request at a time), besides the error statuses
+    /// the dependency answered during the reference run. A status the catalogue answers
+    /// already (429, 500, 502, 503, 504) adds no experiment.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<u16>,
 }
 
 fn default_url() -> String {

@@ -170,6 +170,9 @@ pub struct UsedEdge {
     /// first carried traffic (1 for most edges; an edge a service calls only every Nth
     /// request, or after a warm-up, needs more).
     pub passes: u32,
+    /// The error statuses (400-599) the dependency itself answered on it in the reference,
+    /// in order, once each: each is an experiment ([`dependency_statuses`]).
+    pub statuses: Vec<u16>,
 }
 
 impl UsedEdge {
@@ -343,13 +346,14 @@ pub fn catalogue(
     for e in edges {
         let on = e.name();
         let optional = w.optional.contains(&(e.from.clone(), e.to.clone()));
-        for (class, fault) in classes(e.http, d) {
+        for (class, fault) in classes(e.http, d).into_iter().chain(dependency_classes(config, e)) {
             let mut f = fault;
             f["on"] = json!(on);
-            for mode in [Mode::Sequential, Mode::Concurrent] {
+            let modes: &[Mode] = if once(&class) { &[Mode::Sequential] } else { &[Mode::Sequential, Mode::Concurrent] };
+            for mode in modes.iter().copied() {
                 let steps = if mode == Mode::Sequential { sequential(&w.steps) } else { concurrent(&w.steps) };
                 let steps = repeated(if optional { strict(steps) } else { steps }, e.passes);
-                out.push(experiment(w, config, class, &on, mode, vec![f.clone()], steps, Vec::new())?);
+                out.push(experiment(w, config, &class, &on, mode, vec![f.clone()], steps, Vec::new())?);
             }
         }
         let mut f = json!({ "refuse": true });
@@ -521,17 +525,15 @@ fn twin_of(name: &str, class: &str, mode: Mode) -> Option<String> {
 }
 
 /// The fault classes of an edge, in catalogue order (see the module's table).
-fn classes(http: bool, d: Duration) -> Vec<(&'static str, Value)> {
+fn classes(http: bool, d: Duration) -> Vec<(String, Value)> {
     let mut classes: Vec<(&str, Value)> = vec![("down", json!({ "refuse": true }))];
     if http {
         classes.extend([
             ("slow-past-deadline", json!({ "http": { "delay": dur(d + Duration::from_secs(1)) } })),
             ("slow-under-deadline", json!({ "http": { "delay": dur(d / 2) } })),
-            ("errors-first", json!({ "http": { "status": 503, "first": 2 } })),
-            ("errors-first-502", json!({ "http": { "status": 502, "first": 2 } })),
-            ("errors-first-504", json!({ "http": { "status": 504, "first": 2 } })),
-            ("errors-first-500", json!({ "http": { "status": 500, "first": 2 } })),
-            ("reset-first", json!({ "http": { "drop": "before", "first": 2 } })),
+        ]);
+        classes.extend(TRANSIENT.iter().map(|class| (*class, transient(class))));
+        classes.extend([
             ("throttled", json!({ "http": { "status": 429, "headers": { "Retry-After": "3600" } } })),
             ("unavailable", json!({ "http": { "status": 503, "headers": { "Retry-After": "3600" } } })),
             ("reply-lost", json!({ "http": { "drop": "reset", "first": 1 } })),
@@ -549,14 +551,115 @@ fn classes(http: bool, d: Duration) -> Vec<(&'static str, Value)> {
             ("reset-mid-response", json!({ "reset": "100ms" })),
         ]);
     }
-    classes
+    classes.into_iter().map(|(c, f)| (c.to_owned(), f)).collect()
 }
 
 /// The fault classes that are one transient failure in different flavours: the first 2
-/// requests answered 503, 502, 504 or 500, or reset before they reach the dependency. The
-/// first is the one the others are compared with.
+/// requests answered 503, 502, 504 or 500, each with the body an intermediary sends, or
+/// reset before they reach the dependency. The first is the one the others are compared
+/// with.
 pub const TRANSIENT: &[&str] =
-    &["errors-first", "errors-first-502", "errors-first-504", "errors-first-500", "reset-first"];
+    &["errors-first", "errors-first-502", "errors-first-504", "errors-first-500", LARGE_ERROR, "reset-first"];
+
+/// The transient flavour with a large body in an odd charset: run one request at a time
+/// only ([`once`]).
+pub const LARGE_ERROR: &str = "errors-first-large";
+
+/// How large [`LARGE_ERROR`]'s HTML page is: far more than a client's usual read buffer
+/// (8 or 64 KiB), less than any sane limit on a response.
+pub const LARGE_ERROR_BYTES: usize = 256 * 1024;
+
+/// nginx's own error page for a 502 (`proxy_pass` to a dead upstream), byte for byte.
+const NGINX_502: &str = "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n";
+
+/// The fault of a class of [`TRANSIENT`]: its status on the first 2 requests, with the body
+/// and content type real intermediaries send with it (see the module's table).
+fn transient(class: &str) -> Value {
+    let respond = |status: u16, body: String, content_type: Option<&str>| {
+        let mut f = json!({ "http": { "status": status, "first": 2 } });
+        if !body.is_empty() {
+            f["http"]["body"] = json!(body);
+        }
+        if let Some(t) = content_type {
+            f["http"]["headers"] = json!({ "Content-Type": t });
+        }
+        f
+    };
+    match class {
+        "errors-first" => respond(503, problem(503), Some("application/problem+json")),
+        "errors-first-502" => respond(502, NGINX_502.to_owned(), Some("text/html")),
+        "errors-first-504" => respond(504, "upstream request timeout".to_owned(), Some("text/plain")),
+        "errors-first-500" => respond(500, String::new(), None),
+        LARGE_ERROR => {
+            let mut f = respond(503, LARGE_LINE.to_owned(), Some("text/html; charset=iso-8859-1"));
+            f["http"]["body_bytes"] = json!(LARGE_ERROR_BYTES);
+            f
+        }
+        _ => json!({ "http": { "drop": "before", "first": 2 } }),
+    }
+}
+
+/// An RFC 9457 problem body for `status`, as an API gateway or the dependency's framework
+/// sends it.
+fn problem(status: u16) -> String {
+    json!({ "type": "about:blank", "title": crate::fault::http::reason(status), "status": status }).to_string()
+}
+
+/// A line of a gateway's HTML error page with a long diagnostic, repeated to
+/// [`LARGE_ERROR_BYTES`] (the debug pages of application servers carry a stack trace and
+/// every header): the scenario file says it once, with `body_bytes`.
+const LARGE_LINE: &str = "<p>503 Service Unavailable: upstream connect error or disconnect/reset before headers</p>\n";
+
+/// Whether `class` runs one request at a time only: the large error page (the same
+/// transient failure as `errors-first`, its body the only difference) and the dependency's
+/// own errors ([`dependency_statuses`]).
+fn once(class: &str) -> bool {
+    class == LARGE_ERROR || class.starts_with(DEPENDENCY)
+}
+
+/// The start of the class of an experiment with one of the dependency's own error statuses
+/// (`dependency-404`).
+pub const DEPENDENCY: &str = "dependency-";
+
+/// Statuses the catalogue answers already (`throttled`, [`TRANSIENT`], `unavailable`): a
+/// dependency's own 503 adds no experiment.
+const CATALOGUED: &[u16] = &[429, 500, 502, 503, 504];
+
+/// The dependency's own error statuses that get an experiment on an HTTP edge: those
+/// `declared` on the edge (`errors:` in faultline.yaml), then those `seen` in the reference,
+/// each once, 400-599, but those the catalogue answers already ([`CATALOGUED`]).
+pub fn dependency_statuses(declared: &[u16], seen: &[u16]) -> Vec<u16> {
+    let mut out: Vec<u16> = Vec::new();
+    for s in declared.iter().chain(seen) {
+        if (400..=599).contains(s) && !CATALOGUED.contains(s) && !out.contains(s) {
+            out.push(*s);
+        }
+    }
+    out
+}
+
+/// The classes of the dependency's own errors on `edge` ([`dependency_statuses`]), each the
+/// first 2 requests answered with the status and a problem body, as an API answers: not a
+/// transient failure but an answer, so no member of a family.
+fn dependency_classes(config: &crate::config::Config, edge: &UsedEdge) -> Vec<(String, Value)> {
+    if !edge.http {
+        return Vec::new();
+    }
+    let declared = config
+        .services
+        .get(&edge.from)
+        .and_then(|s| s.depends_on.get(&edge.to))
+        .map(|d| d.errors.as_slice())
+        .unwrap_or_default();
+    dependency_statuses(declared, &edge.statuses)
+        .into_iter()
+        .map(|s| {
+            let fault = json!({ "http": { "status": s, "first": 2, "body": problem(s),
+                "headers": { "Content-Type": "application/problem+json" } } });
+            (format!("{DEPENDENCY}{s}"), fault)
+        })
+        .collect()
+}
 
 /// The family of a fault class, if it has one: faults that must leave the workload's client
 /// with the same outcome on the same edge (`transient`, [`TRANSIENT`]).
@@ -564,13 +667,14 @@ pub fn family(class: &str) -> Option<&'static str> {
     TRANSIENT.contains(&class).then_some("transient")
 }
 
-/// What a class of [`TRANSIENT`] does, in a few words: `503`, `a reset`.
+/// What a class of [`TRANSIENT`] does, in a few words: `503 (a JSON problem)`, `a reset`.
 pub fn flavour(class: &str) -> &'static str {
     match class {
-        "errors-first" => "503",
-        "errors-first-502" => "502",
-        "errors-first-504" => "504",
-        "errors-first-500" => "500",
+        "errors-first" => "503 (a JSON problem)",
+        "errors-first-502" => "502 (nginx's HTML page)",
+        "errors-first-504" => "504 (plain text)",
+        "errors-first-500" => "500 (empty)",
+        LARGE_ERROR => "503 (a 256 KiB HTML page, ISO-8859-1)",
         "reset-first" => "a reset before the reply",
         _ => "another fault",
     }
@@ -588,7 +692,7 @@ pub fn fallback(
     let on = edge.name();
     let with = format!("{} on {}", trigger.class, trigger.on);
     let mut out = Vec::new();
-    for (class, fault) in classes(edge.http, w.deadline) {
+    for (class, fault) in classes(edge.http, w.deadline).into_iter().chain(dependency_classes(config, edge)) {
         let mut f = fault;
         f["on"] = json!(on);
         let mut faults = trigger.faults.clone();
@@ -603,7 +707,7 @@ pub fn fallback(
             trigger.steps.clone(),
             Vec::new(),
         )?;
-        e.class = class.to_owned();
+        e.class = class;
         e.with = Some(with.clone());
         out.push(e);
     }
@@ -861,6 +965,36 @@ mod tests {
         let c = concurrent(&[json!({ "request": "GET a /", "repeat": 2 })]);
         assert_eq!((c[0]["repeat"].as_u64(), c[0]["concurrency"].as_u64()), (Some(4), Some(4)));
         assert_eq!(sustained(&[json!({ "request": "GET a /" })])[0]["repeat"], json!(30));
+    }
+
+    #[test]
+    fn the_dependencys_own_statuses_are_declared_then_seen_once_each_errors_only() {
+        assert_eq!(dependency_statuses(&[409, 404], &[404, 422]), [409, 404, 422]);
+        // 2xx, 3xx and what the catalogue answers already add nothing.
+        assert_eq!(dependency_statuses(&[200, 503], &[304, 429, 500, 502, 504, 410]), [410]);
+        assert!(dependency_statuses(&[], &[]).is_empty());
+        assert!(once("dependency-404") && once(LARGE_ERROR) && !once("errors-first") && !once("down"));
+    }
+
+    #[test]
+    fn each_transient_flavour_carries_the_body_an_intermediary_sends() {
+        let http = |class: &str| transient(class)["http"].clone();
+        let problem: Value = serde_json::from_str(http("errors-first")["body"].as_str().unwrap()).unwrap();
+        assert_eq!((problem["status"].as_u64(), problem["title"].as_str()), (Some(503), Some("Service Unavailable")));
+        assert!(http("errors-first-502")["body"].as_str().unwrap().starts_with("<html>\r\n<head><title>502"));
+        assert_eq!(http("errors-first-504")["body"], "upstream request timeout");
+        assert_eq!(http("errors-first-500")["status"], 500);
+        assert!(http("errors-first-500").get("body").is_none() && http("errors-first-500").get("headers").is_none());
+        assert_eq!(http("reset-first")["drop"], "before");
+        // Each flavour is named by what differs, and every flavour of the family has a fault.
+        let flavours: std::collections::BTreeSet<&str> = TRANSIENT.iter().map(|c| flavour(c)).collect();
+        assert_eq!(flavours.len(), TRANSIENT.len());
+        for class in TRANSIENT {
+            assert_eq!(family(class), Some("transient"));
+            let f = http(class);
+            assert!(f["first"] == 2, "{class}: {f}");
+        }
+        assert_eq!(family("dependency-404"), None);
     }
 
     #[test]
