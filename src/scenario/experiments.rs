@@ -12,8 +12,12 @@
 //! | `slow-past-deadline` | each request held past the deadline     | —                                |
 //! | `unresponsive`       | —                                       | nothing passes; closed after the deadline |
 //! | `slow-under-deadline`| held for half the deadline              | each reply delayed 1/20 of it    |
-//! | `errors-first`       | the first 2 requests answer 503         | —                                |
-//! | `errors-first-502`, `-504`, `-500` | the same with 502, 504, 500 | —                                |
+//! | `errors-first`       | the first 2 requests answer 503, a JSON problem (`application/problem+json`) | — |
+//! | `errors-first-502`   | the same with 502 and nginx's HTML error page (`text/html`) | —            |
+//! | `errors-first-504`   | the same with 504 and a gateway's plain text (`upstream request timeout`) | — |
+//! | `errors-first-500`   | the same with 500 and an empty body     | —                                |
+//! | `errors-first-large` | the same with 503 and a 256 KiB HTML page, `charset=iso-8859-1` (one request at a time only) | — |
+//! | `dependency-404`, …  | the first 2 requests answer one of the dependency's own error statuses (declared `errors:` on the edge, or answered in the reference; not 429, 500, 502-504), a JSON problem (one request at a time only) | — |
 //! | `reset-first`        | the first 2 requests reset, unforwarded | —                                |
 //! | `throttled`          | 429 with `Retry-After: 3600`            | —                                |
 //! | `unavailable`        | 503 with `Retry-After: 3600`            | —                                |
@@ -23,7 +27,7 @@
 //! | `saturation`         | held for 1/4 of the deadline, the workload 16 then 64 at once | —              |
 //!
 //! each once with the workload one request at a time and once with 4 at once (`saturation`:
-//! once, [`SATURATION`]); `outage`: the edge down for 30 requests in a row, then recovery.
+//! once, [`SATURATION`]; `errors-first-large` and `dependency-*`: one at a time only); `outage`: the edge down for 30 requests in a row, then recovery.
 //! Pairs of faults ([`pair`]): two single faults on two different edges at once, chosen
 //! after the single faults ran (`runner::fault_search`'s dynamic reduction). Every other service of the stack is
 //! paused (3 s) and restarted (killed for 2 s) during the workload; the service under test
@@ -44,8 +48,10 @@
 //! while the fault is in place (`probes:`), on every service the fault does not itself stop.
 //! The runner's exploration adds the attempts per workload request, and compares the
 //! experiments of a [`family`] with each other: transient failures that differ only in
-//! flavour (503, 502, 504, 500, a reset before the reply) on one edge, in one mode, must
-//! leave the workload's client with the same outcome.
+//! flavour (503, 502, 504, 500, a large page, each with its body; a reset before the reply)
+//! on one edge, in one mode, must leave the workload's client with the same outcome. The
+//! dependency's own errors (`dependency-404`) are answers, not a transient failure: no
+//! family compares them.
 
 use std::time::Duration;
 
@@ -346,7 +352,7 @@ pub fn catalogue(
     for e in edges {
         let on = e.name();
         let optional = w.optional.contains(&(e.from.clone(), e.to.clone()));
-        for (class, fault) in classes(e.http, d).into_iter().chain(dependency_classes(config, e)) {
+        for (class, fault) in edge_classes(config, e, d) {
             let mut f = fault;
             f["on"] = json!(on);
             let modes: &[Mode] = if once(&class) { &[Mode::Sequential] } else { &[Mode::Sequential, Mode::Concurrent] };
@@ -524,7 +530,17 @@ fn twin_of(name: &str, class: &str, mode: Mode) -> Option<String> {
     }
 }
 
-/// The fault classes of an edge, in catalogue order (see the module's table).
+/// The fault classes of `edge`, in catalogue order: [`classes`], the dependency's own errors
+/// ([`dependency_classes`]) right after the transient ones.
+fn edge_classes(config: &crate::config::Config, edge: &UsedEdge, d: Duration) -> Vec<(String, Value)> {
+    let mut all = classes(edge.http, d);
+    let at = all.iter().rposition(|(c, _)| TRANSIENT.contains(&c.as_str())).map_or(all.len(), |i| i + 1);
+    all.splice(at..at, dependency_classes(config, edge));
+    all
+}
+
+/// The fault classes of an edge but the dependency's own errors, in catalogue order (see
+/// the module's table).
 fn classes(http: bool, d: Duration) -> Vec<(String, Value)> {
     let mut classes: Vec<(&str, Value)> = vec![("down", json!({ "refuse": true }))];
     if http {
@@ -692,7 +708,7 @@ pub fn fallback(
     let on = edge.name();
     let with = format!("{} on {}", trigger.class, trigger.on);
     let mut out = Vec::new();
-    for (class, fault) in classes(edge.http, w.deadline).into_iter().chain(dependency_classes(config, edge)) {
+    for (class, fault) in edge_classes(config, edge, w.deadline) {
         let mut f = fault;
         f["on"] = json!(on);
         let mut faults = trigger.faults.clone();
