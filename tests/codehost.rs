@@ -1,7 +1,8 @@
 //! The code host reaches the gate: labels and the author from GitHub's event file and
-//! GitLab's variables, approvals from their APIs (a local server that speaks them, over real
-//! HTTP), seniors per area from `policy.owners` and CODEOWNERS. Through the binary; no
-//! Docker (the rules here run no scenario).
+//! GitLab's variables, approvals and GitLab's notes from their APIs (a local server that
+//! speaks them, over real HTTP), seniors per area from `policy.owners` and CODEOWNERS.
+//! Through the binary, and a difference accepted in a GitLab note through the library's
+//! path of the gate; no Docker (the rules here run no scenario).
 
 mod common;
 
@@ -220,44 +221,285 @@ fn an_agent_that_opened_the_pull_request_makes_it_ai_assisted() {
     assert_eq!(plan["ai_evidence"][0]["value"], "pull request opened by @copilot-swe-agent[bot]");
 }
 
-#[test]
-fn a_gitlab_approval_counts_while_the_merge_request_head_is_the_commit_under_test() {
-    let (r, head) = repo(CONFIG);
-    let routes = |sha: &str| {
-        vec![
-            ("/api/v4/projects/42/merge_requests/3".into(), 200, vec![], json!({"iid": 3, "sha": sha})),
-            (
-                "/api/v4/projects/42/merge_requests/3/approvals".into(),
-                200,
-                vec![],
-                json!({"approved_by": [{"user": {"username": "alice"}}]}),
-            ),
-        ]
-    };
-    let host = fake_host(routes(&head));
-    let api = format!("{}/api/v4", host.url);
-    let env = [
+/// The merge request's routes on a fake GitLab: its head `sha`, Alice's approval, its
+/// versions and one page of notes.
+fn gitlab_routes(sha: &str, versions: Value, notes: Value) -> Vec<Route> {
+    let mr = "/api/v4/projects/42/merge_requests/3";
+    vec![
+        (mr.into(), 200, vec![], json!({"iid": 3, "sha": sha})),
+        (format!("{mr}/approvals"), 200, vec![], json!({"approved_by": [{"user": {"username": "alice"}}]})),
+        (format!("{mr}/versions?per_page=100"), 200, vec![], versions),
+        (format!("{mr}/notes?per_page=100&sort=asc"), 200, vec![], notes),
+    ]
+}
+
+const NOTES: &str = "/api/v4/projects/42/merge_requests/3/notes?per_page=100&sort=asc";
+
+/// A version of the merge request: a push that made `head` its head at `at`.
+fn version(id: u64, head: &str, at: &str) -> Value {
+    json!({"id": id, "head_commit_sha": head, "base_commit_sha": "1".repeat(40), "start_commit_sha": "1".repeat(40),
+           "created_at": at, "merge_request_id": 9, "state": "collected", "real_size": "1"})
+}
+
+/// A note as GitLab lists it.
+fn note(who: &str, system: bool, at: &str, body: &str) -> Value {
+    json!({"id": 1, "type": null, "body": body, "author": {"id": 5, "username": who, "name": who},
+           "created_at": at, "updated_at": at, "system": system, "noteable_type": "MergeRequest",
+           "noteable_iid": 3, "resolvable": false, "confidential": false, "internal": false})
+}
+
+fn gitlab_env<'a>(api: &'a str, head: &'a str) -> Vec<(&'a str, &'a str)> {
+    vec![
         ("GITLAB_CI", "true"),
         ("CI_MERGE_REQUEST_IID", "3"),
         ("CI_PROJECT_ID", "42"),
-        ("CI_API_V4_URL", api.as_str()),
-        ("CI_COMMIT_SHA", head.as_str()),
+        ("CI_API_V4_URL", api),
+        ("CI_COMMIT_SHA", head),
         ("CI_MERGE_REQUEST_LABELS", "bug,ai-assisted"),
         ("FAULTLINE_GITLAB_TOKEN", "glpat-test"),
-    ];
-    let (code, v, text) = gate(&r, &[], &env);
+    ]
+}
+
+#[test]
+fn a_gitlab_approval_counts_while_the_merge_request_head_is_the_commit_under_test() {
+    let (r, head) = repo(CONFIG);
+    let versions = json!([version(1, &head, "2024-05-01T10:00:00.000Z")]);
+    let host = fake_host(gitlab_routes(&head, versions.clone(), json!([])));
+    let api = format!("{}/api/v4", host.url);
+    let (code, v, text) = gate(&r, &[], &gitlab_env(&api, &head));
     assert_eq!(code, 0, "{text}");
     assert_eq!(v["signoff"]["approvals"][0]["source"], format!("GitLab approval of {}", &head[..10]));
     assert!(v["plan"]["ai_evidence"].to_string().contains("ai-assisted"), "{v}");
     let seen = host.seen.lock().unwrap().clone();
     assert!(seen.iter().all(|(_, h)| h.iter().any(|(k, v)| k == "private-token" && v == "glpat-test")), "{seen:?}");
-    // The merge request moved on: its approvals are not about this commit.
-    let moved = fake_host(routes("0123456789abcdef0123456789abcdef01234567"));
+    assert!(seen.iter().any(|(p, _)| p == NOTES), "the notes are read: {seen:?}");
+    assert!(!text.contains("glpat-test"), "the token is never printed:\n{text}");
+    // The merge request moved on: its approvals are not about this commit, and nothing
+    // written on it is either (its notes are not read).
+    let moved = fake_host(gitlab_routes("0123456789abcdef0123456789abcdef01234567", versions, json!([])));
     let api = format!("{}/api/v4", moved.url);
-    let mut env2 = env;
-    env2[3] = ("CI_API_V4_URL", api.as_str());
-    let (code, _, text) = gate(&r, &[], &env2);
+    let (code, _, text) = gate(&r, &[], &gitlab_env(&api, &head));
     assert_eq!(code, 1, "{text}");
+    assert!(!moved.seen.lock().unwrap().iter().any(|(p, _)| p == NOTES));
+}
+
+/// GitLab's notes and versions are read as its approvals are: an error, a reply of another
+/// shape or more pages than are read make a missing sign-off could not verify (exit 2), with
+/// the reason.
+#[test]
+fn gitlab_notes_that_cannot_be_read_are_could_not_verify() {
+    let (r, head) = repo(CONFIG);
+    let versions = json!([version(1, &head, "2024-05-01T10:00:00Z")]);
+    let versions_path = "/api/v4/projects/42/merge_requests/3/versions?per_page=100";
+    let page2 = format!("{NOTES}&page=2");
+    // Every page says there is another: bounded, as GitHub's reviews are.
+    let endless = vec![("x-next-page".to_owned(), "2".to_owned())];
+    let cases: Vec<(Vec<Route>, &str)> = vec![
+        (vec![(NOTES.into(), 500, vec![], json!({"message": "500 Internal Server Error"}))], "sort=asc: 500"),
+        (vec![(NOTES.into(), 200, vec![], json!({"message": "a list?"}))], "sort=asc: expected a list"),
+        (vec![(versions_path.into(), 403, vec![], json!({"message": "403 Forbidden"}))], "versions?per_page=100: 403"),
+        (
+            vec![(versions_path.into(), 200, vec![], json!([{"id": 2, "head_commit_sha": head}]))],
+            "a version without a `head_commit_sha` or a `created_at` time",
+        ),
+        (
+            vec![(NOTES.into(), 200, endless.clone(), json!([])), (page2.clone(), 200, endless, json!([]))],
+            "more than 2000 notes; not all could be read",
+        ),
+    ];
+    for (replaced, why) in cases {
+        let mut routes = gitlab_routes(&head, versions.clone(), json!([]));
+        routes.retain(|r| !replaced.iter().any(|x| x.0 == r.0));
+        routes.extend(replaced);
+        let host = fake_host(routes);
+        let api = format!("{}/api/v4", host.url);
+        let (code, v, text) = gate(&r, &[], &gitlab_env(&api, &head));
+        assert_eq!(code, 2, "{why}: {text}");
+        let reasons = v["reasons"].to_string();
+        assert!(reasons.contains("cannot read the approvals of GitLab merge request 42!3"), "{reasons}");
+        assert!(reasons.contains(why), "{why}: {reasons}");
+    }
+    // Twenty pages were read, no more: the first and nineteen of the next.
+    let seen = |host: &FakeHost| host.seen.lock().unwrap().iter().filter(|(p, _)| *p == page2).count();
+    let mut routes = gitlab_routes(&head, versions.clone(), json!([]));
+    routes.retain(|r| r.0 != NOTES);
+    let next = vec![("x-next-page".to_owned(), "2".to_owned())];
+    routes.extend([(NOTES.into(), 200, next.clone(), json!([])), (page2.clone(), 200, next, json!([]))]);
+    let host = fake_host(routes);
+    let api = format!("{}/api/v4", host.url);
+    assert_eq!(gate(&r, &[], &gitlab_env(&api, &head)).0, 2);
+    assert_eq!(seen(&host), 19);
+}
+
+/// An experiment of `api` whose outcome is worse than its base's under the same fault: a
+/// difference, with its ID.
+fn worse() -> faultline::outcome::ExploreReport {
+    use faultline::outcome::{Compared, ExperimentResult, ExploreReport, ScenarioOutcome};
+    let outcome = |ok: bool| -> ScenarioOutcome {
+        let answered = if ok { json!({"ok": 1}) } else { json!({"failed": 1}) };
+        let mut o: ScenarioOutcome = serde_json::from_value(json!({"name": "explore-api-db-slow", "file": "e.yaml",
+            "target": "api", "why": "w", "seed": 1, "status": "passed", "error": null,
+            "steps": [{"index": 0, "step": "GET api /call", "passed": true, "expected": "", "observed": "",
+                       "answered": answered}],
+            "checks": [], "edges": {}, "faults": [], "checks_ms": 0.0, "stack_seconds": 0.0, "run_seconds": 0.0,
+            "teardown_seconds": 0.0, "repro": "r"}))
+        .unwrap();
+        o.judge();
+        o
+    };
+    let (mut head, base) = (outcome(false), outcome(true));
+    head.checks.push(faultline::outcome::CheckOutcome {
+        index: 0,
+        line: 0,
+        check: "as good as the base revision under the same fault".into(),
+        passed: false,
+        expected: "-".into(),
+        observed: "worse".into(),
+        unobserved: false,
+    });
+    head.judge();
+    let (verdict, differences) = faultline::outcome::differential::compare(&head, &base);
+    ExploreReport {
+        service: "api".into(),
+        edges: vec!["api -> db".into()],
+        planned: 1,
+        ran: vec![ExperimentResult {
+            class: "slow-under-deadline".into(),
+            on: "api -> db".into(),
+            mode: faultline::scenario::experiments::Mode::Sequential,
+            with: None,
+            outcome: head,
+            scenario: None,
+            compared: Some(Compared { base, verdict, differences, pairs: 2, recorded: None }),
+            difference: None,
+            accepted: None,
+        }],
+        ..Default::default()
+    }
+}
+
+/// The gate's judgement of [`worse`] with what GitLab says (its versions and notes), as
+/// `gate` makes it: the code host read through `gate::given_approvals` over real HTTP, the
+/// acceptances applied, the verdict decided.
+fn judged_with_gitlab(head: &str, versions: Value, notes: Vec<Route>) -> (faultline::outcome::GateReport, FakeHost) {
+    use faultline::outcome::{Decision, GateReport};
+    let mut routes = gitlab_routes(head, versions, json!([]));
+    routes.retain(|r| !r.0.starts_with(NOTES));
+    routes.extend(notes);
+    let host = fake_host(routes);
+    let plan: faultline::plan::Plan = serde_json::from_value(json!({
+        "base": {"rev": "main", "commit": "a".repeat(40)}, "head": {"rev": "HEAD", "commit": head},
+        "merge_base": "a".repeat(40), "config": {"from": "revision", "rev": "main", "commit": "a".repeat(40)},
+        "changed": [], "commits": [], "ai_assisted": false, "ai_evidence": [], "tier": null, "tier_reason": null,
+        "affected": [], "stack": [], "stack_levels": [], "gate": null, "scenarios": [], "scenario_files": [],
+        "scenarios_available": 0, "signoff_required": false, "seniors": ["@alice"], "explore": ["api"],
+    }))
+    .unwrap();
+    let ci = faultline::codehost::from_env(&|k: &str| {
+        let api = format!("{}/api/v4", host.url);
+        gitlab_env(&api, head).into_iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_owned())
+    })
+    .unwrap()
+    .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let given = rt.block_on(faultline::gate::given_approvals(&[], ci.host.as_ref(), &plan));
+    let signoff = faultline::verdict::signoff(&plan, &given);
+    let mut exploration = vec![worse()];
+    let notes = faultline::verdict::accept::apply(&mut exploration, &given.accepts, Some(&signoff));
+    let report = GateReport {
+        version: 1,
+        decision: Decision::Unverified,
+        reasons: vec![],
+        seed: 1,
+        plan: Some(plan),
+        signoff: Some(signoff),
+        scenarios: vec![],
+        timings: Default::default(),
+        partition: None,
+        run: None,
+        exploration,
+        prepare: vec![],
+    };
+    let mut report = report.decide(vec![], std::time::Instant::now());
+    report.reasons.extend(notes);
+    (report, host)
+}
+
+#[test]
+fn a_seniors_gitlab_note_written_on_the_head_accepts_a_difference() {
+    use faultline::outcome::Decision;
+    let head = "b".repeat(40);
+    let earlier = "c".repeat(40);
+    let id = worse().ran[0].difference_id("api").expect("a difference");
+    let accept = format!("The shorter deadline is deliberate.\n\nfaultline accept {id}");
+    let pushed =
+        json!([version(1, &earlier, "2024-05-01T10:00:00.000Z"), version(2, &head, "2024-05-01T11:00:00.000Z")]);
+    // Nobody accepted it: it blocks, and says how to accept it.
+    let (r, _) = judged_with_gitlab(&head, pushed.clone(), vec![(NOTES.into(), 200, vec![], json!([]))]);
+    assert_eq!(r.decision, Decision::Block, "{:?}", r.reasons);
+    assert!(r.reasons.iter().any(|x| x.contains(&format!("faultline accept {id}"))), "{:?}", r.reasons);
+
+    // Alice (a senior) wrote it after the push of the head, on the second page (GitLab's
+    // `x-next-page`): accepted, by her, from the note; not blocking.
+    let notes = vec![
+        (
+            NOTES.into(),
+            200,
+            vec![("x-next-page".into(), "2".into())],
+            json!([note("bob", false, "2024-05-01T11:05:00Z", "LGTM")]),
+        ),
+        (
+            format!("{NOTES}&page=2"),
+            200,
+            vec![("x-next-page".into(), "".into())],
+            json!([note("Alice", false, "2024-05-01T11:10:00.123Z", &accept)]),
+        ),
+    ];
+    let (r, host) = judged_with_gitlab(&head, pushed.clone(), notes);
+    assert_eq!(r.decision, Decision::Allow, "{:?}", r.reasons);
+    let accepted = r.exploration[0].ran[0].accepted.as_ref().expect("accepted");
+    assert_eq!((accepted.by.as_str(), accepted.source.clone()), ("@alice", format!("GitLab note of {}", &head[..10])));
+    assert!(
+        r.reasons.iter().any(|x| x.contains("is accepted by @alice (GitLab note of bbbbbbbbbb), not blocking")),
+        "{:?}",
+        r.reasons
+    );
+    assert_eq!(host.seen.lock().unwrap().iter().filter(|(p, _)| p.starts_with(NOTES)).count(), 2);
+
+    // Written before a later push: about code the note never saw. Not counted.
+    let before = vec![(NOTES.into(), 200, vec![], json!([note("alice", false, "2024-05-01T10:30:00Z", &accept)]))];
+    let (r, _) = judged_with_gitlab(&head, pushed.clone(), before);
+    assert_eq!(r.decision, Decision::Block, "{:?}", r.reasons);
+    assert!(r.exploration[0].ran[0].accepted.is_none());
+
+    // The newest version is another commit (a push GitLab has not made the head yet, or a
+    // later one): nothing written counts, even after the head's version.
+    let later = json!([version(3, &earlier, "2024-05-01T12:00:00Z"), version(2, &head, "2024-05-01T11:00:00Z")]);
+    let after = vec![(NOTES.into(), 200, vec![], json!([note("alice", false, "2024-05-01T12:30:00Z", &accept)]))];
+    let (r, _) = judged_with_gitlab(&head, later, after);
+    assert_eq!(r.decision, Decision::Block, "{:?}", r.reasons);
+
+    // GitLab's own note in Alice's name, and a note by Bob, who is no senior: not accepted,
+    // and Bob's is said not to count.
+    let others = vec![(
+        NOTES.into(),
+        200,
+        vec![],
+        json!([
+            note("alice", true, "2024-05-01T11:05:00Z", &accept),
+            note("bob", false, "2024-05-01T11:06:00Z", &accept)
+        ]),
+    )];
+    let (r, _) = judged_with_gitlab(&head, pushed, others);
+    assert_eq!(r.decision, Decision::Block, "{:?}", r.reasons);
+    assert!(
+        r.reasons
+            .iter()
+            .any(|x| x.contains(&format!("the acceptance of {id} by @bob (GitLab note of bbbbbbbbbb) does not count"))),
+        "{:?}",
+        r.reasons
+    );
+    assert!(!r.reasons.iter().any(|x| x.contains("by @alice")), "{:?}", r.reasons);
 }
 
 #[test]

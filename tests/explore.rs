@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::TestRepo;
+use common::{TestRepo, only};
 use faultline::config::{ConfigOrigin, LoadedConfig};
 use faultline::scenario::experiments::{Experiment, Mode, UsedEdge, catalogue, reference, workload};
 
@@ -212,6 +212,49 @@ fn a_bad_explore_section_is_located_in_faultline_yaml() {
     let p = problems(e);
     assert!(p.iter().any(|d| d.message.contains("`max_attempts` is 1 to 100")), "{p:?}");
     assert!(p.iter().any(|d| d.message.contains("`when` names the service")), "{p:?}");
+    // A class that is not in the catalogue, with the nearest; and a list of none.
+    let e = parse(base.replace("explore:\n", "explore:\n  classes: [down, errors-frist]\n")).unwrap_err();
+    let p = problems(e);
+    let d = p.iter().find(|d| d.message.contains("`errors-frist` is not a fault class")).expect("located");
+    assert!(d.help.as_deref().is_some_and(|h| h.starts_with("did you mean `errors-first`?")), "{d:?}");
+    assert!(d.line > 1 && d.column > 1, "{d:?}");
+    let e = parse(base.replace("explore:\n", "explore:\n  classes: []\n")).unwrap_err();
+    assert!(problems(e).iter().any(|d| d.message.contains("`classes` lists no fault class")));
+}
+
+/// `explore.classes` names every class the catalogue makes, and runs only those it lists.
+#[test]
+fn the_classes_a_team_lists_are_the_catalogue_it_gets() {
+    let loaded = shop();
+    let w = workload(&loaded, "orders").unwrap();
+    let r = reference(&w, &loaded.config).unwrap();
+    let mut payments = edge("orders", "payments", true);
+    payments.statuses = vec![404];
+    let used = [payments, edge("orders", "postgres", false)];
+    let all = catalogue(&w, &loaded.config, &used, &r.scenario.stack, &["orders".into()], 800.0).unwrap();
+    // Every `dependency-NNN` is listed as `dependency-errors`.
+    let made: std::collections::BTreeSet<&str> = all
+        .iter()
+        .map(|e| if e.class.starts_with("dependency-") { "dependency-errors" } else { e.class.as_str() })
+        .collect();
+    let known: std::collections::BTreeSet<&str> = faultline::config::FAULT_CLASSES.iter().copied().collect();
+    assert_eq!(made, known, "every class the catalogue makes can be listed, and every listed one is made");
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/shop/faultline.yaml")).unwrap();
+    let text = text.replace("explore:\n", "explore:\n  classes: [down, lifecycle-start-while-down]\n");
+    let origin = ConfigOrigin::Worktree { path: "faultline.yaml".into() };
+    let loaded = faultline::config::parse_bytes("faultline.yaml", text.into_bytes(), origin).unwrap();
+    let w = workload(&loaded, "orders").unwrap();
+    let some = catalogue(&w, &loaded.config, &used, &r.scenario.stack, &["orders".into()], 800.0).unwrap();
+    let classes: std::collections::BTreeSet<&str> = some.iter().map(|e| e.class.as_str()).collect();
+    assert_eq!(classes, ["down", "lifecycle-start-while-down"].into_iter().collect());
+    assert_eq!(some.len(), 2 * 2 + 2, "down on 2 edges in 2 modes, a lifecycle per edge of orders");
+    // `faultline explore --help` names each one.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_faultline")).args(["explore", "--help"]).output().unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    let words: Vec<&str> = help.split(|c: char| c.is_whitespace() || c == ',').collect();
+    for class in faultline::config::FAULT_CLASSES {
+        assert!(words.contains(class), "`explore --help` does not name {class}:\n{help}");
+    }
 }
 
 const RELAY: &str = concat!(
@@ -318,8 +361,12 @@ fn the_gate_explores_when_its_rule_says_so_and_blocks_what_it_finds() {
 
 /// `RELAY` with api's deadline `timeout`, explored by the gate whenever `api/**` changes,
 /// and a change committed that writes `relay` as the relay's code (or only touches api).
-fn explored_relay(timeout: &str, relay: Option<&dyn Fn(&str) -> String>) -> (TestRepo, tempfile::TempDir) {
-    let config = RELAY.replace("@T@", timeout) + &policy(PARTIAL);
+fn explored_relay(
+    timeout: &str,
+    classes: &str,
+    relay: Option<&dyn Fn(&str) -> String>,
+) -> (TestRepo, tempfile::TempDir) {
+    let config = only(&RELAY.replace("@T@", timeout), classes) + &policy(PARTIAL);
     gated_relay(&config, relay)
 }
 
@@ -395,7 +442,7 @@ fn gate_report(r: &TestRepo, report: &tempfile::TempDir, budget: &str) -> (Optio
 fn the_gate_blocks_a_change_that_answers_worse_than_its_base_under_the_same_fault() {
     let shorter: &dyn Fn(&str) -> String =
         &|code: &str| code.replace(r#"TIMEOUT = float(os.environ.get("CALL_TIMEOUT", "5"))"#, "TIMEOUT = 0.2");
-    let (r, report) = explored_relay("1.8", Some(shorter));
+    let (r, report) = explored_relay("1.8", "down, slow-under-deadline", Some(shorter));
     let (code, text, v) = gate_report(&r, &report, "60s");
     assert_eq!(code, Some(1), "{text}");
     let ran = v["exploration"][0]["ran"].as_array().cloned().unwrap_or_default();
@@ -420,7 +467,7 @@ fn the_gate_blocks_a_change_that_answers_worse_than_its_base_under_the_same_faul
 /// a change that did not touch it, and the change is allowed.
 #[test]
 fn a_weakness_the_base_shares_is_reported_and_does_not_block() {
-    let (r, report) = explored_relay("30", None);
+    let (r, report) = explored_relay("30", "down, slow-past-deadline", None);
     let (code, text, v) = gate_report(&r, &report, "25s");
     assert_eq!(code, Some(0), "{text}");
     let reasons = v["reasons"].to_string();
@@ -444,7 +491,7 @@ fn an_edge_the_first_pass_left_without_traffic_is_explored_with_more_passes() {
         code.replace(r#"os.environ.get("CALL_EVERY", "1")"#, r#"os.environ.get("CALL_EVERY", "3")"#)
             .replace(r#"TIMEOUT = float(os.environ.get("CALL_TIMEOUT", "5"))"#, "TIMEOUT = 30.0")
     };
-    let (r, report) = explored_relay("1", Some(every_third));
+    let (r, report) = explored_relay("1", "slow-past-deadline", Some(every_third));
     let (code, text, v) = gate_report(&r, &report, "60s");
     assert_eq!(code, Some(1), "{text}");
     let x = &v["exploration"][0];
@@ -475,7 +522,7 @@ fn an_edge_the_first_pass_left_without_traffic_is_explored_with_more_passes() {
 fn an_edge_never_exercised_is_listed_and_could_not_verify_under_the_policy() {
     let rarely: &dyn Fn(&str) -> String =
         &|code: &str| code.replace(r#"os.environ.get("CALL_EVERY", "1")"#, r#"os.environ.get("CALL_EVERY", "100")"#);
-    let config = RELAY.replace("@T@", "1") + &policy(", unexercised: unverified");
+    let config = only(&RELAY.replace("@T@", "1"), "down, restarted") + &policy(", unexercised: unverified");
     let (r, report) = gated_relay(&config, Some(rarely));
     let (code, text, v) = gate_report(&r, &report, "40s");
     assert_eq!(code, Some(2), "{text}");
@@ -500,7 +547,7 @@ fn an_edge_never_exercised_is_listed_and_could_not_verify_under_the_policy() {
 fn an_edge_never_exercised_is_a_warning_by_default() {
     let rarely: &dyn Fn(&str) -> String =
         &|code: &str| code.replace(r#"os.environ.get("CALL_EVERY", "1")"#, r#"os.environ.get("CALL_EVERY", "100")"#);
-    let (r, report) = explored_relay("1", Some(rarely));
+    let (r, report) = explored_relay("1", "down, restarted", Some(rarely));
     let (code, text, v) = gate_report(&r, &report, "40s");
     assert_eq!(code, Some(0), "{text}");
     let reasons = v["reasons"].to_string();
@@ -540,7 +587,7 @@ explore:
 fn a_fallback_edge_is_explored_with_the_fault_that_makes_it_carry_traffic() {
     let patient: &dyn Fn(&str) -> String =
         &|code: &str| code.replace("call(FALLBACK, TIMEOUT)", "call(FALLBACK, 30.0)");
-    let config = FALLBACK_RELAY.to_owned() + &policy("");
+    let config = only(FALLBACK_RELAY, "down, slow-past-deadline") + &policy("");
     let (r, report) = gated_relay(&config, Some(patient));
     let (code, text, v) = gate_report(&r, &report, "300s");
     assert_eq!(code, Some(1), "{text}");
@@ -691,7 +738,7 @@ fn the_gate_blocks_a_change_whose_liveness_fails_while_a_dependency_is_faulted()
     let asks_deps: &dyn Fn(&str) -> String = &|code: &str| {
         code.replace(r#"LIVE_CHECKS_DEPS = os.environ.get("LIVE_CHECKS_DEPS") == "1""#, "LIVE_CHECKS_DEPS = True")
     };
-    let (r, report) = explored(&with_health(&RELAY.replace("@T@", "1")), &[], Some(asks_deps));
+    let (r, report) = explored(&only(&with_health(&RELAY.replace("@T@", "1")), "down"), &[], Some(asks_deps));
     let (code, text, v) = gate_report(&r, &report, "40s");
     assert_eq!(code, Some(1), "{text}");
     let ran = ran(&v);
@@ -718,7 +765,7 @@ fn the_gate_blocks_a_change_that_leaves_state_pending_after_a_fault() {
         )
     };
     let redis = redis_image();
-    let config = with_state(&RELAY.replace("@T@", "1"));
+    let config = with_state(&only(&RELAY.replace("@T@", "1"), "down"));
     let (r, report) = explored(&config, &[(redis.0, &redis.1)], Some(leaks));
     let (code, text, v) = gate_report(&r, &report, "60s");
     assert_eq!(code, Some(1), "{text}");
@@ -736,6 +783,7 @@ fn the_gate_blocks_a_change_that_leaves_state_pending_after_a_fault() {
 fn the_gate_passes_a_system_whose_liveness_holds_and_whose_state_settles() {
     let redis = redis_image();
     let config = with_state(&with_health(&RELAY.replace("@T@", "1")));
+    let config = only(&config, "down, errors-first, reset-first, paused, restarted");
     let (r, report) = explored(&config, &[(redis.0, &redis.1)], None);
     let (code, text, v) = gate_report(&r, &report, "40s");
     assert_eq!(code, Some(0), "{text}");
@@ -782,7 +830,8 @@ fn experiment_names(x: &serde_json::Value) -> (Vec<String>, Vec<String>, Vec<Str
 /// gives the verdict and the experiments of the same exploration unsharded.
 #[test]
 fn sharded_exploration_runs_the_same_experiments_and_gives_the_same_verdict() {
-    let (r, report) = explored_relay("1", None);
+    let (r, report) =
+        explored_relay("1", "down, slow-under-deadline, errors-first, errors-first-502, reset-first, saturation", None);
     let (code, text, whole) = gate_report(&r, &report, "120s");
     assert_eq!(code, Some(0), "{text}");
     let all = experiment_names(&whole["exploration"][0]);

@@ -5,7 +5,11 @@
 
 mod common;
 
-use common::{TestRepo, explore_gate as gate, output, ran};
+use common::{TestRepo, explore_gate as gate, only, output, ran};
+
+/// The flavours of one transient failure (`explore.classes`).
+const TRANSIENT: &str =
+    "errors-first, errors-first-502, errors-first-504, errors-first-500, errors-first-large, reset-first";
 
 /// api keeps a counter in Redis (`POST /count`, `GET /count`); the workload increments it
 /// and reads it back, and the read must agree with Redis. The gate explores api whenever
@@ -25,6 +29,7 @@ services:
     ports: [6379]
     ready: { tcp: 6379 }
 explore:
+  classes: [down, unresponsive, reset-mid-response, paused, restarted]
   workloads:
     api:
       - request: POST api /count
@@ -153,7 +158,8 @@ policy:
 fn the_gate_blocks_a_change_that_treats_a_502_unlike_a_503() {
     let only_503: &dyn Fn(&str) -> String =
         &|code: &str| code.replace(r#"os.environ.get("RETRY_ON", "")"#, r#"os.environ.get("RETRY_ON", "503")"#);
-    let r = repo(&retrying("").replace(r#", RETRY_ON: """#, ""), Some(only_503));
+    let r =
+        repo(&only(&retrying("").replace(r#", RETRY_ON: """#, ""), "errors-first, errors-first-502"), Some(only_503));
     let (code, text, v) = gate(&r, "150s", &[]);
     assert_eq!(code, Some(1), "{text}");
     let ran = ran(&v);
@@ -178,7 +184,7 @@ fn the_gate_blocks_a_change_that_treats_a_502_unlike_a_503() {
 /// every experiment of the family gets the check, passed.
 #[test]
 fn the_gate_passes_a_system_that_masks_every_flavour_alike() {
-    let r = repo(&retrying("500,502,503,504,reset"), None);
+    let r = repo(&only(&retrying("500,502,503,504,reset"), TRANSIENT), None);
     let (code, text, v) = gate(&r, "90s", &[]);
     assert_eq!(code, Some(0), "{text}");
     let ran = ran(&v);
@@ -215,7 +221,7 @@ policy:
     );
     let shorter: &dyn Fn(&str) -> String =
         &|code: &str| code.replace(r#"TIMEOUT = float(os.environ.get("CALL_TIMEOUT", "5"))"#, "TIMEOUT = 0.2");
-    let r = repo(config, Some(shorter));
+    let r = repo(&only(config, "down, slow-under-deadline"), Some(shorter));
     let (code, text, v) = gate(&r, "60s", &[]);
     assert_eq!(code, Some(1), "{text}");
     let ran = ran(&v);

@@ -79,7 +79,7 @@ fn the_gate_blocks_a_change_that_serialises_calls_to_a_slow_dependency_under_loa
             "POOL = threading.BoundedSemaphore(4)\n\n\ndef call(url, timeout=TIMEOUT):\n    with POOL:\n        return call_unpooled(url, timeout)\n\n\nLIVE_CHECKS_DEPS = ",
         )
     };
-    let r = repo(RELAY, Some(pooled));
+    let r = repo(&common::only(RELAY, "down, slow-under-deadline, saturation"), Some(pooled));
     let (code, text, v) = gate(&r, "150s");
     assert_eq!(code, Some(1), "{text}");
     let x = saturation(&v);
@@ -107,7 +107,7 @@ fn the_gate_blocks_a_change_that_serialises_calls_to_a_slow_dependency_under_loa
 /// with db slow, every request is answered in time, on the change and on the base alike.
 #[test]
 fn the_gate_passes_a_system_that_calls_a_slow_dependency_side_by_side() {
-    let r = repo(RELAY, None);
+    let r = repo(&common::only(RELAY, "slow-under-deadline, saturation"), None);
     let (code, text, v) = gate(&r, "150s");
     assert_eq!(code, Some(0), "{text}");
     let x = saturation(&v);
@@ -138,6 +138,7 @@ fn pairs_of_faults_are_chosen_from_the_single_faults_that_changed_what_the_servi
             "\n  api:\n",
             "\n  cache:\n    paths: [\"cache/**\"]\n    build: images/relay\n    ports: [8080]\n    ready: { http: /health }\n    env: { SERVICE_NAME: cache }\n  api:\n",
         );
+    let config = common::only(&config, "down, slow-past-deadline, slow-under-deadline, errors-first");
     let r = repo(&config, None);
     let (code, text, v) = gate(&r, "180s");
     assert_eq!(code, Some(0), "{text}");

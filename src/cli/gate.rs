@@ -33,7 +33,8 @@ pub(super) struct GateArgs {
     pub(super) approved_by: Vec<String>,
     /// Accept a difference exploration found (repeatable): its ID (`d-…`, in the report),
     /// or `ID=WHO` to say who accepted it. Handed in by CI, like `--approved-by`; a senior
-    /// may also accept one with `faultline accept ID` in a review of the head commit. An
+    /// may also accept one with `faultline accept ID` in a review of the head commit (GitLab:
+    /// a merge request note written since the head was pushed). An
     /// accepted difference is reported as accepted and does not block.
     #[arg(long = "accept-difference", value_name = "ID[=WHO]", value_parser = parse_accept)]
     pub(super) accept_difference: Vec<String>,

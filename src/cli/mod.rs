@@ -181,6 +181,14 @@ enum Command {
     /// Examples:
     ///   faultline explore --service orders --budget 5m
     ///   faultline explore --write scenarios/    # a failed experiment becomes a scenario
+    ///
+    /// The fault classes, which `explore.classes` in faultline.yaml may narrow down:
+    ///   on an edge:   down, slow-past-deadline, slow-under-deadline, unresponsive,
+    ///                 errors-first, errors-first-502, errors-first-504, errors-first-500,
+    ///                 errors-first-large, reset-first, dependency-errors (each dependency-404,
+    ///                 … of an edge's `errors:` or its reference), throttled, unavailable,
+    ///                 reply-lost, reset-mid-response, blackhole, outage, saturation
+    ///   on a service: paused, restarted, lifecycle-start-while-down
     #[command(verbatim_doc_comment)]
     Explore(explore::ExploreArgs),
 

@@ -81,7 +81,7 @@ pub(super) async fn approvals(host: &HostRef) -> Result<HostApprovals, ApiError>
         url = reply.next;
     }
     if url.is_some() {
-        return Err(ApiError::TooManyReviews(MAX_PAGES * 100));
+        return Err(ApiError::TooMany { what: "reviews", max: MAX_PAGES * 100 });
     }
     Ok(judge(&reviews, head_sha))
 }

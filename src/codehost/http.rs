@@ -13,10 +13,12 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(20);
 /// The most a reply may weigh: a list of reviews, not a download.
 const MAX_BODY: usize = 8 << 20;
 
-/// A reply: its JSON and the `rel="next"` page of its `Link` header, if any.
+/// A reply: its JSON, the `rel="next"` page of its `Link` header, and GitLab's
+/// `x-next-page` (a page number, empty on the last page), if any.
 pub(crate) struct Reply {
     pub json: serde_json::Value,
     pub next: Option<String>,
+    pub next_page: Option<String>,
 }
 
 /// A client for HTTPS (the system's roots) and plain HTTP, made once per code-host call.
@@ -50,6 +52,11 @@ pub(crate) async fn get_json(client: &Client, url: &str, headers: &[(&str, Strin
             client.request(req).await.map_err(|e| ApiError::Call { url: url.to_owned(), reason: error_chain(&e) })?;
         let status = resp.status();
         let next = resp.headers().get("link").and_then(|v| v.to_str().ok()).and_then(next_link);
+        let next_page = resp
+            .headers()
+            .get("x-next-page")
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).trim().to_owned())
+            .filter(|v| !v.is_empty());
         let body = http_body_util::Limited::new(resp.into_body(), MAX_BODY)
             .collect()
             .await
@@ -60,7 +67,7 @@ pub(crate) async fn get_json(client: &Client, url: &str, headers: &[(&str, Strin
             return Err(ApiError::Status { url: url.to_owned(), status, body: text.trim().to_owned() });
         }
         let json = serde_json::from_slice(&body).map_err(|source| ApiError::NotJson { url: url.to_owned(), source })?;
-        Ok(Reply { json, next })
+        Ok(Reply { json, next, next_page })
     };
     tokio::time::timeout(CALL_TIMEOUT, call)
         .await

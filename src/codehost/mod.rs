@@ -1,7 +1,8 @@
-//! The code host, as CI hands it to the gate: the pull request's labels and author, and the
-//! approvals given on it. Read from what the CI system provides and the change cannot write —
-//! GitHub's event file (`GITHUB_EVENT_PATH`) and reviews API, GitLab's merge-request
-//! variables and approvals API — never from the change's commits.
+//! The code host, as CI hands it to the gate: the pull request's labels and author, the
+//! approvals given on it and what its reviewers wrote. Read from what the CI system provides
+//! and the change cannot write — GitHub's event file (`GITHUB_EVENT_PATH`) and reviews API,
+//! GitLab's merge-request variables and its approvals, versions and notes APIs — never from
+//! the change's commits.
 //!
 //! Approvals name people by their code-host handle, `@login`; `policy.seniors` (and the
 //! `seniors` of `policy.owners`) list handles or emails.
@@ -66,8 +67,9 @@ pub enum ApiError {
     #[error("GET {url}: {what}")]
     Shape { url: String, what: &'static str },
 
-    #[error("more than {0} reviews; not all could be read")]
-    TooManyReviews(usize),
+    /// More pages than are read (`what`: `reviews`, `notes`, `versions`).
+    #[error("more than {max} {what}; not all could be read")]
+    TooMany { what: &'static str, max: usize },
 
     #[error("the merge request has no `sha`")]
     NoSha,
@@ -218,7 +220,8 @@ pub(crate) struct HostApprovals {
     /// `(who, commit, why it does not count)`: approvals of an earlier head.
     pub stale: Vec<(String, String, String)>,
     /// `(text, who, where)`: the text of each review of the head commit (any state: a comment
-    /// review too), where a senior may accept a difference (`faultline accept ID`).
+    /// review too; on GitLab, each note a user wrote while the head was the commit under
+    /// test), where a senior may accept a difference (`faultline accept ID`).
     pub said: Vec<(String, String, String)>,
 }
 

@@ -118,7 +118,43 @@ pub struct Explore {
     /// The most attempts one request of a workload may make on a dependency. Default 3.
     #[serde(default = "default_max_attempts")]
     pub max_attempts: u32,
+    /// The fault classes exploration runs, by name (`[down, slow-past-deadline,
+    /// errors-first]`); default every class of the catalogue (`faultline explore --help`
+    /// lists them). A class left out is not run on any edge, nor paired with another; the
+    /// report says which classes ran. For a catalogue a team has judged irrelevant in part,
+    /// or a tier that gates on less.
+    #[serde(default)]
+    pub classes: Option<Vec<String>>,
 }
+
+/// Every fault class of exploration's catalogue (`scenario::experiments`), by the name
+/// `explore.classes` selects it with, in catalogue order: an edge's faults, the sustained
+/// outage, other services paused and restarted, the service's own restart and lifecycle,
+/// saturation. `dependency-errors` selects every class of a dependency's own error status
+/// (`dependency-404`, …: an edge's `errors:`, or seen in the reference).
+pub const FAULT_CLASSES: &[&str] = &[
+    "down",
+    "slow-past-deadline",
+    "slow-under-deadline",
+    "unresponsive",
+    "errors-first",
+    "errors-first-502",
+    "errors-first-504",
+    "errors-first-500",
+    "errors-first-large",
+    "reset-first",
+    "dependency-errors",
+    "throttled",
+    "unavailable",
+    "reply-lost",
+    "reset-mid-response",
+    "blackhole",
+    "outage",
+    "paused",
+    "restarted",
+    "lifecycle-start-while-down",
+    "saturation",
+];
 
 fn default_max_attempts() -> u32 {
     3
@@ -126,7 +162,12 @@ fn default_max_attempts() -> u32 {
 
 impl Default for Explore {
     fn default() -> Self {
-        Explore { workloads: BTreeMap::new(), invariants: Vec::new(), max_attempts: default_max_attempts() }
+        Explore {
+            workloads: BTreeMap::new(),
+            invariants: Vec::new(),
+            max_attempts: default_max_attempts(),
+            classes: None,
+        }
     }
 }
 

@@ -112,6 +112,32 @@ fn check_explore(config: &Config, file: &SourceFile, names: &[&str], out: &mut V
             format!("`max_attempts` is 1 to 100, found {}", e.max_attempts),
         ));
     }
+    check_classes(e.classes.as_deref(), file, out);
+}
+
+/// `explore.classes`: names of the catalogue's classes, at least one.
+fn check_classes(classes: Option<&[String]>, file: &SourceFile, out: &mut Vec<FileDiagnostic>) {
+    let known = super::FAULT_CLASSES;
+    match classes {
+        Some([]) => out.push(
+            FileDiagnostic::at_value(file, &ypath!["explore", "classes"], "`classes` lists no fault class")
+                .with_help("remove `classes` to run every class of the catalogue"),
+        ),
+        Some(classes) => {
+            for (i, c) in classes.iter().enumerate().filter(|(_, c)| !known.contains(&c.as_str())) {
+                let d = FileDiagnostic::at_value(
+                    file,
+                    &ypath!["explore", "classes", i],
+                    format!("`{c}` is not a fault class of the catalogue"),
+                );
+                out.push(d.with_help(match nearest(c, known.iter().copied()) {
+                    Some(n) => format!("did you mean `{n}`? classes: {}", listing(known)),
+                    None => format!("classes: {}", listing(known)),
+                }));
+            }
+        }
+        None => {}
+    }
 }
 
 /// An `agrees:` of a workload step at `at`: its keys (located, with the nearest valid

@@ -69,16 +69,12 @@ pub enum Split {
     Whole { shard: u32 },
 }
 
-/// An experiment's family: its name without the mode (`-seq`, `-conc`), so that twins land in
-/// one shard (a concurrent twin is skipped when its sequential run failed).
-pub(crate) fn family(name: &str) -> &str {
-    name.strip_suffix("-seq").or_else(|| name.strip_suffix("-conc")).unwrap_or(name)
-}
-
 impl Partition {
-    /// Whether the experiment `name` is this shard's to run: its family's share.
+    /// Whether the experiment `name` is this shard's to run: its lineage's share
+    /// ([`crate::scenario::experiments::lineage`]), so that an experiment skipped because its
+    /// twin failed is skipped in the shard that ran the twin, as it is unsharded.
     pub fn holds_experiment(&self, name: &str) -> bool {
-        Self::share_of(family(name), self.count) == self.index
+        Self::share_of(&crate::scenario::experiments::lineage(name), self.count) == self.index
     }
 }
 
@@ -111,7 +107,7 @@ pub struct ExperimentResult {
     pub compared: Option<Compared>,
     /// The stable ID of this experiment's difference — worse than its base under the same
     /// fault, or unlike the rest of its family of faults — when it has one
-    /// ([`ExperimentResult::difference_id`]); `faultline accept <ID>` in a senior's review, or
+    /// ([`ExperimentResult::difference_id`]); `faultline accept <ID>` in a senior's review (a note, on GitLab), or
     /// `--accept-difference ID`, accepts it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub difference: Option<String>,

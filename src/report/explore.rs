@@ -46,7 +46,9 @@ pub fn render(r: &ExploreReport) -> String {
         let weakness = if x.known_weakness() { " — a known weakness: the base fails it too" } else { "" };
         let difference = match (&x.difference, &x.accepted) {
             (Some(id), Some(a)) => format!(" — difference {id}, accepted by {} ({})", a.by, a.source),
-            (Some(id), None) => format!(" — difference {id} (`faultline accept {id}` in a senior's review accepts it)"),
+            (Some(id), None) => {
+                format!(" — difference {id} (`faultline accept {id}` in a senior's review or GitLab note accepts it)")
+            }
             _ => String::new(),
         };
         let _ = writeln!(s, "  {}{weakness}{difference}", x.what());

@@ -417,7 +417,7 @@ fn differences(report: &GateReport) -> String {
             let state = match &x.accepted {
                 Some(a) => format!("accepted by {} ({})", esc(&a.by), esc(&a.source)),
                 None => format!(
-                    "not accepted: a senior accepts it with <code>faultline accept {}</code> in a review",
+                    "not accepted: a senior accepts it with <code>faultline accept {}</code> in a review or a GitLab note",
                     esc(id)
                 ),
             };

@@ -12,9 +12,10 @@
 //!    request is faulted during 3 passes).
 //! 2. The experiments, for the edges that carried traffic only, the changed services' edges
 //!    first, in waves: every fault one request at a time (and the outages and restarts),
-//!    then the saturations and 4 at once for the faults that passed one at a time (a fault
-//!    that already failed is a finding; its concurrent twin, or the saturation of a slow
-//!    dependency that failed one at a time, would repeat it).
+//!    then the saturations and 4 at once for the faults that passed one at a time, and the
+//!    other flavours of a transient failure whose first flavour passed (a fault that already
+//!    failed is a finding; its concurrent twin, the saturation of a slow dependency that
+//!    failed one at a time, or another flavour of the same failure, would repeat it).
 //! 3. The fallbacks: a declared edge still without traffic that carried some during an
 //!    experiment's steps (orders -> cache while payments is down) is explored with that
 //!    experiment's fault on at the same time, each fault class of the catalogue once, in the
@@ -510,45 +511,70 @@ struct Wave<'a> {
 type Ran = (ScenarioOutcome, Option<Compared>);
 
 impl Wave<'_> {
-    /// Runs `experiments`: those of one request at a time and the outages first, then those
-    /// of 4 at once and the saturations whose twin of one request at a time
-    /// ([`crate::scenario::experiments::twin`]) did not fail already (the same fault, one
-    /// finding: skipped, with why).
+    /// Runs `experiments` in waves: first those that wait for no other (one request at a time,
+    /// the outages, the restarts, each transient failure's first flavour), then, wave by wave,
+    /// each one whose twin ([`crate::scenario::experiments::twin`]: its run one request at a
+    /// time, the same slow dependency with no load, the first flavour of its transient
+    /// failure) ran and did not fail. One whose twin failed, or was skipped for a failure, is
+    /// skipped with why: the same finding once. A twin outside `experiments` is not waited for.
     async fn waves<'e>(
         &self,
         experiments: &[&'e Experiment],
         results: &mut Results<'e>,
         skipped: &mut Vec<(String, String)>,
     ) {
-        let (first, mut second): (Vec<&Experiment>, Vec<&Experiment>) =
-            experiments.iter().copied().partition(|e| crate::scenario::experiments::twin(e).is_none());
-        // Saturation first: within a budget, 16 and 64 at once find what 4 at once cannot.
-        second.sort_by_key(|e| e.mode != Mode::Saturated);
-        for (e, o) in self.run(first).await {
-            results.insert(e.name.clone(), (e, o));
-        }
-        let mut wave = Vec::new();
-        for e in second {
-            let twin = crate::scenario::experiments::twin(e).unwrap_or_default();
-            match results.get(&twin).and_then(|(_, o)| o.as_ref()) {
-                // A weakness the base shares does not stand for its concurrent twin, which may
-                // still be worse than the base.
-                Some((o, c))
-                    if o.status == Status::Failed
-                        && !c.as_ref().is_some_and(|c| c.verdict == Differential::KnownWeakness) =>
-                {
-                    self.pool.forget(&e.scenario);
-                    if let Some((p, _)) = self.base {
-                        p.forget(&e.scenario);
+        let names: std::collections::BTreeSet<&str> = experiments.iter().map(|e| e.name.as_str()).collect();
+        let twin = |e: &Experiment| crate::scenario::experiments::twin(e).filter(|(t, _)| names.contains(t.as_str()));
+        // An experiment skipped, by name: the failed one that stands for it.
+        let mut stood_for: BTreeMap<String, String> = BTreeMap::new();
+        let mut pending: Vec<&Experiment> = experiments.to_vec();
+        let mut first_wave = true;
+        while !pending.is_empty() {
+            let settled = |t: &str| results.contains_key(t) || stood_for.contains_key(t);
+            let (ready, rest): (Vec<&Experiment>, Vec<&Experiment>) =
+                pending.into_iter().partition(|e| twin(e).is_none_or(|(t, _)| settled(&t)));
+            // Twins form chains, never circles; should one ever, run the rest as they are.
+            let (ready, rest) = if ready.is_empty() { (rest, Vec::new()) } else { (ready, rest) };
+            let mut wave = Vec::new();
+            for e in ready {
+                let Some((t, why)) = twin(e) else {
+                    wave.push(e);
+                    continue;
+                };
+                let failed = stood_for.get(&t).cloned().or_else(|| self.failed(results, &t).then(|| t.clone()));
+                match failed {
+                    Some(by) => {
+                        self.pool.forget(&e.scenario);
+                        if let Some((p, _)) = self.base {
+                            p.forget(&e.scenario);
+                        }
+                        skipped.push((e.name.clone(), format!("{by} failed already: {why}")));
+                        stood_for.insert(e.name.clone(), by);
                     }
-                    skipped.push((e.name.clone(), format!("{twin} failed already: the same fault, one finding")));
+                    None => wave.push(e),
                 }
-                _ => wave.push(e),
             }
+            // Saturation first after the first wave: within a budget, 16 and 64 at once find
+            // what 4 at once cannot.
+            if !first_wave {
+                wave.sort_by_key(|e| e.mode != Mode::Saturated);
+            }
+            first_wave = false;
+            for (e, o) in self.run(wave).await {
+                results.insert(e.name.clone(), (e, o));
+            }
+            pending = rest;
         }
-        for (e, o) in self.run(wave).await {
-            results.insert(e.name.clone(), (e, o));
-        }
+    }
+
+    /// Whether the experiment `name` ran and failed, in a way that stands for its twins: a
+    /// weakness the base shares does not (the twin may still be worse than the base).
+    fn failed(&self, results: &Results<'_>, name: &str) -> bool {
+        matches!(
+            results.get(name).and_then(|(_, o)| o.as_ref()),
+            Some((o, c)) if o.status == Status::Failed
+                && !c.as_ref().is_some_and(|c| c.verdict == Differential::KnownWeakness)
+        )
     }
 
     /// Runs `wave`, `jobs` at once; an experiment not started within the budget is `None`.

@@ -118,6 +118,17 @@ pub struct Workload {
     /// `(service, path)`: the declared `readiness` endpoints, which must answer 2xx again
     /// after the faults.
     pub readiness: Vec<(String, String)>,
+    /// `explore.classes`: the fault classes to run; `None`, every one.
+    pub classes: Option<Vec<String>>,
+}
+
+impl Workload {
+    /// Whether exploration runs the fault class `class` (`explore.classes`).
+    /// Every `dependency-NNN` is selected by `dependency-errors`.
+    pub fn runs(&self, class: &str) -> bool {
+        let class = if class.starts_with(DEPENDENCY) { DEPENDENCY_ERRORS } else { class };
+        self.classes.as_ref().is_none_or(|c| c.iter().any(|c| c == class))
+    }
 }
 
 /// One experiment: a fault, a way of sending the workload, and the scenario that does it.
@@ -259,6 +270,7 @@ pub fn workload(loaded: &LoadedConfig, service: &str) -> Result<Workload, Config
         stack: Some(stack),
         liveness,
         readiness,
+        classes: config.explore.classes.clone(),
     };
     // The reference is validated against the configuration: so is every experiment.
     let (text, _) = build(&w, "reference", &[], &w.steps, &[]);
@@ -394,6 +406,7 @@ pub fn catalogue(
     out.push(experiment(w, config, "restarted", &w.service, Mode::Sequential, vec![restart], steps, Vec::new())?);
     out.extend(lifecycle(w, config, used, reference_ms)?);
     out.extend(saturation(w, config, used, first)?);
+    out.retain(|e| w.runs(&e.class));
     Ok(out)
 }
 
@@ -513,21 +526,51 @@ fn saturated(steps: &[Value]) -> Vec<Value> {
     out
 }
 
-/// The experiment whose failure makes `e` a repeat of its finding, by name: a concurrent
-/// experiment's twin of one request at a time, and a saturation's `slow-under-deadline` of
-/// one request at a time on the same edge (the same slow dependency, already failing with
-/// no load).
-pub fn twin(e: &Experiment) -> Option<String> {
+/// The experiment whose failure makes `e` a repeat of its finding, by name, and why: a
+/// concurrent experiment's twin of one request at a time, a saturation's
+/// `slow-under-deadline` of one request at a time on the same edge (the same slow
+/// dependency, already failing with no load), and a flavour of a transient failure's first
+/// flavour ([`TRANSIENT`]: a family stops at its first failure). The runner runs `e` after
+/// it, and not at all when it failed.
+pub fn twin(e: &Experiment) -> Option<(String, &'static str)> {
     twin_of(&e.name, &e.class, e.mode)
 }
 
 /// [`twin`] of the experiment `name` of `class` in `mode`.
-fn twin_of(name: &str, class: &str, mode: Mode) -> Option<String> {
+fn twin_of(name: &str, class: &str, mode: Mode) -> Option<(String, &'static str)> {
     match mode {
-        Mode::Concurrent => name.strip_suffix("-conc").map(|n| format!("{n}-seq")),
-        Mode::Saturated => name.strip_suffix(&format!("{class}-sat")).map(|n| format!("{n}slow-under-deadline-seq")),
+        Mode::Concurrent => name.strip_suffix("-conc").map(|n| (format!("{n}-seq"), "the same fault, one finding")),
+        Mode::Saturated => name
+            .strip_suffix(&format!("{class}-sat"))
+            .map(|n| (format!("{n}slow-under-deadline-seq"), "the same slow dependency, one finding")),
+        Mode::Sequential if class != TRANSIENT[0] && family(class).is_some() => {
+            let segment = format!("-{class}-");
+            let at = name.find(&segment)?;
+            let head = format!("{}-{}-{}", &name[..at], TRANSIENT[0], &name[at + segment.len()..]);
+            Some((head, "the same transient failure in another flavour, one finding"))
+        }
         Mode::Sequential | Mode::Sustained => None,
     }
+}
+
+/// The experiments that a finding of one stands for the others' (their [`twin`]s, followed
+/// to the end) share this lineage, named after the last of them, without its mode: a shard
+/// of an exploration runs a whole lineage, so that it skips what the unsharded run skips.
+/// From the name alone, as the shards see it.
+pub fn lineage(name: &str) -> String {
+    let base = ["-seq", "-conc", "-sat", "-long"].iter().find_map(|m| name.strip_suffix(m)).unwrap_or(name);
+    if let Some(b) = base.strip_suffix("-saturation") {
+        return format!("{b}-slow-under-deadline");
+    }
+    for class in &TRANSIENT[1..] {
+        let segment = format!("-{class}");
+        let at =
+            base.find(&format!("{segment}-")).or_else(|| base.ends_with(&segment).then(|| base.len() - segment.len()));
+        if let Some(at) = at {
+            return format!("{}-{}{}", &base[..at], TRANSIENT[0], &base[at + segment.len()..]);
+        }
+    }
+    base.to_owned()
 }
 
 /// The fault classes of `edge`, in catalogue order: [`classes`], the dependency's own errors
@@ -637,6 +680,9 @@ fn once(class: &str) -> bool {
 /// (`dependency-404`).
 pub const DEPENDENCY: &str = "dependency-";
 
+/// The name `explore.classes` selects every `dependency-NNN` class with.
+pub const DEPENDENCY_ERRORS: &str = "dependency-errors";
+
 /// Statuses the catalogue answers already (`throttled`, [`TRANSIENT`], `unavailable`): a
 /// dependency's own 503 adds no experiment.
 const CATALOGUED: &[u16] = &[429, 500, 502, 503, 504];
@@ -708,7 +754,7 @@ pub fn fallback(
     let on = edge.name();
     let with = format!("{} on {}", trigger.class, trigger.on);
     let mut out = Vec::new();
-    for (class, fault) in edge_classes(config, edge, w.deadline) {
+    for (class, fault) in edge_classes(config, edge, w.deadline).into_iter().filter(|(c, _)| w.runs(c)) {
         let mut f = fault;
         f["on"] = json!(on);
         let mut faults = trigger.faults.clone();
@@ -1025,11 +1071,42 @@ mod tests {
 
     #[test]
     fn a_twin_is_the_same_slow_dependency_one_request_at_a_time() {
+        let name = |t: Option<(String, &str)>| t.map(|(n, _)| n);
         let sat = twin_of("explore-api-api-db-saturation-sat", "saturation", Mode::Saturated);
-        assert_eq!(sat.as_deref(), Some("explore-api-api-db-slow-under-deadline-seq"));
+        assert_eq!(name(sat).as_deref(), Some("explore-api-api-db-slow-under-deadline-seq"));
         let conc = twin_of("explore-api-api-db-down-conc", "down", Mode::Concurrent);
-        assert_eq!(conc.as_deref(), Some("explore-api-api-db-down-seq"));
+        assert_eq!(name(conc).as_deref(), Some("explore-api-api-db-down-seq"));
         assert_eq!(twin_of("explore-api-api-db-down-seq", "down", Mode::Sequential), None);
+    }
+
+    #[test]
+    fn a_flavour_of_a_transient_failure_waits_for_the_first_flavour_and_shares_its_lineage() {
+        let name = |n: &str, class: &str, mode| twin_of(n, class, mode).map(|(n, _)| n);
+        let head = "explore-api-api-db-errors-first-seq";
+        assert_eq!(
+            name("explore-api-api-db-errors-first-502-seq", "errors-first-502", Mode::Sequential).as_deref(),
+            Some(head)
+        );
+        assert_eq!(name("explore-api-api-db-reset-first-seq", "reset-first", Mode::Sequential).as_deref(), Some(head));
+        assert_eq!(name(head, "errors-first", Mode::Sequential), None, "the first flavour waits for nothing");
+        let fallback = "explore-api-api-cache-errors-first-500-while-api-db-down-seq";
+        assert_eq!(
+            name(fallback, "errors-first-500", Mode::Sequential).as_deref(),
+            Some("explore-api-api-cache-errors-first-while-api-db-down-seq")
+        );
+        // Every experiment of a chain of twins has one lineage, whatever its mode.
+        for n in [
+            head,
+            "explore-api-api-db-errors-first-conc",
+            "explore-api-api-db-errors-first-502-seq",
+            "explore-api-api-db-errors-first-504-conc",
+            "explore-api-api-db-reset-first-conc",
+        ] {
+            assert_eq!(lineage(n), "explore-api-api-db-errors-first", "{n}");
+        }
+        assert_eq!(lineage("explore-api-api-db-saturation-sat"), lineage("explore-api-api-db-slow-under-deadline-seq"));
+        assert_eq!(lineage(fallback), "explore-api-api-cache-errors-first-while-api-db-down");
+        assert_eq!(lineage("explore-api-api-db-down-seq"), "explore-api-api-db-down");
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //! (`outcome::differential`) or unlike the other flavours of the same fault
 //! (`outcome::family`) — with a stable ID ([`ExperimentResult::difference_id`]). It blocks
 //! until accepted from a source the change cannot write, as sign-off approvals are: a review
-//! of the head commit by a senior whose text says `faultline accept <ID>`, or
+//! of the head commit (GitHub) or a note written while it is the merge request's head
+//! (GitLab) by a senior whose text says `faultline accept <ID>`, or
 //! `--accept-difference ID[=WHO]` handed in by CI. An accepted difference is reported as
 //! accepted, by whom and where, never silently allowed.
 //!
@@ -38,7 +39,7 @@ pub fn from_flags(values: &[String]) -> Vec<Acceptance> {
         .collect()
 }
 
-/// The IDs a text accepts: each `faultline accept ID` in it (a review's body), once.
+/// The IDs a text accepts: each `faultline accept ID` in it (a review's or a note's body), once.
 pub fn in_text(text: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     let lower = text.to_ascii_lowercase();
@@ -58,14 +59,18 @@ pub fn is_id(id: &str) -> bool {
     id.strip_prefix("d-").is_some_and(|h| h.len() == 10 && h.chars().all(|c| c.is_ascii_hexdigit()))
 }
 
+/// The code host's sources of an acceptance, as `codehost` names them: a GitHub review of
+/// the head commit, a GitLab note written while the commit was the merge request's head.
+const HOST_SOURCES: &[&str] = &["GitHub review of ", "GitLab note of "];
+
 /// Whether `by` may accept a difference through `source`: anyone CI names on the command
-/// line; on the code host, a senior (`policy.seniors`, or a senior of an area the change
-/// touches).
+/// line; on the code host (a review, a note), a senior (`policy.seniors`, or a senior of an
+/// area the change touches).
 fn may_accept(a: &Acceptance, signoff: Option<&SignoffState>) -> bool {
     if a.source == FLAG {
         return true;
     }
-    if !super::trusted_source(&a.source) {
+    if !HOST_SOURCES.iter().any(|p| a.source.starts_with(p)) {
         return false;
     }
     let Some(s) = signoff else { return false };
@@ -206,6 +211,13 @@ mod tests {
         let acc: Vec<_> = x[0].accepted().collect();
         assert_eq!(acc.len(), 1);
         assert_eq!(acc[0].accepted.as_ref().map(|a| a.by.as_str()), Some("@alice"));
+        // A GitLab note of the head by a senior accepts it the same way; by anyone else, not.
+        let mut y = [worse("api -> db", 1.0)];
+        let note = |by: &str| Acceptance { id: id.clone(), by: by.into(), source: "GitLab note of 1a2b3c4d5e".into() };
+        assert!(apply(&mut y, &[note("@bob")], Some(&seniors()))[0].contains("only a senior"));
+        assert_eq!(y[0].failed().count(), 1);
+        assert!(apply(&mut y, &[note("@alice")], Some(&seniors())).is_empty());
+        assert_eq!(y[0].ran[0].accepted.as_ref().map(|a| a.source.as_str()), Some("GitLab note of 1a2b3c4d5e"));
         // The command line counts as CI gave it, and an ID of nothing is said.
         let flags = from_flags(&[format!("{id}=carol@shop.example"), "d-0000000000".into()]);
         let notes = apply(&mut x, &flags, None);

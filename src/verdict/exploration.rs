@@ -135,7 +135,11 @@ fn failures(r: &ExploreReport) -> Vec<String> {
         let id = x
             .difference
             .as_deref()
-            .map(|id| format!(" (difference {id}: a senior accepts it with `faultline accept {id}` in a review)"))
+            .map(|id| {
+                format!(
+                    " (difference {id}: a senior accepts it with `faultline accept {id}` in a review or a GitLab note)"
+                )
+            })
             .unwrap_or_default();
         reasons.push(format!(
             "exploration of {} found a failure nobody wrote a scenario for: {} failed{how}{id}",

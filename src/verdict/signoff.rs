@@ -161,7 +161,7 @@ pub struct GivenApprovals {
     pub stale: Vec<(String, String, String)>,
     /// Why the code host could not be read, if it could not.
     pub unreadable: Option<String>,
-    /// Differences accepted (`faultline accept ID` in a review of the head, or
+    /// Differences accepted (`faultline accept ID` in a review or GitLab note of the head, or
     /// `--accept-difference`), see [`super::accept`].
     pub accepts: Vec<super::accept::Acceptance>,
 }

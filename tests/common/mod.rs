@@ -105,6 +105,14 @@ policy:
 scenarios: scenarios/
 "#;
 
+/// `config` exploring only the fault `classes` (`explore.classes`, the items of a flow
+/// list): a test of one oracle or fault class runs the faults that exercise it and a few
+/// beside them, not the whole catalogue.
+pub fn only(config: &str, classes: &str) -> String {
+    assert!(config.contains("explore:\n"), "{config}");
+    config.replacen("explore:\n", &format!("explore:\n  classes: [{classes}]\n"), 1)
+}
+
 /// Both streams of a run of the binary.
 pub fn output(out: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))

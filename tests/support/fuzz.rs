@@ -157,6 +157,7 @@ explore:
       settled: true
       within: 6s
   max_attempts: 3
+  classes: [down, errors-first, lifecycle-start-while-down]
 "#;
 
 const TOKENS: &[&str] = &[
@@ -274,6 +275,8 @@ const TOKENS: &[&str] = &[
     "\"not_exercised\":",
     "\"reference_passes\":",
     "max_attempts: ",
+    "classes: ",
+    "[down, saturation]",
     "vars: ",
     "owners: ",
     "codeowners: true",
