@@ -401,6 +401,35 @@ services:
     assert!(help.contains("did you mean `{pay.host}`?"), "{help}");
 }
 
+/// Issue 24's `errors:` of an edge: the dependency's own error statuses, each one 400-599,
+/// a wrong one located at its value with the range in the help; a right list is valid.
+#[test]
+fn an_edges_error_statuses_are_checked_value_by_value() {
+    let text = r#"version: 1
+services:
+  pay:
+    image: pay:1
+    ports: [80]
+  orders:
+    image: orders:1
+    ports: [80]
+    depends_on:
+      pay: { env: PAY, url: "http://{host}:{port}", errors: [404, 200, 409, 99] }
+"#;
+    let p = problems(text);
+    assert_eq!(p.len(), 2, "{p:#?}");
+    let line = line_of(text, "errors:");
+    let column = |needle: &str| text.lines().nth(line - 1).unwrap().find(needle).unwrap() + 1;
+    assert!(
+        p[0].0.starts_with(&format!("faultline.yaml:{line}:{}: ", column("200")))
+            && p[0].0.contains("200 is not an error status of `pay`"),
+        "{p:#?}"
+    );
+    assert!(p[1].0.starts_with(&format!("faultline.yaml:{line}:{}: ", column("99"))), "{p:#?}");
+    assert!(p[0].1.as_deref().unwrap_or_default().contains("400-599"), "{p:#?}");
+    assert_eq!(problems(&text.replace("200, ", "").replace(", 99", "")), vec![]);
+}
+
 /// `agrees:` on a workload step: every mistake at its key, with the nearest valid name; on a
 /// read only; naming a service that exists.
 #[test]

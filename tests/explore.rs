@@ -21,7 +21,7 @@ fn output(out: &std::process::Output) -> String {
 }
 
 fn edge(from: &str, to: &str, http: bool) -> UsedEdge {
-    UsedEdge { from: from.into(), to: to.into(), http, passes: 1 }
+    UsedEdge { from: from.into(), to: to.into(), http, passes: 1, statuses: Vec::new() }
 }
 
 #[test]
@@ -75,6 +75,82 @@ fn experiments_cover_only_the_edges_the_workload_used() {
         assert!(checks.iter().any(|c| c.contains("panicked at")), "{}: no crash check", e.name);
         assert!(checks.iter().any(|c| c.contains("GROUP BY order_id")), "{}: no invariant", e.name);
     }
+}
+
+/// Issue 24's flavours: the transient failures carry the bodies intermediaries send, one
+/// class more per HTTP edge (a large page, one request at a time); the dependency's own
+/// error statuses, declared on the edge (`errors:`) or seen in the reference, each an
+/// experiment one request at a time that is no flavour of a transient failure.
+#[test]
+fn error_bodies_and_the_dependencys_own_statuses_join_the_catalogue() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/shop/faultline.yaml");
+    let text = std::fs::read_to_string(path).unwrap().replace(
+        r#"payments: { env: PAYMENTS_URL, url: "http://{host}:{port}" }"#,
+        r#"payments: { env: PAYMENTS_URL, url: "http://{host}:{port}", errors: [409, 404, 503] }"#,
+    );
+    let origin = ConfigOrigin::Worktree { path: path.into() };
+    let loaded = faultline::config::parse_bytes("faultline.yaml", text.into_bytes(), origin).unwrap();
+    let w = workload(&loaded, "orders").unwrap();
+    let r = reference(&w, &loaded.config).unwrap();
+    let catalogue_with = |statuses: Vec<u16>| {
+        let mut payments = edge("orders", "payments", true);
+        payments.statuses = statuses;
+        let used = [payments, edge("orders", "postgres", false)];
+        catalogue(&w, &loaded.config, &used, &r.scenario.stack, &["orders".into()], 800.0).unwrap()
+    };
+    // The reference saw the dependency answer 404 (declared too), 422 and 503 of its own.
+    let x = catalogue_with(vec![404, 422, 503]);
+    let on = |x: &[Experiment], edge: &str| -> Vec<(String, Mode)> {
+        x.iter().filter(|e| e.on == edge).map(|e| (e.class.clone(), e.mode)).collect()
+    };
+    let payments = on(&x, "orders -> payments");
+    let own: Vec<&(String, Mode)> = payments.iter().filter(|(c, _)| c.starts_with("dependency-")).collect();
+    assert_eq!(
+        own,
+        [
+            &("dependency-409".to_owned(), Mode::Sequential),
+            &("dependency-404".to_owned(), Mode::Sequential),
+            &("dependency-422".to_owned(), Mode::Sequential)
+        ],
+        "declared first, then seen; once each; not the catalogue's own 503"
+    );
+    let e = x.iter().find(|e| e.class == "dependency-409").unwrap();
+    let f = &e.faults[0]["http"];
+    assert_eq!((f["status"].as_u64(), f["first"].as_u64()), (Some(409), Some(2)), "{}", e.text);
+    assert_eq!(f["headers"]["Content-Type"], "application/problem+json", "{}", e.text);
+    assert!(faultline::scenario::experiments::family("dependency-409").is_none(), "an answer, not a blip");
+    // The transient flavours, each with its body.
+    let fault = |class: &str| {
+        x.iter().find(|e| e.class == class && e.on == "orders -> payments").unwrap().faults[0]["http"].clone()
+    };
+    assert!(fault("errors-first-502")["body"].as_str().unwrap().contains("<center>nginx</center>"));
+    assert_eq!(fault("errors-first-502")["headers"]["Content-Type"], "text/html");
+    assert_eq!(fault("errors-first-504")["headers"]["Content-Type"], "text/plain");
+    assert!(fault("errors-first-500").get("body").is_none(), "500 empty");
+    assert_eq!(fault("errors-first")["headers"]["Content-Type"], "application/problem+json");
+    let large = fault("errors-first-large");
+    assert_eq!((large["status"].as_u64(), large["body_bytes"].as_u64()), (Some(503), Some(256 * 1024)));
+    assert!(large["headers"]["Content-Type"].as_str().unwrap().contains("charset=iso-8859-1"));
+    assert_eq!(faultline::scenario::experiments::family("errors-first-large"), Some("transient"));
+    // What it costs: with neither declared nor seen statuses, one experiment more per HTTP
+    // edge than the catalogue without bodies (the large page, one request at a time).
+    let plain = faultline::config::parse_bytes(
+        "faultline.yaml",
+        std::fs::read(path).unwrap(),
+        ConfigOrigin::Worktree { path: path.into() },
+    )
+    .unwrap();
+    let w0 = workload(&plain, "orders").unwrap();
+    let used = [edge("orders", "payments", true)];
+    let x0 = catalogue(&w0, &plain.config, &used, &r.scenario.stack, &[], 800.0).unwrap();
+    let per_edge = on(&x0, "orders -> payments");
+    assert_eq!(per_edge.iter().filter(|(c, _)| c == "errors-first-large").count(), 1);
+    assert!(!per_edge.iter().any(|(c, _)| c.starts_with("dependency-")));
+    // Every experiment is still a valid scenario with a unique name.
+    let names: std::collections::BTreeSet<&str> = x.iter().map(|e| e.name.as_str()).collect();
+    assert_eq!(names.len(), x.len());
+    // A non-HTTP edge gets none of them.
+    assert!(!on(&x, "orders -> postgres").iter().any(|(c, _)| c.starts_with("dependency-") || c.starts_with("errors")));
 }
 
 #[test]
@@ -152,9 +228,15 @@ fn the_classes_a_team_lists_are_the_catalogue_it_gets() {
     let loaded = shop();
     let w = workload(&loaded, "orders").unwrap();
     let r = reference(&w, &loaded.config).unwrap();
-    let used = [edge("orders", "payments", true), edge("orders", "postgres", false)];
+    let mut payments = edge("orders", "payments", true);
+    payments.statuses = vec![404];
+    let used = [payments, edge("orders", "postgres", false)];
     let all = catalogue(&w, &loaded.config, &used, &r.scenario.stack, &["orders".into()], 800.0).unwrap();
-    let made: std::collections::BTreeSet<&str> = all.iter().map(|e| e.class.as_str()).collect();
+    // Every `dependency-NNN` is listed as `dependency-errors`.
+    let made: std::collections::BTreeSet<&str> = all
+        .iter()
+        .map(|e| if e.class.starts_with("dependency-") { "dependency-errors" } else { e.class.as_str() })
+        .collect();
     let known: std::collections::BTreeSet<&str> = faultline::config::FAULT_CLASSES.iter().copied().collect();
     assert_eq!(made, known, "every class the catalogue makes can be listed, and every listed one is made");
     let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/shop/faultline.yaml")).unwrap();

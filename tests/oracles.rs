@@ -8,7 +8,8 @@ mod common;
 use common::{TestRepo, explore_gate as gate, only, output, ran};
 
 /// The flavours of one transient failure (`explore.classes`).
-const TRANSIENT: &str = "errors-first, errors-first-502, errors-first-504, errors-first-500, reset-first";
+const TRANSIENT: &str =
+    "errors-first, errors-first-502, errors-first-504, errors-first-500, errors-first-large, reset-first";
 
 /// api keeps a counter in Redis (`POST /count`, `GET /count`); the workload increments it
 /// and reads it back, and the read must agree with Redis. The gate explores api whenever
@@ -162,12 +163,17 @@ fn the_gate_blocks_a_change_that_treats_a_502_unlike_a_503() {
     let (code, text, v) = gate(&r, "150s", &[]);
     assert_eq!(code, Some(1), "{text}");
     let ran = ran(&v);
-    let (x, c) = with_check(&ran, "the same outcome for the client under 502 as under 503", false)
+    let (x, c) = with_check(&ran, "the same outcome for the client under 502 (nginx's HTML page) as under 503", false)
         .unwrap_or_else(|| panic!("{v}"));
     assert_eq!((x["class"].as_str(), x["on"].as_str()), (Some("errors-first-502"), Some("api -> db")), "{x}");
     let observed = c["observed"].as_str().unwrap_or_default();
     assert!(observed.contains("beside explore-api-api-db-errors-first-seq"), "both experiments named: {c}");
-    assert!(observed.contains("under 502 1 failed (5xx) in time; under 503 1 answered in time"), "{c}");
+    assert!(
+        observed.contains(
+            "under 502 (nginx's HTML page) 1 failed (5xx) in time; under 503 (a JSON problem) 1 answered in time"
+        ),
+        "{c}"
+    );
     assert!(observed.contains("seen again"), "{c}");
     assert_eq!(x["compared"]["verdict"], "worse", "{x}");
     assert_eq!(x["compared"]["base"]["status"], "passed", "the base treats both alike: {x}");
@@ -182,8 +188,10 @@ fn the_gate_passes_a_system_that_masks_every_flavour_alike() {
     let (code, text, v) = gate(&r, "90s", &[]);
     assert_eq!(code, Some(0), "{text}");
     let ran = ran(&v);
-    for flavour in ["502", "504", "500", "a reset before the reply"] {
-        let (x, _) = with_check(&ran, &format!("the same outcome for the client under {flavour} as under 503"), true)
+    for flavour in
+        ["502 (nginx's HTML page)", "504 (plain text)", "500 (empty)", "503 (a 256 KiB", "a reset before the reply"]
+    {
+        let (x, _) = with_check(&ran, &format!("the same outcome for the client under {flavour}"), true)
             .unwrap_or_else(|| panic!("{flavour}: {v}"));
         assert_eq!(x["outcome"]["status"], "passed", "{x}");
     }

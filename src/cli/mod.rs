@@ -185,8 +185,9 @@ enum Command {
     /// The fault classes, which `explore.classes` in faultline.yaml may narrow down:
     ///   on an edge:   down, slow-past-deadline, slow-under-deadline, unresponsive,
     ///                 errors-first, errors-first-502, errors-first-504, errors-first-500,
-    ///                 reset-first, throttled, unavailable, reply-lost, reset-mid-response,
-    ///                 blackhole, outage, saturation
+    ///                 errors-first-large, reset-first, dependency-errors (each dependency-404,
+    ///                 … of an edge's `errors:` or its reference), throttled, unavailable,
+    ///                 reply-lost, reset-mid-response, blackhole, outage, saturation
     ///   on a service: paused, restarted, lifecycle-start-while-down
     #[command(verbatim_doc_comment)]
     Explore(explore::ExploreArgs),

@@ -130,7 +130,8 @@ pub struct Explore {
 /// Every fault class of exploration's catalogue (`scenario::experiments`), by the name
 /// `explore.classes` selects it with, in catalogue order: an edge's faults, the sustained
 /// outage, other services paused and restarted, the service's own restart and lifecycle,
-/// saturation.
+/// saturation. `dependency-errors` selects every class of a dependency's own error status
+/// (`dependency-404`, …: an edge's `errors:`, or seen in the reference).
 pub const FAULT_CLASSES: &[&str] = &[
     "down",
     "slow-past-deadline",
@@ -140,7 +141,9 @@ pub const FAULT_CLASSES: &[&str] = &[
     "errors-first-502",
     "errors-first-504",
     "errors-first-500",
+    "errors-first-large",
     "reset-first",
+    "dependency-errors",
     "throttled",
     "unavailable",
     "reply-lost",
@@ -336,6 +339,13 @@ pub struct Dependency {
     /// share a `client_port`.
     #[serde(default)]
     pub client_port: Option<u16>,
+    /// The dependency's own error statuses (400-599) the client must handle, on an HTTP
+    /// edge: `[404, 409]`. Exploration answers the first 2 requests of the edge with each
+    /// (an experiment `dependency-404`, one request at a time), besides the error statuses
+    /// the dependency answered during the reference run. A status the catalogue answers
+    /// already (429, 500, 502, 503, 504) adds no experiment.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<u16>,
 }
 
 fn default_url() -> String {

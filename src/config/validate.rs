@@ -506,6 +506,18 @@ fn check_edges(
                 );
             }
         }
+        for (i, status) in edge.errors.iter().enumerate() {
+            if !(400..=599).contains(status) {
+                out.push(
+                    FileDiagnostic::at_value(
+                        file,
+                        &[&key[..], &ypath!["errors", i]].concat(),
+                        format!("{status} is not an error status of `{dep}`"),
+                    )
+                    .with_help(format!("the statuses `{dep}` answers in error, 400-599: `errors: [404, 409]`")),
+                );
+            }
+        }
         if let Some(env) = &edge.env {
             check_var_name(file, &[&key[..], &ypath!["env"]].concat(), env, out);
             check_template(file, &[&key[..], &ypath!["url"]].concat(), &edge.url, out);

@@ -338,9 +338,19 @@ async fn references(
         return Err(ReferenceError::FailsAgain { service: service.clone(), passes: REFERENCE_PASSES, why: why(&o) });
     }
     for mut e in used_edges(&o) {
-        if !used.iter().any(|u| (&u.from, &u.to) == (&e.from, &e.to)) {
-            e.passes = first_pass(&o, &e.name(), w.steps.len()).unwrap_or(REFERENCE_PASSES);
-            used.push(e);
+        match used.iter_mut().find(|u| (&u.from, &u.to) == (&e.from, &e.to)) {
+            // The passes may show more of the dependency's own errors.
+            Some(u) => {
+                for s in e.statuses {
+                    if !u.statuses.contains(&s) {
+                        u.statuses.push(s);
+                    }
+                }
+            }
+            None => {
+                e.passes = first_pass(&o, &e.name(), w.steps.len()).unwrap_or(REFERENCE_PASSES);
+                used.push(e);
+            }
         }
     }
     for (edge, (n, which)) in attempts_per_request(&o, service) {
@@ -830,7 +840,28 @@ pub(crate) fn traffic(o: &ScenarioOutcome, until: Option<f64>) -> Vec<UsedEdge> 
         let before = o.edge_bytes_before_steps.get(name).copied().unwrap_or(0);
         let bytes = (obs.bytes_upstream + obs.bytes_downstream).saturating_sub(before);
         if requests > 0 || (bytes > 0 && (until.is_none() || obs.requests.is_empty())) {
-            out.push(UsedEdge { from: from.to_owned(), to: to.to_owned(), http: !obs.requests.is_empty(), passes: 1 });
+            out.push(UsedEdge {
+                from: from.to_owned(),
+                to: to.to_owned(),
+                http: !obs.requests.is_empty(),
+                passes: 1,
+                statuses: own_errors(obs),
+            });
+        }
+    }
+    out
+}
+
+/// The error statuses (400-599) the dependency itself answered on an edge, in the order first
+/// seen, once each: not a fault's answers, nor a request it never answered.
+pub(crate) fn own_errors(obs: &crate::fault::observe::Observations) -> Vec<u16> {
+    let mut out = Vec::new();
+    for r in &obs.requests {
+        if let (Some(s), crate::fault::observe::RequestOutcome::Answered) = (r.status, r.outcome)
+            && (400..=599).contains(&s)
+            && !out.contains(&s)
+        {
+            out.push(s);
         }
     }
     out
@@ -921,7 +952,7 @@ mod tests {
     use super::*;
 
     fn edge(from: &str, to: &str) -> UsedEdge {
-        UsedEdge { from: from.into(), to: to.into(), http: true, passes: 1 }
+        UsedEdge { from: from.into(), to: to.into(), http: true, passes: 1, statuses: Vec::new() }
     }
 
     /// An outcome of 8 steps of 100 ms each (4 passes of 2), with `api -> db` first asked
@@ -952,6 +983,28 @@ mod tests {
             "checks_ms": 800.0, "stack_seconds": 0.0, "run_seconds": 0.0, "teardown_seconds": 0.0, "repro": ""
         });
         serde_json::from_value(v).expect("an outcome")
+    }
+
+    #[test]
+    fn the_dependencys_own_errors_are_its_answers_not_a_faults() {
+        let mut o = outcome(100.0);
+        let request = |seq: u64, status: u16, outcome: &str| {
+            serde_json::from_value(serde_json::json!({ "conn": 1, "seq": seq, "method": "GET", "path": "/call",
+                "status": status, "start_ms": 60.0, "duration_ms": 1.0, "fault": null, "outcome": outcome }))
+            .unwrap()
+        };
+        let db = o.edges.get_mut("api -> db").unwrap();
+        db.requests.extend([
+            request(2, 404, "answered"),
+            request(3, 503, "faulted"),
+            request(4, 409, "answered"),
+            request(5, 404, "answered"),
+            request(6, 302, "answered"),
+        ]);
+        let used = used_edges(&o);
+        let db = used.iter().find(|e| e.to == "db").unwrap();
+        assert_eq!(db.statuses, [404, 409], "in order, once each, 400-599, not the fault's 503");
+        assert!(used.iter().find(|e| e.to == "cache").unwrap().statuses.is_empty());
     }
 
     #[test]

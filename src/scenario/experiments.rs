@@ -12,8 +12,12 @@
 //! | `slow-past-deadline` | each request held past the deadline     | —                                |
 //! | `unresponsive`       | —                                       | nothing passes; closed after the deadline |
 //! | `slow-under-deadline`| held for half the deadline              | each reply delayed 1/20 of it    |
-//! | `errors-first`       | the first 2 requests answer 503         | —                                |
-//! | `errors-first-502`, `-504`, `-500` | the same with 502, 504, 500 | —                                |
+//! | `errors-first`       | the first 2 requests answer 503, a JSON problem (`application/problem+json`) | — |
+//! | `errors-first-502`   | the same with 502 and nginx's HTML error page (`text/html`) | —            |
+//! | `errors-first-504`   | the same with 504 and a gateway's plain text (`upstream request timeout`) | — |
+//! | `errors-first-500`   | the same with 500 and an empty body     | —                                |
+//! | `errors-first-large` | the same with 503 and a 256 KiB HTML page, `charset=iso-8859-1` (one request at a time only) | — |
+//! | `dependency-404`, …  | the first 2 requests answer one of the dependency's own error statuses (declared `errors:` on the edge, or answered in the reference; not 429, 500, 502-504), a JSON problem (one request at a time only) | — |
 //! | `reset-first`        | the first 2 requests reset, unforwarded | —                                |
 //! | `throttled`          | 429 with `Retry-After: 3600`            | —                                |
 //! | `unavailable`        | 503 with `Retry-After: 3600`            | —                                |
@@ -23,7 +27,7 @@
 //! | `saturation`         | held for 1/4 of the deadline, the workload 16 then 64 at once | —              |
 //!
 //! each once with the workload one request at a time and once with 4 at once (`saturation`:
-//! once, [`SATURATION`]); `outage`: the edge down for 30 requests in a row, then recovery.
+//! once, [`SATURATION`]; `errors-first-large` and `dependency-*`: one at a time only); `outage`: the edge down for 30 requests in a row, then recovery.
 //! Pairs of faults ([`pair`]): two single faults on two different edges at once, chosen
 //! after the single faults ran (`runner::fault_search`'s dynamic reduction). Every other service of the stack is
 //! paused (3 s) and restarted (killed for 2 s) during the workload; the service under test
@@ -44,8 +48,10 @@
 //! while the fault is in place (`probes:`), on every service the fault does not itself stop.
 //! The runner's exploration adds the attempts per workload request, and compares the
 //! experiments of a [`family`] with each other: transient failures that differ only in
-//! flavour (503, 502, 504, 500, a reset before the reply) on one edge, in one mode, must
-//! leave the workload's client with the same outcome.
+//! flavour (503, 502, 504, 500, a large page, each with its body; a reset before the reply)
+//! on one edge, in one mode, must leave the workload's client with the same outcome. The
+//! dependency's own errors (`dependency-404`) are answers, not a transient failure: no
+//! family compares them.
 
 use std::time::Duration;
 
@@ -118,7 +124,9 @@ pub struct Workload {
 
 impl Workload {
     /// Whether exploration runs the fault class `class` (`explore.classes`).
+    /// Every `dependency-NNN` is selected by `dependency-errors`.
     pub fn runs(&self, class: &str) -> bool {
+        let class = if class.starts_with(DEPENDENCY) { DEPENDENCY_ERRORS } else { class };
         self.classes.as_ref().is_none_or(|c| c.iter().any(|c| c == class))
     }
 }
@@ -179,6 +187,9 @@ pub struct UsedEdge {
     /// first carried traffic (1 for most edges; an edge a service calls only every Nth
     /// request, or after a warm-up, needs more).
     pub passes: u32,
+    /// The error statuses (400-599) the dependency itself answered on it in the reference,
+    /// in order, once each: each is an experiment ([`dependency_statuses`]).
+    pub statuses: Vec<u16>,
 }
 
 impl UsedEdge {
@@ -353,13 +364,14 @@ pub fn catalogue(
     for e in edges {
         let on = e.name();
         let optional = w.optional.contains(&(e.from.clone(), e.to.clone()));
-        for (class, fault) in classes(e.http, d) {
+        for (class, fault) in edge_classes(config, e, d) {
             let mut f = fault;
             f["on"] = json!(on);
-            for mode in [Mode::Sequential, Mode::Concurrent] {
+            let modes: &[Mode] = if once(&class) { &[Mode::Sequential] } else { &[Mode::Sequential, Mode::Concurrent] };
+            for mode in modes.iter().copied() {
                 let steps = if mode == Mode::Sequential { sequential(&w.steps) } else { concurrent(&w.steps) };
                 let steps = repeated(if optional { strict(steps) } else { steps }, e.passes);
-                out.push(experiment(w, config, class, &on, mode, vec![f.clone()], steps, Vec::new())?);
+                out.push(experiment(w, config, &class, &on, mode, vec![f.clone()], steps, Vec::new())?);
             }
         }
         let mut f = json!({ "refuse": true });
@@ -561,18 +573,26 @@ pub fn lineage(name: &str) -> String {
     base.to_owned()
 }
 
-/// The fault classes of an edge, in catalogue order (see the module's table).
-fn classes(http: bool, d: Duration) -> Vec<(&'static str, Value)> {
+/// The fault classes of `edge`, in catalogue order: [`classes`], the dependency's own errors
+/// ([`dependency_classes`]) right after the transient ones.
+fn edge_classes(config: &crate::config::Config, edge: &UsedEdge, d: Duration) -> Vec<(String, Value)> {
+    let mut all = classes(edge.http, d);
+    let at = all.iter().rposition(|(c, _)| TRANSIENT.contains(&c.as_str())).map_or(all.len(), |i| i + 1);
+    all.splice(at..at, dependency_classes(config, edge));
+    all
+}
+
+/// The fault classes of an edge but the dependency's own errors, in catalogue order (see
+/// the module's table).
+fn classes(http: bool, d: Duration) -> Vec<(String, Value)> {
     let mut classes: Vec<(&str, Value)> = vec![("down", json!({ "refuse": true }))];
     if http {
         classes.extend([
             ("slow-past-deadline", json!({ "http": { "delay": dur(d + Duration::from_secs(1)) } })),
             ("slow-under-deadline", json!({ "http": { "delay": dur(d / 2) } })),
-            ("errors-first", json!({ "http": { "status": 503, "first": 2 } })),
-            ("errors-first-502", json!({ "http": { "status": 502, "first": 2 } })),
-            ("errors-first-504", json!({ "http": { "status": 504, "first": 2 } })),
-            ("errors-first-500", json!({ "http": { "status": 500, "first": 2 } })),
-            ("reset-first", json!({ "http": { "drop": "before", "first": 2 } })),
+        ]);
+        classes.extend(TRANSIENT.iter().map(|class| (*class, transient(class))));
+        classes.extend([
             ("throttled", json!({ "http": { "status": 429, "headers": { "Retry-After": "3600" } } })),
             ("unavailable", json!({ "http": { "status": 503, "headers": { "Retry-After": "3600" } } })),
             ("reply-lost", json!({ "http": { "drop": "reset", "first": 1 } })),
@@ -590,14 +610,118 @@ fn classes(http: bool, d: Duration) -> Vec<(&'static str, Value)> {
             ("reset-mid-response", json!({ "reset": "100ms" })),
         ]);
     }
-    classes
+    classes.into_iter().map(|(c, f)| (c.to_owned(), f)).collect()
 }
 
 /// The fault classes that are one transient failure in different flavours: the first 2
-/// requests answered 503, 502, 504 or 500, or reset before they reach the dependency. The
-/// first is the one the others are compared with.
+/// requests answered 503, 502, 504 or 500, each with the body an intermediary sends, or
+/// reset before they reach the dependency. The first is the one the others are compared
+/// with.
 pub const TRANSIENT: &[&str] =
-    &["errors-first", "errors-first-502", "errors-first-504", "errors-first-500", "reset-first"];
+    &["errors-first", "errors-first-502", "errors-first-504", "errors-first-500", LARGE_ERROR, "reset-first"];
+
+/// The transient flavour with a large body in an odd charset: run one request at a time
+/// only ([`once`]).
+pub const LARGE_ERROR: &str = "errors-first-large";
+
+/// How large [`LARGE_ERROR`]'s HTML page is: far more than a client's usual read buffer
+/// (8 or 64 KiB), less than any sane limit on a response.
+pub const LARGE_ERROR_BYTES: usize = 256 * 1024;
+
+/// nginx's own error page for a 502 (`proxy_pass` to a dead upstream), byte for byte.
+const NGINX_502: &str = "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n";
+
+/// The fault of a class of [`TRANSIENT`]: its status on the first 2 requests, with the body
+/// and content type real intermediaries send with it (see the module's table).
+fn transient(class: &str) -> Value {
+    let respond = |status: u16, body: String, content_type: Option<&str>| {
+        let mut f = json!({ "http": { "status": status, "first": 2 } });
+        if !body.is_empty() {
+            f["http"]["body"] = json!(body);
+        }
+        if let Some(t) = content_type {
+            f["http"]["headers"] = json!({ "Content-Type": t });
+        }
+        f
+    };
+    match class {
+        "errors-first" => respond(503, problem(503), Some("application/problem+json")),
+        "errors-first-502" => respond(502, NGINX_502.to_owned(), Some("text/html")),
+        "errors-first-504" => respond(504, "upstream request timeout".to_owned(), Some("text/plain")),
+        "errors-first-500" => respond(500, String::new(), None),
+        LARGE_ERROR => {
+            let mut f = respond(503, LARGE_LINE.to_owned(), Some("text/html; charset=iso-8859-1"));
+            f["http"]["body_bytes"] = json!(LARGE_ERROR_BYTES);
+            f
+        }
+        _ => json!({ "http": { "drop": "before", "first": 2 } }),
+    }
+}
+
+/// An RFC 9457 problem body for `status`, as an API gateway or the dependency's framework
+/// sends it.
+fn problem(status: u16) -> String {
+    json!({ "type": "about:blank", "title": crate::fault::http::reason(status), "status": status }).to_string()
+}
+
+/// A line of a gateway's HTML error page with a long diagnostic, repeated to
+/// [`LARGE_ERROR_BYTES`] (the debug pages of application servers carry a stack trace and
+/// every header): the scenario file says it once, with `body_bytes`.
+const LARGE_LINE: &str = "<p>503 Service Unavailable: upstream connect error or disconnect/reset before headers</p>\n";
+
+/// Whether `class` runs one request at a time only: the large error page (the same
+/// transient failure as `errors-first`, its body the only difference) and the dependency's
+/// own errors ([`dependency_statuses`]).
+fn once(class: &str) -> bool {
+    class == LARGE_ERROR || class.starts_with(DEPENDENCY)
+}
+
+/// The start of the class of an experiment with one of the dependency's own error statuses
+/// (`dependency-404`).
+pub const DEPENDENCY: &str = "dependency-";
+
+/// The name `explore.classes` selects every `dependency-NNN` class with.
+pub const DEPENDENCY_ERRORS: &str = "dependency-errors";
+
+/// Statuses the catalogue answers already (`throttled`, [`TRANSIENT`], `unavailable`): a
+/// dependency's own 503 adds no experiment.
+const CATALOGUED: &[u16] = &[429, 500, 502, 503, 504];
+
+/// The dependency's own error statuses that get an experiment on an HTTP edge: those
+/// `declared` on the edge (`errors:` in faultline.yaml), then those `seen` in the reference,
+/// each once, 400-599, but those the catalogue answers already ([`CATALOGUED`]).
+pub fn dependency_statuses(declared: &[u16], seen: &[u16]) -> Vec<u16> {
+    let mut out: Vec<u16> = Vec::new();
+    for s in declared.iter().chain(seen) {
+        if (400..=599).contains(s) && !CATALOGUED.contains(s) && !out.contains(s) {
+            out.push(*s);
+        }
+    }
+    out
+}
+
+/// The classes of the dependency's own errors on `edge` ([`dependency_statuses`]), each the
+/// first 2 requests answered with the status and a problem body, as an API answers: not a
+/// transient failure but an answer, so no member of a family.
+fn dependency_classes(config: &crate::config::Config, edge: &UsedEdge) -> Vec<(String, Value)> {
+    if !edge.http {
+        return Vec::new();
+    }
+    let declared = config
+        .services
+        .get(&edge.from)
+        .and_then(|s| s.depends_on.get(&edge.to))
+        .map(|d| d.errors.as_slice())
+        .unwrap_or_default();
+    dependency_statuses(declared, &edge.statuses)
+        .into_iter()
+        .map(|s| {
+            let fault = json!({ "http": { "status": s, "first": 2, "body": problem(s),
+                "headers": { "Content-Type": "application/problem+json" } } });
+            (format!("{DEPENDENCY}{s}"), fault)
+        })
+        .collect()
+}
 
 /// The family of a fault class, if it has one: faults that must leave the workload's client
 /// with the same outcome on the same edge (`transient`, [`TRANSIENT`]).
@@ -605,13 +729,14 @@ pub fn family(class: &str) -> Option<&'static str> {
     TRANSIENT.contains(&class).then_some("transient")
 }
 
-/// What a class of [`TRANSIENT`] does, in a few words: `503`, `a reset`.
+/// What a class of [`TRANSIENT`] does, in a few words: `503 (a JSON problem)`, `a reset`.
 pub fn flavour(class: &str) -> &'static str {
     match class {
-        "errors-first" => "503",
-        "errors-first-502" => "502",
-        "errors-first-504" => "504",
-        "errors-first-500" => "500",
+        "errors-first" => "503 (a JSON problem)",
+        "errors-first-502" => "502 (nginx's HTML page)",
+        "errors-first-504" => "504 (plain text)",
+        "errors-first-500" => "500 (empty)",
+        LARGE_ERROR => "503 (a 256 KiB HTML page, ISO-8859-1)",
         "reset-first" => "a reset before the reply",
         _ => "another fault",
     }
@@ -629,7 +754,7 @@ pub fn fallback(
     let on = edge.name();
     let with = format!("{} on {}", trigger.class, trigger.on);
     let mut out = Vec::new();
-    for (class, fault) in classes(edge.http, w.deadline).into_iter().filter(|(c, _)| w.runs(c)) {
+    for (class, fault) in edge_classes(config, edge, w.deadline).into_iter().filter(|(c, _)| w.runs(c)) {
         let mut f = fault;
         f["on"] = json!(on);
         let mut faults = trigger.faults.clone();
@@ -644,7 +769,7 @@ pub fn fallback(
             trigger.steps.clone(),
             Vec::new(),
         )?;
-        e.class = class.to_owned();
+        e.class = class;
         e.with = Some(with.clone());
         out.push(e);
     }
@@ -902,6 +1027,36 @@ mod tests {
         let c = concurrent(&[json!({ "request": "GET a /", "repeat": 2 })]);
         assert_eq!((c[0]["repeat"].as_u64(), c[0]["concurrency"].as_u64()), (Some(4), Some(4)));
         assert_eq!(sustained(&[json!({ "request": "GET a /" })])[0]["repeat"], json!(30));
+    }
+
+    #[test]
+    fn the_dependencys_own_statuses_are_declared_then_seen_once_each_errors_only() {
+        assert_eq!(dependency_statuses(&[409, 404], &[404, 422]), [409, 404, 422]);
+        // 2xx, 3xx and what the catalogue answers already add nothing.
+        assert_eq!(dependency_statuses(&[200, 503], &[304, 429, 500, 502, 504, 410]), [410]);
+        assert!(dependency_statuses(&[], &[]).is_empty());
+        assert!(once("dependency-404") && once(LARGE_ERROR) && !once("errors-first") && !once("down"));
+    }
+
+    #[test]
+    fn each_transient_flavour_carries_the_body_an_intermediary_sends() {
+        let http = |class: &str| transient(class)["http"].clone();
+        let problem: Value = serde_json::from_str(http("errors-first")["body"].as_str().unwrap()).unwrap();
+        assert_eq!((problem["status"].as_u64(), problem["title"].as_str()), (Some(503), Some("Service Unavailable")));
+        assert!(http("errors-first-502")["body"].as_str().unwrap().starts_with("<html>\r\n<head><title>502"));
+        assert_eq!(http("errors-first-504")["body"], "upstream request timeout");
+        assert_eq!(http("errors-first-500")["status"], 500);
+        assert!(http("errors-first-500").get("body").is_none() && http("errors-first-500").get("headers").is_none());
+        assert_eq!(http("reset-first")["drop"], "before");
+        // Each flavour is named by what differs, and every flavour of the family has a fault.
+        let flavours: std::collections::BTreeSet<&str> = TRANSIENT.iter().map(|c| flavour(c)).collect();
+        assert_eq!(flavours.len(), TRANSIENT.len());
+        for class in TRANSIENT {
+            assert_eq!(family(class), Some("transient"));
+            let f = http(class);
+            assert!(f["first"] == 2, "{class}: {f}");
+        }
+        assert_eq!(family("dependency-404"), None);
     }
 
     #[test]

@@ -96,7 +96,7 @@ services:
       /app/peers.json: { content: "{\"db\": \"{db.host}:{db.port}\", \"c\": \"{cache.host}\"}" }
       /app/x.env: { template: config/x.env }
     depends_on:
-      db: { env: DB_URL, url: "postgres://u@{host}:{port}/d", port: 5432, optional: true, host: db.internal, client_port: 15432 }
+      db: { env: DB_URL, url: "postgres://u@{host}:{port}/d", port: 5432, optional: true, host: db.internal, client_port: 15432, errors: [404, 409] }
       cache: { vars: { CACHE_HOST: "{host}", CACHE_PORT: "{port}" } }
   cache:
     build: .
@@ -303,6 +303,11 @@ const TOKENS: &[&str] = &[
     "build_args: ",
     "host: ",
     "client_port: ",
+    "errors: [404, 409]",
+    "body_bytes: 262144",
+    "body_bytes: 99999999999",
+    "errors: [99, 200, 70000]",
+    "errors: ",
     "\"{db.host}\"",
     "{pricing.host}",
     "{x.port}",
@@ -674,6 +679,7 @@ fn explore_and_render(loaded: &LoadedConfig) {
                 to: to.clone(),
                 http: to.len() % 2 == 0,
                 passes: 1 + to.len() as u32 % 3,
+                statuses: vec![404, 200, to.len() as u16 % 700],
             })
         })
         .take(20)
@@ -688,7 +694,8 @@ fn explore_and_render(loaded: &LoadedConfig) {
                     if let Ok(x) = catalogue(&w, &loaded.config, &used, &r.scenario.stack, &first, 1234.5)
                         && let (Some(trigger), Some((from, to))) = (x.first(), declared.last())
                     {
-                        let edge = UsedEdge { from: from.clone(), to: to.clone(), http: true, passes: 1 };
+                        let edge =
+                            UsedEdge { from: from.clone(), to: to.clone(), http: true, passes: 1, statuses: vec![409] };
                         let _ = fallback(&w, &loaded.config, &edge, trigger);
                     }
                 }

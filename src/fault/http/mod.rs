@@ -41,8 +41,12 @@ pub enum HttpSpecError {
     NotAStatus(u16),
     #[error("{0} is an interim status; answer with a final one (200-599)")]
     Interim(u16),
-    #[error("`body` and `headers` go with `status`")]
+    #[error("`body`, `body_bytes` and `headers` go with `status`")]
     BodyWithoutStatus,
+    #[error("`body_bytes: {0}` is more than a response body of {max} bytes", max = MAX_BODY_BYTES)]
+    BodyTooLarge(usize),
+    #[error("`body_bytes` repeats `body`: give the text to repeat")]
+    NothingToRepeat,
     #[error("`{name}: {value}` is not a valid HTTP header")]
     Header { name: String, value: String },
     #[error("`first: 0` selects nothing")]
@@ -85,6 +89,11 @@ pub struct HttpSpec {
     /// With `status`: the response body.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body: Option<Text>,
+    /// With `status` and `body`: the body repeated until it is this many bytes (cut at the
+    /// last whole character within them), for a large error page: `body_bytes: 262144`.
+    /// At most 16 MiB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body_bytes: Option<usize>,
     /// With `status`: extra response headers.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub headers: std::collections::BTreeMap<String, Text>,
@@ -116,7 +125,7 @@ impl HttpSpec {
             (Some(s), _, _) if s < 200 => return Err(HttpSpecError::Interim(s)),
             (Some(status), _, _) => HttpAction::Respond {
                 status,
-                body: self.body.clone().map(|t| t.0).unwrap_or_default(),
+                body: self.response_body()?,
                 headers: self.headers.iter().map(|(k, v)| (k.clone(), v.0.clone())).collect(),
             },
             (_, Some(d), _) => HttpAction::Delay(d.0),
@@ -124,7 +133,7 @@ impl HttpSpec {
             (_, _, Some(style)) => HttpAction::Drop { reset: style == DropStyle::Reset },
             _ => unreachable!("one action is set"),
         };
-        if (self.body.is_some() || !self.headers.is_empty()) && self.status.is_none() {
+        if (self.body.is_some() || self.body_bytes.is_some() || !self.headers.is_empty()) && self.status.is_none() {
             return Err(HttpSpecError::BodyWithoutStatus);
         }
         for (k, Text(v)) in &self.headers {
@@ -147,6 +156,30 @@ impl HttpSpec {
         };
         let matcher = RequestMatch::new(self.method.as_deref(), self.path.as_deref())?;
         Ok(HttpRule { matcher, when, action })
+    }
+}
+
+/// The most bytes `body_bytes` asks for: 16 MiB, far past any error page.
+pub const MAX_BODY_BYTES: usize = 16 << 20;
+
+impl HttpSpec {
+    /// `body`, repeated to `body_bytes` when it says.
+    fn response_body(&self) -> Result<String, HttpSpecError> {
+        let body = self.body.clone().map(|t| t.0).unwrap_or_default();
+        let Some(n) = self.body_bytes else { return Ok(body) };
+        if n > MAX_BODY_BYTES {
+            return Err(HttpSpecError::BodyTooLarge(n));
+        }
+        if body.is_empty() {
+            return Err(HttpSpecError::NothingToRepeat);
+        }
+        let mut out = body.repeat(n.div_ceil(body.len()));
+        let mut end = n;
+        while !out.is_char_boundary(end) {
+            end -= 1;
+        }
+        out.truncate(end);
+        Ok(out)
     }
 }
 
@@ -240,9 +273,16 @@ pub(crate) fn reason(status: u16) -> &'static str {
         403 => "Forbidden",
         404 => "Not Found",
         408 => "Request Timeout",
+        405 => "Method Not Allowed",
         409 => "Conflict",
+        410 => "Gone",
+        412 => "Precondition Failed",
+        413 => "Content Too Large",
+        415 => "Unsupported Media Type",
+        422 => "Unprocessable Content",
         429 => "Too Many Requests",
         500 => "Internal Server Error",
+        501 => "Not Implemented",
         502 => "Bad Gateway",
         503 => "Service Unavailable",
         504 => "Gateway Timeout",
@@ -265,6 +305,23 @@ mod tests {
         assert!(m.matches("GET", "/orders/42"));
         assert!(!m.matches("GET", "/orders/42/items"));
         assert!(RequestMatch::new(None, Some("/api/**")).unwrap().matches("GET", "/api/a/b"));
+    }
+
+    #[test]
+    fn a_body_is_repeated_to_its_size_on_whole_characters() {
+        let spec = |body: &str, n| HttpSpec {
+            status: Some(503),
+            body: Some(Text(body.into())),
+            body_bytes: Some(n),
+            ..Default::default()
+        };
+        assert_eq!(spec("abc", 7).response_body().unwrap(), "abcabca");
+        assert_eq!(spec("é", 5).response_body().unwrap(), "éé", "é is 2 bytes: 4 of the 5");
+        assert_eq!(spec("<p>x</p>", 262_144).response_body().unwrap().len(), 262_144);
+        assert!(matches!(spec("x", MAX_BODY_BYTES + 1).validate(), Err(HttpSpecError::BodyTooLarge(_))));
+        assert!(matches!(spec("", 10).validate(), Err(HttpSpecError::NothingToRepeat)));
+        let alone = HttpSpec { delay: Some(Dur(Duration::from_secs(1))), body_bytes: Some(1), ..Default::default() };
+        assert!(matches!(alone.validate(), Err(HttpSpecError::BodyWithoutStatus)));
     }
 
     #[test]
