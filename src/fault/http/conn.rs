@@ -250,7 +250,10 @@ impl Http<'_> {
             let action = fired.map(|r| r.rule.action.clone());
 
             let result = self.exchange(&head, action, &mut record).await;
-            record.duration_ms = start.elapsed().as_secs_f64() * 1e3;
+            // A client gone during a hold: how long it waited is kept.
+            if record.outcome != RequestOutcome::ClientGone {
+                record.duration_ms = start.elapsed().as_secs_f64() * 1e3;
+            }
             match &result {
                 Err(Stop::ClientEof) => record.outcome = RequestOutcome::ClientGone,
                 Err(Stop::UpstreamEof | Stop::Io(_)) if record.outcome == RequestOutcome::Answered => {
@@ -311,13 +314,7 @@ impl Http<'_> {
                 record.outcome = RequestOutcome::Dropped;
                 return Ok(Next::Dropped);
             }
-            Some(HttpAction::Delay(d)) => {
-                tokio::select! {
-                    biased;
-                    _ = self.kill.changed() => return Err(Stop::Killed),
-                    _ = tokio::time::sleep(d) => {}
-                }
-            }
+            Some(HttpAction::Delay(d)) => self.hold(d, record).await?,
             _ => {}
         }
         let drop = match action {
@@ -378,6 +375,31 @@ impl Http<'_> {
         // not send the body: the connection cannot be trusted to be in step, so it closes.
         let in_step = !head.expect_continue || got_continue;
         Ok(if head.keep_alive && resp.keep_alive && in_step { Next::KeepAlive } else { Next::Close })
+    }
+
+    /// Holds the request for `d` (an HTTP `delay`) while watching the client: one that closes
+    /// its connection meanwhile has given up waiting (its own timeout), which `record` keeps
+    /// (`ClientGone`, after how long). The request is forwarded after the hold all the same, as
+    /// a slow dependency would still do the work of a request whose client left. Bytes the
+    /// client sends meanwhile (a pipelined request) are kept for later.
+    async fn hold(&mut self, d: std::time::Duration, record: &mut RequestRecord) -> Result<(), Stop> {
+        let start = Instant::now();
+        let until = tokio::time::Instant::from_std(start + d);
+        let mut watching = true;
+        loop {
+            tokio::select! {
+                biased;
+                _ = self.kill.changed() => return Err(Stop::Killed),
+                _ = tokio::time::sleep_until(until) => return Ok(()),
+                r = read_buf(&self.client.s, &mut self.client.buf), if watching => {
+                    if !matches!(r, Ok(n) if n > 0) {
+                        watching = false;
+                        record.outcome = RequestOutcome::ClientGone;
+                        record.duration_ms = self.conn.shared.recorder.ms(Instant::now()) - record.start_ms;
+                    }
+                }
+            }
+        }
     }
 
     /// The rest of the connection as plain bytes, both ways, through the toxics.
