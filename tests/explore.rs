@@ -138,6 +138,28 @@ fn a_bad_explore_section_is_located_in_faultline_yaml() {
     assert!(p.iter().any(|d| d.message.contains("`when` names the service")), "{p:?}");
 }
 
+/// A magnitude of a client's own deadline: the dependency held that long on its edge, one
+/// request at a time, named after its class; the steps that answered 2xx without faults may
+/// answer only their success statuses, the others keep what the workload accepts.
+#[test]
+fn a_magnitude_of_a_clients_deadline_holds_its_edge_and_asks_for_the_fault_free_answers() {
+    use faultline::scenario::experiments::{SLOW_UNDER_CLIENT_DEADLINE, magnitude};
+    let loaded = shop();
+    let w = workload(&loaded, "orders").unwrap();
+    let on = edge("orders", "payments", true);
+    let delay = std::time::Duration::from_millis(300);
+    let x = magnitude(&w, &loaded.config, &on, SLOW_UNDER_CLIENT_DEADLINE, delay, &[true, false]).unwrap();
+    assert_eq!(x.name, "explore-orders-orders-payments-slow-under-client-deadline-seq");
+    assert_eq!(
+        (x.class.as_str(), x.on.as_str(), x.mode),
+        (SLOW_UNDER_CLIENT_DEADLINE, "orders -> payments", Mode::Sequential)
+    );
+    assert_eq!(x.faults, [serde_json::json!({ "on": "orders -> payments", "http": { "delay": "300ms" } })]);
+    let statuses: Vec<&serde_json::Value> = x.steps.iter().map(|s| &s["expect"]["status"]).collect();
+    assert_eq!(statuses, [&serde_json::json!([201]), &serde_json::json!([200, 503])]);
+    assert!(x.steps.iter().all(|s| s["concurrency"] == 1), "{:?}", x.steps);
+}
+
 const RELAY: &str = concat!(
     "version: 1\n",
     relay_services!("@T@"),

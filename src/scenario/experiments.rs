@@ -636,6 +636,41 @@ pub fn pair(
     Ok(e)
 }
 
+/// The class of a dependency held for half its client's own deadline: under it, so the
+/// client waits and the service must answer as without faults.
+pub const SLOW_UNDER_CLIENT_DEADLINE: &str = "slow-under-client-deadline";
+
+/// The class of a dependency held for 1.5 times its client's own deadline: past it, so every
+/// attempt gives up, and the dependency's answers land while the workload still runs.
+pub const SLOW_PAST_CLIENT_DEADLINE: &str = "slow-past-client-deadline";
+
+/// The dependency of `edge` held for `delay`, a magnitude of its client's own deadline (the
+/// runner finds the deadline and chooses the magnitudes: `runner::fault_search`), the
+/// workload one request at a time over the passes the edge needs; each step `succeed` marks
+/// must answer as it did without faults, only its success statuses (2xx) acceptable (as
+/// every step on an `optional` edge).
+pub fn magnitude(
+    w: &Workload,
+    config: &crate::config::Config,
+    edge: &UsedEdge,
+    class: &str,
+    delay: Duration,
+    succeed: &[bool],
+) -> Result<Experiment, InvalidExperiment> {
+    let on = edge.name();
+    let optional = w.optional.contains(&(edge.from.clone(), edge.to.clone()));
+    let steps: Vec<Value> = sequential(&w.steps)
+        .into_iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let must = optional || succeed.get(i).copied().unwrap_or(false);
+            if must { strict(vec![s]).remove(0) } else { s }
+        })
+        .collect();
+    let fault = json!({ "on": on, "http": { "delay": dur(delay) } });
+    experiment(w, config, class, &on, Mode::Sequential, vec![fault], repeated(steps, edge.passes), Vec::new())
+}
+
 /// The name of the [`pair`] of `a` and `b` (for a pair not run, too).
 pub fn pair_name(w: &Workload, a: &Experiment, b: &Experiment) -> String {
     format!("explore-{}-{}-{}-and-{}-{}-seq", slug(&w.service), slug(&a.on), a.class, slug(&b.on), b.class)
