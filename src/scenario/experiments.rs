@@ -24,6 +24,17 @@
 //!
 //! each once with the workload one request at a time and once with 4 at once (`saturation`:
 //! once, [`SATURATION`]); `outage`: the edge down for 30 requests in a row, then recovery.
+//! Latency at magnitudes of each client's own deadline ([`magnitude`]), chosen after the
+//! catalogue ran (`runner::fault_search`'s deadlines: the client's deadline `D` on an HTTP
+//! edge is how long it waited in `slow-past-deadline` before it went away), one request at a
+//! time, when the calls of a workload request fit 3/4 of the workload's deadline under them
+//! and no catalogue delay is within 20 % of them:
+//!
+//! | class                        | HTTP edge                                                  |
+//! |------------------------------|------------------------------------------------------------|
+//! | `slow-under-client-deadline` | held `D/2`: the client waits; a step answered 2xx without faults must be answered 2xx |
+//! | `slow-past-client-deadline`  | held `3D/2`: every attempt gives up; the late answers land while the workload runs |
+//!
 //! Pairs of faults ([`pair`]): two single faults on two different edges at once, chosen
 //! after the single faults ran (`runner::fault_search`'s dynamic reduction). Every other service of the stack is
 //! paused (3 s) and restarted (killed for 2 s) during the workload; the service under test
