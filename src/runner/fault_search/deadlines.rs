@@ -81,7 +81,10 @@ pub(super) fn plan(
         };
         found.push(d);
         for (class, delay, left_out) in magnitudes {
-            let x = crate::scenario::experiments::magnitude(w, config, edge, class, delay, &succeed)?;
+            // Under the client's deadline the answers must be the fault-free ones; past it, what
+            // the workload accepts.
+            let must: &[bool] = if class == SLOW_UNDER_CLIENT_DEADLINE { &succeed } else { &[] };
+            let x = crate::scenario::experiments::magnitude(w, config, edge, class, delay, must)?;
             match left_out {
                 Some(why) => skipped.push((x.name, why)),
                 None => out.push(x),
