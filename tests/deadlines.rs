@@ -102,6 +102,9 @@ LIVE_CHECKS_DEPS = "#,
     assert_eq!(code, Some(1), "{text}");
     let exploration = &v["exploration"][0];
     assert_found(exploration);
+    // api's handler answers before its client gives up: the change's run shows no attempt
+    // given up on, its base's does.
+    assert_eq!(exploration["deadlines"][0]["on_base"], true, "{exploration}");
     assert!(text.contains("deadline: api gives db 1."), "{text}");
     let ran = ran(&v);
     let x = experiment(&ran, "slow-under-client-deadline");

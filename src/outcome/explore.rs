@@ -112,6 +112,11 @@ pub struct ClientDeadline {
     pub held_ms: u64,
     /// Attempts per call of the dependency while it was held: 1 without retries.
     pub attempts: u32,
+    /// Found on the base's run of the experiment: on the change's, the service answered
+    /// before its client gave up and before the hold ended, so no held request was seen to
+    /// its end.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub on_base: bool,
 }
 
 impl ClientDeadline {

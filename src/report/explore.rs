@@ -73,13 +73,14 @@ pub fn deadline(d: &ClientDeadline) -> String {
         2 => "then retries twice".to_owned(),
         n => format!("then retries {n} times"),
     };
-    match d.deadline_ms {
+    let said = match d.deadline_ms {
         Some(ms) => format!("{client} gives {dependency} {}, {retries}", duration(ms)),
         None => format!(
             "{client} waits for {dependency} as long as the workload's deadline and more (held {}, it never gave up), {retries}",
             duration(d.held_ms)
         ),
-    }
+    };
+    if d.on_base { format!("{said} (as the base revision showed it)") } else { said }
 }
 
 /// `600 ms`, `2.0 s`, `12 s`.
@@ -124,7 +125,7 @@ mod tests {
     use super::*;
 
     fn found(edge: &str, deadline_ms: Option<u64>, attempts: u32) -> ClientDeadline {
-        ClientDeadline { edge: edge.into(), deadline_ms, held_ms: 4000, attempts }
+        ClientDeadline { edge: edge.into(), deadline_ms, held_ms: 4000, attempts, on_base: false }
     }
 
     #[test]

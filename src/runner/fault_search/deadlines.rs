@@ -65,16 +65,20 @@ pub(super) fn plan(
     let succeed: Vec<bool> = reference.answered.iter().map(all_ok).collect();
     let (mut found, mut out, mut skipped) = (Vec::new(), Vec::new(), Vec::new());
     for e in experiments.iter().filter(|e| e.class == PAST_DEADLINE && e.mode == Mode::Sequential && e.with.is_none()) {
-        let Some((o, _)) =
+        let Some((o, compared)) =
             results.get(&e.name).and_then(|(_, o)| o.as_ref()).filter(|(o, _)| o.status != Status::Error)
         else {
             continue;
         };
+        let base = compared.as_ref().map(|c| &c.base).filter(|b| b.status != Status::Error);
         let Some(edge) = reference.used.iter().find(|u| u.name() == e.on && u.http) else { continue };
         let held = e.faults.first().and_then(|f| f.pointer("/http/delay")?.as_str());
         let Some(held) = held.and_then(|h| humantime::parse_duration(h).ok()) else { continue };
         let need = reference.per_request.get(&e.on).map_or(1, |(n, _)| (*n).max(1));
-        let Some(d) = discover(o, &e.on, &w.service, need, held) else { continue };
+        // A service that answers before its client gives up (a deadline of its own, shorter)
+        // leaves the change's run with no held request seen to its end: the base's shows it.
+        let on_base = || discover(base?, &e.on, &w.service, need, held).map(|d| ClientDeadline { on_base: true, ..d });
+        let Some(d) = discover(o, &e.on, &w.service, need, held).or_else(on_base) else { continue };
         let magnitudes = match d.deadline_ms {
             Some(ms) if !split => choose(Duration::from_millis(ms), d.attempts, need, w.deadline),
             _ => Vec::new(),
@@ -132,6 +136,7 @@ pub(crate) fn discover(
         deadline_ms,
         held_ms: u64::try_from(held.as_millis()).unwrap_or(u64::MAX),
         attempts,
+        on_base: false,
     })
 }
 
