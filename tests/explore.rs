@@ -5,6 +5,8 @@
 
 mod common;
 
+use std::time::Duration;
+
 use common::{TestRepo, only};
 use faultline::config::{ConfigOrigin, LoadedConfig};
 use faultline::scenario::experiments::{Experiment, Mode, UsedEdge, catalogue, reference, workload};
@@ -233,10 +235,21 @@ fn the_classes_a_team_lists_are_the_catalogue_it_gets() {
     let used = [payments, edge("orders", "postgres", false)];
     let all = catalogue(&w, &loaded.config, &used, &r.scenario.stack, &["orders".into()], 800.0).unwrap();
     // Every `dependency-NNN` is listed as `dependency-errors`.
-    let made: std::collections::BTreeSet<&str> = all
+    let mut made: std::collections::BTreeSet<&str> = all
         .iter()
         .map(|e| if e.class.starts_with("dependency-") { "dependency-errors" } else { e.class.as_str() })
         .collect();
+    // The magnitudes of a client's own deadline, planned once slow-past-deadline found it.
+    let magnitude = |class| {
+        faultline::scenario::experiments::magnitude(&w, &loaded.config, &used[0], class, Duration::from_secs(1), &[])
+    };
+    for class in [
+        faultline::scenario::experiments::SLOW_UNDER_CLIENT_DEADLINE,
+        faultline::scenario::experiments::SLOW_PAST_CLIENT_DEADLINE,
+    ] {
+        assert_eq!(magnitude(class).unwrap().class, class);
+        made.insert(class);
+    }
     let known: std::collections::BTreeSet<&str> = faultline::config::FAULT_CLASSES.iter().copied().collect();
     assert_eq!(made, known, "every class the catalogue makes can be listed, and every listed one is made");
     let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/shop/faultline.yaml")).unwrap();
@@ -255,6 +268,28 @@ fn the_classes_a_team_lists_are_the_catalogue_it_gets() {
     for class in faultline::config::FAULT_CLASSES {
         assert!(words.contains(class), "`explore --help` does not name {class}:\n{help}");
     }
+}
+
+/// A magnitude of a client's own deadline: the dependency held that long on its edge, one
+/// request at a time, named after its class; the steps that answered 2xx without faults may
+/// answer only their success statuses, the others keep what the workload accepts.
+#[test]
+fn a_magnitude_of_a_clients_deadline_holds_its_edge_and_asks_for_the_fault_free_answers() {
+    use faultline::scenario::experiments::{SLOW_UNDER_CLIENT_DEADLINE, magnitude};
+    let loaded = shop();
+    let w = workload(&loaded, "orders").unwrap();
+    let on = edge("orders", "payments", true);
+    let delay = std::time::Duration::from_millis(300);
+    let x = magnitude(&w, &loaded.config, &on, SLOW_UNDER_CLIENT_DEADLINE, delay, &[true, false]).unwrap();
+    assert_eq!(x.name, "explore-orders-orders-payments-slow-under-client-deadline-seq");
+    assert_eq!(
+        (x.class.as_str(), x.on.as_str(), x.mode),
+        (SLOW_UNDER_CLIENT_DEADLINE, "orders -> payments", Mode::Sequential)
+    );
+    assert_eq!(x.faults, [serde_json::json!({ "on": "orders -> payments", "http": { "delay": "300ms" } })]);
+    let statuses: Vec<&serde_json::Value> = x.steps.iter().map(|s| &s["expect"]["status"]).collect();
+    assert_eq!(statuses, [&serde_json::json!([201]), &serde_json::json!([200, 503])]);
+    assert!(x.steps.iter().all(|s| s["concurrency"] == 1), "{:?}", x.steps);
 }
 
 const RELAY: &str = concat!(

@@ -163,6 +163,38 @@ async fn delay_holds_the_request_then_forwards_it() {
     assert!(p.observations().requests[0].duration_ms >= 150.0);
 }
 
+/// A client that gives up during a hold (its own timeout: it closes the connection) is
+/// recorded as gone, with how long it waited; the held request still reaches the dependency
+/// after the hold, as a slow dependency still does the work of a request nobody waits for.
+#[tokio::test]
+async fn a_client_that_gives_up_during_a_hold_is_recorded_gone_after_its_wait() {
+    let (up, seen) = shop().await;
+    let p = http_proxy(up, 1).await;
+    p.add_spec("slow charge", &fault("http.delay=2s,http.path=/charges")).unwrap();
+    let mut s = TcpStream::connect(p.addr()).await.unwrap();
+    s.write_all(b"POST /charges HTTP/1.1\r\nhost: payments\r\ncontent-length: 2\r\n\r\nhi").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    drop(s);
+    // The record is kept when the client goes, during the hold.
+    let gave_up = Instant::now();
+    while p.observations().requests.is_empty() && gave_up.elapsed() < Duration::from_secs(10) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let obs = p.observations();
+    assert!(seen.lock().unwrap().is_empty(), "still held: {:?}", obs.requests);
+    assert_eq!(obs.requests.len(), 1, "{:?}", obs.requests);
+    let r = &obs.requests[0];
+    assert_eq!(r.outcome, RequestOutcome::ClientGone, "{r:?}");
+    assert!(r.duration_ms >= 100.0, "it waited at least as long as the client did: {r:?}");
+    assert!(obs.latency.is_none(), "no answered request to time: {:?}", obs.latency);
+    while seen.lock().unwrap().is_empty() && gave_up.elapsed() < Duration::from_secs(10) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(seen.lock().unwrap().as_slice(), ["POST /charges"], "forwarded after the hold all the same");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(p.observations().requests.len(), 1, "recorded once");
+}
+
 #[tokio::test]
 async fn dropped_reply_after_the_work_was_done() {
     let (up, seen) = shop().await;

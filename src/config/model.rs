@@ -130,7 +130,8 @@ pub struct Explore {
 /// Every fault class of exploration's catalogue (`scenario::experiments`), by the name
 /// `explore.classes` selects it with, in catalogue order: an edge's faults, the sustained
 /// outage, other services paused and restarted, the service's own restart and lifecycle,
-/// saturation. `dependency-errors` selects every class of a dependency's own error status
+/// saturation, and the magnitudes of each client's own deadline (planned once
+/// `slow-past-deadline` found it). `dependency-errors` selects every class of a dependency's own error status
 /// (`dependency-404`, …: an edge's `errors:`, or seen in the reference).
 pub const FAULT_CLASSES: &[&str] = &[
     "down",
@@ -154,6 +155,8 @@ pub const FAULT_CLASSES: &[&str] = &[
     "restarted",
     "lifecycle-start-while-down",
     "saturation",
+    "slow-under-client-deadline",
+    "slow-past-client-deadline",
 ];
 
 fn default_max_attempts() -> u32 {

@@ -53,7 +53,9 @@ pub enum RequestOutcome {
     Dropped,
     /// The dependency closed or broke the connection before a complete response.
     UpstreamFailed,
-    /// The client went away before the response was complete.
+    /// The client went away before the response was complete: it closed its connection
+    /// while the edge read from it, or while an HTTP `delay` held its request (its own
+    /// timeout; the request is still forwarded after the hold).
     ClientGone,
 }
 
@@ -68,7 +70,8 @@ pub struct RequestRecord {
     pub start_ms: f64,
     /// From the request head reaching the edge until the response was handed on to the
     /// client side: the dependency's time plus HTTP `delay` faults. Connection-level toxics
-    /// delay delivery after that, so they are not in it.
+    /// delay delivery after that, so they are not in it. For a client gone during a hold:
+    /// until it went away (how long it waited).
     pub duration_ms: f64,
     /// The name of the fault that acted on the request.
     pub fault: Option<String>,

@@ -26,6 +26,11 @@ pub struct ExploreReport {
     /// `unexercised` says `unverified`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub not_exercised: Vec<NotExercised>,
+    /// Each client's own deadline on each HTTP edge explored, as the dependency held past the
+    /// workload's deadline showed it (institutional knowledge: "orders gives payments 2.0 s,
+    /// then retries twice"), in the order of the edges.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deadlines: Vec<ClientDeadline>,
     /// Experiments generated.
     pub planned: usize,
     /// Experiments that ran, in the order they were generated.
@@ -85,6 +90,36 @@ pub struct NotExercised {
     pub edge: String,
     /// What ran without traffic on it.
     pub why: String,
+}
+
+/// A client's own deadline on an HTTP edge, found black box: with the dependency held past
+/// the workload's deadline (`slow-past-deadline`, one request at a time), how long the client
+/// waited for an attempt before it went away, and how many attempts it made per call.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ClientDeadline {
+    /// `client -> dependency`.
+    pub edge: String,
+    /// How long the client waited for one attempt before it gave up, in ms (the median over
+    /// the attempts held, to two significant digits); `None` when it never gave up: it waited
+    /// as long as the dependency was held, past the workload's deadline, so the workload's
+    /// deadline is the only one on the edge.
+    pub deadline_ms: Option<u64>,
+    /// How long the dependency was held, in ms.
+    pub held_ms: u64,
+    /// Attempts per call of the dependency while it was held: 1 without retries.
+    pub attempts: u32,
+    /// Found on the base's run of the experiment: on the change's, the service answered
+    /// before its client gave up and before the hold ended, so no held request was seen to
+    /// its end.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub on_base: bool,
+}
+
+impl ClientDeadline {
+    /// The client and the dependency.
+    pub fn ends(&self) -> (&str, &str) {
+        self.edge.split_once(" -> ").unwrap_or((self.edge.as_str(), ""))
+    }
 }
 
 /// One experiment's result.

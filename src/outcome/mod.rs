@@ -20,7 +20,8 @@ mod scenario;
 mod signoff;
 
 pub use explore::{
-    Accepted, Compared, Differential, ExperimentResult, ExploreReport, ExploreShare, NotExercised, Split,
+    Accepted, ClientDeadline, Compared, Differential, ExperimentResult, ExploreReport, ExploreShare, NotExercised,
+    Split,
 };
 pub use gate_report::{
     CommandLog, Decision, GateReport, GateTimings, Partition, PartitionError, PoolCounts, RunBinding, plan_digest,

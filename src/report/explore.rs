@@ -5,8 +5,8 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use crate::outcome::ExploreReport;
 use crate::outcome::Status;
+use crate::outcome::{ClientDeadline, ExploreReport};
 
 /// The summary of one service's exploration.
 pub fn render(r: &ExploreReport) -> String {
@@ -39,6 +39,9 @@ pub fn render(r: &ExploreReport) -> String {
     if r.reference_passes > 1 {
         let _ = writeln!(s, "  the reference took {} passes of the workload", r.reference_passes);
     }
+    for d in &r.deadlines {
+        let _ = writeln!(s, "  deadline: {}", deadline(d));
+    }
     for n in &r.not_exercised {
         let _ = writeln!(s, "  warning: edge {} not exercised: {}", n.edge, n.why);
     }
@@ -60,6 +63,35 @@ pub fn render(r: &ExploreReport) -> String {
         let _ = writeln!(s, "  unexplored: {}", r.unexplored.join(", "));
     }
     s
+}
+
+/// A client's own deadline on its edge, in a sentence: "orders gives payments 2.0 s, then
+/// retries twice".
+pub fn deadline(d: &ClientDeadline) -> String {
+    let (client, dependency) = d.ends();
+    let retries = match d.attempts.saturating_sub(1) {
+        0 => "and does not retry".to_owned(),
+        1 => "then retries once".to_owned(),
+        2 => "then retries twice".to_owned(),
+        n => format!("then retries {n} times"),
+    };
+    let said = match d.deadline_ms {
+        Some(ms) => format!("{client} gives {dependency} {}, {retries}", duration(ms)),
+        None => format!(
+            "{client} waits for {dependency} as long as the workload's deadline and more (held {}, it never gave up), {retries}",
+            duration(d.held_ms)
+        ),
+    };
+    if d.on_base { format!("{said} (as the base revision showed it)") } else { said }
+}
+
+/// `600 ms`, `2.0 s`, `12 s`.
+fn duration(ms: u64) -> String {
+    match ms {
+        0..1000 => format!("{ms} ms"),
+        1000..10_000 => format!("{:.1} s", ms as f64 / 1e3),
+        _ => format!("{:.0} s", ms as f64 / 1e3),
+    }
 }
 
 /// Writes the scenario file of every failed experiment into `dir`, never over an existing
@@ -88,4 +120,32 @@ pub fn write_scenarios(reports: &[ExploreReport], dir: &Path) -> Vec<String> {
         }
     }
     lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn found(edge: &str, deadline_ms: Option<u64>, attempts: u32) -> ClientDeadline {
+        ClientDeadline { edge: edge.into(), deadline_ms, held_ms: 4000, attempts, on_base: false }
+    }
+
+    #[test]
+    fn a_deadline_is_said_as_people_would() {
+        assert_eq!(
+            deadline(&found("orders -> payments", Some(2000), 3)),
+            "orders gives payments 2.0 s, then retries twice"
+        );
+        assert_eq!(deadline(&found("api -> db", Some(600), 1)), "api gives db 600 ms, and does not retry");
+        assert_eq!(deadline(&found("api -> db", Some(12_000), 2)), "api gives db 12 s, then retries once");
+        assert_eq!(deadline(&found("api -> db", Some(1500), 5)), "api gives db 1.5 s, then retries 4 times");
+        let never = deadline(&found("api -> db", None, 1));
+        assert!(
+            never.starts_with("api waits for db as long as the workload's deadline") && never.contains("held 4.0 s"),
+            "{never}"
+        );
+        let mut r = ExploreReport { service: "api".into(), ..Default::default() };
+        r.deadlines = vec![found("api -> db", Some(600), 1)];
+        assert!(render(&r).contains("\n  deadline: api gives db 600 ms, and does not retry\n"), "{}", render(&r));
+    }
 }

@@ -448,6 +448,7 @@ fn combine(service: &str, parts: &[(u32, &ExploreReport)], count: u32) -> Result
         unexplored: Vec::new(),
         unexplored_touched: Vec::new(),
         not_exercised: Vec::new(),
+        deadlines: Vec::new(),
         error: None,
         ..first.clone()
     };
@@ -474,6 +475,12 @@ fn combine(service: &str, parts: &[(u32, &ExploreReport)], count: u32) -> Result
         merged.unexplored.extend(x.unexplored.iter().cloned());
         merged.unexplored_touched.extend(x.unexplored_touched.iter().cloned());
         merged.not_exercised.extend(x.not_exercised.iter().cloned());
+        // Each shard found the deadlines of the edges whose `slow-past-deadline` it ran.
+        for d in &x.deadlines {
+            if !merged.deadlines.contains(d) {
+                merged.deadlines.push(d.clone());
+            }
+        }
         merged.seconds = merged.seconds.max(x.seconds);
     }
     if merged.error.is_none() {
@@ -490,5 +497,7 @@ fn combine(service: &str, parts: &[(u32, &ExploreReport)], count: u32) -> Result
     merged.unexplored.sort_by_key(|n| position(n));
     merged.unexplored_touched.sort_by_key(|n| position(n));
     merged.not_exercised.dedup();
+    let edge = |e: &str| first.edges.iter().position(|x| x == e).unwrap_or(usize::MAX);
+    merged.deadlines.sort_by_key(|d| edge(&d.edge));
     Ok(merged)
 }

@@ -50,6 +50,7 @@ use crate::outcome::{
 use crate::plan::ExploreTarget;
 use crate::scenario::experiments::{Experiment, Mode, UsedEdge, Workload};
 
+mod deadlines;
 mod pairs;
 use crate::stack::RunOptions;
 use pairs::{Did, pairs};
@@ -180,25 +181,22 @@ pub async fn explore(
     let (touched, rest): (Vec<&Experiment>, Vec<&Experiment>) = experiments.iter().partition(|e| touches(e, &xo.first));
     ctx.waves(&touched, &mut results, &mut report.skipped).await;
     ctx.waves(&rest, &mut results, &mut report.skipped).await;
-    // Edges that carried traffic only while another fault was on: explored with that fault.
-    let fallback = fallbacks(w, config, &unused, &experiments, &results);
     let did = Did { answered: &answered, used: &used, per_request: &per_request };
-    let pairs = pairs(w, config, &experiments, &results, &did, report.share.as_ref());
+    let FollowUps { fallback, covered, magnitudes, left_out, pairs, not_run } =
+        follow_ups(w, config, &unused, &experiments, &results, &did, &mut report);
     pool.forget(&reference.scenario);
     if let Some((p, _)) = &base_pool {
         p.forget(&reference.scenario);
     }
-    let (fallback, covered) = fallback.unwrap_or_else(|e| {
-        report.error = Some(e.to_string());
-        (Vec::new(), Vec::new())
-    });
-    let (pairs, not_run) = pairs.unwrap_or_else(|e| {
-        report.error = Some(e.to_string());
-        Default::default()
-    });
     let edges: Vec<String> = covered.iter().map(|(e, with)| format!("{} (while {with})", e.name())).collect();
     report.edges.extend(edges.iter().cloned());
     ctx.round(&fallback, &edges, &mut results, &mut report).await;
+    // The magnitudes of each client's own deadline, before the pairs: single faults on the
+    // edges explored come before their combinations.
+    let mut edges: Vec<String> = magnitudes.iter().map(|e| e.on.clone()).collect();
+    edges.dedup();
+    ctx.round(&magnitudes, &edges, &mut results, &mut report).await;
+    report.skipped.extend(left_out);
     let edges: Vec<String> =
         pairs.iter().map(|e| format!("{} (while {})", e.on, e.with.as_deref().unwrap_or(""))).collect();
     ctx.round(&pairs, &edges, &mut results, &mut report).await;
@@ -207,6 +205,7 @@ pub async fn explore(
     let ran = results.values().filter(|(_, o)| o.is_some()).count();
     record(&mut report, &experiments, &mut results, &xo.first);
     record(&mut report, &fallback, &mut results, &xo.first);
+    record(&mut report, &magnitudes, &mut results, &xo.first);
     record(&mut report, &pairs, &mut results, &xo.first);
     report.not_exercised = not_exercised(&unused, &covered, passes, ran);
     pool.finish().await;
@@ -215,6 +214,54 @@ pub async fn explore(
     }
     report.seconds = start.elapsed().as_secs_f64();
     report
+}
+
+/// The experiments planned from the results of the catalogue's.
+struct FollowUps {
+    /// The fallbacks' experiments ([`fallbacks`]) and the edges they cover.
+    fallback: Vec<Experiment>,
+    covered: Covered,
+    /// The magnitudes of each client's own deadline ([`deadlines`]), and those left out.
+    magnitudes: Vec<Experiment>,
+    left_out: pairs::Skipped,
+    /// Two faults at once ([`pairs`]), and those past the cap.
+    pairs: Vec<Experiment>,
+    not_run: pairs::Skipped,
+}
+
+/// Plans the follow-ups of the catalogue's experiments from their `results`: the fallbacks of
+/// the `unused` edges, the magnitudes of each client's deadline (the deadlines go into
+/// `report`), the pairs. An experiment that cannot be made is the report's error.
+fn follow_ups(
+    w: &Workload,
+    config: &crate::config::Config,
+    unused: &[(String, String)],
+    experiments: &[Experiment],
+    results: &Results,
+    did: &Did,
+    report: &mut ExploreReport,
+) -> FollowUps {
+    let mut error = None;
+    let mut keep = |e: crate::scenario::experiments::InvalidExperiment| error = Some(e.to_string());
+    // Edges that carried traffic only while another fault was on: explored with that fault.
+    let (fallback, covered) = fallbacks(w, config, unused, experiments, results).unwrap_or_else(|e| {
+        keep(e);
+        Default::default()
+    });
+    let (found, magnitudes, left_out) = deadlines::plan(w, config, experiments, results, did, report.share.as_ref())
+        .unwrap_or_else(|e| {
+            keep(e);
+            Default::default()
+        });
+    let (pairs, not_run) = pairs(w, config, experiments, results, did, report.share.as_ref()).unwrap_or_else(|e| {
+        keep(e);
+        Default::default()
+    });
+    report.deadlines = found;
+    if error.is_some() {
+        report.error = error;
+    }
+    FollowUps { fallback, covered, magnitudes, left_out, pairs, not_run }
 }
 
 /// Under `--partition`: the experiments of this shard's share, the split recorded in

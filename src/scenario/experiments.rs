@@ -28,6 +28,17 @@
 //!
 //! each once with the workload one request at a time and once with 4 at once (`saturation`:
 //! once, [`SATURATION`]; `errors-first-large` and `dependency-*`: one at a time only); `outage`: the edge down for 30 requests in a row, then recovery.
+//! Latency at magnitudes of each client's own deadline ([`magnitude`]), chosen after the
+//! catalogue ran (`runner::fault_search`'s deadlines: the client's deadline `D` on an HTTP
+//! edge is how long it waited in `slow-past-deadline` before it went away), one request at a
+//! time, when the calls of a workload request fit 3/4 of the workload's deadline under them
+//! and no catalogue delay is within 20 % of them:
+//!
+//! | class                        | HTTP edge                                                  |
+//! |------------------------------|------------------------------------------------------------|
+//! | `slow-under-client-deadline` | held `D/2`: the client waits; a step answered 2xx without faults must be answered 2xx |
+//! | `slow-past-client-deadline`  | held `3D/2`: every attempt gives up; the late answers land while the workload runs |
+//!
 //! Pairs of faults ([`pair`]): two single faults on two different edges at once, chosen
 //! after the single faults ran (`runner::fault_search`'s dynamic reduction). Every other service of the stack is
 //! paused (3 s) and restarted (killed for 2 s) during the workload; the service under test
@@ -800,6 +811,41 @@ pub fn pair(
     e.class = a.class.clone();
     e.with = Some(format!("{} on {}", b.class, b.on));
     Ok(e)
+}
+
+/// The class of a dependency held for half its client's own deadline: under it, so the
+/// client waits and the service must answer as without faults.
+pub const SLOW_UNDER_CLIENT_DEADLINE: &str = "slow-under-client-deadline";
+
+/// The class of a dependency held for 1.5 times its client's own deadline: past it, so every
+/// attempt gives up, and the dependency's answers land while the workload still runs.
+pub const SLOW_PAST_CLIENT_DEADLINE: &str = "slow-past-client-deadline";
+
+/// The dependency of `edge` held for `delay`, a magnitude of its client's own deadline (the
+/// runner finds the deadline and chooses the magnitudes: `runner::fault_search`), the
+/// workload one request at a time over the passes the edge needs; each step `succeed` marks
+/// must answer as it did without faults, only its success statuses (2xx) acceptable (as
+/// every step on an `optional` edge).
+pub fn magnitude(
+    w: &Workload,
+    config: &crate::config::Config,
+    edge: &UsedEdge,
+    class: &str,
+    delay: Duration,
+    succeed: &[bool],
+) -> Result<Experiment, InvalidExperiment> {
+    let on = edge.name();
+    let optional = w.optional.contains(&(edge.from.clone(), edge.to.clone()));
+    let steps: Vec<Value> = sequential(&w.steps)
+        .into_iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let must = optional || succeed.get(i).copied().unwrap_or(false);
+            if must { strict(vec![s]).remove(0) } else { s }
+        })
+        .collect();
+    let fault = json!({ "on": on, "http": { "delay": dur(delay) } });
+    experiment(w, config, class, &on, Mode::Sequential, vec![fault], repeated(steps, edge.passes), Vec::new())
 }
 
 /// The name of the [`pair`] of `a` and `b` (for a pair not run, too).

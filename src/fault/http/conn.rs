@@ -51,6 +51,8 @@ struct Http<'a> {
     kill: watch::Receiver<Option<Kill>>,
     client: Reader,
     upstream: Reader,
+    /// The current request's record is kept already (its client went away during a hold).
+    recorded: bool,
 }
 
 pub(crate) async fn serve(conn: &Arc<Conn>) -> io::Result<()> {
@@ -61,6 +63,7 @@ pub(crate) async fn serve(conn: &Arc<Conn>) -> io::Result<()> {
         kill: conn.kill_rx(),
         client: Reader { s: conn.client.clone(), buf: BytesMut::with_capacity(16 * 1024) },
         upstream: Reader { s: conn.upstream.clone(), buf: BytesMut::with_capacity(16 * 1024) },
+        recorded: false,
     };
     match h.run().await {
         Ok(Tunnel::No) => Ok(()),
@@ -250,15 +253,18 @@ impl Http<'_> {
             let action = fired.map(|r| r.rule.action.clone());
 
             let result = self.exchange(&head, action, &mut record).await;
-            record.duration_ms = start.elapsed().as_secs_f64() * 1e3;
-            match &result {
-                Err(Stop::ClientEof) => record.outcome = RequestOutcome::ClientGone,
-                Err(Stop::UpstreamEof | Stop::Io(_)) if record.outcome == RequestOutcome::Answered => {
-                    record.outcome = RequestOutcome::UpstreamFailed
+            // A client gone during a hold was recorded when it went.
+            if !std::mem::take(&mut self.recorded) {
+                record.duration_ms = start.elapsed().as_secs_f64() * 1e3;
+                match &result {
+                    Err(Stop::ClientEof) => record.outcome = RequestOutcome::ClientGone,
+                    Err(Stop::UpstreamEof | Stop::Io(_)) if record.outcome == RequestOutcome::Answered => {
+                        record.outcome = RequestOutcome::UpstreamFailed
+                    }
+                    _ => {}
                 }
-                _ => {}
+                shared.recorder.request(record);
             }
-            shared.recorder.request(record);
             match result? {
                 Next::KeepAlive => continue,
                 Next::Close => {
@@ -311,13 +317,7 @@ impl Http<'_> {
                 record.outcome = RequestOutcome::Dropped;
                 return Ok(Next::Dropped);
             }
-            Some(HttpAction::Delay(d)) => {
-                tokio::select! {
-                    biased;
-                    _ = self.kill.changed() => return Err(Stop::Killed),
-                    _ = tokio::time::sleep(d) => {}
-                }
-            }
+            Some(HttpAction::Delay(d)) => self.hold(d, record).await?,
             _ => {}
         }
         let drop = match action {
@@ -378,6 +378,34 @@ impl Http<'_> {
         // not send the body: the connection cannot be trusted to be in step, so it closes.
         let in_step = !head.expect_continue || got_continue;
         Ok(if head.keep_alive && resp.keep_alive && in_step { Next::KeepAlive } else { Next::Close })
+    }
+
+    /// Holds the request for `d` (an HTTP `delay`) while watching the client: one that closes
+    /// its connection meanwhile has given up waiting (its own timeout), and `record` is kept
+    /// then (`ClientGone`, after how long), not once the hold ends: observations taken
+    /// meanwhile (an experiment's, when its steps end) hold it. The request is forwarded after
+    /// the hold all the same, as a slow dependency would still do the work of a request whose
+    /// client left. Bytes the client sends meanwhile (a pipelined request) are kept for later.
+    async fn hold(&mut self, d: std::time::Duration, record: &mut RequestRecord) -> Result<(), Stop> {
+        let start = Instant::now();
+        let until = tokio::time::Instant::from_std(start + d);
+        let mut watching = true;
+        loop {
+            tokio::select! {
+                biased;
+                _ = self.kill.changed() => return Err(Stop::Killed),
+                _ = tokio::time::sleep_until(until) => return Ok(()),
+                r = read_buf(&self.client.s, &mut self.client.buf), if watching => {
+                    if !matches!(r, Ok(n) if n > 0) {
+                        watching = false;
+                        record.outcome = RequestOutcome::ClientGone;
+                        record.duration_ms = self.conn.shared.recorder.ms(Instant::now()) - record.start_ms;
+                        self.conn.shared.recorder.request(record.clone());
+                        self.recorded = true;
+                    }
+                }
+            }
+        }
     }
 
     /// The rest of the connection as plain bytes, both ways, through the toxics.

@@ -1,0 +1,154 @@
+//! Issue 24's latency magnitudes, through the binary on the relay fixture: each client's own
+//! deadline on its edge found black box (the dependency held past the workload's deadline:
+//! how long the client waited before it went away) and reported, and the dependency slow at
+//! magnitudes of that deadline (half of it, 1.5 times it). A bug only a magnitude catches,
+//! and the correct relay passing. These tests start containers.
+
+mod common;
+
+use common::{TestRepo, output, ran};
+
+/// api calls db (a relay) and gives it 1 s (`CALL_TIMEOUT`); the workload's deadline is 6 s.
+/// The catalogue's slow dependencies are all past api's own deadline (saturation's 1.5 s,
+/// slow-under-deadline's 3 s, slow-past-deadline's 7 s): only the magnitudes hold db within
+/// api's patience (0.5 s) and just past it (1.5 s, one request at a time). The gate explores
+/// api whenever `api/**` or the images change.
+const RELAY: &str = concat!(
+    "version: 1\n",
+    relay_services!("1"),
+    r#"explore:
+  workloads:
+    api:
+      - request: GET api /call
+        expect: { status: [200, 502], within: 6s }
+policy:
+  tiers: { high: ["api/**", "images/**"] }
+  gate:
+    high: { scenarios: none, explore: true, partial_exploration: allow }
+"#
+);
+
+/// A relay repository with [`RELAY`] on main and a change committed that rewrites the relay's
+/// code with `relay` (or only touches api).
+fn repo(relay: Option<&dyn Fn(&str) -> String>) -> TestRepo {
+    let r = TestRepo::relay(RELAY, &[], &[("api/main.txt", "v1\n")]);
+    if let Some(change) = relay {
+        let code = std::fs::read_to_string(r.path.join("images/relay/relay.py")).unwrap();
+        let changed = change(&code);
+        assert_ne!(changed, code, "the change changes the relay");
+        r.write("images/relay/relay.py", changed);
+    }
+    r.write("api/main.txt", "v2\n");
+    r.commit("api change");
+    r
+}
+
+/// The experiment of `class` on `api -> db` that ran, one request at a time.
+fn experiment(ran: &[serde_json::Value], class: &str) -> serde_json::Value {
+    ran.iter()
+        .find(|x| x["class"] == class && x["on"] == "api -> db" && x["mode"] == "sequential")
+        .cloned()
+        .unwrap_or_else(|| panic!("no {class} on api -> db ran: {ran:?}"))
+}
+
+/// api's deadline on db as the exploration found it: given up after at least the 1 s it
+/// gives, well before the 7 s db was held, without retrying.
+fn assert_found(report: &serde_json::Value) {
+    let d = &report["deadlines"][0];
+    assert_eq!(d["edge"], "api -> db", "{report}");
+    assert_eq!(d["attempts"], 1, "{d}");
+    assert_eq!(d["held_ms"], 7000, "{d}");
+    let ms = d["deadline_ms"].as_u64().unwrap_or_else(|| panic!("api gave up: {d}"));
+    assert!((1000..7000).contains(&ms), "{d}");
+}
+
+/// A change that gives api's handler a deadline of its own, 300 ms, shorter than the 1 s its
+/// client gives db (a request deadline added without lowering the client's timeout under
+/// it: inverted timeouts). With db slow but answering within api's client timeout, api
+/// answers 502 where its base waited and answered 200, and the call it gave up on still runs
+/// on. Every catalogue experiment holds db past api's client timeout, where the base answers
+/// 502 too: only the dependency slow under the client's own deadline tells them apart.
+#[test]
+fn the_gate_blocks_a_handler_deadline_shorter_than_its_clients_timeout() {
+    let inverted: &dyn Fn(&str) -> String = &|code: &str| {
+        code.replace("calls[var] = call(url)", "calls[var] = call_within(url)").replace(
+            "LIVE_CHECKS_DEPS = ",
+            r#"HANDLER_DEADLINE = 0.3
+
+
+def call_within(url):
+    """The call, given up by the handler after HANDLER_DEADLINE; the client's own timeout runs on."""
+    done = {}
+
+    def run():
+        try:
+            done["answer"] = call(url)
+        except Exception as e:
+            done["error"] = e
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    t.join(HANDLER_DEADLINE)
+    if "answer" in done:
+        return done["answer"]
+    raise done.get("error") or TimeoutError("the handler's deadline passed")
+
+
+LIVE_CHECKS_DEPS = "#,
+        )
+    };
+    let r = repo(Some(inverted));
+    let (code, text, v) = common::explore_gate(&r, "600s", &[]);
+    assert_eq!(code, Some(1), "{text}");
+    let exploration = &v["exploration"][0];
+    assert_found(exploration);
+    // api's handler answers before its client gives up: the change's run shows no attempt
+    // given up on, its base's does.
+    assert_eq!(exploration["deadlines"][0]["on_base"], true, "{exploration}");
+    assert!(text.contains("deadline: api gives db 1."), "{text}");
+    let ran = ran(&v);
+    let x = experiment(&ran, "slow-under-client-deadline");
+    assert_eq!(x["outcome"]["name"], "explore-api-api-db-slow-under-client-deadline-seq", "{x}");
+    assert_eq!(x["outcome"]["status"], "failed", "{x}");
+    assert_eq!(x["compared"]["verdict"], "worse", "{x}");
+    // The correct relay (the base) waits for db under its client's deadline and answers 200,
+    // the only answer the magnitude accepts where the fault-free run answered 200.
+    assert_eq!(x["compared"]["base"]["status"], "passed", "{x}");
+    assert_eq!(x["outcome"]["steps"][0]["expected"], "status in [200], each within 6s", "{x}");
+    let failed: Vec<String> = ran
+        .iter()
+        .filter(|x| x["outcome"]["status"] == "failed")
+        .filter_map(|x| x["outcome"]["name"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(failed, ["explore-api-api-db-slow-under-client-deadline-seq"], "only the magnitude finds it: {v}");
+    let reasons = v["reasons"].to_string();
+    assert!(reasons.contains("slow-under-client-deadline on api -> db (one at a time)"), "{reasons}");
+}
+
+/// The correct relay, explored without a base: api's deadline on db is found and said
+/// ("api gives db 1.0 s, and does not retry"), in the text and in explore.json, and the
+/// relay passes both magnitudes: it answers 200 with db slow under its client's deadline,
+/// and 502 in time with db just past it.
+#[test]
+fn explore_reports_each_clients_deadline_and_the_correct_relay_passes_its_magnitudes() {
+    let r = TestRepo::relay(RELAY, &[], &[("api/main.txt", "v1\n")]);
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().to_str().unwrap();
+    let out = r.faultline(&["explore", "--service", "api", "--seed", "6", "--budget", "600s", "--report", report]);
+    let text = output(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("explore.json")).unwrap()).unwrap();
+    let explored = &json[0];
+    assert_found(explored);
+    assert!(text.contains("deadline: api gives db 1.") && text.contains(", and does not retry"), "{text}");
+    let ran = explored["ran"].as_array().cloned().unwrap_or_default();
+    let under = experiment(&ran, "slow-under-client-deadline");
+    assert_eq!(under["outcome"]["status"], "passed", "{under}");
+    assert_eq!(under["outcome"]["steps"][0]["answered"]["ok"], 1, "{under}");
+    let past = experiment(&ran, "slow-past-client-deadline");
+    assert_eq!(past["outcome"]["status"], "passed", "{past}");
+    // Past api's deadline: it gave up on db and answered 502, in time.
+    assert_eq!(past["outcome"]["steps"][0]["answered"]["failed"], 1, "{past}");
+    assert!(text.contains("0 failed, 0 could not run"), "{text}");
+}
