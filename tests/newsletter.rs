@@ -128,3 +128,53 @@ fn the_newsletter_passes_its_scenarios_and_a_harmful_change_is_blocked() {
     let failed: Vec<String> = status_of(&v).into_iter().filter(|(_, s)| s == "failed").map(|(n, _)| n).collect();
     assert_eq!(failed, ["sessions-down"], "{text}");
 }
+
+/// `faultline explore --service newsletter` on the newsletter as it ships: its declared
+/// workload (a form login whose session cookie the next requests carry, a subscription, the
+/// subscription read back by its captured id and agreeing with its row in PostgreSQL), its
+/// invariants, liveness and readiness hold under the whole catalogue on its three edges.
+///
+/// Long: the whole catalogue, one experiment after another on shared stacks (see the
+/// README's exploration benchmark for its time on a 2-core machine).
+#[test]
+fn the_newsletter_passes_its_exploration() {
+    let root = newsletter();
+    let report = tempfile::tempdir().unwrap();
+    let out = root.faultline(&[
+        "explore",
+        "--service",
+        "newsletter",
+        "--seed",
+        "5",
+        "--budget",
+        "30m",
+        "--report",
+        report.path().to_str().unwrap(),
+    ]);
+    let text = common::output(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    let json: Value = serde_json::from_slice(&std::fs::read(report.path().join("explore.json")).unwrap()).unwrap();
+    let x = &json[0];
+    let mut edges = common::strings(&x["edges"]);
+    edges.sort();
+    assert_eq!(edges, ["newsletter -> mailer", "newsletter -> postgres", "newsletter -> redis"], "{text}");
+    assert_eq!(x["unexplored"].as_array().map_or(0, Vec::len), 0, "{text}");
+    let ran = x["ran"].as_array().cloned().unwrap_or_default();
+    assert!(ran.len() > 40, "{} experiments\n{text}", ran.len());
+    let status = |name: &str| {
+        ran.iter().find(|r| r["outcome"]["name"] == name).map(|r| r["outcome"]["status"].clone()).unwrap_or(Value::Null)
+    };
+    // The email API refusing: the subscription is stored and pending (202), the read agrees
+    // with the row.
+    let down = ran.iter().find(|r| r["outcome"]["name"] == "explore-newsletter-newsletter-mailer-down-seq").unwrap();
+    assert_eq!(down["outcome"]["status"], "passed", "{down}");
+    let agreed =
+        down["outcome"]["checks"].as_array().unwrap().iter().any(|c| {
+            c["check"].as_str().is_some_and(|c| c.contains("agree with sql on postgres")) && c["passed"] == true
+        });
+    assert!(agreed, "{down}");
+    // PostgreSQL refusing: nothing stored, no id captured, the read not sent, and still a pass.
+    assert_eq!(status("explore-newsletter-newsletter-postgres-down-seq"), "passed", "{text}");
+    let pg = ran.iter().find(|r| r["outcome"]["name"] == "explore-newsletter-newsletter-postgres-down-seq").unwrap();
+    assert!(pg["outcome"]["steps"][2]["observed"].as_str().is_some_and(|o| o.starts_with("not sent")), "{pg}");
+}
