@@ -292,9 +292,12 @@ fn measure(rt: &tokio::runtime::Runtime, root: &std::path::Path, service: &str, 
         );
         println!("      {q}");
         println!("      {naive_cpu}; {:.2} core-s per experiment", naive_cpu.busy / k as f64);
+        let known: Vec<String> = shared.known_weaknesses().map(|x| x.what()).collect();
         println!(
-            "explore {service}: {n} experiments in {shared_t:.1} s, {:.2}× faster than one by one on fresh stacks (sampled {k}, extrapolated)",
-            naive_all / shared_t.max(1e-3)
+            "explore {service}: {n} experiments in {shared_t:.1} s, {:.2}× faster than one by one on fresh stacks (sampled {k}, extrapolated), {} known weaknesses{}",
+            naive_all / shared_t.max(1e-3),
+            known.len(),
+            if known.is_empty() { String::new() } else { format!(" (the base fails them too: {})", known.join("; ")) }
         );
     });
 }
