@@ -1,5 +1,6 @@
-//! Exploring orders of the example shop with the whole catalogue, measured side by side in
-//! one run:
+//! Exploring orders of the example shop, and the newsletter (a Python app with a form
+//! login, a session in Redis, PostgreSQL and an email API), each with the whole catalogue,
+//! measured side by side in one run:
 //!
 //! - as the gate explores: `--jobs 2`, stacks shared and reset between experiments, every
 //!   experiment on the change and on its base (here the same build: the cost is what counts),
@@ -12,10 +13,11 @@
 //!
 //! Per phase (summed over experiments, both sides): the reference (wall), stacks started,
 //! resets, the experiments' faults and steps, the oracles (checks, invariants), and CPU per
-//! experiment. The last line is
-//! `explore orders: N experiments in S s, R× faster than one by one on fresh stacks`.
+//! experiment. The last line of each system is
+//! `explore SERVICE: N experiments in S s, R× faster than one by one on fresh stacks`.
 //!
 //!     cargo bench --bench explore      (needs the Docker Engine and ci/bootstrap)
+//!     FAULTLINE_BENCH_EXPLORE=newsletter cargo bench --bench explore      (one of them)
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -117,6 +119,10 @@ impl std::fmt::Display for Phases {
     }
 }
 
+/// The systems the bench explores, and how to select them: `FAULTLINE_BENCH_EXPLORE=newsletter`
+/// (a comma-separated list of `shop`, `newsletter`; default both).
+const SYSTEMS: &[&str] = &["shop", "newsletter"];
+
 fn main() {
     if std::env::var_os("RUST_LOG").is_some() {
         tracing_subscriber::fmt()
@@ -125,24 +131,84 @@ fn main() {
             .with_writer(std::io::stderr)
             .init();
     }
+    let chosen = std::env::var("FAULTLINE_BENCH_EXPLORE").unwrap_or_else(|_| SYSTEMS.join(","));
+    let chosen: Vec<&str> = chosen.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
+    if let Some(bad) = chosen.iter().find(|s| !SYSTEMS.contains(s)) {
+        panic!("FAULTLINE_BENCH_EXPLORE: `{bad}` is not one of {SYSTEMS:?}");
+    }
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let root = faultline::demo::prepare(dir.path()).expect("shop");
-    let repo = Repo::discover(&root).unwrap();
+    // The shop: orders, whose stack is Rust services behind PostgreSQL and Redis.
+    if chosen.contains(&"shop") {
+        let root = faultline::demo::prepare(dir.path()).expect("shop");
+        measure(&rt, &root, "orders", "the shop's binaries and images", true);
+    }
+    // The newsletter: a Python app with a form login, its session in Redis behind a cookie,
+    // PostgreSQL and an outbound email API; a stack unlike the shop's.
+    if chosen.contains(&"newsletter") {
+        let root = newsletter(&dir.path().join("newsletter"));
+        measure(&rt, &root, "newsletter", "the newsletter's images", false);
+    }
+}
+
+/// The newsletter fixture and the database and cache images, committed in a fresh repository.
+fn newsletter(root: &std::path::Path) -> std::path::PathBuf {
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
+    copy_dir(&fixtures.join("newsletter"), root);
+    for image in ["postgres", "redis"] {
+        copy_dir(&fixtures.join("images").join(image), &root.join("images").join(image));
+    }
+    let git = |args: &[&str]| {
+        let ok = std::process::Command::new("git")
+            .args(args)
+            .current_dir(root)
+            .env("GIT_AUTHOR_NAME", "bench")
+            .env("GIT_AUTHOR_EMAIL", "bench@example.com")
+            .env("GIT_COMMITTER_NAME", "bench")
+            .env("GIT_COMMITTER_EMAIL", "bench@example.com")
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "git {args:?}");
+    };
+    git(&["init", "-q", "-b", "main"]);
+    git(&["add", "-A"]);
+    git(&["commit", "-q", "-m", "newsletter"]);
+    root.to_owned()
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            if e.file_name() != "__pycache__" {
+                copy_dir(&e.path(), &target);
+            }
+        } else {
+            std::fs::copy(e.path(), target).unwrap();
+        }
+    }
+}
+
+/// Explores `service` of the repository at `root` three ways (see the module's docs) and
+/// prints the lines, the last `explore SERVICE: N experiments in S s, …`. With `must_pass`, a
+/// failed experiment that is not a known weakness stops the bench.
+fn measure(rt: &tokio::runtime::Runtime, root: &std::path::Path, service: &str, built: &str, must_pass: bool) {
+    let repo = Repo::discover(root).unwrap();
     let spec = ChangeSpec::Worktree { base: "HEAD".into() };
     let (loaded, _) = faultline::plan::load_config(&repo, &spec, ConfigFrom::Worktree).unwrap();
-    let exec = Executable::of_worktree(&repo, loaded, Vec::new(), &["orders".to_owned()]);
+    let exec = Executable::of_worktree(&repo, loaded, Vec::new(), &[service.to_owned()]);
     let target = &exec.explore[0];
-    let reference = &target.ready.as_ref().expect("orders' workload is valid").1.scenario;
+    let reference = &target.ready.as_ref().expect("the workload is valid").1.scenario;
 
     rt.block_on(async {
-        let mut opts = RunOptions::new(3, &root, Duration::from_secs(60), String::new());
+        let mut opts = RunOptions::new(3, root, Duration::from_secs(60), String::new());
         // The shop builds isolated, into a cache of faultline's (`isolation:` in its config).
         opts.teardowns = Some(Default::default());
         let t = Instant::now();
         let prepared = faultline::runner::prepare_once(&[reference], &exec.config.config, &mut opts).await.unwrap();
         println!(
-            "prepare (the shop's binaries and images): {:.1} s (build {:.1} s, images {:.1} s)",
+            "prepare ({built}): {:.1} s (build {:.1} s, images {:.1} s)",
             t.elapsed().as_secs_f64(),
             prepared.build_seconds,
             prepared.images_seconds
@@ -152,7 +218,7 @@ fn main() {
         let xo = ExploreOptions {
             budget: Duration::from_secs(900),
             jobs: 2,
-            first: vec!["orders".into()],
+            first: vec![service.into()],
             stop_at_first_failure: false,
             base: Some(base.clone()),
             fresh_stacks: false,
@@ -160,7 +226,6 @@ fn main() {
             accepted: Vec::new(),
             base_results: None,
         };
-
         // The shared run records its outcomes as the base's (`--record-base-results`): the
         // base here is the same tree, so the third run below reads them back.
         let store = tempfile::tempdir().expect("a temporary directory");
@@ -178,9 +243,13 @@ fn main() {
         let shared_ref = clock.reference_seconds();
         assert!(shared.error.is_none(), "exploration could not judge: {:?}", shared.error);
         // A fast wrong answer is not a fast exploration: the correct shop passes everything.
+        // The newsletter has a weakness of its own under load (saturation: Python's
+        // `http.server` listens with a backlog of 5), which the same build on both sides may
+        // show on one side only: its failures are printed, not asserted away.
         let failed: Vec<String> = shared.failed().map(|x| x.what()).collect();
         let errors: Vec<String> = shared.errors().map(|x| x.what()).collect();
-        assert!(failed.is_empty() && errors.is_empty(), "the correct shop: failed {failed:?}, errors {errors:?}");
+        assert!(errors.is_empty(), "the correct {service}: errors {errors:?}");
+        assert!(failed.is_empty() || !must_pass, "the correct {service}: failed {failed:?}");
         assert!(shared.unexplored.is_empty(), "the budget ran out: {:?}", shared.unexplored);
         let n = shared.ran.len();
 
@@ -209,7 +278,7 @@ fn main() {
 
         let p = Phases::of(&shared);
         println!(
-            "exploring orders, {n} experiments ({} skipped by reduction), each on the change and the base, --jobs 2",
+            "exploring {service}, {n} experiments ({} skipped by reduction), each on the change and the base, --jobs 2",
             shared.skipped.len()
         );
         println!("  shared stacks, reset between experiments: {shared_t:.1} s");
@@ -228,9 +297,15 @@ fn main() {
         );
         println!("      {q}");
         println!("      {naive_cpu}; {:.2} core-s per experiment", naive_cpu.busy / k as f64);
+        let known: Vec<String> = shared.known_weaknesses().map(|x| x.what()).collect();
+        let listed = |what: &str, l: &[String]| if l.is_empty() { String::new() } else { format!(" ({what}: {})", l.join("; ")) };
         println!(
-            "explore orders: {n} experiments in {shared_t:.1} s, {:.2}× faster than one by one on fresh stacks (sampled {k}, extrapolated)",
-            naive_all / shared_t.max(1e-3)
+            "explore {service}: {n} experiments in {shared_t:.1} s, {:.2}× faster than one by one on fresh stacks (sampled {k}, extrapolated), {} known weaknesses{}, {} failed on one side only{}",
+            naive_all / shared_t.max(1e-3),
+            known.len(),
+            listed("the base fails them too", &known),
+            failed.len(),
+            listed("timing", &failed),
         );
     });
 }

@@ -481,3 +481,55 @@ explore:
         problems(&base.replace(r#"sql: { service: db, query: "select qty from stock" }"#, "redis: { service: db }"));
     assert!(p.iter().any(|(m, _)| m.contains("`redis` needs `command`")), "{p:?}");
 }
+
+/// `under_fault:` of a workload step: a mapping of `expect`'s keys, each mistake at its key
+/// with the nearest valid one; the newsletter, which uses it, is valid.
+#[test]
+fn under_fault_is_checked_key_by_key() {
+    let newsletter =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/newsletter/faultline.yaml")).unwrap();
+    assert_eq!(problems(&newsletter), vec![]);
+    let typo = newsletter.replacen("under_fault: { status: [200, 503] }", "under_fault: { stauts: [200, 503] }", 1);
+    let p = problems(&typo);
+    let (line, column) =
+        (line_of(&typo, "stauts"), typo.lines().find(|l| l.contains("stauts")).unwrap().find("stauts").unwrap() + 1);
+    assert!(
+        p.iter().any(|(m, h)| m.starts_with(&format!("faultline.yaml:{line}:{column}: "))
+            && m.contains("`stauts` is not a key of `expect`")
+            && h.as_deref().is_some_and(|h| h.starts_with("did you mean `status`?"))),
+        "{p:?}"
+    );
+    let bad = newsletter.replacen("under_fault: { status: [200, 503] }", "under_fault: { status: [200, 5003] }", 1);
+    let p = problems(&bad);
+    let line = line_of(&bad, "5003");
+    assert!(
+        p.iter()
+            .any(|(m, _)| m.starts_with(&format!("faultline.yaml:{line}:")) && m.contains("a list of HTTP statuses")),
+        "{p:?}"
+    );
+    let p = problems(&newsletter.replacen("under_fault: { status: [200, 503] }", "under_fault: [200, 503]", 1));
+    assert!(p.iter().any(|(m, _)| m.contains("`under_fault` is a mapping of `expect`'s keys")), "{p:?}");
+}
+
+/// Through the binary: a misspelled key of `under_fault` in a repository's faultline.yaml
+/// stops `plan` with the file, line and column, and the nearest key.
+#[test]
+fn a_misspelled_under_fault_key_is_located_by_the_cli() {
+    let repo = TestRepo::new();
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/newsletter/faultline.yaml"))
+        .unwrap()
+        .replacen(
+            "under_fault: { status: [201, 202, 401, 503] }",
+            "under_fault: { statuses: [201, 202, 401, 503] }",
+            1,
+        );
+    repo.write("faultline.yaml", &text);
+    repo.commit("newsletter");
+    let out = repo.faultline(&["plan", "--worktree", "--config-from", "worktree"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    let line = line_of(&text, "statuses:");
+    let column = text.lines().nth(line - 1).and_then(|l| l.find("statuses:")).unwrap() + 1;
+    assert!(err.contains(&format!("faultline.yaml:{line}:{column}: ")), "{err}");
+    assert!(err.contains("`statuses` is not a key of `expect`") && err.contains("did you mean `status`?"), "{err}");
+}

@@ -128,3 +128,75 @@ fn the_newsletter_passes_its_scenarios_and_a_harmful_change_is_blocked() {
     let failed: Vec<String> = status_of(&v).into_iter().filter(|(_, s)| s == "failed").map(|(n, _)| n).collect();
     assert_eq!(failed, ["sessions-down"], "{text}");
 }
+
+/// `faultline explore --service newsletter` on the newsletter as it ships: its declared
+/// workload (a form login whose session cookie the next requests carry, a subscription, the
+/// subscription read back by its captured id and agreeing with its row in PostgreSQL), its
+/// invariants, liveness and readiness hold under the whole catalogue on its three edges —
+/// but saturation.
+///
+/// Saturation (the email API slow, the workload 16 then 64 at once) finds a real weakness
+/// of the app, not of its declaration: Python's `http.server` listens with a backlog of 5
+/// (`socketserver`'s `request_queue_size`), so at 64 at once connections wait for SYN
+/// retries and some logins (which never call the email API) and `/health` probes are not
+/// answered in time. How many depends on the machine, so the experiment may pass or fail
+/// here; the gate, which runs it on the base too, reports it as a known weakness.
+///
+/// Long: 68 experiments, 131 s alone on a 2-core machine, 237 s with the suite running
+/// beside it (around the suite's usual 2 minutes for one test; the lead decides whether it
+/// stays in the default run).
+#[test]
+fn the_newsletter_passes_its_exploration_but_saturation() {
+    let root = newsletter();
+    let report = tempfile::tempdir().unwrap();
+    let out = root.faultline(&[
+        "explore",
+        "--service",
+        "newsletter",
+        "--seed",
+        "5",
+        "--budget",
+        "30m",
+        "--report",
+        report.path().to_str().unwrap(),
+    ]);
+    let text = common::output(&out);
+    let json: Value = serde_json::from_slice(&std::fs::read(report.path().join("explore.json")).unwrap())
+        .unwrap_or_else(|e| panic!("{e}: {text}"));
+    let x = &json[0];
+    let mut edges = common::strings(&x["edges"]);
+    edges.sort();
+    assert_eq!(edges, ["newsletter -> mailer", "newsletter -> postgres", "newsletter -> redis"], "{text}");
+    assert_eq!(x["unexplored"].as_array().map_or(0, Vec::len), 0, "{text}");
+    let ran = x["ran"].as_array().cloned().unwrap_or_default();
+    assert!(ran.len() > 40, "{} experiments\n{text}", ran.len());
+    let not_passed: Vec<(String, String)> = ran
+        .iter()
+        .filter(|r| r["outcome"]["status"] != "passed")
+        .map(|r| {
+            (r["class"].as_str().unwrap_or("").to_owned(), r["outcome"]["status"].as_str().unwrap_or("").to_owned())
+        })
+        .collect();
+    assert!(
+        not_passed.iter().all(|(class, status)| class == "saturation" && status == "failed"),
+        "{not_passed:?}\n{text}"
+    );
+    assert_eq!(out.status.code(), Some(if not_passed.is_empty() { 0 } else { 1 }), "{text}");
+    let outcome = |name: &str| {
+        ran.iter().find(|r| r["outcome"]["name"] == name).map(|r| r["outcome"].clone()).unwrap_or(Value::Null)
+    };
+    // The email API refusing: the subscription is stored and pending (202), and the read
+    // back agrees with the row.
+    let down = outcome("explore-newsletter-newsletter-mailer-down-seq");
+    assert_eq!(down["status"], "passed", "{down}");
+    assert!(down["steps"][1]["observed"].as_str().is_some_and(|o| o.contains("202")), "{down}");
+    let agreed =
+        down["checks"].as_array().unwrap().iter().any(|c| {
+            c["check"].as_str().is_some_and(|c| c.contains("agree with sql on postgres")) && c["passed"] == true
+        });
+    assert!(agreed, "{down}");
+    // PostgreSQL refusing: nothing stored (503), no id captured, the read not sent.
+    let pg = outcome("explore-newsletter-newsletter-postgres-down-seq");
+    assert_eq!(pg["status"], "passed", "{pg}");
+    assert!(pg["steps"][2]["observed"].as_str().is_some_and(|o| o.starts_with("not sent")), "{pg}");
+}

@@ -105,7 +105,7 @@ pub struct Explore {
     /// under any fault (`expect: { status: [201, 503], within: 3s }`). The same syntax as a
     /// scenario's `request` steps.
     #[serde(default)]
-    #[schemars(with = "BTreeMap<String, Vec<serde_json::Map<String, serde_json::Value>>>")]
+    #[schemars(with = "BTreeMap<String, Vec<WorkloadStep>>")]
     pub workloads: BTreeMap<String, Vec<serde_json::Value>>,
     /// Checks that must hold after any fault once the system has recovered: the `sql`,
     /// `redis`, `logs` and `recovers` checks of scenario files. `when: SERVICE` limits one
@@ -158,6 +158,23 @@ pub const FAULT_CLASSES: &[&str] = &[
     "slow-under-client-deadline",
     "slow-past-client-deadline",
 ];
+
+/// One step of a workload, for the schema: a scenario's `request` step (`request`, `body` or
+/// `form`, `headers`, `repeat`, `capture`, `expect`, `agrees`; read by the scenarios' code)
+/// and `under_fault`.
+#[derive(JsonSchema)]
+#[allow(dead_code)]
+struct WorkloadStep {
+    /// What else the step may do while a fault is in place: keys of `expect` (`status`,
+    /// `within`, `error_rate`, `p50` … `p99`) that replace its own in every experiment, so
+    /// `expect` stays what it must do without a fault (the reference run).
+    /// `expect: { status: [201], within: 3s }` with `under_fault: { status: [201, 202, 503] }`:
+    /// a 503 is acceptable while the database is out, never without a fault.
+    #[serde(default)]
+    under_fault: Option<serde_json::Map<String, serde_json::Value>>,
+    #[serde(flatten)]
+    step: serde_json::Map<String, serde_json::Value>,
+}
 
 fn default_max_attempts() -> u32 {
     3

@@ -84,6 +84,39 @@ impl Truth {
             Truth::Sql { service, .. } | Truth::Redis { service, .. } => service,
         }
     }
+
+    /// The names of `names` the truth's text holds as `{NAME}` (values a step captures).
+    pub fn names<'a>(&self, names: &'a [String]) -> Vec<&'a str> {
+        let texts: Vec<&str> = match self {
+            Truth::Sql { query, .. } => vec![query],
+            Truth::Redis { command, .. } => command.iter().map(String::as_str).collect(),
+        };
+        names.iter().map(String::as_str).filter(|n| texts.iter().any(|t| t.contains(&format!("{{{n}}}")))).collect()
+    }
+
+    /// The truth with each `{NAME}` of `names` filled with `value(NAME)`: in a query as an SQL
+    /// string literal (quotes doubled, so a value the service answered cannot change the
+    /// query), in a command as the argument's text (each argument is one, whatever it
+    /// holds). `None` while one of them has no value.
+    pub fn filled(&self, names: &[String], value: impl Fn(&str) -> Option<String>) -> Option<Truth> {
+        let mut values = Vec::new();
+        for n in self.names(names) {
+            values.push((format!("{{{n}}}"), value(n)?));
+        }
+        let fill = |text: &str, quote: bool| {
+            values.iter().fold(text.to_owned(), |t, (k, v)| {
+                t.replace(k, &if quote { format!("'{}'", v.replace('\'', "''")) } else { v.clone() })
+            })
+        };
+        Some(match self {
+            Truth::Sql { service, query, database } => {
+                Truth::Sql { service: service.clone(), query: fill(query, true), database: database.clone() }
+            }
+            Truth::Redis { service, command } => {
+                Truth::Redis { service: service.clone(), command: command.iter().map(|a| fill(a, false)).collect() }
+            }
+        })
+    }
 }
 
 impl std::fmt::Display for Truth {
@@ -370,6 +403,26 @@ fn redis(v: &Value, problem: &mut Problem<'_>) -> Option<Truth> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn captured_values_fill_a_query_as_literals_and_a_command_as_arguments() {
+        let names = ["id".to_owned(), "other".to_owned()];
+        let sql = Truth::Sql {
+            service: "db".into(),
+            query: "SELECT s FROM t WHERE id = {id} AND j = '{}'".into(),
+            database: None,
+        };
+        assert_eq!(sql.names(&names), ["id"]);
+        let got = sql.filled(&names, |_| Some("7' OR '1'='1".into()));
+        let Some(Truth::Sql { query, .. }) = got else { panic!("{got:?}") };
+        assert_eq!(query, "SELECT s FROM t WHERE id = '7'' OR ''1''=''1' AND j = '{}'");
+        assert_eq!(sql.filled(&names, |_| None), None, "not captured yet");
+        let redis = Truth::Redis { service: "r".into(), command: vec!["GET".into(), "sub:{id}".into()] };
+        let got = redis.filled(&names, |n| (n == "id").then(|| "a b".to_owned()));
+        assert_eq!(got, Some(Truth::Redis { service: "r".into(), command: vec!["GET".into(), "sub:a b".into()] }));
+        let plain = Truth::Redis { service: "r".into(), command: vec!["GET".into(), "n".into()] };
+        assert_eq!(plain.filled(&names, |_| None), Some(plain.clone()), "names nothing: as written");
+    }
 
     #[test]
     fn paths_read_keys_indexes_and_quoted_keys() {

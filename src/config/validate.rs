@@ -75,6 +75,9 @@ fn check_explore(config: &Config, file: &SourceFile, names: &[&str], out: &mut V
                 let at = ypath!["explore", "workloads", service.as_str(), i, "agrees"];
                 check_agrees(config, file, &at, step, agrees, out);
             }
+            if let Some(u) = step.get("under_fault") {
+                check_under_fault(file, &ypath!["explore", "workloads", service.as_str(), i, "under_fault"], u, out);
+            }
         }
     }
     if e.invariants.len() > 64 {
@@ -137,6 +140,42 @@ fn check_classes(classes: Option<&[String]>, file: &SourceFile, out: &mut Vec<Fi
             }
         }
         None => {}
+    }
+}
+
+/// The keys of a step's `expect`, which its `under_fault` may set again.
+pub(crate) const EXPECT_KEYS: &[&str] = &["status", "within", "error_rate", "p50", "p90", "p95", "p99"];
+
+/// `under_fault:` of a workload step at `at`: a mapping of `expect`'s keys (each unknown one
+/// located, with the nearest), statuses that are statuses. What each value means is checked
+/// with the experiments' steps, by the scenarios' code.
+fn check_under_fault(file: &SourceFile, at: &[Seg], u: &serde_json::Value, out: &mut Vec<FileDiagnostic>) {
+    let Some(map) = u.as_object() else {
+        out.push(
+            FileDiagnostic::at_value(file, at, "`under_fault` is a mapping of `expect`'s keys").with_help(
+                "e.g. `under_fault: { status: [201, 202, 503] }`: what else the step may answer under a fault",
+            ),
+        );
+        return;
+    };
+    for (k, v) in map {
+        let path = [at, &ypath![k.as_str()]].concat();
+        if !EXPECT_KEYS.contains(&k.as_str()) {
+            let help = match nearest(k, EXPECT_KEYS.iter().copied()) {
+                Some(n) => format!("did you mean `{n}`? keys: {}", listing(EXPECT_KEYS)),
+                None => format!("keys: {}", listing(EXPECT_KEYS)),
+            };
+            out.push(FileDiagnostic::at_key(file, &path, format!("`{k}` is not a key of `expect`")).with_help(help));
+            continue;
+        }
+        if k == "status"
+            && !v.as_array().is_some_and(|l| l.iter().all(|s| s.as_u64().is_some_and(|s| (100..=599).contains(&s))))
+        {
+            out.push(
+                FileDiagnostic::at_value(file, &path, "`status` is a list of HTTP statuses")
+                    .with_help("e.g. `status: [201, 202, 503]`"),
+            );
+        }
     }
 }
 

@@ -65,12 +65,16 @@ pub(super) struct Record {
     samples: Mutex<BTreeMap<String, Held>>,
     /// Per step index: what each 2xx answer carried at the path.
     reads: Mutex<BTreeMap<usize, Vec<Read>>>,
+    /// Per step index: its truth as read while it ran (captured values filled in).
+    read_as: Mutex<BTreeMap<usize, String>>,
 }
 
 impl Record {
-    /// Reads `truth` now and keeps what it holds (or why it could not be read).
-    pub(super) async fn sample(&self, stack: &Stack, truth: &Truth) {
-        let got = read(stack, truth).await;
+    /// Reads `truth` now, with the session's captured values filled in, and keeps what it
+    /// holds (or why it could not be read); nothing while a value it names is not captured.
+    pub(super) async fn sample(&self, stack: &Stack, session: &Session, truth: &Truth) {
+        let Some(truth) = session.truth(truth) else { return };
+        let got = read(stack, &truth).await;
         let mut s = self.samples.lock().unwrap_or_else(|e| e.into_inner());
         let entry = s.entry(truth.to_string()).or_default();
         match got {
@@ -83,13 +87,19 @@ impl Record {
         }
     }
 
-    /// The answers of step `index` at its path.
-    pub(super) fn reads(&self, index: usize, values: Vec<Read>) {
+    /// The answers of step `index` at its path, and its truth as it was read meanwhile.
+    pub(super) fn reads(&self, index: usize, values: Vec<Read>, truth: Option<Truth>) {
         self.reads.lock().unwrap_or_else(|e| e.into_inner()).entry(index).or_default().extend(values);
+        if let Some(t) = truth {
+            self.read_as.lock().unwrap_or_else(|e| e.into_inner()).insert(index, t.to_string());
+        }
     }
 
-    fn samples_of(&self, truth: &Truth) -> (Vec<String>, Option<String>) {
-        self.samples.lock().unwrap_or_else(|e| e.into_inner()).get(&truth.to_string()).cloned().unwrap_or_default()
+    /// What step `index`'s truth was seen holding.
+    fn samples_of(&self, index: usize, truth: &Truth) -> (Vec<String>, Option<String>) {
+        let key = self.read_as.lock().unwrap_or_else(|e| e.into_inner()).get(&index).cloned();
+        let key = key.unwrap_or_else(|| truth.to_string());
+        self.samples.lock().unwrap_or_else(|e| e.into_inner()).get(&key).cloned().unwrap_or_default()
     }
 }
 
@@ -213,7 +223,7 @@ pub(crate) fn judge_reads(reads: &[Read], held: &[String], unread: Option<&str>)
 /// The first check on step `index`: its answers against what the truth held.
 pub(super) fn during(index: usize, step: &RequestStep, a: &Agreement, record: &Record, at: usize) -> CheckOutcome {
     let reads = record.reads.lock().unwrap_or_else(|e| e.into_inner()).get(&index).cloned().unwrap_or_default();
-    let (held, unread) = record.samples_of(&a.truth);
+    let (held, unread) = record.samples_of(index, &a.truth);
     let (passed, expected, observed) = judge_reads(&reads, &held, unread.as_deref());
     CheckOutcome {
         index: at,
@@ -241,6 +251,13 @@ pub(super) async fn after(
     let check =
         format!("step {} ({}) at {} agrees with {} once the faults ended", index + 1, step.line, a.path.text, a.truth);
     let expected = format!("the answer's value equals the truth's within {bound} of the faults' end");
+    let texts = workload::texts(&step.line, &step.headers, step.body.as_ref());
+    if session.truth(&a.truth).is_none() || !session.missing(texts.iter().map(String::as_str)).is_empty() {
+        // An earlier step that captures what this one needs got no answer carrying it (an
+        // error its expectation allows): there is no request to send again.
+        let observed = "nothing to compare: what the step needs was never captured".to_owned();
+        return CheckOutcome { index: at, line: 0, check, passed: true, expected, observed, unobserved: false };
+    }
     let deadline = quiet + a.within;
     let mut tries = 0;
     let last = loop {
@@ -287,7 +304,8 @@ async fn once(
         (Some(s), _) => return Err(NoValue::Status(s)),
         (None, _) => return Err(NoValue::NoAnswer(answer.error.map_or_else(|| "?".into(), |e| e.to_string()))),
     };
-    let truth = read(stack, &a.truth).await.map_err(|e| NoValue::Truth(e.to_string()))?;
+    let truth = session.truth(&a.truth).ok_or_else(|| NoValue::Truth("a value it names was never captured".into()))?;
+    let truth = read(stack, &truth).await.map_err(|e| NoValue::Truth(e.to_string()))?;
     Ok((value, truth))
 }
 

@@ -239,8 +239,9 @@ async fn run_on(
     let mut early_error = None;
     // What the truth of each `agrees:` holds before any fault.
     let truth = Arc::new(agree::Record::default());
+    let session = Arc::new(workload::Session::new(captures(&scenario.steps)));
     for t in agree::truths(&scenario.steps) {
-        truth.sample(&*stack.lock().await, t).await;
+        truth.sample(&*stack.lock().await, &session, t).await;
     }
     for f in scenario.faults.iter().filter(|f| f.at.is_zero()) {
         if let Err(e) = apply(&stack, f, opts.ready_timeout).await {
@@ -279,7 +280,6 @@ async fn run_on(
     if let Some(e) = early_error {
         out = out.error(format!("a fault could not be applied: {e}"));
     }
-    let session = Arc::new(workload::Session::default());
     let mut exited = Vec::new();
     let ctx = StepCtx { opts, scratch: scratch.path(), config, session: session.clone(), truth: truth.clone() };
     let steps = async {
@@ -329,6 +329,17 @@ async fn run_on(
     }
 }
 
+/// The names the steps capture (`capture:`), which later requests and truths may name.
+fn captures(steps: &[crate::scenario::validate::StepKind]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for s in steps {
+        if let crate::scenario::validate::StepKind::Request(r) = s {
+            out.extend(r.capture.iter().map(|(n, _)| n.clone()).filter(|n| !out.contains(n)).collect::<Vec<_>>());
+        }
+    }
+    out
+}
+
 /// What the check phase needs of phase 2.
 struct After {
     /// When the steps ended and every fault was undone: `settled` checks count from here.
@@ -360,7 +371,7 @@ async fn check_phase(
         }
         // Answers agree with the source of truth: the truth once the faults have ended too.
         for t in agree::truths(&scenario.steps) {
-            after.truth.sample(stack, t).await;
+            after.truth.sample(stack, session, t).await;
         }
         for (i, step, a) in agree::agreeing(&scenario.steps) {
             let during = agree::during(i, step, a, &after.truth, out.checks.len());

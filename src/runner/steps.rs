@@ -67,19 +67,24 @@ async fn request_step(
     let timeout = request_timeout(expect);
     let next = Arc::new(std::sync::atomic::AtomicU32::new(0));
     let keep = !capture.is_empty() || agrees.is_some();
+    let name = format!("{line}{}", if *repeat > 1 { format!(" ×{repeat}") } else { String::new() });
+    let missing = ctx.session.missing(workload::texts(line, headers, body.as_ref()).iter().map(String::as_str));
+    if !missing.is_empty() {
+        return Ok(not_sent(index, name, expect, *repeat, &missing));
+    }
     if let Some(a) = agrees {
-        ctx.truth.sample(&*stack.lock().await, &a.truth).await;
+        ctx.truth.sample(&*stack.lock().await, &ctx.session, &a.truth).await;
     }
     let workers = (0..*concurrency).map(|_| {
         let next = next.clone();
         async move {
             let mut answers = Vec::new();
             let mut reads = Vec::new();
-            let mut last = None;
+            let mut replies = Vec::new();
             loop {
                 let n = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 if n >= *repeat {
-                    return (answers, reads, last);
+                    return (answers, reads, replies);
                 }
                 let req = workload::instance(line, headers, body.as_ref(), n, &ctx.session);
                 let (a, reply) = workload::send(addr, line, req, timeout, Some(&ctx.session), keep).await;
@@ -91,37 +96,71 @@ async fn request_step(
                     let missing = || super::agree::NoValue::NotThere { status: s, path: path.text.clone() };
                     reads.push(path.get(&r.body).ok_or_else(missing));
                 }
+                if let (Some(s), Some(r)) = (a.status, reply) {
+                    replies.push((n, s, r));
+                }
                 answers.push(a);
-                last = reply.or(last);
             }
         }
     });
     let mut answers: Vec<Answer> = Vec::new();
     let mut reads = Vec::new();
-    let mut last = None;
+    let mut replies = Vec::new();
     for (a, r, l) in join_all(workers).await {
         answers.extend(a);
         reads.extend(r);
-        last = l.or(last);
+        replies.extend(l);
     }
     if let Some(a) = agrees {
-        ctx.truth.reads(index, reads);
-        ctx.truth.sample(&*stack.lock().await, &a.truth).await;
+        ctx.truth.reads(index, reads, ctx.session.truth(&a.truth));
+        ctx.truth.sample(&*stack.lock().await, &ctx.session, &a.truth).await;
     }
-    let name = format!("{line}{}", if *repeat > 1 { format!(" ×{repeat}") } else { String::new() });
     let mut out = judge(index, name, expect, &answers);
-    let mut missing = Vec::new();
-    for (var, from) in capture {
-        match last.as_ref().and_then(|r| r.capture(from)) {
-            Some(v) => ctx.session.set_var(var, v),
-            None => missing.push(var.as_str()),
-        }
-    }
+    let missing = captured(&ctx.session, capture, replies);
     if !missing.is_empty() {
         out.passed = false;
         out.observed = format!("{}; nothing to capture as {}", out.observed, missing.join(", "));
     }
     Ok(out)
+}
+
+/// Keeps each value of `capture` from the latest answer (by request number) that carries
+/// it. Returns the names no answer carried although one was a success or a redirect (below
+/// 400): such an answer should have. When every answer was an error or none came, whether
+/// its expectation allows that was judged already; the value stays as it was, and a
+/// later step that needs one never captured is not sent ([`not_sent`]).
+fn captured(
+    session: &workload::Session,
+    capture: &[(String, crate::scenario::validate::Capture)],
+    mut replies: Vec<(u32, u16, workload::Reply)>,
+) -> Vec<String> {
+    replies.sort_by_key(|(n, _, _)| std::cmp::Reverse(*n));
+    let mut missing = Vec::new();
+    for (var, from) in capture {
+        match replies.iter().find_map(|(_, _, r)| r.capture(from)) {
+            Some(v) => session.set_var(var, v),
+            None if replies.iter().any(|(_, s, _)| *s < 400) => missing.push(var.clone()),
+            None => {}
+        }
+    }
+    missing
+}
+
+/// A request step that needs a value (`{NAME}`) no earlier answer carried: not sent, none of
+/// its requests answered (so a comparison with a base that sent them sees it), and not a
+/// failure of its own (the step that got no such answer was judged by its expectation).
+fn not_sent(index: usize, step: String, e: &Expectation, repeat: u32, missing: &[String]) -> StepOutcome {
+    let names: Vec<String> = missing.iter().map(|n| format!("`{{{n}}}`")).collect();
+    StepOutcome {
+        index,
+        step,
+        passed: true,
+        expected: e.status.as_ref().map_or_else(|| "status below 500".to_owned(), |l| format!("status in {l:?}")),
+        observed: format!("not sent: {} never captured (no answer of an earlier step carried it)", names.join(", ")),
+        start_ms: 0.0,
+        end_ms: 0.0,
+        answered: Answered { none: repeat as usize, ..Answered::default() },
+    }
 }
 
 pub(super) async fn run_step(
@@ -295,4 +334,39 @@ fn graded(e: &Expectation, answers: &[Answer]) -> Answered {
 fn fmt_pct(f: f64) -> String {
     let p = f * 100.0;
     if (p - p.round()).abs() < 1e-9 { format!("{p:.0}") } else { format!("{p:.1}") }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::validate::Capture;
+
+    fn reply(body: &str) -> workload::Reply {
+        workload::Reply { headers: Vec::new(), body: bytes::Bytes::from(body.to_owned()) }
+    }
+
+    #[test]
+    fn a_value_is_captured_from_the_latest_answer_that_carries_it() {
+        let session = workload::Session::new(vec!["id".into()]);
+        let capture = [("id".to_owned(), Capture::Json("/id".into()))];
+        let replies = vec![(1, 503, reply(r#"{"error":"x"}"#)), (0, 201, reply(r#"{"id":7}"#))];
+        assert!(captured(&session, &capture, replies).is_empty());
+        assert_eq!(session.fill("/s/{id}", 0), "/s/7");
+        // Only errors: nothing to capture, not a failure of the step; the value stays.
+        assert!(captured(&session, &capture, vec![(0, 503, reply("{}"))]).is_empty());
+        assert_eq!(session.fill("/s/{id}", 0), "/s/7");
+        // A success without it: the capture is wrong.
+        assert_eq!(captured(&session, &capture, vec![(0, 200, reply("{}"))]), ["id"]);
+    }
+
+    #[test]
+    fn a_step_needing_a_value_never_captured_is_not_sent_and_counts_unanswered() {
+        let session = workload::Session::new(vec!["id".into()]);
+        assert_eq!(session.missing(["/s/{id}"]), ["id"]);
+        assert!(session.missing(["/s/{other}", "/s/1"]).is_empty());
+        let e = Expectation { status: Some(vec![200]), ..Default::default() };
+        let s = not_sent(2, "GET a /s/{id} ×2".into(), &e, 2, &["id".to_owned()]);
+        assert!(s.passed && s.observed.contains("`{id}` never captured"), "{s:?}");
+        assert_eq!(s.answered.none, 2);
+    }
 }

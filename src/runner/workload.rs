@@ -43,9 +43,33 @@ pub(crate) struct Session {
     /// `(service, cookie name) → value`.
     cookies: std::sync::Mutex<BTreeMap<(String, String), String>>,
     vars: std::sync::Mutex<BTreeMap<String, String>>,
+    /// The names the scenario's steps capture.
+    names: Vec<String>,
 }
 
 impl Session {
+    /// A session for steps that capture `names`.
+    pub(crate) fn new(names: Vec<String>) -> Session {
+        Session { names, ..Session::default() }
+    }
+
+    /// The names a step needs (`{NAME}` in `texts`, NAME one the scenario captures) that no
+    /// answer has carried yet.
+    pub(crate) fn missing<'a>(&self, texts: impl IntoIterator<Item = &'a str> + Clone) -> Vec<String> {
+        let vars = self.vars.lock().unwrap_or_else(|e| e.into_inner());
+        self.names
+            .iter()
+            .filter(|n| !vars.contains_key(*n) && texts.clone().into_iter().any(|t| t.contains(&format!("{{{n}}}"))))
+            .cloned()
+            .collect()
+    }
+
+    /// `truth` with the captured values it names filled in; `None` while one is not captured.
+    pub(crate) fn truth(&self, truth: &crate::config::truth::Truth) -> Option<crate::config::truth::Truth> {
+        let vars = self.vars.lock().unwrap_or_else(|e| e.into_inner());
+        truth.filled(&self.names, |n| vars.get(n).cloned())
+    }
+
     fn cookie_header(&self, service: &str) -> Option<String> {
         let jar = self.cookies.lock().unwrap_or_else(|e| e.into_inner());
         let pairs: Vec<String> =
@@ -205,6 +229,19 @@ pub(crate) fn instance(
         }
     });
     Prepared { path: session.fill(&line.path, n), headers, body }
+}
+
+/// The texts of a request that may name captured values: its path, header values and body.
+pub(crate) fn texts(line: &RequestLine, headers: &[(String, String)], body: Option<&Body>) -> Vec<String> {
+    let mut out = vec![line.path.clone()];
+    out.extend(headers.iter().map(|(_, v)| v.clone()));
+    match body {
+        Some(Body::Json(v)) => out.push(v.to_string()),
+        Some(Body::Text(t)) => out.push(t.clone()),
+        Some(Body::Form(fields)) => out.extend(fields.iter().map(|(_, v)| v.clone())),
+        None => {}
+    }
+    out
 }
 
 /// Requests started at most this many at once by a load; beyond it a request counts as

@@ -110,8 +110,12 @@ fn with_problems(error: &ConfigError) -> String {
 #[derive(Debug, Clone)]
 pub struct Workload {
     pub service: String,
-    /// The `request` steps, as written.
+    /// The `request` steps, as written, with what they must do without a fault (`expect`):
+    /// the reference's.
     pub steps: Vec<Value>,
+    /// The same steps as the experiments send them: each step's `under_fault` (what else it
+    /// may answer while a fault is in place) over its `expect`.
+    pub faulted: Vec<Value>,
     pub invariants: Vec<Value>,
     pub max_attempts: u32,
     /// The longest `within` of the steps (default 5 s): what "past the deadline" means.
@@ -235,8 +239,11 @@ pub fn workload(loaded: &LoadedConfig, service: &str) -> Result<Workload, Config
             ));
         return Err(ConfigError::invalid(&loaded.source, vec![d]));
     };
-    let deadline = steps
+    let faulted: Vec<Value> = steps.iter().map(under_fault).collect();
+    let steps: Vec<Value> = steps.iter().map(|s| without(s, "under_fault")).collect();
+    let deadline = faulted
         .iter()
+        .chain(&steps)
         .filter_map(|s| s.pointer("/expect/within")?.as_str().and_then(|w| humantime::parse_duration(w).ok()))
         .max()
         .unwrap_or(Duration::from_secs(5));
@@ -272,7 +279,8 @@ pub fn workload(loaded: &LoadedConfig, service: &str) -> Result<Workload, Config
     let (liveness, readiness) = (health(|s| &s.liveness), health(|s| &s.readiness));
     let mut w = Workload {
         service: service.to_owned(),
-        steps: steps.clone(),
+        steps,
+        faulted,
         invariants: settled(&config.explore.invariants, deadline),
         max_attempts: config.explore.max_attempts,
         deadline,
@@ -286,8 +294,31 @@ pub fn workload(loaded: &LoadedConfig, service: &str) -> Result<Workload, Config
     // The reference is validated against the configuration: so is every experiment.
     let (text, _) = build(&w, "reference", &[], &w.steps, &[]);
     let scenario = super::parse("faultline.yaml", text, config).map_err(|e| relocate(loaded, service, e))?;
+    // And so are the steps as experiments send them (`under_fault` over `expect`).
+    let (text, _) = build(&w, "under-fault", &[], &w.faulted, &[]);
+    super::parse("faultline.yaml", text, config).map_err(|e| relocate(loaded, service, e))?;
     w.stack = Some(scenario.stack);
     Ok(w)
+}
+
+/// `step` as experiments send it: the keys of its `under_fault` over those of its `expect`.
+fn under_fault(step: &Value) -> Value {
+    let mut s = without(step, "under_fault");
+    if let Some(over) = step.get("under_fault").and_then(Value::as_object) {
+        let mut expect = s.get("expect").and_then(Value::as_object).cloned().unwrap_or_default();
+        expect.extend(over.iter().map(|(k, v)| (k.clone(), v.clone())));
+        s["expect"] = Value::Object(expect);
+    }
+    s
+}
+
+/// `v` without its key `key`.
+fn without(v: &Value, key: &str) -> Value {
+    let mut v = v.clone();
+    if let Some(o) = v.as_object_mut() {
+        o.remove(key);
+    }
+    v
 }
 
 /// The invariants, each `settled: true` one with its bound written out (`within`: three
@@ -380,7 +411,7 @@ pub fn catalogue(
             f["on"] = json!(on);
             let modes: &[Mode] = if once(&class) { &[Mode::Sequential] } else { &[Mode::Sequential, Mode::Concurrent] };
             for mode in modes.iter().copied() {
-                let steps = if mode == Mode::Sequential { sequential(&w.steps) } else { concurrent(&w.steps) };
+                let steps = if mode == Mode::Sequential { sequential(&w.faulted) } else { concurrent(&w.faulted) };
                 let steps = repeated(if optional { strict(steps) } else { steps }, e.passes);
                 out.push(experiment(w, config, &class, &on, mode, vec![f.clone()], steps, Vec::new())?);
             }
@@ -388,7 +419,7 @@ pub fn catalogue(
         let mut f = json!({ "refuse": true });
         f["on"] = json!(on);
         // 30 requests in a row: more than the passes any edge needs (at most 4).
-        out.push(experiment(w, config, "outage", &on, Mode::Sustained, vec![f], sustained(&w.steps), Vec::new())?);
+        out.push(experiment(w, config, "outage", &on, Mode::Sustained, vec![f], sustained(&w.faulted), Vec::new())?);
     }
     for s in stack.iter().filter(|s| **s != w.service) {
         // A service every caller of which can do without it.
@@ -401,7 +432,7 @@ pub fn catalogue(
             ("restarted", json!({ "on": s, "kill": true, "for": "2s" })),
         ] {
             for mode in [Mode::Sequential, Mode::Concurrent] {
-                let steps = if mode == Mode::Sequential { sequential(&w.steps) } else { concurrent(&w.steps) };
+                let steps = if mode == Mode::Sequential { sequential(&w.faulted) } else { concurrent(&w.faulted) };
                 let steps = repeated(if only_optional { strict(steps) } else { steps }, passes);
                 out.push(experiment(w, config, class, s, mode, vec![fault.clone()], steps, Vec::new())?);
             }
@@ -411,7 +442,7 @@ pub fn catalogue(
     // memory is gone, what it wrote must still add up, and it must serve again.
     let pass = pass_time(reference_ms);
     let at = pass * 2 + Duration::from_millis(300);
-    let mut steps = sequential(&w.steps);
+    let mut steps = sequential(&w.faulted);
     steps.push(json!({ "sleep": dur(at.saturating_sub(pass) + Duration::from_millis(1500)) }));
     let restart = json!({ "on": w.service, "kill": true, "at": dur(at), "for": "1s" });
     out.push(experiment(w, config, "restarted", &w.service, Mode::Sequential, vec![restart], steps, Vec::new())?);
@@ -472,7 +503,7 @@ fn lifecycle(
             json!({ "on": on, "refuse": true, "at": dur(down_at), "for": dur(LIFECYCLE_DOWN_FOR) }),
             json!({ "on": w.service, "kill": true, "at": dur(down_at + LIFECYCLE_KILL_AFTER), "for": "1s" }),
         ];
-        let mut steps = repeated(sequential(&w.steps), e.passes);
+        let mut steps = repeated(sequential(&w.faulted), e.passes);
         // Past the dependency's return: the checks (recovery first) start once it is back.
         let until = down_at + LIFECYCLE_DOWN_FOR + Duration::from_millis(500);
         steps.push(json!({ "sleep": dur(until.saturating_sub(pass * e.passes.max(1))) }));
@@ -509,7 +540,7 @@ fn saturation(
     for e in edges {
         let on = e.name();
         let fault = json!({ "on": on, "http": { "delay": dur(w.deadline / 4) } });
-        let steps = saturated(&w.steps);
+        let steps = saturated(&w.faulted);
         let steps = if w.optional.contains(&(e.from.clone(), e.to.clone())) { strict(steps) } else { steps };
         out.push(experiment(w, config, "saturation", &on, Mode::Saturated, vec![fault], steps, Vec::new())?);
     }
@@ -517,14 +548,14 @@ fn saturation(
 }
 
 /// The workload at each level of [`SATURATION`]: every step `level` times, `level` at once,
-/// each level's `{n}` in bodies and headers renamed (`at64-{n}`), so no level replays a key
+/// each level's `{n}` in bodies, forms and headers renamed (`at64-{n}`), so no level replays a key
 /// of another. An edge called every Nth request (N at most 4) is called at every level.
 fn saturated(steps: &[Value]) -> Vec<Value> {
     let mut out = Vec::new();
     for level in SATURATION {
         out.extend(steps.iter().map(|s| {
             let mut s = s.clone();
-            for key in ["body", "headers"] {
+            for key in ["body", "form", "headers"] {
                 if let Some(v) = s.get_mut(key) {
                     *v = renamed(v, &format!("at{level}-{{n}}"));
                 }
@@ -803,7 +834,7 @@ pub fn pair(
     let passes = [&a.on, &b.on].iter().filter_map(|on| edge(on)).map(|u| u.passes).max().unwrap_or(1);
     let optional =
         [&a.on, &b.on].iter().all(|on| edge(on).is_some_and(|u| w.optional.contains(&(u.from.clone(), u.to.clone()))));
-    let steps = sequential(&w.steps);
+    let steps = sequential(&w.faulted);
     let steps = repeated(if optional { strict(steps) } else { steps }, passes);
     let faults: Vec<Value> = a.faults.iter().chain(&b.faults).cloned().collect();
     let class = format!("{}-and-{}-{}", a.class, slug(&b.on), b.class);
@@ -836,7 +867,7 @@ pub fn magnitude(
 ) -> Result<Experiment, InvalidExperiment> {
     let on = edge.name();
     let optional = w.optional.contains(&(edge.from.clone(), edge.to.clone()));
-    let steps: Vec<Value> = sequential(&w.steps)
+    let steps: Vec<Value> = sequential(&w.faulted)
         .into_iter()
         .enumerate()
         .map(|(i, s)| {
@@ -890,6 +921,9 @@ fn build(w: &Workload, name: &str, faults: &[Value], steps: &[Value], extra: &[V
         let mut r = json!({ "request": first["request"], "within": "20s" });
         if let Some(b) = first.get("body") {
             r["body"] = retry_keys(b);
+        }
+        if let Some(f) = first.get("form") {
+            r["form"] = retry_keys(f);
         }
         if let Some(h) = first.get("headers") {
             r["headers"] = retry_keys(h);
@@ -994,7 +1028,7 @@ fn strict(steps: Vec<Value>) -> Vec<Value> {
 }
 
 /// `steps` `passes` times in a row (at least once); from the second pass on, `{n}` in
-/// bodies and headers becomes `pass{k}-{n}`, so a pass never reuses a key of an earlier one
+/// bodies, forms and headers becomes `pass{k}-{n}`, so a pass never reuses a key of an earlier one
 /// (an idempotency key replayed is not a new request). The request line keeps `{n}` (a
 /// path may need a number).
 fn repeated(steps: Vec<Value>, passes: u32) -> Vec<Value> {
@@ -1002,7 +1036,7 @@ fn repeated(steps: Vec<Value>, passes: u32) -> Vec<Value> {
     for k in 2..=passes {
         out.extend(steps.iter().map(|s| {
             let mut s = s.clone();
-            for key in ["body", "headers"] {
+            for key in ["body", "form", "headers"] {
                 if let Some(v) = s.get_mut(key) {
                     *v = renamed(v, &format!("pass{k}-{{n}}"));
                 }
@@ -1103,6 +1137,29 @@ mod tests {
             assert!(f["first"] == 2, "{class}: {f}");
         }
         assert_eq!(family("dependency-404"), None);
+    }
+
+    #[test]
+    fn under_fault_replaces_the_keys_of_expect_it_names_and_nothing_else() {
+        let step = json!({
+            "request": "POST a /x",
+            "expect": { "status": [201], "within": "3s" },
+            "under_fault": { "status": [201, 503] },
+        });
+        assert_eq!(
+            under_fault(&step),
+            json!({ "request": "POST a /x", "expect": { "status": [201, 503], "within": "3s" } })
+        );
+        assert_eq!(without(&step, "under_fault").get("under_fault"), None);
+        let bare = json!({ "request": "GET a /", "under_fault": { "within": "5s" } });
+        assert_eq!(under_fault(&bare)["expect"], json!({ "within": "5s" }));
+    }
+
+    #[test]
+    fn forms_get_keys_of_their_own_per_pass_and_level() {
+        let steps = vec![json!({ "request": "POST a /s", "form": { "email": "r{n}@x" } })];
+        assert_eq!(repeated(steps.clone(), 2)[1]["form"]["email"], json!("rpass2-{n}@x"));
+        assert_eq!(saturated(&steps)[1]["form"]["email"], json!("rat64-{n}@x"));
     }
 
     #[test]

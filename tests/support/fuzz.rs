@@ -312,6 +312,8 @@ const TOKENS: &[&str] = &[
     "{pricing.host}",
     "{x.port}",
     "every: ",
+    "under_fault: ",
+    "{id}",
 ];
 
 impl Fuzzer {

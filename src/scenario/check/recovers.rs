@@ -1,4 +1,4 @@
-//! `recovers: { request, within, status, body, headers }`: after the faults end, the request
+//! `recovers: { request, within, status, body | form, headers }`: after the faults end, the request
 //! succeeds within a deadline, tried every 200 ms as the scenario's user.
 
 use std::collections::BTreeMap;
@@ -40,6 +40,10 @@ pub(crate) struct RecoversCheck {
     /// A JSON body; `{n}` in strings is the try number.
     #[serde(default)]
     pub body: Option<serde_json::Value>,
+    /// A form body (`application/x-www-form-urlencoded`), fields in the order written, as a
+    /// step's `form`; `{n}` is the try number.
+    #[serde(default)]
+    pub form: Option<serde_json::Map<String, serde_json::Value>>,
     /// Request headers; `{n}` is the try number.
     #[serde(default)]
     pub headers: BTreeMap<String, Text>,
@@ -48,11 +52,24 @@ pub(crate) struct RecoversCheck {
 pub(super) fn validate(v: &mut Validator<'_>, c: &Check, path: &[Seg]) -> Option<CheckKind> {
     let Keys { recovers: r } = v.keys(c, KEYS, path)?;
     let line = v.request_line(&[path, &ypath!["recovers", "request"]].concat(), &r.request)?;
+    let body = match (&r.body, &r.form) {
+        (Some(_), Some(_)) => {
+            v.err(
+                &[path, &ypath!["recovers", "form"]].concat(),
+                "a request has one body: `body` or `form`, not both",
+                None,
+            );
+            return None;
+        }
+        (Some(b), None) => Some(Body::from_value(b)),
+        (None, Some(f)) => Some(Body::Form(v.form(&[path, &ypath!["recovers", "form"]].concat(), f)?)),
+        (None, None) => None,
+    };
     Some(CheckKind::Recovers {
         line,
         within: r.within.map_or(Duration::from_secs(10), |d| d.0),
         status: r.status,
-        body: r.body.as_ref().map(Body::from_value),
+        body,
         headers: r.headers.into_iter().map(|(k, v)| (k, v.0)).collect(),
     })
 }

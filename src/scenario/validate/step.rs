@@ -251,7 +251,11 @@ impl Validator<'_> {
     }
 
     /// `form:` fields: scalars, in order.
-    fn form(&mut self, path: &[Seg], f: &serde_json::Map<String, serde_json::Value>) -> Option<Vec<(String, String)>> {
+    pub(crate) fn form(
+        &mut self,
+        path: &[Seg],
+        f: &serde_json::Map<String, serde_json::Value>,
+    ) -> Option<Vec<(String, String)>> {
         let mut out = Vec::new();
         for (k, v) in f {
             let text = match v {
