@@ -31,16 +31,10 @@ policy:
 /// A relay repository with [`RELAY`] on main and a change committed that rewrites the relay's
 /// code with `relay` (or only touches api).
 fn repo(relay: Option<&dyn Fn(&str) -> String>) -> TestRepo {
-    let r = TestRepo::relay(RELAY, &[], &[("api/main.txt", "v1\n")]);
-    if let Some(change) = relay {
-        let code = std::fs::read_to_string(r.path.join("images/relay/relay.py")).unwrap();
-        let changed = change(&code);
-        assert_ne!(changed, code, "the change changes the relay");
-        r.write("images/relay/relay.py", changed);
-    }
-    r.write("api/main.txt", "v2\n");
-    r.commit("api change");
-    r
+    // The slow dependency at every magnitude, and db refused beside them.
+    let classes =
+        "down, slow-past-deadline, slow-under-deadline, slow-under-client-deadline, slow-past-client-deadline";
+    common::relay_change(&common::only(RELAY, classes), &[], relay)
 }
 
 /// The experiment of `class` on `api -> db` that ran, one request at a time.

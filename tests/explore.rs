@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{TestRepo, only};
+use common::{TestRepo, only, redis_image};
 use faultline::config::{ConfigOrigin, LoadedConfig};
 use faultline::scenario::experiments::{Experiment, Mode, UsedEdge, catalogue, reference, workload};
 
@@ -439,17 +439,7 @@ fn gated_relay_with(
     files: &[(&str, &str)],
     relay: Option<&dyn Fn(&str) -> String>,
 ) -> (TestRepo, tempfile::TempDir) {
-    let files = [&[("api/main.txt", "v1\n")], files].concat();
-    let r = TestRepo::relay(config, &[], &files);
-    if let Some(change) = relay {
-        let code = std::fs::read_to_string(r.path.join("images/relay/relay.py")).unwrap();
-        let changed = change(&code);
-        assert_ne!(changed, code, "the change changes the relay");
-        r.write("images/relay/relay.py", changed);
-    }
-    r.write("api/main.txt", "v2\n");
-    r.commit("api change");
-    (r, tempfile::tempdir().unwrap())
+    (common::relay_change(config, files, relay), tempfile::tempdir().unwrap())
 }
 
 fn gate_report(r: &TestRepo, report: &tempfile::TempDir, budget: &str) -> (Option<i32>, String, serde_json::Value) {
@@ -711,11 +701,6 @@ fn with_state(config: &str) -> String {
 }
 
 /// The fixture's Redis image, for a relay repository.
-fn redis_image() -> (&'static str, String) {
-    let dockerfile = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/images/redis/Dockerfile");
-    ("images/redis/Dockerfile", std::fs::read_to_string(dockerfile).unwrap())
-}
-
 /// The experiments that ran and the checks of each, from a gate's verdict.json.
 fn ran(v: &serde_json::Value) -> Vec<serde_json::Value> {
     v["exploration"][0]["ran"].as_array().cloned().unwrap_or_default()

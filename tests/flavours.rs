@@ -27,16 +27,7 @@ policy:
 /// A relay repository with `config` on main and a change committed that rewrites the
 /// relay's code with `relay` (or only touches api).
 fn repo(config: &str, relay: Option<&dyn Fn(&str) -> String>) -> TestRepo {
-    let r = TestRepo::relay(config, &[], &[("api/main.txt", "v1\n")]);
-    if let Some(change) = relay {
-        let code = std::fs::read_to_string(r.path.join("images/relay/relay.py")).unwrap();
-        let changed = change(&code);
-        assert_ne!(changed, code, "the change changes the relay");
-        r.write("images/relay/relay.py", changed);
-    }
-    r.write("api/main.txt", "v2\n");
-    r.commit("api change");
-    r
+    common::relay_change(config, &[], relay)
 }
 
 /// The experiment of `class` on `api -> db` one request at a time, from the experiments

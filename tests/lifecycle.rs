@@ -89,18 +89,9 @@ fn exits_without_state(code: &str) -> String {
 /// A relay repository with [`COUNTER`] on main, the fixture's Redis image, and a change
 /// committed that rewrites the relay's code with `change` (or only touches api).
 fn repo(change: Option<fn(&str) -> String>) -> TestRepo {
-    let redis =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/images/redis/Dockerfile")).unwrap();
-    let r = TestRepo::relay(COUNTER, &[], &[("api/main.txt", "v1\n"), ("images/redis/Dockerfile", &redis)]);
-    if let Some(change) = change {
-        let code = std::fs::read_to_string(r.path.join("images/relay/relay.py")).unwrap();
-        let changed = change(&code);
-        assert!(changed.contains("NO_STATE"), "the change rewrites the relay as meant");
-        r.write("images/relay/relay.py", changed);
-    }
-    r.write("api/main.txt", "v2\n");
-    r.commit("api change");
-    r
+    let redis = common::redis_image();
+    let change = change.as_ref().map(|f| f as &dyn Fn(&str) -> String);
+    common::relay_change(COUNTER, &[(redis.0, &redis.1)], change)
 }
 
 /// The lifecycle experiment on api -> redis, from a gate's verdict.json.

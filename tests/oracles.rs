@@ -46,18 +46,8 @@ policy:
 /// A relay repository with `config` on main, the fixture's Redis image, and a change
 /// committed that rewrites the relay's code with `relay` (or only touches api).
 fn repo(config: &str, relay: Option<&dyn Fn(&str) -> String>) -> TestRepo {
-    let redis =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/images/redis/Dockerfile")).unwrap();
-    let r = TestRepo::relay(config, &[], &[("api/main.txt", "v1\n"), ("images/redis/Dockerfile", &redis)]);
-    if let Some(change) = relay {
-        let code = std::fs::read_to_string(r.path.join("images/relay/relay.py")).unwrap();
-        let changed = change(&code);
-        assert_ne!(changed, code, "the change changes the relay");
-        r.write("images/relay/relay.py", changed);
-    }
-    r.write("api/main.txt", "v2\n");
-    r.commit("api change");
-    r
+    let redis = common::redis_image();
+    common::relay_change(config, &[(redis.0, &redis.1)], relay)
 }
 
 /// The first experiment with a check whose name starts with `check` that `passed` (or not),

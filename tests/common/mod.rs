@@ -113,6 +113,29 @@ pub fn only(config: &str, classes: &str) -> String {
     config.replacen("explore:\n", &format!("explore:\n  classes: [{classes}]\n"), 1)
 }
 
+/// A relay repository with `config` on main, `files` beside the relay, and a change
+/// committed that rewrites the relay's code with `relay` (or only touches api): what the
+/// tests of exploration's oracles and fault classes gate.
+pub fn relay_change(config: &str, files: &[(&str, &str)], relay: Option<&dyn Fn(&str) -> String>) -> TestRepo {
+    let files = [&[("api/main.txt", "v1\n")], files].concat();
+    let r = TestRepo::relay(config, &[], &files);
+    if let Some(change) = relay {
+        let code = std::fs::read_to_string(r.path.join("images/relay/relay.py")).unwrap();
+        let changed = change(&code);
+        assert_ne!(changed, code, "the change changes the relay");
+        r.write("images/relay/relay.py", changed);
+    }
+    r.write("api/main.txt", "v2\n");
+    r.commit("api change");
+    r
+}
+
+/// The fixture's Redis image, as a file of a test repository (`images/redis/Dockerfile`).
+pub fn redis_image() -> (&'static str, String) {
+    let dockerfile = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/images/redis/Dockerfile");
+    ("images/redis/Dockerfile", std::fs::read_to_string(dockerfile).unwrap())
+}
+
 /// Both streams of a run of the binary.
 pub fn output(out: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
