@@ -907,3 +907,24 @@ fn sharded_exploration_runs_the_same_experiments_and_gives_the_same_verdict() {
     let out = r.faultline(&args);
     assert_eq!(out.status.code(), Some(2), "{}", output(&out));
 }
+
+/// The change cannot choose its own catalogue: `explore.classes` (like every key of
+/// faultline.yaml) is read from the base. A change that narrows it in its own faultline.yaml
+/// to the one class it survives is still explored with every class the base lists (and, a
+/// change to the gate's own configuration, it needs a senior's sign-off besides).
+#[test]
+fn a_change_that_narrows_its_own_explore_classes_is_explored_with_the_bases() {
+    let config = only(&RELAY.replace("@T@", "1"), "down, slow-past-deadline") + &policy(PARTIAL);
+    let (r, report) = gated_relay(&config, None);
+    let narrowed = config.replace("classes: [down, slow-past-deadline]", "classes: [down]");
+    assert_ne!(narrowed, config);
+    r.write("faultline.yaml", narrowed);
+    r.commit("explore only what passes");
+    let (code, text, v) = gate_report(&r, &report, "60s");
+    assert_eq!(code, Some(1), "{text}");
+    assert!(v["reasons"].to_string().contains("sign-off is required and missing"), "{text}");
+    let classes: std::collections::BTreeSet<String> =
+        ran(&v).iter().filter_map(|x| x["class"].as_str().map(str::to_owned)).collect();
+    assert!(classes.contains("slow-past-deadline"), "the base's classes ran: {classes:?}\n{text}");
+    assert_eq!(v["plan"]["config"]["rev"], "main", "{v}");
+}
