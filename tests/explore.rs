@@ -23,7 +23,7 @@ fn output(out: &std::process::Output) -> String {
 }
 
 fn edge(from: &str, to: &str, http: bool) -> UsedEdge {
-    UsedEdge { from: from.into(), to: to.into(), http, passes: 1, statuses: Vec::new() }
+    UsedEdge { from: from.into(), to: to.into(), http, passes: 1, statuses: Vec::new(), first: None }
 }
 
 #[test]
@@ -232,6 +232,8 @@ fn the_classes_a_team_lists_are_the_catalogue_it_gets() {
     let r = reference(&w, &loaded.config).unwrap();
     let mut payments = edge("orders", "payments", true);
     payments.statuses = vec![404];
+    // Its first request has a time in the reference: the service's stop can land in flight.
+    payments.first = Some(faultline::scenario::experiments::FirstUse { step: 0, start_ms: 120 });
     let used = [payments, edge("orders", "postgres", false)];
     let all = catalogue(&w, &loaded.config, &used, &r.scenario.stack, &["orders".into()], 800.0).unwrap();
     // Every `dependency-NNN` is listed as `dependency-errors`.

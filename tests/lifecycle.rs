@@ -1,7 +1,9 @@
 //! Issue 24's fault class "the service's own lifecycle" through the binary on the relay
 //! fixture: the service under test is started again while a dependency is unreachable,
-//! then the dependency comes back, and the service must serve again. A bug it catches (a
-//! client whose first connection failed, kept for good), and the correct relay passing.
+//! then the dependency comes back, and the service must serve again; and it is stopped
+//! gracefully while requests it passed on to a dependency wait for their answers. Bugs they
+//! catch (a client whose first connection failed, kept for good; an exit at once on
+//! SIGTERM), and the correct relay passing.
 //! These tests start containers.
 
 mod common;
@@ -167,4 +169,88 @@ fn the_gate_passes_a_service_that_serves_again_once_its_dependency_is_back() {
     assert_eq!(x["compared"]["base"]["status"], "passed", "{x}");
     let faults = x["outcome"]["faults"].as_array().unwrap();
     assert_eq!(faults.len(), 2, "the edge refused, api killed and started again: {x}");
+}
+
+/// api calls db over HTTP on every `/call`; the gate explores api's graceful stop only.
+const CALLER: &str = concat!(
+    "version: 1\n",
+    relay_services!("5"),
+    r#"explore:
+  classes: [lifecycle-stop-in-flight]
+  workloads:
+    api:
+      - request: GET api /call
+        expect: { status: [200], within: 2s }
+        under_fault: { status: [200, 502] }
+policy:
+  tiers: { high: ["api/**", "images/**"] }
+  gate:
+    high: { scenarios: none, explore: true }
+"#
+);
+
+/// The stop experiment of a gate's verdict.json.
+fn stop_in_flight(v: &serde_json::Value) -> Option<serde_json::Value> {
+    common::ran(v).into_iter().find(|x| x["class"] == "lifecycle-stop-in-flight")
+}
+
+/// The relay's code exiting at once on SIGTERM, as a handler that "shuts down fast" does:
+/// the requests it had already passed on to db are never answered.
+fn exits_at_once(code: &str) -> String {
+    code.replace(
+        "    server = Server(",
+        "    import signal\n    signal.signal(signal.SIGTERM, lambda *_: os._exit(0))\n    server = Server(",
+    )
+}
+
+/// The relay's code shutting down as it should on SIGTERM: it stops accepting, finishes
+/// the requests it holds, then exits.
+fn drains(code: &str) -> String {
+    code.replace("    daemon_threads = True\n", "    daemon_threads = False\n    block_on_close = True\n").replace(
+        "    server.serve_forever()\n",
+        r#"    import signal
+    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
+    server.serve_forever()
+    server.server_close()  # joins the threads of the requests in flight
+"#,
+    )
+}
+
+/// A change that exits at once on SIGTERM blocks: stopped while requests it passed on to db
+/// wait for their answers, it leaves them unanswered, where its base (a process that
+/// finishes what it holds) answers them. The stop lands while they are in flight: db saw
+/// them before the service was stopped.
+#[test]
+fn the_gate_blocks_a_change_that_drops_the_requests_in_flight_when_stopped() {
+    let r = common::relay_change(CALLER, &[], Some(&exits_at_once));
+    let (code, text, v) = gate(&r, "120s");
+    assert_eq!(code, Some(1), "{text}");
+    let x = stop_in_flight(&v).unwrap_or_else(|| panic!("the stop experiment ran: {v}"));
+    assert_eq!(x["outcome"]["name"], "explore-api-api-db-lifecycle-stop-in-flight-conc", "{x}");
+    assert_eq!(x["outcome"]["status"], "failed", "{x}");
+    assert_eq!(x["compared"]["base"]["status"], "passed", "{x}");
+    assert_eq!(x["compared"]["verdict"], "worse", "{x}");
+    // The step sent 4 at once; none was answered.
+    let step = x["outcome"]["steps"].as_array().unwrap().iter().find(|s| s["passed"] == false).cloned();
+    let step = step.unwrap_or_else(|| panic!("a step fails: {x}"));
+    assert_eq!(step["answered"]["none"], 4, "{step}");
+    // db had the requests before api was stopped: they were in api's hands.
+    let stopped = x["outcome"]["faults"].as_array().unwrap().iter().find(|f| f["on"] == "api").cloned();
+    let stopped_ms = stopped.unwrap_or_else(|| panic!("{x}"))["start_ms"].as_f64().unwrap();
+    assert!(step["start_ms"].as_f64().unwrap() < stopped_ms, "{x}");
+}
+
+/// A service that drains on SIGTERM, and the relay as it is (which goes on serving until it
+/// is killed 10 s later), answer every request in flight and serve again once started:
+/// the gate allows a change that adds a draining shutdown.
+#[test]
+fn the_gate_passes_a_change_that_drains_before_it_exits() {
+    let r = common::relay_change(CALLER, &[], Some(&drains));
+    let (code, text, v) = gate(&r, "120s");
+    assert_eq!(code, Some(0), "{text}");
+    let x = stop_in_flight(&v).unwrap_or_else(|| panic!("the stop experiment ran: {v}"));
+    assert_eq!(x["outcome"]["status"], "passed", "{x}");
+    assert_eq!(x["compared"]["base"]["status"], "passed", "{x}");
+    let step = x["outcome"]["steps"].as_array().unwrap().iter().find(|s| s["answered"]["ok"] == 4).cloned();
+    assert!(step.is_some(), "the 4 requests in flight were answered 2xx: {x}");
 }

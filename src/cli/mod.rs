@@ -190,7 +190,8 @@ enum Command {
     ///                 reply-lost, reset-mid-response, blackhole, outage, saturation,
     ///                 slow-under-client-deadline, slow-past-client-deadline (magnitudes of
     ///                 the client's own deadline, found by slow-past-deadline)
-    ///   on a service: paused, restarted, lifecycle-start-while-down
+    ///   on a service: paused, restarted, lifecycle-start-while-down,
+    ///                 lifecycle-stop-in-flight (stopped gracefully while requests wait)
     #[command(verbatim_doc_comment)]
     Explore(explore::ExploreArgs),
 

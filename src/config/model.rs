@@ -154,6 +154,7 @@ pub const FAULT_CLASSES: &[&str] = &[
     "paused",
     "restarted",
     "lifecycle-start-while-down",
+    "lifecycle-stop-in-flight",
     "saturation",
     "slow-under-client-deadline",
     "slow-past-client-deadline",

@@ -48,7 +48,7 @@ use crate::outcome::{
     ScenarioOutcome, Split, Status,
 };
 use crate::plan::ExploreTarget;
-use crate::scenario::experiments::{Experiment, Mode, UsedEdge, Workload};
+use crate::scenario::experiments::{Experiment, FirstUse, Mode, UsedEdge, Workload};
 
 mod deadlines;
 mod pairs;
@@ -396,6 +396,10 @@ async fn references(
             }
             None => {
                 e.passes = first_pass(&o, &e.name(), w.steps.len()).unwrap_or(REFERENCE_PASSES);
+                if let Some(f) = e.first.as_mut() {
+                    // The step within its pass; the time stays the run's (after the passes before).
+                    f.step %= w.steps.len().max(1);
+                }
                 used.push(e);
             }
         }
@@ -893,6 +897,7 @@ pub(crate) fn traffic(o: &ScenarioOutcome, until: Option<f64>) -> Vec<UsedEdge> 
                 http: !obs.requests.is_empty(),
                 passes: 1,
                 statuses: own_errors(obs),
+                first: first_use(o, name),
             });
         }
     }
@@ -918,6 +923,14 @@ pub(crate) fn own_errors(obs: &crate::fault::observe::Observations) -> Vec<u16> 
 /// traffic: its first request, or its first connection that carried bytes, opened during
 /// the steps; `None` when neither has a time (bytes of a connection opened before the steps).
 pub(crate) fn first_pass(o: &ScenarioOutcome, edge: &str, per_pass: usize) -> Option<u32> {
+    let first = first_use(o, edge)?;
+    u32::try_from(first.step / per_pass.max(1) + 1).ok()
+}
+
+/// The step of `o` during which `edge` first carried traffic (its first request, or its
+/// first connection that carried bytes, opened during the steps), and when that step
+/// started; `None` when neither has a time (bytes of a connection opened before the steps).
+pub(crate) fn first_use(o: &ScenarioOutcome, edge: &str) -> Option<FirstUse> {
     let obs = o.edges.get(edge)?;
     let offset = o.edge_offsets_ms.get(edge).copied().unwrap_or(0.0);
     let requests = obs.requests.iter().map(|r| r.start_ms + offset);
@@ -928,7 +941,7 @@ pub(crate) fn first_pass(o: &ScenarioOutcome, edge: &str, per_pass: usize) -> Op
     let mut starts: Vec<f64> = o.steps.iter().map(|s| s.start_ms).collect();
     starts.sort_by(f64::total_cmp);
     let step = starts.partition_point(|s| *s <= t).saturating_sub(1);
-    u32::try_from(step / per_pass.max(1) + 1).ok()
+    Some(FirstUse { step, start_ms: starts.get(step).copied().unwrap_or(0.0).max(0.0).round() as u64 })
 }
 
 /// Per HTTP edge: the most requests it carried during one request of the workload to
@@ -999,7 +1012,7 @@ mod tests {
     use super::*;
 
     fn edge(from: &str, to: &str) -> UsedEdge {
-        UsedEdge { from: from.into(), to: to.into(), http: true, passes: 1, statuses: Vec::new() }
+        UsedEdge { from: from.into(), to: to.into(), http: true, passes: 1, statuses: Vec::new(), first: None }
     }
 
     /// An outcome of 8 steps of 100 ms each (4 passes of 2), with `api -> db` first asked

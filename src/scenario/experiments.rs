@@ -50,6 +50,7 @@
 //! | class                        | what happens                                              |
 //! |------------------------------|-----------------------------------------------------------|
 //! | `lifecycle-start-while-down` | after a pass, the edge refuses for 6 s; the service is killed and started again while it does (so also "restarted while a dependency is down"); it must serve again once the dependency is back |
+//! | `lifecycle-stop-in-flight`   | once per service: the edge held for half the deadline, the step that first used it sent 4 at once, the service stopped gracefully (SIGTERM, 10 s grace) halfway through the hold: every request it had passed on must be answered, and it must serve again ([`stop_in_flight`]) |
 //!
 //! The oracles every experiment carries: the workload's own expectations; no crash in the
 //! logs of the services built from the repository; recovery (the workload's first request
@@ -205,6 +206,19 @@ pub struct UsedEdge {
     /// The error statuses (400-599) the dependency itself answered on it in the reference,
     /// in order, once each: each is an experiment ([`dependency_statuses`]).
     pub statuses: Vec<u16>,
+    /// When it first carried traffic in the reference, where that has a time (a request, or
+    /// a connection opened during the steps; not the bytes of a pool opened at start-up).
+    pub first: Option<FirstUse>,
+}
+
+/// The step during which an edge first carried traffic in the reference run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FirstUse {
+    /// Its index within one pass of the workload (its pass is [`UsedEdge::passes`]).
+    pub step: usize,
+    /// When that step started, in ms from the start of the reference's steps: after the
+    /// passes before it and the steps before it in its pass.
+    pub start_ms: u64,
 }
 
 impl UsedEdge {
@@ -484,10 +498,7 @@ pub const LIFECYCLE_START_WHILE_DOWN: &str = "lifecycle-start-while-down";
 /// restart is a new process in the same container, so what the service kept in memory about
 /// the outage is gone either way and what it wrote to its filesystem is kept either way; the
 /// dependency goes down before the kill, so the service also met the outage while it ran.
-/// "Stopped gracefully while requests are in flight" is left out: the runner sees a request
-/// from the client's side only (sent, answered, reset), so it cannot tell a request the
-/// service had accepted before SIGTERM from one still in the listen backlog, which a correct
-/// graceful shutdown resets too.
+/// "Stopped gracefully while requests are in flight" is [`stop_in_flight`].
 fn lifecycle(
     w: &Workload,
     config: &crate::config::Config,
@@ -510,7 +521,63 @@ fn lifecycle(
         let x = experiment(w, config, LIFECYCLE_START_WHILE_DOWN, &on, Mode::Sequential, faults, steps, Vec::new())?;
         out.push(x);
     }
+    out.extend(stop_in_flight(w, config, used)?);
     Ok(out)
+}
+
+/// The lifecycle class: the service under test stopped gracefully (SIGTERM, then SIGKILL
+/// after 10 s, as `docker stop` and an orchestrator's rolling update do) while requests it
+/// accepted wait on one of its dependencies.
+pub const LIFECYCLE_STOP_IN_FLIGHT: &str = "lifecycle-stop-in-flight";
+
+/// What the time of a step is rounded up to in a scenario's text, in ms.
+const QUARTER: u64 = 250;
+
+/// [`LIFECYCLE_STOP_IN_FLIGHT`], once per service: a property of the service's own shutdown,
+/// not of an edge. One edge of the service (an HTTP one first) whose first traffic in the
+/// reference has a time is held for half the workload's deadline; the workload runs up to
+/// the step that first used it, which is sent 4 at once; the service is stopped halfway
+/// through the hold (the step's start rounded up to 250 ms, so the scenario's text, and a
+/// recorded base result of it, stay the same from one reference to the next), and started
+/// again 1 s after it exited.
+///
+/// What makes a request "in flight" is seen from outside: the service has already called
+/// its dependency for it, so the service accepted it (a request still in the listen backlog
+/// is one a correct shutdown may refuse). A service that drains answers each of them; one
+/// that exits at once leaves them without an answer, which the workload's expectations and
+/// the base under the same fault judge. Then it must serve again (recovery, readiness,
+/// settled invariants). Not generated when half the deadline is under 1 s (a stop halfway
+/// would race the answers) or when no edge's first traffic has a time (a pool's connections
+/// opened at start-up carry every byte).
+fn stop_in_flight(
+    w: &Workload,
+    config: &crate::config::Config,
+    used: &[UsedEdge],
+) -> Result<Option<Experiment>, InvalidExperiment> {
+    let hold = w.deadline / 2;
+    let per_pass = w.faulted.len();
+    let candidates = used.iter().filter(|e| e.from == w.service).filter_map(|e| e.first.map(|f| (e, f)));
+    let Some((e, first)) = candidates.min_by_key(|(e, _)| !e.http) else { return Ok(None) };
+    if hold < Duration::from_secs(1) || per_pass == 0 || first.step >= per_pass {
+        return Ok(None);
+    }
+    let on = e.name();
+    let held = if e.http { json!({ "http": { "delay": dur(hold) } }) } else { json!({ "latency": dur(hold) }) };
+    let mut held = held;
+    held["on"] = json!(on);
+    let start = Duration::from_millis(first.start_ms.div_ceil(QUARTER) * QUARTER);
+    let stop = json!({ "on": w.service, "stop": true, "at": dur(start + hold / 2), "for": "1s" });
+    // The passes before the edge's first, the steps before it in its pass, then that step.
+    let mut steps = repeated(sequential(&w.faulted), e.passes.max(1));
+    steps.truncate((e.passes.max(1) as usize - 1) * per_pass + first.step + 1);
+    if let Some(last) = steps.pop() {
+        steps.extend(concurrent(&[last]));
+    }
+    // The stop lands during the steps whatever the held requests did.
+    steps.push(json!({ "sleep": dur(hold + Duration::from_millis(1500)) }));
+    let x =
+        experiment(w, config, LIFECYCLE_STOP_IN_FLIGHT, &on, Mode::Concurrent, vec![held, stop], steps, Vec::new())?;
+    Ok(Some(x))
 }
 
 /// The levels of concurrency of a saturation experiment, in order: each workload step sent

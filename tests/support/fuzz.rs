@@ -669,7 +669,7 @@ fn plan_and_render(loaded: &LoadedConfig, text: &str, codeowners: Option<faultli
 /// configuration as if the reference run had used it.
 fn explore_and_render(loaded: &LoadedConfig) {
     use faultline::scenario::experiments::{
-        UsedEdge, catalogue, declared_edges, fallback, reference, reference_passes, workload,
+        FirstUse, UsedEdge, catalogue, declared_edges, fallback, reference, reference_passes, workload,
     };
     let used: Vec<UsedEdge> = loaded
         .config
@@ -682,6 +682,7 @@ fn explore_and_render(loaded: &LoadedConfig) {
                 http: to.len() % 2 == 0,
                 passes: 1 + to.len() as u32 % 3,
                 statuses: vec![404, 200, to.len() as u16 % 700],
+                first: (to.len() % 2 == 1).then(|| FirstUse { step: to.len() % 4, start_ms: to.len() as u64 * 37 }),
             })
         })
         .take(20)
@@ -696,8 +697,14 @@ fn explore_and_render(loaded: &LoadedConfig) {
                     if let Ok(x) = catalogue(&w, &loaded.config, &used, &r.scenario.stack, &first, 1234.5)
                         && let (Some(trigger), Some((from, to))) = (x.first(), declared.last())
                     {
-                        let edge =
-                            UsedEdge { from: from.clone(), to: to.clone(), http: true, passes: 1, statuses: vec![409] };
+                        let edge = UsedEdge {
+                            from: from.clone(),
+                            to: to.clone(),
+                            http: true,
+                            passes: 1,
+                            statuses: vec![409],
+                            first: None,
+                        };
                         let _ = fallback(&w, &loaded.config, &edge, trigger);
                     }
                 }
