@@ -119,6 +119,89 @@ LIVE_CHECKS_DEPS = "#,
     assert!(reasons.contains("slow-under-client-deadline on api -> db (one at a time)"), "{reasons}");
 }
 
+/// A change that moves api's deadline from its client to its handler: the call to db has no
+/// timeout any more (one connection to db: a request that finds it busy answers 502 at once),
+/// and the handler gives up after 300 ms, answering 502 while the call runs on. Its own `slow-past-deadline` shows no
+/// deadline (the held call was answered after the hold, never given up: api waits for db as
+/// long as it is held), so magnitudes of its own deadline would be none at all; the base's
+/// run shows the 1 s its client gives. The magnitudes are the base's: db slow for 0.5 s,
+/// where the base waits and answers 200, finds the handler's 502.
+#[test]
+fn a_change_without_a_deadline_of_its_own_is_explored_at_the_bases_magnitudes() {
+    let moved: &dyn Fn(&str) -> String = &|code: &str| {
+        code.replace(r#"TIMEOUT = float(os.environ.get("CALL_TIMEOUT", "5"))"#, "TIMEOUT = None")
+            .replace("calls[var] = call(url)", "calls[var] = call_within(url)")
+            .replace(
+                "LIVE_CHECKS_DEPS = ",
+                r#"HANDLER_DEADLINE = 0.3
+ONE_AT_A_TIME = threading.Lock()
+
+
+def call_within(url):
+    """The call on the one connection to db (busy: an error at once), given up by the handler
+    after HANDLER_DEADLINE; the call runs on."""
+    if not ONE_AT_A_TIME.acquire(blocking=False):
+        raise ConnectionError("the connection to db is busy")
+    done = {}
+
+    def run():
+        try:
+            done["answer"] = call(url)
+        except Exception as e:
+            done["error"] = e
+        finally:
+            ONE_AT_A_TIME.release()
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    t.join(HANDLER_DEADLINE)
+    if "answer" in done:
+        return done["answer"]
+    raise done.get("error") or TimeoutError("the handler's deadline passed")
+
+
+LIVE_CHECKS_DEPS = "#,
+            )
+    };
+    // The catalogue's slow dependencies and the magnitudes: db refused would add nothing.
+    let classes = "slow-past-deadline, slow-under-deadline, slow-under-client-deadline, slow-past-client-deadline";
+    let r = common::relay_change(&common::only(RELAY, classes), &[], Some(moved));
+    let (code, text, v) = common::explore_gate(&r, "600s", &[]);
+    assert_eq!(code, Some(1), "{text}");
+    let exploration = &v["exploration"][0];
+    let d = &exploration["deadlines"][0];
+    // The change's run: db held 7 s and api never gave up on it.
+    assert_eq!(
+        (&d["edge"], &d["deadline_ms"], &d["held_ms"]),
+        (&"api -> db".into(), &serde_json::Value::Null, &7000.into()),
+        "{d}"
+    );
+    assert_eq!(d["on_base"], serde_json::Value::Null, "{d}");
+    // The base's: given up after the 1 s its client gives.
+    let base = d["base"]["deadline_ms"].as_u64().unwrap_or_else(|| panic!("the base's deadline: {d}"));
+    assert!((1000..7000).contains(&base), "{d}");
+    assert!(text.contains("it never gave up), and does not retry (the base revision gave it 1."), "{text}");
+    assert!(text.contains("whose magnitudes are explored)"), "{text}");
+    let ran = ran(&v);
+    let x = experiment(&ran, "slow-under-client-deadline");
+    assert_eq!(x["outcome"]["name"], "explore-api-api-db-slow-under-client-deadline-seq", "{x}");
+    assert_eq!(x["outcome"]["status"], "failed", "{x}");
+    assert_eq!(x["compared"]["verdict"], "worse", "{x}");
+    assert_eq!(x["compared"]["base"]["status"], "passed", "{x}");
+    // No deadline of the change's own: no magnitude of it.
+    assert!(!ran.iter().any(|x| x["class"].as_str().is_some_and(|c| c.ends_with("-of-change"))), "{v}");
+    let failed: Vec<String> = ran
+        .iter()
+        .filter(|x| x["outcome"]["status"] == "failed")
+        .filter_map(|x| x["outcome"]["name"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(
+        failed,
+        ["explore-api-api-db-slow-under-client-deadline-seq"],
+        "only the base's magnitude finds it: {v}"
+    );
+}
+
 /// The correct relay, explored without a base: api's deadline on db is found and said
 /// ("api gives db 1.0 s, and does not retry"), in the text and in explore.json, and the
 /// relay passes both magnitudes: it answers 200 with db slow under its client's deadline,

@@ -113,6 +113,24 @@ pub struct ClientDeadline {
     /// its end.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub on_base: bool,
+    /// The base revision's client on the same edge, from the base's run of the same
+    /// experiment (run, or recorded: `--base-results`), where it differs from the change's:
+    /// its deadline not within 20 % of this one, or none where this has one (or the other
+    /// way round), or other attempts. Where the base showed a deadline, the magnitudes are of
+    /// the base's deadline, so that a change cannot move them by moving its own timeout; of
+    /// this one too when it differs (`…-of-change`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base: Option<BaseDeadline>,
+}
+
+/// The base revision's client deadline on an edge, where it differs from the change's
+/// ([`ClientDeadline::base`]).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct BaseDeadline {
+    /// As [`ClientDeadline::deadline_ms`], on the base: `None` when its client never gave up.
+    pub deadline_ms: Option<u64>,
+    /// Attempts per call of the dependency on the base.
+    pub attempts: u32,
 }
 
 impl ClientDeadline {

@@ -20,8 +20,8 @@ mod scenario;
 mod signoff;
 
 pub use explore::{
-    Accepted, ClientDeadline, Compared, Differential, ExperimentResult, ExploreReport, ExploreShare, NotExercised,
-    Split,
+    Accepted, BaseDeadline, ClientDeadline, Compared, Differential, ExperimentResult, ExploreReport, ExploreShare,
+    NotExercised, Split,
 };
 pub use gate_report::{
     CommandLog, Decision, GateReport, GateTimings, Partition, PartitionError, PoolCounts, RunBinding, plan_digest,

@@ -67,6 +67,8 @@ pub fn render(r: &ExploreReport) -> String {
 
 /// A client's own deadline on its edge, in a sentence: "orders gives payments 2.0 s, then
 /// retries twice".
+/// "orders gives payments 2.0 s (the base revision gave it 1.0 s, whose magnitudes are
+/// explored)" where the base's client differs ([`ClientDeadline::base`]).
 pub fn deadline(d: &ClientDeadline) -> String {
     let (client, dependency) = d.ends();
     let retries = match d.attempts.saturating_sub(1) {
@@ -82,7 +84,22 @@ pub fn deadline(d: &ClientDeadline) -> String {
             duration(d.held_ms)
         ),
     };
-    if d.on_base { format!("{said} (as the base revision showed it)") } else { said }
+    let Some(base) = &d.base else {
+        return if d.on_base { format!("{said} (as the base revision showed it)") } else { said };
+    };
+    let retried = match base.attempts.saturating_sub(1) {
+        _ if base.attempts == d.attempts => String::new(),
+        0 => ", and did not retry".to_owned(),
+        1 => ", then retried once".to_owned(),
+        2 => ", then retried twice".to_owned(),
+        n => format!(", then retried {n} times"),
+    };
+    let gave = match (base.deadline_ms, d.deadline_ms) {
+        (Some(b), Some(_)) => format!("gave it {}{retried}: the magnitudes of both are explored", duration(b)),
+        (Some(b), None) => format!("gave it {}{retried}, whose magnitudes are explored", duration(b)),
+        (None, _) => format!("waited as long as the workload's deadline and more{retried}"),
+    };
+    format!("{said} (the base revision {gave})")
 }
 
 /// `600 ms`, `2.0 s`, `12 s`.
@@ -127,7 +144,7 @@ mod tests {
     use super::*;
 
     fn found(edge: &str, deadline_ms: Option<u64>, attempts: u32) -> ClientDeadline {
-        ClientDeadline { edge: edge.into(), deadline_ms, held_ms: 4000, attempts, on_base: false }
+        ClientDeadline { edge: edge.into(), deadline_ms, held_ms: 4000, attempts, on_base: false, base: None }
     }
 
     #[test]
@@ -143,6 +160,26 @@ mod tests {
         assert!(
             never.starts_with("api waits for db as long as the workload's deadline") && never.contains("held 4.0 s"),
             "{never}"
+        );
+        // The base's client gave another deadline: said beside the change's.
+        let base = |deadline_ms, attempts| Some(crate::outcome::BaseDeadline { deadline_ms, attempts });
+        let shorter = ClientDeadline { base: base(Some(1000), 1), ..found("api -> db", Some(300), 1) };
+        assert_eq!(
+            deadline(&shorter),
+            "api gives db 300 ms, and does not retry (the base revision gave it 1.0 s: the magnitudes of both are explored)"
+        );
+        let none = ClientDeadline { base: base(Some(1000), 3), ..found("api -> db", None, 1) };
+        assert!(
+            deadline(&none).ends_with(
+                "it never gave up), and does not retry (the base revision gave it 1.0 s, then retried twice, whose magnitudes are explored)"
+            ),
+            "{}",
+            deadline(&none)
+        );
+        let added = ClientDeadline { base: base(None, 1), ..found("api -> db", Some(600), 1) };
+        assert_eq!(
+            deadline(&added),
+            "api gives db 600 ms, and does not retry (the base revision waited as long as the workload's deadline and more)"
         );
         let mut r = ExploreReport { service: "api".into(), ..Default::default() };
         r.deadlines = vec![found("api -> db", Some(600), 1)];

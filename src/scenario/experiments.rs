@@ -30,9 +30,10 @@
 //! once, [`SATURATION`]; `errors-first-large` and `dependency-*`: one at a time only); `outage`: the edge down for 30 requests in a row, then recovery.
 //! Latency at magnitudes of each client's own deadline ([`magnitude`]), chosen after the
 //! catalogue ran (`runner::fault_search`'s deadlines: the client's deadline `D` on an HTTP
-//! edge is how long it waited in `slow-past-deadline` before it went away), one request at a
-//! time, when the calls of a workload request fit 3/4 of the workload's deadline under them
-//! and no catalogue delay is within 20 % of them:
+//! edge is how long it waited in `slow-past-deadline` before it went away; where a base
+//! revision ran it too, the base's `D`, and the change's as well when it differs, its classes
+//! ending in [`OF_CHANGE`]), one request at a time, when the calls of a workload request fit
+//! 3/4 of the workload's deadline under them and no catalogue delay is within 20 % of them:
 //!
 //! | class                        | HTTP edge                                                  |
 //! |------------------------------|------------------------------------------------------------|
@@ -141,7 +142,9 @@ pub struct Workload {
 impl Workload {
     /// Whether exploration runs the fault class `class` (`explore.classes`).
     /// Every `dependency-NNN` is selected by `dependency-errors`.
+    /// A magnitude of the change's own deadline (`…-of-change`) is selected by its class.
     pub fn runs(&self, class: &str) -> bool {
+        let class = class.strip_suffix(OF_CHANGE).unwrap_or(class);
         let class = if class.starts_with(DEPENDENCY) { DEPENDENCY_ERRORS } else { class };
         self.classes.as_ref().is_none_or(|c| c.iter().any(|c| c == class))
     }
@@ -918,6 +921,11 @@ pub const SLOW_UNDER_CLIENT_DEADLINE: &str = "slow-under-client-deadline";
 /// The class of a dependency held for 1.5 times its client's own deadline: past it, so every
 /// attempt gives up, and the dependency's answers land while the workload still runs.
 pub const SLOW_PAST_CLIENT_DEADLINE: &str = "slow-past-client-deadline";
+
+/// The end of the class of a magnitude of the change's own deadline where the base showed
+/// another (`slow-under-client-deadline-of-change`): the magnitudes are the base's deadline's,
+/// and the change's too, named apart.
+pub const OF_CHANGE: &str = "-of-change";
 
 /// The dependency of `edge` held for `delay`, a magnitude of its client's own deadline (the
 /// runner finds the deadline and chooses the magnitudes: `runner::fault_search`), the

@@ -32,15 +32,29 @@
 //! edge about as long (within 20 %), which it would repeat. Magnitudes closer to `D` (0.9,
 //! 1.1) are never tried: whether the client's timer or the dependency's answer comes first
 //! is then a race, which no comparison with the base can judge.
+//!
+//! Whose deadline ([`judge`]). The change under test is an adversary: were `D` its own, it
+//! would choose the magnitudes it is judged at by choosing its timeout (none: no `D`, no
+//! magnitude; another: `D/2` where its bug does not show). So where the base revision ran the
+//! same `slow-past-deadline` (the gate; its outcome recorded by the protected branch,
+//! `--base-results`, holds every request the proxy saw, which is all [`discover`] needs), the
+//! magnitudes are of the base's `D`, with the base's attempts, and calls per workload request
+//! no more than the base made under the hold. Where the change's own `D` differs (not within
+//! 20 %), its magnitudes run too, classes ending in `-of-change`, those within 20 % of a
+//! magnitude of the base's left out. The base's `D` stands in the report beside the change's
+//! ([`ClientDeadline::base`]). Where the base's client never gave up (it has no deadline of its
+//! own), or its run held nothing, or there is no base (`faultline explore`), the magnitudes are
+//! of the change's `D`, as its run shows it (the base's when the change's held nothing to its
+//! end, `on_base`).
 
 use std::time::Duration;
 
 use super::Results;
 use super::pairs::{Did, Skipped};
 use crate::fault::observe::{RequestOutcome, nearest_rank};
-use crate::outcome::{Answered, ClientDeadline, ExploreShare, ScenarioOutcome, Split, Status};
+use crate::outcome::{Answered, BaseDeadline, ClientDeadline, ExploreShare, ScenarioOutcome, Split, Status};
 use crate::scenario::experiments::{
-    Experiment, InvalidExperiment, Mode, SLOW_PAST_CLIENT_DEADLINE, SLOW_UNDER_CLIENT_DEADLINE, Workload,
+    Experiment, InvalidExperiment, Mode, OF_CHANGE, SLOW_PAST_CLIENT_DEADLINE, SLOW_UNDER_CLIENT_DEADLINE, Workload,
 };
 
 /// The catalogue's class whose run shows each client's deadline.
@@ -51,8 +65,9 @@ const PAST_DEADLINE: &str = "slow-past-deadline";
 pub(super) type Planned = (Vec<ClientDeadline>, Vec<Experiment>, Skipped);
 
 /// The client's deadline on each HTTP edge whose `slow-past-deadline` of one request at a
-/// time ran, and the experiments at its magnitudes. None in a shard of an exploration split
-/// by experiment (`share`), whose catalogue every shard must agree on: the deadlines only.
+/// time ran, and the experiments at its magnitudes ([`judge`]: the base's deadline's where a
+/// base ran it). None in a shard of an exploration split by experiment (`share`), whose
+/// catalogue every shard must agree on: the deadlines only.
 pub(super) fn plan(
     w: &Workload,
     config: &crate::config::Config,
@@ -65,37 +80,100 @@ pub(super) fn plan(
     let succeed: Vec<bool> = reference.answered.iter().map(all_ok).collect();
     let (mut found, mut out, mut skipped) = (Vec::new(), Vec::new(), Vec::new());
     for e in experiments.iter().filter(|e| e.class == PAST_DEADLINE && e.mode == Mode::Sequential && e.with.is_none()) {
-        let Some((o, compared)) =
-            results.get(&e.name).and_then(|(_, o)| o.as_ref()).filter(|(o, _)| o.status != Status::Error)
-        else {
-            continue;
-        };
-        let base = compared.as_ref().map(|c| &c.base).filter(|b| b.status != Status::Error);
+        let Some((o, compared)) = results.get(&e.name).and_then(|(_, o)| o.as_ref()) else { continue };
         let Some(edge) = reference.used.iter().find(|u| u.name() == e.on && u.http) else { continue };
         let held = e.faults.first().and_then(|f| f.pointer("/http/delay")?.as_str());
         let Some(held) = held.and_then(|h| humantime::parse_duration(h).ok()) else { continue };
         let need = reference.per_request.get(&e.on).map_or(1, |(n, _)| (*n).max(1));
-        // A service that answers before its client gives up (a deadline of its own, shorter)
-        // leaves the change's run with no held request seen to its end: the base's shows it.
-        let on_base = || discover(base?, &e.on, &w.service, need, held).map(|d| ClientDeadline { on_base: true, ..d });
-        let Some(d) = discover(o, &e.on, &w.service, need, held).or_else(on_base) else { continue };
-        let magnitudes = match d.deadline_ms {
-            Some(ms) if !split => choose(Duration::from_millis(ms), d.attempts, need, w.deadline),
-            _ => Vec::new(),
-        };
-        found.push(d);
-        for (class, delay, left_out) in magnitudes.into_iter().filter(|(class, _, _)| w.runs(class)) {
-            // Under the client's deadline the answers must be the fault-free ones; past it, what
-            // the workload accepts.
-            let must: &[bool] = if class == SLOW_UNDER_CLIENT_DEADLINE { &succeed } else { &[] };
-            let x = crate::scenario::experiments::magnitude(w, config, edge, class, delay, must)?;
-            match left_out {
-                Some(why) => skipped.push((x.name, why)),
-                None => out.push(x),
+        // The change's run, when it ran; the base's, whatever the change's did.
+        let head = Some(o).filter(|o| o.status != Status::Error);
+        let head = head.and_then(|o| discover(o, &e.on, &w.service, need, held));
+        let base = compared.as_ref().map(|c| &c.base).filter(|b| b.status != Status::Error);
+        // The change's reference counts its calls per workload request: no more than the base
+        // made under the hold, so that calling more often cannot push the base's magnitudes
+        // past the budget.
+        let base_need = base.map_or(need, |b| need.min(held_calls(b, &e.on, &w.service).unwrap_or(need)).max(1));
+        let base = base.and_then(|b| discover(b, &e.on, &w.service, base_need, held));
+        let Some((reported, sets)) = judge(head, base) else { continue };
+        found.push(reported);
+        if split {
+            continue;
+        }
+        // Each magnitude tried, by class: a later set repeats none of them.
+        let mut tried: Vec<(String, Duration)> = Vec::new();
+        for set in sets {
+            let need = if set.of_base { base_need } else { need };
+            let deadline = Duration::from_millis(set.deadline_ms);
+            let magnitudes = choose(deadline, set.attempts, need, w.deadline, &tried);
+            for (class, delay, left_out) in magnitudes.into_iter().filter(|(class, _, _)| w.runs(class)) {
+                // Under the client's deadline the answers must be the fault-free ones; past it,
+                // what the workload accepts.
+                let must: &[bool] = if class == SLOW_UNDER_CLIENT_DEADLINE { &succeed } else { &[] };
+                let named = format!("{class}{}", set.suffix);
+                let x = crate::scenario::experiments::magnitude(w, config, edge, &named, delay, must)?;
+                match left_out {
+                    Some(why) => skipped.push((x.name, why)),
+                    None => {
+                        tried.push((named, delay));
+                        out.push(x);
+                    }
+                }
             }
         }
     }
     Ok((found, out, skipped))
+}
+
+/// A client deadline whose magnitudes are tried ([`judge`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Magnitudes {
+    pub deadline_ms: u64,
+    pub attempts: u32,
+    /// The base's deadline (its calls per workload request count).
+    pub of_base: bool,
+    /// The end of the classes' names: empty, or [`OF_CHANGE`].
+    pub suffix: &'static str,
+}
+
+/// Whose deadline on an edge is reported and whose magnitudes are tried, from what the
+/// change's run (`head`) and the base's (`base`) of `slow-past-deadline` showed (`None`: no
+/// such run, or it held no request to its end). With a base that showed a deadline, the
+/// base's magnitudes, and the change's too when its deadline is another (not within 20 %);
+/// otherwise the change's (the base's when the change's run held nothing: `on_base`). The
+/// change's deadline is reported, the base's beside it where they differ.
+pub(crate) fn judge(
+    head: Option<ClientDeadline>,
+    base: Option<ClientDeadline>,
+) -> Option<(ClientDeadline, Vec<Magnitudes>)> {
+    let set = |d: &ClientDeadline, of_base: bool, suffix| {
+        d.deadline_ms.map(|deadline_ms| Magnitudes { deadline_ms, attempts: d.attempts, of_base, suffix })
+    };
+    match (head, base) {
+        (None, None) => None,
+        (None, Some(b)) => {
+            let sets = set(&b, true, "").into_iter().collect();
+            Some((ClientDeadline { on_base: true, ..b }, sets))
+        }
+        (Some(h), None) => {
+            let sets = set(&h, false, "").into_iter().collect();
+            Some((h, sets))
+        }
+        (Some(h), Some(b)) => {
+            let same = match (h.deadline_ms, b.deadline_ms) {
+                (Some(x), Some(y)) => near(Duration::from_millis(x), Duration::from_millis(y)),
+                (x, y) => x == y,
+            };
+            let sets: Vec<Magnitudes> = match set(&b, true, "") {
+                Some(of_base) => {
+                    [Some(of_base), set(&h, false, OF_CHANGE).filter(|_| !same)].into_iter().flatten().collect()
+                }
+                None => set(&h, false, "").into_iter().collect(),
+            };
+            let differs = !same || h.attempts != b.attempts;
+            let base = differs.then_some(BaseDeadline { deadline_ms: b.deadline_ms, attempts: b.attempts });
+            Some((ClientDeadline { base, ..h }, sets))
+        }
+    }
 }
 
 /// Whether every request of a step was answered 2xx in time.
@@ -114,7 +192,6 @@ pub(crate) fn discover(
     held: Duration,
 ) -> Option<ClientDeadline> {
     let obs = o.edges.get(edge)?;
-    let offset = o.edge_offsets_ms.get(edge).copied().unwrap_or(0.0);
     let holds: Vec<_> = obs.requests.iter().filter(|r| r.fault.is_some()).collect();
     if holds.is_empty() {
         return None;
@@ -124,12 +201,7 @@ pub(crate) fn discover(
     gone.sort_by(f64::total_cmp);
     // Most attempts given up on: the client has a deadline of its own.
     let deadline_ms = (gone.len() * 2 > holds.len()).then(|| nearest_rank(&gone, 50.0).map(two_digits)).flatten();
-    let mut counts: Vec<usize> = per_workload_request(o, service, holds.iter().map(|r| r.start_ms + offset))
-        .into_iter()
-        .filter(|n| *n > 0)
-        .collect();
-    counts.sort_unstable();
-    let calls = nearest_rank(&counts, 50.0).unwrap_or(need);
+    let calls = held_calls(o, edge, service).unwrap_or(need);
     let attempts = u32::try_from((calls as f64 / need.max(1) as f64).round() as u64).unwrap_or(1).max(1);
     Some(ClientDeadline {
         edge: edge.to_owned(),
@@ -137,7 +209,19 @@ pub(crate) fn discover(
         held_ms: u64::try_from(held.as_millis()).unwrap_or(u64::MAX),
         attempts,
         on_base: false,
+        base: None,
     })
+}
+
+/// The requests held on `edge` during one workload request to `service` (the median over
+/// those that made any): its calls times its attempts. `None` when none was held.
+fn held_calls(o: &ScenarioOutcome, edge: &str, service: &str) -> Option<usize> {
+    let obs = o.edges.get(edge)?;
+    let offset = o.edge_offsets_ms.get(edge).copied().unwrap_or(0.0);
+    let held = obs.requests.iter().filter(|r| r.fault.is_some()).map(|r| r.start_ms + offset);
+    let mut counts: Vec<usize> = per_workload_request(o, service, held).into_iter().filter(|n| *n > 0).collect();
+    counts.sort_unstable();
+    nearest_rank(&counts, 50.0)
 }
 
 /// How many of `times` (ms from the start of the steps) fell in each workload request to
@@ -169,12 +253,14 @@ pub(crate) fn two_digits(ms: f64) -> u64 {
 
 /// The magnitudes of a client's deadline `deadline` to try on its edge, the client making
 /// `attempts` attempts per call and `need` calls per workload request, `workload` the
-/// workload's deadline: each class with its delay, and why it is left out, if it is.
+/// workload's deadline, `tried` the magnitudes of another deadline tried already (each class
+/// with its delay): each class with its delay, and why it is left out, if it is.
 pub(crate) fn choose(
     deadline: Duration,
     attempts: u32,
     need: usize,
     workload: Duration,
+    tried: &[(String, Duration)],
 ) -> Vec<(&'static str, Duration, Option<String>)> {
     let need = u32::try_from(need.max(1)).unwrap_or(u32::MAX);
     let budget = workload * 3 / 4;
@@ -190,8 +276,10 @@ pub(crate) fn choose(
         }
         catalogue
             .iter()
+            .map(|(class, d)| (*class, *d))
+            .chain(tried.iter().map(|(class, d)| (class.as_str(), *d)))
             .find(|(_, d)| near(delay, *d))
-            .map(|(class, d)| format!("{class} holds the edge about as long ({}) one request at a time already", s(*d)))
+            .map(|(class, d)| format!("{class} holds the edge about as long ({}) one request at a time already", s(d)))
     };
     let under = deadline / 2;
     let past = deadline * 3 / 2;
@@ -274,22 +362,95 @@ mod tests {
             v.into_iter().filter(|(_, _, why)| why.is_none()).map(|(c, d, _)| (c, d)).collect::<Vec<_>>()
         };
         // 600 ms under a 3 s deadline: 300 ms and 900 ms, both new.
-        let v = choose(ms(600), 1, 1, ms(3000));
+        let v = choose(ms(600), 1, 1, ms(3000), &[]);
         assert_eq!(planned(v), [(SLOW_UNDER_CLIENT_DEADLINE, ms(300)), (SLOW_PAST_CLIENT_DEADLINE, ms(900))]);
         // Retried twice: 3 × 600 ms fit 3/4 of 3 s; 4 attempts (2.4 s) would not.
-        assert_eq!(planned(choose(ms(600), 3, 1, ms(3000))).len(), 2);
-        let v = choose(ms(600), 4, 1, ms(3000));
+        assert_eq!(planned(choose(ms(600), 3, 1, ms(3000), &[])).len(), 2);
+        let v = choose(ms(600), 4, 1, ms(3000), &[]);
         assert_eq!(planned(v.clone()), [(SLOW_UNDER_CLIENT_DEADLINE, ms(300))]);
         assert!(v[1].2.as_deref().is_some_and(|w| w.contains("race the deadline")), "{v:?}");
         // A client deadline near the workload's: the catalogue's half of it is already under it.
-        let v = choose(ms(2800), 1, 1, ms(3000));
+        let v = choose(ms(2800), 1, 1, ms(3000), &[]);
         assert!(v[0].2.as_deref().is_some_and(|w| w.contains("slow-under-deadline")), "{v:?}");
         // A third of the deadline: 1.5 × is the catalogue's half.
-        let v = choose(ms(1000), 1, 1, ms(3000));
+        let v = choose(ms(1000), 1, 1, ms(3000), &[]);
         assert_eq!(planned(v.clone()), [(SLOW_UNDER_CLIENT_DEADLINE, ms(500))]);
         assert!(v[1].2.as_deref().is_some_and(|w| w.contains("slow-under-deadline")), "{v:?}");
         // Several calls per workload request add up.
-        assert_eq!(planned(choose(ms(600), 1, 5, ms(3000))), [(SLOW_UNDER_CLIENT_DEADLINE, ms(300))]);
-        assert!(planned(choose(ms(600), 1, 8, ms(3000))).is_empty());
+        assert_eq!(planned(choose(ms(600), 1, 5, ms(3000), &[])), [(SLOW_UNDER_CLIENT_DEADLINE, ms(300))]);
+        assert!(planned(choose(ms(600), 1, 8, ms(3000), &[])).is_empty());
+    }
+
+    /// A client as a run of `slow-past-deadline` showed it.
+    fn client(deadline_ms: Option<u64>, attempts: u32) -> ClientDeadline {
+        ClientDeadline { edge: "api -> db".into(), deadline_ms, held_ms: 7000, attempts, on_base: false, base: None }
+    }
+
+    fn of(deadline_ms: u64, attempts: u32, of_base: bool, suffix: &'static str) -> Magnitudes {
+        Magnitudes { deadline_ms, attempts, of_base, suffix }
+    }
+
+    #[test]
+    fn the_magnitudes_are_of_the_bases_deadline_wherever_the_base_showed_one() {
+        let base = || Some(client(Some(1000), 1));
+        // The change removed its timeout (or made it longer than the hold): the base's.
+        let (said, sets) = judge(Some(client(None, 1)), base()).unwrap();
+        assert_eq!(sets, [of(1000, 1, true, "")]);
+        assert_eq!((said.deadline_ms, said.base), (None, Some(BaseDeadline { deadline_ms: Some(1000), attempts: 1 })));
+        // Another timeout: the base's, and the change's named apart.
+        let (said, sets) = judge(Some(client(Some(300), 1)), base()).unwrap();
+        assert_eq!(sets, [of(1000, 1, true, ""), of(300, 1, false, OF_CHANGE)]);
+        assert_eq!(said.deadline_ms, Some(300));
+        assert_eq!(said.base.and_then(|b| b.deadline_ms), Some(1000));
+        // Within 20 %: the base's alone, nothing to say; other retries are said.
+        let (said, sets) = judge(Some(client(Some(1100), 1)), base()).unwrap();
+        assert_eq!((sets, said.base), (vec![of(1000, 1, true, "")], None));
+        let (said, sets) = judge(Some(client(Some(1000), 3)), base()).unwrap();
+        assert_eq!(sets, [of(1000, 1, true, "")]);
+        assert_eq!(said.base, Some(BaseDeadline { deadline_ms: Some(1000), attempts: 1 }));
+        // The change's run held nothing to its end, or could not run: the base's, on_base.
+        let (said, sets) = judge(None, base()).unwrap();
+        assert!(said.on_base && said.base.is_none(), "{said:?}");
+        assert_eq!(sets, [of(1000, 1, true, "")]);
+        // The base has no deadline of its own: the change's, which is new.
+        let (said, sets) = judge(Some(client(Some(300), 1)), Some(client(None, 1))).unwrap();
+        assert_eq!(sets, [of(300, 1, false, "")]);
+        assert_eq!(said.base, Some(BaseDeadline { deadline_ms: None, attempts: 1 }));
+        // No base (`faultline explore`), or its run held nothing: the change's, as it shows it.
+        assert_eq!(judge(Some(client(Some(300), 2)), None).unwrap().1, [of(300, 2, false, "")]);
+        assert!(judge(Some(client(None, 1)), None).unwrap().1.is_empty());
+        assert_eq!(judge(None, None), None);
+    }
+
+    #[test]
+    fn a_magnitude_of_the_changes_deadline_repeats_none_of_the_bases() {
+        let ms = Duration::from_millis;
+        // The base's 1 s tried 500 ms and 1.5 s; half the change's 3 s is 1.5 s, tried already.
+        let tried =
+            [("slow-under-client-deadline".to_owned(), ms(500)), ("slow-past-client-deadline".to_owned(), ms(1500))];
+        let v = choose(ms(3000), 1, 1, ms(12_000), &tried);
+        assert_eq!(v[0].1, ms(1500));
+        assert!(v[0].2.as_deref().is_some_and(|w| w.starts_with("slow-past-client-deadline holds the edge")), "{v:?}");
+        assert_eq!((v[1].1, v[1].2.as_deref()), (ms(4500), None));
+    }
+
+    #[test]
+    fn a_recorded_base_result_holds_all_a_deadline_is_found_from() {
+        // The protected branch records the base's outcome whole (`--base-results`): read back,
+        // it shows the same deadline and attempts.
+        let o = run(3, 3, Some(603.0));
+        let entry = crate::runner::base_results::Entry {
+            tree: "t".into(),
+            service: "api".into(),
+            experiment: "explore-api-api-db-slow-past-deadline-seq".into(),
+            outcome: o.clone(),
+        };
+        let read = crate::runner::base_results::Entry::parse(&serde_json::to_vec(&entry).unwrap()).unwrap();
+        let held = Duration::from_secs(4);
+        let d = discover(&read.outcome, "api -> db", "api", 1, held);
+        assert_eq!(d, discover(&o, "api -> db", "api", 1, held));
+        assert_eq!(d.map(|d| (d.deadline_ms, d.attempts)), Some((Some(600), 3)));
+        // What the base made under the hold bounds the calls the change counts.
+        assert_eq!(held_calls(&read.outcome, "api -> db", "api"), Some(3));
     }
 }
