@@ -682,6 +682,7 @@ fn explore_and_render(loaded: &LoadedConfig) {
                 http: to.len() % 2 == 0,
                 passes: 1 + to.len() as u32 % 3,
                 statuses: vec![404, 200, to.len() as u16 % 700],
+                calls: to.len() as u32 % 5,
             })
         })
         .take(20)
@@ -696,8 +697,14 @@ fn explore_and_render(loaded: &LoadedConfig) {
                     if let Ok(x) = catalogue(&w, &loaded.config, &used, &r.scenario.stack, &first, 1234.5)
                         && let (Some(trigger), Some((from, to))) = (x.first(), declared.last())
                     {
-                        let edge =
-                            UsedEdge { from: from.clone(), to: to.clone(), http: true, passes: 1, statuses: vec![409] };
+                        let edge = UsedEdge {
+                            from: from.clone(),
+                            to: to.clone(),
+                            http: true,
+                            passes: 1,
+                            statuses: vec![409],
+                            calls: 2,
+                        };
                         let _ = fallback(&w, &loaded.config, &edge, trigger);
                     }
                 }

@@ -200,7 +200,8 @@ mod tests {
     #[test]
     fn a_single_fault_changed_what_the_service_did_by_its_answers_or_its_traffic() {
         let answered = [Answered { ok: 1, ..Default::default() }];
-        let used = [UsedEdge { from: "api".into(), to: "db".into(), http: true, passes: 1, statuses: Vec::new() }];
+        let used =
+            [UsedEdge { from: "api".into(), to: "db".into(), http: true, passes: 1, statuses: Vec::new(), calls: 1 }];
         let per_request = BTreeMap::from([("api -> db".to_owned(), (1, "request 1 (GET /call)".to_owned()))]);
         let reference = Did { answered: &answered, used: &used, per_request: &per_request };
         assert!(!changed(&run(1, 0, 1), &reference, "api"), "as the reference did");
