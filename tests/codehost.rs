@@ -373,6 +373,7 @@ fn worse() -> faultline::outcome::ExploreReport {
             compared: Some(Compared { base, verdict, differences, pairs: 2, recorded: None }),
             difference: None,
             accepted: None,
+            outage: None,
         }],
         ..Default::default()
     }

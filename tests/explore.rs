@@ -23,7 +23,7 @@ fn output(out: &std::process::Output) -> String {
 }
 
 fn edge(from: &str, to: &str, http: bool) -> UsedEdge {
-    UsedEdge { from: from.into(), to: to.into(), http, passes: 1, statuses: Vec::new(), first: None }
+    UsedEdge { from: from.into(), to: to.into(), http, passes: 1, statuses: Vec::new(), first: None, calls: 1 }
 }
 
 #[test]

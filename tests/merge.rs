@@ -288,6 +288,7 @@ fn merged_shards_give_the_unsharded_verdict_for_every_experiment() {
             compared: None,
             difference: None,
             accepted: None,
+            outage: None,
         };
         let exploration = ExploreReport {
             service: "api".into(),
@@ -356,6 +357,7 @@ fn experiments_split_across_shards_merge_into_the_unsharded_exploration() {
                     compared: None,
                     difference: None,
                     accepted: None,
+                    outage: None,
                 }
             })
             .collect();
@@ -400,6 +402,7 @@ fn experiments_split_across_shards_merge_into_the_unsharded_exploration() {
             compared: None,
             difference: None,
             accepted: None,
+            outage: None,
         })
         .collect();
     let exploration =
@@ -457,6 +460,7 @@ fn a_difference_accepted_at_the_merge_lifts_the_block_of_the_shard_that_found_it
                 compared: None,
                 difference: None,
                 accepted: None,
+                outage: None,
             }
         })
         .collect();

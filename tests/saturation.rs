@@ -166,3 +166,107 @@ fn pairs_of_faults_are_chosen_from_the_single_faults_that_changed_what_the_servi
         assert!(p["outcome"]["status"] == "passed" || weakness, "{p}");
     }
 }
+
+/// The sustained outage on `api -> db`, from the experiments that ran.
+fn sustained(v: &serde_json::Value) -> serde_json::Value {
+    ran(v)
+        .into_iter()
+        .find(|x| x["class"] == "outage-sustained" && x["on"] == "api -> db")
+        .unwrap_or_else(|| panic!("no sustained outage ran: {v}"))
+}
+
+/// How many consecutive failures of db open the breaker of [`breaker`]: more than the 30
+/// requests of the catalogue's `outage` (one call each), fewer than the 100 calls a
+/// sustained outage offers at least.
+const OPENS_AFTER: u32 = 40;
+
+/// A change that puts a circuit breaker in front of api's calls to db: it opens after
+/// [`OPENS_AFTER`] failures in a row and never half-opens again, so once open api answers 502
+/// without calling db, for good.
+fn breaker(code: &str) -> String {
+    code.replace("def call(url, timeout=TIMEOUT):", "def call_unguarded(url, timeout=TIMEOUT):").replace(
+        "LIVE_CHECKS_DEPS = ",
+        &format!(
+            r#"BREAKER = {{"failures": 0, "open": False}}
+BREAKER_LOCK = threading.Lock()
+
+
+def call(url, timeout=TIMEOUT):
+    with BREAKER_LOCK:
+        if BREAKER["open"]:
+            raise RuntimeError("circuit open")
+    try:
+        answer = call_unguarded(url, timeout)
+    except Exception:
+        with BREAKER_LOCK:
+            BREAKER["failures"] += 1
+            BREAKER["open"] = BREAKER["failures"] >= {OPENS_AFTER}
+        raise
+    with BREAKER_LOCK:
+        BREAKER["failures"] = 0
+    return answer
+
+
+LIVE_CHECKS_DEPS = "#
+        ),
+    )
+}
+
+/// The breaker that never closes again: refused for one request, 4 at once or 30 in a row,
+/// it stays closed and api recovers, so the catalogue's outages pass; refused for the 100
+/// requests of the sustained outage, it opens after 40 calls, the last 60 requests never
+/// reach db, and once db is back api still answers 502: no recovery, where the base (which
+/// calls db every time) recovers at once.
+#[test]
+fn the_gate_blocks_a_breaker_that_never_closes_again_which_only_a_sustained_outage_opens() {
+    let r = repo(&common::only(RELAY, "down, outage, outage-sustained"), Some(&breaker));
+    let (code, text, v) = gate(&r, "150s");
+    assert_eq!(code, Some(1), "{text}");
+    for (class, mode) in [("down", "sequential"), ("outage", "sustained")] {
+        let x = ran(&v).into_iter().find(|x| x["class"] == class && x["mode"] == mode);
+        let x = x.unwrap_or_else(|| panic!("{class} did not run: {v}"));
+        assert_eq!(x["outcome"]["status"], "passed", "the short outage leaves the breaker closed: {x}");
+    }
+    let x = sustained(&v);
+    assert_eq!(x["mode"], "prolonged", "{x}");
+    assert_eq!(x["outcome"]["name"], "explore-api-api-db-outage-sustained-prolonged", "{x}");
+    assert_eq!(x["outcome"]["status"], "failed", "{x}");
+    assert_eq!(x["compared"]["verdict"], "worse", "{x}");
+    assert_eq!(x["compared"]["base"]["status"], "passed", "the base recovers: {x}");
+    let checks = x["outcome"]["checks"].as_array().unwrap();
+    let recovery = checks.iter().find(|c| c["check"].as_str().unwrap().contains(" recovers within "));
+    let names: Vec<&serde_json::Value> = checks.iter().map(|c| &c["check"]).collect();
+    assert_eq!(recovery.map(|c| &c["passed"]), Some(&serde_json::json!(false)), "{names:?}");
+    // The outage as it happened: 100 requests while db was down; the breaker let 40 calls
+    // through, the base made one per request.
+    let o = &x["outage"];
+    assert_eq!(o["plan"]["target_calls"], 100, "{o}");
+    assert_eq!(o["plan"]["reference_calls"], 1, "{o}");
+    assert_eq!(o["requests"], 100, "{o}");
+    assert_eq!(o["calls"], OPENS_AFTER, "{o}");
+    assert_eq!(o["base_calls"], 100, "{o}");
+    assert!(o["lasted_ms"].as_u64().unwrap() > 0, "{o}");
+    let reasons = v["reasons"].to_string();
+    assert!(reasons.contains("outage-sustained on api -> db (down "), "{reasons}");
+    assert!(reasons.contains("100 workload requests, 40 calls reached the edge (the base's: 100;"), "{reasons}");
+}
+
+/// The correct relay calls db for every request, refused or not, and answers again as soon
+/// as db is back: the sustained outage passes, every request offered to the edge.
+#[test]
+fn the_gate_passes_a_system_that_recovers_from_a_sustained_outage() {
+    let r = repo(&common::only(RELAY, "outage-sustained"), None);
+    let (code, text, v) = gate(&r, "150s");
+    assert_eq!(code, Some(0), "{text}");
+    let x = sustained(&v);
+    assert_eq!(x["outcome"]["status"], "passed", "{x}");
+    assert_eq!(x["compared"]["base"]["status"], "passed", "{x}");
+    let o = &x["outage"];
+    assert_eq!(
+        (&o["requests"], &o["calls"], &o["base_calls"]),
+        (&o["plan"]["requests"], &o["plan"]["requests"], &o["plan"]["requests"]),
+        "{o}"
+    );
+    assert!(o["plan"]["requests"].as_u64().unwrap() >= 100, "{o}");
+    assert!(text.contains("sustained outage: outage-sustained on api -> db (down "), "{text}");
+}

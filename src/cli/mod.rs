@@ -188,8 +188,10 @@ enum Command {
     ///                 errors-first-large, reset-first, dependency-errors (each dependency-404,
     ///                 … of an edge's `errors:` or its reference), throttled, unavailable,
     ///                 reply-lost, reset-mid-response, blackhole, outage, saturation,
-    ///                 slow-under-client-deadline, slow-past-client-deadline (magnitudes of
-    ///                 the client's own deadline, found by slow-past-deadline)
+    ///                 outage-sustained (refused until the edge was offered 10 times its
+    ///                 reference's calls, at least 100), slow-under-client-deadline,
+    ///                 slow-past-client-deadline (magnitudes of the client's own deadline,
+    ///                 found by slow-past-deadline)
     ///   on a service: paused, restarted, lifecycle-start-while-down,
     ///                 lifecycle-stop-in-flight (stopped gracefully while requests wait)
     #[command(verbatim_doc_comment)]

@@ -130,7 +130,7 @@ pub struct Explore {
 /// Every fault class of exploration's catalogue (`scenario::experiments`), by the name
 /// `explore.classes` selects it with, in catalogue order: an edge's faults, the sustained
 /// outage, other services paused and restarted, the service's own restart and lifecycle,
-/// saturation, and the magnitudes of each client's own deadline (planned once
+/// saturation, the outage sustained past the limits a service keeps, and the magnitudes of each client's own deadline (planned once
 /// `slow-past-deadline` found it). `dependency-errors` selects every class of a dependency's own error status
 /// (`dependency-404`, …: an edge's `errors:`, or seen in the reference).
 pub const FAULT_CLASSES: &[&str] = &[
@@ -156,6 +156,7 @@ pub const FAULT_CLASSES: &[&str] = &[
     "lifecycle-start-while-down",
     "lifecycle-stop-in-flight",
     "saturation",
+    "outage-sustained",
     "slow-under-client-deadline",
     "slow-past-client-deadline",
 ];

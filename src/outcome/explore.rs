@@ -1,7 +1,7 @@
 //! What exploring a service found (`runner::fault_search` produces it), as `verdict.json` holds it.
 
 use super::{Partition, ScenarioOutcome, Status};
-use crate::scenario::experiments::Mode;
+use crate::scenario::experiments::{Mode, OutagePlan};
 
 /// What exploring one service found.
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
@@ -168,6 +168,85 @@ pub struct ExperimentResult {
     /// reported as accepted and does not block.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub accepted: Option<Accepted>,
+    /// A sustained outage (`outage-sustained`): how long the edge was down and how many
+    /// calls reached it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outage: Option<OutageSeen>,
+}
+
+/// A sustained outage as it happened: its plan, how long the edge was down, the workload
+/// requests sent meanwhile and the calls that reached the edge (on the change, and on the
+/// base when it ran).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct OutageSeen {
+    pub plan: OutagePlan,
+    /// How long the edge refused connections, in ms.
+    pub lasted_ms: u64,
+    /// Workload requests that arrived at the service meanwhile.
+    pub requests: usize,
+    /// Calls that reached the edge meanwhile: connections it refused, and requests on
+    /// connections opened before (which a refusal leaves alone). Fewer than `requests` times
+    /// the calls per request of the reference: the service stopped calling (a breaker open).
+    pub calls: usize,
+    /// The same on the base's run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_calls: Option<usize>,
+}
+
+impl OutageSeen {
+    /// The outage on `edge` of an experiment on `service` planned as `plan`, from what the
+    /// change's run (`head`) and the base's observed.
+    pub fn of(
+        plan: OutagePlan,
+        edge: &str,
+        service: &str,
+        head: &ScenarioOutcome,
+        base: Option<&ScenarioOutcome>,
+    ) -> Self {
+        let (lasted_ms, requests, calls) = outage_in(head, edge, service);
+        OutageSeen { plan, lasted_ms, requests, calls, base_calls: base.map(|b| outage_in(b, edge, service).2) }
+    }
+
+    /// In a few words: `down 2.1 s, 100 workload requests, 40 calls reached the edge (the
+    /// base's: 100; ≥ 100 offered: 10 × 1 in the reference, at least 100)`.
+    pub fn said(&self) -> String {
+        let p = &self.plan;
+        let base = self.base_calls.map(|b| format!("the base's: {b}; ")).unwrap_or_default();
+        let capped = if p.capped { ", capped by the ceiling" } else { "" };
+        format!(
+            "down {:.1} s, {} workload requests, {} calls reached the edge ({base}≥ {} offered: {} × {} in the reference, at least {}{capped})",
+            self.lasted_ms as f64 / 1e3,
+            self.requests,
+            self.calls,
+            p.target_calls,
+            crate::scenario::experiments::OUTAGE_TIMES,
+            p.reference_calls,
+            crate::scenario::experiments::OUTAGE_FLOOR,
+        )
+    }
+}
+
+/// How long the fault on `edge` lasted in `o` (ms), the requests to `service` and the calls
+/// on `edge` while it did (a refused connection is a call; so is a request).
+fn outage_in(o: &ScenarioOutcome, edge: &str, service: &str) -> (u64, usize, usize) {
+    let Some(w) = o.faults.iter().find(|f| f.on == edge) else { return (0, 0, 0) };
+    let during = |name: &str, t: f64| t + o.edge_offsets_ms.get(name).copied().unwrap_or(0.0);
+    let within = |t: f64| t >= w.start_ms && t <= w.end_ms;
+    let ingress = format!("host -> {service}");
+    let requests = o
+        .edges
+        .get(&ingress)
+        .map_or(0, |obs| obs.requests.iter().filter(|r| within(during(&ingress, r.start_ms))).count());
+    let calls = o.edges.get(edge).map_or(0, |obs| {
+        let refused = obs
+            .connections
+            .iter()
+            .filter(|c| c.outcome == crate::fault::observe::ConnOutcome::Refused)
+            .filter(|c| within(during(edge, c.opened_ms)))
+            .count();
+        refused + obs.requests.iter().filter(|r| within(during(edge, r.start_ms))).count()
+    });
+    ((w.end_ms - w.start_ms).max(0.0).round() as u64, requests, calls)
 }
 
 /// A difference accepted: by whom, and where it was said.
@@ -267,9 +346,10 @@ impl ExperimentResult {
 
     /// `class on edge`, and the other fault when there was one.
     pub fn what(&self) -> String {
+        let mode = self.outage.as_ref().map_or_else(|| self.mode.to_string(), OutageSeen::said);
         match &self.with {
-            Some(w) => format!("{} on {} ({}, while {w})", self.class, self.on, self.mode),
-            None => format!("{} on {} ({})", self.class, self.on, self.mode),
+            Some(w) => format!("{} on {} ({mode}, while {w})", self.class, self.on),
+            None => format!("{} on {} ({mode})", self.class, self.on),
         }
     }
 }

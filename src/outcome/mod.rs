@@ -21,7 +21,7 @@ mod signoff;
 
 pub use explore::{
     Accepted, BaseDeadline, ClientDeadline, Compared, Differential, ExperimentResult, ExploreReport, ExploreShare,
-    NotExercised, Split,
+    NotExercised, OutageSeen, Split,
 };
 pub use gate_report::{
     CommandLog, Decision, GateReport, GateTimings, Partition, PartitionError, PoolCounts, RunBinding, plan_digest,

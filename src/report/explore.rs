@@ -42,6 +42,14 @@ pub fn render(r: &ExploreReport) -> String {
     for d in &r.deadlines {
         let _ = writeln!(s, "  deadline: {}", deadline(d));
     }
+    for x in r.ran.iter().filter(|x| x.outage.is_some()) {
+        let status = match x.outcome.status {
+            Status::Passed => "passed",
+            Status::Failed => "failed",
+            Status::Error => "could not run",
+        };
+        let _ = writeln!(s, "  sustained outage: {}: {status}", x.what());
+    }
     for n in &r.not_exercised {
         let _ = writeln!(s, "  warning: edge {} not exercised: {}", n.edge, n.why);
     }

@@ -571,6 +571,7 @@ mod tests {
             }),
             difference: Some("d-0123456789".into()),
             accepted,
+            outage: None,
         };
         report.exploration.push(ExploreReport {
             service: "api".into(),

@@ -13,9 +13,11 @@
 //! 2. The experiments, for the edges that carried traffic only, the changed services' edges
 //!    first, in waves: every fault one request at a time (and the outages and restarts),
 //!    then the saturations and 4 at once for the faults that passed one at a time, and the
-//!    other flavours of a transient failure whose first flavour passed (a fault that already
-//!    failed is a finding; its concurrent twin, the saturation of a slow dependency that
-//!    failed one at a time, or another flavour of the same failure, would repeat it).
+//!    other flavours of a transient failure whose first flavour passed, and the sustained
+//!    outages whose short outage passed (a fault that already failed is a finding; its
+//!    concurrent twin, the saturation of a slow dependency that failed one at a time, the same
+//!    outage held longer, or another flavour of the same failure, would repeat it). A
+//!    sustained outage the budget left cannot hold is skipped with why.
 //! 3. The fallbacks: a declared edge still without traffic that carried some during an
 //!    experiment's steps (orders -> cache while payments is down) is explored with that
 //!    experiment's fault on at the same time, each fault class of the catalogue once, in the
@@ -45,7 +47,7 @@ use crate::config::LoadedConfig;
 use crate::outcome::family;
 use crate::outcome::{
     Answered, CheckOutcome, Compared, Differential, ExperimentResult, ExploreReport, ExploreShare, NotExercised,
-    ScenarioOutcome, Split, Status,
+    OutageSeen, ScenarioOutcome, Split, Status,
 };
 use crate::plan::ExploreTarget;
 use crate::scenario::experiments::{Experiment, FirstUse, Mode, UsedEdge, Workload};
@@ -174,6 +176,7 @@ pub async fn explore(
         start,
         events,
         found: &found,
+        cut: std::sync::Mutex::default(),
     };
     let mut results: Results = BTreeMap::new();
     // The experiments on what the change touched run first, both waves, so a budget too small
@@ -208,6 +211,7 @@ pub async fn explore(
     record(&mut report, &magnitudes, &mut results, &xo.first);
     record(&mut report, &pairs, &mut results, &xo.first);
     report.not_exercised = not_exercised(&unused, &covered, passes, ran);
+    report.unexplored_touched.extend(ctx.cut.into_inner().unwrap_or_else(|e| e.into_inner()));
     pool.finish().await;
     if let Some((p, _)) = &base_pool {
         p.finish().await;
@@ -400,6 +404,8 @@ async fn references(
                     // The step within its pass; the time stays the run's (after the passes before).
                     f.step %= w.steps.len().max(1);
                 }
+                // Its calls over the passes it needs, at the rate of the passes run.
+                e.calls = e.calls.saturating_mul(e.passes).div_ceil(REFERENCE_PASSES);
                 used.push(e);
             }
         }
@@ -513,6 +519,8 @@ fn record(report: &mut ExploreReport, experiments: &[Experiment], results: &mut 
         match results.remove(&e.name) {
             Some((_, Some((outcome, compared)))) => {
                 let scenario = (outcome.status == Status::Failed).then(|| e.text.clone());
+                let base = compared.as_ref().map(|c| &c.base);
+                let outage = e.outage.map(|p| OutageSeen::of(p, &e.on, &report.service, &outcome, base));
                 report.ran.push(ExperimentResult {
                     class: e.class.clone(),
                     on: e.on.clone(),
@@ -523,6 +531,7 @@ fn record(report: &mut ExploreReport, experiments: &[Experiment], results: &mut 
                     compared,
                     difference: None,
                     accepted: None,
+                    outage,
                 });
                 if let Some(r) = report.ran.last_mut() {
                     r.difference = r.difference_id(&report.service);
@@ -556,6 +565,9 @@ struct Wave<'a> {
     events: &'a dyn Reporter,
     /// An experiment failed (see [`ExploreOptions::stop_at_first_failure`]).
     found: &'a std::sync::atomic::AtomicBool,
+    /// Sustained outages skipped because the budget left could not hold them, on what the
+    /// change touched: unexplored there, as anything the budget left unrun.
+    cut: std::sync::Mutex<Vec<String>>,
 }
 
 /// An experiment's outcome on the change, and its comparison with the base.
@@ -588,6 +600,17 @@ impl Wave<'_> {
             let (ready, rest) = if ready.is_empty() { (rest, Vec::new()) } else { (ready, rest) };
             let mut wave = Vec::new();
             for e in ready {
+                if let Some(why) = self.too_long(e) {
+                    self.pool.forget(&e.scenario);
+                    if let Some((p, _)) = self.base {
+                        p.forget(&e.scenario);
+                    }
+                    if touches(e, &self.xo.first) {
+                        self.cut.lock().unwrap_or_else(|e| e.into_inner()).push(e.name.clone());
+                    }
+                    skipped.push((e.name.clone(), why));
+                    continue;
+                }
                 let Some((t, why)) = twin(e) else {
                     wave.push(e);
                     continue;
@@ -616,6 +639,25 @@ impl Wave<'_> {
             }
             pending = rest;
         }
+    }
+
+    /// Why a sustained outage is not started: the budget left (while there is some) cannot
+    /// hold it at the reference's rate, on the change and on the base. `None` for any other
+    /// experiment, which the budget only stops from starting.
+    fn too_long(&self, e: &Experiment) -> Option<String> {
+        let plan = e.outage?;
+        let left = self.xo.budget.checked_sub(self.start.elapsed()).filter(|l| !l.is_zero())?;
+        let sides: u32 = if self.base.is_some() { 2 } else { 1 };
+        let needs = Duration::from_millis(plan.estimate_ms) * sides;
+        (needs > left).then(|| {
+            format!(
+                "the budget left ({:.0} s) cannot hold the outage: {} passes of the workload take {:.1} s at the reference's rate{}",
+                left.as_secs_f64(),
+                plan.passes,
+                plan.estimate_ms as f64 / 1e3,
+                if sides == 2 { ", on the change and on the base" } else { "" },
+            )
+        })
     }
 
     /// Whether the experiment `name` ran and failed, in a way that stands for its twins: a
@@ -651,6 +693,7 @@ impl Wave<'_> {
                 compared,
                 difference: None,
                 accepted: None,
+                outage: None,
             };
             let accepted = result.difference_id(&self.w.service).is_some_and(|id| self.xo.accepted.contains(&id));
             let (o, compared) = (result.outcome, result.compared);
@@ -697,7 +740,7 @@ impl Wave<'_> {
             &e.scenario
         };
         let mut o = pool.run_reporting(scenario, &self.loaded.config, opts, self.events).await;
-        if matches!(e.mode, Mode::Sequential | Mode::Sustained) && o.status != Status::Error {
+        if matches!(e.mode, Mode::Sequential | Mode::Sustained | Mode::Prolonged) && o.status != Status::Error {
             attempts_oracle(&mut o, self.w, self.per_request);
         }
         o
@@ -891,6 +934,8 @@ pub(crate) fn traffic(o: &ScenarioOutcome, until: Option<f64>) -> Vec<UsedEdge> 
         let before = o.edge_bytes_before_steps.get(name).copied().unwrap_or(0);
         let bytes = (obs.bytes_upstream + obs.bytes_downstream).saturating_sub(before);
         if requests > 0 || (bytes > 0 && (until.is_none() || obs.requests.is_empty())) {
+            let opened = obs.connections.iter().filter(|c| during(c.opened_ms + offset)).count();
+            let calls = if requests > 0 { requests } else { opened };
             out.push(UsedEdge {
                 from: from.to_owned(),
                 to: to.to_owned(),
@@ -898,6 +943,7 @@ pub(crate) fn traffic(o: &ScenarioOutcome, until: Option<f64>) -> Vec<UsedEdge> 
                 passes: 1,
                 statuses: own_errors(obs),
                 first: first_use(o, name),
+                calls: u32::try_from(calls).unwrap_or(u32::MAX),
             });
         }
     }
@@ -1012,7 +1058,7 @@ mod tests {
     use super::*;
 
     fn edge(from: &str, to: &str) -> UsedEdge {
-        UsedEdge { from: from.into(), to: to.into(), http: true, passes: 1, statuses: Vec::new(), first: None }
+        UsedEdge { from: from.into(), to: to.into(), http: true, passes: 1, statuses: Vec::new(), first: None, calls: 1 }
     }
 
     /// An outcome of 8 steps of 100 ms each (4 passes of 2), with `api -> db` first asked

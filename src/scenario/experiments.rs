@@ -27,7 +27,10 @@
 //! | `saturation`         | held for 1/4 of the deadline, the workload 16 then 64 at once | —              |
 //!
 //! each once with the workload one request at a time and once with 4 at once (`saturation`:
-//! once, [`SATURATION`]; `errors-first-large` and `dependency-*`: one at a time only); `outage`: the edge down for 30 requests in a row, then recovery.
+//! once, [`SATURATION`]; `errors-first-large` and `dependency-*`: one at a time only); `outage`: the edge down for 30 requests in a row, then recovery;
+//! `outage-sustained` ([`sustained_outage`]): the edge down while the whole workload is sent
+//! again and again, until the edge has been offered [`OUTAGE_TIMES`] times the calls it carried
+//! in the reference and at least [`OUTAGE_FLOOR`], then recovery.
 //! Latency at magnitudes of each client's own deadline ([`magnitude`]), chosen after the
 //! catalogue ran (`runner::fault_search`'s deadlines: the client's deadline `D` on an HTTP
 //! edge is how long it waited in `slow-past-deadline` before it went away; where a base
@@ -168,6 +171,9 @@ pub struct Experiment {
     /// The scenario file, as `--write` writes it.
     pub text: String,
     pub scenario: Scenario,
+    /// A sustained outage's plan (`outage-sustained`, and a fallback it triggered): how
+    /// long it is driven, from the reference.
+    pub outage: Option<OutagePlan>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -182,6 +188,9 @@ pub enum Mode {
     /// Concurrency that grows: the workload [`SATURATION`] requests at once, level after
     /// level (16, then 64), for what serialises or runs out only under load.
     Saturated,
+    /// The whole workload again and again, one request at a time, for as long as an
+    /// [`OutagePlan`] says: past the limits a service keeps.
+    Prolonged,
 }
 
 impl std::fmt::Display for Mode {
@@ -191,6 +200,7 @@ impl std::fmt::Display for Mode {
             Mode::Concurrent => "4 at once",
             Mode::Sustained => "30 in a row",
             Mode::Saturated => "16 then 64 at once",
+            Mode::Prolonged => "the workload again and again",
         })
     }
 }
@@ -209,6 +219,11 @@ pub struct UsedEdge {
     /// The error statuses (400-599) the dependency itself answered on it in the reference,
     /// in order, once each: each is an experiment ([`dependency_statuses`]).
     pub statuses: Vec<u16>,
+    /// The calls it carried during its `passes` passes of the reference: HTTP requests, else
+    /// connections opened during the steps; 0 when only a connection opened before them
+    /// carried bytes (a pool), whose calls cannot be counted. What [`sustained_outage`]
+    /// scales from.
+    pub calls: u32,
     /// When it first carried traffic in the reference, where that has a time (a request, or
     /// a connection opened during the steps; not the bytes of a pool opened at start-up).
     pub first: Option<FirstUse>,
@@ -465,6 +480,13 @@ pub fn catalogue(
     out.push(experiment(w, config, "restarted", &w.service, Mode::Sequential, vec![restart], steps, Vec::new())?);
     out.extend(lifecycle(w, config, used, reference_ms)?);
     out.extend(saturation(w, config, used, first)?);
+    if w.runs(OUTAGE_SUSTAINED) {
+        let mut edges: Vec<&UsedEdge> = used.iter().collect();
+        edges.sort_by_key(|e| (!first.contains(&e.from), e.from.clone(), e.to.clone()));
+        for e in edges {
+            out.push(sustained_outage(w, config, e, reference_ms)?);
+        }
+    }
     out.retain(|e| w.runs(&e.class));
     Ok(out)
 }
@@ -638,10 +660,123 @@ fn saturated(steps: &[Value]) -> Vec<Value> {
     out
 }
 
+/// The class of a sustained outage ([`sustained_outage`]).
+pub const OUTAGE_SUSTAINED: &str = "outage-sustained";
+
+/// How many times the calls an edge carried in the reference a sustained outage offers it
+/// (K): a limit sized from the service's normal traffic (a queue of pending retries, a pool,
+/// a buffer of failed calls a few times what one run of the workload fills) is passed, and a
+/// long workload's edge is held well past what its own length would reach.
+pub const OUTAGE_TIMES: u32 = 10;
+
+/// The fewest calls a sustained outage offers an edge, whatever its reference: the limits
+/// libraries ship by default lie at or below it (Hystrix opens after 20 requests in its
+/// window, resilience4j judges a window of 100 calls, gobreaker and Envoy's outlier
+/// detection trip after 5 failures in a row), and it is more than three times the 30 of the
+/// catalogue's `outage`, so a limit between the two is what this class finds.
+pub const OUTAGE_FLOOR: u32 = 100;
+
+/// The longest a sustained outage is driven, at the reference's rate: one experiment runs on
+/// the change and on the base, so 2 minutes of the default budget of 5 at most; an edge whose
+/// target does not fit is driven this long (the plan says it was `capped`).
+pub const OUTAGE_CEILING: Duration = Duration::from_secs(60);
+
+/// The most workload requests a sustained outage sends, whatever the reference's rate: a
+/// workload answered in microseconds still makes a scenario of bounded length.
+pub const OUTAGE_MAX_REQUESTS: u32 = 1000;
+
+/// How long a sustained outage is driven, planned from the reference: the edge is to be
+/// offered `target_calls` = max([`OUTAGE_TIMES`] × `reference_calls`, [`OUTAGE_FLOOR`])
+/// calls, at the rate the reference carried them, within [`OUTAGE_CEILING`] and
+/// [`OUTAGE_MAX_REQUESTS`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct OutagePlan {
+    /// Calls the edge carried in the reference, over the passes it needed (each workload
+    /// request counted as one call on an edge whose calls cannot be counted).
+    pub reference_calls: u32,
+    /// Calls the outage is to offer the edge.
+    pub target_calls: u32,
+    /// Passes of the workload sent, one request at a time, while the edge is down.
+    pub passes: u32,
+    /// Workload requests in those passes.
+    pub requests: u32,
+    /// How long the passes take at the reference's rate, in ms: what the budget must hold
+    /// (on each side), before anything the outage itself slows down.
+    pub estimate_ms: u64,
+    /// The ceiling cut the passes short of `target_calls`.
+    pub capped: bool,
+}
+
+/// The [`OutagePlan`] of an edge: `edge.calls` over `edge.passes` passes of `per_pass`
+/// workload requests each, one pass taking `pass_ms` in the reference.
+pub fn outage_plan(edge: &UsedEdge, per_pass: u32, pass_ms: f64) -> OutagePlan {
+    let per_pass = per_pass.max(1);
+    let passes_needed = edge.passes.max(1);
+    let reference_calls = if edge.calls > 0 { edge.calls } else { per_pass * passes_needed };
+    let target_calls = (OUTAGE_TIMES * reference_calls).max(OUTAGE_FLOOR);
+    // At `reference_calls / passes_needed` calls per pass.
+    let needed = (u64::from(target_calls) * u64::from(passes_needed)).div_ceil(u64::from(reference_calls));
+    let pass_ms = pass_ms.max(1.0);
+    let by_time = (OUTAGE_CEILING.as_millis() as f64 / pass_ms).floor() as u64;
+    let by_requests = u64::from(OUTAGE_MAX_REQUESTS / per_pass);
+    let passes = needed.min(by_time).min(by_requests).max(u64::from(passes_needed));
+    let passes = u32::try_from(passes).unwrap_or(u32::MAX);
+    OutagePlan {
+        reference_calls,
+        target_calls,
+        passes,
+        requests: passes.saturating_mul(per_pass),
+        estimate_ms: (f64::from(passes) * pass_ms).ceil() as u64,
+        capped: u64::from(passes) < needed,
+    }
+}
+
+/// A sustained outage on `edge`: connections refused (as the catalogue's `down` and
+/// `outage`) while the whole workload is sent one request at a time, pass after pass (keys
+/// of their own per pass; a workload of one step that captures nothing is that step
+/// repeated), for as many passes as its [`OutagePlan`] says; then the fault
+/// ends and the usual oracles judge what is left: recovery, the invariants, no crash, the
+/// attempts per request. While the edge is down, the workload's `under_fault` applies.
+///
+/// What it finds that a short outage does not: a limit the service keeps and reaches only
+/// after dozens of failed calls — a circuit breaker that opens and never half-opens again,
+/// an in-memory queue of retries that drops or crashes past its bound, a pool that leaks a
+/// connection per failed call, a buffer of logs or metrics that fills. A breaker that opens
+/// is no failure by itself (the edge then sees fewer calls than offered, which the report
+/// says); one that does not let the service recover is.
+pub fn sustained_outage(
+    w: &Workload,
+    config: &crate::config::Config,
+    edge: &UsedEdge,
+    reference_ms: f64,
+) -> Result<Experiment, InvalidExperiment> {
+    let on = edge.name();
+    let per_pass: u32 =
+        w.faulted.iter().map(|s| s.get("repeat").and_then(Value::as_u64).unwrap_or(1).max(1) as u32).sum();
+    let plan = outage_plan(edge, per_pass, reference_ms);
+    let steps = sequential(&w.faulted);
+    let optional = w.optional.contains(&(edge.from.clone(), edge.to.clone()));
+    let steps = if optional { strict(steps) } else { steps };
+    let steps = match steps.as_slice() {
+        // One step that captures nothing: sent `repeat` times over, each with its own `{n}`.
+        [one] if one.get("capture").is_none() => {
+            let mut one = one.clone();
+            one["repeat"] = json!(plan.requests);
+            vec![one]
+        }
+        _ => repeated(steps, plan.passes),
+    };
+    let fault = json!({ "on": on, "refuse": true });
+    let mut e = experiment(w, config, OUTAGE_SUSTAINED, &on, Mode::Prolonged, vec![fault], steps, Vec::new())?;
+    e.outage = Some(plan);
+    Ok(e)
+}
+
 /// The experiment whose failure makes `e` a repeat of its finding, by name, and why: a
 /// concurrent experiment's twin of one request at a time, a saturation's
 /// `slow-under-deadline` of one request at a time on the same edge (the same slow
-/// dependency, already failing with no load), and a flavour of a transient failure's first
+/// dependency, already failing with no load), a sustained outage's `outage` of 30 requests
+/// on the same edge (the same outage, already failing shorter), and a flavour of a transient failure's first
 /// flavour ([`TRANSIENT`]: a family stops at its first failure). The runner runs `e` after
 /// it, and not at all when it failed.
 pub fn twin(e: &Experiment) -> Option<(String, &'static str)> {
@@ -661,6 +796,9 @@ fn twin_of(name: &str, class: &str, mode: Mode) -> Option<(String, &'static str)
             let head = format!("{}-{}-{}", &name[..at], TRANSIENT[0], &name[at + segment.len()..]);
             Some((head, "the same transient failure in another flavour, one finding"))
         }
+        Mode::Prolonged => name
+            .strip_suffix(&format!("{OUTAGE_SUSTAINED}-prolonged"))
+            .map(|n| (format!("{n}outage-long"), "the same outage, shorter: one finding")),
         Mode::Sequential | Mode::Sustained => None,
     }
 }
@@ -670,9 +808,13 @@ fn twin_of(name: &str, class: &str, mode: Mode) -> Option<(String, &'static str)
 /// of an exploration runs a whole lineage, so that it skips what the unsharded run skips.
 /// From the name alone, as the shards see it.
 pub fn lineage(name: &str) -> String {
-    let base = ["-seq", "-conc", "-sat", "-long"].iter().find_map(|m| name.strip_suffix(m)).unwrap_or(name);
+    let base =
+        ["-seq", "-conc", "-sat", "-long", "-prolonged"].iter().find_map(|m| name.strip_suffix(m)).unwrap_or(name);
     if let Some(b) = base.strip_suffix("-saturation") {
         return format!("{b}-slow-under-deadline");
+    }
+    if let Some(b) = base.strip_suffix(&format!("-{OUTAGE_SUSTAINED}")) {
+        return format!("{b}-outage");
     }
     for class in &TRANSIENT[1..] {
         let segment = format!("-{class}");
@@ -883,6 +1025,7 @@ pub fn fallback(
         )?;
         e.class = class;
         e.with = Some(with.clone());
+        e.outage = trigger.outage;
         out.push(e);
     }
     Ok(out)
@@ -978,6 +1121,7 @@ fn experiment(
             Mode::Concurrent => "conc",
             Mode::Sustained => "long",
             Mode::Saturated => "sat",
+            Mode::Prolonged => "prolonged",
         };
         format!("explore-{}-{}-{}-{m}", slug(&w.service), slug(on), class)
     };
@@ -986,7 +1130,8 @@ fn experiment(
         Ok(s) => s,
         Err(error) => return Err(InvalidExperiment { name, error }),
     };
-    Ok(Experiment { name, class: class.to_owned(), on: on.to_owned(), mode, with: None, faults, steps, text, scenario })
+    let (class, on) = (class.to_owned(), on.to_owned());
+    Ok(Experiment { name, class, on, mode, with: None, faults, steps, text, scenario, outage: None })
 }
 
 /// The scenario file of an experiment: its faults, the steps, then the oracles.
@@ -1285,6 +1430,47 @@ mod tests {
         assert_eq!(lineage("explore-api-api-db-saturation-sat"), lineage("explore-api-api-db-slow-under-deadline-seq"));
         assert_eq!(lineage(fallback), "explore-api-api-cache-errors-first-while-api-db-down");
         assert_eq!(lineage("explore-api-api-db-down-seq"), "explore-api-api-db-down");
+    }
+
+    #[test]
+    fn a_sustained_outage_offers_k_times_the_reference_at_least_the_floor_within_the_ceiling() {
+        let edge = |calls: u32, passes: u32| UsedEdge {
+            from: "api".into(),
+            to: "db".into(),
+            http: true,
+            passes,
+            statuses: Vec::new(),
+            calls,
+        };
+        // 1 call per pass of 1 request, 20 ms a pass: the floor, 100 passes, 2 s.
+        let p = outage_plan(&edge(1, 1), 1, 20.0);
+        assert_eq!((p.reference_calls, p.target_calls, p.passes, p.requests), (1, OUTAGE_FLOOR, 100, 100));
+        assert_eq!((p.estimate_ms, p.capped), (2000, false));
+        // A long workload: 10 times its 30 calls per pass of 12 requests, 10 passes.
+        let p = outage_plan(&edge(30, 1), 12, 50.0);
+        assert_eq!((p.target_calls, p.passes, p.requests), (300, 10, 120));
+        // Called every 3rd pass: 1 call in 3 passes, the floor needs 300 passes.
+        assert_eq!(outage_plan(&edge(1, 3), 1, 10.0).passes, 300);
+        // A pool's calls cannot be counted: a call per workload request.
+        assert_eq!(outage_plan(&edge(0, 1), 4, 10.0).reference_calls, 4);
+        // A slow pass: the time ceiling cuts it, and says so.
+        let p = outage_plan(&edge(1, 1), 1, 1500.0);
+        assert_eq!((p.passes, p.capped), (40, true));
+        assert!(p.estimate_ms <= OUTAGE_CEILING.as_millis() as u64);
+        // A quick pass: the request ceiling does.
+        let p = outage_plan(&edge(1, 1), 50, 1.0);
+        assert_eq!((p.requests, p.capped), (OUTAGE_MAX_REQUESTS, true));
+        // Never fewer passes than the edge needs to carry traffic at all.
+        assert_eq!(outage_plan(&edge(1, 4), 1, 60_000.0).passes, 4);
+    }
+
+    #[test]
+    fn a_sustained_outage_waits_for_the_short_outage_and_shares_its_lineage() {
+        let name = "explore-api-api-db-outage-sustained-prolonged";
+        let t = twin_of(name, OUTAGE_SUSTAINED, Mode::Prolonged).map(|(n, _)| n);
+        assert_eq!(t.as_deref(), Some("explore-api-api-db-outage-long"));
+        assert_eq!(lineage(name), lineage("explore-api-api-db-outage-long"));
+        assert_eq!(twin_of("explore-api-api-db-outage-long", "outage", Mode::Sustained), None);
     }
 
     #[test]

@@ -167,6 +167,7 @@ mod tests {
                 compared: Some(Compared { base, verdict, differences, pairs: 2, recorded: None }),
                 difference: None,
                 accepted: None,
+                outage: None,
             }],
             ..Default::default()
         }

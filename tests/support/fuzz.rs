@@ -683,6 +683,7 @@ fn explore_and_render(loaded: &LoadedConfig) {
                 passes: 1 + to.len() as u32 % 3,
                 statuses: vec![404, 200, to.len() as u16 % 700],
                 first: (to.len() % 2 == 1).then(|| FirstUse { step: to.len() % 4, start_ms: to.len() as u64 * 37 }),
+                calls: to.len() as u32 % 5,
             })
         })
         .take(20)
@@ -704,6 +705,7 @@ fn explore_and_render(loaded: &LoadedConfig) {
                             passes: 1,
                             statuses: vec![409],
                             first: None,
+                            calls: 2,
                         };
                         let _ = fallback(&w, &loaded.config, &edge, trigger);
                     }

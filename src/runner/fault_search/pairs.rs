@@ -207,6 +207,7 @@ mod tests {
             passes: 1,
             statuses: Vec::new(),
             first: None,
+            calls: 1,
         }];
         let per_request = BTreeMap::from([("api -> db".to_owned(), (1, "request 1 (GET /call)".to_owned()))]);
         let reference = Did { answered: &answered, used: &used, per_request: &per_request };
