@@ -55,13 +55,13 @@ fn experiments_cover_only_the_edges_the_workload_used() {
     assert_eq!(x.iter().filter(|e| e.mode == Mode::Sustained).count(), 2);
     assert!(x.iter().any(|e| e.on == "orders" && e.class == "restarted"), "the service under test restarts");
     // Its own lifecycle: started again while each of its dependencies is down, one experiment
-    // per edge of its own, the edge refused and the service killed while it is.
+    // per edge of its own, the dependency down and the service killed while it is.
     let lifecycle: Vec<&Experiment> = x.iter().filter(|e| e.class == "lifecycle-start-while-down").collect();
     let on: Vec<&str> = lifecycle.iter().map(|e| e.on.as_str()).collect();
     assert_eq!(on, ["orders -> payments", "orders -> postgres"]);
     for e in &lifecycle {
         assert_eq!(e.faults.len(), 2, "{}", e.text);
-        assert_eq!((e.faults[0]["on"].as_str(), e.faults[0]["refuse"].as_bool()), (Some(e.on.as_str()), Some(true)));
+        assert_eq!((e.faults[0]["on"].as_str(), e.faults[0]["down"].as_bool()), (Some(e.on.as_str()), Some(true)));
         assert_eq!((e.faults[1]["on"].as_str(), e.faults[1]["kill"].as_bool()), (Some("orders"), Some(true)));
         assert!(e.text.contains("recovers"), "{}", e.text);
     }

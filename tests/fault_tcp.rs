@@ -305,6 +305,28 @@ async fn refuse_resets_new_connections_only() {
     assert_eq!(obs.connections_by_outcome.get(&ConnOutcome::Refused), Some(&1));
 }
 
+/// `down`: what a pool holds is cut when the fault applies (the dependency went away), new
+/// connections are refused while it lasts, and the edge carries bytes again once it ends.
+#[tokio::test]
+async fn down_cuts_open_connections_and_refuses_new_ones() {
+    let p = proxy(echo().await).await;
+    let mut pooled = TcpStream::connect(p.addr()).await.unwrap();
+    roundtrip(&mut pooled, b"before").await;
+    p.add_spec("dead", &fault("down")).unwrap();
+    let mut buf = [0u8; 4];
+    assert!(matches!(pooled.read(&mut buf).await, Ok(0) | Err(_)), "the open connection is cut");
+    let mut s = TcpStream::connect(p.addr()).await.unwrap();
+    let r = s.read(&mut buf).await;
+    assert!(matches!(r, Ok(0)) || r.as_ref().is_err_and(|e| e.kind() == std::io::ErrorKind::ConnectionReset), "{r:?}");
+    p.remove("dead");
+    let mut again = TcpStream::connect(p.addr()).await.unwrap();
+    roundtrip(&mut again, b"back").await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let obs = p.observations();
+    assert_eq!(obs.connections_by_outcome.get(&ConnOutcome::Cut), Some(&1));
+    assert_eq!(obs.connections_by_outcome.get(&ConnOutcome::Refused), Some(&1));
+}
+
 #[tokio::test]
 async fn disable_cuts_open_connections_and_refuses_new_ones() {
     let p = proxy(echo().await).await;

@@ -42,7 +42,9 @@ pub use http::HttpSpecError;
 pub(crate) use observe::Observations;
 pub use spec::{DurationError, Fault, FaultSpec, ParamsError, SpecError};
 use toxic::{Direction, Toxic};
-pub use toxic::{bandwidth::BandwidthError, refuse::RefuseError, slicer::SlicerError, timeout::BlackholeError};
+pub use toxic::{
+    bandwidth::BandwidthError, down::DownError, refuse::RefuseError, slicer::SlicerError, timeout::BlackholeError,
+};
 pub use written::WrittenError;
 
 /// Everything that can go wrong setting up or changing an edge.
@@ -278,18 +280,23 @@ impl Proxy {
     }
 
     /// Adds a fault under `name`, or replaces the fault of that name. Takes effect on open
-    /// connections at once.
+    /// connections at once; one that [cuts them](toxic::Toxic::cuts_open) cuts them.
     pub(crate) fn add(&self, name: &str, fault: Fault) -> Result<(), FaultError> {
         if matches!(fault, Fault::Http(_)) && !self.shared.http {
             return Err(FaultError::NotHttp { name: name.to_owned(), edge: self.shared.name.clone() });
         }
         let mut specs = self.shared.specs.lock().unwrap_or_else(|e| e.into_inner());
         let id = self.shared.next_id();
+        let cuts = matches!(&fault, Fault::Toxic { toxic, .. } if toxic.cuts_open());
         match specs.iter_mut().find(|(n, ..)| n == name) {
             Some(entry) => *entry = (name.to_owned(), fault, id),
             None => specs.push((name.to_owned(), fault, id)),
         }
         self.publish(&specs);
+        if cuts {
+            // Published first: a client that reconnects at once meets the fault.
+            self.shared.cut.send_modify(|g| *g += 1);
+        }
         Ok(())
     }
 

@@ -215,6 +215,8 @@ edge_faults! {
     SlowClose(toxic::slow_close::SlowCloseSpec),
     /// `refuse: true`: new connections reset when accepted.
     Refuse(toxic::refuse::RefuseSpec),
+    /// `down: true`: open connections cut, new ones reset when accepted.
+    Down(toxic::down::DownSpec),
     /// `http: {…}`: an answer, a delay or a lost reply for matching requests.
     Http(http::HttpFault),
 }

@@ -1058,7 +1058,15 @@ mod tests {
     use super::*;
 
     fn edge(from: &str, to: &str) -> UsedEdge {
-        UsedEdge { from: from.into(), to: to.into(), http: true, passes: 1, statuses: Vec::new(), first: None, calls: 1 }
+        UsedEdge {
+            from: from.into(),
+            to: to.into(),
+            http: true,
+            passes: 1,
+            statuses: Vec::new(),
+            first: None,
+            calls: 1,
+        }
     }
 
     /// An outcome of 8 steps of 100 ms each (4 passes of 2), with `api -> db` first asked

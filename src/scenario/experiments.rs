@@ -8,7 +8,7 @@
 //!
 //! | class                | HTTP edge                               | other edge (a database, a cache) |
 //! |----------------------|-----------------------------------------|----------------------------------|
-//! | `down`               | connections refused                     | the same                         |
+//! | `down`               | open connections cut, new ones refused (`down: true`) | the same              |
 //! | `slow-past-deadline` | each request held past the deadline     | —                                |
 //! | `unresponsive`       | —                                       | nothing passes; closed after the deadline |
 //! | `slow-under-deadline`| held for half the deadline              | each reply delayed 1/20 of it    |
@@ -448,7 +448,7 @@ pub fn catalogue(
                 out.push(experiment(w, config, &class, &on, mode, vec![f.clone()], steps, Vec::new())?);
             }
         }
-        let mut f = json!({ "refuse": true });
+        let mut f = json!({ "down": true });
         f["on"] = json!(on);
         // 30 requests in a row: more than the passes any edge needs (at most 4).
         out.push(experiment(w, config, "outage", &on, Mode::Sustained, vec![f], sustained(&w.faulted), Vec::new())?);
@@ -536,7 +536,7 @@ fn lifecycle(
         let on = e.name();
         let down_at = pass * e.passes.max(1) + Duration::from_millis(300);
         let faults = vec![
-            json!({ "on": on, "refuse": true, "at": dur(down_at), "for": dur(LIFECYCLE_DOWN_FOR) }),
+            json!({ "on": on, "down": true, "at": dur(down_at), "for": dur(LIFECYCLE_DOWN_FOR) }),
             json!({ "on": w.service, "kill": true, "at": dur(down_at + LIFECYCLE_KILL_AFTER), "for": "1s" }),
         ];
         let mut steps = repeated(sequential(&w.faulted), e.passes);
@@ -766,7 +766,7 @@ pub fn sustained_outage(
         }
         _ => repeated(steps, plan.passes),
     };
-    let fault = json!({ "on": on, "refuse": true });
+    let fault = json!({ "on": on, "down": true });
     let mut e = experiment(w, config, OUTAGE_SUSTAINED, &on, Mode::Prolonged, vec![fault], steps, Vec::new())?;
     e.outage = Some(plan);
     Ok(e)
@@ -839,7 +839,7 @@ fn edge_classes(config: &crate::config::Config, edge: &UsedEdge, d: Duration) ->
 /// The fault classes of an edge but the dependency's own errors, in catalogue order (see
 /// the module's table).
 fn classes(http: bool, d: Duration) -> Vec<(String, Value)> {
-    let mut classes: Vec<(&str, Value)> = vec![("down", json!({ "refuse": true }))];
+    let mut classes: Vec<(&str, Value)> = vec![("down", json!({ "down": true }))];
     if http {
         classes.extend([
             ("slow-past-deadline", json!({ "http": { "delay": dur(d + Duration::from_secs(1)) } })),
@@ -1441,6 +1441,7 @@ mod tests {
             passes,
             statuses: Vec::new(),
             calls,
+            first: None,
         };
         // 1 call per pass of 1 request, 20 ms a pass: the floor, 100 passes, 2 s.
         let p = outage_plan(&edge(1, 1), 1, 20.0);

@@ -161,6 +161,7 @@ explore:
 "#;
 
 const TOKENS: &[&str] = &[
+    "down: true",
     ":",
     ": ",
     "\n",

@@ -9,6 +9,7 @@
 //! the steps the previous one produced.
 
 pub(crate) mod bandwidth;
+pub(crate) mod down;
 pub(crate) mod latency;
 pub(crate) mod limit_data;
 pub(crate) mod refuse;
@@ -108,6 +109,11 @@ pub trait Toxic: Send + Sync + fmt::Debug {
     /// Whether it swallows data: connections it held are cut when it is removed, as their
     /// bytes are lost and neither end could make sense of what follows.
     fn swallows(&self) -> bool {
+        false
+    }
+
+    /// Whether the connections open when it is added are cut (the dependency went away).
+    fn cuts_open(&self) -> bool {
         false
     }
 
