@@ -70,6 +70,9 @@ struct Phases {
     start_seconds: f64,
     reused: usize,
     reset_seconds: f64,
+    /// Application services the resets restarted in place, and removed and created again.
+    restarted: usize,
+    recreated: usize,
     experiment_seconds: f64,
     oracle_seconds: f64,
     teardown_seconds: f64,
@@ -83,6 +86,8 @@ impl Phases {
             if o.stack.reused {
                 p.reused += 1;
                 p.reset_seconds += o.stack_seconds;
+                p.restarted += o.stack.restarted;
+                p.recreated += o.stack.recreated;
             } else {
                 p.started += 1;
                 p.start_seconds += o.stack_seconds;
@@ -106,12 +111,14 @@ impl std::fmt::Display for Phases {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{} runs: stacks started {} in {:.1} s, resets {} in {:.1} s, experiments (faults + steps) {:.1} s, oracles (checks, invariants) {:.1} s, teardown in line {:.1} s",
+            "{} runs: stacks started {} in {:.1} s, resets {} in {:.1} s (services restarted in place {}, recreated {}), experiments (faults + steps) {:.1} s, oracles (checks, invariants) {:.1} s, teardown in line {:.1} s",
             self.runs,
             self.started,
             self.start_seconds,
             self.reused,
             self.reset_seconds,
+            self.restarted,
+            self.recreated,
             self.experiment_seconds,
             self.oracle_seconds,
             self.teardown_seconds

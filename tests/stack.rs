@@ -425,14 +425,24 @@ fn gc_sweeps_the_build_caches_of_dead_runs() {
     assert!(alive.exists() && seed.exists(), "{text}");
 }
 
-/// Each service's container id, by service, read from the engine (not through the stack,
-/// which would count as reaching it).
+/// Each service's container id and the time it last started, by service, read from the
+/// engine (not through the stack, which would count as reaching it): a service restarted in
+/// place keeps its id and starts anew; one created again has a new id.
 fn container_ids(run: &str) -> std::collections::BTreeMap<String, String> {
-    let out = Command::new("docker")
-        .args(["ps", "--no-trunc", "--filter", &format!("label=faultline.run={run}"), "--format", "{{.Names}} {{.ID}}"])
+    let ps = Command::new("docker")
+        .args(["ps", "-q", "--no-trunc", "--filter", &format!("label=faultline.run={run}")])
         .output()
         .unwrap();
-    let prefix = format!("faultline-{run}-");
+    let ids: Vec<String> = String::from_utf8_lossy(&ps.stdout).split_whitespace().map(String::from).collect();
+    if ids.is_empty() {
+        return Default::default();
+    }
+    let out = Command::new("docker")
+        .args(["inspect", "-f", "{{.Name}} {{.Id}}@{{.State.StartedAt}}"])
+        .args(&ids)
+        .output()
+        .unwrap();
+    let prefix = format!("/faultline-{run}-");
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter_map(|l| l.split_once(' '))
@@ -441,8 +451,9 @@ fn container_ids(run: &str) -> std::collections::BTreeMap<String, String> {
 }
 
 /// A reset costs what the scenario reached: a service nothing reached since the last reset is
-/// kept (the same container), one reached through its ingress, a published port or a fault is
-/// created again, and so is every service that depends on one created again.
+/// kept (the same container, not started again), one reached through its ingress, a published
+/// port or a fault is started afresh (restarted in place or created again), and so is every
+/// service that depends on one started afresh.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_reset_keeps_the_services_nothing_reached() {
     let cfg = config(CHAIN);
@@ -493,6 +504,94 @@ async fn a_reset_keeps_the_services_nothing_reached() {
     stack.reset().await.expect("a reset");
     assert_eq!(changed(&before2), ["api", "db", "web"], "{before:?}");
     assert!(stack.edge("api", "db").unwrap().faults().is_empty(), "the proxy was renewed");
+    stack.shutdown().await;
+    assert_gone(&run);
+}
+
+/// The relay image, and the same with a volume, as build contexts under `dir`.
+fn relay_contexts(dir: &Path) {
+    let relay = root().join("fixtures/images/relay");
+    for (ctx, extra) in [("relay", ""), ("vol", "VOLUME /data\n")] {
+        std::fs::create_dir_all(dir.join(ctx)).unwrap();
+        std::fs::copy(relay.join("relay.py"), dir.join(ctx).join("relay.py")).unwrap();
+        let dockerfile = std::fs::read_to_string(relay.join("Dockerfile")).unwrap();
+        std::fs::write(dir.join(ctx).join("Dockerfile"), format!("{dockerfile}{extra}")).unwrap();
+    }
+}
+
+const RESTART: &str = r#"
+version: 1
+services:
+  db:
+    build: relay
+    ports: [8080]
+    ready: { http: /health }
+    env: { SERVICE_NAME: db }
+  vol:
+    build: vol
+    ports: [8080]
+    ready: { http: /health }
+    env: { SERVICE_NAME: vol }
+  api:
+    build: relay
+    ports: [8080]
+    ready: { http: /health }
+    env: { SERVICE_NAME: api, CALL_EVERY: "2" }
+    depends_on:
+      db: { env: DB_URL, url: "http://{host}:{port}" }
+"#;
+
+/// A reset restarts an application service in place when its container wrote nothing (the
+/// same container, a fresh process: its in-memory count of calls starts over), and removes
+/// and creates again one that wrote a file, or anything into a volume: the file is gone.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reset_restarts_in_place_what_wrote_nothing_and_recreates_what_did() {
+    let dir = tempfile::tempdir().unwrap();
+    relay_contexts(dir.path());
+    let cfg = config(RESTART);
+    let opts = RunOptions::new(1, dir.path(), Duration::from_secs(60), String::new());
+    let mut stack = Stack::start(&cfg, &levels(&[&["db", "vol"], &["api"]]), &opts, &Start::checkpointed(true))
+        .await
+        .expect("stack starts");
+    let run = stack.run_id().to_owned();
+    // api calls db on every second /call only: the first after a start calls nobody.
+    let calls = |body: &str| serde_json::from_str::<serde_json::Value>(body).unwrap()["calls"].clone();
+    let (status, body) = get(stack.addr("api").unwrap(), "/call").await;
+    assert_eq!((status, calls(&body)), (200, serde_json::json!({})), "{body}");
+    for (service, cmd) in [("db", "echo x > /tmp/written"), ("vol", "echo x > /data/written")] {
+        let (code, out) = stack.exec(service, &["sh", "-c", cmd]).await.unwrap();
+        assert_eq!(code, 0, "{out}");
+    }
+    let before = container_ids(&run);
+    stack.reset().await.expect("a reset");
+    let after = container_ids(&run);
+    let paths = stack.last_reset();
+    assert_eq!(
+        (paths.restarted.as_slice(), paths.recreated.as_slice()),
+        (&["api".to_owned()][..], &["db".to_owned(), "vol".to_owned()][..])
+    );
+    // api: the same container, started again.
+    let (id, started) = before["api"].split_once('@').unwrap();
+    let (id2, started2) = after["api"].split_once('@').unwrap();
+    assert_eq!(id, id2);
+    assert_ne!(started, started2);
+    // db and vol: new containers, without what the old ones wrote.
+    for (service, path) in [("db", "/tmp/written"), ("vol", "/data/written")] {
+        assert_ne!(before[service].split_once('@').unwrap().0, after[service].split_once('@').unwrap().0);
+        let (code, out) = stack.exec(service, &["test", "!", "-e", path]).await.unwrap();
+        assert_eq!(code, 0, "{service}: {path} survived the reset: {out}");
+    }
+    // A fresh process answers: its first /call calls nobody again (the old one's second
+    // would have called db), its second calls db through the edge.
+    let (status, body) = get(stack.addr("api").unwrap(), "/call").await;
+    assert_eq!((status, calls(&body)), (200, serde_json::json!({})), "{body}");
+    let (status, body) = get(stack.addr("api").unwrap(), "/call").await;
+    assert_eq!((status, calls(&body)["DB_URL"]["service"].clone()), (200, serde_json::json!("db")), "{body}");
+    // db and api were reached since and wrote nothing: both restarted in place. vol wrote
+    // nothing either, but what its volume holds is not proven: created again.
+    stack.reset().await.expect("a reset");
+    assert_eq!(stack.last_reset().restarted, ["db", "api"]);
+    assert_eq!(stack.last_reset().recreated, ["vol"]);
     stack.shutdown().await;
     assert_gone(&run);
 }

@@ -173,10 +173,20 @@ pub struct StackUse {
     /// How long the reset took.
     #[serde(default)]
     pub reset_seconds: f64,
+    /// Of a reused stack, the application (`recreate`) services the reset restarted in place
+    /// (their containers had written nothing) and those it removed and created again.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub restarted: usize,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub recreated: usize,
     /// Why a stack that could have been reused was discarded for a fresh one (a reset that
     /// failed, a fingerprint that differed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub discarded: Option<String>,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 impl ScenarioOutcome {

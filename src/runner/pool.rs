@@ -135,6 +135,8 @@ impl StackPool {
                 Ok(seconds) => {
                     used.reused = true;
                     used.reset_seconds = seconds;
+                    used.restarted = s.last_reset().restarted.len();
+                    used.recreated = s.last_reset().recreated.len();
                     self.count(|c| {
                         c.reused += 1;
                         c.reset_seconds += seconds;

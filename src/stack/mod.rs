@@ -362,6 +362,8 @@ pub struct Stack {
     /// Each proxy's activity (connections opened, bytes) when the stack was last made ready
     /// (started, checkpointed or reset); `None` before.
     marks: Option<BTreeMap<String, (u64, u64)>>,
+    /// How the last reset brought each `recreate` service back.
+    last_reset: reset::ResetPaths,
 }
 
 /// What each service needs to start, resolved before anything runs.
@@ -453,6 +455,7 @@ impl Stack {
             run_gateway,
             reached: Default::default(),
             marks: None,
+            last_reset: Default::default(),
         };
         // On any error from here on, the stack is dropped and the watchdog removes it all.
         let t = Instant::now();
@@ -610,22 +613,36 @@ impl Stack {
                 }
             };
         }
-        let main = p.svc.ports.first().map(|c| SocketAddr::from((Ipv4Addr::LOCALHOST, ports[c])));
-        let probe = match (&p.svc.ready, main) {
+        let probe = self.probe_of(p.name, p.svc, &ports, &container).await?;
+        ready::wait(p.name, &container, &probe, opts.ready_timeout).await?;
+        Ok((container, ports))
+    }
+
+    /// How a started service says it is ready, on its published `ports`.
+    async fn probe_of(
+        &self,
+        name: &str,
+        svc: &Service,
+        ports: &BTreeMap<u16, u16>,
+        container: &ContainerAsync<GenericImage>,
+    ) -> Result<Probe, StackError> {
+        let main = svc.ports.first().and_then(|c| ports.get(c)).map(|h| SocketAddr::from((Ipv4Addr::LOCALHOST, *h)));
+        Ok(match (&svc.ready, main) {
             (Some(r), _) if r.log.is_some() => Probe::Log(r.log.clone().unwrap_or_default()),
             (Some(r), Some(addr)) if r.http.is_some() => Probe::Http(addr, r.http.clone().unwrap_or_default()),
             (Some(r), _) if r.tcp.is_some() => {
                 let port = r.tcp.unwrap_or_default();
                 let host = match ports.get(&port) {
                     Some(h) => *h,
-                    None => container.get_host_port_ipv4(port.tcp()).await.map_err(|e| fail(e.to_string()))?,
+                    None => container
+                        .get_host_port_ipv4(port.tcp())
+                        .await
+                        .map_err(|e| StackError::Start { service: name.to_owned(), reason: e.to_string() })?,
                 };
                 Probe::Tcp(SocketAddr::from((Ipv4Addr::LOCALHOST, host)))
             }
             _ => Probe::Started,
-        };
-        ready::wait(p.name, &container, &probe, opts.ready_timeout).await?;
-        Ok((container, ports))
+        })
     }
 
     async fn wire_edges_into(
@@ -836,32 +853,12 @@ impl Stack {
     /// Re-reads a service's published ports (they change on restart) and re-points its
     /// ingress and every edge into it.
     async fn refresh_ports(&mut self, service: &str, ready_timeout: Duration) -> Result<(), StackError> {
-        let deadline = Instant::now() + ready_timeout;
         let r = self
             .services
             .get_mut(service)
             .ok_or_else(|| StackError::UnknownService { service: service.to_owned(), running: String::new() })?;
         let ports: Vec<u16> = r.ports.keys().copied().collect();
-        for port in &ports {
-            // The engine publishes the new port a moment after the start returns.
-            let host = loop {
-                match r.container.get_host_port_ipv4(port.tcp()).await {
-                    Ok(h) => break h,
-                    // It started and exited on its own (at start-up, say, because a
-                    // dependency is unreachable): its ports are gone, say that it exited.
-                    Err(_) if matches!(r.container.is_running().await, Ok(false)) => {
-                        return Err(StackError::Exited {
-                            service: service.to_owned(),
-                            code: r.container.exit_code().await.ok().flatten(),
-                            logs: ready::logs(&r.container).await,
-                        });
-                    }
-                    Err(_) if Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(50)).await,
-                    Err(e) => return Err(Self::docker_err(service, "read ports of")(e.to_string())),
-                }
-            };
-            r.ports.insert(*port, host);
-        }
+        r.ports = read_ports(service, &r.container, &ports, ready_timeout).await?;
         if let Some(main) = ports.first() {
             r.ingress.set_upstream(SocketAddr::from((Ipv4Addr::LOCALHOST, r.ports[main])));
         }
@@ -975,6 +972,38 @@ fn render_file(
     files::render_file(&name, &text, service, &addresses).map(String::into_bytes).map_err(|diagnostic| {
         StackError::Rendered { service: service.to_owned(), target: target.to_owned(), diagnostic }
     })
+}
+
+/// The host ports of a started container's `ports`: the engine publishes them a moment after
+/// the start returns, so they are asked for until `timeout`. A container that exited on its
+/// own meanwhile (at start-up, say, because a dependency is unreachable) has none:
+/// [`StackError::Exited`].
+async fn read_ports(
+    service: &str,
+    c: &ContainerAsync<GenericImage>,
+    ports: &[u16],
+    timeout: Duration,
+) -> Result<BTreeMap<u16, u16>, StackError> {
+    let deadline = Instant::now() + timeout;
+    let mut out = BTreeMap::new();
+    for port in ports {
+        let host = loop {
+            match c.get_host_port_ipv4(port.tcp()).await {
+                Ok(h) => break h,
+                Err(_) if matches!(c.is_running().await, Ok(false)) => {
+                    return Err(StackError::Exited {
+                        service: service.to_owned(),
+                        code: c.exit_code().await.ok().flatten(),
+                        logs: ready::logs(c).await,
+                    });
+                }
+                Err(_) if Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(50)).await,
+                Err(e) => return Err(Stack::docker_err(service, "read ports of")(e.to_string())),
+            }
+        };
+        out.insert(*port, host);
+    }
+    Ok(out)
 }
 
 /// Everything a container wrote to (stdout, stderr) so far.

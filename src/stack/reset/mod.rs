@@ -4,9 +4,12 @@
 //! Every service has a [`ResetKind`], declared (`reset:` in faultline.yaml) or found from
 //! what runs in its container:
 //!
-//! - `recreate` (the generic path, and every service faultline knows nothing about): the
-//!   container is removed and created again from its image, with the same environment, so
-//!   nothing it wrote survives; it is waited for as on a first start.
+//! - `recreate` (the generic path, and every service faultline knows nothing about): a fresh
+//!   process on a fresh filesystem, waited for as on a first start. When its container
+//!   wrote nothing (its writable layer is empty after the kill, it has no mount, no rendered
+//!   file, no log-line readiness: see [`restart`]) it is killed and the same container started
+//!   again ("restarted in place"); else it is removed and created again from its image, with
+//!   the same environment, so nothing it wrote survives. [`Stack::last_reset`] says which.
 //! - `postgres` ([`postgres`]): every database is copied to a template at the checkpoint and
 //!   the ones that changed are restored from it; the server keeps running (no start-up to
 //!   wait for).
@@ -15,17 +18,23 @@
 //!
 //! The checkpoint is taken level by level while the stack starts (before the services that
 //! call a level start), or, for a stack started without it, once afterwards with its
-//! `recreate` services stopped. A reset removes the `recreate` services first (they are the clients: no connection is left
-//! into a database being restored), renews every proxy (no fault, nothing observed, the
-//! generator at its seed), restores the stateful services, compares their fingerprints with
-//! the checkpoint's, then creates the `recreate` services again, level by level. A fingerprint
+//! `recreate` services stopped. A reset stops the `recreate` services first, all at once (they
+//! are the clients: no connection is left into a database being restored): each is killed
+//! and kept when it can be restarted in place, else removed. It renews every proxy (no fault,
+//! nothing observed, the generator at its seed), restores the stateful services, compares
+//! their fingerprints with the checkpoint's, then brings the `recreate` services back level
+//! by level, a level at once (started in place, or created again; a failed start in place
+//! falls back to a removal and a creation), and compares their `fingerprint:` commands'
+//! output. Each phase's time is logged (`RUST_LOG=faultline=info`: stop, proxies, restore,
+//! fingerprint, start). A fingerprint
 //! that differs, or any step that fails, is a [`ResetError`]: the caller discards the stack and
 //! starts a fresh one.
 
 pub(crate) mod postgres;
 pub(crate) mod redis;
+mod restart;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Instant;
 
@@ -54,6 +63,15 @@ pub enum ResetError {
     #[error("the stack was never checkpointed")]
     #[diagnostic(code(faultline::stack::no_checkpoint))]
     NoCheckpoint,
+}
+
+/// How a reset brought the `recreate` services back ([`Stack::last_reset`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ResetPaths {
+    /// Killed and started again in place: their containers' writable layers were empty.
+    pub restarted: Vec<String>,
+    /// Removed and created again.
+    pub recreated: Vec<String>,
 }
 
 /// What a reset returns a stack to: each service's kind, saved state and fingerprint.
@@ -129,7 +147,7 @@ impl Stack {
             services.insert(name.clone(), Kept { kind: *kind, state, fingerprint, data });
         }
         if quiet {
-            self.create_again(&recreate).await?;
+            self.create_again(&recreate, &Default::default()).await?;
         }
         for name in &recreate {
             let (fingerprint, data) = self.fingerprint(name, ResetKind::Recreate, None).await?;
@@ -205,8 +223,9 @@ impl Stack {
             *t = Instant::now();
         };
         let mut t = t;
-        self.remove_containers(&recreate).await?;
-        lap("remove", &mut t);
+        self.last_reset = ResetPaths::default();
+        let restart = self.stop_for_reset(&recreate).await?;
+        lap("stop", &mut t);
         self.renew_proxies(&kept).await?;
         lap("proxies", &mut t);
         // A scenario may have paused, stopped or cut off a stateful service and failed to
@@ -246,8 +265,8 @@ impl Stack {
             r?;
         }
         lap("fingerprint", &mut t);
-        self.create_again(&recreate).await?;
-        lap("create", &mut t);
+        self.create_again(&recreate, &restart).await?;
+        lap("start", &mut t);
         let kept_recreate = kept.iter().filter(|n| baseline.services[*n].kind == ResetKind::Recreate);
         for name in recreate.iter().chain(kept_recreate) {
             let kept = &baseline.services[name];
@@ -411,56 +430,69 @@ impl Stack {
 
     /// Removes the containers of `names`, all at once.
     async fn remove_containers(&mut self, names: &[String]) -> Result<(), ResetError> {
-        let removals = names.iter().map(|name| {
-            let docker = self.docker.clone();
-            let id = self.services.get(name).map(|r| r.container.id().to_owned());
-            async move {
-                let id = id.ok_or_else(|| fail(name)("not in the stack".into()))?;
-                let opts = testcontainers::bollard::query_parameters::RemoveContainerOptionsBuilder::default()
-                    .force(true)
-                    .v(true)
-                    .build();
-                docker.remove_container(&id, Some(opts)).await.map_err(|e| fail(name)(e.to_string()))
-            }
-        });
-        for r in join_all(removals).await {
+        for r in join_all(names.iter().map(|name| self.remove_one(name))).await {
             r?;
         }
         Ok(())
     }
 
-    /// Creates the containers of `names` again, level by level, a level at once, waits until
-    /// each is ready, and points its ingress and every edge into it at its new ports.
-    async fn create_again(&mut self, names: &[String]) -> Result<(), ResetError> {
+    /// Brings the containers of `names` back, level by level, a level at once: those in
+    /// `restart` (killed, their writable layers empty) started in place, falling back to a
+    /// removal when that fails; the others created again. Waits until each is ready and
+    /// points its ingress and every edge into it at its new ports.
+    async fn create_again(&mut self, names: &[String], restart: &BTreeSet<String>) -> Result<(), ResetError> {
         let levels = self.levels.clone();
         let opts = self.opts.clone();
         for level in levels {
             let todo: Vec<&String> = level.iter().filter(|n| names.contains(n)).collect();
-            let plans: Vec<Plan<'_>> = todo
-                .iter()
-                .map(|n| {
-                    let r = &self.services[n.as_str()];
-                    Plan { name: n.as_str(), svc: &r.svc, image: r.image.clone() }
-                })
-                .collect();
-            let created = join_all(plans.iter().map(|p| self.create(p, &opts))).await;
-            let mut fresh = Vec::new();
-            for (name, r) in todo.iter().zip(created) {
-                let (container, ports) = r.map_err(|e| fail(name)(e.to_string()))?;
-                fresh.push(((*name).clone(), container, ports));
-            }
-            drop(plans);
-            for (name, container, ports) in fresh {
-                let r = self.services.get_mut(&name).ok_or_else(|| fail(&name)("not in the stack".into()))?;
-                // The old container is gone already; forget it without a second removal.
-                let old = std::mem::replace(&mut r.container, container);
-                std::mem::forget(old);
-                r.ports = ports;
-                r.log_from = (0, 0);
-                self.point_at(&name);
+            let this = &*self;
+            let jobs = todo.iter().map(|name| {
+                let opts = &opts;
+                async move {
+                    if restart.contains(*name) {
+                        match this.restart_one(name).await {
+                            Ok((ports, logs)) => return Ok(Back::Restarted { ports, logs }),
+                            Err(e) => {
+                                tracing::info!(service = %name, error = %e, "reset: restart in place failed, recreate");
+                                this.remove_one(name).await?;
+                            }
+                        }
+                    }
+                    let r = &this.services[name.as_str()];
+                    let plan = Plan { name: name.as_str(), svc: &r.svc, image: r.image.clone() };
+                    let (container, ports) = this.create(&plan, opts).await.map_err(|e| fail(name)(e.to_string()))?;
+                    Ok::<_, ResetError>(Back::Created { container: Box::new(container), ports })
+                }
+            });
+            let back = join_all(jobs).await;
+            for (name, back) in todo.into_iter().zip(back) {
+                let back = back?;
+                let r = self.services.get_mut(name).ok_or_else(|| fail(name)("not in the stack".into()))?;
+                match back {
+                    Back::Restarted { ports, logs } => {
+                        r.ports = ports;
+                        r.log_from = logs;
+                        tracing::info!(service = %name, "reset: restarted in place");
+                        self.last_reset.restarted.push(name.clone());
+                    }
+                    Back::Created { container, ports } => {
+                        // The old container is gone already; forget it without a second removal.
+                        let old = std::mem::replace(&mut r.container, *container);
+                        std::mem::forget(old);
+                        r.ports = ports;
+                        r.log_from = (0, 0);
+                        self.last_reset.recreated.push(name.clone());
+                    }
+                }
+                self.point_at(name);
             }
         }
         Ok(())
+    }
+
+    /// How the last reset brought the `recreate` services back.
+    pub fn last_reset(&self) -> &ResetPaths {
+        &self.last_reset
     }
 
     /// Points a service's ingress and every edge into it at its current published ports.
@@ -492,6 +524,12 @@ impl Stack {
         }
         Ok(())
     }
+}
+
+/// A `recreate` service back after a reset.
+enum Back {
+    Restarted { ports: BTreeMap<u16, u16>, logs: (usize, usize) },
+    Created { container: Box<testcontainers::ContainerAsync<testcontainers::GenericImage>>, ports: BTreeMap<u16, u16> },
 }
 
 /// The kind of a service from the commands running in its container.
