@@ -132,22 +132,25 @@ fn the_newsletter_passes_its_scenarios_and_a_harmful_change_is_blocked() {
 /// `faultline explore --service newsletter` on the newsletter as it ships: its declared
 /// workload (a form login whose session cookie the next requests carry, a subscription, the
 /// subscription read back by its captured id and agreeing with its row in PostgreSQL), its
-/// invariants, liveness and readiness hold under the whole catalogue on its three edges —
-/// but saturation.
+/// invariants, liveness and readiness hold under the whole catalogue on its three edges but
+/// saturation, which this test leaves to the benchmark (`FAULTLINE_BENCH_EXPLORE=newsletter
+/// cargo bench --bench explore`, which runs every class and prints what failed).
 ///
 /// Saturation (the email API slow, the workload 16 then 64 at once) finds a real weakness
 /// of the app, not of its declaration: Python's `http.server` listens with a backlog of 5
 /// (`socketserver`'s `request_queue_size`), so at 64 at once connections wait for SYN
 /// retries and some logins (which never call the email API) and `/health` probes are not
-/// answered in time. How many depends on the machine, so the experiment may pass or fail
-/// here; the gate, which runs it on the base too, reports it as a known weakness.
-///
-/// Long: 68 experiments, 131 s alone on a 2-core machine, 237 s with the suite running
-/// beside it (around the suite's usual 2 minutes for one test; the lead decides whether it
-/// stays in the default run).
+/// answered in time. How many depends on the machine; the gate, which runs it on the base
+/// too, reports it as a known weakness. It was also the heaviest part of this test (64
+/// requests at once on a 2-core machine running the suite beside it).
 #[test]
-fn the_newsletter_passes_its_exploration_but_saturation() {
+fn the_newsletter_passes_its_exploration() {
     let root = newsletter();
+    let every_class_but_saturation: Vec<&str> =
+        faultline::config::FAULT_CLASSES.iter().copied().filter(|c| *c != "saturation").collect();
+    let config = std::fs::read_to_string(root.path.join("faultline.yaml")).unwrap();
+    root.write("faultline.yaml", common::only(&config, &every_class_but_saturation.join(", ")));
+    root.commit("every class but saturation");
     let report = tempfile::tempdir().unwrap();
     let out = root.faultline(&[
         "explore",
@@ -177,11 +180,8 @@ fn the_newsletter_passes_its_exploration_but_saturation() {
             (r["class"].as_str().unwrap_or("").to_owned(), r["outcome"]["status"].as_str().unwrap_or("").to_owned())
         })
         .collect();
-    assert!(
-        not_passed.iter().all(|(class, status)| class == "saturation" && status == "failed"),
-        "{not_passed:?}\n{text}"
-    );
-    assert_eq!(out.status.code(), Some(if not_passed.is_empty() { 0 } else { 1 }), "{text}");
+    assert_eq!(not_passed, [] as [(String, String); 0], "{text}");
+    assert_eq!(out.status.code(), Some(0), "{text}");
     let outcome = |name: &str| {
         ran.iter().find(|r| r["outcome"]["name"] == name).map(|r| r["outcome"].clone()).unwrap_or(Value::Null)
     };
