@@ -327,6 +327,27 @@ async fn down_cuts_open_connections_and_refuses_new_ones() {
     assert_eq!(obs.connections_by_outcome.get(&ConnOutcome::Refused), Some(&1));
 }
 
+/// A held edge accepts and waits: a connection opened while its dependency is away (the
+/// upstream a closed port, which an edge not held answers with a reset) is forwarded once the
+/// hold is released, to where the edge points by then. What a reset does while it brings a
+/// dependency back beside the services that call it.
+#[tokio::test]
+async fn a_held_edge_forwards_once_released_to_the_upstream_of_that_moment() {
+    let away = TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap();
+    let p = proxy(away).await;
+    p.hold(true);
+    let mut s = TcpStream::connect(p.addr()).await.unwrap();
+    s.write_all(b"early").await.unwrap();
+    let mut buf = [0u8; 8];
+    let waited = tokio::time::timeout(Duration::from_millis(300), s.read(&mut buf)).await;
+    assert!(waited.is_err(), "neither reset nor answered while held: {waited:?}");
+    p.set_upstream(echo().await);
+    p.hold(false);
+    let mut got = [0u8; 5];
+    s.read_exact(&mut got).await.unwrap();
+    assert_eq!(&got, b"early");
+}
+
 #[tokio::test]
 async fn disable_cuts_open_connections_and_refuses_new_ones() {
     let p = proxy(echo().await).await;

@@ -13,6 +13,9 @@ use super::toxic::Direction;
 use super::wire::{Conn, DirWriter, Kill, pump};
 use super::{OnUpstreamRefused, Shared};
 
+/// The longest a [held](super::Proxy::hold) connection waits before it is forwarded anyway.
+pub(crate) const HOLD_AT_MOST: std::time::Duration = std::time::Duration::from_secs(60);
+
 pub(crate) async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
     loop {
         match listener.accept().await {
@@ -52,6 +55,10 @@ async fn handle(shared: Arc<Shared>, client: TcpStream) {
     if refused {
         reset(&client);
         return end(ConnOutcome::Refused);
+    }
+    if *shared.held.borrow() {
+        let mut released = shared.held.subscribe();
+        let _ = tokio::time::timeout(HOLD_AT_MOST, released.wait_for(|held| !*held)).await;
     }
     let addr = *shared.upstream.read().unwrap_or_else(|e| e.into_inner());
     let upstream = match TcpStream::connect(addr).await {

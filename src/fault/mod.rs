@@ -158,6 +158,8 @@ pub(crate) struct Shared {
     pub faults: watch::Sender<Arc<FaultSet>>,
     /// Bumped to cut every open connection (disable).
     pub cut: watch::Sender<u64>,
+    /// While true, a new connection waits before it is forwarded ([`Proxy::hold`]).
+    pub held: watch::Sender<bool>,
     pub rng: Mutex<ChaCha8Rng>,
     pub recorder: observe::Recorder,
     pub open: Mutex<std::collections::BTreeMap<u64, Arc<wire::Conn>>>,
@@ -222,6 +224,7 @@ impl Proxy {
             specs: Mutex::new(Vec::new()),
             faults: watch::channel(Arc::new(FaultSet::default())).0,
             cut: watch::channel(0).0,
+            held: watch::channel(false).0,
             rng: Mutex::new(ChaCha8Rng::seed_from_u64(cfg.seed)),
             recorder: observe::Recorder::new(),
             open: Mutex::new(Default::default()),
@@ -269,6 +272,15 @@ impl Proxy {
 
     pub(crate) fn upstream(&self) -> SocketAddr {
         *self.shared.upstream.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Held: a new connection is accepted and waits, unforwarded, until the hold is released
+    /// (at most [`conn::HOLD_AT_MOST`]), then goes to the upstream of that moment. A reset
+    /// holds the edges into the dependencies it brings back while their clients start
+    /// beside them: a client that calls a dependency as it starts finds it there, a little
+    /// slow, as it would on a fresh stack started level by level.
+    pub fn hold(&self, held: bool) {
+        self.shared.held.send_replace(held);
     }
 
     /// Disabled: new connections are refused and open ones cut. Enabled again: normal.

@@ -362,10 +362,7 @@ async fn check_phase(
     after: After,
 ) {
     if out.status != Status::Error {
-        for (i, check) in scenario.checks.iter().enumerate() {
-            let line = scenario.check_lines.get(i).copied().unwrap_or(0);
-            let settle = scenario.settle.get(i).copied().flatten().map(|bound| (bound, after.quiet));
-            let judged = checks::run(stack, i, line, check, session, settle).await;
+        for judged in written_checks(scenario, stack, session, after.quiet).await {
             events.report(&Event::CheckFinished { scenario: &scenario.name, check: &judged });
             out.checks.push(judged);
         }
@@ -404,6 +401,36 @@ async fn check_phase(
             outside.join("; ")
         ));
     }
+}
+
+/// The scenario's written checks, judged in their written order: one that acts on the system
+/// (sends requests: `recovers`) alone, and each run of checks between two that act (they only
+/// read: queries, logs, what crossed an edge) at once, so the phase costs the slowest read of
+/// a run, not their sum (each query is a `docker exec`). What a check that acts did is seen
+/// by every check written after it, as when they ran one by one.
+async fn written_checks(
+    scenario: &Scenario,
+    stack: &Stack,
+    session: &workload::Session,
+    quiet: Instant,
+) -> Vec<crate::outcome::CheckOutcome> {
+    let judge = |i: usize| {
+        let line = scenario.check_lines.get(i).copied().unwrap_or(0);
+        let settle = scenario.settle.get(i).copied().flatten().map(|bound| (bound, quiet));
+        checks::run(stack, i, line, &scenario.checks[i], session, settle)
+    };
+    let mut judged = Vec::with_capacity(scenario.checks.len());
+    let mut i = 0;
+    while i < scenario.checks.len() {
+        let end = if scenario.checks[i].acts() {
+            i + 1
+        } else {
+            (i..scenario.checks.len()).find(|k| scenario.checks[*k].acts()).unwrap_or(scenario.checks.len())
+        };
+        judged.extend(join_all((i..end).map(judge)).await);
+        i = end;
+    }
+    judged
 }
 
 /// An outcome with nothing run yet.

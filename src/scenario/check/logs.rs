@@ -15,6 +15,8 @@ pub(super) const NAME: &str = "logs";
 pub(super) const KEYS: &[&str] = &[NAME];
 pub(super) const ON: bool = false;
 pub(super) const SETTLES: bool = false;
+/// It only reads (see `recovers::ACTS`).
+pub(super) const ACTS: bool = false;
 
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

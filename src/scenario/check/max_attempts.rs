@@ -13,6 +13,8 @@ pub(super) const NAME: &str = "max_attempts_per_request";
 pub(super) const KEYS: &[&str] = &[NAME];
 pub(super) const ON: bool = true;
 pub(super) const SETTLES: bool = false;
+/// It only reads (see `recovers::ACTS`).
+pub(super) const ACTS: bool = false;
 
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

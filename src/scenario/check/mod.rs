@@ -11,7 +11,8 @@
 //! writes it), `KEYS` (every key it reads, `NAME` first), `ON` (whether it takes `on:
 //! CLIENT -> DEPENDENCY`), `SETTLES` (whether it may be written `settled: true`: judged
 //! again until it holds or the system has been quiet for `within`, for state that a correct
-//! system reconciles after a fault), `Keys`, `validate`, `explain` and `judge` (the last two
+//! system reconciles after a fault), `ACTS` (whether it sends requests to the system: the
+//! checks that only read run at once, between the ones that act), `Keys`, `validate`, `explain` and `judge` (the last two
 //! take the variant's fields in order).
 
 mod logs;
@@ -137,6 +138,14 @@ macro_rules! check_kinds {
             pub(crate) fn explain(&self) -> String {
                 match self {
                     $(CheckKind::$variant { $($field),* } => $kind::explain($($field),*),)*
+                }
+            }
+
+            /// Whether it acts on the system (sends requests) rather than only reading it:
+            /// the checks between two that act run at once, and one that acts runs alone.
+            pub(crate) fn acts(&self) -> bool {
+                match self {
+                    $(CheckKind::$variant { .. } => $kind::ACTS,)*
                 }
             }
 

@@ -18,6 +18,9 @@ pub(super) const NAME: &str = "recovers";
 pub(super) const KEYS: &[&str] = &[NAME];
 pub(super) const ON: bool = false;
 pub(super) const SETTLES: bool = false;
+/// It sends requests to the system (a check that acts): the checks that only read run at
+/// once, between the ones that act, which run alone in their written order.
+pub(super) const ACTS: bool = true;
 
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

@@ -15,6 +15,8 @@ pub(super) const NAME: &str = "sql";
 pub(super) const KEYS: &[&str] = &[NAME, "expect_rows", "expect"];
 pub(super) const ON: bool = false;
 pub(super) const SETTLES: bool = true;
+/// It only reads (see `recovers::ACTS`).
+pub(super) const ACTS: bool = false;
 
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

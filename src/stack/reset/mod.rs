@@ -22,13 +22,12 @@
 //! are the clients: no connection is left into a database being restored): each is killed
 //! and kept when it can be restarted in place, else removed. It renews every proxy (no fault,
 //! nothing observed, the generator at its seed), restores the stateful services, compares
-//! their fingerprints with the checkpoint's, then brings the `recreate` services back level
-//! by level, a level at once (started in place, or created again; a failed start in place
-//! falls back to a removal and a creation), and compares their `fingerprint:` commands'
-//! output. Each phase's time is logged (`RUST_LOG=faultline=info`: stop, proxies, restore,
-//! fingerprint, start). A fingerprint
-//! that differs, or any step that fails, is a [`ResetError`]: the caller discards the stack and
-//! starts a fresh one.
+//! their fingerprints with the checkpoint's, then brings the `recreate` services back all at
+//! once (started in place, or created again; a failed start in place falls back to a removal
+//! and a creation), the edges into each held until it is ready, and compares their `fingerprint:` commands'
+//! output. Each phase's time is logged (`RUST_LOG=faultline=info`: stop, proxies, restore and
+//! proof, start). A fingerprint that differs, or any step that fails, is a [`ResetError`]: the
+//! caller discards the stack and starts a fresh one.
 
 pub(crate) mod postgres;
 pub(crate) mod redis;
@@ -243,28 +242,11 @@ impl Stack {
             }
         }
         let this = &*self;
-        let restores = restore.iter().map(|name| async move {
-            match &baseline.services[name].state {
-                Saved::Postgres(snap) => {
-                    postgres::restore(this, name, snap, &baseline.services[name].fingerprint).await
-                }
-                Saved::Redis(snap) => redis::restore(this.published_main(name)?, snap).await.map_err(redis_fail(name)),
-                Saved::None => Ok(()),
-            }
-        });
-        for r in join_all(restores).await {
-            r?;
-        }
-        lap("restore", &mut t);
-        let this = &*self;
-        let proofs = restore.iter().map(|name| async move {
-            let kept = &baseline.services[name];
-            compare(name, &kept.fingerprint, &this.fingerprint(name, kept.kind, Some(&kept.data)).await?.0)
-        });
+        let proofs = restore.iter().map(|name| this.restore_and_prove(name, &baseline.services[name]));
         for r in join_all(proofs).await {
             r?;
         }
-        lap("fingerprint", &mut t);
+        lap("restore and proof", &mut t);
         self.create_again(&recreate, &restart).await?;
         lap("start", &mut t);
         let kept_recreate = kept.iter().filter(|n| baseline.services[*n].kind == ResetKind::Recreate);
@@ -354,6 +336,37 @@ impl Stack {
             .ok_or_else(|| fail(name)("it publishes no port to reach it on".into()))
     }
 
+    /// Restores a stateful service to its checkpoint and proves it, as [`Stack::fingerprint`]
+    /// with its data directories known: its kind's fingerprint after the restore
+    /// (PostgreSQL's read in the restore's own exec), the files outside its data (listed
+    /// meanwhile: a restore does not touch them) and its `fingerprint:` command.
+    async fn restore_and_prove(&self, name: &str, kept: &Kept) -> Result<(), ResetError> {
+        let restored = async {
+            match &kept.state {
+                Saved::Postgres(snap) => postgres::restore(self, name, snap, &kept.fingerprint).await,
+                Saved::Redis(snap) => {
+                    let addr = self.published_main(name)?;
+                    redis::restore(addr, snap).await.map_err(redis_fail(name))?;
+                    Ok((redis::fingerprint(addr).await.map_err(redis_fail(name))?, Vec::new()))
+                }
+                Saved::None => self.of_kind(name, kept.kind).await,
+            }
+        };
+        let (now, _) = self.fingerprint_after(name, kept.kind, Some(&kept.data), restored).await?;
+        compare(name, &kept.fingerprint, &now)
+    }
+
+    /// A service's kind's own fingerprint and data directories.
+    async fn of_kind(&self, name: &str, kind: ResetKind) -> Result<(Fingerprint, Vec<String>), ResetError> {
+        match kind {
+            ResetKind::Postgres => postgres::fingerprint(self, name).await,
+            ResetKind::Redis => {
+                Ok((redis::fingerprint(self.published_main(name)?).await.map_err(redis_fail(name))?, Vec::new()))
+            }
+            ResetKind::Recreate => Ok((Fingerprint::new(), Vec::new())),
+        }
+    }
+
     /// A service's fingerprint: its kind's, the files its container changed outside its data
     /// (for services kept running), and the output of its `fingerprint:` command; and the
     /// directories of its data. With the data directories known (from the checkpoint), the
@@ -365,15 +378,17 @@ impl Stack {
         kind: ResetKind,
         known: Option<&[String]>,
     ) -> Result<(Fingerprint, Vec<String>), ResetError> {
-        let of_kind = async {
-            match kind {
-                ResetKind::Postgres => postgres::fingerprint(self, name).await,
-                ResetKind::Redis => {
-                    Ok((redis::fingerprint(self.published_main(name)?).await.map_err(redis_fail(name))?, Vec::new()))
-                }
-                ResetKind::Recreate => Ok((Fingerprint::new(), Vec::new())),
-            }
-        };
+        self.fingerprint_after(name, kind, known, self.of_kind(name, kind)).await
+    }
+
+    /// [`Stack::fingerprint`] with the kind's part from `of_kind`.
+    async fn fingerprint_after(
+        &self,
+        name: &str,
+        kind: ResetKind,
+        known: Option<&[String]>,
+        of_kind: impl std::future::Future<Output = Result<(Fingerprint, Vec<String>), ResetError>>,
+    ) -> Result<(Fingerprint, Vec<String>), ResetError> {
         // Redis keeps no data on disk here (`--save ""`): its data directories are none.
         let known = if kind == ResetKind::Redis { Some(&[][..]) } else { known };
         let (mut fp, data) = match (kind, known) {
@@ -436,58 +451,74 @@ impl Stack {
         Ok(())
     }
 
-    /// Brings the containers of `names` back, level by level, a level at once: those in
-    /// `restart` (killed, their writable layers empty) started in place, falling back to a
-    /// removal when that fails; the others created again. Waits until each is ready and
-    /// points its ingress and every edge into it at its new ports.
+    /// Brings the containers of `names` back, all at once: those in `restart` (killed, their
+    /// writable layers empty) started in place, falling back to a removal when that fails;
+    /// the others created again. Waits until each is ready and points its ingress and every
+    /// edge into it at its new ports. Until then the edges into it are held
+    /// ([`crate::fault::Proxy::hold`]): a service that calls a dependency while it starts waits
+    /// for it, as a start level by level would have made it wait, without the levels' starts
+    /// adding up (a reset of a deep stack costs its slowest start, not their sum).
     async fn create_again(&mut self, names: &[String], restart: &BTreeSet<String>) -> Result<(), ResetError> {
-        let levels = self.levels.clone();
-        let opts = self.opts.clone();
-        for level in levels {
-            let todo: Vec<&String> = level.iter().filter(|n| names.contains(n)).collect();
-            let this = &*self;
-            let jobs = todo.iter().map(|name| {
-                let opts = &opts;
-                async move {
-                    if restart.contains(*name) {
-                        match this.restart_one(name).await {
-                            Ok((ports, logs)) => return Ok(Back::Restarted { ports, logs }),
-                            Err(e) => {
-                                tracing::info!(service = %name, error = %e, "reset: restart in place failed, recreate");
-                                this.remove_one(name).await?;
-                            }
-                        }
-                    }
-                    let r = &this.services[name.as_str()];
-                    let plan = Plan { name: name.as_str(), svc: &r.svc, image: r.image.clone() };
-                    let (container, ports) = this.create(&plan, opts).await.map_err(|e| fail(name)(e.to_string()))?;
-                    Ok::<_, ResetError>(Back::Created { container: Box::new(container), ports })
+        let order: Vec<String> = self.levels.iter().flatten().filter(|n| names.contains(n)).cloned().collect();
+        for ((_, to), proxy) in &self.edges {
+            if names.contains(to) {
+                proxy.hold(true);
+            }
+        }
+        let this = &*self;
+        let jobs = order.iter().map(|name| async move {
+            let back = this.bring_back(name, restart.contains(name)).await;
+            if let Ok(Back::Restarted { ports, .. } | Back::Created { ports, .. }) = &back {
+                this.point_at(name, ports);
+            }
+            // Released on failure too: its clients then meet a dependency that is not there.
+            for ((_, to), proxy) in &this.edges {
+                if to == name {
+                    proxy.hold(false);
                 }
-            });
-            let back = join_all(jobs).await;
-            for (name, back) in todo.into_iter().zip(back) {
-                let back = back?;
-                let r = self.services.get_mut(name).ok_or_else(|| fail(name)("not in the stack".into()))?;
-                match back {
-                    Back::Restarted { ports, logs } => {
-                        r.ports = ports;
-                        r.log_from = logs;
-                        tracing::info!(service = %name, "reset: restarted in place");
-                        self.last_reset.restarted.push(name.clone());
-                    }
-                    Back::Created { container, ports } => {
-                        // The old container is gone already; forget it without a second removal.
-                        let old = std::mem::replace(&mut r.container, *container);
-                        std::mem::forget(old);
-                        r.ports = ports;
-                        r.log_from = (0, 0);
-                        self.last_reset.recreated.push(name.clone());
-                    }
+            }
+            back
+        });
+        let back = join_all(jobs).await;
+        for (name, back) in order.iter().zip(back) {
+            let back = back?;
+            let r = self.services.get_mut(name).ok_or_else(|| fail(name)("not in the stack".into()))?;
+            match back {
+                Back::Restarted { ports, logs } => {
+                    r.ports = ports;
+                    r.log_from = logs;
+                    tracing::info!(service = %name, "reset: restarted in place");
+                    self.last_reset.restarted.push(name.clone());
                 }
-                self.point_at(name);
+                Back::Created { container, ports } => {
+                    // The old container is gone already; forget it without a second removal.
+                    let old = std::mem::replace(&mut r.container, *container);
+                    std::mem::forget(old);
+                    r.ports = ports;
+                    r.log_from = (0, 0);
+                    self.last_reset.recreated.push(name.clone());
+                }
             }
         }
         Ok(())
+    }
+
+    /// One service of [`Stack::create_again`] back: started in place when `restart` says it
+    /// can be (else, or when that fails, removed), else created again; ready.
+    async fn bring_back(&self, name: &str, restart: bool) -> Result<Back, ResetError> {
+        if restart {
+            match self.restart_one(name).await {
+                Ok((ports, logs)) => return Ok(Back::Restarted { ports, logs }),
+                Err(e) => {
+                    tracing::info!(service = %name, error = %e, "reset: restart in place failed, recreate");
+                    self.remove_one(name).await?;
+                }
+            }
+        }
+        let r = self.services.get(name).ok_or_else(|| fail(name)("not in the stack".into()))?;
+        let plan = Plan { name, svc: &r.svc, image: r.image.clone() };
+        let (container, ports) = self.create(&plan, &self.opts).await.map_err(|e| fail(name)(e.to_string()))?;
+        Ok(Back::Created { container: Box::new(container), ports })
     }
 
     /// How the last reset brought the `recreate` services back.
@@ -495,15 +526,16 @@ impl Stack {
         &self.last_reset
     }
 
-    /// Points a service's ingress and every edge into it at its current published ports.
-    fn point_at(&self, service: &str) {
+    /// Points a service's ingress and every edge into it at `ports` (container port to host
+    /// port).
+    fn point_at(&self, service: &str, ports: &BTreeMap<u16, u16>) {
         let Some(r) = self.services.get(service) else { return };
-        if let Some(main) = r.svc.ports.first().and_then(|p| r.ports.get(p)) {
+        if let Some(main) = r.svc.ports.first().and_then(|p| ports.get(p)) {
             r.ingress.set_upstream(SocketAddr::from((Ipv4Addr::LOCALHOST, *main)));
         }
         for ((from, to), proxy) in &self.edges {
             if to == service
-                && let Some(host) = self.edge_ports.get(&(from.clone(), to.clone())).and_then(|p| r.ports.get(p))
+                && let Some(host) = self.edge_ports.get(&(from.clone(), to.clone())).and_then(|p| ports.get(p))
             {
                 proxy.set_upstream(SocketAddr::from((Ipv4Addr::LOCALHOST, *host)));
             }

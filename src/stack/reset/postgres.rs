@@ -26,10 +26,11 @@ psql() { command psql -X -q -v ON_ERROR_STOP=1 -tA -U "$U" "$@"; }
 /// What is not a database of the application.
 const NOT_APP: &str = r"NOT datistemplate AND datname NOT LIKE 'faultline\_snap\_%'";
 
-async fn sh(stack: &Stack, service: &str, script: &str, arg: &str) -> Result<String, ResetError> {
+async fn sh(stack: &Stack, service: &str, script: &str, args: &[&str]) -> Result<String, ResetError> {
     let script = format!("{RUN}{script}");
-    let (code, out) =
-        stack.exec(service, &["sh", "-c", &script, "sh", arg]).await.map_err(|e| fail(service)(e.to_string()))?;
+    let mut cmd = vec!["sh", "-c", &script, "sh"];
+    cmd.extend_from_slice(args);
+    let (code, out) = stack.exec(service, &cmd).await.map_err(|e| fail(service)(e.to_string()))?;
     if code != 0 {
         return Err(fail(service)(format!("psql failed (exit {code}): {}", crate::stack::image::tail(out.trim(), 5))));
     }
@@ -45,7 +46,7 @@ SELECT format('CREATE DATABASE %I TEMPLATE %I', 'faultline_snap_' || md5(datname
 SELECT 'db ' || encode(convert_to(datname, 'UTF8'), 'hex') || ' ' || encode(convert_to('faultline_snap_' || md5(datname), 'UTF8'), 'hex') FROM pg_database WHERE {NOT_APP} ORDER BY datname;
 "
     );
-    let out = sh(stack, service, r#"printf '%s\n' "$1" | psql -d template1 -f -"#, &sql).await?;
+    let out = sh(stack, service, r#"printf '%s\n' "$1" | psql -d template1 -f -"#, &[&sql]).await?;
     let mut databases = Vec::new();
     for line in out.lines() {
         let mut parts = line.split(' ');
@@ -65,14 +66,17 @@ SELECT 'db ' || encode(convert_to(datname, 'UTF8'), 'hex') || ' ' || encode(conv
 /// Returns the databases to the snapshot: each database whose fingerprint differs from
 /// `base` is dropped and created again from its template, and any database the scenario
 /// created is dropped; the ones it left alone are not touched (a copy costs a quarter of a
-/// second each).
+/// second each). Returns the fingerprint and data directories after the restore, for the
+/// reset's proof: read in the same `docker exec` as the restore, or, when nothing had to be
+/// restored, the one that found nothing changed (each exec of psql costs a tenth of a second
+/// or more).
 pub(crate) async fn restore(
     stack: &Stack,
     service: &str,
     snap: &Snapshot,
     base: &Fingerprint,
-) -> Result<(), ResetError> {
-    let (now, _) = fingerprint(stack, service).await?;
+) -> Result<(Fingerprint, Vec<String>), ResetError> {
+    let (now, dirs) = fingerprint(stack, service).await?;
     let key = |db: &str| format!("database {db}");
     let mut sql = String::new();
     let saved: Vec<&str> = snap.databases.iter().map(|(n, _)| n.as_str()).collect();
@@ -93,10 +97,10 @@ pub(crate) async fn restore(
         }
     }
     if sql.is_empty() {
-        return Ok(());
+        return Ok((now, dirs));
     }
-    sh(stack, service, r#"printf '%s\n' "$1" | psql -d template1 -f -"#, &sql).await?;
-    Ok(())
+    let script = format!("printf '%s\\n' \"$2\" | psql -d template1 -f - >/dev/null\n{FINGERPRINT}");
+    parse(service, &sh(stack, service, &script, &[PER_DB, &sql]).await?)
 }
 
 /// Per database: every table's row count and rows' md5, sequences, columns.
@@ -105,19 +109,24 @@ SELECT 'sequence ' || schemaname || '.' || sequencename || ' ' || coalesce(last_
 SELECT 'columns ' || md5(coalesce(string_agg(table_schema || '.' || table_name || '.' || column_name || ':' || data_type, ',' ORDER BY table_schema, table_name, ordinal_position), '')) FROM information_schema.columns WHERE table_schema NOT IN ('pg_catalog', 'information_schema');
 ";
 
+/// The shell script of the fingerprint; `$1` is [`PER_DB`]. Its databases are those of
+/// [`NOT_APP`] (a test holds the two together).
+const FINGERPRINT: &str = r#"psql -d template1 -c "SELECT 'roles' || chr(9) || string_agg(rolname, ',' ORDER BY rolname) FROM pg_roles" \
+  -c "SELECT 'databases' || chr(9) || string_agg(datname, ',' ORDER BY datname) FROM pg_database WHERE datname NOT LIKE 'faultline\_snap\_%'" \
+  -c "SELECT 'dirs' || chr(9) || current_setting('data_directory') || ',' || current_setting('unix_socket_directories')"
+psql -d template1 -c "SELECT datname FROM pg_database WHERE NOT datistemplate AND datname NOT LIKE 'faultline\_snap\_%' ORDER BY 1" | while IFS= read -r db; do
+  printf '%s\n' "$1" | psql -d "$db" -f - | while IFS= read -r line; do printf 'database %s\t%s\n' "$db" "$line"; done
+done
+"#;
+
 /// The fingerprint, and the directories whose files are the server's own business (its
 /// data and sockets), left out of the fingerprint of the container's files.
 pub(crate) async fn fingerprint(stack: &Stack, service: &str) -> Result<(Fingerprint, Vec<String>), ResetError> {
-    let script = format!(
-        r#"psql -d template1 -c "SELECT 'roles' || chr(9) || string_agg(rolname, ',' ORDER BY rolname) FROM pg_roles" \
-  -c "SELECT 'databases' || chr(9) || string_agg(datname, ',' ORDER BY datname) FROM pg_database WHERE datname NOT LIKE 'faultline\_snap\_%'" \
-  -c "SELECT 'dirs' || chr(9) || current_setting('data_directory') || ',' || current_setting('unix_socket_directories')"
-psql -d template1 -c "SELECT datname FROM pg_database WHERE {NOT_APP} ORDER BY 1" | while IFS= read -r db; do
-  printf '%s\n' "$1" | psql -d "$db" -f - | while IFS= read -r line; do printf 'database %s\t%s\n' "$db" "$line"; done
-done
-"#
-    );
-    let out = sh(stack, service, &script, PER_DB).await?;
+    parse(service, &sh(stack, service, FINGERPRINT, &[PER_DB]).await?)
+}
+
+/// The fingerprint and data directories from the output of [`FINGERPRINT`].
+fn parse(service: &str, out: &str) -> Result<(Fingerprint, Vec<String>), ResetError> {
     let mut fp = Fingerprint::new();
     let mut dirs = Vec::new();
     for line in out.lines() {
@@ -134,7 +143,7 @@ done
         e.push_str(value);
     }
     if !fp.contains_key("roles") || dirs.is_empty() {
-        return Err(fail(service)(format!("unexpected psql output: {}", crate::stack::image::tail(&out, 3))));
+        return Err(fail(service)(format!("unexpected psql output: {}", crate::stack::image::tail(out, 3))));
     }
     Ok((fp, dirs))
 }
@@ -156,6 +165,11 @@ fn unhex(s: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_fingerprint_reads_the_databases_a_snapshot_saves() {
+        assert!(FINGERPRINT.contains(&format!("WHERE {NOT_APP} ORDER BY 1")));
+    }
 
     #[test]
     fn names_survive_the_round_trip() {
