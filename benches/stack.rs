@@ -1,6 +1,8 @@
 //! Start-up of a stack of 6 services in 3 dependency levels from prebuilt local images:
 //! the whole stack (a level at a time, its services at once), each container on its own,
-//! and the same stack one service at a time; plus the no-op image check.
+//! and the same stack one service at a time; plus the no-op image check, and a reset of the
+//! stack after every service was reached (each is restarted in place: the 3 levels come back
+//! at once, the edges into each held until it is ready).
 //!
 //! Target: the whole stack within 1.5× the critical path (3 levels × the slowest single
 //! container); the no-op check under 1 s and building nothing.
@@ -62,6 +64,7 @@ fn main() {
             }
             single.push(slowest);
         }
+        let (resets, resets_seq) = (resets(&cfg, &levels, root, false).await, resets(&cfg, &levels, root, true).await);
         let (w, s, one) = (median(whole), median(seq), median(single));
         let critical = one * levels.len() as u32;
         println!("stack of 6 services in 3 levels, prebuilt images, median of {RUNS}");
@@ -76,6 +79,18 @@ fn main() {
             "  one service at a time            {:>7.2} s   ({:.2}× the whole stack)",
             s.as_secs_f64(),
             s.as_secs_f64() / w.as_secs_f64()
+        );
+        let (r, rs) = (median(resets), median(resets_seq));
+        println!(
+            "  reset, every service reached     {:>7.2} s   ({:.2}× the whole stack's start, {:.2}× the slowest container's)",
+            r.as_secs_f64(),
+            r.as_secs_f64() / w.as_secs_f64(),
+            r.as_secs_f64() / one.as_secs_f64()
+        );
+        println!(
+            "  the same, one service at a time  {:>7.2} s   ({:.2}× the reset all at once)",
+            rs.as_secs_f64(),
+            rs.as_secs_f64() / r.as_secs_f64()
         );
         println!(
             "  no-op image check                {:>7.3} s, {} image(s) rebuilt   (target < 1 s, none)",
@@ -92,6 +107,35 @@ async fn start(cfg: &config::Config, levels: &[Vec<String>], root: &Path, sequen
     let t = Instant::now();
     let stack = Stack::start(cfg, levels, &opts, &Start::new()).await.expect("stack starts");
     let took = t.elapsed();
+    stack.shutdown().await;
+    took
+}
+
+/// Starts a checkpointed stack and resets it `RUNS` times, each time after a request reached
+/// every service (a service nothing reached is kept, not restarted); returns each reset's time.
+/// `sequential`: the services come back one at a time.
+async fn resets(cfg: &config::Config, levels: &[Vec<String>], root: &Path, sequential: bool) -> Vec<Duration> {
+    let mut opts = RunOptions::new(1, root, Duration::from_secs(60), String::new());
+    opts.sequential_start = sequential;
+    let mut stack = Stack::start(cfg, levels, &opts, &Start::checkpointed(true)).await.expect("stack starts");
+    let mut took = Vec::new();
+    for _ in 0..RUNS {
+        for name in levels.iter().flatten() {
+            let addr = stack.addr(name).expect("its ingress");
+            let mut s = tokio::net::TcpStream::connect(addr).await.expect("reach it");
+            tokio::io::AsyncWriteExt::write_all(&mut s, b"GET /health HTTP/1.0\r\n\r\n").await.expect("send");
+            let mut sink = Vec::new();
+            tokio::io::AsyncReadExt::read_to_end(&mut s, &mut sink).await.expect("answer");
+        }
+        let t = Instant::now();
+        stack.reset().await.expect("the stack resets");
+        took.push(t.elapsed());
+        assert_eq!(
+            stack.last_reset().restarted.len() + stack.last_reset().recreated.len(),
+            6,
+            "every service came back"
+        );
+    }
     stack.shutdown().await;
     took
 }

@@ -178,7 +178,8 @@ pub struct RunOptions {
     pub prepared: bool,
     /// Where isolated builds of `root` keep their output.
     pub build_cache: sandbox::BuildCache,
-    /// Start one service at a time instead of a level at once (for comparison).
+    /// Start one service at a time instead of a level at once, and bring them back one at a
+    /// time on a reset instead of all at once (for comparison).
     pub sequential_start: bool,
     /// Leave a scenario's stack running after its checks (until the caller drops it).
     pub keep: bool,

@@ -466,20 +466,16 @@ impl Stack {
             }
         }
         let this = &*self;
-        let jobs = order.iter().map(|name| async move {
-            let back = this.bring_back(name, restart.contains(name)).await;
-            if let Ok(Back::Restarted { ports, .. } | Back::Created { ports, .. }) = &back {
-                this.point_at(name, ports);
-            }
-            // Released on failure too: its clients then meet a dependency that is not there.
-            for ((_, to), proxy) in &this.edges {
-                if to == name {
-                    proxy.hold(false);
-                }
+        let back = if self.opts.sequential_start {
+            // One at a time, dependencies first (`RunOptions::sequential_start`, to compare).
+            let mut back = Vec::new();
+            for name in &order {
+                back.push(this.back_and_release(name, restart.contains(name)).await);
             }
             back
-        });
-        let back = join_all(jobs).await;
+        } else {
+            join_all(order.iter().map(|name| this.back_and_release(name, restart.contains(name)))).await
+        };
         for (name, back) in order.iter().zip(back) {
             let back = back?;
             let r = self.services.get_mut(name).ok_or_else(|| fail(name)("not in the stack".into()))?;
@@ -501,6 +497,21 @@ impl Stack {
             }
         }
         Ok(())
+    }
+
+    /// [`Stack::bring_back`], then the edges into it pointed at it and released (on a failure
+    /// too: its clients then meet a dependency that is not there).
+    async fn back_and_release(&self, name: &str, restart: bool) -> Result<Back, ResetError> {
+        let back = self.bring_back(name, restart).await;
+        if let Ok(Back::Restarted { ports, .. } | Back::Created { ports, .. }) = &back {
+            self.point_at(name, ports);
+        }
+        for ((_, to), proxy) in &self.edges {
+            if to == name {
+                proxy.hold(false);
+            }
+        }
+        back
     }
 
     /// One service of [`Stack::create_again`] back: started in place when `restart` says it
