@@ -18,15 +18,16 @@
 //!
 //! The checkpoint is taken level by level while the stack starts (before the services that
 //! call a level start), or, for a stack started without it, once afterwards with its
-//! `recreate` services stopped. A reset stops the `recreate` services first, all at once (they
-//! are the clients: no connection is left into a database being restored): each is killed
-//! and kept when it can be restarted in place, else removed. It renews every proxy (no fault,
-//! nothing observed, the generator at its seed), restores the stateful services, compares
-//! their fingerprints with the checkpoint's, then brings the `recreate` services back all at
-//! once (started in place, or created again; a failed start in place falls back to a removal
-//! and a creation), the edges into each held until it is ready, and compares their `fingerprint:` commands'
-//! output. Each phase's time is logged (`RUST_LOG=faultline=info`: stop, proxies, restore and
-//! proof, start). A fingerprint that differs, or any step that fails, is a [`ResetError`]: the
+//! `recreate` services stopped. A reset first cuts every proxy it renews (the `recreate`
+//! services are the clients: none of them reaches a database being restored), then, at once,
+//! stops the `recreate` services (each is killed and kept when it can be restarted in place,
+//! else removed) and restores the stateful services, comparing their fingerprints with the
+//! checkpoint's. It renews every proxy (no fault, nothing observed, the generator at its
+//! seed), then brings the `recreate` services back all at once (started in place, or created
+//! again; a failed start in place falls back to a removal and a creation), the edges into
+//! each held until it is ready, and compares their `fingerprint:` commands' output. Each
+//! phase's time is logged (`RUST_LOG=faultline=info`: stop, restore and proof; proxies;
+//! start). A fingerprint that differs, or any step that fails, is a [`ResetError`]: the
 //! caller discards the stack and starts a fresh one.
 
 pub(crate) mod postgres;
@@ -223,10 +224,6 @@ impl Stack {
         };
         let mut t = t;
         self.last_reset = ResetPaths::default();
-        let restart = self.stop_for_reset(&recreate).await?;
-        lap("stop", &mut t);
-        self.renew_proxies(&kept).await?;
-        lap("proxies", &mut t);
         // A scenario may have paused, stopped or cut off a stateful service and failed to
         // undo it; such a stack is not reused.
         for name in &restore {
@@ -241,12 +238,26 @@ impl Stack {
                 return Err(fail(name)("its container is not running".into()));
             }
         }
+        // Every proxy that is renewed is cut first (open connections closed, new ones
+        // refused): the services being stopped reach nothing through them any more, so the
+        // stateful services are restored and proven while they stop, not after. (One that
+        // reached a database past its proxy could still write into the restore: its proof
+        // would then fail, and the stack be discarded.)
+        for p in self.edges.values().chain(self.services.values().map(|r| &r.ingress)) {
+            if renews(p.name(), &kept) {
+                p.set_enabled(false);
+            }
+        }
         let this = &*self;
-        let proofs = restore.iter().map(|name| this.restore_and_prove(name, &baseline.services[name]));
-        for r in join_all(proofs).await {
+        let proofs = join_all(restore.iter().map(|name| this.restore_and_prove(name, &baseline.services[name])));
+        let (restart, proofs) = tokio::join!(this.stop_for_reset(&recreate), proofs);
+        let restart = restart?;
+        for r in proofs {
             r?;
         }
-        lap("restore and proof", &mut t);
+        lap("stop, restore and proof", &mut t);
+        self.renew_proxies(&kept).await?;
+        lap("proxies", &mut t);
         self.create_again(&recreate, &restart).await?;
         lap("start", &mut t);
         let kept_recreate = kept.iter().filter(|n| baseline.services[*n].kind == ResetKind::Recreate);
@@ -559,14 +570,20 @@ impl Stack {
     async fn renew_proxies(&mut self, kept: &std::collections::BTreeSet<String>) -> Result<(), ResetError> {
         let proxies = self.edges.values_mut().chain(self.services.values_mut().map(|r| &mut r.ingress));
         for p in proxies {
-            let name = p.name().to_owned();
-            if name.split_once(" -> ").is_some_and(|(a, b)| kept.contains(a) || kept.contains(b)) {
+            if !renews(p.name(), kept) {
                 continue;
             }
             p.renew().await.map_err(|e| ResetError::Failed { service: p.name().to_owned(), reason: e.to_string() })?;
         }
         Ok(())
     }
+}
+
+/// Whether a reset renews the proxy `name` (`from -> to`): unless an end of it is a service
+/// the reset keeps (it carried nothing since the last reset and holds no fault: as new
+/// already).
+fn renews(name: &str, kept: &BTreeSet<String>) -> bool {
+    !name.split_once(" -> ").is_some_and(|(a, b)| kept.contains(a) || kept.contains(b))
 }
 
 /// A `recreate` service back after a reset.
