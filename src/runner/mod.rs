@@ -419,18 +419,25 @@ async fn written_checks(
         let settle = scenario.settle.get(i).copied().flatten().map(|bound| (bound, quiet));
         checks::run(stack, i, line, &scenario.checks[i], session, settle)
     };
+    let acts: Vec<bool> = scenario.checks.iter().map(|c| c.acts()).collect();
     let mut judged = Vec::with_capacity(scenario.checks.len());
-    let mut i = 0;
-    while i < scenario.checks.len() {
-        let end = if scenario.checks[i].acts() {
-            i + 1
-        } else {
-            (i..scenario.checks.len()).find(|k| scenario.checks[*k].acts()).unwrap_or(scenario.checks.len())
-        };
-        judged.extend(join_all((i..end).map(judge)).await);
-        i = end;
+    for run in runs_at_once(&acts) {
+        judged.extend(join_all(run.map(judge)).await);
     }
     judged
+}
+
+/// The checks judged together, in order, from whether each acts: one that acts alone, and
+/// each stretch of those that do not between two that do.
+fn runs_at_once(acts: &[bool]) -> Vec<std::ops::Range<usize>> {
+    let mut runs = Vec::new();
+    let mut i = 0;
+    while i < acts.len() {
+        let end = if acts[i] { i + 1 } else { (i..acts.len()).find(|k| acts[*k]).unwrap_or(acts.len()) };
+        runs.push(i..end);
+        i = end;
+    }
+    runs
 }
 
 /// An outcome with nothing run yet.
@@ -555,5 +562,18 @@ fn exited_check(service: &str, code: Option<i64>, logs: &str) -> CheckOutcome {
         expected: "its process keeps running (it may answer errors until its dependencies are back)".into(),
         observed: format!("it exited by itself with {code}; its last log lines: {}", last.join(" | ")),
         unobserved: false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::runs_at_once;
+
+    #[test]
+    fn a_check_that_acts_runs_alone_in_its_place_and_the_reads_between_run_together() {
+        assert_eq!(runs_at_once(&[]), Vec::<std::ops::Range<usize>>::new());
+        assert_eq!(runs_at_once(&[false, false, false]), [0..3]);
+        assert_eq!(runs_at_once(&[true, false, false, true]), [0..1, 1..3, 3..4]);
+        assert_eq!(runs_at_once(&[false, true, true, false]), [0..1, 1..2, 2..3, 3..4]);
     }
 }
