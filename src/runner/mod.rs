@@ -572,7 +572,7 @@ mod tests {
     #[test]
     fn a_check_that_acts_runs_alone_in_its_place_and_the_reads_between_run_together() {
         assert_eq!(runs_at_once(&[]), Vec::<std::ops::Range<usize>>::new());
-        assert_eq!(runs_at_once(&[false, false, false]), [0..3]);
+        assert_eq!(runs_at_once(&[false, false, false]), vec![std::ops::Range { start: 0, end: 3 }]);
         assert_eq!(runs_at_once(&[true, false, false, true]), [0..1, 1..3, 3..4]);
         assert_eq!(runs_at_once(&[false, true, true, false]), [0..1, 1..2, 2..3, 3..4]);
     }
