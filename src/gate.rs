@@ -150,7 +150,9 @@ async fn gate_inner(
         Ended::Done(Ok((outcomes, timings, exploration))) => {
             report.timings = GateTimings { plan_seconds: report.timings.plan_seconds, ..timings };
             report.exploration = exploration;
-            let notes = crate::verdict::accept::apply(&mut report.exploration, &given.accepts, report.signoff.as_ref());
+            let mut notes =
+                crate::verdict::accept::apply(&mut report.exploration, &given.accepts, report.signoff.as_ref());
+            notes.extend(crate::verdict::accept::unseen(&report.exploration, given.unreadable.as_deref()));
             let mut report = report.decide(outcomes, start);
             report.reasons.extend(notes);
             report

@@ -269,6 +269,7 @@ pub fn merge(
     let mut exploration = merged_exploration(&shards, &plan, &scenarios, &mut unverified);
     // Accepted differences, from what the merge was given (a shard's marks are not taken).
     reasons.extend(verdict::accept::apply(&mut exploration, &given.accepts, Some(&signoff)));
+    reasons.extend(verdict::accept::unseen(&exploration, given.unreadable.as_deref()));
     let (d, r) = verdict::with_exploration(decision, reasons, &exploration, unexercised, partial);
     (decision, reasons) = (d, r);
     if !unverified.is_empty() {

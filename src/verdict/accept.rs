@@ -78,6 +78,26 @@ fn may_accept(a: &Acceptance, signoff: Option<&SignoffState>) -> bool {
     s.seniors.iter().any(|x| same(x)) || s.areas.iter().any(|ar| ar.area.seniors.iter().any(|x| same(x)))
 }
 
+/// What to say when the code host could not be read (`unreadable`) and a difference of
+/// `exploration` stands unaccepted: a senior may have accepted it there, and the gate could not
+/// see it (the block then stands, for a reason the team can act on: run again once the host
+/// answers, or have CI hand in `--accept-difference`). Call after [`apply`].
+pub fn unseen(exploration: &[ExploreReport], unreadable: Option<&str>) -> Option<String> {
+    let why = unreadable?;
+    let open: Vec<&str> = exploration
+        .iter()
+        .flat_map(|r| &r.ran)
+        .filter(|x| x.outcome.status == crate::outcome::Status::Failed && !x.known_weakness() && x.accepted.is_none())
+        .filter_map(|x| x.difference.as_deref())
+        .collect();
+    (!open.is_empty()).then(|| {
+        format!(
+            "the code host's reviews and notes could not be read ({why}): an acceptance of {} there could not be seen",
+            open.join(", ")
+        )
+    })
+}
+
 /// Marks each failed experiment of `exploration` whose difference one of `given` accepts
 /// (the acceptances of a shard are never taken: every mark is cleared first and made again
 /// here). Returns what to say about the acceptances: those that matched no difference, and
@@ -227,6 +247,19 @@ mod tests {
             Some(("carol@shop.example", FLAG))
         );
         assert!(notes.len() == 1 && notes[0].contains("d-0000000000 by the command line"), "{notes:?}");
+    }
+
+    #[test]
+    fn an_unreadable_code_host_is_named_for_the_differences_it_could_have_accepted() {
+        let mut x = [worse("api -> db", 1.0)];
+        let id = x[0].ran[0].difference_id("api").unwrap();
+        apply(&mut x, &[], Some(&seniors()));
+        assert_eq!(unseen(&x, None), None, "the host was read: nothing to say");
+        let said = unseen(&x, Some("GitHub answered 502")).unwrap();
+        assert!(said.contains("GitHub answered 502") && said.contains(&id), "{said}");
+        // Accepted by CI's flag: nothing stands that the host could have accepted.
+        apply(&mut x, &from_flags(&[id]), None);
+        assert_eq!(unseen(&x, Some("GitHub answered 502")), None);
     }
 
     #[test]
