@@ -1,0 +1,146 @@
+//! A cold prepare of the example shop (what `faultline explore --service orders` does before
+//! its first stack on a fresh machine): the isolated cargo release build of payments and
+//! orders (`prepare: ./build.sh`, in the builder image), then the images, measured side by
+//! side in one run:
+//!
+//! - after: every image built once the build has ended (`images_during_build` off),
+//! - during: the images no `prepare:` can write (postgres, redis) built while it runs.
+//!
+//! Cold means: the images faultline built for the shop (`faultline/images-postgres`,
+//! `-redis`, `-builder`, `faultline/services-payments`, `-orders`, every tag) removed, and a
+//! build cache of the bench's own, empty, for each run. Nothing else is removed: the base
+//! image (debian:bookworm-slim) and the host's crate registry stay.
+//!
+//!     flock /tmp/docker.lock cargo bench --bench prepare     (needs the Docker Engine and network for apt-get)
+//!     FAULTLINE_BENCH_ROUNDS=2 …      (after, during, during, after)
+
+use std::path::Path;
+use std::time::Instant;
+
+use faultline::config::{self, ConfigOrigin, SourceFile};
+use faultline::stack::RunOptions;
+
+/// The images faultline builds for the shop.
+const IMAGES: [&str; 5] = [
+    "faultline/images-postgres",
+    "faultline/images-redis",
+    "faultline/images-builder",
+    "faultline/services-payments",
+    "faultline/services-orders",
+];
+
+fn main() {
+    if std::env::var_os("RUST_LOG").is_some() {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_timer(tracing_subscriber::fmt::time::uptime())
+            .with_writer(std::io::stderr)
+            .init();
+    }
+    let rounds: usize = std::env::var("FAULTLINE_BENCH_ROUNDS").ok().and_then(|r| r.parse().ok()).unwrap_or(1);
+    let cache = tempfile::tempdir().unwrap();
+    // SAFETY: set before the runtime starts any thread.
+    unsafe { std::env::set_var("FAULTLINE_CACHE_DIR", cache.path()) };
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let mut order = Vec::new();
+    for i in 0..rounds {
+        order.extend(if i % 2 == 0 { [false, true] } else { [true, false] });
+    }
+    let mut rows = Vec::new();
+    for during in order {
+        rows.push((during, rt.block_on(cold_prepare(during))));
+    }
+    println!("cold prepare of the shop (orders' stack: build of payments and orders, 5 images), 2 cores");
+    println!("  {:<8} {:>8} {:>10} {:>10}   built", "images", "total s", "build s", "after s");
+    for (during, r) in &rows {
+        println!(
+            "  {:<8} {:>8.1} {:>10.1} {:>10.1}   {}",
+            if *during { "during" } else { "after" },
+            r.total,
+            r.build,
+            r.images,
+            r.built.join(" ")
+        );
+    }
+    let mean = |d: bool| {
+        let v: Vec<f64> = rows.iter().filter(|(x, _)| *x == d).map(|(_, r)| r.total).collect();
+        v.iter().sum::<f64>() / v.len().max(1) as f64
+    };
+    let (after, during) = (mean(false), mean(true));
+    println!(
+        "prepare: {during:.1} s with the images built during the build, {after:.1} s after it ({:.0} s, {:.0} % less)",
+        after - during,
+        100.0 * (after - during) / after
+    );
+}
+
+struct Row {
+    total: f64,
+    /// The build (and, during it, the early images).
+    build: f64,
+    /// The images after the build.
+    images: f64,
+    built: Vec<String>,
+}
+
+/// A fresh copy of the shop, its images removed, prepared once.
+async fn cold_prepare(during: bool) -> Row {
+    let dir = tempfile::tempdir().unwrap();
+    let root = shop(dir.path());
+    remove_images();
+    let loaded = config::parse(
+        SourceFile::new("faultline.yaml", std::fs::read_to_string(root.join("faultline.yaml")).unwrap()),
+        ConfigOrigin::Worktree { path: root.display().to_string() },
+    )
+    .unwrap_or_else(|e| panic!("{e:?}"));
+    let scenario = faultline::scenario::parse("cold.yaml", "name: cold\ntarget: orders\n".into(), &loaded.config)
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let mut opts = RunOptions::new(1, &root, std::time::Duration::from_secs(60), String::new());
+    opts.images_during_build = during;
+    let t = Instant::now();
+    let p = faultline::runner::prepare_once(&[&scenario], &loaded.config, &mut opts).await.expect("the shop prepares");
+    let total = t.elapsed().as_secs_f64();
+    eprintln!("{}: {total:.1} s", if during { "during" } else { "after" });
+    Row { total, build: p.build_seconds, images: p.images_seconds, built: p.images_built }
+}
+
+/// The shop with the database and cache images and the builder image in `images/`.
+fn shop(dir: &Path) -> std::path::PathBuf {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
+    let root = dir.join("shop");
+    copy_dir(&fixtures.join("shop"), &root);
+    for image in ["postgres", "redis", "builder"] {
+        copy_dir(&fixtures.join("images").join(image), &root.join("images").join(image));
+    }
+    root
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            if e.file_name() != "target" && e.file_name() != "bin" {
+                copy_dir(&e.path(), &target);
+            }
+        } else {
+            std::fs::copy(e.path(), target).unwrap();
+        }
+    }
+}
+
+/// Removes every tag of the shop's images faultline built (those with its context label).
+fn remove_images() {
+    for repo in IMAGES {
+        let out = std::process::Command::new("docker")
+            .args(["images", "--filter", "label=faultline.context", "--format", "{{.Repository}}:{{.Tag}}", repo])
+            .output()
+            .expect("docker images");
+        for image in String::from_utf8_lossy(&out.stdout).lines() {
+            let rm = std::process::Command::new("docker").args(["rmi", image]).output().expect("docker rmi");
+            if !rm.status.success() {
+                eprintln!("cannot remove {image}: {}", String::from_utf8_lossy(&rm.stderr).trim());
+            }
+        }
+    }
+}
