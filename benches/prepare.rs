@@ -6,10 +6,12 @@
 //! - after: every image built once the build has ended (`images_during_build` off),
 //! - during: the images no `prepare:` can write (postgres, redis) built while it runs.
 //!
-//! Cold means: the images faultline built for the shop (`faultline/images-postgres`,
-//! `-redis`, `-builder`, `faultline/services-payments`, `-orders`, every tag) removed, and a
-//! build cache of the bench's own, empty, for each run. Nothing else is removed: the base
-//! image (debian:bookworm-slim) and the host's crate registry stay.
+//! Cold means: no layer of the shop's images (postgres, redis, the builder, payments, orders)
+//! in the engine's cache, and an empty build cache of the bench's own for each run. Removing
+//! faultline's tags of the shop's images is not enough (the suite's images built from the
+//! same Dockerfiles share their layers), so each run's copy labels its Dockerfiles with a
+//! nonce right after `FROM` (`faultline.bench`), and its images, all of them its own, are
+//! removed after it. The base image (debian:bookworm-slim) and the host's crate registry stay.
 //!
 //!     flock /tmp/docker.lock cargo bench --bench prepare     (needs the Docker Engine and network for apt-get)
 //!     FAULTLINE_BENCH_ROUNDS=2 …      (after, during, during, after)
@@ -19,15 +21,6 @@ use std::time::Instant;
 
 use faultline::config::{self, ConfigOrigin, SourceFile};
 use faultline::stack::RunOptions;
-
-/// The images faultline builds for the shop.
-const IMAGES: [&str; 5] = [
-    "faultline/images-postgres",
-    "faultline/images-redis",
-    "faultline/images-builder",
-    "faultline/services-payments",
-    "faultline/services-orders",
-];
 
 fn main() {
     if std::env::var_os("RUST_LOG").is_some() {
@@ -86,14 +79,16 @@ struct Row {
 /// A fresh copy of the shop, its images removed, prepared once.
 async fn cold_prepare(during: bool) -> Row {
     let dir = tempfile::tempdir().unwrap();
-    let root = shop(dir.path());
-    remove_images();
+    let nonce = format!("{}-{}", std::process::id(), dir.path().display());
+    let root = shop(dir.path(), &nonce);
     let loaded = config::parse(
         SourceFile::new("faultline.yaml", std::fs::read_to_string(root.join("faultline.yaml")).unwrap()),
         ConfigOrigin::Worktree { path: root.display().to_string() },
     )
     .unwrap_or_else(|e| panic!("{e:?}"));
-    let scenario = faultline::scenario::parse("cold.yaml", "name: cold\ntarget: orders\n".into(), &loaded.config)
+    // orders' stack: orders, payments, postgres, redis.
+    let text = std::fs::read_to_string(root.join("scenarios/redis-down.yaml")).unwrap();
+    let scenario = faultline::scenario::parse("scenarios/redis-down.yaml", text, &loaded.config)
         .unwrap_or_else(|e| panic!("{e:?}"));
     let mut opts = RunOptions::new(1, &root, std::time::Duration::from_secs(60), String::new());
     opts.images_during_build = during;
@@ -101,16 +96,25 @@ async fn cold_prepare(during: bool) -> Row {
     let p = faultline::runner::prepare_once(&[&scenario], &loaded.config, &mut opts).await.expect("the shop prepares");
     let total = t.elapsed().as_secs_f64();
     eprintln!("{}: {total:.1} s", if during { "during" } else { "after" });
+    remove_images(&nonce);
     Row { total, build: p.build_seconds, images: p.images_seconds, built: p.images_built }
 }
 
-/// The shop with the database and cache images and the builder image in `images/`.
-fn shop(dir: &Path) -> std::path::PathBuf {
+/// The shop with the database and cache images and the builder image in `images/`, every
+/// Dockerfile labelled with `nonce` after its `FROM`, so no layer comes from the cache.
+fn shop(dir: &Path, nonce: &str) -> std::path::PathBuf {
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
     let root = dir.join("shop");
     copy_dir(&fixtures.join("shop"), &root);
     for image in ["postgres", "redis", "builder"] {
         copy_dir(&fixtures.join("images").join(image), &root.join("images").join(image));
+    }
+    for ctx in ["images/postgres", "images/redis", "images/builder", "services/payments", "services/orders"] {
+        let path = root.join(ctx).join("Dockerfile");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let (from, rest) = text.split_at(text.find("FROM ").unwrap());
+        let (first, after) = rest.split_once('\n').unwrap();
+        std::fs::write(&path, format!("{from}{first}\nLABEL faultline.bench=\"{nonce}\"\n{after}")).unwrap();
     }
     root
 }
@@ -129,18 +133,20 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-/// Removes every tag of the shop's images faultline built (those with its context label).
-fn remove_images() {
-    for repo in IMAGES {
-        let out = std::process::Command::new("docker")
-            .args(["images", "--filter", "label=faultline.context", "--format", "{{.Repository}}:{{.Tag}}", repo])
-            .output()
-            .expect("docker images");
-        for image in String::from_utf8_lossy(&out.stdout).lines() {
-            let rm = std::process::Command::new("docker").args(["rmi", image]).output().expect("docker rmi");
-            if !rm.status.success() {
-                eprintln!("cannot remove {image}: {}", String::from_utf8_lossy(&rm.stderr).trim());
-            }
-        }
+/// Removes the images of one run (their `faultline.bench` label is its nonce).
+fn remove_images(nonce: &str) {
+    let out = std::process::Command::new("docker")
+        .args(["images", "-q", "--filter", &format!("label=faultline.bench={nonce}")])
+        .output()
+        .expect("docker images");
+    let mut ids: Vec<String> = String::from_utf8_lossy(&out.stdout).lines().map(str::to_owned).collect();
+    ids.sort();
+    ids.dedup();
+    if ids.is_empty() {
+        return;
+    }
+    let rm = std::process::Command::new("docker").arg("rmi").arg("-f").args(&ids).output().expect("docker rmi");
+    if !rm.status.success() {
+        eprintln!("cannot remove the run's images: {}", String::from_utf8_lossy(&rm.stderr).trim());
     }
 }

@@ -518,7 +518,7 @@ fn images_built_during_the_build_start_and_answer() {
     r.commit("api v2");
     let (code, v, text) = gate_env(&r, &[], &[("RUST_LOG", "faultline=info")]);
     assert_eq!(code, 0, "{text}");
-    assert!(text.contains("images built during the build services=[\"db\"]"), "{text}");
+    assert!(text.contains("images checked and built during the build services=[\"db\"]"), "{text}");
     let ran: Vec<_> = v["scenarios"].as_array().unwrap().iter().map(|s| (&s["name"], &s["status"])).collect();
     assert_eq!(ran, [(&json!("api-smoke"), &json!("passed"))], "{v}");
     let built = std::process::Command::new("docker")

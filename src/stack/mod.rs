@@ -193,19 +193,6 @@ pub struct RunOptions {
     pub teardowns: Option<Teardowns>,
 }
 
-impl RunOptions {
-    /// Starts building, in the background, the images of `services` that the `prepare:`
-    /// commands not in `done` cannot write ([`overlap::early_services`]); none when
-    /// `images_during_build` is off.
-    pub(crate) fn early_images(&self, config: &Config, services: &[String], done: &[String]) -> overlap::EarlyImages {
-        if !self.images_during_build {
-            return overlap::EarlyImages::none();
-        }
-        let early = overlap::early_services(config, services, &self.root, done);
-        overlap::EarlyImages::start(config, &early, &self.root)
-    }
-}
-
 /// Stack removals under way; each task yields the seconds it took.
 pub(crate) type Teardowns = std::sync::Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<f64>>>>;
 
@@ -225,6 +212,17 @@ impl RunOptions {
             repro_prefix,
             teardowns: None,
         }
+    }
+
+    /// Starts building, in the background, the images of `services` that the `prepare:`
+    /// commands not in `done` cannot write ([`overlap::early_services`]); none when
+    /// `images_during_build` is off.
+    pub(crate) fn early_images(&self, config: &Config, services: &[String], done: &[String]) -> overlap::EarlyImages {
+        if !self.images_during_build {
+            return overlap::EarlyImages::none();
+        }
+        let early = overlap::early_services(config, services, &self.root, done);
+        overlap::EarlyImages::start(config, &early, &self.root)
     }
 
     /// Options of the gate's runs: stacks removed in the background.

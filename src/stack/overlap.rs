@@ -60,7 +60,7 @@ fn written_by_prepare(config: &Config, root: &Path) -> Option<Vec<PathBuf>> {
 /// be resolved is not clear.
 fn untouched(path: &Path, is_dir: bool, written: &[PathBuf]) -> bool {
     let Some(p) = resolved(path) else { return false };
-    written.iter().all(|w| !p.starts_with(w) && !(is_dir && w.starts_with(&p)))
+    !written.iter().any(|w| p.starts_with(w) || (is_dir && w.starts_with(&p)))
 }
 
 /// `path` with every link and `..` of the part that exists resolved, and the rest appended
@@ -107,7 +107,7 @@ impl EarlyImages {
             Ok((_, builds)) => builds,
             Err(e) => return EarlyImages { state: State::Ended(Err(e)) },
         };
-        tracing::info!(services = ?services, "images built during the build");
+        tracing::info!(services = ?services, "images checked and built during the build");
         let task = tokio::spawn(async move {
             let docker = docker::local_client().await?;
             super::build_all(&docker, &builds).await
