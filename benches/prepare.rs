@@ -43,15 +43,17 @@ fn main() {
     for during in order {
         rows.push((during, rt.block_on(cold_prepare(during))));
     }
-    println!("cold prepare of the shop (orders' stack: build of payments and orders, 5 images), 2 cores");
-    println!("  {:<8} {:>8} {:>10} {:>10}   built", "images", "total s", "build s", "after s");
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    println!("cold prepare of the shop (orders' stack: build of payments and orders, 5 images), {cores} cores");
+    println!("  {:<8} {:>8} {:>10} {:>10} {:>12}   built", "images", "total s", "build s", "after s", "cores busy");
     for (during, r) in &rows {
         println!(
-            "  {:<8} {:>8.1} {:>10.1} {:>10.1}   {}",
+            "  {:<8} {:>8.1} {:>10.1} {:>10.1} {:>12.2}   {}",
             if *during { "during" } else { "after" },
             r.total,
             r.build,
             r.images,
+            r.cpu / r.total,
             r.built.join(" ")
         );
     }
@@ -73,7 +75,18 @@ struct Row {
     build: f64,
     /// The images after the build.
     images: f64,
+    /// Core-seconds the whole machine was busy (every process, not only the bench's).
+    cpu: f64,
     built: Vec<String>,
+}
+
+/// Core-seconds the machine has been busy since boot, from /proc/stat (all but idle and
+/// iowait).
+fn busy() -> f64 {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let v: Vec<f64> =
+        stat.lines().next().unwrap_or("").split_whitespace().skip(1).filter_map(|x| x.parse().ok()).collect();
+    (v.iter().sum::<f64>() - v.get(3).unwrap_or(&0.0) - v.get(4).unwrap_or(&0.0)) / 100.0
 }
 
 /// A fresh copy of the shop, its images removed, prepared once.
@@ -92,12 +105,13 @@ async fn cold_prepare(during: bool) -> Row {
         .unwrap_or_else(|e| panic!("{e:?}"));
     let mut opts = RunOptions::new(1, &root, std::time::Duration::from_secs(60), String::new());
     opts.images_during_build = during;
-    let t = Instant::now();
+    let (t, cpu) = (Instant::now(), busy());
     let p = faultline::runner::prepare_once(&[&scenario], &loaded.config, &mut opts).await.expect("the shop prepares");
     let total = t.elapsed().as_secs_f64();
+    let cpu = busy() - cpu;
     eprintln!("{}: {total:.1} s", if during { "during" } else { "after" });
     remove_images(&nonce);
-    Row { total, build: p.build_seconds, images: p.images_seconds, built: p.images_built }
+    Row { total, build: p.build_seconds, images: p.images_seconds, cpu, built: p.images_built }
 }
 
 /// The shop with the database and cache images and the builder image in `images/`, every
