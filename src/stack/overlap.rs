@@ -174,32 +174,31 @@ fn joined(r: Result<Result<Vec<ImageRef>, StackError>, tokio::task::JoinError>) 
 mod tests {
     use super::*;
 
-    fn config(yaml: &str) -> Config {
-        crate::config::parse(
-            crate::config::SourceFile::new("faultline.yaml", yaml),
-            crate::config::ConfigOrigin::Worktree { path: "t".into() },
-        )
-        .unwrap_or_else(|e| panic!("{e:?}"))
-        .config
+    /// A configuration as the plan hands it on (stages after the plan read no YAML).
+    fn config(isolation: serde_json::Value) -> Config {
+        let svc = |build: &str| serde_json::json!({ "build": build, "ports": [1] });
+        let mut dockerfile = svc("images/db");
+        dockerfile["dockerfile"] = "services/app/bin/Dockerfile".into();
+        let mut app = svc("services/app");
+        app["prepare"] = "./build.sh".into();
+        let mut c = serde_json::json!({
+            "version": 1,
+            "services": {
+                "db": svc("images/db"),
+                "cache": svc("images/cache"),
+                "inside": svc("services/app/bin"),
+                "around": svc("services"),
+                "linked": svc("images/link"),
+                "dockerfile": dockerfile,
+                "pulled": { "image": "redis:7", "ports": [6379] },
+                "app": app,
+            },
+        });
+        if !isolation.is_null() {
+            c["isolation"] = isolation;
+        }
+        serde_json::from_value(c).unwrap_or_else(|e| panic!("{e}"))
     }
-
-    const SHOP: &str = r#"
-version: 1
-services:
-  db: { build: images/db, ports: [5432] }
-  cache: { build: images/cache, ports: [6379] }
-  inside: { build: services/app/bin, ports: [1] }
-  around: { build: services, ports: [1] }
-  linked: { build: images/link, ports: [1] }
-  dockerfile: { build: images/db, dockerfile: services/app/bin/Dockerfile, ports: [1] }
-  pulled: { image: "redis:7", ports: [6379] }
-  app:
-    build: services/app
-    prepare: ./build.sh
-    ports: [8080]
-    depends_on: { db: { env: DB, url: "x://{host}:{port}" } }
-isolation: { writable: [services/app/bin] }
-"#;
 
     /// Only a context no `prepare:` can write starts early: not the prepared service's own,
     /// not one inside or around a writable path, not one that leads into it through a link,
@@ -215,14 +214,14 @@ isolation: { writable: [services/app/bin] }
         std::os::unix::fs::symlink(r.join("services/app/bin"), r.join("images/link")).unwrap();
         let all: Vec<String> =
             ["db", "cache", "inside", "around", "linked", "dockerfile", "pulled", "app"].map(String::from).to_vec();
-        let cfg = config(SHOP);
+        let cfg = config(serde_json::json!({ "writable": ["services/app/bin"] }));
         assert_eq!(early_services(&cfg, &all, r, &[]), ["db", "cache"]);
         assert!(early_services(&cfg, &all, r, &["./build.sh".into()]).is_empty());
         assert!(early_services(&cfg, &all[..2], r, &[]).is_empty(), "no build among them");
 
-        let on_runner = config(&SHOP.replace("{ writable: [services/app/bin] }", "{ on_runner: \"trusted\" }"));
+        let on_runner = config(serde_json::json!({ "on_runner": "trusted" }));
         assert!(early_services(&on_runner, &all, r, &[]).is_empty());
-        let unset = config(&SHOP.replace("isolation: { writable: [services/app/bin] }\n", ""));
+        let unset = config(serde_json::Value::Null);
         assert!(early_services(&unset, &all, r, &[]).is_empty());
     }
 
