@@ -14,9 +14,10 @@ use crate::repo::Repo;
 use crate::runner::event::{Event, Reporter};
 use crate::runner::fault_search::ExploreOptions;
 use crate::runner::pool::StackPool;
-use crate::runner::run_reporting;
 use crate::runner::supervise::{Ended, supervise};
+use crate::runner::{PrepareError, run_reporting};
 use crate::stack::RunOptions;
+use crate::stack::overlap::EarlyImages;
 use crate::stack::sandbox::{BuildCache, Seed};
 use crate::verdict::signoff;
 
@@ -267,19 +268,31 @@ async fn execute(
     let nothing_to_run = selected.is_empty() && exec.explore.is_empty();
     // Builds start from a build of the base, made once per base tree; a gate that builds
     // nothing does not make it.
-    let seed = if read_builds.is_some() || !nothing_to_run { seeded(exec, &opts, seen, events).await } else { None };
+    // The images no build can write build meanwhile, from the first build on.
+    let mut early = if nothing_to_run {
+        EarlyImages::none()
+    } else {
+        opts.early_images(&loaded.config, &crate::runner::stack_services(&refs), &[])
+    };
+    let seed = if read_builds.is_some() || !nothing_to_run {
+        early.during(seeded(exec, &opts, seen, events)).await.map_err(PrepareError::from)?
+    } else {
+        None
+    };
     if loaded.config.isolation.as_ref().is_some_and(|i| i.on_runner.is_none()) {
         opts.build_cache = build_cache(seed.as_ref());
     }
     let done = match read_builds {
-        Some(plan) => builds_read(plan, exec, &opts, seen, events).await?,
+        Some(plan) => {
+            early.during(builds_read(plan, exec, &opts, seen, events)).await.map_err(PrepareError::from)??
+        }
         None => Vec::new(),
     };
     if nothing_to_run {
         timings.build_seconds = start.elapsed().as_secs_f64() - timings.plan_seconds;
         return Ok((Vec::new(), timings, Vec::new()));
     }
-    let p = prepare(&refs, &loaded.config, &mut opts, &done, seen, events).await?;
+    let p = prepare(&refs, &loaded.config, &mut opts, &done, early, seen, events).await?;
     timings.images_seconds = p.images_seconds;
     timings.build_seconds = start.elapsed().as_secs_f64() - timings.plan_seconds - p.images_seconds;
 
@@ -341,22 +354,24 @@ async fn execute(
 }
 
 /// The change's build and images, once for every scenario, said and seen while it runs
-/// (the `prepare:` commands in `done` ran already, in [`builds_read`]).
+/// (the `prepare:` commands in `done` ran already, in [`builds_read`]; `early` builds the
+/// images no build can write, started before the first).
 async fn prepare(
     refs: &[&crate::scenario::validate::Scenario],
     config: &crate::config::Config,
     opts: &mut RunOptions,
     done: &[String],
+    early: EarlyImages,
     seen: &Seen,
     events: &dyn Reporter,
-) -> Result<crate::runner::Prepared, crate::runner::PrepareError> {
+) -> Result<crate::runner::Prepared, PrepareError> {
     seen.running.lock().unwrap_or_else(|e| e.into_inner()).push("prepare (build of the change)".into());
     let mut commands = crate::runner::prepare_commands(refs, config);
     commands.retain(|(_, c)| !done.contains(c));
     if !commands.is_empty() {
         events.report(&Event::Preparing(&commands));
     }
-    let p = crate::runner::prepare_once_after(refs, config, opts, done).await?;
+    let p = crate::runner::prepare_once_with(refs, config, opts, done, early).await?;
     seen.running.lock().unwrap_or_else(|e| e.into_inner()).clear();
     seen.prepare.lock().unwrap_or_else(|e| e.into_inner()).extend(p.commands.iter().cloned());
     Ok(p)

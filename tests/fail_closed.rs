@@ -451,6 +451,87 @@ fn code_of_the_change_runs_only_where_the_base_says() {
     );
 }
 
+/// `CONFIG` with `db` built from `images/early-db` (no `prepare:`, a context the build cannot
+/// write, so its image builds while api's `prepare:`, `sh tools/PREPARE`, runs) and every
+/// scenario run on a high-tier change.
+fn early_image_config(prepare: &str) -> String {
+    CONFIG
+        .replace("    build: images/relay\n    ports: [8080]\n    ready: { http: /health }\n    env: { SERVICE_NAME: db }\n",
+            "    build: images/early-db\n    ports: [8080]\n    ready: { http: /health }\n    env: { SERVICE_NAME: db }\n")
+        .replace(
+            "    env: { SERVICE_NAME: api }\n",
+            &format!("    env: {{ SERVICE_NAME: api }}\n    prepare: sh tools/{prepare}\n"),
+        )
+        .replace("    high: { scenarios: none, signoff: seniors }\n", "    high: { scenarios: all }\n")
+        + "isolation: { writable: [out] }\n"
+}
+
+/// The image of a service with no `prepare:` builds while the change builds; when it fails,
+/// the gate cannot verify (exit 2), the reason names the service and ends with its build's
+/// last lines, and the build it cut short leaves no process behind.
+#[test]
+fn an_image_that_fails_during_the_build_cannot_allow() {
+    let marker = format!("slow-build-{}.sh", std::process::id());
+    let r = repo(&early_image_config(&marker));
+    r.git(&["checkout", "-q", "main"]);
+    r.write("images/early-db/Dockerfile", "FROM debian:bookworm-slim\nRUN echo the-db-image-breaks && exit 3\n");
+    r.write(format!("tools/{marker}"), "sleep 300\nmkdir -p out && echo built > out/api\n");
+    r.commit("a database image that does not build");
+    r.git(&["checkout", "-q", "change"]);
+    r.git(&["merge", "-q", "main"]);
+    r.write("api/main.txt", "api v2\n");
+    r.commit("api v2");
+    let (code, v, text) = gate(&r, &[]);
+    assert_eq!(code, 2, "a failed image cannot be judged:\n{text}");
+    let why = reasons(&v);
+    assert!(why.contains("the image of `db` failed to build"), "{why}");
+    assert!(why.contains("the-db-image-breaks"), "the build's last lines: {why}");
+    let ps = std::process::Command::new("ps").args(["-eo", "args"]).output().unwrap();
+    let ps = String::from_utf8_lossy(&ps.stdout);
+    assert!(!ps.lines().any(|l| l.contains(&marker)), "the build outlived the gate:\n{ps}");
+}
+
+/// The images built during the build are the images the stack runs: the gate builds db's
+/// while api's `prepare:` runs, the scenario's stack starts from it and answers, and
+/// `faultline up` (which prepares on its own) starts the same stack.
+#[test]
+fn images_built_during_the_build_start_and_answer() {
+    // Only this test builds faultline/images-early-db: none of it is left from an earlier run.
+    let tags = std::process::Command::new("docker")
+        .args(["images", "--filter", "label=faultline.context", "--format", "{{.Repository}}:{{.Tag}}"])
+        .arg("faultline/images-early-db")
+        .output()
+        .unwrap();
+    for tag in String::from_utf8_lossy(&tags.stdout).lines() {
+        let _ = std::process::Command::new("docker").args(["rmi", tag]).output();
+    }
+    let r = repo(&early_image_config("prepare.sh"));
+    r.git(&["checkout", "-q", "main"]);
+    let relay = std::fs::read_to_string(r.path.join("images/relay/Dockerfile")).unwrap();
+    r.write("images/early-db/Dockerfile", relay + "ENV FAULTLINE_TEST_IMAGE=early-db\n");
+    r.write("images/early-db/relay.py", std::fs::read(r.path.join("images/relay/relay.py")).unwrap());
+    r.write("tools/prepare.sh", "mkdir -p out && echo built > out/api\n");
+    r.commit("db from an image of its own");
+    r.git(&["checkout", "-q", "change"]);
+    r.git(&["merge", "-q", "main"]);
+    r.write("api/main.txt", "api v2\n");
+    r.commit("api v2");
+    let (code, v, text) = gate_env(&r, &[], &[("RUST_LOG", "faultline=info")]);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("images checked and built during the build services=[\"db\"]"), "{text}");
+    let ran: Vec<_> = v["scenarios"].as_array().unwrap().iter().map(|s| (&s["name"], &s["status"])).collect();
+    assert_eq!(ran, [(&json!("api-smoke"), &json!("passed"))], "{v}");
+    let built = std::process::Command::new("docker")
+        .args(["images", "--filter", "label=faultline.context", "-q", "faultline/images-early-db"])
+        .output()
+        .unwrap();
+    assert!(!built.stdout.is_empty(), "db's image was built from its context");
+
+    let up = r.faultline(&["up", "api"]);
+    assert_eq!(up.status.code(), Some(0), "{}", common::output(&up));
+    assert!(String::from_utf8_lossy(&up.stdout).contains("stack up"), "{}", common::output(&up));
+}
+
 // 8. AI-assisted changes that pass as human.
 
 #[test]

@@ -179,6 +179,7 @@ async fn results_do_not_depend_on_the_order_scenarios_run_in() {
         prepared: false,
         build_cache: Default::default(),
         sequential_start: false,
+        images_during_build: true,
         teardowns: None,
     };
     let summary = |o: &faultline::outcome::ScenarioOutcome| {

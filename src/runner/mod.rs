@@ -93,7 +93,7 @@ pub fn prepare_commands(scenarios: &[&Scenario], config: &Config) -> Vec<(String
 }
 
 /// The services the scenarios' stacks start, in order of first use.
-fn stack_services(scenarios: &[&Scenario]) -> Vec<String> {
+pub(crate) fn stack_services(scenarios: &[&Scenario]) -> Vec<String> {
     let mut services: Vec<String> = Vec::new();
     for s in scenarios {
         for svc in &s.stack {
@@ -124,10 +124,42 @@ pub async fn prepare_once_after(
     opts: &mut RunOptions,
     done: &[String],
 ) -> Result<Prepared, PrepareError> {
+    let early = opts.early_images(config, &stack_services(scenarios), done);
+    prepare_once_with(scenarios, config, opts, done, early).await
+}
+
+/// [`prepare_once_after`], with `early` building images meanwhile (started by the caller,
+/// who may have built more before): an image that fails to build ends the build with its
+/// error, and every image is resolved again from `opts.root` once the build has ended.
+pub(crate) async fn prepare_once_with(
+    scenarios: &[&Scenario],
+    config: &Config,
+    opts: &mut RunOptions,
+    done: &[String],
+    mut early: crate::stack::overlap::EarlyImages,
+) -> Result<Prepared, PrepareError> {
     let t = Instant::now();
     let services = stack_services(scenarios);
-    // The tests of `nextest` steps: nextest there, the workspace, every filter selecting
-    // something; compiled now so the steps only run them.
+    let commands = early.during(build_change(scenarios, config, opts, &services, done)).await??;
+    let build_seconds = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let early = early.finish().await?;
+    let docker = crate::stack::docker::local_client().await?;
+    let (_, images_built) = crate::stack::prepare_images_after(&docker, config, &services, &opts.root, &early).await?;
+    opts.prepared = true;
+    Ok(Prepared { build_seconds, images_seconds: t.elapsed().as_secs_f64(), images_built, commands })
+}
+
+/// The change's build: the `prepare:` commands of `services` not in `done`, then the tests
+/// of the scenarios' `nextest` steps (nextest there, the workspace, every filter selecting
+/// something; compiled now so the steps only run them).
+async fn build_change(
+    scenarios: &[&Scenario],
+    config: &Config,
+    opts: &RunOptions,
+    services: &[String],
+    done: &[String],
+) -> Result<Vec<CommandLog>, PrepareError> {
     let filters: Vec<(&str, &str)> = scenarios
         .iter()
         .flat_map(|s| {
@@ -147,7 +179,7 @@ pub async fn prepare_once_after(
         crate::stack::sandbox::place(config, "a host `exec` or `nextest` step")?;
     }
     let commands =
-        crate::stack::prepare(config, &services, &opts.root, &opts.prepare_env, done, &opts.build_cache).await?;
+        crate::stack::prepare(config, services, &opts.root, &opts.prepare_env, done, &opts.build_cache).await?;
     let mut built: Vec<&str> = Vec::new();
     for (scenario, filter) in filters {
         if !built.contains(&filter) {
@@ -164,12 +196,7 @@ pub async fn prepare_once_after(
             built.push(filter);
         }
     }
-    let build_seconds = t.elapsed().as_secs_f64();
-    let t = Instant::now();
-    let docker = crate::stack::docker::local_client().await?;
-    let (_, images_built) = crate::stack::prepare_images(&docker, config, &services, &opts.root).await?;
-    opts.prepared = true;
-    Ok(Prepared { build_seconds, images_seconds: t.elapsed().as_secs_f64(), images_built, commands })
+    Ok(commands)
 }
 
 /// Runs `scenario` on a fresh stack; the stack is returned too when `keep` is set.

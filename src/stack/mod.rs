@@ -13,6 +13,7 @@ pub mod docker;
 pub(crate) mod host;
 pub(crate) mod image;
 mod interference;
+pub(crate) mod overlap;
 mod ready;
 pub(crate) mod reset;
 pub mod sandbox;
@@ -181,6 +182,9 @@ pub struct RunOptions {
     /// Start one service at a time instead of a level at once, and bring them back one at a
     /// time on a reset instead of all at once (for comparison).
     pub sequential_start: bool,
+    /// Build the images no `prepare:` can write while the `prepare:` commands run (the
+    /// default); off, every image is built after them (for comparison).
+    pub images_during_build: bool,
     /// Leave a scenario's stack running after its checks (until the caller drops it).
     pub keep: bool,
     /// How to run a scenario again, without `--scenario` and `--seed` (they are added).
@@ -204,10 +208,22 @@ impl RunOptions {
             prepared: false,
             build_cache: sandbox::BuildCache::default(),
             sequential_start: false,
+            images_during_build: true,
             keep: false,
             repro_prefix,
             teardowns: None,
         }
+    }
+
+    /// Starts building, in the background, the images of `services` that the `prepare:`
+    /// commands not in `done` cannot write ([`overlap::early_services`]); none when
+    /// `images_during_build` is off.
+    pub(crate) fn early_images(&self, config: &Config, services: &[String], done: &[String]) -> overlap::EarlyImages {
+        if !self.images_during_build {
+            return overlap::EarlyImages::none();
+        }
+        let early = overlap::early_services(config, services, &self.root, done);
+        overlap::EarlyImages::start(config, &early, &self.root)
     }
 
     /// Options of the gate's runs: stacks removed in the background.
@@ -382,10 +398,42 @@ pub async fn prepare_images(
     services: &[String],
     root: &Path,
 ) -> Result<(BTreeMap<String, ImageRef>, Vec<String>), StackError> {
+    prepare_images_after(docker, config, services, root, &[]).await
+}
+
+/// [`prepare_images`], once the images `early` were built (by [`overlap::EarlyImages`]):
+/// their services count as built too.
+pub(crate) async fn prepare_images_after(
+    docker: &Docker,
+    config: &Config,
+    services: &[String],
+    root: &Path,
+    early: &[ImageRef],
+) -> Result<(BTreeMap<String, ImageRef>, Vec<String>), StackError> {
+    let (images, builds) = resolve_images(config, services, root)?;
+    let mut built_images = build_all(docker, &builds).await?;
+    built_images.extend_from_slice(early);
+    let built = images.iter().filter(|(_, i)| built_images.contains(i)).map(|(s, _)| s.clone()).collect();
+    Ok((images, built))
+}
+
+/// The distinct builds of images, each with the first service built from it.
+pub(crate) type Builds = BTreeMap<ImageRef, (String, image::Build)>;
+
+/// Each service's image, and the builds of those built from a context (read from `root`
+/// now: the context's hash is the tag).
+pub(crate) fn resolve_images(
+    config: &Config,
+    services: &[String],
+    root: &Path,
+) -> Result<(BTreeMap<String, ImageRef>, Builds), StackError> {
     let mut images = BTreeMap::new();
-    let mut builds: BTreeMap<ImageRef, (String, image::Build)> = BTreeMap::new();
+    let mut builds = Builds::new();
     for name in services {
-        let svc = &config.services[name];
+        let svc = config.services.get(name).ok_or_else(|| StackError::UnknownService {
+            service: name.clone(),
+            running: config.services.keys().cloned().collect::<Vec<_>>().join(", "),
+        })?;
         let image = match (&svc.build, &svc.image) {
             (Some(ctx), _) => {
                 let build = image::Build::of(root, ctx, svc)?;
@@ -400,6 +448,11 @@ pub async fn prepare_images(
         };
         images.insert(name.clone(), image);
     }
+    Ok((images, builds))
+}
+
+/// Builds the missing images of `builds`, all at once; the ones it built.
+pub(crate) async fn build_all(docker: &Docker, builds: &Builds) -> Result<Vec<ImageRef>, StackError> {
     let jobs = builds.iter().map(|(image, (service, build))| async move {
         image::ensure_built(docker, service, build, image).await.map(|built| (image.clone(), built))
     });
@@ -410,8 +463,7 @@ pub async fn prepare_images(
             built_images.push(image);
         }
     }
-    let built = images.iter().filter(|(_, i)| built_images.contains(i)).map(|(s, _)| s.clone()).collect();
-    Ok((images, built))
+    Ok(built_images)
 }
 
 impl Stack {
@@ -461,10 +513,12 @@ impl Stack {
         // On any error from here on, the stack is dropped and the watchdog removes it all.
         let t = Instant::now();
         let all: Vec<String> = levels.iter().flatten().cloned().collect();
+        let mut early = overlap::EarlyImages::none();
         if !opts.prepared {
-            prepare(config, &all, &opts.root, &opts.prepare_env, &[], &opts.build_cache).await?;
+            early = opts.early_images(config, &all, &[]);
+            early.during(prepare(config, &all, &opts.root, &opts.prepare_env, &[], &opts.build_cache)).await??;
         }
-        // A rendered file that cannot be rendered fails before anything is built.
+        // A rendered file that cannot be rendered fails before the images of the build are.
         for name in &all {
             let svc = &config.services[name];
             let addresses = svc.depends_on.keys().map(|d| (d.as_str(), (String::new(), String::new()))).collect();
@@ -472,7 +526,8 @@ impl Stack {
                 render_file(name, target, file, &opts.root, &addresses)?;
             }
         }
-        let (images, built) = prepare_images(&stack.docker, config, &all, &opts.root).await?;
+        let early = early.finish().await?;
+        let (images, built) = prepare_images_after(&stack.docker, config, &all, &opts.root, &early).await?;
         stack.timings.images = t.elapsed();
         stack.timings.built = built;
         let gateway = docker::bridge_gateway(&stack.docker).await;
