@@ -45,7 +45,19 @@ fn experiment(ran: &[serde_json::Value], class: &str) -> serde_json::Value {
         .unwrap_or_else(|| panic!("no {class} on api -> db ran: {ran:?}"))
 }
 
-/// api's deadline on db as the exploration found it: given up after at least the 1 s it
+/// A deadline as the proxy sees it: from the request's arrival to the client giving up, so
+/// up to a scheduling delay shorter than the client's own (a 1 s timeout is seen as 990 ms
+/// on a loaded machine), and never longer than db was held.
+fn about_the_clients_second(ms: u64) -> bool {
+    (900..7000).contains(&ms)
+}
+
+/// How the text says a deadline (`report::explore`'s rounding).
+fn said(ms: u64) -> String {
+    if ms < 1000 { format!("{ms} ms") } else { format!("{:.1} s", ms as f64 / 1e3) }
+}
+
+/// api's deadline on db as the exploration found it: given up after about the 1 s it
 /// gives, well before the 7 s db was held, without retrying.
 fn assert_found(report: &serde_json::Value) {
     let d = &report["deadlines"][0];
@@ -53,7 +65,7 @@ fn assert_found(report: &serde_json::Value) {
     assert_eq!(d["attempts"], 1, "{d}");
     assert_eq!(d["held_ms"], 7000, "{d}");
     let ms = d["deadline_ms"].as_u64().unwrap_or_else(|| panic!("api gave up: {d}"));
-    assert!((1000..7000).contains(&ms), "{d}");
+    assert!(about_the_clients_second(ms), "{d}");
 }
 
 /// A change that gives api's handler a deadline of its own, 300 ms, shorter than the 1 s its
@@ -99,7 +111,8 @@ LIVE_CHECKS_DEPS = "#,
     // api's handler answers before its client gives up: the change's run shows no attempt
     // given up on, its base's does.
     assert_eq!(exploration["deadlines"][0]["on_base"], true, "{exploration}");
-    assert!(text.contains("deadline: api gives db 1."), "{text}");
+    let ms = exploration["deadlines"][0]["deadline_ms"].as_u64().unwrap_or_default();
+    assert!(text.contains(&format!("deadline: api gives db {}", said(ms))), "{text}");
     let ran = ran(&v);
     let x = experiment(&ran, "slow-under-client-deadline");
     assert_eq!(x["outcome"]["name"], "explore-api-api-db-slow-under-client-deadline-seq", "{x}");
@@ -179,8 +192,11 @@ LIVE_CHECKS_DEPS = "#,
     assert_eq!(d["on_base"], serde_json::Value::Null, "{d}");
     // The base's: given up after the 1 s its client gives.
     let base = d["base"]["deadline_ms"].as_u64().unwrap_or_else(|| panic!("the base's deadline: {d}"));
-    assert!((1000..7000).contains(&base), "{d}");
-    assert!(text.contains("it never gave up), and does not retry (the base revision gave it 1."), "{text}");
+    assert!(about_the_clients_second(base), "{d}");
+    assert!(
+        text.contains(&format!("it never gave up), and does not retry (the base revision gave it {}", said(base))),
+        "{text}"
+    );
     assert!(text.contains("whose magnitudes are explored)"), "{text}");
     let ran = ran(&v);
     let x = experiment(&ran, "slow-under-client-deadline");
@@ -218,7 +234,8 @@ fn explore_reports_each_clients_deadline_and_the_correct_relay_passes_its_magnit
         serde_json::from_slice(&std::fs::read(dir.path().join("explore.json")).unwrap()).unwrap();
     let explored = &json[0];
     assert_found(explored);
-    assert!(text.contains("deadline: api gives db 1.") && text.contains(", and does not retry"), "{text}");
+    let ms = explored["deadlines"][0]["deadline_ms"].as_u64().unwrap_or_default();
+    assert!(text.contains(&format!("deadline: api gives db {}, and does not retry", said(ms))), "{text}");
     let ran = explored["ran"].as_array().cloned().unwrap_or_default();
     let under = experiment(&ran, "slow-under-client-deadline");
     assert_eq!(under["outcome"]["status"], "passed", "{under}");

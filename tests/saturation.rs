@@ -262,11 +262,12 @@ fn the_gate_passes_a_system_that_recovers_from_a_sustained_outage() {
     assert_eq!(x["outcome"]["status"], "passed", "{x}");
     assert_eq!(x["compared"]["base"]["status"], "passed", "{x}");
     let o = &x["outage"];
-    assert_eq!(
-        (&o["requests"], &o["calls"], &o["base_calls"]),
-        (&o["plan"]["requests"], &o["plan"]["requests"], &o["plan"]["requests"]),
-        "{o}"
-    );
-    assert!(o["plan"]["requests"].as_u64().unwrap() >= 100, "{o}");
+    assert_eq!((&o["calls"], &o["base_calls"]), (&o["plan"]["requests"], &o["plan"]["requests"]), "{o}");
+    // The requests the ingress saw begin while db was down: the outage's, and at most the
+    // first one after it, sent as the fault was lifted (the window's end and the ingress's
+    // clock meet within a millisecond or so).
+    let (seen, planned) = (o["requests"].as_u64().unwrap_or(0), o["plan"]["requests"].as_u64().unwrap_or(0));
+    assert!(seen == planned || seen == planned + 1, "{o}");
+    assert!(planned >= 100, "{o}");
     assert!(text.contains("sustained outage: outage-sustained on api -> db (down "), "{text}");
 }

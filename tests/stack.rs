@@ -425,9 +425,11 @@ fn gc_sweeps_the_build_caches_of_dead_runs() {
     assert!(alive.exists() && seed.exists(), "{text}");
 }
 
-/// Each service's container id and the time it last started, by service, read from the
-/// engine (not through the stack, which would count as reaching it): a service restarted in
-/// place keeps its id and starts anew; one created again has a new id.
+/// Each service's container id, the time it last started and the processes its first
+/// process started, by service, read from the engine and the host's `/proc` (not through the
+/// stack, which would count as reaching it): a service restarted in place keeps its id and
+/// runs a new process (behind faultline's init, in the same running container, or in the
+/// container started anew); one created again has a new id.
 fn container_ids(run: &str) -> std::collections::BTreeMap<String, String> {
     let ps = Command::new("docker")
         .args(["ps", "-q", "--no-trunc", "--filter", &format!("label=faultline.run={run}")])
@@ -438,16 +440,63 @@ fn container_ids(run: &str) -> std::collections::BTreeMap<String, String> {
         return Default::default();
     }
     let out = Command::new("docker")
-        .args(["inspect", "-f", "{{.Name}} {{.Id}}@{{.State.StartedAt}}"])
+        .args(["inspect", "-f", "{{.Name}} {{.State.Pid}} {{.Id}}@{{.State.StartedAt}}"])
         .args(&ids)
         .output()
         .unwrap();
     let prefix = format!("/faultline-{run}-");
     String::from_utf8_lossy(&out.stdout)
         .lines()
-        .filter_map(|l| l.split_once(' '))
-        .filter_map(|(name, id)| name.strip_prefix(&prefix).map(|s| (s.to_owned(), id.to_owned())))
+        .filter_map(|l| {
+            let mut parts = l.split(' ');
+            let (name, pid, id) = (parts.next()?, parts.next()?, parts.next()?);
+            let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
+            Some((name.strip_prefix(&prefix)?.to_owned(), format!("{id}/{}", children.trim())))
+        })
         .collect()
+}
+
+/// What runs first in a service's container (faultline's init, which a reset restarts the
+/// service behind) is not seen from outside: a signal the service does not catch is dropped,
+/// as for a container's first process (the relay, Python, does not catch SIGTERM: it keeps
+/// answering), one it catches reaches it (SIGINT: Python's KeyboardInterrupt ends it), and
+/// the container then stops as the service did.
+#[tokio::test(flavor = "multi_thread")]
+async fn signals_reach_the_service_as_if_it_ran_first_in_its_container() {
+    let cfg = config(CHAIN);
+    let opts = RunOptions::new(1, root(), Duration::from_secs(60), String::new());
+    let stack = Stack::start(&cfg, &levels(&[&["db"], &["api"], &["web"]]), &opts, &Start::checkpointed(false))
+        .await
+        .expect("stack starts");
+    let run = stack.run_id().to_owned();
+    let name = format!("faultline-{run}-web");
+    let inspect = |format: &str| -> String {
+        let out = Command::new("docker").args(["inspect", "-f", format, &name]).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    assert_eq!(inspect("{{.Path}}"), "/.faultline-init", "the init runs first");
+    let kill = |signal: &str| {
+        let out = Command::new("docker").args(["kill", "--signal", signal, &name]).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    };
+    kill("TERM");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(inspect("{{.State.Running}}"), "true", "SIGTERM was dropped");
+    let (status, _) = get(stack.addr("web").unwrap(), "/health").await;
+    assert_eq!(status, 200);
+    kill("INT");
+    let mut running = inspect("{{.State.Running}}");
+    for _ in 0..100 {
+        if running == "false" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        running = inspect("{{.State.Running}}");
+    }
+    assert_eq!(running, "false", "SIGINT reached Python and ended it, and the container with it");
+    assert_ne!(inspect("{{.State.ExitCode}}"), "0");
+    stack.shutdown().await;
+    assert_gone(&run);
 }
 
 /// A reset costs what the scenario reached: a service nothing reached since the last reset is
@@ -570,7 +619,7 @@ async fn a_reset_restarts_in_place_what_wrote_nothing_and_recreates_what_did() {
         (paths.restarted.as_slice(), paths.recreated.as_slice()),
         (&["api".to_owned()][..], &["db".to_owned(), "vol".to_owned()][..])
     );
-    // api: the same container, started again.
+    // api: the same container, a new process.
     let (id, started) = before["api"].split_once('@').unwrap();
     let (id2, started2) = after["api"].split_once('@').unwrap();
     assert_eq!(id, id2);

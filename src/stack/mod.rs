@@ -12,6 +12,7 @@
 pub mod docker;
 pub(crate) mod host;
 pub(crate) mod image;
+mod init;
 mod interference;
 pub(crate) mod overlap;
 mod ready;
@@ -607,6 +608,11 @@ impl Stack {
         for port in &p.svc.ports {
             image = image.with_exposed_port(port.tcp());
         }
+        // faultline's init first, where a reset could restart the service in place.
+        let program = if reset::could_restart(p.svc) { self.program_of(&p.image).await } else { None };
+        if program.is_some() {
+            image = image.with_entrypoint(init::PATH);
+        }
         let mut req = image
             .with_network(&self.network)
             .with_container_name(format!("faultline-{}-{}", self.run, p.name))
@@ -650,6 +656,10 @@ impl Stack {
             let bytes = render_file(p.name, target, file, &opts.root, &addresses)?;
             req = req.with_copy_to(target.as_str(), bytes);
         }
+        if let Some(program) = program {
+            let target = testcontainers::CopyTargetOptions::new(init::PATH).with_mode(0o755);
+            req = req.with_copy_to(target, init::binary().to_vec()).with_cmd(program);
+        }
         let container = req.start().await.map_err(|e| fail(e.to_string()))?;
         let mut ports = BTreeMap::new();
         for port in &p.svc.ports {
@@ -672,6 +682,15 @@ impl Stack {
         let probe = self.probe_of(p.name, p.svc, &ports, &container).await?;
         ready::wait(p.name, &container, &probe, opts.ready_timeout).await?;
         Ok((container, ports))
+    }
+
+    /// What `image` runs (its entrypoint, then its command) behind faultline's init; `None`
+    /// when there is no init, or the image names nothing to run or cannot be read (the
+    /// container then runs as the image says, and a reset starts it again).
+    async fn program_of(&self, image: &ImageRef) -> Option<Vec<String>> {
+        let inspect = self.docker.inspect_image(&format!("{}:{}", image.name, image.tag)).await.ok()?;
+        let config = inspect.config?;
+        init::wrap(&config.entrypoint.unwrap_or_default(), &config.cmd.unwrap_or_default())
     }
 
     /// How a started service says it is ready, on its published `ports`.

@@ -33,6 +33,7 @@
 pub(crate) mod postgres;
 pub(crate) mod redis;
 mod restart;
+pub(crate) use restart::could_restart;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{Ipv4Addr, SocketAddr};

@@ -29,7 +29,8 @@ use std::path::{Path, PathBuf};
 use futures_util::future::join_all;
 
 use super::{ResetError, fail};
-use crate::stack::{Stack, StackError, log_bytes, read_ports, ready};
+use crate::config::Service;
+use crate::stack::{Stack, StackError, init, log_bytes, read_ports, ready};
 
 /// Why a service is not restarted in place (not an error: it is created again).
 #[derive(Debug)]
@@ -38,6 +39,12 @@ struct Refused(String);
 impl From<&str> for Refused {
     fn from(s: &str) -> Refused {
         Refused(s.to_owned())
+    }
+}
+
+impl From<init::InitError> for Refused {
+    fn from(e: init::InitError) -> Refused {
+        Refused(e.to_string())
     }
 }
 
@@ -79,12 +86,7 @@ impl Stack {
     /// kill that its writable layer is empty. `Err`: why not (its container may be killed).
     async fn kill_for_restart(&self, name: &str) -> Result<(), Refused> {
         let r = self.services.get(name).ok_or("not in the stack")?;
-        if r.svc.ready.as_ref().is_some_and(|x| x.log.is_some()) {
-            return Err("its readiness is a log line".into());
-        }
-        if !r.svc.files.is_empty() {
-            return Err("it has rendered files".into());
-        }
+        refusal(&r.svc)?;
         let id = r.container.id();
         let inspect = self.docker.inspect_container(id, None).await.map_err(|e| e.to_string())?;
         let state = inspect.state.clone().unwrap_or_default();
@@ -104,13 +106,19 @@ impl Stack {
             return Err(Refused(format!("its container is on the networks {networks:?}")));
         }
         let upper = writable_layer(inspect.graph_driver.as_ref())?;
-        self.docker
-            .kill_container(id, None::<testcontainers::bollard::query_parameters::KillContainerOptions>)
-            .await
-            .map_err(|e| format!("kill: {e}"))?;
-        let after = self.docker.inspect_container(id, None).await.map_err(|e| e.to_string())?;
-        if after.state.and_then(|s| s.running) != Some(false) {
-            return Err("still running after the kill".into());
+        if inspect.path.as_deref() == Some(init::PATH) {
+            // Its init kills every other process of the container and stays.
+            let pid = state.pid.filter(|p| *p > 0).ok_or("the engine names no process of it")?;
+            init::stop_all(&self.docker, id, pid).await?;
+        } else {
+            self.docker
+                .kill_container(id, None::<testcontainers::bollard::query_parameters::KillContainerOptions>)
+                .await
+                .map_err(|e| format!("kill: {e}"))?;
+            let after = self.docker.inspect_container(id, None).await.map_err(|e| e.to_string())?;
+            if after.state.and_then(|s| s.running) != Some(false) {
+                return Err("still running after the kill".into());
+            }
         }
         match first_entry(&upper).await {
             Ok(None) => Ok(()),
@@ -129,9 +137,17 @@ impl Stack {
         let r = self.running(name)?;
         let (out, err) = log_bytes(&r.container).await;
         let start = |reason: String| StackError::Start { service: name.to_owned(), reason };
-        r.container.start().await.map_err(|e| start(e.to_string()))?;
         let timeout = self.opts.ready_timeout;
-        let ports = read_ports(name, &r.container, &r.svc.ports, timeout).await?;
+        let inspect = self.docker.inspect_container(r.container.id(), None).await.map_err(|e| start(e.to_string()))?;
+        let ports =
+            if inspect.path.as_deref() == Some(init::PATH) && inspect.state.and_then(|s| s.running) == Some(true) {
+                // Its init runs still: the program starts again behind the same ports.
+                init::start(&self.docker, r.container.id()).await.map_err(|e| start(e.to_string()))?;
+                r.ports.clone()
+            } else {
+                r.container.start().await.map_err(|e| start(e.to_string()))?;
+                read_ports(name, &r.container, &r.svc.ports, timeout).await?
+            };
         let probe = self.probe_of(name, &r.svc, &ports, &r.container).await?;
         ready::wait(name, &r.container, &probe, timeout).await?;
         Ok((ports, (out.len(), err.len())))
@@ -149,6 +165,23 @@ impl Stack {
     }
 }
 
+/// Whether a service's container could ever be restarted in place, by what its
+/// configuration says (its container is checked at each reset).
+pub(crate) fn could_restart(svc: &Service) -> bool {
+    refusal(svc).is_ok()
+}
+
+/// Why the configuration of a service rules a restart in place out.
+fn refusal(svc: &Service) -> Result<(), Refused> {
+    if svc.ready.as_ref().is_some_and(|x| x.log.is_some()) {
+        return Err("its readiness is a log line".into());
+    }
+    if !svc.files.is_empty() {
+        return Err("it has rendered files".into());
+    }
+    Ok(())
+}
+
 /// The container's writable layer on this host, when its storage driver has one faultline
 /// can read (the layer's directory beside it holds overlay's `work` directory).
 fn writable_layer(driver: Option<&testcontainers::bollard::models::DriverData>) -> Result<PathBuf, Refused> {
@@ -164,8 +197,13 @@ fn writable_layer(driver: Option<&testcontainers::bollard::models::DriverData>) 
     Ok(upper)
 }
 
-/// The first entry of a directory, if any.
+/// The first entry of a writable layer but what copying faultline's init in left, if any.
 async fn first_entry(dir: &Path) -> std::io::Result<Option<PathBuf>> {
     let mut entries = tokio::fs::read_dir(dir).await?;
-    Ok(entries.next_entry().await?.map(|e| e.path()))
+    while let Some(e) = entries.next_entry().await? {
+        if !init::left_by_the_copy(&e.path(), dir) {
+            return Ok(Some(e.path()));
+        }
+    }
+    Ok(None)
 }
