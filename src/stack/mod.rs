@@ -859,9 +859,24 @@ impl Stack {
         }
     }
 
-    /// Freezes a service: its connections stay open and time out.
+    /// Freezes a service: its connections stay open and time out. The kernel's freezer
+    /// gives up on a process it cannot stop at once (one waiting on its filesystem, under
+    /// `fuse-overlayfs` most of all: the engine says "unable to freeze"), so a refusal of
+    /// that kind is tried again, a few times, 100 ms apart.
     pub async fn pause(&self, service: &str) -> Result<(), StackError> {
-        self.running(service)?.container.pause().await.map_err(|e| Self::docker_err(service, "pause")(e.to_string()))
+        let container = &self.running(service)?.container;
+        let mut tries = 0;
+        loop {
+            match container.pause().await {
+                Ok(()) => return Ok(()),
+                Err(e) if tries < 4 && e.to_string().contains("unable to freeze") => {
+                    tries += 1;
+                    tracing::info!(service, error = %e, "pause refused, trying again");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => return Err(Self::docker_err(service, "pause")(e.to_string())),
+            }
+        }
     }
 
     pub async fn unpause(&self, service: &str) -> Result<(), StackError> {
