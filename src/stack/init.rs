@@ -41,14 +41,19 @@ pub(crate) enum InitError {
     Proc { path: String, source: std::io::Error },
 }
 
+/// Programs that must be a container's first process (s6-overlay's `/init` refuses to run
+/// otherwise, a system manager expects it): their images run as they are.
+const FIRST_ONLY: [&str; 5] = ["init", "systemd", "s6-svscan", "runsvdir", "my_init"];
+
 /// The container's command line with the init first, when the init exists and the image
-/// names a program; `None` runs the image as it is.
+/// names a program that may run as another's child; `None` runs the image as it is.
 pub(crate) fn wrap(entrypoint: &[String], cmd: &[String]) -> Option<Vec<String>> {
     if BINARY.is_empty() {
         return None;
     }
     let program: Vec<String> = entrypoint.iter().chain(cmd).cloned().collect();
-    (!program.is_empty()).then_some(program)
+    let first = Path::new(program.first()?).file_name()?.to_string_lossy().into_owned();
+    (!FIRST_ONLY.contains(&first.as_str())).then_some(program)
 }
 
 /// The init's bytes, to copy into a container.
@@ -116,5 +121,7 @@ mod tests {
         assert_eq!(wrap(&s(&["/bin/sh", "-c"]), &s(&["exec app"])), Some(s(&["/bin/sh", "-c", "exec app"])));
         assert_eq!(wrap(&[], &s(&["python3", "app.py"])), Some(s(&["python3", "app.py"])));
         assert_eq!(wrap(&[], &[]), None, "an image that names nothing to run is left as it is");
+        assert_eq!(wrap(&s(&["/init"]), &s(&["nginx"])), None, "s6-overlay runs only as the first process");
+        assert_eq!(wrap(&s(&["/lib/systemd/systemd"]), &[]), None);
     }
 }
