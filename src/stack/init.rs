@@ -124,4 +124,22 @@ mod tests {
         assert_eq!(wrap(&s(&["/init"]), &s(&["nginx"])), None, "s6-overlay runs only as the first process");
         assert_eq!(wrap(&s(&["/lib/systemd/systemd"]), &[]), None);
     }
+
+    #[test]
+    fn only_what_the_copy_left_is_allowed_in_a_writable_layer() {
+        let upper = tempfile::tempdir().unwrap();
+        let at = |name: &str| upper.path().join(name);
+        std::fs::write(at(".faultline-init"), BINARY).unwrap();
+        assert_eq!(left_by_the_copy(&at(".faultline-init"), upper.path()), !BINARY.is_empty());
+        std::fs::write(at(".faultline-init"), b"changed by the service").unwrap();
+        assert!(!left_by_the_copy(&at(".faultline-init"), upper.path()), "an init the service rewrote");
+        std::fs::create_dir(at(".pivot_root1234")).unwrap();
+        assert!(left_by_the_copy(&at(".pivot_root1234"), upper.path()), "the engine's empty pivot directory");
+        std::fs::write(at(".pivot_root1234/x"), b"").unwrap();
+        assert!(!left_by_the_copy(&at(".pivot_root1234"), upper.path()), "something written into it");
+        std::fs::create_dir(at(".pivot_rootx")).unwrap();
+        assert!(!left_by_the_copy(&at(".pivot_rootx"), upper.path()), "not the engine's name");
+        std::fs::write(at("tmp"), b"").unwrap();
+        assert!(!left_by_the_copy(&at("tmp"), upper.path()), "anything else");
+    }
 }
