@@ -22,6 +22,11 @@
 //! - its readiness is a log line (the old log still holds it).
 //!
 //! A restart whose start or readiness fails falls back to a removal and a creation too.
+//!
+//! A container whose first process is faultline's init ([`init`]) is not killed: its init
+//! kills every other process in it and, once the layer is proven empty, starts the program
+//! again, behind the same ports. What copying the init in at creation left in the layer
+//! (the init itself, unchanged, and the engine's `.pivot_root` whiteout) is allowed.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
