@@ -41,6 +41,11 @@ pub(crate) enum InitError {
     Proc { path: String, source: std::io::Error },
 }
 
+/// Whether the init is the first process of the container `inspect` describes.
+pub(crate) fn runs_first(inspect: &testcontainers::bollard::models::ContainerInspectResponse) -> bool {
+    inspect.path.as_deref() == Some(PATH)
+}
+
 /// Programs that must be a container's first process (s6-overlay's `/init` refuses to run
 /// otherwise, a system manager expects it): their images run as they are.
 const FIRST_ONLY: [&str; 5] = ["init", "systemd", "s6-svscan", "runsvdir", "my_init"];

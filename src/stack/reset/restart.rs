@@ -111,7 +111,7 @@ impl Stack {
             return Err(Refused(format!("its container is on the networks {networks:?}")));
         }
         let upper = writable_layer(inspect.graph_driver.as_ref())?;
-        if inspect.path.as_deref() == Some(init::PATH) {
+        if init::runs_first(&inspect) {
             // Its init kills every other process of the container and stays.
             let pid = state.pid.filter(|p| *p > 0).ok_or("the engine names no process of it")?;
             init::stop_all(&self.docker, id, pid).await?;
@@ -144,15 +144,14 @@ impl Stack {
         let start = |reason: String| StackError::Start { service: name.to_owned(), reason };
         let timeout = self.opts.ready_timeout;
         let inspect = self.docker.inspect_container(r.container.id(), None).await.map_err(|e| start(e.to_string()))?;
-        let ports =
-            if inspect.path.as_deref() == Some(init::PATH) && inspect.state.and_then(|s| s.running) == Some(true) {
-                // Its init runs still: the program starts again behind the same ports.
-                init::start(&self.docker, r.container.id()).await.map_err(|e| start(e.to_string()))?;
-                r.ports.clone()
-            } else {
-                r.container.start().await.map_err(|e| start(e.to_string()))?;
-                read_ports(name, &r.container, &r.svc.ports, timeout).await?
-            };
+        let ports = if init::runs_first(&inspect) && inspect.state.and_then(|s| s.running) == Some(true) {
+            // Its init runs still: the program starts again behind the same ports.
+            init::start(&self.docker, r.container.id()).await.map_err(|e| start(e.to_string()))?;
+            r.ports.clone()
+        } else {
+            r.container.start().await.map_err(|e| start(e.to_string()))?;
+            read_ports(name, &r.container, &r.svc.ports, timeout).await?
+        };
         let probe = self.probe_of(name, &r.svc, &ports, &r.container).await?;
         ready::wait(name, &r.container, &probe, timeout).await?;
         Ok((ports, (out.len(), err.len())))
