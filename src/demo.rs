@@ -1,8 +1,9 @@
-//! `faultline demo`: the example shop in a fresh repository, and two changes gated in front
+//! `faultline demo`: the example shop in a fresh repository, and three changes gated in front
 //! of the user — an AI-assisted bug from the corpus (`fixtures/bugs/key-per-attempt`: a fresh
 //! idempotency key on every charge retry, which charges twice when a reply is lost) that must
-//! be blocked, and an AI-assisted docs fix (`fixtures/changes/docs-typo`) that must be
-//! allowed. Everything runs for real: containers, faults, checks.
+//! be blocked, an AI-assisted docs fix (`fixtures/changes/docs-typo`) that must be allowed,
+//! and a bug no scenario of the shop catches (`fixtures/bugs/cache-no-deadline`) that
+//! exploration must block. Everything runs for real: containers, faults, checks.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -49,13 +50,14 @@ pub struct Demo {
     pub changes: Vec<DemoChange>,
 }
 
-/// The two changes the demo gates: an entry of the bug corpus and one of the good changes.
+/// The changes the demo gates: an entry of the bug corpus, one of the good changes, and
+/// [`EXPLORED`].
 pub(crate) const BUG: &str = "key-per-attempt";
 pub(crate) const GOOD: &str = "docs-typo";
 /// A bug no scenario of the shop catches; the shop's policy explores AI-assisted changes.
 pub const EXPLORED: &str = "cache-no-deadline";
 
-/// Creates the shop at `dir/shop` with the two changes on branches named after them.
+/// Creates the shop at `dir/shop` with the three changes on branches named after them.
 pub fn prepare(dir: &Path) -> Result<PathBuf, DemoError> {
     let (root, base) = create_shop(dir)?;
     let [bugs, good] = [&crate::corpus::default_dirs()[0], &crate::corpus::default_dirs()[1]];
@@ -66,7 +68,7 @@ pub fn prepare(dir: &Path) -> Result<PathBuf, DemoError> {
     Ok(root)
 }
 
-/// Prepares the shop and gates both changes; reports go to `dir/reports/<branch>/`.
+/// Prepares the shop and gates the three changes; reports go to `dir/reports/<branch>/`.
 pub async fn run(dir: &Path, seed: u64, events: &dyn Reporter) -> Result<Demo, DemoError> {
     let say = |text: &str| events.report(&Event::Note(text));
     let root = prepare(dir)?;
