@@ -646,6 +646,17 @@ async fn a_reset_restarts_in_place_what_wrote_nothing_and_recreates_what_did() {
     stack.reset().await.expect("a reset");
     assert_eq!(stack.last_reset().restarted, ["db", "api"]);
     assert_eq!(stack.last_reset().recreated, ["vol"]);
+    // The service's code can write its own layer, faultline's init included: one it replaced
+    // never restarts the service, which is created again from its image.
+    let (code, out) =
+        stack.exec("api", &["sh", "-c", "rm -f /.faultline-init && echo x > /.faultline-init"]).await.unwrap();
+    assert_eq!(code, 0, "{out}");
+    let (status, body) = get(stack.addr("api").unwrap(), "/call").await;
+    assert_eq!(status, 200, "{body}");
+    let before = container_ids(&run);
+    stack.reset().await.expect("a reset");
+    assert!(stack.last_reset().recreated.contains(&"api".to_owned()), "{:?}", stack.last_reset());
+    assert_ne!(before["api"].split_once('@').unwrap().0, container_ids(&run)["api"].split_once('@').unwrap().0);
     stack.shutdown().await;
     assert_gone(&run);
 }
