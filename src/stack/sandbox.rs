@@ -7,7 +7,8 @@
 //! - no Docker socket and none of the runner's environment (only the toolchain's variables
 //!   this module sets and what the operator names: `policy.prepare_env`, `--prepare-env`);
 //! - the checkout copy mounted read-only at its own path, but for the paths the base's
-//!   configuration lists in `isolation.writable`, and a cache directory of the gate's;
+//!   configuration lists in `isolation.writable`, and a cache directory of the gate's
+//!   (seen at the same path in every run, so a copy of a warm cache stays warm);
 //! - no network for `prepare:` unless the base's configuration allows it (`nextest` and
 //!   `exec` steps share the runner's network, where the stack's addresses are);
 //! - a memory cap, the runner's user and group ids (so what it writes stays removable), and a
@@ -173,8 +174,8 @@ pub(crate) struct Job {
     pub workdir: PathBuf,
     /// Absolute paths inside `root` the process may write.
     pub writable: Vec<PathBuf>,
-    /// The gate's cache directory for this checkout, writable: `target/` of cargo, the
-    /// process's `HOME`.
+    /// The gate's cache directory for this checkout, writable, seen at [`CACHE_MOUNT`]:
+    /// `target/` of cargo, the process's `HOME`.
     pub cache: PathBuf,
     /// Variables the operator named, on top of the toolchain's.
     pub env: Vec<(String, String)>,
@@ -286,6 +287,12 @@ async fn job_image(
     }
 }
 
+/// Where a job sees its cache directory, in every run: Cargo's fingerprints hold the paths
+/// of what a build read (the registry's sources under `CARGO_HOME`) and build scripts'
+/// `OUT_DIR`, so a copy of the seed mounted at a path of its own would have every dependency
+/// compiled again.
+const CACHE_MOUNT: &str = "/faultline-cache";
+
 /// Runs `job` in a container under `iso` and waits for it to end. Dropping the future
 /// removes the container.
 pub(crate) async fn run(iso: &Isolation, job: &Job) -> Result<Ran, StackError> {
@@ -301,23 +308,29 @@ pub(crate) async fn run(iso: &Isolation, job: &Job) -> Result<Ran, StackError> {
     for dir in job.writable.iter().chain([&job.cache, &job.cache.join("home")]) {
         std::fs::create_dir_all(dir).map_err(|e| fail(format!("cannot create {}: {e}", dir.display())))?;
     }
+    // The cache as the job sees it: at one path in every run (see [`CACHE_MOUNT`]).
+    let inner = |p: &Path| match p.strip_prefix(&job.cache) {
+        Ok(rel) => Path::new(CACHE_MOUNT).join(rel),
+        Err(_) => p.to_path_buf(),
+    };
     let mut path = Vec::new();
     let mut env: Vec<(String, String)> =
-        vec![("HOME".into(), job.cache.join("home").display().to_string()), ("TMPDIR".into(), "/tmp".into())];
+        vec![("HOME".into(), inner(&job.cache.join("home")).display().to_string()), ("TMPDIR".into(), "/tmp".into())];
     let mut mounts = vec![
         Mount::bind_mount(job.root.display().to_string(), job.root.display().to_string())
             .with_access_mode(AccessMode::ReadOnly),
     ];
     for w in &job.writable {
-        mounts.push(Mount::bind_mount(w.display().to_string(), w.display().to_string()));
+        mounts.push(Mount::bind_mount(w.display().to_string(), inner(w).display().to_string()));
     }
-    mounts.push(Mount::bind_mount(job.cache.display().to_string(), job.cache.display().to_string()));
+    mounts.push(Mount::bind_mount(job.cache.display().to_string(), CACHE_MOUNT));
     if iso.rust {
         let tc = toolchain(&job.what)?;
         fetch_crates(job).await?;
         let cargo_home = job.cache.join("cargo-home");
         std::fs::create_dir_all(cargo_home.join("registry"))
             .map_err(|e| fail(format!("cannot create {}: {e}", cargo_home.display())))?;
+        let cargo_home = inner(&cargo_home);
         for (p, ro) in [(&tc.rustup_home, true), (&tc.cargo_bin, true)] {
             let m = Mount::bind_mount(p.display().to_string(), p.display().to_string());
             mounts.push(if ro { m.with_access_mode(AccessMode::ReadOnly) } else { m });
@@ -338,7 +351,7 @@ pub(crate) async fn run(iso: &Isolation, job: &Job) -> Result<Ran, StackError> {
         env.extend([
             ("RUSTUP_HOME".into(), tc.rustup_home.display().to_string()),
             ("CARGO_HOME".into(), cargo_home.display().to_string()),
-            ("CARGO_TARGET_DIR".into(), job.cache.join("target").display().to_string()),
+            ("CARGO_TARGET_DIR".into(), inner(&job.cache.join("target")).display().to_string()),
             ("CARGO_NET_OFFLINE".into(), "true".into()),
         ]);
         if let Ok(t) = std::env::var("RUSTUP_TOOLCHAIN") {
@@ -366,7 +379,7 @@ pub(crate) async fn run(iso: &Isolation, job: &Job) -> Result<Ran, StackError> {
         })
         .with_container_name(format!("faultline-{run_id}-job"))
         .with_labels(docker::labels(&run_id))
-        .with_working_dir(job.workdir.display().to_string())
+        .with_working_dir(inner(&job.workdir).display().to_string())
         .with_user(user())
         // A build takes what it takes: the caller's deadline bounds it, not a start timeout.
         .with_startup_timeout(Duration::from_secs(7 * 24 * 3600))
@@ -486,7 +499,9 @@ pub(crate) struct Seed {
 impl Seed {
     /// The seed of the tree `tree` (a git tree id) under the host's toolchain.
     pub(crate) fn of_tree(tree: &str) -> Seed {
-        let mut key = tree.to_owned();
+        // The layout of a job's cache is part of what a seed holds (its paths are in Cargo's
+        // fingerprints): a seed of another layout would be copied and then rebuilt each time.
+        let mut key = format!("{tree} cache at {CACHE_MOUNT}");
         if let Ok(tc) = toolchain("the build cache") {
             key.push_str(&std::fs::read_to_string(tc.rustup_home.join("settings.toml")).unwrap_or_default());
             if let Ok(entries) = std::fs::read_dir(tc.rustup_home.join("toolchains")) {
