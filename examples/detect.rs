@@ -87,6 +87,9 @@ struct Outcome {
     /// The failed scenarios and what failed in them, or why it could not verify.
     why: String,
     seconds: f64,
+    /// The gate was stopped by Ctrl-C or SIGTERM (which reached it through the terminal's
+    /// process group): the whole detection stops, not only this gate.
+    interrupted: bool,
 }
 
 /// The shop with no scenario and a policy that explores instead, committed on main.
@@ -161,7 +164,13 @@ fn record_base(bin: &Path, seed: u64, args: &Args, store: &Path) -> Result<f64, 
 fn gate(bin: &Path, entry: &Entry, seed: u64, args: &Args, reports: &Path) -> Outcome {
     let jobs = args.jobs;
     let t = Instant::now();
-    let fail = |why: String| Outcome { failed: Vec::new(), decision: None, why, seconds: t.elapsed().as_secs_f64() };
+    let fail = |why: String| Outcome {
+        failed: Vec::new(),
+        decision: None,
+        why,
+        seconds: t.elapsed().as_secs_f64(),
+        interrupted: false,
+    };
     let dir = match tempfile::Builder::new().prefix("faultline-detect-").tempdir() {
         Ok(d) => d,
         Err(e) => return fail(format!("temporary directory: {e}")),
@@ -261,7 +270,9 @@ fn gate(bin: &Path, entry: &Entry, seed: u64, args: &Args, reports: &Path) -> Ou
             r.chars().take(80).collect::<String>()
         }));
     }
-    Outcome { failed, decision, why: why.join("; "), seconds: t.elapsed().as_secs_f64() }
+    let interrupted =
+        v["reasons"].as_array().into_iter().flatten().any(|r| r.as_str().is_some_and(|r| r.starts_with("interrupted")));
+    Outcome { failed, decision, why: why.join("; "), seconds: t.elapsed().as_secs_f64(), interrupted }
 }
 
 fn name(d: Option<Decision>) -> &'static str {
@@ -327,8 +338,18 @@ fn main() {
         "change", "expected", "actual", "time"
     );
     for e in &entries {
-        let runs: Vec<Outcome> =
-            (0..u64::from(args.repeat)).map(|r| gate(&bin, e, args.seed + r, &args, &reports)).collect();
+        let runs: Vec<Outcome> = (0..u64::from(args.repeat))
+            .map(|r| {
+                let o = gate(&bin, e, args.seed + r, &args, &reports);
+                // One line per gate on stderr, so a long run shows where it is.
+                eprintln!("ci/detect: {} seed {}: {} in {:.0} s", e.name, args.seed + r, name(o.decision), o.seconds);
+                if o.interrupted {
+                    eprintln!("ci/detect: interrupted; the gates not run yet are not run");
+                    std::process::exit(130);
+                }
+                o
+            })
+            .collect();
         let verdicts: Vec<&str> = runs.iter().map(|o| name(o.decision)).collect();
         let stable = verdicts.iter().all(|v| *v == verdicts[0]);
         let actual = if stable { verdicts[0].to_owned() } else { format!("UNSTABLE {}", verdicts.join("/")) };

@@ -420,6 +420,38 @@ fn a_build_of_one_change_leaves_nothing_the_next_build_reads() {
     );
 }
 
+/// A build of the change finds its copy of the base's build where the base's build left it:
+/// build tools keep absolute paths in what they cache (Cargo's fingerprints name the
+/// registry's sources and build scripts' output), so a copy seen at another path would
+/// have everything built again.
+#[test]
+fn a_build_sees_its_copy_of_the_seed_at_the_path_the_seed_was_built_at() {
+    let config = CONFIG
+        .replace(
+            "    env: { SERVICE_NAME: api }\n",
+            "    env: { SERVICE_NAME: api }\n    prepare: sh tools/prepare.sh\n",
+        )
+        .replace("    high: { scenarios: none, signoff: seniors }\n", "    high: { scenarios: all }\n")
+        + "isolation: {}\n";
+    let r = repo(&config);
+    r.git(&["checkout", "-q", "main"]);
+    r.write(
+        "tools/prepare.sh",
+        "if [ -e \"$HOME/built-at\" ]; then\n  [ \"$(cat \"$HOME/built-at\")\" = \"$HOME\" ] || { echo \"moved from $(cat \"$HOME/built-at\") to $HOME\"; exit 3; }\n  echo reused\nelse\n  echo \"$HOME\" > \"$HOME/built-at\"\nfi\n",
+    );
+    r.commit("a build that remembers where it ran");
+    r.git(&["checkout", "-q", "-b", "remembered"]);
+    r.write("api/main.txt", "api v2\n");
+    r.commit("a change");
+    let cache = tempfile::tempdir().unwrap();
+    let cache_env = [("FAULTLINE_CACHE_DIR", cache.path().to_str().unwrap())];
+    let (code, v, text) = gate_env(&r, &[], &cache_env);
+    assert_eq!(code, 0, "{text}");
+    assert!(!reasons(&v).contains("moved"), "{}", reasons(&v));
+    let output = v["prepare"][0]["output"].as_str().unwrap_or_default();
+    assert!(output.contains("reused"), "the change's build started from the base's: {v}");
+}
+
 /// A plan that would run code of the change with no `isolation:` on the base is could not
 /// verify, saying how to declare it; an opt-out in writing runs it on the runner, and the
 /// report says where it ran and why.
