@@ -379,19 +379,24 @@ fn a_writable_path_the_change_links_out_is_refused() {
     assert!(std::fs::read_dir(runner_dir.path()).unwrap().next().is_none(), "the runner's directory was written");
 }
 
-/// A change's build cannot leave anything for another change's build: each build works on
-/// its own copy of the base's build cache. The first change writes into its `HOME` (in the
-/// cache); a second change of the same base finds nothing of it.
-#[test]
-fn a_build_of_one_change_leaves_nothing_the_next_build_reads() {
-    let config = CONFIG
+/// The relay's configuration with a build (`sh tools/prepare.sh`) for the api, run in a
+/// container (`isolation: {}`), and every scenario run for a high-risk change.
+fn isolated_build_config() -> String {
+    CONFIG
         .replace(
             "    env: { SERVICE_NAME: api }\n",
             "    env: { SERVICE_NAME: api }\n    prepare: sh tools/prepare.sh\n",
         )
         .replace("    high: { scenarios: none, signoff: seniors }\n", "    high: { scenarios: all }\n")
-        + "isolation: {}\n";
-    let r = repo(&config);
+        + "isolation: {}\n"
+}
+
+/// A change's build cannot leave anything for another change's build: each build works on
+/// its own copy of the base's build cache. The first change writes into its `HOME` (in the
+/// cache); a second change of the same base finds nothing of it.
+#[test]
+fn a_build_of_one_change_leaves_nothing_the_next_build_reads() {
+    let r = repo(&isolated_build_config());
     // On the base: a build that refuses to run where an earlier build left poison.
     r.git(&["checkout", "-q", "main"]);
     r.write("tools/prepare.sh", "test ! -e \"$HOME/poison\" || { echo poisoned; exit 3; }\n");
@@ -426,14 +431,7 @@ fn a_build_of_one_change_leaves_nothing_the_next_build_reads() {
 /// have everything built again.
 #[test]
 fn a_build_sees_its_copy_of_the_seed_at_the_path_the_seed_was_built_at() {
-    let config = CONFIG
-        .replace(
-            "    env: { SERVICE_NAME: api }\n",
-            "    env: { SERVICE_NAME: api }\n    prepare: sh tools/prepare.sh\n",
-        )
-        .replace("    high: { scenarios: none, signoff: seniors }\n", "    high: { scenarios: all }\n")
-        + "isolation: {}\n";
-    let r = repo(&config);
+    let r = repo(&isolated_build_config());
     r.git(&["checkout", "-q", "main"]);
     r.write(
         "tools/prepare.sh",
