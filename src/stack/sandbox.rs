@@ -308,14 +308,15 @@ pub(crate) async fn run(iso: &Isolation, job: &Job) -> Result<Ran, StackError> {
     for dir in job.writable.iter().chain([&job.cache, &job.cache.join("home")]) {
         std::fs::create_dir_all(dir).map_err(|e| fail(format!("cannot create {}: {e}", dir.display())))?;
     }
-    // The cache as the job sees it: at one path in every run (see [`CACHE_MOUNT`]).
+    // A path of the runner as the job sees it: the cache at one path in every run (see
+    // [`CACHE_MOUNT`]), anything else where it is.
     let inner = |p: &Path| match p.strip_prefix(&job.cache) {
         Ok(rel) => Path::new(CACHE_MOUNT).join(rel),
         Err(_) => p.to_path_buf(),
     };
     let mut path = Vec::new();
     let mut env: Vec<(String, String)> =
-        vec![("HOME".into(), inner(&job.cache.join("home")).display().to_string()), ("TMPDIR".into(), "/tmp".into())];
+        vec![("HOME".into(), format!("{CACHE_MOUNT}/home")), ("TMPDIR".into(), "/tmp".into())];
     let mut mounts = vec![
         Mount::bind_mount(job.root.display().to_string(), job.root.display().to_string())
             .with_access_mode(AccessMode::ReadOnly),
@@ -330,7 +331,7 @@ pub(crate) async fn run(iso: &Isolation, job: &Job) -> Result<Ran, StackError> {
         let cargo_home = job.cache.join("cargo-home");
         std::fs::create_dir_all(cargo_home.join("registry"))
             .map_err(|e| fail(format!("cannot create {}: {e}", cargo_home.display())))?;
-        let cargo_home = inner(&cargo_home);
+        let cargo_home = Path::new(CACHE_MOUNT).join("cargo-home");
         for (p, ro) in [(&tc.rustup_home, true), (&tc.cargo_bin, true)] {
             let m = Mount::bind_mount(p.display().to_string(), p.display().to_string());
             mounts.push(if ro { m.with_access_mode(AccessMode::ReadOnly) } else { m });
@@ -351,7 +352,7 @@ pub(crate) async fn run(iso: &Isolation, job: &Job) -> Result<Ran, StackError> {
         env.extend([
             ("RUSTUP_HOME".into(), tc.rustup_home.display().to_string()),
             ("CARGO_HOME".into(), cargo_home.display().to_string()),
-            ("CARGO_TARGET_DIR".into(), inner(&job.cache.join("target")).display().to_string()),
+            ("CARGO_TARGET_DIR".into(), format!("{CACHE_MOUNT}/target")),
             ("CARGO_NET_OFFLINE".into(), "true".into()),
         ]);
         if let Ok(t) = std::env::var("RUSTUP_TOOLCHAIN") {
